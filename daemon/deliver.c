@@ -1,0 +1,1 @@
+/* deliver.c: to be written */

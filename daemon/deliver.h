@@ -1,0 +1,22 @@
+/* deliver.h: the outbox worker: sends each pending alert document to its
+ * sink (webhook, syslog, ...), each sink independently, with back-off from
+ * 10 s up to 1 h and jitter, dead after dead_after. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+
+struct daemon;
+struct deliver;
+
+struct deliver *deliver_new(struct daemon *d);
+void deliver_free(struct deliver *dl);
+/* New outbox rows may exist: look now. */
+void deliver_kick(struct deliver *dl);
+/* Per-sink status (new reference): {"NAME":{"type":..,"queued":..,
+ * "delivered":..,"failed":..,"dead":..,"last_error":..,"last_success":..}} */
+json_t *deliver_status(struct deliver *dl);
+/* --once: try every item due now once per sink, then call done(arg). */
+void deliver_drain(struct deliver *dl, void (*done)(void *arg), void *arg);
+/* Sends in flight (a graceful stop waits a little for them). */
+int deliver_active(const struct deliver *dl);

@@ -1,0 +1,1 @@
+/* http.c: to be written */

@@ -1,0 +1,43 @@
+/* http.h: asynchronous HTTP over one libcurl multi handle driven by
+ * libevent (hiperfifo style).  The only user of curl_multi_*. */
+#pragma once
+
+#include <event2/event.h>
+#include <stdint.h>
+
+#include "util.h"
+
+#define HTTP_MAX_BODY (64L * 1024 * 1024)
+
+struct http_response {
+	long status;          /* 0 when no HTTP answer (network error) */
+	int curl_code;        /* CURLE_OK or the failure */
+	char error[256];      /* curl's text when curl_code != 0 */
+	struct sw_buf body;   /* owned by http: valid during the callback */
+	char content_type[128];
+	int64_t retry_after;  /* seconds from Retry-After, -1 when absent */
+	double total_time;    /* seconds */
+};
+
+typedef void (*http_done_cb)(struct http_response *res, void *arg);
+
+struct http_request {
+	const char *method;             /* "GET" or "POST" */
+	const char *url;
+	const char *const *headers;     /* NULL-terminated "Name: value" lines, may be NULL */
+	const char *body;               /* POST body, may be NULL */
+	size_t body_len;
+	long timeout_ms;                /* whole transfer; 0 = 60 s */
+	http_done_cb cb;
+	void *arg;
+};
+
+struct http;
+struct http *http_new(struct event_base *base);
+/* Aborts transfers in flight without calling their callbacks. */
+void http_free(struct http *h);
+/* Start a request; everything in req is copied.  The callback runs from the
+ * event loop, never from inside http_submit. */
+int http_submit(struct http *h, const struct http_request *req);
+/* Transfers in flight. */
+int http_active(const struct http *h);

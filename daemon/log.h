@@ -1,0 +1,11 @@
+/* log.h: the daemon's log: stderr with sd-daemon priority prefixes when
+ * journald reads it (JOURNAL_STREAM), plain timestamps otherwise. */
+#pragma once
+
+#include <stdbool.h>
+
+void log_init(bool debug);
+void log_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -1,0 +1,1 @@
+/* poller.c: to be written */

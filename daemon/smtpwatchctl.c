@@ -1,0 +1,1 @@
+/* smtpwatchctl.c: to be written */

@@ -1,0 +1,1 @@
+/* smtpwatchd.c: to be written */

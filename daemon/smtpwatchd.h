@@ -1,0 +1,62 @@
+/* smtpwatchd.h: the daemon's shared state and the entry points that the
+ * control socket and the pollers call. */
+#pragma once
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "register.h"
+#include "store.h"
+
+struct http;
+struct poller;
+struct deliver;
+struct control;
+struct auth;
+
+/* Runtime of one [tenant NAME]. */
+struct tenant {
+	struct daemon *daemon;
+	const struct sw_tenant_config *cfg; /* into daemon->cfg */
+	struct sw_register *reg;
+	struct auth *auth;                  /* token cache for this tenant */
+	struct poller *signins;
+	/* Graph pacing: at most 5 requests per 10 s per app per tenant. */
+	int64_t graph_slots[5];             /* monotonic ms of the last 5 requests */
+};
+
+struct daemon {
+	struct event_base *base;
+	char *config_path;
+	struct sw_config *cfg;
+	struct sw_store *store;
+	struct http *http;
+	struct tenant **tenants;
+	size_t n_tenants;
+	struct deliver *deliver;
+	struct control *control;
+	int64_t started;   /* wall clock */
+	bool once;         /* --once: exit when the cycle is done */
+	int once_failed;   /* sources that failed in --once */
+	int once_pending;  /* sources still running in --once */
+	struct event *sig_term, *sig_int, *sig_hup, *watchdog;
+};
+
+/* Wall clock, Unix seconds; the only clock read for observations. */
+int64_t daemon_now(void);
+/* Monotonic milliseconds, for pacing and timers. */
+int64_t daemon_mono_ms(void);
+
+/* A source of a tenant finished a run (ok or not): detect, deliver, and in
+ * --once count it down. */
+void daemon_source_done(struct daemon *d, struct tenant *t, const char *source, bool ok);
+/* The JSON for `status` (new reference). */
+json_t *daemon_status(struct daemon *d);
+/* Poll every source of tenant (NULL: every tenant) now. -ENOENT unknown tenant. */
+int daemon_poll_now(struct daemon *d, const char *tenant);
+/* Reload the config; on failure the running one stays and why says why. */
+int daemon_reload(struct daemon *d, char *why, size_t n);
+struct tenant *daemon_tenant(struct daemon *d, const char *name);

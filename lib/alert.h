@@ -1,0 +1,44 @@
+/* alert.h: the alert (one condition: rule x tenant x subject), its SPEC
+ * document, and the renderers each sink type sends. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "util.h"
+
+enum sw_alert_status {
+	SW_ALERT_FIRING,
+	SW_ALERT_RESOLVED,
+};
+const char *sw_alert_status_name(enum sw_alert_status s); /* "firing", "resolved" */
+
+struct sw_alert {
+	int64_t seq;   /* store row id, 0 until saved */
+	char id[24];   /* "a-000123", assigned by the store on first save */
+	char *rule;
+	char *tenant;
+	char *subject;
+	enum sw_severity severity;
+	enum sw_alert_status status;
+	int64_t first_seen;      /* event time of the first occurrence */
+	int64_t last_seen;       /* event time of the latest occurrence */
+	int64_t count;           /* occurrences (events) or 1 (state) */
+	int64_t notified_count;  /* count at the last notification */
+	int transition;          /* number of notifications so far (Idempotency-Key suffix) */
+	char *summary;
+	char *remediation;       /* may be NULL */
+	json_t *evidence;        /* owned reference, object, may be NULL */
+	bool acked;
+	char *ack_note;
+	int64_t resolved_at;     /* 0 while firing */
+	int64_t updated;         /* wall time of the last change */
+};
+void sw_alert_clear(struct sw_alert *a);
+
+/* The SPEC alert document ("id","rule","severity","tenant","subject",
+ * "status","first_seen","last_seen","count","summary","evidence",
+ * "remediation", plus "transition").  New reference. */
+json_t *sw_alert_document(const struct sw_alert *a);

@@ -1,0 +1,108 @@
+/* config.h: smtpwatch.conf (INI, see SPEC.md) -> an immutable struct. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util.h"
+
+enum sw_severity {
+	SW_SEV_INFO,
+	SW_SEV_LOW,
+	SW_SEV_MEDIUM,
+	SW_SEV_HIGH,
+	SW_SEV_CRITICAL,
+};
+const char *sw_severity_name(enum sw_severity s);      /* "info" .. "critical" */
+int sw_severity_parse(const char *s, enum sw_severity *ret);
+
+enum sw_sink_type {
+	SW_SINK_WEBHOOK,
+	SW_SINK_TEAMS,
+	SW_SINK_SPLUNK_HEC,
+	SW_SINK_SYSLOG,
+	SW_SINK_JOURNAL,
+};
+const char *sw_sink_type_name(enum sw_sink_type t); /* "webhook", "teams", "splunk-hec", ... */
+
+struct sw_daemon_config {
+	char *state_dir;    /* default /var/lib/smtpwatch */
+	char *socket;       /* default /run/smtpwatch/control.sock */
+	char *socket_group; /* default "smtpwatch"; NULL or "" = no chgrp */
+	int64_t retention;  /* seconds, default 400d */
+	int64_t dead_after; /* seconds, default 3d */
+};
+
+struct sw_tenant_config {
+	char *name; /* from [tenant NAME] */
+	int line;   /* line of the section header */
+	char *tenant_id;
+	char *client_id;
+	char *client_secret_file;
+	char *client_secret; /* loaded from client_secret_file; never log */
+	char *certificate_file;
+	char *assertion_alg; /* "PS256" (default) or "RS256" */
+	char *login_url;     /* default https://login.microsoftonline.com */
+	char *graph_url;     /* default https://graph.microsoft.com */
+	char *exchange_url;  /* default https://outlook.office365.com */
+	int64_t signins_interval; /* default 5m */
+	int64_t signins_lookback; /* default 2h */
+	int64_t initial_backfill; /* default 7d */
+	int64_t config_interval;  /* default 1h */
+	char *report_spool;       /* may be NULL */
+	char *exceptions;         /* register path, may be NULL (empty register) */
+};
+
+struct sw_rules_config {
+	int64_t spray_failures;         /* 20 */
+	int64_t spray_users;            /* 5 */
+	int64_t spray_window;           /* 15m */
+	int64_t bruteforce_failures;    /* 10 */
+	int64_t bruteforce_window;      /* 15m */
+	int64_t unused_after;           /* 30d */
+	int64_t expiring_within;        /* 14d */
+	int64_t max_exception_lifetime; /* 90d */
+	int64_t stale_after;            /* 3h */
+};
+
+struct sw_sink_config {
+	char *name; /* from [sink NAME] */
+	int line;
+	enum sw_sink_type type;
+	char *url;      /* from url or url_file; may be secret: never log */
+	char *url_file;
+	char *token;    /* splunk-hec, from token_file */
+	char *token_file;
+	char *hmac_key; /* webhook, from hmac_key_file */
+	size_t hmac_key_len;
+	char *hmac_key_file;
+	enum sw_severity min_severity; /* default info */
+	char **rules;   /* NULL-terminated; NULL means every rule ("*") */
+	char *address;  /* syslog: unix:/dev/log (default), udp://h:p, tcp://h:p */
+	int facility;   /* syslog facility number (LOG_AUTHPRIV>>3 default) */
+};
+
+struct sw_config {
+	char *path;
+	struct sw_daemon_config daemon;
+	struct sw_rules_config rules;
+	struct sw_tenant_config *tenants;
+	size_t n_tenants;
+	struct sw_sink_config *sinks;
+	size_t n_sinks;
+};
+
+/* Parse and validate a config file, loading secret files (which must not be
+ * readable by group or others).  Every problem goes to diag as FILE:LINE.
+ * Returns 0 and *ret on success (warnings allowed), -EINVAL if diag holds an
+ * error, -ENOMEM, or -errno if the file cannot be read (also in diag). */
+int sw_config_load(const char *path, struct sw_config **ret, struct sw_diag *diag);
+void sw_config_free(struct sw_config *c);
+
+const struct sw_tenant_config *sw_config_tenant(const struct sw_config *c, const char *name);
+/* Does this sink take alerts of this rule and severity? */
+bool sw_sink_wants(const struct sw_sink_config *s, const char *rule, enum sw_severity sev);
+
+/* Read a secret file: refuses (-EPERM, with why) a file readable or writable
+ * by group or others.  Trailing newline stripped.  *ret is malloc'd. */
+int sw_secret_read(const char *path, char **ret, size_t *ret_len, char *why, size_t n);

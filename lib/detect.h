@@ -1,0 +1,22 @@
+/* detect.h: the rules, (observations, register, now) -> transitions. */
+#pragma once
+
+#include <stdint.h>
+
+#include "config.h"
+#include "register.h"
+#include "store.h"
+
+#define SW_RULE_UNAPPROVED_BASIC_AUTH "unapproved-basic-auth-submission"
+
+struct sw_detect_stats {
+	int64_t signins_examined;
+	int64_t fired;    /* notifications queued */
+	int64_t resolved;
+};
+
+/* Run the sign-in rules over the tenant's sign-ins stored since the last
+ * run (cursor: checkpoint source "detect"), then the state rules, in one
+ * transaction; the cursor advances in that same transaction. */
+int sw_detect_tenant(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
+                     const struct sw_register *reg, int64_t now, struct sw_detect_stats *ret);

@@ -1,0 +1,92 @@
+/* store.h: SQLite storage: schema and migrations, sign-ins, checkpoints,
+ * alerts and the delivery outbox.  The caller owns transactions: every
+ * write below runs inside sw_store_begin()/sw_store_commit() that the
+ * caller opened, so records and their checkpoint commit together. */
+#pragma once
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alert.h"
+#include "signins.h"
+#include "util.h"
+
+struct sw_store;
+
+/* Open (creating and migrating) the database: WAL, foreign keys,
+ * busy_timeout, user_version migrations.  err gets SQLite's text. */
+int sw_store_open(const char *path, struct sw_store **ret, struct sw_error *err);
+void sw_store_free(struct sw_store *s);
+/* The handle, for lib modules with their own queries (detect, report). */
+sqlite3 *sw_store_db(struct sw_store *s);
+const char *sw_store_errmsg(struct sw_store *s);
+int sw_store_schema_version(struct sw_store *s);
+
+int sw_store_begin(struct sw_store *s); /* BEGIN IMMEDIATE */
+int sw_store_commit(struct sw_store *s);
+int sw_store_rollback(struct sw_store *s); /* safe when no transaction is open */
+
+/* Per (tenant, source) progress: source is "signins", "exchange", "report",
+ * or an internal cursor such as "detect". */
+struct sw_checkpoint {
+	int64_t watermark;    /* sources: covered up to here (Unix s); detect: last rowid seen */
+	int64_t last_success; /* wall time, 0 never */
+	int64_t last_attempt;
+	int64_t records;      /* total records stored from this source */
+	char last_error[256]; /* "" when the last attempt succeeded */
+};
+/* -ENOENT (and *ret zeroed) when there is none yet. */
+int sw_store_checkpoint_get(struct sw_store *s, const char *tenant, const char *source, struct sw_checkpoint *ret);
+int sw_store_checkpoint_put(struct sw_store *s, const char *tenant, const char *source, const struct sw_checkpoint *cp);
+
+/* Insert sign-ins; a duplicate id (per tenant) is dropped.  *ret_added
+ * counts the new rows. */
+int sw_store_signins_add(struct sw_store *s, const char *tenant, const struct sw_signin *items, size_t n,
+                         int64_t now, size_t *ret_added);
+int sw_store_signins_count(struct sw_store *s, const char *tenant, int64_t *ret);
+/* Delete observations older than cutoff (retention). */
+int sw_store_prune(struct sw_store *s, int64_t cutoff, int64_t *ret_deleted);
+
+/* Alerts.  find/get fill *ret (caller sw_alert_clear()s it); -ENOENT. */
+int sw_store_alert_find(struct sw_store *s, const char *rule, const char *tenant, const char *subject,
+                        struct sw_alert *ret);
+int sw_store_alert_get(struct sw_store *s, const char *id, struct sw_alert *ret);
+/* Insert (a->seq == 0: assigns seq and id) or update. */
+int sw_store_alert_save(struct sw_store *s, struct sw_alert *a);
+/* Calls cb for each alert, newest first: only firing ones unless all;
+ * since > 0 keeps alerts updated at or after since.  cb returns < 0 to stop. */
+typedef int (*sw_alert_cb)(const struct sw_alert *a, void *arg);
+int sw_store_alerts_list(struct sw_store *s, bool all, int64_t since, sw_alert_cb cb, void *arg);
+/* Firing alerts of one rule in one tenant (state rules resolve from it). */
+int sw_store_alerts_firing(struct sw_store *s, const char *rule, const char *tenant, sw_alert_cb cb, void *arg);
+
+/* Outbox: one row per (alert transition, sink). */
+struct sw_outbox_item {
+	int64_t id;
+	char alert_id[24];
+	int transition;
+	char *sink;
+	char *body; /* the alert document, compact JSON */
+	int attempts;
+	int64_t created;
+	int64_t next_attempt;
+};
+void sw_outbox_item_clear(struct sw_outbox_item *it);
+int sw_store_outbox_add(struct sw_store *s, const char *alert_id, int transition, const char *sink,
+                        const char *body, int64_t now);
+/* The oldest pending item of sink due at now; -ENOENT when none. */
+int sw_store_outbox_next(struct sw_store *s, const char *sink, int64_t now, struct sw_outbox_item *ret);
+/* Earliest next_attempt of a pending item of sink; -ENOENT when none. */
+int sw_store_outbox_next_due(struct sw_store *s, const char *sink, int64_t *ret);
+int sw_store_outbox_delivered(struct sw_store *s, int64_t id, int64_t now);
+int sw_store_outbox_retry(struct sw_store *s, int64_t id, int64_t next_attempt, const char *error);
+int sw_store_outbox_dead(struct sw_store *s, int64_t id, int64_t now, const char *error);
+
+struct sw_outbox_stats {
+	int64_t queued, delivered, failed_attempts, dead;
+	int64_t last_success; /* 0 never */
+	char last_error[256];
+};
+int sw_store_outbox_stats(struct sw_store *s, const char *sink, struct sw_outbox_stats *ret);

@@ -1,0 +1,26 @@
+/* token.h: OAuth2 client-credentials requests and token responses. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+struct sw_token {
+	char *access_token; /* never log */
+	int64_t expires_at; /* Unix seconds */
+};
+
+/* "{login_url}/{tenant_id}/oauth2/v2.0/token" (no double slash). malloc'd. */
+char *sw_token_url(const char *login_url, const char *tenant_id);
+/* "{resource_url}/.default". malloc'd. */
+char *sw_token_scope(const char *resource_url);
+/* Form body for a client secret grant. malloc'd; contains the secret. */
+char *sw_token_form_secret(const char *client_id, const char *client_secret, const char *scope);
+
+/* Parse a token endpoint answer.  On {"error":..} returns -EACCES and puts
+ * "invalid_client: AADSTS7000215: Invalid client secret provided." (the
+ * first line of error_description) in err->text; -EINVAL for a body that
+ * is not a token answer. */
+int sw_token_parse(const char *buf, size_t len, int64_t now, struct sw_token *ret, struct sw_error *err);
+void sw_token_clear(struct sw_token *t);

@@ -1,0 +1,1 @@
+/* smtpwatch-sim.c: to be written */
