@@ -1,1 +1,329 @@
-/* http.c: to be written */
+/* http.c: asynchronous HTTP on one libcurl multi handle driven by libevent,
+ * laid out as curl's docs/examples/hiperfifo.c: the socket callback keeps a
+ * persistent event per socket, the timer callback arms one evtimer, and
+ * after every curl_multi_socket_action() the finished transfers are drained
+ * with curl_multi_info_read().  Completion callbacks therefore run from the
+ * event loop, never from inside libcurl. */
+#include "http.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <event2/event_struct.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+
+struct http_xfer {
+	struct http *http;
+	CURL *easy;
+	struct curl_slist *headers;
+	char *body; /* request body copy */
+	struct http_response res;
+	http_done_cb cb;
+	void *arg;
+	char errbuf[CURL_ERROR_SIZE];
+	struct http_xfer *prev, *next;
+};
+
+struct http_sock {
+	struct http *http;
+	curl_socket_t fd;
+	struct event ev;
+	bool ev_set;
+};
+
+struct http {
+	struct event_base *base;
+	CURLM *multi;
+	struct event timer;
+	int running;
+	struct http_xfer *xfers; /* in flight */
+	int n_xfers;
+};
+
+static void http_check_done(struct http *h);
+
+/* Unlink and free a transfer (its easy handle is already removed). */
+static void http_xfer_free(struct http_xfer *x)
+{
+	if (x == NULL)
+		return;
+	if (x->easy != NULL)
+		curl_easy_cleanup(x->easy);
+	curl_slist_free_all(x->headers);
+	free(x->body);
+	sw_buf_clear(&x->res.body);
+	free(x);
+}
+
+/* Unlink a transfer from the in-flight list. */
+static void http_xfer_unlink(struct http *h, struct http_xfer *x)
+{
+	if (x->prev != NULL)
+		x->prev->next = x->next;
+	else
+		h->xfers = x->next;
+	if (x->next != NULL)
+		x->next->prev = x->prev;
+	x->prev = x->next = NULL;
+	h->n_xfers--;
+}
+
+/* libcurl has data or room on a socket for us. */
+static void http_event_cb(evutil_socket_t fd, short kind, void *arg)
+{
+	struct http *h = arg;
+	int action = ((kind & EV_READ) ? CURL_CSELECT_IN : 0) | ((kind & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+
+	curl_multi_socket_action(h->multi, fd, action, &h->running);
+	http_check_done(h);
+	if (h->running <= 0 && evtimer_pending(&h->timer, NULL))
+		evtimer_del(&h->timer);
+}
+
+/* libcurl's timeout expired. */
+static void http_timer_cb(evutil_socket_t fd, short kind, void *arg)
+{
+	struct http *h = arg;
+
+	curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &h->running);
+	http_check_done(h);
+}
+
+/* CURLMOPT_TIMERFUNCTION: arm (or disarm) our single timer. */
+static int http_multi_timer_cb(CURLM *multi, long timeout_ms, void *arg)
+{
+	struct http *h = arg;
+	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+
+	if (timeout_ms < 0)
+		evtimer_del(&h->timer);
+	else
+		evtimer_add(&h->timer, &tv);
+	return 0;
+}
+
+/* CURLMOPT_SOCKETFUNCTION: keep one persistent event per socket. */
+static int http_sock_cb(CURL *e, curl_socket_t s, int what, void *cbp, void *sockp)
+{
+	struct http *h = cbp;
+	struct http_sock *hs = sockp;
+
+	if (what == CURL_POLL_REMOVE) {
+		if (hs != NULL) {
+			if (hs->ev_set)
+				event_del(&hs->ev);
+			free(hs);
+			curl_multi_assign(h->multi, s, NULL);
+		}
+		return 0;
+	}
+	if (hs == NULL) {
+		hs = calloc(1, sizeof(*hs));
+		if (hs == NULL)
+			return -1;
+		hs->http = h;
+		hs->fd = s;
+		curl_multi_assign(h->multi, s, hs);
+	}
+	short kind = ((what & CURL_POLL_IN) ? EV_READ : 0) | ((what & CURL_POLL_OUT) ? EV_WRITE : 0) | EV_PERSIST;
+	if (hs->ev_set)
+		event_del(&hs->ev);
+	event_assign(&hs->ev, h->base, s, kind, http_event_cb, h);
+	hs->ev_set = true;
+	event_add(&hs->ev, NULL);
+	return 0;
+}
+
+/* CURLOPT_WRITEFUNCTION: collect the body, refusing absurd sizes. */
+static size_t http_write_cb(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	struct http_xfer *x = arg;
+	size_t n = size * nmemb;
+
+	if (x->res.body.len + n > (size_t)HTTP_MAX_BODY) {
+		snprintf(x->res.error, sizeof(x->res.error), "response body larger than %ld MiB",
+		         HTTP_MAX_BODY / (1024 * 1024));
+		return 0;
+	}
+	if (sw_buf_append(&x->res.body, ptr, n) < 0)
+		return 0;
+	return n;
+}
+
+/* Finished transfers: fill the response and call back. */
+static void http_check_done(struct http *h)
+{
+	CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(h->multi, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		struct http_xfer *x = NULL;
+		CURL *easy = msg->easy_handle;
+		CURLcode rc = msg->data.result;
+		curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
+		curl_multi_remove_handle(h->multi, easy);
+		http_xfer_unlink(h, x);
+
+		x->res.curl_code = rc;
+		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &x->res.status);
+		curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME, &x->res.total_time);
+		char *ct = NULL;
+		if (curl_easy_getinfo(easy, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct != NULL)
+			snprintf(x->res.content_type, sizeof(x->res.content_type), "%s", ct);
+		curl_off_t ra = -1;
+		if (curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
+			x->res.retry_after = ra;
+		if (rc != CURLE_OK && x->res.error[0] == '\0')
+			snprintf(x->res.error, sizeof(x->res.error), "%s",
+			         x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
+		if (x->res.body.data == NULL)
+			sw_buf_append(&x->res.body, "", 0);
+		x->cb(&x->res, x->arg);
+		http_xfer_free(x);
+	}
+}
+
+/* Create the multi handle and hook it to the event base. */
+struct http *http_new(struct event_base *base)
+{
+	struct http *h = calloc(1, sizeof(*h));
+
+	if (h == NULL)
+		return NULL;
+	h->base = base;
+	h->multi = curl_multi_init();
+	if (h->multi == NULL) {
+		free(h);
+		return NULL;
+	}
+	evtimer_assign(&h->timer, base, http_timer_cb, h);
+	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, http_sock_cb);
+	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, http_multi_timer_cb);
+	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+	curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 4L);
+	return h;
+}
+
+/* Abort every transfer without calling back, then free. */
+void http_free(struct http *h)
+{
+	if (h == NULL)
+		return;
+	while (h->xfers != NULL) {
+		struct http_xfer *x = h->xfers;
+		curl_multi_remove_handle(h->multi, x->easy);
+		http_xfer_unlink(h, x);
+		http_xfer_free(x);
+	}
+	evtimer_del(&h->timer);
+	curl_multi_cleanup(h->multi);
+	free(h);
+}
+
+/* See http.h. */
+void http_cancel_arg(struct http *h, void *arg)
+{
+	struct http_xfer *x = h->xfers;
+
+	while (x != NULL) {
+		struct http_xfer *next = x->next;
+		if (x->arg == arg) {
+			curl_multi_remove_handle(h->multi, x->easy);
+			http_xfer_unlink(h, x);
+			http_xfer_free(x);
+		}
+		x = next;
+	}
+}
+
+/* Transfers in flight. */
+int http_active(const struct http *h)
+{
+	return h->n_xfers;
+}
+
+/* Start a request; see http.h. */
+int http_submit(struct http *h, const struct http_request *req)
+{
+	struct http_xfer *x = NULL;
+	char why[128];
+	int r = -ENOMEM;
+
+	/* Every URL is checked here too, not only in the config: next links
+	 * come from the server and must not lead us to plain http elsewhere. */
+	if (sw_url_check(req->url, why, sizeof(why)) < 0)
+		return -EINVAL;
+	x = calloc(1, sizeof(*x));
+	if (x == NULL)
+		goto fail;
+	x->http = h;
+	x->cb = req->cb;
+	x->arg = req->arg;
+	x->res.retry_after = -1;
+	x->easy = curl_easy_init();
+	if (x->easy == NULL)
+		goto fail;
+	for (const char *const *hd = req->headers; hd != NULL && *hd != NULL; hd++) {
+		struct curl_slist *n = curl_slist_append(x->headers, *hd);
+		if (n == NULL)
+			goto fail;
+		x->headers = n;
+	}
+	/* No "Expect: 100-continue" round trip for our small POSTs. */
+	struct curl_slist *n = curl_slist_append(x->headers, "Expect:");
+	if (n == NULL)
+		goto fail;
+	x->headers = n;
+
+	CURL *e = x->easy;
+	curl_easy_setopt(e, CURLOPT_URL, req->url);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : 60000L);
+	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "smtpwatch/" SW_VERSION);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_write_cb);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
+	if (strcasecmp(req->method, "POST") == 0) {
+		x->body = malloc(req->body_len + 1);
+		if (x->body == NULL)
+			goto fail;
+		if (req->body_len > 0)
+			memcpy(x->body, req->body, req->body_len);
+		x->body[req->body_len] = '\0';
+		curl_easy_setopt(e, CURLOPT_POST, 1L);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->body);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+	} else if (strcasecmp(req->method, "GET") != 0) {
+		r = -EINVAL;
+		goto fail;
+	}
+
+	x->next = h->xfers;
+	if (h->xfers != NULL)
+		h->xfers->prev = x;
+	h->xfers = x;
+	h->n_xfers++;
+	if (curl_multi_add_handle(h->multi, e) != CURLM_OK) {
+		http_xfer_unlink(h, x);
+		r = -EIO;
+		goto fail;
+	}
+	return 0;
+fail:
+	http_xfer_free(x);
+	return r;
+}

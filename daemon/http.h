@@ -39,5 +39,8 @@ void http_free(struct http *h);
 /* Start a request; everything in req is copied.  The callback runs from the
  * event loop, never from inside http_submit. */
 int http_submit(struct http *h, const struct http_request *req);
+/* Abort, without calling back, every transfer whose callback argument is
+ * arg (an owner going away: a poller on reload, a sink worker). */
+void http_cancel_arg(struct http *h, void *arg);
 /* Transfers in flight. */
 int http_active(const struct http *h);

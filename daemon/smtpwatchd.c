@@ -1,1 +1,478 @@
-/* smtpwatchd.c: to be written */
+/* smtpwatchd.c: the daemon: options, start-up, signals, systemd
+ * notification, and the wiring between sources, detection and delivery. */
+#include "smtpwatchd.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "control.h"
+#include "deliver.h"
+#include "detect.h"
+#include "http.h"
+#include "log.h"
+#include "poller.h"
+
+#define DEFAULT_CONFIG "/etc/smtpwatch/smtpwatch.conf"
+
+/* See smtpwatchd.h. */
+int64_t daemon_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
+/* See smtpwatchd.h. */
+int64_t daemon_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Print every diagnostic as FILE:LINE: message. */
+static void print_diag(const struct sw_diag *diag)
+{
+	for (size_t i = 0; i < diag->n; i++) {
+		const struct sw_error *e = &diag->items[i];
+		fprintf(stderr, "%s:%d: %s%s\n", e->source, e->line, e->warning ? "warning: " : "", e->text);
+	}
+}
+
+/* Load a config and every tenant's register; NULL (with diag) on error. */
+static struct sw_config *load_config(const char *path, struct sw_register ***ret_regs, struct sw_diag *diag)
+{
+	struct sw_config *cfg = NULL;
+	struct sw_register **regs = NULL;
+	int64_t now = daemon_now();
+	bool bad = false;
+
+	if (sw_config_load(path, &cfg, diag) < 0)
+		return NULL;
+	regs = calloc(cfg->n_tenants + 1, sizeof(*regs));
+	if (regs == NULL) {
+		sw_config_free(cfg);
+		return NULL;
+	}
+	for (size_t i = 0; i < cfg->n_tenants; i++) {
+		if (sw_register_load(cfg->tenants[i].exceptions, cfg->rules.max_exception_lifetime, now, &regs[i],
+		                     diag) < 0)
+			bad = true;
+	}
+	if (bad) {
+		for (size_t i = 0; i < cfg->n_tenants; i++)
+			sw_register_free(regs[i]);
+		free(regs);
+		sw_config_free(cfg);
+		return NULL;
+	}
+	*ret_regs = regs;
+	return cfg;
+}
+
+/* Free one tenant runtime. */
+static void tenant_free(struct tenant *t)
+{
+	if (t == NULL)
+		return;
+	poller_free(t->signins);
+	auth_free(t->auth);
+	sw_register_free(t->reg);
+	free(t);
+}
+
+/* Tear down every tenant runtime. */
+static void tenants_free(struct daemon *d)
+{
+	for (size_t i = 0; i < d->n_tenants; i++)
+		tenant_free(d->tenants[i]);
+	free(d->tenants);
+	d->tenants = NULL;
+	d->n_tenants = 0;
+}
+
+/* Build the tenant runtimes of d->cfg, taking ownership of regs[]. */
+static int tenants_build(struct daemon *d, struct sw_register **regs)
+{
+	int r = 0;
+
+	d->tenants = calloc(d->cfg->n_tenants + 1, sizeof(*d->tenants));
+	if (d->tenants == NULL)
+		r = -ENOMEM;
+	for (size_t i = 0; i < d->cfg->n_tenants; i++) {
+		struct tenant *t = r == 0 ? calloc(1, sizeof(*t)) : NULL;
+		if (t == NULL) {
+			sw_register_free(regs[i]);
+			r = -ENOMEM;
+			continue;
+		}
+		t->daemon = d;
+		t->cfg = &d->cfg->tenants[i];
+		t->reg = regs[i];
+		d->tenants[d->n_tenants++] = t;
+		t->auth = auth_new(t);
+		t->signins = t->auth ? poller_new(t) : NULL;
+		if (t->signins == NULL)
+			r = -ENOMEM;
+	}
+	free(regs);
+	return r;
+}
+
+/* Start every source. */
+static void tenants_start(struct daemon *d, bool now)
+{
+	for (size_t i = 0; i < d->n_tenants; i++) {
+		poller_start(d->tenants[i]->signins, now);
+		if (d->once)
+			d->once_pending++;
+	}
+}
+
+/* See smtpwatchd.h. */
+struct tenant *daemon_tenant(struct daemon *d, const char *name)
+{
+	for (size_t i = 0; i < d->n_tenants; i++)
+		if (strcmp(d->tenants[i]->cfg->name, name) == 0)
+			return d->tenants[i];
+	return NULL;
+}
+
+/* Count firing alerts by severity, for STATUS= and `status`. */
+struct alert_counts {
+	int64_t firing;
+	int64_t by_sev[SW_SEV_CRITICAL + 1];
+};
+
+static int count_alert_cb(const struct sw_alert *a, void *arg)
+{
+	struct alert_counts *c = arg;
+
+	c->firing++;
+	if (a->severity <= SW_SEV_CRITICAL)
+		c->by_sev[a->severity]++;
+	return 0;
+}
+
+/* Tell systemd what we are doing. */
+static void daemon_notify_status(struct daemon *d)
+{
+	struct alert_counts c = {0};
+
+	sw_store_alerts_list(d->store, false, 0, count_alert_cb, &c);
+	sd_notifyf(0, "STATUS=%zu tenant%s, %lld alert%s firing", d->n_tenants, d->n_tenants == 1 ? "" : "s",
+	           (long long)c.firing, c.firing == 1 ? "" : "s");
+}
+
+/* --once: the last delivery attempt is done. */
+static void once_drained_cb(void *arg)
+{
+	struct daemon *d = arg;
+
+	event_base_loopexit(d->base, NULL);
+}
+
+/* See smtpwatchd.h. */
+void daemon_source_done(struct daemon *d, struct tenant *t, const char *source, bool ok)
+{
+	struct sw_detect_stats st = {0};
+	int r;
+
+	r = sw_detect_tenant(d->store, d->cfg, t->cfg, t->reg, daemon_now(), &st);
+	if (r < 0)
+		log_err("tenant %s: detection failed: %s (%s); it resumes on the next run", t->cfg->name,
+		        strerror(-r), sw_store_errmsg(d->store));
+	else if (st.fired > 0 || st.resolved > 0)
+		log_info("tenant %s: %lld sign-in%s examined, %lld notification%s, %lld resolved", t->cfg->name,
+		         (long long)st.signins_examined, st.signins_examined == 1 ? "" : "s", (long long)st.fired,
+		         st.fired == 1 ? "" : "s", (long long)st.resolved);
+	if (!ok)
+		d->once_failed++;
+	deliver_kick(d->deliver);
+	daemon_notify_status(d);
+	if (d->once && --d->once_pending == 0)
+		deliver_drain(d->deliver, once_drained_cb, d);
+}
+
+/* See smtpwatchd.h. */
+int daemon_poll_now(struct daemon *d, const char *tenant)
+{
+	if (tenant != NULL && daemon_tenant(d, tenant) == NULL)
+		return -ENOENT;
+	for (size_t i = 0; i < d->n_tenants; i++)
+		if (tenant == NULL || strcmp(d->tenants[i]->cfg->name, tenant) == 0)
+			poller_run_now(d->tenants[i]->signins);
+	return 0;
+}
+
+/* See smtpwatchd.h. */
+json_t *daemon_status(struct daemon *d)
+{
+	struct alert_counts c = {0};
+	json_t *tenants = json_object();
+	json_t *doc;
+
+	for (size_t i = 0; i < d->n_tenants; i++) {
+		struct tenant *t = d->tenants[i];
+		json_object_set_new(tenants, t->cfg->name,
+		                    json_pack("{s:s,s:{s:o}}", "tenant_id", t->cfg->tenant_id, "sources", "signins",
+		                              poller_status(t->signins)));
+	}
+	sw_store_alerts_list(d->store, false, 0, count_alert_cb, &c);
+	doc = json_pack("{s:s,s:I,s:s,s:o,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I}}", "version", SW_VERSION, "uptime_s",
+	                (json_int_t)(daemon_now() - d->started), "config", d->config_path, "tenants", tenants,
+	                "sinks", deliver_status(d->deliver), "alerts", "firing", (json_int_t)c.firing, "critical",
+	                (json_int_t)c.by_sev[SW_SEV_CRITICAL], "high", (json_int_t)c.by_sev[SW_SEV_HIGH], "medium",
+	                (json_int_t)c.by_sev[SW_SEV_MEDIUM], "low", (json_int_t)c.by_sev[SW_SEV_LOW], "info",
+	                (json_int_t)c.by_sev[SW_SEV_INFO]);
+	return doc;
+}
+
+/* See smtpwatchd.h.  The new config replaces the old only when it loads
+ * whole; tenants and sinks are rebuilt from it, sources keep their
+ * checkpoints in the database, so nothing is lost or read twice. */
+int daemon_reload(struct daemon *d, char *why, size_t n)
+{
+	struct sw_diag diag = {0};
+	struct sw_register **regs = NULL;
+	struct sw_config *cfg;
+
+	sd_notify(0, "RELOADING=1");
+	cfg = load_config(d->config_path, &regs, &diag);
+	if (cfg == NULL) {
+		const struct sw_error *e = NULL;
+		for (size_t i = 0; i < diag.n && e == NULL; i++)
+			if (!diag.items[i].warning)
+				e = &diag.items[i];
+		snprintf(why, n, "%s:%d: %s (and %zu more problem%s); keeping the running configuration",
+		         e ? e->source : d->config_path, e ? e->line : 0, e ? e->text : "cannot load",
+		         diag.n_errors > 0 ? diag.n_errors - 1 : 0, diag.n_errors == 2 ? "" : "s");
+		log_err("reload refused: %s", why);
+		sw_diag_clear(&diag);
+		sd_notify(0, "READY=1");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < diag.n; i++)
+		log_warn("%s:%d: %s", diag.items[i].source, diag.items[i].line, diag.items[i].text);
+	sw_diag_clear(&diag);
+	deliver_free(d->deliver);
+	d->deliver = NULL;
+	tenants_free(d);
+	sw_config_free(d->cfg);
+	d->cfg = cfg;
+	int r = tenants_build(d, regs);
+	d->deliver = deliver_new(d);
+	if (r < 0 || d->deliver == NULL) {
+		snprintf(why, n, "out of memory while applying the new configuration");
+		log_err("reload: %s", why);
+		return -ENOMEM;
+	}
+	tenants_start(d, false);
+	deliver_kick(d->deliver);
+	log_info("configuration reloaded: %zu tenant%s, %zu sink%s", cfg->n_tenants, cfg->n_tenants == 1 ? "" : "s",
+	         cfg->n_sinks, cfg->n_sinks == 1 ? "" : "s");
+	sd_notify(0, "READY=1");
+	daemon_notify_status(d);
+	return 0;
+}
+
+/* SIGTERM/SIGINT: stop after the callback in hand (every transaction is
+ * complete between callbacks); queued deliveries stay in the outbox. */
+static void signal_stop_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	log_info("signal %d: stopping", (int)sig);
+	sd_notify(0, "STOPPING=1");
+	event_base_loopbreak(d->base);
+}
+
+/* SIGHUP: reload. */
+static void signal_hup_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+	char why[512];
+
+	log_info("SIGHUP: reloading %s", d->config_path);
+	daemon_reload(d, why, sizeof(why));
+}
+
+/* Ping the systemd watchdog from the loop, so a stuck loop gets noticed. */
+static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+	sd_notify(0, "WATCHDOG=1");
+}
+
+/* Create the state directory if missing (0750). */
+static int ensure_dir(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0)
+		return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+	if (mkdir(path, 0750) < 0)
+		return -errno;
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: smtpwatchd [-c FILE] [--check-config] [--once] [-d]\n"
+	           "  -c, --config FILE   configuration (default " DEFAULT_CONFIG ")\n"
+	           "      --check-config  validate the configuration, registers and secret files; exit 0 or 1\n"
+	           "      --once          poll every source once, detect, deliver, exit (0 ok, 2 a source failed)\n"
+	           "  -d, --debug         debug log lines\n"
+	           "  -V, --version       print the version\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'}, {"check-config", no_argument, NULL, 'C'},
+		{"once", no_argument, NULL, 'o'},         {"debug", no_argument, NULL, 'd'},
+		{"version", no_argument, NULL, 'V'},      {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct daemon d = {0};
+	struct sw_diag diag = {0};
+	struct sw_register **regs = NULL;
+	struct sw_error err = {0};
+	bool check = false, debug = false;
+	char why[512], *dbpath = NULL;
+	int c, rc = 1;
+
+	d.config_path = DEFAULT_CONFIG;
+	while ((c = getopt_long(argc, argv, "c:dVh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': d.config_path = optarg; break;
+		case 'C': check = true; break;
+		case 'o': d.once = true; break;
+		case 'd': debug = true; break;
+		case 'V': printf("smtpwatchd %s\n", SW_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 1;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 1;
+	}
+	log_init(debug);
+	srandom((unsigned)(daemon_mono_ms() ^ getpid()));
+
+	d.cfg = load_config(d.config_path, &regs, &diag);
+	print_diag(&diag);
+	if (check) {
+		if (d.cfg != NULL)
+			printf("%s: configuration OK (%zu tenant%s, %zu sink%s%s)\n", d.config_path, d.cfg->n_tenants,
+			       d.cfg->n_tenants == 1 ? "" : "s", d.cfg->n_sinks, d.cfg->n_sinks == 1 ? "" : "s",
+			       diag.n > diag.n_errors ? ", with warnings" : "");
+		rc = d.cfg != NULL ? 0 : 1;
+		goto out;
+	}
+	if (d.cfg == NULL) {
+		log_err("%s: invalid configuration, not starting (smtpwatchd --check-config -c %s)", d.config_path,
+		        d.config_path);
+		goto out;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_err("cannot initialise libcurl");
+		goto out;
+	}
+	int r = ensure_dir(d.cfg->daemon.state_dir);
+	if (r < 0) {
+		log_err("state_dir %s: %s", d.cfg->daemon.state_dir, strerror(-r));
+		goto out;
+	}
+	if (asprintf(&dbpath, "%s/smtpwatch.db", d.cfg->daemon.state_dir) < 0)
+		goto out;
+	r = sw_store_open(dbpath, &d.store, &err);
+	if (r < 0) {
+		log_err("%s: cannot open the database: %s", dbpath, err.text);
+		goto out;
+	}
+	d.started = daemon_now();
+	d.base = event_base_new();
+	d.http = d.base ? http_new(d.base) : NULL;
+	if (d.http == NULL) {
+		log_err("cannot set up the event loop");
+		goto out;
+	}
+	if (tenants_build(&d, regs) < 0) {
+		regs = NULL;
+		log_err("out of memory");
+		goto out;
+	}
+	regs = NULL;
+	d.deliver = deliver_new(&d);
+	if (d.deliver == NULL) {
+		log_err("cannot set up delivery");
+		goto out;
+	}
+	if (!d.once) {
+		r = control_new(&d, d.cfg->daemon.socket, d.cfg->daemon.socket_group, &d.control, why, sizeof(why));
+		if (r < 0) {
+			log_err("control socket %s: %s", d.cfg->daemon.socket, why);
+			goto out;
+		}
+	}
+	d.sig_term = evsignal_new(d.base, SIGTERM, signal_stop_cb, &d);
+	d.sig_int = evsignal_new(d.base, SIGINT, signal_stop_cb, &d);
+	d.sig_hup = evsignal_new(d.base, SIGHUP, signal_hup_cb, &d);
+	evsignal_add(d.sig_term, NULL);
+	evsignal_add(d.sig_int, NULL);
+	evsignal_add(d.sig_hup, NULL);
+	uint64_t wd_usec = 0;
+	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
+		struct timeval tv = {(time_t)(wd_usec / 2000000), (suseconds_t)(wd_usec / 2 % 1000000)};
+		d.watchdog = event_new(d.base, -1, EV_PERSIST, watchdog_cb, &d);
+		event_add(d.watchdog, &tv);
+	}
+
+	tenants_start(&d, true);
+	if (d.once && d.once_pending == 0)
+		deliver_drain(d.deliver, once_drained_cb, &d);
+	log_info("smtpwatchd %s started: %zu tenant%s, %zu sink%s, database %s%s", SW_VERSION, d.cfg->n_tenants,
+	         d.cfg->n_tenants == 1 ? "" : "s", d.cfg->n_sinks, d.cfg->n_sinks == 1 ? "" : "s", dbpath,
+	         d.once ? " (once)" : "");
+	sd_notify(0, "READY=1");
+	daemon_notify_status(&d);
+	event_base_dispatch(d.base);
+	rc = d.once && d.once_failed > 0 ? 2 : 0;
+	log_info("stopped");
+out:
+	if (d.sig_term) event_free(d.sig_term);
+	if (d.sig_int) event_free(d.sig_int);
+	if (d.sig_hup) event_free(d.sig_hup);
+	if (d.watchdog) event_free(d.watchdog);
+	control_free(d.control);
+	deliver_free(d.deliver);
+	tenants_free(&d);
+	if (regs != NULL && d.cfg != NULL) {
+		for (size_t i = 0; i < d.cfg->n_tenants; i++)
+			sw_register_free(regs[i]);
+		free(regs);
+	}
+	http_free(d.http);
+	if (d.base)
+		event_base_free(d.base);
+	sw_store_free(d.store);
+	sw_config_free(d.cfg);
+	sw_diag_clear(&diag);
+	free(dbpath);
+	curl_global_cleanup();
+	return rc;
+}
