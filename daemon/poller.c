@@ -1,60 +1,51 @@
-/* poller.c: the Entra sign-ins source (Microsoft Graph auditLogs/signIns).
+/* poller.c: the run machinery shared by every source.
  *
  * Timing rules:
- * - Graph allows 5 requests per 10 s per app per tenant; every request goes
- *   through pace_delay(), so the poller paces itself instead of only
- *   reacting to 429.  429/503 wait Retry-After; other transient failures
- *   (5xx, network, a truncated or malformed body) retry the same page with
- *   growing waits, up to POLLER_PAGE_TRIES.
- * - Graph pages newest first, so the watermark can only move when the last
- *   page of a run is stored: a run that breaks halfway keeps the pages it
- *   committed (deduplicated by id when re-read) and the next run starts
- *   again from the old watermark less the lookback.
+ * - Each source paces itself (Graph allows 5 requests per 10 s per app per
+ *   tenant), so it does not only react to 429.  429/503 wait Retry-After;
+ *   other transient failures (5xx, network, a truncated or malformed body)
+ *   retry the same page with growing waits, up to POLLER_PAGE_TRIES.
+ * - A 401 renews the token once per page: tokens can expire mid-run.
  * - A failed run is retried after 30 s, growing x4/3 up to the interval
- *   (timesyncd's back-off). */
+ *   (timesyncd's back-off); the source's checkpoint decides what the next
+ *   run re-reads, so a run that breaks halfway keeps what it committed. */
 #include "poller.h"
 
 #include <errno.h>
 #include <event2/event.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "auth.h"
+#include "exo.h"
 #include "http.h"
 #include "log.h"
-#include "signins.h"
 #include "smtpwatchd.h"
 #include "store.h"
 
-#define POLLER_SOURCE "signins"
 #define POLLER_PAGE_TRIES 6
 #define POLLER_BACKOFF_MIN 30
-#define GRAPH_PACE_WINDOW_MS 10000
-#define GRAPH_PACE_REQUESTS 5
-
-enum poller_wait {
-	WAIT_IDLE,  /* timer = next run */
-	WAIT_PAGE,  /* timer = (re)send the current page */
-};
+#define POLLER_PACE_MAX 16
 
 struct poller {
 	struct tenant *t;
+	const struct poller_ops *ops;
+	void *priv;
 	struct event *timer;
-	enum poller_wait wait;
 	bool running;
 	int64_t next_run;   /* wall clock */
 	int64_t backoff;    /* seconds; 0 after a success */
+	int64_t pace[POLLER_PACE_MAX]; /* monotonic ms of the latest requests */
 
-	/* The run in progress. */
-	char *url;          /* the page to fetch */
-	int tries;          /* for this page */
+	/* The request in hand. */
+	char *method, *url, *body, *header;
+	int tries;
 	bool retried_401;
-	int64_t run_upper;  /* watermark once the run completes */
-	int64_t run_added;
 	int pages;
+	int64_t run_records;
 
 	/* For status. */
 	int64_t throttled;
@@ -65,7 +56,7 @@ struct poller {
 /* The path of a URL, for log lines (no host, no query). */
 static void url_path(const char *url, char *buf, size_t n)
 {
-	const char *p = strstr(url, "://");
+	const char *p = url ? strstr(url, "://") : NULL;
 	p = p ? strchr(p + 3, '/') : NULL;
 	if (p == NULL)
 		p = "/";
@@ -73,37 +64,41 @@ static void url_path(const char *url, char *buf, size_t n)
 	snprintf(buf, n, "%.*s", (int)len, p);
 }
 
-/* Milliseconds to wait before the next Graph request of tenant t. */
-static int64_t pace_delay(struct tenant *t)
+/* Milliseconds to wait before the next request of this source. */
+static int64_t pace_delay(struct poller *p)
 {
-	int64_t now = daemon_mono_ms();
-	int64_t oldest = t->graph_slots[0];
+	int k = p->ops->pace_requests;
+	int64_t now = daemon_mono_ms(), oldest;
 
-	for (int i = 1; i < GRAPH_PACE_REQUESTS; i++)
-		if (t->graph_slots[i] < oldest)
-			oldest = t->graph_slots[i];
-	if (oldest == 0 || now - oldest >= GRAPH_PACE_WINDOW_MS)
+	if (k <= 0 || k > POLLER_PACE_MAX)
 		return 0;
-	return GRAPH_PACE_WINDOW_MS - (now - oldest);
+	oldest = p->pace[0];
+	for (int i = 1; i < k; i++)
+		if (p->pace[i] < oldest)
+			oldest = p->pace[i];
+	if (oldest == 0 || now - oldest >= p->ops->pace_window_ms)
+		return 0;
+	return p->ops->pace_window_ms - (now - oldest);
 }
 
-/* Record a Graph request in the tenant's pacing window. */
-static void pace_take(struct tenant *t)
+/* Record a request in the pacing window. */
+static void pace_take(struct poller *p)
 {
-	int oldest = 0;
+	int k = p->ops->pace_requests, oldest = 0;
 
-	for (int i = 1; i < GRAPH_PACE_REQUESTS; i++)
-		if (t->graph_slots[i] < t->graph_slots[oldest])
+	if (k <= 0 || k > POLLER_PACE_MAX)
+		return;
+	for (int i = 1; i < k; i++)
+		if (p->pace[i] < p->pace[oldest])
 			oldest = i;
-	t->graph_slots[oldest] = daemon_mono_ms();
+	p->pace[oldest] = daemon_mono_ms();
 }
 
 /* Arm the one timer in ms. */
-static void poller_arm_ms(struct poller *p, enum poller_wait wait, int64_t ms)
+static void poller_arm_ms(struct poller *p, int64_t ms)
 {
 	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 
-	p->wait = wait;
 	evtimer_add(p->timer, &tv);
 }
 
@@ -113,7 +108,7 @@ static void poller_schedule(struct poller *p, int64_t seconds)
 	int64_t jitter = seconds >= 20 ? random() % (seconds / 20) : 0;
 
 	p->next_run = daemon_now() + seconds + jitter;
-	poller_arm_ms(p, WAIT_IDLE, (seconds + jitter) * 1000);
+	poller_arm_ms(p, (seconds + jitter) * 1000);
 }
 
 /* Write the outcome of an attempt to the checkpoint (its own transaction). */
@@ -124,11 +119,32 @@ static void poller_note_attempt(struct poller *p, const char *error)
 
 	if (sw_store_begin(s) < 0)
 		return;
-	sw_store_checkpoint_get(s, p->t->cfg->name, POLLER_SOURCE, &cp);
+	sw_store_checkpoint_get(s, p->t->cfg->name, p->ops->name, &cp);
 	cp.last_attempt = daemon_now();
 	snprintf(cp.last_error, sizeof(cp.last_error), "%.*s", (int)sizeof(cp.last_error) - 1, error ? error : "");
-	if (sw_store_checkpoint_put(s, p->t->cfg->name, POLLER_SOURCE, &cp) < 0 || sw_store_commit(s) < 0)
+	if (error == NULL)
+		cp.last_success = cp.last_attempt;
+	if (sw_store_checkpoint_put(s, p->t->cfg->name, p->ops->name, &cp) < 0 || sw_store_commit(s) < 0)
 		sw_store_rollback(s);
+}
+
+/* Forget the request in hand. */
+static void poller_request_clear(struct poller *p)
+{
+	free(p->method);
+	free(p->url);
+	free(p->body);
+	free(p->header);
+	p->method = p->url = p->body = p->header = NULL;
+}
+
+/* The next back-off after a failed run. */
+static int64_t poller_next_backoff(struct poller *p)
+{
+	int64_t b = p->backoff ? p->backoff * 4 / 3 : POLLER_BACKOFF_MIN;
+	int64_t cap = p->ops->interval(p->t);
+
+	return b > cap ? cap : b;
 }
 
 /* End the run in hand, successful or not. */
@@ -136,23 +152,22 @@ static void poller_run_end(struct poller *p, bool ok)
 {
 	struct daemon *d = p->t->daemon;
 
-	free(p->url);
-	p->url = NULL;
+	if (p->ops->end)
+		p->ops->end(p, ok);
+	poller_request_clear(p);
 	p->running = false;
 	if (ok) {
 		p->backoff = 0;
 		p->last_error[0] = '\0';
 	} else {
-		p->backoff = p->backoff ? p->backoff * 4 / 3 : POLLER_BACKOFF_MIN;
-		if (p->backoff > p->t->cfg->signins_interval)
-			p->backoff = p->t->cfg->signins_interval;
+		p->backoff = poller_next_backoff(p);
 	}
 	if (!d->once)
-		poller_schedule(p, ok ? p->t->cfg->signins_interval : p->backoff);
-	daemon_source_done(d, p->t, POLLER_SOURCE, ok);
+		poller_schedule(p, ok ? p->ops->interval(p->t) : p->backoff);
+	daemon_source_done(d, p->t, p->ops->name, ok);
 }
 
-/* The run failed: log once, remember why, back off. */
+/* The run failed: log once with tenant, source and URL path, back off. */
 static void poller_fail(struct poller *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void poller_fail(struct poller *p, const char *fmt, ...)
 {
@@ -162,15 +177,11 @@ static void poller_fail(struct poller *p, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(p->last_error, sizeof(p->last_error), fmt, ap);
 	va_end(ap);
-	url_path(p->url ? p->url : p->t->cfg->graph_url, path, sizeof(path));
-	if (!p->t->daemon->once) {
-		int64_t next = p->backoff ? p->backoff * 4 / 3 : POLLER_BACKOFF_MIN;
-		if (next > p->t->cfg->signins_interval)
-			next = p->t->cfg->signins_interval;
-		sw_duration_format(next, retry, sizeof(retry));
-	}
-	log_warn("tenant %s: %s: %s (GET %s)%s%s", p->t->cfg->name, POLLER_SOURCE, p->last_error, path,
-	         retry[0] ? ", retrying in " : "", retry);
+	url_path(p->url, path, sizeof(path));
+	if (!p->t->daemon->once)
+		sw_duration_format(poller_next_backoff(p), retry, sizeof(retry));
+	log_warn("tenant %s: %s: %s (%s %s)%s%s", p->t->cfg->name, p->ops->name, p->last_error,
+	         p->method ? p->method : "GET", path, retry[0] ? ", retrying in " : "", retry);
 	poller_note_attempt(p, p->last_error);
 	poller_run_end(p, false);
 }
@@ -191,77 +202,17 @@ static void poller_retry_page(struct poller *p, int64_t retry_after, const char 
 	if (ms > 120000)
 		ms = 120000;
 	url_path(p->url, path, sizeof(path));
-	log_info("tenant %s: %s: %s (GET %s), retrying in %llds", p->t->cfg->name, POLLER_SOURCE, what, path,
+	log_info("tenant %s: %s: %s (%s %s), retrying in %llds", p->t->cfg->name, p->ops->name, what, p->method, path,
 	         (long long)((ms + 999) / 1000));
-	poller_arm_ms(p, WAIT_PAGE, ms);
+	poller_arm_ms(p, ms);
 }
 
-/* The last page is in: move the watermark. */
-static void poller_complete(struct poller *p)
-{
-	struct sw_store *s = p->t->daemon->store;
-	struct sw_checkpoint cp;
-	int r;
-
-	r = sw_store_begin(s);
-	if (r < 0)
-		goto fail;
-	sw_store_checkpoint_get(s, p->t->cfg->name, POLLER_SOURCE, &cp);
-	cp.watermark = p->run_upper;
-	cp.last_success = daemon_now();
-	cp.last_attempt = cp.last_success;
-	cp.last_error[0] = '\0';
-	r = sw_store_checkpoint_put(s, p->t->cfg->name, POLLER_SOURCE, &cp);
-	if (r >= 0)
-		r = sw_store_commit(s);
-	if (r < 0)
-		goto fail;
-	log_info("tenant %s: %s: %d page%s, %lld new record%s", p->t->cfg->name, POLLER_SOURCE, p->pages,
-	         p->pages == 1 ? "" : "s", (long long)p->run_added, p->run_added == 1 ? "" : "s");
-	poller_run_end(p, true);
-	return;
-fail:
-	sw_store_rollback(s);
-	poller_fail(p, "cannot store checkpoint: %s", sw_store_errmsg(s));
-}
-
-/* Store one parsed page and its checkpoint in one transaction. */
-static int poller_store_page(struct poller *p, const struct sw_signin_page *page)
-{
-	struct sw_store *s = p->t->daemon->store;
-	struct sw_checkpoint cp;
-	size_t added = 0;
-	int r;
-
-	r = sw_store_begin(s);
-	if (r < 0)
-		return r;
-	r = sw_store_signins_add(s, p->t->cfg->name, page->items, page->n, daemon_now(), &added);
-	if (r < 0)
-		goto fail;
-	sw_store_checkpoint_get(s, p->t->cfg->name, POLLER_SOURCE, &cp);
-	cp.records += (int64_t)added;
-	cp.last_attempt = daemon_now();
-	r = sw_store_checkpoint_put(s, p->t->cfg->name, POLLER_SOURCE, &cp);
-	if (r < 0)
-		goto fail;
-	r = sw_store_commit(s);
-	if (r < 0)
-		goto fail;
-	p->run_added += (int64_t)added;
-	return 0;
-fail:
-	sw_store_rollback(s);
-	return r;
-}
-
-/* Graph answered a page request. */
+/* The service answered a page request. */
 static void poller_page_cb(struct http_response *res, void *arg)
 {
 	struct poller *p = arg;
-	struct sw_signin_page page = {0};
-	struct sw_error err = {0};
-	char what[512], gerr[300];
+	enum poller_next next = POLLER_DONE;
+	char what[512], serr[300];
 	int r;
 
 	if (res->curl_code != 0) {
@@ -269,10 +220,8 @@ static void poller_page_cb(struct http_response *res, void *arg)
 		poller_retry_page(p, 0, what);
 		return;
 	}
-	if (res->status != 200) {
-		if (sw_graph_error_parse(res->body.data, res->body.len, gerr, sizeof(gerr)) < 0)
-			snprintf(gerr, sizeof(gerr), "no Graph error in the body");
-	}
+	if (res->status != 200)
+		sw_exo_error_text(res->body.data, res->body.len, serr, sizeof(serr));
 	if (res->status == 429 || res->status == 503) {
 		p->throttled++;
 		p->last_retry_after = res->retry_after;
@@ -284,23 +233,22 @@ static void poller_page_cb(struct http_response *res, void *arg)
 	if (res->status == 401 && !p->retried_401) {
 		/* The token expired or was revoked mid-run: renew it once. */
 		p->retried_401 = true;
-		auth_invalidate(p->t->auth, p->t->cfg->graph_url);
-		log_info("tenant %s: %s: HTTP 401 (%s), renewing the token", p->t->cfg->name, POLLER_SOURCE, gerr);
+		auth_invalidate(p->t->auth, p->ops->resource(p->t));
+		log_info("tenant %s: %s: HTTP 401 (%s), renewing the token", p->t->cfg->name, p->ops->name, serr);
 		poller_send(p);
 		return;
 	}
 	if (res->status == 401 || res->status == 403) {
-		poller_fail(p, "HTTP %ld %s; the app needs the AuditLog.Read.All application permission "
-		               "(admin consent) and the tenant Entra ID P1 or P2", res->status, gerr);
+		poller_fail(p, "HTTP %ld %s; %s", res->status, serr, p->ops->permission_hint);
 		return;
 	}
 	if (res->status >= 500) {
-		snprintf(what, sizeof(what), "HTTP %ld %s", res->status, gerr);
+		snprintf(what, sizeof(what), "HTTP %ld %s", res->status, serr);
 		poller_retry_page(p, res->retry_after, what);
 		return;
 	}
 	if (res->status != 200) {
-		poller_fail(p, "HTTP %ld %s", res->status, gerr);
+		poller_fail(p, "HTTP %ld %s", res->status, serr);
 		return;
 	}
 	if (strncasecmp(res->content_type, "application/json", 16) != 0) {
@@ -308,38 +256,29 @@ static void poller_page_cb(struct http_response *res, void *arg)
 		poller_retry_page(p, 0, what);
 		return;
 	}
-	r = sw_signins_parse(res->body.data, res->body.len, &page, &err);
-	if (r < 0) {
-		snprintf(what, sizeof(what), "malformed page (%zu bytes): %s", res->body.len, err.text);
+	r = p->ops->page(p, res->body.data, res->body.len, &next, what, sizeof(what));
+	if (r == -EAGAIN) {
 		poller_retry_page(p, 0, what);
 		return;
 	}
-	if (page.skipped > 0)
-		log_warn("tenant %s: %s: skipped %zu record%s without id or createdDateTime", p->t->cfg->name,
-		         POLLER_SOURCE, page.skipped, page.skipped == 1 ? "" : "s");
-	r = poller_store_page(p, &page);
 	if (r < 0) {
-		sw_signin_page_clear(&page);
-		poller_fail(p, "cannot store %zu records: %s%s", page.n, strerror(-r),
-		            r == -ENOSPC ? " (the state directory is full)" : "");
+		poller_fail(p, "%s", what);
 		return;
 	}
 	p->pages++;
-	char *next = page.next_link;
-	page.next_link = NULL;
-	sw_signin_page_clear(&page);
-	if (next == NULL) {
-		poller_complete(p);
+	if (next == POLLER_MORE) {
+		p->tries = 0;
+		p->retried_401 = false;
+		poller_send(p);
 		return;
 	}
-	free(p->url);
-	p->url = next;
-	p->tries = 0;
-	p->retried_401 = false;
-	poller_send(p);
+	log_info("tenant %s: %s: run complete, %d page%s, %lld new record%s", p->t->cfg->name, p->ops->name,
+	         p->pages, p->pages == 1 ? "" : "s", (long long)p->run_records, p->run_records == 1 ? "" : "s");
+	poller_note_attempt(p, NULL);
+	poller_run_end(p, true);
 }
 
-/* The token for Graph arrived (or did not). */
+/* The token arrived (or did not). */
 static void poller_token_cb(const char *token, const char *error, long status, void *arg)
 {
 	struct poller *p = arg;
@@ -354,33 +293,41 @@ static void poller_token_cb(const char *token, const char *error, long status, v
 	poller_send(p);
 }
 
-/* Send the current page request: token first, then pacing. */
+/* Send the request in hand: token first, then pacing. */
 static void poller_send(struct poller *p)
 {
 	struct tenant *t = p->t;
-	const char *token = auth_cached(t->auth, t->cfg->graph_url);
+	const char *resource = p->ops->resource(t);
+	const char *token = auth_cached(t->auth, resource);
 	char authz[4096];
 	int r;
 
 	if (token == NULL) {
-		r = auth_fetch(t->auth, t->cfg->graph_url, poller_token_cb, p);
+		r = auth_fetch(t->auth, resource, poller_token_cb, p);
 		if (r < 0)
 			poller_fail(p, "cannot request a token: %s", r == -ENOTSUP ?
 			            "certificate credentials are not supported in this version" : strerror(-r));
 		return;
 	}
-	int64_t delay = pace_delay(t);
+	int64_t delay = pace_delay(p);
 	if (delay > 0) {
-		poller_arm_ms(p, WAIT_PAGE, delay);
+		poller_arm_ms(p, delay);
 		return;
 	}
-	pace_take(t);
+	pace_take(p);
 	snprintf(authz, sizeof(authz), "Authorization: Bearer %s", token);
-	const char *headers[] = {authz, "Accept: application/json", "ConsistencyLevel: eventual", NULL};
+	const char *headers[5] = {authz, "Accept: application/json"};
+	int nh = 2;
+	if (p->body != NULL)
+		headers[nh++] = "Content-Type: application/json";
+	if (p->header != NULL)
+		headers[nh++] = p->header;
 	struct http_request req = {
-		.method = "GET",
+		.method = p->method,
 		.url = p->url,
 		.headers = headers,
+		.body = p->body,
+		.body_len = p->body ? strlen(p->body) : 0,
 		.timeout_ms = 120000,
 		.cb = poller_page_cb,
 		.arg = p,
@@ -392,42 +339,38 @@ static void poller_send(struct poller *p)
 		            "non-loopback host, or malformed)" : strerror(-r));
 }
 
-/* Start a run: the window since the watermark less the lookback. */
+/* See poller.h. */
+int poller_request(struct poller *p, const char *method, const char *url, const char *body, const char *header)
+{
+	poller_request_clear(p);
+	p->method = strdup(method);
+	p->url = strdup(url);
+	p->body = body ? strdup(body) : NULL;
+	p->header = header ? strdup(header) : NULL;
+	if (p->method == NULL || p->url == NULL || (body && !p->body) || (header && !p->header))
+		return -ENOMEM;
+	return 0;
+}
+
+/* Start a run. */
 static void poller_run_begin(struct poller *p)
 {
-	const struct sw_tenant_config *tc = p->t->cfg;
-	struct sw_checkpoint cp;
-	char since[32], filter[160];
-	int64_t now = daemon_now();
+	char why[512] = "";
 
-	sw_store_checkpoint_get(p->t->daemon->store, tc->name, POLLER_SOURCE, &cp);
-	int64_t from = cp.watermark > 0 ? cp.watermark - tc->signins_lookback : now - tc->initial_backfill;
-	sw_time_format(from, since, sizeof(since));
-	snprintf(filter, sizeof(filter), "createdDateTime ge %s and clientAppUsed eq 'Authenticated SMTP'", since);
-	char *enc = sw_url_encode(filter);
-	size_t n = strlen(tc->graph_url) + (enc ? strlen(enc) : 0) + 64;
-	free(p->url);
-	p->url = enc ? malloc(n) : NULL;
-	if (p->url == NULL) {
-		free(enc);
-		poller_fail(p, "out of memory");
-		return;
-	}
-	const char *slash = tc->graph_url[strlen(tc->graph_url) - 1] == '/' ? "" : "/";
-	snprintf(p->url, n, "%s%sv1.0/auditLogs/signIns?$filter=%s&$top=1000", tc->graph_url, slash, enc);
-	free(enc);
 	p->running = true;
 	p->tries = 0;
 	p->retried_401 = false;
-	p->run_upper = now;
-	p->run_added = 0;
 	p->pages = 0;
+	p->run_records = 0;
 	p->next_run = 0;
-	log_debug("tenant %s: %s: run from %s", tc->name, POLLER_SOURCE, since);
+	if (p->ops->begin(p, why, sizeof(why)) < 0) {
+		poller_fail(p, "%s", why[0] ? why : "cannot start the run");
+		return;
+	}
 	poller_send(p);
 }
 
-/* The one timer: a new run, or the current page again. */
+/* The one timer: a new run, or the request in hand again. */
 static void poller_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct poller *p = arg;
@@ -439,13 +382,14 @@ static void poller_timer_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* See poller.h. */
-struct poller *poller_new(struct tenant *t)
+struct poller *poller_new(struct tenant *t, const struct poller_ops *ops)
 {
 	struct poller *p = calloc(1, sizeof(*p));
 
 	if (p == NULL)
 		return NULL;
 	p->t = t;
+	p->ops = ops;
 	p->last_retry_after = -1;
 	p->timer = evtimer_new(t->daemon->base, poller_timer_cb, p);
 	if (p->timer == NULL) {
@@ -462,8 +406,10 @@ void poller_free(struct poller *p)
 		return;
 	http_cancel_arg(p->t->daemon->http, p);
 	auth_forget(p->t->auth, p);
+	if (p->running && p->ops->end)
+		p->ops->end(p, false);
 	event_free(p->timer);
-	free(p->url);
+	poller_request_clear(p);
 	free(p);
 }
 
@@ -473,7 +419,7 @@ void poller_start(struct poller *p, bool now)
 	int64_t ms = now ? 0 : random() % 2000;
 
 	p->next_run = daemon_now() + ms / 1000;
-	poller_arm_ms(p, WAIT_IDLE, ms);
+	poller_arm_ms(p, ms);
 }
 
 /* See poller.h. */
@@ -488,6 +434,26 @@ void poller_run_now(struct poller *p)
 bool poller_running(const struct poller *p)
 {
 	return p->running;
+}
+
+struct tenant *poller_tenant(struct poller *p)
+{
+	return p->t;
+}
+
+void *poller_priv(struct poller *p)
+{
+	return p->priv;
+}
+
+void poller_set_priv(struct poller *p, void *priv)
+{
+	p->priv = priv;
+}
+
+void poller_add_records(struct poller *p, int64_t n)
+{
+	p->run_records += n;
 }
 
 /* ISO string or JSON null. */
@@ -506,8 +472,9 @@ json_t *poller_status(struct poller *p)
 {
 	struct sw_checkpoint cp;
 	const char *state;
+	json_t *o;
 
-	sw_store_checkpoint_get(p->t->daemon->store, p->t->cfg->name, POLLER_SOURCE, &cp);
+	sw_store_checkpoint_get(p->t->daemon->store, p->t->cfg->name, p->ops->name, &cp);
 	if (p->running)
 		state = "running";
 	else if (p->last_error[0] != '\0' || cp.last_error[0] != '\0')
@@ -517,10 +484,12 @@ json_t *poller_status(struct poller *p)
 	else
 		state = "idle";
 	const char *err = p->last_error[0] ? p->last_error : cp.last_error[0] ? cp.last_error : NULL;
-	return json_pack("{s:s,s:o,s:o,s:o,s:o,s:I,s:I,s:o}", "state", state, "last_success",
-	                 json_time(cp.last_success), "last_error", err ? json_string(err) : json_null(),
-	                 "next_run", json_time(p->running ? 0 : p->next_run), "watermark", json_time(cp.watermark),
-	                 "records", (json_int_t)cp.records, "throttled", (json_int_t)p->throttled,
-	                 "last_retry_after",
-	                 p->last_retry_after >= 0 ? json_integer(p->last_retry_after) : json_null());
+	o = json_pack("{s:s,s:o,s:o,s:o,s:o,s:I,s:I,s:o}", "state", state, "last_success",
+	              json_time(cp.last_success), "last_error", err ? json_string(err) : json_null(), "next_run",
+	              json_time(p->running ? 0 : p->next_run), "watermark", json_time(cp.watermark), "records",
+	              (json_int_t)cp.records, "throttled", (json_int_t)p->throttled, "last_retry_after",
+	              p->last_retry_after >= 0 ? json_integer(p->last_retry_after) : json_null());
+	if (o != NULL && p->ops->status)
+		p->ops->status(p, o);
+	return o;
 }

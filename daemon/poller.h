@@ -1,15 +1,43 @@
-/* poller.h: the sign-ins source of one tenant: one one-shot timer, runs
- * never overlap; a run reads every page since the watermark (less the
- * lookback), storing each page with its checkpoint in one transaction. */
+/* poller.h: the run machinery every source of a tenant shares: one
+ * one-shot timer (runs never overlap), the token, pacing, Retry-After,
+ * retries of a page, back-off between failed runs, and status.  A source
+ * (sign-ins, Exchange) supplies the requests and what to do with each page. */
 #pragma once
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 struct tenant;
 struct poller;
 
-struct poller *poller_new(struct tenant *t);
+/* What a source's page handler says. */
+enum poller_next {
+	POLLER_MORE,  /* poller_request() set the next request */
+	POLLER_DONE,  /* the run is complete and committed */
+};
+
+struct poller_ops {
+	const char *name;            /* "signins", "exchange": checkpoint source and log name */
+	const char *permission_hint; /* appended to 401/403 failures */
+	int pace_requests;           /* at most this many requests ... */
+	int pace_window_ms;          /* ... per this window */
+	/* The token audience (base URL) and the run interval. */
+	const char *(*resource)(const struct tenant *t);
+	int64_t (*interval)(const struct tenant *t);
+	/* Start a run: call poller_request() for the first page. */
+	int (*begin)(struct poller *p, char *why, size_t n);
+	/* A 200 JSON page: store it.  < 0 fails: -EAGAIN retries the same page
+	 * (a malformed or truncated body), anything else ends the run. */
+	int (*page)(struct poller *p, const char *body, size_t len, enum poller_next *ret, char *why, size_t n);
+	/* The run ended (ok or not): free per-run state. */
+	void (*end)(struct poller *p, bool ok);
+	/* Extra status fields (may be NULL). */
+	void (*status)(struct poller *p, json_t *obj);
+};
+
+struct poller *poller_new(struct tenant *t, const struct poller_ops *ops);
 void poller_free(struct poller *p);
 /* Arm the first run: at once when now is true, else after a short jitter. */
 void poller_start(struct poller *p, bool now);
@@ -18,3 +46,13 @@ void poller_run_now(struct poller *p);
 bool poller_running(const struct poller *p);
 /* Status of the source (new reference), see `status` in SPEC. */
 json_t *poller_status(struct poller *p);
+
+/* For sources: the next request (copied); body NULL for GET. */
+int poller_request(struct poller *p, const char *method, const char *url, const char *body, const char *header);
+struct tenant *poller_tenant(struct poller *p);
+void *poller_priv(struct poller *p);
+void poller_set_priv(struct poller *p, void *priv);
+/* Records stored by this run (sources add to it), for the run's log line. */
+void poller_add_records(struct poller *p, int64_t n);
+
+extern const struct poller_ops signins_ops;

@@ -123,7 +123,7 @@ static int tenants_build(struct daemon *d, struct sw_register **regs)
 		t->reg = regs[i];
 		d->tenants[d->n_tenants++] = t;
 		t->auth = auth_new(t);
-		t->signins = t->auth ? poller_new(t) : NULL;
+		t->signins = t->auth ? poller_new(t, &signins_ops) : NULL;
 		if (t->signins == NULL)
 			r = -ENOMEM;
 	}

@@ -24,8 +24,6 @@ struct tenant {
 	struct sw_register *reg;
 	struct auth *auth;                  /* token cache for this tenant */
 	struct poller *signins;
-	/* Graph pacing: at most 5 requests per 10 s per app per tenant. */
-	int64_t graph_slots[5];             /* monotonic ms of the last 5 requests */
 };
 
 struct daemon {

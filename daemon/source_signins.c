@@ -1,0 +1,148 @@
+/* source_signins.c: the Entra sign-ins source (Graph auditLogs/signIns).
+ *
+ * Graph pages newest first, so the watermark can only move when the last
+ * page of a run is stored: each page commits with its checkpoint (records
+ * count) in one transaction, and the run's upper bound becomes the
+ * watermark in the transaction of the last page.  A run that breaks
+ * halfway keeps the pages it committed; the next run re-reads from the old
+ * watermark less signins_lookback, and duplicates are dropped by id.  The
+ * lookback also re-reads records that Entra delivers late. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "poller.h"
+#include "signins.h"
+#include "smtpwatchd.h"
+#include "store.h"
+
+struct signins_run {
+	int64_t upper; /* the watermark once the run completes */
+};
+
+static const char *signins_resource(const struct tenant *t)
+{
+	return t->cfg->graph_url;
+}
+
+static int64_t signins_interval(const struct tenant *t)
+{
+	return t->cfg->signins_interval;
+}
+
+/* The first page: everything since the watermark less the lookback, or the
+ * initial backfill on the first run. */
+static int signins_begin(struct poller *p, char *why, size_t n)
+{
+	struct tenant *t = poller_tenant(p);
+	const struct sw_tenant_config *tc = t->cfg;
+	struct signins_run *run = calloc(1, sizeof(*run));
+	struct sw_checkpoint cp;
+	char since[32], filter[160], *enc = NULL, *url = NULL;
+	int64_t now = daemon_now();
+	int r = -ENOMEM;
+
+	if (run == NULL)
+		goto fail;
+	poller_set_priv(p, run);
+	sw_store_checkpoint_get(t->daemon->store, tc->name, "signins", &cp);
+	int64_t from = cp.watermark > 0 ? cp.watermark - tc->signins_lookback : now - tc->initial_backfill;
+	run->upper = now;
+	sw_time_format(from, since, sizeof(since));
+	snprintf(filter, sizeof(filter), "createdDateTime ge %s and clientAppUsed eq 'Authenticated SMTP'", since);
+	enc = sw_url_encode(filter);
+	if (enc == NULL)
+		goto fail;
+	const char *slash = tc->graph_url[strlen(tc->graph_url) - 1] == '/' ? "" : "/";
+	if (asprintf(&url, "%s%sv1.0/auditLogs/signIns?$filter=%s&$top=1000", tc->graph_url, slash, enc) < 0) {
+		url = NULL;
+		goto fail;
+	}
+	r = poller_request(p, "GET", url, NULL, NULL);
+fail:
+	if (r < 0)
+		snprintf(why, n, "cannot build the request: %s", strerror(-r));
+	free(enc);
+	free(url);
+	return r;
+}
+
+/* Store one page; the last page also moves the watermark. */
+static int signins_page(struct poller *p, const char *body, size_t len, enum poller_next *ret, char *why, size_t n)
+{
+	struct tenant *t = poller_tenant(p);
+	struct signins_run *run = poller_priv(p);
+	struct sw_store *s = t->daemon->store;
+	struct sw_signin_page page = {0};
+	struct sw_error err = {0};
+	struct sw_checkpoint cp;
+	size_t added = 0;
+	int r;
+
+	r = sw_signins_parse(body, len, &page, &err);
+	if (r < 0) {
+		snprintf(why, n, "malformed page (%zu bytes): %s", len, err.text);
+		return -EAGAIN;
+	}
+	if (page.skipped > 0)
+		snprintf(why, n, "skipped %zu record%s without id or createdDateTime", page.skipped,
+		         page.skipped == 1 ? "" : "s");
+	r = sw_store_begin(s);
+	if (r < 0)
+		goto fail;
+	r = sw_store_signins_add(s, t->cfg->name, page.items, page.n, daemon_now(), &added);
+	if (r < 0)
+		goto fail;
+	sw_store_checkpoint_get(s, t->cfg->name, "signins", &cp);
+	cp.records += (int64_t)added;
+	cp.last_attempt = daemon_now();
+	if (page.next_link == NULL) {
+		cp.watermark = run->upper;
+		cp.last_success = cp.last_attempt;
+		cp.last_error[0] = '\0';
+	}
+	r = sw_store_checkpoint_put(s, t->cfg->name, "signins", &cp);
+	if (r < 0)
+		goto fail;
+	r = sw_store_commit(s);
+	if (r < 0)
+		goto fail;
+	poller_add_records(p, (int64_t)added);
+	if (page.next_link != NULL) {
+		r = poller_request(p, "GET", page.next_link, NULL, NULL);
+		if (r < 0)
+			goto fail;
+		*ret = POLLER_MORE;
+	} else {
+		*ret = POLLER_DONE;
+	}
+	sw_signin_page_clear(&page);
+	return 0;
+fail:
+	sw_store_rollback(s);
+	snprintf(why, n, "cannot store %zu records: %s%s", page.n, sw_store_errmsg(s),
+	         r == -ENOSPC ? " (the state directory is full)" : "");
+	sw_signin_page_clear(&page);
+	return r == -EAGAIN ? -EIO : r;
+}
+
+/* Free the run's state. */
+static void signins_end(struct poller *p, bool ok)
+{
+	free(poller_priv(p));
+	poller_set_priv(p, NULL);
+}
+
+const struct poller_ops signins_ops = {
+	.name = "signins",
+	.permission_hint = "the app needs the AuditLog.Read.All application permission (admin consent) "
+	                   "and the tenant Entra ID P1 or P2",
+	.pace_requests = 5,
+	.pace_window_ms = 10000,
+	.resource = signins_resource,
+	.interval = signins_interval,
+	.begin = signins_begin,
+	.page = signins_page,
+	.end = signins_end,
+};
