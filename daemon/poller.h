@@ -56,3 +56,4 @@ void poller_set_priv(struct poller *p, void *priv);
 void poller_add_records(struct poller *p, int64_t n);
 
 extern const struct poller_ops signins_ops;
+extern const struct poller_ops exo_ops;

@@ -88,6 +88,7 @@ static void tenant_free(struct tenant *t)
 	if (t == NULL)
 		return;
 	poller_free(t->signins);
+	poller_free(t->exchange);
 	auth_free(t->auth);
 	sw_register_free(t->reg);
 	free(t);
@@ -124,7 +125,8 @@ static int tenants_build(struct daemon *d, struct sw_register **regs)
 		d->tenants[d->n_tenants++] = t;
 		t->auth = auth_new(t);
 		t->signins = t->auth ? poller_new(t, &signins_ops) : NULL;
-		if (t->signins == NULL)
+		t->exchange = t->auth ? poller_new(t, &exo_ops) : NULL;
+		if (t->signins == NULL || t->exchange == NULL)
 			r = -ENOMEM;
 	}
 	free(regs);
@@ -136,8 +138,9 @@ static void tenants_start(struct daemon *d, bool now)
 {
 	for (size_t i = 0; i < d->n_tenants; i++) {
 		poller_start(d->tenants[i]->signins, now);
+		poller_start(d->tenants[i]->exchange, now);
 		if (d->once)
-			d->once_pending++;
+			d->once_pending += 2;
 	}
 }
 
@@ -212,8 +215,10 @@ int daemon_poll_now(struct daemon *d, const char *tenant)
 	if (tenant != NULL && daemon_tenant(d, tenant) == NULL)
 		return -ENOENT;
 	for (size_t i = 0; i < d->n_tenants; i++)
-		if (tenant == NULL || strcmp(d->tenants[i]->cfg->name, tenant) == 0)
+		if (tenant == NULL || strcmp(d->tenants[i]->cfg->name, tenant) == 0) {
 			poller_run_now(d->tenants[i]->signins);
+			poller_run_now(d->tenants[i]->exchange);
+		}
 	return 0;
 }
 
@@ -227,8 +232,8 @@ json_t *daemon_status(struct daemon *d)
 	for (size_t i = 0; i < d->n_tenants; i++) {
 		struct tenant *t = d->tenants[i];
 		json_object_set_new(tenants, t->cfg->name,
-		                    json_pack("{s:s,s:{s:o}}", "tenant_id", t->cfg->tenant_id, "sources", "signins",
-		                              poller_status(t->signins)));
+		                    json_pack("{s:s,s:{s:o,s:o}}", "tenant_id", t->cfg->tenant_id, "sources", "signins",
+		                              poller_status(t->signins), "exchange", poller_status(t->exchange)));
 	}
 	sw_store_alerts_list(d->store, false, 0, count_alert_cb, &c);
 	doc = json_pack("{s:s,s:I,s:s,s:o,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I}}", "version", SW_VERSION, "uptime_s",

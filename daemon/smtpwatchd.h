@@ -24,6 +24,7 @@ struct tenant {
 	struct sw_register *reg;
 	struct auth *auth;                  /* token cache for this tenant */
 	struct poller *signins;
+	struct poller *exchange;
 };
 
 struct daemon {

@@ -18,6 +18,7 @@
 #include "store.h"
 
 struct signins_run {
+	int64_t from;  /* the window's start */
 	int64_t upper; /* the watermark once the run completes */
 };
 
@@ -48,6 +49,7 @@ static int signins_begin(struct poller *p, char *why, size_t n)
 	poller_set_priv(p, run);
 	sw_store_checkpoint_get(t->daemon->store, tc->name, "signins", &cp);
 	int64_t from = cp.watermark > 0 ? cp.watermark - tc->signins_lookback : now - tc->initial_backfill;
+	run->from = from;
 	run->upper = now;
 	sw_time_format(from, since, sizeof(since));
 	snprintf(filter, sizeof(filter), "createdDateTime ge %s and clientAppUsed eq 'Authenticated SMTP'", since);
@@ -97,6 +99,14 @@ static int signins_page(struct poller *p, const char *body, size_t len, enum pol
 	sw_store_checkpoint_get(s, t->cfg->name, "signins", &cp);
 	cp.records += (int64_t)added;
 	cp.last_attempt = daemon_now();
+	if (page.next_link == NULL && cp.watermark == 0) {
+		/* The first complete run: sign-ins are watched since its start
+		 * (exception-unused only speaks after unused_after of this). */
+		struct sw_checkpoint since = {.watermark = run->from, .last_success = cp.last_attempt};
+		r = sw_store_checkpoint_put(s, t->cfg->name, "signins-since", &since);
+		if (r < 0)
+			goto fail;
+	}
 	if (page.next_link == NULL) {
 		cp.watermark = run->upper;
 		cp.last_success = cp.last_attempt;

@@ -1,1 +1,136 @@
+/* alert.c: the alert struct and its SPEC document. */
 #include "alert.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* See alert.h. */
+void sw_alert_clear(struct sw_alert *a)
+{
+	if (a == NULL)
+		return;
+	free(a->rule);
+	free(a->tenant);
+	free(a->subject);
+	free(a->summary);
+	free(a->remediation);
+	free(a->ack_note);
+	json_decref(a->evidence);
+	memset(a, 0, sizeof(*a));
+}
+
+/* See alert.h. */
+const char *sw_alert_status_name(enum sw_alert_status s)
+{
+	switch (s) {
+	case SW_ALERT_FIRING:
+		return "firing";
+	case SW_ALERT_RESOLVED:
+		return "resolved";
+	}
+	return "unknown";
+}
+
+/* See alert.h. */
+int sw_alert_status_parse(const char *s, enum sw_alert_status *ret)
+{
+	if (s == NULL)
+		return -EINVAL;
+	if (strcmp(s, "firing") == 0)
+		*ret = SW_ALERT_FIRING;
+	else if (strcmp(s, "resolved") == 0)
+		*ret = SW_ALERT_RESOLVED;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+/* ISO-8601 UTC with Z, as the document wants (util's sw_time_format). */
+static json_t *time_json(int64_t t)
+{
+	char buf[32];
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL || strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		return json_null();
+	return json_string(buf);
+}
+
+/* Severity name for the document (config's sw_severity_name). */
+static const char *severity_name(enum sw_severity s)
+{
+	static const char *const names[] = {
+		[SW_SEV_INFO] = "info",         [SW_SEV_LOW] = "low",           [SW_SEV_MEDIUM] = "medium",
+		[SW_SEV_HIGH] = "high",         [SW_SEV_CRITICAL] = "critical",
+	};
+
+	if ((unsigned)s < sizeof(names) / sizeof(names[0]))
+		return names[s];
+	return "unknown";
+}
+
+/* A JSON string even from bytes that are not UTF-8 (a CSV export in
+ * Latin-1): non-ASCII bytes then become '?', so the document still goes out. */
+static json_t *string_lossy(const char *s)
+{
+	json_t *j = json_string(s);
+	char *copy;
+
+	if (j != NULL)
+		return j;
+	copy = strdup(s);
+	if (copy == NULL)
+		return NULL;
+	for (char *p = copy; *p; p++)
+		if ((unsigned char)*p >= 0x80)
+			*p = '?';
+	j = json_string(copy);
+	free(copy);
+	return j;
+}
+
+/* A string member, null when absent. */
+static json_t *string_or_null(const char *s)
+{
+	return s ? string_lossy(s) : json_null();
+}
+
+/* See alert.h. */
+json_t *sw_alert_document(const struct sw_alert *a)
+{
+	json_t *doc = json_object();
+	json_t *evidence;
+	int r = 0;
+
+	if (doc == NULL)
+		return NULL;
+	evidence = json_is_object(a->evidence) ? json_deep_copy(a->evidence) : json_object();
+	/* Insertion order is the order jansson dumps: keep SPEC's. */
+	r |= json_object_set_new(doc, "id", json_string(a->id));
+	r |= json_object_set_new(doc, "rule", string_or_null(a->rule));
+	r |= json_object_set_new(doc, "severity", json_string(severity_name(a->severity)));
+	r |= json_object_set_new(doc, "tenant", string_or_null(a->tenant));
+	r |= json_object_set_new(doc, "subject", string_or_null(a->subject));
+	r |= json_object_set_new(doc, "status", json_string(sw_alert_status_name(a->status)));
+	r |= json_object_set_new(doc, "first_seen", time_json(a->first_seen));
+	r |= json_object_set_new(doc, "last_seen", time_json(a->last_seen));
+	r |= json_object_set_new(doc, "count", json_integer(a->count));
+	r |= json_object_set_new(doc, "summary", string_lossy(a->summary ? a->summary : ""));
+	r |= json_object_set_new(doc, "evidence", evidence);
+	r |= json_object_set_new(doc, "remediation", string_or_null(a->remediation));
+	r |= json_object_set_new(doc, "transition", json_integer(a->transition));
+	r |= json_object_set_new(doc, "acked", json_boolean(a->acked));
+	if (a->status == SW_ALERT_RESOLVED)
+		r |= json_object_set_new(doc, "resolved_at", time_json(a->resolved_at));
+	/* json_object_set_new fails (and frees the value) on a NULL value,
+	 * i.e. out of memory: an incomplete document is no document. */
+	if (r != 0) {
+		json_decref(doc);
+		return NULL;
+	}
+	return doc;
+}

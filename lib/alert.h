@@ -14,6 +14,7 @@ enum sw_alert_status {
 	SW_ALERT_RESOLVED,
 };
 const char *sw_alert_status_name(enum sw_alert_status s); /* "firing", "resolved" */
+int sw_alert_status_parse(const char *s, enum sw_alert_status *ret); /* -EINVAL if neither */
 
 struct sw_alert {
 	int64_t seq;   /* store row id, 0 until saved */
@@ -36,9 +37,14 @@ struct sw_alert {
 	int64_t resolved_at;     /* 0 while firing */
 	int64_t updated;         /* wall time of the last change */
 };
+/* Free the contents and zero the struct; copes with a zeroed or half-built
+ * one, and with NULL. */
 void sw_alert_clear(struct sw_alert *a);
 
 /* The SPEC alert document ("id","rule","severity","tenant","subject",
  * "status","first_seen","last_seen","count","summary","evidence",
- * "remediation", plus "transition").  New reference. */
+ * "remediation", plus "transition", "acked", and "resolved_at" once
+ * resolved), in that key order.  Times are "2026-11-20T08:01:12Z";
+ * evidence is {} when there is none, remediation null.  Non-UTF-8 bytes in
+ * strings become '?'.  New reference; NULL only on out of memory. */
 json_t *sw_alert_document(const struct sw_alert *a);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "lifecycle.h"
+#include "store_exo.h"
 
 #define DETECT_PAGE 5000
 #define EVIDENCE_IDS_MAX 20
@@ -297,6 +298,275 @@ fail:
 	return r;
 }
 
+/* A growable list of subjects that hold, for sw_lifecycle_sync. */
+struct strv {
+	char **v;
+	size_t n, cap;
+};
+
+static int strv_add(struct strv *sv, const char *s)
+{
+	if (sv->n == sv->cap) {
+		size_t cap = sv->cap ? sv->cap * 2 : 16;
+		char **n = realloc(sv->v, cap * sizeof(*n));
+		if (n == NULL)
+			return -ENOMEM;
+		sv->v = n;
+		sv->cap = cap;
+	}
+	sv->v[sv->n] = strdup(s);
+	if (sv->v[sv->n] == NULL)
+		return -ENOMEM;
+	sv->n++;
+	return 0;
+}
+
+static void strv_clear(struct strv *sv)
+{
+	for (size_t i = 0; i < sv->n; i++)
+		free(sv->v[i]);
+	free(sv->v);
+	memset(sv, 0, sizeof(*sv));
+}
+
+/* Everything the state rules of one tenant look at. */
+struct state_ctx {
+	struct sw_store *s;
+	const struct sw_config *cfg;
+	const struct sw_tenant_config *t;
+	const struct sw_register *reg;
+	int64_t now;
+	bool have_state;
+	struct sw_tenant_state state;
+	struct sw_detect_stats *st;
+	struct strv holds; /* subjects of the rule being evaluated */
+};
+
+/* Fire a state condition and remember that its subject holds. */
+static int state_fire(struct state_ctx *x, const char *rule, enum sw_severity sev, const char *subject,
+                      const char *summary, const char *remediation, json_t *evidence)
+{
+	bool notified = false;
+	struct sw_condition c = {
+		.rule = rule,
+		.severity = sev,
+		.tenant = x->t->name,
+		.subject = subject,
+		.first_seen = x->now,
+		.last_seen = x->now,
+		.count = 1,
+		.summary = summary,
+		.remediation = remediation,
+		.evidence = evidence,
+	};
+	int r = sw_lifecycle_fire(x->s, x->cfg, &c, x->now, &notified);
+
+	if (r >= 0 && notified)
+		x->st->fired++;
+	if (r >= 0)
+		r = strv_add(&x->holds, subject);
+	return r;
+}
+
+/* Resolve the rule's alerts whose subject no longer holds. */
+static int state_sync(struct state_ctx *x, const char *rule)
+{
+	int r = sw_lifecycle_sync(x->s, x->cfg, rule, x->t->name, (const char *const *)x->holds.v, x->holds.n, x->now);
+
+	strv_clear(&x->holds);
+	return r;
+}
+
+/* The effective state of a mailbox in the latest snapshot; false when the
+ * mailbox is unknown or removed. */
+static bool mailbox_effective(struct state_ctx *x, const char *address, struct sw_effective *ret,
+                              bool *ret_exists)
+{
+	struct sw_mailbox_row m;
+
+	*ret_exists = false;
+	memset(ret, 0, sizeof(*ret));
+	if (!x->have_state || sw_store_mailbox_get(x->s, x->t->name, address, &m) < 0 || m.removed)
+		return false;
+	*ret_exists = true;
+	sw_effective_state(x->state.smtp_disabled, m.smtp_disabled,
+	                   x->state.default_policy[0] ? x->state.default_policy : NULL, x->state.policy_allows_basic,
+	                   ret);
+	return ret->smtp_auth_on;
+}
+
+/* tenant-smtp-auth-enabled: one critical alert for the tenant switch, not
+ * one per inheriting mailbox. */
+static int rule_tenant_enabled(struct state_ctx *x)
+{
+	char summary[1200], policy[300] = "";
+	int r = 0;
+
+	if (x->have_state && !x->state.smtp_disabled) {
+		if (x->state.default_policy[0] && !x->state.policy_allows_basic)
+			snprintf(policy, sizeof(policy), "; the default authentication policy %s blocks Basic, so only "
+			         "OAuth SMTP AUTH works", x->state.default_policy);
+		snprintf(summary, sizeof(summary), "SMTP AUTH is enabled tenant-wide for %s "
+		         "(Get-TransportConfig SmtpClientAuthenticationDisabled is False): every mailbox without its "
+		         "own override can submit with SMTP AUTH%s", x->t->tenant_id, policy);
+		json_auto_t *ev = json_pack("{s:b,s:s,s:b}", "SmtpClientAuthenticationDisabled", 0,
+		                            "DefaultAuthenticationPolicy", x->state.default_policy,
+		                            "AllowBasicAuthSmtp", x->state.policy_allows_basic);
+		r = state_fire(x, SW_RULE_TENANT_ENABLED, SW_SEV_CRITICAL, x->t->tenant_id, summary,
+		               "Set-TransportConfig -SmtpClientAuthenticationDisabled $true", ev);
+	}
+	return r < 0 ? r : state_sync(x, SW_RULE_TENANT_ENABLED);
+}
+
+/* unapproved-mailbox-exception: an explicit per-mailbox override that the
+ * register does not list.  Expired entries belong to exception-expired. */
+static int enabled_mailbox_cb(const struct sw_mailbox_row *m, void *arg)
+{
+	struct state_ctx *x = arg;
+	char summary[1200], remediation[800];
+
+	if (sw_register_find(x->reg, m->address) != NULL)
+		return 0;
+	struct sw_effective e;
+	sw_effective_state(x->state.smtp_disabled, m->smtp_disabled,
+	                   x->state.default_policy[0] ? x->state.default_policy : NULL, x->state.policy_allows_basic, &e);
+	snprintf(summary, sizeof(summary), "%s has SMTP AUTH enabled by its own override (%s) and is not in the "
+	         "exception register", m->address, e.reason);
+	snprintf(remediation, sizeof(remediation), "Set-CASMailbox -Identity %s -SmtpClientAuthenticationDisabled $true "
+	         "(or $null to follow the tenant), or add it to the exception register", m->address);
+	json_auto_t *ev = json_pack("{s:s,s:s,s:s}", "SmtpClientAuthenticationDisabled", "false", "effective",
+	                            e.reason, "object_id", m->object_id);
+	return state_fire(x, SW_RULE_UNAPPROVED_MAILBOX, SW_SEV_HIGH, m->address, summary, remediation, ev);
+}
+
+static int rule_unapproved_mailbox(struct state_ctx *x)
+{
+	int r = 0;
+
+	if (x->have_state)
+		r = sw_store_mailboxes_enabled(x->s, x->t->name, enabled_mailbox_cb, x);
+	if (r < 0) {
+		strv_clear(&x->holds);
+		return r;
+	}
+	/* Without a snapshot nothing is known: keep what fired. */
+	if (!x->have_state) {
+		strv_clear(&x->holds);
+		return 0;
+	}
+	return state_sync(x, SW_RULE_UNAPPROVED_MAILBOX);
+}
+
+/* Days from now to t, rounded down (negative in the past). */
+static long days_until(int64_t now, int64_t t)
+{
+	int64_t d = t - now;
+	return (long)(d >= 0 ? d / 86400 : -((-d + 86399) / 86400));
+}
+
+/* The register rules: expired, expiring, stale, unused. */
+static int rule_register(struct state_ctx *x, const char *rule)
+{
+	int r = 0;
+	char summary[1200], remediation[800];
+	bool need_state = strcmp(rule, SW_RULE_EXPIRED) == 0 || strcmp(rule, SW_RULE_STALE) == 0;
+	struct sw_checkpoint since;
+
+	if (need_state && !x->have_state)
+		return 0; /* nothing known yet: keep what fired */
+	if (strcmp(rule, SW_RULE_UNUSED) == 0) {
+		/* Only claim "unused" once sign-ins were watched for unused_after. */
+		if (sw_store_checkpoint_get(x->s, x->t->name, "signins-since", &since) < 0 ||
+		    x->now - since.watermark < x->cfg->rules.unused_after)
+			return 0;
+	}
+	for (size_t i = 0; r >= 0 && x->reg != NULL && i < x->reg->n; i++) {
+		const struct sw_exception *e = &x->reg->entries[i];
+		struct sw_effective eff;
+		bool exists;
+		bool on = mailbox_effective(x, e->mailbox, &eff, &exists);
+		long days = days_until(x->now, e->expires);
+		json_auto_t *ev = json_pack("{s:s?,s:s?,s:s?,s:i}", "owner", e->owner, "ticket", e->ticket, "expires",
+		                            e->expires_text, "register_line", e->line);
+
+		if (strcmp(rule, SW_RULE_EXPIRED) == 0) {
+			if (sw_exception_active(e, x->now) || !on)
+				continue;
+			snprintf(summary, sizeof(summary), "the exception for %s expired on %s (owner %s, ticket %s) and "
+			         "the mailbox still has SMTP AUTH on (%s)", e->mailbox, e->expires_text,
+			         e->owner ? e->owner : "none", e->ticket ? e->ticket : "none", eff.reason);
+			snprintf(remediation, sizeof(remediation), "Set-CASMailbox -Identity %s "
+			         "-SmtpClientAuthenticationDisabled $true, or renew the register entry", e->mailbox);
+			r = state_fire(x, rule, SW_SEV_HIGH, e->mailbox, summary, remediation, ev);
+		} else if (strcmp(rule, SW_RULE_EXPIRING) == 0) {
+			if (!sw_exception_active(e, x->now) || e->expires - x->now > x->cfg->rules.expiring_within)
+				continue;
+			snprintf(summary, sizeof(summary), "the exception for %s expires on %s (%ld day%s left; owner %s, "
+			         "ticket %s)", e->mailbox, e->expires_text, days, days == 1 ? "" : "s",
+			         e->owner ? e->owner : "none", e->ticket ? e->ticket : "none");
+			snprintf(remediation, sizeof(remediation), "move %s to OAuth or renew its register entry before %s",
+			         e->mailbox, e->expires_text);
+			r = state_fire(x, rule, SW_SEV_LOW, e->mailbox, summary, remediation, ev);
+		} else if (strcmp(rule, SW_RULE_STALE) == 0) {
+			if (on)
+				continue;
+			snprintf(summary, sizeof(summary), "the register lists %s but %s", e->mailbox,
+			         exists ? "its SMTP AUTH is off" : "no such mailbox exists");
+			snprintf(remediation, sizeof(remediation), "remove [exception %s] from %s (line %d)", e->mailbox,
+			         x->reg->path ? x->reg->path : "the register", e->line);
+			json_object_set_new(ev, "effective", json_string(exists ? eff.reason : "mailbox not found"));
+			r = state_fire(x, rule, SW_SEV_INFO, e->mailbox, summary, remediation, ev);
+		} else if (strcmp(rule, SW_RULE_UNUSED) == 0) {
+			int64_t last = 0;
+			char unused[32], lastbuf[32] = "never";
+			if (!sw_exception_active(e, x->now))
+				continue;
+			r = sw_store_last_signin(x->s, x->t->name, e->mailbox, true, &last);
+			if (r < 0 || (last > 0 && x->now - last < x->cfg->rules.unused_after))
+				continue;
+			sw_duration_format(x->cfg->rules.unused_after, unused, sizeof(unused));
+			if (last > 0)
+				sw_time_format(last, lastbuf, sizeof(lastbuf));
+			snprintf(summary, sizeof(summary), "%s holds an SMTP AUTH exception but has not used SMTP AUTH for "
+			         "%s (last use: %s)", e->mailbox, unused, lastbuf);
+			snprintf(remediation, sizeof(remediation), "Set-CASMailbox -Identity %s "
+			         "-SmtpClientAuthenticationDisabled $true and remove its register entry", e->mailbox);
+			json_object_set_new(ev, "last_used", last > 0 ? json_string(lastbuf) : json_null());
+			r = state_fire(x, rule, SW_SEV_LOW, e->mailbox, summary, remediation, ev);
+		}
+	}
+	if (r < 0) {
+		strv_clear(&x->holds);
+		return r;
+	}
+	return state_sync(x, rule);
+}
+
+/* The state rules of one tenant, in one transaction. */
+static int detect_state(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
+                        const struct sw_register *reg, int64_t now, struct sw_detect_stats *st)
+{
+	struct state_ctx x = {.s = s, .cfg = cfg, .t = t, .reg = reg, .now = now, .st = st};
+	int r = sw_store_tenant_state_get(s, t->name, &x.state);
+
+	if (r < 0 && r != -ENOENT)
+		return r;
+	x.have_state = r == 0;
+	r = rule_tenant_enabled(&x);
+	if (r >= 0)
+		r = rule_unapproved_mailbox(&x);
+	if (r >= 0)
+		r = rule_register(&x, SW_RULE_EXPIRED);
+	if (r >= 0)
+		r = rule_register(&x, SW_RULE_EXPIRING);
+	if (r >= 0)
+		r = rule_register(&x, SW_RULE_STALE);
+	if (r >= 0)
+		r = rule_register(&x, SW_RULE_UNUSED);
+	strv_clear(&x.holds);
+	return r;
+}
+
 /* See detect.h. */
 int sw_detect_tenant(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
                      const struct sw_register *reg, int64_t now, struct sw_detect_stats *ret)
@@ -314,6 +584,8 @@ int sw_detect_tenant(struct sw_store *s, const struct sw_config *cfg, const stru
 	if (r < 0)
 		return r;
 	r = resolve_approved(s, cfg, t->name, reg, now, &st);
+	if (r >= 0)
+		r = detect_state(s, cfg, t, reg, now, &st);
 	if (r < 0) {
 		sw_store_rollback(s);
 		return r;

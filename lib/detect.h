@@ -8,6 +8,12 @@
 #include "store.h"
 
 #define SW_RULE_UNAPPROVED_BASIC_AUTH "unapproved-basic-auth-submission"
+#define SW_RULE_TENANT_ENABLED "tenant-smtp-auth-enabled"
+#define SW_RULE_UNAPPROVED_MAILBOX "unapproved-mailbox-exception"
+#define SW_RULE_EXPIRED "exception-expired"
+#define SW_RULE_EXPIRING "exception-expiring"
+#define SW_RULE_UNUSED "exception-unused"
+#define SW_RULE_STALE "exception-register-stale"
 
 struct sw_detect_stats {
 	int64_t signins_examined;
@@ -16,7 +22,8 @@ struct sw_detect_stats {
 };
 
 /* Run the sign-in rules over the tenant's sign-ins stored since the last
- * run (cursor: checkpoint source "detect"), then the state rules, in one
- * transaction; the cursor advances in that same transaction. */
+ * run (cursor: checkpoint source "detect", advanced in the transaction of
+ * each page of sign-ins), then the state rules over the latest Exchange
+ * snapshot and the register (one transaction). */
 int sw_detect_tenant(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
                      const struct sw_register *reg, int64_t now, struct sw_detect_stats *ret);

@@ -1,1 +1,410 @@
+/* lifecycle.c: conditions -> alert transitions -> outbox rows.  Runs inside
+ * the caller's transaction: it never begins or commits. */
 #include "lifecycle.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Evidence arrays ("ips", "signin_ids", ...) keep at most this many. */
+#define EVIDENCE_ARRAY_MAX 50
+
+/* Replace *dst with a copy of src (NULL allowed). */
+static int replace_str(char **dst, const char *src)
+{
+	char *d = NULL;
+
+	if (src) {
+		d = strdup(src);
+		if (d == NULL)
+			return -ENOMEM;
+	}
+	free(*dst);
+	*dst = d;
+	return 0;
+}
+
+/* Equal strings, NULL equal only to NULL. */
+static bool str_same(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+/* A deep copy of a value, arrays cut to EVIDENCE_ARRAY_MAX entries. */
+static json_t *evidence_value_copy(const json_t *v)
+{
+	json_t *copy, *item;
+	size_t i;
+
+	if (!json_is_array(v))
+		return json_deep_copy(v);
+	copy = json_array();
+	if (copy == NULL)
+		return NULL;
+	json_array_foreach(v, i, item) {
+		if (i >= EVIDENCE_ARRAY_MAX)
+			break;
+		if (json_array_append_new(copy, json_deep_copy(item)) < 0) {
+			json_decref(copy);
+			return NULL;
+		}
+	}
+	return copy;
+}
+
+/* Union the items of src into the array dst, in order, up to the cap.  The
+ * earliest entries are kept: evidence of how it started, and a document
+ * that stops changing once full. */
+static int evidence_array_union(json_t *dst, const json_t *src)
+{
+	json_t *item, *have;
+	size_t i, j;
+
+	json_array_foreach(src, i, item) {
+		bool found = false;
+
+		if (json_array_size(dst) >= EVIDENCE_ARRAY_MAX)
+			break;
+		json_array_foreach(dst, j, have) {
+			if (json_equal(have, item)) {
+				found = true;
+				break;
+			}
+		}
+		if (!found && json_array_append_new(dst, json_deep_copy(item)) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Merge a condition's evidence into the alert's: arrays are unioned,
+ * everything else is overwritten. */
+static int evidence_merge(json_t **dst, const json_t *src)
+{
+	const char *key;
+	json_t *v;
+
+	if (!json_is_object(src))
+		return 0;
+	if (!json_is_object(*dst)) {
+		json_decref(*dst);
+		*dst = json_object();
+		if (*dst == NULL)
+			return -ENOMEM;
+	}
+	json_object_foreach((json_t *)src, key, v) {
+		json_t *old = json_object_get(*dst, key);
+
+		if (json_is_array(old) && json_is_array(v)) {
+			if (evidence_array_union(old, v) < 0)
+				return -ENOMEM;
+		} else if (json_object_set_new(*dst, key, evidence_value_copy(v)) < 0) {
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+/* The condition's evidence as a fresh object for the alert (NULL if none). */
+static int evidence_replace(json_t **dst, const json_t *src)
+{
+	json_decref(*dst);
+	*dst = NULL;
+	return evidence_merge(dst, src);
+}
+
+/* Does the sink take this rule and severity?  Stand-in for config.c's
+ * sw_sink_wants() until it lands: same contract (config.h). */
+static bool sink_wants(const struct sw_sink_config *sink, const char *rule, enum sw_severity sev)
+{
+	if (sev < sink->min_severity)
+		return false;
+	if (sink->rules == NULL)
+		return true;
+	for (char **r = sink->rules; *r; r++)
+		if (strcmp(*r, "*") == 0 || strcmp(*r, rule) == 0)
+			return true;
+	return false;
+}
+
+/* Queue the alert's current document for every sink that wants it.  The
+ * alert must be saved (it has its id) and its transition already bumped. */
+static int notify(struct sw_store *s, const struct sw_config *cfg, const struct sw_alert *a, int64_t now)
+{
+	json_t *doc = NULL;
+	char *body = NULL;
+	int r = 0;
+
+	if (cfg == NULL || cfg->n_sinks == 0)
+		return 0;
+	doc = sw_alert_document(a);
+	if (doc == NULL) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	body = json_dumps(doc, JSON_COMPACT);
+	if (body == NULL) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	for (size_t i = 0; i < cfg->n_sinks; i++) {
+		const struct sw_sink_config *sink = &cfg->sinks[i];
+
+		if (sink->name == NULL || !sink_wants(sink, a->rule, a->severity))
+			continue;
+		r = sw_store_outbox_add(s, a->id, a->transition, sink->name, body, now);
+		if (r < 0)
+			goto fail;
+	}
+fail:
+	free(body);
+	json_decref(doc);
+	return r;
+}
+
+/* A new alert from a condition. */
+static int alert_init(struct sw_alert *a, const struct sw_condition *c, int64_t now)
+{
+	if (replace_str(&a->rule, c->rule) < 0 || replace_str(&a->tenant, c->tenant) < 0 ||
+	    replace_str(&a->subject, c->subject) < 0 || replace_str(&a->summary, c->summary) < 0 ||
+	    replace_str(&a->remediation, c->remediation) < 0 || evidence_replace(&a->evidence, c->evidence) < 0)
+		return -ENOMEM;
+	a->severity = c->severity;
+	a->status = SW_ALERT_FIRING;
+	a->first_seen = c->first_seen;
+	a->last_seen = c->last_seen;
+	a->count = c->count;
+	a->updated = now;
+	return 0;
+}
+
+/* A resolved alert comes back: it starts over as a new occurrence. */
+static int alert_reopen(struct sw_alert *a, const struct sw_condition *c, int64_t now)
+{
+	if (replace_str(&a->summary, c->summary) < 0 || replace_str(&a->ack_note, NULL) < 0 ||
+	    evidence_replace(&a->evidence, c->evidence) < 0)
+		return -ENOMEM;
+	if (c->remediation && replace_str(&a->remediation, c->remediation) < 0)
+		return -ENOMEM;
+	a->severity = c->severity;
+	a->status = SW_ALERT_FIRING;
+	a->resolved_at = 0;
+	a->acked = false;
+	a->first_seen = c->first_seen;
+	a->last_seen = c->last_seen;
+	a->count = c->count;
+	a->updated = now;
+	return 0;
+}
+
+/* A firing alert sees its condition again; *ret_changed says whether
+ * anything a user would see changed. */
+static int alert_grow(struct sw_alert *a, const struct sw_condition *c, int64_t now, bool *ret_changed)
+{
+	json_t *before = NULL;
+	bool changed = false;
+	int r = -ENOMEM;
+
+	if (a->evidence) {
+		before = json_deep_copy(a->evidence);
+		if (before == NULL)
+			goto fail;
+	}
+	if (c->first_seen < a->first_seen) {
+		a->first_seen = c->first_seen;
+		changed = true;
+	}
+	if (c->last_seen > a->last_seen) {
+		a->last_seen = c->last_seen;
+		changed = true;
+	}
+	int64_t count = c->accumulate ? a->count + c->count : c->count;
+	if (count != a->count) {
+		a->count = count;
+		changed = true;
+	}
+	if (a->severity != c->severity) {
+		a->severity = c->severity;
+		changed = true;
+	}
+	if (!str_same(a->summary, c->summary)) {
+		if (replace_str(&a->summary, c->summary) < 0)
+			goto fail;
+		changed = true;
+	}
+	/* NULL means "no advice this time", not "forget the advice". */
+	if (c->remediation && !str_same(a->remediation, c->remediation)) {
+		if (replace_str(&a->remediation, c->remediation) < 0)
+			goto fail;
+		changed = true;
+	}
+	if (evidence_merge(&a->evidence, c->evidence) < 0)
+		goto fail;
+	if (!json_equal(before, a->evidence) && (before != NULL || a->evidence != NULL))
+		changed = true;
+	if (changed)
+		a->updated = now;
+	*ret_changed = changed;
+	r = 0;
+fail:
+	json_decref(before);
+	return r;
+}
+
+/* Has the count grown past the next power of two since the last
+ * notification (1 -> 2 -> 4 -> 8 ...)? */
+static bool count_doubled(const struct sw_alert *a)
+{
+	int64_t threshold = a->notified_count > 0 ? 2 * a->notified_count : 1;
+
+	return a->count >= threshold;
+}
+
+/* See lifecycle.h. */
+int sw_lifecycle_fire(struct sw_store *s, const struct sw_config *cfg, const struct sw_condition *c, int64_t now,
+                      bool *ret_notified)
+{
+	struct sw_alert a = {0};
+	bool notified = false, changed = true;
+	int r;
+
+	if (c == NULL || c->rule == NULL || c->tenant == NULL || c->subject == NULL)
+		return -EINVAL;
+	r = sw_store_alert_find(s, c->rule, c->tenant, c->subject, &a);
+	if (r == -ENOENT) {
+		r = alert_init(&a, c, now);
+		notified = true;
+	} else if (r < 0) {
+		return r;
+	} else if (a.status == SW_ALERT_RESOLVED) {
+		r = alert_reopen(&a, c, now);
+		notified = true;
+	} else {
+		r = alert_grow(&a, c, now, &changed);
+		notified = !a.acked && count_doubled(&a);
+	}
+	if (r < 0)
+		goto fail;
+	if (notified) {
+		a.transition++;
+		a.notified_count = a.count;
+	} else if (!changed) {
+		/* Same condition, same alert: nothing to write. */
+		goto done;
+	}
+	r = sw_store_alert_save(s, &a);
+	if (r < 0)
+		goto fail;
+	if (notified) {
+		r = notify(s, cfg, &a, now);
+		if (r < 0)
+			goto fail;
+	}
+done:
+	if (ret_notified)
+		*ret_notified = notified;
+	r = 0;
+fail:
+	sw_alert_clear(&a);
+	return r;
+}
+
+/* See lifecycle.h. */
+int sw_lifecycle_resolve(struct sw_store *s, const struct sw_config *cfg, const char *rule, const char *tenant,
+                         const char *subject, int64_t now)
+{
+	struct sw_alert a = {0};
+	int r;
+
+	r = sw_store_alert_find(s, rule, tenant, subject, &a);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	if (a.status != SW_ALERT_FIRING) {
+		r = 0;
+		goto fail;
+	}
+	/* Acked or not: the resolution is news to whoever saw it fire. */
+	a.status = SW_ALERT_RESOLVED;
+	a.resolved_at = now;
+	a.updated = now;
+	a.transition++;
+	r = sw_store_alert_save(s, &a);
+	if (r < 0)
+		goto fail;
+	r = notify(s, cfg, &a, now);
+fail:
+	sw_alert_clear(&a);
+	return r < 0 ? r : 0;
+}
+
+struct sync_ctx {
+	const char **present; /* sorted */
+	size_t n_present;
+	char **gone;
+	size_t n_gone, cap;
+};
+
+/* qsort/bsearch over an array of C strings. */
+static int strp_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Collect the subjects of firing alerts that are no longer present. */
+static int sync_collect_cb(const struct sw_alert *a, void *arg)
+{
+	struct sync_ctx *ctx = arg;
+	const char *key = a->subject;
+
+	if (ctx->n_present > 0 && bsearch(&key, ctx->present, ctx->n_present, sizeof(*ctx->present), strp_cmp))
+		return 0;
+	if (ctx->n_gone == ctx->cap) {
+		size_t cap = ctx->cap ? ctx->cap * 2 : 8;
+		char **n = realloc(ctx->gone, cap * sizeof(*n));
+
+		if (n == NULL)
+			return -ENOMEM;
+		ctx->gone = n;
+		ctx->cap = cap;
+	}
+	ctx->gone[ctx->n_gone] = strdup(a->subject);
+	if (ctx->gone[ctx->n_gone] == NULL)
+		return -ENOMEM;
+	ctx->n_gone++;
+	return 0;
+}
+
+/* See lifecycle.h. */
+int sw_lifecycle_sync(struct sw_store *s, const struct sw_config *cfg, const char *rule, const char *tenant,
+                      const char *const *subjects, size_t n, int64_t now)
+{
+	struct sync_ctx ctx = {0};
+	int r = -ENOMEM;
+
+	if (rule == NULL || tenant == NULL || (n > 0 && subjects == NULL))
+		return -EINVAL;
+	if (n > 0) {
+		ctx.present = malloc(n * sizeof(*ctx.present));
+		if (ctx.present == NULL)
+			goto fail;
+		for (size_t i = 0; i < n; i++)
+			if (subjects[i])
+				ctx.present[ctx.n_present++] = subjects[i];
+		qsort(ctx.present, ctx.n_present, sizeof(*ctx.present), strp_cmp);
+	}
+	/* Collect first, then resolve: resolving writes the alerts table,
+	 * which must not change under the listing statement. */
+	r = sw_store_alerts_firing(s, rule, tenant, sync_collect_cb, &ctx);
+	for (size_t i = 0; r >= 0 && i < ctx.n_gone; i++)
+		r = sw_lifecycle_resolve(s, cfg, rule, tenant, ctx.gone[i], now);
+fail:
+	for (size_t i = 0; i < ctx.n_gone; i++)
+		free(ctx.gone[i]);
+	free(ctx.gone);
+	free(ctx.present);
+	return r < 0 ? r : 0;
+}

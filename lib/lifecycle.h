@@ -29,8 +29,12 @@ struct sw_condition {
 	json_t *evidence;        /* borrowed; merged into the alert's evidence */
 };
 
-/* The condition holds.  *ret_notified (may be NULL) says whether a
- * notification was queued. */
+/* The condition holds.  *ret_notified (may be NULL) says whether this was a
+ * notification transition (the alert's transition was bumped and a row
+ * queued for each sink that wants it: possibly none).  Evidence arrays are
+ * unioned into a firing alert's (first 50 entries kept), other members
+ * overwritten; a NULL remediation keeps the alert's.  An unchanged
+ * condition writes nothing.  -EINVAL without rule, tenant or subject. */
 int sw_lifecycle_fire(struct sw_store *s, const struct sw_config *cfg, const struct sw_condition *c, int64_t now,
                       bool *ret_notified);
 /* The condition cleared: resolve the firing alert (no-op if none). */

@@ -1,1 +1,1074 @@
+/* store.c: SQLite storage: schema and migrations, sign-ins, checkpoints,
+ * alerts and the delivery outbox.  Hot paths use statements prepared once
+ * at open; every statement is reset before its function returns, so text
+ * bound with SQLITE_STATIC never outlives the caller's buffers. */
 #include "store.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Forward migrations: migrations[i] takes user_version i to i + 1.  Never
+ * edit a released one; append a new one instead. */
+static const char *const migrations[] = {
+	/* 1: the first schema. */
+	"CREATE TABLE signins ("
+	"  rowid INTEGER PRIMARY KEY,"
+	"  tenant TEXT NOT NULL,"
+	"  id TEXT NOT NULL,"
+	"  created INTEGER NOT NULL,"
+	"  created_text TEXT,"
+	"  upn TEXT,"
+	"  user_id TEXT,"
+	"  app_id TEXT,"
+	"  ip TEXT,"
+	"  country TEXT,"
+	"  city TEXT,"
+	"  error_code INTEGER NOT NULL DEFAULT 0,"
+	"  failure_reason TEXT,"
+	"  correlation_id TEXT,"
+	"  ingested INTEGER NOT NULL,"
+	/* Not UNIQUE(tenant, id): a random id would put every insert on a
+	 * random B-tree page.  A record's created never changes, so this key
+	 * dedupes just as well and keeps inserts near the end of the tree. */
+	"  UNIQUE (tenant, created, id)"
+	");"
+	"CREATE INDEX signins_upn ON signins (tenant, upn, created);"
+	"CREATE INDEX signins_ip ON signins (tenant, ip, created);"
+	/* Rollup so that counting sign-ins never scans them. */
+	"CREATE TABLE signin_counts ("
+	"  tenant TEXT PRIMARY KEY,"
+	"  n INTEGER NOT NULL DEFAULT 0"
+	");"
+	"CREATE TABLE checkpoints ("
+	"  tenant TEXT NOT NULL,"
+	"  source TEXT NOT NULL,"
+	"  watermark INTEGER NOT NULL DEFAULT 0,"
+	"  last_success INTEGER NOT NULL DEFAULT 0,"
+	"  last_attempt INTEGER NOT NULL DEFAULT 0,"
+	"  records INTEGER NOT NULL DEFAULT 0,"
+	"  last_error TEXT NOT NULL DEFAULT '',"
+	"  PRIMARY KEY (tenant, source)"
+	");"
+	"CREATE TABLE alerts ("
+	"  seq INTEGER PRIMARY KEY,"
+	"  id TEXT UNIQUE,"
+	"  rule TEXT NOT NULL,"
+	"  tenant TEXT NOT NULL,"
+	"  subject TEXT NOT NULL,"
+	"  severity INTEGER NOT NULL,"
+	"  status INTEGER NOT NULL,"
+	"  first_seen INTEGER NOT NULL,"
+	"  last_seen INTEGER NOT NULL,"
+	"  count INTEGER NOT NULL,"
+	"  notified_count INTEGER NOT NULL,"
+	"  transition INTEGER NOT NULL,"
+	"  summary TEXT,"
+	"  remediation TEXT,"
+	"  evidence TEXT,"
+	"  acked INTEGER NOT NULL DEFAULT 0,"
+	"  ack_note TEXT,"
+	"  resolved_at INTEGER NOT NULL DEFAULT 0,"
+	"  updated INTEGER NOT NULL,"
+	"  UNIQUE (rule, tenant, subject)"
+	");"
+	"CREATE INDEX alerts_status ON alerts (status, updated);"
+	"CREATE INDEX alerts_updated ON alerts (updated);"
+	"CREATE TABLE outbox ("
+	"  id INTEGER PRIMARY KEY,"
+	"  alert_id TEXT NOT NULL,"
+	"  transition INTEGER NOT NULL,"
+	"  sink TEXT NOT NULL,"
+	"  body TEXT NOT NULL,"
+	"  state INTEGER NOT NULL DEFAULT 0," /* 0 pending, 1 delivered, 2 dead */
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  created INTEGER NOT NULL,"
+	"  next_attempt INTEGER NOT NULL,"
+	"  last_error TEXT,"
+	"  done_at INTEGER NOT NULL DEFAULT 0"
+	");"
+	"CREATE INDEX outbox_due ON outbox (sink, state, next_attempt);"
+	/* Finds an earlier pending row of the same alert and sink quickly. */
+	"CREATE INDEX outbox_pending_alert ON outbox (alert_id, sink) WHERE state = 0;"
+	"CREATE TABLE sink_stats ("
+	"  sink TEXT PRIMARY KEY,"
+	"  delivered INTEGER NOT NULL DEFAULT 0,"
+	"  dead INTEGER NOT NULL DEFAULT 0,"
+	"  failed_attempts INTEGER NOT NULL DEFAULT 0,"
+	"  last_success INTEGER NOT NULL DEFAULT 0,"
+	"  last_error TEXT NOT NULL DEFAULT ''"
+	");",
+};
+#define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+_Static_assert(sizeof(migrations) / sizeof(migrations[0]) == SW_STORE_SCHEMA_VERSION,
+               "SW_STORE_SCHEMA_VERSION must count the migrations");
+
+#define ALERT_COLUMNS                                                                                   \
+	"seq, id, rule, tenant, subject, severity, status, first_seen, last_seen, count, notified_count, " \
+	"transition, summary, remediation, evidence, acked, ack_note, resolved_at, updated"
+
+/* Outbox rows eligible for delivery: pending, and no earlier pending row of
+ * the same alert for the same sink, so that a receiver never sees an alert
+ * resolve before it saw it fire, even when the first delivery is retrying. */
+#define OUTBOX_READY                                                                    \
+	"o.sink = ?1 AND o.state = 0 AND NOT EXISTS (SELECT 1 FROM outbox p WHERE "     \
+	"p.state = 0 AND p.alert_id = o.alert_id AND p.sink = o.sink AND p.id < o.id)"
+
+enum {
+	ST_SIGNIN_INSERT,
+	ST_SIGNIN_COUNT_ADD,
+	ST_SIGNIN_COUNT_GET,
+	ST_CHECKPOINT_GET,
+	ST_CHECKPOINT_PUT,
+	ST_ALERT_FIND,
+	ST_ALERT_GET,
+	ST_ALERT_INSERT,
+	ST_ALERT_SET_ID,
+	ST_ALERT_UPDATE,
+	ST_OUTBOX_ADD,
+	ST_OUTBOX_NEXT,
+	ST_OUTBOX_NEXT_DUE,
+	ST_OUTBOX_DELIVERED,
+	ST_OUTBOX_RETRY,
+	ST_OUTBOX_DEAD,
+	ST_OUTBOX_QUEUED,
+	ST_SINK_STATS_GET,
+	ST_SINK_SUCCESS,
+	ST_SINK_FAILURE,
+	_ST_MAX,
+};
+
+static const char *const statement_sql[_ST_MAX] = {
+	[ST_SIGNIN_INSERT] =
+		"INSERT OR IGNORE INTO signins (tenant, id, created, created_text, upn, user_id, app_id, ip, "
+		"country, city, error_code, failure_reason, correlation_id, ingested) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+	[ST_SIGNIN_COUNT_ADD] =
+		"INSERT INTO signin_counts (tenant, n) VALUES (?1, ?2) "
+		"ON CONFLICT (tenant) DO UPDATE SET n = n + excluded.n",
+	[ST_SIGNIN_COUNT_GET] = "SELECT n FROM signin_counts WHERE tenant = ?1",
+	[ST_CHECKPOINT_GET] =
+		"SELECT watermark, last_success, last_attempt, records, last_error FROM checkpoints "
+		"WHERE tenant = ?1 AND source = ?2",
+	[ST_CHECKPOINT_PUT] =
+		"INSERT INTO checkpoints (tenant, source, watermark, last_success, last_attempt, records, last_error) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (tenant, source) DO UPDATE SET "
+		"watermark = excluded.watermark, last_success = excluded.last_success, "
+		"last_attempt = excluded.last_attempt, records = excluded.records, last_error = excluded.last_error",
+	[ST_ALERT_FIND] = "SELECT " ALERT_COLUMNS " FROM alerts WHERE rule = ?1 AND tenant = ?2 AND subject = ?3",
+	[ST_ALERT_GET] = "SELECT " ALERT_COLUMNS " FROM alerts WHERE id = ?1",
+	[ST_ALERT_INSERT] =
+		"INSERT INTO alerts (rule, tenant, subject, severity, status, first_seen, last_seen, count, "
+		"notified_count, transition, summary, remediation, evidence, acked, ack_note, resolved_at, updated) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+	[ST_ALERT_SET_ID] = "UPDATE alerts SET id = ?2 WHERE seq = ?1",
+	[ST_ALERT_UPDATE] =
+		"UPDATE alerts SET rule = ?1, tenant = ?2, subject = ?3, severity = ?4, status = ?5, "
+		"first_seen = ?6, last_seen = ?7, count = ?8, notified_count = ?9, transition = ?10, "
+		"summary = ?11, remediation = ?12, evidence = ?13, acked = ?14, ack_note = ?15, "
+		"resolved_at = ?16, updated = ?17 WHERE seq = ?18",
+	[ST_OUTBOX_ADD] =
+		"INSERT INTO outbox (alert_id, transition, sink, body, state, attempts, created, next_attempt) "
+		"VALUES (?1, ?2, ?3, ?4, 0, 0, ?5, ?5)",
+	[ST_OUTBOX_NEXT] =
+		"SELECT o.id, o.alert_id, o.transition, o.sink, o.body, o.attempts, o.created, o.next_attempt "
+		"FROM outbox o WHERE " OUTBOX_READY " AND o.next_attempt <= ?2 "
+		"ORDER BY o.next_attempt, o.id LIMIT 1",
+	[ST_OUTBOX_NEXT_DUE] =
+		"SELECT o.next_attempt FROM outbox o WHERE " OUTBOX_READY " ORDER BY o.next_attempt, o.id LIMIT 1",
+	[ST_OUTBOX_DELIVERED] =
+		"UPDATE outbox SET state = 1, attempts = attempts + 1, done_at = ?2, last_error = NULL "
+		"WHERE id = ?1 AND state = 0 RETURNING sink",
+	[ST_OUTBOX_RETRY] =
+		"UPDATE outbox SET attempts = attempts + 1, next_attempt = ?2, last_error = ?3 "
+		"WHERE id = ?1 AND state = 0 RETURNING sink",
+	[ST_OUTBOX_DEAD] =
+		"UPDATE outbox SET state = 2, attempts = attempts + 1, done_at = ?2, last_error = ?3 "
+		"WHERE id = ?1 AND state = 0 RETURNING sink",
+	[ST_OUTBOX_QUEUED] = "SELECT count(*) FROM outbox WHERE sink = ?1 AND state = 0",
+	[ST_SINK_STATS_GET] =
+		"SELECT delivered, dead, failed_attempts, last_success, last_error FROM sink_stats WHERE sink = ?1",
+	[ST_SINK_SUCCESS] =
+		"INSERT INTO sink_stats (sink, delivered, last_success) VALUES (?1, 1, ?2) "
+		"ON CONFLICT (sink) DO UPDATE SET delivered = delivered + 1, last_success = excluded.last_success",
+	[ST_SINK_FAILURE] =
+		"INSERT INTO sink_stats (sink, failed_attempts, dead, last_error) VALUES (?1, 1, ?2, ?3) "
+		"ON CONFLICT (sink) DO UPDATE SET failed_attempts = failed_attempts + 1, "
+		"dead = dead + excluded.dead, last_error = excluded.last_error",
+};
+
+struct sw_store {
+	sqlite3 *db;
+	sqlite3_stmt *st[_ST_MAX];
+	char errmsg[512];
+};
+
+/* A failed SQLite result code to -errno, at the boundary (never 0). */
+static int sqlite_to_errno(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_CONSTRAINT:
+		return -EEXIST;
+	default:
+		return -EIO;
+	}
+}
+
+/* Fill a struct sw_error (util.c's sw_error_set, without the dependency). */
+static void store_error_out(struct sw_error *e, const char *path, const char *text)
+{
+	memset(e, 0, sizeof(*e));
+	snprintf(e->source, sizeof(e->source), "%.*s", (int)sizeof(e->source) - 1, path ? path : "<memory>");
+	snprintf(e->text, sizeof(e->text), "%.*s", (int)sizeof(e->text) - 1, text);
+}
+
+/* Remember why the last call failed, for sw_store_errmsg(). */
+__attribute__((format(printf, 2, 3))) static void store_set_error(struct sw_store *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(s->errmsg, sizeof(s->errmsg), fmt, ap);
+	va_end(ap);
+}
+
+/* Record SQLite's message for rc and translate rc to -errno. */
+static int store_fail(struct sw_store *s, int rc, const char *what)
+{
+	store_set_error(s, "%s: %s", what, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+	return sqlite_to_errno(rc);
+}
+
+/* Reset a cached statement and drop its bindings (which may point into the
+ * caller's memory). */
+static void stmt_done(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+/* Step a write statement to completion; 0 or -errno. */
+static int stmt_exec(struct sw_store *s, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+	int r = 0;
+
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		r = store_fail(s, rc, what);
+	stmt_done(st);
+	return r;
+}
+
+/* Bind text that may be NULL (SQL NULL then); the text must outlive the step. */
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/* strdup of a column, NULL for SQL NULL; sets *oom on allocation failure. */
+static char *column_strdup(sqlite3_stmt *st, int i, bool *oom)
+{
+	const char *v = (const char *)sqlite3_column_text(st, i);
+	char *d;
+
+	if (v == NULL)
+		return NULL;
+	d = strdup(v);
+	if (d == NULL)
+		*oom = true;
+	return d;
+}
+
+/* Copy a text column into a fixed buffer ("" for NULL). */
+static void column_copy(sqlite3_stmt *st, int i, char *buf, size_t n)
+{
+	const char *v = (const char *)sqlite3_column_text(st, i);
+
+	snprintf(buf, n, "%s", v ? v : "");
+}
+
+/* Run SQL without results (pragmas, transaction control, migrations). */
+static int store_exec(struct sw_store *s, const char *sql, const char *what)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
+
+	if (rc == SQLITE_OK)
+		return 0;
+	store_set_error(s, "%s: %s", what, msg ? msg : sqlite3_errstr(rc));
+	sqlite3_free(msg);
+	return sqlite_to_errno(rc);
+}
+
+/* Read one integer from a single-row query (PRAGMA user_version). */
+static int store_query_int(struct sw_store *s, const char *sql, int64_t *ret)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, r;
+
+	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return store_fail(s, rc, sql);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		r = store_fail(s, rc, sql);
+		goto fail;
+	}
+	*ret = sqlite3_column_int64(st, 0);
+	r = 0;
+fail:
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* Bring the schema up to date; refuse a database newer than this code. */
+static int store_migrate(struct sw_store *s)
+{
+	char sql[64];
+	int64_t version;
+	int r;
+
+	r = store_query_int(s, "PRAGMA user_version", &version);
+	if (r < 0)
+		return r;
+	if (version > N_MIGRATIONS) {
+		store_set_error(s,
+		                "database schema version %lld is newer than this smtpwatch knows (%d): "
+		                "use a newer smtpwatch or restore a backup",
+		                (long long)version, N_MIGRATIONS);
+		return -ENOTSUP;
+	}
+	for (int v = (int)version; v < N_MIGRATIONS; v++) {
+		/* The migration and its version bump commit together: a crash
+		 * leaves the database at version v or v + 1, never between. */
+		r = store_exec(s, "BEGIN IMMEDIATE", "begin migration");
+		if (r < 0)
+			return r;
+		r = store_exec(s, migrations[v], "schema migration");
+		if (r < 0)
+			goto fail;
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+		r = store_exec(s, sql, "schema version");
+		if (r < 0)
+			goto fail;
+		r = store_exec(s, "COMMIT", "commit migration");
+		if (r < 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	if (!sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return r;
+}
+
+/* See store.h. */
+int sw_store_open(const char *path, struct sw_store **ret, struct sw_error *err)
+{
+	struct sw_store *s;
+	int rc, r;
+
+	s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		if (err)
+			store_error_out(err, path, "out of memory");
+		return -ENOMEM;
+	}
+	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		r = store_fail(s, rc, "cannot open database");
+		goto fail;
+	}
+	sqlite3_extended_result_codes(s->db, 1);
+	/* Before anything that takes a lock: another process (smtpwatchctl,
+	 * sqlite3 by hand) may hold one for a moment. */
+	sqlite3_busy_timeout(s->db, 5000);
+	r = store_exec(s,
+	               "PRAGMA journal_mode = WAL;"
+	               "PRAGMA synchronous = NORMAL;"
+	               "PRAGMA foreign_keys = ON;"
+	               "PRAGMA cache_size = -65536;"
+	               "PRAGMA temp_store = MEMORY;"
+	               "PRAGMA analysis_limit = 1000;",
+	               "cannot configure database");
+	if (r < 0)
+		goto fail;
+	r = store_migrate(s);
+	if (r < 0)
+		goto fail;
+	for (int i = 0; i < _ST_MAX; i++) {
+		rc = sqlite3_prepare_v3(s->db, statement_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
+		if (rc != SQLITE_OK) {
+			r = store_fail(s, rc, "cannot prepare statement");
+			goto fail;
+		}
+	}
+	*ret = s;
+	return 0;
+fail:
+	if (err)
+		store_error_out(err, path, s->errmsg);
+	sw_store_free(s);
+	return r;
+}
+
+/* See store.h. */
+void sw_store_free(struct sw_store *s)
+{
+	if (s == NULL)
+		return;
+	for (int i = 0; i < _ST_MAX; i++)
+		sqlite3_finalize(s->st[i]);
+	/* Nothing half-done may survive us; close_v2 also waits out any
+	 * statement a lib module forgot to finalize. */
+	if (s->db && !sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close_v2(s->db);
+	free(s);
+}
+
+/* See store.h. */
+sqlite3 *sw_store_db(struct sw_store *s)
+{
+	return s->db;
+}
+
+/* See store.h. */
+const char *sw_store_errmsg(struct sw_store *s)
+{
+	return s->errmsg[0] ? s->errmsg : sqlite3_errmsg(s->db);
+}
+
+/* See store.h. */
+int sw_store_schema_version(struct sw_store *s)
+{
+	int64_t v = 0;
+
+	if (store_query_int(s, "PRAGMA user_version", &v) < 0)
+		return -EIO;
+	return (int)v;
+}
+
+/* See store.h. */
+int sw_store_begin(struct sw_store *s)
+{
+	return store_exec(s, "BEGIN IMMEDIATE", "begin");
+}
+
+/* See store.h. */
+int sw_store_commit(struct sw_store *s)
+{
+	int r = store_exec(s, "COMMIT", "commit");
+
+	/* A failed COMMIT may leave the transaction open: the caller's
+	 * rollback then ends it. */
+	return r;
+}
+
+/* See store.h. */
+int sw_store_rollback(struct sw_store *s)
+{
+	/* SQLite may already have rolled back on its own (SQLITE_FULL, ...). */
+	if (sqlite3_get_autocommit(s->db))
+		return 0;
+	return store_exec(s, "ROLLBACK", "rollback");
+}
+
+/* See store.h. */
+int sw_store_optimize(struct sw_store *s)
+{
+	int64_t analyzed = 0;
+	int r;
+
+	/* Without statistics the planner picks the wrong index for per-user
+	 * counts; analysis_limit (set at open) keeps ANALYZE cheap on millions
+	 * of rows.  Once there are statistics, PRAGMA optimize refreshes them
+	 * only where they have gone stale. */
+	r = store_query_int(s, "SELECT count(*) FROM sqlite_schema WHERE name = 'sqlite_stat1'", &analyzed);
+	if (r < 0)
+		return r;
+	if (analyzed) {
+		r = store_query_int(s, "SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'signins'", &analyzed);
+		if (r < 0)
+			return r;
+	}
+	if (!analyzed)
+		return store_exec(s, "ANALYZE", "analyze");
+	return store_exec(s, "PRAGMA optimize", "optimize");
+}
+
+/* See store.h. */
+int sw_store_checkpoint_get(struct sw_store *s, const char *tenant, const char *source, struct sw_checkpoint *ret)
+{
+	sqlite3_stmt *st = s->st[ST_CHECKPOINT_GET];
+	struct sw_checkpoint cp = {0};
+	int rc, r = 0;
+
+	bind_text(st, 1, tenant);
+	bind_text(st, 2, source);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		cp.watermark = sqlite3_column_int64(st, 0);
+		cp.last_success = sqlite3_column_int64(st, 1);
+		cp.last_attempt = sqlite3_column_int64(st, 2);
+		cp.records = sqlite3_column_int64(st, 3);
+		column_copy(st, 4, cp.last_error, sizeof(cp.last_error));
+	} else if (rc == SQLITE_DONE) {
+		r = -ENOENT;
+	} else {
+		r = store_fail(s, rc, "checkpoint get");
+	}
+	stmt_done(st);
+	if (r == 0 || r == -ENOENT)
+		*ret = cp;
+	return r;
+}
+
+/* See store.h. */
+int sw_store_checkpoint_put(struct sw_store *s, const char *tenant, const char *source, const struct sw_checkpoint *cp)
+{
+	sqlite3_stmt *st = s->st[ST_CHECKPOINT_PUT];
+
+	bind_text(st, 1, tenant);
+	bind_text(st, 2, source);
+	sqlite3_bind_int64(st, 3, cp->watermark);
+	sqlite3_bind_int64(st, 4, cp->last_success);
+	sqlite3_bind_int64(st, 5, cp->last_attempt);
+	sqlite3_bind_int64(st, 6, cp->records);
+	sqlite3_bind_text(st, 7, cp->last_error, (int)strnlen(cp->last_error, sizeof(cp->last_error)),
+	                  SQLITE_STATIC);
+	return stmt_exec(s, st, "checkpoint put");
+}
+
+/* See store.h. */
+int sw_store_signins_add(struct sw_store *s, const char *tenant, const struct sw_signin *items, size_t n,
+                         int64_t now, size_t *ret_added)
+{
+	sqlite3_stmt *st = s->st[ST_SIGNIN_INSERT];
+	size_t added = 0;
+	int r;
+
+	if (tenant == NULL)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		const struct sw_signin *it = &items[i];
+
+		if (it->id == NULL)
+			continue;
+		bind_text(st, 1, tenant);
+		bind_text(st, 2, it->id);
+		sqlite3_bind_int64(st, 3, it->created);
+		bind_text(st, 4, it->created_text);
+		bind_text(st, 5, it->upn);
+		bind_text(st, 6, it->user_id);
+		bind_text(st, 7, it->app_id);
+		bind_text(st, 8, it->ip);
+		bind_text(st, 9, it->country);
+		bind_text(st, 10, it->city);
+		sqlite3_bind_int(st, 11, it->error_code);
+		bind_text(st, 12, it->failure_reason);
+		bind_text(st, 13, it->correlation_id);
+		sqlite3_bind_int64(st, 14, now);
+		r = stmt_exec(s, st, "sign-in insert");
+		if (r < 0)
+			return r;
+		/* INSERT OR IGNORE: 0 changes for a duplicate. */
+		added += (size_t)sqlite3_changes(s->db);
+	}
+	if (added > 0) {
+		st = s->st[ST_SIGNIN_COUNT_ADD];
+		bind_text(st, 1, tenant);
+		sqlite3_bind_int64(st, 2, (int64_t)added);
+		r = stmt_exec(s, st, "sign-in count");
+		if (r < 0)
+			return r;
+	}
+	if (ret_added)
+		*ret_added = added;
+	return 0;
+}
+
+/* See store.h. */
+int sw_store_signins_count(struct sw_store *s, const char *tenant, int64_t *ret)
+{
+	sqlite3_stmt *st = s->st[ST_SIGNIN_COUNT_GET];
+	int64_t n = 0;
+	int rc, r = 0;
+
+	bind_text(st, 1, tenant);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	else if (rc != SQLITE_DONE)
+		r = store_fail(s, rc, "sign-in count");
+	stmt_done(st);
+	if (r == 0)
+		*ret = n;
+	return r;
+}
+
+/* See store.h. */
+int sw_store_prune(struct sw_store *s, int64_t cutoff, int64_t *ret_deleted)
+{
+	sqlite3_stmt *tenants = NULL, *del = NULL, *sub = NULL;
+	int64_t deleted = 0;
+	int rc, r;
+
+	/* Per tenant, so the delete walks the (tenant, created, id) index
+	 * instead of scanning every stored sign-in. */
+	rc = sqlite3_prepare_v2(s->db, "SELECT tenant FROM signin_counts", -1, &tenants, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(s->db, "DELETE FROM signins WHERE tenant = ?1 AND created < ?2", -1, &del, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(s->db, "UPDATE signin_counts SET n = max(n - ?2, 0) WHERE tenant = ?1", -1,
+		                        &sub, NULL);
+	if (rc != SQLITE_OK) {
+		r = store_fail(s, rc, "prune");
+		goto fail;
+	}
+	while ((rc = sqlite3_step(tenants)) == SQLITE_ROW) {
+		const char *tenant = (const char *)sqlite3_column_text(tenants, 0);
+		int64_t n;
+
+		sqlite3_bind_text(del, 1, tenant, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(del, 2, cutoff);
+		r = stmt_exec(s, del, "prune sign-ins");
+		if (r < 0)
+			goto fail;
+		n = sqlite3_changes64(s->db);
+		if (n == 0)
+			continue;
+		deleted += n;
+		sqlite3_bind_text(sub, 1, tenant, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(sub, 2, n);
+		r = stmt_exec(s, sub, "prune counts");
+		if (r < 0)
+			goto fail;
+	}
+	if (rc != SQLITE_DONE) {
+		r = store_fail(s, rc, "prune");
+		goto fail;
+	}
+	sqlite3_finalize(del);
+	del = NULL;
+	rc = sqlite3_prepare_v2(s->db, "DELETE FROM outbox WHERE state <> 0 AND done_at < ?1", -1, &del, NULL);
+	if (rc != SQLITE_OK) {
+		r = store_fail(s, rc, "prune outbox");
+		goto fail;
+	}
+	sqlite3_bind_int64(del, 1, cutoff);
+	r = stmt_exec(s, del, "prune outbox");
+	if (r < 0)
+		goto fail;
+	deleted += sqlite3_changes64(s->db);
+	if (ret_deleted)
+		*ret_deleted = deleted;
+	r = 0;
+fail:
+	sqlite3_finalize(tenants);
+	sqlite3_finalize(del);
+	sqlite3_finalize(sub);
+	return r;
+}
+
+/* Fill *a from a row selected with ALERT_COLUMNS.  -ENOMEM leaves *a
+ * partly filled for sw_alert_clear(). */
+static int alert_from_row(sqlite3_stmt *st, struct sw_alert *a)
+{
+	const char *evidence;
+	bool oom = false;
+
+	memset(a, 0, sizeof(*a));
+	a->seq = sqlite3_column_int64(st, 0);
+	column_copy(st, 1, a->id, sizeof(a->id));
+	a->rule = column_strdup(st, 2, &oom);
+	a->tenant = column_strdup(st, 3, &oom);
+	a->subject = column_strdup(st, 4, &oom);
+	a->severity = (enum sw_severity)sqlite3_column_int(st, 5);
+	a->status = (enum sw_alert_status)sqlite3_column_int(st, 6);
+	a->first_seen = sqlite3_column_int64(st, 7);
+	a->last_seen = sqlite3_column_int64(st, 8);
+	a->count = sqlite3_column_int64(st, 9);
+	a->notified_count = sqlite3_column_int64(st, 10);
+	a->transition = sqlite3_column_int(st, 11);
+	a->summary = column_strdup(st, 12, &oom);
+	a->remediation = column_strdup(st, 13, &oom);
+	evidence = (const char *)sqlite3_column_text(st, 14);
+	/* The store only writes valid JSON; a row edited by hand into
+	 * something else loses its evidence rather than the alert. */
+	if (evidence) {
+		a->evidence = json_loads(evidence, JSON_DECODE_ANY, NULL);
+		if (a->evidence && !json_is_object(a->evidence)) {
+			json_decref(a->evidence);
+			a->evidence = NULL;
+		}
+	}
+	a->acked = sqlite3_column_int(st, 15) != 0;
+	a->ack_note = column_strdup(st, 16, &oom);
+	a->resolved_at = sqlite3_column_int64(st, 17);
+	a->updated = sqlite3_column_int64(st, 18);
+	return oom ? -ENOMEM : 0;
+}
+
+/* Step a cached single-alert query and fill *ret from its row. */
+static int alert_fetch(struct sw_store *s, sqlite3_stmt *st, struct sw_alert *ret)
+{
+	struct sw_alert a = {0};
+	int rc, r;
+
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		r = -ENOENT;
+	} else if (rc != SQLITE_ROW) {
+		r = store_fail(s, rc, "alert query");
+	} else {
+		r = alert_from_row(st, &a);
+		if (r < 0)
+			sw_alert_clear(&a);
+	}
+	stmt_done(st);
+	if (r == 0)
+		*ret = a;
+	return r;
+}
+
+/* See store.h. */
+int sw_store_alert_find(struct sw_store *s, const char *rule, const char *tenant, const char *subject,
+                        struct sw_alert *ret)
+{
+	sqlite3_stmt *st = s->st[ST_ALERT_FIND];
+
+	if (rule == NULL || tenant == NULL || subject == NULL)
+		return -EINVAL;
+	bind_text(st, 1, rule);
+	bind_text(st, 2, tenant);
+	bind_text(st, 3, subject);
+	return alert_fetch(s, st, ret);
+}
+
+/* See store.h. */
+int sw_store_alert_get(struct sw_store *s, const char *id, struct sw_alert *ret)
+{
+	sqlite3_stmt *st = s->st[ST_ALERT_GET];
+
+	if (id == NULL)
+		return -EINVAL;
+	bind_text(st, 1, id);
+	return alert_fetch(s, st, ret);
+}
+
+/* See store.h. */
+int sw_store_alert_save(struct sw_store *s, struct sw_alert *a)
+{
+	sqlite3_stmt *st;
+	char *evidence = NULL;
+	char id[sizeof(a->id)];
+	int64_t seq;
+	int r;
+
+	if (a->rule == NULL || a->tenant == NULL || a->subject == NULL)
+		return -EINVAL;
+	if (a->evidence) {
+		evidence = json_dumps(a->evidence, JSON_COMPACT);
+		if (evidence == NULL)
+			return -ENOMEM;
+	}
+	st = s->st[a->seq == 0 ? ST_ALERT_INSERT : ST_ALERT_UPDATE];
+	bind_text(st, 1, a->rule);
+	bind_text(st, 2, a->tenant);
+	bind_text(st, 3, a->subject);
+	sqlite3_bind_int(st, 4, (int)a->severity);
+	sqlite3_bind_int(st, 5, (int)a->status);
+	sqlite3_bind_int64(st, 6, a->first_seen);
+	sqlite3_bind_int64(st, 7, a->last_seen);
+	sqlite3_bind_int64(st, 8, a->count);
+	sqlite3_bind_int64(st, 9, a->notified_count);
+	sqlite3_bind_int(st, 10, a->transition);
+	bind_text(st, 11, a->summary);
+	bind_text(st, 12, a->remediation);
+	bind_text(st, 13, evidence);
+	sqlite3_bind_int(st, 14, a->acked);
+	bind_text(st, 15, a->ack_note);
+	sqlite3_bind_int64(st, 16, a->resolved_at);
+	sqlite3_bind_int64(st, 17, a->updated);
+	if (a->seq != 0)
+		sqlite3_bind_int64(st, 18, a->seq);
+	r = stmt_exec(s, st, "alert save");
+	if (r < 0)
+		goto fail;
+	if (a->seq != 0) {
+		if (sqlite3_changes(s->db) == 0) {
+			store_set_error(s, "alert save: no alert with seq %lld", (long long)a->seq);
+			r = -ENOENT;
+		}
+		goto fail;
+	}
+	/* The id derives from seq, so it is set right after the insert, in
+	 * the caller's transaction: no reader ever sees a row without it. */
+	seq = sqlite3_last_insert_rowid(s->db);
+	snprintf(id, sizeof(id), "a-%06lld", (long long)seq);
+	st = s->st[ST_ALERT_SET_ID];
+	sqlite3_bind_int64(st, 1, seq);
+	bind_text(st, 2, id);
+	r = stmt_exec(s, st, "alert id");
+	if (r < 0)
+		goto fail;
+	a->seq = seq;
+	memcpy(a->id, id, sizeof(id));
+fail:
+	free(evidence);
+	return r;
+}
+
+/* Run an alert query prepared for this call and hand each row to cb.  A
+ * fresh statement, so cb may itself use the store's cached ones. */
+static int alerts_iterate(struct sw_store *s, sqlite3_stmt *st, sw_alert_cb cb, void *arg)
+{
+	struct sw_alert a;
+	int rc, r = 0;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r = alert_from_row(st, &a);
+		if (r == 0)
+			r = cb(&a, arg);
+		sw_alert_clear(&a);
+		if (r < 0)
+			return r;
+	}
+	if (rc != SQLITE_DONE)
+		return store_fail(s, rc, "alert list");
+	return 0;
+}
+
+/* See store.h. */
+int sw_store_alerts_list(struct sw_store *s, bool all, int64_t since, sw_alert_cb cb, void *arg)
+{
+	/* (status, updated, seq) and (updated, seq) indexes serve these in
+	 * order, no sort. */
+	static const char sql_firing[] = "SELECT " ALERT_COLUMNS " FROM alerts WHERE status = 0 AND updated >= ?1 "
+	                                 "ORDER BY updated DESC, seq DESC";
+	static const char sql_all[] = "SELECT " ALERT_COLUMNS " FROM alerts WHERE updated >= ?1 "
+	                              "ORDER BY updated DESC, seq DESC";
+	sqlite3_stmt *st = NULL;
+	int rc, r;
+
+	rc = sqlite3_prepare_v2(s->db, all ? sql_all : sql_firing, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return store_fail(s, rc, "alert list");
+	sqlite3_bind_int64(st, 1, since > 0 ? since : INT64_MIN);
+	r = alerts_iterate(s, st, cb, arg);
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* See store.h. */
+int sw_store_alerts_firing(struct sw_store *s, const char *rule, const char *tenant, sw_alert_cb cb, void *arg)
+{
+	static const char sql[] = "SELECT " ALERT_COLUMNS " FROM alerts WHERE rule = ?1 AND tenant = ?2 "
+	                          "AND status = 0 ORDER BY seq";
+	sqlite3_stmt *st = NULL;
+	int rc, r;
+
+	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return store_fail(s, rc, "alert list");
+	sqlite3_bind_text(st, 1, rule, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, tenant, -1, SQLITE_STATIC);
+	r = alerts_iterate(s, st, cb, arg);
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* See store.h. */
+void sw_outbox_item_clear(struct sw_outbox_item *it)
+{
+	if (it == NULL)
+		return;
+	free(it->sink);
+	free(it->body);
+	memset(it, 0, sizeof(*it));
+}
+
+/* See store.h. */
+int sw_store_outbox_add(struct sw_store *s, const char *alert_id, int transition, const char *sink,
+                        const char *body, int64_t now)
+{
+	sqlite3_stmt *st = s->st[ST_OUTBOX_ADD];
+
+	if (alert_id == NULL || sink == NULL || body == NULL)
+		return -EINVAL;
+	bind_text(st, 1, alert_id);
+	sqlite3_bind_int(st, 2, transition);
+	bind_text(st, 3, sink);
+	bind_text(st, 4, body);
+	sqlite3_bind_int64(st, 5, now);
+	return stmt_exec(s, st, "outbox add");
+}
+
+/* See store.h. */
+int sw_store_outbox_next(struct sw_store *s, const char *sink, int64_t now, struct sw_outbox_item *ret)
+{
+	sqlite3_stmt *st = s->st[ST_OUTBOX_NEXT];
+	struct sw_outbox_item it = {0};
+	bool oom = false;
+	int rc, r = 0;
+
+	bind_text(st, 1, sink);
+	sqlite3_bind_int64(st, 2, now);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		it.id = sqlite3_column_int64(st, 0);
+		column_copy(st, 1, it.alert_id, sizeof(it.alert_id));
+		it.transition = sqlite3_column_int(st, 2);
+		it.sink = column_strdup(st, 3, &oom);
+		it.body = column_strdup(st, 4, &oom);
+		it.attempts = sqlite3_column_int(st, 5);
+		it.created = sqlite3_column_int64(st, 6);
+		it.next_attempt = sqlite3_column_int64(st, 7);
+		if (oom) {
+			sw_outbox_item_clear(&it);
+			r = -ENOMEM;
+		}
+	} else if (rc == SQLITE_DONE) {
+		r = -ENOENT;
+	} else {
+		r = store_fail(s, rc, "outbox next");
+	}
+	stmt_done(st);
+	if (r == 0)
+		*ret = it;
+	return r;
+}
+
+/* See store.h. */
+int sw_store_outbox_next_due(struct sw_store *s, const char *sink, int64_t *ret)
+{
+	sqlite3_stmt *st = s->st[ST_OUTBOX_NEXT_DUE];
+	int64_t due = 0;
+	int rc, r = 0;
+
+	bind_text(st, 1, sink);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		due = sqlite3_column_int64(st, 0);
+	else if (rc == SQLITE_DONE)
+		r = -ENOENT;
+	else
+		r = store_fail(s, rc, "outbox next due");
+	stmt_done(st);
+	if (r == 0)
+		*ret = due;
+	return r;
+}
+
+/* Apply one outcome to a pending outbox row, then to its sink's counters.
+ * -ENOENT when the row is not pending (already delivered or dead). */
+static int outbox_finish(struct sw_store *s, int which, int64_t id, int64_t t, const char *error, bool dead)
+{
+	sqlite3_stmt *st = s->st[which];
+	char *sink = NULL;
+	bool oom = false;
+	int rc, r = 0;
+
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, t);
+	if (which != ST_OUTBOX_DELIVERED)
+		bind_text(st, 3, error ? error : "");
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		sink = column_strdup(st, 0, &oom);
+		if (oom)
+			r = -ENOMEM;
+		/* Run RETURNING statements to completion before reset. */
+		rc = sqlite3_step(st);
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = store_fail(s, rc, "outbox update");
+	stmt_done(st);
+	if (r < 0)
+		goto fail;
+	if (sink == NULL) {
+		store_set_error(s, "outbox item %lld is not pending", (long long)id);
+		r = -ENOENT;
+		goto fail;
+	}
+	if (which == ST_OUTBOX_DELIVERED) {
+		st = s->st[ST_SINK_SUCCESS];
+		bind_text(st, 1, sink);
+		sqlite3_bind_int64(st, 2, t);
+	} else {
+		st = s->st[ST_SINK_FAILURE];
+		bind_text(st, 1, sink);
+		sqlite3_bind_int(st, 2, dead ? 1 : 0);
+		bind_text(st, 3, error ? error : "");
+	}
+	r = stmt_exec(s, st, "sink stats");
+fail:
+	free(sink);
+	return r;
+}
+
+/* See store.h. */
+int sw_store_outbox_delivered(struct sw_store *s, int64_t id, int64_t now)
+{
+	return outbox_finish(s, ST_OUTBOX_DELIVERED, id, now, NULL, false);
+}
+
+/* See store.h. */
+int sw_store_outbox_retry(struct sw_store *s, int64_t id, int64_t next_attempt, const char *error)
+{
+	return outbox_finish(s, ST_OUTBOX_RETRY, id, next_attempt, error, false);
+}
+
+/* See store.h. */
+int sw_store_outbox_dead(struct sw_store *s, int64_t id, int64_t now, const char *error)
+{
+	return outbox_finish(s, ST_OUTBOX_DEAD, id, now, error, true);
+}
+
+/* See store.h. */
+int sw_store_outbox_stats(struct sw_store *s, const char *sink, struct sw_outbox_stats *ret)
+{
+	sqlite3_stmt *st = s->st[ST_OUTBOX_QUEUED];
+	struct sw_outbox_stats o = {0};
+	int rc, r = 0;
+
+	/* Pending rows are few and indexed; the rest are counters. */
+	bind_text(st, 1, sink);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		o.queued = sqlite3_column_int64(st, 0);
+	else
+		r = store_fail(s, rc, "outbox stats");
+	stmt_done(st);
+	if (r < 0)
+		return r;
+	st = s->st[ST_SINK_STATS_GET];
+	bind_text(st, 1, sink);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		o.delivered = sqlite3_column_int64(st, 0);
+		o.dead = sqlite3_column_int64(st, 1);
+		o.failed_attempts = sqlite3_column_int64(st, 2);
+		o.last_success = sqlite3_column_int64(st, 3);
+		column_copy(st, 4, o.last_error, sizeof(o.last_error));
+	} else if (rc != SQLITE_DONE) {
+		r = store_fail(s, rc, "outbox stats");
+	}
+	stmt_done(st);
+	if (r == 0)
+		*ret = o;
+	return r;
+}

@@ -13,10 +13,15 @@
 #include "signins.h"
 #include "util.h"
 
+/* The schema this code writes (PRAGMA user_version after open). */
+#define SW_STORE_SCHEMA_VERSION 1
+
 struct sw_store;
 
 /* Open (creating and migrating) the database: WAL, foreign keys,
- * busy_timeout, user_version migrations.  err gets SQLite's text. */
+ * busy_timeout, user_version migrations.  err gets SQLite's text.
+ * -ENOTSUP when the database was written by a newer smtpwatch (a schema
+ * version this code does not know). */
 int sw_store_open(const char *path, struct sw_store **ret, struct sw_error *err);
 void sw_store_free(struct sw_store *s);
 /* The handle, for lib modules with their own queries (detect, report). */
@@ -27,6 +32,12 @@ int sw_store_schema_version(struct sw_store *s);
 int sw_store_begin(struct sw_store *s); /* BEGIN IMMEDIATE */
 int sw_store_commit(struct sw_store *s);
 int sw_store_rollback(struct sw_store *s); /* safe when no transaction is open */
+
+/* Keep the planner's statistics fresh: ANALYZE (bounded by analysis_limit)
+ * if the sign-ins were never analyzed, PRAGMA optimize otherwise.  Call
+ * after the first large ingest and now and then (e.g. daily), outside a
+ * transaction. */
+int sw_store_optimize(struct sw_store *s);
 
 /* Per (tenant, source) progress: source is "signins", "exchange", "report",
  * or an internal cursor such as "detect". */
@@ -41,28 +52,39 @@ struct sw_checkpoint {
 int sw_store_checkpoint_get(struct sw_store *s, const char *tenant, const char *source, struct sw_checkpoint *ret);
 int sw_store_checkpoint_put(struct sw_store *s, const char *tenant, const char *source, const struct sw_checkpoint *cp);
 
-/* Insert sign-ins; a duplicate id (per tenant) is dropped.  *ret_added
- * counts the new rows. */
+/* Insert sign-ins; a duplicate id (per tenant) is dropped, as are items
+ * without an id.  *ret_added (may be NULL) counts the new rows. */
 int sw_store_signins_add(struct sw_store *s, const char *tenant, const struct sw_signin *items, size_t n,
                          int64_t now, size_t *ret_added);
+/* From a rollup kept by signins_add and prune: no scan. */
 int sw_store_signins_count(struct sw_store *s, const char *tenant, int64_t *ret);
-/* Delete observations older than cutoff (retention). */
+/* Delete observations older than cutoff (retention): sign-ins created
+ * before it and delivered/dead outbox rows finished before it.
+ * *ret_deleted (may be NULL) counts both. */
 int sw_store_prune(struct sw_store *s, int64_t cutoff, int64_t *ret_deleted);
 
-/* Alerts.  find/get fill *ret (caller sw_alert_clear()s it); -ENOENT. */
+/* Alerts.  find/get overwrite *ret (caller sw_alert_clear()s it after
+ * success); -ENOENT when there is none. */
 int sw_store_alert_find(struct sw_store *s, const char *rule, const char *tenant, const char *subject,
                         struct sw_alert *ret);
 int sw_store_alert_get(struct sw_store *s, const char *id, struct sw_alert *ret);
-/* Insert (a->seq == 0: assigns seq and id) or update. */
+/* Insert (a->seq == 0: assigns seq and id) or update (-ENOENT if the seq
+ * is gone).  Inserting a second alert for the same (rule, tenant, subject)
+ * is -EEXIST. */
 int sw_store_alert_save(struct sw_store *s, struct sw_alert *a);
-/* Calls cb for each alert, newest first: only firing ones unless all;
- * since > 0 keeps alerts updated at or after since.  cb returns < 0 to stop. */
+/* Calls cb for each alert, newest first (updated, then seq): only firing
+ * ones unless all; since > 0 keeps alerts updated at or after since.  cb
+ * returns < 0 to stop (that value is returned).  The alert is borrowed for
+ * the call.  cb may read the store but must not change alerts: collect,
+ * then change after the list returns. */
 typedef int (*sw_alert_cb)(const struct sw_alert *a, void *arg);
 int sw_store_alerts_list(struct sw_store *s, bool all, int64_t since, sw_alert_cb cb, void *arg);
 /* Firing alerts of one rule in one tenant (state rules resolve from it). */
 int sw_store_alerts_firing(struct sw_store *s, const char *rule, const char *tenant, sw_alert_cb cb, void *arg);
 
-/* Outbox: one row per (alert transition, sink). */
+/* Outbox: one row per (alert transition, sink).  An item becomes ready
+ * only when no earlier pending item of the same alert waits for the same
+ * sink, so a sink never gets an alert's transitions out of order. */
 struct sw_outbox_item {
 	int64_t id;
 	char alert_id[24];
@@ -76,14 +98,20 @@ struct sw_outbox_item {
 void sw_outbox_item_clear(struct sw_outbox_item *it);
 int sw_store_outbox_add(struct sw_store *s, const char *alert_id, int transition, const char *sink,
                         const char *body, int64_t now);
-/* The oldest pending item of sink due at now; -ENOENT when none. */
+/* The oldest (by next_attempt, then id) ready pending item of sink due at
+ * now; -ENOENT when none.  *ret is the caller's to sw_outbox_item_clear(). */
 int sw_store_outbox_next(struct sw_store *s, const char *sink, int64_t now, struct sw_outbox_item *ret);
-/* Earliest next_attempt of a pending item of sink; -ENOENT when none. */
+/* Earliest next_attempt of a ready pending item of sink (may be in the
+ * past); -ENOENT when none. */
 int sw_store_outbox_next_due(struct sw_store *s, const char *sink, int64_t *ret);
+/* Outcomes of one attempt on a pending item: each counts the attempt and
+ * updates the sink's counters; -ENOENT if the item is not pending. */
 int sw_store_outbox_delivered(struct sw_store *s, int64_t id, int64_t now);
 int sw_store_outbox_retry(struct sw_store *s, int64_t id, int64_t next_attempt, const char *error);
 int sw_store_outbox_dead(struct sw_store *s, int64_t id, int64_t now, const char *error);
 
+/* queued: pending now; delivered, failed_attempts, dead: totals since the
+ * database was created (counters, kept across prunes). */
 struct sw_outbox_stats {
 	int64_t queued, delivered, failed_attempts, dead;
 	int64_t last_success; /* 0 never */
