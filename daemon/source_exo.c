@@ -17,7 +17,7 @@
 #include "exo.h"
 #include "poller.h"
 #include "smtpwatchd.h"
-#include "store.h"
+#include "store_exo.h"
 
 enum exo_step {
 	EXO_TRANSPORT,
