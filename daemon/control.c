@@ -1,1 +1,645 @@
-/* control.c: to be written */
+/* control.c: the UNIX control socket: JSON lines in, one reply line out per
+ * request, for smtpwatchctl and scripts (SPEC "Control socket"). */
+#include <stddef.h> /* control.h uses size_t */
+
+#include "control.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <event2/listener.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "proto.h"
+#include "smtpwatchd.h"
+
+/* An idle client is dropped after this; a request takes milliseconds. */
+#define CONTROL_IDLE_S 120
+#define CONTROL_BACKLOG 16
+/* How long a closing client may keep sending before we hang up. */
+#define CONTROL_LINGER_S 2
+
+struct control_client {
+	struct control *control;
+	struct bufferevent *bev;
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	bool closing;   /* no more requests; linger once the output has drained */
+	bool lingering; /* our side is shut down; discarding input until EOF */
+	LIST_ENTRY(control_client) entry;
+};
+
+struct control {
+	struct daemon *daemon;
+	char *path;
+	dev_t dev; /* of the socket we bound: unlink only that one */
+	ino_t ino;
+	gid_t gid; /* the socket's group */
+	bool have_group; /* gid is socket_group (not just our own gid) */
+	struct evconnlistener *listener;
+	struct event pause; /* re-enables accept after EMFILE/ENFILE */
+	bool pause_added;
+	LIST_HEAD(, control_client) clients;
+};
+
+/* A command handler: 0 and *ret_data (new reference), or -errno with the
+ * error text for the user in why. */
+typedef int (*ctl_fn)(struct control_client *cl, json_t *req, json_t **ret_data, char *why, size_t n);
+
+static int ctl_status(struct control_client *cl, json_t *req, json_t **ret_data, char *why, size_t n);
+static int ctl_alerts(struct control_client *cl, json_t *req, json_t **ret_data, char *why, size_t n);
+static int ctl_alert(struct control_client *cl, json_t *req, json_t **ret_data, char *why, size_t n);
+static int ctl_poll(struct control_client *cl, json_t *req, json_t **ret_data, char *why, size_t n);
+static int ctl_reload(struct control_client *cl, json_t *req, json_t **ret_data, char *why, size_t n);
+
+/* The commands.  fn NULL: part of the protocol (SPEC), not implemented in
+ * this version yet. */
+static const struct ctl_cmd {
+	const char *name;
+	ctl_fn fn;
+} ctl_cmds[] = {
+	{"status", ctl_status},
+	{"alerts", ctl_alerts},
+	{"alert", ctl_alert},
+	{"poll", ctl_poll},
+	{"reload", ctl_reload},
+	{"ack", NULL},
+	{"silence", NULL},
+	{"exceptions", NULL},
+	{"mailbox", NULL},
+	{"import-report", NULL},
+	{"metrics", NULL},
+	{"report", NULL},
+};
+
+/* status: the daemon's own document. */
+static int ctl_status(struct control_client *cl, json_t *req, json_t **ret_data, char *why, size_t n)
+{
+	json_t *st = daemon_status(cl->control->daemon);
+
+	if (st == NULL) {
+		snprintf(why, n, "out of memory");
+		return -ENOMEM;
+	}
+	*ret_data = st;
+	return 0;
+}
+
+/* Append each listed alert's document to the array in arg. */
+static int alerts_collect_cb(const struct sw_alert *a, void *arg)
+{
+	json_t *doc = sw_alert_document(a);
+
+	if (doc == NULL || json_array_append_new(arg, doc) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+/* alerts {"all":bool,"since":"DUR"}: firing (or all) alerts, newest first. */
+static int ctl_alerts(struct control_client *cl, json_t *req, json_t **ret_data, char *why, size_t n)
+{
+	struct daemon *d = cl->control->daemon;
+	json_t *all = json_object_get(req, "all");
+	json_t *since = json_object_get(req, "since");
+	json_t *list = NULL;
+	int64_t cutoff = 0, dur;
+	int r;
+
+	if (all != NULL && !json_is_boolean(all)) {
+		snprintf(why, n, "\"all\" must be true or false");
+		return -EINVAL;
+	}
+	if (json_is_string(since)) {
+		if (sw_duration_parse(json_string_value(since), &dur) < 0 || dur <= 0) {
+			snprintf(why, n, "invalid duration \"%.40s\" (use 30s, 5m, 2h, 7d)", json_string_value(since));
+			return -EINVAL;
+		}
+		cutoff = daemon_now() - dur;
+	} else if (json_is_integer(since) && json_integer_value(since) > 0) {
+		cutoff = daemon_now() - json_integer_value(since);
+	} else if (since != NULL && !json_is_null(since)) {
+		snprintf(why, n, "\"since\" must be a duration such as \"2h\"");
+		return -EINVAL;
+	}
+	list = json_array();
+	if (list == NULL)
+		goto oom;
+	r = sw_store_alerts_list(d->store, json_is_true(all), cutoff, alerts_collect_cb, list);
+	if (r == -ENOMEM)
+		goto oom;
+	if (r < 0) {
+		snprintf(why, n, "cannot list alerts: %s", sw_store_errmsg(d->store));
+		json_decref(list);
+		return r;
+	}
+	*ret_data = json_pack("{s:o}", "alerts", list);
+	if (*ret_data == NULL) {
+		snprintf(why, n, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+oom:
+	json_decref(list);
+	snprintf(why, n, "out of memory");
+	return -ENOMEM;
+}
+
+/* alert {"id":"a-000123"}: one alert's document. */
+static int ctl_alert(struct control_client *cl, json_t *req, json_t **ret_data, char *why, size_t n)
+{
+	struct daemon *d = cl->control->daemon;
+	const char *id = json_string_value(json_object_get(req, "id"));
+	struct sw_alert a = {0};
+	int r;
+
+	if (id == NULL || id[0] == '\0') {
+		snprintf(why, n, "\"id\" is required");
+		return -EINVAL;
+	}
+	r = sw_store_alert_get(d->store, id, &a);
+	if (r == -ENOENT) {
+		snprintf(why, n, "no alert %.40s", id);
+		return r;
+	}
+	if (r < 0) {
+		snprintf(why, n, "cannot read alert %.40s: %s", id, sw_store_errmsg(d->store));
+		return r;
+	}
+	*ret_data = sw_alert_document(&a);
+	sw_alert_clear(&a);
+	if (*ret_data == NULL) {
+		snprintf(why, n, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* poll {"tenant":optional}: run every source of one or all tenants now. */
+static int ctl_poll(struct control_client *cl, json_t *req, json_t **ret_data, char *why, size_t n)
+{
+	struct daemon *d = cl->control->daemon;
+	json_t *jt = json_object_get(req, "tenant");
+	const char *tenant = json_string_value(jt);
+	json_t *names;
+	int r;
+
+	if (jt != NULL && !json_is_null(jt) && (tenant == NULL || tenant[0] == '\0')) {
+		snprintf(why, n, "\"tenant\" must be a tenant name");
+		return -EINVAL;
+	}
+	r = daemon_poll_now(d, tenant);
+	if (r == -ENOENT) {
+		snprintf(why, n, "unknown tenant \"%.64s\"", tenant);
+		return r;
+	}
+	if (r < 0) {
+		snprintf(why, n, "cannot poll: %s", strerror(-r));
+		return r;
+	}
+	log_info("control: poll of %s requested by uid %u", tenant ? tenant : "every tenant", (unsigned)cl->uid);
+	names = json_array();
+	for (size_t i = 0; names != NULL && i < d->n_tenants; i++)
+		if (tenant == NULL || strcmp(d->tenants[i]->cfg->name, tenant) == 0)
+			json_array_append_new(names, json_string(d->tenants[i]->cfg->name));
+	*ret_data = json_pack("{s:o}", "polling", names);
+	if (*ret_data == NULL) {
+		snprintf(why, n, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* reload: re-read the config; on failure the running one stays. */
+static int ctl_reload(struct control_client *cl, json_t *req, json_t **ret_data, char *why, size_t n)
+{
+	int r;
+
+	log_info("control: reload requested by uid %u", (unsigned)cl->uid);
+	r = daemon_reload(cl->control->daemon, why, n);
+	if (r < 0) {
+		if (why[0] == '\0')
+			snprintf(why, n, "reload failed: %s", strerror(-r));
+		return r;
+	}
+	*ret_data = json_pack("{s:b}", "reloaded", 1);
+	return *ret_data != NULL ? 0 : -ENOMEM;
+}
+
+/* Run one request line and return the reply line (malloc'd). */
+static char *control_dispatch(struct control_client *cl, const char *line, size_t len)
+{
+	const struct ctl_cmd *cmd = NULL;
+	json_t *req = NULL, *data = NULL;
+	const char *name;
+	char why[512] = "";
+	char *reply;
+	int r;
+
+	if (sw_proto_request_parse(line, len, &req, why, sizeof(why)) < 0)
+		return sw_proto_reply_error("%s", why);
+	name = json_string_value(json_object_get(req, "cmd"));
+	for (size_t i = 0; i < sizeof(ctl_cmds) / sizeof(ctl_cmds[0]); i++)
+		if (strcmp(ctl_cmds[i].name, name) == 0)
+			cmd = &ctl_cmds[i];
+	if (cmd == NULL) {
+		reply = sw_proto_reply_error("unknown command \"%.64s\"", name);
+		goto out;
+	}
+	if (cmd->fn == NULL) {
+		reply = sw_proto_reply_error("%s is not available in this version", cmd->name);
+		goto out;
+	}
+	log_debug("control: %s from uid %u pid %d", cmd->name, (unsigned)cl->uid, (int)cl->pid);
+	r = cmd->fn(cl, req, &data, why, sizeof(why));
+	if (r < 0)
+		reply = sw_proto_reply_error("%s", why[0] != '\0' ? why : strerror(-r));
+	else
+		reply = sw_proto_reply_ok(data);
+out:
+	json_decref(req);
+	return reply;
+}
+
+/* Close a client and forget it. */
+static void client_free(struct control_client *cl)
+{
+	if (cl == NULL)
+		return;
+	LIST_REMOVE(cl, entry);
+	bufferevent_free(cl->bev);
+	free(cl);
+}
+
+/* Queue a reply line; with close, drop the client once it is written. */
+static void client_send(struct control_client *cl, char *reply, bool close)
+{
+	struct evbuffer *out = bufferevent_get_output(cl->bev);
+
+	if (reply == NULL || evbuffer_add(out, reply, strlen(reply)) < 0) {
+		free(reply);
+		reply = sw_proto_reply_error("out of memory");
+		if (reply == NULL || evbuffer_add(out, reply, strlen(reply)) < 0)
+			close = true;
+	}
+	free(reply);
+	if (close) {
+		cl->closing = true;
+		bufferevent_disable(cl->bev, EV_READ);
+	}
+}
+
+/* The last reply is written: shut down our side and discard what the
+ * client still sends until it closes.  Closing with unread input would
+ * make the kernel reset the connection, and the client could lose the
+ * reply (the "permission denied" or "too long" it has not read yet). */
+static void client_linger(struct control_client *cl)
+{
+	struct timeval tv = {CONTROL_LINGER_S, 0};
+	struct evbuffer *in = bufferevent_get_input(cl->bev);
+
+	if (cl->lingering)
+		return;
+	cl->lingering = true;
+	shutdown(bufferevent_getfd(cl->bev), SHUT_WR);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	bufferevent_setwatermark(cl->bev, EV_READ, 0, 0);
+	bufferevent_set_timeouts(cl->bev, &tv, NULL);
+	bufferevent_enable(cl->bev, EV_READ);
+}
+
+/* Requests: one reply per line, in order; an overlong line ends the
+ * connection with an error, since we cannot know where the next begins. */
+static void client_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct control_client *cl = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	char *line;
+	size_t len;
+
+	if (cl->lingering) {
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
+	while (!cl->closing) {
+		line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
+		if (line == NULL) {
+			if (evbuffer_get_length(in) > SW_PROTO_MAX_LINE)
+				client_send(cl, sw_proto_reply_error("request longer than %d bytes", SW_PROTO_MAX_LINE),
+				            true);
+			break;
+		}
+		if (len > SW_PROTO_MAX_LINE) {
+			free(line);
+			client_send(cl, sw_proto_reply_error("request longer than %d bytes", SW_PROTO_MAX_LINE), true);
+			break;
+		}
+		if (len == 0 || (len == 1 && line[0] == '\r')) {
+			free(line);
+			continue;
+		}
+		client_send(cl, control_dispatch(cl, line, len), false);
+		free(line);
+	}
+	if (cl->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		client_linger(cl);
+}
+
+/* The output drained: a closing client can go now. */
+static void client_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct control_client *cl = arg;
+
+	if (cl->closing)
+		client_linger(cl);
+}
+
+/* EOF, error or idle timeout.  A client that sent its request and shut
+ * down its side still gets the reply. */
+static void client_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct control_client *cl = arg;
+
+	if (!cl->lingering && (what & BEV_EVENT_EOF) && !(what & BEV_EVENT_WRITING) &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
+		cl->closing = true;
+		bufferevent_disable(bev, EV_READ);
+		return;
+	}
+	client_free(cl);
+}
+
+/* Is the user uid a member (primary or supplementary) of gid? */
+static bool user_in_group(uid_t uid, gid_t gid)
+{
+	struct passwd *pw = getpwuid(uid);
+	gid_t *groups = NULL;
+	int ngroups = 32;
+	bool found = false;
+
+	if (pw == NULL)
+		return false;
+	if (pw->pw_gid == gid)
+		return true;
+	for (int tries = 0; tries < 4 && !found; tries++) {
+		int want = ngroups;
+		gid_t *g = realloc(groups, sizeof(*g) * (size_t)want);
+		if (g == NULL)
+			break;
+		groups = g;
+		if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &ngroups) < 0) {
+			if (ngroups <= want)
+				ngroups = want * 2;
+			continue;
+		}
+		for (int i = 0; i < ngroups; i++)
+			if (groups[i] == gid)
+				found = true;
+		break;
+	}
+	free(groups);
+	return found;
+}
+
+/* May this peer use the socket?  root, our own user, and the socket
+ * group (by the peer's gid or its user's membership). */
+static bool control_peer_allowed(struct control *c, uid_t uid, gid_t gid)
+{
+	if (uid == 0 || uid == geteuid())
+		return true;
+	if (!c->have_group)
+		return false;
+	return gid == c->gid || user_in_group(uid, c->gid);
+}
+
+/* A new connection: check who it is, then read requests. */
+static void control_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                              void *arg)
+{
+	struct control *c = arg;
+	struct control_client *cl;
+	struct ucred cred;
+	socklen_t credlen = sizeof(cred);
+	struct timeval idle = {CONTROL_IDLE_S, 0};
+	bool allowed;
+
+	cl = calloc(1, sizeof(*cl));
+	if (cl == NULL) {
+		evutil_closesocket(fd);
+		return;
+	}
+	cl->control = c;
+	cl->bev = bufferevent_socket_new(evconnlistener_get_base(l), fd, BEV_OPT_CLOSE_ON_FREE);
+	if (cl->bev == NULL) {
+		evutil_closesocket(fd);
+		free(cl);
+		return;
+	}
+	LIST_INSERT_HEAD(&c->clients, cl, entry);
+	bufferevent_setcb(cl->bev, client_read_cb, client_write_cb, client_event_cb, cl);
+	/* Stop reading at one byte past the line cap; read_cb then refuses. */
+	bufferevent_setwatermark(cl->bev, EV_READ, 0, SW_PROTO_MAX_LINE + 1);
+	bufferevent_set_timeouts(cl->bev, &idle, &idle);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) < 0) {
+		log_warn("control: cannot get peer credentials: %s", strerror(errno));
+		allowed = false;
+	} else {
+		cl->uid = cred.uid;
+		cl->gid = cred.gid;
+		cl->pid = cred.pid;
+		allowed = control_peer_allowed(c, cred.uid, cred.gid);
+	}
+	if (!allowed) {
+		log_warn("control: refused uid %u gid %u pid %d", (unsigned)cl->uid, (unsigned)cl->gid, (int)cl->pid);
+		client_send(cl, sw_proto_reply_error("permission denied"), true);
+		bufferevent_enable(cl->bev, EV_WRITE);
+		return;
+	}
+	bufferevent_enable(cl->bev, EV_READ | EV_WRITE);
+}
+
+/* The pause is over: accept again. */
+static void control_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct control *c = arg;
+
+	c->pause_added = false;
+	evconnlistener_enable(c->listener);
+}
+
+/* accept() failed.  Out of descriptors: stop accepting for a second,
+ * otherwise the pending connection makes the listener spin (tmux). */
+static void control_accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	struct control *c = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+	struct timeval tv = {1, 0};
+
+	if (err == EMFILE || err == ENFILE) {
+		log_warn("control: accept: %s; pausing for 1s", strerror(err));
+		evconnlistener_disable(l);
+		evtimer_add(&c->pause, &tv);
+		c->pause_added = true;
+		return;
+	}
+	log_warn("control: accept: %s", strerror(err));
+}
+
+/* Remove a socket left by an earlier run: only a socket, and only if
+ * nobody answers on it (a second daemon must not steal the first's). */
+static int control_unlink_stale(const char *path, char *why, size_t n)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct stat st;
+	int fd, r;
+
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(why, n, "cannot stat %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(why, n, "%s exists and is not a socket", path);
+		return -EEXIST;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(why, n, "socket: %s", strerror(errno));
+		return r;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	r = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+	close(fd);
+	if (r == 0) {
+		snprintf(why, n, "another smtpwatchd is listening on %s", path);
+		return -EADDRINUSE;
+	}
+	if (unlink(path) < 0 && errno != ENOENT) {
+		r = -errno;
+		snprintf(why, n, "cannot remove the stale socket %s: %s", path, strerror(errno));
+		return r;
+	}
+	return 0;
+}
+
+/* See control.h. */
+int control_new(struct daemon *d, const char *path, const char *group, struct control **ret, char *why, size_t n)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct control *c = NULL;
+	struct group *gr = NULL;
+	struct stat st;
+	mode_t old_mask;
+	int fd = -1, r;
+
+	if (path == NULL || path[0] == '\0' || strlen(path) >= sizeof(sun.sun_path)) {
+		snprintf(why, n, "socket path is empty or longer than %zu bytes", sizeof(sun.sun_path) - 1);
+		return -ENAMETOOLONG;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	c = calloc(1, sizeof(*c));
+	if (c == NULL || (c->path = strdup(path)) == NULL) {
+		r = -ENOMEM;
+		snprintf(why, n, "out of memory");
+		goto fail;
+	}
+	c->daemon = d;
+	c->gid = getegid();
+	LIST_INIT(&c->clients);
+	evtimer_assign(&c->pause, d->base, control_resume_cb, c);
+
+	r = control_unlink_stale(path, why, n);
+	if (r < 0)
+		goto fail;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(why, n, "socket: %s", strerror(errno));
+		goto fail;
+	}
+	/* The umask makes the socket 0660 at the latest from bind on: there
+	 * is no window in which others could connect. */
+	old_mask = umask(S_IXUSR | S_IXGRP | S_IRWXO);
+	r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old_mask);
+	if (r < 0) {
+		r = -errno;
+		snprintf(why, n, "cannot bind: %s", strerror(errno));
+		goto fail;
+	}
+	if (stat(path, &st) == 0) {
+		c->dev = st.st_dev;
+		c->ino = st.st_ino;
+	}
+	if (chmod(path, 0660) < 0) {
+		r = -errno;
+		snprintf(why, n, "chmod 0660: %s", strerror(errno));
+		goto fail;
+	}
+	if (group != NULL && group[0] != '\0') {
+		errno = 0;
+		gr = getgrnam(group);
+		if (gr == NULL)
+			log_warn("control: group %s does not exist; only root and uid %u may use %s", group,
+			         (unsigned)geteuid(), path);
+		else if (chown(path, geteuid(), gr->gr_gid) < 0)
+			log_warn("control: cannot give %s to group %s: %s; only root and uid %u may use it", path,
+			         group, strerror(errno), (unsigned)geteuid());
+		else {
+			c->gid = gr->gr_gid;
+			c->have_group = true;
+		}
+	}
+	c->listener = evconnlistener_new(d->base, control_accept_cb, c,
+	                                 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, CONTROL_BACKLOG, fd);
+	if (c->listener == NULL) {
+		r = errno != 0 ? -errno : -EIO;
+		snprintf(why, n, "cannot listen: %s", strerror(-r));
+		goto fail;
+	}
+	fd = -1; /* the listener owns it */
+	evconnlistener_set_error_cb(c->listener, control_accept_error_cb);
+	*ret = c;
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	control_free(c);
+	return r;
+}
+
+/* See control.h. */
+void control_free(struct control *c)
+{
+	struct stat st;
+
+	if (c == NULL)
+		return;
+	while (!LIST_EMPTY(&c->clients))
+		client_free(LIST_FIRST(&c->clients));
+	if (c->pause_added)
+		event_del(&c->pause);
+	if (c->listener != NULL)
+		evconnlistener_free(c->listener);
+	/* Only our own socket: a newer daemon may have replaced it. */
+	if (c->path != NULL && c->ino != 0 && lstat(c->path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	    st.st_dev == c->dev && st.st_ino == c->ino)
+		unlink(c->path);
+	free(c->path);
+	free(c);
+}

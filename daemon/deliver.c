@@ -1,1 +1,821 @@
-/* deliver.c: to be written */
+/* deliver.c: the outbox workers.
+ *
+ * One worker per configured sink, each on its own one-shot timer, so a
+ * slow or dead sink never delays another.  A worker takes the oldest due
+ * item of its sink, sends it (one send in flight per sink keeps an alert's
+ * transitions in order), records the outcome in its own short transaction,
+ * and looks for the next due item at once; when none is due it sleeps until
+ * the earliest next attempt, or until deliver_kick().
+ *
+ * A failed attempt n waits min(10 s * 2^(n-1), 1 h) +-20%; an item still
+ * failing dead_after after it was queued is dead.  Log lines name the sink
+ * and the alert, never a URL (webhook and Teams URLs are secrets) nor a
+ * key. */
+#include "deliver.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <netdb.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "log.h"
+#include "render.h"
+#include "smtpwatchd.h"
+
+#define DELIVER_BACKOFF_MIN 10        /* s, first retry */
+#define DELIVER_BACKOFF_MAX 3600      /* s, cap */
+#define DELIVER_BATCH 32              /* synchronous sends per turn of the loop */
+#define DELIVER_HTTP_TIMEOUT_MS 30000L
+#define DELIVER_STREAM_TIMEOUT 10     /* s, connect plus write of one frame */
+#define DELIVER_STORE_RETRY 30        /* s, after a database error */
+
+enum send_result {
+	SEND_FAILED = -1,
+	SEND_PENDING = 0, /* the outcome comes from a callback */
+	SEND_OK = 1,
+};
+
+enum transport {
+	TRANSPORT_NONE,
+	TRANSPORT_UNIX,
+	TRANSPORT_UDP,
+	TRANSPORT_TCP,
+};
+
+struct deliver;
+
+struct worker {
+	struct deliver *dl;
+	const struct sw_sink_config *sink; /* into daemon->cfg */
+	struct event timer;                /* one-shot: look for due items */
+	bool usable;                       /* this version can send to the sink */
+	bool busy;                         /* a send in flight */
+	bool draining;                     /* deliver_drain: due-now items left to try */
+	int failures;                      /* consecutive failed attempts */
+	struct sw_outbox_item item;        /* the item being sent */
+	char error[256];                   /* why the attempt failed */
+	bool permanent;                    /* the item can never be sent: dead now */
+	int64_t retry_after;               /* s the receiver asked us to wait, -1 none */
+
+	/* syslog */
+	enum transport transport;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	int dfd;                           /* datagram socket, -1 none */
+	int sfd;                           /* stream connection, -1 none */
+	bool unix_stream;                  /* the unix socket is SOCK_STREAM */
+	bool connected;
+	struct event io;                   /* sfd: connect / write readiness */
+	bool io_assigned;
+	struct sw_buf msg;                 /* the rendered RFC 5424 message */
+	struct sw_buf frame;               /* stream: "LEN SP MSG" */
+	size_t off;                        /* bytes of frame written */
+};
+
+struct deliver {
+	struct daemon *d;
+	struct worker *workers;
+	size_t n_workers;
+	char hostname[256];
+	struct event drain_ev;
+	void (*drain_done)(void *arg);
+	void *drain_arg;
+	int64_t drain_now;
+	bool drain_fired;
+};
+
+static void worker_run(struct worker *w);
+
+/* The wait before attempt n + 1, after n failed ones: 10 s doubling per
+ * attempt up to 1 h, with +-20% jitter so that items queued together do
+ * not retry in lock step. */
+static int64_t deliver_backoff(int attempts)
+{
+	int64_t base = DELIVER_BACKOFF_MIN;
+
+	for (int i = 1; i < attempts && base < DELIVER_BACKOFF_MAX; i++)
+		base *= 2;
+	if (base > DELIVER_BACKOFF_MAX)
+		base = DELIVER_BACKOFF_MAX;
+	base = base * (80 + (int64_t)arc4random_uniform(41)) / 100;
+	return base > 0 ? base : 1;
+}
+
+/* A rough, readable duration for log lines: "37s", "48m", "3h", "4d". */
+static void deliver_approx(int64_t secs, char *buf, size_t n)
+{
+	if (secs < 120)
+		snprintf(buf, n, "%llds", (long long)secs);
+	else if (secs < 2 * 3600)
+		snprintf(buf, n, "%lldm", (long long)(secs + 30) / 60);
+	else if (secs < 2 * 86400)
+		snprintf(buf, n, "%lldh", (long long)(secs + 1800) / 3600);
+	else
+		snprintf(buf, n, "%lldd", (long long)(secs + 43200) / 86400);
+}
+
+/* Run the worker after secs seconds (0: on the next turn of the loop). */
+static void worker_arm(struct worker *w, int64_t secs)
+{
+	struct timeval tv = {0, 0};
+
+	if (secs > DELIVER_BACKOFF_MAX)
+		secs = DELIVER_BACKOFF_MAX; /* the wall clock may jump: look again within the hour */
+	if (secs > 0)
+		tv.tv_sec = (time_t)secs;
+	evtimer_add(&w->timer, &tv);
+}
+
+/* The worker's timer fired. */
+static void worker_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	worker_run(arg);
+}
+
+/* The drain is over: call its done() from the loop, never from inside deliver_drain(). */
+static void deliver_drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct deliver *dl = arg;
+	void (*done)(void *) = dl->drain_done;
+
+	dl->drain_done = NULL;
+	dl->drain_fired = false;
+	if (done != NULL)
+		done(dl->drain_arg);
+}
+
+/* A drain is over when no worker has a due-now item left to try. */
+static void deliver_check_drain(struct deliver *dl)
+{
+	if (dl->drain_done == NULL || dl->drain_fired)
+		return;
+	for (size_t i = 0; i < dl->n_workers; i++)
+		if (dl->workers[i].draining)
+			return;
+	dl->drain_fired = true;
+	event_active(&dl->drain_ev, 0, 0);
+}
+
+/* This worker has nothing due-now left for the drain. */
+static void worker_drained(struct worker *w)
+{
+	if (!w->draining)
+		return;
+	w->draining = false;
+	deliver_check_drain(w->dl);
+}
+
+/* Record the outcome of the attempt on w->item in its own transaction and
+ * log it once.  The item is cleared afterwards. */
+static void worker_outcome(struct worker *w, bool ok)
+{
+	struct daemon *d = w->dl->d;
+	struct sw_outbox_item *it = &w->item;
+	const char *name = w->sink->name;
+	int64_t now = daemon_now(), delay = 0;
+	bool dead = false;
+	char when[32], age[32];
+	int r;
+
+	if (!ok) {
+		dead = w->permanent || now - it->created >= d->cfg->daemon.dead_after;
+		delay = deliver_backoff(it->attempts + 1);
+		if (w->retry_after > delay)
+			delay = w->retry_after < DELIVER_BACKOFF_MAX ? w->retry_after : DELIVER_BACKOFF_MAX;
+	}
+	r = sw_store_begin(d->store);
+	if (r >= 0) {
+		if (ok)
+			r = sw_store_outbox_delivered(d->store, it->id, now);
+		else if (dead)
+			r = sw_store_outbox_dead(d->store, it->id, now, w->error);
+		else
+			r = sw_store_outbox_retry(d->store, it->id, now + delay, w->error);
+		if (r >= 0)
+			r = sw_store_commit(d->store);
+		if (r < 0)
+			sw_store_rollback(d->store);
+	}
+	if (r == -ENOENT) {
+		log_debug("sink %s: alert %s (transition %d) was no longer queued", name, it->alert_id,
+		          it->transition);
+	} else if (r < 0) {
+		/* The item stays as it was: it is sent again (at least once), but
+		 * not before the database had a moment. */
+		log_err("sink %s: cannot record the outcome for alert %s (transition %d): %s; retrying in %ds", name,
+		        it->alert_id, it->transition, sw_store_errmsg(d->store), DELIVER_STORE_RETRY);
+	} else if (ok) {
+		if (w->failures > 0)
+			log_info("sink %s: delivering again after %d failed attempt%s", name, w->failures,
+			         w->failures == 1 ? "" : "s");
+		log_debug("sink %s: alert %s (transition %d) delivered", name, it->alert_id, it->transition);
+	} else if (dead) {
+		deliver_approx(now - it->created, age, sizeof(age));
+		log_err("sink %s: alert %s (transition %d) is dead after %d attempt%s over %s: %s", name, it->alert_id,
+		        it->transition, it->attempts + 1, it->attempts == 0 ? "" : "s", age, w->error);
+	} else {
+		deliver_approx(delay, when, sizeof(when));
+		log_warn("sink %s: alert %s (transition %d): %s, retrying in %s", name, it->alert_id, it->transition,
+		         w->error, when);
+	}
+	if (ok)
+		w->failures = 0;
+	else
+		w->failures++;
+	sw_outbox_item_clear(it);
+	if (r < 0 && r != -ENOENT) {
+		worker_drained(w);
+		worker_arm(w, DELIVER_STORE_RETRY);
+	}
+}
+
+/* A send that went asynchronous is over: record it, then go on. */
+static void worker_finish(struct worker *w, bool ok)
+{
+	w->busy = false;
+	worker_outcome(w, ok);
+	if (!evtimer_pending(&w->timer, NULL))
+		worker_arm(w, 0);
+}
+
+/* Lower-case hex of HMAC-SHA256(key, body) into hex (65 bytes). */
+static int webhook_sign(const struct sw_sink_config *s, const char *body, size_t len, char *hex)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	size_t keylen = s->hmac_key_len > 0 ? s->hmac_key_len : strlen(s->hmac_key);
+
+	if (HMAC(EVP_sha256(), s->hmac_key, (int)keylen, (const unsigned char *)body, len, md, &mdlen) == NULL ||
+	    mdlen != 32)
+		return -EIO;
+	for (unsigned int i = 0; i < mdlen; i++)
+		sprintf(hex + 2 * i, "%02x", md[i]);
+	hex[2 * mdlen] = '\0';
+	return 0;
+}
+
+/* The webhook answered (or the transfer failed). */
+static void webhook_done_cb(struct http_response *res, void *arg)
+{
+	struct worker *w = arg;
+	bool ok = res->status >= 200 && res->status <= 299;
+
+	if (!ok) {
+		/* curl's text names at most the host, never the URL's path. */
+		if (res->status == 0)
+			snprintf(w->error, sizeof(w->error), "%s", res->error[0] ? res->error : "no answer");
+		else
+			snprintf(w->error, sizeof(w->error), "HTTP %ld", res->status);
+		if (res->status == 429 || res->status == 503)
+			w->retry_after = res->retry_after;
+	}
+	worker_finish(w, ok);
+}
+
+/* POST the stored body, byte for byte, to the webhook. */
+static int webhook_send(struct worker *w)
+{
+	const struct sw_sink_config *s = w->sink;
+	const char *body = w->item.body;
+	size_t len = strlen(body);
+	char idem[80], sig[128], hex[65];
+	const char *headers[] = {"Content-Type: application/json", "User-Agent: smtpwatch/" SW_VERSION, idem, NULL,
+	                         NULL};
+	struct http_request req = {0};
+	int r;
+
+	snprintf(idem, sizeof(idem), "Idempotency-Key: %s-%d", w->item.alert_id, w->item.transition);
+	if (s->hmac_key != NULL) {
+		if (webhook_sign(s, body, len, hex) < 0) {
+			snprintf(w->error, sizeof(w->error), "cannot compute the HMAC signature");
+			return SEND_FAILED;
+		}
+		snprintf(sig, sizeof(sig), "X-Smtpwatch-Signature: sha256=%s", hex);
+		headers[3] = sig;
+	}
+	req.method = "POST";
+	req.url = s->url;
+	req.headers = headers;
+	req.body = body;
+	req.body_len = len;
+	req.timeout_ms = DELIVER_HTTP_TIMEOUT_MS;
+	req.cb = webhook_done_cb;
+	req.arg = w;
+	r = http_submit(w->dl->d->http, &req);
+	if (r < 0) {
+		snprintf(w->error, sizeof(w->error), "cannot start the request: %s", strerror(-r));
+		return SEND_FAILED;
+	}
+	return SEND_PENDING;
+}
+
+/* Close the stream connection, if any. */
+static void stream_close(struct worker *w)
+{
+	if (w->io_assigned) {
+		event_del(&w->io);
+		w->io_assigned = false;
+	}
+	if (w->sfd >= 0)
+		close(w->sfd);
+	w->sfd = -1;
+	w->connected = false;
+}
+
+/* Has the receiver closed the idle connection?  A syslog receiver never
+ * talks back, so readable means EOF or reset; checking before each frame
+ * keeps the frame from vanishing into a half-closed socket. */
+static bool stream_gone(struct worker *w)
+{
+	char scratch[512];
+	ssize_t n;
+
+	for (;;) {
+		n = recv(w->sfd, scratch, sizeof(scratch), MSG_DONTWAIT);
+		if (n > 0)
+			continue; /* chatter: discard */
+		if (n == 0)
+			return true;
+		if (errno == EINTR)
+			continue;
+		return errno != EAGAIN && errno != EWOULDBLOCK;
+	}
+}
+
+/* Fail the attempt with errno's text. */
+static int send_errno(struct worker *w, const char *what, int err)
+{
+	snprintf(w->error, sizeof(w->error), "%s: %s", what, strerror(err));
+	return SEND_FAILED;
+}
+
+static void stream_io_cb(evutil_socket_t fd, short what, void *arg);
+
+/* Wait until the connection can take more (or is connected). */
+static int stream_wait(struct worker *w)
+{
+	struct timeval tv = {DELIVER_STREAM_TIMEOUT, 0};
+
+	if (!w->io_assigned) {
+		event_assign(&w->io, w->dl->d->base, w->sfd, EV_WRITE, stream_io_cb, w);
+		w->io_assigned = true;
+	}
+	event_add(&w->io, &tv);
+	return SEND_PENDING;
+}
+
+/* Write what is left of the frame without blocking. */
+static int stream_write(struct worker *w)
+{
+	while (w->off < w->frame.len) {
+		ssize_t n = send(w->sfd, w->frame.data + w->off, w->frame.len - w->off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return stream_wait(w);
+		if (n < 0) {
+			int err = errno;
+			stream_close(w);
+			return send_errno(w, "send", err);
+		}
+		w->off += (size_t)n;
+	}
+	return SEND_OK;
+}
+
+/* The stream connection became writable, or timed out. */
+static void stream_io_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	int r;
+
+	if (what & EV_TIMEOUT) {
+		snprintf(w->error, sizeof(w->error), "%s timed out after %ds", w->connected ? "send" : "connect",
+		         DELIVER_STREAM_TIMEOUT);
+		stream_close(w);
+		r = SEND_FAILED;
+	} else if (!w->connected) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		if (getsockopt(w->sfd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			err = errno;
+		if (err != 0) {
+			stream_close(w);
+			r = send_errno(w, "connect", err);
+		} else {
+			w->connected = true;
+			r = stream_write(w);
+		}
+	} else {
+		r = stream_write(w);
+	}
+	if (r != SEND_PENDING)
+		worker_finish(w, r == SEND_OK);
+}
+
+/* Send w->msg on the stream (TCP, or a SOCK_STREAM unix socket) with RFC
+ * 6587 octet counting, connecting first when needed.  The connection stays
+ * open for the next frames. */
+static int stream_send(struct worker *w)
+{
+	int family = w->addr.ss_family;
+
+	w->frame.len = 0;
+	w->off = 0;
+	if (sw_buf_printf(&w->frame, "%zu ", w->msg.len) < 0 || sw_buf_append(&w->frame, w->msg.data, w->msg.len) < 0)
+		return send_errno(w, "frame", ENOMEM);
+	if (w->sfd >= 0 && w->connected && stream_gone(w))
+		stream_close(w);
+	if (w->sfd >= 0)
+		return stream_write(w);
+	w->sfd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (w->sfd < 0)
+		return send_errno(w, "socket", errno);
+	if (connect(w->sfd, (const struct sockaddr *)&w->addr, w->addrlen) == 0) {
+		w->connected = true;
+		return stream_write(w);
+	}
+	if (errno == EINPROGRESS)
+		return stream_wait(w);
+	int err = errno;
+	stream_close(w);
+	if (w->transport == TRANSPORT_UNIX)
+		w->unix_stream = false; /* next time, try a datagram first again */
+	return send_errno(w, "connect", err);
+}
+
+/* One datagram: UDP (connected socket) or a unix datagram socket (sendto,
+ * falling back to a stream when the socket is not a datagram one). */
+static int dgram_send(struct worker *w)
+{
+	ssize_t n;
+
+	if (w->dfd < 0) {
+		w->dfd = socket(w->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (w->dfd < 0)
+			return send_errno(w, "socket", errno);
+		if (w->transport == TRANSPORT_UDP &&
+		    connect(w->dfd, (const struct sockaddr *)&w->addr, w->addrlen) < 0) {
+			int err = errno;
+			close(w->dfd);
+			w->dfd = -1;
+			return send_errno(w, "connect", err);
+		}
+	}
+	do {
+		if (w->transport == TRANSPORT_UDP)
+			n = send(w->dfd, w->msg.data, w->msg.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		else
+			n = sendto(w->dfd, w->msg.data, w->msg.len, MSG_NOSIGNAL | MSG_DONTWAIT,
+			           (const struct sockaddr *)&w->addr, w->addrlen);
+	} while (n < 0 && errno == EINTR);
+	if (n >= 0)
+		return SEND_OK;
+	if (w->transport == TRANSPORT_UNIX && (errno == EPROTOTYPE || errno == ECONNREFUSED)) {
+		w->unix_stream = true;
+		return stream_send(w);
+	}
+	/* EAGAIN: the receiver's queue is full; the item is retried later. */
+	return send_errno(w, "send", errno);
+}
+
+/* Render the stored document as RFC 5424 and send it. */
+static int syslog_send(struct worker *w, int64_t now)
+{
+	json_error_t jerr;
+	json_t *doc;
+	int r;
+
+	doc = json_loads(w->item.body, 0, &jerr);
+	if (doc == NULL) {
+		w->permanent = true;
+		snprintf(w->error, sizeof(w->error), "the stored alert document is not JSON: %s", jerr.text);
+		return SEND_FAILED;
+	}
+	w->msg.len = 0;
+	r = sw_render_syslog(doc, w->sink->facility, w->dl->hostname, now, &w->msg);
+	json_decref(doc);
+	if (r < 0) {
+		w->permanent = r == -EINVAL;
+		return send_errno(w, "cannot render the alert", -r);
+	}
+	if (w->transport == TRANSPORT_TCP || (w->transport == TRANSPORT_UNIX && w->unix_stream))
+		return stream_send(w);
+	return dgram_send(w);
+}
+
+/* Start sending w->item: SEND_OK or SEND_FAILED when done at once,
+ * SEND_PENDING when a callback will tell. */
+static int worker_send(struct worker *w, int64_t now)
+{
+	w->error[0] = '\0';
+	w->permanent = false;
+	w->retry_after = -1;
+	switch (w->sink->type) {
+	case SW_SINK_WEBHOOK:
+		return webhook_send(w);
+	case SW_SINK_SYSLOG:
+		return syslog_send(w, now);
+	default:
+		snprintf(w->error, sizeof(w->error), "type %s is not supported", sw_sink_type_name(w->sink->type));
+		return SEND_FAILED;
+	}
+}
+
+/* Take due items one after the other until none is due or one is in
+ * flight; then sleep until the earliest next attempt.  A drain takes the
+ * items due when it started, including those whose back-off has not yet
+ * elapsed by the daemon's timers, and tries each once. */
+static void worker_run(struct worker *w)
+{
+	struct sw_store *store = w->dl->d->store;
+	const char *name = w->sink->name;
+	int64_t now, due;
+	int r = 0, sent;
+
+	if (!w->usable || w->busy)
+		return;
+	now = daemon_now();
+	for (int i = 0; i < DELIVER_BATCH; i++) {
+		now = daemon_now();
+		r = sw_store_outbox_next(store, name, w->draining ? w->dl->drain_now : now, &w->item);
+		if (r < 0)
+			break;
+		sent = worker_send(w, now);
+		if (sent == SEND_PENDING) {
+			w->busy = true;
+			return;
+		}
+		worker_outcome(w, sent == SEND_OK);
+		if (evtimer_pending(&w->timer, NULL))
+			return; /* the outcome could not be recorded: wait */
+	}
+	if (r == 0) {
+		worker_arm(w, 0); /* more may be due: let the rest of the loop run first */
+		return;
+	}
+	if (r != -ENOENT) {
+		log_err("sink %s: cannot read the outbox: %s; retrying in %ds", name, sw_store_errmsg(store),
+		        DELIVER_STORE_RETRY);
+		worker_drained(w);
+		worker_arm(w, DELIVER_STORE_RETRY);
+		return;
+	}
+	worker_drained(w);
+	r = sw_store_outbox_next_due(store, name, &due);
+	if (r == 0)
+		worker_arm(w, due > now ? due - now : 1);
+	else if (r != -ENOENT) {
+		log_err("sink %s: cannot read the outbox: %s; retrying in %ds", name, sw_store_errmsg(store),
+		        DELIVER_STORE_RETRY);
+		worker_arm(w, DELIVER_STORE_RETRY);
+	}
+	/* -ENOENT: nothing queued; deliver_kick() wakes the worker. */
+}
+
+/* Split "host:port", "[v6]:port", "host" (default port) for getaddrinfo. */
+static int split_host_port(const char *s, char *host, size_t hn, char *port, size_t pn, const char *defport)
+{
+	const char *colon, *end;
+
+	if (*s == '[') {
+		end = strchr(s, ']');
+		if (end == NULL || (end[1] != '\0' && end[1] != ':'))
+			return -EINVAL;
+		colon = end[1] == ':' ? end + 1 : NULL;
+		s++;
+	} else {
+		colon = strchr(s, ':');
+		if (colon != NULL && strchr(colon + 1, ':') != NULL)
+			colon = NULL; /* a bare IPv6 address */
+		end = colon ? colon : s + strlen(s);
+	}
+	if (end == s || (size_t)(end - s) >= hn)
+		return -EINVAL;
+	memcpy(host, s, (size_t)(end - s));
+	host[end - s] = '\0';
+	snprintf(port, pn, "%s", colon && colon[1] ? colon + 1 : defport);
+	return 0;
+}
+
+/* Parse the syslog address once: unix:PATH, udp://HOST[:PORT] (514),
+ * tcp://HOST[:PORT] (601).  Numeric hosts resolve without a lookup; a
+ * name is looked up here, at (re)load, so sending never waits on DNS. */
+static int syslog_setup(struct worker *w, char *why, size_t n)
+{
+	const char *a = w->sink->address ? w->sink->address : "unix:/dev/log";
+	struct addrinfo hints = {0}, *res = NULL;
+	char host[256], port[16];
+	int r;
+
+	if (strncmp(a, "unix:", 5) == 0) {
+		struct sockaddr_un *sun = (struct sockaddr_un *)&w->addr;
+		size_t len = strlen(a + 5);
+
+		if (len == 0 || len >= sizeof(sun->sun_path)) {
+			snprintf(why, n, "unix socket path empty or too long");
+			return -EINVAL;
+		}
+		sun->sun_family = AF_UNIX;
+		memcpy(sun->sun_path, a + 5, len + 1);
+		w->addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
+		w->transport = TRANSPORT_UNIX;
+		return 0;
+	}
+	if (strncmp(a, "udp://", 6) == 0)
+		w->transport = TRANSPORT_UDP;
+	else if (strncmp(a, "tcp://", 6) == 0)
+		w->transport = TRANSPORT_TCP;
+	else {
+		snprintf(why, n, "address %s is not unix:PATH, udp://HOST:PORT or tcp://HOST:PORT", a);
+		return -EINVAL;
+	}
+	if (split_host_port(a + 6, host, sizeof(host), port, sizeof(port),
+	                    w->transport == TRANSPORT_UDP ? "514" : "601") < 0) {
+		snprintf(why, n, "address %s: cannot tell host from port", a);
+		return -EINVAL;
+	}
+	hints.ai_socktype = w->transport == TRANSPORT_UDP ? SOCK_DGRAM : SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+	r = getaddrinfo(host, port, &hints, &res);
+	if (r == EAI_NONAME) {
+		hints.ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG;
+		r = getaddrinfo(host, port, &hints, &res);
+	}
+	if (r != 0) {
+		snprintf(why, n, "address %s: %s", a, gai_strerror(r));
+		return -EINVAL;
+	}
+	memcpy(&w->addr, res->ai_addr, res->ai_addrlen);
+	w->addrlen = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+/* Set a worker up for its sink; an unusable one leaves its items queued. */
+static void worker_init(struct deliver *dl, struct worker *w, const struct sw_sink_config *sink)
+{
+	char why[320];
+
+	w->dl = dl;
+	w->sink = sink;
+	w->dfd = -1;
+	w->sfd = -1;
+	w->retry_after = -1;
+	evtimer_assign(&w->timer, dl->d->base, worker_timer_cb, w);
+	switch (sink->type) {
+	case SW_SINK_WEBHOOK:
+		w->usable = sink->url != NULL;
+		if (!w->usable)
+			log_err("sink %s: no url; its alerts stay queued", sink->name);
+		break;
+	case SW_SINK_SYSLOG:
+		w->usable = syslog_setup(w, why, sizeof(why)) == 0;
+		if (!w->usable)
+			log_err("sink %s: %s; its alerts stay queued until the configuration is fixed and reloaded",
+			        sink->name, why);
+		break;
+	default:
+		log_warn("sink %s: type %s is not supported in this version; its alerts stay queued", sink->name,
+		         sw_sink_type_name(sink->type));
+		break;
+	}
+}
+
+/* See deliver.h.  Workers look at the outbox as soon as the loop runs, so
+ * items left queued by an earlier run go out without waiting for a poll. */
+struct deliver *deliver_new(struct daemon *d)
+{
+	struct deliver *dl;
+
+	dl = calloc(1, sizeof(*dl));
+	if (dl == NULL)
+		return NULL;
+	dl->d = d;
+	dl->n_workers = d->cfg->n_sinks;
+	if (dl->n_workers > 0) {
+		dl->workers = calloc(dl->n_workers, sizeof(*dl->workers));
+		if (dl->workers == NULL) {
+			free(dl);
+			return NULL;
+		}
+	}
+	if (gethostname(dl->hostname, sizeof(dl->hostname) - 1) < 0)
+		dl->hostname[0] = '\0';
+	event_assign(&dl->drain_ev, d->base, -1, 0, deliver_drain_cb, dl);
+	for (size_t i = 0; i < dl->n_workers; i++) {
+		worker_init(dl, &dl->workers[i], &d->cfg->sinks[i]);
+		if (dl->workers[i].usable)
+			worker_arm(&dl->workers[i], 0);
+	}
+	return dl;
+}
+
+/* See deliver.h.  A send in flight is abandoned: its item stays queued and
+ * is sent again later (the Idempotency-Key lets a receiver notice). */
+void deliver_free(struct deliver *dl)
+{
+	if (dl == NULL)
+		return;
+	for (size_t i = 0; i < dl->n_workers; i++) {
+		struct worker *w = &dl->workers[i];
+
+		if (w->dl == NULL)
+			continue;
+		if (dl->d->http != NULL)
+			http_cancel_arg(dl->d->http, w);
+		event_del(&w->timer);
+		stream_close(w);
+		if (w->dfd >= 0)
+			close(w->dfd);
+		sw_outbox_item_clear(&w->item);
+		sw_buf_clear(&w->msg);
+		sw_buf_clear(&w->frame);
+	}
+	event_del(&dl->drain_ev);
+	free(dl->workers);
+	free(dl);
+}
+
+/* See deliver.h. */
+void deliver_kick(struct deliver *dl)
+{
+	if (dl == NULL)
+		return;
+	for (size_t i = 0; i < dl->n_workers; i++) {
+		struct worker *w = &dl->workers[i];
+
+		/* A busy worker looks for the next item when its send ends. */
+		if (w->usable && !w->busy)
+			worker_arm(w, 0);
+	}
+}
+
+/* See deliver.h. */
+void deliver_drain(struct deliver *dl, void (*done)(void *arg), void *arg)
+{
+	dl->drain_done = done;
+	dl->drain_arg = arg;
+	dl->drain_now = daemon_now();
+	for (size_t i = 0; i < dl->n_workers; i++) {
+		struct worker *w = &dl->workers[i];
+
+		w->draining = w->usable;
+		if (w->usable && !w->busy)
+			worker_arm(w, 0);
+	}
+	deliver_check_drain(dl);
+}
+
+/* See deliver.h. */
+int deliver_active(const struct deliver *dl)
+{
+	int n = 0;
+
+	if (dl == NULL)
+		return 0;
+	for (size_t i = 0; i < dl->n_workers; i++)
+		n += dl->workers[i].busy;
+	return n;
+}
+
+/* See deliver.h.  Besides the counters: "supported" is false for a sink
+ * this version cannot send to (its alerts stay queued). */
+json_t *deliver_status(struct deliver *dl)
+{
+	json_t *all = json_object();
+
+	for (size_t i = 0; dl != NULL && all != NULL && i < dl->n_workers; i++) {
+		struct worker *w = &dl->workers[i];
+		struct sw_outbox_stats st;
+		char last[32];
+		json_t *o;
+
+		if (sw_store_outbox_stats(dl->d->store, w->sink->name, &st) < 0) {
+			o = json_pack("{s:s,s:b,s:s}", "type", sw_sink_type_name(w->sink->type), "supported", w->usable,
+			              "error", sw_store_errmsg(dl->d->store));
+		} else {
+			if (st.last_success > 0)
+				sw_time_format(st.last_success, last, sizeof(last));
+			o = json_pack("{s:s,s:b,s:I,s:I,s:I,s:I,s:s?,s:s?}", "type", sw_sink_type_name(w->sink->type),
+			              "supported", w->usable, "queued", (json_int_t)st.queued, "delivered",
+			              (json_int_t)st.delivered, "failed", (json_int_t)st.failed_attempts, "dead",
+			              (json_int_t)st.dead, "last_error", st.last_error[0] ? st.last_error : NULL,
+			              "last_success", st.last_success > 0 ? last : NULL);
+		}
+		if (o != NULL)
+			json_object_set_new(all, w->sink->name, o);
+	}
+	return all;
+}

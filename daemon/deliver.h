@@ -13,10 +13,15 @@ struct deliver *deliver_new(struct daemon *d);
 void deliver_free(struct deliver *dl);
 /* New outbox rows may exist: look now. */
 void deliver_kick(struct deliver *dl);
-/* Per-sink status (new reference): {"NAME":{"type":..,"queued":..,
- * "delivered":..,"failed":..,"dead":..,"last_error":..,"last_success":..}} */
+/* Per-sink status (new reference): {"NAME":{"type":..,"supported":..,
+ * "queued":..,"delivered":..,"failed":..,"dead":..,"last_error":..,
+ * "last_success":..}}; "supported" is false for a sink type this version
+ * cannot send to (its items stay queued); last_error and last_success are
+ * null when there is none; "failed" counts failed attempts. */
 json_t *deliver_status(struct deliver *dl);
-/* --once: try every item due now once per sink, then call done(arg). */
+/* --once: try every item due now once per sink (back-off timers are not
+ * waited for), then call done(arg) from the event loop, never from inside
+ * deliver_drain.  Freeing dl before that cancels the call. */
 void deliver_drain(struct deliver *dl, void (*done)(void *arg), void *arg);
 /* Sends in flight (a graceful stop waits a little for them). */
 int deliver_active(const struct deliver *dl);

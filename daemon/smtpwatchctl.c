@@ -1,1 +1,931 @@
-/* smtpwatchctl.c: to be written */
+/* smtpwatchctl.c: the command line client of the control socket: builds
+ * one request, prints the daemon's answer as a table or as JSON. */
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proto.h"
+#include "util.h"
+
+#define CTL_DEFAULT_SOCKET "/run/smtpwatch/control.sock"
+#define CTL_TIMEOUT_MS 30000
+#define CTL_MAX_REPLY (64 * 1024 * 1024)
+
+/* Exit codes (SPEC "Programs"). */
+enum {
+	EXIT_OK = 0,
+	EXIT_DAEMON = 1,
+	EXIT_USAGE = 2,
+	EXIT_UNREACHABLE = 3,
+};
+
+struct ctl {
+	const char *socket;
+	bool json;
+};
+
+/* A command: parses its arguments, asks the daemon, prints the answer. */
+struct ctl_verb {
+	const char *name;
+	int (*fn)(struct ctl *c, const struct ctl_verb *v, int argc, char **argv);
+	const char *args; /* for usage */
+};
+
+static const struct ctl_verb verbs[];
+
+/* ---- output helpers ---- */
+
+/* Text columns, each as wide as its widest cell; the last is not padded. */
+struct table {
+	size_t ncols;
+	size_t n, cap; /* cells */
+	char **cells;
+};
+
+/* Display width of a UTF-8 string (code points; good enough for names). */
+static size_t text_width(const char *s)
+{
+	size_t w = 0;
+
+	for (; *s; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			w++;
+	return w;
+}
+
+/* Append one cell; control characters become spaces, NULL or "" is "-". */
+static void table_cell(struct table *t, const char *s)
+{
+	char *copy;
+
+	if (s == NULL || s[0] == '\0')
+		s = "-";
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 64;
+		char **cells = realloc(t->cells, cap * sizeof(*cells));
+		if (cells == NULL)
+			return;
+		t->cells = cells;
+		t->cap = cap;
+	}
+	copy = strdup(s);
+	if (copy == NULL)
+		return;
+	for (char *p = copy; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	t->cells[t->n++] = copy;
+}
+
+/* Append a row of ncols cells. */
+static void table_row(struct table *t, const char **cells)
+{
+	for (size_t i = 0; i < t->ncols; i++)
+		table_cell(t, cells[i]);
+}
+
+/* Print and free the table. */
+static void table_print(struct table *t, FILE *f)
+{
+	size_t width[16] = {0};
+
+	for (size_t i = 0; i < t->n; i++) {
+		size_t w = text_width(t->cells[i]);
+		if (w > width[i % t->ncols])
+			width[i % t->ncols] = w;
+	}
+	for (size_t i = 0; i < t->n; i++) {
+		size_t col = i % t->ncols;
+		fputs(t->cells[i], f);
+		if (col + 1 == t->ncols || i + 1 == t->n)
+			fputc('\n', f);
+		else
+			fprintf(f, "%*s", (int)(width[col] - text_width(t->cells[i]) + 2), "");
+		free(t->cells[i]);
+	}
+	free(t->cells);
+	memset(t, 0, sizeof(*t));
+}
+
+/* A JSON value as short text for a table: "-" for null or absent. */
+static const char *value_text(const json_t *v, char *buf, size_t n)
+{
+	if (v == NULL)
+		return "-";
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		return json_string_length(v) > 0 ? json_string_value(v) : "-";
+	case JSON_INTEGER:
+		snprintf(buf, n, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		return buf;
+	case JSON_REAL:
+		snprintf(buf, n, "%g", json_real_value(v));
+		return buf;
+	case JSON_TRUE:
+		return "yes";
+	case JSON_FALSE:
+		return "no";
+	case JSON_ARRAY:
+		snprintf(buf, n, "%zu item%s", json_array_size(v), json_array_size(v) == 1 ? "" : "s");
+		return buf;
+	default:
+		return "-";
+	}
+}
+
+/* Key of object as short text (see value_text); v may be NULL. */
+static const char *key_text(const json_t *obj, const char *key, char *buf, size_t n)
+{
+	if (obj == NULL)
+		return "-";
+	return value_text(json_object_get(obj, key), buf, n);
+}
+
+/* Integer member, or 0. */
+static json_int_t key_int(const json_t *obj, const char *key)
+{
+	return json_integer_value(json_object_get(obj, key));
+}
+
+/* "12s", "2m 3s", "3h 4m", "5d 2h". */
+static void format_uptime(json_int_t s, char *buf, size_t n)
+{
+	if (s < 0)
+		s = 0;
+	if (s < 60)
+		snprintf(buf, n, "%llds", (long long)s);
+	else if (s < 3600)
+		snprintf(buf, n, "%lldm %llds", (long long)(s / 60), (long long)(s % 60));
+	else if (s < 86400)
+		snprintf(buf, n, "%lldh %lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
+	else
+		snprintf(buf, n, "%lldd %lldh", (long long)(s / 86400), (long long)(s % 86400 / 3600));
+}
+
+/* ---- talking to the daemon ---- */
+
+/* Milliseconds left until deadline (monotonic), at least 0. */
+static int ms_left(const struct timespec *deadline)
+{
+	struct timespec now;
+	long long ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (deadline->tv_sec - now.tv_sec) * 1000LL + (deadline->tv_nsec - now.tv_nsec) / 1000000;
+	return ms < 0 ? 0 : (int)ms;
+}
+
+/* Wait until fd is ready for events or the deadline passes: 0, -ETIMEDOUT. */
+static int wait_fd(int fd, short events, const struct timespec *deadline)
+{
+	struct pollfd p = {.fd = fd, .events = events};
+	int r;
+
+	do {
+		r = poll(&p, 1, ms_left(deadline));
+	} while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	return r == 0 ? -ETIMEDOUT : 0;
+}
+
+/* Connect to the control socket: fd, or -1 with the reason printed. */
+static int ctl_connect(const struct ctl *c)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int fd;
+
+	if (strlen(c->socket) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "smtpwatchctl: cannot connect to %s: %s\n", c->socket, strerror(ENAMETOOLONG));
+		return -1;
+	}
+	memcpy(sun.sun_path, c->socket, strlen(c->socket) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		fprintf(stderr, "smtpwatchctl: cannot connect to %s: %s\n", c->socket, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Send req (stolen) and return the reply's data (new reference), or NULL
+ * with a message printed and the exit code in *ret_exit. */
+static json_t *ctl_call(const struct ctl *c, json_t *req, int *ret_exit)
+{
+	struct timespec deadline;
+	struct sw_buf in = {0};
+	json_t *data = NULL;
+	char *line = NULL, *nl = NULL, why[512];
+	size_t len, off = 0;
+	int fd = -1, r;
+
+	*ret_exit = EXIT_UNREACHABLE;
+	line = req != NULL ? json_dumps(req, JSON_COMPACT) : NULL;
+	json_decref(req);
+	if (line == NULL) {
+		fprintf(stderr, "smtpwatchctl: out of memory\n");
+		*ret_exit = EXIT_DAEMON;
+		goto out;
+	}
+	fd = ctl_connect(c);
+	if (fd < 0)
+		goto out;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += CTL_TIMEOUT_MS / 1000;
+
+	/* The request; a daemon that refuses us may close early, so a failed
+	 * write is not final: its error reply may be waiting. */
+	len = strlen(line);
+	line[len++] = '\n'; /* replaces the NUL; written with its length */
+	while (off < len) {
+		ssize_t w;
+		if (wait_fd(fd, POLLOUT, &deadline) < 0)
+			break;
+		w = send(fd, line + off, len - off, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	/* The reply: one line, capped, within the timeout. */
+	while (nl == NULL) {
+		char chunk[65536];
+		ssize_t got;
+		r = wait_fd(fd, POLLIN, &deadline);
+		if (r < 0) {
+			fprintf(stderr, "smtpwatchctl: no answer from %s within %ds\n", c->socket, CTL_TIMEOUT_MS / 1000);
+			goto out;
+		}
+		got = recv(fd, chunk, sizeof(chunk), 0);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			fprintf(stderr, "smtpwatchctl: cannot read from %s: %s\n", c->socket, strerror(errno));
+			goto out;
+		}
+		if (got == 0) {
+			fprintf(stderr, "smtpwatchctl: %s closed the connection without answering\n", c->socket);
+			goto out;
+		}
+		if (in.len + (size_t)got > CTL_MAX_REPLY) {
+			fprintf(stderr, "smtpwatchctl: the answer from %s is larger than %d MiB\n", c->socket,
+			        CTL_MAX_REPLY >> 20);
+			*ret_exit = EXIT_DAEMON;
+			goto out;
+		}
+		if (sw_buf_append(&in, chunk, (size_t)got) < 0) {
+			fprintf(stderr, "smtpwatchctl: out of memory\n");
+			*ret_exit = EXIT_DAEMON;
+			goto out;
+		}
+		nl = memchr(in.data + in.len - got, '\n', (size_t)got);
+	}
+	*ret_exit = EXIT_DAEMON;
+	r = sw_proto_reply_parse(in.data, (size_t)(nl - in.data) + 1, &data, why, sizeof(why));
+	if (r == -EPROTO) {
+		fprintf(stderr, "smtpwatchctl: %s\n", why);
+		data = NULL;
+	} else if (r < 0) {
+		fprintf(stderr, "smtpwatchctl: malformed answer from %s: %s\n", c->socket, why);
+		data = NULL;
+	} else {
+		*ret_exit = EXIT_OK;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(line);
+	sw_buf_clear(&in);
+	return data;
+}
+
+/* Print data as one JSON document, indented. */
+static void print_json(const json_t *data)
+{
+	json_dumpf(data, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY);
+	fputc('\n', stdout);
+}
+
+/* Ask the daemon; print with human() or as JSON; the exit code. */
+static int ctl_run(const struct ctl *c, json_t *req, void (*human)(const json_t *data))
+{
+	int ex;
+	json_t *data = ctl_call(c, req, &ex);
+
+	if (data == NULL)
+		return ex;
+	if (c->json || human == NULL)
+		print_json(data);
+	else
+		human(data);
+	json_decref(data);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "smtpwatchctl: cannot write the output: %s\n", strerror(errno));
+		return EXIT_DAEMON;
+	}
+	return EXIT_OK;
+}
+
+/* ---- usage and arguments ---- */
+
+/* The whole usage text. */
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: smtpwatchctl [-s SOCKET] [--json] COMMAND [ARGS]\n\n"
+	           "commands:\n");
+	for (const struct ctl_verb *v = verbs; v->name != NULL; v++)
+		fprintf(f, "  %s%s%s\n", v->name, v->args[0] ? " " : "", v->args);
+	fprintf(f, "\noptions:\n"
+	           "  -s SOCKET  control socket (default $SMTPWATCH_SOCKET or %s)\n"
+	           "  --json     print the answer as one JSON document\n"
+	           "  -h, --help this text\n"
+	           "\nexit status: 0 ok, 1 the daemon answered with an error, 2 usage, 3 daemon not reachable\n",
+	           CTL_DEFAULT_SOCKET);
+}
+
+/* A usage error of one command: message, its synopsis, EXIT_USAGE. */
+static int verb_usage(const struct ctl_verb *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int verb_usage(const struct ctl_verb *v, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "smtpwatchctl: %s: ", v->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nusage: smtpwatchctl %s%s%s\n", v->name, v->args[0] ? " " : "", v->args);
+	return EXIT_USAGE;
+}
+
+/* One option of a command: a flag (val NULL) or an option with a value. */
+struct opt {
+	const char *name; /* "--since" */
+	bool *flag;
+	const char **val;
+};
+
+/* Parse a command's arguments: options anywhere (also "--name=value"),
+ * "--json", "-h"; positionals into pos (between min and max).  -1 and a
+ * printed usage error, 1 for help (printed), 0 ok. */
+static int parse_args(struct ctl *c, const struct ctl_verb *v, int argc, char **argv, const struct opt *opts,
+                      const char **pos, int min, int max, int *ret_npos)
+{
+	int npos = 0;
+	bool dashdash = false;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!dashdash && a[0] == '-' && a[1] != '\0') {
+			const struct opt *o;
+			size_t nl = strcspn(a, "=");
+			if (strcmp(a, "--") == 0) {
+				dashdash = true;
+				continue;
+			}
+			if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+				printf("usage: smtpwatchctl %s%s%s\n", v->name, v->args[0] ? " " : "", v->args);
+				return 1;
+			}
+			if (strcmp(a, "--json") == 0) {
+				c->json = true;
+				continue;
+			}
+			for (o = opts; o != NULL && o->name != NULL; o++)
+				if (strlen(o->name) == nl && strncmp(o->name, a, nl) == 0)
+					break;
+			if (o == NULL || o->name == NULL) {
+				verb_usage(v, "unknown option %s", a);
+				return -1;
+			}
+			if (o->flag != NULL) {
+				if (a[nl] == '=') {
+					verb_usage(v, "%s takes no value", o->name);
+					return -1;
+				}
+				*o->flag = true;
+			} else if (a[nl] == '=') {
+				*o->val = a + nl + 1;
+			} else if (i + 1 < argc) {
+				*o->val = argv[++i];
+			} else {
+				verb_usage(v, "%s needs a value", o->name);
+				return -1;
+			}
+			continue;
+		}
+		if (npos == max) {
+			verb_usage(v, "unexpected argument \"%s\"", a);
+			return -1;
+		}
+		pos[npos++] = a;
+	}
+	if (npos < min) {
+		verb_usage(v, "missing argument");
+		return -1;
+	}
+	if (ret_npos != NULL)
+		*ret_npos = npos;
+	return 0;
+}
+
+/* Check a duration argument: 0, or EXIT_USAGE printed. */
+static int check_duration(const struct ctl_verb *v, const char *opt, const char *s)
+{
+	int64_t secs;
+
+	if (s == NULL)
+		return 0;
+	if (sw_duration_parse(s, &secs) < 0 || secs <= 0)
+		return verb_usage(v, "%s: invalid duration \"%s\" (use 30s, 5m, 2h, 7d)", opt, s);
+	return 0;
+}
+
+/* Parse with parse_args and map its result to an exit code (-1 done). */
+#define PARSE_OR_RETURN(...)                                           \
+	do {                                                           \
+		int pr_ = parse_args(__VA_ARGS__);                     \
+		if (pr_ != 0)                                          \
+			return pr_ < 0 ? EXIT_USAGE : EXIT_OK;         \
+	} while (0)
+
+/* ---- status ---- */
+
+/* "3 alerts firing (1 critical, 2 high)". */
+static void format_alert_counts(const json_t *alerts, char *buf, size_t n)
+{
+	static const char *sev[] = {"critical", "high", "medium", "low", "info"};
+	json_int_t firing = key_int(alerts, "firing");
+	size_t off;
+	bool first = true;
+
+	if (firing == 0) {
+		snprintf(buf, n, "no alerts firing");
+		return;
+	}
+	off = (size_t)snprintf(buf, n, "%" JSON_INTEGER_FORMAT " alert%s firing", firing, firing == 1 ? "" : "s");
+	for (size_t i = 0; i < sizeof(sev) / sizeof(sev[0]) && off < n; i++) {
+		json_int_t k = key_int(alerts, sev[i]);
+		if (k <= 0)
+			continue;
+		off += (size_t)snprintf(buf + off, n - off, "%s%" JSON_INTEGER_FORMAT " %s", first ? " (" : ", ", k,
+		                        sev[i]);
+		first = false;
+	}
+	if (!first && off < n)
+		snprintf(buf + off, n - off, ")");
+}
+
+/* status as text: a summary line, a sources table, a sinks table. */
+static void print_status(const json_t *data)
+{
+	const json_t *tenants = json_object_get(data, "tenants");
+	const json_t *sinks = json_object_get(data, "sinks");
+	const char *version = json_string_value(json_object_get(data, "version"));
+	const json_t *tenant, *src, *sink;
+	const char *tname, *sname;
+	char up[32], counts[160];
+	struct table t = {.ncols = 8};
+
+	format_uptime(key_int(data, "uptime_s"), up, sizeof(up));
+	format_alert_counts(json_object_get(data, "alerts"), counts, sizeof(counts));
+	printf("smtpwatchd %s, up %s, %s\n", version ? version : "?", up, counts);
+
+	if (json_object_size(tenants) == 0) {
+		printf("no tenants configured\n");
+	} else {
+		table_row(&t, (const char *[]){"TENANT", "SOURCE", "STATE", "LAST SUCCESS", "NEXT RUN", "WATERMARK",
+		                               "RECORDS", "LAST ERROR"});
+		json_object_foreach((json_t *)tenants, tname, tenant) {
+			const json_t *sources = json_object_get(tenant, "sources");
+			if (json_object_size(sources) == 0) {
+				table_row(&t, (const char *[]){tname, "-", "-", "-", "-", "-", "-", "-"});
+				continue;
+			}
+			json_object_foreach((json_t *)sources, sname, src) {
+				char b[6][64];
+				table_row(&t, (const char *[]){tname, sname, key_text(src, "state", b[0], 64),
+				                               key_text(src, "last_success", b[1], 64),
+				                               key_text(src, "next_run", b[2], 64),
+				                               key_text(src, "watermark", b[3], 64),
+				                               key_text(src, "records", b[4], 64),
+				                               key_text(src, "last_error", b[5], 64)});
+			}
+		}
+		table_print(&t, stdout);
+	}
+
+	if (json_object_size(sinks) == 0) {
+		printf("no sinks configured\n");
+		return;
+	}
+	t = (struct table){.ncols = 8};
+	table_row(&t, (const char *[]){"SINK", "TYPE", "QUEUED", "DELIVERED", "FAILED", "DEAD", "LAST SUCCESS",
+	                               "LAST ERROR"});
+	json_object_foreach((json_t *)sinks, sname, sink) {
+		char b[7][64];
+		table_row(&t, (const char *[]){sname, key_text(sink, "type", b[0], 64), key_text(sink, "queued", b[1], 64),
+		                               key_text(sink, "delivered", b[2], 64), key_text(sink, "failed", b[3], 64),
+		                               key_text(sink, "dead", b[4], 64), key_text(sink, "last_success", b[5], 64),
+		                               key_text(sink, "last_error", b[6], 64)});
+	}
+	table_print(&t, stdout);
+}
+
+/* status */
+static int do_status(struct ctl *c, const struct ctl_verb *v, int argc, char **argv)
+{
+	PARSE_OR_RETURN(c, v, argc, argv, NULL, NULL, 0, 0, NULL);
+	return ctl_run(c, json_pack("{s:s}", "cmd", "status"), print_status);
+}
+
+/* ---- alerts ---- */
+
+/* An alert's status, with "(acked)" when acknowledged. */
+static const char *alert_status_text(const json_t *a, char *buf, size_t n)
+{
+	const char *st = json_string_value(json_object_get(a, "status"));
+
+	snprintf(buf, n, "%s%s", st ? st : "-", json_is_true(json_object_get(a, "acked")) ? " (acked)" : "");
+	return buf;
+}
+
+/* alerts as text: a table and a summary line. */
+static void print_alerts(const json_t *data)
+{
+	const json_t *alerts = json_object_get(data, "alerts");
+	const json_t *a;
+	struct table t = {.ncols = 8};
+	size_t i, firing = 0, acked = 0;
+
+	if (json_array_size(alerts) == 0) {
+		printf("no alerts\n");
+		return;
+	}
+	table_row(&t, (const char *[]){"ID", "SEVERITY", "RULE", "TENANT", "SUBJECT", "COUNT", "LAST SEEN", "STATUS"});
+	json_array_foreach(alerts, i, a) {
+		char b[8][64], st[64];
+		const char *subject = json_string_value(json_object_get(a, "subject"));
+		table_row(&t, (const char *[]){key_text(a, "id", b[0], 64), key_text(a, "severity", b[1], 64),
+		                               key_text(a, "rule", b[2], 64), key_text(a, "tenant", b[3], 64),
+		                               subject, key_text(a, "count", b[5], 64),
+		                               key_text(a, "last_seen", b[6], 64), alert_status_text(a, st, 64)});
+		if (strcmp(json_string_value(json_object_get(a, "status")) ?: "", "firing") == 0)
+			firing++;
+		if (json_is_true(json_object_get(a, "acked")))
+			acked++;
+	}
+	table_print(&t, stdout);
+	printf("%zu alert%s, %zu firing", json_array_size(alerts), json_array_size(alerts) == 1 ? "" : "s", firing);
+	if (json_array_size(alerts) > firing)
+		printf(", %zu resolved", json_array_size(alerts) - firing);
+	if (acked > 0)
+		printf(", %zu acknowledged", acked);
+	printf("\n");
+}
+
+/* alerts [--all] [--since DUR] */
+static int do_alerts(struct ctl *c, const struct ctl_verb *v, int argc, char **argv)
+{
+	bool all = false;
+	const char *since = NULL;
+	const struct opt opts[] = {{"--all", &all, NULL}, {"--since", NULL, &since}, {NULL, NULL, NULL}};
+	json_t *req;
+
+	PARSE_OR_RETURN(c, v, argc, argv, opts, NULL, 0, 0, NULL);
+	if (check_duration(v, "--since", since) != 0)
+		return EXIT_USAGE;
+	req = json_pack("{s:s,s:b}", "cmd", "alerts", "all", all);
+	if (req != NULL && since != NULL)
+		json_object_set_new(req, "since", json_string(since));
+	return ctl_run(c, req, print_alerts);
+}
+
+/* Evidence value as one line: arrays joined, long ones shortened. */
+static void evidence_text(const json_t *v, char *buf, size_t n)
+{
+	size_t i, off = 0;
+	const json_t *e;
+	char tmp[64];
+
+	if (!json_is_array(v)) {
+		if (json_is_object(v)) {
+			char *s = json_dumps(v, JSON_COMPACT);
+			snprintf(buf, n, "%s", s ? s : "-");
+			free(s);
+			return;
+		}
+		snprintf(buf, n, "%s", value_text(v, tmp, sizeof(tmp)));
+		return;
+	}
+	buf[0] = '\0';
+	json_array_foreach(v, i, e) {
+		if (i == 10) {
+			snprintf(buf + off, n - off, " ... (%zu more)", json_array_size(v) - i);
+			return;
+		}
+		int w = snprintf(buf + off, n - off, "%s%s", i ? ", " : "", value_text(e, tmp, sizeof(tmp)));
+		if (w < 0 || (size_t)w >= n - off)
+			return;
+		off += (size_t)w;
+	}
+	if (off == 0)
+		snprintf(buf, n, "-");
+}
+
+/* One alert as "key: value" lines. */
+static void print_alert(const json_t *a)
+{
+	static const struct {
+		const char *key, *label;
+	} fields[] = {
+		{"id", "ID"},
+		{"rule", "Rule"},
+		{"severity", "Severity"},
+		{"tenant", "Tenant"},
+		{"subject", "Subject"},
+		{"status", "Status"},
+		{"first_seen", "First seen"},
+		{"last_seen", "Last seen"},
+		{"resolved_at", "Resolved"},
+		{"count", "Count"},
+		{"acked", "Acknowledged"},
+		{"summary", "Summary"},
+		{"remediation", "Remediation"},
+	};
+	const json_t *evidence = json_object_get(a, "evidence");
+	const json_t *ev;
+	const char *k;
+	char b[64], line[1024];
+	struct table t = {.ncols = 2};
+
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		const json_t *v = json_object_get(a, fields[i].key);
+		if (v == NULL && strcmp(fields[i].key, "resolved_at") == 0)
+			continue;
+		snprintf(line, sizeof(line), "%s:", fields[i].label);
+		table_row(&t, (const char *[]){line, value_text(v, b, sizeof(b))});
+	}
+	json_object_foreach((json_t *)evidence, k, ev) {
+		char label[128];
+		snprintf(label, sizeof(label), "Evidence %s:", k);
+		evidence_text(ev, line, sizeof(line));
+		table_row(&t, (const char *[]){label, line});
+	}
+	table_print(&t, stdout);
+}
+
+/* alert ID */
+static int do_alert(struct ctl *c, const struct ctl_verb *v, int argc, char **argv)
+{
+	const char *pos[1];
+
+	PARSE_OR_RETURN(c, v, argc, argv, NULL, pos, 1, 1, NULL);
+	return ctl_run(c, json_pack("{s:s,s:s}", "cmd", "alert", "id", pos[0]), print_alert);
+}
+
+/* ---- the rest ---- */
+
+/* A reply whose shape this client does not know yet: its message, its
+ * text, or the JSON. */
+static void print_generic(const json_t *data)
+{
+	const char *msg = json_string_value(json_object_get(data, "message"));
+	const char *text = json_string_value(json_object_get(data, "text"));
+
+	if (msg != NULL)
+		printf("%s\n", msg);
+	else if (text != NULL)
+		fputs(text, stdout);
+	else if (json_is_object(data) && json_object_size(data) == 0)
+		printf("ok\n");
+	else
+		print_json(data);
+}
+
+/* poll as text. */
+static void print_poll(const json_t *data)
+{
+	const json_t *names = json_object_get(data, "polling");
+	const json_t *e;
+	size_t i;
+
+	if (json_array_size(names) == 0) {
+		printf("nothing to poll: no tenants configured\n");
+		return;
+	}
+	printf("polling");
+	json_array_foreach(names, i, e)
+		printf("%s %s", i ? "," : "", json_string_value(e) ?: "?");
+	printf("\n");
+}
+
+/* poll [TENANT] */
+static int do_poll(struct ctl *c, const struct ctl_verb *v, int argc, char **argv)
+{
+	const char *pos[1] = {NULL};
+	json_t *req;
+
+	PARSE_OR_RETURN(c, v, argc, argv, NULL, pos, 0, 1, NULL);
+	req = json_pack("{s:s}", "cmd", "poll");
+	if (req != NULL && pos[0] != NULL)
+		json_object_set_new(req, "tenant", json_string(pos[0]));
+	return ctl_run(c, req, print_poll);
+}
+
+/* reload as text. */
+static void print_reload(const json_t *data)
+{
+	printf("configuration reloaded\n");
+}
+
+/* reload */
+static int do_reload(struct ctl *c, const struct ctl_verb *v, int argc, char **argv)
+{
+	PARSE_OR_RETURN(c, v, argc, argv, NULL, NULL, 0, 0, NULL);
+	return ctl_run(c, json_pack("{s:s}", "cmd", "reload"), print_reload);
+}
+
+/* ack ID [--note TEXT] */
+static int do_ack(struct ctl *c, const struct ctl_verb *v, int argc, char **argv)
+{
+	const char *pos[1], *note = NULL;
+	const struct opt opts[] = {{"--note", NULL, &note}, {NULL, NULL, NULL}};
+	json_t *req;
+
+	PARSE_OR_RETURN(c, v, argc, argv, opts, pos, 1, 1, NULL);
+	req = json_pack("{s:s,s:s}", "cmd", "ack", "id", pos[0]);
+	if (req != NULL && note != NULL)
+		json_object_set_new(req, "note", json_string(note));
+	return ctl_run(c, req, print_generic);
+}
+
+/* silence RULE SUBJECT --for DUR */
+static int do_silence(struct ctl *c, const struct ctl_verb *v, int argc, char **argv)
+{
+	const char *pos[2], *dur = NULL;
+	const struct opt opts[] = {{"--for", NULL, &dur}, {NULL, NULL, NULL}};
+
+	PARSE_OR_RETURN(c, v, argc, argv, opts, pos, 2, 2, NULL);
+	if (dur == NULL)
+		return verb_usage(v, "--for DUR is required");
+	if (check_duration(v, "--for", dur) != 0)
+		return EXIT_USAGE;
+	return ctl_run(c, json_pack("{s:s,s:s,s:s,s:s}", "cmd", "silence", "rule", pos[0], "subject", pos[1], "for", dur),
+	               print_generic);
+}
+
+/* exceptions [--tenant NAME] */
+static int do_exceptions(struct ctl *c, const struct ctl_verb *v, int argc, char **argv)
+{
+	const char *tenant = NULL;
+	const struct opt opts[] = {{"--tenant", NULL, &tenant}, {NULL, NULL, NULL}};
+	json_t *req;
+
+	PARSE_OR_RETURN(c, v, argc, argv, opts, NULL, 0, 0, NULL);
+	req = json_pack("{s:s}", "cmd", "exceptions");
+	if (req != NULL && tenant != NULL)
+		json_object_set_new(req, "tenant", json_string(tenant));
+	return ctl_run(c, req, print_generic);
+}
+
+/* mailbox ADDRESS */
+static int do_mailbox(struct ctl *c, const struct ctl_verb *v, int argc, char **argv)
+{
+	const char *pos[1];
+
+	PARSE_OR_RETURN(c, v, argc, argv, NULL, pos, 1, 1, NULL);
+	return ctl_run(c, json_pack("{s:s,s:s}", "cmd", "mailbox", "address", pos[0]), print_generic);
+}
+
+/* import-report TENANT FILE.csv: the daemon reads the file, so send an
+ * absolute path. */
+static int do_import_report(struct ctl *c, const struct ctl_verb *v, int argc, char **argv)
+{
+	const char *pos[2];
+	char *path;
+	int ex;
+
+	PARSE_OR_RETURN(c, v, argc, argv, NULL, pos, 2, 2, NULL);
+	path = realpath(pos[1], NULL);
+	if (path == NULL) {
+		fprintf(stderr, "smtpwatchctl: import-report: %s: %s\n", pos[1], strerror(errno));
+		return EXIT_USAGE;
+	}
+	ex = ctl_run(c, json_pack("{s:s,s:s,s:s}", "cmd", "import-report", "tenant", pos[0], "file", path),
+	             print_generic);
+	free(path);
+	return ex;
+}
+
+/* metrics: Prometheus text. */
+static int do_metrics(struct ctl *c, const struct ctl_verb *v, int argc, char **argv)
+{
+	PARSE_OR_RETURN(c, v, argc, argv, NULL, NULL, 0, 0, NULL);
+	return ctl_run(c, json_pack("{s:s}", "cmd", "metrics"), print_generic);
+}
+
+/* report [--format csv|json] [--since DUR] */
+static int do_report(struct ctl *c, const struct ctl_verb *v, int argc, char **argv)
+{
+	const char *format = NULL, *since = NULL;
+	const struct opt opts[] = {{"--format", NULL, &format}, {"--since", NULL, &since}, {NULL, NULL, NULL}};
+	json_t *req;
+
+	PARSE_OR_RETURN(c, v, argc, argv, opts, NULL, 0, 0, NULL);
+	if (format != NULL && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0)
+		return verb_usage(v, "--format must be csv or json");
+	if (check_duration(v, "--since", since) != 0)
+		return EXIT_USAGE;
+	req = json_pack("{s:s}", "cmd", "report");
+	if (req != NULL && format != NULL)
+		json_object_set_new(req, "format", json_string(format));
+	if (req != NULL && since != NULL)
+		json_object_set_new(req, "since", json_string(since));
+	return ctl_run(c, req, print_generic);
+}
+
+/* help */
+static int do_help(struct ctl *c, const struct ctl_verb *v, int argc, char **argv)
+{
+	usage(stdout);
+	return EXIT_OK;
+}
+
+static const struct ctl_verb verbs[] = {
+	{"status", do_status, ""},
+	{"alerts", do_alerts, "[--all] [--since DUR]"},
+	{"alert", do_alert, "ID"},
+	{"ack", do_ack, "ID [--note TEXT]"},
+	{"silence", do_silence, "RULE SUBJECT --for DUR"},
+	{"exceptions", do_exceptions, "[--tenant NAME]"},
+	{"mailbox", do_mailbox, "ADDRESS"},
+	{"poll", do_poll, "[TENANT]"},
+	{"import-report", do_import_report, "TENANT FILE.csv"},
+	{"reload", do_reload, ""},
+	{"metrics", do_metrics, ""},
+	{"report", do_report, "[--format csv|json] [--since DUR]"},
+	{"help", do_help, ""},
+	{NULL, NULL, NULL},
+};
+
+/* Global options, then the command. */
+int main(int argc, char **argv)
+{
+	struct ctl c = {.socket = CTL_DEFAULT_SOCKET};
+	const char *env = getenv("SMTPWATCH_SOCKET");
+	int i;
+
+	if (env != NULL && env[0] != '\0')
+		c.socket = env;
+	signal(SIGPIPE, SIG_IGN);
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			usage(stdout);
+			return EXIT_OK;
+		} else if (strcmp(a, "--json") == 0) {
+			c.json = true;
+		} else if (strcmp(a, "-s") == 0 || strcmp(a, "--socket") == 0) {
+			if (++i == argc || argv[i][0] == '\0') {
+				fprintf(stderr, "smtpwatchctl: %s needs a socket path\n", a);
+				return EXIT_USAGE;
+			}
+			c.socket = argv[i];
+		} else if (strncmp(a, "-s", 2) == 0) {
+			c.socket = a + 2;
+		} else if (strncmp(a, "--socket=", 9) == 0 && a[9] != '\0') {
+			c.socket = a + 9;
+		} else if (strcmp(a, "--") == 0) {
+			i++;
+			break;
+		} else {
+			fprintf(stderr, "smtpwatchctl: unknown option %s\n", a);
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (i == argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	for (const struct ctl_verb *v = verbs; v->name != NULL; v++)
+		if (strcmp(v->name, argv[i]) == 0)
+			return v->fn(&c, v, argc - i, argv + i);
+	fprintf(stderr, "smtpwatchctl: unknown command \"%s\" (see smtpwatchctl help)\n", argv[i]);
+	return EXIT_USAGE;
+}

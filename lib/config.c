@@ -1,1 +1,1023 @@
+/* config.c: smtpwatch.conf -> struct sw_config, every problem as FILE:LINE. */
 #include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SECRET_MAX (64 * 1024)
+
+const char *const sw_rules_all[SW_N_RULES + 1] = {
+	"tenant-smtp-auth-enabled",
+	"unapproved-mailbox-exception",
+	"unapproved-basic-auth-submission",
+	"exception-source-drift",
+	"exception-expired",
+	"smtp-auth-password-spray",
+	"smtp-auth-brute-force",
+	"exception-volume-spike",
+	"source-unhealthy",
+	"credential-expiring",
+	"exception-expiring",
+	"exception-unused",
+	"legacy-tls-submission",
+	"exception-register-stale",
+	"coverage-gap",
+	NULL,
+};
+
+static const char *const severity_names[] = { "info", "low", "medium", "high", "critical" };
+static const char *const sink_type_names[] = { "webhook", "teams", "splunk-hec", "syslog", "journal" };
+
+/* Is name one of SPEC's rules? */
+bool sw_rule_known(const char *name)
+{
+	for (size_t i = 0; name != NULL && sw_rules_all[i] != NULL; i++)
+		if (strcmp(sw_rules_all[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* "info" .. "critical". */
+const char *sw_severity_name(enum sw_severity s)
+{
+	if ((size_t)s >= sizeof(severity_names) / sizeof(severity_names[0]))
+		return "unknown";
+	return severity_names[s];
+}
+
+/* Severity name to enum; -EINVAL if unknown. */
+int sw_severity_parse(const char *s, enum sw_severity *ret)
+{
+	for (size_t i = 0; s != NULL && i < sizeof(severity_names) / sizeof(severity_names[0]); i++) {
+		if (strcmp(s, severity_names[i]) == 0) {
+			*ret = (enum sw_severity)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* "webhook", "teams", "splunk-hec", "syslog", "journal". */
+const char *sw_sink_type_name(enum sw_sink_type t)
+{
+	if ((size_t)t >= sizeof(sink_type_names) / sizeof(sink_type_names[0]))
+		return "unknown";
+	return sink_type_names[t];
+}
+
+/* Sink type name to enum; -EINVAL if unknown. */
+int sw_sink_type_parse(const char *s, enum sw_sink_type *ret)
+{
+	for (size_t i = 0; s != NULL && i < sizeof(sink_type_names) / sizeof(sink_type_names[0]); i++) {
+		if (strcmp(s, sink_type_names[i]) == 0) {
+			*ret = (enum sw_sink_type)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* Syslog facility name to number (LOG_x >> 3); -EINVAL if unknown. */
+int sw_facility_parse(const char *s, int *ret)
+{
+	static const struct {
+		const char *name;
+		int num;
+	} facilities[] = {
+		{ "kern", 0 },   { "user", 1 },      { "mail", 2 },    { "daemon", 3 },  { "auth", 4 },
+		{ "syslog", 5 }, { "lpr", 6 },       { "news", 7 },    { "uucp", 8 },    { "cron", 9 },
+		{ "authpriv", 10 }, { "ftp", 11 },   { "local0", 16 }, { "local1", 17 }, { "local2", 18 },
+		{ "local3", 19 }, { "local4", 20 },  { "local5", 21 }, { "local6", 22 }, { "local7", 23 },
+	};
+
+	for (size_t i = 0; s != NULL && i < sizeof(facilities) / sizeof(facilities[0]); i++) {
+		if (strcmp(s, facilities[i].name) == 0) {
+			*ret = facilities[i].num;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* Check an open secret file: regular, no group/other bits, not too big. */
+static int secret_check_fd(int fd, struct stat *st, char *why, size_t n)
+{
+	if (fstat(fd, st) < 0) {
+		int r = -errno;
+		snprintf(why, n, "%s", strerror(-r));
+		return r;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		snprintf(why, n, "not a regular file");
+		return -EINVAL;
+	}
+	if ((st->st_mode & 077) != 0) {
+		snprintf(why, n, "%s by group or others (mode %04o); chmod 600 it",
+		         (st->st_mode & 044) ? "readable" : (st->st_mode & 022) ? "writable" : "accessible",
+		         (unsigned)(st->st_mode & 07777));
+		return -EPERM;
+	}
+	if (st->st_size > SECRET_MAX) {
+		snprintf(why, n, "larger than %d KiB", SECRET_MAX / 1024);
+		return -EFBIG;
+	}
+	return 0;
+}
+
+/* Read a secret file that only its owner may read (see config.h). */
+int sw_secret_read(const char *path, char **ret, size_t *ret_len, char *why, size_t n)
+{
+	char tmp[1];
+	char *buf = NULL;
+	size_t len = 0;
+	struct stat st;
+	int fd, r;
+
+	if (why == NULL || n == 0) {
+		why = tmp;
+		n = sizeof(tmp);
+	}
+	why[0] = '\0';
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(why, n, "%s", strerror(-r));
+		return r;
+	}
+	r = secret_check_fd(fd, &st, why, n);
+	if (r < 0)
+		goto fail;
+	buf = malloc(SECRET_MAX + 1);
+	if (buf == NULL) {
+		r = -ENOMEM;
+		snprintf(why, n, "out of memory");
+		goto fail;
+	}
+	for (;;) {
+		ssize_t k = read(fd, buf + len, SECRET_MAX + 1 - len);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			r = -errno;
+			snprintf(why, n, "%s", strerror(-r));
+			goto fail;
+		}
+		if (k == 0)
+			break;
+		len += (size_t)k;
+		if (len > SECRET_MAX) {
+			r = -EFBIG;
+			snprintf(why, n, "larger than %d KiB", SECRET_MAX / 1024);
+			goto fail;
+		}
+	}
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		buf[--len] = '\0';
+	buf[len] = '\0';
+	if (len == 0) {
+		r = -EINVAL;
+		snprintf(why, n, "empty");
+		goto fail;
+	}
+	close(fd);
+	*ret = buf;
+	if (ret_len != NULL)
+		*ret_len = len;
+	return 0;
+fail:
+	if (buf != NULL) {
+		explicit_bzero(buf, SECRET_MAX + 1);
+		free(buf);
+	}
+	close(fd);
+	return r;
+}
+
+/* Check a secret file's type and mode without reading it. */
+static int secret_check(const char *path, char *why, size_t n)
+{
+	struct stat st;
+	int fd, r;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(why, n, "%s", strerror(-r));
+		return r;
+	}
+	r = secret_check_fd(fd, &st, why, n);
+	close(fd);
+	return r;
+}
+
+enum sec_kind {
+	SEC_DAEMON,
+	SEC_RULES,
+	SEC_TENANT,
+	SEC_SINK,
+};
+
+/* How a key's value is parsed and stored. */
+enum key_kind {
+	K_STR,       /* char *, not empty */
+	K_STR_EMPTY, /* char *, may be empty */
+	K_PATH,      /* char *, relative to the config's directory */
+	K_BASEURL,   /* char *, checked with sw_url_check, trailing '/' dropped */
+	K_URL,       /* char *, checked with sw_url_check; may be secret */
+	K_DURATION,  /* int64_t seconds, > 0 */
+	K_DURATION0, /* int64_t seconds, >= 0 */
+	K_COUNT,     /* int64_t, > 0 */
+	K_ALG,       /* char *, PS256 | RS256 */
+	K_SINKTYPE,  /* enum sw_sink_type */
+	K_SEVERITY,  /* enum sw_severity */
+	K_RULES,     /* char **, NULL for "*" */
+	K_ADDRESS,   /* char *, syslog address */
+	K_FACILITY,  /* int */
+};
+
+struct key_def {
+	const char *name;
+	enum key_kind kind;
+	size_t offset;
+};
+
+#define D(f) offsetof(struct sw_daemon_config, f)
+static const struct key_def daemon_keys[] = {
+	{ "state_dir", K_PATH, D(state_dir) },
+	{ "socket", K_PATH, D(socket) },
+	{ "socket_group", K_STR_EMPTY, D(socket_group) },
+	{ "retention", K_DURATION, D(retention) },
+	{ "dead_after", K_DURATION, D(dead_after) },
+	{ NULL, 0, 0 },
+};
+#undef D
+
+#define R(f) offsetof(struct sw_rules_config, f)
+static const struct key_def rules_keys[] = {
+	{ "spray_failures", K_COUNT, R(spray_failures) },
+	{ "spray_users", K_COUNT, R(spray_users) },
+	{ "spray_window", K_DURATION, R(spray_window) },
+	{ "bruteforce_failures", K_COUNT, R(bruteforce_failures) },
+	{ "bruteforce_window", K_DURATION, R(bruteforce_window) },
+	{ "unused_after", K_DURATION, R(unused_after) },
+	{ "expiring_within", K_DURATION, R(expiring_within) },
+	{ "max_exception_lifetime", K_DURATION, R(max_exception_lifetime) },
+	{ "stale_after", K_DURATION, R(stale_after) },
+	{ NULL, 0, 0 },
+};
+#undef R
+
+#define T(f) offsetof(struct sw_tenant_config, f)
+static const struct key_def tenant_keys[] = {
+	{ "tenant_id", K_STR, T(tenant_id) },
+	{ "client_id", K_STR, T(client_id) },
+	{ "client_secret_file", K_PATH, T(client_secret_file) },
+	{ "certificate_file", K_PATH, T(certificate_file) },
+	{ "assertion_alg", K_ALG, T(assertion_alg) },
+	{ "login_url", K_BASEURL, T(login_url) },
+	{ "graph_url", K_BASEURL, T(graph_url) },
+	{ "exchange_url", K_BASEURL, T(exchange_url) },
+	{ "signins_interval", K_DURATION, T(signins_interval) },
+	{ "signins_lookback", K_DURATION0, T(signins_lookback) },
+	{ "initial_backfill", K_DURATION0, T(initial_backfill) },
+	{ "config_interval", K_DURATION, T(config_interval) },
+	{ "report_spool", K_PATH, T(report_spool) },
+	{ "exceptions", K_PATH, T(exceptions) },
+	{ NULL, 0, 0 },
+};
+#undef T
+
+enum { TK_TENANT_ID, TK_CLIENT_ID, TK_SECRET_FILE, TK_CERT_FILE };
+
+#define S(f) offsetof(struct sw_sink_config, f)
+static const struct key_def sink_keys[] = {
+	{ "type", K_SINKTYPE, S(type) },
+	{ "min_severity", K_SEVERITY, S(min_severity) },
+	{ "rules", K_RULES, S(rules) },
+	{ "url", K_URL, S(url) },
+	{ "url_file", K_PATH, S(url_file) },
+	{ "token_file", K_PATH, S(token_file) },
+	{ "hmac_key_file", K_PATH, S(hmac_key_file) },
+	{ "address", K_ADDRESS, S(address) },
+	{ "facility", K_FACILITY, S(facility) },
+	{ NULL, 0, 0 },
+};
+#undef S
+
+enum { SK_TYPE, SK_MIN_SEVERITY, SK_RULES, SK_URL, SK_URL_FILE, SK_TOKEN_FILE, SK_HMAC_KEY_FILE, SK_ADDRESS,
+       SK_FACILITY, SK_N };
+
+#define BIT(k) (1u << (k))
+#define SINK_COMMON (BIT(SK_TYPE) | BIT(SK_MIN_SEVERITY) | BIT(SK_RULES))
+/* The keys each sink type takes, indexed by enum sw_sink_type. */
+static const unsigned sink_type_keys[] = {
+	[SW_SINK_WEBHOOK] = SINK_COMMON | BIT(SK_URL) | BIT(SK_URL_FILE) | BIT(SK_HMAC_KEY_FILE),
+	[SW_SINK_TEAMS] = SINK_COMMON | BIT(SK_URL) | BIT(SK_URL_FILE),
+	[SW_SINK_SPLUNK_HEC] = SINK_COMMON | BIT(SK_URL) | BIT(SK_URL_FILE) | BIT(SK_TOKEN_FILE),
+	[SW_SINK_SYSLOG] = SINK_COMMON | BIT(SK_ADDRESS) | BIT(SK_FACILITY),
+	[SW_SINK_JOURNAL] = SINK_COMMON,
+};
+
+#define MAX_KEYS 16
+
+/* One section as read: where it is and on which line each key was set. */
+struct section_rec {
+	enum sec_kind kind;
+	char *label; /* "tenant contoso", for messages */
+	int line;
+	size_t index; /* into tenants[] or sinks[] */
+	int key_lines[MAX_KEYS];
+	bool type_bad; /* a sink's type was not understood */
+};
+
+/* State of one sw_config_load run. */
+struct cfg_ctx {
+	struct sw_config *cfg;
+	struct sw_diag *diag;
+	const char *path;
+	char *dir; /* the config file's directory, for relative paths */
+	struct section_rec *secs;
+	size_t n_secs;
+	ssize_t cur; /* index into secs, -1 when keys are ignored */
+	bool failed;
+	bool oom;
+};
+
+/* Report an error at a line of the config file. */
+static void cfg_error(struct cfg_ctx *x, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void cfg_error(struct cfg_ctx *x, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	sw_diag_addv(x->diag, false, x->path, line, fmt, ap);
+	va_end(ap);
+	x->failed = true;
+}
+
+/* The key table of a section kind. */
+static const struct key_def *section_keys(enum sec_kind k)
+{
+	switch (k) {
+	case SEC_DAEMON:
+		return daemon_keys;
+	case SEC_RULES:
+		return rules_keys;
+	case SEC_TENANT:
+		return tenant_keys;
+	default:
+		return sink_keys;
+	}
+}
+
+/* The struct a section's keys are stored in. */
+static void *section_obj(struct cfg_ctx *x, const struct section_rec *s)
+{
+	switch (s->kind) {
+	case SEC_DAEMON:
+		return &x->cfg->daemon;
+	case SEC_RULES:
+		return &x->cfg->rules;
+	case SEC_TENANT:
+		return &x->cfg->tenants[s->index];
+	default:
+		return &x->cfg->sinks[s->index];
+	}
+}
+
+/* strdup that records OOM in the context. */
+static char *cfg_strdup(struct cfg_ctx *x, const char *s)
+{
+	char *r = strdup(s);
+
+	if (r == NULL)
+		x->oom = true;
+	return r;
+}
+
+/* Tenant and sink names: what a CLI argument and a store key can carry. */
+static bool name_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 64)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' && *s != '.')
+			return false;
+	return true;
+}
+
+/* Set a tenant's defaults. */
+static void tenant_defaults(struct cfg_ctx *x, struct sw_tenant_config *t)
+{
+	t->assertion_alg = cfg_strdup(x, "PS256");
+	t->login_url = cfg_strdup(x, "https://login.microsoftonline.com");
+	t->graph_url = cfg_strdup(x, "https://graph.microsoft.com");
+	t->exchange_url = cfg_strdup(x, "https://outlook.office365.com");
+	t->signins_interval = 5 * 60;
+	t->signins_lookback = 2 * 3600;
+	t->initial_backfill = 7 * 86400;
+	t->config_interval = 3600;
+}
+
+/* Set a sink's defaults (the syslog address is set once the type is known). */
+static void sink_defaults(struct sw_sink_config *s)
+{
+	s->type = SW_SINK_JOURNAL;
+	s->min_severity = SW_SEV_INFO;
+	s->rules = NULL;
+	s->facility = 10; /* authpriv */
+}
+
+/* Add a section record; NULL on OOM. */
+static struct section_rec *section_add(struct cfg_ctx *x, enum sec_kind kind, const char *type, const char *name,
+                                       int line)
+{
+	struct section_rec *secs = realloc(x->secs, (x->n_secs + 1) * sizeof(*secs));
+	struct section_rec *s;
+
+	if (secs == NULL) {
+		x->oom = true;
+		return NULL;
+	}
+	x->secs = secs;
+	s = &secs[x->n_secs];
+	memset(s, 0, sizeof(*s));
+	s->kind = kind;
+	s->line = line;
+	if (asprintf(&s->label, "%s%s%s", type, name ? " " : "", name ? name : "") < 0) {
+		x->oom = true;
+		return NULL;
+	}
+	x->n_secs++;
+	return s;
+}
+
+/* Find an earlier section of the same kind and name. */
+static const struct section_rec *section_find(struct cfg_ctx *x, const char *label)
+{
+	for (size_t i = 0; i < x->n_secs; i++)
+		if (strcmp(x->secs[i].label, label) == 0)
+			return &x->secs[i];
+	return NULL;
+}
+
+/* A section header: start a tenant or sink, or ignore what follows. */
+static void cfg_section_cb(void *user, int line, const char *header)
+{
+	struct cfg_ctx *x = user;
+	char type[64], label[256];
+	const char *name;
+	size_t tlen = strcspn(header, " \t");
+	enum sec_kind kind;
+	const struct section_rec *prev;
+	struct section_rec *s;
+
+	x->cur = -1;
+	name = header + tlen;
+	while (isspace((unsigned char)*name))
+		name++;
+	if (*name == '\0')
+		name = NULL;
+	snprintf(type, sizeof(type), "%.*s", (int)(tlen < sizeof(type) ? tlen : sizeof(type) - 1), header);
+	if (strcmp(type, "daemon") == 0)
+		kind = SEC_DAEMON;
+	else if (strcmp(type, "rules") == 0)
+		kind = SEC_RULES;
+	else if (strcmp(type, "tenant") == 0)
+		kind = SEC_TENANT;
+	else if (strcmp(type, "sink") == 0)
+		kind = SEC_SINK;
+	else {
+		cfg_error(x, line, "unknown section [%s]", header);
+		return;
+	}
+	if ((kind == SEC_DAEMON || kind == SEC_RULES) && name != NULL) {
+		cfg_error(x, line, "section [%s] takes no name: [%s]", header, type);
+		return;
+	}
+	if ((kind == SEC_TENANT || kind == SEC_SINK) && name == NULL) {
+		cfg_error(x, line, "section [%s] needs a name: [%s NAME]", type, type);
+		return;
+	}
+	if (name != NULL && !name_valid(name)) {
+		cfg_error(x, line, "[%s]: invalid name \"%s\" (letters, digits, '-', '_', '.'; at most 64)", header,
+		          name);
+		return;
+	}
+	snprintf(label, sizeof(label), "%s%s%s", type, name ? " " : "", name ? name : "");
+	prev = section_find(x, label);
+	if (prev != NULL) {
+		cfg_error(x, line, "duplicate section [%s] (first at line %d)", label, prev->line);
+		return;
+	}
+	if (kind == SEC_TENANT) {
+		struct sw_tenant_config *t = realloc(x->cfg->tenants, (x->cfg->n_tenants + 1) * sizeof(*t));
+		if (t == NULL) {
+			x->oom = true;
+			return;
+		}
+		x->cfg->tenants = t;
+		t = &t[x->cfg->n_tenants++];
+		memset(t, 0, sizeof(*t));
+		t->name = cfg_strdup(x, name);
+		t->line = line;
+		tenant_defaults(x, t);
+	} else if (kind == SEC_SINK) {
+		struct sw_sink_config *k = realloc(x->cfg->sinks, (x->cfg->n_sinks + 1) * sizeof(*k));
+		if (k == NULL) {
+			x->oom = true;
+			return;
+		}
+		x->cfg->sinks = k;
+		k = &k[x->cfg->n_sinks++];
+		memset(k, 0, sizeof(*k));
+		k->name = cfg_strdup(x, name);
+		k->line = line;
+		sink_defaults(k);
+	}
+	s = section_add(x, kind, type, name, line);
+	if (s == NULL)
+		return;
+	s->index = kind == SEC_TENANT ? x->cfg->n_tenants - 1 : kind == SEC_SINK ? x->cfg->n_sinks - 1 : 0;
+	x->cur = (ssize_t)(x->n_secs - 1);
+}
+
+/* Make a config path absolute against the config file's directory. */
+static char *resolve_path(struct cfg_ctx *x, const char *value)
+{
+	char *r = NULL;
+
+	if (value[0] == '/')
+		return cfg_strdup(x, value);
+	if (asprintf(&r, "%s/%s", x->dir, value) < 0) {
+		x->oom = true;
+		return NULL;
+	}
+	return r;
+}
+
+/* Is a syslog address unix:/PATH, udp://HOST:PORT or tcp://HOST:PORT? */
+static bool address_valid(const char *a)
+{
+	const char *h, *end, *port;
+	char *pend;
+	long p;
+
+	if (strncmp(a, "unix:", 5) == 0)
+		return a[5] == '/' && a[6] != '\0';
+	if (strncmp(a, "udp://", 6) != 0 && strncmp(a, "tcp://", 6) != 0)
+		return false;
+	h = a + 6;
+	if (*h == '[') {
+		end = strchr(h, ']');
+		if (end == NULL || end == h + 1 || end[1] != ':')
+			return false;
+		port = end + 2;
+	} else {
+		end = strrchr(h, ':');
+		if (end == NULL || end == h || memchr(h, ':', (size_t)(end - h)) != NULL)
+			return false;
+		port = end + 1;
+	}
+	if (!isdigit((unsigned char)*port))
+		return false;
+	errno = 0;
+	p = strtol(port, &pend, 10);
+	return errno == 0 && *pend == '\0' && p >= 1 && p <= 65535;
+}
+
+/* Split a comma list of rule names; "*" gives NULL (every rule). */
+static int rules_parse(struct cfg_ctx *x, int line, const char *value, char ***ret)
+{
+	char *copy = cfg_strdup(x, value), *rest = copy, *tok;
+	char **list = NULL;
+	size_t n = 0;
+	bool all = false, bad = false;
+
+	if (copy == NULL)
+		return -ENOMEM;
+	while ((tok = strsep(&rest, ",")) != NULL) {
+		char **l;
+		tok = sw_strtrim(tok);
+		if (strcmp(tok, "*") == 0) {
+			all = true;
+			continue;
+		}
+		if (*tok == '\0') {
+			cfg_error(x, line, "rules: empty rule name in the list");
+			bad = true;
+			continue;
+		}
+		if (!sw_rule_known(tok)) {
+			cfg_error(x, line, "rules: unknown rule \"%s\"", tok);
+			bad = true;
+			continue;
+		}
+		l = realloc(list, (n + 2) * sizeof(*l));
+		if (l == NULL) {
+			x->oom = bad = true;
+			break;
+		}
+		list = l;
+		list[n] = strdup(tok);
+		if (list[n] == NULL) {
+			x->oom = bad = true;
+			break;
+		}
+		list[++n] = NULL;
+	}
+	if (!bad && !all && n == 0) {
+		cfg_error(x, line, "rules: empty list (use * for every rule)");
+		bad = true;
+	}
+	if (!bad && all && n > 0) {
+		cfg_error(x, line, "rules: * stands for every rule and cannot be combined with names");
+		bad = true;
+	}
+	free(copy);
+	if (bad || all) {
+		for (size_t i = 0; i < n; i++)
+			free(list[i]);
+		free(list);
+		list = NULL;
+	}
+	if (bad)
+		return -EINVAL;
+	*ret = list;
+	return 0;
+}
+
+/* Free a NULL-terminated string list. */
+static void strv_free(char **v)
+{
+	for (char **p = v; p && *p; p++)
+		free(*p);
+	free(v);
+}
+
+/* Parse one value into the section's struct. */
+static void cfg_set(struct cfg_ctx *x, int line, const struct key_def *k, void *obj, const char *value)
+{
+	char **str = (char **)((char *)obj + k->offset);
+	int64_t *num = (int64_t *)((char *)obj + k->offset);
+	char why[160];
+	int64_t v;
+	char *end;
+
+	if (*value == '\0' && k->kind != K_STR_EMPTY) {
+		cfg_error(x, line, "%s: empty value", k->name);
+		return;
+	}
+	switch (k->kind) {
+	case K_STR:
+	case K_STR_EMPTY:
+		free(*str);
+		*str = cfg_strdup(x, value);
+		break;
+	case K_PATH:
+		free(*str);
+		*str = resolve_path(x, value);
+		break;
+	case K_BASEURL:
+	case K_URL:
+		if (sw_url_check(value, why, sizeof(why)) < 0) {
+			cfg_error(x, line, "%s: %s", k->name, why);
+			break;
+		}
+		free(*str);
+		*str = cfg_strdup(x, value);
+		if (*str != NULL && k->kind == K_BASEURL) {
+			size_t n = strlen(*str);
+			while (n > 0 && (*str)[n - 1] == '/')
+				(*str)[--n] = '\0';
+		}
+		break;
+	case K_DURATION:
+	case K_DURATION0:
+		if (sw_duration_parse(value, &v) < 0) {
+			cfg_error(x, line, "%s: invalid duration \"%s\" (e.g. 30s, 5m, 2h, 7d)", k->name, value);
+			break;
+		}
+		if (v == 0 && k->kind == K_DURATION) {
+			cfg_error(x, line, "%s: must be longer than 0", k->name);
+			break;
+		}
+		*num = v;
+		break;
+	case K_COUNT:
+		errno = 0;
+		v = isdigit((unsigned char)*value) ? strtoll(value, &end, 10) : -1;
+		if (v <= 0 || errno != 0 || *end != '\0') {
+			cfg_error(x, line, "%s: expected a positive integer, not \"%s\"", k->name, value);
+			break;
+		}
+		*num = v;
+		break;
+	case K_ALG:
+		if (strcmp(value, "PS256") != 0 && strcmp(value, "RS256") != 0) {
+			cfg_error(x, line, "assertion_alg: must be PS256 or RS256, not \"%s\"", value);
+			break;
+		}
+		free(*str);
+		*str = cfg_strdup(x, value);
+		break;
+	case K_SINKTYPE:
+		if (sw_sink_type_parse(value, (enum sw_sink_type *)((char *)obj + k->offset)) < 0) {
+			x->secs[x->cur].type_bad = true;
+			cfg_error(x, line, "[%s]: unknown type \"%s\" (webhook, teams, splunk-hec, syslog, journal)",
+			          x->secs[x->cur].label, value);
+		}
+		break;
+	case K_SEVERITY:
+		if (sw_severity_parse(value, (enum sw_severity *)((char *)obj + k->offset)) < 0)
+			cfg_error(x, line, "%s: unknown severity \"%s\" (info, low, medium, high, critical)", k->name,
+			          value);
+		break;
+	case K_RULES: {
+		char **list = NULL;
+		if (rules_parse(x, line, value, &list) == 0) {
+			strv_free(*(char ***)str);
+			*(char ***)str = list;
+		}
+		break;
+	}
+	case K_ADDRESS:
+		if (!address_valid(value)) {
+			cfg_error(x, line, "address: expected unix:/PATH, udp://HOST:PORT or tcp://HOST:PORT, not \"%s\"",
+			          value);
+			break;
+		}
+		free(*str);
+		*str = cfg_strdup(x, value);
+		break;
+	case K_FACILITY:
+		if (sw_facility_parse(value, (int *)((char *)obj + k->offset)) < 0)
+			cfg_error(x, line, "facility: unknown facility \"%s\" (e.g. authpriv, daemon, local0)", value);
+		break;
+	}
+}
+
+/* A key: find it in the section's table and parse it. */
+static void cfg_key_cb(void *user, int line, const char *section, const char *name, const char *value)
+{
+	struct cfg_ctx *x = user;
+	struct section_rec *s;
+	const struct key_def *keys;
+	size_t i;
+
+	(void)section;
+	if (x->cur < 0)
+		return;
+	s = &x->secs[x->cur];
+	keys = section_keys(s->kind);
+	for (i = 0; keys[i].name != NULL; i++)
+		if (strcmp(keys[i].name, name) == 0)
+			break;
+	if (keys[i].name == NULL) {
+		cfg_error(x, line, "unknown key \"%s\" in [%s]", name, s->label);
+		return;
+	}
+	if (s->key_lines[i] != 0) {
+		cfg_error(x, line, "duplicate key \"%s\" in [%s] (first at line %d)", name, s->label, s->key_lines[i]);
+		return;
+	}
+	s->key_lines[i] = line;
+	cfg_set(x, line, &keys[i], section_obj(x, s), value);
+}
+
+/* Check a tenant's required keys and load its secret. */
+static void tenant_validate(struct cfg_ctx *x, const struct section_rec *s, struct sw_tenant_config *t)
+{
+	char why[160];
+	int line;
+
+	if (s->key_lines[TK_TENANT_ID] == 0)
+		cfg_error(x, s->line, "[%s]: tenant_id is required", s->label);
+	if (s->key_lines[TK_CLIENT_ID] == 0)
+		cfg_error(x, s->line, "[%s]: client_id is required", s->label);
+	if (s->key_lines[TK_SECRET_FILE] == 0 && s->key_lines[TK_CERT_FILE] == 0) {
+		cfg_error(x, s->line, "[%s]: client_secret_file or certificate_file is required", s->label);
+		return;
+	}
+	if (s->key_lines[TK_SECRET_FILE] != 0 && s->key_lines[TK_CERT_FILE] != 0) {
+		line = s->key_lines[TK_SECRET_FILE] > s->key_lines[TK_CERT_FILE] ? s->key_lines[TK_SECRET_FILE]
+		                                                                   : s->key_lines[TK_CERT_FILE];
+		cfg_error(x, line, "[%s]: set either client_secret_file or certificate_file, not both", s->label);
+		return;
+	}
+	if (t->client_secret_file != NULL &&
+	    sw_secret_read(t->client_secret_file, &t->client_secret, NULL, why, sizeof(why)) < 0)
+		cfg_error(x, s->key_lines[TK_SECRET_FILE], "client_secret_file %s: %s", t->client_secret_file, why);
+	if (t->certificate_file != NULL && secret_check(t->certificate_file, why, sizeof(why)) < 0)
+		cfg_error(x, s->key_lines[TK_CERT_FILE], "certificate_file %s: %s", t->certificate_file, why);
+}
+
+/* Check a sink's keys against its type and load its secrets. */
+static void sink_validate(struct cfg_ctx *x, const struct section_rec *s, struct sw_sink_config *k)
+{
+	const int *kl = s->key_lines;
+	char why[160];
+	unsigned allowed;
+
+	if (kl[SK_TYPE] == 0) {
+		cfg_error(x, s->line, "[%s]: type is required (webhook, teams, splunk-hec, syslog, journal)", s->label);
+		return;
+	}
+	if (s->type_bad)
+		return; /* reported where it was set */
+	allowed = sink_type_keys[k->type];
+	for (int i = 0; i < SK_N; i++) {
+		if (kl[i] != 0 && !(allowed & BIT(i)))
+			cfg_error(x, kl[i], "[%s]: %s is not used by type %s", s->label, sink_keys[i].name,
+			          sw_sink_type_name(k->type));
+	}
+	switch (k->type) {
+	case SW_SINK_WEBHOOK:
+	case SW_SINK_TEAMS:
+	case SW_SINK_SPLUNK_HEC:
+		if (kl[SK_URL] == 0 && kl[SK_URL_FILE] == 0)
+			cfg_error(x, s->line, "[%s]: url or url_file is required", s->label);
+		else if (kl[SK_URL] != 0 && kl[SK_URL_FILE] != 0)
+			cfg_error(x, kl[SK_URL] > kl[SK_URL_FILE] ? kl[SK_URL] : kl[SK_URL_FILE],
+			          "[%s]: set either url or url_file, not both", s->label);
+		if (k->type == SW_SINK_SPLUNK_HEC && kl[SK_TOKEN_FILE] == 0)
+			cfg_error(x, s->line, "[%s]: token_file is required for type splunk-hec", s->label);
+		break;
+	case SW_SINK_SYSLOG:
+		if (k->address == NULL)
+			k->address = cfg_strdup(x, "unix:/dev/log");
+		break;
+	case SW_SINK_JOURNAL:
+		break;
+	}
+	if (k->url_file != NULL && kl[SK_URL] == 0 && (allowed & BIT(SK_URL_FILE))) {
+		if (sw_secret_read(k->url_file, &k->url, NULL, why, sizeof(why)) < 0) {
+			cfg_error(x, kl[SK_URL_FILE], "url_file %s: %s", k->url_file, why);
+		} else if (sw_url_check(k->url, why, sizeof(why)) < 0) {
+			cfg_error(x, kl[SK_URL_FILE], "url_file %s: %s", k->url_file, why);
+		}
+	}
+	if (k->token_file != NULL && (allowed & BIT(SK_TOKEN_FILE)) &&
+	    sw_secret_read(k->token_file, &k->token, NULL, why, sizeof(why)) < 0)
+		cfg_error(x, kl[SK_TOKEN_FILE], "token_file %s: %s", k->token_file, why);
+	if (k->hmac_key_file != NULL && (allowed & BIT(SK_HMAC_KEY_FILE)) &&
+	    sw_secret_read(k->hmac_key_file, &k->hmac_key, &k->hmac_key_len, why, sizeof(why)) < 0)
+		cfg_error(x, kl[SK_HMAC_KEY_FILE], "hmac_key_file %s: %s", k->hmac_key_file, why);
+}
+
+/* The config file's directory, absolute when it can be resolved. */
+static char *config_dir(const char *path)
+{
+	char *copy = strdup(path), *dir, *real = NULL;
+
+	if (copy == NULL)
+		return NULL;
+	dir = dirname(copy);
+	real = realpath(dir, NULL);
+	if (real == NULL)
+		real = strdup(dir);
+	free(copy);
+	return real;
+}
+
+/* Parse and validate smtpwatch.conf (see config.h). */
+int sw_config_load(const char *path, struct sw_config **ret, struct sw_diag *diag)
+{
+	static const struct sw_ini_handler handler = { cfg_section_cb, cfg_key_cb };
+	struct cfg_ctx x = { .diag = diag, .path = path, .cur = -1 };
+	size_t diag_from = diag ? diag->n : 0;
+	int r;
+
+	x.cfg = calloc(1, sizeof(*x.cfg));
+	if (x.cfg == NULL)
+		return -ENOMEM;
+	x.cfg->path = cfg_strdup(&x, path);
+	x.cfg->daemon.state_dir = cfg_strdup(&x, "/var/lib/smtpwatch");
+	x.cfg->daemon.socket = cfg_strdup(&x, "/run/smtpwatch/control.sock");
+	x.cfg->daemon.socket_group = cfg_strdup(&x, "smtpwatch");
+	x.cfg->daemon.retention = 400 * 86400;
+	x.cfg->daemon.dead_after = 3 * 86400;
+	x.cfg->rules = (struct sw_rules_config){
+		.spray_failures = 20,
+		.spray_users = 5,
+		.spray_window = 15 * 60,
+		.bruteforce_failures = 10,
+		.bruteforce_window = 15 * 60,
+		.unused_after = 30 * 86400,
+		.expiring_within = 14 * 86400,
+		.max_exception_lifetime = 90 * 86400,
+		.stale_after = 3 * 3600,
+	};
+	x.dir = config_dir(path);
+	if (x.dir == NULL || x.oom) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = sw_ini_parse(path, &handler, &x, diag);
+	if (r < 0)
+		goto fail;
+	if (r > 0)
+		x.failed = true;
+	for (size_t i = 0; i < x.n_secs; i++) {
+		struct section_rec *s = &x.secs[i];
+		if (s->kind == SEC_TENANT)
+			tenant_validate(&x, s, &x.cfg->tenants[s->index]);
+		else if (s->kind == SEC_SINK)
+			sink_validate(&x, s, &x.cfg->sinks[s->index]);
+	}
+	sw_diag_sort(diag, diag_from);
+	if (x.oom) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	if (x.failed) {
+		r = -EINVAL;
+		goto fail;
+	}
+	*ret = x.cfg;
+	x.cfg = NULL;
+	r = 0;
+fail:
+	sw_config_free(x.cfg);
+	for (size_t i = 0; i < x.n_secs; i++)
+		free(x.secs[i].label);
+	free(x.secs);
+	free(x.dir);
+	return r;
+}
+
+/* Free a config, overwriting its secrets. */
+void sw_config_free(struct sw_config *c)
+{
+	if (c == NULL)
+		return;
+	free(c->path);
+	free(c->daemon.state_dir);
+	free(c->daemon.socket);
+	free(c->daemon.socket_group);
+	for (size_t i = 0; i < c->n_tenants; i++) {
+		struct sw_tenant_config *t = &c->tenants[i];
+		free(t->name);
+		free(t->tenant_id);
+		free(t->client_id);
+		free(t->client_secret_file);
+		sw_free_secret(t->client_secret);
+		free(t->certificate_file);
+		free(t->assertion_alg);
+		free(t->login_url);
+		free(t->graph_url);
+		free(t->exchange_url);
+		free(t->report_spool);
+		free(t->exceptions);
+	}
+	free(c->tenants);
+	for (size_t i = 0; i < c->n_sinks; i++) {
+		struct sw_sink_config *k = &c->sinks[i];
+		free(k->name);
+		sw_free_secret(k->url);
+		free(k->url_file);
+		sw_free_secret(k->token);
+		free(k->token_file);
+		if (k->hmac_key != NULL)
+			explicit_bzero(k->hmac_key, k->hmac_key_len);
+		free(k->hmac_key);
+		free(k->hmac_key_file);
+		strv_free(k->rules);
+		free(k->address);
+	}
+	free(c->sinks);
+	free(c);
+}
+
+/* Find a tenant by name. */
+const struct sw_tenant_config *sw_config_tenant(const struct sw_config *c, const char *name)
+{
+	for (size_t i = 0; c != NULL && name != NULL && i < c->n_tenants; i++)
+		if (strcmp(c->tenants[i].name, name) == 0)
+			return &c->tenants[i];
+	return NULL;
+}
+
+/* Does this sink take alerts of this rule and severity? */
+bool sw_sink_wants(const struct sw_sink_config *s, const char *rule, enum sw_severity sev)
+{
+	if (sev < s->min_severity)
+		return false;
+	if (s->rules == NULL)
+		return true;
+	for (char **r = s->rules; *r; r++)
+		if (strcmp(*r, "*") == 0 || strcmp(*r, rule) == 0)
+			return true;
+	return false;
+}

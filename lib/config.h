@@ -24,11 +24,20 @@ enum sw_sink_type {
 	SW_SINK_JOURNAL,
 };
 const char *sw_sink_type_name(enum sw_sink_type t); /* "webhook", "teams", "splunk-hec", ... */
+int sw_sink_type_parse(const char *s, enum sw_sink_type *ret); /* 0 or -EINVAL */
+
+/* The rule names of SPEC.md's rule table, in its order, NULL-terminated. */
+#define SW_N_RULES 15
+extern const char *const sw_rules_all[SW_N_RULES + 1];
+bool sw_rule_known(const char *name);
+
+/* Syslog facility name ("authpriv", "local0", ...) to its number (LOG_x >> 3). */
+int sw_facility_parse(const char *s, int *ret);
 
 struct sw_daemon_config {
 	char *state_dir;    /* default /var/lib/smtpwatch */
 	char *socket;       /* default /run/smtpwatch/control.sock */
-	char *socket_group; /* default "smtpwatch"; NULL or "" = no chgrp */
+	char *socket_group; /* default "smtpwatch"; NULL or "" = no chgrp ("socket_group =" gives "") */
 	int64_t retention;  /* seconds, default 400d */
 	int64_t dead_after; /* seconds, default 3d */
 };
@@ -40,7 +49,7 @@ struct sw_tenant_config {
 	char *client_id;
 	char *client_secret_file;
 	char *client_secret; /* loaded from client_secret_file; never log */
-	char *certificate_file;
+	char *certificate_file; /* checked (exists, mode 0600) but not loaded yet */
 	char *assertion_alg; /* "PS256" (default) or "RS256" */
 	char *login_url;     /* default https://login.microsoftonline.com */
 	char *graph_url;     /* default https://graph.microsoft.com */

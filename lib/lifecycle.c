@@ -3,6 +3,7 @@
 #include "lifecycle.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -253,12 +254,14 @@ fail:
 	return r;
 }
 
-/* Has the count grown past the next power of two since the last
- * notification (1 -> 2 -> 4 -> 8 ...)? */
+/* Has the count reached the next power of two above the count of the last
+ * notification (1 -> 2 -> 4 -> 8 ...; from 3 or 5 events: at 4, at 8)? */
 static bool count_doubled(const struct sw_alert *a)
 {
-	int64_t threshold = a->notified_count > 0 ? 2 * a->notified_count : 1;
+	int64_t threshold = 1;
 
+	while (threshold <= a->notified_count && threshold < INT64_MAX / 2)
+		threshold *= 2;
 	return a->count >= threshold;
 }
 

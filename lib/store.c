@@ -3,6 +3,7 @@
  * at open; every statement is reset before its function returns, so text
  * bound with SQLITE_STATIC never outlives the caller's buffers. */
 #include "store.h"
+#include "store_exo.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -100,6 +101,8 @@ static const char *const migrations[] = {
 	"  last_success INTEGER NOT NULL DEFAULT 0,"
 	"  last_error TEXT NOT NULL DEFAULT ''"
 	");",
+	/* 2: the Exchange tables (store_exo.c). */
+	sw_store_exo_schema,
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == SW_STORE_SCHEMA_VERSION,
@@ -333,10 +336,9 @@ fail:
 	return r;
 }
 
-/* Bring the schema up to date; refuse a database newer than this code. */
-static int store_migrate(struct sw_store *s)
+/* The schema version in the file; -ENOTSUP if newer than this code. */
+static int store_version(struct sw_store *s, int64_t *ret)
 {
-	char sql[64];
 	int64_t version;
 	int r;
 
@@ -350,6 +352,20 @@ static int store_migrate(struct sw_store *s)
 		                (long long)version, N_MIGRATIONS);
 		return -ENOTSUP;
 	}
+	*ret = version;
+	return 0;
+}
+
+/* Bring the schema up to date; refuse a database newer than this code. */
+static int store_migrate(struct sw_store *s)
+{
+	char sql[64];
+	int64_t version;
+	int r;
+
+	r = store_version(s, &version);
+	if (r < 0)
+		return r;
 	for (int v = (int)version; v < N_MIGRATIONS; v++) {
 		/* The migration and its version bump commit together: a crash
 		 * leaves the database at version v or v + 1, never between. */
@@ -378,6 +394,7 @@ fail:
 int sw_store_open(const char *path, struct sw_store **ret, struct sw_error *err)
 {
 	struct sw_store *s;
+	int64_t version;
 	int rc, r;
 
 	s = calloc(1, sizeof(*s));
@@ -391,10 +408,13 @@ int sw_store_open(const char *path, struct sw_store **ret, struct sw_error *err)
 		r = store_fail(s, rc, "cannot open database");
 		goto fail;
 	}
-	sqlite3_extended_result_codes(s->db, 1);
 	/* Before anything that takes a lock: another process (smtpwatchctl,
 	 * sqlite3 by hand) may hold one for a moment. */
 	sqlite3_busy_timeout(s->db, 5000);
+	/* Refuse a newer database before changing anything in it. */
+	r = store_version(s, &version);
+	if (r < 0)
+		goto fail;
 	r = store_exec(s,
 	               "PRAGMA journal_mode = WAL;"
 	               "PRAGMA synchronous = NORMAL;"

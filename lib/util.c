@@ -1,1 +1,693 @@
+/* util.c: errors, diagnostics, durations, timestamps, strings, buffers,
+ * URLs and the line-counting INI reader shared by config.c and register.c. */
 #include "util.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* Fill one error; e may be NULL. */
+void sw_error_set(struct sw_error *e, const char *source, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (e == NULL)
+		return;
+	memset(e, 0, sizeof(*e));
+	snprintf(e->source, sizeof(e->source), "%s", source ? source : "");
+	e->line = line;
+	va_start(ap, fmt);
+	vsnprintf(e->text, sizeof(e->text), fmt, ap);
+	va_end(ap);
+}
+
+/* Append one problem to a diag list (va_list form); d may be NULL. */
+void sw_diag_addv(struct sw_diag *d, bool warning, const char *source, int line, const char *fmt, va_list ap)
+{
+	struct sw_error *e;
+
+	if (d == NULL)
+		return;
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 8;
+		struct sw_error *items = realloc(d->items, cap * sizeof(*items));
+		if (items == NULL)
+			return;
+		d->items = items;
+		d->cap = cap;
+	}
+	e = &d->items[d->n++];
+	memset(e, 0, sizeof(*e));
+	snprintf(e->source, sizeof(e->source), "%s", source ? source : "");
+	e->line = line;
+	e->warning = warning;
+	vsnprintf(e->text, sizeof(e->text), fmt, ap);
+	if (!warning)
+		d->n_errors++;
+}
+
+/* Append one problem to a diag list. */
+void sw_diag_add(struct sw_diag *d, bool warning, const char *source, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	sw_diag_addv(d, warning, source, line, fmt, ap);
+	va_end(ap);
+}
+
+/* Free a diag list's items and reset it. */
+void sw_diag_clear(struct sw_diag *d)
+{
+	if (d == NULL)
+		return;
+	free(d->items);
+	memset(d, 0, sizeof(*d));
+}
+
+/* Stable insertion sort of items[from..n) by line. */
+void sw_diag_sort(struct sw_diag *d, size_t from)
+{
+	for (size_t i = from + 1; d != NULL && i < d->n; i++) {
+		struct sw_error e = d->items[i];
+		size_t j = i;
+		while (j > from && d->items[j - 1].line > e.line) {
+			d->items[j] = d->items[j - 1];
+			j--;
+		}
+		d->items[j] = e;
+	}
+}
+
+/* Seconds per duration unit letter, 0 if not a unit. */
+static int64_t duration_unit(char c)
+{
+	switch (c) {
+	case 's':
+		return 1;
+	case 'm':
+		return 60;
+	case 'h':
+		return 3600;
+	case 'd':
+		return 86400;
+	case 'w':
+		return 7 * 86400;
+	default:
+		return 0;
+	}
+}
+
+/* Parse "30s", "5m", "2h", "7d", "1w" or a bare number of seconds. */
+int sw_duration_parse(const char *s, int64_t *ret_seconds)
+{
+	int64_t v = 0, mult = 1;
+	const char *p = s;
+
+	if (s == NULL || !isdigit((unsigned char)*p))
+		return -EINVAL;
+	for (; isdigit((unsigned char)*p); p++) {
+		int dgt = *p - '0';
+		if (v > (INT64_MAX - dgt) / 10)
+			return -EINVAL;
+		v = v * 10 + dgt;
+	}
+	if (*p != '\0') {
+		mult = duration_unit(*p);
+		if (mult == 0 || p[1] != '\0')
+			return -EINVAL;
+	}
+	if (v > INT64_MAX / mult)
+		return -EINVAL;
+	*ret_seconds = v * mult;
+	return 0;
+}
+
+/* Format seconds in the largest unit (d, h, m, s) that divides them exactly. */
+void sw_duration_format(int64_t seconds, char *buf, size_t n)
+{
+	static const struct {
+		int64_t secs;
+		char unit;
+	} units[] = { { 86400, 'd' }, { 3600, 'h' }, { 60, 'm' } };
+	uint64_t v = seconds < 0 ? -(uint64_t)seconds : (uint64_t)seconds;
+	const char *sign = seconds < 0 ? "-" : "";
+
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (v != 0 && v % (uint64_t)units[i].secs == 0) {
+			snprintf(buf, n, "%s%llu%c", sign, (unsigned long long)(v / (uint64_t)units[i].secs),
+			         units[i].unit);
+			return;
+		}
+	}
+	snprintf(buf, n, "%s%llus", sign, (unsigned long long)v);
+}
+
+/* Read exactly n decimal digits at *p, advancing it; -1 if they are not there. */
+static int take_digits(const char **p, int n)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)(*p)[i]))
+			return -1;
+		v = v * 10 + ((*p)[i] - '0');
+	}
+	*p += n;
+	return v;
+}
+
+/* Days in a month of a (proleptic Gregorian) year. */
+static int days_in_month(int year, int month)
+{
+	static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+
+	return month == 2 && leap ? 29 : days[month - 1];
+}
+
+/* Parse "YYYY-MM-DD" at *p into tm, advancing p; -EINVAL if malformed. */
+static int parse_date_part(const char **p, struct tm *tm)
+{
+	int y, mo, d;
+
+	y = take_digits(p, 4);
+	if (y < 0 || **p != '-')
+		return -EINVAL;
+	(*p)++;
+	mo = take_digits(p, 2);
+	if (mo < 1 || mo > 12 || **p != '-')
+		return -EINVAL;
+	(*p)++;
+	d = take_digits(p, 2);
+	if (d < 1 || d > days_in_month(y, mo))
+		return -EINVAL;
+	tm->tm_year = y - 1900;
+	tm->tm_mon = mo - 1;
+	tm->tm_mday = d;
+	return 0;
+}
+
+/* Parse ISO-8601 UTC or offset time to Unix seconds. */
+int sw_time_parse(const char *s, int64_t *ret_seconds)
+{
+	struct tm tm = { 0 };
+	const char *p = s;
+	int64_t offset = 0;
+	time_t t;
+
+	if (s == NULL || parse_date_part(&p, &tm) < 0 || *p++ != 'T')
+		return -EINVAL;
+	tm.tm_hour = take_digits(&p, 2);
+	if (tm.tm_hour < 0 || tm.tm_hour > 23 || *p++ != ':')
+		return -EINVAL;
+	tm.tm_min = take_digits(&p, 2);
+	if (tm.tm_min < 0 || tm.tm_min > 59 || *p++ != ':')
+		return -EINVAL;
+	tm.tm_sec = take_digits(&p, 2);
+	if (tm.tm_sec < 0 || tm.tm_sec > 59)
+		return -EINVAL;
+	if (*p == '.') {
+		int n = 0;
+		for (p++; isdigit((unsigned char)*p); p++)
+			n++;
+		if (n < 1 || n > 7)
+			return -EINVAL;
+	}
+	if (*p == 'Z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int sign = *p++ == '-' ? -1 : 1;
+		int oh = take_digits(&p, 2), om;
+		if (oh < 0 || oh > 23 || *p++ != ':')
+			return -EINVAL;
+		om = take_digits(&p, 2);
+		if (om < 0 || om > 59)
+			return -EINVAL;
+		offset = sign * (oh * 3600 + om * 60);
+	} else {
+		return -EINVAL;
+	}
+	if (*p != '\0')
+		return -EINVAL;
+	t = timegm(&tm);
+	*ret_seconds = (int64_t)t - offset;
+	return 0;
+}
+
+/* Format Unix seconds as "2026-11-20T08:01:12Z". */
+void sw_time_format(int64_t t, char *buf, size_t n)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (n == 0)
+		return;
+	if (gmtime_r(&tt, &tm) == NULL) {
+		buf[0] = '\0';
+		return;
+	}
+	snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+	         tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* Parse "YYYY-MM-DD" to 00:00:00Z of that day. */
+int sw_date_parse(const char *s, int64_t *ret_seconds)
+{
+	struct tm tm = { 0 };
+	const char *p = s;
+
+	if (s == NULL || parse_date_part(&p, &tm) < 0 || *p != '\0')
+		return -EINVAL;
+	*ret_seconds = (int64_t)timegm(&tm);
+	return 0;
+}
+
+/* Lower-case ASCII in place. */
+char *sw_strlower(char *s)
+{
+	for (char *p = s; p && *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return s;
+}
+
+/* Lower-cased copy. */
+char *sw_strdup_lower(const char *s)
+{
+	char *r;
+
+	if (s == NULL)
+		return NULL;
+	r = strdup(s);
+	return sw_strlower(r);
+}
+
+/* Trim ASCII white space at both ends, in place. */
+char *sw_strtrim(char *s)
+{
+	size_t len, skip = 0;
+
+	if (s == NULL)
+		return NULL;
+	while (isspace((unsigned char)s[skip]))
+		skip++;
+	len = strlen(s + skip);
+	while (len > 0 && isspace((unsigned char)s[skip + len - 1]))
+		len--;
+	memmove(s, s + skip, len);
+	s[len] = '\0';
+	return s;
+}
+
+/* Make room for n more bytes plus the terminating NUL. */
+static int buf_reserve(struct sw_buf *b, size_t n)
+{
+	size_t need, cap;
+	char *data;
+
+	if (n > SIZE_MAX - b->len - 1)
+		return -ENOMEM;
+	need = b->len + n + 1;
+	if (b->data != NULL && need <= b->cap)
+		return 0;
+	cap = b->cap ? b->cap : 64;
+	while (cap < need)
+		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+	data = realloc(b->data, cap);
+	if (data == NULL)
+		return -ENOMEM;
+	b->data = data;
+	b->cap = cap;
+	return 0;
+}
+
+/* Append bytes, keeping the data NUL-terminated. */
+int sw_buf_append(struct sw_buf *b, const void *p, size_t n)
+{
+	if (buf_reserve(b, n) < 0)
+		return -ENOMEM;
+	if (n > 0)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+/* Append one byte. */
+int sw_buf_putc(struct sw_buf *b, char c)
+{
+	return sw_buf_append(b, &c, 1);
+}
+
+/* Append printf-formatted text. */
+int sw_buf_printf(struct sw_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -EINVAL;
+	if (buf_reserve(b, (size_t)n) < 0)
+		return -ENOMEM;
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+	return 0;
+}
+
+/* Free the buffer's data and reset it. */
+void sw_buf_clear(struct sw_buf *b)
+{
+	if (b == NULL)
+		return;
+	free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
+/* Percent-encode everything but RFC 3986 unreserved characters. */
+char *sw_url_encode(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t len = strlen(s);
+	char *out, *o;
+
+	if (len > (SIZE_MAX - 1) / 3)
+		return NULL;
+	out = malloc(len * 3 + 1);
+	if (out == NULL)
+		return NULL;
+	o = out;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (isalnum(*p) || *p == '-' || *p == '.' || *p == '_' || *p == '~') {
+			*o++ = (char)*p;
+		} else {
+			*o++ = '%';
+			*o++ = hex[*p >> 4];
+			*o++ = hex[*p & 15];
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+/* Length of the scheme before "://", 0 if there is none. */
+static size_t url_scheme_len(const char *url)
+{
+	const char *p = strstr(url, "://");
+
+	if (p == NULL || p == url)
+		return 0;
+	for (const char *q = url; q < p; q++)
+		if (!isalnum((unsigned char)*q) && *q != '+' && *q != '-' && *q != '.')
+			return 0;
+	return (size_t)(p - url);
+}
+
+/* Copy the URL's host (brackets stripped for IPv6) into host; false if none. */
+static bool url_host(const char *url, char *host, size_t n)
+{
+	size_t slen = url_scheme_len(url), alen, hlen;
+	const char *a, *at, *h, *end;
+
+	if (slen == 0)
+		return false;
+	a = url + slen + 3;
+	alen = strcspn(a, "/?#");
+	/* userinfo ends at the last '@' of the authority */
+	at = NULL;
+	for (const char *q = a; q < a + alen; q++)
+		if (*q == '@')
+			at = q;
+	h = at ? at + 1 : a;
+	end = a + alen;
+	if (*h == '[') {
+		const char *close = memchr(h, ']', (size_t)(end - h));
+		if (close == NULL)
+			return false;
+		h++;
+		hlen = (size_t)(close - h);
+	} else {
+		const char *colon = memchr(h, ':', (size_t)(end - h));
+		hlen = (size_t)((colon ? colon : end) - h);
+	}
+	if (hlen == 0 || hlen >= n)
+		return false;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	return true;
+}
+
+/* Is the URL's host 127.0.0.0/8, ::1 or localhost? */
+bool sw_url_is_loopback(const char *url)
+{
+	char host[256];
+	unsigned char a[16];
+
+	if (url == NULL || !url_host(url, host, sizeof(host)))
+		return false;
+	if (strcasecmp(host, "localhost") == 0 || strcasecmp(host, "localhost.") == 0)
+		return true;
+	if (inet_pton(AF_INET, host, a) == 1)
+		return a[0] == 127;
+	if (inet_pton(AF_INET6, host, a) == 1) {
+		static const unsigned char one[16] = { [15] = 1 };
+		return memcmp(a, one, 16) == 0;
+	}
+	return false;
+}
+
+/* Accept https:// URLs, and http:// only for loopback hosts.  The reason
+ * never quotes the URL: webhook URLs carry their credentials. */
+int sw_url_check(const char *url, char *why, size_t n)
+{
+	char host[256];
+	const char *msg = NULL;
+	size_t slen;
+
+	if (why != NULL && n > 0)
+		why[0] = '\0';
+	if (url == NULL || *url == '\0') {
+		msg = "empty URL";
+		goto fail;
+	}
+	for (const unsigned char *p = (const unsigned char *)url; *p; p++) {
+		if (*p <= ' ' || *p == 0x7f || *p == '\\') {
+			msg = "URL contains spaces, control characters or backslashes";
+			goto fail;
+		}
+	}
+	slen = url_scheme_len(url);
+	if (slen == 0) {
+		msg = "not a URL: expected https://HOST/...";
+		goto fail;
+	}
+	if (!url_host(url, host, sizeof(host))) {
+		msg = "URL has no host";
+		goto fail;
+	}
+	if (slen == 5 && strncasecmp(url, "https", 5) == 0)
+		return 0;
+	if (slen == 4 && strncasecmp(url, "http", 4) == 0) {
+		if (sw_url_is_loopback(url))
+			return 0;
+		msg = "http:// is only allowed for loopback hosts";
+		goto fail;
+	}
+	if (why != NULL && n > 0)
+		snprintf(why, n, "unsupported scheme \"%.*s\": use https://", slen > 16 ? 16 : (int)slen, url);
+	return -EINVAL;
+fail:
+	if (why != NULL && n > 0)
+		snprintf(why, n, "%s", msg);
+	return -EINVAL;
+}
+
+/* Overwrite a string, then free it. */
+void sw_free_secret(char *s)
+{
+	if (s == NULL)
+		return;
+	explicit_bzero(s, strlen(s));
+	free(s);
+}
+
+/* State of one sw_ini_parse run, shared by the inih reader and handler. */
+struct ini_ctx {
+	FILE *f;
+	const char *path;
+	const struct sw_ini_handler *h;
+	void *user;
+	struct sw_diag *diag;
+	char *buf;
+	size_t bufcap;
+	int line;
+	char *section; /* current section name, NULL before the first */
+	bool skip;     /* the current section header was malformed */
+	int errors;
+	int read_errno;
+};
+
+/* Report a syntax error at the current line. */
+static void ini_error(struct ini_ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void ini_error(struct ini_ctx *x, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	sw_diag_addv(x->diag, false, x->path, x->line, fmt, ap);
+	va_end(ap);
+	x->errors++;
+}
+
+/* A section header line (s trimmed, starting with '['). */
+static void ini_section(struct ini_ctx *x, char *s)
+{
+	char *close = strchr(s, ']');
+	char *rest, *name;
+
+	free(x->section);
+	x->section = NULL;
+	x->skip = true;
+	if (close == NULL) {
+		ini_error(x, "malformed section header (no \"]\")");
+		return;
+	}
+	rest = close + 1;
+	while (isspace((unsigned char)*rest))
+		rest++;
+	if (*rest != '\0' && *rest != ';' && *rest != '#') {
+		ini_error(x, "unexpected text after \"]\" in section header");
+		return;
+	}
+	*close = '\0';
+	name = sw_strtrim(s + 1);
+	if (*name == '\0') {
+		ini_error(x, "empty section name \"[]\"");
+		return;
+	}
+	x->section = strdup(name);
+	if (x->section == NULL) {
+		ini_error(x, "out of memory");
+		return;
+	}
+	x->skip = false;
+	if (x->h->section != NULL)
+		x->h->section(x->user, x->line, x->section);
+}
+
+/* inih reader: one whole line per call, counted.  Section headers and
+ * malformed lines are handled here; inih sees only key lines (others are
+ * passed as empty lines), already left-trimmed so it never treats an
+ * indented line as a continuation of the previous value. */
+static char *ini_reader_cb(char *str, int num, void *stream)
+{
+	struct ini_ctx *x = stream;
+	ssize_t len;
+	char *s, *sep;
+
+	errno = 0;
+	len = getline(&x->buf, &x->bufcap, x->f);
+	if (len < 0) {
+		if (ferror(x->f))
+			x->read_errno = errno ? errno : EIO;
+		return NULL;
+	}
+	x->line++;
+	str[0] = '\0';
+	while (len > 0 && (x->buf[len - 1] == '\n' || x->buf[len - 1] == '\r'))
+		x->buf[--len] = '\0';
+	if (len + 1 > SW_INI_MAX_LINE || len + 1 > num) {
+		ini_error(x, "line too long (over %d bytes)", SW_INI_MAX_LINE);
+		return str;
+	}
+	if (memchr(x->buf, '\0', (size_t)len) != NULL) {
+		ini_error(x, "NUL byte in line");
+		return str;
+	}
+	s = x->buf;
+	if (x->line == 1 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
+		s += 3;
+	s = sw_strtrim(s);
+	if (*s == '\0' || *s == ';' || *s == '#')
+		return str;
+	if (*s == '[') {
+		ini_section(x, s);
+		return str;
+	}
+	/* the separator must come before any " ;" comment, as inih sees it */
+	sep = s + strcspn(s, "=:");
+	for (char *p = s + 1; *p && p < sep; p++) {
+		if (*p == ';' && isspace((unsigned char)p[-1])) {
+			sep = p;
+			break;
+		}
+	}
+	if (*sep != '=' && *sep != ':') {
+		ini_error(x, "expected \"key = value\"");
+		return str;
+	}
+	memcpy(str, s, strlen(s) + 1);
+	return str;
+}
+
+/* inih handler: pass the key on with its line and full section name. */
+static int ini_handler_cb(void *user, const char *section, const char *name, const char *value)
+{
+	struct ini_ctx *x = user;
+
+	(void)section; /* inih truncates section names to 49 bytes */
+	if (x->skip)
+		return 1;
+	if (*name == '\0') {
+		ini_error(x, "missing key name before \"=\"");
+		return 1;
+	}
+	if (x->section == NULL) {
+		ini_error(x, "key \"%s\" is outside of any [section]", name);
+		return 1;
+	}
+	x->h->key(x->user, x->line, x->section, name, value);
+	return 1;
+}
+
+/* Parse an INI file with line numbers (see util.h). */
+int sw_ini_parse(const char *path, const struct sw_ini_handler *h, void *user, struct sw_diag *diag)
+{
+	struct ini_ctx x = { .path = path, .h = h, .user = user, .diag = diag };
+	int r;
+
+	x.f = fopen(path, "re");
+	if (x.f == NULL) {
+		r = -errno;
+		sw_diag_add(diag, false, path, 0, "cannot read: %s", strerror(-r));
+		return r;
+	}
+	r = ini_parse_stream(ini_reader_cb, &x, ini_handler_cb, &x);
+	if (r == -2) {
+		r = -ENOMEM;
+		sw_diag_add(diag, false, path, x.line, "out of memory");
+		goto done;
+	}
+	if (x.read_errno != 0) {
+		r = -x.read_errno;
+		sw_diag_add(diag, false, path, 0, "cannot read: %s", strerror(x.read_errno));
+		goto done;
+	}
+	r = x.errors;
+done:
+	fclose(x.f);
+	free(x.buf);
+	free(x.section);
+	return r;
+}

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* One problem found in an input: shaped like jansson's json_error_t. */
 struct sw_error {
@@ -28,9 +29,15 @@ void sw_error_set(struct sw_error *e, const char *source, int line, const char *
 /* Append an error (warning=false) or a warning; never fails (drops on OOM). */
 void sw_diag_add(struct sw_diag *d, bool warning, const char *source, int line, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
+/* sw_diag_add with a va_list. */
+void sw_diag_addv(struct sw_diag *d, bool warning, const char *source, int line, const char *fmt, va_list ap)
+	__attribute__((format(printf, 5, 0)));
 void sw_diag_clear(struct sw_diag *d);
+/* Stable-sort items[from..n) by line (a loader's problems in file order). */
+void sw_diag_sort(struct sw_diag *d, size_t from);
 
-/* "30s", "5m", "2h", "7d", "1w"; a bare number is seconds.  -EINVAL otherwise. */
+/* "30s", "5m", "2h", "7d", "1w"; a bare number is seconds.  -EINVAL otherwise
+ * (empty, negative, signs, spaces, unknown unit, overflow of int64 seconds). */
 int sw_duration_parse(const char *s, int64_t *ret_seconds);
 /* The shortest exact form: 90 -> "90s", 300 -> "5m", 7200 -> "2h", 604800 -> "7d". */
 void sw_duration_format(int64_t seconds, char *buf, size_t n);
@@ -55,7 +62,9 @@ struct sw_buf {
 	char *data; /* always NUL-terminated when len > 0 or after sw_buf_putc */
 	size_t len, cap;
 };
+/* Append n bytes (n == 0 still allocates, so data is a valid "").  0 or -ENOMEM. */
 int sw_buf_append(struct sw_buf *b, const void *p, size_t n);
+int sw_buf_putc(struct sw_buf *b, char c);
 int sw_buf_printf(struct sw_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sw_buf_clear(struct sw_buf *b);
 
@@ -70,3 +79,20 @@ int sw_url_check(const char *url, char *why, size_t n);
 
 /* Free a string after overwriting it (secrets). NULL is fine. */
 void sw_free_secret(char *s);
+
+/* INI files (smtpwatch.conf, exception registers) through inih with line
+ * numbers.  inih 55 as packaged has no line numbers and keeps section names
+ * to 49 bytes, so the reader counts lines and tracks sections itself.  Lines
+ * longer than SW_INI_MAX_LINE bytes (with the newline), section headers
+ * without "]" and lines without "=" are reported to diag (with source) and
+ * skipped; indented lines are not continuations.  " ;" starts a comment. */
+#define SW_INI_MAX_LINE 200
+struct sw_ini_handler {
+	/* A section header: the text between the brackets, trimmed. */
+	void (*section)(void *user, int line, const char *name);
+	/* A key in the current section (NULL before the first header). */
+	void (*key)(void *user, int line, const char *section, const char *name, const char *value);
+};
+/* Parse the file at path.  Returns the number of syntax errors (each also in
+ * diag), or -errno if it cannot be opened or read (diag: PATH:0: cannot read: ...). */
+int sw_ini_parse(const char *path, const struct sw_ini_handler *h, void *user, struct sw_diag *diag);

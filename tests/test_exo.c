@@ -121,7 +121,8 @@ START_TEST(test_error_text)
 	sw_exo_error_text(body, len, out, sizeof(out));
 	ck_assert_str_eq(out, "The request was throttled: you have exceeded the maximum number of concurrent "
 	                      "requests per tenant.");
-	sw_exo_error_text("{\"error\":{\"code\":\"x\",\"message\":\"Access denied\"}}", 47, out, sizeof(out));
+	const char *graph = "{\"error\":{\"code\":\"x\",\"message\":\"Access denied\"}}";
+	sw_exo_error_text(graph, strlen(graph), out, sizeof(out));
 	ck_assert_str_eq(out, "x: Access denied");
 	sw_exo_error_text("", 0, out, sizeof(out));
 	ck_assert_str_eq(out, "");

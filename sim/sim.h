@@ -1,0 +1,247 @@
+/* sim.h: shared pieces of smtpwatch-sim, the simulated Microsoft 365 tenant.
+ *
+ * Times inside the simulator are "ticks": 100 ns units since the Unix epoch,
+ * the resolution of Microsoft's createdDateTime (7 fractional digits).  The
+ * simulator clock is the wall clock plus an offset that /_sim/clock moves. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <jansson.h>
+
+#define TICKS_PER_SEC 10000000LL
+
+/* One sign-in series of a scenario: expands to count records. */
+struct sim_series {
+	char **users, **ips, **countries, **cities, **states;
+	size_t n_users, n_ips, n_countries, n_cities, n_states;
+	char *client_app;     /* clientAppUsed, "Authenticated SMTP" */
+	int error_code;
+	char *failure_reason; /* NULL with failure_reason_null: JSON null */
+	bool failure_reason_null;
+	int64_t at;            /* ticks of record 0 */
+	int64_t every;         /* ticks between records */
+	int64_t visible_after; /* ticks of late arrival */
+	long count;
+	long dup_every;    /* every Nth record is delivered twice (0: never) */
+	char id_prefix[9]; /* lower-case hex, "" when none */
+	uint32_t no;       /* series number within the tenant */
+};
+
+/* One expanded sign-in record; rendered on the fly. */
+struct sim_signin {
+	int64_t created; /* ticks */
+	int64_t visible; /* ticks from which queries see it */
+	uint64_t id_hi, id_lo;
+	uint32_t series; /* index in tenant->series */
+	uint32_t index;  /* record number within its series */
+	uint8_t dup;     /* 1 for the second copy of a duplicated record */
+};
+
+/* A change to the Exchange state at a given time. */
+enum change_kind { CHANGE_TRANSPORT, CHANGE_ORGANIZATION, CHANGE_MAILBOX, CHANGE_POLICY };
+enum change_op { OP_SET, OP_ADD, OP_REMOVE };
+
+struct sim_change {
+	int64_t at; /* ticks */
+	enum change_kind kind;
+	enum change_op op;
+	char *name;   /* mailbox address (lower case) or policy name */
+	json_t *set;  /* fields to merge (new reference), NULL for remove */
+	size_t order; /* tie-break: file order */
+};
+
+struct sim_tenant {
+	char *name;      /* "contoso.onmicrosoft.com" */
+	char *tenant_id; /* GUID alias, may be NULL */
+	char *client_id, *client_secret, *domain;
+	uint64_t seed; /* hash of the name */
+
+	struct sim_series **series;
+	size_t n_series, cap_series;
+	struct sim_signin *signins; /* sorted newest first */
+	size_t n_signins, cap_signins;
+
+	json_t *transport_config;     /* fields merged over the defaults */
+	json_t *organization_config;
+	json_t *mailboxes;            /* array of full rows */
+	json_t *policies;             /* array of full rows */
+	long gen_count;               /* generate_mailboxes */
+	char *gen_prefix;
+	json_t *gen_smtp_disabled;    /* true, false or null */
+	int gen_width;
+
+	struct sim_change *changes;
+	size_t n_changes, cap_changes;
+
+	/* throttling of the sign-ins API: request times in a ring */
+	int64_t *throttle_ring;
+	size_t throttle_pos;
+};
+
+enum sim_endpoint { EP_TOKEN, EP_SIGNINS, EP_EXCHANGE, EP_HOOKS, EP_ANY, EP_CONTROL, EP_OTHER };
+
+struct sim_fault {
+	enum sim_endpoint endpoint;
+	char *tenant; /* NULL: any */
+	char *hook;   /* NULL: any receiver */
+	long after, count;
+	long seen, hits;
+	int status;
+	int retry_after; /* -1: no Retry-After */
+	int delay_ms;
+	bool truncate, reset, bad_json, invalid_utf8, expire_token;
+	int big_body_mb;
+	char *content_type;
+	json_t *spec; /* the object as given, for GET /_sim/faults */
+};
+
+struct sim_token {
+	char *token;
+	const struct sim_tenant *tenant;
+	char *resource;
+	int kind; /* TOKEN_GRAPH, TOKEN_EXCHANGE, TOKEN_ANY */
+	int64_t expires; /* ticks */
+	struct sim_token *next;
+};
+enum { TOKEN_ANY = 0, TOKEN_GRAPH = 1, TOKEN_EXCHANGE = 2 };
+#define TOKEN_BUCKETS 1024
+
+struct sim_receiver {
+	char *name;
+	int status;     /* 0: close without answering */
+	int retry_after;
+	char *body;     /* NULL: the default answer */
+	json_t *records; /* array */
+	struct sim_receiver *next;
+};
+
+struct sim_stats {
+	unsigned long token, signins, exchange, hooks, control, other;
+	unsigned long faults_served, status_429, tokens_issued, throttled;
+	unsigned long signin_records_served, exchange_rows_served;
+};
+
+struct sim {
+	struct event_base *base;
+	struct evhttp *http;
+	bool verbose;
+	char listen_host[64]; /* for URLs when a request has no Host */
+	int port;
+
+	int64_t start;        /* ticks, whole second: the scenario's "0s" */
+	int64_t clock_offset; /* ticks added to the wall clock */
+
+	long page_size, exchange_page_size;
+	long token_lifetime;
+	int64_t skiptoken_lifetime; /* ticks, 0: never expire */
+	long throttle_requests;     /* 0: no throttling */
+	int64_t throttle_window;    /* ticks */
+	int throttle_retry_after;
+
+	struct sim_tenant **tenants;
+	size_t n_tenants;
+	struct sim_fault **faults;
+	size_t n_faults, cap_faults;
+	struct sim_token *tokens[TOKEN_BUCKETS];
+	struct sim_receiver *receivers;
+	struct pending *pending; /* delayed replies */
+	struct sim_stats stats;
+};
+
+/* Per-request context passed through the handlers. */
+struct sim_req {
+	struct sim *sim;
+	struct evhttp_request *req;
+	enum sim_endpoint ep;
+	const struct sim_tenant *tenant;
+	const char *hook;
+	struct sim_fault *fault; /* chosen fault, NULL when none */
+	char request_id[37];
+	char base_url[300]; /* "http://127.0.0.1:PORT" from Host */
+};
+
+/* ---- util.c ---- */
+int64_t sim_wall_ticks(void);
+int64_t sim_now(const struct sim *sim);
+uint64_t sim_hash(const char *s);
+uint64_t sim_mix(uint64_t x);
+/* Format a GUID from two 64-bit halves, v4-shaped; buf >= 37. */
+void sim_guid(uint64_t hi, uint64_t lo, char *buf);
+/* Deterministic GUID of a string (user ids, mailbox ids). */
+void sim_guid_of(const char *kind, const char *s, char *buf);
+void sim_random_guid(char *buf);
+/* "-90m", "+2h", "0s", "45" (seconds) or ISO-8601: ticks; relative to base. */
+int sim_time_parse(const char *s, int64_t base, int64_t *ret);
+/* "5m", "30s", "2h", "7d", bare seconds: ticks; negative refused. */
+int sim_duration_parse(const char *s, int64_t *ret);
+/* ISO-8601 with 0..7 fractional digits, Z or +hh:mm: ticks. */
+int sim_iso_parse(const char *s, int64_t *ret);
+/* ticks -> "2026-11-20T08:01:12.6195833Z" (frac7) or "...12Z"; buf >= 32. */
+void sim_iso_format(int64_t ticks, bool frac7, char *buf, size_t n);
+/* Append a quoted JSON string (UTF-8 passed through). NULL -> null. */
+void sim_json_str(struct evbuffer *b, const char *s);
+char *sim_strdup_lower(const char *s);
+void *sim_xmalloc(size_t n);
+void *sim_xrealloc(void *p, size_t n);
+char *sim_xstrdup(const char *s);
+/* Append json (compact) to an evbuffer. */
+void sim_json_add(struct evbuffer *b, const json_t *j);
+bool sim_utf8_valid(const char *s, size_t n);
+
+/* ---- scenario.c ---- */
+/* Load a scenario file; on error print "FILE: message" and return -1. */
+int scenario_load(struct sim *sim, const char *file);
+void scenario_free(struct sim *sim);
+struct sim_tenant *scenario_tenant(struct sim *sim, const char *name);
+/* Parse series from a JSON array and append them (times relative to base). */
+int scenario_add_series(struct sim_tenant *t, json_t *arr, int64_t base, const char *where, char *err,
+	size_t errn);
+int scenario_add_changes(struct sim_tenant *t, json_t *arr, int64_t base, const char *where, char *err,
+	size_t errn);
+/* Parse one fault object; NULL with err on error. */
+struct sim_fault *fault_parse(json_t *o, const char *where, char *err, size_t errn);
+void fault_free(struct sim_fault *f);
+int sim_add_fault(struct sim *sim, struct sim_fault *f);
+const char *sim_failure_reason(int code);
+
+/* ---- graph.c ---- */
+void token_handle(struct sim_req *r, const char *tenant);
+void signins_handle(struct sim_req *r);
+/* Look a bearer token up; NULL when absent/unknown (no expiry check). */
+struct sim_token *token_lookup(struct sim *sim, struct evhttp_request *req);
+void tokens_free(struct sim *sim);
+/* 401 InvalidAuthenticationToken unless the request carries a token valid
+ * now for kind; returns the token or NULL after answering. */
+struct sim_token *token_require(struct sim_req *r, int kind);
+
+/* ---- exchange.c ---- */
+void exchange_handle(struct sim_req *r, const char *tenant);
+
+/* ---- hooks.c ---- */
+void hooks_handle(struct sim_req *r, const char *path);
+void hooks_get(struct sim_req *r, const char *name);
+void hooks_delete(struct sim_req *r, const char *name);
+void hooks_set_status(struct sim_req *r, const char *name);
+void hooks_list(struct sim_req *r);
+void receivers_free(struct sim *sim);
+
+/* ---- smtpwatch-sim.c: answering ---- */
+/* Answer with a JSON body (taken over); applies the chosen fault. */
+void sim_reply(struct sim_req *r, int status, struct evbuffer *body);
+void sim_reply_json(struct sim_req *r, int status, json_t *j); /* steals j */
+/* Graph error {"error":{"code","message","innerError"}} */
+void sim_graph_error(struct sim_req *r, int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Answer as the chosen fault says when it replaces the answer; true if so. */
+bool fault_answer(struct sim_req *r);
+/* Close the connection without an answer. */
+void sim_reset(struct sim_req *r);
+/* Body of the request as a NUL-terminated malloc'd string (len in ret_len). */
+char *sim_body(struct evhttp_request *req, size_t *ret_len);
+void sim_log(struct sim *sim, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,0 +1,695 @@
+/* test_config.c: smtpwatch.conf parsing, defaults, FILE:LINE diagnostics, secrets. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check_main.h"
+#include "config.h"
+
+/* Secret contents the fixture writes: none may ever appear in a message. */
+#define SECRET_CONTOSO "s3cr3t~contoso-Value_0123456789"
+#define SECRET_URL "https://hooks.example.com/services/T000/B000/XXXXtopsecretXXXX"
+#define SECRET_TOKEN "9c1f4a2e-hec-token-topsecret"
+#define SECRET_KEY "hmac-key-topsecret"
+#define PEM_TEXT "-----BEGIN CERTIFICATE-----\nMIIB-topsecret\n-----END CERTIFICATE-----\n"
+
+static const char *const secrets[] = { SECRET_CONTOSO, SECRET_URL, SECRET_TOKEN, SECRET_KEY, "MIIB-topsecret",
+	                                "hooks.example.com/x-plain" };
+
+static char dir[256];
+static char conf[512];
+static struct sw_config *cfg;
+static struct sw_diag diag;
+
+/* Write a file in the temporary directory with the given mode. */
+static void write_file(const char *name, const char *text, mode_t mode)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	ck_assert_msg(f != NULL, "cannot write %s", path);
+	fputs(text, f);
+	fclose(f);
+	ck_assert_int_eq(chmod(path, mode), 0);
+}
+
+/* Remove one entry of the temporary tree. */
+static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* A temporary directory holding secret files with mode 0600. */
+static void setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/sw-test-config-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(conf, sizeof(conf), "%s/smtpwatch.conf", dir);
+	write_file("contoso.secret", SECRET_CONTOSO "\n", 0600);
+	write_file("soc.url", SECRET_URL "\n", 0600);
+	write_file("hec.token", SECRET_TOKEN "\r\n", 0600);
+	write_file("soc.key", SECRET_KEY, 0600);
+	write_file("fabrikam.pem", PEM_TEXT, 0600);
+	write_file("open.pem", PEM_TEXT, 0644);
+	write_file("plain.url", "http://hooks.example.com/x-plain\n", 0600);
+	cfg = NULL;
+	memset(&diag, 0, sizeof(diag));
+}
+
+static void teardown(void)
+{
+	sw_config_free(cfg);
+	cfg = NULL;
+	sw_diag_clear(&diag);
+	nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Assert that no diagnostic quotes a secret. */
+static void assert_no_secret_in_diag(void)
+{
+	for (size_t i = 0; i < diag.n; i++)
+		for (size_t j = 0; j < sizeof(secrets) / sizeof(secrets[0]); j++)
+			ck_assert_msg(strstr(diag.items[i].text, secrets[j]) == NULL, "secret printed: %s",
+			              diag.items[i].text);
+}
+
+/* All diagnostics as one string, for failure messages. */
+static const char *diag_text(void)
+{
+	static char buf[8192];
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < diag.n && o < sizeof(buf); i++)
+		o += (size_t)snprintf(buf + o, sizeof(buf) - o, "\n  %s:%d: %s%s", diag.items[i].source,
+		                      diag.items[i].line, diag.items[i].warning ? "warning: " : "",
+		                      diag.items[i].text);
+	return buf;
+}
+
+/* Is there an error at this line of the config whose text holds frag? */
+static bool has_error(int line, const char *frag)
+{
+	for (size_t i = 0; i < diag.n; i++)
+		if (!diag.items[i].warning && diag.items[i].line == line && strcmp(diag.items[i].source, conf) == 0 &&
+		    strstr(diag.items[i].text, frag) != NULL)
+			return true;
+	return false;
+}
+
+/* Load text as the config file in the temporary directory. */
+static int load_text(const char *text)
+{
+	write_file("smtpwatch.conf", text, 0644);
+	return sw_config_load(conf, &cfg, &diag);
+}
+
+/* Copy a file from tests/data/config into the temporary directory and load it. */
+static int load_data(const char *name)
+{
+	const char *data = getenv("SW_TEST_DATA");
+	char path[512], text[16384];
+	size_t n;
+	FILE *f;
+
+	ck_assert_ptr_nonnull(data);
+	snprintf(path, sizeof(path), "%s/config/%s", data, name);
+	f = fopen(path, "r");
+	ck_assert_msg(f != NULL, "cannot open %s", path);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	return load_text(text);
+}
+
+/* A path inside the temporary directory. */
+static const char *in_dir(const char *name)
+{
+	static char buf[4][512];
+	static int k;
+
+	k = (k + 1) % 4;
+	snprintf(buf[k], sizeof(buf[k]), "%s/%s", dir, name);
+	return buf[k];
+}
+
+START_TEST(full_config_every_field)
+{
+	const struct sw_tenant_config *t;
+	const struct sw_sink_config *s;
+
+	ck_assert_msg(load_data("full.conf") == 0, "full.conf refused:%s", diag_text());
+	ck_assert_msg(diag.n == 0, "unexpected diagnostics:%s", diag_text());
+	ck_assert_str_eq(cfg->path, conf);
+
+	ck_assert_str_eq(cfg->daemon.state_dir, in_dir("state"));
+	ck_assert_str_eq(cfg->daemon.socket, "/run/sw-test/control.sock");
+	ck_assert_str_eq(cfg->daemon.socket_group, "smtpwatch-ops");
+	ck_assert_int_eq(cfg->daemon.retention, 180 * 86400);
+	ck_assert_int_eq(cfg->daemon.dead_after, 2 * 86400);
+
+	ck_assert_uint_eq(cfg->n_tenants, 2);
+	t = sw_config_tenant(cfg, "contoso");
+	ck_assert_ptr_eq(t, &cfg->tenants[0]);
+	ck_assert_int_eq(t->line, 12);
+	ck_assert_str_eq(t->tenant_id, "contoso.onmicrosoft.com");
+	ck_assert_str_eq(t->client_id, "11111111-2222-3333-4444-555555555555");
+	ck_assert_str_eq(t->client_secret_file, in_dir("contoso.secret"));
+	ck_assert_str_eq(t->client_secret, SECRET_CONTOSO);
+	ck_assert_ptr_null(t->certificate_file);
+	ck_assert_str_eq(t->assertion_alg, "RS256");
+	ck_assert_str_eq(t->login_url, "https://login.microsoftonline.us"); /* trailing '/' dropped */
+	ck_assert_str_eq(t->graph_url, "https://graph.microsoft.us");
+	ck_assert_str_eq(t->exchange_url, "https://outlook.office365.us");
+	ck_assert_int_eq(t->signins_interval, 600);
+	ck_assert_int_eq(t->signins_lookback, 3 * 3600);
+	ck_assert_int_eq(t->initial_backfill, 7 * 86400);
+	ck_assert_int_eq(t->config_interval, 1800);
+	ck_assert_str_eq(t->report_spool, in_dir("reports/contoso"));
+	ck_assert_str_eq(t->exceptions, "/etc/smtpwatch/exceptions/contoso.conf");
+
+	t = sw_config_tenant(cfg, "fabrikam-gov");
+	ck_assert_ptr_nonnull(t);
+	ck_assert_str_eq(t->certificate_file, in_dir("fabrikam.pem"));
+	ck_assert_ptr_null(t->client_secret_file);
+	ck_assert_ptr_null(t->client_secret);
+	ck_assert_str_eq(t->assertion_alg, "PS256");
+	ck_assert_ptr_null(t->report_spool);
+	ck_assert_ptr_null(t->exceptions);
+	ck_assert_ptr_null(sw_config_tenant(cfg, "Contoso"));
+	ck_assert_ptr_null(sw_config_tenant(cfg, "nope"));
+
+	ck_assert_int_eq(cfg->rules.spray_failures, 30);
+	ck_assert_int_eq(cfg->rules.spray_users, 8);
+	ck_assert_int_eq(cfg->rules.spray_window, 1800);
+	ck_assert_int_eq(cfg->rules.bruteforce_failures, 12);
+	ck_assert_int_eq(cfg->rules.bruteforce_window, 1200);
+	ck_assert_int_eq(cfg->rules.unused_after, 45 * 86400);
+	ck_assert_int_eq(cfg->rules.expiring_within, 21 * 86400);
+	ck_assert_int_eq(cfg->rules.max_exception_lifetime, 60 * 86400);
+	ck_assert_int_eq(cfg->rules.stale_after, 4 * 3600);
+
+	ck_assert_uint_eq(cfg->n_sinks, 5);
+	s = &cfg->sinks[0];
+	ck_assert_str_eq(s->name, "soc");
+	ck_assert_int_eq(s->type, SW_SINK_WEBHOOK);
+	ck_assert_str_eq(s->url_file, in_dir("soc.url"));
+	ck_assert_str_eq(s->url, SECRET_URL);
+	ck_assert_str_eq(s->hmac_key_file, in_dir("soc.key"));
+	ck_assert_uint_eq(s->hmac_key_len, strlen(SECRET_KEY));
+	ck_assert_mem_eq(s->hmac_key, SECRET_KEY, strlen(SECRET_KEY));
+	ck_assert_int_eq(s->min_severity, SW_SEV_MEDIUM);
+	ck_assert_ptr_null(s->rules);
+
+	s = &cfg->sinks[1];
+	ck_assert_str_eq(s->name, "teams");
+	ck_assert_int_eq(s->type, SW_SINK_TEAMS);
+	ck_assert_str_eq(s->url, "https://contoso.webhook.office.com/webhookb2/abc;def");
+	ck_assert_int_eq(s->min_severity, SW_SEV_HIGH);
+	ck_assert_ptr_nonnull(s->rules);
+	ck_assert_str_eq(s->rules[0], "unapproved-basic-auth-submission");
+	ck_assert_str_eq(s->rules[1], "smtp-auth-password-spray");
+	ck_assert_ptr_null(s->rules[2]);
+
+	s = &cfg->sinks[2];
+	ck_assert_int_eq(s->type, SW_SINK_SPLUNK_HEC);
+	ck_assert_str_eq(s->url, "https://splunk.example.com:8088/services/collector/event");
+	ck_assert_str_eq(s->token, SECRET_TOKEN); /* CRLF stripped */
+	ck_assert_int_eq(s->min_severity, SW_SEV_LOW);
+
+	s = &cfg->sinks[3];
+	ck_assert_int_eq(s->type, SW_SINK_SYSLOG);
+	ck_assert_str_eq(s->address, "udp://[2001:db8::5]:514");
+	ck_assert_int_eq(s->facility, 19);
+
+	s = &cfg->sinks[4];
+	ck_assert_str_eq(s->name, "journal");
+	ck_assert_int_eq(s->type, SW_SINK_JOURNAL);
+	ck_assert_int_eq(s->min_severity, SW_SEV_CRITICAL);
+	ck_assert_ptr_null(s->url);
+}
+END_TEST
+
+START_TEST(minimal_config_defaults)
+{
+	const struct sw_tenant_config *t;
+	const struct sw_sink_config *s;
+
+	ck_assert_msg(load_data("minimal.conf") == 0, "minimal.conf refused:%s", diag_text());
+	ck_assert_uint_eq(diag.n, 0);
+	ck_assert_str_eq(cfg->daemon.state_dir, "/var/lib/smtpwatch");
+	ck_assert_str_eq(cfg->daemon.socket, "/run/smtpwatch/control.sock");
+	ck_assert_str_eq(cfg->daemon.socket_group, "smtpwatch");
+	ck_assert_int_eq(cfg->daemon.retention, 400 * 86400);
+	ck_assert_int_eq(cfg->daemon.dead_after, 3 * 86400);
+
+	ck_assert_uint_eq(cfg->n_tenants, 1);
+	t = &cfg->tenants[0];
+	ck_assert_str_eq(t->name, "contoso");
+	ck_assert_int_eq(t->line, 2);
+	ck_assert_str_eq(t->assertion_alg, "PS256");
+	ck_assert_str_eq(t->login_url, "https://login.microsoftonline.com");
+	ck_assert_str_eq(t->graph_url, "https://graph.microsoft.com");
+	ck_assert_str_eq(t->exchange_url, "https://outlook.office365.com");
+	ck_assert_int_eq(t->signins_interval, 300);
+	ck_assert_int_eq(t->signins_lookback, 7200);
+	ck_assert_int_eq(t->initial_backfill, 7 * 86400);
+	ck_assert_int_eq(t->config_interval, 3600);
+	ck_assert_ptr_null(t->report_spool);
+	ck_assert_ptr_null(t->exceptions);
+
+	ck_assert_int_eq(cfg->rules.spray_failures, 20);
+	ck_assert_int_eq(cfg->rules.spray_users, 5);
+	ck_assert_int_eq(cfg->rules.spray_window, 900);
+	ck_assert_int_eq(cfg->rules.bruteforce_failures, 10);
+	ck_assert_int_eq(cfg->rules.bruteforce_window, 900);
+	ck_assert_int_eq(cfg->rules.unused_after, 30 * 86400);
+	ck_assert_int_eq(cfg->rules.expiring_within, 14 * 86400);
+	ck_assert_int_eq(cfg->rules.max_exception_lifetime, 90 * 86400);
+	ck_assert_int_eq(cfg->rules.stale_after, 3 * 3600);
+
+	ck_assert_uint_eq(cfg->n_sinks, 1);
+	s = &cfg->sinks[0];
+	ck_assert_int_eq(s->line, 7);
+	ck_assert_int_eq(s->type, SW_SINK_SYSLOG);
+	ck_assert_str_eq(s->address, "unix:/dev/log");
+	ck_assert_int_eq(s->facility, 10); /* authpriv */
+	ck_assert_int_eq(s->min_severity, SW_SEV_INFO);
+	ck_assert_ptr_null(s->rules);
+}
+END_TEST
+
+/* Lines shared by the cases below: a tenant that is valid on its own. */
+#define TENANT                                                                                                 \
+	"[tenant contoso]\n"                                                                                   \
+	"tenant_id = contoso.onmicrosoft.com\n"                                                                \
+	"client_id = 11111111-2222-3333-4444-555555555555\n"                                                   \
+	"client_secret_file = contoso.secret\n"
+
+#define LONG50 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
+static const struct {
+	const char *text;
+	int line;
+	const char *frag;
+} bad[] = {
+	{ "[daemon]\nretention = forever\n", 2, "retention: invalid duration \"forever\"" },
+	{ TENANT "signins_interval = 5x\n", 5, "signins_interval: invalid duration \"5x\"" },
+	{ TENANT "signins_interval = 0\n", 5, "signins_interval: must be longer than 0" },
+	{ TENANT "config_interval = -1h\n", 5, "config_interval: invalid duration \"-1h\"" },
+	{ "\n[tenant contoso]\nclient_id = x\nclient_secret_file = contoso.secret\n", 2,
+	  "[tenant contoso]: tenant_id is required" },
+	{ "[tenant contoso]\ntenant_id = x\nclient_secret_file = contoso.secret\n", 1,
+	  "[tenant contoso]: client_id is required" },
+	{ "[tenant contoso]\ntenant_id = x\nclient_id = y\n", 1,
+	  "[tenant contoso]: client_secret_file or certificate_file is required" },
+	{ TENANT "certificate_file = fabrikam.pem\n", 5, "either client_secret_file or certificate_file, not both" },
+	{ TENANT "foo = bar\n", 5, "unknown key \"foo\" in [tenant contoso]" },
+	{ TENANT "tenant_id = again\n", 5, "duplicate key \"tenant_id\" in [tenant contoso] (first at line 2)" },
+	{ TENANT "tenant_id2 =\n", 5, "unknown key \"tenant_id2\"" },
+	{ "[tenant contoso]\ntenant_id =\nclient_id = y\nclient_secret_file = contoso.secret\n", 2,
+	  "tenant_id: empty value" },
+	{ TENANT "graph_url = http://graph.example.com\n", 5, "graph_url: http:// is only allowed for loopback hosts" },
+	{ TENANT "login_url = ftp://login.example.com\n", 5, "login_url: unsupported scheme \"ftp\"" },
+	{ TENANT "assertion_alg = HS256\n", 5, "assertion_alg: must be PS256 or RS256, not \"HS256\"" },
+	{ TENANT "[tenant contoso]\ntenant_id = z\n", 5, "duplicate section [tenant contoso] (first at line 1)" },
+	{ "[tenant contoso]\ntenant_id = x\nclient_id = y\nclient_secret_file = missing.secret\n", 4,
+	  "missing.secret: No such file or directory" },
+	{ "[tenant contoso]\ntenant_id = x\nclient_id = y\ncertificate_file = open.pem\n", 4,
+	  "open.pem: readable by group or others (mode 0644); chmod 600 it" },
+	{ "[tenant contoso]\ntenant_id = x\nclient_id = y\nclient_secret_file = .\n", 4, ": not a regular file" },
+	{ "[tenant]\ntenant_id = x\n", 1, "section [tenant] needs a name: [tenant NAME]" },
+	{ "[tenant con toso]\n", 1, "invalid name \"con toso\"" },
+	{ "[daemon main]\n", 1, "section [daemon main] takes no name" },
+	{ "[daemon]\n[daemon]\n", 2, "duplicate section [daemon] (first at line 1)" },
+	{ "[foo]\nbar = baz\n", 1, "unknown section [foo]" },
+	{ "[Tenant contoso]\n", 1, "unknown section [Tenant contoso]" },
+	{ "[tenant contoso\n", 1, "malformed section header" },
+	{ "[rules] extra\n", 1, "unexpected text after \"]\"" },
+	{ "state_dir = /x\n[daemon]\n", 1, "outside of any [section]" },
+	{ "[daemon]\nthis line has no equals sign\n", 2, "expected \"key = value\"" },
+	{ "[daemon]\nstate_dir ; = /x\n", 2, "expected \"key = value\"" },
+	{ "[daemon]\n = /x\n", 2, "missing key name" },
+	{ "[daemon]\nstate_dir = /" LONG50 LONG50 LONG50 LONG50 "\n", 2, "line too long (over 200 bytes)" },
+	{ "[rules]\nspray_failures = 0\n", 2, "spray_failures: expected a positive integer, not \"0\"" },
+	{ "[rules]\nspray_users = 5 users\n", 2, "spray_users: expected a positive integer, not \"5 users\"" },
+	{ "[rules]\nspray_users = 99999999999999999999\n", 2, "spray_users: expected a positive integer" },
+	{ "[rules]\nstale_after = 3 hours\n", 2, "stale_after: invalid duration \"3 hours\"" },
+	{ "[rules]\nmax_exception_lifetime = 90\nwindow = 5m\n", 3, "unknown key \"window\" in [rules]" },
+	{ "[sink soc]\ntype = email\nurl = https://x.example.com/\n", 2, "[sink soc]: unknown type \"email\"" },
+	{ "[sink soc]\nmin_severity = high\n", 1, "[sink soc]: type is required" },
+	{ "[sink soc]\ntype = webhook\n", 1, "[sink soc]: url or url_file is required" },
+	{ "[sink soc]\ntype = teams\nurl = https://x.example.com/\nurl_file = soc.url\n", 4,
+	  "[sink soc]: set either url or url_file, not both" },
+	{ "[sink soc]\ntype = webhook\nurl = http://hooks.example.com/x\n", 3,
+	  "url: http:// is only allowed for loopback hosts" },
+	{ "[sink soc]\ntype = webhook\nurl_file = plain.url\n", 3, "plain.url: http:// is only allowed for loopback" },
+	{ "[sink soc]\ntype = webhook\nurl_file = missing.url\n", 3, "url_file " },
+	{ "[sink hec]\ntype = splunk-hec\nurl = https://splunk.example.com:8088/\n", 1,
+	  "[sink hec]: token_file is required for type splunk-hec" },
+	{ "[sink soc]\ntype = webhook\nurl = https://x.example.com/\nrules = x\n", 4, "rules: unknown rule \"x\"" },
+	{ "[sink soc]\ntype = webhook\nurl = https://x.example.com/\nrules = coverage-gap,,exception-unused\n", 4,
+	  "rules: empty rule name" },
+	{ "[sink soc]\ntype = webhook\nurl = https://x.example.com/\nrules = *, coverage-gap\n", 4,
+	  "cannot be combined" },
+	{ "[sink soc]\ntype = webhook\nurl = https://x.example.com/\nmin_severity = urgent\n", 4,
+	  "min_severity: unknown severity \"urgent\"" },
+	{ "[sink soc]\ntype = webhook\nurl = https://x.example.com/\nmin_severity = HIGH\n", 4,
+	  "min_severity: unknown severity \"HIGH\"" },
+	{ "[sink local]\ntype = syslog\nfacility = local9\n", 3, "facility: unknown facility \"local9\"" },
+	{ "[sink local]\ntype = syslog\naddress = udp://logs.example.com\n", 3, "address: expected unix:/PATH" },
+	{ "[sink local]\ntype = syslog\naddress = tcp://logs.example.com:70000\n", 3, "address: expected" },
+	{ "[sink local]\ntype = syslog\naddress = unix:dev/log\n", 3, "address: expected" },
+	{ "[sink local]\ntype = syslog\naddress = /dev/log\n", 3, "address: expected" },
+	{ "[sink j]\ntype = journal\nurl = https://x.example.com/\n", 3, "[sink j]: url is not used by type journal" },
+	{ "[sink t]\ntype = teams\nurl = https://x.example.com/\ntoken_file = hec.token\n", 4,
+	  "[sink t]: token_file is not used by type teams" },
+	{ "[sink s]\ntype = syslog\nhmac_key_file = soc.key\n", 3, "hmac_key_file is not used by type syslog" },
+	{ "[sink w]\ntype = webhook\nurl = https://x.example.com/\nfacility = daemon\n", 4,
+	  "facility is not used by type webhook" },
+};
+
+START_TEST(invalid_input_reports_file_line)
+{
+	int r = load_text(bad[_i].text);
+
+	ck_assert_msg(r == -EINVAL, "case %d accepted (r=%d):%s", _i, r, diag_text());
+	ck_assert_ptr_null(cfg);
+	ck_assert_msg(has_error(bad[_i].line, bad[_i].frag), "case %d: no error at line %d with \"%s\":%s", _i,
+	              bad[_i].line, bad[_i].frag, diag_text());
+	ck_assert_msg(diag.n_errors == 1, "case %d: %zu errors, want exactly 1:%s", _i, diag.n_errors, diag_text());
+	assert_no_secret_in_diag();
+}
+END_TEST
+
+START_TEST(multiple_errors_all_reported_in_order)
+{
+	static const struct {
+		int line;
+		const char *frag;
+	} want[] = {
+		{ 2, "retention: invalid duration \"forever\"" },
+		{ 3, "unknown key \"colour\" in [daemon]" },
+		{ 5, "[tenant contoso]: tenant_id is required" },
+		{ 8, "graph_url: http:// is only allowed for loopback hosts" },
+		{ 9, "signins_interval: invalid duration \"5x\"" },
+		{ 11, "unknown section [foo]" },
+		{ 15, "[sink soc]: unknown type \"email\"" },
+		{ 19, "rules: unknown rule \"x\"" },
+		{ 20, "facility: unknown facility \"local9\"" },
+	};
+
+	ck_assert_int_eq(load_data("many-errors.conf"), -EINVAL);
+	ck_assert_ptr_null(cfg);
+	ck_assert_msg(diag.n == sizeof(want) / sizeof(want[0]), "got:%s", diag_text());
+	for (size_t i = 0; i < diag.n; i++) {
+		ck_assert_str_eq(diag.items[i].source, conf);
+		ck_assert_msg(diag.items[i].line == want[i].line && strstr(diag.items[i].text, want[i].frag),
+		              "item %zu: want %d: %s, got:%s", i, want[i].line, want[i].frag, diag_text());
+	}
+}
+END_TEST
+
+START_TEST(secret_readable_by_others_refused)
+{
+	char frag[600];
+
+	ck_assert_int_eq(chmod(in_dir("contoso.secret"), 0644), 0);
+	ck_assert_int_eq(load_data("full.conf"), -EINVAL);
+	snprintf(frag, sizeof(frag), "client_secret_file %s: readable by group or others (mode 0644); chmod 600 it",
+	         in_dir("contoso.secret"));
+	ck_assert_msg(has_error(15, frag), "got:%s", diag_text());
+	ck_assert_uint_eq(diag.n_errors, 1);
+	assert_no_secret_in_diag();
+}
+END_TEST
+
+START_TEST(secret_files_group_bits_refused)
+{
+	ck_assert_int_eq(chmod(in_dir("soc.url"), 0640), 0);
+	ck_assert_int_eq(chmod(in_dir("hec.token"), 0620), 0);
+	ck_assert_int_eq(chmod(in_dir("soc.key"), 0601), 0);
+	ck_assert_int_eq(chmod(in_dir("fabrikam.pem"), 0604), 0);
+	ck_assert_int_eq(load_data("full.conf"), -EINVAL);
+	ck_assert_msg(has_error(30, "fabrikam.pem: readable by group or others (mode 0604)"), "got:%s", diag_text());
+	ck_assert_msg(has_error(45, "soc.url: readable by group or others (mode 0640)"), "got:%s", diag_text());
+	ck_assert_msg(has_error(46, "soc.key: accessible by group or others (mode 0601)"), "got:%s", diag_text());
+	ck_assert_msg(has_error(59, "hec.token: writable by group or others (mode 0620)"), "got:%s", diag_text());
+	ck_assert_uint_eq(diag.n_errors, 4);
+	assert_no_secret_in_diag();
+}
+END_TEST
+
+START_TEST(loopback_http_accepted)
+{
+	ck_assert_msg(load_text(TENANT "login_url = http://127.0.0.1:8080\n"
+	                               "graph_url = http://localhost:8080/\n"
+	                               "exchange_url = http://[::1]:8080\n"
+	                               "[sink soc]\ntype = webhook\nurl = http://127.0.0.1:8080/hooks/soc\n") == 0,
+	              "refused:%s", diag_text());
+	ck_assert_str_eq(cfg->tenants[0].login_url, "http://127.0.0.1:8080");
+	ck_assert_str_eq(cfg->tenants[0].graph_url, "http://localhost:8080");
+	ck_assert_str_eq(cfg->tenants[0].exchange_url, "http://[::1]:8080");
+	ck_assert_str_eq(cfg->sinks[0].url, "http://127.0.0.1:8080/hooks/soc");
+}
+END_TEST
+
+START_TEST(missing_file)
+{
+	char path[600];
+
+	snprintf(path, sizeof(path), "%s/nope.conf", dir);
+	ck_assert_int_eq(sw_config_load(path, &cfg, &diag), -ENOENT);
+	ck_assert_ptr_null(cfg);
+	ck_assert_uint_eq(diag.n, 1);
+	ck_assert_str_eq(diag.items[0].source, path);
+	ck_assert_int_eq(diag.items[0].line, 0);
+	ck_assert_str_eq(diag.items[0].text, "cannot read: No such file or directory");
+}
+END_TEST
+
+START_TEST(ini_syntax_details)
+{
+	/* BOM, CRLF, comments of both kinds, inline " ;" comments, indented
+	 * keys (not continuations), empty socket_group, a 64-byte tenant name
+	 * (inih itself keeps only 49 bytes of a section name) and a line of
+	 * exactly 200 bytes with its newline. */
+	char text[4096];
+	char name64[65];
+	char path200[256];
+	const char *head = "report_spool = ";
+
+	memset(name64, 'n', 64);
+	name64[64] = '\0';
+	memset(path200, 'p', sizeof(path200));
+	path200[0] = '/';
+	path200[199 - strlen(head)] = '\0';
+	snprintf(text, sizeof(text),
+	         "\xEF\xBB\xBF; comment\r\n"
+	         "# another comment\r\n"
+	         "[daemon]\r\n"
+	         "   socket_group =\r\n"
+	         "\tretention = 30d   ; a month\r\n"
+	         "[tenant %s]\n"
+	         "tenant_id = t ; ignored\n"
+	         "client_id = c\n"
+	         "client_secret_file = contoso.secret\n"
+	         "%s%s\n"
+	         "[tenant %s]\n",
+	         name64, head, path200, name64);
+	ck_assert_int_eq(strlen(head) + strlen(path200) + 1, 200);
+	ck_assert_int_eq(load_text(text), -EINVAL);
+	/* the only problem: the duplicate 64-byte name is seen as a duplicate */
+	ck_assert_msg(diag.n == 1 && has_error(11, "duplicate section [tenant nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn]"),
+	              "got:%s", diag_text());
+	sw_diag_clear(&diag);
+
+	text[strlen(text) - strlen("[tenant ") - 64 - 2] = '\0'; /* drop the duplicate */
+	ck_assert_msg(load_text(text) == 0, "refused:%s", diag_text());
+	ck_assert_str_eq(cfg->daemon.socket_group, "");
+	ck_assert_int_eq(cfg->daemon.retention, 30 * 86400);
+	ck_assert_str_eq(cfg->tenants[0].name, name64);
+	ck_assert_str_eq(cfg->tenants[0].tenant_id, "t");
+	ck_assert_int_eq(cfg->tenants[0].line, 6);
+	ck_assert_uint_eq(strlen(cfg->tenants[0].report_spool), 199 - strlen(head));
+}
+END_TEST
+
+START_TEST(line_201_bytes_refused)
+{
+	char text[512];
+	char val[256];
+
+	memset(val, 'v', sizeof(val));
+	val[0] = '/';
+	val[200 - strlen("report_spool = ")] = '\0'; /* 200 bytes + newline */
+	snprintf(text, sizeof(text), TENANT "report_spool = %s\nfoo = bar\n", val);
+	ck_assert_int_eq(load_text(text), -EINVAL);
+	ck_assert_msg(has_error(5, "line too long (over 200 bytes)"), "got:%s", diag_text());
+	ck_assert_msg(has_error(6, "unknown key \"foo\""), "reading goes on after a long line:%s", diag_text());
+	ck_assert_uint_eq(diag.n_errors, 2);
+}
+END_TEST
+
+START_TEST(relative_config_path)
+{
+	char cwd[1024];
+
+	ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+	write_file("smtpwatch.conf", TENANT "exceptions = registers/contoso.conf\n", 0644);
+	ck_assert_int_eq(chdir(dir), 0);
+	ck_assert_msg(sw_config_load("smtpwatch.conf", &cfg, &diag) == 0, "refused:%s", diag_text());
+	ck_assert_int_eq(chdir(cwd), 0);
+	ck_assert_str_eq(cfg->path, "smtpwatch.conf");
+	ck_assert_str_eq(cfg->tenants[0].exceptions, in_dir("registers/contoso.conf"));
+	ck_assert_str_eq(cfg->tenants[0].client_secret, SECRET_CONTOSO);
+}
+END_TEST
+
+START_TEST(sink_wants)
+{
+	struct sw_sink_config *s;
+
+	ck_assert_msg(load_data("full.conf") == 0, "refused:%s", diag_text());
+	s = &cfg->sinks[0]; /* soc: medium, every rule */
+	ck_assert(sw_sink_wants(s, "coverage-gap", SW_SEV_HIGH));
+	ck_assert(sw_sink_wants(s, "smtp-auth-brute-force", SW_SEV_MEDIUM));
+	ck_assert(!sw_sink_wants(s, "exception-expiring", SW_SEV_LOW));
+	ck_assert(!sw_sink_wants(s, "exception-register-stale", SW_SEV_INFO));
+	s = &cfg->sinks[1]; /* teams: high, two rules */
+	ck_assert(sw_sink_wants(s, "unapproved-basic-auth-submission", SW_SEV_HIGH));
+	ck_assert(sw_sink_wants(s, "smtp-auth-password-spray", SW_SEV_CRITICAL));
+	ck_assert(!sw_sink_wants(s, "smtp-auth-password-spray", SW_SEV_MEDIUM));
+	ck_assert(!sw_sink_wants(s, "tenant-smtp-auth-enabled", SW_SEV_CRITICAL));
+	s = &cfg->sinks[4]; /* journal: critical only */
+	ck_assert(sw_sink_wants(s, "tenant-smtp-auth-enabled", SW_SEV_CRITICAL));
+	ck_assert(!sw_sink_wants(s, "coverage-gap", SW_SEV_HIGH));
+}
+END_TEST
+
+START_TEST(names_and_enums)
+{
+	static const char *const spec_rules[] = {
+		"tenant-smtp-auth-enabled", "unapproved-mailbox-exception", "unapproved-basic-auth-submission",
+		"exception-source-drift", "exception-expired", "smtp-auth-password-spray", "smtp-auth-brute-force",
+		"exception-volume-spike", "source-unhealthy", "credential-expiring", "exception-expiring",
+		"exception-unused", "legacy-tls-submission", "exception-register-stale", "coverage-gap",
+	};
+	static const struct {
+		const char *name;
+		int num;
+	} facilities[] = {
+		{ "kern", 0 }, { "user", 1 }, { "mail", 2 }, { "daemon", 3 }, { "auth", 4 }, { "syslog", 5 },
+		{ "lpr", 6 }, { "news", 7 }, { "uucp", 8 }, { "cron", 9 }, { "authpriv", 10 }, { "ftp", 11 },
+		{ "local0", 16 }, { "local7", 23 },
+	};
+	enum sw_severity sev;
+	enum sw_sink_type type;
+	int fac = -1;
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(spec_rules) / sizeof(spec_rules[0]); i++)
+		ck_assert_msg(sw_rule_known(spec_rules[i]), "%s", spec_rules[i]);
+	while (sw_rules_all[n] != NULL) {
+		ck_assert_str_eq(sw_rules_all[n], spec_rules[n]);
+		n++;
+	}
+	ck_assert_uint_eq(n, SW_N_RULES);
+	ck_assert(!sw_rule_known("x"));
+	ck_assert(!sw_rule_known("*"));
+	ck_assert(!sw_rule_known("Coverage-Gap"));
+	ck_assert(!sw_rule_known(NULL));
+
+	for (int s = SW_SEV_INFO; s <= SW_SEV_CRITICAL; s++) {
+		ck_assert_int_eq(sw_severity_parse(sw_severity_name(s), &sev), 0);
+		ck_assert_int_eq(sev, s);
+	}
+	ck_assert_str_eq(sw_severity_name(SW_SEV_MEDIUM), "medium");
+	ck_assert_int_eq(sw_severity_parse("urgent", &sev), -EINVAL);
+	for (int t = SW_SINK_WEBHOOK; t <= SW_SINK_JOURNAL; t++) {
+		ck_assert_int_eq(sw_sink_type_parse(sw_sink_type_name(t), &type), 0);
+		ck_assert_int_eq(type, t);
+	}
+	ck_assert_str_eq(sw_sink_type_name(SW_SINK_SPLUNK_HEC), "splunk-hec");
+	for (size_t i = 0; i < sizeof(facilities) / sizeof(facilities[0]); i++) {
+		ck_assert_int_eq(sw_facility_parse(facilities[i].name, &fac), 0);
+		ck_assert_int_eq(fac, facilities[i].num);
+	}
+	ck_assert_int_eq(sw_facility_parse("local8", &fac), -EINVAL);
+}
+END_TEST
+
+START_TEST(secret_read)
+{
+	char *s = NULL;
+	size_t len = 0;
+	char why[160];
+
+	ck_assert_int_eq(sw_secret_read(in_dir("contoso.secret"), &s, &len, why, sizeof(why)), 0);
+	ck_assert_str_eq(s, SECRET_CONTOSO);
+	ck_assert_uint_eq(len, strlen(SECRET_CONTOSO));
+	sw_free_secret(s);
+	s = NULL;
+
+	ck_assert_int_eq(symlink(in_dir("contoso.secret"), in_dir("link.secret")), 0);
+	ck_assert_int_eq(sw_secret_read(in_dir("link.secret"), &s, NULL, why, sizeof(why)), 0);
+	ck_assert_str_eq(s, SECRET_CONTOSO);
+	sw_free_secret(s);
+	s = NULL;
+
+	ck_assert_int_eq(chmod(in_dir("contoso.secret"), 0640), 0);
+	ck_assert_int_eq(sw_secret_read(in_dir("contoso.secret"), &s, &len, why, sizeof(why)), -EPERM);
+	ck_assert_str_eq(why, "readable by group or others (mode 0640); chmod 600 it");
+	ck_assert_ptr_null(s);
+	ck_assert_int_eq(chmod(in_dir("contoso.secret"), 0400), 0);
+	ck_assert_int_eq(sw_secret_read(in_dir("contoso.secret"), &s, &len, why, sizeof(why)), 0);
+	sw_free_secret(s);
+	s = NULL;
+
+	write_file("empty.secret", "\n", 0600);
+	ck_assert_int_eq(sw_secret_read(in_dir("empty.secret"), &s, &len, why, sizeof(why)), -EINVAL);
+	ck_assert_str_eq(why, "empty");
+	ck_assert_int_eq(sw_secret_read(dir, &s, &len, why, sizeof(why)), -EINVAL);
+	ck_assert_str_eq(why, "not a regular file");
+	ck_assert_int_eq(sw_secret_read(in_dir("nope"), &s, &len, why, sizeof(why)), -ENOENT);
+	ck_assert_str_eq(why, "No such file or directory");
+	ck_assert_ptr_null(s);
+}
+END_TEST
+
+static Suite *config_suite(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("config");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, full_config_every_field);
+	tcase_add_test(tc, minimal_config_defaults);
+	tcase_add_loop_test(tc, invalid_input_reports_file_line, 0, sizeof(bad) / sizeof(bad[0]));
+	tcase_add_test(tc, multiple_errors_all_reported_in_order);
+	tcase_add_test(tc, secret_readable_by_others_refused);
+	tcase_add_test(tc, secret_files_group_bits_refused);
+	tcase_add_test(tc, loopback_http_accepted);
+	tcase_add_test(tc, missing_file);
+	tcase_add_test(tc, ini_syntax_details);
+	tcase_add_test(tc, line_201_bytes_refused);
+	tcase_add_test(tc, relative_config_path);
+	tcase_add_test(tc, sink_wants);
+	tcase_add_test(tc, names_and_enums);
+	tcase_add_test(tc, secret_read);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+SW_CHECK_MAIN(config_suite)

@@ -1,0 +1,571 @@
+/* test_lifecycle.c: conditions -> alerts -> outbox rows, on a real store. */
+#include <check.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check_main.h"
+#include "lifecycle.h"
+
+#define RULE_UNAPPROVED "unapproved-basic-auth-submission" /* high */
+#define RULE_SPRAY "smtp-auth-password-spray"              /* high */
+#define RULE_EXPIRING "exception-expiring"                 /* low */
+#define RULE_TENANT "tenant-smtp-auth-enabled"             /* critical */
+#define RULE_UNAPPROVED_MBX "unapproved-mailbox-exception" /* high */
+
+static char dir[PATH_MAX];
+static char dbpath[PATH_MAX + 32];
+static struct sw_store *store;
+static struct sw_config cfg;
+static char *spray_rules[] = {RULE_SPRAY, NULL};
+static char *star_rules[] = {"*", NULL};
+
+/* A store in a fresh directory and three sinks:
+ *   soc:        medium and up, every rule
+ *   spray-only: every severity, only the password-spray rule
+ *   everything: every severity, rules = *        */
+static void setup(void)
+{
+	const char *tmp = getenv("TMPDIR");
+	struct sw_error err = {0};
+
+	snprintf(dir, sizeof(dir), "%s/sw-lifecycle-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(dbpath, sizeof(dbpath), "%s/smtpwatch.db", dir);
+	ck_assert_int_eq(sw_store_open(dbpath, &store, &err), 0);
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.n_sinks = 3;
+	cfg.sinks = calloc(cfg.n_sinks, sizeof(*cfg.sinks));
+	ck_assert_ptr_nonnull(cfg.sinks);
+	cfg.sinks[0].name = "soc";
+	cfg.sinks[0].type = SW_SINK_WEBHOOK;
+	cfg.sinks[0].min_severity = SW_SEV_MEDIUM;
+	cfg.sinks[1].name = "spray-only";
+	cfg.sinks[1].type = SW_SINK_TEAMS;
+	cfg.sinks[1].min_severity = SW_SEV_INFO;
+	cfg.sinks[1].rules = spray_rules;
+	cfg.sinks[2].name = "everything";
+	cfg.sinks[2].type = SW_SINK_SYSLOG;
+	cfg.sinks[2].min_severity = SW_SEV_INFO;
+	cfg.sinks[2].rules = star_rules;
+	ck_assert_int_eq(sw_store_begin(store), 0);
+}
+
+static void teardown(void)
+{
+	static const char *const suffixes[] = {"", "-wal", "-shm"};
+	char p[PATH_MAX + 64];
+
+	sw_store_rollback(store);
+	sw_store_free(store);
+	store = NULL;
+	free(cfg.sinks);
+	memset(&cfg, 0, sizeof(cfg));
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(p, sizeof(p), "%s%s", dbpath, suffixes[i]);
+		unlink(p);
+	}
+	rmdir(dir);
+}
+
+/* Outbox rows queued for a sink so far. */
+static int rows(const char *sink)
+{
+	sqlite3_stmt *st;
+	int n;
+
+	ck_assert_int_eq(sqlite3_prepare_v2(sw_store_db(store), "SELECT count(*) FROM outbox WHERE sink = ?1", -1,
+	                                    &st, NULL),
+	                 SQLITE_OK);
+	sqlite3_bind_text(st, 1, sink, -1, SQLITE_STATIC);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+/* The newest outbox row of a sink: its transition, and its body parsed. */
+static json_t *last_doc(const char *sink, int *ret_transition, char *ret_alert_id)
+{
+	sqlite3_stmt *st;
+	json_t *doc;
+
+	ck_assert_int_eq(sqlite3_prepare_v2(sw_store_db(store),
+	                                    "SELECT alert_id, transition, body FROM outbox WHERE sink = ?1 "
+	                                    "ORDER BY id DESC LIMIT 1",
+	                                    -1, &st, NULL),
+	                 SQLITE_OK);
+	sqlite3_bind_text(st, 1, sink, -1, SQLITE_STATIC);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	if (ret_alert_id)
+		strcpy(ret_alert_id, (const char *)sqlite3_column_text(st, 0));
+	if (ret_transition)
+		*ret_transition = sqlite3_column_int(st, 1);
+	doc = json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL);
+	sqlite3_finalize(st);
+	ck_assert_ptr_nonnull(doc);
+	return doc;
+}
+
+static const char *doc_str(json_t *doc, const char *key)
+{
+	json_t *v = json_object_get(doc, key);
+
+	ck_assert_msg(json_is_string(v), "document member %s is not a string", key);
+	return json_string_value(v);
+}
+
+static int64_t doc_int(json_t *doc, const char *key)
+{
+	json_t *v = json_object_get(doc, key);
+
+	ck_assert_msg(json_is_integer(v), "document member %s is not an integer", key);
+	return json_integer_value(v);
+}
+
+/* A condition for a subject, the rest filled with usual values. */
+static struct sw_condition cond(const char *rule, enum sw_severity sev, const char *subject, int64_t count,
+                                bool accumulate)
+{
+	return (struct sw_condition){
+		.rule = rule,
+		.severity = sev,
+		.tenant = "contoso",
+		.subject = subject,
+		.first_seen = 1795161672, /* 2026-11-20T08:01:12Z */
+		.last_seen = 1795167903,  /* 2026-11-20T09:45:03Z */
+		.count = count,
+		.accumulate = accumulate,
+		.summary = "something is wrong",
+		.remediation = "fix it",
+	};
+}
+
+static bool fire(const struct sw_condition *c, int64_t now)
+{
+	bool notified = false;
+
+	ck_assert_int_eq(sw_lifecycle_fire(store, &cfg, c, now, &notified), 0);
+	return notified;
+}
+
+static struct sw_alert find(const char *rule, const char *subject)
+{
+	struct sw_alert a = {0};
+
+	ck_assert_int_eq(sw_store_alert_find(store, rule, "contoso", subject, &a), 0);
+	return a;
+}
+
+START_TEST(test_first_fire_queues_per_matching_sink)
+{
+	struct sw_condition c = cond(RULE_UNAPPROVED, SW_SEV_HIGH, "scanner2@contoso.com", 14, true);
+	char alert_id[24];
+	int transition;
+	json_t *doc;
+
+	c.evidence = json_pack("{s:[s],s:[s]}", "ips", "198.51.100.7", "countries", "NL");
+	ck_assert(fire(&c, 1795168000));
+	json_decref(c.evidence);
+	ck_assert_int_eq(rows("soc"), 1);
+	ck_assert_int_eq(rows("spray-only"), 0);
+	ck_assert_int_eq(rows("everything"), 1);
+
+	doc = last_doc("soc", &transition, alert_id);
+	ck_assert_str_eq(alert_id, "a-000001");
+	ck_assert_int_eq(transition, 1);
+	ck_assert_str_eq(doc_str(doc, "id"), "a-000001");
+	ck_assert_str_eq(doc_str(doc, "rule"), RULE_UNAPPROVED);
+	ck_assert_str_eq(doc_str(doc, "severity"), "high");
+	ck_assert_str_eq(doc_str(doc, "tenant"), "contoso");
+	ck_assert_str_eq(doc_str(doc, "subject"), "scanner2@contoso.com");
+	ck_assert_str_eq(doc_str(doc, "status"), "firing");
+	ck_assert_str_eq(doc_str(doc, "first_seen"), "2026-11-20T08:01:12Z");
+	ck_assert_str_eq(doc_str(doc, "last_seen"), "2026-11-20T09:45:03Z");
+	ck_assert_int_eq(doc_int(doc, "count"), 14);
+	ck_assert_str_eq(doc_str(doc, "summary"), "something is wrong");
+	ck_assert_str_eq(doc_str(doc, "remediation"), "fix it");
+	ck_assert_str_eq(json_string_value(json_array_get(json_object_get(json_object_get(doc, "evidence"), "ips"), 0)),
+	                 "198.51.100.7");
+	ck_assert_int_eq(doc_int(doc, "transition"), 1);
+	ck_assert(json_is_false(json_object_get(doc, "acked")));
+	json_decref(doc);
+
+	/* The stored alert agrees. */
+	struct sw_alert a = find(RULE_UNAPPROVED, "scanner2@contoso.com");
+	ck_assert_int_eq(a.transition, 1);
+	ck_assert_int_eq(a.notified_count, 14);
+	ck_assert_int_eq(a.updated, 1795168000);
+	sw_alert_clear(&a);
+
+	/* Sink filters: a low alert reaches only "everything"; the spray
+	 * rule reaches all three. */
+	c = cond(RULE_EXPIRING, SW_SEV_LOW, "scanner-hq@contoso.com", 1, false);
+	ck_assert(fire(&c, 1795168000));
+	ck_assert_int_eq(rows("soc"), 1);
+	ck_assert_int_eq(rows("spray-only"), 0);
+	ck_assert_int_eq(rows("everything"), 2);
+	c = cond(RULE_SPRAY, SW_SEV_HIGH, "198.51.100.7", 25, true);
+	ck_assert(fire(&c, 1795168000));
+	ck_assert_int_eq(rows("soc"), 2);
+	ck_assert_int_eq(rows("spray-only"), 1);
+	ck_assert_int_eq(rows("everything"), 3);
+}
+END_TEST
+
+START_TEST(test_identical_fire_queues_nothing)
+{
+	struct sw_condition c = cond(RULE_TENANT, SW_SEV_CRITICAL, "contoso.onmicrosoft.com", 1, false);
+	struct sw_alert a;
+
+	ck_assert(fire(&c, 1000));
+	ck_assert_int_eq(rows("soc"), 1);
+	ck_assert(!fire(&c, 2000));
+	ck_assert(!fire(&c, 3000));
+	ck_assert_int_eq(rows("soc"), 1);
+	ck_assert_int_eq(rows("everything"), 1);
+	a = find(RULE_TENANT, "contoso.onmicrosoft.com");
+	ck_assert_int_eq(a.transition, 1);
+	ck_assert_int_eq(a.count, 1);
+	ck_assert_int_eq(a.updated, 1000); /* nothing changed since it fired */
+	sw_alert_clear(&a);
+}
+END_TEST
+
+START_TEST(test_accumulate_notifies_on_powers_of_two)
+{
+	/* Occurrences added per fire, and whether that fire notifies:
+	 * 1 (new) -> 2 yes -> 3 no -> 4 yes -> 7 no -> 8 yes. */
+	static const struct {
+		int64_t add, total;
+		bool notify;
+	} steps[] = {
+		{1, 1, true}, {1, 2, true}, {1, 3, false}, {1, 4, true}, {3, 7, false}, {1, 8, true},
+	};
+	int transition = 0;
+
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		struct sw_condition c = cond(RULE_UNAPPROVED, SW_SEV_HIGH, "scanner2@contoso.com", steps[i].add, true);
+		struct sw_alert a;
+
+		c.last_seen += (int64_t)i;
+		ck_assert_msg(fire(&c, 2000 + (int64_t)i) == steps[i].notify, "step %zu", i);
+		a = find(RULE_UNAPPROVED, "scanner2@contoso.com");
+		ck_assert_int_eq(a.count, steps[i].total);
+		if (steps[i].notify)
+			transition++;
+		ck_assert_int_eq(a.transition, transition);
+		ck_assert_int_eq(rows("soc"), transition);
+		sw_alert_clear(&a);
+	}
+	json_t *doc = last_doc("soc", &transition, NULL);
+	ck_assert_int_eq(transition, 4);
+	ck_assert_int_eq(doc_int(doc, "count"), 8);
+	ck_assert_int_eq(doc_int(doc, "transition"), 4);
+	ck_assert_str_eq(doc_str(doc, "last_seen"), "2026-11-20T09:45:08Z");
+	json_decref(doc);
+}
+END_TEST
+
+START_TEST(test_state_count_not_accumulated)
+{
+	struct sw_condition c = cond(RULE_UNAPPROVED_MBX, SW_SEV_HIGH, "x@contoso.com", 5, false);
+	struct sw_alert a;
+
+	ck_assert(fire(&c, 1000));
+	ck_assert(!fire(&c, 1100));
+	c.count = 7;
+	ck_assert(!fire(&c, 1200)); /* 7 < 8, the next power of two above 5 */
+	c.count = 8;
+	ck_assert(fire(&c, 1300));
+	c.count = 6;
+	ck_assert(!fire(&c, 1350)); /* not a growth */
+	c.count = 6;
+	a = find(RULE_UNAPPROVED_MBX, "x@contoso.com");
+	ck_assert_int_eq(a.count, 6);
+	ck_assert_int_eq(a.notified_count, 8);
+	ck_assert_int_eq(a.transition, 2);
+	sw_alert_clear(&a);
+}
+END_TEST
+
+START_TEST(test_seen_times_widen)
+{
+	struct sw_condition c = cond(RULE_UNAPPROVED, SW_SEV_HIGH, "s@contoso.com", 1, true);
+	struct sw_alert a;
+
+	c.first_seen = 5000;
+	c.last_seen = 6000;
+	fire(&c, 7000);
+	c.first_seen = 5500; /* a late batch inside the window */
+	c.last_seen = 5800;
+	fire(&c, 7100);
+	c.first_seen = 4000; /* late records from before */
+	c.last_seen = 4500;
+	fire(&c, 7200);
+	a = find(RULE_UNAPPROVED, "s@contoso.com");
+	ck_assert_int_eq(a.first_seen, 4000);
+	ck_assert_int_eq(a.last_seen, 6000);
+	ck_assert_int_eq(a.count, 3);
+	ck_assert_int_eq(a.updated, 7200);
+	sw_alert_clear(&a);
+}
+END_TEST
+
+START_TEST(test_evidence_merge)
+{
+	struct sw_condition c = cond(RULE_UNAPPROVED, SW_SEV_HIGH, "s@contoso.com", 1, true);
+	struct sw_alert a;
+	char id[32];
+
+	c.evidence = json_pack("{s:[s,s],s:[s],s:s}", "ips", "198.51.100.7", "203.0.113.1", "countries", "NL",
+	                       "note", "first");
+	fire(&c, 1000);
+	json_decref(c.evidence);
+	c.evidence = json_pack("{s:[s,s],s:s,s:[]}", "ips", "203.0.113.1", "192.0.2.5", "note", "second",
+	                       "signin_ids");
+	json_t *ids = json_object_get(c.evidence, "signin_ids");
+	for (int i = 0; i < 60; i++) {
+		snprintf(id, sizeof(id), "id-%d", i);
+		json_array_append_new(ids, json_string(id));
+	}
+	fire(&c, 1100);
+	json_decref(c.evidence);
+
+	a = find(RULE_UNAPPROVED, "s@contoso.com");
+	json_t *ips = json_object_get(a.evidence, "ips");
+	ck_assert_int_eq(json_array_size(ips), 3);
+	ck_assert_str_eq(json_string_value(json_array_get(ips, 0)), "198.51.100.7");
+	ck_assert_str_eq(json_string_value(json_array_get(ips, 1)), "203.0.113.1");
+	ck_assert_str_eq(json_string_value(json_array_get(ips, 2)), "192.0.2.5");
+	ck_assert_int_eq(json_array_size(json_object_get(a.evidence, "countries")), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(a.evidence, "note")), "second");
+	ck_assert_int_eq(json_array_size(json_object_get(a.evidence, "signin_ids")), 50);
+	sw_alert_clear(&a);
+
+	/* Union is capped too. */
+	c.evidence = json_object();
+	ips = json_array();
+	for (int i = 0; i < 80; i++) {
+		snprintf(id, sizeof(id), "10.0.0.%d", i);
+		json_array_append_new(ips, json_string(id));
+	}
+	json_object_set_new(c.evidence, "ips", ips);
+	fire(&c, 1200);
+	json_decref(c.evidence);
+	a = find(RULE_UNAPPROVED, "s@contoso.com");
+	ips = json_object_get(a.evidence, "ips");
+	ck_assert_int_eq(json_array_size(ips), 50);
+	ck_assert_str_eq(json_string_value(json_array_get(ips, 0)), "198.51.100.7");
+	sw_alert_clear(&a);
+}
+END_TEST
+
+START_TEST(test_resolve_and_come_back)
+{
+	struct sw_condition c = cond(RULE_TENANT, SW_SEV_CRITICAL, "contoso.onmicrosoft.com", 1, false);
+	struct sw_alert a;
+	int transition;
+	json_t *doc;
+
+	ck_assert(fire(&c, 1000));
+	ck_assert_int_eq(sw_lifecycle_resolve(store, &cfg, RULE_TENANT, "contoso", "contoso.onmicrosoft.com", 1795168000),
+	                 0);
+	ck_assert_int_eq(rows("soc"), 2);
+	ck_assert_int_eq(rows("everything"), 2);
+	doc = last_doc("soc", &transition, NULL);
+	ck_assert_int_eq(transition, 2);
+	ck_assert_str_eq(doc_str(doc, "status"), "resolved");
+	ck_assert_int_eq(doc_int(doc, "transition"), 2);
+	ck_assert_str_eq(doc_str(doc, "resolved_at"), "2026-11-20T09:46:40Z");
+	json_decref(doc);
+	a = find(RULE_TENANT, "contoso.onmicrosoft.com");
+	ck_assert_int_eq(a.status, SW_ALERT_RESOLVED);
+	ck_assert_int_eq(a.resolved_at, 1795168000);
+	ck_assert_int_eq(a.updated, 1795168000);
+	sw_alert_clear(&a);
+
+	/* Resolving again, or what never fired, does nothing. */
+	ck_assert_int_eq(sw_lifecycle_resolve(store, &cfg, RULE_TENANT, "contoso", "contoso.onmicrosoft.com", 3000), 0);
+	ck_assert_int_eq(sw_lifecycle_resolve(store, &cfg, RULE_TENANT, "contoso", "fabrikam.onmicrosoft.com", 3000), 0);
+	ck_assert_int_eq(rows("soc"), 2);
+
+	/* It comes back: same alert id, new transition, count starts over. */
+	c.first_seen = 1795170000;
+	c.last_seen = 1795170000;
+	ck_assert(fire(&c, 1795170000));
+	ck_assert_int_eq(rows("soc"), 3);
+	doc = last_doc("soc", &transition, NULL);
+	ck_assert_int_eq(transition, 3);
+	ck_assert_str_eq(doc_str(doc, "id"), "a-000001");
+	ck_assert_str_eq(doc_str(doc, "status"), "firing");
+	ck_assert_int_eq(doc_int(doc, "count"), 1);
+	ck_assert_ptr_null(json_object_get(doc, "resolved_at"));
+	json_decref(doc);
+	a = find(RULE_TENANT, "contoso.onmicrosoft.com");
+	ck_assert_int_eq(a.status, SW_ALERT_FIRING);
+	ck_assert_int_eq(a.resolved_at, 0);
+	ck_assert_int_eq(a.first_seen, 1795170000);
+	sw_alert_clear(&a);
+}
+END_TEST
+
+START_TEST(test_acked_no_renotify_on_growth)
+{
+	struct sw_condition c = cond(RULE_UNAPPROVED, SW_SEV_HIGH, "s@contoso.com", 1, true);
+	struct sw_alert a;
+	json_t *doc;
+
+	ck_assert(fire(&c, 1000));
+	a = find(RULE_UNAPPROVED, "s@contoso.com");
+	a.acked = true;
+	a.ack_note = strdup("known, migrating next week");
+	ck_assert_int_eq(sw_store_alert_save(store, &a), 0);
+	sw_alert_clear(&a);
+
+	c.count = 10;
+	ck_assert(!fire(&c, 1100)); /* 11 >= 2, but acked */
+	ck_assert_int_eq(rows("soc"), 1);
+	a = find(RULE_UNAPPROVED, "s@contoso.com");
+	ck_assert_int_eq(a.count, 11);
+	ck_assert(a.acked);
+	ck_assert_int_eq(a.transition, 1);
+	sw_alert_clear(&a);
+
+	/* The resolution is still news. */
+	ck_assert_int_eq(sw_lifecycle_resolve(store, &cfg, RULE_UNAPPROVED, "contoso", "s@contoso.com", 1200), 0);
+	ck_assert_int_eq(rows("soc"), 2);
+	doc = last_doc("soc", NULL, NULL);
+	ck_assert_str_eq(doc_str(doc, "status"), "resolved");
+	ck_assert(json_is_true(json_object_get(doc, "acked")));
+	ck_assert_int_eq(doc_int(doc, "transition"), 2);
+	json_decref(doc);
+
+	/* And when it comes back it is news again: the ack is gone. */
+	c.count = 1;
+	ck_assert(fire(&c, 1300));
+	a = find(RULE_UNAPPROVED, "s@contoso.com");
+	ck_assert(!a.acked);
+	ck_assert_ptr_null(a.ack_note);
+	ck_assert_int_eq(a.transition, 3);
+	sw_alert_clear(&a);
+}
+END_TEST
+
+START_TEST(test_sync_resolves_missing_subjects)
+{
+	const char *subjects[] = {"a@contoso.com", "b@contoso.com", "c@contoso.com"};
+	const char *still[] = {"c@contoso.com", "a@contoso.com", "new@contoso.com"};
+	struct sw_alert a;
+
+	for (int i = 0; i < 3; i++) {
+		struct sw_condition c = cond(RULE_UNAPPROVED_MBX, SW_SEV_HIGH, subjects[i], 1, false);
+		ck_assert(fire(&c, 1000));
+	}
+	/* Another rule and another tenant are not touched. */
+	struct sw_condition other = cond(RULE_UNAPPROVED, SW_SEV_HIGH, "b@contoso.com", 1, true);
+	ck_assert(fire(&other, 1000));
+	other = cond(RULE_UNAPPROVED_MBX, SW_SEV_HIGH, "b@contoso.com", 1, false);
+	other.tenant = "fabrikam";
+	ck_assert(fire(&other, 1000));
+	ck_assert_int_eq(rows("soc"), 5);
+
+	ck_assert_int_eq(sw_lifecycle_sync(store, &cfg, RULE_UNAPPROVED_MBX, "contoso", still, 3, 2000), 0);
+	ck_assert_int_eq(rows("soc"), 6);
+	a = find(RULE_UNAPPROVED_MBX, "b@contoso.com");
+	ck_assert_int_eq(a.status, SW_ALERT_RESOLVED);
+	sw_alert_clear(&a);
+	a = find(RULE_UNAPPROVED_MBX, "a@contoso.com");
+	ck_assert_int_eq(a.status, SW_ALERT_FIRING);
+	sw_alert_clear(&a);
+	a = find(RULE_UNAPPROVED_MBX, "c@contoso.com");
+	ck_assert_int_eq(a.status, SW_ALERT_FIRING);
+	sw_alert_clear(&a);
+	a = find(RULE_UNAPPROVED, "b@contoso.com");
+	ck_assert_int_eq(a.status, SW_ALERT_FIRING);
+	sw_alert_clear(&a);
+	ck_assert_int_eq(sw_store_alert_find(store, RULE_UNAPPROVED_MBX, "fabrikam", "b@contoso.com", &a), 0);
+	ck_assert_int_eq(a.status, SW_ALERT_FIRING);
+	sw_alert_clear(&a);
+
+	/* Same set again: nothing new. */
+	ck_assert_int_eq(sw_lifecycle_sync(store, &cfg, RULE_UNAPPROVED_MBX, "contoso", still, 3, 2100), 0);
+	ck_assert_int_eq(rows("soc"), 6);
+	/* Nothing present any more: everything left resolves. */
+	ck_assert_int_eq(sw_lifecycle_sync(store, &cfg, RULE_UNAPPROVED_MBX, "contoso", NULL, 0, 2200), 0);
+	ck_assert_int_eq(rows("soc"), 8);
+	a = find(RULE_UNAPPROVED_MBX, "c@contoso.com");
+	ck_assert_int_eq(a.status, SW_ALERT_RESOLVED);
+	ck_assert_int_eq(a.resolved_at, 2200);
+	sw_alert_clear(&a);
+}
+END_TEST
+
+START_TEST(test_no_sinks_still_transitions)
+{
+	struct sw_condition c = cond(RULE_TENANT, SW_SEV_CRITICAL, "contoso.onmicrosoft.com", 1, false);
+	struct sw_config empty = {0};
+	struct sw_alert a;
+	bool notified = false;
+
+	ck_assert_int_eq(sw_lifecycle_fire(store, &empty, &c, 1000, &notified), 0);
+	ck_assert(notified);
+	ck_assert_int_eq(sw_lifecycle_resolve(store, &empty, RULE_TENANT, "contoso", "contoso.onmicrosoft.com", 1100), 0);
+	a = find(RULE_TENANT, "contoso.onmicrosoft.com");
+	ck_assert_int_eq(a.transition, 2);
+	ck_assert_int_eq(a.status, SW_ALERT_RESOLVED);
+	sw_alert_clear(&a);
+	ck_assert_int_eq(rows("soc") + rows("everything"), 0);
+}
+END_TEST
+
+START_TEST(test_caller_transaction_rolls_back)
+{
+	struct sw_condition c = cond(RULE_TENANT, SW_SEV_CRITICAL, "contoso.onmicrosoft.com", 1, false);
+	struct sw_alert a;
+
+	/* setup() opened the transaction; an error later in the caller's
+	 * work rolls the alert and its outbox rows back together. */
+	ck_assert(fire(&c, 1000));
+	ck_assert_int_eq(sw_store_rollback(store), 0);
+	ck_assert_int_eq(sw_store_alert_find(store, RULE_TENANT, "contoso", "contoso.onmicrosoft.com", &a), -ENOENT);
+	ck_assert_int_eq(rows("soc"), 0);
+}
+END_TEST
+
+START_TEST(test_invalid_condition)
+{
+	struct sw_condition c = cond(RULE_TENANT, SW_SEV_CRITICAL, NULL, 1, false);
+
+	ck_assert_int_eq(sw_lifecycle_fire(store, &cfg, &c, 1000, NULL), -EINVAL);
+	ck_assert_int_eq(sw_lifecycle_sync(store, &cfg, NULL, "contoso", NULL, 0, 1000), -EINVAL);
+}
+END_TEST
+
+static Suite *lifecycle_suite(void)
+{
+	Suite *s = suite_create("lifecycle");
+	TCase *tc = tcase_create("lifecycle");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_first_fire_queues_per_matching_sink);
+	tcase_add_test(tc, test_identical_fire_queues_nothing);
+	tcase_add_test(tc, test_accumulate_notifies_on_powers_of_two);
+	tcase_add_test(tc, test_state_count_not_accumulated);
+	tcase_add_test(tc, test_seen_times_widen);
+	tcase_add_test(tc, test_evidence_merge);
+	tcase_add_test(tc, test_resolve_and_come_back);
+	tcase_add_test(tc, test_acked_no_renotify_on_growth);
+	tcase_add_test(tc, test_sync_resolves_missing_subjects);
+	tcase_add_test(tc, test_no_sinks_still_transitions);
+	tcase_add_test(tc, test_caller_transaction_rolls_back);
+	tcase_add_test(tc, test_invalid_condition);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+SW_CHECK_MAIN(lifecycle_suite)

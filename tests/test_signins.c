@@ -1,0 +1,250 @@
+/* test_signins.c: Graph sign-ins pages -> records. */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check_main.h"
+#include "signins.h"
+
+static struct sw_signin_page page;
+static struct sw_error err;
+static char *body;
+static size_t body_len;
+
+/* Read tests/data/signins/NAME into body. */
+static void load(const char *name)
+{
+	char path[512];
+	FILE *f;
+	long n;
+
+	free(body);
+	snprintf(path, sizeof(path), "%s/signins/%s", getenv("SW_TEST_DATA"), name);
+	f = fopen(path, "rb");
+	ck_assert_msg(f != NULL, "cannot open %s", path);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	body = malloc((size_t)n + 1);
+	ck_assert_ptr_nonnull(body);
+	body_len = fread(body, 1, (size_t)n, f);
+	body[body_len] = '\0';
+	fclose(f);
+}
+
+/* Load and parse tests/data/signins/NAME. */
+static int parse(const char *name)
+{
+	load(name);
+	return sw_signins_parse(body, body_len, &page, &err);
+}
+
+/* Fresh page and error for every test. */
+static void setup(void)
+{
+	memset(&page, 0, sizeof(page));
+	memset(&err, 0, sizeof(err));
+	body = NULL;
+}
+
+/* Release what the test left. */
+static void teardown(void)
+{
+	sw_signin_page_clear(&page);
+	free(body);
+	body = NULL;
+}
+
+START_TEST(test_doc_example)
+{
+	ck_assert_int_eq(parse("doc-example.json"), 0);
+	ck_assert_uint_eq(page.n, 1);
+	ck_assert_uint_eq(page.skipped, 0);
+	struct sw_signin *s = &page.items[0];
+	ck_assert_str_eq(s->id, "66ea54eb-6301-4ee5-be62-ff5a759b0100");
+	ck_assert_int_eq(s->created, 1584126941);
+	ck_assert_str_eq(s->created_text, "2020-03-13T19:15:41.6195833Z");
+	ck_assert_str_eq(s->upn, "testaccount1@contoso.com");
+	ck_assert_str_eq(s->user_id, "26be570a-ae82-4189-b4e2-a37c6808512d");
+	ck_assert_str_eq(s->app_id, "de8bc8b5-d9f9-48b1-a8ad-b748da725064");
+	ck_assert_str_eq(s->ip, "131.107.159.37");
+	ck_assert_str_eq(s->client_app, "Browser");
+	ck_assert_str_eq(s->correlation_id, "d79f5bee-5860-4832-928f-3133e22ae912");
+	ck_assert_int_eq(s->error_code, 0);
+	ck_assert_ptr_null(s->failure_reason);
+	ck_assert_str_eq(s->country, "US");
+	ck_assert_str_eq(s->city, "Redmond");
+	ck_assert_str_eq(page.next_link,
+	                 "https://graph.microsoft.com/v1.0/auditLogs/signIns?$top=1&$skiptoken=9177f2e3532fcd4c4d225f68f7b9bdf7_1");
+}
+END_TEST
+
+START_TEST(test_nulls_everywhere)
+{
+	ck_assert_int_eq(parse("nulls.json"), 0);
+	ck_assert_uint_eq(page.n, 1);
+	ck_assert_uint_eq(page.skipped, 0);
+	struct sw_signin *s = &page.items[0];
+	ck_assert_str_eq(s->id, "00000000-0000-0000-0000-0000000000a1");
+	ck_assert_int_eq(s->created, 1795161672);
+	ck_assert_ptr_null(s->upn);
+	ck_assert_ptr_null(s->user_id);
+	ck_assert_ptr_null(s->app_id);
+	ck_assert_ptr_null(s->ip);
+	ck_assert_ptr_null(s->client_app);
+	ck_assert_ptr_null(s->correlation_id);
+	ck_assert_ptr_null(s->failure_reason);
+	ck_assert_ptr_null(s->country);
+	ck_assert_ptr_null(s->city);
+	ck_assert_int_eq(s->error_code, 0);
+	ck_assert_ptr_null(page.next_link);
+}
+END_TEST
+
+START_TEST(test_missing_fields_skip)
+{
+	ck_assert_int_eq(parse("missing.json"), 0);
+	/* Kept: the one with only id + createdDateTime, and the last one. */
+	ck_assert_uint_eq(page.n, 2);
+	ck_assert_uint_eq(page.skipped, 8);
+	ck_assert_str_eq(page.items[0].id, "00000000-0000-0000-0000-0000000000b1");
+	ck_assert_ptr_null(page.items[0].upn);
+	ck_assert_str_eq(page.items[1].id, "00000000-0000-0000-0000-0000000000b9");
+	ck_assert_str_eq(page.items[1].upn, "kept@contoso.com");
+	ck_assert_int_eq(page.items[1].created, 1795161679);
+}
+END_TEST
+
+START_TEST(test_status_empty_and_failure)
+{
+	ck_assert_int_eq(parse("status-empty.json"), 0);
+	ck_assert_uint_eq(page.n, 2);
+	ck_assert_int_eq(page.items[0].error_code, 0);
+	ck_assert_ptr_null(page.items[0].failure_reason);
+	ck_assert_ptr_null(page.items[0].country);
+	ck_assert_int_eq(page.items[1].error_code, 50126);
+	ck_assert_str_eq(page.items[1].failure_reason,
+	                 "Error validating credentials due to invalid username or password.");
+	ck_assert_str_eq(page.items[1].country, "NL");
+	ck_assert_ptr_null(page.items[1].city);
+}
+END_TEST
+
+START_TEST(test_fraction_digits)
+{
+	static const char *ids[] = {"f0", "f1", "f3", "f7"};
+
+	ck_assert_int_eq(parse("fractions.json"), 0);
+	ck_assert_uint_eq(page.n, 4);
+	ck_assert_uint_eq(page.skipped, 0);
+	for (size_t i = 0; i < 4; i++) {
+		ck_assert_str_eq(page.items[i].id, ids[i]);
+		/* 2026-11-20T08:01:12Z, fraction dropped. */
+		ck_assert_int_eq(page.items[i].created, 1795161672);
+	}
+	ck_assert_str_eq(page.items[3].created_text, "2026-11-20T08:01:12.6195833Z");
+}
+END_TEST
+
+START_TEST(test_empty_page_with_next_link)
+{
+	ck_assert_int_eq(parse("empty-nextlink.json"), 0);
+	ck_assert_uint_eq(page.n, 0);
+	ck_assert_uint_eq(page.skipped, 0);
+	ck_assert_str_eq(page.next_link,
+	                 "https://graph.microsoft.com/v1.0/auditLogs/signIns?$top=1000&$skiptoken=a1b2c3_2");
+}
+END_TEST
+
+START_TEST(test_unicode_upn)
+{
+	ck_assert_int_eq(parse("unicode-upn.json"), 0);
+	ck_assert_uint_eq(page.n, 1);
+	/* ASCII is lower-cased; UTF-8 sequences pass through intact. */
+	ck_assert_str_eq(page.items[0].upn, "j\xc3\x9crgen.m\xc3\xbcller@contoso.de");
+	ck_assert_str_eq(page.items[0].city, "M\xc3\xbcnchen");
+	ck_assert_str_eq(page.items[0].country, "DE");
+	ck_assert_str_eq(page.items[0].ip, "2001:db8::7");
+}
+END_TEST
+
+/* Bodies that are not a sign-ins page, and what err must say. */
+static const struct {
+	const char *file;
+	const char *text; /* substring of err.text */
+	int line;
+} malformed[] = {
+	{"truncated.json", "invalid JSON at line 1 column", 1},
+	{"not-json.txt", "invalid JSON at line 1 column 1:", 1},
+	{"value-not-array.json", "no \"value\" array", 0},
+	{"no-value.json", "no \"value\" array", 0},
+	{"not-object.json", "no \"value\" array", 0},
+};
+
+START_TEST(test_malformed)
+{
+	ck_assert_int_eq(parse(malformed[_i].file), -EINVAL);
+	ck_assert_msg(strstr(err.text, malformed[_i].text) != NULL, "%s: err.text \"%s\" lacks \"%s\"",
+	              malformed[_i].file, err.text, malformed[_i].text);
+	ck_assert_int_eq(err.line, malformed[_i].line);
+	ck_assert_uint_eq(page.n, 0);
+	ck_assert_ptr_null(page.items);
+}
+END_TEST
+
+START_TEST(test_truncated_column)
+{
+	ck_assert_int_eq(parse("truncated.json"), -EINVAL);
+	/* jansson points at the end of what arrived. */
+	ck_assert_int_gt(err.column, 100);
+	ck_assert_msg(strstr(err.text, "premature end of input") != NULL, "%s", err.text);
+}
+END_TEST
+
+START_TEST(test_empty_body)
+{
+	ck_assert_int_eq(sw_signins_parse("", 0, &page, &err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.text, "invalid JSON"));
+}
+END_TEST
+
+START_TEST(test_graph_error)
+{
+	char out[256];
+
+	load("graph-error.json");
+	ck_assert_int_eq(sw_graph_error_parse(body, body_len, out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "Authorization_RequestDenied: Insufficient privileges to complete the operation.");
+	load("doc-example.json");
+	ck_assert_int_eq(sw_graph_error_parse(body, body_len, out, sizeof(out)), -EINVAL);
+	load("not-json.txt");
+	ck_assert_int_eq(sw_graph_error_parse(body, body_len, out, sizeof(out)), -EINVAL);
+	ck_assert_str_eq(out, "");
+}
+END_TEST
+
+/* The sign-ins suite. */
+static Suite *signins_suite(void)
+{
+	Suite *s = suite_create("signins");
+	TCase *tc = tcase_create("parse");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_doc_example);
+	tcase_add_test(tc, test_nulls_everywhere);
+	tcase_add_test(tc, test_missing_fields_skip);
+	tcase_add_test(tc, test_status_empty_and_failure);
+	tcase_add_test(tc, test_fraction_digits);
+	tcase_add_test(tc, test_empty_page_with_next_link);
+	tcase_add_test(tc, test_unicode_upn);
+	tcase_add_loop_test(tc, test_malformed, 0, sizeof(malformed) / sizeof(malformed[0]));
+	tcase_add_test(tc, test_truncated_column);
+	tcase_add_test(tc, test_empty_body);
+	tcase_add_test(tc, test_graph_error);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+SW_CHECK_MAIN(signins_suite)

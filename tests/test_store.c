@@ -1,0 +1,719 @@
+/* test_store.c: the SQLite store, on a real database in a temporary dir. */
+#include <check.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check_main.h"
+#include "store.h"
+
+static char dir[PATH_MAX];
+static char dbpath[PATH_MAX + 32];
+static struct sw_store *store;
+
+/* A fresh directory and an open store in it, for each test. */
+static void setup(void)
+{
+	const char *tmp = getenv("TMPDIR");
+	struct sw_error err = {0};
+
+	snprintf(dir, sizeof(dir), "%s/sw-store-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(dbpath, sizeof(dbpath), "%s/smtpwatch.db", dir);
+	ck_assert_int_eq(sw_store_open(dbpath, &store, &err), 0);
+}
+
+/* Remove the database with its WAL files and the directory. */
+static void teardown(void)
+{
+	static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+	char p[PATH_MAX + 64];
+
+	sw_store_free(store);
+	store = NULL;
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(p, sizeof(p), "%s%s", dbpath, suffixes[i]);
+		unlink(p);
+	}
+	rmdir(dir);
+}
+
+/* Close and open the same file again, as a restart would. */
+static void reopen(void)
+{
+	struct sw_error err = {0};
+
+	sw_store_free(store);
+	store = NULL;
+	ck_assert_int_eq(sw_store_open(dbpath, &store, &err), 0);
+}
+
+/* One integer from a query on the raw handle. */
+static int64_t query_int(const char *sql)
+{
+	sqlite3_stmt *st;
+	int64_t v;
+
+	ck_assert_int_eq(sqlite3_prepare_v2(sw_store_db(store), sql, -1, &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static int64_t signin_count(const char *tenant)
+{
+	int64_t n = -1;
+
+	ck_assert_int_eq(sw_store_signins_count(store, tenant, &n), 0);
+	return n;
+}
+
+/* A sign-in as the parser would hand it over (strings borrowed). */
+static struct sw_signin signin(const char *id, int64_t created, const char *upn, int error_code)
+{
+	return (struct sw_signin){
+		.id = (char *)id,
+		.created = created,
+		.created_text = (char *)"2026-11-20T08:01:12.1234567Z",
+		.upn = (char *)upn,
+		.ip = (char *)"198.51.100.7",
+		.client_app = (char *)"Authenticated SMTP",
+		.error_code = error_code,
+		.country = (char *)"NL",
+	};
+}
+
+START_TEST(test_open_creates_schema)
+{
+	ck_assert_int_eq(sw_store_schema_version(store), SW_STORE_SCHEMA_VERSION);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN "
+	                           "('signins', 'checkpoints', 'alerts', 'outbox', 'sink_stats')"),
+	                 5);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'"), 1);
+	ck_assert_int_eq(query_int("PRAGMA foreign_keys"), 1);
+	ck_assert_int_eq(query_int("PRAGMA busy_timeout"), 5000);
+	ck_assert_int_eq(signin_count("contoso"), 0);
+}
+END_TEST
+
+START_TEST(test_reopen_is_idempotent)
+{
+	struct sw_signin s = signin("id-1", 1000, "a@contoso.com", 0);
+	size_t added = 0;
+
+	ck_assert_int_eq(sw_store_begin(store), 0);
+	ck_assert_int_eq(sw_store_signins_add(store, "contoso", &s, 1, 5000, &added), 0);
+	ck_assert_int_eq(sw_store_commit(store), 0);
+	reopen();
+	ck_assert_int_eq(sw_store_schema_version(store), SW_STORE_SCHEMA_VERSION);
+	reopen();
+	ck_assert_int_eq(sw_store_schema_version(store), SW_STORE_SCHEMA_VERSION);
+	ck_assert_int_eq(signin_count("contoso"), 1);
+}
+END_TEST
+
+START_TEST(test_future_schema_refused)
+{
+	struct sw_error err = {0};
+	struct sw_store *other = NULL;
+	char sql[64];
+
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SW_STORE_SCHEMA_VERSION + 1);
+	ck_assert_int_eq(sqlite3_exec(sw_store_db(store), sql, NULL, NULL, NULL), SQLITE_OK);
+	sw_store_free(store);
+	store = NULL;
+	ck_assert_int_eq(sw_store_open(dbpath, &other, &err), -ENOTSUP);
+	ck_assert_ptr_null(other);
+	ck_assert_ptr_nonnull(strstr(err.text, "newer"));
+	ck_assert_str_eq(err.source, dbpath);
+	/* And the refusal left it alone: still the future version. */
+	sqlite3 *db;
+	ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+	sqlite3_stmt *st;
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	ck_assert_int_eq(sqlite3_column_int(st, 0), SW_STORE_SCHEMA_VERSION + 1);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+END_TEST
+
+START_TEST(test_older_schema_migrates_forward)
+{
+	/* A database left at version 1 by an older smtpwatch (before the
+	 * Exchange tables): opening it adds them and keeps the data. */
+	struct sw_signin s = signin("id-1", 1000, "a@contoso.com", 0);
+
+	ck_assert_int_eq(sw_store_signins_add(store, "contoso", &s, 1, 5000, NULL), 0);
+	ck_assert_int_eq(sqlite3_exec(sw_store_db(store),
+	                              "DROP TABLE tenant_state; DROP TABLE mailboxes; DROP TABLE mailbox_changes;"
+	                              "PRAGMA user_version = 1",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	reopen();
+	ck_assert_int_eq(sw_store_schema_version(store), SW_STORE_SCHEMA_VERSION);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN "
+	                           "('tenant_state', 'mailboxes', 'mailbox_changes')"),
+	                 3);
+	ck_assert_int_eq(signin_count("contoso"), 1);
+}
+END_TEST
+
+START_TEST(test_open_unwritable_path_fails)
+{
+	struct sw_error err = {0};
+	struct sw_store *other = NULL;
+	char p[PATH_MAX + 32];
+
+	snprintf(p, sizeof(p), "%s/no/such/dir/x.db", dir);
+	ck_assert_int_lt(sw_store_open(p, &other, &err), 0);
+	ck_assert_ptr_null(other);
+	ck_assert_str_ne(err.text, "");
+}
+END_TEST
+
+START_TEST(test_signins_dedupe_pages)
+{
+	struct sw_signin page[] = {
+		signin("id-1", 1000, "a@contoso.com", 0),
+		signin("id-2", 1001, "b@contoso.com", 535),
+		signin("id-3", 1002, "a@contoso.com", 0),
+	};
+	size_t added = 99;
+
+	ck_assert_int_eq(sw_store_begin(store), 0);
+	ck_assert_int_eq(sw_store_signins_add(store, "contoso", page, 3, 5000, &added), 0);
+	ck_assert_int_eq(sw_store_commit(store), 0);
+	ck_assert_uint_eq(added, 3);
+	ck_assert_int_eq(signin_count("contoso"), 3);
+
+	/* The overlapping re-read brings the same page again. */
+	ck_assert_int_eq(sw_store_begin(store), 0);
+	ck_assert_int_eq(sw_store_signins_add(store, "contoso", page, 3, 6000, &added), 0);
+	ck_assert_int_eq(sw_store_commit(store), 0);
+	ck_assert_uint_eq(added, 0);
+	ck_assert_int_eq(signin_count("contoso"), 3);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM signins"), 3);
+
+	/* Ids are per tenant: another tenant may carry the same one. */
+	ck_assert_int_eq(sw_store_signins_add(store, "fabrikam", page, 1, 6000, &added), 0);
+	ck_assert_uint_eq(added, 1);
+	ck_assert_int_eq(signin_count("fabrikam"), 1);
+	ck_assert_int_eq(signin_count("contoso"), 3);
+	ck_assert_int_eq(signin_count("nobody"), 0);
+}
+END_TEST
+
+START_TEST(test_signins_duplicates_within_batch)
+{
+	struct sw_signin page[] = {
+		signin("id-1", 1000, "a@contoso.com", 0),
+		signin("id-1", 1000, "a@contoso.com", 0),
+		signin("id-2", 1001, "a@contoso.com", 0),
+		signin("id-2", 1001, "a@contoso.com", 0),
+		signin(NULL, 1003, "a@contoso.com", 0),
+	};
+	size_t added = 0;
+
+	ck_assert_int_eq(sw_store_signins_add(store, "contoso", page, 5, 5000, &added), 0);
+	ck_assert_uint_eq(added, 2);
+	ck_assert_int_eq(signin_count("contoso"), 2);
+}
+END_TEST
+
+START_TEST(test_signins_fields_stored)
+{
+	struct sw_signin s = signin("id-9", 1700000000, "scanner@contoso.com", 50126);
+	sqlite3_stmt *st;
+
+	s.failure_reason = (char *)"Invalid username or password";
+	s.city = (char *)"Amsterdam";
+	s.correlation_id = (char *)"corr-1";
+	ck_assert_int_eq(sw_store_signins_add(store, "contoso", &s, 1, 1700000100, NULL), 0);
+	ck_assert_int_eq(sqlite3_prepare_v2(sw_store_db(store),
+	                                    "SELECT tenant, id, created, upn, ip, country, city, error_code, "
+	                                    "failure_reason, correlation_id, ingested, created_text FROM signins",
+	                                    -1, &st, NULL),
+	                 SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	ck_assert_str_eq((const char *)sqlite3_column_text(st, 0), "contoso");
+	ck_assert_str_eq((const char *)sqlite3_column_text(st, 1), "id-9");
+	ck_assert_int_eq(sqlite3_column_int64(st, 2), 1700000000);
+	ck_assert_str_eq((const char *)sqlite3_column_text(st, 3), "scanner@contoso.com");
+	ck_assert_str_eq((const char *)sqlite3_column_text(st, 4), "198.51.100.7");
+	ck_assert_str_eq((const char *)sqlite3_column_text(st, 5), "NL");
+	ck_assert_str_eq((const char *)sqlite3_column_text(st, 6), "Amsterdam");
+	ck_assert_int_eq(sqlite3_column_int(st, 7), 50126);
+	ck_assert_str_eq((const char *)sqlite3_column_text(st, 8), "Invalid username or password");
+	ck_assert_str_eq((const char *)sqlite3_column_text(st, 9), "corr-1");
+	ck_assert_int_eq(sqlite3_column_int64(st, 10), 1700000100);
+	ck_assert_str_eq((const char *)sqlite3_column_text(st, 11), "2026-11-20T08:01:12.1234567Z");
+	sqlite3_finalize(st);
+}
+END_TEST
+
+START_TEST(test_checkpoint_roundtrip)
+{
+	struct sw_checkpoint cp = {.watermark = 12345, .last_success = 100, .last_attempt = 200, .records = 7};
+	struct sw_checkpoint got;
+
+	memset(&got, 0x55, sizeof(got));
+	ck_assert_int_eq(sw_store_checkpoint_get(store, "contoso", "signins", &got), -ENOENT);
+	ck_assert_int_eq(got.watermark, 0);
+	ck_assert_int_eq(got.records, 0);
+	ck_assert_str_eq(got.last_error, "");
+
+	snprintf(cp.last_error, sizeof(cp.last_error), "HTTP 429: throttled");
+	ck_assert_int_eq(sw_store_checkpoint_put(store, "contoso", "signins", &cp), 0);
+	ck_assert_int_eq(sw_store_checkpoint_get(store, "contoso", "signins", &got), 0);
+	ck_assert_int_eq(got.watermark, 12345);
+	ck_assert_int_eq(got.last_success, 100);
+	ck_assert_int_eq(got.last_attempt, 200);
+	ck_assert_int_eq(got.records, 7);
+	ck_assert_str_eq(got.last_error, "HTTP 429: throttled");
+
+	/* Overwrite; other sources and tenants stay apart. */
+	cp.watermark = 20000;
+	cp.last_error[0] = '\0';
+	ck_assert_int_eq(sw_store_checkpoint_put(store, "contoso", "signins", &cp), 0);
+	ck_assert_int_eq(sw_store_checkpoint_get(store, "contoso", "signins", &got), 0);
+	ck_assert_int_eq(got.watermark, 20000);
+	ck_assert_str_eq(got.last_error, "");
+	ck_assert_int_eq(sw_store_checkpoint_get(store, "contoso", "exchange", &got), -ENOENT);
+	ck_assert_int_eq(sw_store_checkpoint_get(store, "fabrikam", "signins", &got), -ENOENT);
+}
+END_TEST
+
+START_TEST(test_checkpoint_atomic_with_records)
+{
+	struct sw_signin page[] = {
+		signin("id-1", 1000, "a@contoso.com", 0),
+		signin("id-2", 1001, "b@contoso.com", 0),
+	};
+	struct sw_checkpoint cp = {.watermark = 1001, .last_success = 5000, .last_attempt = 5000, .records = 2};
+	struct sw_checkpoint got;
+	size_t added;
+
+	/* A crash (or error) before commit: neither records nor checkpoint. */
+	ck_assert_int_eq(sw_store_begin(store), 0);
+	ck_assert_int_eq(sw_store_signins_add(store, "contoso", page, 2, 5000, &added), 0);
+	ck_assert_int_eq(sw_store_checkpoint_put(store, "contoso", "signins", &cp), 0);
+	ck_assert_int_eq(sw_store_rollback(store), 0);
+	ck_assert_int_eq(signin_count("contoso"), 0);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM signins"), 0);
+	ck_assert_int_eq(sw_store_checkpoint_get(store, "contoso", "signins", &got), -ENOENT);
+
+	/* Committed: both, and both survive a restart. */
+	ck_assert_int_eq(sw_store_begin(store), 0);
+	ck_assert_int_eq(sw_store_signins_add(store, "contoso", page, 2, 5000, &added), 0);
+	ck_assert_int_eq(sw_store_checkpoint_put(store, "contoso", "signins", &cp), 0);
+	ck_assert_int_eq(sw_store_commit(store), 0);
+	ck_assert_int_eq(signin_count("contoso"), 2);
+	reopen();
+	ck_assert_int_eq(signin_count("contoso"), 2);
+	ck_assert_int_eq(sw_store_checkpoint_get(store, "contoso", "signins", &got), 0);
+	ck_assert_int_eq(got.watermark, 1001);
+	ck_assert_int_eq(got.records, 2);
+}
+END_TEST
+
+START_TEST(test_rollback_without_transaction)
+{
+	ck_assert_int_eq(sw_store_rollback(store), 0);
+	ck_assert_int_eq(sw_store_begin(store), 0);
+	/* A second BEGIN inside a transaction is an error, not a hang. */
+	ck_assert_int_lt(sw_store_begin(store), 0);
+	ck_assert_str_ne(sw_store_errmsg(store), "");
+	ck_assert_int_eq(sw_store_rollback(store), 0);
+	ck_assert_int_eq(sw_store_rollback(store), 0);
+	ck_assert_int_lt(sw_store_commit(store), 0);
+}
+END_TEST
+
+START_TEST(test_begin_busy_when_other_writer)
+{
+	sqlite3 *other;
+
+	/* Another connection holds the write lock; our busy_timeout is 5 s, so
+	 * keep this short by lowering it on the handle. */
+	ck_assert_int_eq(sqlite3_open(dbpath, &other), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(sw_store_db(store), 50);
+	ck_assert_int_eq(sw_store_begin(store), -EBUSY);
+	ck_assert_int_eq(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(other);
+	ck_assert_int_eq(sw_store_begin(store), 0);
+	ck_assert_int_eq(sw_store_commit(store), 0);
+}
+END_TEST
+
+/* A firing alert with evidence, as lifecycle would build it. */
+static void alert_fill(struct sw_alert *a, const char *rule, const char *subject, int64_t updated)
+{
+	memset(a, 0, sizeof(*a));
+	a->rule = strdup(rule);
+	a->tenant = strdup("contoso");
+	a->subject = strdup(subject);
+	a->severity = SW_SEV_HIGH;
+	a->status = SW_ALERT_FIRING;
+	a->first_seen = 1000;
+	a->last_seen = 2000;
+	a->count = 3;
+	a->notified_count = 2;
+	a->transition = 1;
+	a->summary = strdup("something happened");
+	a->evidence = json_pack("{s:[s,s],s:i}", "ips", "198.51.100.7", "203.0.113.9", "n", 3);
+	a->updated = updated;
+}
+
+START_TEST(test_alert_save_find_get)
+{
+	struct sw_alert a, got = {0};
+
+	alert_fill(&a, "unapproved-basic-auth-submission", "scanner2@contoso.com", 5000);
+	ck_assert_int_eq(sw_store_alert_find(store, a.rule, "contoso", a.subject, &got), -ENOENT);
+	ck_assert_int_eq(sw_store_alert_save(store, &a), 0);
+	ck_assert_int_eq(a.seq, 1);
+	ck_assert_str_eq(a.id, "a-000001");
+
+	ck_assert_int_eq(sw_store_alert_find(store, a.rule, "contoso", a.subject, &got), 0);
+	ck_assert_str_eq(got.id, "a-000001");
+	ck_assert_int_eq(got.seq, 1);
+	ck_assert_str_eq(got.rule, "unapproved-basic-auth-submission");
+	ck_assert_str_eq(got.tenant, "contoso");
+	ck_assert_str_eq(got.subject, "scanner2@contoso.com");
+	ck_assert_int_eq(got.severity, SW_SEV_HIGH);
+	ck_assert_int_eq(got.status, SW_ALERT_FIRING);
+	ck_assert_int_eq(got.first_seen, 1000);
+	ck_assert_int_eq(got.last_seen, 2000);
+	ck_assert_int_eq(got.count, 3);
+	ck_assert_int_eq(got.notified_count, 2);
+	ck_assert_int_eq(got.transition, 1);
+	ck_assert_str_eq(got.summary, "something happened");
+	ck_assert_ptr_null(got.remediation);
+	ck_assert(json_equal(got.evidence, a.evidence));
+	ck_assert(!got.acked);
+	ck_assert_int_eq(got.updated, 5000);
+	sw_alert_clear(&got);
+
+	/* Update in place: ack it and resolve it. */
+	a.acked = true;
+	a.ack_note = strdup("known printer, ticket CHG-1");
+	a.status = SW_ALERT_RESOLVED;
+	a.resolved_at = 6000;
+	a.remediation = strdup("Set-CASMailbox ...");
+	json_decref(a.evidence);
+	a.evidence = NULL;
+	ck_assert_int_eq(sw_store_alert_save(store, &a), 0);
+	ck_assert_str_eq(a.id, "a-000001");
+	ck_assert_int_eq(sw_store_alert_get(store, "a-000001", &got), 0);
+	ck_assert(got.acked);
+	ck_assert_str_eq(got.ack_note, "known printer, ticket CHG-1");
+	ck_assert_int_eq(got.status, SW_ALERT_RESOLVED);
+	ck_assert_int_eq(got.resolved_at, 6000);
+	ck_assert_str_eq(got.remediation, "Set-CASMailbox ...");
+	ck_assert_ptr_null(got.evidence);
+	sw_alert_clear(&got);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM alerts"), 1);
+
+	ck_assert_int_eq(sw_store_alert_get(store, "a-000002", &got), -ENOENT);
+	ck_assert_int_eq(sw_store_alert_find(store, a.rule, "fabrikam", a.subject, &got), -ENOENT);
+
+	/* A second alert gets the next id; the same condition cannot be inserted twice. */
+	struct sw_alert b, dup;
+	alert_fill(&b, "smtp-auth-brute-force", "scanner2@contoso.com", 5000);
+	ck_assert_int_eq(sw_store_alert_save(store, &b), 0);
+	ck_assert_str_eq(b.id, "a-000002");
+	alert_fill(&dup, "smtp-auth-brute-force", "scanner2@contoso.com", 5000);
+	ck_assert_int_eq(sw_store_alert_save(store, &dup), -EEXIST);
+	sw_alert_clear(&dup);
+	sw_alert_clear(&b);
+	sw_alert_clear(&a);
+}
+END_TEST
+
+struct listed {
+	char ids[16][24];
+	int n;
+	int stop_after;
+};
+
+/* Record the ids the list hands us, in order. */
+static int list_cb(const struct sw_alert *a, void *arg)
+{
+	struct listed *l = arg;
+
+	ck_assert_int_lt(l->n, 16);
+	snprintf(l->ids[l->n++], sizeof(l->ids[0]), "%s", a->id);
+	if (l->stop_after && l->n == l->stop_after)
+		return -ECANCELED;
+	return 0;
+}
+
+START_TEST(test_alerts_list_order_and_filters)
+{
+	struct sw_alert a[4];
+	struct listed l = {0};
+
+	alert_fill(&a[0], "r", "s0", 100); /* a-000001 */
+	alert_fill(&a[1], "r", "s1", 300); /* a-000002 */
+	alert_fill(&a[2], "r", "s2", 200); /* a-000003, resolved */
+	alert_fill(&a[3], "r", "s3", 300); /* a-000004, same time as a-000002 */
+	a[2].status = SW_ALERT_RESOLVED;
+	ck_assert_int_eq(sw_store_begin(store), 0);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(sw_store_alert_save(store, &a[i]), 0);
+	ck_assert_int_eq(sw_store_commit(store), 0);
+
+	ck_assert_int_eq(sw_store_alerts_list(store, false, 0, list_cb, &l), 0);
+	ck_assert_int_eq(l.n, 3);
+	ck_assert_str_eq(l.ids[0], "a-000004");
+	ck_assert_str_eq(l.ids[1], "a-000002");
+	ck_assert_str_eq(l.ids[2], "a-000001");
+
+	memset(&l, 0, sizeof(l));
+	ck_assert_int_eq(sw_store_alerts_list(store, true, 0, list_cb, &l), 0);
+	ck_assert_int_eq(l.n, 4);
+	ck_assert_str_eq(l.ids[0], "a-000004");
+	ck_assert_str_eq(l.ids[1], "a-000002");
+	ck_assert_str_eq(l.ids[2], "a-000003");
+	ck_assert_str_eq(l.ids[3], "a-000001");
+
+	memset(&l, 0, sizeof(l));
+	ck_assert_int_eq(sw_store_alerts_list(store, true, 200, list_cb, &l), 0);
+	ck_assert_int_eq(l.n, 3);
+	ck_assert_str_eq(l.ids[2], "a-000003");
+
+	memset(&l, 0, sizeof(l));
+	ck_assert_int_eq(sw_store_alerts_list(store, false, 200, list_cb, &l), 0);
+	ck_assert_int_eq(l.n, 2);
+
+	/* The callback stops the walk; its error comes back. */
+	memset(&l, 0, sizeof(l));
+	l.stop_after = 1;
+	ck_assert_int_eq(sw_store_alerts_list(store, true, 0, list_cb, &l), -ECANCELED);
+	ck_assert_int_eq(l.n, 1);
+
+	/* Firing of one rule and tenant, for the state rules. */
+	memset(&l, 0, sizeof(l));
+	ck_assert_int_eq(sw_store_alerts_firing(store, "r", "contoso", list_cb, &l), 0);
+	ck_assert_int_eq(l.n, 3);
+	memset(&l, 0, sizeof(l));
+	ck_assert_int_eq(sw_store_alerts_firing(store, "r", "fabrikam", list_cb, &l), 0);
+	ck_assert_int_eq(l.n, 0);
+	memset(&l, 0, sizeof(l));
+	ck_assert_int_eq(sw_store_alerts_firing(store, "other", "contoso", list_cb, &l), 0);
+	ck_assert_int_eq(l.n, 0);
+
+	for (int i = 0; i < 4; i++)
+		sw_alert_clear(&a[i]);
+}
+END_TEST
+
+/* The next due item of sink, asserting its alert id and transition. */
+static int64_t expect_next(const char *sink, int64_t now, const char *alert_id, int transition)
+{
+	struct sw_outbox_item it = {0};
+	int64_t id;
+
+	ck_assert_int_eq(sw_store_outbox_next(store, sink, now, &it), 0);
+	ck_assert_str_eq(it.alert_id, alert_id);
+	ck_assert_int_eq(it.transition, transition);
+	ck_assert_str_eq(it.sink, sink);
+	ck_assert_ptr_nonnull(it.body);
+	id = it.id;
+	sw_outbox_item_clear(&it);
+	return id;
+}
+
+START_TEST(test_outbox_flow)
+{
+	struct sw_outbox_item it = {0};
+	struct sw_outbox_stats st;
+	int64_t due, x1, x2;
+
+	ck_assert_int_eq(sw_store_outbox_next(store, "soc", 1000, &it), -ENOENT);
+	ck_assert_int_eq(sw_store_outbox_next_due(store, "soc", &due), -ENOENT);
+	ck_assert_int_eq(sw_store_outbox_stats(store, "soc", &st), 0);
+	ck_assert_int_eq(st.queued + st.delivered + st.dead + st.failed_attempts + st.last_success, 0);
+
+	ck_assert_int_eq(sw_store_begin(store), 0);
+	ck_assert_int_eq(sw_store_outbox_add(store, "a-000001", 1, "soc", "{\"id\":\"a-000001\"}", 1000), 0);
+	ck_assert_int_eq(sw_store_outbox_add(store, "a-000001", 1, "local", "{\"id\":\"a-000001\"}", 1000), 0);
+	ck_assert_int_eq(sw_store_outbox_add(store, "a-000002", 1, "soc", "{\"id\":\"a-000002\"}", 1001), 0);
+	ck_assert_int_eq(sw_store_outbox_add(store, "a-000001", 2, "soc", "{\"id\":\"a-000001\",\"t\":2}", 1002), 0);
+	ck_assert_int_eq(sw_store_commit(store), 0);
+
+	/* Not due before it was created. */
+	ck_assert_int_eq(sw_store_outbox_next(store, "soc", 999, &it), -ENOENT);
+	ck_assert_int_eq(sw_store_outbox_next_due(store, "soc", &due), 0);
+	ck_assert_int_eq(due, 1000);
+	ck_assert_int_eq(sw_store_outbox_stats(store, "soc", &st), 0);
+	ck_assert_int_eq(st.queued, 3);
+
+	ck_assert_int_eq(sw_store_outbox_next(store, "soc", 2000, &it), 0);
+	ck_assert_str_eq(it.alert_id, "a-000001");
+	ck_assert_int_eq(it.transition, 1);
+	ck_assert_str_eq(it.body, "{\"id\":\"a-000001\"}");
+	ck_assert_int_eq(it.attempts, 0);
+	ck_assert_int_eq(it.created, 1000);
+	ck_assert_int_eq(it.next_attempt, 1000);
+	x1 = it.id;
+	sw_outbox_item_clear(&it);
+
+	/* The sink fails: retry in a minute.  The alert's second transition
+	 * waits behind its first; the other alert goes ahead. */
+	ck_assert_int_eq(sw_store_outbox_retry(store, x1, 2060, "HTTP 503"), 0);
+	int64_t y1 = expect_next("soc", 2000, "a-000002", 1);
+	ck_assert_int_eq(sw_store_outbox_delivered(store, y1, 2001), 0);
+	ck_assert_int_eq(sw_store_outbox_next(store, "soc", 2001, &it), -ENOENT);
+	ck_assert_int_eq(sw_store_outbox_next_due(store, "soc", &due), 0);
+	ck_assert_int_eq(due, 2060);
+
+	/* The other sink is on its own. */
+	int64_t l1 = expect_next("local", 2000, "a-000001", 1);
+	ck_assert_int_eq(sw_store_outbox_delivered(store, l1, 2000), 0);
+
+	ck_assert_int_eq(sw_store_outbox_next(store, "soc", 2060, &it), 0);
+	ck_assert_int_eq(it.id, x1);
+	ck_assert_int_eq(it.attempts, 1);
+	ck_assert_int_eq(it.next_attempt, 2060);
+	sw_outbox_item_clear(&it);
+	ck_assert_int_eq(sw_store_outbox_delivered(store, x1, 2061), 0);
+	/* Delivered is final: a second outcome for it is refused. */
+	ck_assert_int_eq(sw_store_outbox_delivered(store, x1, 2062), -ENOENT);
+	ck_assert_int_eq(sw_store_outbox_retry(store, x1, 3000, "late"), -ENOENT);
+
+	x2 = expect_next("soc", 2061, "a-000001", 2);
+	ck_assert_int_eq(sw_store_outbox_dead(store, x2, 2100, "HTTP 400: bad request"), 0);
+	ck_assert_int_eq(sw_store_outbox_next(store, "soc", 9999, &it), -ENOENT);
+	ck_assert_int_eq(sw_store_outbox_next_due(store, "soc", &due), -ENOENT);
+
+	ck_assert_int_eq(sw_store_outbox_stats(store, "soc", &st), 0);
+	ck_assert_int_eq(st.queued, 0);
+	ck_assert_int_eq(st.delivered, 2);
+	ck_assert_int_eq(st.failed_attempts, 2);
+	ck_assert_int_eq(st.dead, 1);
+	ck_assert_int_eq(st.last_success, 2061);
+	ck_assert_str_eq(st.last_error, "HTTP 400: bad request");
+
+	ck_assert_int_eq(sw_store_outbox_stats(store, "local", &st), 0);
+	ck_assert_int_eq(st.delivered, 1);
+	ck_assert_int_eq(st.failed_attempts, 0);
+	ck_assert_int_eq(st.last_success, 2000);
+	ck_assert_str_eq(st.last_error, "");
+
+	/* Survives a restart. */
+	reopen();
+	ck_assert_int_eq(sw_store_outbox_stats(store, "soc", &st), 0);
+	ck_assert_int_eq(st.delivered, 2);
+	ck_assert_int_eq(st.dead, 1);
+}
+END_TEST
+
+START_TEST(test_outbox_pending_survives_restart)
+{
+	struct sw_outbox_item it = {0};
+
+	ck_assert_int_eq(sw_store_outbox_add(store, "a-000007", 3, "soc", "{}", 1000), 0);
+	reopen();
+	ck_assert_int_eq(sw_store_outbox_next(store, "soc", 1000, &it), 0);
+	ck_assert_str_eq(it.alert_id, "a-000007");
+	ck_assert_int_eq(it.transition, 3);
+	sw_outbox_item_clear(&it);
+	sw_outbox_item_clear(&it); /* cleared twice is fine */
+}
+END_TEST
+
+START_TEST(test_prune)
+{
+	struct sw_signin page[] = {
+		signin("old-1", 1000, "a@contoso.com", 0),
+		signin("old-2", 1999, "a@contoso.com", 0),
+		signin("new-1", 2000, "a@contoso.com", 0),
+	};
+	struct sw_outbox_item it = {0};
+	int64_t deleted = -1;
+
+	ck_assert_int_eq(sw_store_signins_add(store, "contoso", page, 3, 3000, NULL), 0);
+	ck_assert_int_eq(sw_store_signins_add(store, "fabrikam", page, 1, 3000, NULL), 0);
+	ck_assert_int_eq(sw_store_outbox_add(store, "a-000001", 1, "soc", "{}", 1000), 0);
+	ck_assert_int_eq(sw_store_outbox_add(store, "a-000002", 1, "soc", "{}", 1000), 0);
+	ck_assert_int_eq(sw_store_outbox_add(store, "a-000003", 1, "soc", "{}", 1000), 0);
+	ck_assert_int_eq(sw_store_outbox_next(store, "soc", 1000, &it), 0);
+	ck_assert_int_eq(sw_store_outbox_delivered(store, it.id, 1500), 0); /* old: pruned */
+	sw_outbox_item_clear(&it);
+	ck_assert_int_eq(sw_store_outbox_next(store, "soc", 1000, &it), 0);
+	ck_assert_int_eq(sw_store_outbox_delivered(store, it.id, 2500), 0); /* recent: kept */
+	sw_outbox_item_clear(&it);
+	/* a-000003 still pending: kept whatever its age. */
+
+	ck_assert_int_eq(sw_store_begin(store), 0);
+	ck_assert_int_eq(sw_store_prune(store, 2000, &deleted), 0);
+	ck_assert_int_eq(sw_store_commit(store), 0);
+	ck_assert_int_eq(deleted, 4); /* 2 contoso + 1 fabrikam sign-ins, 1 outbox row */
+	ck_assert_int_eq(signin_count("contoso"), 1);
+	ck_assert_int_eq(signin_count("fabrikam"), 0);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM signins WHERE tenant = 'contoso' AND id = 'new-1'"), 1);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM outbox"), 2);
+	ck_assert_int_eq(sw_store_outbox_next(store, "soc", 9999, &it), 0);
+	ck_assert_str_eq(it.alert_id, "a-000003");
+	sw_outbox_item_clear(&it);
+
+	/* A pruned record re-read in an overlapping window comes back once. */
+	size_t added;
+	ck_assert_int_eq(sw_store_signins_add(store, "contoso", page, 3, 4000, &added), 0);
+	ck_assert_uint_eq(added, 2);
+	ck_assert_int_eq(signin_count("contoso"), 3);
+}
+END_TEST
+
+START_TEST(test_optimize)
+{
+	struct sw_signin s[200];
+	char ids[200][16];
+
+	for (int i = 0; i < 200; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "id-%d", i);
+		s[i] = signin(ids[i], 1000 + i, i % 2 ? "a@contoso.com" : "b@contoso.com", 0);
+	}
+	ck_assert_int_eq(sw_store_signins_add(store, "contoso", s, 200, 5000, NULL), 0);
+	ck_assert_int_eq(sw_store_optimize(store), 0);
+	ck_assert_int_gt(query_int("SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'signins'"), 0);
+	ck_assert_int_eq(sw_store_optimize(store), 0);
+}
+END_TEST
+
+static Suite *store_suite(void)
+{
+	Suite *s = suite_create("store");
+	TCase *tc = tcase_create("store");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_open_creates_schema);
+	tcase_add_test(tc, test_reopen_is_idempotent);
+	tcase_add_test(tc, test_future_schema_refused);
+	tcase_add_test(tc, test_older_schema_migrates_forward);
+	tcase_add_test(tc, test_open_unwritable_path_fails);
+	tcase_add_test(tc, test_signins_dedupe_pages);
+	tcase_add_test(tc, test_signins_duplicates_within_batch);
+	tcase_add_test(tc, test_signins_fields_stored);
+	tcase_add_test(tc, test_checkpoint_roundtrip);
+	tcase_add_test(tc, test_checkpoint_atomic_with_records);
+	tcase_add_test(tc, test_rollback_without_transaction);
+	tcase_add_test(tc, test_begin_busy_when_other_writer);
+	tcase_add_test(tc, test_alert_save_find_get);
+	tcase_add_test(tc, test_alerts_list_order_and_filters);
+	tcase_add_test(tc, test_outbox_flow);
+	tcase_add_test(tc, test_outbox_pending_survives_restart);
+	tcase_add_test(tc, test_prune);
+	tcase_add_test(tc, test_optimize);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+SW_CHECK_MAIN(store_suite)

@@ -1,0 +1,355 @@
+/* test_util.c: durations, timestamps, strings, buffers, URLs, diagnostics. */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check_main.h"
+#include "util.h"
+
+static const struct {
+	const char *text;
+	int r;
+	int64_t seconds;
+} durations[] = {
+	{ "0", 0, 0 },
+	{ "90", 0, 90 },
+	{ "30s", 0, 30 },
+	{ "5m", 0, 300 },
+	{ "2h", 0, 7200 },
+	{ "7d", 0, 604800 },
+	{ "1w", 0, 604800 },
+	{ "400d", 0, 400LL * 86400 },
+	{ "9223372036854775807", 0, INT64_MAX },
+	{ "", -EINVAL, 0 },
+	{ "m", -EINVAL, 0 },
+	{ "5x", -EINVAL, 0 },
+	{ "-5m", -EINVAL, 0 },
+	{ "+5m", -EINVAL, 0 },
+	{ " 5m", -EINVAL, 0 },
+	{ "5 m", -EINVAL, 0 },
+	{ "5m ", -EINVAL, 0 },
+	{ "5mm", -EINVAL, 0 },
+	{ "1h30m", -EINVAL, 0 },
+	{ "5M", -EINVAL, 0 },
+	{ "1.5h", -EINVAL, 0 },
+	{ "forever", -EINVAL, 0 },
+	{ "9223372036854775808", -EINVAL, 0 },
+	{ "15250284452485w", -EINVAL, 0 },
+	{ "106751991167301d", -EINVAL, 0 },
+	{ "99999999999999999999999s", -EINVAL, 0 },
+};
+
+START_TEST(duration_parse_table)
+{
+	int64_t v = -42;
+	int r = sw_duration_parse(durations[_i].text, &v);
+
+	ck_assert_msg(r == durations[_i].r, "\"%s\": got %d, want %d", durations[_i].text, r, durations[_i].r);
+	if (durations[_i].r == 0)
+		ck_assert_msg(v == durations[_i].seconds, "\"%s\": got %lld", durations[_i].text, (long long)v);
+	else
+		ck_assert_msg(v == -42, "\"%s\": output written on failure", durations[_i].text);
+}
+END_TEST
+
+START_TEST(duration_format_shortest)
+{
+	static const struct {
+		int64_t s;
+		const char *text;
+	} cases[] = {
+		{ 0, "0s" },      { 1, "1s" },       { 90, "90s" },      { 300, "5m" },   { 5400, "90m" },
+		{ 7200, "2h" },   { 86400, "1d" },   { 604800, "7d" },   { 90 * 86400, "90d" },
+		{ 86401, "86401s" }, { -300, "-5m" },
+	};
+	char buf[32];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int64_t back;
+		sw_duration_format(cases[i].s, buf, sizeof(buf));
+		ck_assert_str_eq(buf, cases[i].text);
+		if (cases[i].s >= 0) {
+			ck_assert_int_eq(sw_duration_parse(buf, &back), 0);
+			ck_assert_int_eq(back, cases[i].s);
+		}
+	}
+	sw_duration_format(300, buf, 2); /* truncates, never overflows */
+	ck_assert_str_eq(buf, "5");
+}
+END_TEST
+
+/* 2026-11-20T08:01:12Z */
+#define T0 1795161672LL
+
+static const struct {
+	const char *text;
+	int r;
+	int64_t t;
+} times[] = {
+	{ "2026-11-20T08:01:12Z", 0, T0 },
+	{ "2026-11-20T08:01:12.6Z", 0, T0 },
+	{ "2026-11-20T08:01:12.619Z", 0, T0 },
+	{ "2026-11-20T08:01:12.6195833Z", 0, T0 },
+	{ "2026-11-20T08:01:12.9999999Z", 0, T0 },
+	{ "2026-11-20T09:01:12+01:00", 0, T0 },
+	{ "2026-11-20T03:31:12.5-04:30", 0, T0 },
+	{ "2026-11-20T08:01:12+00:00", 0, T0 },
+	{ "2026-11-20T08:01:12-00:00", 0, T0 },
+	{ "2026-11-21T00:01:12+16:00", 0, T0 },
+	{ "1970-01-01T00:00:00Z", 0, 0 },
+	{ "1969-12-31T23:59:59Z", 0, -1 },
+	{ "2024-02-29T12:00:00Z", 0, 1709208000 },
+	{ "2000-02-29T00:00:00Z", 0, 951782400 },
+	{ "", -EINVAL, 0 },
+	{ "garbage", -EINVAL, 0 },
+	{ "2026-11-20", -EINVAL, 0 },
+	{ "2026-11-20T08:01:12", -EINVAL, 0 },         /* no zone */
+	{ "2026-11-20 08:01:12Z", -EINVAL, 0 },        /* space, not T */
+	{ "2026-11-20T08:01:12.Z", -EINVAL, 0 },       /* dot without digits */
+	{ "2026-11-20T08:01:12.12345678Z", -EINVAL, 0 }, /* 8 digits */
+	{ "2026-11-20T08:01:12ZZ", -EINVAL, 0 },
+	{ "2026-11-20T08:01:12Z ", -EINVAL, 0 },
+	{ "2026-11-20T08:01:12+0100", -EINVAL, 0 },
+	{ "2026-11-20T08:01:12+1:00", -EINVAL, 0 },
+	{ "2026-11-20T08:01:12+24:00", -EINVAL, 0 },
+	{ "2026-11-20T08:01:12+01:60", -EINVAL, 0 },
+	{ "2026-13-20T08:01:12Z", -EINVAL, 0 },
+	{ "2026-00-20T08:01:12Z", -EINVAL, 0 },
+	{ "2026-11-31T08:01:12Z", -EINVAL, 0 },
+	{ "2026-02-29T08:01:12Z", -EINVAL, 0 },
+	{ "1900-02-29T08:01:12Z", -EINVAL, 0 },
+	{ "2026-11-20T24:01:12Z", -EINVAL, 0 },
+	{ "2026-11-20T08:60:12Z", -EINVAL, 0 },
+	{ "2026-11-20T08:01:60Z", -EINVAL, 0 },
+	{ "2026-1-20T08:01:12Z", -EINVAL, 0 },
+	{ "26-11-20T08:01:12Z", -EINVAL, 0 },
+	{ "2026-11-20T8:01:12Z", -EINVAL, 0 },
+	{ "-2026-11-20T08:01:12Z", -EINVAL, 0 },
+	{ "2026-11-20T08:01:1xZ", -EINVAL, 0 },
+};
+
+START_TEST(time_parse_table)
+{
+	int64_t t = 12345;
+	int r = sw_time_parse(times[_i].text, &t);
+
+	ck_assert_msg(r == times[_i].r, "\"%s\": got %d, want %d", times[_i].text, r, times[_i].r);
+	if (times[_i].r == 0)
+		ck_assert_msg(t == times[_i].t, "\"%s\": got %lld, want %lld", times[_i].text, (long long)t,
+		              (long long)times[_i].t);
+	else
+		ck_assert_msg(t == 12345, "\"%s\": output written on failure", times[_i].text);
+}
+END_TEST
+
+START_TEST(time_format_roundtrip)
+{
+	char buf[21];
+	int64_t back;
+
+	sw_time_format(T0, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "2026-11-20T08:01:12Z");
+	ck_assert_int_eq(sw_time_parse(buf, &back), 0);
+	ck_assert_int_eq(back, T0);
+	sw_time_format(0, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "1970-01-01T00:00:00Z");
+	sw_time_format(T0, buf, 5);
+	ck_assert_str_eq(buf, "2026");
+}
+END_TEST
+
+START_TEST(date_parse)
+{
+	int64_t t = 7;
+
+	ck_assert_int_eq(sw_date_parse("2027-01-31", &t), 0);
+	ck_assert_int_eq(t, 1801353600); /* 2027-01-31T00:00:00Z */
+	ck_assert_int_eq(sw_date_parse("2028-02-29", &t), 0);
+	t = 7;
+	ck_assert_int_eq(sw_date_parse("2027-02-29", &t), -EINVAL);
+	ck_assert_int_eq(sw_date_parse("2027-1-31", &t), -EINVAL);
+	ck_assert_int_eq(sw_date_parse("2027-01-31T00:00:00Z", &t), -EINVAL);
+	ck_assert_int_eq(sw_date_parse("31.01.2027", &t), -EINVAL);
+	ck_assert_int_eq(sw_date_parse("", &t), -EINVAL);
+	ck_assert_int_eq(t, 7);
+}
+END_TEST
+
+START_TEST(strings)
+{
+	char s1[] = "  \t hello world \r\n";
+	char s2[] = "   ";
+	char s3[] = "MiXeD@Contoso.COM";
+	char *d;
+
+	ck_assert_str_eq(sw_strtrim(s1), "hello world");
+	ck_assert_str_eq(sw_strtrim(s2), "");
+	ck_assert_str_eq(sw_strlower(s3), "mixed@contoso.com");
+	d = sw_strdup_lower("Scanner-HQ@Contoso.com");
+	ck_assert_str_eq(d, "scanner-hq@contoso.com");
+	free(d);
+	ck_assert_ptr_null(sw_strdup_lower(NULL));
+}
+END_TEST
+
+START_TEST(buf_grows_and_stays_terminated)
+{
+	struct sw_buf b = { 0 };
+
+	ck_assert_int_eq(sw_buf_append(&b, "", 0), 0);
+	ck_assert_ptr_nonnull(b.data);
+	ck_assert_str_eq(b.data, "");
+	ck_assert_int_eq(sw_buf_append(&b, "abc", 3), 0);
+	ck_assert_int_eq(sw_buf_putc(&b, '-'), 0);
+	for (int i = 0; i < 1000; i++)
+		ck_assert_int_eq(sw_buf_printf(&b, "%d,", i), 0);
+	ck_assert_uint_eq(b.len, strlen(b.data));
+	ck_assert_int_eq(strncmp(b.data, "abc-0,1,2,", 10), 0);
+	ck_assert_int_eq(strcmp(b.data + b.len - 4, "999,"), 0);
+	ck_assert_uint_ge(b.cap, b.len + 1);
+	sw_buf_clear(&b);
+	ck_assert_ptr_null(b.data);
+	ck_assert_uint_eq(b.len, 0);
+	ck_assert_int_eq(sw_buf_append(&b, "x\0y", 3), 0); /* binary kept, still terminated */
+	ck_assert_uint_eq(b.len, 3);
+	ck_assert_int_eq(b.data[3], '\0');
+	ck_assert_int_eq(b.data[2], 'y');
+	sw_buf_clear(&b);
+}
+END_TEST
+
+START_TEST(url_encode)
+{
+	char *e = sw_url_encode("createdDateTime ge 2026-11-20T08:00:00Z and clientAppUsed eq 'Authenticated SMTP'");
+
+	ck_assert_str_eq(e, "createdDateTime%20ge%202026-11-20T08%3A00%3A00Z%20and%20clientAppUsed%20eq%20%27"
+	                    "Authenticated%20SMTP%27");
+	free(e);
+	e = sw_url_encode("a+b/c?d=e&f~_.-\xc3\xa9");
+	ck_assert_str_eq(e, "a%2Bb%2Fc%3Fd%3De%26f~_.-%C3%A9");
+	free(e);
+	e = sw_url_encode("");
+	ck_assert_str_eq(e, "");
+	free(e);
+}
+END_TEST
+
+static const struct {
+	const char *url;
+	int r;
+	bool loopback;
+	const char *why; /* fragment */
+} urls[] = {
+	{ "https://graph.microsoft.com", 0, false, NULL },
+	{ "https://prod-00.westeurope.logic.azure.com:443/workflows/x/triggers/manual/paths/invoke?sig=abc", 0, false,
+	  NULL },
+	{ "HTTPS://Example.COM/x", 0, false, NULL },
+	{ "http://127.0.0.1:8080", 0, true, NULL },
+	{ "http://127.0.0.1:8080/hooks/soc", 0, true, NULL },
+	{ "http://127.1.2.3/", 0, true, NULL },
+	{ "http://localhost:9000/x", 0, true, NULL },
+	{ "http://LOCALHOST/x", 0, true, NULL },
+	{ "http://[::1]:8443/x", 0, true, NULL },
+	{ "http://user:pw@127.0.0.1:80/x", 0, true, NULL },
+	{ "http://example.com/", -EINVAL, false, "http:// is only allowed for loopback hosts" },
+	{ "http://10.0.0.1:8080/", -EINVAL, false, "loopback" },
+	{ "http://128.0.0.1/", -EINVAL, false, "loopback" },
+	{ "http://127.0.0.1.evil.example/", -EINVAL, false, "loopback" },
+	{ "http://localhost.evil.example/", -EINVAL, false, "loopback" },
+	{ "http://127.0.0.1@evil.example/", -EINVAL, false, "loopback" },
+	{ "http://evil.example#@127.0.0.1/", -EINVAL, false, "loopback" },
+	{ "http://[::2]/", -EINVAL, false, "loopback" },
+	{ "http://127.0.0.1\\@evil.example/", -EINVAL, false, "backslash" },
+	{ "ftp://example.com/", -EINVAL, false, "unsupported scheme \"ftp\"" },
+	{ "file:///etc/passwd", -EINVAL, false, "no host" },
+	{ "example.com/hook", -EINVAL, false, "not a URL" },
+	{ "https://", -EINVAL, false, "no host" },
+	{ "https://exa mple.com/", -EINVAL, false, "spaces" },
+	{ "", -EINVAL, false, "empty" },
+};
+
+START_TEST(url_check_table)
+{
+	char why[128] = "unchanged";
+	int r = sw_url_check(urls[_i].url, why, sizeof(why));
+
+	ck_assert_msg(r == urls[_i].r, "%s: got %d (%s)", urls[_i].url, r, why);
+	ck_assert_msg(sw_url_is_loopback(urls[_i].url) == urls[_i].loopback, "%s: loopback?", urls[_i].url);
+	if (urls[_i].why != NULL) {
+		ck_assert_msg(strstr(why, urls[_i].why) != NULL, "%s: why \"%s\" lacks \"%s\"", urls[_i].url, why,
+		              urls[_i].why);
+		/* the reason never repeats the URL (it may hold a credential) */
+		if (strlen(urls[_i].url) > 8)
+			ck_assert_msg(strstr(why, urls[_i].url + 8) == NULL, "why quotes the URL: %s", why);
+	}
+}
+END_TEST
+
+START_TEST(url_check_null_why)
+{
+	ck_assert_int_eq(sw_url_check("http://example.com", NULL, 0), -EINVAL);
+	ck_assert_int_eq(sw_url_check("https://example.com", NULL, 0), 0);
+}
+END_TEST
+
+START_TEST(diag_collects_errors_and_warnings)
+{
+	struct sw_diag d = { 0 };
+	struct sw_error e;
+
+	for (int i = 0; i < 50; i++)
+		sw_diag_add(&d, i % 5 == 0, "a.conf", 50 - i, "problem %d", i);
+	ck_assert_uint_eq(d.n, 50);
+	ck_assert_uint_eq(d.n_errors, 40);
+	ck_assert_str_eq(d.items[3].source, "a.conf");
+	ck_assert_int_eq(d.items[3].line, 47);
+	ck_assert_str_eq(d.items[3].text, "problem 3");
+	ck_assert(d.items[5].warning);
+	sw_diag_sort(&d, 10);
+	ck_assert_int_eq(d.items[9].line, 41); /* before `from`: untouched */
+	ck_assert_int_eq(d.items[10].line, 1);
+	ck_assert_int_eq(d.items[49].line, 40);
+	sw_diag_clear(&d);
+	ck_assert_uint_eq(d.n, 0);
+	ck_assert_uint_eq(d.n_errors, 0);
+	sw_diag_add(NULL, false, "x", 1, "ignored");
+
+	sw_error_set(&e, "<body>", 3, "bad %s", "thing");
+	ck_assert_str_eq(e.source, "<body>");
+	ck_assert_int_eq(e.line, 3);
+	ck_assert_str_eq(e.text, "bad thing");
+	ck_assert(!e.warning);
+	sw_error_set(NULL, "x", 1, "no crash");
+}
+END_TEST
+
+START_TEST(free_secret_null)
+{
+	sw_free_secret(NULL);
+	sw_free_secret(strdup("hunter2"));
+}
+END_TEST
+
+static Suite *util_suite(void)
+{
+	Suite *s = suite_create("util");
+	TCase *tc = tcase_create("util");
+
+	tcase_add_loop_test(tc, duration_parse_table, 0, sizeof(durations) / sizeof(durations[0]));
+	tcase_add_test(tc, duration_format_shortest);
+	tcase_add_loop_test(tc, time_parse_table, 0, sizeof(times) / sizeof(times[0]));
+	tcase_add_test(tc, time_format_roundtrip);
+	tcase_add_test(tc, date_parse);
+	tcase_add_test(tc, strings);
+	tcase_add_test(tc, buf_grows_and_stays_terminated);
+	tcase_add_test(tc, url_encode);
+	tcase_add_loop_test(tc, url_check_table, 0, sizeof(urls) / sizeof(urls[0]));
+	tcase_add_test(tc, url_check_null_why);
+	tcase_add_test(tc, diag_collects_errors_and_warnings);
+	tcase_add_test(tc, free_secret_null);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+SW_CHECK_MAIN(util_suite)
