@@ -27,7 +27,7 @@
 #include "smtpwatchd.h"
 
 /* An idle client is dropped after this; a request takes milliseconds. */
-#define CONTROL_IDLE_S 120
+#define CONTROL_IDLE_S 60
 #define CONTROL_BACKLOG 16
 /* How long a closing client may keep sending before we hang up. */
 #define CONTROL_LINGER_S 2
@@ -53,6 +53,7 @@ struct control {
 	struct evconnlistener *listener;
 	struct event pause; /* re-enables accept after EMFILE/ENFILE */
 	bool pause_added;
+	int64_t pause_logged_ms; /* daemon_mono_ms() of the last EMFILE log line */
 	LIST_HEAD(, control_client) clients;
 };
 
@@ -489,7 +490,11 @@ static void control_accept_error_cb(struct evconnlistener *l, void *arg)
 	struct timeval tv = {1, 0};
 
 	if (err == EMFILE || err == ENFILE) {
-		log_warn("control: accept: %s; pausing for 1s", strerror(err));
+		/* Once a minute is enough: this repeats every second. */
+		if (c->pause_logged_ms == 0 || daemon_mono_ms() - c->pause_logged_ms >= 60000) {
+			log_warn("control: accept: %s; not accepting for 1s", strerror(err));
+			c->pause_logged_ms = daemon_mono_ms();
+		}
 		evconnlistener_disable(l);
 		evtimer_add(&c->pause, &tv);
 		c->pause_added = true;

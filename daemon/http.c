@@ -78,9 +78,9 @@ static void http_event_cb(evutil_socket_t fd, short kind, void *arg)
 	int action = ((kind & EV_READ) ? CURL_CSELECT_IN : 0) | ((kind & EV_WRITE) ? CURL_CSELECT_OUT : 0);
 
 	curl_multi_socket_action(h->multi, fd, action, &h->running);
+	/* Callbacks run from here may add transfers, which arm the timer:
+	 * unlike hiperfifo, never disarm it after this. */
 	http_check_done(h);
-	if (h->running <= 0 && evtimer_pending(&h->timer, NULL))
-		evtimer_del(&h->timer);
 }
 
 /* libcurl's timeout expired. */

@@ -26,7 +26,8 @@
 #include "smtpwatchd.h"
 #include "store.h"
 
-#define POLLER_PAGE_TRIES 6
+#define POLLER_PAGE_TRIES 4      /* failures of one page before the run gives up */
+#define POLLER_THROTTLE_TRIES 12 /* 429/503 answers of one page before it gives up */
 #define POLLER_BACKOFF_MIN 30
 #define POLLER_PACE_MAX 16
 
@@ -43,6 +44,7 @@ struct poller {
 	/* The request in hand. */
 	char *method, *url, *body, *header;
 	int tries;
+	int throttles;
 	bool retried_401;
 	int pages;
 	int64_t run_records;
@@ -227,6 +229,17 @@ static void poller_page_cb(struct http_response *res, void *arg)
 		p->last_retry_after = res->retry_after;
 		snprintf(what, sizeof(what), "throttled (HTTP %ld, Retry-After %llds)", res->status,
 		         (long long)res->retry_after);
+		/* Throttling is the service pacing us, not a failure: it has its
+		 * own, larger budget. */
+		if (++p->throttles < POLLER_THROTTLE_TRIES && res->retry_after > 0) {
+			char path[256];
+			int64_t wait = res->retry_after > 120 ? 120 : res->retry_after;
+			url_path(p->url, path, sizeof(path));
+			log_info("tenant %s: %s: %s (%s %s), retrying in %llds", p->t->cfg->name, p->ops->name, what,
+			         p->method, path, (long long)wait);
+			poller_arm_ms(p, wait * 1000);
+			return;
+		}
 		poller_retry_page(p, res->retry_after, what);
 		return;
 	}
@@ -268,6 +281,7 @@ static void poller_page_cb(struct http_response *res, void *arg)
 	p->pages++;
 	if (next == POLLER_MORE) {
 		p->tries = 0;
+		p->throttles = 0;
 		p->retried_401 = false;
 		poller_send(p);
 		return;
@@ -359,6 +373,7 @@ static void poller_run_begin(struct poller *p)
 
 	p->running = true;
 	p->tries = 0;
+	p->throttles = 0;
 	p->retried_401 = false;
 	p->pages = 0;
 	p->run_records = 0;

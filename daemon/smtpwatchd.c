@@ -193,7 +193,12 @@ void daemon_source_done(struct daemon *d, struct tenant *t, const char *source, 
 	struct sw_detect_stats st = {0};
 	int r;
 
-	r = sw_detect_tenant(d->store, d->cfg, t->cfg, t->reg, daemon_now(), &st);
+	/* Sign-in rules wait for the end of a sign-ins run: a run commits page
+	 * by page, and counting half a run would notify twice for one burst. */
+	unsigned what = SW_DETECT_STATE;
+	if (!poller_running(t->signins))
+		what |= SW_DETECT_SIGNINS;
+	r = sw_detect_tenant(d->store, d->cfg, t->cfg, t->reg, daemon_now(), what, &st);
 	if (r < 0)
 		log_err("tenant %s: detection failed: %s (%s); it resumes on the next run", t->cfg->name,
 		        strerror(-r), sw_store_errmsg(d->store));

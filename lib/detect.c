@@ -569,10 +569,10 @@ static int detect_state(struct sw_store *s, const struct sw_config *cfg, const s
 
 /* See detect.h. */
 int sw_detect_tenant(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
-                     const struct sw_register *reg, int64_t now, struct sw_detect_stats *ret)
+                     const struct sw_register *reg, int64_t now, unsigned what, struct sw_detect_stats *ret)
 {
 	struct sw_detect_stats st = {0};
-	bool more = true;
+	bool more = (what & SW_DETECT_SIGNINS) != 0;
 	int r;
 
 	while (more) {
@@ -584,7 +584,7 @@ int sw_detect_tenant(struct sw_store *s, const struct sw_config *cfg, const stru
 	if (r < 0)
 		return r;
 	r = resolve_approved(s, cfg, t->name, reg, now, &st);
-	if (r >= 0)
+	if (r >= 0 && (what & SW_DETECT_STATE))
 		r = detect_state(s, cfg, t, reg, now, &st);
 	if (r < 0) {
 		sw_store_rollback(s);

@@ -15,6 +15,13 @@
 #define SW_RULE_UNUSED "exception-unused"
 #define SW_RULE_STALE "exception-register-stale"
 
+/* What sw_detect_tenant runs. */
+enum {
+	SW_DETECT_SIGNINS = 1 << 0, /* the sign-in (event) rules over new sign-ins */
+	SW_DETECT_STATE = 1 << 1,   /* the state rules over the snapshot and register */
+	SW_DETECT_ALL = SW_DETECT_SIGNINS | SW_DETECT_STATE,
+};
+
 struct sw_detect_stats {
 	int64_t signins_examined;
 	int64_t fired;    /* notifications queued */
@@ -26,4 +33,4 @@ struct sw_detect_stats {
  * each page of sign-ins), then the state rules over the latest Exchange
  * snapshot and the register (one transaction). */
 int sw_detect_tenant(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
-                     const struct sw_register *reg, int64_t now, struct sw_detect_stats *ret);
+                     const struct sw_register *reg, int64_t now, unsigned what, struct sw_detect_stats *ret);

@@ -241,6 +241,46 @@ START_TEST(full_config_every_field)
 }
 END_TEST
 
+START_TEST(shipped_example_config)
+{
+	/* conf/smtpwatch.conf with its /etc/smtpwatch/ secrets in the temporary
+	 * directory: it must load without a single diagnostic */
+	const char *data = getenv("SW_TEST_DATA");
+	char path[512], text[16384], out[16384];
+	const char *p, *hit;
+	size_t n, o = 0;
+	FILE *f;
+
+	ck_assert_ptr_nonnull(data);
+	snprintf(path, sizeof(path), "%s/../../conf/smtpwatch.conf", data);
+	f = fopen(path, "r");
+	ck_assert_msg(f != NULL, "cannot open %s", path);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	for (p = text; (hit = strstr(p, "/etc/smtpwatch/")) != NULL; p = hit + strlen("/etc/smtpwatch/")) {
+		memcpy(out + o, p, (size_t)(hit - p));
+		o += (size_t)(hit - p);
+	}
+	snprintf(out + o, sizeof(out) - o, "%s", p);
+	write_file("teams.url", "https://prod-00.westeurope.logic.azure.com/workflows/x?sig=y\n", 0600);
+	ck_assert_msg(load_text(out) == 0, "the example config is refused:%s", diag_text());
+	ck_assert_msg(diag.n == 0, "diagnostics on the example:%s", diag_text());
+	ck_assert_uint_eq(cfg->n_tenants, 1);
+	ck_assert_str_eq(cfg->tenants[0].client_secret, SECRET_CONTOSO);
+	ck_assert_str_eq(cfg->tenants[0].exceptions, in_dir("exceptions/contoso.conf"));
+	ck_assert_int_eq(cfg->tenants[0].signins_lookback, 7200);
+	ck_assert_int_eq(cfg->daemon.retention, 400 * 86400);
+	ck_assert_int_eq(cfg->rules.max_exception_lifetime, 90 * 86400);
+	ck_assert_uint_eq(cfg->n_sinks, 5);
+	ck_assert_str_eq(cfg->sinks[0].url, SECRET_URL);
+	ck_assert_int_eq(cfg->sinks[1].type, SW_SINK_TEAMS);
+	ck_assert_str_eq(cfg->sinks[1].rules[2], "unapproved-basic-auth-submission");
+	ck_assert_int_eq(cfg->sinks[3].facility, 10);
+	ck_assert_int_eq(cfg->sinks[4].type, SW_SINK_JOURNAL);
+}
+END_TEST
+
 START_TEST(minimal_config_defaults)
 {
 	const struct sw_tenant_config *t;
@@ -675,6 +715,7 @@ static Suite *config_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, full_config_every_field);
+	tcase_add_test(tc, shipped_example_config);
 	tcase_add_test(tc, minimal_config_defaults);
 	tcase_add_loop_test(tc, invalid_input_reports_file_line, 0, sizeof(bad) / sizeof(bad[0]));
 	tcase_add_test(tc, multiple_errors_all_reported_in_order);

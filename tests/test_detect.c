@@ -119,7 +119,7 @@ static bool has_alert(const char *rule, const char *subject, enum sw_alert_statu
 
 static void detect(int64_t now)
 {
-	ck_assert_int_eq(sw_detect_tenant(store, &cfg, &tenant, &reg, now, NULL), 0);
+	ck_assert_int_eq(sw_detect_tenant(store, &cfg, &tenant, &reg, now, SW_DETECT_ALL, NULL), 0);
 }
 
 START_TEST(test_unapproved_submission_grouped)

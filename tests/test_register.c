@@ -135,6 +135,19 @@ START_TEST(valid_entries)
 }
 END_TEST
 
+START_TEST(shipped_example_register)
+{
+	const char *data = getenv("SW_TEST_DATA");
+
+	ck_assert_ptr_nonnull(data);
+	snprintf(path, sizeof(path), "%s/../../conf/exceptions-contoso.conf", data);
+	ck_assert_msg(sw_register_load(path, LIFETIME, NOW, &reg, &diag) == 0, "refused:%s", diag_text());
+	ck_assert_msg(diag.n == 0, "diagnostics on the example:%s", diag_text());
+	ck_assert_uint_eq(reg->n, 3);
+	ck_assert_ptr_nonnull(sw_register_find(reg, "scanner-hq@contoso.com"));
+}
+END_TEST
+
 START_TEST(find_is_case_insensitive)
 {
 	ck_assert_msg(load_data("valid.conf", NOW) == 0, "refused:%s", diag_text());
@@ -353,6 +366,7 @@ static Suite *register_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, valid_entries);
+	tcase_add_test(tc, shipped_example_register);
 	tcase_add_test(tc, find_is_case_insensitive);
 	tcase_add_test(tc, errors_with_lines);
 	tcase_add_loop_test(tc, invalid_entry_reports_line, 0, sizeof(bad) / sizeof(bad[0]));
