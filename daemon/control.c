@@ -67,24 +67,25 @@ static int ctl_alert(struct control_client *cl, json_t *req, json_t **ret_data, 
 static int ctl_poll(struct control_client *cl, json_t *req, json_t **ret_data, char *why, size_t n);
 static int ctl_reload(struct control_client *cl, json_t *req, json_t **ret_data, char *why, size_t n);
 
-/* The commands.  fn NULL: part of the protocol (SPEC), not implemented in
- * this version yet. */
+/* The commands: fn for those in this file, ext for those in their own
+ * file (control_*.c); neither: part of the protocol, not in this version. */
 static const struct ctl_cmd {
 	const char *name;
 	ctl_fn fn;
+	control_cmd_fn ext;
 } ctl_cmds[] = {
-	{"status", ctl_status},
-	{"alerts", ctl_alerts},
-	{"alert", ctl_alert},
-	{"poll", ctl_poll},
-	{"reload", ctl_reload},
-	{"ack", NULL},
-	{"silence", NULL},
-	{"exceptions", NULL},
-	{"mailbox", NULL},
-	{"import-report", NULL},
-	{"metrics", NULL},
-	{"report", NULL},
+	{"status", ctl_status, NULL},
+	{"alerts", ctl_alerts, NULL},
+	{"alert", ctl_alert, NULL},
+	{"poll", ctl_poll, NULL},
+	{"reload", ctl_reload, NULL},
+	{"ack", NULL, control_cmd_ack},
+	{"silence", NULL, control_cmd_silence},
+	{"exceptions", NULL, control_cmd_exceptions},
+	{"mailbox", NULL, control_cmd_mailbox},
+	{"import-report", NULL, control_cmd_import_report},
+	{"metrics", NULL, control_cmd_metrics},
+	{"report", NULL, control_cmd_report},
 };
 
 /* status: the daemon's own document. */
@@ -260,12 +261,17 @@ static char *control_dispatch(struct control_client *cl, const char *line, size_
 		reply = sw_proto_reply_error("unknown command \"%.64s\"", name);
 		goto out;
 	}
-	if (cmd->fn == NULL) {
+	if (cmd->fn == NULL && cmd->ext == NULL) {
 		reply = sw_proto_reply_error("%s is not available in this version", cmd->name);
 		goto out;
 	}
 	log_debug("control: %s from uid %u pid %d", cmd->name, (unsigned)cl->uid, (int)cl->pid);
-	r = cmd->fn(cl, req, &data, why, sizeof(why));
+	if (cmd->fn != NULL) {
+		r = cmd->fn(cl, req, &data, why, sizeof(why));
+	} else {
+		struct control_peer peer = {.uid = cl->uid, .pid = cl->pid};
+		r = cmd->ext(cl->control->daemon, &peer, req, &data, why, sizeof(why));
+	}
 	if (r < 0)
 		reply = sw_proto_reply_error("%s", why[0] != '\0' ? why : strerror(-r));
 	else

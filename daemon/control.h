@@ -1,6 +1,10 @@
 /* control.h: the UNIX control socket (JSON lines, SPEC "Control socket"). */
 #pragma once
 
+#include <jansson.h>
+#include <stddef.h>
+#include <sys/types.h>
+
 struct daemon;
 struct control;
 
@@ -8,3 +12,33 @@ struct control;
  * the daemon's event base.  -errno with a reason in why. */
 int control_new(struct daemon *d, const char *path, const char *group, struct control **ret, char *why, size_t n);
 void control_free(struct control *c);
+
+/* Who asked, for the log and for acks. */
+struct control_peer {
+	uid_t uid;
+	pid_t pid;
+};
+
+/* A command that lives outside control.c: 0 and *ret_data (new
+ * reference), or -errno with the error text for the user in why. */
+typedef int (*control_cmd_fn)(struct daemon *d, const struct control_peer *peer, json_t *req, json_t **ret_data,
+                              char *why, size_t n);
+
+/* control_exo.c */
+int control_cmd_exceptions(struct daemon *d, const struct control_peer *peer, json_t *req, json_t **ret_data,
+                           char *why, size_t n);
+int control_cmd_mailbox(struct daemon *d, const struct control_peer *peer, json_t *req, json_t **ret_data,
+                        char *why, size_t n);
+/* control_lifecycle.c */
+int control_cmd_ack(struct daemon *d, const struct control_peer *peer, json_t *req, json_t **ret_data, char *why,
+                    size_t n);
+int control_cmd_silence(struct daemon *d, const struct control_peer *peer, json_t *req, json_t **ret_data,
+                        char *why, size_t n);
+/* control_report.c */
+int control_cmd_import_report(struct daemon *d, const struct control_peer *peer, json_t *req, json_t **ret_data,
+                              char *why, size_t n);
+int control_cmd_report(struct daemon *d, const struct control_peer *peer, json_t *req, json_t **ret_data,
+                       char *why, size_t n);
+/* control_metrics.c */
+int control_cmd_metrics(struct daemon *d, const struct control_peer *peer, json_t *req, json_t **ret_data,
+                        char *why, size_t n);

@@ -16,46 +16,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ctl.h"
 #include "proto.h"
 #include "util.h"
-
-#define CTL_DEFAULT_SOCKET "/run/smtpwatch/control.sock"
-#define CTL_TIMEOUT_MS 30000
-#define CTL_MAX_REPLY (64 * 1024 * 1024)
-
-/* Exit codes (SPEC "Programs"). */
-enum {
-	EXIT_OK = 0,
-	EXIT_DAEMON = 1,
-	EXIT_USAGE = 2,
-	EXIT_UNREACHABLE = 3,
-};
-
-struct ctl {
-	const char *socket;
-	bool json;
-};
-
-/* A command: parses its arguments, asks the daemon, prints the answer. */
-struct ctl_verb {
-	const char *name;
-	int (*fn)(struct ctl *c, const struct ctl_verb *v, int argc, char **argv);
-	const char *args; /* for usage */
-};
 
 static const struct ctl_verb verbs[];
 
 /* ---- output helpers ---- */
 
-/* Text columns, each as wide as its widest cell; the last is not padded. */
-struct table {
-	size_t ncols;
-	size_t n, cap; /* cells */
-	char **cells;
-};
 
 /* Display width of a UTF-8 string (code points; good enough for names). */
-static size_t text_width(const char *s)
+size_t text_width(const char *s)
 {
 	size_t w = 0;
 
@@ -66,7 +37,7 @@ static size_t text_width(const char *s)
 }
 
 /* Append one cell; control characters become spaces, NULL or "" is "-". */
-static void table_cell(struct table *t, const char *s)
+void table_cell(struct table *t, const char *s)
 {
 	char *copy;
 
@@ -90,14 +61,14 @@ static void table_cell(struct table *t, const char *s)
 }
 
 /* Append a row of ncols cells. */
-static void table_row(struct table *t, const char **cells)
+void table_row(struct table *t, const char **cells)
 {
 	for (size_t i = 0; i < t->ncols; i++)
 		table_cell(t, cells[i]);
 }
 
 /* Print and free the table. */
-static void table_print(struct table *t, FILE *f)
+void table_print(struct table *t, FILE *f)
 {
 	size_t width[16] = {0};
 
@@ -120,7 +91,7 @@ static void table_print(struct table *t, FILE *f)
 }
 
 /* A JSON value as short text for a table: "-" for null or absent. */
-static const char *value_text(const json_t *v, char *buf, size_t n)
+const char *value_text(const json_t *v, char *buf, size_t n)
 {
 	if (v == NULL)
 		return "-";
@@ -146,7 +117,7 @@ static const char *value_text(const json_t *v, char *buf, size_t n)
 }
 
 /* Key of object as short text (see value_text); v may be NULL. */
-static const char *key_text(const json_t *obj, const char *key, char *buf, size_t n)
+const char *key_text(const json_t *obj, const char *key, char *buf, size_t n)
 {
 	if (obj == NULL)
 		return "-";
@@ -154,13 +125,13 @@ static const char *key_text(const json_t *obj, const char *key, char *buf, size_
 }
 
 /* Integer member, or 0. */
-static json_int_t key_int(const json_t *obj, const char *key)
+json_int_t key_int(const json_t *obj, const char *key)
 {
 	return json_integer_value(json_object_get(obj, key));
 }
 
 /* "12s", "2m 3s", "3h 4m", "5d 2h". */
-static void format_uptime(json_int_t s, char *buf, size_t n)
+void format_uptime(json_int_t s, char *buf, size_t n)
 {
 	if (s < 0)
 		s = 0;
@@ -315,14 +286,14 @@ out:
 }
 
 /* Print data as one JSON document, indented. */
-static void print_json(const json_t *data)
+void print_json(const json_t *data)
 {
 	json_dumpf(data, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY);
 	fputc('\n', stdout);
 }
 
 /* Ask the daemon; print with human() or as JSON; the exit code. */
-static int ctl_run(const struct ctl *c, json_t *req, void (*human)(const json_t *data))
+int ctl_run(const struct ctl *c, json_t *req, void (*human)(const json_t *data))
 {
 	int ex;
 	json_t *data = ctl_call(c, req, &ex);
@@ -359,8 +330,7 @@ static void usage(FILE *f)
 }
 
 /* A usage error of one command: message, its synopsis, EXIT_USAGE. */
-static int verb_usage(const struct ctl_verb *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int verb_usage(const struct ctl_verb *v, const char *fmt, ...)
+int verb_usage(const struct ctl_verb *v, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -372,17 +342,11 @@ static int verb_usage(const struct ctl_verb *v, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-/* One option of a command: a flag (val NULL) or an option with a value. */
-struct opt {
-	const char *name; /* "--since" */
-	bool *flag;
-	const char **val;
-};
 
 /* Parse a command's arguments: options anywhere (also "--name=value"),
  * "--json", "-h"; positionals into pos (between min and max).  -1 and a
  * printed usage error, 1 for help (printed), 0 ok. */
-static int parse_args(struct ctl *c, const struct ctl_verb *v, int argc, char **argv, const struct opt *opts,
+int parse_args(struct ctl *c, const struct ctl_verb *v, int argc, char **argv, const struct opt *opts,
                       const char **pos, int min, int max, int *ret_npos)
 {
 	int npos = 0;
@@ -444,7 +408,7 @@ static int parse_args(struct ctl *c, const struct ctl_verb *v, int argc, char **
 }
 
 /* Check a duration argument: 0, or EXIT_USAGE printed. */
-static int check_duration(const struct ctl_verb *v, const char *opt, const char *s)
+int check_duration(const struct ctl_verb *v, const char *opt, const char *s)
 {
 	int64_t secs;
 
@@ -455,13 +419,6 @@ static int check_duration(const struct ctl_verb *v, const char *opt, const char 
 	return 0;
 }
 
-/* Parse with parse_args and map its result to an exit code (-1 done). */
-#define PARSE_OR_RETURN(...)                                           \
-	do {                                                           \
-		int pr_ = parse_args(__VA_ARGS__);                     \
-		if (pr_ != 0)                                          \
-			return pr_ < 0 ? EXIT_USAGE : EXIT_OK;         \
-	} while (0)
 
 /* ---- status ---- */
 
@@ -702,7 +659,7 @@ static int do_alert(struct ctl *c, const struct ctl_verb *v, int argc, char **ar
 
 /* A reply whose shape this client does not know yet: its message, its
  * text, or the JSON. */
-static void print_generic(const json_t *data)
+void print_generic(const json_t *data)
 {
 	const char *msg = json_string_value(json_object_get(data, "message"));
 	const char *text = json_string_value(json_object_get(data, "text"));
@@ -760,77 +717,10 @@ static int do_reload(struct ctl *c, const struct ctl_verb *v, int argc, char **a
 	return ctl_run(c, json_pack("{s:s}", "cmd", "reload"), print_reload);
 }
 
-/* ack ID [--note TEXT] */
-static int do_ack(struct ctl *c, const struct ctl_verb *v, int argc, char **argv)
-{
-	const char *pos[1], *note = NULL;
-	const struct opt opts[] = {{"--note", NULL, &note}, {NULL, NULL, NULL}};
-	json_t *req;
 
-	PARSE_OR_RETURN(c, v, argc, argv, opts, pos, 1, 1, NULL);
-	req = json_pack("{s:s,s:s}", "cmd", "ack", "id", pos[0]);
-	if (req != NULL && note != NULL)
-		json_object_set_new(req, "note", json_string(note));
-	return ctl_run(c, req, print_generic);
-}
 
-/* silence RULE SUBJECT --for DUR */
-static int do_silence(struct ctl *c, const struct ctl_verb *v, int argc, char **argv)
-{
-	const char *pos[2], *dur = NULL;
-	const struct opt opts[] = {{"--for", NULL, &dur}, {NULL, NULL, NULL}};
 
-	PARSE_OR_RETURN(c, v, argc, argv, opts, pos, 2, 2, NULL);
-	if (dur == NULL)
-		return verb_usage(v, "--for DUR is required");
-	if (check_duration(v, "--for", dur) != 0)
-		return EXIT_USAGE;
-	return ctl_run(c, json_pack("{s:s,s:s,s:s,s:s}", "cmd", "silence", "rule", pos[0], "subject", pos[1], "for", dur),
-	               print_generic);
-}
 
-/* exceptions [--tenant NAME] */
-static int do_exceptions(struct ctl *c, const struct ctl_verb *v, int argc, char **argv)
-{
-	const char *tenant = NULL;
-	const struct opt opts[] = {{"--tenant", NULL, &tenant}, {NULL, NULL, NULL}};
-	json_t *req;
-
-	PARSE_OR_RETURN(c, v, argc, argv, opts, NULL, 0, 0, NULL);
-	req = json_pack("{s:s}", "cmd", "exceptions");
-	if (req != NULL && tenant != NULL)
-		json_object_set_new(req, "tenant", json_string(tenant));
-	return ctl_run(c, req, print_generic);
-}
-
-/* mailbox ADDRESS */
-static int do_mailbox(struct ctl *c, const struct ctl_verb *v, int argc, char **argv)
-{
-	const char *pos[1];
-
-	PARSE_OR_RETURN(c, v, argc, argv, NULL, pos, 1, 1, NULL);
-	return ctl_run(c, json_pack("{s:s,s:s}", "cmd", "mailbox", "address", pos[0]), print_generic);
-}
-
-/* import-report TENANT FILE.csv: the daemon reads the file, so send an
- * absolute path. */
-static int do_import_report(struct ctl *c, const struct ctl_verb *v, int argc, char **argv)
-{
-	const char *pos[2];
-	char *path;
-	int ex;
-
-	PARSE_OR_RETURN(c, v, argc, argv, NULL, pos, 2, 2, NULL);
-	path = realpath(pos[1], NULL);
-	if (path == NULL) {
-		fprintf(stderr, "smtpwatchctl: import-report: %s: %s\n", pos[1], strerror(errno));
-		return EXIT_USAGE;
-	}
-	ex = ctl_run(c, json_pack("{s:s,s:s,s:s}", "cmd", "import-report", "tenant", pos[0], "file", path),
-	             print_generic);
-	free(path);
-	return ex;
-}
 
 /* metrics: Prometheus text. */
 static int do_metrics(struct ctl *c, const struct ctl_verb *v, int argc, char **argv)
@@ -839,25 +729,6 @@ static int do_metrics(struct ctl *c, const struct ctl_verb *v, int argc, char **
 	return ctl_run(c, json_pack("{s:s}", "cmd", "metrics"), print_generic);
 }
 
-/* report [--format csv|json] [--since DUR] */
-static int do_report(struct ctl *c, const struct ctl_verb *v, int argc, char **argv)
-{
-	const char *format = NULL, *since = NULL;
-	const struct opt opts[] = {{"--format", NULL, &format}, {"--since", NULL, &since}, {NULL, NULL, NULL}};
-	json_t *req;
-
-	PARSE_OR_RETURN(c, v, argc, argv, opts, NULL, 0, 0, NULL);
-	if (format != NULL && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0)
-		return verb_usage(v, "--format must be csv or json");
-	if (check_duration(v, "--since", since) != 0)
-		return EXIT_USAGE;
-	req = json_pack("{s:s}", "cmd", "report");
-	if (req != NULL && format != NULL)
-		json_object_set_new(req, "format", json_string(format));
-	if (req != NULL && since != NULL)
-		json_object_set_new(req, "since", json_string(since));
-	return ctl_run(c, req, print_generic);
-}
 
 /* help */
 static int do_help(struct ctl *c, const struct ctl_verb *v, int argc, char **argv)

@@ -195,9 +195,12 @@ void daemon_source_done(struct daemon *d, struct tenant *t, const char *source, 
 
 	/* Sign-in rules wait for the end of a sign-ins run: a run commits page
 	 * by page, and counting half a run would notify twice for one burst. */
-	unsigned what = SW_DETECT_STATE;
+	unsigned what = 0;
 	if (!poller_running(t->signins))
 		what |= SW_DETECT_SIGNINS;
+	/* Likewise the state rules wait for a whole Exchange snapshot. */
+	if (!poller_running(t->exchange))
+		what |= SW_DETECT_STATE;
 	r = sw_detect_tenant(d->store, d->cfg, t->cfg, t->reg, daemon_now(), what, &st);
 	if (r < 0)
 		log_err("tenant %s: detection failed: %s (%s); it resumes on the next run", t->cfg->name,

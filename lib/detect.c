@@ -551,7 +551,10 @@ static int detect_state(struct sw_store *s, const struct sw_config *cfg, const s
 
 	if (r < 0 && r != -ENOENT)
 		return r;
-	x.have_state = r == 0;
+	/* Only a complete snapshot counts: the tenant row is written before
+	 * the mailbox pages, the watermark after the last of them. */
+	struct sw_checkpoint cp;
+	x.have_state = r == 0 && sw_store_checkpoint_get(s, t->name, "exchange", &cp) == 0 && cp.watermark > 0;
 	r = rule_tenant_enabled(&x);
 	if (r >= 0)
 		r = rule_unapproved_mailbox(&x);

@@ -59,7 +59,7 @@ char *sw_strtrim(char *s);
 
 /* A growable byte buffer (HTTP bodies, rendered documents). */
 struct sw_buf {
-	char *data; /* always NUL-terminated when len > 0 or after sw_buf_putc */
+	char *data; /* NUL-terminated after any successful append (data[len] == 0) */
 	size_t len, cap;
 };
 /* Append n bytes (n == 0 still allocates, so data is a valid "").  0 or -ENOMEM. */

@@ -208,6 +208,8 @@ static void snapshot(bool tenant_disabled, const char *const *addrs, const enum 
 	ck_assert_int_eq(sw_store_tenant_state_put(store, "contoso", &ts, at), 0);
 	ck_assert_int_eq(sw_store_mailboxes_put(store, "contoso", m, n, at, true, &changed), 0);
 	ck_assert_int_eq(sw_store_mailboxes_sweep(store, "contoso", at, &changed), 0);
+	struct sw_checkpoint cp = {.watermark = at, .last_success = at};
+	ck_assert_int_eq(sw_store_checkpoint_put(store, "contoso", "exchange", &cp), 0);
 	ck_assert_int_eq(sw_store_commit(store), 0);
 	free(m);
 }
