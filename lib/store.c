@@ -4,6 +4,8 @@
  * bound with SQLITE_STATIC never outlives the caller's buffers. */
 #include "store.h"
 #include "store_exo.h"
+#include "store_lifecycle.h"
+#include "store_report.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -103,6 +105,8 @@ static const char *const migrations[] = {
 	");",
 	/* 2: the Exchange tables (store_exo.c). */
 	sw_store_exo_schema,
+	sw_store_report_schema,    /* 3: store_report.c */
+	sw_store_lifecycle_schema, /* 4: store_lifecycle.c */
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == SW_STORE_SCHEMA_VERSION,

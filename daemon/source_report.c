@@ -1,0 +1,1 @@
+/* source_report.c: to be written */

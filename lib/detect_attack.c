@@ -1,0 +1,1 @@
+/* detect_attack.c: to be written */

@@ -1,0 +1,1 @@
+/* detect_report.c: to be written */

@@ -1,0 +1,1 @@
+/* report.c: to be written */
