@@ -600,3 +600,21 @@ int sw_detect_tenant(struct sw_store *s, const struct sw_config *cfg, const stru
 		*ret = st;
 	return 0;
 }
+
+/* See detect.h: the same conditions as the register rules. */
+const char *sw_detect_verdict(const struct sw_config *cfg, const struct sw_exception *e, bool exists, bool on,
+                              int64_t last_used, int64_t watched_since, int64_t now)
+{
+	if (e == NULL)
+		return on ? "unapproved" : "off";
+	if (!sw_exception_active(e, now))
+		return on ? "expired" : "stale";
+	if (!exists || !on)
+		return "stale";
+	if (e->expires - now <= cfg->rules.expiring_within)
+		return "expiring";
+	if (watched_since > 0 && now - watched_since >= cfg->rules.unused_after &&
+	    (last_used == 0 || now - last_used >= cfg->rules.unused_after))
+		return "unused";
+	return "ok";
+}

@@ -34,3 +34,9 @@ struct sw_detect_stats {
  * snapshot and the register (one transaction). */
 int sw_detect_tenant(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
                      const struct sw_register *reg, int64_t now, unsigned what, struct sw_detect_stats *ret);
+
+/* What the register says of one mailbox beside what Exchange and the
+ * sign-ins show: "ok", "unapproved", "expired", "expiring", "unused",
+ * "stale", or "off" (not registered, not on). */
+const char *sw_detect_verdict(const struct sw_config *cfg, const struct sw_exception *e, bool exists, bool on,
+                              int64_t last_used, int64_t watched_since, int64_t now);

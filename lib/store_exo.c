@@ -331,3 +331,41 @@ int sw_store_last_signin(struct sw_store *s, const char *tenant, const char *upn
 	sqlite3_finalize(st);
 	return r;
 }
+
+/* See store_exo.h. */
+int sw_store_signins_recent(struct sw_store *s, const char *tenant, const char *upn, int limit, sw_signin_brief_cb cb,
+                            void *arg)
+{
+	sqlite3_stmt *st = NULL;
+	struct sw_signin_brief b;
+	int r = prep(s, "SELECT created, id, ip, country, error_code, failure_reason FROM signins"
+	                " WHERE tenant = ?1 AND upn = ?2 ORDER BY created DESC LIMIT ?3", &st);
+	int rc;
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, upn, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *p;
+		memset(&b, 0, sizeof(b));
+		b.created = sqlite3_column_int64(st, 0);
+		p = (const char *)sqlite3_column_text(st, 1);
+		snprintf(b.id, sizeof(b.id), "%s", p ? p : "");
+		p = (const char *)sqlite3_column_text(st, 2);
+		snprintf(b.ip, sizeof(b.ip), "%s", p ? p : "");
+		p = (const char *)sqlite3_column_text(st, 3);
+		snprintf(b.country, sizeof(b.country), "%s", p ? p : "");
+		b.error_code = sqlite3_column_int(st, 4);
+		p = (const char *)sqlite3_column_text(st, 5);
+		snprintf(b.failure_reason, sizeof(b.failure_reason), "%s", p ? p : "");
+		r = cb(&b, arg);
+		if (r < 0)
+			break;
+	}
+	if (r >= 0 && rc != SQLITE_DONE)
+		r = sq(rc);
+	sqlite3_finalize(st);
+	return r;
+}

@@ -59,3 +59,16 @@ int sw_store_mailbox_changes(struct sw_store *s, const char *tenant, const char 
 /* The latest successful (or any, when !success_only) SMTP sign-in of upn;
  * 0 when none. */
 int sw_store_last_signin(struct sw_store *s, const char *tenant, const char *upn, bool success_only, int64_t *ret);
+
+struct sw_signin_brief {
+	int64_t created;
+	char id[64];
+	char ip[64];
+	char country[8];
+	int error_code;
+	char failure_reason[160];
+};
+typedef int (*sw_signin_brief_cb)(const struct sw_signin_brief *b, void *arg);
+/* The latest sign-ins of upn, newest first, at most limit. */
+int sw_store_signins_recent(struct sw_store *s, const char *tenant, const char *upn, int limit, sw_signin_brief_cb cb,
+                            void *arg);
