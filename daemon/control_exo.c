@@ -90,7 +90,7 @@ static json_t *mailbox_row(struct daemon *d, const struct tenant_view *v, const 
 		json_object_set_new(row, "ticket", e->ticket ? json_string(e->ticket) : json_null());
 		json_object_set_new(row, "justification", e->justification ? json_string(e->justification) : json_null());
 		json_object_set_new(row, "expires", json_string(e->expires_text));
-		json_object_set_new(row, "days_left", json_integer(e->expires > now ? days : 0));
+		json_object_set_new(row, "days_left", json_integer(e->expires > now ? days : -(long)((now - e->expires + 86399) / 86400)));
 		json_object_set_new(row, "max_daily_messages",
 		                    e->max_daily_messages >= 0 ? json_integer(e->max_daily_messages) : json_null());
 		json_object_set_new(row, "register_line", json_integer(e->line));

@@ -24,6 +24,7 @@
 #include "http.h"
 #include "log.h"
 #include "smtpwatchd.h"
+#include "detect_source.h"
 #include "store.h"
 
 #define POLLER_PAGE_TRIES 4      /* failures of one page before the run gives up */
@@ -49,7 +50,9 @@ struct poller {
 	int pages;
 	int64_t run_records;
 
-	/* For status. */
+	/* For status and health. */
+	int64_t watching_since;
+	bool denied; /* refused: 401/403 after a renewal, or the token endpoint said no */
 	int64_t throttled;
 	int64_t last_retry_after;
 	char last_error[512];
@@ -160,6 +163,7 @@ static void poller_run_end(struct poller *p, bool ok)
 	p->running = false;
 	if (ok) {
 		p->backoff = 0;
+		p->denied = false;
 		p->last_error[0] = '\0';
 	} else {
 		p->backoff = poller_next_backoff(p);
@@ -252,6 +256,7 @@ static void poller_page_cb(struct http_response *res, void *arg)
 		return;
 	}
 	if (res->status == 401 || res->status == 403) {
+		p->denied = true;
 		poller_fail(p, "HTTP %ld %s; %s", res->status, serr, p->ops->permission_hint);
 		return;
 	}
@@ -298,10 +303,13 @@ static void poller_token_cb(const char *token, const char *error, long status, v
 	struct poller *p = arg;
 
 	if (token == NULL) {
-		if (status == 0 || status >= 500 || status == 429)
+		if (status == 0 || status >= 500 || status == 429) {
 			poller_retry_page(p, 0, error);
-		else
+		} else {
+			/* The identity platform refused the credentials. */
+			p->denied = true;
 			poller_fail(p, "%s", error);
+		}
 		return;
 	}
 	poller_send(p);
@@ -406,6 +414,7 @@ struct poller *poller_new(struct tenant *t, const struct poller_ops *ops)
 	p->t = t;
 	p->ops = ops;
 	p->last_retry_after = -1;
+	p->watching_since = daemon_now();
 	p->timer = evtimer_new(t->daemon->base, poller_timer_cb, p);
 	if (p->timer == NULL) {
 		free(p);
@@ -504,7 +513,35 @@ json_t *poller_status(struct poller *p)
 	              json_time(p->running ? 0 : p->next_run), "watermark", json_time(cp.watermark), "records",
 	              (json_int_t)cp.records, "throttled", (json_int_t)p->throttled, "last_retry_after",
 	              p->last_retry_after >= 0 ? json_integer(p->last_retry_after) : json_null());
+	if (o != NULL && cp.watermark > 0)
+		json_object_set_new(o, "lag_s", json_integer(daemon_now() - cp.watermark));
+	/* While a source fails, what lies after its watermark is unread. */
+	if (o != NULL) {
+		json_t *gaps = json_array();
+		if (err != NULL && cp.watermark > 0)
+			json_array_append_new(gaps, json_pack("{s:o,s:n}", "from", json_time(cp.watermark), "to"));
+		json_object_set_new(o, "gaps", gaps);
+		json_object_set_new(o, "denied", json_boolean(p->denied));
+	}
 	if (o != NULL && p->ops->status)
 		p->ops->status(p, o);
 	return o;
+}
+
+/* See poller.h. */
+void poller_health(struct poller *p, struct sw_source_health *ret)
+{
+	struct sw_checkpoint cp;
+
+	sw_store_checkpoint_get(p->t->daemon->store, p->t->cfg->name, p->ops->name, &cp);
+	memset(ret, 0, sizeof(*ret));
+	ret->source = p->ops->name;
+	ret->watching_since = p->watching_since;
+	ret->last_success = cp.last_success;
+	ret->watermark = cp.watermark;
+	ret->denied = p->denied;
+	ret->last_error = p->last_error[0] ? p->last_error : NULL;
+	ret->hint = p->ops->permission_hint;
+	if (strcmp(p->ops->name, "signins") == 0)
+		ret->backfill_from = p->watching_since - p->t->cfg->initial_backfill;
 }

@@ -47,6 +47,11 @@ bool poller_running(const struct poller *p);
 /* Status of the source (new reference), see `status` in SPEC. */
 json_t *poller_status(struct poller *p);
 
+/* What source-unhealthy and coverage-gap need to know (strings borrowed
+ * until the next run ends). */
+struct sw_source_health;
+void poller_health(struct poller *p, struct sw_source_health *ret);
+
 /* For sources: the next request (copied); body NULL for GET. */
 int poller_request(struct poller *p, const char *method, const char *url, const char *body, const char *header);
 struct tenant *poller_tenant(struct poller *p);

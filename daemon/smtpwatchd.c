@@ -18,6 +18,7 @@
 #include "control.h"
 #include "deliver.h"
 #include "detect.h"
+#include "detect_source.h"
 #include "http.h"
 #include "log.h"
 #include "poller.h"
@@ -187,6 +188,40 @@ static void once_drained_cb(void *arg)
 	event_base_loopexit(d->base, NULL);
 }
 
+/* source-unhealthy and coverage-gap for every source of a tenant. */
+static void daemon_check_health(struct daemon *d, struct tenant *t)
+{
+	struct poller *sources[] = {t->signins, t->exchange};
+	struct sw_detect_stats st = {0};
+	int r = sw_store_begin(d->store);
+
+	for (size_t i = 0; r >= 0 && i < sizeof(sources) / sizeof(sources[0]); i++) {
+		struct sw_source_health h;
+		if (sources[i] == NULL)
+			continue;
+		poller_health(sources[i], &h);
+		r = sw_detect_source(d->store, d->cfg, t->cfg, &h, daemon_now(), &st);
+	}
+	if (r >= 0)
+		r = sw_store_commit(d->store);
+	if (r < 0) {
+		sw_store_rollback(d->store);
+		log_err("tenant %s: health rules failed: %s", t->cfg->name, sw_store_errmsg(d->store));
+	}
+	if (st.fired > 0)
+		deliver_kick(d->deliver);
+}
+
+/* Every minute: sources that hang or stay down are noticed without a
+ * completed run. */
+static void health_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	for (size_t i = 0; i < d->n_tenants; i++)
+		daemon_check_health(d, d->tenants[i]);
+}
+
 /* See smtpwatchd.h. */
 void daemon_source_done(struct daemon *d, struct tenant *t, const char *source, bool ok)
 {
@@ -211,6 +246,7 @@ void daemon_source_done(struct daemon *d, struct tenant *t, const char *source, 
 		         st.fired == 1 ? "" : "s", (long long)st.resolved);
 	if (!ok)
 		d->once_failed++;
+	daemon_check_health(d, t);
 	deliver_kick(d->deliver);
 	daemon_notify_status(d);
 	if (d->once && --d->once_pending == 0)
@@ -449,6 +485,11 @@ int main(int argc, char **argv)
 	evsignal_add(d.sig_int, NULL);
 	evsignal_add(d.sig_hup, NULL);
 	uint64_t wd_usec = 0;
+	if (!d.once) {
+		struct timeval minute = {60, 0};
+		d.health = event_new(d.base, -1, EV_PERSIST, health_timer_cb, &d);
+		event_add(d.health, &minute);
+	}
 	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
 		struct timeval tv = {(time_t)(wd_usec / 2000000), (suseconds_t)(wd_usec / 2 % 1000000)};
 		d.watchdog = event_new(d.base, -1, EV_PERSIST, watchdog_cb, &d);
@@ -471,6 +512,7 @@ out:
 	if (d.sig_int) event_free(d.sig_int);
 	if (d.sig_hup) event_free(d.sig_hup);
 	if (d.watchdog) event_free(d.watchdog);
+	if (d.health) event_free(d.health);
 	control_free(d.control);
 	deliver_free(d.deliver);
 	tenants_free(&d);

@@ -41,7 +41,7 @@ struct daemon {
 	bool once;         /* --once: exit when the cycle is done */
 	int once_failed;   /* sources that failed in --once */
 	int once_pending;  /* sources still running in --once */
-	struct event *sig_term, *sig_int, *sig_hup, *watchdog;
+	struct event *sig_term, *sig_int, *sig_hup, *watchdog, *health;
 };
 
 /* Wall clock, Unix seconds; the only clock read for observations. */

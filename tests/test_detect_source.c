@@ -1,0 +1,145 @@
+/* test_detect_source.c: source-unhealthy and coverage-gap transitions. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check_main.h"
+#include "detect_source.h"
+
+#define NOW 1795000000LL
+#define HOUR 3600
+#define DAY 86400
+
+static char tmpdir[64];
+static struct sw_store *store;
+static struct sw_config cfg;
+static struct sw_sink_config sink;
+static struct sw_tenant_config tenant;
+
+static void setup(void)
+{
+	struct sw_error err = {0};
+	char path[128];
+
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/sw-dsrc-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	snprintf(path, sizeof(path), "%s/db", tmpdir);
+	ck_assert_int_eq(sw_store_open(path, &store, &err), 0);
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&sink, 0, sizeof(sink));
+	sink.name = "soc";
+	sink.min_severity = SW_SEV_INFO;
+	cfg.sinks = &sink;
+	cfg.n_sinks = 1;
+	cfg.rules.stale_after = 3 * HOUR;
+	memset(&tenant, 0, sizeof(tenant));
+	tenant.name = "contoso";
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+
+	sw_store_free(store);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static void run(const struct sw_source_health *h, int64_t now)
+{
+	ck_assert_int_eq(sw_store_begin(store), 0);
+	ck_assert_int_eq(sw_detect_source(store, &cfg, &tenant, h, now, NULL), 0);
+	ck_assert_int_eq(sw_store_commit(store), 0);
+}
+
+/* The status of (rule, subject): 'F' firing, 'R' resolved, '-' none. */
+static char state(const char *rule, const char *subject)
+{
+	struct sw_alert a = {0};
+	char c = '-';
+
+	if (sw_store_alert_find(store, rule, "contoso", subject, &a) == 0)
+		c = a.status == SW_ALERT_FIRING ? 'F' : 'R';
+	sw_alert_clear(&a);
+	return c;
+}
+
+START_TEST(test_stale_then_recovers)
+{
+	struct sw_source_health h = {.source = "signins", .watching_since = NOW - 10 * HOUR,
+	                             .last_success = NOW - 2 * HOUR, .watermark = NOW - 2 * HOUR,
+	                             .last_error = "HTTP 503", .hint = "fix it"};
+
+	run(&h, NOW);
+	ck_assert_int_eq(state(SW_RULE_SOURCE_UNHEALTHY, "signins"), '-'); /* 2h < 3h */
+	run(&h, NOW + HOUR);
+	ck_assert_int_eq(state(SW_RULE_SOURCE_UNHEALTHY, "signins"), 'F'); /* 3h */
+	h.last_success = NOW + HOUR + 60;
+	h.last_error = NULL;
+	run(&h, NOW + HOUR + 60);
+	ck_assert_int_eq(state(SW_RULE_SOURCE_UNHEALTHY, "signins"), 'R');
+}
+END_TEST
+
+START_TEST(test_denied_fires_at_once_with_hint)
+{
+	struct sw_alert a = {0};
+	struct sw_source_health h = {.source = "exchange", .watching_since = NOW - 60, .denied = true,
+	                             .last_error = "HTTP 403 Forbidden", .hint = "needs Exchange.ManageAsApp"};
+
+	run(&h, NOW);
+	ck_assert_int_eq(sw_store_alert_find(store, SW_RULE_SOURCE_UNHEALTHY, "contoso", "exchange", &a), 0);
+	ck_assert_int_eq(a.severity, SW_SEV_MEDIUM);
+	ck_assert_ptr_nonnull(strstr(a.summary, "refused: HTTP 403"));
+	ck_assert_str_eq(a.remediation, "needs Exchange.ManageAsApp");
+	sw_alert_clear(&a);
+	/* No coverage-gap for Exchange: snapshots have no retention. */
+	ck_assert_int_eq(state(SW_RULE_COVERAGE_GAP, "exchange"), '-');
+}
+END_TEST
+
+START_TEST(test_coverage_gap_before_retention)
+{
+	struct sw_source_health h = {.source = "signins", .watching_since = NOW - 30 * DAY,
+	                             .last_success = NOW - 26 * DAY, .watermark = NOW - 26 * DAY,
+	                             .last_error = "HTTP 403"};
+
+	run(&h, NOW);
+	ck_assert_int_eq(state(SW_RULE_COVERAGE_GAP, "signins"), '-'); /* lost in 4 days */
+	run(&h, NOW + DAY);
+	ck_assert_int_eq(state(SW_RULE_COVERAGE_GAP, "signins"), 'F'); /* lost in 3 days */
+	h.last_success = NOW + DAY + 10;
+	h.watermark = NOW + DAY + 10;
+	h.last_error = NULL;
+	run(&h, NOW + DAY + 10);
+	ck_assert_int_eq(state(SW_RULE_COVERAGE_GAP, "signins"), 'R');
+}
+END_TEST
+
+START_TEST(test_never_succeeded_gap_from_backfill)
+{
+	struct sw_source_health h = {.source = "signins", .watching_since = NOW - DAY,
+	                             .backfill_from = NOW - 28 * DAY, .last_error = "AADSTS7000222: expired"};
+
+	run(&h, NOW);
+	ck_assert_int_eq(state(SW_RULE_COVERAGE_GAP, "signins"), 'F');
+	ck_assert_int_eq(state(SW_RULE_SOURCE_UNHEALTHY, "signins"), 'F'); /* a day without success */
+}
+END_TEST
+
+static Suite *detect_source_suite(void)
+{
+	Suite *s = suite_create("detect_source");
+	TCase *tc = tcase_create("health");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_stale_then_recovers);
+	tcase_add_test(tc, test_denied_fires_at_once_with_hint);
+	tcase_add_test(tc, test_coverage_gap_before_retention);
+	tcase_add_test(tc, test_never_succeeded_gap_from_backfill);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+SW_CHECK_MAIN(detect_source_suite)
