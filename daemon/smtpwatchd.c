@@ -305,9 +305,12 @@ int daemon_reload(struct daemon *d, char *why, size_t n)
 		for (size_t i = 0; i < diag.n && e == NULL; i++)
 			if (!diag.items[i].warning)
 				e = &diag.items[i];
-		snprintf(why, n, "%s:%d: %s (and %zu more problem%s); keeping the running configuration",
-		         e ? e->source : d->config_path, e ? e->line : 0, e ? e->text : "cannot load",
-		         diag.n_errors > 0 ? diag.n_errors - 1 : 0, diag.n_errors == 2 ? "" : "s");
+		char more[64] = "";
+		if (diag.n_errors > 1)
+			snprintf(more, sizeof(more), " (and %zu more problem%s: smtpwatchd --check-config)",
+			         diag.n_errors - 1, diag.n_errors == 2 ? "" : "s");
+		snprintf(why, n, "%s:%d: %s%s; keeping the running configuration", e ? e->source : d->config_path,
+		         e ? e->line : 0, e ? e->text : "cannot load", more);
 		log_err("reload refused: %s", why);
 		sw_diag_clear(&diag);
 		sd_notify(0, "READY=1");
