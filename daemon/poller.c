@@ -327,8 +327,7 @@ static void poller_send(struct poller *p)
 	if (token == NULL) {
 		r = auth_fetch(t->auth, resource, poller_token_cb, p);
 		if (r < 0)
-			poller_fail(p, "cannot request a token: %s", r == -ENOTSUP ?
-			            "certificate credentials are not supported in this version" : strerror(-r));
+			poller_fail(p, "cannot request a token: %s", strerror(-r));
 		return;
 	}
 	int64_t delay = pace_delay(p);

@@ -18,6 +18,7 @@
 #include "control.h"
 #include "deliver.h"
 #include "detect.h"
+#include "detect_health.h"
 #include "detect_source.h"
 #include "http.h"
 #include "log.h"
@@ -208,6 +209,14 @@ static void daemon_check_health(struct daemon *d, struct tenant *t)
 		sw_store_rollback(d->store);
 		log_err("tenant %s: health rules failed: %s", t->cfg->name, sw_store_errmsg(d->store));
 	}
+	/* credential-expiring: a certificate's notAfter (secrets cannot be read
+	 * for expiry; an expired one shows as source-unhealthy). */
+	int64_t not_after = auth_cert_not_after(t->auth);
+	if (not_after > 0) {
+		r = sw_detect_credential(d->store, d->cfg, t->cfg, not_after, daemon_now(), &st);
+		if (r < 0)
+			log_warn("tenant %s: credential-expiring check failed: %s", t->cfg->name, strerror(-r));
+	}
 	if (st.fired > 0)
 		deliver_kick(d->deliver);
 }
@@ -305,7 +314,7 @@ int daemon_reload(struct daemon *d, char *why, size_t n)
 		for (size_t i = 0; i < diag.n && e == NULL; i++)
 			if (!diag.items[i].warning)
 				e = &diag.items[i];
-		char more[64] = "";
+		char more[96] = "";
 		if (diag.n_errors > 1)
 			snprintf(more, sizeof(more), " (and %zu more problem%s: smtpwatchd --check-config)",
 			         diag.n_errors - 1, diag.n_errors == 2 ? "" : "s");

@@ -63,6 +63,29 @@ fail:
 	return form;
 }
 
+/* See token.h. */
+char *sw_token_form_assertion(const char *client_id, const char *assertion, const char *scope)
+{
+	static const char type[] = "urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer";
+	char *id = NULL, *as = NULL, *sc = NULL, *form = NULL;
+
+	if (client_id == NULL || assertion == NULL || scope == NULL)
+		return NULL;
+	id = sw_url_encode(client_id);
+	as = sw_url_encode(assertion);
+	sc = sw_url_encode(scope);
+	if (id == NULL || as == NULL || sc == NULL)
+		goto fail;
+	if (asprintf(&form, "grant_type=client_credentials&client_id=%s&scope=%s&client_assertion_type=%s"
+	             "&client_assertion=%s", id, sc, type, as) < 0)
+		form = NULL;
+fail:
+	free(id);
+	sw_free_secret(as);
+	free(sc);
+	return form;
+}
+
 /* Set err (if any) to a token error; never copies any part of the body
  * except error and the first line of error_description. */
 static void token_error(struct sw_error *err, const char *code, const char *desc)

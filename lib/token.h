@@ -17,6 +17,10 @@ char *sw_token_url(const char *login_url, const char *tenant_id);
 char *sw_token_scope(const char *resource_url);
 /* Form body for a client secret grant. malloc'd; contains the secret. */
 char *sw_token_form_secret(const char *client_id, const char *client_secret, const char *scope);
+/* Form body for a certificate credential: client_assertion_type
+ * urn:ietf:params:oauth:client-assertion-type:jwt-bearer and the signed
+ * assertion (jwt.h).  malloc'd; a credential until it expires. */
+char *sw_token_form_assertion(const char *client_id, const char *assertion, const char *scope);
 
 /* Parse a token endpoint answer.  On {"error":..} returns -EACCES and puts
  * "invalid_client: AADSTS7000215: Invalid client secret provided." (the

@@ -148,6 +148,31 @@ static void aad_error(struct sim_req *r, int status, const char *error, int code
 			"timestamp", ts, "trace_id", r->request_id, "correlation_id", corr, "error_uri", uri));
 }
 
+/* See sim.h. */
+void token_secret_expired(struct sim_req *r, const struct sim_tenant *t)
+{
+	aad_error(r, 401, "invalid_client", 7000222,
+		"The provided client secret keys for app '%s' are expired. Visit the Azure portal to create new keys "
+		"for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added "
+		"security: https://aka.ms/certCreds.",
+		t ? t->client_id : "00000000-0000-0000-0000-000000000000");
+}
+
+/* The URL the client posted to, as the audience of its assertion:
+ * "http://" Host, then the path as requested. */
+static void token_url(struct sim_req *r, char *buf, size_t n)
+{
+	const char *host = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Host");
+	const char *uri = evhttp_request_get_uri(r->req);
+	char fallback[96];
+	size_t q = strcspn(uri, "?#");
+	if (host == NULL) {
+		snprintf(fallback, sizeof(fallback), "%s:%d", r->sim->listen_host, r->sim->port);
+		host = fallback;
+	}
+	snprintf(buf, n, "http://%s%.*s", host, (int)q, uri);
+}
+
 void token_handle(struct sim_req *r, const char *tenant_name)
 {
 	struct sim *sim = r->sim;
@@ -213,21 +238,37 @@ void token_handle(struct sim_req *r, const char *tenant_name)
 		goto out;
 	}
 	if (atype || assertion) {
-		aad_error(r, 401, "invalid_client", 700027,
-			"Client assertion failed signature validation: certificate credentials (client_assertion) are not "
-			"supported by this simulator yet.");
-		goto out;
-	}
-	if (secret == NULL) {
+		static const char jwt_bearer[] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+		struct assertion_failure f;
+		char url[600];
+		if (atype == NULL || assertion == NULL) {
+			aad_error(r, 400, "invalid_request", 900144,
+				"The request body must contain the following parameter: '%s'.",
+				atype == NULL ? "client_assertion_type" : "client_assertion");
+			goto out;
+		}
+		if (strcmp(atype, jwt_bearer) != 0) {
+			aad_error(r, 400, "invalid_request", 50027,
+				"Invalid client_assertion_type '%s'; expected '%s'.", atype, jwt_bearer);
+			goto out;
+		}
+		token_url(r, url, sizeof(url));
+		if (assertion_check(t, assertion, url, sim_wall_ticks(), sim_now(sim), &f) < 0) {
+			aad_error(r, f.status, f.error, f.code, "%s", f.msg);
+			goto out;
+		}
+	} else if (secret == NULL) {
 		aad_error(r, 401, "invalid_client", 7000218,
 			"The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
 		goto out;
-	}
-	if (strcmp(secret, t->client_secret) != 0) {
+	} else if (t->client_secret == NULL || strcmp(secret, t->client_secret) != 0) {
 		aad_error(r, 401, "invalid_client", 7000215,
 			"Invalid client secret provided. Ensure the secret being sent in the request is the client secret "
 			"value, not the client secret ID, for a secret added to app '%s'.",
 			t->client_id);
+		goto out;
+	} else if (t->client_secret_expired) {
+		token_secret_expired(r, t);
 		goto out;
 	}
 

@@ -375,7 +375,7 @@ struct sim_fault *fault_parse(json_t *o, const char *where, char *err, size_t er
 {
 	static const char *const keys[] = { "endpoint", "tenant", "hook", "after", "count", "status", "retry_after",
 		"delay_ms", "truncate", "reset", "bad_json", "invalid_utf8", "big_body_mb", "content_type",
-		"expire_token", NULL };
+		"expire_token", "secret_expired", NULL };
 	if (!json_is_object(o)) {
 		ERR("%s: expected an object", where);
 		return NULL;
@@ -422,9 +422,11 @@ struct sim_fault *fault_parse(json_t *o, const char *where, char *err, size_t er
 	f->retry_after = (int)ra;
 	f->delay_ms = (int)delay;
 	f->big_body_mb = (int)big;
-	static const char *const flags[] = { "truncate", "reset", "bad_json", "invalid_utf8", "expire_token" };
-	bool *dst[] = { &f->truncate, &f->reset, &f->bad_json, &f->invalid_utf8, &f->expire_token };
-	for (size_t k = 0; k < 5; k++) {
+	static const char *const flags[] = { "truncate", "reset", "bad_json", "invalid_utf8", "expire_token",
+		"secret_expired" };
+	bool *dst[] = { &f->truncate, &f->reset, &f->bad_json, &f->invalid_utf8, &f->expire_token,
+		&f->secret_expired };
+	for (size_t k = 0; k < 6; k++) {
 		v = json_object_get(o, flags[k]);
 		if (v != NULL && !json_is_boolean(v)) {
 			ERR("%s.%s: expected true or false", where, flags[k]);
@@ -440,17 +442,21 @@ struct sim_fault *fault_parse(json_t *o, const char *where, char *err, size_t er
 		f->content_type = sim_xstrdup(json_string_value(v));
 	}
 	int actions = (f->status != 0) + f->truncate + f->reset + f->bad_json + f->invalid_utf8 + f->expire_token +
-		(f->big_body_mb > 0) + (f->content_type != NULL);
+		f->secret_expired + (f->big_body_mb > 0) + (f->content_type != NULL);
 	if (actions > 1) {
 		ERR("%s: give one action (status, truncate, reset, bad_json, invalid_utf8, big_body_mb, "
-		    "content_type, expire_token), optionally with delay_ms",
+		    "content_type, expire_token, secret_expired), optionally with delay_ms",
 			where);
 		goto fail;
 	}
 	if (actions == 0 && f->delay_ms == 0) {
 		ERR("%s: no action (status, delay_ms, truncate, reset, bad_json, invalid_utf8, big_body_mb, "
-		    "content_type, expire_token)",
+		    "content_type, expire_token, secret_expired)",
 			where);
+		goto fail;
+	}
+	if (f->secret_expired && f->endpoint != EP_TOKEN) {
+		ERR("%s.secret_expired: only for \"endpoint\": \"token\"", where);
 		goto fail;
 	}
 	return f;
@@ -477,6 +483,7 @@ static void tenant_free(struct sim_tenant *t)
 	free(t->tenant_id);
 	free(t->client_id);
 	free(t->client_secret);
+	sim_certs_free(t);
 	free(t->domain);
 	for (size_t i = 0; i < t->n_series; i++)
 		series_free(t->series[i]);
@@ -506,21 +513,67 @@ static int req_string(json_t *o, const char *key, char **ret, const char *where,
 	return 0;
 }
 
+/* "certificate": path or [paths] (relative to the scenario file), and
+ * "certificate_pem": PEM text or [texts]: the tenant's certificate credentials. */
+static int certificates_parse(struct sim *sim, struct sim_tenant *t, json_t *o, const char *where, char *err,
+	size_t errn)
+{
+	static const char *const names[] = { "certificate", "certificate_pem" };
+	char w[400], path[4096];
+	for (size_t k = 0; k < 2; k++) {
+		char **v = NULL;
+		size_t n = 0;
+		if (str_list(json_object_get(o, names[k]), &v, &n, where, names[k], err, errn) < 0)
+			return -1;
+		int r = 0;
+		for (size_t i = 0; i < n && r == 0; i++) {
+			snprintf(w, sizeof(w), n > 1 ? "%s.%s[%zu]" : "%s.%s", where, names[k], i);
+			if (k == 1) {
+				r = sim_cert_add_pem(t, v[i], strlen(v[i]), w, err, errn);
+				continue;
+			}
+			if (v[i][0] == '/' || sim->scenario_dir == NULL)
+				snprintf(path, sizeof(path), "%s", v[i]);
+			else
+				snprintf(path, sizeof(path), "%s/%s", sim->scenario_dir, v[i]);
+			r = sim_cert_add_file(t, path, w, err, errn);
+		}
+		for (size_t i = 0; i < n; i++)
+			free(v[i]);
+		free(v);
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int tenant_parse(struct sim *sim, struct sim_tenant *t, json_t *o, const char *where, char *err,
 	size_t errn)
 {
-	static const char *const keys[] = { "tenant_id", "client_id", "client_secret", "domain", "signins",
-		"transport_config", "organization_config", "mailboxes", "generate_mailboxes",
-		"authentication_policies", "changes", NULL };
+	static const char *const keys[] = { "tenant_id", "client_id", "client_secret", "client_secret_expired",
+		"certificate", "certificate_pem", "domain", "signins", "transport_config", "organization_config",
+		"mailboxes", "generate_mailboxes", "authentication_policies", "changes", NULL };
 	char w[400];
 	if (!json_is_object(o))
 		return ERR("%s: expected an object", where);
 	if (check_keys(o, keys, where, err, errn) < 0)
 		return -1;
-	if (req_string(o, "client_id", &t->client_id, where, err, errn) < 0 ||
-		req_string(o, "client_secret", &t->client_secret, where, err, errn) < 0)
+	if (req_string(o, "client_id", &t->client_id, where, err, errn) < 0)
 		return -1;
-	json_t *v = json_object_get(o, "domain");
+	if (certificates_parse(sim, t, o, where, err, errn) < 0)
+		return -1;
+	json_t *v = json_object_get(o, "client_secret");
+	if (v != NULL && !json_is_string(v))
+		return ERR("%s.client_secret: expected a string", where);
+	if (v == NULL && t->n_certs == 0)
+		return ERR("%s: client_secret, certificate or certificate_pem is required", where);
+	if (v != NULL)
+		t->client_secret = sim_xstrdup(json_string_value(v));
+	v = json_object_get(o, "client_secret_expired");
+	if (v != NULL && !json_is_boolean(v))
+		return ERR("%s.client_secret_expired: expected true or false", where);
+	t->client_secret_expired = json_is_true(v);
+	v = json_object_get(o, "domain");
 	if (v != NULL && !json_is_string(v))
 		return ERR("%s.domain: expected a string", where);
 	if (v != NULL) {
@@ -684,6 +737,9 @@ int scenario_load(struct sim *sim, const char *file)
 			fprintf(stderr, "%s: %s\n", file, jerr.text);
 		return -1;
 	}
+	const char *slash = strrchr(file, '/');
+	free(sim->scenario_dir);
+	sim->scenario_dir = slash ? strndup(file, (size_t)(slash - file == 0 ? 1 : slash - file)) : NULL;
 	int r = scenario_parse(sim, root, err, sizeof(err));
 	json_decref(root);
 	if (r < 0) {
@@ -699,6 +755,8 @@ void scenario_free(struct sim *sim)
 		tenant_free(sim->tenants[i]);
 	free(sim->tenants);
 	sim->tenants = NULL;
+	free(sim->scenario_dir);
+	sim->scenario_dir = NULL;
 	for (size_t i = 0; i < sim->n_faults; i++)
 		fault_free(sim->faults[i]);
 	free(sim->faults);

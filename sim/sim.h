@@ -56,10 +56,15 @@ struct sim_change {
 	size_t order; /* tie-break: file order */
 };
 
+struct sim_cert; /* assertion.c */
+
 struct sim_tenant {
 	char *name;      /* "contoso.onmicrosoft.com" */
 	char *tenant_id; /* GUID alias, may be NULL */
-	char *client_id, *client_secret, *domain;
+	char *client_id, *client_secret, *domain; /* client_secret may be NULL (certificates only) */
+	bool client_secret_expired; /* the right secret gets AADSTS7000222 */
+	struct sim_cert **certs;    /* registered certificate credentials */
+	size_t n_certs;
 	uint64_t seed; /* hash of the name */
 
 	struct sim_series **series;
@@ -95,7 +100,7 @@ struct sim_fault {
 	int status;
 	int retry_after; /* -1: no Retry-After */
 	int delay_ms;
-	bool truncate, reset, bad_json, invalid_utf8, expire_token;
+	bool truncate, reset, bad_json, invalid_utf8, expire_token, secret_expired;
 	int big_body_mb;
 	char *content_type;
 	json_t *spec; /* the object as given, for GET /_sim/faults */
@@ -134,6 +139,7 @@ struct sim {
 	char listen_host[64]; /* for URLs when a request has no Host */
 	int port;
 
+	char *scenario_dir;   /* relative certificate paths start here */
 	int64_t start;        /* ticks, whole second: the scenario's "0s" */
 	int64_t clock_offset; /* ticks added to the wall clock */
 
@@ -219,6 +225,31 @@ void tokens_free(struct sim *sim);
 /* 401 InvalidAuthenticationToken unless the request carries a token valid
  * now for kind; returns the token or NULL after answering. */
 struct sim_token *token_require(struct sim_req *r, int kind);
+
+/* 401 invalid_client AADSTS7000222: the client secret has expired. */
+void token_secret_expired(struct sim_req *r, const struct sim_tenant *t);
+
+/* ---- assertion.c ---- */
+/* Register the certificates of a PEM text or file with t (keys skipped);
+ * -1 with "where: message" in err. */
+int sim_cert_add_pem(struct sim_tenant *t, const char *pem, size_t len, const char *where, char *err, size_t errn);
+int sim_cert_add_file(struct sim_tenant *t, const char *path, const char *where, char *err, size_t errn);
+void sim_certs_free(struct sim_tenant *t);
+/* Why the identity platform refuses a client assertion. */
+struct assertion_failure {
+	int status;        /* 400 or 401 */
+	const char *error; /* "invalid_client", ... */
+	int code;          /* AADSTS number */
+	char msg[900];
+};
+/* Check a client assertion presented to tenant t at token_url (the URL the
+ * client used): alg RS256/PS256, x5t/x5t#S256 naming a registered
+ * certificate valid at sim_now, the signature, iss = sub = client_id,
+ * aud = token_url, jti, and exp/nbf against wall_now (the client signs
+ * with its own clock) with a lifetime of at most 10 minutes.  0 when
+ * valid, else -1 and *f. */
+int assertion_check(const struct sim_tenant *t, const char *jwt, const char *token_url, int64_t wall_now,
+	int64_t sim_now, struct assertion_failure *f);
 
 /* ---- exchange.c ---- */
 void exchange_handle(struct sim_req *r, const char *tenant);

@@ -406,6 +406,10 @@ bool fault_answer(struct sim_req *r)
 		fault_status_reply(r, f->status);
 		return true;
 	}
+	if (f->secret_expired) {
+		token_secret_expired(r, r->tenant);
+		return true;
+	}
 	if (f->expire_token) {
 		if (r->ep == EP_TOKEN)
 			fault_status_reply(r, 401);

@@ -169,6 +169,75 @@ START_TEST(test_form_secret_fields_stay_separate)
 }
 END_TEST
 
+START_TEST(test_form_assertion)
+{
+	/* A JWT is base64url: dots, dashes and underscores pass unescaped. */
+	static const char *jwt = "eyJhbGciOiJQUzI1NiJ9.eyJpc3MiOiJ4In0.ab-_cd";
+	char *f = sw_token_form_assertion("11111111-1111-1111-1111-111111111111", jwt,
+	                                  "https://outlook.office365.com/.default");
+	char *v;
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_msg(strncmp(f, "grant_type=client_credentials&client_id=11111111-1111-1111-1111-111111111111&", 77) == 0,
+	              "%s", f);
+	ck_assert_ptr_nonnull(strstr(f, "&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3A"
+	                                "jwt-bearer&"));
+	ck_assert_ptr_nonnull(strstr(f, "&client_assertion=eyJhbGciOiJQUzI1NiJ9.eyJpc3MiOiJ4In0.ab-_cd"));
+	ck_assert_ptr_null(strstr(f, "client_secret"));
+	v = form_field(f, "client_assertion_type");
+	ck_assert_str_eq(v, "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+	free(v);
+	v = form_field(f, "client_assertion");
+	ck_assert_str_eq(v, jwt);
+	free(v);
+	v = form_field(f, "scope");
+	ck_assert_str_eq(v, "https://outlook.office365.com/.default");
+	free(v);
+	free(f);
+	ck_assert_ptr_null(sw_token_form_assertion("id", NULL, "x"));
+	ck_assert_ptr_null(sw_token_form_assertion(NULL, jwt, "x"));
+}
+END_TEST
+
+START_TEST(test_form_assertion_fields_stay_separate)
+{
+	char *f = sw_token_form_assertion("id", "a&client_secret=b", "x&grant_type=password");
+	char *v;
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_null(strstr(f, "&client_secret="));
+	ck_assert_ptr_null(strstr(f, "&grant_type=password"));
+	v = form_field(f, "client_assertion");
+	ck_assert_str_eq(v, "a&client_secret=b");
+	free(v);
+	free(f);
+}
+END_TEST
+
+/* Credential failures keep their AADSTS code and first line, for the
+ * source's last_error: expired secret, unregistered certificate. */
+START_TEST(test_parse_credential_errors)
+{
+	static const char expired[] =
+		"{\"error\":\"invalid_client\",\"error_description\":\"AADSTS7000222: The provided client secret keys for "
+		"app '11111111-1111-1111-1111-111111111111' are expired. Visit the Azure portal to create new keys for your "
+		"app.\\r\\nTrace ID: 0000aaaa\\r\\nCorrelation ID: 1111bbbb\\r\\nTimestamp: 2026-11-20 08:01:12Z\","
+		"\"error_codes\":[7000222]}";
+	static const char cert[] =
+		"{\"error\":\"invalid_client\",\"error_description\":\"AADSTS700027: Client assertion failed signature "
+		"validation.\\r\\nTrace ID: 0000aaaa\",\"error_codes\":[700027]}";
+
+	ck_assert_int_eq(sw_token_parse(expired, strlen(expired), 1795161600, &tok, &err), -EACCES);
+	ck_assert_msg(strncmp(err.text, "invalid_client: AADSTS7000222: The provided client secret keys for app", 70) == 0,
+	              "%s", err.text);
+	ck_assert_ptr_null(strstr(err.text, "Trace ID"));
+	ck_assert_ptr_null(tok.access_token);
+	memset(&err, 0, sizeof(err));
+	ck_assert_int_eq(sw_token_parse(cert, strlen(cert), 1795161600, &tok, &err), -EACCES);
+	ck_assert_str_eq(err.text, "invalid_client: AADSTS700027: Client assertion failed signature validation.");
+}
+END_TEST
+
 START_TEST(test_parse_ok)
 {
 	ck_assert_int_eq(parse("ok.json"), 0);
@@ -257,9 +326,12 @@ static Suite *token_suite(void)
 	tcase_add_loop_test(tc, test_scope, 0, sizeof(scopes) / sizeof(scopes[0]));
 	tcase_add_test(tc, test_form_secret);
 	tcase_add_test(tc, test_form_secret_fields_stay_separate);
+	tcase_add_test(tc, test_form_assertion);
+	tcase_add_test(tc, test_form_assertion_fields_stay_separate);
 	tcase_add_test(tc, test_parse_ok);
 	tcase_add_test(tc, test_parse_ok_string_expires);
 	tcase_add_test(tc, test_parse_aadsts_error);
+	tcase_add_test(tc, test_parse_credential_errors);
 	tcase_add_test(tc, test_parse_error_without_description);
 	tcase_add_loop_test(tc, test_parse_bad, 0, sizeof(bad) / sizeof(bad[0]));
 	tcase_add_test(tc, test_parse_bad_inline);

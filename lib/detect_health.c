@@ -1,0 +1,116 @@
+/* detect_health.c: the credential-expiring rule. */
+#include "detect_health.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alert.h"
+#include "jwt.h"
+#include "lifecycle.h"
+
+#define DAY 86400
+
+/* Resolve a firing credential-expiring alert of t; *ret_resolved says if there was one. */
+static int credential_resolve(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
+                              int64_t now, bool *ret_resolved)
+{
+	struct sw_alert a = {0};
+	int r;
+
+	*ret_resolved = false;
+	r = sw_store_alert_find(s, SW_RULE_CREDENTIAL_EXPIRING, t->name, t->client_id, &a);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	if (a.status == SW_ALERT_FIRING) {
+		r = sw_lifecycle_resolve(s, cfg, SW_RULE_CREDENTIAL_EXPIRING, t->name, t->client_id, now);
+		*ret_resolved = r >= 0;
+	}
+	sw_alert_clear(&a);
+	return r;
+}
+
+/* The certificate ends within the warning window: fire (or refresh). */
+static int credential_fire(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
+                           int64_t not_after, int64_t now, bool *ret_notified)
+{
+	char when[32], summary[512], remediation[400];
+	int64_t since = not_after - (int64_t)SW_CREDENTIAL_WARN_DAYS * DAY;
+	int days = sw_cert_days_left_at(not_after, now);
+	json_t *ev;
+	int r;
+
+	sw_time_format(not_after, when, sizeof(when));
+	if (now >= not_after)
+		snprintf(summary, sizeof(summary),
+		         "the certificate of tenant %s (client_id %s) expired on %s: token requests fail until it is "
+		         "replaced", t->name, t->client_id, when);
+	else
+		snprintf(summary, sizeof(summary),
+		         "the certificate of tenant %s (client_id %s) expires on %s, in %d day%s", t->name, t->client_id,
+		         when, days, days == 1 ? "" : "s");
+	snprintf(remediation, sizeof(remediation),
+	         "Create a new certificate, upload it to the app registration %s (Certificates & secrets), put it "
+	         "with its key in %s (mode 0600) and run smtpwatchctl reload",
+	         t->client_id, t->certificate_file ? t->certificate_file : "certificate_file");
+	ev = json_pack("{s:s,s:i,s:s?}", "not_after", when, "days_left", days, "certificate_file",
+	               t->certificate_file);
+	if (ev == NULL)
+		return -ENOMEM;
+	struct sw_condition c = {
+		.rule = SW_RULE_CREDENTIAL_EXPIRING,
+		.severity = SW_SEV_MEDIUM,
+		.tenant = t->name,
+		.subject = t->client_id,
+		.first_seen = since < now ? since : now,
+		.last_seen = now,
+		/* Days since the window opened: grows once a day, so the
+		 * alert is refreshed daily and re-sent as the count doubles. */
+		.count = now > since ? (now - since) / DAY + 1 : 1,
+		.accumulate = false,
+		.summary = summary,
+		.remediation = remediation,
+		.evidence = ev,
+	};
+	r = sw_lifecycle_fire(s, cfg, &c, now, ret_notified);
+	json_decref(ev);
+	return r;
+}
+
+/* See detect_health.h. */
+int sw_detect_credential(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
+                         int64_t not_after, int64_t now, struct sw_detect_stats *st)
+{
+	bool notified = false, resolved = false;
+	int r;
+
+	if (s == NULL || t == NULL || t->name == NULL || t->client_id == NULL)
+		return -EINVAL;
+	/* A certificate that could not be read says nothing about expiry:
+	 * the sources fail with the reason, and the alert stays as it is. */
+	if (t->certificate_file != NULL && not_after <= 0)
+		return 0;
+	r = sw_store_begin(s);
+	if (r < 0)
+		return r;
+	if (t->certificate_file != NULL && not_after - now <= (int64_t)SW_CREDENTIAL_WARN_DAYS * DAY)
+		r = credential_fire(s, cfg, t, not_after, now, &notified);
+	else
+		r = credential_resolve(s, cfg, t, now, &resolved);
+	if (r < 0) {
+		sw_store_rollback(s);
+		return r;
+	}
+	r = sw_store_commit(s);
+	if (r < 0)
+		return r;
+	if (st != NULL) {
+		st->fired += notified;
+		st->resolved += resolved;
+	}
+	return 0;
+}
