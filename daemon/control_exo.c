@@ -9,6 +9,7 @@
 #include "detect.h"
 #include "smtpwatchd.h"
 #include "store_exo.h"
+#include "store_report.h"
 
 /* ISO time or null. */
 static json_t *jtime(int64_t t)
@@ -72,6 +73,9 @@ static json_t *mailbox_row(struct daemon *d, const struct tenant_view *v, const 
 		on = eff.smtp_auth_on;
 	}
 	sw_store_last_signin(d->store, tc->name, address, true, &last);
+	int64_t rl = 0;
+	if (sw_store_report_last_use(d->store, tc->name, address, &rl) >= 0 && rl > last)
+		last = rl;
 	row = json_pack("{s:s,s:s,s:b,s:o,s:s,s:s,s:o}", "tenant", tc->name, "mailbox", address, "registered", e != NULL,
 	                "switch", exists ? json_string(sw_tristate_name(m.smtp_disabled)) : json_null(), "effective",
 	                !v->have_state ? "unknown" : on ? "on" : "off", "reason",

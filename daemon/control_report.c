@@ -1,22 +1,543 @@
-/* control_report.c: import-report and report (issue: SMTP AUTH clients report). */
+/* control_report.c: import-report (one CSV export on demand) and report
+ * (retirement readiness: who still uses Basic SMTP AUTH, who is on OAuth,
+ * by week, and each tenant's state against the end-of-December-2026
+ * default change; the evidence for CIS 1.3.2). */
 #include <errno.h>
+#include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "control.h"
+#include "log.h"
+#include "report.h"
 #include "smtpwatchd.h"
+#include "source_report.h"
+#include "store_exo.h"
+#include "store_report.h"
 
-/* import-report {"tenant":..,"file":..}: not in this version yet. */
+/* Basic SMTP AUTH is disabled by default for existing tenants at the end
+ * of December 2026: from 2027-01-01T00:00:00Z on. */
+#define BASIC_DEFAULT_OFF 1798761600LL
+#define REPORT_DEFAULT_SINCE (90 * SW_DAY)
+
+/* ISO time or JSON null. */
+static json_t *json_time(int64_t t)
+{
+	char buf[32];
+
+	if (t <= 0)
+		return json_null();
+	sw_time_format(t, buf, sizeof(buf));
+	return json_string(buf);
+}
+
+/* "2026-11-20" or JSON null. */
+static json_t *json_day(int64_t t)
+{
+	char buf[32];
+
+	if (t <= 0)
+		return json_null();
+	sw_time_format(t, buf, sizeof(buf));
+	buf[10] = '\0';
+	return json_string(buf);
+}
+
+/* Read a whole regular file the peer may read (the daemon may run with
+ * more rights than the user who asks).  *ret malloc'd. */
+static int read_for_peer(const struct control_peer *peer, const char *path, char **ret, size_t *ret_len,
+                         int64_t *ret_mtime, char *why, size_t n)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t off = 0;
+	int fd, r;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(why, n, "%s: %s", path, strerror(errno));
+		return r;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(why, n, "%s: not a regular file", path);
+		r = -EINVAL;
+		goto fail;
+	}
+	if (peer->uid != 0 && peer->uid != geteuid() && st.st_uid != peer->uid && !(st.st_mode & S_IROTH)) {
+		snprintf(why, n, "%s: permission denied (the daemon imports a file only for its owner, or when others "
+		         "may read it)", path);
+		r = -EACCES;
+		goto fail;
+	}
+	if (st.st_size > REPORT_MAX_FILE) {
+		snprintf(why, n, "%s: %lld bytes, larger than the %d MiB limit: export a shorter period", path,
+		         (long long)st.st_size, REPORT_MAX_FILE >> 20);
+		r = -EFBIG;
+		goto fail;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (buf == NULL) {
+		r = -ENOMEM;
+		snprintf(why, n, "out of memory");
+		goto fail;
+	}
+	while (off < (size_t)st.st_size) {
+		ssize_t got = read(fd, buf + off, (size_t)st.st_size - off);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		off += (size_t)got;
+	}
+	close(fd);
+	*ret = buf;
+	*ret_len = off;
+	*ret_mtime = (int64_t)st.st_mtime;
+	return 0;
+fail:
+	close(fd);
+	free(buf);
+	return r;
+}
+
+/* What one file holds, for the import answer. */
+static json_t *import_summary(const struct sw_report *r)
+{
+	json_t *senders = json_object(), *cols = json_object(), *rej = json_array(), *warn = json_array();
+	int64_t msgs[3] = {0}, first = 0, last = 0;
+	int64_t nsend[3] = {0};
+	json_t *o = NULL;
+
+	if (senders == NULL || cols == NULL || rej == NULL || warn == NULL)
+		goto out;
+	for (size_t i = 0; i < r->n; i++) {
+		const struct sw_report_row *row = &r->rows[i];
+		char key[400];
+		msgs[row->auth] += row->messages;
+		snprintf(key, sizeof(key), "%s %d", row->sender, (int)row->auth);
+		if (json_object_get(senders, key) == NULL) {
+			json_object_set_new(senders, key, json_true());
+			nsend[row->auth]++;
+		}
+		if (first == 0 || row->day_start < first)
+			first = row->day_start;
+		if (row->day_end - SW_DAY > last)
+			last = row->day_end - SW_DAY;
+	}
+	size_t distinct = 0;
+	{
+		json_t *uniq = json_object();
+		for (size_t i = 0; uniq != NULL && i < r->n; i++)
+			json_object_set_new(uniq, r->rows[i].sender, json_true());
+		distinct = json_object_size(uniq);
+		json_decref(uniq);
+	}
+	for (int c = 0; c < SW_COL_COUNT_; c++)
+		if (r->header_text[c] != NULL)
+			json_object_set_new(cols, sw_report_col_name(c), json_string(r->header_text[c]));
+	for (size_t i = 0; i < r->n_problems; i++)
+		json_array_append_new(r->problems[i].warning ? warn : rej,
+		                      json_pack("{s:i,s:s}", "line", r->problems[i].line, "reason", r->problems[i].text));
+	o = json_pack("{s:I,s:I,s:{s:I,s:I,s:I},s:{s:I,s:I,s:I},s:o,s:o,s:O,s:I,s:O,s:I,s:O,s:b,s:b,s:s#}", "rows",
+	              (json_int_t)r->n, "senders", (json_int_t)distinct, "messages", "basic",
+	              (json_int_t)msgs[SW_AUTH_BASIC], "oauth", (json_int_t)msgs[SW_AUTH_OAUTH], "unknown",
+	              (json_int_t)msgs[SW_AUTH_UNKNOWN], "senders_by_protocol", "basic", (json_int_t)nsend[SW_AUTH_BASIC],
+	              "oauth", (json_int_t)nsend[SW_AUTH_OAUTH], "unknown", (json_int_t)nsend[SW_AUTH_UNKNOWN],
+	              "first_day", json_day(first), "last_day", json_day(last), "rejected", rej, "rejected_count",
+	              (json_int_t)r->n_rejected, "warnings", warn, "header_line", (json_int_t)r->header_line, "columns",
+	              cols, "bom", r->bom, "crlf", r->crlf, "delimiter", &r->delimiter, (size_t)1);
+out:
+	json_decref(senders);
+	json_decref(cols);
+	json_decref(rej);
+	json_decref(warn);
+	return o;
+}
+
+/* import-report {"tenant":..,"file":..}: parse and store one export now. */
 int control_cmd_import_report(struct daemon *d, const struct control_peer *peer, json_t *req, json_t **ret_data,
                               char *why, size_t n)
 {
-	snprintf(why, n, "import-report is not available in this version");
-	return -ENOTSUP;
+	const char *tenant = json_string_value(json_object_get(req, "tenant"));
+	const char *path = json_string_value(json_object_get(req, "file"));
+	struct report_outcome o;
+	struct sw_report r = {0};
+	struct sw_error err = {0};
+	struct tenant *t;
+	char *buf = NULL;
+	size_t len = 0;
+	int64_t mtime = 0, now = daemon_now();
+	json_t *doc = NULL;
+	int rc;
+
+	if (tenant == NULL || tenant[0] == '\0' || path == NULL || path[0] != '/') {
+		snprintf(why, n, "\"tenant\" and an absolute \"file\" are required");
+		return -EINVAL;
+	}
+	t = daemon_tenant(d, tenant);
+	if (t == NULL) {
+		snprintf(why, n, "unknown tenant \"%.64s\"", tenant);
+		return -ENOENT;
+	}
+	rc = read_for_peer(peer, path, &buf, &len, &mtime, why, n);
+	if (rc < 0)
+		return rc;
+	rc = sw_report_parse(buf, len, path, mtime, &r, &err);
+	free(buf);
+	if (rc < 0) {
+		if (rc == -ENOMEM)
+			snprintf(why, n, "out of memory");
+		else
+			snprintf(why, n, "%s:%d: %s; nothing stored", err.source, err.line, err.text);
+		goto out;
+	}
+	const char *base = strrchr(path, '/') + 1;
+	rc = report_import_parsed(t, base, &r, now, &o, why, n);
+	if (rc < 0)
+		goto out;
+	log_info("control: tenant %s: import-report %s by uid %u: %zu rows, %s", tenant, path, (unsigned)peer->uid, r.n,
+	         o.duplicate ? "already imported, nothing added" : "stored");
+	doc = import_summary(&r);
+	if (doc == NULL) {
+		rc = -ENOMEM;
+		snprintf(why, n, "out of memory");
+		goto out;
+	}
+	json_object_set_new(doc, "tenant", json_string(tenant));
+	json_object_set_new(doc, "file", json_string(path));
+	json_object_set_new(doc, "sha256", json_string(r.sha256));
+	json_object_set_new(doc, "duplicate", json_boolean(o.duplicate));
+	json_object_set_new(doc, "imported_at", json_time(o.file.imported));
+	json_object_set_new(doc, "imported_as", json_string(o.file.name));
+	json_object_set_new(doc, "changed", json_integer((json_int_t)o.changed));
+	*ret_data = doc;
+	if (!o.duplicate)
+		daemon_source_done(d, t, "report", true); /* detect and deliver now */
+out:
+	sw_report_clear(&r);
+	return rc < 0 ? rc : 0;
 }
 
-/* report {"format":..,"since":..}: not in this version yet. */
+/* ---- report ---- */
+
+struct tenant_report {
+	json_t *basic, *oauth, *unknown; /* arrays of sender objects */
+	json_t *by_sender;               /* sender -> its object in basic (borrowed) */
+	json_t *weeks;                   /* week -> object */
+	const struct sw_register *reg;
+	int64_t now;
+};
+
+/* Register status of a sender: approved, expired, not registered. */
+static void register_fields(const struct tenant_report *x, const char *sender, json_t *o)
+{
+	const struct sw_exception *e = sw_register_find(x->reg, sender);
+
+	if (e == NULL) {
+		json_object_set_new(o, "register", json_string("not registered"));
+		return;
+	}
+	json_object_set_new(o, "register", json_string(sw_exception_active(e, x->now) ? "approved" : "expired"));
+	json_object_set_new(o, "owner", e->owner ? json_string(e->owner) : json_null());
+	json_object_set_new(o, "ticket", e->ticket ? json_string(e->ticket) : json_null());
+	json_object_set_new(o, "expires", e->expires_text ? json_string(e->expires_text) : json_null());
+	if (e->max_daily_messages >= 0)
+		json_object_set_new(o, "max_daily_messages", json_integer(e->max_daily_messages));
+}
+
+static int usage_cb(const struct sw_report_usage *u, void *arg)
+{
+	struct tenant_report *x = arg;
+	json_t *o = json_pack("{s:s,s:I,s:o,s:o,s:I,s:[s]}", "sender", u->sender, "messages",
+	                      (json_int_t)llround(u->messages), "first_seen", json_day(u->first_day), "last_seen",
+	                      json_day(u->last_day), "signins", (json_int_t)0, "sources", "report");
+
+	if (o == NULL)
+		return -ENOMEM;
+	if (u->max_tls10 > 0 || u->max_tls11 > 0)
+		json_object_set_new(o, "legacy_tls_messages", json_integer((json_int_t)llround(u->legacy_messages)));
+	if (u->auth == SW_AUTH_BASIC) {
+		register_fields(x, u->sender, o);
+		json_object_set(x->by_sender, u->sender, o);
+	}
+	return json_array_append_new(u->auth == SW_AUTH_BASIC ? x->basic : u->auth == SW_AUTH_OAUTH ? x->oauth
+	                                                                                           : x->unknown, o);
+}
+
+/* Successful SMTP sign-ins count as Basic evidence (as the rule treats them). */
+static int signin_cb(const struct sw_signin_sender *u, void *arg)
+{
+	struct tenant_report *x = arg;
+	json_t *o = json_object_get(x->by_sender, u->upn);
+	char last[32];
+
+	if (o == NULL) {
+		o = json_pack("{s:s,s:n,s:o,s:o,s:I,s:[s]}", "sender", u->upn, "messages", "first_seen",
+		              json_day(u->first), "last_seen", json_day(u->last), "signins", (json_int_t)u->count,
+		              "sources", "signins");
+		if (o == NULL)
+			return -ENOMEM;
+		register_fields(x, u->upn, o);
+		json_object_set(x->by_sender, u->upn, o);
+		return json_array_append_new(x->basic, o);
+	}
+	json_object_set_new(o, "signins", json_integer(u->count));
+	json_array_append_new(json_object_get(o, "sources"), json_string("signins"));
+	sw_time_format(u->last, last, sizeof(last));
+	last[10] = '\0';
+	const char *have = json_string_value(json_object_get(o, "last_seen"));
+	if (have == NULL || strcmp(have, last) < 0)
+		json_object_set_new(o, "last_seen", json_string(last));
+	return 0;
+}
+
+static int week_cb(const struct sw_report_week *w, void *arg)
+{
+	struct tenant_report *x = arg;
+	char key[32];
+	json_t *o;
+
+	sw_time_format(w->week, key, sizeof(key));
+	key[10] = '\0';
+	o = json_object_get(x->weeks, key);
+	if (o == NULL) {
+		o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I}", "week", key, "basic_senders", (json_int_t)0,
+		              "basic_messages", (json_int_t)0, "oauth_senders", (json_int_t)0, "oauth_messages",
+		              (json_int_t)0, "unknown_senders", (json_int_t)0, "unknown_messages", (json_int_t)0);
+		if (o == NULL || json_object_set_new(x->weeks, key, o) < 0)
+			return -ENOMEM;
+	}
+	char ks[32], km[32];
+	snprintf(ks, sizeof(ks), "%s_senders", sw_report_auth_name(w->auth));
+	snprintf(km, sizeof(km), "%s_messages", sw_report_auth_name(w->auth));
+	json_object_set_new(o, ks, json_integer(w->senders));
+	json_object_set_new(o, km, json_integer((json_int_t)llround(w->messages)));
+	return 0;
+}
+
+/* One tenant's readiness document; NULL with why on failure. */
+static json_t *tenant_report(struct daemon *d, struct tenant *t, int64_t since, int64_t now, char *why, size_t n)
+{
+	struct tenant_report x = {.reg = t->reg, .now = now};
+	struct sw_report_imports imp;
+	struct sw_tenant_state ts;
+	json_t *doc = NULL, *weeks = NULL;
+	const char *key;
+	json_t *v;
+	int r;
+
+	x.basic = json_array();
+	x.oauth = json_array();
+	x.unknown = json_array();
+	x.by_sender = json_object();
+	x.weeks = json_object();
+	weeks = json_array();
+	if (!x.basic || !x.oauth || !x.unknown || !x.by_sender || !x.weeks || !weeks) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = sw_store_report_usage(d->store, t->cfg->name, since, usage_cb, &x);
+	if (r >= 0)
+		r = sw_store_report_signin_senders(d->store, t->cfg->name, since, signin_cb, &x);
+	if (r >= 0)
+		r = sw_store_report_weeks(d->store, t->cfg->name, since, week_cb, &x);
+	if (r >= 0)
+		r = sw_store_report_imports(d->store, t->cfg->name, &imp);
+	if (r < 0)
+		goto fail;
+	json_object_foreach(x.weeks, key, v) json_array_append(weeks, v);
+
+	size_t nb = json_array_size(x.basic), unreg = 0;
+	json_t *e;
+	size_t i;
+	json_array_foreach(x.basic, i, e) {
+		if (strcmp(json_string_value(json_object_get(e, "register")) ?: "", "approved") != 0)
+			unreg++;
+	}
+	long days = (long)((BASIC_DEFAULT_OFF - now) / SW_DAY);
+	char text[600];
+	const char *state;
+	bool have_data = imp.files > 0 || nb > 0 || json_array_size(x.oauth) > 0;
+	if (now < BASIC_DEFAULT_OFF) {
+		if (nb > 0) {
+			state = "not-ready";
+			snprintf(text, sizeof(text), "%zu sender%s still submit%s with Basic SMTP AUTH (%zu without an approved "
+			         "exception); Microsoft disables Basic SMTP AUTH by default at the end of December 2026 (in %ld "
+			         "day%s): move them to OAuth", nb, nb == 1 ? "" : "s", nb == 1 ? "s" : "", unreg, days,
+			         days == 1 ? "" : "s");
+		} else if (!have_data) {
+			state = "unknown";
+			snprintf(text, sizeof(text), "no SMTP AUTH clients report imported and no SMTP sign-ins in the period: "
+			         "export the report from the EAC and import it (smtpwatchctl import-report)");
+		} else {
+			state = "ready";
+			snprintf(text, sizeof(text), "no Basic SMTP AUTH submissions in the period: the end-of-December-2026 "
+			         "default change will not interrupt mail flow");
+		}
+	} else if (nb > 0) {
+		state = "basic-after-default-change";
+		snprintf(text, sizeof(text), "%zu sender%s still submit%s with Basic SMTP AUTH after Microsoft disabled it "
+		         "by default: it was turned back on", nb, nb == 1 ? "" : "s", nb == 1 ? "s" : "");
+	} else {
+		state = have_data ? "retired" : "unknown";
+		snprintf(text, sizeof(text), "%s", have_data ? "no Basic SMTP AUTH submissions in the period"
+		                                             : "no SMTP AUTH clients report imported and no SMTP sign-ins");
+	}
+	bool have_ts = sw_store_tenant_state_get(d->store, t->cfg->name, &ts) == 0;
+	doc = json_pack("{s:s,s:s,s:s,s:s,s:I,s:o,s:o,s:{s:I,s:o,s:o,s:o},s:O,s:O,s:O,s:O}", "tenant", t->cfg->name,
+	                "tenant_id", t->cfg->tenant_id, "state", state, "state_text", text, "days_to_default_change",
+	                (json_int_t)(days > 0 ? days : 0), "smtp_auth_tenant",
+	                have_ts ? json_string(ts.smtp_disabled ? "disabled" : "enabled") : json_null(),
+	                "default_policy_blocks_basic", have_ts ? json_boolean(!ts.policy_allows_basic) : json_null(),
+	                "reports", "files", (json_int_t)imp.files, "last_import", json_time(imp.last_import), "first_day",
+	                json_day(imp.first_day), "last_day", json_day(imp.last_day), "basic", x.basic, "oauth", x.oauth,
+	                "unknown", x.unknown, "weeks", weeks);
+	if (doc == NULL)
+		r = -ENOMEM;
+fail:
+	if (r < 0)
+		snprintf(why, n, "tenant %s: cannot build the report: %s", t->cfg->name,
+		         r == -ENOMEM ? "out of memory" : sw_store_errmsg(d->store));
+	json_decref(x.basic);
+	json_decref(x.oauth);
+	json_decref(x.unknown);
+	json_decref(x.by_sender);
+	json_decref(x.weeks);
+	json_decref(weeks);
+	return r < 0 ? NULL : doc;
+}
+
+/* Append one CSV field (quoted when needed). */
+static void csv_field(struct sw_buf *b, const json_t *v, bool last)
+{
+	char tmp[64];
+	const char *s = "";
+
+	if (json_is_string(v))
+		s = json_string_value(v);
+	else if (json_is_integer(v))
+		s = (snprintf(tmp, sizeof(tmp), "%" JSON_INTEGER_FORMAT, json_integer_value(v)), tmp);
+	if (strpbrk(s, ",\"\r\n") != NULL) {
+		sw_buf_putc(b, '"');
+		for (; *s; s++) {
+			if (*s == '"')
+				sw_buf_putc(b, '"');
+			sw_buf_putc(b, *s);
+		}
+		sw_buf_putc(b, '"');
+	} else {
+		sw_buf_append(b, s, strlen(s));
+	}
+	sw_buf_append(b, last ? "\r\n" : ",", last ? 2 : 1);
+}
+
+/* The readiness report as CSV: one row per sender and protocol, then one
+ * per week and protocol (record column says which). */
+static char *report_csv(const json_t *doc)
+{
+	static const char *const sender_keys[] = {"messages", NULL, "signins", "first_seen", "last_seen", "register",
+	                                          "owner", "ticket", "expires"};
+	struct sw_buf b = {0};
+	const json_t *t, *e;
+	size_t i, j;
+
+	sw_buf_printf(&b, "tenant,record,week,sender,protocol,messages,senders,signins,first_seen,last_seen,register,"
+	                  "owner,ticket,expires,tenant_state\r\n");
+	json_array_foreach(json_object_get(doc, "tenants"), i, t) {
+		const json_t *tn = json_object_get(t, "tenant"), *st = json_object_get(t, "state");
+		static const char *const lists[] = {"basic", "oauth", "unknown"};
+		for (int l = 0; l < 3; l++) {
+			json_array_foreach(json_object_get(t, lists[l]), j, e) {
+				json_t *proto = json_string(lists[l]);
+				csv_field(&b, tn, false);
+				sw_buf_printf(&b, "sender,,");
+				csv_field(&b, json_object_get(e, "sender"), false);
+				csv_field(&b, proto, false);
+				for (size_t k = 0; k < sizeof(sender_keys) / sizeof(sender_keys[0]); k++)
+					csv_field(&b, sender_keys[k] ? json_object_get(e, sender_keys[k]) : NULL, false);
+				csv_field(&b, st, true);
+				json_decref(proto);
+			}
+		}
+		json_array_foreach(json_object_get(t, "weeks"), j, e) {
+			for (int l = 0; l < 3; l++) {
+				char ks[32], km[32];
+				snprintf(ks, sizeof(ks), "%s_senders", lists[l]);
+				snprintf(km, sizeof(km), "%s_messages", lists[l]);
+				if (json_integer_value(json_object_get(e, ks)) == 0)
+					continue;
+				json_t *proto = json_string(lists[l]);
+				csv_field(&b, tn, false);
+				sw_buf_printf(&b, "week,");
+				csv_field(&b, json_object_get(e, "week"), false);
+				sw_buf_printf(&b, ",");
+				csv_field(&b, proto, false);
+				csv_field(&b, json_object_get(e, km), false);
+				csv_field(&b, json_object_get(e, ks), false);
+				sw_buf_printf(&b, ",,,,,,,");
+				csv_field(&b, st, true);
+				json_decref(proto);
+			}
+		}
+	}
+	return b.data;
+}
+
+/* report {"format":"csv"|"json","since":"DUR"}: the readiness report of
+ * every tenant. */
 int control_cmd_report(struct daemon *d, const struct control_peer *peer, json_t *req, json_t **ret_data,
                        char *why, size_t n)
 {
-	snprintf(why, n, "report is not available in this version");
-	return -ENOTSUP;
+	const char *format = json_string_value(json_object_get(req, "format"));
+	json_t *jsince = json_object_get(req, "since");
+	int64_t now = daemon_now(), dur = REPORT_DEFAULT_SINCE;
+	json_t *doc, *tenants;
+
+	if (format != NULL && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0) {
+		snprintf(why, n, "\"format\" must be csv or json");
+		return -EINVAL;
+	}
+	if (json_is_string(jsince)) {
+		if (sw_duration_parse(json_string_value(jsince), &dur) < 0 || dur <= 0) {
+			snprintf(why, n, "invalid duration \"%.40s\" (use 30s, 5m, 2h, 7d)", json_string_value(jsince));
+			return -EINVAL;
+		}
+	} else if (jsince != NULL && !json_is_null(jsince)) {
+		snprintf(why, n, "\"since\" must be a duration such as \"90d\"");
+		return -EINVAL;
+	}
+	/* Whole days: the report counts days. */
+	int64_t since = (now - dur) / SW_DAY * SW_DAY;
+	tenants = json_array();
+	doc = json_pack("{s:o,s:o,s:s,s:o}", "generated", json_time(now), "since", json_day(since),
+	                "basic_default_off", "2026-12-31", "tenants", tenants);
+	if (doc == NULL) {
+		snprintf(why, n, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < d->n_tenants; i++) {
+		json_t *tr = tenant_report(d, d->tenants[i], since, now, why, n);
+		if (tr == NULL) {
+			json_decref(doc);
+			return -EIO;
+		}
+		json_array_append_new(tenants, tr);
+	}
+	if (format != NULL && strcmp(format, "csv") == 0) {
+		char *csv = report_csv(doc);
+		json_decref(doc);
+		if (csv == NULL) {
+			snprintf(why, n, "out of memory");
+			return -ENOMEM;
+		}
+		doc = json_pack("{s:s,s:s}", "format", "csv", "text", csv);
+		free(csv);
+	}
+	*ret_data = doc;
+	return doc != NULL ? 0 : -ENOMEM;
 }

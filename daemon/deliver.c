@@ -7,10 +7,19 @@
  * and looks for the next due item at once; when none is due it sleeps until
  * the earliest next attempt, or until deliver_kick().
  *
+ * Sinks: webhook (the document, optionally HMAC-signed), teams (an
+ * Adaptive Card), splunk-hec (a HEC event), syslog (RFC 5424 over a unix
+ * socket, UDP or TCP with octet counting) and journal (sd_journal_sendv).
+ * Every HTTP request carries Idempotency-Key: {alert id}-{transition}, and
+ * every body is rendered from the stored document alone, so a resent item
+ * is byte for byte the first one.
+ *
  * A failed attempt n waits min(10 s * 2^(n-1), 1 h) +-20%; an item still
- * failing dead_after after it was queued is dead.  Log lines name the sink
- * and the alert, never a URL (webhook and Teams URLs are secrets) nor a
- * key. */
+ * failing dead_after after it was queued is dead.  The death is recorded
+ * together with the daemon's own delivery-dead alert (subject: the sink),
+ * which goes to every other sink; the next success of that sink resolves
+ * it.  Log lines name the sink and the alert, never a URL (webhook and
+ * Teams URLs are secrets) nor a token or key. */
 #include "deliver.h"
 
 #include <errno.h>
@@ -24,10 +33,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
+#include <systemd/sd-journal.h>
 #include <unistd.h>
 
 #include "http.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "render.h"
 #include "smtpwatchd.h"
@@ -38,6 +50,7 @@
 #define DELIVER_HTTP_TIMEOUT_MS 30000L
 #define DELIVER_STREAM_TIMEOUT 10     /* s, connect plus write of one frame */
 #define DELIVER_STORE_RETRY 30        /* s, after a database error */
+#define DELIVER_JOURNAL_SOCKET "/run/systemd/journal/socket" /* where sd_journal_sendv() writes */
 
 enum send_result {
 	SEND_FAILED = -1,
@@ -66,6 +79,8 @@ struct worker {
 	char error[256];                   /* why the attempt failed */
 	bool permanent;                    /* the item can never be sent: dead now */
 	int64_t retry_after;               /* s the receiver asked us to wait, -1 none */
+	bool dead_check;                   /* a delivery-dead alert of this sink may be firing */
+	char *url;                         /* splunk-hec: the event endpoint (owned) */
 
 	/* syslog */
 	enum transport transport;
@@ -175,6 +190,103 @@ static void worker_drained(struct worker *w)
 	deliver_check_drain(w->dl);
 }
 
+/* cfg as the daemon's own alerts about sink skip see it: every sink but
+ * that one (a shallow copy: it borrows the sinks' strings).  The caller
+ * frees *ret_sinks. */
+static int deliver_cfg_without(const struct sw_config *cfg, const char *skip, struct sw_config *ret,
+                               struct sw_sink_config **ret_sinks)
+{
+	struct sw_sink_config *sinks = NULL;
+	size_t n = 0;
+
+	if (cfg->n_sinks > 0) {
+		sinks = calloc(cfg->n_sinks, sizeof(*sinks));
+		if (sinks == NULL)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < cfg->n_sinks; i++)
+		if (cfg->sinks[i].name != NULL && strcmp(cfg->sinks[i].name, skip) != 0)
+			sinks[n++] = cfg->sinks[i];
+	*ret = *cfg;
+	ret->sinks = sinks;
+	ret->n_sinks = n;
+	*ret_sinks = sinks;
+	return 0;
+}
+
+/* w->item just died: raise (or grow) the delivery-dead alert of this sink,
+ * in the caller's transaction, on every sink but this one.  The alert is
+ * kept in the dead alert's tenant, so `smtpwatchctl alerts` shows it next
+ * to what was lost. */
+static int deliver_dead_fire(struct worker *w, int64_t now)
+{
+	const struct sw_outbox_item *it = &w->item;
+	struct daemon *d = w->dl->d;
+	struct sw_sink_config *sinks = NULL;
+	struct sw_config cfg;
+	struct sw_condition c = {0};
+	json_t *doc, *evidence = NULL;
+	char summary[768], remediation[512], age[32];
+	const char *tenant, *rule, *subject;
+	int r;
+
+	doc = json_loads(it->body, 0, NULL);
+	tenant = json_string_value(json_object_get(doc, "tenant"));
+	rule = json_string_value(json_object_get(doc, "rule"));
+	subject = json_string_value(json_object_get(doc, "subject"));
+	deliver_approx(now - it->created, age, sizeof(age));
+	snprintf(summary, sizeof(summary),
+	         "alerts to sink %s (%s) are undeliverable: alert %s (%s, %s) is dead after %d attempt%s over %s: %s",
+	         w->sink->name, sw_sink_type_name(w->sink->type), it->alert_id, rule ? rule : "-",
+	         subject ? subject : "-", it->attempts + 1, it->attempts == 0 ? "" : "s", age, w->error);
+	snprintf(remediation, sizeof(remediation),
+	         "smtpwatchctl status (sink %s: last error), fix the receiver or the [sink %s] section and "
+	         "smtpwatchctl reload; the lost alert: smtpwatchctl alert %s",
+	         w->sink->name, w->sink->name, it->alert_id);
+	evidence = json_pack("{s:[s],s:s,s:s}", "alert_ids", it->alert_id, "sink_type",
+	                     sw_sink_type_name(w->sink->type), "last_error", w->error);
+	if (evidence == NULL) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	c.rule = SW_RULE_DELIVERY_DEAD;
+	c.severity = SW_SEV_HIGH;
+	c.tenant = tenant ? tenant : "-";
+	c.subject = w->sink->name;
+	c.first_seen = it->created;
+	c.last_seen = now;
+	c.count = 1;
+	c.accumulate = true;
+	c.summary = summary;
+	c.remediation = remediation;
+	c.evidence = evidence;
+	r = deliver_cfg_without(d->cfg, w->sink->name, &cfg, &sinks);
+	if (r >= 0)
+		r = sw_lifecycle_fire(d->store, &cfg, &c, now, NULL);
+fail:
+	free(sinks);
+	json_decref(evidence);
+	json_decref(doc);
+	return r;
+}
+
+/* The sink delivers again: resolve its delivery-dead alerts (one per
+ * tenant at most), in the caller's transaction, on every other sink. */
+static int deliver_dead_resolve(struct worker *w, int64_t now)
+{
+	struct daemon *d = w->dl->d;
+	struct sw_sink_config *sinks = NULL;
+	struct sw_config cfg;
+	int r;
+
+	r = deliver_cfg_without(d->cfg, w->sink->name, &cfg, &sinks);
+	for (size_t i = 0; r >= 0 && i <= d->cfg->n_tenants; i++)
+		r = sw_lifecycle_resolve(d->store, &cfg, SW_RULE_DELIVERY_DEAD,
+		                         i < d->cfg->n_tenants ? d->cfg->tenants[i].name : "-", w->sink->name, now);
+	free(sinks);
+	return r;
+}
+
 /* Record the outcome of the attempt on w->item in its own transaction and
  * log it once.  The item is cleared afterwards. */
 static void worker_outcome(struct worker *w, bool ok)
@@ -183,7 +295,7 @@ static void worker_outcome(struct worker *w, bool ok)
 	struct sw_outbox_item *it = &w->item;
 	const char *name = w->sink->name;
 	int64_t now = daemon_now(), delay = 0;
-	bool dead = false;
+	bool dead = false, resolving = ok && w->dead_check;
 	char when[32], age[32];
 	int r;
 
@@ -195,12 +307,17 @@ static void worker_outcome(struct worker *w, bool ok)
 	}
 	r = sw_store_begin(d->store);
 	if (r >= 0) {
-		if (ok)
+		if (ok) {
 			r = sw_store_outbox_delivered(d->store, it->id, now);
-		else if (dead)
+			if (r >= 0 && resolving)
+				r = deliver_dead_resolve(w, now);
+		} else if (dead) {
 			r = sw_store_outbox_dead(d->store, it->id, now, w->error);
-		else
+			if (r >= 0)
+				r = deliver_dead_fire(w, now);
+		} else {
 			r = sw_store_outbox_retry(d->store, it->id, now + delay, w->error);
+		}
 		if (r >= 0)
 			r = sw_store_commit(d->store);
 		if (r < 0)
@@ -221,8 +338,9 @@ static void worker_outcome(struct worker *w, bool ok)
 		log_debug("sink %s: alert %s (transition %d) delivered", name, it->alert_id, it->transition);
 	} else if (dead) {
 		deliver_approx(now - it->created, age, sizeof(age));
-		log_err("sink %s: alert %s (transition %d) is dead after %d attempt%s over %s: %s", name, it->alert_id,
-		        it->transition, it->attempts + 1, it->attempts == 0 ? "" : "s", age, w->error);
+		log_err("sink %s: alert %s (transition %d) is dead after %d attempt%s over %s: %s; "
+		        "raised " SW_RULE_DELIVERY_DEAD " on the other sinks",
+		        name, it->alert_id, it->transition, it->attempts + 1, it->attempts == 0 ? "" : "s", age, w->error);
 	} else {
 		deliver_approx(delay, when, sizeof(when));
 		log_warn("sink %s: alert %s (transition %d): %s, retrying in %s", name, it->alert_id, it->transition,
@@ -232,6 +350,14 @@ static void worker_outcome(struct worker *w, bool ok)
 		w->failures = 0;
 	else
 		w->failures++;
+	if (r >= 0 && ok)
+		w->dead_check = false;
+	else if (r >= 0 && dead)
+		w->dead_check = true;
+	/* delivery-dead may have queued rows for the other sinks, whose
+	 * workers sleep until told. */
+	if (r >= 0 && (dead || resolving))
+		deliver_kick(w->dl);
 	sw_outbox_item_clear(it);
 	if (r < 0 && r != -ENOENT) {
 		worker_drained(w);
@@ -247,6 +373,8 @@ static void worker_finish(struct worker *w, bool ok)
 	if (!evtimer_pending(&w->timer, NULL))
 		worker_arm(w, 0);
 }
+
+static int send_errno(struct worker *w, const char *what, int err);
 
 /* Lower-case hex of HMAC-SHA256(key, body) into hex (65 bytes). */
 static int webhook_sign(const struct sw_sink_config *s, const char *body, size_t len, char *hex)
@@ -282,34 +410,25 @@ static void webhook_done_cb(struct http_response *res, void *arg)
 	worker_finish(w, ok);
 }
 
-/* POST the stored body, byte for byte, to the webhook. */
-static int webhook_send(struct worker *w)
+/* POST body as JSON to url with the item's Idempotency-Key and one
+ * optional extra header; cb tells the outcome. */
+static int http_post(struct worker *w, const char *url, const char *body, size_t len, const char *extra,
+                     http_done_cb cb)
 {
-	const struct sw_sink_config *s = w->sink;
-	const char *body = w->item.body;
-	size_t len = strlen(body);
-	char idem[80], sig[128], hex[65];
-	const char *headers[] = {"Content-Type: application/json", "User-Agent: smtpwatch/" SW_VERSION, idem, NULL,
+	char idem[80];
+	const char *headers[] = {"Content-Type: application/json", "User-Agent: smtpwatch/" SW_VERSION, idem, extra,
 	                         NULL};
 	struct http_request req = {0};
 	int r;
 
 	snprintf(idem, sizeof(idem), "Idempotency-Key: %s-%d", w->item.alert_id, w->item.transition);
-	if (s->hmac_key != NULL) {
-		if (webhook_sign(s, body, len, hex) < 0) {
-			snprintf(w->error, sizeof(w->error), "cannot compute the HMAC signature");
-			return SEND_FAILED;
-		}
-		snprintf(sig, sizeof(sig), "X-Smtpwatch-Signature: sha256=%s", hex);
-		headers[3] = sig;
-	}
 	req.method = "POST";
-	req.url = s->url;
+	req.url = url;
 	req.headers = headers;
 	req.body = body;
 	req.body_len = len;
 	req.timeout_ms = DELIVER_HTTP_TIMEOUT_MS;
-	req.cb = webhook_done_cb;
+	req.cb = cb;
 	req.arg = w;
 	r = http_submit(w->dl->d->http, &req);
 	if (r < 0) {
@@ -317,6 +436,167 @@ static int webhook_send(struct worker *w)
 		return SEND_FAILED;
 	}
 	return SEND_PENDING;
+}
+
+/* POST the stored body, byte for byte, to the webhook. */
+static int webhook_send(struct worker *w)
+{
+	const struct sw_sink_config *s = w->sink;
+	const char *body = w->item.body;
+	size_t len = strlen(body);
+	char sig[128], hex[65];
+
+	if (s->hmac_key != NULL) {
+		if (webhook_sign(s, body, len, hex) < 0) {
+			snprintf(w->error, sizeof(w->error), "cannot compute the HMAC signature");
+			return SEND_FAILED;
+		}
+		snprintf(sig, sizeof(sig), "X-Smtpwatch-Signature: sha256=%s", hex);
+	}
+	return http_post(w, s->url, body, len, s->hmac_key != NULL ? sig : NULL, webhook_done_cb);
+}
+
+/* Parse the stored document; a broken one can never be sent (dead now). */
+static json_t *worker_doc(struct worker *w)
+{
+	json_error_t jerr;
+	json_t *doc = json_loads(w->item.body, 0, &jerr);
+
+	if (doc == NULL) {
+		w->permanent = true;
+		snprintf(w->error, sizeof(w->error), "the stored alert document is not JSON: %s", jerr.text);
+	}
+	return doc;
+}
+
+/* POST the alert as an Adaptive Card to the Teams Workflows URL; any 2xx
+ * (Workflows answer 202 with an empty body) is success. */
+static int teams_send(struct worker *w)
+{
+	struct sw_buf body = {0};
+	json_t *doc;
+	int r;
+
+	doc = worker_doc(w);
+	if (doc == NULL)
+		return SEND_FAILED;
+	r = sw_render_teams(doc, &body);
+	json_decref(doc);
+	if (r < 0) {
+		sw_buf_clear(&body);
+		w->permanent = r == -EINVAL;
+		return send_errno(w, "cannot render the card", -r);
+	}
+	r = http_post(w, w->sink->url, body.data, body.len, NULL, webhook_done_cb);
+	sw_buf_clear(&body);
+	return r;
+}
+
+/* Splunk answered (or the transfer failed): HEC's code decides. */
+static void hec_done_cb(struct http_response *res, void *arg)
+{
+	struct worker *w = arg;
+	struct sw_hec_result hr;
+	char code[160] = "";
+
+	sw_render_hec_result(res->status, res->body.data, res->body.len, &hr);
+	if (hr.outcome == SW_HEC_OK) {
+		worker_finish(w, true);
+		return;
+	}
+	if (hr.code >= 0)
+		snprintf(code, sizeof(code), "HEC code %d: %s, ", hr.code, hr.text[0] ? hr.text : "?");
+	switch (hr.outcome) {
+	case SW_HEC_TOKEN:
+		snprintf(w->error, sizeof(w->error), "token rejected (%sHTTP %ld): check token_file", code,
+		         res->status);
+		break;
+	case SW_HEC_CONFIG:
+		snprintf(w->error, sizeof(w->error), "HEC refused the request (%sHTTP %ld): check the sink", code,
+		         res->status);
+		break;
+	case SW_HEC_REJECTED:
+		w->permanent = true;
+		snprintf(w->error, sizeof(w->error), "HEC rejected the event (%sHTTP %ld)", code, res->status);
+		break;
+	default:
+		if (res->status == 0)
+			snprintf(w->error, sizeof(w->error), "%s", res->error[0] ? res->error : "no answer");
+		else
+			snprintf(w->error, sizeof(w->error), "%sHTTP %ld", code, res->status);
+		w->retry_after = res->retry_after;
+		break;
+	}
+	worker_finish(w, false);
+}
+
+/* POST the alert as a HEC event with the sink's token. */
+static int hec_send(struct worker *w)
+{
+	struct sw_buf body = {0};
+	char *auth = NULL;
+	json_t *doc;
+	int r;
+
+	doc = worker_doc(w);
+	if (doc == NULL)
+		return SEND_FAILED;
+	/* The transition's time, not the attempt's: a resent event is the same. */
+	r = sw_render_hec(doc, w->dl->hostname, w->item.created * 1000, &body);
+	json_decref(doc);
+	if (r < 0) {
+		sw_buf_clear(&body);
+		w->permanent = r == -EINVAL;
+		return send_errno(w, "cannot render the event", -r);
+	}
+	if (asprintf(&auth, "Authorization: Splunk %s", w->sink->token) < 0) {
+		sw_buf_clear(&body);
+		return send_errno(w, "header", ENOMEM);
+	}
+	r = http_post(w, w->url, body.data, body.len, auth, hec_done_cb);
+	sw_free_secret(auth);
+	sw_buf_clear(&body);
+	return r;
+}
+
+/* Write the alert to the journal: its fields as SMTPWATCH_*, the rule's
+ * MESSAGE_ID and PRIORITY.  sd_journal_sendv() reports success when no
+ * journald listens (it drops the entry on purpose), so the socket is
+ * looked for first: without it the alert stays queued. */
+static int journal_send(struct worker *w)
+{
+	struct iovec *iov = NULL;
+	char **fields = NULL;
+	size_t n = 0;
+	json_t *doc;
+	int r;
+
+	if (access(DELIVER_JOURNAL_SOCKET, W_OK) < 0)
+		return send_errno(w, "journald is not running (" DELIVER_JOURNAL_SOCKET ")", errno);
+	doc = worker_doc(w);
+	if (doc == NULL)
+		return SEND_FAILED;
+	r = sw_render_journal(doc, &fields, &n);
+	json_decref(doc);
+	if (r < 0) {
+		w->permanent = r == -EINVAL;
+		return send_errno(w, "cannot render the journal fields", -r);
+	}
+	iov = calloc(n, sizeof(*iov));
+	if (iov == NULL) {
+		sw_render_journal_free(fields, n);
+		return send_errno(w, "journal", ENOMEM);
+	}
+	for (size_t i = 0; i < n; i++) {
+		iov[i].iov_base = fields[i];
+		iov[i].iov_len = strlen(fields[i]);
+	}
+	r = sd_journal_sendv(iov, (int)n);
+	free(iov);
+	sw_render_journal_free(fields, n);
+	if (r < 0)
+		return send_errno(w, "sd_journal_sendv", -r);
+	return SEND_OK;
 }
 
 /* Close the stream connection, if any. */
@@ -493,16 +773,12 @@ static int dgram_send(struct worker *w)
 /* Render the stored document as RFC 5424 and send it. */
 static int syslog_send(struct worker *w, int64_t now)
 {
-	json_error_t jerr;
 	json_t *doc;
 	int r;
 
-	doc = json_loads(w->item.body, 0, &jerr);
-	if (doc == NULL) {
-		w->permanent = true;
-		snprintf(w->error, sizeof(w->error), "the stored alert document is not JSON: %s", jerr.text);
+	doc = worker_doc(w);
+	if (doc == NULL)
 		return SEND_FAILED;
-	}
 	w->msg.len = 0;
 	r = sw_render_syslog(doc, w->sink->facility, w->dl->hostname, now, &w->msg);
 	json_decref(doc);
@@ -525,8 +801,14 @@ static int worker_send(struct worker *w, int64_t now)
 	switch (w->sink->type) {
 	case SW_SINK_WEBHOOK:
 		return webhook_send(w);
+	case SW_SINK_TEAMS:
+		return teams_send(w);
+	case SW_SINK_SPLUNK_HEC:
+		return hec_send(w);
 	case SW_SINK_SYSLOG:
 		return syslog_send(w, now);
+	case SW_SINK_JOURNAL:
+		return journal_send(w);
 	default:
 		snprintf(w->error, sizeof(w->error), "type %s is not supported", sw_sink_type_name(w->sink->type));
 		return SEND_FAILED;
@@ -663,6 +945,24 @@ static int syslog_setup(struct worker *w, char *why, size_t n)
 	return 0;
 }
 
+/* The HEC event endpoint: the url as given when it names a collector
+ * endpoint, else the url plus /services/collector/event. */
+static int hec_setup(struct worker *w)
+{
+	const char *u = w->sink->url;
+	size_t n = strlen(u);
+
+	if (strstr(u, "/services/collector") != NULL) {
+		w->url = strdup(u);
+	} else {
+		while (n > 0 && u[n - 1] == '/')
+			n--;
+		if (asprintf(&w->url, "%.*s/services/collector/event", (int)n, u) < 0)
+			w->url = NULL;
+	}
+	return w->url != NULL ? 0 : -ENOMEM;
+}
+
 /* Set a worker up for its sink; an unusable one leaves its items queued. */
 static void worker_init(struct deliver *dl, struct worker *w, const struct sw_sink_config *sink)
 {
@@ -673,12 +973,22 @@ static void worker_init(struct deliver *dl, struct worker *w, const struct sw_si
 	w->dfd = -1;
 	w->sfd = -1;
 	w->retry_after = -1;
+	w->dead_check = true; /* a delivery-dead alert may be left from an earlier run */
 	evtimer_assign(&w->timer, dl->d->base, worker_timer_cb, w);
 	switch (sink->type) {
 	case SW_SINK_WEBHOOK:
+	case SW_SINK_TEAMS:
 		w->usable = sink->url != NULL;
 		if (!w->usable)
 			log_err("sink %s: no url; its alerts stay queued", sink->name);
+		break;
+	case SW_SINK_SPLUNK_HEC:
+		w->usable = sink->url != NULL && sink->token != NULL && hec_setup(w) == 0;
+		if (!w->usable)
+			log_err("sink %s: no url or token; its alerts stay queued", sink->name);
+		break;
+	case SW_SINK_JOURNAL:
+		w->usable = true;
 		break;
 	case SW_SINK_SYSLOG:
 		w->usable = syslog_setup(w, why, sizeof(why)) == 0;
@@ -742,6 +1052,7 @@ void deliver_free(struct deliver *dl)
 		sw_outbox_item_clear(&w->item);
 		sw_buf_clear(&w->msg);
 		sw_buf_clear(&w->frame);
+		free(w->url);
 	}
 	event_del(&dl->drain_ev);
 	free(dl->workers);

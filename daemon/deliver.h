@@ -1,6 +1,7 @@
 /* deliver.h: the outbox worker: sends each pending alert document to its
- * sink (webhook, syslog, ...), each sink independently, with back-off from
- * 10 s up to 1 h and jitter, dead after dead_after. */
+ * sink (webhook, teams, splunk-hec, syslog, journal), each sink
+ * independently, with back-off from 10 s up to 1 h and jitter, dead after
+ * dead_after; a death raises delivery-dead on every other sink. */
 #pragma once
 
 #include <jansson.h>

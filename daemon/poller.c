@@ -52,6 +52,7 @@ struct poller {
 
 	/* For status and health. */
 	int64_t watching_since;
+	int64_t runs, failed_runs;
 	bool denied; /* refused: 401/403 after a renewal, or the token endpoint said no */
 	int64_t throttled;
 	int64_t last_retry_after;
@@ -161,6 +162,9 @@ static void poller_run_end(struct poller *p, bool ok)
 		p->ops->end(p, ok);
 	poller_request_clear(p);
 	p->running = false;
+	p->runs++;
+	if (!ok)
+		p->failed_runs++;
 	if (ok) {
 		p->backoff = 0;
 		p->denied = false;
@@ -521,6 +525,8 @@ json_t *poller_status(struct poller *p)
 			json_array_append_new(gaps, json_pack("{s:o,s:n}", "from", json_time(cp.watermark), "to"));
 		json_object_set_new(o, "gaps", gaps);
 		json_object_set_new(o, "denied", json_boolean(p->denied));
+		json_object_set_new(o, "runs", json_integer(p->runs));
+		json_object_set_new(o, "failed_runs", json_integer(p->failed_runs));
 	}
 	if (o != NULL && p->ops->status)
 		p->ops->status(p, o);

@@ -18,11 +18,14 @@
 #include "control.h"
 #include "deliver.h"
 #include "detect.h"
+#include "detect_attack.h"
 #include "detect_health.h"
 #include "detect_source.h"
+#include "store_report.h"
 #include "http.h"
 #include "log.h"
 #include "poller.h"
+#include "source_report.h"
 
 #define DEFAULT_CONFIG "/etc/smtpwatch/smtpwatch.conf"
 
@@ -91,6 +94,7 @@ static void tenant_free(struct tenant *t)
 		return;
 	poller_free(t->signins);
 	poller_free(t->exchange);
+	report_spool_free(t->report);
 	auth_free(t->auth);
 	sw_register_free(t->reg);
 	free(t);
@@ -128,7 +132,7 @@ static int tenants_build(struct daemon *d, struct sw_register **regs)
 		t->auth = auth_new(t);
 		t->signins = t->auth ? poller_new(t, &signins_ops) : NULL;
 		t->exchange = t->auth ? poller_new(t, &exo_ops) : NULL;
-		if (t->signins == NULL || t->exchange == NULL)
+		if (t->signins == NULL || t->exchange == NULL || report_spool_new(t, &t->report) < 0)
 			r = -ENOMEM;
 	}
 	free(regs);
@@ -142,7 +146,8 @@ static void tenants_start(struct daemon *d, bool now)
 		poller_start(d->tenants[i]->signins, now);
 		poller_start(d->tenants[i]->exchange, now);
 		if (d->once)
-			d->once_pending += 2;
+			d->once_pending += 2 + (d->tenants[i]->report != NULL);
+		report_spool_start(d->tenants[i]->report);
 	}
 }
 
@@ -221,14 +226,70 @@ static void daemon_check_health(struct daemon *d, struct tenant *t)
 		deliver_kick(d->deliver);
 }
 
+/* Drop observations older than retention, once a day, in one short
+ * transaction per table. */
+static void daemon_prune(struct daemon *d)
+{
+	int64_t cutoff = daemon_now() - d->cfg->daemon.retention, n = 0, m = 0;
+	int r = sw_store_begin(d->store);
+
+	if (r >= 0)
+		r = sw_store_prune(d->store, cutoff, &n);
+	if (r >= 0)
+		r = sw_store_report_prune(d->store, cutoff, &m);
+	if (r >= 0)
+		r = sw_store_commit(d->store);
+	if (r < 0) {
+		sw_store_rollback(d->store);
+		log_warn("pruning observations older than the retention failed: %s; retrying tomorrow",
+		         sw_store_errmsg(d->store));
+		return;
+	}
+	if (n + m > 0)
+		log_info("pruned %lld observation%s older than the retention", (long long)(n + m), n + m == 1 ? "" : "s");
+	sw_store_optimize(d->store);
+}
+
 /* Every minute: sources that hang or stay down are noticed without a
- * completed run. */
+ * completed run; once a day, prune. */
 static void health_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
 
 	for (size_t i = 0; i < d->n_tenants; i++)
 		daemon_check_health(d, d->tenants[i]);
+	if (daemon_now() - d->last_prune >= 86400) {
+		d->last_prune = daemon_now();
+		daemon_prune(d);
+	}
+}
+
+/* Clock watch (Redis Sentinel's TILT mode): when the wall clock moves
+ * more than CLOCK_JUMP_S away from the monotonic clock between two checks
+ * (a step by NTP, a resume from suspend), "now" cannot be trusted against
+ * the times in the database, and the event rules would resolve (and then
+ * re-raise) everything at once.  They pause for one sign-ins run per
+ * tenant; the detect cursor does not move, so nothing is skipped. */
+#define CLOCK_JUMP_S 600
+static struct {
+	struct event *ev;
+	int64_t wall, mono_ms;
+	size_t paused; /* sign-ins runs still to finish with event rules paused */
+} clockwatch;
+
+/* Every minute: compare how far each clock moved. */
+static void clockwatch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	int64_t wall = daemon_now(), mono = daemon_mono_ms();
+	int64_t skew = (wall - clockwatch.wall) - (mono - clockwatch.mono_ms) / 1000;
+
+	if (skew > CLOCK_JUMP_S || skew < -CLOCK_JUMP_S) {
+		log_warn("the wall clock jumped %+llds: sign-in event rules pause for one cycle", (long long)skew);
+		clockwatch.paused = d->n_tenants;
+	}
+	clockwatch.wall = wall;
+	clockwatch.mono_ms = mono;
 }
 
 /* See smtpwatchd.h. */
@@ -245,6 +306,11 @@ void daemon_source_done(struct daemon *d, struct tenant *t, const char *source, 
 	/* Likewise the state rules wait for a whole Exchange snapshot. */
 	if (!poller_running(t->exchange))
 		what |= SW_DETECT_STATE;
+	if (clockwatch.paused > 0 && (what & SW_DETECT_SIGNINS)) {
+		what &= ~(unsigned)SW_DETECT_SIGNINS;
+		if (strcmp(source, "signins") == 0 && --clockwatch.paused == 0)
+			log_info("sign-in event rules resume after the clock jump");
+	}
 	r = sw_detect_tenant(d->store, d->cfg, t->cfg, t->reg, daemon_now(), what, &st);
 	if (r < 0)
 		log_err("tenant %s: detection failed: %s (%s); it resumes on the next run", t->cfg->name,
@@ -285,8 +351,11 @@ json_t *daemon_status(struct daemon *d)
 	for (size_t i = 0; i < d->n_tenants; i++) {
 		struct tenant *t = d->tenants[i];
 		json_object_set_new(tenants, t->cfg->name,
-		                    json_pack("{s:s,s:{s:o,s:o}}", "tenant_id", t->cfg->tenant_id, "sources", "signins",
-		                              poller_status(t->signins), "exchange", poller_status(t->exchange)));
+		                    json_pack("{s:s,s:{s:o,s:o,s:o},s:o*}", "tenant_id", t->cfg->tenant_id, "sources", "signins",
+		                              poller_status(t->signins), "exchange", poller_status(t->exchange),
+		                              "report", report_source_status(t, t->report),
+		                              "top_failures", sw_detect_top_failures(d->store, t->cfg->name,
+		                                                                     daemon_now() - 86400, 10)));
 	}
 	sw_store_alerts_list(d->store, false, 0, count_alert_cb, &c);
 	doc = json_pack("{s:s,s:I,s:s,s:o,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I}}", "version", SW_VERSION, "uptime_s",
@@ -501,6 +570,10 @@ int main(int argc, char **argv)
 		struct timeval minute = {60, 0};
 		d.health = event_new(d.base, -1, EV_PERSIST, health_timer_cb, &d);
 		event_add(d.health, &minute);
+		clockwatch.wall = daemon_now();
+		clockwatch.mono_ms = daemon_mono_ms();
+		clockwatch.ev = event_new(d.base, -1, EV_PERSIST, clockwatch_cb, &d);
+		event_add(clockwatch.ev, &minute);
 	}
 	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
 		struct timeval tv = {(time_t)(wd_usec / 2000000), (suseconds_t)(wd_usec / 2 % 1000000)};
@@ -525,6 +598,7 @@ out:
 	if (d.sig_hup) event_free(d.sig_hup);
 	if (d.watchdog) event_free(d.watchdog);
 	if (d.health) event_free(d.health);
+	if (clockwatch.ev) event_free(clockwatch.ev);
 	control_free(d.control);
 	deliver_free(d.deliver);
 	tenants_free(&d);

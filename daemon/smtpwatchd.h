@@ -25,6 +25,7 @@ struct tenant {
 	struct auth *auth;                  /* token cache for this tenant */
 	struct poller *signins;
 	struct poller *exchange;
+	struct report_spool *report;        /* NULL without report_spool */
 };
 
 struct daemon {
@@ -38,6 +39,7 @@ struct daemon {
 	struct deliver *deliver;
 	struct control *control;
 	int64_t started;   /* wall clock */
+	int64_t last_prune;
 	bool once;         /* --once: exit when the cycle is done */
 	int once_failed;   /* sources that failed in --once */
 	int once_pending;  /* sources still running in --once */

@@ -1,1 +1,642 @@
-/* source_report.c: to be written */
+/* source_report.c: the SMTP AUTH clients report source: every new *.csv
+ * dropped in a tenant's report_spool is imported once, then moved to
+ * processed/ (with NAME.error listing rejected lines, if any) or, when the
+ * whole file is refused, to rejected/ with NAME.error saying why.
+ *
+ * Timing rules:
+ * - inotify (close-after-write, moved-in) triggers a scan 200 ms later;
+ *   a scan also runs every minute, for file systems without inotify.
+ *   A file modified less than 2 s ago is left for the next scan: a copy
+ *   in progress is not a report yet (inotify's close-after-write makes the
+ *   next scan come soon).
+ * - Nothing blocks the loop: a file is read and parsed in 256 KiB slices
+ *   and stored in transactions of 2000 rows, one step per loop turn.  The
+ *   file record (content hash) commits with the last rows, so a crash in
+ *   between leaves the file in the spool and the next start imports it
+ *   again; rows already stored are then simply unchanged (observations
+ *   keep the larger count).
+ * - A store failure (busy, disk full) keeps the file in place and retries
+ *   after 30 s. */
+#include "source_report.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "smtpwatchd.h"
+
+#define SPOOL_SLICE (256 * 1024)
+#define SPOOL_BATCH 2000
+#define SPOOL_SETTLE_S 2
+#define SPOOL_RESCAN_S 60
+#define SPOOL_RETRY_S 30
+#define SPOOL_DEBOUNCE_MS 200
+#define SPOOL_STUCK_MAX 64
+
+enum spool_step {
+	SPOOL_IDLE,  /* waiting for the next scan */
+	SPOOL_READ,  /* reading and parsing the file in hand */
+	SPOOL_STORE, /* storing its rows */
+};
+
+struct report_spool {
+	struct tenant *t;
+	char *dir;
+	int ifd;                 /* inotify, -1 without */
+	struct event *inotify_ev;
+	struct event *timer;     /* the one step timer */
+	enum spool_step step;
+	bool once_done;
+
+	/* The file in hand. */
+	char *name;
+	int fd;
+	int64_t mtime;
+	struct sw_report_parser *parser;
+	size_t stored;           /* rows stored so far */
+	size_t changed;
+
+	/* Files that could not be moved out: skipped until restart. */
+	char *stuck[SPOOL_STUCK_MAX];
+	size_t n_stuck;
+
+	/* For status. */
+	int64_t pending;
+	int64_t imported, duplicates, rejected;
+	char current[256];
+	char last_error[512];
+};
+
+/* Arm the step timer in ms. */
+static void spool_arm_ms(struct report_spool *sp, int64_t ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+	evtimer_add(sp->timer, &tv);
+}
+
+/* Forget the file in hand. */
+static void spool_file_clear(struct report_spool *sp)
+{
+	if (sp->fd >= 0)
+		close(sp->fd);
+	sp->fd = -1;
+	sw_report_parser_free(sp->parser);
+	sp->parser = NULL;
+	free(sp->name);
+	sp->name = NULL;
+	sp->stored = sp->changed = 0;
+	sp->current[0] = '\0';
+	sp->step = SPOOL_IDLE;
+}
+
+/* Write the outcome of an attempt to the "report" checkpoint. */
+static void spool_note(struct report_spool *sp, const char *error)
+{
+	struct sw_store *s = sp->t->daemon->store;
+	struct sw_checkpoint cp;
+
+	if (sw_store_begin(s) < 0)
+		return;
+	sw_store_checkpoint_get(s, sp->t->cfg->name, "report", &cp);
+	cp.last_attempt = daemon_now();
+	snprintf(cp.last_error, sizeof(cp.last_error), "%.*s", (int)sizeof(cp.last_error) - 1, error ? error : "");
+	if (sw_store_checkpoint_put(s, sp->t->cfg->name, "report", &cp) < 0 || sw_store_commit(s) < 0)
+		sw_store_rollback(s);
+}
+
+/* Move dir/name into dir/sub/, never over an existing file: name, then
+ * name.1, name.2 ...; the final path in ret. */
+static int spool_move(struct report_spool *sp, const char *sub, char *ret, size_t n)
+{
+	char src[4096];
+	int r = -EEXIST;
+
+	snprintf(src, sizeof(src), "%s/%s", sp->dir, sp->name);
+	for (int i = 0; i < 1000 && r == -EEXIST; i++) {
+		if (i == 0)
+			snprintf(ret, n, "%s/%s/%s", sp->dir, sub, sp->name);
+		else
+			snprintf(ret, n, "%s/%s/%s.%d", sp->dir, sub, sp->name, i);
+		if (renameat2(AT_FDCWD, src, AT_FDCWD, ret, RENAME_NOREPLACE) == 0)
+			return 0;
+		r = -errno;
+		if (r == -EINVAL || r == -ENOSYS) { /* no RENAME_NOREPLACE here */
+			struct stat st;
+			if (lstat(ret, &st) == 0) {
+				r = -EEXIST;
+				continue;
+			}
+			r = rename(src, ret) == 0 ? 0 : -errno;
+		}
+	}
+	return r;
+}
+
+/* Remember a file that stays in the spool, so scans do not loop on it. */
+static void spool_stuck(struct report_spool *sp)
+{
+	if (sp->n_stuck < SPOOL_STUCK_MAX && sp->name != NULL && (sp->stuck[sp->n_stuck] = strdup(sp->name)) != NULL)
+		sp->n_stuck++;
+}
+
+/* Is name stuck? */
+static bool spool_is_stuck(const struct report_spool *sp, const char *name)
+{
+	for (size_t i = 0; i < sp->n_stuck; i++)
+		if (strcmp(sp->stuck[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* Write PATH.error: the reason, then each problem as FILE:LINE: text. */
+static void spool_write_error(const char *path, const char *headline, const struct sw_report *r)
+{
+	char epath[4200];
+	FILE *f;
+
+	snprintf(epath, sizeof(epath), "%s.error", path);
+	f = fopen(epath, "we");
+	if (f == NULL) {
+		log_warn("cannot write %s: %s", epath, strerror(errno));
+		return;
+	}
+	fprintf(f, "%s\n", headline);
+	for (size_t i = 0; r != NULL && i < r->n_problems; i++)
+		fprintf(f, "%s:%d: %s%s\n", r->problems[i].source, r->problems[i].line,
+		        r->problems[i].warning ? "warning: " : "", r->problems[i].text);
+	if (r != NULL && r->n_rejected + r->n_warnings > r->n_problems)
+		fprintf(f, "(%zu more not listed)\n", r->n_rejected + r->n_warnings - r->n_problems);
+	if (fclose(f) != 0)
+		log_warn("cannot write %s: %s", epath, strerror(errno));
+}
+
+static void spool_scan(struct report_spool *sp);
+
+/* The file in hand is refused whole: rejected/NAME and NAME.error. */
+static void spool_reject(struct report_spool *sp, const struct sw_error *e)
+{
+	char dst[4096], why[600];
+	const struct sw_report *r = sp->parser ? sw_report_parser_result(sp->parser) : NULL;
+
+	snprintf(why, sizeof(why), "%s:%d: %s", sp->name, e->line, e->text);
+	if (spool_move(sp, "rejected", dst, sizeof(dst)) == 0) {
+		spool_write_error(dst, why, r);
+		log_warn("tenant %s: report: %s rejected, nothing stored: %s", sp->t->cfg->name, sp->name, why);
+	} else {
+		log_err("tenant %s: report: %s rejected (%s) but cannot be moved to %s/rejected: %s", sp->t->cfg->name,
+		        sp->name, why, sp->dir, strerror(errno));
+		spool_stuck(sp);
+	}
+	sp->rejected++;
+	snprintf(sp->last_error, sizeof(sp->last_error), "%s rejected: %s", sp->name, e->text);
+	spool_note(sp, sp->last_error);
+	spool_file_clear(sp);
+}
+
+/* The file is stored (or was already): processed/NAME, NAME.error for
+ * rejected lines, detection. */
+static void spool_done(struct report_spool *sp, const struct report_outcome *o)
+{
+	struct sw_report *r = sw_report_parser_result(sp->parser);
+	char dst[4096], head[600], first[32] = "", last[32] = "";
+
+	if (o->file.first_day > 0) {
+		sw_time_format(o->file.first_day, first, sizeof(first));
+		sw_time_format(o->file.last_day, last, sizeof(last));
+	}
+	if (spool_move(sp, "processed", dst, sizeof(dst)) < 0) {
+		log_err("tenant %s: report: %s imported but cannot be moved to %s/processed: %s; it stays (importing "
+		        "it again adds nothing)", sp->t->cfg->name, sp->name, sp->dir, strerror(errno));
+		spool_stuck(sp);
+		dst[0] = '\0';
+	}
+	if (o->duplicate) {
+		sp->duplicates++;
+		log_info("tenant %s: report: %s has the same content as %s, imported before: nothing added",
+		         sp->t->cfg->name, sp->name, o->file.name);
+	} else {
+		sp->imported++;
+		log_info("tenant %s: report: %s imported: %zu rows (%.10s to %.10s), %zu observations new or grown, "
+		         "%zu line%s rejected", sp->t->cfg->name, sp->name, r->n, first, last, o->changed,
+		         r->n_rejected, r->n_rejected == 1 ? "" : "s");
+	}
+	if (!o->duplicate && dst[0] != '\0' && r->n_problems > 0) {
+		snprintf(head, sizeof(head), "%s: imported %zu rows; %zu line%s rejected, %zu warning%s:", sp->name, r->n,
+		         r->n_rejected, r->n_rejected == 1 ? "" : "s", r->n_warnings, r->n_warnings == 1 ? "" : "s");
+		spool_write_error(dst, head, r);
+	}
+	sp->last_error[0] = '\0';
+	spool_file_clear(sp);
+	if (!sp->t->daemon->once && !o->duplicate)
+		daemon_source_done(sp->t->daemon, sp->t, "report", true);
+}
+
+/* Store the next batch of rows; the last batch records the file. */
+static void spool_store_step(struct report_spool *sp)
+{
+	struct tenant *t = sp->t;
+	struct sw_store *s = t->daemon->store;
+	struct sw_report *r = sw_report_parser_result(sp->parser);
+	struct report_outcome o = {0};
+	char why[512] = "";
+	int rc;
+
+	if (sp->stored == 0) {
+		rc = sw_store_report_file_find(s, t->cfg->name, r->sha256, &o.file);
+		if (rc == 0) {
+			o.duplicate = true;
+			spool_done(sp, &o);
+			spool_arm_ms(sp, 0);
+			return;
+		}
+	}
+	size_t to = sp->stored + SPOOL_BATCH;
+	if (to >= r->n) {
+		/* The last batch: rows, file record and checkpoint together. */
+		struct sw_report part = *r;
+		part.rows = r->rows + sp->stored;
+		part.n = r->n - sp->stored;
+		rc = report_import_parsed(t, sp->name, &part, daemon_now(), &o, why, sizeof(why));
+		if (rc >= 0) {
+			o.changed += sp->changed;
+			spool_done(sp, &o);
+			spool_arm_ms(sp, 0);
+			return;
+		}
+	} else {
+		size_t changed = 0;
+		rc = sw_store_begin(s);
+		if (rc >= 0)
+			rc = sw_store_report_rows_add(s, t->cfg->name, 0, r->rows + sp->stored, to - sp->stored,
+			                              daemon_now(), &changed);
+		if (rc >= 0)
+			rc = sw_store_commit(s);
+		if (rc >= 0) {
+			sp->stored = to;
+			sp->changed += changed;
+			spool_arm_ms(sp, 0);
+			return;
+		}
+		sw_store_rollback(s);
+		snprintf(why, sizeof(why), "cannot store rows: %s", sw_store_errmsg(s));
+	}
+	log_warn("tenant %s: report: %s: %s, retrying in %ds", t->cfg->name, sp->name, why, SPOOL_RETRY_S);
+	snprintf(sp->last_error, sizeof(sp->last_error), "%s: %s", sp->name, why);
+	spool_note(sp, sp->last_error);
+	spool_file_clear(sp);
+	spool_arm_ms(sp, SPOOL_RETRY_S * 1000);
+}
+
+/* Read and parse the next slice of the file in hand. */
+static void spool_read_step(struct report_spool *sp)
+{
+	char *buf = malloc(SPOOL_SLICE);
+	struct sw_error err = {0};
+	ssize_t got;
+	int rc;
+
+	if (buf == NULL) {
+		spool_arm_ms(sp, 1000);
+		return;
+	}
+	do {
+		got = read(sp->fd, buf, SPOOL_SLICE);
+	} while (got < 0 && errno == EINTR);
+	if (got < 0) {
+		snprintf(err.text, sizeof(err.text), "cannot read: %s", strerror(errno));
+		rc = -EIO;
+	} else if (got > 0) {
+		rc = sw_report_parser_feed(sp->parser, buf, (size_t)got, &err);
+	} else {
+		rc = sw_report_parser_finish(sp->parser, &err);
+	}
+	free(buf);
+	if (rc == -ENOMEM) {
+		spool_arm_ms(sp, 1000);
+		return;
+	}
+	if (rc < 0) {
+		spool_reject(sp, &err);
+		spool_arm_ms(sp, 0);
+		return;
+	}
+	if (got == 0) {
+		close(sp->fd);
+		sp->fd = -1;
+		sp->step = SPOOL_STORE;
+	}
+	spool_arm_ms(sp, 0);
+}
+
+/* Is name a report to take: "*.csv" (any case), not hidden. */
+static bool spool_candidate(const char *name)
+{
+	size_t len = strlen(name);
+
+	return name[0] != '.' && len > 4 && strcasecmp(name + len - 4, ".csv") == 0;
+}
+
+/* Open the file to import next; false to look for another. */
+static bool spool_open(struct report_spool *sp, const char *name, int64_t mtime)
+{
+	char path[4096];
+	struct stat st;
+	struct sw_error e = {0};
+
+	snprintf(path, sizeof(path), "%s/%s", sp->dir, name);
+	sp->name = strdup(name);
+	if (sp->name == NULL)
+		return false;
+	snprintf(sp->current, sizeof(sp->current), "%s", name);
+	sp->fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (sp->fd < 0 || fstat(sp->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(e.text, sizeof(e.text), "cannot open it: %s", sp->fd < 0 ? strerror(errno) : "not a regular file");
+		spool_reject(sp, &e);
+		return false;
+	}
+	if (st.st_size > REPORT_MAX_FILE) {
+		snprintf(e.text, sizeof(e.text), "%lld bytes, larger than the %d MiB limit: export a shorter period",
+		         (long long)st.st_size, REPORT_MAX_FILE >> 20);
+		spool_reject(sp, &e);
+		return false;
+	}
+	sp->mtime = mtime;
+	if (sw_report_parser_new(name, mtime, &sp->parser) < 0) {
+		spool_file_clear(sp);
+		return false;
+	}
+	sp->step = SPOOL_READ;
+	log_debug("tenant %s: report: importing %s (%lld bytes)", sp->t->cfg->name, name, (long long)st.st_size);
+	return true;
+}
+
+/* Look for the next file: the oldest name first (exports are usually
+ * named by date).  Nothing left: wait for inotify or the rescan. */
+static void spool_scan(struct report_spool *sp)
+{
+	struct daemon *d = sp->t->daemon;
+	int64_t now = daemon_now();
+	bool young = false;
+	char *best = NULL;
+	int64_t best_mtime = 0;
+	DIR *dir;
+	struct dirent *de;
+
+	sp->pending = 0;
+	dir = opendir(sp->dir);
+	if (dir == NULL) {
+		snprintf(sp->last_error, sizeof(sp->last_error), "cannot read the spool %s: %s", sp->dir, strerror(errno));
+		log_warn("tenant %s: report: %s, retrying in %ds", sp->t->cfg->name, sp->last_error, SPOOL_RESCAN_S);
+		spool_note(sp, sp->last_error);
+		goto idle;
+	}
+	while ((de = readdir(dir)) != NULL) {
+		struct stat st;
+		if (!spool_candidate(de->d_name) || spool_is_stuck(sp, de->d_name) || fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		sp->pending++;
+		if (!d->once && now - (int64_t)st.st_mtime < SPOOL_SETTLE_S) {
+			young = true;
+			continue;
+		}
+		if (best == NULL || strcmp(de->d_name, best) < 0) {
+			free(best);
+			best = strdup(de->d_name);
+			best_mtime = (int64_t)st.st_mtime;
+		}
+	}
+	closedir(dir);
+	if (best != NULL) {
+		bool ok = spool_open(sp, best, best_mtime);
+		free(best);
+		spool_arm_ms(sp, 0);
+		(void)ok;
+		return;
+	}
+idle:
+	sp->step = SPOOL_IDLE;
+	if (d->once) {
+		if (!sp->once_done) {
+			sp->once_done = true;
+			daemon_source_done(d, sp->t, "report", sp->last_error[0] == '\0');
+		}
+		return;
+	}
+	spool_arm_ms(sp, young ? SPOOL_SETTLE_S * 1000 : SPOOL_RESCAN_S * 1000);
+}
+
+/* The one step timer. */
+static void spool_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct report_spool *sp = arg;
+
+	switch (sp->step) {
+	case SPOOL_IDLE: spool_scan(sp); break;
+	case SPOOL_READ: spool_read_step(sp); break;
+	case SPOOL_STORE: spool_store_step(sp); break;
+	}
+}
+
+/* Something was written or moved into the spool: scan soon (unless busy). */
+static void spool_inotify_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct report_spool *sp = arg;
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+
+	while (read(sp->ifd, buf, sizeof(buf)) > 0)
+		;
+	if (sp->step == SPOOL_IDLE && !sp->t->daemon->once)
+		spool_arm_ms(sp, SPOOL_DEBOUNCE_MS);
+}
+
+/* Create dir (one level, 0750) if it is missing. */
+static int ensure_dir(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0)
+		return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+	if (mkdir(path, 0750) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* See source_report.h. */
+int report_spool_new(struct tenant *t, struct report_spool **ret)
+{
+	struct report_spool *sp;
+	char sub[4096];
+	int r;
+
+	*ret = NULL;
+	if (t->cfg->report_spool == NULL || t->cfg->report_spool[0] == '\0')
+		return 0;
+	sp = calloc(1, sizeof(*sp));
+	if (sp == NULL)
+		return -ENOMEM;
+	sp->t = t;
+	sp->fd = -1;
+	sp->ifd = -1;
+	sp->dir = strdup(t->cfg->report_spool);
+	sp->timer = evtimer_new(t->daemon->base, spool_timer_cb, sp);
+	if (sp->dir == NULL || sp->timer == NULL) {
+		report_spool_free(sp);
+		return -ENOMEM;
+	}
+	r = ensure_dir(sp->dir);
+	for (int i = 0; r == 0 && i < 2; i++) {
+		snprintf(sub, sizeof(sub), "%s/%s", sp->dir, i == 0 ? "processed" : "rejected");
+		r = ensure_dir(sub);
+	}
+	if (r < 0)
+		log_warn("tenant %s: report_spool %s: %s; scanning every %ds until it can be used", t->cfg->name, sp->dir,
+		         strerror(-r), SPOOL_RESCAN_S);
+	sp->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (sp->ifd >= 0 && inotify_add_watch(sp->ifd, sp->dir, IN_CLOSE_WRITE | IN_MOVED_TO) >= 0) {
+		sp->inotify_ev = event_new(t->daemon->base, sp->ifd, EV_READ | EV_PERSIST, spool_inotify_cb, sp);
+		if (sp->inotify_ev != NULL)
+			event_add(sp->inotify_ev, NULL);
+	} else if (r == 0) {
+		log_warn("tenant %s: report_spool %s: no inotify (%s); scanning every %ds", t->cfg->name, sp->dir,
+		         strerror(errno), SPOOL_RESCAN_S);
+	}
+	*ret = sp;
+	return 0;
+}
+
+/* See source_report.h. */
+void report_spool_free(struct report_spool *sp)
+{
+	if (sp == NULL)
+		return;
+	if (sp->inotify_ev != NULL)
+		event_free(sp->inotify_ev);
+	if (sp->ifd >= 0)
+		close(sp->ifd);
+	if (sp->timer != NULL)
+		event_free(sp->timer);
+	spool_file_clear(sp);
+	for (size_t i = 0; i < sp->n_stuck; i++)
+		free(sp->stuck[i]);
+	free(sp->dir);
+	free(sp);
+}
+
+/* See source_report.h. */
+void report_spool_start(struct report_spool *sp)
+{
+	if (sp == NULL)
+		return;
+	sp->once_done = false;
+	spool_arm_ms(sp, 0);
+}
+
+/* ISO string or JSON null. */
+static json_t *json_time(int64_t t)
+{
+	char buf[32];
+
+	if (t <= 0)
+		return json_null();
+	sw_time_format(t, buf, sizeof(buf));
+	return json_string(buf);
+}
+
+/* See source_report.h. */
+json_t *report_source_status(struct tenant *t, struct report_spool *sp)
+{
+	struct sw_checkpoint cp;
+	const char *state, *err;
+	json_t *o;
+
+	sw_store_checkpoint_get(t->daemon->store, t->cfg->name, "report", &cp);
+	err = sp != NULL && sp->last_error[0] ? sp->last_error : cp.last_error[0] ? cp.last_error : NULL;
+	if (sp != NULL && sp->step != SPOOL_IDLE)
+		state = "running";
+	else if (err != NULL)
+		state = "failing";
+	else if (cp.last_success > 0)
+		state = "ok";
+	else
+		state = "idle";
+	/* Event driven: there is no next run to speak of. */
+	o = json_pack("{s:s,s:o,s:o,s:o,s:o,s:I,s:o,s:I,s:I,s:I,s:I,s:o}", "state", state, "last_success",
+	              json_time(cp.last_success), "last_error", err ? json_string(err) : json_null(), "next_run",
+	              json_null(), "watermark", json_time(cp.watermark), "records", (json_int_t)cp.records, "spool",
+	              sp ? json_string(sp->dir) : json_null(), "pending", (json_int_t)(sp ? sp->pending : 0),
+	              "files_imported", (json_int_t)(sp ? sp->imported : 0), "files_duplicate",
+	              (json_int_t)(sp ? sp->duplicates : 0), "files_rejected", (json_int_t)(sp ? sp->rejected : 0),
+	              "current", sp && sp->current[0] ? json_string(sp->current) : json_null());
+	return o;
+}
+
+/* See source_report.h. */
+int report_import_parsed(struct tenant *t, const char *name, const struct sw_report *r, int64_t now,
+                         struct report_outcome *ret, char *why, size_t n)
+{
+	struct sw_store *s = t->daemon->store;
+	struct sw_report_file f = {0};
+	struct sw_checkpoint cp;
+	size_t changed = 0;
+	int rc;
+
+	memset(ret, 0, sizeof(*ret));
+	rc = sw_store_begin(s);
+	if (rc < 0)
+		goto fail;
+	rc = sw_store_report_file_find(s, t->cfg->name, r->sha256, &ret->file);
+	if (rc == 0) {
+		ret->duplicate = true;
+		sw_store_rollback(s);
+		return 0;
+	}
+	if (rc != -ENOENT)
+		goto fail;
+	rc = sw_store_report_rows_add(s, t->cfg->name, 0, r->rows, r->n, now, &changed);
+	if (rc < 0)
+		goto fail;
+	snprintf(f.name, sizeof(f.name), "%s", name);
+	snprintf(f.sha256, sizeof(f.sha256), "%s", r->sha256);
+	f.imported = now;
+	f.rows = (int64_t)r->n;
+	f.rejected = (int64_t)r->n_rejected;
+	for (size_t i = 0; i < r->n; i++) {
+		if (f.first_day == 0 || r->rows[i].day_start < f.first_day)
+			f.first_day = r->rows[i].day_start;
+		if (r->rows[i].day_end - SW_DAY > f.last_day)
+			f.last_day = r->rows[i].day_end - SW_DAY;
+	}
+	rc = sw_store_report_file_add(s, t->cfg->name, &f, &f.id);
+	if (rc < 0)
+		goto fail;
+	sw_store_checkpoint_get(s, t->cfg->name, "report", &cp);
+	cp.last_attempt = cp.last_success = now;
+	cp.last_error[0] = '\0';
+	cp.records += (int64_t)changed;
+	if (f.last_day + SW_DAY > cp.watermark)
+		cp.watermark = f.last_day + SW_DAY;
+	rc = sw_store_checkpoint_put(s, t->cfg->name, "report", &cp);
+	if (rc < 0)
+		goto fail;
+	rc = sw_store_commit(s);
+	if (rc < 0)
+		goto fail;
+	ret->file = f;
+	ret->changed = changed;
+	return 0;
+fail:
+	sw_store_rollback(s);
+	snprintf(why, n, "cannot store the report: %s%s", sw_store_errmsg(s),
+	         rc == -ENOSPC ? " (the state directory is full)" : "");
+	return rc;
+}

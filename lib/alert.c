@@ -124,6 +124,12 @@ json_t *sw_alert_document(const struct sw_alert *a)
 	r |= json_object_set_new(doc, "remediation", string_or_null(a->remediation));
 	r |= json_object_set_new(doc, "transition", json_integer(a->transition));
 	r |= json_object_set_new(doc, "acked", json_boolean(a->acked));
+	if (a->acked && a->ack_note != NULL)
+		r |= json_object_set_new(doc, "ack_note", string_lossy(a->ack_note));
+	if (a->silenced_until > 0) {
+		r |= json_object_set_new(doc, "silenced", json_true());
+		r |= json_object_set_new(doc, "silenced_until", time_json(a->silenced_until));
+	}
 	if (a->status == SW_ALERT_RESOLVED)
 		r |= json_object_set_new(doc, "resolved_at", time_json(a->resolved_at));
 	/* json_object_set_new fails (and frees the value) on a NULL value,

@@ -36,6 +36,9 @@ struct sw_alert {
 	char *ack_note;
 	int64_t resolved_at;     /* 0 while firing */
 	int64_t updated;         /* wall time of the last change */
+	/* Not stored with the alert: the end of the silence that covers it
+	 * now (store_lifecycle.h), filled in by whoever shows it; 0 none. */
+	int64_t silenced_until;
 };
 /* Free the contents and zero the struct; copes with a zeroed or half-built
  * one, and with NULL. */
@@ -43,8 +46,9 @@ void sw_alert_clear(struct sw_alert *a);
 
 /* The SPEC alert document ("id","rule","severity","tenant","subject",
  * "status","first_seen","last_seen","count","summary","evidence",
- * "remediation", plus "transition", "acked", and "resolved_at" once
- * resolved), in that key order.  Times are "2026-11-20T08:01:12Z";
+ * "remediation", plus "transition", "acked", "ack_note" when acked with
+ * a note, "silenced" (true) and "silenced_until" when silenced_until is
+ * set, and "resolved_at" once resolved), in that key order.  Times are "2026-11-20T08:01:12Z";
  * evidence is {} when there is none, remediation null.  Non-UTF-8 bytes in
  * strings become '?'.  New reference; NULL only on out of memory. */
 json_t *sw_alert_document(const struct sw_alert *a);

@@ -29,6 +29,11 @@ int sw_sink_type_parse(const char *s, enum sw_sink_type *ret); /* 0 or -EINVAL *
 /* The rule names of SPEC.md's rule table, in its order, NULL-terminated. */
 #define SW_N_RULES 15
 extern const char *const sw_rules_all[SW_N_RULES + 1];
+/* The daemon's own health rule, an extension of SPEC's table (severity
+ * high, subject = the sink's name): alerts to a sink went dead.  It is
+ * raised on every other sink, never on the one that failed. */
+#define SW_RULE_DELIVERY_DEAD "delivery-dead"
+/* One of sw_rules_all, or SW_RULE_DELIVERY_DEAD (sink filters may name it). */
 bool sw_rule_known(const char *name);
 
 /* Syslog facility name ("authpriv", "local0", ...) to its number (LOG_x >> 3). */

@@ -8,8 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "detect_attack.h"
+#include "detect_report.h"
 #include "lifecycle.h"
 #include "store_exo.h"
+#include "store_report.h"
 
 #define DETECT_PAGE 5000
 #define EVIDENCE_IDS_MAX 20
@@ -219,7 +222,7 @@ static int detect_signins_page(struct sw_store *s, const struct sw_config *cfg, 
 	struct sw_checkpoint cp;
 	struct submitters groups = {0};
 	sqlite3_stmt *st_sel = NULL;
-	int64_t rows = 0;
+	int64_t rows = 0, first;
 	int r;
 
 	r = sw_store_begin(s);
@@ -235,6 +238,7 @@ static int detect_signins_page(struct sw_store *s, const struct sw_config *cfg, 
 	sqlite3_bind_text(st_sel, 1, t->name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st_sel, 2, cp.watermark);
 	sqlite3_bind_int(st_sel, 3, DETECT_PAGE);
+	first = cp.watermark + 1;
 	while ((r = sqlite3_step(st_sel)) == SQLITE_ROW) {
 		int64_t rowid = sqlite3_column_int64(st_sel, 0);
 		const char *id = (const char *)sqlite3_column_text(st_sel, 1);
@@ -277,6 +281,13 @@ static int detect_signins_page(struct sw_store *s, const struct sw_config *cfg, 
 		if (r < 0)
 			goto fail;
 	}
+	/* The attack rules over the same rowids; quiet ones resolve once the
+	 * last page is done. */
+	r = sw_detect_attacks(s, cfg, t, reg, first, cp.watermark, now, st);
+	if (r >= 0 && rows < DETECT_PAGE)
+		r = sw_detect_attacks_resolve(s, cfg, t, now, st);
+	if (r < 0)
+		goto fail;
 	st->signins_examined += rows;
 	if (rows > 0) {
 		cp.last_success = now;
@@ -522,6 +533,10 @@ static int rule_register(struct state_ctx *x, const char *rule)
 			if (!sw_exception_active(e, x->now))
 				continue;
 			r = sw_store_last_signin(x->s, x->t->name, e->mailbox, true, &last);
+			/* The SMTP AUTH clients report counts as use too. */
+			int64_t rl = 0;
+			if (r >= 0 && sw_store_report_last_use(x->s, x->t->name, e->mailbox, &rl) >= 0 && rl > last)
+				last = rl;
 			if (r < 0 || (last > 0 && x->now - last < x->cfg->rules.unused_after))
 				continue;
 			sw_duration_format(x->cfg->rules.unused_after, unused, sizeof(unused));
@@ -566,6 +581,8 @@ static int detect_state(struct sw_store *s, const struct sw_config *cfg, const s
 		r = rule_register(&x, SW_RULE_STALE);
 	if (r >= 0)
 		r = rule_register(&x, SW_RULE_UNUSED);
+	if (r >= 0)
+		r = sw_detect_report(s, cfg, t, reg, now, st);
 	strv_clear(&x.holds);
 	return r;
 }

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store_lifecycle.h"
+
 /* Evidence arrays ("ips", "signin_ids", ...) keep at most this many. */
 #define EVIDENCE_ARRAY_MAX 50
 
@@ -290,6 +292,14 @@ int sw_lifecycle_fire(struct sw_store *s, const struct sw_config *cfg, const str
 	}
 	if (r < 0)
 		goto fail;
+	if (notified && sw_lifecycle_silenced(s, c->rule, c->subject, now, NULL)) {
+		/* Stored and counted, not sent; owed once the silence ends. */
+		notified = false;
+		if (a.notified_count != 0 || a.seq == 0) {
+			a.notified_count = 0;
+			changed = true;
+		}
+	}
 	if (notified) {
 		a.transition++;
 		a.notified_count = a.count;
@@ -330,18 +340,79 @@ int sw_lifecycle_resolve(struct sw_store *s, const struct sw_config *cfg, const 
 		r = 0;
 		goto fail;
 	}
-	/* Acked or not: the resolution is news to whoever saw it fire. */
+	/* Acked or not: the resolution is news to whoever saw it fire.
+	 * Silenced: it is muted like the rest. */
+	bool silenced = sw_lifecycle_silenced(s, rule, subject, now, NULL);
 	a.status = SW_ALERT_RESOLVED;
 	a.resolved_at = now;
 	a.updated = now;
-	a.transition++;
+	if (!silenced)
+		a.transition++;
 	r = sw_store_alert_save(s, &a);
 	if (r < 0)
 		goto fail;
-	r = notify(s, cfg, &a, now);
+	if (!silenced)
+		r = notify(s, cfg, &a, now);
 fail:
 	sw_alert_clear(&a);
 	return r < 0 ? r : 0;
+}
+
+/* See lifecycle.h. */
+bool sw_lifecycle_silenced(struct sw_store *s, const char *rule, const char *subject, int64_t now,
+                           int64_t *ret_until)
+{
+	struct sw_silence sil;
+
+	if (sw_store_silence_match(s, rule, subject, now, &sil) < 0)
+		return false;
+	if (ret_until)
+		*ret_until = sil.until;
+	return true;
+}
+
+/* See lifecycle.h. */
+int sw_lifecycle_ack(struct sw_store *s, const char *id, const char *note, int64_t now, struct sw_alert *ret)
+{
+	struct sw_alert a = {0};
+	int r;
+
+	if (id == NULL || id[0] == '\0')
+		return -EINVAL;
+	r = sw_store_alert_get(s, id, &a);
+	if (r < 0)
+		return r;
+	if (a.status != SW_ALERT_FIRING) {
+		r = -EALREADY;
+		goto fail;
+	}
+	if (note != NULL && replace_str(&a.ack_note, note) < 0) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	a.acked = true;
+	a.updated = now;
+	r = sw_store_alert_save(s, &a);
+	if (r < 0)
+		goto fail;
+	if (ret) {
+		*ret = a;
+		return 0;
+	}
+fail:
+	sw_alert_clear(&a);
+	return r;
+}
+
+/* See lifecycle.h. */
+int sw_lifecycle_silence(struct sw_store *s, const char *rule, const char *subject, int64_t until, int64_t now,
+                         const char *created_by, const char *note, int64_t *ret_id)
+{
+	if (rule == NULL || (strcmp(rule, "*") != 0 && !sw_rule_known(rule)))
+		return -EINVAL;
+	if (subject == NULL || subject[0] == '\0' || until <= now)
+		return -EINVAL;
+	return sw_store_silence_put(s, rule, subject, until, now, created_by, note, ret_id);
 }
 
 struct sync_ctx {

@@ -5,7 +5,17 @@
  * when its count grows past the next power of two since the last
  * notification; never again while it stays the same.  Each notification
  * writes one outbox row per sink that wants the rule and severity, in the
- * caller's transaction. */
+ * caller's transaction.
+ *
+ * An acknowledged alert is not notified again while it fires (its
+ * resolution still is); coming back after resolving clears the ack.
+ *
+ * A silenced alert (a silence in store_lifecycle.h covers its rule and
+ * subject at `now`) is still created, counted and resolved in the store,
+ * but queues no outbox row at all, its resolution included, and its
+ * transition does not move.  A notification it missed is owed: the first
+ * fire after the silence ends notifies (its notified_count is reset to 0
+ * while owed), so a silence hides what happened, not that it happened. */
 #pragma once
 
 #include <jansson.h>
@@ -40,6 +50,21 @@ int sw_lifecycle_fire(struct sw_store *s, const struct sw_config *cfg, const str
 /* The condition cleared: resolve the firing alert (no-op if none). */
 int sw_lifecycle_resolve(struct sw_store *s, const struct sw_config *cfg, const char *rule, const char *tenant,
                          const char *subject, int64_t now);
+/* Is (rule, subject) silenced at now?  *ret_until (may be NULL) gets the
+ * end of the silence.  Errors of the store count as "not silenced". */
+bool sw_lifecycle_silenced(struct sw_store *s, const char *rule, const char *subject, int64_t now,
+                           int64_t *ret_until);
+/* Acknowledge the alert with this id: no repeats until it resolves.  A
+ * note replaces the previous one (NULL keeps it).  *ret (may be NULL)
+ * gets the alert as saved (the caller's to sw_alert_clear()).  -ENOENT no
+ * such alert, -EALREADY it is resolved: nothing to acknowledge. */
+int sw_lifecycle_ack(struct sw_store *s, const char *id, const char *note, int64_t now, struct sw_alert *ret);
+/* Silence rule ("*" or a SPEC rule name) for subject ("*" or one subject)
+ * until `until` (> now), replacing one for the same pair.  -EINVAL for an
+ * unknown rule, an empty subject or an end not after now. */
+int sw_lifecycle_silence(struct sw_store *s, const char *rule, const char *subject, int64_t until, int64_t now,
+                         const char *created_by, const char *note, int64_t *ret_id);
+
 /* State rules: resolve every firing alert of (rule, tenant) whose subject is
  * not among subjects[0..n). */
 int sw_lifecycle_sync(struct sw_store *s, const struct sw_config *cfg, const char *rule, const char *tenant,

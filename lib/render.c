@@ -1,11 +1,16 @@
 /* render.c: from a stored alert document to the bytes a sink sends:
- * compact JSON for webhooks, an RFC 5424 line for syslog. */
+ * compact JSON for webhooks, an Adaptive Card for Teams, a HEC event for
+ * Splunk, an RFC 5424 line for syslog, journal fields for journald. */
 #include "render.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "config.h"
 
 /* Our private enterprise number in the SD-ID, as the alert's structured
  * data element is named in every message. */
@@ -176,4 +181,484 @@ fail:
 	if (out->data != NULL)
 		out->data[mark] = '\0';
 	return r;
+}
+
+/* ---- Teams ---- */
+
+/* Severity to the Adaptive Card container style and text colour. */
+static const struct {
+	const char *severity;
+	const char *style;
+	const char *color;
+} teams_colours[] = {
+	{"critical", "attention", "Attention"},
+	{"high", "attention", "Attention"},
+	{"medium", "warning", "Warning"},
+	{"low", "accent", "Accent"},
+	{"info", "emphasis", "Default"},
+};
+
+/* Readable titles for the evidence keys the rules write. */
+static const struct {
+	const char *key;
+	const char *title;
+} teams_evidence_titles[] = {
+	{"ips", "IP addresses"},
+	{"countries", "Countries"},
+	{"signin_ids", "Sign-in IDs"},
+	{"users", "Users"},
+	{"alert_ids", "Alert IDs"},
+};
+
+/* A member of doc as text: strings as they are, numbers as JSON, "-" for
+ * null or absent.  *tmp is the caller's to free. */
+static const char *teams_text(const json_t *doc, const char *name, char **tmp)
+{
+	const json_t *v = json_object_get(doc, name);
+
+	*tmp = NULL;
+	if (json_is_string(v))
+		return json_string_value(v);
+	if (v == NULL || json_is_null(v))
+		return "-";
+	*tmp = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	return *tmp ? *tmp : "-";
+}
+
+/* Append {"title":title,"value":value} to facts; 0 or -ENOMEM. */
+static int teams_fact(json_t *facts, const char *title, const char *value)
+{
+	json_t *f = json_pack("{s:s,s:s}", "title", title, "value", value);
+
+	if (f == NULL || json_array_append_new(facts, f) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+/* An evidence value on one line: list items joined with ", ", at most
+ * SW_RENDER_TEAMS_LIST of them, then "and N more". */
+static int teams_evidence_value(const json_t *v, struct sw_buf *b)
+{
+	const json_t *item;
+	size_t i;
+	char *s;
+	int r = 0;
+
+	if (!json_is_array(v)) {
+		if (json_is_string(v))
+			return sw_buf_printf(b, "%s", json_string_value(v));
+		s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		if (s == NULL)
+			return -ENOMEM;
+		r = sw_buf_printf(b, "%s", s);
+		free(s);
+		return r;
+	}
+	if (json_array_size(v) == 0)
+		return sw_buf_printf(b, "-");
+	json_array_foreach(v, i, item) {
+		if (i == SW_RENDER_TEAMS_LIST)
+			return sw_buf_printf(b, " and %zu more", json_array_size(v) - i);
+		if (i > 0 && (r = sw_buf_append(b, ", ", 2)) < 0)
+			return r;
+		if ((r = teams_evidence_value(item, b)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* The evidence object as a FactSet; NULL facts (and 0) when empty. */
+static int teams_evidence(const json_t *evidence, json_t **ret)
+{
+	struct sw_buf b = {0};
+	const char *key;
+	json_t *v, *facts = NULL;
+	int r = 0;
+
+	*ret = NULL;
+	if (!json_is_object(evidence) || json_object_size(evidence) == 0)
+		return 0;
+	facts = json_array();
+	if (facts == NULL)
+		return -ENOMEM;
+	json_object_foreach((json_t *)evidence, key, v) {
+		char title[64];
+
+		snprintf(title, sizeof(title), "%s", key);
+		for (size_t i = 0; i < sizeof(teams_evidence_titles) / sizeof(teams_evidence_titles[0]); i++)
+			if (strcmp(key, teams_evidence_titles[i].key) == 0)
+				snprintf(title, sizeof(title), "%s", teams_evidence_titles[i].title);
+		for (char *p = title; *p; p++)
+			if (*p == '_')
+				*p = ' ';
+		b.len = 0;
+		if ((r = sw_buf_append(&b, "", 0)) < 0 || (r = teams_evidence_value(v, &b)) < 0 ||
+		    (r = teams_fact(facts, title, b.data)) < 0)
+			goto fail;
+	}
+	*ret = json_pack("{s:s,s:o}", "type", "FactSet", "facts", facts);
+	facts = NULL;
+	if (*ret == NULL)
+		r = -ENOMEM;
+fail:
+	json_decref(facts);
+	sw_buf_clear(&b);
+	return r;
+}
+
+/* The Adaptive Card (new reference) for a checked document. */
+static json_t *teams_card(const json_t *doc, int colour, bool resolved)
+{
+	const char *rule = json_string_value(json_object_get(doc, "rule"));
+	const char *severity = json_string_value(json_object_get(doc, "severity"));
+	const char *tenant = json_string_value(json_object_get(doc, "tenant"));
+	const char *summary = json_string_value(json_object_get(doc, "summary"));
+	const char *remediation = json_string_value(json_object_get(doc, "remediation"));
+	const char *style = resolved ? "good" : teams_colours[colour].style;
+	const char *color = resolved ? "Good" : teams_colours[colour].color;
+	char title[256], line[512], fallback[768], upper[16], *tmp[8] = {0};
+	json_t *card = NULL, *body, *facts, *evidence = NULL;
+	size_t i;
+
+	for (i = 0; severity[i] != '\0' && i < sizeof(upper) - 1; i++)
+		upper[i] = (char)(severity[i] >= 'a' && severity[i] <= 'z' ? severity[i] - 32 : severity[i]);
+	upper[i] = '\0';
+	if (resolved) {
+		snprintf(title, sizeof(title), "RESOLVED: %s", rule);
+		snprintf(line, sizeof(line), "%s alert in tenant %s has cleared", severity, tenant ? tenant : "-");
+	} else {
+		snprintf(title, sizeof(title), "%s: %s", upper, rule);
+		snprintf(line, sizeof(line), "Firing in tenant %s", tenant ? tenant : "-");
+	}
+	snprintf(fallback, sizeof(fallback), "%s: %s", title, summary && *summary ? summary : "");
+
+	facts = json_array();
+	if (facts == NULL ||
+	    teams_fact(facts, "Tenant", teams_text(doc, "tenant", &tmp[0])) < 0 ||
+	    teams_fact(facts, "Subject", teams_text(doc, "subject", &tmp[1])) < 0 ||
+	    teams_fact(facts, "Severity", severity) < 0 ||
+	    teams_fact(facts, "Status", teams_text(doc, "status", &tmp[2])) < 0 ||
+	    teams_fact(facts, "Count", teams_text(doc, "count", &tmp[3])) < 0 ||
+	    teams_fact(facts, "First seen", teams_text(doc, "first_seen", &tmp[4])) < 0 ||
+	    teams_fact(facts, "Last seen", teams_text(doc, "last_seen", &tmp[5])) < 0 ||
+	    (resolved && teams_fact(facts, "Resolved at", teams_text(doc, "resolved_at", &tmp[6])) < 0) ||
+	    teams_fact(facts, "Alert", teams_text(doc, "id", &tmp[7])) < 0)
+		goto fail;
+	if (teams_evidence(json_object_get(doc, "evidence"), &evidence) < 0)
+		goto fail;
+
+	body = json_pack("[{s:s,s:s,s:b,s:[{s:s,s:s,s:s,s:s,s:s,s:b},{s:s,s:s,s:s,s:b,s:b}]},"
+	                 "{s:s,s:s,s:b},{s:s,s:o}]",
+	                 "type", "Container", "style", style, "bleed", 1, "items",
+	                 "type", "TextBlock", "text", title, "weight", "Bolder", "size", "Medium", "color", color,
+	                 "wrap", 1,
+	                 "type", "TextBlock", "text", line, "spacing", "None", "isSubtle", 1, "wrap", 1,
+	                 "type", "TextBlock", "text", summary && *summary ? summary : "-", "wrap", 1,
+	                 "type", "FactSet", "facts", facts);
+	facts = NULL;
+	if (body == NULL)
+		goto fail;
+	if (evidence != NULL) {
+		/* json_array_append_new takes the value even when it fails. */
+		int r1 = json_array_append_new(body, json_pack("{s:s,s:s,s:s,s:b}", "type", "TextBlock", "text",
+		                                               "Evidence", "weight", "Bolder", "separator", 1));
+		int r2 = json_array_append_new(body, evidence);
+
+		evidence = NULL;
+		if (r1 < 0 || r2 < 0)
+			goto fail_body;
+	}
+	/* The advice is for a live condition; a resolved card does not repeat it. */
+	if (!resolved && remediation != NULL && *remediation != '\0') {
+		if (json_array_append_new(body, json_pack("{s:s,s:s,s:s,s:b}", "type", "TextBlock", "text",
+		                                          "Remediation", "weight", "Bolder", "separator", 1)) < 0 ||
+		    json_array_append_new(body, json_pack("{s:s,s:s,s:[{s:s,s:s,s:s,s:b}]}", "type", "Container",
+		                                          "style", "emphasis", "items", "type", "TextBlock", "text",
+		                                          remediation, "fontType", "Monospace", "wrap", 1)) < 0)
+			goto fail_body;
+	}
+	card = json_pack("{s:s,s:s,s:s,s:s,s:{s:s},s:o}", "type", "AdaptiveCard", "$schema",
+	                 "http://adaptivecards.io/schemas/adaptive-card.json", "version", "1.4", "fallbackText",
+	                 fallback, "msteams", "width", "Full", "body", body);
+	goto fail;
+fail_body:
+	json_decref(body);
+fail:
+	json_decref(facts);
+	json_decref(evidence);
+	for (i = 0; i < sizeof(tmp) / sizeof(tmp[0]); i++)
+		free(tmp[i]);
+	return card;
+}
+
+/* Index into teams_colours of an alert severity name, -1 if unknown. */
+static int teams_colour(const char *severity)
+{
+	for (size_t i = 0; severity != NULL && i < sizeof(teams_colours) / sizeof(teams_colours[0]); i++)
+		if (strcmp(severity, teams_colours[i].severity) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* See render.h. */
+int sw_render_teams(const json_t *doc, struct sw_buf *out)
+{
+	const char *status;
+	json_t *card, *msg;
+	int colour, r;
+
+	if (!json_is_object(doc) || out == NULL || !json_is_string(json_object_get(doc, "rule")))
+		return -EINVAL;
+	colour = teams_colour(json_string_value(json_object_get(doc, "severity")));
+	if (colour < 0)
+		return -EINVAL;
+	status = json_string_value(json_object_get(doc, "status"));
+	card = teams_card(doc, colour, status != NULL && strcmp(status, "resolved") == 0);
+	if (card == NULL)
+		return -ENOMEM;
+	msg = json_pack("{s:s,s:[{s:s,s:n,s:o}]}", "type", "message", "attachments", "contentType",
+	                "application/vnd.microsoft.card.adaptive", "contentUrl", "content", card);
+	if (msg == NULL)
+		return -ENOMEM;
+	r = sw_render_webhook(msg, out);
+	json_decref(msg);
+	return r;
+}
+
+/* ---- Splunk HEC ---- */
+
+/* See render.h.  Written by hand rather than through jansson so that
+ * "time" keeps its three decimals and the members their order. */
+int sw_render_hec(const json_t *doc, const char *host, int64_t time_ms, struct sw_buf *out)
+{
+	json_t *h = NULL;
+	char *hs = NULL;
+	size_t mark;
+	int r;
+
+	if (!json_is_object(doc) || out == NULL || time_ms < 0)
+		return -EINVAL;
+	mark = out->len;
+	if (host != NULL && *host != '\0') {
+		h = json_string(host);
+		hs = h ? json_dumps(h, JSON_ENCODE_ANY) : NULL;
+		json_decref(h);
+	}
+	if ((r = sw_buf_printf(out, "{\"time\":%" PRId64 ".%03d,", time_ms / 1000, (int)(time_ms % 1000))) < 0 ||
+	    (hs != NULL && (r = sw_buf_printf(out, "\"host\":%s,", hs)) < 0) ||
+	    (r = sw_buf_printf(out, "\"source\":\"smtpwatch\",\"sourcetype\":\"smtpwatch:alert\",\"event\":")) < 0 ||
+	    (r = sw_render_webhook(doc, out)) < 0 || (r = sw_buf_append(out, "}", 1)) < 0) {
+		out->len = mark;
+		if (out->data != NULL)
+			out->data[mark] = '\0';
+	}
+	free(hs);
+	return r < 0 ? r : 0;
+}
+
+/* See render.h.  HEC's codes: 0 success, 1 token disabled, 2 token is
+ * required, 3 invalid authorization, 4 invalid token, 5 no data, 6 invalid
+ * data format, 7 incorrect index, 8 internal error, 9 server is busy,
+ * 10/11 data channel missing/invalid, 12/13 event field required/blank,
+ * 14 ACK disabled, 15 indexed fields, 16 query string authorization,
+ * 17 healthy, 18-20 unhealthy (queues full, ack unavailable). */
+void sw_render_hec_result(long status, const char *body, size_t len, struct sw_hec_result *ret)
+{
+	json_t *j = body != NULL && len > 0 ? json_loadb(body, len, 0, NULL) : NULL;
+	const char *text = json_string_value(json_object_get(j, "text"));
+	json_t *code = json_object_get(j, "code");
+	size_t n = 0;
+
+	ret->code = json_is_integer(code) ? (int)json_integer_value(code) : -1;
+	for (; text != NULL && text[n] != '\0' && n < sizeof(ret->text) - 1; n++)
+		ret->text[n] = text[n] >= 32 && text[n] <= 126 ? text[n] : '?';
+	ret->text[n] = '\0';
+	json_decref(j);
+
+	if (status >= 200 && status <= 299 && (ret->code <= 0 || ret->code == 17))
+		ret->outcome = SW_HEC_OK;
+	else if ((ret->code >= 1 && ret->code <= 4) || (ret->code < 0 && (status == 401 || status == 403)))
+		ret->outcome = SW_HEC_TOKEN;
+	else if (ret->code == 8 || ret->code == 9 || (ret->code >= 18 && ret->code <= 20) || status == 0 ||
+	         status == 429 || status >= 500)
+		ret->outcome = SW_HEC_RETRY;
+	else if (ret->code == 5 || ret->code == 6 || ret->code == 12 || ret->code == 13 || ret->code == 15)
+		ret->outcome = SW_HEC_REJECTED;
+	else if (ret->code >= 0 || (status >= 400 && status <= 499))
+		ret->outcome = SW_HEC_CONFIG;
+	else
+		ret->outcome = SW_HEC_RETRY; /* 1xx, 3xx: a proxy in the way, maybe */
+}
+
+/* ---- journald ---- */
+
+/* One MESSAGE_ID per rule, never to change: they key the catalog
+ * (systemd/smtpwatch.catalog) and every saved journalctl filter. */
+static const struct {
+	const char *rule;
+	const char *id;
+} journal_ids[] = {
+	{"tenant-smtp-auth-enabled", "5e8d71881c8d44949711f726fb2b18bf"},
+	{"unapproved-mailbox-exception", "f4a30936815747be99991edc412f84bf"},
+	{"unapproved-basic-auth-submission", "4c96a5be3a8e42d5ae32a7a9ba04a554"},
+	{"exception-source-drift", "0e99c62647ca42d5b9e17e02c5c468f8"},
+	{"exception-expired", "fa3b8a008a3846f894f7cb0ef194744d"},
+	{"smtp-auth-password-spray", "f5e056d0475247f0adc97e217e514210"},
+	{"smtp-auth-brute-force", "37d6c3626f414a23bd643ba7bc29a0d2"},
+	{"exception-volume-spike", "c4e6c41b0a734693aac6b304a92a2fb8"},
+	{"source-unhealthy", "a776929f59264bcbb3be4bc01d59333d"},
+	{"credential-expiring", "37c3af4bfce0465d8c96c43f1190ca15"},
+	{"exception-expiring", "600151aac44d4a56aa5e2a61907c82ab"},
+	{"exception-unused", "75386ec186a5498b912e8b3ebbfece2b"},
+	{"legacy-tls-submission", "297e58761d704ddea5c2f4e36213e834"},
+	{"exception-register-stale", "10595761b0654c3f9d9803e2fe5d032b"},
+	{"coverage-gap", "f6535dc31b7548dbb93fac5b94e9934c"},
+	{SW_RULE_DELIVERY_DEAD, "d4130fb9914f4e4d81c48da7e2f1726e"},
+};
+
+#define JOURNAL_NAME_MAX 64
+
+/* See render.h. */
+const char *sw_render_journal_message_id(const char *rule)
+{
+	for (size_t i = 0; rule != NULL && i < sizeof(journal_ids) / sizeof(journal_ids[0]); i++)
+		if (strcmp(rule, journal_ids[i].rule) == 0)
+			return journal_ids[i].id;
+	return NULL;
+}
+
+struct journal_list {
+	char **v;
+	size_t n, cap;
+};
+
+/* Append a malloc'd field (taking it); -ENOMEM frees it. */
+static int journal_take(struct journal_list *l, char *field)
+{
+	if (field == NULL)
+		return -ENOMEM;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 32;
+		char **v = realloc(l->v, cap * sizeof(*v));
+
+		if (v == NULL) {
+			free(field);
+			return -ENOMEM;
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = field;
+	return 0;
+}
+
+/* Append "PREFIXNAME=value", NAME made a valid journal field name. */
+static int journal_add(struct journal_list *l, const char *prefix, const char *name, const char *value)
+{
+	char key[JOURNAL_NAME_MAX + 1];
+	size_t n = 0;
+	char *f;
+
+	for (; *prefix && n < JOURNAL_NAME_MAX; prefix++)
+		key[n++] = *prefix;
+	for (; *name && n < JOURNAL_NAME_MAX; name++) {
+		char c = *name;
+
+		if (c >= 'a' && c <= 'z')
+			c = (char)(c - 32);
+		key[n++] = (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ? c : '_';
+	}
+	key[n] = '\0';
+	if (asprintf(&f, "%s=%s", key, value) < 0)
+		return -ENOMEM;
+	return journal_take(l, f);
+}
+
+/* Append PREFIXNAME=value for one JSON value (null: nothing). */
+static int journal_add_json(struct journal_list *l, const char *prefix, const char *name, const json_t *v)
+{
+	char *s;
+	int r;
+
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (json_is_string(v))
+		return journal_add(l, prefix, name, json_string_value(v));
+	s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (s == NULL)
+		return -ENOMEM;
+	r = journal_add(l, prefix, name, s);
+	free(s);
+	return r;
+}
+
+/* See render.h. */
+void sw_render_journal_free(char **fields, size_t n)
+{
+	for (size_t i = 0; fields != NULL && i < n; i++)
+		free(fields[i]);
+	free(fields);
+}
+
+/* See render.h. */
+int sw_render_journal(const json_t *doc, char ***ret_fields, size_t *ret_n)
+{
+	struct journal_list l = {0};
+	const char *rule, *status, *tenant, *summary, *subject, *id, *key;
+	const json_t *v, *item, *evidence;
+	char *msg = NULL, prio[12];
+	size_t i;
+	int sev, r;
+
+	if (!json_is_object(doc) || ret_fields == NULL || ret_n == NULL)
+		return -EINVAL;
+	rule = json_string_value(json_object_get(doc, "rule"));
+	sev = sw_render_syslog_severity(json_string_value(json_object_get(doc, "severity")));
+	if (rule == NULL || sev < 0)
+		return -EINVAL;
+	status = json_string_value(json_object_get(doc, "status"));
+	tenant = json_string_value(json_object_get(doc, "tenant"));
+	subject = json_string_value(json_object_get(doc, "subject"));
+	summary = json_string_value(json_object_get(doc, "summary"));
+	if (summary != NULL && *summary != '\0')
+		r = asprintf(&msg, "MESSAGE=[%s] %s: %s", status ? status : "-", tenant ? tenant : "-", summary);
+	else
+		r = asprintf(&msg, "MESSAGE=[%s] %s: %s %s", status ? status : "-", tenant ? tenant : "-", rule,
+		             subject ? subject : "-");
+	if (r < 0) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	if ((r = journal_take(&l, msg)) < 0)
+		goto fail;
+	id = sw_render_journal_message_id(rule);
+	snprintf(prio, sizeof(prio), "%d", sev);
+	if ((id != NULL && (r = journal_add(&l, "MESSAGE_ID", "", id)) < 0) ||
+	    (r = journal_add(&l, "PRIORITY", "", prio)) < 0 ||
+	    (r = journal_add(&l, "SYSLOG_IDENTIFIER", "", "smtpwatch")) < 0)
+		goto fail;
+	json_object_foreach((json_t *)doc, key, v) {
+		if ((r = journal_add_json(&l, "SMTPWATCH_", key, v)) < 0)
+			goto fail;
+	}
+	evidence = json_object_get(doc, "evidence");
+	if (json_is_object(evidence)) {
+		json_object_foreach((json_t *)evidence, key, v) {
+			if (!json_is_array(v)) {
+				if ((r = journal_add_json(&l, "SMTPWATCH_EVIDENCE_", key, v)) < 0)
+					goto fail;
+				continue;
+			}
+			json_array_foreach(v, i, item) {
+				if ((r = journal_add_json(&l, "SMTPWATCH_EVIDENCE_", key, item)) < 0)
+					goto fail;
+			}
+		}
+	}
+	*ret_fields = l.v;
+	*ret_n = l.n;
+	return 0;
+fail:
+	sw_render_journal_free(l.v, l.n);
+	return r < 0 ? r : -ENOMEM;
 }

@@ -22,3 +22,57 @@ int sw_render_webhook(const json_t *doc, struct sw_buf *out);
 int sw_render_syslog(const json_t *doc, int facility, const char *hostname, int64_t now, struct sw_buf *out);
 /* Syslog severity (0..7) for an alert severity name ("critical" -> 2 ...). */
 int sw_render_syslog_severity(const char *severity);
+
+/* Microsoft Teams (a Workflows "post to a channel" webhook): the message
+ * envelope {"type":"message","attachments":[{"contentType":
+ * "application/vnd.microsoft.card.adaptive","contentUrl":null,
+ * "content":CARD}]} around an Adaptive Card of schema version 1.4: a
+ * header in the severity's colour (green once resolved), the summary, a
+ * fact set (tenant, subject, severity, status, count, first and last
+ * seen, resolved at, alert id), the evidence as a second fact set (at most
+ * SW_RENDER_TEAMS_LIST items of a list, then "and N more"), and the
+ * remediation in a monospace block while firing.  -EINVAL for a doc
+ * without rule or a known severity; out is unchanged on failure. */
+#define SW_RENDER_TEAMS_LIST 10
+int sw_render_teams(const json_t *doc, struct sw_buf *out);
+
+/* Splunk HEC: {"time":EPOCH.MS,"host":HOST,"source":"smtpwatch",
+ * "sourcetype":"smtpwatch:alert","event":DOC}, compact, in that order.
+ * time_ms is the transition's time (milliseconds), so a resent event is
+ * byte for byte the first one; host is left out when NULL or empty. */
+int sw_render_hec(const json_t *doc, const char *host, int64_t time_ms, struct sw_buf *out);
+
+/* What a HEC answer means for the event. */
+enum sw_hec_outcome {
+	SW_HEC_OK,       /* accepted */
+	SW_HEC_RETRY,    /* busy, unhealthy, 5xx, 429, no answer: try again later */
+	SW_HEC_TOKEN,    /* token disabled, missing or invalid (codes 1-4, 401/403): fix the sink */
+	SW_HEC_CONFIG,   /* other errors of the sink's setup (index, channel, ack): fix the sink */
+	SW_HEC_REJECTED, /* the event itself is refused (codes 5, 6, 12, 13, 15): never accepted */
+};
+struct sw_hec_result {
+	enum sw_hec_outcome outcome;
+	int code;       /* HEC's "code", -1 when the answer had none */
+	char text[128]; /* HEC's "text" (printable ASCII), "" when none */
+};
+/* Classify an answer: HTTP status (0: none) and body (may be NULL). */
+void sw_render_hec_result(long status, const char *body, size_t len, struct sw_hec_result *ret);
+
+/* journald: the alert as "KEY=value" fields for sd_journal_sendv():
+ * MESSAGE ("[STATUS] TENANT: SUMMARY"), MESSAGE_ID (the rule's stable id,
+ * left out for a rule without one), PRIORITY (sw_render_syslog_severity),
+ * SYSLOG_IDENTIFIER=smtpwatch, then SMTPWATCH_<MEMBER> for every member of
+ * the document that is not null (strings as they are, numbers and
+ * booleans as JSON, objects and arrays as compact JSON: SMTPWATCH_EVIDENCE),
+ * and SMTPWATCH_EVIDENCE_<KEY> once per item of each evidence list (once
+ * for a scalar), so `journalctl SMTPWATCH_EVIDENCE_IPS=198.51.100.7`
+ * finds it.  Member names become upper case, other bytes than A-Z, 0-9
+ * and '_' become '_', at most 64 bytes.  Values keep new lines (the
+ * journal stores them).  *ret_fields is a malloc'd array of *ret_n malloc'd
+ * strings, for sw_render_journal_free().  -EINVAL for a doc without rule
+ * or a known severity. */
+int sw_render_journal(const json_t *doc, char ***ret_fields, size_t *ret_n);
+void sw_render_journal_free(char **fields, size_t n);
+/* The 128-bit MESSAGE_ID of a rule as 32 lower-case hex digits (static),
+ * the same as in systemd/smtpwatch.catalog; NULL for an unknown rule. */
+const char *sw_render_journal_message_id(const char *rule);

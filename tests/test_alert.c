@@ -106,6 +106,28 @@ START_TEST(test_document_resolved)
 }
 END_TEST
 
+START_TEST(test_document_ack_note_and_silenced)
+{
+	struct sw_alert a;
+	char *s;
+
+	spec_alert(&a);
+	a.ack_note = strdup("known printer");
+	s = dump(&a);
+	/* A note only shows with the ack. */
+	ck_assert_ptr_null(strstr(s, "ack_note"));
+	ck_assert_ptr_null(strstr(s, "silenced"));
+	free(s);
+	a.acked = true;
+	a.silenced_until = 1795168000;
+	s = dump(&a);
+	ck_assert_ptr_nonnull(strstr(s, ",\"acked\":true,\"ack_note\":\"known printer\",\"silenced\":true,"
+	                                "\"silenced_until\":\"2026-11-20T09:46:40Z\"}"));
+	free(s);
+	sw_alert_clear(&a);
+}
+END_TEST
+
 START_TEST(test_document_not_utf8)
 {
 	struct sw_alert a;
@@ -162,6 +184,7 @@ static Suite *alert_suite(void)
 	tcase_add_test(tc, test_document_defaults);
 	tcase_add_test(tc, test_document_resolved);
 	tcase_add_test(tc, test_document_not_utf8);
+	tcase_add_test(tc, test_document_ack_note_and_silenced);
 	tcase_add_test(tc, test_clear_copes);
 	tcase_add_test(tc, test_status_names);
 	suite_add_tcase(s, tc);

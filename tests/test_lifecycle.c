@@ -9,6 +9,7 @@
 
 #include "check_main.h"
 #include "lifecycle.h"
+#include "store_lifecycle.h"
 
 #define RULE_UNAPPROVED "unapproved-basic-auth-submission" /* high */
 #define RULE_SPRAY "smtp-auth-password-spray"              /* high */
@@ -546,6 +547,241 @@ START_TEST(test_invalid_condition)
 }
 END_TEST
 
+START_TEST(test_ack_stops_repeats_until_resolved)
+{
+	struct sw_condition c = cond(RULE_SPRAY, SW_SEV_HIGH, "45.155.205.10", 20, true);
+	struct sw_alert a = {0}, got = {0};
+	json_t *doc;
+
+	ck_assert(fire(&c, 1000));
+	a = find(RULE_SPRAY, "45.155.205.10");
+	ck_assert_int_eq(sw_lifecycle_ack(store, a.id, "pentest by Contoso red team, CHG-7", 1100, &got), 0);
+	ck_assert(got.acked);
+	ck_assert_str_eq(got.ack_note, "pentest by Contoso red team, CHG-7");
+	ck_assert_int_eq(got.updated, 1100);
+	ck_assert_int_eq(got.transition, 1);
+	sw_alert_clear(&got);
+	ck_assert_int_eq(rows("soc"), 1); /* an ack notifies nobody */
+
+	/* The document shows the ack and its note. */
+	got = find(RULE_SPRAY, "45.155.205.10");
+	doc = sw_alert_document(&got);
+	ck_assert(json_is_true(json_object_get(doc, "acked")));
+	ck_assert_str_eq(doc_str(doc, "ack_note"), "pentest by Contoso red team, CHG-7");
+	json_decref(doc);
+	sw_alert_clear(&got);
+
+	/* 20 -> 100: past 32 and 64, but acked: stored, not sent. */
+	c.count = 80;
+	ck_assert(!fire(&c, 1200));
+	ck_assert_int_eq(rows("soc"), 1);
+	got = find(RULE_SPRAY, "45.155.205.10");
+	ck_assert_int_eq(got.count, 100);
+	sw_alert_clear(&got);
+
+	/* A second ack without a note keeps the note. */
+	ck_assert_int_eq(sw_lifecycle_ack(store, a.id, NULL, 1250, NULL), 0);
+	got = find(RULE_SPRAY, "45.155.205.10");
+	ck_assert_str_eq(got.ack_note, "pentest by Contoso red team, CHG-7");
+	sw_alert_clear(&got);
+
+	/* Resolved: the resolution is sent; a resolved alert cannot be acked. */
+	ck_assert_int_eq(sw_lifecycle_resolve(store, &cfg, RULE_SPRAY, "contoso", "45.155.205.10", 1300), 0);
+	ck_assert_int_eq(rows("soc"), 2);
+	ck_assert_int_eq(sw_lifecycle_ack(store, a.id, "late", 1400, NULL), -EALREADY);
+	ck_assert_int_eq(sw_lifecycle_ack(store, "a-999999", NULL, 1400, NULL), -ENOENT);
+	ck_assert_int_eq(sw_lifecycle_ack(store, "", NULL, 1400, NULL), -EINVAL);
+
+	/* It comes back: news again, the ack is gone. */
+	c.count = 20;
+	ck_assert(fire(&c, 1500));
+	ck_assert_int_eq(rows("soc"), 3);
+	got = find(RULE_SPRAY, "45.155.205.10");
+	ck_assert(!got.acked);
+	sw_alert_clear(&got);
+	sw_alert_clear(&a);
+}
+END_TEST
+
+/* Set a silence in the test's transaction. */
+static int64_t silence(const char *rule, const char *subject, int64_t until, int64_t now)
+{
+	int64_t id = 0;
+
+	ck_assert_int_eq(sw_lifecycle_silence(store, rule, subject, until, now, "uid 0", NULL, &id), 0);
+	return id;
+}
+
+START_TEST(test_silence_stores_but_sends_nothing)
+{
+	struct sw_condition c = cond(RULE_SPRAY, SW_SEV_HIGH, "45.155.205.10", 20, true);
+	struct sw_alert a;
+	int64_t until = 0;
+
+	silence(RULE_SPRAY, "45.155.205.10", 5000, 1000);
+	ck_assert(sw_lifecycle_silenced(store, RULE_SPRAY, "45.155.205.10", 1000, &until));
+	ck_assert_int_eq(until, 5000);
+	ck_assert(!fire(&c, 1000));
+	ck_assert_int_eq(rows("soc") + rows("spray-only") + rows("everything"), 0);
+	a = find(RULE_SPRAY, "45.155.205.10");
+	ck_assert_int_eq(a.status, SW_ALERT_FIRING);
+	ck_assert_int_eq(a.count, 20);
+	ck_assert_int_eq(a.transition, 0);
+	ck_assert_str_eq(a.id, "a-000001"); /* it has its id, it can be listed and acked */
+	sw_alert_clear(&a);
+
+	/* Growth and resolution while silenced: stored, not sent. */
+	c.count = 50;
+	ck_assert(!fire(&c, 2000));
+	ck_assert_int_eq(sw_lifecycle_resolve(store, &cfg, RULE_SPRAY, "contoso", "45.155.205.10", 3000), 0);
+	ck_assert_int_eq(rows("soc") + rows("spray-only") + rows("everything"), 0);
+	a = find(RULE_SPRAY, "45.155.205.10");
+	ck_assert_int_eq(a.status, SW_ALERT_RESOLVED);
+	ck_assert_int_eq(a.count, 70);
+	ck_assert_int_eq(a.transition, 0);
+	sw_alert_clear(&a);
+
+	/* Silence over (until is exclusive): it comes back and is sent. */
+	ck_assert(!sw_lifecycle_silenced(store, RULE_SPRAY, "45.155.205.10", 5000, NULL));
+	c.count = 20;
+	ck_assert(fire(&c, 5000));
+	ck_assert_int_eq(rows("soc"), 1);
+	ck_assert_int_eq(rows("spray-only"), 1);
+	a = find(RULE_SPRAY, "45.155.205.10");
+	ck_assert_int_eq(a.transition, 1);
+	sw_alert_clear(&a);
+}
+END_TEST
+
+START_TEST(test_silence_owes_the_missed_notification)
+{
+	struct sw_condition c = cond(RULE_UNAPPROVED_MBX, SW_SEV_HIGH, "x@contoso.com", 1, false);
+	struct sw_condition e = cond(RULE_SPRAY, SW_SEV_HIGH, "45.155.205.10", 3, true);
+	struct sw_alert a;
+
+	/* Fired and sent before the silence. */
+	ck_assert(fire(&e, 1000));
+	ck_assert_int_eq(rows("soc"), 1);
+	silence(RULE_SPRAY, "*", 3000, 1100);
+	/* 3 -> 4 would have been sent: owed. */
+	e.count = 1;
+	ck_assert(!fire(&e, 1200));
+	a = find(RULE_SPRAY, "45.155.205.10");
+	ck_assert_int_eq(a.notified_count, 0);
+	ck_assert_int_eq(a.transition, 1);
+	sw_alert_clear(&a);
+	/* After the silence, the next occurrence pays it, even below 8. */
+	ck_assert(fire(&e, 3000));
+	ck_assert_int_eq(rows("soc"), 2);
+	a = find(RULE_SPRAY, "45.155.205.10");
+	ck_assert_int_eq(a.count, 5);
+	ck_assert_int_eq(a.notified_count, 5);
+	sw_alert_clear(&a);
+
+	/* A state condition first seen while silenced is sent when the
+	 * silence ends, though nothing about it changed. */
+	silence(RULE_UNAPPROVED_MBX, "x@contoso.com", 4000, 3000);
+	ck_assert(!fire(&c, 3000));
+	ck_assert(!fire(&c, 3500));
+	ck_assert(fire(&c, 4000));
+	ck_assert(!fire(&c, 4100));
+	ck_assert_int_eq(rows("soc"), 3);
+}
+END_TEST
+
+START_TEST(test_silence_matching)
+{
+	struct sw_condition c;
+
+	silence(RULE_UNAPPROVED, "Scanner2@Contoso.com", 5000, 1000);
+	silence("*", "45.155.205.10", 5000, 1000);
+	silence(RULE_EXPIRING, "*", 5000, 1000);
+	/* Subjects match without case, across tenants. */
+	c = cond(RULE_UNAPPROVED, SW_SEV_HIGH, "scanner2@contoso.com", 1, true);
+	ck_assert(!fire(&c, 1000));
+	c.tenant = "fabrikam";
+	ck_assert(!fire(&c, 1000));
+	/* The same subject under another rule is not silenced... */
+	c = cond(RULE_UNAPPROVED_MBX, SW_SEV_HIGH, "scanner2@contoso.com", 1, false);
+	ck_assert(fire(&c, 1000));
+	/* ...unless the rule is "*". */
+	c = cond(RULE_SPRAY, SW_SEV_HIGH, "45.155.205.10", 25, true);
+	ck_assert(!fire(&c, 1000));
+	c = cond(RULE_TENANT, SW_SEV_CRITICAL, "45.155.205.10", 1, false);
+	ck_assert(!fire(&c, 1000));
+	/* "*" subject: every subject of that rule. */
+	c = cond(RULE_EXPIRING, SW_SEV_LOW, "a@contoso.com", 1, false);
+	ck_assert(!fire(&c, 1000));
+	c = cond(RULE_EXPIRING, SW_SEV_LOW, "b@contoso.com", 1, false);
+	ck_assert(!fire(&c, 1000));
+	ck_assert_int_eq(rows("soc") + rows("everything") + rows("spray-only"), 2);
+}
+END_TEST
+
+static int list_cb(const struct sw_silence *sil, void *arg)
+{
+	json_array_append_new(arg, json_pack("{s:I,s:s,s:s,s:I,s:s}", "id", (json_int_t)sil->id, "rule", sil->rule,
+	                                     "subject", sil->subject, "until", (json_int_t)sil->until, "by",
+	                                     sil->created_by));
+	return 0;
+}
+
+START_TEST(test_silence_set_replace_list)
+{
+	json_t *list;
+	int64_t id1, id2;
+
+	ck_assert_int_eq(sw_lifecycle_silence(store, "no-such-rule", "x", 5000, 1000, NULL, NULL, NULL), -EINVAL);
+	ck_assert_int_eq(sw_lifecycle_silence(store, RULE_SPRAY, "", 5000, 1000, NULL, NULL, NULL), -EINVAL);
+	ck_assert_int_eq(sw_lifecycle_silence(store, RULE_SPRAY, "x", 1000, 1000, NULL, NULL, NULL), -EINVAL);
+	id1 = silence(RULE_SPRAY, "45.155.205.10", 9000, 1000);
+	id2 = silence(RULE_UNAPPROVED, "scanner2@contoso.com", 3000, 1000);
+	ck_assert_int_ne(id1, id2);
+	/* The same pair again replaces it (here: cut short). */
+	ck_assert_int_eq(silence(RULE_SPRAY, "45.155.205.10", 2000, 1500), id1);
+	ck_assert(!sw_lifecycle_silenced(store, RULE_SPRAY, "45.155.205.10", 2500, NULL));
+
+	list = json_array();
+	ck_assert_int_eq(sw_store_silences_list(store, 1600, list_cb, list), 0);
+	ck_assert_int_eq(json_array_size(list), 2);
+	/* Soonest to end first. */
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(list, 0), "rule")), RULE_SPRAY);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(list, 0), "until")), 2000);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(list, 0), "by")), "uid 0");
+	json_array_clear(list);
+	ck_assert_int_eq(sw_store_silences_list(store, 2500, list_cb, list), 0);
+	ck_assert_int_eq(json_array_size(list), 1);
+	json_array_clear(list);
+	ck_assert_int_eq(sw_store_silences_list(store, 0, list_cb, list), 0);
+	ck_assert_int_eq(json_array_size(list), 2);
+	json_decref(list);
+}
+END_TEST
+
+/* Silences and acks survive a restart (a new handle on the same file). */
+START_TEST(test_silence_and_ack_survive_reopen)
+{
+	struct sw_condition c = cond(RULE_UNAPPROVED, SW_SEV_HIGH, "s@contoso.com", 1, true);
+	struct sw_error err = {0};
+	struct sw_alert a;
+
+	ck_assert(fire(&c, 1000));
+	a = find(RULE_UNAPPROVED, "s@contoso.com");
+	ck_assert_int_eq(sw_lifecycle_ack(store, a.id, "known", 1100, NULL), 0);
+	sw_alert_clear(&a);
+	silence(RULE_SPRAY, "45.155.205.10", 9000, 1000);
+	ck_assert_int_eq(sw_store_commit(store), 0);
+	sw_store_free(store);
+	ck_assert_int_eq(sw_store_open(dbpath, &store, &err), 0);
+	ck_assert_int_eq(sw_store_begin(store), 0);
+	ck_assert(sw_lifecycle_silenced(store, RULE_SPRAY, "45.155.205.10", 2000, NULL));
+	a = find(RULE_UNAPPROVED, "s@contoso.com");
+	ck_assert(a.acked);
+	ck_assert_str_eq(a.ack_note, "known");
+	sw_alert_clear(&a);
+}
+END_TEST
+
 static Suite *lifecycle_suite(void)
 {
 	Suite *s = suite_create("lifecycle");
@@ -564,6 +800,12 @@ static Suite *lifecycle_suite(void)
 	tcase_add_test(tc, test_no_sinks_still_transitions);
 	tcase_add_test(tc, test_caller_transaction_rolls_back);
 	tcase_add_test(tc, test_invalid_condition);
+	tcase_add_test(tc, test_ack_stops_repeats_until_resolved);
+	tcase_add_test(tc, test_silence_stores_but_sends_nothing);
+	tcase_add_test(tc, test_silence_owes_the_missed_notification);
+	tcase_add_test(tc, test_silence_matching);
+	tcase_add_test(tc, test_silence_set_replace_list);
+	tcase_add_test(tc, test_silence_and_ack_survive_reopen);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,4 +1,5 @@
-/* test_render.c: the webhook body and the RFC 5424 syslog line. */
+/* test_render.c: the webhook body, the RFC 5424 syslog line, the Teams
+ * Adaptive Card, the Splunk HEC event and its answers, journal fields. */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -6,6 +7,7 @@
 #include <string.h>
 
 #include "check_main.h"
+#include "config.h"
 #include "render.h"
 
 static struct sw_buf out;
@@ -309,6 +311,509 @@ START_TEST(test_webhook_compact)
 }
 END_TEST
 
+
+/* ---- Teams ---- */
+
+/* The "doc" of a case file (new reference). */
+static json_t *case_doc(const char *name)
+{
+	char file[256], *text;
+	json_error_t err;
+	json_t *c, *doc;
+
+	snprintf(file, sizeof(file), "%s.json", name);
+	text = slurp(file, NULL);
+	c = json_loads(text, 0, &err);
+	ck_assert_msg(c != NULL, "%s: %s", file, err.text);
+	free(text);
+	doc = json_incref(json_object_get(c, "doc"));
+	json_decref(c);
+	ck_assert_ptr_nonnull(doc);
+	return doc;
+}
+
+/* Is s one of the NULL-terminated list? */
+static bool one_of(const char *s, const char *const *list)
+{
+	for (; s != NULL && *list != NULL; list++)
+		if (strcmp(s, *list) == 0)
+			return true;
+	return false;
+}
+
+struct card_seen {
+	json_t *facts;        /* title -> value, over every FactSet */
+	const char *header;   /* text of the first TextBlock */
+	const char *header_color;
+	const char *header_style;
+	const char *mono;     /* text of a Monospace TextBlock */
+	int n_textblocks;
+};
+
+/* Check card elements against Adaptive Card 1.4 (the elements and the
+ * values of the properties we use; no unknown property), collecting what
+ * a reader of the card would see. */
+static void check_elements(const json_t *items, struct card_seen *seen, int depth)
+{
+	static const char *const colors[] = {"Default", "Dark", "Light", "Accent", "Good", "Warning", "Attention", NULL};
+	static const char *const styles[] = {"default", "emphasis", "good", "attention", "warning", "accent", NULL};
+	static const char *const tb_keys[] = {"type", "text", "wrap", "weight", "size", "color", "isSubtle",
+	                                      "spacing", "separator", "fontType", NULL};
+	static const char *const ct_keys[] = {"type", "items", "style", "bleed", "spacing", "separator", NULL};
+	const json_t *el, *v;
+	const char *key;
+	size_t i;
+
+	ck_assert(json_is_array(items) && json_array_size(items) > 0);
+	json_array_foreach(items, i, el) {
+		const char *type = json_string_value(json_object_get(el, "type"));
+
+		ck_assert_ptr_nonnull(type);
+		if (strcmp(type, "TextBlock") == 0) {
+			json_object_foreach((json_t *)el, key, v)
+				ck_assert_msg(one_of(key, tb_keys), "TextBlock has property %s", key);
+			ck_assert(json_is_string(json_object_get(el, "text")));
+			if (json_object_get(el, "color"))
+				ck_assert(one_of(json_string_value(json_object_get(el, "color")), colors));
+			if (json_object_get(el, "fontType")) {
+				ck_assert_str_eq(json_string_value(json_object_get(el, "fontType")), "Monospace");
+				seen->mono = json_string_value(json_object_get(el, "text"));
+			}
+			if (seen->n_textblocks++ == 0) {
+				seen->header = json_string_value(json_object_get(el, "text"));
+				seen->header_color = json_string_value(json_object_get(el, "color"));
+			}
+		} else if (strcmp(type, "Container") == 0) {
+			json_object_foreach((json_t *)el, key, v)
+				ck_assert_msg(one_of(key, ct_keys), "Container has property %s", key);
+			ck_assert(one_of(json_string_value(json_object_get(el, "style")), styles));
+			if (seen->header_style == NULL)
+				seen->header_style = json_string_value(json_object_get(el, "style"));
+			ck_assert_int_lt(depth, 3);
+			check_elements(json_object_get(el, "items"), seen, depth + 1);
+		} else if (strcmp(type, "FactSet") == 0) {
+			const json_t *facts = json_object_get(el, "facts"), *f;
+			size_t j;
+
+			ck_assert_uint_eq(json_object_size(el), 2);
+			ck_assert(json_is_array(facts) && json_array_size(facts) > 0);
+			json_array_foreach(facts, j, f) {
+				ck_assert_uint_eq(json_object_size(f), 2);
+				ck_assert(json_is_string(json_object_get(f, "title")));
+				ck_assert(json_is_string(json_object_get(f, "value")));
+				json_object_set(seen->facts, json_string_value(json_object_get(f, "title")),
+				                json_object_get(f, "value"));
+			}
+		} else {
+			ck_abort_msg("element type %s is not used by smtpwatch cards", type);
+		}
+	}
+}
+
+/* Parse a Teams body, check the message envelope and the card, and return
+ * the card (borrowed from *ret_msg, which the caller frees). */
+static const json_t *check_teams(const char *body, json_t **ret_msg, struct card_seen *seen)
+{
+	json_error_t err;
+	json_t *msg = json_loads(body, 0, &err), *att, *card;
+	const char *version;
+
+	ck_assert_msg(msg != NULL, "not JSON: %s", err.text);
+	ck_assert_uint_eq(json_object_size(msg), 2);
+	ck_assert_str_eq(json_string_value(json_object_get(msg, "type")), "message");
+	ck_assert_uint_eq(json_array_size(json_object_get(msg, "attachments")), 1);
+	att = json_array_get(json_object_get(msg, "attachments"), 0);
+	ck_assert_uint_eq(json_object_size(att), 3);
+	ck_assert_str_eq(json_string_value(json_object_get(att, "contentType")), "application/vnd.microsoft.card.adaptive");
+	ck_assert(json_is_null(json_object_get(att, "contentUrl")));
+	card = json_object_get(att, "content");
+	ck_assert_str_eq(json_string_value(json_object_get(card, "type")), "AdaptiveCard");
+	ck_assert_str_eq(json_string_value(json_object_get(card, "$schema")),
+	                 "http://adaptivecards.io/schemas/adaptive-card.json");
+	version = json_string_value(json_object_get(card, "version"));
+	ck_assert_ptr_nonnull(version);
+	ck_assert_msg(strcmp(version, "1.0") >= 0 && strcmp(version, "1.4") <= 0 && strlen(version) == 3,
+	              "card version %s is above 1.4", version);
+	ck_assert(json_is_string(json_object_get(card, "fallbackText")));
+	memset(seen, 0, sizeof(*seen));
+	seen->facts = json_object();
+	check_elements(json_object_get(card, "body"), seen, 0);
+	*ret_msg = msg;
+	return card;
+}
+
+/* The fact titled title, as text. */
+static const char *fact(const struct card_seen *seen, const char *title)
+{
+	const char *v = json_string_value(json_object_get(seen->facts, title));
+
+	ck_assert_msg(v != NULL, "no fact %s", title);
+	return v;
+}
+
+START_TEST(test_teams_spec_alert)
+{
+	json_t *doc = case_doc("spec"), *msg;
+	struct card_seen seen;
+	char *expected;
+	size_t len;
+
+	ck_assert_int_eq(sw_render_teams(doc, &out), 0);
+	check_teams(out.data, &msg, &seen);
+	ck_assert_str_eq(seen.header, "HIGH: unapproved-basic-auth-submission");
+	ck_assert_str_eq(seen.header_color, "Attention");
+	ck_assert_str_eq(seen.header_style, "attention");
+	ck_assert_str_eq(fact(&seen, "Tenant"), "contoso");
+	ck_assert_str_eq(fact(&seen, "Subject"), "scanner2@contoso.com");
+	ck_assert_str_eq(fact(&seen, "Severity"), "high");
+	ck_assert_str_eq(fact(&seen, "Status"), "firing");
+	ck_assert_str_eq(fact(&seen, "Count"), "14");
+	ck_assert_str_eq(fact(&seen, "First seen"), "2026-11-20T08:01:12Z");
+	ck_assert_str_eq(fact(&seen, "Last seen"), "2026-11-20T09:45:03Z");
+	ck_assert_str_eq(fact(&seen, "Alert"), "a-000123");
+	ck_assert_str_eq(fact(&seen, "IP addresses"), "198.51.100.7");
+	ck_assert_str_eq(fact(&seen, "Countries"), "NL");
+	ck_assert_str_eq(fact(&seen, "Sign-in IDs"), "x");
+	ck_assert_ptr_null(json_object_get(seen.facts, "Resolved at"));
+	ck_assert_str_eq(seen.mono, "Set-CASMailbox -Identity scanner2@contoso.com -SmtpClientAuthenticationDisabled $true");
+	ck_assert_ptr_nonnull(strstr(out.data, "\"text\":\"scanner2@contoso.com sent 14 messages with Basic SMTP AUTH"));
+
+	/* The whole body, byte for byte, as reviewed in spec.teams.expected. */
+	expected = slurp("spec.teams.expected", &len);
+	ck_assert(len > 0 && expected[len - 1] == '\n');
+	expected[len - 1] = '\0';
+	ck_assert_str_eq(out.data, expected);
+	free(expected);
+	json_decref(seen.facts);
+	json_decref(msg);
+	json_decref(doc);
+}
+END_TEST
+
+/* A resolution is a green card with the time it cleared and no advice. */
+START_TEST(test_teams_resolved)
+{
+	json_t *doc = case_doc("spec"), *msg;
+	struct card_seen seen;
+
+	json_object_set_new(doc, "status", json_string("resolved"));
+	json_object_set_new(doc, "resolved_at", json_string("2026-11-20T10:00:00Z"));
+	ck_assert_int_eq(sw_render_teams(doc, &out), 0);
+	check_teams(out.data, &msg, &seen);
+	ck_assert_str_eq(seen.header, "RESOLVED: unapproved-basic-auth-submission");
+	ck_assert_str_eq(seen.header_color, "Good");
+	ck_assert_str_eq(seen.header_style, "good");
+	ck_assert_str_eq(fact(&seen, "Status"), "resolved");
+	ck_assert_str_eq(fact(&seen, "Resolved at"), "2026-11-20T10:00:00Z");
+	ck_assert_ptr_null(seen.mono);
+	ck_assert_ptr_null(strstr(out.data, "Set-CASMailbox"));
+	json_decref(seen.facts);
+	json_decref(msg);
+	json_decref(doc);
+}
+END_TEST
+
+static const struct {
+	const char *severity, *style, *color;
+} teams_sev[] = {
+	{"critical", "attention", "Attention"}, {"high", "attention", "Attention"}, {"medium", "warning", "Warning"},
+	{"low", "accent", "Accent"},            {"info", "emphasis", "Default"},
+};
+
+START_TEST(test_teams_severity_colour)
+{
+	json_t *doc = json_pack("{s:s,s:s,s:s,s:s,s:s}", "id", "a-1", "rule", "coverage-gap", "severity",
+	                        teams_sev[_i].severity, "tenant", "t", "status", "firing"), *msg;
+	struct card_seen seen;
+	char want[64];
+
+	ck_assert_int_eq(sw_render_teams(doc, &out), 0);
+	check_teams(out.data, &msg, &seen);
+	ck_assert_str_eq(seen.header_style, teams_sev[_i].style);
+	ck_assert_str_eq(seen.header_color, teams_sev[_i].color);
+	snprintf(want, sizeof(want), "%s: coverage-gap", teams_sev[_i].severity);
+	for (char *p = want; *p != ':'; p++)
+		*p = (char)(*p - 32);
+	ck_assert_str_eq(seen.header, want);
+	ck_assert_str_eq(fact(&seen, "Subject"), "-"); /* absent members read "-" */
+	json_decref(seen.facts);
+	json_decref(msg);
+	json_decref(doc);
+}
+END_TEST
+
+/* A long evidence list is cut at SW_RENDER_TEAMS_LIST with a count. */
+START_TEST(test_teams_evidence_cap)
+{
+	json_t *doc = json_pack("{s:s,s:s,s:s,s:{s:[],s:i,s:[]}}", "id", "a-1", "rule", "smtp-auth-password-spray",
+	                        "severity", "high", "evidence", "users", "failures", 40, "ips"), *msg;
+	json_t *users = json_object_get(json_object_get(doc, "evidence"), "users");
+	struct card_seen seen;
+	struct sw_buf want = {0};
+
+	for (int i = 0; i < 25; i++) {
+		char u[32];
+		snprintf(u, sizeof(u), "user%02d@contoso.com", i);
+		json_array_append_new(users, json_string(u));
+		if (i < SW_RENDER_TEAMS_LIST)
+			sw_buf_printf(&want, "%s%s", i ? ", " : "", u);
+	}
+	sw_buf_printf(&want, " and %d more", 25 - SW_RENDER_TEAMS_LIST);
+	ck_assert_int_eq(sw_render_teams(doc, &out), 0);
+	check_teams(out.data, &msg, &seen);
+	ck_assert_str_eq(fact(&seen, "Users"), want.data);
+	ck_assert_str_eq(fact(&seen, "failures"), "40");
+	ck_assert_str_eq(fact(&seen, "IP addresses"), "-");
+	sw_buf_clear(&want);
+	json_decref(seen.facts);
+	json_decref(msg);
+	json_decref(doc);
+}
+END_TEST
+
+START_TEST(test_teams_refused)
+{
+	json_t *doc = json_pack("{s:s,s:s,s:s}", "id", "a-1", "rule", "r", "severity", "urgent");
+
+	ck_assert_int_eq(sw_buf_append(&out, "keep", 4), 0);
+	ck_assert_int_eq(sw_render_teams(doc, &out), -EINVAL);
+	json_object_set_new(doc, "severity", json_string("high"));
+	json_object_del(doc, "rule");
+	ck_assert_int_eq(sw_render_teams(doc, &out), -EINVAL);
+	ck_assert_int_eq(sw_render_teams(NULL, &out), -EINVAL);
+	ck_assert_str_eq(out.data, "keep");
+	json_decref(doc);
+}
+END_TEST
+
+/* ---- Splunk HEC ---- */
+
+START_TEST(test_hec_envelope)
+{
+	json_t *doc = case_doc("spec"), *ev;
+	const char *prefix = "{\"time\":1795167905.123,\"host\":\"mx1.contoso.net\",\"source\":\"smtpwatch\","
+	                     "\"sourcetype\":\"smtpwatch:alert\",\"event\":{\"id\":\"a-000123\",";
+
+	ck_assert_int_eq(sw_render_hec(doc, "mx1.contoso.net", 1795167905123LL, &out), 0);
+	ck_assert_msg(strncmp(out.data, prefix, strlen(prefix)) == 0, "%s", out.data);
+	ev = json_loads(out.data, 0, NULL);
+	ck_assert_ptr_nonnull(ev);
+	ck_assert_uint_eq(json_object_size(ev), 5);
+	ck_assert(json_equal(json_object_get(ev, "event"), doc));
+	ck_assert(json_is_real(json_object_get(ev, "time")));
+	json_decref(ev);
+
+	/* No host: left out (HEC uses its default); milliseconds keep 3 digits. */
+	out.len = 0;
+	ck_assert_int_eq(sw_render_hec(doc, NULL, 5, &out), 0);
+	ck_assert(strncmp(out.data, "{\"time\":0.005,\"source\":\"smtpwatch\",", 35) == 0);
+	out.len = 0;
+	ck_assert_int_eq(sw_render_hec(doc, "", 1000, &out), 0);
+	ck_assert(strncmp(out.data, "{\"time\":1.000,\"source\":", 23) == 0);
+	/* A host that needs JSON escaping is escaped. */
+	out.len = 0;
+	ck_assert_int_eq(sw_render_hec(doc, "h\"x", 0, &out), 0);
+	ev = json_loads(out.data, 0, NULL);
+	ck_assert_str_eq(json_string_value(json_object_get(ev, "host")), "h\"x");
+	json_decref(ev);
+	ck_assert_int_eq(sw_render_hec(NULL, "h", 0, &out), -EINVAL);
+	json_decref(doc);
+}
+END_TEST
+
+static const struct {
+	long status;
+	const char *body;
+	enum sw_hec_outcome outcome;
+	int code;
+	const char *text;
+} hec_answers[] = {
+	{200, "{\"text\":\"Success\",\"code\":0}", SW_HEC_OK, 0, "Success"},
+	{200, "", SW_HEC_OK, -1, ""},
+	{503, "{\"text\":\"Server is busy\",\"code\":9}", SW_HEC_RETRY, 9, "Server is busy"},
+	{503, "{\"text\":\"HEC is unhealthy, queues are full\",\"code\":18}", SW_HEC_RETRY, 18,
+	 "HEC is unhealthy, queues are full"},
+	{500, "{\"text\":\"Internal server error\",\"code\":8}", SW_HEC_RETRY, 8, "Internal server error"},
+	{502, "<html>bad gateway</html>", SW_HEC_RETRY, -1, ""},
+	{429, NULL, SW_HEC_RETRY, -1, ""},
+	{0, NULL, SW_HEC_RETRY, -1, ""},
+	{403, "{\"text\":\"Invalid token\",\"code\":4}", SW_HEC_TOKEN, 4, "Invalid token"},
+	{403, "{\"text\":\"Token disabled\",\"code\":1}", SW_HEC_TOKEN, 1, "Token disabled"},
+	{401, "{\"text\":\"Token is required\",\"code\":2}", SW_HEC_TOKEN, 2, "Token is required"},
+	{401, NULL, SW_HEC_TOKEN, -1, ""},
+	{400, "{\"text\":\"Invalid data format\",\"code\":6}", SW_HEC_REJECTED, 6, "Invalid data format"},
+	{400, "{\"text\":\"Event field is required\",\"code\":12}", SW_HEC_REJECTED, 12, "Event field is required"},
+	{400, "{\"text\":\"Incorrect index\",\"code\":7}", SW_HEC_CONFIG, 7, "Incorrect index"},
+	{404, "not found", SW_HEC_CONFIG, -1, ""},
+	{400, "{\"text\":\"bad\\nline\",\"code\":14}", SW_HEC_CONFIG, 14, "bad?line"},
+};
+
+START_TEST(test_hec_answers)
+{
+	struct sw_hec_result r;
+	const char *b = hec_answers[_i].body;
+
+	memset(&r, 0x5a, sizeof(r));
+	sw_render_hec_result(hec_answers[_i].status, b, b ? strlen(b) : 0, &r);
+	ck_assert_msg(r.outcome == hec_answers[_i].outcome, "HTTP %ld %s: outcome %d, want %d", hec_answers[_i].status,
+	              b ? b : "(none)", r.outcome, hec_answers[_i].outcome);
+	ck_assert_int_eq(r.code, hec_answers[_i].code);
+	ck_assert_str_eq(r.text, hec_answers[_i].text);
+}
+END_TEST
+
+/* ---- journald ---- */
+
+/* Is s a valid journal field name (systemd: A-Z, 0-9, '_', not starting
+ * with a digit or '_', at most 64 bytes)? */
+static bool journal_name_ok(const char *f)
+{
+	const char *eq = strchr(f, '=');
+	size_t n;
+
+	if (eq == NULL)
+		return false;
+	n = (size_t)(eq - f);
+	if (n == 0 || n > 64 || f[0] == '_' || (f[0] >= '0' && f[0] <= '9'))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((f[i] >= 'A' && f[i] <= 'Z') || (f[i] >= '0' && f[i] <= '9') || f[i] == '_'))
+			return false;
+	return true;
+}
+
+START_TEST(test_journal_spec)
+{
+	json_t *doc = case_doc("spec");
+	struct sw_buf got = {0};
+	char **f = NULL, *expected;
+	size_t n = 0, len;
+
+	ck_assert_int_eq(sw_render_journal(doc, &f, &n), 0);
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_msg(journal_name_ok(f[i]), "bad field name in %s", f[i]);
+		sw_buf_printf(&got, "%s\n", f[i]);
+	}
+	ck_assert_str_eq(f[0], "MESSAGE=[firing] contoso: scanner2@contoso.com sent 14 messages with Basic SMTP AUTH "
+	                       "from 198.51.100.7 and is not in the exception register");
+	ck_assert_str_eq(f[1], "MESSAGE_ID=4c96a5be3a8e42d5ae32a7a9ba04a554");
+	ck_assert_str_eq(f[2], "PRIORITY=3");
+	expected = slurp("spec.journal.expected", &len);
+	ck_assert_str_eq(got.data, expected);
+	free(expected);
+	sw_buf_clear(&got);
+	sw_render_journal_free(f, n);
+	json_decref(doc);
+}
+END_TEST
+
+/* Values keep their bytes (the journal takes new lines); odd member names
+ * become valid field names; null members are left out. */
+START_TEST(test_journal_values)
+{
+	json_t *doc = case_doc("tricky");
+	char **f = NULL;
+	size_t n = 0;
+	bool summary = false, odd = false;
+
+	json_object_set_new(doc, "remediation", json_null());
+	json_object_set_new(doc, "new-member.x", json_integer(7));
+	json_object_set_new(doc, "evidence", json_pack("{s:s,s:[i,i]}", "note", "a", "counts", 1, 2));
+	ck_assert_int_eq(sw_render_journal(doc, &f, &n), 0);
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_msg(journal_name_ok(f[i]), "bad field name in %s", f[i]);
+		ck_assert(strncmp(f[i], "SMTPWATCH_REMEDIATION=", 22) != 0);
+		if (strcmp(f[i], "SMTPWATCH_SUMMARY=line one\r\nline two: \"quoted\" back\\slash ] bracket\nend") == 0)
+			summary = true;
+		if (strcmp(f[i], "SMTPWATCH_NEW_MEMBER_X=7") == 0)
+			odd = true;
+	}
+	ck_assert(summary);
+	ck_assert(odd);
+	ck_assert_str_eq(f[2], "PRIORITY=3");
+	ck_assert_str_eq(f[n - 3], "SMTPWATCH_EVIDENCE_NOTE=a");
+	ck_assert_str_eq(f[n - 2], "SMTPWATCH_EVIDENCE_COUNTS=1");
+	ck_assert_str_eq(f[n - 1], "SMTPWATCH_EVIDENCE_COUNTS=2");
+	sw_render_journal_free(f, n);
+
+	/* No summary: the message names rule and subject. */
+	json_object_del(doc, "summary");
+	ck_assert_int_eq(sw_render_journal(doc, &f, &n), 0);
+	ck_assert_str_eq(f[0], "MESSAGE=[firing] con\"toso: smtp-auth-password-spray od\\d]\"x\"@contoso.com");
+	sw_render_journal_free(f, n);
+	json_decref(doc);
+}
+END_TEST
+
+/* Every rule has its own MESSAGE_ID, and the installed catalog explains
+ * each one under that id. */
+START_TEST(test_journal_ids_and_catalog)
+{
+	const char *rules[SW_N_RULES + 2];
+	char path[1024], line[1024], ids[SW_N_RULES + 1][33];
+	size_t n = 0, n_ids = 0;
+	FILE *cat;
+
+	for (; sw_rules_all[n] != NULL; n++)
+		rules[n] = sw_rules_all[n];
+	rules[n++] = SW_RULE_DELIVERY_DEAD;
+	ck_assert(sw_rule_known(SW_RULE_DELIVERY_DEAD));
+	ck_assert_ptr_null(sw_render_journal_message_id("no-such-rule"));
+	ck_assert_ptr_null(sw_render_journal_message_id(NULL));
+
+	snprintf(path, sizeof(path), "%s/../../systemd/smtpwatch.catalog", getenv("SW_TEST_DATA"));
+	cat = fopen(path, "r");
+	ck_assert_msg(cat != NULL, "cannot open %s", path);
+	while (fgets(line, sizeof(line), cat) != NULL) {
+		if (strncmp(line, "-- ", 3) != 0)
+			continue;
+		ck_assert_uint_lt(n_ids, SW_N_RULES + 1);
+		ck_assert_msg(strlen(line) == 36 && line[35] == '\n', "catalog id line: %s", line);
+		memcpy(ids[n_ids], line + 3, 32);
+		ids[n_ids++][32] = '\0';
+	}
+	fclose(cat);
+	ck_assert_uint_eq(n_ids, n);
+
+	for (size_t i = 0; i < n; i++) {
+		const char *id = sw_render_journal_message_id(rules[i]);
+		bool in_catalog = false;
+
+		ck_assert_msg(id != NULL, "rule %s has no MESSAGE_ID", rules[i]);
+		ck_assert_uint_eq(strlen(id), 32);
+		ck_assert_uint_eq(strspn(id, "0123456789abcdef"), 32);
+		for (size_t j = 0; j < i; j++)
+			ck_assert_str_ne(id, sw_render_journal_message_id(rules[j]));
+		for (size_t j = 0; j < n_ids; j++)
+			in_catalog |= strcmp(ids[j], id) == 0;
+		ck_assert_msg(in_catalog, "rule %s (%s) is not in the catalog", rules[i], id);
+	}
+}
+END_TEST
+
+START_TEST(test_journal_refused)
+{
+	json_t *doc = json_pack("{s:s,s:s}", "rule", "r", "severity", "urgent");
+	char **f = (char **)&f;
+	size_t n = 99;
+
+	ck_assert_int_eq(sw_render_journal(doc, &f, &n), -EINVAL);
+	ck_assert_int_eq(sw_render_journal(NULL, &f, &n), -EINVAL);
+	json_object_set_new(doc, "severity", json_string("low"));
+	json_object_del(doc, "rule");
+	ck_assert_int_eq(sw_render_journal(doc, &f, &n), -EINVAL);
+	ck_assert(f == (char **)&f && n == 99);
+	/* Unknown rule: sent, without a MESSAGE_ID. */
+	json_object_set_new(doc, "rule", json_string("future-rule"));
+	ck_assert_int_eq(sw_render_journal(doc, &f, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		ck_assert(strncmp(f[i], "MESSAGE_ID=", 11) != 0);
+	ck_assert_str_eq(f[1], "PRIORITY=5");
+	sw_render_journal_free(f, n);
+	json_decref(doc);
+}
+END_TEST
+
 static Suite *render_suite(void)
 {
 	Suite *s = suite_create("render");
@@ -324,6 +829,17 @@ static Suite *render_suite(void)
 	tcase_add_test(tc, test_syslog_refused);
 	tcase_add_test(tc, test_syslog_long_hostname);
 	tcase_add_test(tc, test_webhook_compact);
+	tcase_add_test(tc, test_teams_spec_alert);
+	tcase_add_test(tc, test_teams_resolved);
+	tcase_add_loop_test(tc, test_teams_severity_colour, 0, sizeof(teams_sev) / sizeof(teams_sev[0]));
+	tcase_add_test(tc, test_teams_evidence_cap);
+	tcase_add_test(tc, test_teams_refused);
+	tcase_add_test(tc, test_hec_envelope);
+	tcase_add_loop_test(tc, test_hec_answers, 0, sizeof(hec_answers) / sizeof(hec_answers[0]));
+	tcase_add_test(tc, test_journal_spec);
+	tcase_add_test(tc, test_journal_values);
+	tcase_add_test(tc, test_journal_ids_and_catalog);
+	tcase_add_test(tc, test_journal_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -151,7 +151,9 @@ START_TEST(test_older_schema_migrates_forward)
 	ck_assert_int_eq(sw_store_signins_add(store, "contoso", &s, 1, 5000, NULL), 0);
 	ck_assert_int_eq(sqlite3_exec(sw_store_db(store),
 	                              "DROP TABLE tenant_state; DROP TABLE mailboxes; DROP TABLE mailbox_changes;"
-	                              "DROP TABLE report_files; DROP TABLE silences; PRAGMA user_version = 1",
+	                              "DROP TABLE report_files; DROP TABLE report_obs; DROP TABLE report_days;"
+	                              "DROP TABLE report_alerted; DROP TABLE silences; DROP TABLE signin_countries;"
+	                              "DROP TABLE failure_sources; PRAGMA user_version = 1",
 	                              NULL, NULL, NULL),
 	                 SQLITE_OK);
 	reopen();

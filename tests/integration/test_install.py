@@ -1,0 +1,293 @@
+"""Running smtpwatch as a service: the systemd unit's sandbox score, what
+`meson install` puts where (DESTDIR, config never overwritten, man pages
+that render), and `smtpwatchctl metrics` against the simulator."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import Env, SyslogSink, check, finish, wait_for, SMTPWATCHD  # noqa: E402
+
+SRC = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+UNIT = os.path.join(SRC, "systemd", "smtpwatchd.service")
+MAX_EXPOSURE = 1.5
+RULE = "unapproved-basic-auth-submission"
+
+
+def skip(what, why):
+    """A check that cannot run here: say so plainly, count it as passed."""
+    print(f"ok - {what} # SKIP {why}", flush=True)
+    print(f"# skipped: {what}: {why}", flush=True)
+
+
+def exposure(unit):
+    """The overall exposure systemd-analyze gives a unit file, or None."""
+    p = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--no-pager", unit],
+                       capture_output=True, text=True, timeout=120)
+    m = re.search(r"Overall exposure level for \S+: (\d+(?:\.\d+)?)", p.stdout + p.stderr)
+    if not m:
+        print("# " + (p.stdout + p.stderr).replace("\n", "\n# "))
+    return float(m.group(1)) if m else None
+
+
+def unit_directives(path):
+    """key -> [values] of a unit file (comments and sections dropped)."""
+    d = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line[0] in "#;[" or "=" not in line:
+                continue
+            k, v = line.split("=", 1)
+            d.setdefault(k.strip(), []).append(v.strip())
+    return d
+
+
+def test_unit():
+    u = unit_directives(UNIT)
+    one = lambda k: (u.get(k) or [None])[-1]  # noqa: E731
+    check(one("Type") == "notify", "the unit is Type=notify")
+    check(one("WatchdogSec") not in (None, "", "0"), "the unit sets WatchdogSec= (%s)" % one("WatchdogSec"))
+    check(any("-HUP $MAINPID" in v for v in u.get("ExecReload", [])), "ExecReload= sends SIGHUP")
+    check(one("User") == "smtpwatch", "the unit runs as User=smtpwatch")
+    check(re.match(r"^/usr/sbin/smtpwatchd -c /etc/smtpwatch/smtpwatch.conf$", one("ExecStart") or "") is not None,
+          "ExecStart= runs /usr/sbin/smtpwatchd with /etc/smtpwatch/smtpwatch.conf")
+    for k in ("StateDirectory", "RuntimeDirectory", "ConfigurationDirectory"):
+        check(one(k) == "smtpwatch", "%s=smtpwatch" % k)
+    for k, v in (("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"), ("PrivateTmp", "yes"),
+                 ("PrivateDevices", "yes"), ("MemoryDenyWriteExecute", "yes"), ("CapabilityBoundingSet", "")):
+        check(one(k) == v, "%s=%s" % (k, v))
+    check(one("RestrictAddressFamilies") == "AF_UNIX AF_INET AF_INET6", "address families: unix, inet, inet6")
+    check("@system-service" in u.get("SystemCallFilter", []), "SystemCallFilter=@system-service")
+    check("PrivateNetwork" not in u, "no PrivateNetwork= (the daemon polls Microsoft)")
+    check("PrivateUsers" not in u, "no PrivateUsers= (smtpwatchctl callers' credentials must stay readable)")
+
+    if shutil.which("systemd-analyze") is None:
+        skip("systemd-analyze security scores the unit at <= %.1f" % MAX_EXPOSURE,
+             "systemd-analyze is not installed (Debian: apt-get install systemd)")
+        return
+    score = exposure(UNIT)
+    if score is None and "unrecognized option" in subprocess.run(
+            ["systemd-analyze", "security", "--offline=yes", "--help"], capture_output=True, text=True).stderr:
+        skip("systemd-analyze security scores the unit", "this systemd-analyze has no --offline (systemd < 250)")
+        return
+    print("# systemd-analyze security --offline=yes: exposure %s" % score)
+    check(score is not None and score <= MAX_EXPOSURE,
+          "systemd-analyze security scores the unit at %s (<= %.1f)" % (score, MAX_EXPOSURE))
+
+    with tempfile.TemporaryDirectory() as root:
+        os.makedirs(os.path.join(root, "etc"))
+        p = subprocess.run(["systemd-sysusers", "--root", root, os.path.join(SRC, "systemd", "smtpwatch.sysusers")],
+                           capture_output=True, text=True, timeout=60)
+        try:
+            with open(os.path.join(root, "etc", "passwd")) as f:
+                pw = f.read()
+        except FileNotFoundError:
+            pw = ""
+        check(p.returncode == 0 and re.search(r"^smtpwatch:x:\d+:\d+:.*:/var/lib/smtpwatch:", pw, re.M),
+              "sysusers.d creates the smtpwatch user (%s)" % (pw.strip() or p.stderr.strip()))
+
+
+def build_dir():
+    """The build tree of the binaries under test (build/daemon/smtpwatchd)."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(SMTPWATCHD)))
+
+
+def build_options(build):
+    p = subprocess.run(["meson", "introspect", build, "--buildoptions"], capture_output=True, text=True, timeout=60)
+    return {o["name"]: o["value"] for o in json.loads(p.stdout)}
+
+
+def test_install():
+    if shutil.which("meson") is None:
+        skip("meson install --destdir", "meson is not in PATH")
+        return
+    build = build_dir()
+    opts = build_options(build)
+    prefix = opts["prefix"]
+    at = lambda d: d if os.path.isabs(d) else os.path.join(prefix, d)  # noqa: E731
+    sbindir, sysconfdir, mandir, datadir = (at(opts[k]) for k in ("sbindir", "sysconfdir", "mandir", "datadir"))
+    dest = tempfile.mkdtemp(prefix="sw-destdir-")
+    try:
+        inst = lambda: subprocess.run(["meson", "install", "-C", build, "--no-rebuild", "--destdir", dest],  # noqa
+                                      capture_output=True, text=True, timeout=240)
+        p = inst()
+        check(p.returncode == 0, "meson install --destdir succeeds (%s)" % p.stderr.strip()[-300:])
+        D = lambda path: dest + path  # noqa: E731
+        for name in ("smtpwatchd", "smtpwatchctl"):
+            f = D(os.path.join(sbindir, name))
+            check(os.access(f, os.X_OK), "%s is installed in sbindir (%s)" % (name, f[len(dest):]))
+        unit = D(os.path.join(prefix, "lib", "systemd", "system", "smtpwatchd.service"))
+        check(os.path.exists(unit), "the unit is installed in lib/systemd/system")
+        if os.path.exists(unit):
+            u = unit_directives(unit)
+            want = "%s/smtpwatchd -c %s/smtpwatch/smtpwatch.conf" % (sbindir, sysconfdir)
+            check(u.get("ExecStart") == [want], "the installed unit's ExecStart= is %s (%s)" % (want, u.get("ExecStart")))
+        for d in ("sysusers.d", "tmpfiles.d"):
+            check(os.path.exists(D(os.path.join(prefix, "lib", d, "smtpwatch.conf"))),
+                  "lib/%s/smtpwatch.conf is installed" % d)
+        conf = D(os.path.join(sysconfdir, "smtpwatch", "smtpwatch.conf"))
+        reg = D(os.path.join(sysconfdir, "smtpwatch", "exceptions", "contoso.conf"))
+        check(os.path.exists(conf), "the example config is installed as %s" % conf[len(dest):])
+        check(os.path.exists(reg), "the example register is installed as %s" % reg[len(dest):])
+        for name in ("smtpwatch.conf", "exceptions-contoso.conf"):
+            check(os.path.exists(D(os.path.join(datadir, "doc", "smtpwatch", "examples", name))),
+                  "share/doc/smtpwatch/examples/%s is installed" % name)
+        pages = [("man8", "smtpwatchd.8"), ("man8", "smtpwatchctl.8"), ("man5", "smtpwatch.conf.5")]
+        for sec, page in pages:
+            f = D(os.path.join(mandir, sec, page))
+            check(os.path.exists(f), "man page %s/%s is installed" % (sec, page))
+            if os.path.exists(f) and shutil.which("man"):
+                r = subprocess.run(["man", "--warnings", "-l", f], capture_output=True, text=True, timeout=60,
+                                   env=dict(os.environ, MANWIDTH="80", LC_ALL="C.UTF-8", MANPAGER="cat", PAGER="cat"))
+                check(r.returncode == 0 and not r.stderr.strip() and "SEE ALSO" in r.stdout,
+                      "man -l %s renders without warnings (%s)" % (page, r.stderr.strip()[:200]))
+        for cat in [c for c in os.listdir(os.path.join(SRC, "systemd")) if c.endswith(".catalog")]:
+            found = [os.path.join(r, f) for r, _, fs in os.walk(dest) for f in fs if f == cat]
+            check(bool(found), "the journald catalog %s is installed (%s)" % (cat, [f[len(dest):] for f in found]))
+
+        # An admin's config survives a reinstall.
+        with open(conf, "a") as f:
+            f.write("; edited by the admin\n")
+        os.chmod(reg, 0o640)
+        p = inst()
+        with open(conf) as f:
+            kept = f.read().endswith("; edited by the admin\n")
+        check(p.returncode == 0 and kept, "a second meson install keeps the edited config")
+        check((os.stat(reg).st_mode & 0o777) == 0o640, "and leaves the register alone")
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
+
+
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"'
+                    r'(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*")*)?\})? (-?[0-9.eE+-]+|NaN|[+-]Inf)$')
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_prometheus(text):
+    """Samples {(name, frozenset(labels)): value} and the problems found."""
+    samples, problems, typed = {}, [], {}
+    if not text.endswith("\n"):
+        problems.append("the text does not end with a newline")
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.startswith("# HELP ") or line.startswith("# TYPE "):
+            parts = line.split(" ", 3)
+            if len(parts) < 4:
+                problems.append("line %d: bad comment %r" % (n, line))
+            elif parts[1] == "TYPE":
+                if parts[3] not in ("counter", "gauge", "histogram", "summary", "untyped"):
+                    problems.append("line %d: bad type %r" % (n, line))
+                typed[parts[2]] = parts[3]
+            continue
+        if line.startswith("#") or not line:
+            problems.append("line %d: unexpected %r" % (n, line))
+            continue
+        m = SAMPLE.match(line)
+        if not m:
+            problems.append("line %d: not `name{labels} value`: %r" % (n, line))
+            continue
+        name = m.group(1)
+        if name not in typed:
+            problems.append("line %d: %s has no # TYPE line before it" % (n, name))
+        if typed.get(name) == "counter" and not name.endswith("_total"):
+            problems.append("line %d: counter %s does not end in _total" % (n, name))
+        labels = frozenset(LABEL.findall(m.group(2) or ""))
+        if (name, labels) in samples:
+            problems.append("line %d: duplicate series %r" % (n, line))
+        samples[(name, labels)] = float(m.group(3))
+    return samples, problems
+
+
+def value(samples, name, **labels):
+    return samples.get((name, frozenset(labels.items())))
+
+
+def iso_epoch(s):
+    return int(datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp())
+
+
+def metrics(env):
+    rc, text = env.ctl("metrics", json_out=False)
+    check(rc == 0, "smtpwatchctl metrics exits 0 (%s)" % (text[:200] if rc else rc))
+    return parse_prometheus(text if rc == 0 else "")
+
+
+def test_metrics():
+    env = Env("metrics")
+    env.syslog = SyslogSink(env.syslog_path)
+    try:
+        env.start_daemon()
+        wait_for(lambda: (env.source() or {}).get("last_success"), timeout=60, what="first sign-ins run")
+        wait_for(lambda: env.sim.hooks("soc"), timeout=30, what="webhook delivery")
+        wait_for(lambda: env.syslog.drain(), timeout=15, what="syslog frame")
+        wait_for(lambda: env.status() and all(s.get("queued") == 0 for s in env.status()["sinks"].values()),
+                 timeout=30, what="empty queues")
+
+        s, problems = metrics(env)
+        check(not problems, "the output parses as Prometheus text (%s)" % problems[:3])
+        check(value(s, "smtpwatch_records_total", tenant="contoso", source="signins") == 14,
+              "smtpwatch_records_total{tenant=contoso,source=signins} is 14 (%s)"
+              % value(s, "smtpwatch_records_total", tenant="contoso", source="signins"))
+        check(value(s, "smtpwatch_source_up", tenant="contoso", source="signins") == 1, "the sign-ins source is up")
+        last = value(s, "smtpwatch_source_last_success_timestamp_seconds", tenant="contoso", source="signins")
+        st = env.source() or {}
+        check(last is not None and st.get("last_success") and last == iso_epoch(st["last_success"]),
+              "the last success matches status (%s, %s)" % (last, st.get("last_success")))
+        check(value(s, "smtpwatch_alerts", rule=RULE, state="firing") == 1,
+              "smtpwatch_alerts{rule=%s,state=firing} is 1" % RULE)
+        check(value(s, "smtpwatch_alerts", rule="smtp-auth-password-spray", state="firing") == 0,
+              "a rule without alerts shows 0")
+        check(value(s, "smtpwatch_alerts_firing", severity="high") == 1, "one high alert firing")
+        check((value(s, "smtpwatch_outbox", sink="soc", state="delivered") or 0) >= 1,
+              "smtpwatch_outbox{sink=soc,state=delivered} >= 1")
+        check(value(s, "smtpwatch_outbox", sink="soc", state="pending") == 0, "nothing pending for soc")
+        check(value(s, "smtpwatch_deliveries_total", sink="soc", outcome="delivered") == 1,
+              "one delivery to soc counted")
+        check(value(s, "smtpwatch_deliveries_total", sink="local", outcome="delivered") == 1,
+              "one delivery to the syslog sink counted")
+        check(value(s, "smtpwatch_queue_depth", sink="soc", type="webhook") == 0, "the soc queue is empty")
+        check((value(s, "smtpwatch_sink_last_success_timestamp_seconds", sink="soc") or 0) > time.time() - 3600,
+              "the soc sink's last success is recent")
+        check(value(s, "smtpwatch_throttles_total", tenant="contoso", source="signins") == 0, "no throttling yet")
+
+        # A 429 burst shows up as throttles, new records as a higher count.
+        env.sim.add_signins("contoso.onmicrosoft.com", [
+            {"at": "-5m", "user": "scanner3@contoso.com", "ip": "198.51.100.8", "country": "NL",
+             "error_code": 0, "count": 6, "every": "30s"}])
+        env.sim.faults([{"endpoint": "signins", "status": 429, "retry_after": 1, "count": 2}])
+        env.ctl("poll")
+        wait_for(lambda: (env.source() or {}).get("records") == 20 and env.source()["state"] == "ok", timeout=60,
+                 what="records after the 429 burst")
+        s, problems = metrics(env)
+        check(not problems, "the output still parses (%s)" % problems[:3])
+        check(value(s, "smtpwatch_records_total", tenant="contoso", source="signins") == 20,
+              "records_total follows the new records (%s)"
+              % value(s, "smtpwatch_records_total", tenant="contoso", source="signins"))
+        check((value(s, "smtpwatch_throttles_total", tenant="contoso", source="signins") or 0) >= 2,
+              "smtpwatch_throttles_total counts the 429s (%s)"
+              % value(s, "smtpwatch_throttles_total", tenant="contoso", source="signins"))
+
+        rc, doc = env.ctl("metrics")
+        check(rc == 0 and isinstance(doc, dict) and doc.get("text", "").startswith("# HELP "),
+              "--json metrics answers {\"text\": ...}")
+    finally:
+        env.syslog.close()
+        env.close()
+
+
+def main():
+    test_unit()
+    test_install()
+    test_metrics()
+    finish()
+
+
+if __name__ == "__main__":
+    main()

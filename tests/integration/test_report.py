@@ -1,0 +1,229 @@
+"""The SMTP AUTH clients report end to end: CSV exports dropped into the
+spool of a running daemon (and imported with smtpwatchctl) become
+observations, alerts at the webhook, and the retirement-readiness report."""
+
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import Env, check, finish, wait_for  # noqa: E402
+
+UNAPPROVED = "unapproved-basic-auth-submission"
+
+
+def day(offset):
+    return time.strftime("%Y-%m-%d", time.gmtime(time.time() + offset * 86400))
+
+
+def drop(spool, name, text, bom=False, crlf=False):
+    """Write the export beside the spool, then move it in (as a flow would)."""
+    data = text.replace("\n", "\r\n") if crlf else text
+    raw = (b"\xef\xbb\xbf" if bom else b"") + data.encode()
+    tmp = os.path.join(os.path.dirname(spool), "." + name)
+    with open(tmp, "wb") as f:
+        f.write(raw)
+    os.rename(tmp, os.path.join(spool, name))
+
+
+def alerts(env):
+    rc, data = env.ctl("alerts")
+    return data["alerts"] if rc == 0 else []
+
+
+def alert(env, rule, subject):
+    for a in alerts(env):
+        if a["rule"] == rule and a["subject"] == subject:
+            return a
+    return None
+
+
+def main():
+    register = ("[exception scanner-hq@contoso.com]\nowner = facilities@contoso.com\n"
+                "justification = Ricoh MFP scan-to-mail, firmware has no OAuth\nticket = CHG-10422\n"
+                "expires = %s\nallowed_ips = 203.0.113.0/28\nmax_daily_messages = 50\n" % day(40))
+    env = Env("report", register=register)
+    spool = os.path.join(env.dir, "spool")
+    with open(env.conf) as f:
+        conf = f.read()
+    conf = conf.replace("[tenant contoso]\n", "[tenant contoso]\nreport_spool = %s\n" % spool)
+    with open(env.conf, "w") as f:
+        f.write(conf)
+    try:
+        env.start_daemon()
+        check(os.path.isdir(os.path.join(spool, "processed")) and os.path.isdir(os.path.join(spool, "rejected")),
+              "the daemon creates the spool with processed/ and rejected/")
+        first = wait_for(lambda: alert(env, UNAPPROVED, "scanner2@contoso.com"), timeout=60,
+                         what="the sign-in alert for scanner2")
+        check(first is not None and first["count"] == 5, "sign-ins raise scanner2's alert first (count 5)")
+
+        # 1. An EAC export: BOM, CRLF, quoted header with odd spelling, daily rows.
+        y, yy = day(-1), day(-2)
+        export = ('"Date","Sender Address","Domain","TLS 1.0 %%","TLS 1.1 %%","TLS 1.2 %%","Messages Sent",'
+                  '"Authentication Protocol"\n'
+                  '"%s","scanner2@contoso.com","contoso.com","0","0","100","7","Basic"\n'
+                  '"%s","newprinter@contoso.com","contoso.com","10","0","90","20","Basic"\n'
+                  '"%s","scanner-hq@contoso.com","contoso.com","0","0","100","80","Basic"\n'
+                  '"%s","scanner-hq@contoso.com","contoso.com","0","0","100","30","Basic"\n'
+                  '"%s","app1@contoso.com","contoso.com","0","0","100","30","OAuth"\n' % (y, y, yy, y, y))
+        drop(spool, "smtp-auth-clients-1.csv", export, bom=True, crlf=True)
+        moved = wait_for(lambda: os.path.exists(os.path.join(spool, "processed", "smtp-auth-clients-1.csv")),
+                         timeout=30, what="the export to be processed")
+        check(moved, "the export is moved to processed/")
+        check(not os.path.exists(os.path.join(spool, "smtp-auth-clients-1.csv")), "and is gone from the spool")
+        check(not os.path.exists(os.path.join(spool, "processed", "smtp-auth-clients-1.csv.error")),
+              "a clean export has no .error file")
+
+        a = wait_for(lambda: (lambda x: x if x and x["count"] == 12 else None)(
+            alert(env, UNAPPROVED, "scanner2@contoso.com")), timeout=30, what="scanner2's alert to grow")
+        check(a is not None, "report rows grow the same alert: 5 sign-ins + 7 Basic messages = 12 (%s)" %
+              (alert(env, UNAPPROVED, "scanner2@contoso.com") or {}).get("count"))
+        unapproved = [x for x in alerts(env) if x["rule"] == UNAPPROVED and x["subject"] == "scanner2@contoso.com"]
+        check(len(unapproved) == 1, "one alert per sender, shared by sign-ins and report")
+        n = alert(env, UNAPPROVED, "newprinter@contoso.com")
+        check(n is not None and n["severity"] == "high" and n["count"] == 20,
+              "an unregistered Basic sender in the report fires (%s)" % (n or {}).get("count"))
+        if n:
+            check("Set-CASMailbox -Identity newprinter@contoso.com" in (n.get("remediation") or "") and
+                  "OAuth" in (n.get("remediation") or ""), "remediation: move to OAuth or Set-CASMailbox")
+        check(alert(env, UNAPPROVED, "scanner-hq@contoso.com") is None, "the registered sender does not fire")
+        check(alert(env, UNAPPROVED, "app1@contoso.com") is None, "an OAuth sender does not fire")
+        sp = alert(env, "exception-volume-spike", "scanner-hq@contoso.com")
+        check(sp is not None and sp["severity"] == "medium" and "80 messages" in sp["summary"],
+              "80 messages in a day over max_daily_messages 50 fires exception-volume-spike (%s)" %
+              (sp or {}).get("summary"))
+        lt = alert(env, "legacy-tls-submission", "newprinter@contoso.com")
+        check(lt is not None and lt["severity"] == "low", "TLS 1.0 above 0 fires legacy-tls-submission")
+        check(alert(env, "legacy-tls-submission", "scanner2@contoso.com") is None, "TLS 1.2 only does not")
+
+        hooks = wait_for(lambda: [h for h in env.sim.hooks("soc")
+                                  if '"rule":"exception-volume-spike"' in h["body"]], timeout=30,
+                         what="the spike at the webhook")
+        check(len(hooks) == 1, "the webhook receives the spike alert")
+        before = len(env.sim.hooks("soc"))
+        src = env.source("report")
+        check(src is not None and src["records"] == 5 and src["state"] == "ok",
+              "status shows the report source with 5 observations (%s)" % src)
+
+        # 2. The same export again, under another name: nothing added.
+        drop(spool, "smtp-auth-clients-1-copy.csv", export, bom=True, crlf=True)
+        check(wait_for(lambda: os.path.exists(os.path.join(spool, "processed", "smtp-auth-clients-1-copy.csv")),
+                       timeout=30, what="the copy to be processed"), "the duplicate is moved to processed/")
+        time.sleep(1.5)
+        a = alert(env, UNAPPROVED, "scanner2@contoso.com")
+        check(a is not None and a["count"] == 12, "the duplicate adds nothing (%s)" % (a or {}).get("count"))
+        src = env.source("report")
+        check(src["records"] == 5 and src["files_duplicate"] == 1, "status counts the duplicate (%s)" % src)
+        check(len(env.sim.hooks("soc")) == before, "no new webhook for a duplicate")
+
+        # 3. A broken file is rejected with a reason; one with a bad line keeps the good rows.
+        drop(spool, "wrong-export.csv", "Name,Department\nAlice,Sales\n")
+        err = os.path.join(spool, "rejected", "wrong-export.csv.error")
+        check(wait_for(lambda: os.path.exists(err), timeout=30, what="the rejection"),
+              "a file without sender/count columns goes to rejected/ with a .error")
+        if os.path.exists(err):
+            text = open(err).read()
+            check("wrong-export.csv:1:" in text and "sender address" in text, "the .error says why (%r)" % text)
+        drop(spool, "partly-bad.csv", "Sender address;Messages sent;Date\nok@contoso.com;3;%s\n"
+             "broken@contoso.com;lots;%s\n" % (y, y))
+        perr = os.path.join(spool, "processed", "partly-bad.csv.error")
+        check(wait_for(lambda: os.path.exists(perr), timeout=30, what="the partial import"),
+              "a file with a bad line is processed with a .error listing it")
+        if os.path.exists(perr):
+            text = open(perr).read()
+            check("partly-bad.csv:3:" in text and "\"lots\"" in text, "the .error names line 3 (%r)" % text)
+        src = env.source("report")
+        check(src["files_rejected"] == 1, "status counts the rejected file (%s)" % src)
+
+        # 4. smtpwatchctl import-report.
+        weekly = os.path.join(env.dir, "weekly.csv")
+        with open(weekly, "w") as f:
+            f.write("Sender address,Messages sent,Authentication protocol,Date range,Notes\n"
+                    "legacy-app@contoso.com,14,Basic,%s - %s,\"runs nightly, via cron\"\n"
+                    "app2@contoso.com,70,OAuth,%s to %s,\n"
+                    "nobody,3,Basic,%s - %s,\n" % (day(-8), day(-2), day(-8), day(-2), day(-8), day(-2)))
+        rc, out = env.ctl("import-report", "contoso", weekly, json_out=False)
+        check(rc == 0 and "imported into contoso: 2 rows, 2 senders" in out, "import-report prints what it took (%r)"
+              % out)
+        check("weekly.csv:4: sender \"nobody\" is not an e-mail address" in out, "and the rejected line with why")
+        rc, out = env.ctl("import-report", "contoso", weekly)
+        check(rc == 0 and out["duplicate"] is True and out["rows"] == 2, "the same file again: duplicate, nothing added")
+        rc, out = env.ctl("import-report", "contoso", os.path.join(spool, "rejected", "wrong-export.csv"),
+                          json_out=False)
+        check(rc == 1 and "wrong-export.csv:1:" in out and "nothing stored" in out,
+              "a broken file: exit 1 with FILE:LINE (%r)" % out.strip())
+        rc, out = env.ctl("import-report", "fabrikam", weekly, json_out=False)
+        check(rc == 1 and "unknown tenant" in out, "an unknown tenant: exit 1")
+        la = wait_for(lambda: alert(env, UNAPPROVED, "legacy-app@contoso.com"), timeout=15,
+                      what="the imported Basic sender's alert")
+        check(la is not None and la["count"] == 14, "an imported Basic sender fires at once")
+
+        # 5. The retirement-readiness report.
+        rc, rep = env.ctl("report", "--since", "30d")
+        check(rc == 0 and len(rep["tenants"]) == 1, "report answers per tenant")
+        if rc == 0:
+            t = rep["tenants"][0]
+            basic = {e["sender"]: e for e in t["basic"]}
+            oauth = {e["sender"]: e for e in t["oauth"]}
+            check(t["state"] == "not-ready" or time.time() >= 1798761600,
+                  "a tenant with Basic senders is not ready (%s)" % t["state"])
+            check(set(["scanner2@contoso.com", "newprinter@contoso.com", "scanner-hq@contoso.com",
+                       "legacy-app@contoso.com"]) <= set(basic), "Basic senders listed (%s)" % sorted(basic))
+            check(basic.get("scanner-hq@contoso.com", {}).get("register") == "approved" and
+                  basic["scanner-hq@contoso.com"].get("owner") == "facilities@contoso.com",
+                  "register status and owner of a registered sender")
+            check(basic.get("newprinter@contoso.com", {}).get("register") == "not registered" and
+                  basic["newprinter@contoso.com"]["messages"] == 20 and
+                  basic["newprinter@contoso.com"]["last_seen"] == y, "volume and last seen of a Basic sender")
+            s2 = basic.get("scanner2@contoso.com", {})
+            check(s2.get("signins") == 5 and "signins" in s2.get("sources", []) and "report" in s2.get("sources", []),
+                  "sign-in evidence beside the report's (%s)" % s2)
+            check("app1@contoso.com" in oauth and "app2@contoso.com" in oauth and "app1@contoso.com" not in basic,
+                  "OAuth senders listed apart")
+            check(len(t["weeks"]) >= 1 and sum(w["basic_messages"] for w in t["weeks"]) == 7 + 20 + 110 + 14,
+                  "weekly counts add up to the Basic messages (%s)" % t["weeks"])
+        rc, csv = env.ctl("report", "--format", "csv", json_out=False)
+        lines = csv.splitlines()
+        check(rc == 0 and lines and lines[0].startswith("tenant,record,week,sender,protocol,messages"),
+              "--format csv has a header")
+        check(any(l.startswith("contoso,sender,,newprinter@contoso.com,basic,20,") for l in lines),
+              "and one row per sender and protocol")
+        check(any(l.startswith("contoso,week,") for l in lines), "and rows per week")
+        rc, text = env.ctl("report", json_out=False)
+        check(rc == 0 and "still on Basic SMTP AUTH" in text and "newprinter@contoso.com" in text,
+              "the human report lists the Basic senders")
+        rc, out = env.ctl("report", "--format", "xml", json_out=False)
+        check(rc == 2, "a bad --format is a usage error")
+    except Exception:
+        print(env.log_text())
+        raise
+    finally:
+        env.close()
+    test_once()
+    finish()
+
+
+def test_once():
+    """--once empties the spool too, then exits."""
+    env = Env("report-once")
+    spool = os.path.join(env.dir, "spool")
+    with open(env.conf) as f:
+        conf = f.read().replace("[tenant contoso]\n", "[tenant contoso]\nreport_spool = %s\n" % spool)
+    with open(env.conf, "w") as f:
+        f.write(conf)
+    os.makedirs(spool)
+    try:
+        drop(spool, "a.csv", "Sender address,Messages sent,Authentication protocol,Date\n"
+             "once-printer@contoso.com,9,Basic,%s\n" % day(-1))
+        rc = env.run_once()
+        check(rc == 0, "--once with a report in the spool exits 0 (%s)" % rc)
+        check(os.path.exists(os.path.join(spool, "processed", "a.csv")), "--once imports the spool")
+        hooks = [h for h in env.sim.hooks("soc") if "once-printer@contoso.com" in h["body"]]
+        check(len(hooks) == 1, "--once delivers the report's alert (%d)" % len(hooks))
+    finally:
+        env.close()
+
+
+if __name__ == "__main__":
+    main()
