@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "lifecycle.h"
 #include "proto.h"
 #include "smtpwatchd.h"
 
@@ -101,12 +102,28 @@ static int ctl_status(struct control_client *cl, json_t *req, json_t **ret_data,
 	return 0;
 }
 
-/* Append each listed alert's document to the array in arg. */
+/* An alert's document, marked silenced when a silence covers it now. */
+static json_t *alert_document_now(struct sw_store *s, const struct sw_alert *a)
+{
+	struct sw_alert view = *a; /* shallow: only read by sw_alert_document */
+
+	view.silenced_until = 0;
+	sw_lifecycle_silenced(s, a->rule, a->subject, daemon_now(), &view.silenced_until);
+	return sw_alert_document(&view);
+}
+
+struct alerts_collect {
+	struct sw_store *store;
+	json_t *list;
+};
+
+/* Append each listed alert's document to the list. */
 static int alerts_collect_cb(const struct sw_alert *a, void *arg)
 {
-	json_t *doc = sw_alert_document(a);
+	struct alerts_collect *c = arg;
+	json_t *doc = alert_document_now(c->store, a);
 
-	if (doc == NULL || json_array_append_new(arg, doc) < 0)
+	if (doc == NULL || json_array_append_new(c->list, doc) < 0)
 		return -ENOMEM;
 	return 0;
 }
@@ -140,7 +157,8 @@ static int ctl_alerts(struct control_client *cl, json_t *req, json_t **ret_data,
 	list = json_array();
 	if (list == NULL)
 		goto oom;
-	r = sw_store_alerts_list(d->store, json_is_true(all), cutoff, alerts_collect_cb, list);
+	struct alerts_collect c = {d->store, list};
+	r = sw_store_alerts_list(d->store, json_is_true(all), cutoff, alerts_collect_cb, &c);
 	if (r == -ENOMEM)
 		goto oom;
 	if (r < 0) {
@@ -181,7 +199,7 @@ static int ctl_alert(struct control_client *cl, json_t *req, json_t **ret_data, 
 		snprintf(why, n, "cannot read alert %.40s: %s", id, sw_store_errmsg(d->store));
 		return r;
 	}
-	*ret_data = sw_alert_document(&a);
+	*ret_data = alert_document_now(d->store, &a);
 	sw_alert_clear(&a);
 	if (*ret_data == NULL) {
 		snprintf(why, n, "out of memory");

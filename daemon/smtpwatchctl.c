@@ -486,6 +486,28 @@ static void print_status(const json_t *data)
 		table_print(&t, stdout);
 	}
 
+	/* The low-noise view of failed SMTP AUTH against unregistered mailboxes. */
+	t = (struct table){.ncols = 6};
+	json_object_foreach((json_t *)tenants, tname, tenant) {
+		const json_t *top = json_object_get(tenant, "top_failures");
+		size_t i;
+		json_t *row;
+		if (json_array_size(top) == 0)
+			continue;
+		if (t.n == 0)
+			table_row(&t, (const char *[]){"TENANT", "FAILED SMTP AUTH FROM (24h)", "COUNTRY", "FAILURES",
+			                               "FIRST", "LAST"});
+		json_array_foreach(top, i, row) {
+			char b[5][64];
+			table_row(&t, (const char *[]){tname, key_text(row, "ip", b[0], 64), key_text(row, "country", b[1], 64),
+			                               key_text(row, "failures", b[2], 64),
+			                               key_text(row, "first_seen", b[3], 64),
+			                               key_text(row, "last_seen", b[4], 64)});
+		}
+	}
+	if (t.n > 0)
+		table_print(&t, stdout);
+
 	if (json_object_size(sinks) == 0) {
 		printf("no sinks configured\n");
 		return;
@@ -742,7 +764,7 @@ static const struct ctl_verb verbs[] = {
 	{"alerts", do_alerts, "[--all] [--since DUR]"},
 	{"alert", do_alert, "ID"},
 	{"ack", do_ack, "ID [--note TEXT]"},
-	{"silence", do_silence, "RULE SUBJECT --for DUR"},
+	{"silence", do_silence, "[RULE SUBJECT --for DUR [--note TEXT]]"},
 	{"exceptions", do_exceptions, "[--tenant NAME]"},
 	{"mailbox", do_mailbox, "ADDRESS"},
 	{"poll", do_poll, "[TENANT]"},
