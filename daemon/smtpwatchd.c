@@ -92,6 +92,8 @@ static void tenant_free(struct tenant *t)
 {
 	if (t == NULL)
 		return;
+	if (t->detect_more != NULL)
+		event_free(t->detect_more);
 	poller_free(t->signins);
 	poller_free(t->exchange);
 	report_spool_free(t->report);
@@ -109,6 +111,8 @@ static void tenants_free(struct daemon *d)
 	d->tenants = NULL;
 	d->n_tenants = 0;
 }
+
+static void detect_more_cb(evutil_socket_t fd, short what, void *arg);
 
 /* Build the tenant runtimes of d->cfg, taking ownership of regs[]. */
 static int tenants_build(struct daemon *d, struct sw_register **regs)
@@ -130,9 +134,10 @@ static int tenants_build(struct daemon *d, struct sw_register **regs)
 		t->reg = regs[i];
 		d->tenants[d->n_tenants++] = t;
 		t->auth = auth_new(t);
+		t->detect_more = evtimer_new(d->base, detect_more_cb, t);
 		t->signins = t->auth ? poller_new(t, &signins_ops) : NULL;
 		t->exchange = t->auth ? poller_new(t, &exo_ops) : NULL;
-		if (t->signins == NULL || t->exchange == NULL || report_spool_new(t, &t->report) < 0)
+		if (t->signins == NULL || t->exchange == NULL || t->detect_more == NULL || report_spool_new(t, &t->report) < 0)
 			r = -ENOMEM;
 	}
 	free(regs);
@@ -292,12 +297,46 @@ static void clockwatch_cb(evutil_socket_t fd, short what, void *arg)
 	clockwatch.mono_ms = mono;
 }
 
-/* See smtpwatchd.h. */
-void daemon_source_done(struct daemon *d, struct tenant *t, const char *source, bool ok)
+/* Run the rules of one tenant.  A large backlog of sign-ins (a first
+ * backfill, a long outage) is examined a few pages per loop turn, so the
+ * control socket and the other tenants keep being served; --once simply
+ * goes on until it is done. */
+static void tenant_detect(struct daemon *d, struct tenant *t, unsigned what)
 {
 	struct sw_detect_stats st = {0};
 	int r;
 
+	do {
+		st.pending = false;
+		r = sw_detect_tenant(d->store, d->cfg, t->cfg, t->reg, daemon_now(), what, &st);
+	} while (r >= 0 && st.pending && d->once);
+	if (r < 0)
+		log_err("tenant %s: detection failed: %s (%s); it resumes on the next run", t->cfg->name,
+		        strerror(-r), sw_store_errmsg(d->store));
+	else if (st.fired > 0 || st.resolved > 0)
+		log_info("tenant %s: %lld sign-in%s examined, %lld notification%s, %lld resolved", t->cfg->name,
+		         (long long)st.signins_examined, st.signins_examined == 1 ? "" : "s", (long long)st.fired,
+		         st.fired == 1 ? "" : "s", (long long)st.resolved);
+	if (r >= 0 && st.pending) {
+		struct timeval now = {0, 0};
+		evtimer_add(t->detect_more, &now);
+	}
+	if (st.fired > 0 || st.resolved > 0)
+		deliver_kick(d->deliver);
+}
+
+/* The next slice of a large backlog. */
+static void detect_more_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct tenant *t = arg;
+
+	if (!poller_running(t->signins))
+		tenant_detect(t->daemon, t, SW_DETECT_SIGNINS);
+}
+
+/* See smtpwatchd.h. */
+void daemon_source_done(struct daemon *d, struct tenant *t, const char *source, bool ok)
+{
 	/* Sign-in rules wait for the end of a sign-ins run: a run commits page
 	 * by page, and counting half a run would notify twice for one burst. */
 	unsigned what = 0;
@@ -311,14 +350,7 @@ void daemon_source_done(struct daemon *d, struct tenant *t, const char *source, 
 		if (strcmp(source, "signins") == 0 && --clockwatch.paused == 0)
 			log_info("sign-in event rules resume after the clock jump");
 	}
-	r = sw_detect_tenant(d->store, d->cfg, t->cfg, t->reg, daemon_now(), what, &st);
-	if (r < 0)
-		log_err("tenant %s: detection failed: %s (%s); it resumes on the next run", t->cfg->name,
-		        strerror(-r), sw_store_errmsg(d->store));
-	else if (st.fired > 0 || st.resolved > 0)
-		log_info("tenant %s: %lld sign-in%s examined, %lld notification%s, %lld resolved", t->cfg->name,
-		         (long long)st.signins_examined, st.signins_examined == 1 ? "" : "s", (long long)st.fired,
-		         st.fired == 1 ? "" : "s", (long long)st.resolved);
+	tenant_detect(d, t, what);
 	if (!ok)
 		d->once_failed++;
 	daemon_check_health(d, t);

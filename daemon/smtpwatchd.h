@@ -25,6 +25,7 @@ struct tenant {
 	struct auth *auth;                  /* token cache for this tenant */
 	struct poller *signins;
 	struct poller *exchange;
+	struct event *detect_more; /* continues detection over a large backlog */
 	struct report_spool *report;        /* NULL without report_spool */
 };
 

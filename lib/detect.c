@@ -593,9 +593,13 @@ int sw_detect_tenant(struct sw_store *s, const struct sw_config *cfg, const stru
 {
 	struct sw_detect_stats st = {0};
 	bool more = (what & SW_DETECT_SIGNINS) != 0;
-	int r;
+	int pages = 0, r;
 
 	while (more) {
+		if (pages++ == SW_DETECT_PAGES) {
+			st.pending = true;
+			break;
+		}
 		r = detect_signins_page(s, cfg, t, reg, now, &st, &more);
 		if (r < 0)
 			return r;

@@ -26,12 +26,16 @@ struct sw_detect_stats {
 	int64_t signins_examined;
 	int64_t fired;    /* notifications queued */
 	int64_t resolved;
+	bool pending;     /* sign-ins are left for the next call (see max_pages) */
 };
 
 /* Run the sign-in rules over the tenant's sign-ins stored since the last
  * run (cursor: checkpoint source "detect", advanced in the transaction of
  * each page of sign-ins), then the state rules over the latest Exchange
- * snapshot and the register (one transaction). */
+ * snapshot and the register (one transaction).  At most SW_DETECT_PAGES
+ * pages of sign-ins per call, so a large backlog never holds the caller's
+ * event loop: ret->pending says to call again. */
+#define SW_DETECT_PAGES 4
 int sw_detect_tenant(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
                      const struct sw_register *reg, int64_t now, unsigned what, struct sw_detect_stats *ret);
 

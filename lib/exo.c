@@ -89,9 +89,10 @@ void sw_exo_error_text(const char *buf, size_t len, char *out, size_t n)
 	if (out[0] != '\0' || len == 0)
 		return;
 	/* Plain text, e.g. "... maximum number of concurrent requests ...". */
-	size_t l = strcspn(buf, "\r\n");
-	if (l > len)
-		l = len;
+	size_t l = 0;
+	/* buf need not end in a NUL: stop at len. */
+	while (l < len && buf[l] != '\r' && buf[l] != '\n')
+		l++;
 	while (l > 0 && (buf[0] == ' ' || buf[0] == '\t')) {
 		buf++;
 		l--;
