@@ -90,8 +90,8 @@ static void submitters_clear(struct submitters *g)
 	memset(g, 0, sizeof(*g));
 }
 
-/* Join a JSON string array as "a, b, c" (at most 3 shown). */
-static void join_list(const json_t *arr, char *buf, size_t n)
+/* See detect.h. */
+void sw_detect_join(const json_t *arr, char *buf, size_t n)
 {
 	size_t i, off = 0;
 	json_t *v;
@@ -132,7 +132,7 @@ static int fire_unapproved(struct sw_store *s, const struct sw_config *cfg, cons
 		json_t *v;
 		json_array_foreach(old, i, v) json_array_add_unique(ips, json_string_value(v), 50);
 	}
-	join_list(ips, ipbuf, sizeof(ipbuf));
+	sw_detect_join(ips, ipbuf, sizeof(ipbuf));
 	snprintf(summary, sizeof(summary),
 	         "%s sent %lld message%s with Basic SMTP AUTH from %s and is not in the exception register",
 	         sub->upn, (long long)total, total == 1 ? "" : "s", ipbuf);

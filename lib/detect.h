@@ -44,3 +44,6 @@ int sw_detect_tenant(struct sw_store *s, const struct sw_config *cfg, const stru
  * "stale", or "off" (not registered, not on). */
 const char *sw_detect_verdict(const struct sw_config *cfg, const struct sw_exception *e, bool exists, bool on,
                               int64_t last_used, int64_t watched_since, int64_t now);
+
+/* A JSON string array as "a, b, c and 4 more" (at most 3 named). */
+void sw_detect_join(const json_t *arr, char *buf, size_t n);

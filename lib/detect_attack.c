@@ -264,25 +264,6 @@ static void codes_text(const json_t *arr, char *buf, size_t n)
 	}
 }
 
-/* "a, b, c and 4 more" from a string array. */
-static void list_text(const json_t *arr, char *buf, size_t n)
-{
-	size_t i, off = 0;
-	json_t *v;
-
-	buf[0] = '\0';
-	json_array_foreach(arr, i, v) {
-		if (i == 3) {
-			snprintf(buf + off, n - off, " and %zu more", json_array_size(arr) - 3);
-			return;
-		}
-		int w = snprintf(buf + off, n - off, "%s%s", i ? ", " : "", json_string_value(v));
-		if (w < 0 || (size_t)w >= n - off)
-			return;
-		off += (size_t)w;
-	}
-}
-
 /* The firing alert's count and an evidence array unioned with add: what
  * the summary of the whole condition says.  *ret_union is new. */
 static int64_t prior_total(struct ctx *x, const char *rule, const char *subject, int64_t add, const char *key,
@@ -489,7 +470,7 @@ static int fire_window(struct ctx *x, const struct window_rule *wr, const char *
 	codes_text(o->codes, codes, sizeof(codes));
 	if (wr->by_ip) {
 		int64_t total = prior_total(x, wr->rule, subject, o->count, "users", o->users, &users);
-		list_text(users, users_txt, sizeof(users_txt));
+		sw_detect_join(users, users_txt, sizeof(users_txt));
 		snprintf(summary, sizeof(summary),
 		         "password spray from %s%s%s%s: %lld failed SMTP AUTH sign-ins against %zu user%s (%s) "
 		         "within %s windows (%s)",
@@ -505,7 +486,7 @@ static int fire_window(struct ctx *x, const struct window_rule *wr, const char *
 	} else {
 		json_t *ips = NULL;
 		int64_t total = prior_total(x, wr->rule, subject, o->count, "ips", o->ips, &ips);
-		list_text(ips, users_txt, sizeof(users_txt));
+		sw_detect_join(ips, users_txt, sizeof(users_txt));
 		snprintf(summary, sizeof(summary),
 		         "brute force against %s: %lld failed SMTP AUTH sign-ins within %s windows from %zu IP%s (%s) (%s)",
 		         subject, (long long)total, win, json_array_size(ips), json_array_size(ips) == 1 ? "" : "s",
@@ -829,10 +810,10 @@ static int drift_mailbox(struct ctx *x, const struct sw_exception *e, const stru
 		json_array_append_new(reasons, json_string("outside allowed_ips"));
 	if (new_any)
 		json_array_append_new(reasons, json_string("new country"));
-	list_text(o.ips, ips, sizeof(ips));
-	list_text(o.countries, cc, sizeof(cc));
-	list_text(allowed, allowed_txt, sizeof(allowed_txt));
-	list_text(known, known_txt, sizeof(known_txt));
+	sw_detect_join(o.ips, ips, sizeof(ips));
+	sw_detect_join(o.countries, cc, sizeof(cc));
+	sw_detect_join(allowed, allowed_txt, sizeof(allowed_txt));
+	sw_detect_join(known, known_txt, sizeof(known_txt));
 	{
 		char part_ip[440] = "", part_cc[300] = "";
 		if (outside_any)

@@ -230,6 +230,20 @@ static int sqlite_to_errno(int rc)
 	}
 }
 
+/* See store.h. */
+int sw_store_result(int rc)
+{
+	if (rc == SQLITE_OK || rc == SQLITE_ROW || rc == SQLITE_DONE)
+		return 0;
+	return sqlite_to_errno(rc);
+}
+
+/* See store.h. */
+int sw_store_prepare(struct sw_store *s, const char *sql, sqlite3_stmt **ret)
+{
+	return sw_store_result(sqlite3_prepare_v2(s->db, sql, -1, ret, NULL));
+}
+
 /* Fill a struct sw_error (util.c's sw_error_set, without the dependency). */
 static void store_error_out(struct sw_error *e, const char *path, const char *text)
 {

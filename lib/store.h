@@ -29,6 +29,13 @@ sqlite3 *sw_store_db(struct sw_store *s);
 const char *sw_store_errmsg(struct sw_store *s);
 int sw_store_schema_version(struct sw_store *s);
 
+/* For the store's extension modules (store_exo.c, store_report.c,
+ * store_lifecycle.c): a SQLite result to 0 (OK, ROW, DONE) or -errno
+ * (FULL -ENOSPC, BUSY/LOCKED -EBUSY, NOMEM -ENOMEM, CONSTRAINT -EEXIST,
+ * else -EIO), and a statement prepared on the store's handle. */
+int sw_store_result(int rc);
+int sw_store_prepare(struct sw_store *s, const char *sql, sqlite3_stmt **ret);
+
 int sw_store_begin(struct sw_store *s); /* BEGIN IMMEDIATE */
 int sw_store_commit(struct sw_store *s);
 int sw_store_rollback(struct sw_store *s); /* safe when no transaction is open */

@@ -16,33 +16,12 @@ const char sw_store_exo_schema[] =
 	" field TEXT NOT NULL, old_value TEXT, new_value TEXT, at INTEGER NOT NULL);"
 	"CREATE INDEX mailbox_changes_addr ON mailbox_changes(tenant, address, at);";
 
-/* SQLite result to -errno. */
-static int sq(int rc)
-{
-	switch (rc) {
-	case SQLITE_OK:
-	case SQLITE_DONE:
-	case SQLITE_ROW: return 0;
-	case SQLITE_FULL: return -ENOSPC;
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED: return -EBUSY;
-	case SQLITE_NOMEM: return -ENOMEM;
-	default: return -EIO;
-	}
-}
-
-/* Prepare sql on the store's handle. */
-static int prep(struct sw_store *s, const char *sql, sqlite3_stmt **ret)
-{
-	return sq(sqlite3_prepare_v2(sw_store_db(s), sql, -1, ret, NULL));
-}
-
 /* Record one change. */
 static int add_change(struct sw_store *s, const char *tenant, const char *address, const char *field,
                       const char *old_value, const char *new_value, int64_t at)
 {
 	sqlite3_stmt *st = NULL;
-	int r = prep(s, "INSERT INTO mailbox_changes(tenant, address, field, old_value, new_value, at)"
+	int r = sw_store_prepare(s, "INSERT INTO mailbox_changes(tenant, address, field, old_value, new_value, at)"
 	                " VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &st);
 	if (r < 0)
 		return r;
@@ -52,7 +31,7 @@ static int add_change(struct sw_store *s, const char *tenant, const char *addres
 	sqlite3_bind_text(st, 4, old_value, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, new_value, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, at);
-	r = sq(sqlite3_step(st));
+	r = sw_store_result(sqlite3_step(st));
 	sqlite3_finalize(st);
 	return r;
 }
@@ -61,7 +40,7 @@ static int add_change(struct sw_store *s, const char *tenant, const char *addres
 int sw_store_tenant_state_get(struct sw_store *s, const char *tenant, struct sw_tenant_state *ret)
 {
 	sqlite3_stmt *st = NULL;
-	int r = prep(s, "SELECT observed, smtp_disabled, default_policy, policy_allows_basic FROM tenant_state"
+	int r = sw_store_prepare(s, "SELECT observed, smtp_disabled, default_policy, policy_allows_basic FROM tenant_state"
 	                " WHERE tenant = ?1", &st);
 
 	memset(ret, 0, sizeof(*ret));
@@ -78,7 +57,7 @@ int sw_store_tenant_state_get(struct sw_store *s, const char *tenant, struct sw_
 		ret->policy_allows_basic = sqlite3_column_int(st, 3) != 0;
 		r = 0;
 	} else {
-		r = rc == SQLITE_DONE ? -ENOENT : sq(rc);
+		r = rc == SQLITE_DONE ? -ENOENT : sw_store_result(rc);
 	}
 	sqlite3_finalize(st);
 	return r;
@@ -105,7 +84,7 @@ int sw_store_tenant_state_put(struct sw_store *s, const char *tenant, const stru
 	}
 	if (r < 0 && r != -ENOENT)
 		return r;
-	r = prep(s, "INSERT OR REPLACE INTO tenant_state(tenant, observed, smtp_disabled, default_policy,"
+	r = sw_store_prepare(s, "INSERT OR REPLACE INTO tenant_state(tenant, observed, smtp_disabled, default_policy,"
 	            " policy_allows_basic) VALUES (?1, ?2, ?3, ?4, ?5)", &st);
 	if (r < 0)
 		return r;
@@ -114,7 +93,7 @@ int sw_store_tenant_state_put(struct sw_store *s, const char *tenant, const stru
 	sqlite3_bind_int(st, 3, stt->smtp_disabled);
 	sqlite3_bind_text(st, 4, stt->default_policy, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 5, stt->policy_allows_basic);
-	r = sq(sqlite3_step(st));
+	r = sw_store_result(sqlite3_step(st));
 	sqlite3_finalize(st);
 	return r;
 }
@@ -127,12 +106,12 @@ int sw_store_mailboxes_put(struct sw_store *s, const char *tenant, const struct 
 	size_t changed = 0;
 	int r;
 
-	r = prep(s, "SELECT smtp_disabled, removed FROM mailboxes WHERE tenant = ?1 AND address = ?2", &sel);
+	r = sw_store_prepare(s, "SELECT smtp_disabled, removed FROM mailboxes WHERE tenant = ?1 AND address = ?2", &sel);
 	if (r >= 0)
-		r = prep(s, "INSERT INTO mailboxes(tenant, address, identity, object_id, smtp_disabled, first_seen,"
+		r = sw_store_prepare(s, "INSERT INTO mailboxes(tenant, address, identity, object_id, smtp_disabled, first_seen,"
 		            " last_seen, snapshot) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6)", &ins);
 	if (r >= 0)
-		r = prep(s, "UPDATE mailboxes SET identity = ?3, object_id = ?4, smtp_disabled = ?5, last_seen = ?6,"
+		r = sw_store_prepare(s, "UPDATE mailboxes SET identity = ?3, object_id = ?4, smtp_disabled = ?5, last_seen = ?6,"
 		            " snapshot = ?6, removed = 0 WHERE tenant = ?1 AND address = ?2", &upd);
 	for (size_t i = 0; r >= 0 && i < n; i++) {
 		const struct sw_mailbox *m = &items[i];
@@ -162,7 +141,7 @@ int sw_store_mailboxes_put(struct sw_store *s, const char *tenant, const struct 
 				changed++;
 			}
 		} else {
-			r = sq(rc);
+			r = sw_store_result(rc);
 		}
 		sqlite3_reset(sel);
 		if (r < 0)
@@ -174,7 +153,7 @@ int sw_store_mailboxes_put(struct sw_store *s, const char *tenant, const struct 
 		sqlite3_bind_text(w, 4, m->object_id, -1, SQLITE_STATIC);
 		sqlite3_bind_int(w, 5, (int)m->smtp_disabled);
 		sqlite3_bind_int64(w, 6, snapshot);
-		r = sq(sqlite3_step(w));
+		r = sw_store_result(sqlite3_step(w));
 	}
 	sqlite3_finalize(sel);
 	sqlite3_finalize(ins);
@@ -190,23 +169,23 @@ int sw_store_mailboxes_sweep(struct sw_store *s, const char *tenant, int64_t sna
 	sqlite3_stmt *st = NULL;
 	int r;
 
-	r = prep(s, "INSERT INTO mailbox_changes(tenant, address, field, old_value, new_value, at)"
+	r = sw_store_prepare(s, "INSERT INTO mailbox_changes(tenant, address, field, old_value, new_value, at)"
 	            " SELECT tenant, address, 'mailbox', 'present', 'removed', ?2 FROM mailboxes"
 	            " WHERE tenant = ?1 AND snapshot < ?2 AND removed = 0", &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, snapshot);
-	r = sq(sqlite3_step(st));
+	r = sw_store_result(sqlite3_step(st));
 	sqlite3_finalize(st);
 	if (r < 0)
 		return r;
-	r = prep(s, "UPDATE mailboxes SET removed = 1 WHERE tenant = ?1 AND snapshot < ?2 AND removed = 0", &st);
+	r = sw_store_prepare(s, "UPDATE mailboxes SET removed = 1 WHERE tenant = ?1 AND snapshot < ?2 AND removed = 0", &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, snapshot);
-	r = sq(sqlite3_step(st));
+	r = sw_store_result(sqlite3_step(st));
 	if (r >= 0 && ret_removed != NULL)
 		*ret_removed = (size_t)sqlite3_changes(sw_store_db(s));
 	sqlite3_finalize(st);
@@ -237,7 +216,7 @@ static void mailbox_row(sqlite3_stmt *st, struct sw_mailbox_row *m)
 int sw_store_mailbox_get(struct sw_store *s, const char *tenant, const char *address, struct sw_mailbox_row *ret)
 {
 	sqlite3_stmt *st = NULL;
-	int r = prep(s, "SELECT " MAILBOX_COLUMNS " FROM mailboxes WHERE tenant = ?1 AND address = ?2", &st);
+	int r = sw_store_prepare(s, "SELECT " MAILBOX_COLUMNS " FROM mailboxes WHERE tenant = ?1 AND address = ?2", &st);
 
 	if (r < 0)
 		return r;
@@ -246,7 +225,7 @@ int sw_store_mailbox_get(struct sw_store *s, const char *tenant, const char *add
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		mailbox_row(st, ret);
-	r = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sq(rc);
+	r = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sw_store_result(rc);
 	sqlite3_finalize(st);
 	return r;
 }
@@ -256,7 +235,7 @@ int sw_store_mailboxes_enabled(struct sw_store *s, const char *tenant, sw_mailbo
 {
 	sqlite3_stmt *st = NULL;
 	struct sw_mailbox_row m;
-	int r = prep(s, "SELECT " MAILBOX_COLUMNS " FROM mailboxes WHERE tenant = ?1 AND smtp_disabled = 0"
+	int r = sw_store_prepare(s, "SELECT " MAILBOX_COLUMNS " FROM mailboxes WHERE tenant = ?1 AND smtp_disabled = 0"
 	                " AND removed = 0 ORDER BY address", &st);
 	int rc;
 
@@ -270,7 +249,7 @@ int sw_store_mailboxes_enabled(struct sw_store *s, const char *tenant, sw_mailbo
 			break;
 	}
 	if (r >= 0 && rc != SQLITE_DONE)
-		r = sq(rc);
+		r = sw_store_result(rc);
 	sqlite3_finalize(st);
 	return r;
 }
@@ -281,7 +260,7 @@ int sw_store_mailbox_changes(struct sw_store *s, const char *tenant, const char 
 {
 	sqlite3_stmt *st = NULL;
 	struct sw_mailbox_change c;
-	int r = prep(s, "SELECT at, field, old_value, new_value FROM mailbox_changes WHERE tenant = ?1"
+	int r = sw_store_prepare(s, "SELECT at, field, old_value, new_value FROM mailbox_changes WHERE tenant = ?1"
 	                " AND address = ?2 ORDER BY at DESC, id DESC LIMIT ?3", &st);
 	int rc;
 
@@ -305,7 +284,7 @@ int sw_store_mailbox_changes(struct sw_store *s, const char *tenant, const char 
 			break;
 	}
 	if (r >= 0 && rc != SQLITE_DONE)
-		r = sq(rc);
+		r = sw_store_result(rc);
 	sqlite3_finalize(st);
 	return r;
 }
@@ -314,7 +293,7 @@ int sw_store_mailbox_changes(struct sw_store *s, const char *tenant, const char 
 int sw_store_last_signin(struct sw_store *s, const char *tenant, const char *upn, bool success_only, int64_t *ret)
 {
 	sqlite3_stmt *st = NULL;
-	int r = prep(s, success_only ? "SELECT MAX(created) FROM signins WHERE tenant = ?1 AND upn = ?2 AND error_code = 0"
+	int r = sw_store_prepare(s, success_only ? "SELECT MAX(created) FROM signins WHERE tenant = ?1 AND upn = ?2 AND error_code = 0"
 	                             : "SELECT MAX(created) FROM signins WHERE tenant = ?1 AND upn = ?2", &st);
 
 	if (r < 0)
@@ -326,7 +305,7 @@ int sw_store_last_signin(struct sw_store *s, const char *tenant, const char *upn
 		*ret = sqlite3_column_int64(st, 0);
 		r = 0;
 	} else {
-		r = sq(rc);
+		r = sw_store_result(rc);
 	}
 	sqlite3_finalize(st);
 	return r;
@@ -338,7 +317,7 @@ int sw_store_signins_recent(struct sw_store *s, const char *tenant, const char *
 {
 	sqlite3_stmt *st = NULL;
 	struct sw_signin_brief b;
-	int r = prep(s, "SELECT created, id, ip, country, error_code, failure_reason FROM signins"
+	int r = sw_store_prepare(s, "SELECT created, id, ip, country, error_code, failure_reason FROM signins"
 	                " WHERE tenant = ?1 AND upn = ?2 ORDER BY created DESC LIMIT ?3", &st);
 	int rc;
 
@@ -365,7 +344,7 @@ int sw_store_signins_recent(struct sw_store *s, const char *tenant, const char *
 			break;
 	}
 	if (r >= 0 && rc != SQLITE_DONE)
-		r = sq(rc);
+		r = sw_store_result(rc);
 	sqlite3_finalize(st);
 	return r;
 }

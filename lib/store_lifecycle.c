@@ -22,22 +22,12 @@ const char sw_store_lifecycle_schema[] =
 	");"
 	"CREATE INDEX silences_until ON silences (until);" SW_DETECT_ATTACK_SCHEMA;
 
-/* SQLite's result code to -errno (store.c keeps its own copy private). */
+/* A failed SQLite result code to -errno (never 0: rc is a failure here). */
 static int sq(int rc)
 {
-	switch (rc & 0xff) {
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		return -EBUSY;
-	case SQLITE_NOMEM:
-		return -ENOMEM;
-	case SQLITE_FULL:
-		return -ENOSPC;
-	case SQLITE_CONSTRAINT:
-		return -EEXIST;
-	default:
-		return -EIO;
-	}
+	int r = sw_store_result(rc);
+
+	return r < 0 ? r : -EIO;
 }
 
 /* Copy a text column into a fixed buffer ("" for NULL). */

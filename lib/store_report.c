@@ -29,28 +29,6 @@ const char sw_store_report_schema[] =
 	"CREATE TABLE report_alerted(tenant TEXT NOT NULL, sender TEXT NOT NULL, day INTEGER NOT NULL,"
 	" messages REAL NOT NULL, PRIMARY KEY(tenant, sender, day)) WITHOUT ROWID;";
 
-/* SQLite result to -errno. */
-static int sq(int rc)
-{
-	switch (rc) {
-	case SQLITE_OK:
-	case SQLITE_DONE:
-	case SQLITE_ROW: return 0;
-	case SQLITE_FULL: return -ENOSPC;
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED: return -EBUSY;
-	case SQLITE_NOMEM: return -ENOMEM;
-	case SQLITE_CONSTRAINT: return -EEXIST;
-	default: return -EIO;
-	}
-}
-
-/* Prepare sql on the store's handle. */
-static int prep(struct sw_store *s, const char *sql, sqlite3_stmt **ret)
-{
-	return sq(sqlite3_prepare_v2(sw_store_db(s), sql, -1, ret, NULL));
-}
-
 /* Copy a text column into a fixed buffer. */
 static void col_text(sqlite3_stmt *st, int i, char *buf, size_t n)
 {
@@ -72,7 +50,7 @@ static void bind_pct(sqlite3_stmt *st, int i, double v)
 int sw_store_report_file_find(struct sw_store *s, const char *tenant, const char *sha256, struct sw_report_file *ret)
 {
 	sqlite3_stmt *st = NULL;
-	int r = prep(s, "SELECT id, name, sha256, imported, rows, rejected, first_day, last_day FROM report_files"
+	int r = sw_store_prepare(s, "SELECT id, name, sha256, imported, rows, rejected, first_day, last_day FROM report_files"
 	                " WHERE tenant = ?1 AND sha256 = ?2", &st);
 
 	memset(ret, 0, sizeof(*ret));
@@ -92,7 +70,7 @@ int sw_store_report_file_find(struct sw_store *s, const char *tenant, const char
 		ret->last_day = sqlite3_column_int64(st, 7);
 		r = 0;
 	} else {
-		r = rc == SQLITE_DONE ? -ENOENT : sq(rc);
+		r = rc == SQLITE_DONE ? -ENOENT : sw_store_result(rc);
 	}
 	sqlite3_finalize(st);
 	return r;
@@ -102,7 +80,7 @@ int sw_store_report_file_find(struct sw_store *s, const char *tenant, const char
 int sw_store_report_file_add(struct sw_store *s, const char *tenant, const struct sw_report_file *f, int64_t *ret_id)
 {
 	sqlite3_stmt *st = NULL;
-	int r = prep(s, "INSERT INTO report_files(tenant, sha256, name, imported, rows, rejected, first_day, last_day)"
+	int r = sw_store_prepare(s, "INSERT INTO report_files(tenant, sha256, name, imported, rows, rejected, first_day, last_day)"
 	                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", &st);
 
 	if (r < 0)
@@ -115,7 +93,7 @@ int sw_store_report_file_add(struct sw_store *s, const char *tenant, const struc
 	sqlite3_bind_int64(st, 6, f->rejected);
 	sqlite3_bind_int64(st, 7, f->first_day);
 	sqlite3_bind_int64(st, 8, f->last_day);
-	r = sq(sqlite3_step(st));
+	r = sw_store_result(sqlite3_step(st));
 	sqlite3_finalize(st);
 	if (r == 0 && ret_id != NULL)
 		*ret_id = sqlite3_last_insert_rowid(sw_store_db(s));
@@ -143,7 +121,7 @@ static int rebuild_days(struct sw_store *s, const char *tenant, const char *send
 	int *span = NULL;
 	int r;
 
-	r = prep(s, "SELECT day_start, day_end, messages, tls10, tls11 FROM report_obs"
+	r = sw_store_prepare(s, "SELECT day_start, day_end, messages, tls10, tls11 FROM report_obs"
 	            " WHERE tenant = ?1 AND sender = ?2 AND auth = ?3"
 	            " ORDER BY day_end - day_start, updated DESC, day_start", &sel);
 	if (r < 0)
@@ -174,16 +152,16 @@ static int rebuild_days(struct sw_store *s, const char *tenant, const char *send
 			hi = o[n].end;
 		n++;
 	}
-	r = r == SQLITE_DONE ? 0 : sq(r);
+	r = r == SQLITE_DONE ? 0 : sw_store_result(r);
 	if (r < 0)
 		goto out;
-	r = prep(s, "DELETE FROM report_days WHERE tenant = ?1 AND sender = ?2 AND auth = ?3", &del);
+	r = sw_store_prepare(s, "DELETE FROM report_days WHERE tenant = ?1 AND sender = ?2 AND auth = ?3", &del);
 	if (r < 0)
 		goto out;
 	sqlite3_bind_text(del, 1, tenant, -1, SQLITE_STATIC);
 	sqlite3_bind_text(del, 2, sender, -1, SQLITE_STATIC);
 	sqlite3_bind_text(del, 3, auth, -1, SQLITE_STATIC);
-	r = sq(sqlite3_step(del));
+	r = sw_store_result(sqlite3_step(del));
 	if (r < 0 || n == 0 || hi - lo > REBUILD_MAX_DAYS)
 		goto out;
 	size_t nd = (size_t)(hi - lo);
@@ -217,7 +195,7 @@ static int rebuild_days(struct sw_store *s, const char *tenant, const char *send
 			t11[d - lo] = o[i].tls11;
 		}
 	}
-	r = prep(s, "INSERT INTO report_days(tenant, sender, auth, day, messages, tls10, tls11, span)"
+	r = sw_store_prepare(s, "INSERT INTO report_days(tenant, sender, auth, day, messages, tls10, tls11, span)"
 	            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", &ins);
 	if (r < 0)
 		goto out;
@@ -232,7 +210,7 @@ static int rebuild_days(struct sw_store *s, const char *tenant, const char *send
 		bind_pct(ins, 6, t10[k]);
 		bind_pct(ins, 7, t11[k]);
 		sqlite3_bind_int(ins, 8, span[k]);
-		r = sq(sqlite3_step(ins));
+		r = sw_store_result(sqlite3_step(ins));
 		sqlite3_reset(ins);
 	}
 out:
@@ -286,7 +264,7 @@ int sw_store_report_rows_add(struct sw_store *s, const char *tenant, int64_t fil
 	keys = calloc(n, sizeof(*keys));
 	if (keys == NULL)
 		return -ENOMEM;
-	r = prep(s, sql, &st);
+	r = sw_store_prepare(s, sql, &st);
 	if (r < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
@@ -307,7 +285,7 @@ int sw_store_report_rows_add(struct sw_store *s, const char *tenant, int64_t fil
 		else
 			sqlite3_bind_null(st, 12);
 		sqlite3_bind_int64(st, 13, now);
-		r = sq(sqlite3_step(st));
+		r = sw_store_result(sqlite3_step(st));
 		sqlite3_reset(st);
 		if (r < 0)
 			goto out;
@@ -339,14 +317,14 @@ out:
 int sw_store_report_last_use(struct sw_store *s, const char *tenant, const char *sender, int64_t *ret)
 {
 	sqlite3_stmt *st = NULL;
-	int r = prep(s, "SELECT max(day) FROM report_days WHERE tenant = ?1 AND sender = lower(?2) AND messages > 0",
+	int r = sw_store_prepare(s, "SELECT max(day) FROM report_days WHERE tenant = ?1 AND sender = lower(?2) AND messages > 0",
 	             &st);
 
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, sender, -1, SQLITE_STATIC);
-	r = sq(sqlite3_step(st));
+	r = sw_store_result(sqlite3_step(st));
 	if (r == 0)
 		*ret = sqlite3_column_int64(st, 0); /* NULL reads as 0 */
 	sqlite3_finalize(st);
@@ -357,7 +335,7 @@ int sw_store_report_last_use(struct sw_store *s, const char *tenant, const char 
 int sw_store_report_usage(struct sw_store *s, const char *tenant, int64_t since, sw_report_usage_cb cb, void *arg)
 {
 	sqlite3_stmt *st = NULL;
-	int r = prep(s, "SELECT sender, auth, sum(messages), min(day), max(day),"
+	int r = sw_store_prepare(s, "SELECT sender, auth, sum(messages), min(day), max(day),"
 	                " sum(messages * (coalesce(tls10, 0) + coalesce(tls11, 0)) / 100.0),"
 	                " max(coalesce(tls10, 0)), max(coalesce(tls11, 0))"
 	                " FROM report_days WHERE tenant = ?1 AND day >= ?2 AND messages > 0"
@@ -382,7 +360,7 @@ int sw_store_report_usage(struct sw_store *s, const char *tenant, int64_t since,
 		if (r < 0)
 			goto out;
 	}
-	r = r == SQLITE_DONE ? 0 : sq(r);
+	r = r == SQLITE_DONE ? 0 : sw_store_result(r);
 out:
 	sqlite3_finalize(st);
 	return r;
@@ -401,7 +379,7 @@ int64_t sw_report_week_start(int64_t t)
 int sw_store_report_weeks(struct sw_store *s, const char *tenant, int64_t since, sw_report_week_cb cb, void *arg)
 {
 	sqlite3_stmt *st = NULL;
-	int r = prep(s, "SELECT (day / 86400 - (day / 86400 + 3) % 7) * 86400 AS week, auth,"
+	int r = sw_store_prepare(s, "SELECT (day / 86400 - (day / 86400 + 3) % 7) * 86400 AS week, auth,"
 	                " count(DISTINCT sender), sum(messages) FROM report_days"
 	                " WHERE tenant = ?1 AND day >= ?2 AND messages > 0 GROUP BY week, auth ORDER BY week, auth", &st);
 
@@ -420,7 +398,7 @@ int sw_store_report_weeks(struct sw_store *s, const char *tenant, int64_t since,
 		if (r < 0)
 			goto out;
 	}
-	r = r == SQLITE_DONE ? 0 : sq(r);
+	r = r == SQLITE_DONE ? 0 : sw_store_result(r);
 out:
 	sqlite3_finalize(st);
 	return r;
@@ -432,7 +410,7 @@ int sw_store_report_days_over(struct sw_store *s, const char *tenant, const char
 {
 	sqlite3_stmt *st = NULL;
 	/* Half a message of slack: spread periods give fractions. */
-	int r = prep(s, "SELECT day, sum(messages) FROM report_days WHERE tenant = ?1 AND sender = lower(?2)"
+	int r = sw_store_prepare(s, "SELECT day, sum(messages) FROM report_days WHERE tenant = ?1 AND sender = lower(?2)"
 	                " AND day >= ?3 GROUP BY day HAVING sum(messages) > ?4 + 0.5 ORDER BY day", &st);
 
 	if (r < 0)
@@ -446,7 +424,7 @@ int sw_store_report_days_over(struct sw_store *s, const char *tenant, const char
 		if (r < 0)
 			goto out;
 	}
-	r = r == SQLITE_DONE ? 0 : sq(r);
+	r = r == SQLITE_DONE ? 0 : sw_store_result(r);
 out:
 	sqlite3_finalize(st);
 	return r;
@@ -457,7 +435,7 @@ out:
 int sw_store_report_basic_new(struct sw_store *s, const char *tenant, sw_report_basic_cb cb, void *arg)
 {
 	sqlite3_stmt *st = NULL;
-	int r = prep(s, "SELECT sender, total, alerted, first, last FROM (SELECT d.sender AS sender,"
+	int r = sw_store_prepare(s, "SELECT sender, total, alerted, first, last FROM (SELECT d.sender AS sender,"
 	                " sum(d.messages) AS total, min(d.day) AS first, max(d.day) AS last,"
 	                " (SELECT coalesce(sum(a.messages), 0) FROM report_alerted a WHERE a.tenant = ?1"
 	                " AND a.sender = d.sender) AS alerted"
@@ -478,7 +456,7 @@ int sw_store_report_basic_new(struct sw_store *s, const char *tenant, sw_report_
 		if (r < 0)
 			goto out;
 	}
-	r = r == SQLITE_DONE ? 0 : sq(r);
+	r = r == SQLITE_DONE ? 0 : sw_store_result(r);
 out:
 	sqlite3_finalize(st);
 	return r;
@@ -488,22 +466,22 @@ out:
 int sw_store_report_alerted_sync(struct sw_store *s, const char *tenant, const char *sender)
 {
 	sqlite3_stmt *st = NULL;
-	int r = prep(s, "DELETE FROM report_alerted WHERE tenant = ?1 AND sender = ?2", &st);
+	int r = sw_store_prepare(s, "DELETE FROM report_alerted WHERE tenant = ?1 AND sender = ?2", &st);
 
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, sender, -1, SQLITE_STATIC);
-	r = sq(sqlite3_step(st));
+	r = sw_store_result(sqlite3_step(st));
 	sqlite3_finalize(st);
 	st = NULL;
 	if (r == 0)
-		r = prep(s, "INSERT INTO report_alerted(tenant, sender, day, messages) SELECT tenant, sender, day,"
+		r = sw_store_prepare(s, "INSERT INTO report_alerted(tenant, sender, day, messages) SELECT tenant, sender, day,"
 		            " messages FROM report_days WHERE tenant = ?1 AND sender = ?2 AND auth = 'basic'", &st);
 	if (r == 0) {
 		sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, sender, -1, SQLITE_STATIC);
-		r = sq(sqlite3_step(st));
+		r = sw_store_result(sqlite3_step(st));
 	}
 	sqlite3_finalize(st);
 	return r;
@@ -513,14 +491,14 @@ int sw_store_report_alerted_sync(struct sw_store *s, const char *tenant, const c
 int sw_store_report_imports(struct sw_store *s, const char *tenant, struct sw_report_imports *ret)
 {
 	sqlite3_stmt *st = NULL;
-	int r = prep(s, "SELECT count(*), coalesce(max(imported), 0), coalesce(min(nullif(first_day, 0)), 0),"
+	int r = sw_store_prepare(s, "SELECT count(*), coalesce(max(imported), 0), coalesce(min(nullif(first_day, 0)), 0),"
 	                " coalesce(max(last_day), 0) FROM report_files WHERE tenant = ?1", &st);
 
 	memset(ret, 0, sizeof(*ret));
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
-	r = sq(sqlite3_step(st));
+	r = sw_store_result(sqlite3_step(st));
 	if (r == 0) {
 		ret->files = sqlite3_column_int64(st, 0);
 		ret->last_import = sqlite3_column_int64(st, 1);
@@ -536,7 +514,7 @@ int sw_store_report_signin_senders(struct sw_store *s, const char *tenant, int64
                                    void *arg)
 {
 	sqlite3_stmt *st = NULL;
-	int r = prep(s, "SELECT upn, count(*), min(created), max(created) FROM signins"
+	int r = sw_store_prepare(s, "SELECT upn, count(*), min(created), max(created) FROM signins"
 	                " WHERE tenant = ?1 AND upn IS NOT NULL AND created >= ?2 AND error_code = 0"
 	                " GROUP BY upn ORDER BY upn", &st);
 
@@ -554,7 +532,7 @@ int sw_store_report_signin_senders(struct sw_store *s, const char *tenant, int64
 		if (r < 0)
 			goto out;
 	}
-	r = r == SQLITE_DONE ? 0 : sq(r);
+	r = r == SQLITE_DONE ? 0 : sw_store_result(r);
 out:
 	sqlite3_finalize(st);
 	return r;
@@ -565,21 +543,21 @@ int sw_store_report_prune(struct sw_store *s, int64_t cutoff, int64_t *ret_delet
 {
 	sqlite3_stmt *st = NULL;
 	int64_t n = 0;
-	int r = prep(s, "DELETE FROM report_obs WHERE day_end <= ?1", &st);
+	int r = sw_store_prepare(s, "DELETE FROM report_obs WHERE day_end <= ?1", &st);
 
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, cutoff);
-	r = sq(sqlite3_step(st));
+	r = sw_store_result(sqlite3_step(st));
 	n = sqlite3_changes(sw_store_db(s));
 	sqlite3_finalize(st);
 	st = NULL;
 	for (int i = 0; r == 0 && i < 2; i++) {
-		r = prep(s, i == 0 ? "DELETE FROM report_days WHERE day < ?1" : "DELETE FROM report_alerted WHERE day < ?1",
+		r = sw_store_prepare(s, i == 0 ? "DELETE FROM report_days WHERE day < ?1" : "DELETE FROM report_alerted WHERE day < ?1",
 		         &st);
 		if (r == 0) {
 			sqlite3_bind_int64(st, 1, cutoff / SW_DAY * SW_DAY);
-			r = sq(sqlite3_step(st));
+			r = sw_store_result(sqlite3_step(st));
 		}
 		sqlite3_finalize(st);
 		st = NULL;
