@@ -7,7 +7,7 @@
 
 #include "util.h"
 
-#define HTTP_MAX_BODY (64L * 1024 * 1024)
+#define HTTP_MAX_BODY (32L * 1024 * 1024) /* a Graph page of 1000 records is about 2.5 MB */
 
 struct http_response {
 	long status;          /* 0 when no HTTP answer (network error) */
