@@ -167,8 +167,7 @@ fail:
 struct resolve_ctx {
 	const struct sw_register *reg;
 	int64_t now;
-	char **subjects;
-	size_t n, cap;
+	struct sw_strv subjects;
 };
 
 /* Collect firing unapproved-submission alerts whose sender is now approved. */
@@ -179,19 +178,7 @@ static int collect_approved_cb(const struct sw_alert *a, void *arg)
 
 	if (e == NULL || !sw_exception_active(e, rc->now))
 		return 0;
-	if (rc->n == rc->cap) {
-		size_t cap = rc->cap ? rc->cap * 2 : 8;
-		char **n = realloc(rc->subjects, cap * sizeof(*n));
-		if (n == NULL)
-			return -ENOMEM;
-		rc->subjects = n;
-		rc->cap = cap;
-	}
-	rc->subjects[rc->n] = strdup(a->subject);
-	if (rc->subjects[rc->n] == NULL)
-		return -ENOMEM;
-	rc->n++;
-	return 0;
+	return sw_strv_add(&rc->subjects, a->subject);
 }
 
 /* A sender that was registered since its alert fired: the condition clears. */
@@ -201,14 +188,12 @@ static int resolve_approved(struct sw_store *s, const struct sw_config *cfg, con
 	struct resolve_ctx rc = {.reg = reg, .now = now};
 	int r = sw_store_alerts_firing(s, SW_RULE_UNAPPROVED_BASIC_AUTH, tenant, collect_approved_cb, &rc);
 
-	for (size_t i = 0; r >= 0 && i < rc.n; i++) {
-		r = sw_lifecycle_resolve(s, cfg, SW_RULE_UNAPPROVED_BASIC_AUTH, tenant, rc.subjects[i], now);
+	for (size_t i = 0; r >= 0 && i < rc.subjects.n; i++) {
+		r = sw_lifecycle_resolve(s, cfg, SW_RULE_UNAPPROVED_BASIC_AUTH, tenant, rc.subjects.v[i], now);
 		if (r >= 0)
 			st->resolved++;
 	}
-	for (size_t i = 0; i < rc.n; i++)
-		free(rc.subjects[i]);
-	free(rc.subjects);
+	sw_strv_clear(&rc.subjects);
 	return r;
 }
 
@@ -309,13 +294,8 @@ fail:
 	return r;
 }
 
-/* A growable list of subjects that hold, for sw_lifecycle_sync. */
-struct strv {
-	char **v;
-	size_t n, cap;
-};
-
-static int strv_add(struct strv *sv, const char *s)
+/* See detect.h. */
+int sw_strv_add(struct sw_strv *sv, const char *s)
 {
 	if (sv->n == sv->cap) {
 		size_t cap = sv->cap ? sv->cap * 2 : 16;
@@ -332,7 +312,8 @@ static int strv_add(struct strv *sv, const char *s)
 	return 0;
 }
 
-static void strv_clear(struct strv *sv)
+/* See detect.h. */
+void sw_strv_clear(struct sw_strv *sv)
 {
 	for (size_t i = 0; i < sv->n; i++)
 		free(sv->v[i]);
@@ -350,7 +331,7 @@ struct state_ctx {
 	bool have_state;
 	struct sw_tenant_state state;
 	struct sw_detect_stats *st;
-	struct strv holds; /* subjects of the rule being evaluated */
+	struct sw_strv holds; /* subjects of the rule being evaluated */
 };
 
 /* Fire a state condition and remember that its subject holds. */
@@ -375,7 +356,7 @@ static int state_fire(struct state_ctx *x, const char *rule, enum sw_severity se
 	if (r >= 0 && notified)
 		x->st->fired++;
 	if (r >= 0)
-		r = strv_add(&x->holds, subject);
+		r = sw_strv_add(&x->holds, subject);
 	return r;
 }
 
@@ -384,7 +365,7 @@ static int state_sync(struct state_ctx *x, const char *rule)
 {
 	int r = sw_lifecycle_sync(x->s, x->cfg, rule, x->t->name, (const char *const *)x->holds.v, x->holds.n, x->now);
 
-	strv_clear(&x->holds);
+	sw_strv_clear(&x->holds);
 	return r;
 }
 
@@ -457,12 +438,12 @@ static int rule_unapproved_mailbox(struct state_ctx *x)
 	if (x->have_state)
 		r = sw_store_mailboxes_enabled(x->s, x->t->name, enabled_mailbox_cb, x);
 	if (r < 0) {
-		strv_clear(&x->holds);
+		sw_strv_clear(&x->holds);
 		return r;
 	}
 	/* Without a snapshot nothing is known: keep what fired. */
 	if (!x->have_state) {
-		strv_clear(&x->holds);
+		sw_strv_clear(&x->holds);
 		return 0;
 	}
 	return state_sync(x, SW_RULE_UNAPPROVED_MAILBOX);
@@ -551,7 +532,7 @@ static int rule_register(struct state_ctx *x, const char *rule)
 		}
 	}
 	if (r < 0) {
-		strv_clear(&x->holds);
+		sw_strv_clear(&x->holds);
 		return r;
 	}
 	return state_sync(x, rule);
@@ -583,7 +564,7 @@ static int detect_state(struct sw_store *s, const struct sw_config *cfg, const s
 		r = rule_register(&x, SW_RULE_UNUSED);
 	if (r >= 0)
 		r = sw_detect_report(s, cfg, t, reg, now, st);
-	strv_clear(&x.holds);
+	sw_strv_clear(&x.holds);
 	return r;
 }
 

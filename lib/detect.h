@@ -47,3 +47,11 @@ const char *sw_detect_verdict(const struct sw_config *cfg, const struct sw_excep
 
 /* A JSON string array as "a, b, c and 4 more" (at most 3 named). */
 void sw_detect_join(const json_t *arr, char *buf, size_t n);
+
+/* A growable list of strings (subjects to resolve or that hold). */
+struct sw_strv {
+	char **v;
+	size_t n, cap;
+};
+int sw_strv_add(struct sw_strv *sv, const char *s); /* copies s; -ENOMEM */
+void sw_strv_clear(struct sw_strv *sv);

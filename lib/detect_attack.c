@@ -1067,8 +1067,7 @@ int sw_detect_attacks(struct sw_store *s, const struct sw_config *cfg, const str
 
 struct quiet_ctx {
 	int64_t cutoff;
-	char **subjects;
-	size_t n, cap;
+	struct sw_strv subjects;
 };
 
 /* Collect firing alerts whose last occurrence is older than the cutoff. */
@@ -1078,19 +1077,7 @@ static int quiet_collect_cb(const struct sw_alert *a, void *arg)
 
 	if (a->last_seen >= q->cutoff)
 		return 0;
-	if (q->n == q->cap) {
-		size_t cap = q->cap ? q->cap * 2 : 8;
-		char **n = realloc(q->subjects, cap * sizeof(*n));
-		if (n == NULL)
-			return -ENOMEM;
-		q->subjects = n;
-		q->cap = cap;
-	}
-	q->subjects[q->n] = strdup(a->subject);
-	if (q->subjects[q->n] == NULL)
-		return -ENOMEM;
-	q->n++;
-	return 0;
+	return sw_strv_add(&q->subjects, a->subject);
 }
 
 /* Resolve the rule's alerts with no occurrence for quiet seconds. */
@@ -1100,14 +1087,12 @@ static int resolve_quiet(struct sw_store *s, const struct sw_config *cfg, const 
 	struct quiet_ctx q = {.cutoff = now - quiet};
 	int r = sw_store_alerts_firing(s, rule, tenant, quiet_collect_cb, &q);
 
-	for (size_t i = 0; r >= 0 && i < q.n; i++) {
-		r = sw_lifecycle_resolve(s, cfg, rule, tenant, q.subjects[i], now);
+	for (size_t i = 0; r >= 0 && i < q.subjects.n; i++) {
+		r = sw_lifecycle_resolve(s, cfg, rule, tenant, q.subjects.v[i], now);
 		if (r >= 0 && st)
 			st->resolved++;
 	}
-	for (size_t i = 0; i < q.n; i++)
-		free(q.subjects[i]);
-	free(q.subjects);
+	sw_strv_clear(&q.subjects);
 	return r;
 }
 
