@@ -48,29 +48,13 @@ int sw_alert_status_parse(const char *s, enum sw_alert_status *ret)
 	return 0;
 }
 
-/* ISO-8601 UTC with Z, as the document wants (util's sw_time_format). */
+/* ISO-8601 UTC with Z, as the document wants. */
 static json_t *time_json(int64_t t)
 {
 	char buf[32];
-	time_t tt = (time_t)t;
-	struct tm tm;
 
-	if (gmtime_r(&tt, &tm) == NULL || strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		return json_null();
+	sw_time_format(t, buf, sizeof(buf));
 	return json_string(buf);
-}
-
-/* Severity name for the document (config's sw_severity_name). */
-static const char *severity_name(enum sw_severity s)
-{
-	static const char *const names[] = {
-		[SW_SEV_INFO] = "info",         [SW_SEV_LOW] = "low",           [SW_SEV_MEDIUM] = "medium",
-		[SW_SEV_HIGH] = "high",         [SW_SEV_CRITICAL] = "critical",
-	};
-
-	if ((unsigned)s < sizeof(names) / sizeof(names[0]))
-		return names[s];
-	return "unknown";
 }
 
 /* A JSON string even from bytes that are not UTF-8 (a CSV export in
@@ -112,7 +96,7 @@ json_t *sw_alert_document(const struct sw_alert *a)
 	/* Insertion order is the order jansson dumps: keep SPEC's. */
 	r |= json_object_set_new(doc, "id", json_string(a->id));
 	r |= json_object_set_new(doc, "rule", string_or_null(a->rule));
-	r |= json_object_set_new(doc, "severity", json_string(severity_name(a->severity)));
+	r |= json_object_set_new(doc, "severity", json_string(sw_severity_name(a->severity)));
 	r |= json_object_set_new(doc, "tenant", string_or_null(a->tenant));
 	r |= json_object_set_new(doc, "subject", string_or_null(a->subject));
 	r |= json_object_set_new(doc, "status", json_string(sw_alert_status_name(a->status)));

@@ -118,20 +118,6 @@ static int evidence_replace(json_t **dst, const json_t *src)
 	return evidence_merge(dst, src);
 }
 
-/* Does the sink take this rule and severity?  Stand-in for config.c's
- * sw_sink_wants() until it lands: same contract (config.h). */
-static bool sink_wants(const struct sw_sink_config *sink, const char *rule, enum sw_severity sev)
-{
-	if (sev < sink->min_severity)
-		return false;
-	if (sink->rules == NULL)
-		return true;
-	for (char **r = sink->rules; *r; r++)
-		if (strcmp(*r, "*") == 0 || strcmp(*r, rule) == 0)
-			return true;
-	return false;
-}
-
 /* Queue the alert's current document for every sink that wants it.  The
  * alert must be saved (it has its id) and its transition already bumped. */
 static int notify(struct sw_store *s, const struct sw_config *cfg, const struct sw_alert *a, int64_t now)
@@ -155,7 +141,7 @@ static int notify(struct sw_store *s, const struct sw_config *cfg, const struct 
 	for (size_t i = 0; i < cfg->n_sinks; i++) {
 		const struct sw_sink_config *sink = &cfg->sinks[i];
 
-		if (sink->name == NULL || !sink_wants(sink, a->rule, a->severity))
+		if (sink->name == NULL || !sw_sink_wants(sink, a->rule, a->severity))
 			continue;
 		r = sw_store_outbox_add(s, a->id, a->transition, sink->name, body, now);
 		if (r < 0)
