@@ -276,13 +276,14 @@ static void health_timer_cb(evutil_socket_t fd, short what, void *arg)
  * re-raise) everything at once.  They pause for one sign-ins run per
  * tenant; the detect cursor does not move, so nothing is skipped. */
 #define CLOCK_JUMP_S 600
+#define CLOCK_CHECK_S 10
 static struct {
 	struct event *ev;
 	int64_t wall, mono_ms;
 	size_t paused; /* sign-ins runs still to finish with event rules paused */
 } clockwatch;
 
-/* Every minute: compare how far each clock moved. */
+/* Every CLOCK_CHECK_S: compare how far each clock moved. */
 static void clockwatch_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
@@ -604,8 +605,9 @@ int main(int argc, char **argv)
 		event_add(d.health, &minute);
 		clockwatch.wall = daemon_now();
 		clockwatch.mono_ms = daemon_mono_ms();
+		struct timeval every = {CLOCK_CHECK_S, 0};
 		clockwatch.ev = event_new(d.base, -1, EV_PERSIST, clockwatch_cb, &d);
-		event_add(clockwatch.ev, &minute);
+		event_add(clockwatch.ev, &every);
 	}
 	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
 		struct timeval tv = {(time_t)(wd_usec / 2000000), (suseconds_t)(wd_usec / 2 % 1000000)};

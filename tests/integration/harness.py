@@ -160,10 +160,12 @@ class Env:
         self.daemon = None
         self.daemon_log = os.path.join(self.dir, "daemon.log")
 
-    def start_daemon(self, *args):
+    def start_daemon(self, *args, env=None):
+        """Start smtpwatchd in the foreground; env adds to its environment."""
         self.dlog = open(self.daemon_log, "a")
         self.daemon = subprocess.Popen(WRAP + [SMTPWATCHD, "-c", self.conf, "-d", *args],
-                                       stdout=self.dlog, stderr=subprocess.STDOUT)
+                                       stdout=self.dlog, stderr=subprocess.STDOUT,
+                                       env=dict(os.environ, **env) if env else None)
         ok = wait_for(lambda: os.path.exists(self.socket) or self.daemon.poll() is not None,
                       timeout=30, what="control socket")
         if self.daemon.poll() is not None or not ok:
