@@ -223,6 +223,7 @@ static void auth_done_cb(struct http_response *res, void *arg)
 {
 	struct auth_slot *s = arg;
 	struct tenant *t = s->auth->tenant;
+	struct sw_token fresh = {0};
 	struct sw_error err = {0};
 	char why[400];
 	int r;
@@ -232,8 +233,12 @@ static void auth_done_cb(struct http_response *res, void *arg)
 	if (res->curl_code != 0) {
 		snprintf(why, sizeof(why), "token request failed: %s", res->error);
 	} else {
-		r = sw_token_parse(res->body.data, res->body.len, daemon_now(), &s->token, &err);
-		if (r == -EACCES)
+		/* A renewal replaces the token still cached (and wipes it). */
+		r = sw_token_parse(res->body.data, res->body.len, daemon_now(), &fresh, &err);
+		if (r == 0) {
+			sw_token_clear(&s->token);
+			s->token = fresh;
+		} else if (r == -EACCES)
 			snprintf(why, sizeof(why), "token endpoint refused (HTTP %ld): %s", res->status, err.text);
 		else if (r < 0)
 			snprintf(why, sizeof(why), "token endpoint answered HTTP %ld with no token: %s", res->status,

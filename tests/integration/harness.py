@@ -20,6 +20,8 @@ SIM = os.environ.get("SMTPWATCH_SIM", "smtpwatch-sim")
 SCENARIOS = os.environ.get("SW_SCENARIOS", "sim/scenarios")
 # Run the daemon under a wrapper (e.g. "valgrind --error-exitcode=99 -q").
 WRAP = os.environ.get("SW_DAEMON_WRAPPER", "").split()
+# Under valgrind the daemon runs tens of times slower: every wait grows.
+SCALE = float(os.environ.get("SW_TIMEOUT_SCALE", "1"))
 
 TENANT_ID = "contoso.onmicrosoft.com"
 CLIENT_ID = "11111111-1111-1111-1111-111111111111"
@@ -40,7 +42,9 @@ def check(cond, what):
 
 
 def wait_for(pred, timeout=30.0, step=0.1, what="condition"):
-    """Poll pred() until it returns a truthy value or the time is up."""
+    """Poll pred() until it returns a truthy value or the time is up
+    (timeout times SW_TIMEOUT_SCALE)."""
+    timeout *= SCALE
     deadline = time.monotonic() + timeout
     while True:
         v = pred()
@@ -175,7 +179,7 @@ class Env:
     def run_once(self, *args, timeout=120):
         with open(self.daemon_log, "a") as dlog:
             p = subprocess.run(WRAP + [SMTPWATCHD, "-c", self.conf, "--once", "-d", *args],
-                               stdout=dlog, stderr=subprocess.STDOUT, timeout=timeout)
+                               stdout=dlog, stderr=subprocess.STDOUT, timeout=timeout * SCALE)
         return p.returncode
 
     def stop_daemon(self, timeout=20):
@@ -184,7 +188,7 @@ class Env:
         if self.daemon.poll() is None:
             self.daemon.terminate()
             try:
-                self.daemon.wait(timeout)
+                self.daemon.wait(timeout * SCALE)
             except subprocess.TimeoutExpired:
                 self.daemon.kill()
                 self.daemon.wait()
@@ -196,7 +200,7 @@ class Env:
 
     def ctl(self, *args, json_out=True):
         cmd = [SMTPWATCHCTL, "-s", self.socket] + (["--json"] if json_out else []) + list(args)
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=30 * SCALE)
         if json_out and p.returncode == 0:
             return p.returncode, json.loads(p.stdout)
         return p.returncode, p.stdout + p.stderr
