@@ -114,7 +114,7 @@ static int fire_unapproved(struct sw_store *s, const struct sw_config *cfg, cons
                            struct submitter *sub, int64_t now, struct sw_detect_stats *st)
 {
 	struct sw_alert prior = {0};
-	int64_t total = sub->count;
+	int64_t since = sub->first, total = 0;
 	json_t *ips = json_deep_copy(sub->ips);
 	json_t *evidence = NULL;
 	char ipbuf[160], summary[512], remediation[256];
@@ -126,12 +126,28 @@ static int fire_unapproved(struct sw_store *s, const struct sw_config *cfg, cons
 	/* The summary speaks of the whole condition, not just this batch. */
 	if (sw_store_alert_find(s, SW_RULE_UNAPPROVED_BASIC_AUTH, tenant, sub->upn, &prior) == 0 &&
 	    prior.status == SW_ALERT_FIRING) {
-		total += prior.count;
+		if (prior.first_seen < since)
+			since = prior.first_seen;
 		json_t *old = prior.evidence ? json_object_get(prior.evidence, "ips") : NULL;
 		size_t i;
 		json_t *v;
 		json_array_foreach(old, i, v) json_array_add_unique(ips, json_string_value(v), 50);
 	}
+	/* The count is the condition's, from both sources (sign-ins and the
+	 * SMTP AUTH clients report), each day counted once.  Unless the report
+	 * covers the days of this batch, that is the count so far plus the
+	 * batch, without reading back the sender's sign-ins. */
+	r = sw_store_report_basic_on(s, tenant, sub->upn, sub->first, sub->last);
+	if (r == 0) {
+		total = prior.status == SW_ALERT_FIRING ? prior.count + sub->count : sub->count;
+	} else if (r > 0) {
+		r = sw_store_basic_use(s, tenant, sub->upn, since, &total);
+		if (total < sub->count)
+			total = sub->count;
+	}
+	if (r < 0)
+		goto fail;
+	r = -ENOMEM;
 	sw_detect_join(ips, ipbuf, sizeof(ipbuf));
 	snprintf(summary, sizeof(summary),
 	         "%s sent %lld message%s with Basic SMTP AUTH from %s and is not in the exception register",
@@ -148,8 +164,7 @@ static int fire_unapproved(struct sw_store *s, const struct sw_config *cfg, cons
 		.subject = sub->upn,
 		.first_seen = sub->first,
 		.last_seen = sub->last,
-		.count = sub->count,
-		.accumulate = true,
+		.count = total,
 		.summary = summary,
 		.remediation = remediation,
 		.evidence = evidence,

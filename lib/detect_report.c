@@ -82,8 +82,9 @@ static int basic_collect_cb(const struct sw_report_basic *b, void *arg)
 }
 
 /* unapproved-basic-auth-submission from report rows: the same alert as the
- * sign-in rule (rule, tenant, sender), its count grown by the Basic
- * messages the report adds. */
+ * sign-in rule (rule, tenant, sender).  Its count is the condition's from
+ * both sources, each day once (sw_store_basic_use): a report of the days
+ * the sign-ins already showed does not double them. */
 static int rule_unapproved_basic(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
                                  const struct sw_register *reg, int64_t now, struct sw_detect_stats *st)
 {
@@ -96,17 +97,21 @@ static int rule_unapproved_basic(struct sw_store *s, const struct sw_config *cfg
 		struct sw_alert prior = {0};
 		char first[16], last[16], summary[1200], remediation[1200];
 		bool notified = false;
-		int64_t delta = llround(b->total - b->alerted);
-		int64_t total = delta;
+		int64_t since = b->first_day, total = 0;
 
 		if (e != NULL && sw_exception_active(e, now)) {
 			r = sw_store_report_alerted_sync(s, t->name, b->sender);
 			continue;
 		}
 		if (sw_store_alert_find(s, SW_RULE_UNAPPROVED_BASIC_AUTH, t->name, b->sender, &prior) == 0 &&
-		    prior.status == SW_ALERT_FIRING)
-			total += prior.count;
+		    prior.status == SW_ALERT_FIRING && prior.first_seen < since)
+			since = prior.first_seen;
 		sw_alert_clear(&prior);
+		r = sw_store_basic_use(s, t->name, b->sender, since, &total);
+		if (r < 0)
+			break;
+		if (total < 1)
+			total = 1;
 		day_text(b->first_day, first, sizeof(first));
 		day_text(b->last_day, last, sizeof(last));
 		snprintf(summary, sizeof(summary), "%s sent %lld message%s with Basic SMTP AUTH (%lld in the SMTP AUTH "
@@ -125,8 +130,7 @@ static int rule_unapproved_basic(struct sw_store *s, const struct sw_config *cfg
 			.subject = b->sender,
 			.first_seen = b->first_day,
 			.last_seen = day_last(b->last_day, now),
-			.count = delta > 0 ? delta : 1,
-			.accumulate = true,
+			.count = total,
 			.summary = summary,
 			.remediation = remediation,
 			.evidence = ev,

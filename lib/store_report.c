@@ -487,6 +487,55 @@ int sw_store_report_alerted_sync(struct sw_store *s, const char *tenant, const c
 	return r;
 }
 
+/* See store_report.h.  Sign-in times are whole seconds, report days are
+ * 00:00Z; both group on the day's first second. */
+int sw_store_basic_use(struct sw_store *s, const char *tenant, const char *sender, int64_t since, int64_t *ret)
+{
+	sqlite3_stmt *st = NULL;
+	int r = sw_store_prepare(s, "SELECT coalesce(sum(n), 0) FROM (SELECT max(n) AS n FROM ("
+	                " SELECT created - created % 86400 AS day, count(*) AS n FROM signins"
+	                "  WHERE tenant = ?1 AND upn = ?2 AND created >= ?3 AND error_code = 0 GROUP BY day"
+	                " UNION ALL"
+	                " SELECT day, messages AS n FROM report_days"
+	                "  WHERE tenant = ?1 AND sender = ?2 AND auth = 'basic' AND day >= ?3)"
+	                " GROUP BY day)", &st);
+
+	*ret = 0;
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, sender, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, since - since % 86400);
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW) {
+		*ret = llround(sqlite3_column_double(st, 0));
+		r = 0;
+	} else {
+		r = sw_store_result(r);
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* See store_report.h. */
+int sw_store_report_basic_on(struct sw_store *s, const char *tenant, const char *sender, int64_t from, int64_t to)
+{
+	sqlite3_stmt *st = NULL;
+	int r = sw_store_prepare(s, "SELECT 1 FROM report_days WHERE tenant = ?1 AND sender = ?2 AND auth = 'basic'"
+	                " AND day BETWEEN ?3 AND ?4 AND messages > 0 LIMIT 1", &st);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, sender, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, from - from % 86400);
+	sqlite3_bind_int64(st, 4, to);
+	r = sqlite3_step(st);
+	r = r == SQLITE_ROW ? 1 : sw_store_result(r);
+	sqlite3_finalize(st);
+	return r;
+}
+
 /* See store_report.h. */
 int sw_store_report_imports(struct sw_store *s, const char *tenant, struct sw_report_imports *ret)
 {

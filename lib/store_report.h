@@ -93,6 +93,16 @@ typedef int (*sw_report_basic_cb)(const struct sw_report_basic *b, void *arg);
 int sw_store_report_basic_new(struct sw_store *s, const char *tenant, sw_report_basic_cb cb, void *arg);
 /* The rule has seen every Basic message of sender stored so far. */
 int sw_store_report_alerted_sync(struct sw_store *s, const char *tenant, const char *sender);
+/* How many Basic submissions sender made since the day of since, as both
+ * sources see them: per UTC day the larger of its successful SMTP sign-ins
+ * and the Basic messages the report gives for that day, summed.  A day
+ * seen by both counts once (they describe the same submissions); a day
+ * only one of them covers counts as that one says.  Rounded (report
+ * ranges spread their messages over their days). */
+int sw_store_basic_use(struct sw_store *s, const char *tenant, const char *sender, int64_t since, int64_t *ret);
+/* Whether the report gives Basic messages of sender on any day from the
+ * day of from to the day of to: 1 yes, 0 no, or -errno. */
+int sw_store_report_basic_on(struct sw_store *s, const char *tenant, const char *sender, int64_t from, int64_t to);
 
 /* What was imported for a tenant. */
 struct sw_report_imports {

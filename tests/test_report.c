@@ -602,17 +602,39 @@ START_TEST(test_rule_unapproved_basic_from_report)
 }
 END_TEST
 
+/* Store n successful SMTP sign-ins of upn, one a minute from t. */
+static void add_signins(const char *upn, int n, int64_t t)
+{
+	static int serial;
+	struct sw_signin v[16] = {0};
+	char ids[16][32];
+	size_t added = 0;
+
+	ck_assert_int_le(n, 16);
+	for (int i = 0; i < n; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "s%d", serial++);
+		v[i] = (struct sw_signin){.id = ids[i], .created = t + i * 60, .created_text = "x", .upn = (char *)upn,
+		                          .ip = "198.51.100.7", .country = "NL", .client_app = "Authenticated SMTP"};
+	}
+	ck_assert_int_eq(sw_store_begin(store), 0);
+	ck_assert_int_eq(sw_store_signins_add(store, "contoso", v, (size_t)n, t, &added), 0);
+	ck_assert_int_eq(sw_store_commit(store), 0);
+	ck_assert_int_eq(added, (size_t)n);
+}
+
 START_TEST(test_rule_shared_with_signins_and_register)
 {
 	struct sw_alert a = {0};
-	int64_t now = day("2026-11-21") + 3600;
+	int64_t now = day("2026-11-21") + 3600, use = -1;
 	json_t *ev = json_pack("{s:[s],s:[s],s:[s,s,s]}", "ips", "198.51.100.7", "countries", "NL", "signin_ids", "s0",
 	                       "s1", "s2");
-	/* Three sign-ins seen by the sign-in rule first (its condition, as
-	 * detect.c raises it), then the report: one alert for the sender. */
+	/* Three sign-ins on the 20th, seen by the sign-in rule first (its
+	 * condition, as detect.c raises it), then the report: one alert for
+	 * the sender. */
+	add_signins("scanner2@contoso.com", 3, day("2026-11-20") + 36000);
 	struct sw_condition c = {.rule = SW_RULE_UNAPPROVED_BASIC_AUTH, .severity = SW_SEV_HIGH, .tenant = "contoso",
-	                         .subject = "scanner2@contoso.com", .first_seen = now - 7200, .last_seen = now - 7000,
-	                         .count = 3, .accumulate = true, .summary = "signins", .evidence = ev};
+	                         .subject = "scanner2@contoso.com", .first_seen = day("2026-11-20") + 36000,
+	                         .last_seen = day("2026-11-20") + 36120, .count = 3, .summary = "signins", .evidence = ev};
 
 	ck_assert_int_eq(sw_store_begin(store), 0);
 	ck_assert_int_eq(sw_lifecycle_fire(store, &cfg, &c, now, NULL), 0);
@@ -621,12 +643,46 @@ START_TEST(test_rule_shared_with_signins_and_register)
 	ck_assert(firing(SW_RULE_UNAPPROVED_BASIC_AUTH, "scanner2@contoso.com", &a));
 	ck_assert_int_eq(a.count, 3);
 	sw_alert_clear(&a);
+	/* 7 Basic messages on the 18th: another day, so they add. */
 	import("reordered-extra.csv");
 	detect_report(now);
 	ck_assert(firing(SW_RULE_UNAPPROVED_BASIC_AUTH, "scanner2@contoso.com", &a));
 	ck_assert_int_eq(a.count, 10);
 	ck_assert_msg(json_array_size(json_object_get(a.evidence, "ips")) == 1, "sign-in evidence kept");
 	ck_assert_int_eq(json_integer_value(json_object_get(a.evidence, "report_basic_messages")), 7);
+	sw_alert_clear(&a);
+	/* 2 messages on the 20th: the day the sign-ins already showed (3), so
+	 * the same submissions: counted once, the larger. */
+	import_row("scanner2@contoso.com", SW_AUTH_BASIC, "2026-11-20", "2026-11-20", 2, -1);
+	detect_report(now);
+	ck_assert(firing(SW_RULE_UNAPPROVED_BASIC_AUTH, "scanner2@contoso.com", &a));
+	ck_assert_int_eq(a.count, 10);
+	sw_alert_clear(&a);
+	ck_assert_int_eq(sw_store_basic_use(store, "contoso", "scanner2@contoso.com", day("2026-11-18"), &use), 0);
+	ck_assert_int_eq(use, 10);
+	ck_assert_int_eq(sw_store_basic_use(store, "contoso", "scanner2@contoso.com", day("2026-11-20") + 50000, &use), 0);
+	ck_assert_int_eq(use, 3); /* from the day of since */
+	/* 6 on the 19th, which no sign-in covers: they add. */
+	import_row("scanner2@contoso.com", SW_AUTH_BASIC, "2026-11-19", "2026-11-19", 6, -1);
+	detect_report(now);
+	ck_assert(firing(SW_RULE_UNAPPROVED_BASIC_AUTH, "scanner2@contoso.com", &a));
+	ck_assert_int_eq(a.count, 16);
+	ck_assert_msg(strstr(a.summary, "sent 16 messages"), "%s", a.summary);
+	sw_alert_clear(&a);
+	/* The sign-in rule over the sign-ins of the 20th and 4 new ones on the
+	 * 19th: both days the report covers with more, so nothing grows ... */
+	struct sw_detect_stats st = {0};
+	add_signins("scanner2@contoso.com", 4, day("2026-11-19") + 36000);
+	ck_assert_int_eq(sw_detect_tenant(store, &cfg, &tenant, &reg, now, SW_DETECT_SIGNINS, &st), 0);
+	ck_assert_int_eq(st.signins_examined, 7);
+	ck_assert(firing(SW_RULE_UNAPPROVED_BASIC_AUTH, "scanner2@contoso.com", &a));
+	ck_assert_int_eq(a.count, 16);
+	sw_alert_clear(&a);
+	/* ... until the sign-ins of the 19th outnumber the report's 6 (14). */
+	add_signins("scanner2@contoso.com", 10, day("2026-11-19") + 40000);
+	ck_assert_int_eq(sw_detect_tenant(store, &cfg, &tenant, &reg, now, SW_DETECT_SIGNINS, &st), 0);
+	ck_assert(firing(SW_RULE_UNAPPROVED_BASIC_AUTH, "scanner2@contoso.com", &a));
+	ck_assert_int_eq(a.count, 7 + 14 + 3);
 	sw_alert_clear(&a);
 
 	/* A registered sender's Basic rows raise nothing. */

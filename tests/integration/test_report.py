@@ -59,14 +59,16 @@ def main():
         check(first is not None and first["count"] == 5, "sign-ins raise scanner2's alert first (count 5)")
 
         # 1. An EAC export: BOM, CRLF, quoted header with odd spelling, daily rows.
-        y, yy = day(-1), day(-2)
+        # scanner2's row is three days back, clear of the sign-ins' days
+        # (the same day in both sources counts once: checked below).
+        y, yy, y3 = day(-1), day(-2), day(-3)
         export = ('"Date","Sender Address","Domain","TLS 1.0 %%","TLS 1.1 %%","TLS 1.2 %%","Messages Sent",'
                   '"Authentication Protocol"\n'
                   '"%s","scanner2@contoso.com","contoso.com","0","0","100","7","Basic"\n'
                   '"%s","newprinter@contoso.com","contoso.com","10","0","90","20","Basic"\n'
                   '"%s","scanner-hq@contoso.com","contoso.com","0","0","100","80","Basic"\n'
                   '"%s","scanner-hq@contoso.com","contoso.com","0","0","100","30","Basic"\n'
-                  '"%s","app1@contoso.com","contoso.com","0","0","100","30","OAuth"\n' % (y, y, yy, y, y))
+                  '"%s","app1@contoso.com","contoso.com","0","0","100","30","OAuth"\n' % (y3, y, yy, y, y))
         drop(spool, "smtp-auth-clients-1.csv", export, bom=True, crlf=True)
         moved = wait_for(lambda: os.path.exists(os.path.join(spool, "processed", "smtp-auth-clients-1.csv")),
                          timeout=30, what="the export to be processed")
@@ -116,6 +118,22 @@ def main():
         src = env.source("report")
         check(src["records"] == 5 and src["files_duplicate"] == 1, "status counts the duplicate (%s)" % src)
         check(len(env.sim.hooks("soc")) == before, "no new webhook for a duplicate")
+
+        # 2b. A report row for the day of scanner2's sign-ins: the same
+        # submissions seen twice count once, the larger of the two.
+        with env.db() as db:
+            first = db.execute("SELECT min(created) FROM signins WHERE upn = 'scanner2@contoso.com'").fetchone()[0]
+        same_day = time.strftime("%Y-%m-%d", time.gmtime(first))
+        overlap = os.path.join(env.dir, "overlap.csv")
+        with open(overlap, "w") as f:
+            f.write("Date,Sender address,Messages sent,Authentication protocol\n"
+                    "%s,scanner2@contoso.com,1,Basic\n" % same_day)
+        rc, out = env.ctl("import-report", "contoso", overlap)
+        check(rc == 0 and out["rows"] == 1, "import-report takes the overlapping row (%s)" % out)
+        time.sleep(1.5)
+        a = alert(env, UNAPPROVED, "scanner2@contoso.com")
+        check(a is not None and a["count"] == 12, "a report day the sign-ins already showed is not counted twice (%s)"
+              % (a or {}).get("count"))
 
         # 3. A broken file is rejected with a reason; one with a bad line keeps the good rows.
         drop(spool, "wrong-export.csv", "Name,Department\nAlice,Sales\n")
@@ -181,7 +199,7 @@ def main():
                   "sign-in evidence beside the report's (%s)" % s2)
             check("app1@contoso.com" in oauth and "app2@contoso.com" in oauth and "app1@contoso.com" not in basic,
                   "OAuth senders listed apart")
-            check(len(t["weeks"]) >= 1 and sum(w["basic_messages"] for w in t["weeks"]) == 7 + 20 + 110 + 14,
+            check(len(t["weeks"]) >= 1 and sum(w["basic_messages"] for w in t["weeks"]) == 7 + 20 + 110 + 14 + 1,
                   "weekly counts add up to the Basic messages (%s)" % t["weeks"])
         rc, csv = env.ctl("report", "--format", "csv", json_out=False)
         lines = csv.splitlines()
