@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "check_main.h"
+#include "fixture.h"
 #include "detect.h"
 #include "store_exo.h"
 
@@ -24,47 +25,17 @@ static struct sw_exception entries[4];
 
 static void setup(void)
 {
-	struct sw_error err = {0};
-	char path[128];
-
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/sw-detect-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-	snprintf(path, sizeof(path), "%s/smtpwatch.db", tmpdir);
-	ck_assert_int_eq(sw_store_open(path, &store, &err), 0);
-
-	memset(&cfg, 0, sizeof(cfg));
-	memset(sinks, 0, sizeof(sinks));
-	sinks[0].name = "soc";
-	sinks[0].type = SW_SINK_WEBHOOK;
-	sinks[0].min_severity = SW_SEV_INFO;
-	cfg.sinks = sinks;
-	cfg.n_sinks = 1;
-	cfg.rules.unused_after = 30 * DAY;
-	cfg.rules.expiring_within = 14 * DAY;
-	cfg.rules.max_exception_lifetime = 90 * DAY;
-	memset(&tenant, 0, sizeof(tenant));
-	tenant.name = "contoso";
-	tenant.tenant_id = "contoso.onmicrosoft.com";
-	cfg.tenants = &tenant;
-	cfg.n_tenants = 1;
-
-	memset(entries, 0, sizeof(entries));
+	fixture_store_open(tmpdir, "detect", &store);
+	fixture_config(&cfg, sinks, &tenant, &reg, entries, 4);
 	entries[0] = (struct sw_exception){.mailbox = "scanner-hq@contoso.com", .line = 1, .owner = "facilities@contoso.com",
 	                                   .ticket = "CHG-1", .expires = NOW + 40 * DAY, .expires_text = "2026-12-28",
 	                                   .max_daily_messages = -1};
-	memset(&reg, 0, sizeof(reg));
-	reg.path = "exceptions.conf";
-	reg.entries = entries;
 	reg.n = 1;
 }
 
 static void teardown(void)
 {
-	char cmd[128];
-
-	sw_store_free(store);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-	ck_assert_int_eq(system(cmd), 0);
+	fixture_store_close(tmpdir, store);
 }
 
 /* Store n sign-ins of upn from ip, one a minute from t. */

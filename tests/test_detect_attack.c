@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "check_main.h"
+#include "fixture.h"
 #include "detect_attack.h"
 #include "lifecycle.h"
 #include "store_lifecycle.h"
@@ -30,38 +31,19 @@ static struct sw_cidr allowed_hq[2];
 /* A store, one sink, SPEC's default thresholds, two registered mailboxes. */
 static void setup(void)
 {
-	struct sw_error err = {0};
-	char path[128];
-
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/sw-attack-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-	snprintf(path, sizeof(path), "%s/smtpwatch.db", tmpdir);
-	ck_assert_int_eq(sw_store_open(path, &store, &err), 0);
-
-	memset(&cfg, 0, sizeof(cfg));
-	memset(sinks, 0, sizeof(sinks));
-	sinks[0].name = "soc";
-	sinks[0].type = SW_SINK_WEBHOOK;
-	sinks[0].min_severity = SW_SEV_INFO;
-	cfg.sinks = sinks;
-	cfg.n_sinks = 1;
+	fixture_store_open(tmpdir, "attack", &store);
+	fixture_config(&cfg, sinks, &tenant, &reg, entries, 2);
 	cfg.rules = (struct sw_rules_config){
 		.spray_failures = 20, .spray_users = 5, .spray_window = 15 * MIN,
 		.bruteforce_failures = 10, .bruteforce_window = 15 * MIN,
 		.unused_after = 30 * DAY, .expiring_within = 14 * DAY, .max_exception_lifetime = 90 * DAY,
 	};
-	memset(&tenant, 0, sizeof(tenant));
-	tenant.name = "contoso";
-	tenant.tenant_id = "contoso.onmicrosoft.com";
 	tenant.signins_lookback = 2 * HOUR;
-	cfg.tenants = &tenant;
-	cfg.n_tenants = 1;
 
 	/* scanner-hq: allowed 203.0.113.0/28 and 2001:db8:10::/48;
 	 * mfp: no allowed_ips (only the country check applies). */
 	ck_assert_int_eq(sw_cidr_parse("203.0.113.0/28", &allowed_hq[0]), 0);
 	ck_assert_int_eq(sw_cidr_parse("2001:db8:10::/48", &allowed_hq[1]), 0);
-	memset(entries, 0, sizeof(entries));
 	entries[0] = (struct sw_exception){.mailbox = "scanner-hq@contoso.com", .line = 1,
 	                                   .owner = "facilities@contoso.com", .ticket = "CHG-1",
 	                                   .expires = NOW + 40 * DAY, .expires_text = "2026-12-28",
@@ -69,20 +51,13 @@ static void setup(void)
 	entries[1] = (struct sw_exception){.mailbox = "mfp@contoso.com", .line = 8, .owner = "it@contoso.com",
 	                                   .ticket = "CHG-2", .expires = NOW + 40 * DAY, .expires_text = "2026-12-28",
 	                                   .max_daily_messages = -1};
-	memset(&reg, 0, sizeof(reg));
-	reg.path = "exceptions.conf";
-	reg.entries = entries;
 	reg.n = 2;
 }
 
 /* Close and remove the store. */
 static void teardown(void)
 {
-	char cmd[128];
-
-	sw_store_free(store);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-	ck_assert_int_eq(system(cmd), 0);
+	fixture_store_close(tmpdir, store);
 }
 
 /* A series of sign-ins, like the simulator's: record i is at at + i*every,

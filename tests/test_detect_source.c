@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "check_main.h"
+#include "fixture.h"
 #include "detect_source.h"
 
 #define NOW 1795000000LL
@@ -17,34 +18,18 @@ static struct sw_store *store;
 static struct sw_config cfg;
 static struct sw_sink_config sink;
 static struct sw_tenant_config tenant;
+static struct sw_register reg;
 
 static void setup(void)
 {
-	struct sw_error err = {0};
-	char path[128];
-
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/sw-dsrc-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-	snprintf(path, sizeof(path), "%s/db", tmpdir);
-	ck_assert_int_eq(sw_store_open(path, &store, &err), 0);
-	memset(&cfg, 0, sizeof(cfg));
-	memset(&sink, 0, sizeof(sink));
-	sink.name = "soc";
-	sink.min_severity = SW_SEV_INFO;
-	cfg.sinks = &sink;
-	cfg.n_sinks = 1;
+	fixture_store_open(tmpdir, "dsrc", &store);
+	fixture_config(&cfg, &sink, &tenant, &reg, NULL, 0);
 	cfg.rules.stale_after = 3 * HOUR;
-	memset(&tenant, 0, sizeof(tenant));
-	tenant.name = "contoso";
 }
 
 static void teardown(void)
 {
-	char cmd[128];
-
-	sw_store_free(store);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-	ck_assert_int_eq(system(cmd), 0);
+	fixture_store_close(tmpdir, store);
 }
 
 static void run(const struct sw_source_health *h, int64_t now)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "check_main.h"
+#include "fixture.h"
 #include "detect.h"
 #include "detect_report.h"
 #include "lifecycle.h"
@@ -404,45 +405,17 @@ END_TEST
 
 static void setup(void)
 {
-	struct sw_error err = {0};
-	char path[128];
-
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/sw-report-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-	snprintf(path, sizeof(path), "%s/smtpwatch.db", tmpdir);
-	ck_assert_int_eq(sw_store_open(path, &store, &err), 0);
-	memset(&cfg, 0, sizeof(cfg));
-	memset(sinks, 0, sizeof(sinks));
-	sinks[0].name = "soc";
-	sinks[0].type = SW_SINK_WEBHOOK;
-	sinks[0].min_severity = SW_SEV_INFO;
-	cfg.sinks = sinks;
-	cfg.n_sinks = 1;
-	cfg.rules.unused_after = 30 * SW_DAY;
-	cfg.rules.expiring_within = 14 * SW_DAY;
-	cfg.rules.max_exception_lifetime = 90 * SW_DAY;
-	memset(&tenant, 0, sizeof(tenant));
-	tenant.name = "contoso";
-	tenant.tenant_id = "contoso.onmicrosoft.com";
-	cfg.tenants = &tenant;
-	cfg.n_tenants = 1;
-	memset(entries, 0, sizeof(entries));
+	fixture_store_open(tmpdir, "report", &store);
+	fixture_config(&cfg, sinks, &tenant, &reg, entries, sizeof(entries) / sizeof(entries[0]));
 	entries[0] = (struct sw_exception){.mailbox = "scanner-hq@contoso.com", .line = 1, .owner = "facilities@contoso.com",
 	                                   .ticket = "CHG-1", .expires = day("2027-01-31"), .expires_text = "2027-01-31",
 	                                   .max_daily_messages = 100};
-	memset(&reg, 0, sizeof(reg));
-	reg.path = "exceptions.conf";
-	reg.entries = entries;
 	reg.n = 1;
 }
 
 static void teardown(void)
 {
-	char cmd[128];
-
-	sw_store_free(store);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-	ck_assert_int_eq(system(cmd), 0);
+	fixture_store_close(tmpdir, store);
 }
 
 /* Store a corpus file as an import would; the observations changed. */
