@@ -8,7 +8,8 @@
 3. smtpwatchd started on that database (first cycle, detection over the N
    rows, ANALYZE), left to settle; then REQUESTS round trips each of
    {"cmd":"status"} and {"cmd":"alerts"}, each on a fresh connection as
-   smtpwatchctl makes them: median and p99.  Also the daemon's VmHWM.
+   smtpwatchctl makes them: median and p99, reply bytes and the number
+   of alerts listed.  Also the daemon's VmHWM.
 
 Prints key=value lines (bench/run turns them into the table).
 Usage: bench_status.py --build DIR [--records N] [--requests N]"""
@@ -167,6 +168,8 @@ def main():
         for cmd in ("status", "alerts"):
             med, p99, size = latency(env.socket, cmd, a.requests)
             print("%s_median_ms=%.3f\n%s_p99_ms=%.3f\n%s_reply_bytes=%d" % (cmd, med, cmd, p99, cmd, size))
+        _, _, reply = round_trip(env.socket, b'{"cmd":"alerts"}\n')
+        print("alerts_listed=%d" % len(reply["data"]["alerts"]))
         print("loaded_rss_kb=%d" % proc_kb(env.daemon.pid, "VmRSS"))
         print("loaded_hwm_kb=%d" % proc_kb(env.daemon.pid, "VmHWM"), flush=True)
     finally:

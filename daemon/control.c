@@ -61,32 +61,38 @@ struct control {
 /* A command handler: 0 and *ret_data (new reference), or -errno with the
  * error text for the user in why. */
 typedef int (*ctl_fn)(struct control_client *cl, json_t *req, json_t **ret_data, char *why, size_t n);
+/* A command that renders its reply data as compact JSON text itself, into
+ * data (a list too long to build as one jansson tree and dump): 0, or
+ * -errno with the error text for the user in why. */
+typedef int (*ctl_dump_fn)(struct control_client *cl, json_t *req, struct sw_buf *data, char *why, size_t n);
 
 static int ctl_status(struct control_client *cl, json_t *req, json_t **ret_data, char *why, size_t n);
-static int ctl_alerts(struct control_client *cl, json_t *req, json_t **ret_data, char *why, size_t n);
+static int ctl_alerts(struct control_client *cl, json_t *req, struct sw_buf *data, char *why, size_t n);
 static int ctl_alert(struct control_client *cl, json_t *req, json_t **ret_data, char *why, size_t n);
 static int ctl_poll(struct control_client *cl, json_t *req, json_t **ret_data, char *why, size_t n);
 static int ctl_reload(struct control_client *cl, json_t *req, json_t **ret_data, char *why, size_t n);
 
-/* The commands: fn for those in this file, ext for those in their own
- * file (control_*.c); neither: part of the protocol, not in this version. */
+/* The commands: fn (or dump) for those in this file, ext for those in
+ * their own file (control_*.c); none: part of the protocol, not in this
+ * version. */
 static const struct ctl_cmd {
 	const char *name;
 	ctl_fn fn;
 	control_cmd_fn ext;
+	ctl_dump_fn dump;
 } ctl_cmds[] = {
-	{"status", ctl_status, NULL},
-	{"alerts", ctl_alerts, NULL},
-	{"alert", ctl_alert, NULL},
-	{"poll", ctl_poll, NULL},
-	{"reload", ctl_reload, NULL},
-	{"ack", NULL, control_cmd_ack},
-	{"silence", NULL, control_cmd_silence},
-	{"exceptions", NULL, control_cmd_exceptions},
-	{"mailbox", NULL, control_cmd_mailbox},
-	{"import-report", NULL, control_cmd_import_report},
-	{"metrics", NULL, control_cmd_metrics},
-	{"report", NULL, control_cmd_report},
+	{"status", ctl_status, NULL, NULL},
+	{"alerts", NULL, NULL, ctl_alerts},
+	{"alert", ctl_alert, NULL, NULL},
+	{"poll", ctl_poll, NULL, NULL},
+	{"reload", ctl_reload, NULL, NULL},
+	{"ack", NULL, control_cmd_ack, NULL},
+	{"silence", NULL, control_cmd_silence, NULL},
+	{"exceptions", NULL, control_cmd_exceptions, NULL},
+	{"mailbox", NULL, control_cmd_mailbox, NULL},
+	{"import-report", NULL, control_cmd_import_report, NULL},
+	{"metrics", NULL, control_cmd_metrics, NULL},
+	{"report", NULL, control_cmd_report, NULL},
 };
 
 /* status: the daemon's own document. */
@@ -112,30 +118,37 @@ static json_t *alert_document_now(struct sw_store *s, const struct sw_alert *a)
 	return sw_alert_document(&view);
 }
 
-struct alerts_collect {
-	struct sw_store *store;
-	json_t *list;
+struct alerts_render {
+	const struct sw_silences *silences;
+	struct sw_buf *data;
+	size_t n;
 };
 
-/* Append each listed alert's document to the list. */
-static int alerts_collect_cb(const struct sw_alert *a, void *arg)
+/* Append each listed alert's document, marked silenced when a silence
+ * covers it now. */
+static int alerts_render_cb(const struct sw_alert *a, const char *evidence, void *arg)
 {
-	struct alerts_collect *c = arg;
-	json_t *doc = alert_document_now(c->store, a);
+	struct alerts_render *ar = arg;
+	struct sw_alert view = *a; /* shallow: only read by sw_alert_document_dump */
 
-	if (doc == NULL || json_array_append_new(c->list, doc) < 0)
+	view.silenced_until = sw_silences_until(ar->silences, a->rule, a->subject);
+	if (ar->n++ > 0 && sw_buf_putc(ar->data, ',') < 0)
 		return -ENOMEM;
-	return 0;
+	return sw_alert_document_dump(&view, evidence, ar->data);
 }
 
-/* alerts {"all":bool,"since":"DUR"}: firing (or all) alerts, newest first. */
-static int ctl_alerts(struct control_client *cl, json_t *req, json_t **ret_data, char *why, size_t n)
+/* alerts {"all":bool,"since":"DUR"}: firing (or all) alerts, newest first.
+ * The documents are dumped one by one with the evidence as stored, and the
+ * silences are read once: building a tree of every evidence, and a
+ * silence query per alert, made this list the slowest request. */
+static int ctl_alerts(struct control_client *cl, json_t *req, struct sw_buf *data, char *why, size_t n)
 {
 	struct daemon *d = cl->control->daemon;
 	json_t *all = json_object_get(req, "all");
 	json_t *since = json_object_get(req, "since");
-	json_t *list = NULL;
-	int64_t cutoff = 0, dur;
+	struct sw_silences silences = {0};
+	struct alerts_render ar = {&silences, data, 0};
+	int64_t now = daemon_now(), cutoff = 0, dur;
 	int r;
 
 	if (all != NULL && !json_is_boolean(all)) {
@@ -147,35 +160,26 @@ static int ctl_alerts(struct control_client *cl, json_t *req, json_t **ret_data,
 			snprintf(why, n, "invalid duration \"%.40s\" (use 30s, 5m, 2h, 7d)", json_string_value(since));
 			return -EINVAL;
 		}
-		cutoff = daemon_now() - dur;
+		cutoff = now - dur;
 	} else if (json_is_integer(since) && json_integer_value(since) > 0) {
-		cutoff = daemon_now() - json_integer_value(since);
+		cutoff = now - json_integer_value(since);
 	} else if (since != NULL && !json_is_null(since)) {
 		snprintf(why, n, "\"since\" must be a duration such as \"2h\"");
 		return -EINVAL;
 	}
-	list = json_array();
-	if (list == NULL)
-		goto oom;
-	struct alerts_collect c = {d->store, list};
-	r = sw_store_alerts_list(d->store, json_is_true(all), cutoff, alerts_collect_cb, &c);
+	r = sw_silences_load(d->store, now, &silences);
+	if (r >= 0)
+		r = sw_buf_append(data, "{\"alerts\":[", 11);
+	if (r >= 0)
+		r = sw_store_alerts_list_text(d->store, json_is_true(all), cutoff, alerts_render_cb, &ar);
+	if (r >= 0)
+		r = sw_buf_append(data, "]}", 2);
+	sw_silences_clear(&silences);
 	if (r == -ENOMEM)
-		goto oom;
-	if (r < 0) {
-		snprintf(why, n, "cannot list alerts: %s", sw_store_errmsg(d->store));
-		json_decref(list);
-		return r;
-	}
-	*ret_data = json_pack("{s:o}", "alerts", list);
-	if (*ret_data == NULL) {
 		snprintf(why, n, "out of memory");
-		return -ENOMEM;
-	}
-	return 0;
-oom:
-	json_decref(list);
-	snprintf(why, n, "out of memory");
-	return -ENOMEM;
+	else if (r < 0)
+		snprintf(why, n, "cannot list alerts: %s", sw_store_errmsg(d->store));
+	return r < 0 ? r : 0;
 }
 
 /* alert {"id":"a-000123"}: one alert's document. */
@@ -264,6 +268,7 @@ static char *control_dispatch(struct control_client *cl, const char *line, size_
 {
 	const struct ctl_cmd *cmd = NULL;
 	json_t *req = NULL, *data = NULL;
+	struct sw_buf dumped = {0};
 	const char *name;
 	char why[512] = "";
 	char *reply;
@@ -279,22 +284,27 @@ static char *control_dispatch(struct control_client *cl, const char *line, size_
 		reply = sw_proto_reply_error("unknown command \"%.64s\"", name);
 		goto out;
 	}
-	if (cmd->fn == NULL && cmd->ext == NULL) {
+	if (cmd->fn == NULL && cmd->ext == NULL && cmd->dump == NULL) {
 		reply = sw_proto_reply_error("%s is not available in this version", cmd->name);
 		goto out;
 	}
 	log_debug("control: %s from uid %u pid %d", cmd->name, (unsigned)cl->uid, (int)cl->pid);
 	if (cmd->fn != NULL) {
 		r = cmd->fn(cl, req, &data, why, sizeof(why));
+	} else if (cmd->dump != NULL) {
+		r = cmd->dump(cl, req, &dumped, why, sizeof(why));
 	} else {
 		struct control_peer peer = {.uid = cl->uid, .pid = cl->pid};
 		r = cmd->ext(cl->control->daemon, &peer, req, &data, why, sizeof(why));
 	}
 	if (r < 0)
 		reply = sw_proto_reply_error("%s", why[0] != '\0' ? why : strerror(-r));
+	else if (cmd->dump != NULL)
+		reply = sw_proto_reply_ok_dumped(dumped.data, dumped.len);
 	else
 		reply = sw_proto_reply_ok(data);
 out:
+	sw_buf_clear(&dumped);
 	json_decref(req);
 	return reply;
 }

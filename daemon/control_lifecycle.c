@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "control.h"
 #include "lifecycle.h"
@@ -75,13 +74,6 @@ int control_cmd_ack(struct daemon *d, const struct control_peer *peer, json_t *r
 	return 0;
 }
 
-/* Does the silence cover this alert? */
-static bool silence_covers(const struct sw_silence *sil, const struct sw_alert *a)
-{
-	return (strcmp(sil->rule, "*") == 0 || strcmp(sil->rule, a->rule) == 0) &&
-	       (strcmp(sil->subject, "*") == 0 || strcasecmp(sil->subject, a->subject) == 0);
-}
-
 struct covered_ctx {
 	const struct sw_silence *sil;
 	json_t *docs;
@@ -94,7 +86,7 @@ static int covered_cb(const struct sw_alert *a, void *arg)
 	struct sw_alert shown;
 	json_t *doc;
 
-	if (!silence_covers(c->sil, a))
+	if (!sw_silence_covers(c->sil, a->rule, a->subject))
 		return 0;
 	if (a->status != SW_ALERT_FIRING && a->updated < c->sil->created)
 		return 0;

@@ -83,17 +83,17 @@ static json_t *string_or_null(const char *s)
 	return s ? string_lossy(s) : json_null();
 }
 
-/* See alert.h. */
-json_t *sw_alert_document(const struct sw_alert *a)
+/* The document's members before "evidence", in SPEC's order (jansson
+ * dumps in insertion order).  NULL only on out of memory: json_object_set_new
+ * fails (and frees the value) on a NULL value, and an incomplete document
+ * is no document. */
+static json_t *document_head(const struct sw_alert *a)
 {
 	json_t *doc = json_object();
-	json_t *evidence;
 	int r = 0;
 
 	if (doc == NULL)
 		return NULL;
-	evidence = json_is_object(a->evidence) ? json_deep_copy(a->evidence) : json_object();
-	/* Insertion order is the order jansson dumps: keep SPEC's. */
 	r |= json_object_set_new(doc, "id", json_string(a->id));
 	r |= json_object_set_new(doc, "rule", string_or_null(a->rule));
 	r |= json_object_set_new(doc, "severity", json_string(sw_severity_name(a->severity)));
@@ -104,7 +104,22 @@ json_t *sw_alert_document(const struct sw_alert *a)
 	r |= json_object_set_new(doc, "last_seen", time_json(a->last_seen));
 	r |= json_object_set_new(doc, "count", json_integer(a->count));
 	r |= json_object_set_new(doc, "summary", string_lossy(a->summary ? a->summary : ""));
-	r |= json_object_set_new(doc, "evidence", evidence);
+	if (r != 0) {
+		json_decref(doc);
+		return NULL;
+	}
+	return doc;
+}
+
+/* The document's members after "evidence" (never empty: "remediation" is
+ * always there).  NULL only on out of memory. */
+static json_t *document_tail(const struct sw_alert *a)
+{
+	json_t *doc = json_object();
+	int r = 0;
+
+	if (doc == NULL)
+		return NULL;
 	r |= json_object_set_new(doc, "remediation", string_or_null(a->remediation));
 	r |= json_object_set_new(doc, "transition", json_integer(a->transition));
 	r |= json_object_set_new(doc, "acked", json_boolean(a->acked));
@@ -116,11 +131,83 @@ json_t *sw_alert_document(const struct sw_alert *a)
 	}
 	if (a->status == SW_ALERT_RESOLVED)
 		r |= json_object_set_new(doc, "resolved_at", time_json(a->resolved_at));
-	/* json_object_set_new fails (and frees the value) on a NULL value,
-	 * i.e. out of memory: an incomplete document is no document. */
 	if (r != 0) {
 		json_decref(doc);
 		return NULL;
 	}
 	return doc;
+}
+
+/* See alert.h. */
+json_t *sw_alert_document(const struct sw_alert *a)
+{
+	json_t *doc = document_head(a);
+	json_t *tail = document_tail(a);
+	json_t *evidence;
+	int r = 0;
+
+	if (doc == NULL || tail == NULL)
+		goto fail;
+	evidence = json_is_object(a->evidence) ? json_deep_copy(a->evidence) : json_object();
+	r |= json_object_set_new(doc, "evidence", evidence);
+	r |= json_object_update(doc, tail);
+	if (r != 0)
+		goto fail;
+	json_decref(tail);
+	return doc;
+fail:
+	json_decref(doc);
+	json_decref(tail);
+	return NULL;
+}
+
+/* json_dump_callback's sink: append to a struct sw_buf. */
+static int dump_buf_cb(const char *p, size_t n, void *arg)
+{
+	return sw_buf_append(arg, p, n);
+}
+
+/* Append obj as compact JSON. */
+static int dump_append(const json_t *obj, struct sw_buf *buf)
+{
+	return json_dump_callback(obj, dump_buf_cb, buf, JSON_COMPACT) == 0 ? 0 : -ENOMEM;
+}
+
+/* See alert.h.  The head and the tail are dumped as objects and joined
+ * around the evidence: "{head}" loses its "}", and the "{" that opens the
+ * tail is overwritten with ",". */
+int sw_alert_document_dump(const struct sw_alert *a, const char *evidence, struct sw_buf *buf)
+{
+	json_t *head = document_head(a);
+	json_t *tail = document_tail(a);
+	size_t start = buf->len, at;
+	int r = -ENOMEM;
+
+	if (head == NULL || tail == NULL || dump_append(head, buf) < 0)
+		goto fail;
+	buf->len--;
+	if (sw_buf_append(buf, ",\"evidence\":", 12) < 0)
+		goto fail;
+	if (evidence != NULL)
+		r = sw_buf_append(buf, evidence, strlen(evidence));
+	else if (json_is_object(a->evidence))
+		r = dump_append(a->evidence, buf);
+	else
+		r = sw_buf_append(buf, "{}", 2);
+	if (r < 0)
+		goto fail;
+	at = buf->len;
+	r = dump_append(tail, buf);
+	if (r < 0)
+		goto fail;
+	buf->data[at] = ',';
+	r = 0;
+fail:
+	if (r < 0 && buf->data != NULL) {
+		buf->len = start;
+		buf->data[start] = '\0';
+	}
+	json_decref(head);
+	json_decref(tail);
+	return r;
 }

@@ -52,3 +52,11 @@ void sw_alert_clear(struct sw_alert *a);
  * evidence is {} when there is none, remediation null.  Non-UTF-8 bytes in
  * strings become '?'.  New reference; NULL only on out of memory. */
 json_t *sw_alert_document(const struct sw_alert *a);
+/* The same document as compact JSON text (the bytes json_dumps(doc,
+ * JSON_COMPACT) gives), appended to buf: for lists of alerts, where
+ * building and dumping every evidence tree again would be most of the work.
+ * evidence, when not NULL, is the alert's evidence as compact JSON text of
+ * an object (what the store keeps, see sw_store_alerts_list_text()), copied
+ * as is in place of a->evidence; it must not contain a newline.  0, or
+ * -ENOMEM with buf as it was. */
+int sw_alert_document_dump(const struct sw_alert *a, const char *evidence, struct sw_buf *buf);

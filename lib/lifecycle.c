@@ -357,6 +357,70 @@ bool sw_lifecycle_silenced(struct sw_store *s, const char *rule, const char *sub
 	return true;
 }
 
+/* Are a and b equal without regard to ASCII case (SQLite's NOCASE)? */
+static bool ascii_caseeq(const char *a, const char *b)
+{
+	for (; *a != '\0' && *b != '\0'; a++, b++) {
+		unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
+
+		if (x >= 'A' && x <= 'Z')
+			x += 'a' - 'A';
+		if (y >= 'A' && y <= 'Z')
+			y += 'a' - 'A';
+		if (x != y)
+			return false;
+	}
+	return *a == *b;
+}
+
+/* See lifecycle.h. */
+bool sw_silence_covers(const struct sw_silence *sil, const char *rule, const char *subject)
+{
+	return (strcmp(sil->rule, "*") == 0 || strcmp(sil->rule, rule) == 0) &&
+	       (strcmp(sil->subject, "*") == 0 || ascii_caseeq(sil->subject, subject));
+}
+
+/* Append one silence to the set (sw_store_silences_list's callback). */
+static int silences_add_cb(const struct sw_silence *sil, void *arg)
+{
+	struct sw_silences *set = arg;
+	struct sw_silence *items;
+
+	items = realloc(set->items, (set->n + 1) * sizeof(*items));
+	if (items == NULL)
+		return -ENOMEM;
+	set->items = items;
+	set->items[set->n++] = *sil;
+	return 0;
+}
+
+/* See lifecycle.h. */
+int sw_silences_load(struct sw_store *s, int64_t now, struct sw_silences *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	return sw_store_silences_list(s, now, silences_add_cb, ret);
+}
+
+/* See lifecycle.h. */
+int64_t sw_silences_until(const struct sw_silences *set, const char *rule, const char *subject)
+{
+	int64_t until = 0;
+
+	for (size_t i = 0; i < set->n; i++)
+		if (set->items[i].until > until && sw_silence_covers(&set->items[i], rule, subject))
+			until = set->items[i].until;
+	return until;
+}
+
+/* See lifecycle.h. */
+void sw_silences_clear(struct sw_silences *set)
+{
+	if (set == NULL)
+		return;
+	free(set->items);
+	memset(set, 0, sizeof(*set));
+}
+
 /* See lifecycle.h. */
 int sw_lifecycle_ack(struct sw_store *s, const char *id, const char *note, int64_t now, struct sw_alert *ret)
 {

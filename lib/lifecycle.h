@@ -54,6 +54,26 @@ int sw_lifecycle_resolve(struct sw_store *s, const struct sw_config *cfg, const 
  * end of the silence.  Errors of the store count as "not silenced". */
 bool sw_lifecycle_silenced(struct sw_store *s, const char *rule, const char *subject, int64_t now,
                            int64_t *ret_until);
+
+/* The silences in force at one instant, read with one query: for marking a
+ * list of alerts without a query per alert. */
+struct sw_silence;
+struct sw_silences {
+	struct sw_silence *items;
+	size_t n;
+};
+/* Read the silences in force at now into *ret, which the caller
+ * sw_silences_clear()s, after a failure too. */
+int sw_silences_load(struct sw_store *s, int64_t now, struct sw_silences *ret);
+/* sw_lifecycle_silenced() against the set: the end of the longest silence
+ * covering (rule, subject), 0 when none. */
+int64_t sw_silences_until(const struct sw_silences *set, const char *rule, const char *subject);
+void sw_silences_clear(struct sw_silences *set);
+/* Does the silence cover (rule, subject), whatever its end?  The store's
+ * match: its rule is "*" or the same, its subject "*" or the same without
+ * regard to ASCII case. */
+bool sw_silence_covers(const struct sw_silence *sil, const char *rule, const char *subject);
+
 /* Acknowledge the alert with this id: no repeats until it resolves.  A
  * note replaces the previous one (NULL keeps it).  *ret (may be NULL)
  * gets the alert as saved (the caller's to sw_alert_clear()).  -ENOENT no

@@ -83,6 +83,20 @@ char *sw_proto_reply_ok(json_t *data)
 }
 
 /* See proto.h. */
+char *sw_proto_reply_ok_dumped(const char *data, size_t len)
+{
+	static const char head[] = "{\"ok\":true,\"data\":";
+	char *line = malloc(sizeof(head) - 1 + len + sizeof("}\n"));
+
+	if (line == NULL)
+		return NULL;
+	memcpy(line, head, sizeof(head) - 1);
+	memcpy(line + sizeof(head) - 1, data, len);
+	memcpy(line + sizeof(head) - 1 + len, "}\n", sizeof("}\n"));
+	return line;
+}
+
+/* See proto.h. */
 char *sw_proto_reply_error(const char *fmt, ...)
 {
 	json_t *obj;

@@ -724,11 +724,10 @@ fail:
 	return r;
 }
 
-/* Fill *a from a row selected with ALERT_COLUMNS.  -ENOMEM leaves *a
- * partly filled for sw_alert_clear(). */
-static int alert_from_row(sqlite3_stmt *st, struct sw_alert *a)
+/* Fill *a from a row selected with ALERT_COLUMNS, but for the evidence
+ * (left NULL).  -ENOMEM leaves *a partly filled for sw_alert_clear(). */
+static int alert_fields_from_row(sqlite3_stmt *st, struct sw_alert *a)
 {
-	const char *evidence;
 	bool oom = false;
 
 	memset(a, 0, sizeof(*a));
@@ -746,6 +745,21 @@ static int alert_from_row(sqlite3_stmt *st, struct sw_alert *a)
 	a->transition = sqlite3_column_int(st, 11);
 	a->summary = column_strdup(st, 12, &oom);
 	a->remediation = column_strdup(st, 13, &oom);
+	a->acked = sqlite3_column_int(st, 15) != 0;
+	a->ack_note = column_strdup(st, 16, &oom);
+	a->resolved_at = sqlite3_column_int64(st, 17);
+	a->updated = sqlite3_column_int64(st, 18);
+	return oom ? -ENOMEM : 0;
+}
+
+/* Fill *a from a row selected with ALERT_COLUMNS, evidence parsed.
+ * -ENOMEM leaves *a partly filled for sw_alert_clear(). */
+static int alert_from_row(sqlite3_stmt *st, struct sw_alert *a)
+{
+	const char *evidence;
+	int r;
+
+	r = alert_fields_from_row(st, a);
 	evidence = (const char *)sqlite3_column_text(st, 14);
 	/* The store only writes valid JSON; a row edited by hand into
 	 * something else loses its evidence rather than the alert. */
@@ -756,11 +770,7 @@ static int alert_from_row(sqlite3_stmt *st, struct sw_alert *a)
 			a->evidence = NULL;
 		}
 	}
-	a->acked = sqlite3_column_int(st, 15) != 0;
-	a->ack_note = column_strdup(st, 16, &oom);
-	a->resolved_at = sqlite3_column_int64(st, 17);
-	a->updated = sqlite3_column_int64(st, 18);
-	return oom ? -ENOMEM : 0;
+	return r;
 }
 
 /* Step a cached single-alert query and fill *ret from its row. */
@@ -910,6 +920,86 @@ int sw_store_alerts_list(struct sw_store *s, bool all, int64_t since, sw_alert_c
 		return store_fail(s, rc, "alert list");
 	sqlite3_bind_int64(st, 1, since > 0 ? since : INT64_MIN);
 	r = alerts_iterate(s, st, cb, arg);
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* The stored evidence as compact JSON text of an object, for
+ * sw_store_alerts_list_text(), checked by SQLite's JSON parser (several
+ * times faster than building a jansson tree): a row edited by hand into
+ * something that is not an object gives NULL, as alert_from_row() drops
+ * it, and json() removes white space, where a newline would end the
+ * reply line. */
+#define ALERT_EVIDENCE_TEXT \
+	"CASE WHEN json_valid(evidence) AND json_type(evidence) = 'object' THEN json(evidence) END"
+
+/* Is s valid UTF-8 (no overlong forms, surrogates or code points past
+ * U+10FFFF), as jansson wants every string to be? */
+static bool utf8_valid(const unsigned char *s)
+{
+	static const unsigned least[] = {0, 0x80, 0x800, 0x10000}; /* by continuation bytes */
+	unsigned c, cp, n;
+
+	while ((c = *s++) != 0) {
+		if (c < 0x80)
+			continue;
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 1, cp = c & 0x1f;
+		else if (c >= 0xe0 && c <= 0xef)
+			n = 2, cp = c & 0x0f;
+		else if (c >= 0xf0 && c <= 0xf4)
+			n = 3, cp = c & 0x07;
+		else
+			return false;
+		for (unsigned i = 0; i < n; i++, s++) {
+			if ((*s & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (*s & 0x3f);
+		}
+		if (cp < least[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+	}
+	return true;
+}
+
+/* The evidence text of a row, or "{}" where jansson would not have loaded
+ * it: bytes that are not UTF-8, or a "\u0000" (SQLite accepts both).
+ * Numbers beyond jansson's range are not looked for: the store writes only
+ * what jansson dumped, and this guards against hand edits, not forgeries. */
+static const char *alert_evidence_text(sqlite3_stmt *st, int i)
+{
+	const char *text = (const char *)sqlite3_column_text(st, i);
+
+	if (text == NULL || !utf8_valid((const unsigned char *)text) || strstr(text, "\\u0000") != NULL)
+		return "{}";
+	return text;
+}
+
+/* See store.h. */
+int sw_store_alerts_list_text(struct sw_store *s, bool all, int64_t since, sw_alert_text_cb cb, void *arg)
+{
+	static const char sql_firing[] = "SELECT " ALERT_COLUMNS ", " ALERT_EVIDENCE_TEXT " FROM alerts "
+	                                 "WHERE status = 0 AND updated >= ?1 ORDER BY updated DESC, seq DESC";
+	static const char sql_all[] = "SELECT " ALERT_COLUMNS ", " ALERT_EVIDENCE_TEXT " FROM alerts "
+	                              "WHERE updated >= ?1 ORDER BY updated DESC, seq DESC";
+	struct sw_alert a;
+	sqlite3_stmt *st = NULL;
+	int rc, r = 0;
+
+	rc = sqlite3_prepare_v2(s->db, all ? sql_all : sql_firing, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return store_fail(s, rc, "alert list");
+	sqlite3_bind_int64(st, 1, since > 0 ? since : INT64_MIN);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r = alert_fields_from_row(st, &a);
+		if (r == 0)
+			r = cb(&a, alert_evidence_text(st, 19), arg);
+		sw_alert_clear(&a);
+		if (r < 0)
+			break;
+	}
+	if (r >= 0 && rc != SQLITE_DONE)
+		r = store_fail(s, rc, "alert list");
 	sqlite3_finalize(st);
 	return r;
 }

@@ -86,6 +86,13 @@ int sw_store_alert_save(struct sw_store *s, struct sw_alert *a);
  * then change after the list returns. */
 typedef int (*sw_alert_cb)(const struct sw_alert *a, void *arg);
 int sw_store_alerts_list(struct sw_store *s, bool all, int64_t since, sw_alert_cb cb, void *arg);
+/* The same list for showing it: a->evidence stays NULL and cb gets the
+ * stored evidence as compact JSON text of an object instead ("{}" when
+ * there is none, or the row holds something jansson would not load), for
+ * sw_alert_document_dump(): no evidence tree is built.  Both are borrowed
+ * for the call. */
+typedef int (*sw_alert_text_cb)(const struct sw_alert *a, const char *evidence, void *arg);
+int sw_store_alerts_list_text(struct sw_store *s, bool all, int64_t since, sw_alert_text_cb cb, void *arg);
 /* Firing alerts of one rule in one tenant (state rules resolve from it). */
 int sw_store_alerts_firing(struct sw_store *s, const char *rule, const char *tenant, sw_alert_cb cb, void *arg);
 

@@ -145,6 +145,58 @@ START_TEST(test_document_not_utf8)
 }
 END_TEST
 
+/* sw_alert_document_dump() of a, from a->evidence and from the evidence
+ * as compact text, appended after a prefix: each the document's bytes. */
+static void check_dump_matches(struct sw_alert *a)
+{
+	struct sw_buf buf = {0};
+	json_t *evidence = a->evidence;
+	char *want = dump(a);
+	char *text = evidence ? json_dumps(evidence, JSON_COMPACT) : NULL;
+
+	ck_assert_int_eq(sw_alert_document_dump(a, NULL, &buf), 0);
+	ck_assert_str_eq(buf.data, want);
+	sw_buf_clear(&buf);
+	ck_assert_int_eq(sw_buf_append(&buf, "[", 1), 0);
+	a->evidence = NULL; /* the text must be what shows */
+	ck_assert_int_eq(sw_alert_document_dump(a, text ? text : "{}", &buf), 0);
+	a->evidence = evidence;
+	ck_assert_int_eq(buf.data[0], '[');
+	ck_assert_str_eq(buf.data + 1, want);
+	ck_assert_uint_eq(buf.len, strlen(want) + 1);
+	sw_buf_clear(&buf);
+	free(text);
+	free(want);
+}
+
+START_TEST(test_document_dump_same_bytes)
+{
+	struct sw_alert a;
+
+	spec_alert(&a);
+	check_dump_matches(&a);
+	json_object_set_new(a.evidence, "error_codes",
+	                    json_pack("[{s:i,s:s}]", "code", 50126, "meaning", "wrong \"pass\"\n"));
+	json_object_set_new(a.evidence, "countries", json_pack("[s,s]", "NL", "\xc3\xa9t\xc3\xa9"));
+	check_dump_matches(&a);
+	a.acked = true;
+	a.ack_note = strdup("known printer");
+	a.silenced_until = 1795168000;
+	check_dump_matches(&a);
+	a.status = SW_ALERT_RESOLVED;
+	a.resolved_at = 1795168000;
+	free(a.remediation);
+	a.remediation = NULL;
+	free(a.subject);
+	a.subject = strdup("j\xf6rg@contoso.com");
+	check_dump_matches(&a);
+	json_decref(a.evidence);
+	a.evidence = NULL;
+	check_dump_matches(&a);
+	sw_alert_clear(&a);
+}
+END_TEST
+
 START_TEST(test_clear_copes)
 {
 	struct sw_alert a = {0};
@@ -185,6 +237,7 @@ static Suite *alert_suite(void)
 	tcase_add_test(tc, test_document_resolved);
 	tcase_add_test(tc, test_document_not_utf8);
 	tcase_add_test(tc, test_document_ack_note_and_silenced);
+	tcase_add_test(tc, test_document_dump_same_bytes);
 	tcase_add_test(tc, test_clear_copes);
 	tcase_add_test(tc, test_status_names);
 	suite_add_tcase(s, tc);

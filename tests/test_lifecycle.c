@@ -758,6 +758,56 @@ START_TEST(test_silence_set_replace_list)
 }
 END_TEST
 
+/* The silences read at once for a list answer as the query per alert does. */
+START_TEST(test_silences_loaded_match_like_the_store)
+{
+	static const struct {
+		const char *rule, *subject;
+		int64_t until; /* at 2000 */
+	} cases[] = {
+		{RULE_UNAPPROVED, "scanner2@contoso.com", 5000},  /* case does not matter */
+		{RULE_UNAPPROVED, "SCANNER2@CONTOSO.COM", 5000},
+		{RULE_UNAPPROVED_MBX, "scanner2@contoso.com", 0}, /* another rule */
+		{RULE_UNAPPROVED, "scanner2@contoso.co", 0},
+		{RULE_TENANT, "45.155.205.10", 5000},             /* "*" rule */
+		{RULE_SPRAY, "45.155.205.10", 9000},              /* the longest of two */
+		{RULE_SPRAY, "45.155.205.11", 0},
+		{RULE_EXPIRING, "a@contoso.com", 4000},           /* "*" subject */
+		{RULE_EXPIRING, "45.155.205.10", 5000},
+		{RULE_TENANT, "contoso", 0},                      /* ended at 1500 */
+		{RULE_UNAPPROVED, "j\xc3\xb6rg@contoso.com", 6000}, /* ASCII case only, as SQLite's NOCASE */
+		{RULE_UNAPPROVED, "J\xc3\xb6RG@contoso.com", 6000},
+		{RULE_UNAPPROVED, "j\xc3\x96rg@contoso.com", 0},
+	};
+	struct sw_silences set = {0};
+	int64_t until;
+
+	silence(RULE_UNAPPROVED, "Scanner2@Contoso.com", 5000, 1000);
+	silence("*", "45.155.205.10", 5000, 1000);
+	silence(RULE_SPRAY, "45.155.205.10", 9000, 1000);
+	silence(RULE_EXPIRING, "*", 4000, 1000);
+	silence(RULE_TENANT, "*", 1500, 1000);
+	silence(RULE_UNAPPROVED, "j\xc3\xb6rg@contoso.com", 6000, 1000);
+	ck_assert_int_eq(sw_silences_load(store, 2000, &set), 0);
+	ck_assert_uint_eq(set.n, 5);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		until = 0;
+		sw_lifecycle_silenced(store, cases[i].rule, cases[i].subject, 2000, &until);
+		ck_assert_msg(until == cases[i].until, "case %zu: the store says %lld", i, (long long)until);
+		until = sw_silences_until(&set, cases[i].rule, cases[i].subject);
+		ck_assert_msg(until == cases[i].until, "case %zu: the set says %lld", i, (long long)until);
+	}
+	sw_silences_clear(&set);
+	ck_assert_ptr_null(set.items);
+	sw_silences_clear(NULL);
+	/* Nothing in force: an empty set. */
+	ck_assert_int_eq(sw_silences_load(store, 9000, &set), 0);
+	ck_assert_uint_eq(set.n, 0);
+	ck_assert_int_eq(sw_silences_until(&set, RULE_SPRAY, "45.155.205.10"), 0);
+	sw_silences_clear(&set);
+}
+END_TEST
+
 /* Silences and acks survive a restart (a new handle on the same file). */
 START_TEST(test_silence_and_ack_survive_reopen)
 {
@@ -804,6 +854,7 @@ static Suite *lifecycle_suite(void)
 	tcase_add_test(tc, test_silence_stores_but_sends_nothing);
 	tcase_add_test(tc, test_silence_owes_the_missed_notification);
 	tcase_add_test(tc, test_silence_matching);
+	tcase_add_test(tc, test_silences_loaded_match_like_the_store);
 	tcase_add_test(tc, test_silence_set_replace_list);
 	tcase_add_test(tc, test_silence_and_ack_survive_reopen);
 	suite_add_tcase(s, tc);

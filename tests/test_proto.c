@@ -125,6 +125,21 @@ START_TEST(test_reply_ok_text_with_newlines)
 }
 END_TEST
 
+START_TEST(test_reply_ok_dumped_same_bytes)
+{
+	json_t *data = json_pack("{s:[{s:s},{s:i}]}", "alerts", "id", "a-000001", "count", 3);
+	char *text = json_dumps(data, JSON_COMPACT);
+	char *want = sw_proto_reply_ok(data);
+	char *line = sw_proto_reply_ok_dumped(text, strlen(text));
+
+	ck_assert_ptr_nonnull(line);
+	ck_assert_str_eq(line, want);
+	free(line);
+	free(want);
+	free(text);
+}
+END_TEST
+
 START_TEST(test_reply_error_round_trip)
 {
 	char *line = sw_proto_reply_error("unknown command \"%s\"", "frobnicate");
@@ -180,6 +195,7 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_request_too_long);
 	tcase_add_test(tc, test_reply_ok_round_trip);
 	tcase_add_test(tc, test_reply_ok_text_with_newlines);
+	tcase_add_test(tc, test_reply_ok_dumped_same_bytes);
 	tcase_add_test(tc, test_reply_error_round_trip);
 	tcase_add_test(tc, test_reply_error_not_utf8);
 	tcase_add_loop_test(tc, test_reply_bad, 0, sizeof(bad_replies) / sizeof(bad_replies[0]));
