@@ -264,33 +264,6 @@ static void put_sources(FILE *f, const struct source_sample *s, size_t n)
 			           NULL, NULL, s[i].failed_runs);
 }
 
-/* Firing alerts per severity into by_sev[]. */
-static int count_firing_by_severity(struct sw_store *store, int64_t *by_sev, char *why, size_t n)
-{
-	sqlite3_stmt *st = NULL;
-	int rc, r = 0;
-
-	rc = sqlite3_prepare_v2(sw_store_db(store),
-	                        "SELECT severity, count(*) FROM alerts WHERE status = 0 GROUP BY severity", -1, &st,
-	                        NULL);
-	if (rc != SQLITE_OK)
-		goto fail;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t sev = sqlite3_column_int64(st, 0);
-		if (sev >= SW_SEV_INFO && sev <= SW_SEV_CRITICAL)
-			by_sev[sev] += sqlite3_column_int64(st, 1);
-	}
-	if (rc != SQLITE_DONE)
-		goto fail;
-	goto out;
-fail:
-	snprintf(why, n, "cannot read the database: %s", sqlite3_errmsg(sw_store_db(store)));
-	r = -EIO;
-out:
-	sqlite3_finalize(st);
-	return r;
-}
-
 /* Alerts by rule and state; every known rule appears, at 0 if need be. */
 static int put_alerts(FILE *f, struct daemon *d, char *why, size_t n)
 {
@@ -309,8 +282,8 @@ static int put_alerts(FILE *f, struct daemon *d, char *why, size_t n)
 	}
 	r = tally_query(d->store, "SELECT rule, status, count(*) FROM alerts GROUP BY rule, status", alert_state_name,
 	                &t, why, n);
-	if (r == 0)
-		r = count_firing_by_severity(d->store, by_sev, why, n);
+	if (r == 0 && (r = sw_store_alerts_count(d->store, by_sev)) < 0)
+		snprintf(why, n, "cannot read the database: %s", sw_store_errmsg(d->store));
 	if (r < 0)
 		goto out;
 	put_family(f, "smtpwatch_alerts", "gauge", "Alerts in the database by rule and state (firing, resolved).");

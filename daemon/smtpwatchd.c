@@ -166,27 +166,28 @@ struct tenant *daemon_tenant(struct daemon *d, const char *name)
 }
 
 /* Count firing alerts by severity, for STATUS= and `status`. */
+/* Firing alerts: how many, and how many of each severity. */
 struct alert_counts {
 	int64_t firing;
 	int64_t by_sev[SW_SEV_CRITICAL + 1];
 };
 
-static int count_alert_cb(const struct sw_alert *a, void *arg)
+/* Count the firing alerts (a query of the counts, not of the alerts). */
+static void count_alerts(struct daemon *d, struct alert_counts *c)
 {
-	struct alert_counts *c = arg;
-
-	c->firing++;
-	if (a->severity <= SW_SEV_CRITICAL)
-		c->by_sev[a->severity]++;
-	return 0;
+	memset(c, 0, sizeof(*c));
+	if (sw_store_alerts_count(d->store, c->by_sev) < 0)
+		log_warn("cannot count the firing alerts: %s", sw_store_errmsg(d->store));
+	for (int i = 0; i <= SW_SEV_CRITICAL; i++)
+		c->firing += c->by_sev[i];
 }
 
 /* Tell systemd what we are doing. */
 static void daemon_notify_status(struct daemon *d)
 {
-	struct alert_counts c = {0};
+	struct alert_counts c;
 
-	sw_store_alerts_list(d->store, false, 0, count_alert_cb, &c);
+	count_alerts(d, &c);
 	sd_notifyf(0, "STATUS=%zu tenant%s, %lld alert%s firing", d->n_tenants, d->n_tenants == 1 ? "" : "s",
 	           (long long)c.firing, c.firing == 1 ? "" : "s");
 }
@@ -377,7 +378,7 @@ int daemon_poll_now(struct daemon *d, const char *tenant)
 /* See smtpwatchd.h. */
 json_t *daemon_status(struct daemon *d)
 {
-	struct alert_counts c = {0};
+	struct alert_counts c;
 	json_t *tenants = json_object();
 	json_t *doc;
 
@@ -390,7 +391,7 @@ json_t *daemon_status(struct daemon *d)
 		                              "top_failures", sw_detect_top_failures(d->store, t->cfg->name,
 		                                                                     daemon_now() - 86400, 10)));
 	}
-	sw_store_alerts_list(d->store, false, 0, count_alert_cb, &c);
+	count_alerts(d, &c);
 	doc = json_pack("{s:s,s:I,s:s,s:o,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I}}", "version", SW_VERSION, "uptime_s",
 	                (json_int_t)(daemon_now() - d->started), "config", d->config_path, "tenants", tenants,
 	                "sinks", deliver_status(d->deliver), "alerts", "firing", (json_int_t)c.firing, "critical",

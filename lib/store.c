@@ -924,6 +924,24 @@ int sw_store_alerts_list(struct sw_store *s, bool all, int64_t since, sw_alert_c
 	return r;
 }
 
+/* See store.h. */
+int sw_store_alerts_count(struct sw_store *s, int64_t by_sev[SW_SEV_CRITICAL + 1])
+{
+	sqlite3_stmt *st = NULL;
+	int r = sw_store_prepare(s, "SELECT severity, count(*) FROM alerts WHERE status = 0 GROUP BY severity", &st);
+
+	if (r < 0)
+		return r;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t sev = sqlite3_column_int64(st, 0);
+		if (sev >= SW_SEV_INFO && sev <= SW_SEV_CRITICAL)
+			by_sev[sev] += sqlite3_column_int64(st, 1);
+	}
+	r = r == SQLITE_DONE ? 0 : sw_store_result(r);
+	sqlite3_finalize(st);
+	return r;
+}
+
 /* The stored evidence as compact JSON text of an object, for
  * sw_store_alerts_list_text(), checked by SQLite's JSON parser (several
  * times faster than building a jansson tree): a row edited by hand into

@@ -86,6 +86,9 @@ int sw_store_alert_save(struct sw_store *s, struct sw_alert *a);
  * then change after the list returns. */
 typedef int (*sw_alert_cb)(const struct sw_alert *a, void *arg);
 int sw_store_alerts_list(struct sw_store *s, bool all, int64_t since, sw_alert_cb cb, void *arg);
+/* Firing alerts counted per severity into by_sev[SW_SEV_INFO..SW_SEV_CRITICAL]
+ * (added to what is there), without reading the alerts themselves. */
+int sw_store_alerts_count(struct sw_store *s, int64_t by_sev[SW_SEV_CRITICAL + 1]);
 /* The same list for showing it: a->evidence stays NULL and cb gets the
  * stored evidence as compact JSON text of an object instead ("{}" when
  * there is none, or the row holds something jansson would not load), for

@@ -370,12 +370,19 @@ START_TEST(test_resolve_and_come_back)
 {
 	struct sw_condition c = cond(RULE_TENANT, SW_SEV_CRITICAL, "contoso.onmicrosoft.com", 1, false);
 	struct sw_alert a;
+	int64_t by_sev[SW_SEV_CRITICAL + 1] = {0};
 	int transition;
 	json_t *doc;
 
 	ck_assert(fire(&c, 1000));
+	ck_assert_int_eq(sw_store_alerts_count(store, by_sev), 0);
+	ck_assert_int_eq(by_sev[SW_SEV_CRITICAL], 1);
+	ck_assert_int_eq(by_sev[SW_SEV_HIGH] + by_sev[SW_SEV_MEDIUM] + by_sev[SW_SEV_LOW] + by_sev[SW_SEV_INFO], 0);
 	ck_assert_int_eq(sw_lifecycle_resolve(store, &cfg, RULE_TENANT, "contoso", "contoso.onmicrosoft.com", 1795168000),
 	                 0);
+	by_sev[SW_SEV_CRITICAL] = 0;
+	ck_assert_int_eq(sw_store_alerts_count(store, by_sev), 0);
+	ck_assert_int_eq(by_sev[SW_SEV_CRITICAL], 0); /* resolved: not firing */
 	ck_assert_int_eq(rows("soc"), 2);
 	ck_assert_int_eq(rows("everything"), 2);
 	doc = last_doc("soc", &transition, NULL);
