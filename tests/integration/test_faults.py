@@ -9,7 +9,9 @@ new sign-ins added just before must all be stored once it has passed.
 The webhook row: the receiver answers 503, then 200 again.  The clock
 rows: smtpwatchd runs under libfaketime (its wall clock only; the
 monotonic clock that drives its timers stays real) and the wall clock
-steps two hours forward or back.  The full disk is test_diskfull (it
+steps two hours forward or back.  The outage row: the sign-ins source
+fails while the daemon's clock moves 28 days on, near the end of Entra's
+30-day retention.  The full disk is test_diskfull (it
 needs a tmpfs)."""
 
 import os
@@ -131,24 +133,33 @@ def webhook_row(env):
     check(drained, "every alert queued meanwhile is delivered too (%d left)" % queued())
 
 
-def clock_row(env, offset):
-    """The daemon's wall clock steps by offset while it runs."""
+def start_faketime_daemon(env):
+    """smtpwatchd with its wall clock under libfaketime, at +0 for now;
+    returns a function that sets the offset in seconds."""
     lib = next((p for p in FAKETIME_LIBS if os.path.exists(p)), None)
     if lib is None:
         print("# skipped: libfaketime is not installed (apt-get install libfaketime)")
         env.close()
         sys.exit(77)
     spec = os.path.join(env.dir, "faketime")
-    with open(spec, "w") as f:
-        f.write("+0\n")
+
+    def set_offset(seconds):
+        with open(spec, "w") as f:
+            f.write("%+ds\n" % seconds)
+    set_offset(0)
     # Only the wall clock: libevent's timers and the clock watch's
     # reference stay on the real monotonic clock.
     env.start_daemon(env={"LD_PRELOAD": lib, "FAKETIME_TIMESTAMP_FILE": spec, "FAKETIME_DONT_FAKE_MONOTONIC": "1",
                           "FAKETIME_CACHE_DURATION": "1", "ASAN_OPTIONS": "verify_asan_link_order=0"})
+    return set_offset
+
+
+def clock_row(env, offset):
+    """The daemon's wall clock steps by offset while it runs."""
+    set_offset = start_faketime_daemon(env)
     expected = first_run(env)
     before = len(env.log_text())
-    with open(spec, "w") as f:
-        f.write("%+ds\n" % offset)
+    set_offset(offset)
     jumped = wait_for(lambda: "the wall clock jumped" in env.log_text()[before:], timeout=40,
                       what="the clock jump line")
     lines = [l for l in env.log_text()[before:].splitlines() if "the wall clock jumped" in l]
@@ -186,10 +197,47 @@ def clock_row(env, offset):
     check(n == d == expected and ok == "ok", "every sign-in once, database intact (%d, %d, %s)" % (n, d, ok))
 
 
+def outage_row(env):
+    """The sign-ins source fails for 28 days (the daemon's clock moves on):
+    coverage-gap warns before Entra's 30 days drop the unread sign-ins,
+    and resolves once the source catches up with nothing lost."""
+    set_offset = start_faketime_daemon(env)
+    expected = first_run(env)
+    env.sim.faults([{"endpoint": "signins", "status": 500, "count": 100000}])
+    add_signins(env, "during-outage@contoso.com", 5)
+    expected += 5
+    set_offset(28 * 86400)
+    env.ctl("poll")
+    gap = wait_for(lambda: [json.loads(h["body"]) for h in env.sim.hooks("soc")
+                            if json.loads(h["body"])["rule"] == "coverage-gap"], timeout=60,
+                   what="coverage-gap at the webhook")
+    check(bool(gap) and gap[0]["severity"] == "high" and gap[0]["status"] == "firing",
+          "coverage-gap fires (high) while the source fails near the end of retention (%s)"
+          % [(g["severity"], g["status"]) for g in gap])
+    check(gap and "lost for good from" in gap[0]["summary"] and "unobserved, not quiet" in gap[0]["summary"],
+          "its summary says when the gap is lost and that the tenant is unobserved (%s)"
+          % (gap[0]["summary"] if gap else None))
+    unhealthy = [json.loads(h["body"]) for h in env.sim.hooks("soc")
+                 if json.loads(h["body"])["rule"] == "source-unhealthy"]
+    check(bool(unhealthy), "source-unhealthy fires too")
+    env.sim.clear_faults()
+    env.ctl("poll")
+    got = caught_up(env, expected, "catch up after the outage")
+    check(bool(got), "every sign-in of the outage is stored once the source works (%s of %d)"
+          % ((env.source() or {}).get("records"), expected))
+    resolved = wait_for(lambda: [json.loads(h["body"]) for h in env.sim.hooks("soc")
+                                 if json.loads(h["body"])["rule"] == "coverage-gap"
+                                 and json.loads(h["body"])["status"] == "resolved"], timeout=60,
+                        what="coverage-gap resolved")
+    check(bool(resolved), "coverage-gap resolves once the source caught up")
+    check(env.daemon.poll() is None, "the daemon stays up")
+
+
 ROWS = dict({slug: (lambda env, s=slug: signin_row(env, s)) for slug in SIGNIN_ROWS},
             **{"webhook-down-up": webhook_row,
                "clock-forward": lambda env: clock_row(env, 7200),
-               "clock-back": lambda env: clock_row(env, -7200)})
+               "clock-back": lambda env: clock_row(env, -7200),
+               "outage-28d": outage_row})
 
 
 def main():
