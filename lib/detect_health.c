@@ -34,6 +34,24 @@ static int credential_resolve(struct sw_store *s, const struct sw_config *cfg, c
 	return r;
 }
 
+/* The reminders: days left at which the alert is sent again (then once
+ * more when the certificate has expired). */
+static const int reminder_days[] = {SW_CREDENTIAL_WARN_DAYS, 14, 7, 3, 1};
+
+/* The alert's count with days_left to go: doubled at each reminder passed
+ * (1 from 30 days, 2 from 14, 4 from 7, 8 from 3, 16 from 1, 32 expired),
+ * so that the lifecycle, which sends again when the count reaches the
+ * next power of two, sends exactly at the reminders. */
+static int64_t reminder_count(int days_left, bool expired)
+{
+	int64_t count = 1;
+
+	for (size_t i = 1; i < sizeof(reminder_days) / sizeof(reminder_days[0]); i++)
+		if (days_left <= reminder_days[i])
+			count *= 2;
+	return expired ? count * 2 : count;
+}
+
 /* The certificate ends within the warning window: fire (or refresh). */
 static int credential_fire(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
                            int64_t not_after, int64_t now, bool *ret_notified)
@@ -68,9 +86,9 @@ static int credential_fire(struct sw_store *s, const struct sw_config *cfg, cons
 		.subject = t->client_id,
 		.first_seen = since < now ? since : now,
 		.last_seen = now,
-		/* Days since the window opened: grows once a day, so the
-		 * alert is refreshed daily and re-sent as the count doubles. */
-		.count = now > since ? (now - since) / DAY + 1 : 1,
+		/* Refreshed by every call (the days left in the summary), sent
+		 * again at 14, 7, 3 and 1 days left and at expiry. */
+		.count = reminder_count(days, now >= not_after),
 		.accumulate = false,
 		.summary = summary,
 		.remediation = remediation,

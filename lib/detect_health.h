@@ -15,9 +15,9 @@
 /* credential-expiring for tenant t, whose certificate (certificate_file)
  * ends at not_after (Unix seconds; 0 when it could not be read: nothing
  * changes).  Fires (severity medium, subject the tenant's client_id) from
- * SW_CREDENTIAL_WARN_DAYS days before not_after; the alert's count is the
- * number of days since then, so a daily call keeps its summary (days
- * left) current.  Resolves once not_after is further away (a new
+ * SW_CREDENTIAL_WARN_DAYS days before not_after and is sent again at 14,
+ * 7, 3 and 1 days left and once expired (its count doubles at each of
+ * these reminders); a daily call keeps its summary (days left) current.  Resolves once not_after is further away (a new
  * certificate) or the tenant uses a client secret.  Client secrets cannot
  * be read for expiry: an expired one shows as AADSTS7000222 on the
  * sources.  Runs in its own transaction; st (may be NULL) counts. */

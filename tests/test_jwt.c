@@ -582,22 +582,28 @@ START_TEST(test_credential_expiring)
 	ck_assert_int_eq(sw_detect_credential(store, &cfg, &tenant, not_after, NOW + 3600, &st), 0);
 	ck_assert_int_eq(outbox_rows(), 0);
 
-	/* Daily checks: the summary follows the days left; sent again on day 2, 4, 8, 16. */
-	int sent = 0;
+	/* Daily checks: the summary follows the days left; sent again with
+	 * 14, 7, 3 and 1 days left, not on the days between. */
+	int sent_on[31] = {0}, sent = 0;
 	for (int d = 1; d < 30; d++) {
 		ck_assert_int_eq(sw_detect_credential(store, &cfg, &tenant, not_after, NOW + d * DAY, &st), 0);
-		sent += outbox_rows();
+		sent_on[30 - d] = (int)outbox_rows();
+		sent += sent_on[30 - d];
 	}
 	ck_assert_int_eq(sent, 4);
+	ck_assert_int_eq(sent_on[14] + sent_on[7] + sent_on[3] + sent_on[1], 4);
 	ck_assert(find(&a));
 	ck_assert_ptr_nonnull(strstr(a.summary, "in 1 day"));
 	sw_alert_clear(&a);
 
-	/* Past notAfter it says so. */
+	/* Past notAfter it says so, and sends it once more. */
 	ck_assert_int_eq(sw_detect_credential(store, &cfg, &tenant, not_after, not_after + 10, &st), 0);
 	ck_assert(find(&a));
 	ck_assert_ptr_nonnull(strstr(a.summary, "expired on"));
 	sw_alert_clear(&a);
+	ck_assert_int_eq(outbox_rows(), 1);
+	ck_assert_int_eq(sw_detect_credential(store, &cfg, &tenant, not_after, not_after + DAY, &st), 0);
+	ck_assert_int_eq(outbox_rows(), 0);
 
 	/* Unreadable certificate (0): the alert stays as it is. */
 	ck_assert_int_eq(sw_detect_credential(store, &cfg, &tenant, 0, not_after + DAY, &st), 0);
