@@ -33,18 +33,19 @@
 #include "store.h"
 #include "util.h"
 
-/* The store's sign-ins table (store.c migration 1), for the limit. */
+/* The store's sign-ins table and its indexes (store.c migrations 1 and 5),
+ * for the limit. */
 static const char limit_schema[] =
 	"PRAGMA journal_mode = WAL;"
 	"PRAGMA synchronous = NORMAL;"
 	"PRAGMA cache_size = -65536;"
-	"PRAGMA temp_store = MEMORY;"
 	"CREATE TABLE signins (rowid INTEGER PRIMARY KEY, tenant TEXT NOT NULL, id TEXT NOT NULL,"
 	" created INTEGER NOT NULL, created_text TEXT, upn TEXT, user_id TEXT, app_id TEXT, ip TEXT,"
 	" country TEXT, city TEXT, error_code INTEGER NOT NULL DEFAULT 0, failure_reason TEXT,"
 	" correlation_id TEXT, ingested INTEGER NOT NULL, UNIQUE (tenant, created, id));"
 	"CREATE INDEX signins_upn ON signins (tenant, upn, created);"
-	"CREATE INDEX signins_ip ON signins (tenant, ip, created);";
+	"CREATE INDEX signins_ip ON signins (tenant, ip, created);"
+	"CREATE INDEX signins_tenant ON signins (tenant);";
 
 struct limit {
 	sqlite3 *db;

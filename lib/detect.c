@@ -218,7 +218,7 @@ static int detect_signins_page(struct sw_store *s, const struct sw_config *cfg, 
                                bool *ret_more)
 {
 	static const char sql[] = "SELECT rowid, id, created, upn, ip, country, error_code FROM signins "
-	                          "WHERE tenant = ?1 AND rowid > ?2 ORDER BY rowid LIMIT ?3";
+	                          "INDEXED BY signins_tenant WHERE tenant = ?1 AND rowid > ?2 ORDER BY rowid LIMIT ?3";
 	struct sw_checkpoint cp;
 	struct submitters groups = {0};
 	sqlite3_stmt *st_sel = NULL;

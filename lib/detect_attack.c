@@ -964,7 +964,8 @@ fail:
 static int load_page(struct ctx *x)
 {
 	static const char sql[] = "SELECT rowid, created, error_code, id, upn, ip, country FROM signins "
-	                          "WHERE tenant = ?1 AND rowid >= ?2 AND rowid <= ?3 ORDER BY rowid";
+	                          "INDEXED BY signins_tenant WHERE tenant = ?1 AND rowid >= ?2 AND rowid <= ?3 "
+	                          "ORDER BY rowid";
 	sqlite3_stmt *st = NULL;
 	int rc, r = 0;
 

@@ -153,7 +153,7 @@ START_TEST(test_older_schema_migrates_forward)
 	                              "DROP TABLE tenant_state; DROP TABLE mailboxes; DROP TABLE mailbox_changes;"
 	                              "DROP TABLE report_files; DROP TABLE report_obs; DROP TABLE report_days;"
 	                              "DROP TABLE report_alerted; DROP TABLE silences; DROP TABLE signin_countries;"
-	                              "DROP TABLE failure_sources; PRAGMA user_version = 1",
+	                              "DROP TABLE failure_sources; DROP INDEX signins_tenant; PRAGMA user_version = 1",
 	                              NULL, NULL, NULL),
 	                 SQLITE_OK);
 	reopen();
@@ -161,6 +161,8 @@ START_TEST(test_older_schema_migrates_forward)
 	ck_assert_int_eq(query_int("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN "
 	                           "('tenant_state', 'mailboxes', 'mailbox_changes')"),
 	                 3);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = 'signins_tenant'"),
+	                 1);
 	ck_assert_int_eq(signin_count("contoso"), 1);
 }
 END_TEST
