@@ -157,14 +157,17 @@ static bool spool_is_stuck(const struct report_spool *sp, const char *name)
 	return false;
 }
 
-/* Write PATH.error: the reason, then each problem as FILE:LINE: text. */
+/* Write PATH.error: the reason, then each problem as FILE:LINE: text.
+ * Written beside it and renamed, so that a reader (or a script waiting for
+ * the file) never sees it half written. */
 static void spool_write_error(const char *path, const char *headline, const struct sw_report *r)
 {
-	char epath[4200];
+	char epath[4200], tmp[4210];
 	FILE *f;
 
 	snprintf(epath, sizeof(epath), "%s.error", path);
-	f = fopen(epath, "we");
+	snprintf(tmp, sizeof(tmp), "%s.tmp", epath);
+	f = fopen(tmp, "we");
 	if (f == NULL) {
 		log_warn("cannot write %s: %s", epath, strerror(errno));
 		return;
@@ -175,8 +178,10 @@ static void spool_write_error(const char *path, const char *headline, const stru
 		        r->problems[i].warning ? "warning: " : "", r->problems[i].text);
 	if (r != NULL && r->n_rejected + r->n_warnings > r->n_problems)
 		fprintf(f, "(%zu more not listed)\n", r->n_rejected + r->n_warnings - r->n_problems);
-	if (fclose(f) != 0)
+	if (fclose(f) != 0 || rename(tmp, epath) != 0) {
 		log_warn("cannot write %s: %s", epath, strerror(errno));
+		unlink(tmp);
+	}
 }
 
 static void spool_scan(struct report_spool *sp);

@@ -2,6 +2,7 @@
 #include "signins.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,22 @@ static int dup_member(const json_t *obj, const char *key, bool lower, char **ret
 
 /* Fill s from one record.  1 when the record lacks an id or a parsable
  * createdDateTime (the caller skips it), 0 when filled, -ENOMEM. */
+/* status.errorCode: 0 is a success.  A code that is not a whole number
+ * within int (5e126, 4294967296, 1.5) is a failure of unknown kind (-1),
+ * never truncated into another code or into 0.  Absent or null: 0. */
+static int error_code(const json_t *code)
+{
+	if (json_is_integer(code)) {
+		json_int_t v = json_integer_value(code);
+		return v >= INT_MIN && v <= INT_MAX ? (int)v : -1;
+	}
+	if (json_is_real(code)) {
+		double v = json_real_value(code);
+		return v >= INT_MIN && v <= INT_MAX && v == (double)(int)v ? (int)v : -1;
+	}
+	return code == NULL || json_is_null(code) ? 0 : -1;
+}
+
 static int signin_from_json(const json_t *rec, struct sw_signin *s)
 {
 	const char *id = json_string_value(json_object_get(rec, "id"));
@@ -51,10 +68,7 @@ static int signin_from_json(const json_t *rec, struct sw_signin *s)
 		goto fail;
 	/* json_object_get on a non-object (null, {} missing keys) is NULL. */
 	code = json_object_get(status, "errorCode");
-	if (json_is_integer(code))
-		s->error_code = (int)json_integer_value(code);
-	else if (json_is_real(code))
-		s->error_code = (int)json_real_value(code);
+	s->error_code = error_code(code);
 	if (dup_member(status, "failureReason", false, &s->failure_reason) < 0 ||
 	    dup_member(location, "countryOrRegion", false, &s->country) < 0 ||
 	    dup_member(location, "city", false, &s->city) < 0)

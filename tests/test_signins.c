@@ -132,6 +132,19 @@ START_TEST(test_status_empty_and_failure)
 }
 END_TEST
 
+START_TEST(test_error_code_out_of_range)
+{
+	/* A code that is not a whole int (found by fuzz_signins: 5e126 was an
+	 * undefined cast) is a failure of unknown kind, never a success. */
+	static const int want[] = {50126, -1, -1, 50126, -1, -1, 0, -1};
+
+	ck_assert_int_eq(parse("error-codes.json"), 0);
+	ck_assert_uint_eq(page.n, 8);
+	for (size_t i = 0; i < 8; i++)
+		ck_assert_int_eq(page.items[i].error_code, want[i]);
+}
+END_TEST
+
 START_TEST(test_fraction_digits)
 {
 	static const char *ids[] = {"f0", "f1", "f3", "f7"};
@@ -236,6 +249,7 @@ static Suite *signins_suite(void)
 	tcase_add_test(tc, test_nulls_everywhere);
 	tcase_add_test(tc, test_missing_fields_skip);
 	tcase_add_test(tc, test_status_empty_and_failure);
+	tcase_add_test(tc, test_error_code_out_of_range);
 	tcase_add_test(tc, test_fraction_digits);
 	tcase_add_test(tc, test_empty_page_with_next_link);
 	tcase_add_test(tc, test_unicode_upn);
