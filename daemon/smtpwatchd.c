@@ -292,8 +292,19 @@ static void clockwatch_cb(evutil_socket_t fd, short what, void *arg)
 	int64_t skew = (wall - clockwatch.wall) - (mono - clockwatch.mono_ms) / 1000;
 
 	if (skew > CLOCK_JUMP_S || skew < -CLOCK_JUMP_S) {
+		int64_t moved = 0;
 		log_warn("the wall clock jumped %+llds: sign-in event rules pause for one cycle", (long long)skew);
 		clockwatch.paused = d->n_tenants;
+		/* Queued deliveries are due by the wall clock.  After a step back
+		 * they move with it, or they would wait until the clock is where it
+		 * was; one rescheduled between the step and this check becomes due
+		 * at once, which is harmless.  After a step forward they are simply
+		 * due early (moving them would push one rescheduled meanwhile hours
+		 * out). */
+		if (skew < 0 && sw_store_outbox_shift(d->store, skew, &moved) < 0)
+			log_warn("cannot reschedule queued deliveries after the clock jump: %s", sw_store_errmsg(d->store));
+		else if (moved > 0)
+			deliver_kick(d->deliver);
 	}
 	clockwatch.wall = wall;
 	clockwatch.mono_ms = mono;

@@ -1192,6 +1192,22 @@ int sw_store_outbox_dead(struct sw_store *s, int64_t id, int64_t now, const char
 }
 
 /* See store.h. */
+int sw_store_outbox_shift(struct sw_store *s, int64_t by, int64_t *ret_n)
+{
+	sqlite3_stmt *st = NULL;
+	int r = sw_store_prepare(s, "UPDATE outbox SET next_attempt = next_attempt + ?1 WHERE state = 0", &st);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, by);
+	r = sw_store_result(sqlite3_step(st));
+	if (r >= 0 && ret_n != NULL)
+		*ret_n = sqlite3_changes64(s->db);
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* See store.h. */
 int sw_store_outbox_stats(struct sw_store *s, const char *sink, struct sw_outbox_stats *ret)
 {
 	sqlite3_stmt *st = s->st[ST_OUTBOX_QUEUED];

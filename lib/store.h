@@ -126,6 +126,11 @@ int sw_store_outbox_next_due(struct sw_store *s, const char *sink, int64_t *ret)
 int sw_store_outbox_delivered(struct sw_store *s, int64_t id, int64_t now);
 int sw_store_outbox_retry(struct sw_store *s, int64_t id, int64_t next_attempt, const char *error);
 int sw_store_outbox_dead(struct sw_store *s, int64_t id, int64_t now, const char *error);
+/* The wall clock stepped by `by` seconds: move every pending item's
+ * next_attempt with it, so that a back-off keeps its length and a step back
+ * does not hold queued alerts until the clock is where it was.  *ret_n:
+ * items moved (may be NULL). */
+int sw_store_outbox_shift(struct sw_store *s, int64_t by, int64_t *ret_n);
 
 /* queued: pending now; delivered, failed_attempts, dead: totals since the
  * database was created (counters, kept across prunes). */
