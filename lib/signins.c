@@ -21,8 +21,6 @@ static int dup_member(const json_t *obj, const char *key, bool lower, char **ret
 	return *ret == NULL ? -ENOMEM : 0;
 }
 
-/* Fill s from one record.  1 when the record lacks an id or a parsable
- * createdDateTime (the caller skips it), 0 when filled, -ENOMEM. */
 /* status.errorCode: 0 is a success.  A code that is not a whole number
  * within int (5e126, 4294967296, 1.5) is a failure of unknown kind (-1),
  * never truncated into another code or into 0.  Absent or null: 0. */
@@ -39,6 +37,8 @@ static int error_code(const json_t *code)
 	return code == NULL || json_is_null(code) ? 0 : -1;
 }
 
+/* Fill s from one record.  1 when the record lacks an id or a parsable
+ * createdDateTime (the caller skips it), 0 when filled, -ENOMEM. */
 static int signin_from_json(const json_t *rec, struct sw_signin *s)
 {
 	const char *id = json_string_value(json_object_get(rec, "id"));
