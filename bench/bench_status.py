@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -157,8 +158,8 @@ def main():
         t0 = time.monotonic()
         if a.db:
             shutil.copyfile(a.db, db)
-            p = subprocess.run(["sqlite3", db, "SELECT sum(n) FROM signin_counts"], capture_output=True, text=True)
-            print("stored_records=%s" % p.stdout.strip())
+            with sqlite3.connect(db) as con:
+                print("stored_records=%s" % con.execute("SELECT sum(n) FROM signin_counts").fetchone()[0])
         else:
             p = subprocess.run([os.path.join(build, "bench", "bench_ingest"), "-m", "smtpwatch", "-n",
                                 str(a.records), "-o", db, "-t", "contoso"], capture_output=True, text=True)
