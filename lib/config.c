@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -87,6 +88,23 @@ int sw_sink_type_parse(const char *s, enum sw_sink_type *ret)
 }
 
 /* Syslog facility name to number (LOG_x >> 3); -EINVAL if unknown. */
+int sw_bool_parse(const char *s, bool *ret)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" }, *const no[] = { "no", "false", "off", "0" };
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*ret = true;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*ret = false;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
 int sw_facility_parse(const char *s, int *ret)
 {
 	static const struct {
@@ -242,6 +260,7 @@ enum key_kind {
 	K_RULES,     /* char **, NULL for "*" */
 	K_ADDRESS,   /* char *, syslog address */
 	K_FACILITY,  /* int */
+	K_BOOL,      /* bool: yes | no | true | false | on | off | 1 | 0 */
 };
 
 struct key_def {
@@ -257,6 +276,10 @@ static const struct key_def daemon_keys[] = {
 	{ "socket_group", K_STR_EMPTY, D(socket_group) },
 	{ "retention", K_DURATION, D(retention) },
 	{ "dead_after", K_DURATION, D(dead_after) },
+	{ "operator_group", K_STR_EMPTY, D(operator_group) },
+	{ "max_silence", K_DURATION, D(max_silence) },
+	{ "allow_root", K_BOOL, D(allow_root) },
+	{ "proxy", K_STR, D(proxy) },
 	{ NULL, 0, 0 },
 };
 #undef D
@@ -309,12 +332,13 @@ static const struct key_def sink_keys[] = {
 	{ "hmac_key_file", K_PATH, S(hmac_key_file) },
 	{ "address", K_ADDRESS, S(address) },
 	{ "facility", K_FACILITY, S(facility) },
+	{ "allow_cleartext", K_BOOL, S(allow_cleartext) },
 	{ NULL, 0, 0 },
 };
 #undef S
 
 enum { SK_TYPE, SK_MIN_SEVERITY, SK_RULES, SK_URL, SK_URL_FILE, SK_TOKEN_FILE, SK_HMAC_KEY_FILE, SK_ADDRESS,
-       SK_FACILITY, SK_N };
+       SK_FACILITY, SK_ALLOW_CLEARTEXT, SK_N };
 
 #define BIT(k) (1u << (k))
 #define SINK_COMMON (BIT(SK_TYPE) | BIT(SK_MIN_SEVERITY) | BIT(SK_RULES))
@@ -323,7 +347,7 @@ static const unsigned sink_type_keys[] = {
 	[SW_SINK_WEBHOOK] = SINK_COMMON | BIT(SK_URL) | BIT(SK_URL_FILE) | BIT(SK_HMAC_KEY_FILE),
 	[SW_SINK_TEAMS] = SINK_COMMON | BIT(SK_URL) | BIT(SK_URL_FILE),
 	[SW_SINK_SPLUNK_HEC] = SINK_COMMON | BIT(SK_URL) | BIT(SK_URL_FILE) | BIT(SK_TOKEN_FILE),
-	[SW_SINK_SYSLOG] = SINK_COMMON | BIT(SK_ADDRESS) | BIT(SK_FACILITY),
+	[SW_SINK_SYSLOG] = SINK_COMMON | BIT(SK_ADDRESS) | BIT(SK_FACILITY) | BIT(SK_ALLOW_CLEARTEXT),
 	[SW_SINK_JOURNAL] = SINK_COMMON,
 };
 
@@ -765,6 +789,10 @@ static void cfg_set(struct cfg_ctx *x, int line, const struct key_def *k, void *
 		if (sw_facility_parse(value, (int *)((char *)obj + k->offset)) < 0)
 			cfg_error(x, line, "facility: unknown facility \"%s\" (e.g. authpriv, daemon, local0)", value);
 		break;
+	case K_BOOL:
+		if (sw_bool_parse(value, (bool *)((char *)obj + k->offset)) < 0)
+			cfg_error(x, line, "%s: expected yes or no, not \"%s\"", k->name, value);
+		break;
 	}
 }
 
@@ -908,6 +936,7 @@ int sw_config_load(const char *path, struct sw_config **ret, struct sw_diag *dia
 	x.cfg->daemon.socket_group = cfg_strdup(&x, "smtpwatch");
 	x.cfg->daemon.retention = 400 * 86400;
 	x.cfg->daemon.dead_after = 3 * 86400;
+	x.cfg->daemon.max_silence = 30 * 86400;
 	x.cfg->rules = (struct sw_rules_config){
 		.spray_failures = 20,
 		.spray_users = 5,
@@ -966,6 +995,8 @@ void sw_config_free(struct sw_config *c)
 	free(c->daemon.state_dir);
 	free(c->daemon.socket);
 	free(c->daemon.socket_group);
+	free(c->daemon.operator_group);
+	free(c->daemon.proxy);
 	for (size_t i = 0; i < c->n_tenants; i++) {
 		struct sw_tenant_config *t = &c->tenants[i];
 		free(t->name);

@@ -37,6 +37,8 @@ extern const char *const sw_rules_all[SW_N_RULES + 1];
 bool sw_rule_known(const char *name);
 
 /* Syslog facility name ("authpriv", "local0", ...) to its number (LOG_x >> 3). */
+/* yes/no, true/false, on/off, 1/0 (any case); -EINVAL otherwise. */
+int sw_bool_parse(const char *s, bool *ret);
 int sw_facility_parse(const char *s, int *ret);
 
 struct sw_daemon_config {
@@ -45,6 +47,10 @@ struct sw_daemon_config {
 	char *socket_group; /* default "smtpwatch"; NULL or "" = no chgrp ("socket_group =" gives "") */
 	int64_t retention;  /* seconds, default 400d */
 	int64_t dead_after; /* seconds, default 3d */
+	char *operator_group; /* members may change state (ack, silence, import, poll, reload); NULL = root only */
+	int64_t max_silence;  /* seconds, default 30d */
+	bool allow_root;      /* run as uid 0 only when set */
+	char *proxy;          /* http://host:port for every non-loopback request; NULL = none (environment ignored) */
 };
 
 struct sw_tenant_config {
@@ -94,6 +100,7 @@ struct sw_sink_config {
 	char **rules;   /* NULL-terminated; NULL means every rule ("*") */
 	char *address;  /* syslog: unix:/dev/log (default), udp://h:p, tcp://h:p */
 	int facility;   /* syslog facility number (LOG_AUTHPRIV>>3 default) */
+	bool allow_cleartext; /* syslog: udp/tcp to a non-loopback host */
 };
 
 struct sw_config {
