@@ -17,7 +17,7 @@ from harness import Env, SyslogSink, check, finish, wait_for, SMTPWATCHD  # noqa
 
 SRC = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 UNIT = os.path.join(SRC, "systemd", "smtpwatchd.service")
-MAX_EXPOSURE = 1.5
+MAX_EXPOSURE = 1.4
 RULE = "unapproved-basic-auth-submission"
 
 
@@ -66,6 +66,10 @@ def test_unit():
         check(one(k) == v, "%s=%s" % (k, v))
     check(one("RestrictAddressFamilies") == "AF_UNIX AF_INET AF_INET6", "address families: unix, inet, inet6")
     check("@system-service" in u.get("SystemCallFilter", []), "SystemCallFilter=@system-service")
+    # Issue 21 #21: resource ceilings, and no core dumps (they hold secrets).
+    check(re.match(r"^\d+[KMGT]?$", one("MemoryMax") or "") is not None, "MemoryMax= is set (%s)" % one("MemoryMax"))
+    check((one("LimitNOFILE") or "").isdigit(), "LimitNOFILE= is set (%s)" % one("LimitNOFILE"))
+    check(one("LimitCORE") == "0", "LimitCORE=0 (a core dump holds the client secret)")
     check("PrivateNetwork" not in u, "no PrivateNetwork= (the daemon polls Microsoft)")
     check("PrivateUsers" not in u, "no PrivateUsers= (smtpwatchctl callers' credentials must stay readable)")
 
