@@ -215,6 +215,101 @@ static void reg_section_cb(void *user, int line, const char *header)
 	x->cur = (ssize_t)x->reg->n++;
 }
 
+/* Were host bits past the prefix set in tok (which parsed as c)?  The
+ * parser masks them off; the operator should hear that it did. */
+static bool cidr_host_bits(const char *tok, const struct sw_cidr *c)
+{
+	char addr[INET6_ADDRSTRLEN + 1];
+	uint8_t raw[16] = { 0 };
+	size_t alen = strcspn(tok, "/");
+
+	if (tok[alen] == '\0' || alen >= sizeof(addr))
+		return false;
+	memcpy(addr, tok, alen);
+	addr[alen] = '\0';
+	if (inet_pton(c->family, addr, raw) != 1)
+		return false;
+	return memcmp(raw, c->addr, c->family == AF_INET ? 4 : 16) != 0;
+}
+
+typedef unsigned __int128 u128;
+
+/* One CIDR of a family as the closed range [lo, hi] of its addresses. */
+struct span {
+	u128 lo, hi;
+};
+
+static int span_cmp(const void *a, const void *b)
+{
+	const struct span *x = a, *y = b;
+
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* Do the ranges of one family in list cover all of that family's
+ * addresses (0.0.0.0/0, or 0.0.0.0/1 and 128.0.0.0/1, ...)?  Such a list
+ * turns the IP check off while looking like one.  -ENOMEM or 0/1. */
+static int cidrs_cover_all(const struct sw_cidr *list, size_t n, int family)
+{
+	int bits = family == AF_INET ? 32 : 128, bytes = bits / 8;
+	u128 top = bits == 128 ? ~(u128)0 : ((u128)1 << 32) - 1, next = 0;
+	struct span *s = malloc((n ? n : 1) * sizeof(*s));
+	size_t k = 0;
+	int all = 0;
+
+	if (s == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		int host = bits - list[i].prefix;
+		u128 lo = 0;
+		if (list[i].family != family)
+			continue;
+		for (int b = 0; b < bytes; b++)
+			lo = lo << 8 | list[i].addr[b];
+		s[k].lo = lo;
+		s[k].hi = lo | (host == 128 ? ~(u128)0 : ((u128)1 << host) - 1);
+		k++;
+	}
+	qsort(s, k, sizeof(*s), span_cmp);
+	/* Sweep in address order: next is the lowest address not yet covered. */
+	for (size_t i = 0; i < k && s[i].lo <= next; i++) {
+		if (s[i].hi == top) {
+			all = 1;
+			break;
+		}
+		if (s[i].hi + 1 > next)
+			next = s[i].hi + 1;
+	}
+	free(s);
+	return all;
+}
+
+/* Refuse an allowed_ips that lets every IPv4 or every IPv6 address in. */
+static bool allowed_ips_cover_all(struct reg_ctx *x, int line, const struct sw_cidr *list, size_t n,
+                                  const char *value)
+{
+	static const struct {
+		int family;
+		const char *name;
+	} fam[] = { { AF_INET, "IPv4" }, { AF_INET6, "IPv6" } };
+
+	for (size_t f = 0; f < 2; f++) {
+		int r = cidrs_cover_all(list, n, fam[f].family);
+		if (r < 0) {
+			x->oom = true;
+			return true;
+		}
+		if (r > 0) {
+			reg_diag(x, false, line,
+			         "allowed_ips = %s covers every %s address, which turns the IP check off: list the "
+			         "sender's own ranges (leave allowed_ips out to allow any address)",
+			         value, fam[f].name);
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Parse allowed_ips: a comma list of addresses and CIDR ranges. */
 static void parse_allowed_ips(struct reg_ctx *x, int line, struct sw_exception *e, const char *value)
 {
@@ -240,6 +335,11 @@ static void parse_allowed_ips(struct reg_ctx *x, int line, struct sw_exception *
 			bad = true;
 			continue;
 		}
+		if (cidr_host_bits(tok, &c)) {
+			char net[INET6_ADDRSTRLEN];
+			inet_ntop(c.family, c.addr, net, sizeof(net));
+			reg_diag(x, true, line, "allowed_ips: %s has host bits set; read as %s/%d", tok, net, c.prefix);
+		}
 		l = realloc(list, (n + 1) * sizeof(*l));
 		if (l == NULL) {
 			x->oom = bad = true;
@@ -252,6 +352,8 @@ static void parse_allowed_ips(struct reg_ctx *x, int line, struct sw_exception *
 		reg_diag(x, false, line, "allowed_ips: empty list");
 		bad = true;
 	}
+	if (!bad)
+		bad = allowed_ips_cover_all(x, line, list, n, value);
 	free(copy);
 	if (bad) {
 		free(list);

@@ -205,6 +205,17 @@ static const struct {
 	  "allowed_ips: empty entry" },
 	{ "[exception a@contoso.com]\nexpires = 2027-01-31\nallowed_ips = 203.0.113.0/28 198.51.100.0/24\n", 3,
 	  "invalid address or CIDR \"203.0.113.0/28 198.51.100.0/24\"" },
+	{ "[exception a@contoso.com]\nexpires = 2027-01-31\nallowed_ips = 0.0.0.0/0\n", 3,
+	  "allowed_ips = 0.0.0.0/0 covers every IPv4 address, which turns the IP check off" },
+	{ "[exception a@contoso.com]\nexpires = 2027-01-31\nallowed_ips = ::/0\n", 3, "covers every IPv6 address" },
+	{ "[exception a@contoso.com]\nexpires = 2027-01-31\nallowed_ips = 128.0.0.0/1, 0.0.0.0/1\n", 3,
+	  "covers every IPv4 address" },
+	{ "[exception a@contoso.com]\nexpires = 2027-01-31\nallowed_ips = 192.0.0.0/2, 0.0.0.0/1, 10.0.0.0/8, "
+	  "128.0.0.0/2\n", 3, "covers every IPv4 address" },
+	{ "[exception a@contoso.com]\nexpires = 2027-01-31\nallowed_ips = 2001:db8::/32, 0.0.0.0/0\n", 3,
+	  "covers every IPv4 address" },
+	{ "[exception a@contoso.com]\nexpires = 2027-01-31\nallowed_ips = 8000::/1, 203.0.113.0/28, ::/1\n", 3,
+	  "covers every IPv6 address" },
 	{ "[exception a@contoso.com]\nexpires = 2027-01-31\nmax_daily_messages = 0\n", 3,
 	  "max_daily_messages: expected a positive integer, not \"0\"" },
 	{ "[exception a@contoso.com]\nexpires = 2027-01-31\nmax_daily_messages = -5\n", 3,
@@ -228,6 +239,45 @@ START_TEST(invalid_entry_reports_line)
 	ck_assert_msg(has_diag(false, bad[_i].line, bad[_i].frag), "case %d: want %d: %s; got:%s", _i, bad[_i].line,
 	              bad[_i].frag, diag_text());
 	ck_assert_msg(diag.n_errors == 1, "case %d: %zu errors:%s", _i, diag.n_errors, diag_text());
+}
+END_TEST
+
+/* Lists that leave a gap somewhere are real restrictions, accepted as
+ * they are; host bits are a warning and read as the network. */
+START_TEST(allowed_ips_partial_and_host_bits)
+{
+	const struct sw_exception *e;
+	char buf[INET6_ADDRSTRLEN];
+
+	ck_assert_msg(load_text("[exception a@contoso.com]\nexpires = 2027-01-31\nowner = x\n"
+	                        "allowed_ips = 0.0.0.0/1, 128.0.0.0/2, 192.0.0.0/3, 224.0.0.1\n"
+	                        "[exception b@contoso.com]\nexpires = 2027-01-31\nowner = x\n"
+	                        "allowed_ips = ::/1, 8000::/2, 0.0.0.0/1, ::ffff:0:0/96\n",
+	                        NOW) == 0,
+	              "refused:%s", diag_text());
+	ck_assert_msg(diag.n == 0, "unexpected:%s", diag_text());
+	ck_assert(!sw_exception_ip_allowed(&reg->entries[0], "240.0.0.1"));
+	ck_assert(!sw_exception_ip_allowed(&reg->entries[1], "c000::1"));
+	sw_register_free(reg);
+	reg = NULL;
+	unlink(tmp);
+	tmp[0] = '\0';
+
+	ck_assert_msg(load_text("[exception a@contoso.com]\nexpires = 2027-01-31\nowner = x\n"
+	                        "allowed_ips = 203.0.113.5/24, 2001:db8:10::1/48, 198.51.100.7\n",
+	                        NOW) == 0,
+	              "refused:%s", diag_text());
+	ck_assert_msg(diag.n == 2 && diag.n_errors == 0, "got:%s", diag_text());
+	ck_assert_msg(has_diag(true, 4, "allowed_ips: 203.0.113.5/24 has host bits set; read as 203.0.113.0/24"),
+	              "got:%s", diag_text());
+	ck_assert_msg(has_diag(true, 4, "allowed_ips: 2001:db8:10::1/48 has host bits set; read as 2001:db8:10::/48"),
+	              "got:%s", diag_text());
+	e = sw_register_find(reg, "a@contoso.com");
+	ck_assert_ptr_nonnull(e);
+	ck_assert_uint_eq(e->n_allowed_ips, 3);
+	ck_assert_str_eq(inet_ntop(AF_INET, e->allowed_ips[0].addr, buf, sizeof(buf)), "203.0.113.0");
+	ck_assert(sw_exception_ip_allowed(e, "203.0.113.200"));
+	ck_assert(!sw_exception_ip_allowed(e, "203.0.114.5"));
 }
 END_TEST
 
@@ -370,6 +420,7 @@ static Suite *register_suite(void)
 	tcase_add_test(tc, find_is_case_insensitive);
 	tcase_add_test(tc, errors_with_lines);
 	tcase_add_loop_test(tc, invalid_entry_reports_line, 0, sizeof(bad) / sizeof(bad[0]));
+	tcase_add_test(tc, allowed_ips_partial_and_host_bits);
 	tcase_add_test(tc, expired_is_a_warning_only);
 	tcase_add_test(tc, lifetime_boundary);
 	tcase_add_test(tc, empty_and_missing);
