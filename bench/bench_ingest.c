@@ -33,7 +33,7 @@
 #include "store.h"
 #include "util.h"
 
-/* The store's sign-ins table and its indexes (store.c migrations 1 and 5),
+/* The store's sign-ins table and its indexes (store.c migrations 1, 5, 6),
  * for the limit. */
 static const char limit_schema[] =
 	"PRAGMA journal_mode = WAL;"
@@ -45,7 +45,8 @@ static const char limit_schema[] =
 	" correlation_id TEXT, ingested INTEGER NOT NULL, UNIQUE (tenant, created, id));"
 	"CREATE INDEX signins_upn ON signins (tenant, upn, created);"
 	"CREATE INDEX signins_ip ON signins (tenant, ip, created);"
-	"CREATE INDEX signins_tenant ON signins (tenant);";
+	"CREATE INDEX signins_tenant ON signins (tenant);"
+	"CREATE UNIQUE INDEX signins_id ON signins (tenant, id);";
 
 struct limit {
 	sqlite3 *db;

@@ -83,6 +83,12 @@ static int signins_page(struct poller *p, const char *body, size_t len, enum pol
 	int r;
 
 	r = sw_signins_parse(body, len, &page, &err);
+	if (r == -E2BIG) {
+		/* Not a transient fault: asking again brings the same page.  The
+		 * run fails, keeps what earlier pages committed, and retries later. */
+		snprintf(why, n, "refused %s", err.text);
+		return -E2BIG;
+	}
 	if (r < 0) {
 		snprintf(why, n, "malformed page (%zu bytes): %s", len, err.text);
 		return -EAGAIN;

@@ -8,16 +8,38 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A string member of obj duplicated, or NULL when it is absent, null, not
- * a string or empty.  -ENOMEM only when strdup fails. */
-static int dup_member(const json_t *obj, const char *key, bool lower, char **ret)
+/* The length of v cut to at most max bytes, backed off to the start of a
+ * UTF-8 sequence so that the cut never splits a character. */
+static size_t utf8_cut(const char *v, size_t len, size_t max)
 {
-	const char *v = json_string_value(json_object_get(obj, key));
+	if (len <= max)
+		return len;
+	len = max;
+	while (len > 0 && ((unsigned char)v[len] & 0xc0) == 0x80)
+		len--;
+	return len;
+}
+
+/* A string member of obj duplicated, or NULL when it is absent, null, not
+ * a string or empty.  Longer than max: 1 (the caller skips the record), or
+ * cut to max when cut is set.  -ENOMEM only when the copy fails. */
+static int dup_member(const json_t *obj, const char *key, size_t max, bool cut, bool lower, char **ret)
+{
+	const json_t *j = json_object_get(obj, key);
+	const char *v = json_string_value(j);
+	size_t len = json_string_length(j);
 
 	*ret = NULL;
 	if (v == NULL || v[0] == '\0')
 		return 0;
-	*ret = lower ? sw_strdup_lower(v) : strdup(v);
+	if (len > max) {
+		if (!cut)
+			return 1;
+		len = utf8_cut(v, len, max);
+	}
+	*ret = strndup(v, len);
+	if (lower && *ret != NULL)
+		sw_strlower(*ret);
 	return *ret == NULL ? -ENOMEM : 0;
 }
 
@@ -38,44 +60,50 @@ static int error_code(const json_t *code)
 }
 
 /* Fill s from one record.  1 when the record lacks an id or a parsable
- * createdDateTime (the caller skips it), 0 when filled, -ENOMEM. */
+ * createdDateTime, or a key is longer than its limit (the caller skips
+ * it), 0 when filled, -ENOMEM. */
 static int signin_from_json(const json_t *rec, struct sw_signin *s)
 {
-	const char *id = json_string_value(json_object_get(rec, "id"));
+	const json_t *jid = json_object_get(rec, "id");
+	const char *id = json_string_value(jid);
 	const char *created = json_string_value(json_object_get(rec, "createdDateTime"));
 	const json_t *status = json_object_get(rec, "status");
 	const json_t *location = json_object_get(rec, "location");
-	const json_t *code;
 	int64_t t;
-	int r = -ENOMEM;
+	int r;
 
 	memset(s, 0, sizeof(*s));
 	if (!json_is_object(rec) || id == NULL || id[0] == '\0' || created == NULL)
 		return 1;
-	if (sw_time_parse(created, &t) < 0)
+	if (json_string_length(jid) > SW_SIGNIN_ID_MAX || sw_time_parse(created, &t) < 0)
 		return 1;
 	s->created = t;
 	s->id = strdup(id);
 	s->created_text = strdup(created);
-	if (s->id == NULL || s->created_text == NULL)
-		goto fail;
-	if (dup_member(rec, "userPrincipalName", true, &s->upn) < 0 ||
-	    dup_member(rec, "userId", false, &s->user_id) < 0 ||
-	    dup_member(rec, "appId", false, &s->app_id) < 0 ||
-	    dup_member(rec, "ipAddress", false, &s->ip) < 0 ||
-	    dup_member(rec, "clientAppUsed", false, &s->client_app) < 0 ||
-	    dup_member(rec, "correlationId", false, &s->correlation_id) < 0)
-		goto fail;
+	r = s->id == NULL || s->created_text == NULL ? -ENOMEM : 0;
+	/* Stop at the first member that fails (-ENOMEM) or is too long (1). */
+	if (r == 0)
+		r = dup_member(rec, "userPrincipalName", SW_SIGNIN_UPN_MAX, false, true, &s->upn);
+	if (r == 0)
+		r = dup_member(rec, "userId", SW_SIGNIN_ID_MAX, false, false, &s->user_id);
+	if (r == 0)
+		r = dup_member(rec, "appId", SW_SIGNIN_ID_MAX, false, false, &s->app_id);
+	if (r == 0)
+		r = dup_member(rec, "ipAddress", SW_SIGNIN_IP_MAX, false, false, &s->ip);
+	if (r == 0)
+		r = dup_member(rec, "clientAppUsed", SW_SIGNIN_APP_MAX, false, false, &s->client_app);
+	if (r == 0)
+		r = dup_member(rec, "correlationId", SW_SIGNIN_ID_MAX, false, false, &s->correlation_id);
 	/* json_object_get on a non-object (null, {} missing keys) is NULL. */
-	code = json_object_get(status, "errorCode");
-	s->error_code = error_code(code);
-	if (dup_member(status, "failureReason", false, &s->failure_reason) < 0 ||
-	    dup_member(location, "countryOrRegion", false, &s->country) < 0 ||
-	    dup_member(location, "city", false, &s->city) < 0)
-		goto fail;
-	return 0;
-fail:
-	sw_signin_clear(s);
+	s->error_code = error_code(json_object_get(status, "errorCode"));
+	if (r == 0)
+		r = dup_member(status, "failureReason", SW_SIGNIN_REASON_MAX, true, false, &s->failure_reason);
+	if (r == 0)
+		r = dup_member(location, "countryOrRegion", SW_SIGNIN_COUNTRY_MAX, false, false, &s->country);
+	if (r == 0)
+		r = dup_member(location, "city", SW_SIGNIN_CITY_MAX, true, false, &s->city);
+	if (r != 0)
+		sw_signin_clear(s);
 	return r;
 }
 
@@ -103,6 +131,13 @@ int sw_signins_parse(const char *buf, size_t len, struct sw_signin_page *ret, st
 		if (err != NULL)
 			sw_error_set(err, "<body>", 0, "no \"value\" array");
 		r = -EINVAL;
+		goto fail;
+	}
+	if (json_array_size(value) > SW_SIGNINS_PAGE_MAX) {
+		if (err != NULL)
+			sw_error_set(err, "<body>", 0, "a page of %zu records (Graph sends at most %d)",
+			             json_array_size(value), SW_SIGNINS_PAGE_MAX);
+		r = -E2BIG;
 		goto fail;
 	}
 	r = -ENOMEM;

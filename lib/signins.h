@@ -6,6 +6,25 @@
 
 #include "util.h"
 
+/* Graph's largest page ($top is 1..1000).  A page with more records is not
+ * from Graph as documented: it is refused whole (-E2BIG), not parsed. */
+#define SW_SIGNINS_PAGE_MAX 1000
+
+/* Field limits, in bytes.  Graph's ids are GUIDs (36 bytes) and a UPN is an
+ * address (64 + 1 + 255 at most, RFC 5321); the limits leave room for any
+ * real value and stop a hostile endpoint from storing megabytes per record.
+ * Keys (ids, UPN, IP, client app, country) are never cut: a record with an
+ * over-long key is skipped, since a cut key would merge or misattribute
+ * records.  Free text (failureReason, city) is cut to its limit at a UTF-8
+ * boundary: it is only shown, never matched. */
+#define SW_SIGNIN_ID_MAX 128       /* id, correlationId, userId, appId */
+#define SW_SIGNIN_UPN_MAX 320      /* userPrincipalName */
+#define SW_SIGNIN_IP_MAX 64        /* ipAddress (IPv6 text is at most 45) */
+#define SW_SIGNIN_APP_MAX 128      /* clientAppUsed */
+#define SW_SIGNIN_COUNTRY_MAX 64   /* location.countryOrRegion (two letters) */
+#define SW_SIGNIN_CITY_MAX 256     /* location.city: cut */
+#define SW_SIGNIN_REASON_MAX 1024  /* status.failureReason: cut */
+
 struct sw_signin {
 	char *id;            /* required */
 	int64_t created;     /* Unix seconds, required */
@@ -30,7 +49,8 @@ struct sw_signin_page {
 };
 
 /* Parse one page.  -EINVAL with err filled (line/column from jansson) when
- * the body is not JSON or has no "value" array. */
+ * the body is not JSON or has no "value" array; -E2BIG with err filled when
+ * "value" holds more than SW_SIGNINS_PAGE_MAX records. */
 int sw_signins_parse(const char *buf, size_t len, struct sw_signin_page *ret, struct sw_error *err);
 void sw_signin_page_clear(struct sw_signin_page *p);
 void sw_signin_clear(struct sw_signin *s);

@@ -34,8 +34,8 @@ static const char *const migrations[] = {
 	"  correlation_id TEXT,"
 	"  ingested INTEGER NOT NULL,"
 	/* Not UNIQUE(tenant, id): a random id would put every insert on a
-	 * random B-tree page.  A record's created never changes, so this key
-	 * dedupes just as well and keeps inserts near the end of the tree. */
+	 * random B-tree page.  This key assumed a record's created never
+	 * changes; it does, so migration 6 adds the (tenant, id) key. */
 	"  UNIQUE (tenant, created, id)"
 	");"
 	"CREATE INDEX signins_upn ON signins (tenant, upn, created);"
@@ -112,6 +112,21 @@ static const char *const migrations[] = {
 	 * range; without it the planner took another (tenant, ...) index and
 	 * sorted the whole tenant for every page (10M rows: hours). */
 	"CREATE INDEX signins_tenant ON signins (tenant);",
+	/* 6: sign-ins are deduplicated on (tenant, id) alone.  Graph has sent
+	 * the same id again with a different createdDateTime, which the key
+	 * of migration 1 stored twice.  Of each id the row stored first stays
+	 * (the lowest rowid: detection has seen it, and the detect cursor is a
+	 * rowid), later ones go, and the count rollup is recounted.  A unique
+	 * index rather than a rebuilt table: the old key stays as the
+	 * (tenant, created) index that prune and the reports range over, and
+	 * a 10M-row database migrates by one sort instead of a copy.  Its
+	 * cost: ingest touches a random page of this index per record. */
+	"DELETE FROM signins WHERE rowid IN ("
+	"  SELECT s.rowid FROM signins s JOIN ("
+	"    SELECT tenant, id, min(rowid) AS keep FROM signins GROUP BY tenant, id HAVING count(*) > 1"
+	"  ) d ON s.tenant = d.tenant AND s.id = d.id WHERE s.rowid <> d.keep);"
+	"CREATE UNIQUE INDEX signins_id ON signins (tenant, id);"
+	"UPDATE signin_counts SET n = (SELECT count(*) FROM signins WHERE signins.tenant = signin_counts.tenant);",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == SW_STORE_SCHEMA_VERSION,
@@ -154,9 +169,10 @@ enum {
 
 static const char *const statement_sql[_ST_MAX] = {
 	[ST_SIGNIN_INSERT] =
-		"INSERT OR IGNORE INTO signins (tenant, id, created, created_text, upn, user_id, app_id, ip, "
+		"INSERT INTO signins (tenant, id, created, created_text, upn, user_id, app_id, ip, "
 		"country, city, error_code, failure_reason, correlation_id, ingested) "
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) "
+		"ON CONFLICT (tenant, id) DO NOTHING",
 	[ST_SIGNIN_COUNT_ADD] =
 		"INSERT INTO signin_counts (tenant, n) VALUES (?1, ?2) "
 		"ON CONFLICT (tenant) DO UPDATE SET n = n + excluded.n",
@@ -629,7 +645,8 @@ int sw_store_signins_add(struct sw_store *s, const char *tenant, const struct sw
 		r = stmt_exec(s, st, "sign-in insert");
 		if (r < 0)
 			return r;
-		/* INSERT OR IGNORE: 0 changes for a duplicate. */
+		/* ON CONFLICT DO NOTHING: 0 changes for a known id, whatever
+		 * its createdDateTime says now. */
 		added += (size_t)sqlite3_changes(s->db);
 	}
 	if (added > 0) {

@@ -14,7 +14,7 @@
 #include "util.h"
 
 /* The schema this code writes (PRAGMA user_version after open). */
-#define SW_STORE_SCHEMA_VERSION 5
+#define SW_STORE_SCHEMA_VERSION 6
 
 struct sw_store;
 

@@ -238,6 +238,76 @@ START_TEST(test_graph_error)
 }
 END_TEST
 
+START_TEST(test_field_limits)
+{
+	ck_assert_int_eq(parse("long-fields.json"), 0);
+	/* Kept: a 320-byte UPN, a 128-byte id, and the one whose free text
+	 * is cut; every record with an over-long key is skipped. */
+	ck_assert_uint_eq(page.n, 3);
+	ck_assert_uint_eq(page.skipped, 8);
+	ck_assert_uint_eq(strlen(page.items[0].upn), SW_SIGNIN_UPN_MAX);
+	ck_assert_uint_eq(strlen(page.items[1].id), SW_SIGNIN_ID_MAX);
+	struct sw_signin *s = &page.items[2];
+	ck_assert_str_eq(s->id, "00000000-0000-0000-0000-000000000011");
+	ck_assert_int_eq(s->error_code, 50126);
+	/* 1023 bytes, then an e-acute that would straddle the limit: cut
+	 * before it, never inside it. */
+	ck_assert_uint_eq(strlen(s->failure_reason), SW_SIGNIN_REASON_MAX - 1);
+	ck_assert_int_eq(s->failure_reason[SW_SIGNIN_REASON_MAX - 2], 'f');
+	ck_assert_uint_eq(strlen(s->city), SW_SIGNIN_CITY_MAX);
+	ck_assert_str_eq(s->country, "NL");
+}
+END_TEST
+
+/* A page of n records whose first carries a correlationId of extra bytes. */
+static char *make_page(size_t n, size_t extra)
+{
+	size_t cap = n * 80 + extra + 64, off = 0;
+	char *b = malloc(cap);
+
+	ck_assert_ptr_nonnull(b);
+	off += (size_t)snprintf(b + off, cap - off, "{\"value\":[");
+	for (size_t i = 0; i < n; i++) {
+		off += (size_t)snprintf(b + off, cap - off,
+		                        "%s{\"id\":\"id-%zu\",\"createdDateTime\":\"2026-11-20T08:01:12Z\"", i ? "," : "", i);
+		if (i == 0 && extra > 0) {
+			off += (size_t)snprintf(b + off, cap - off, ",\"correlationId\":\"");
+			memset(b + off, 'c', extra);
+			off += extra;
+			b[off++] = '"';
+		}
+		b[off++] = '}';
+	}
+	snprintf(b + off, cap - off, "]}");
+	return b;
+}
+
+START_TEST(test_page_limits)
+{
+	free(body);
+	body = make_page(SW_SIGNINS_PAGE_MAX, 0);
+	ck_assert_int_eq(sw_signins_parse(body, strlen(body), &page, &err), 0);
+	ck_assert_uint_eq(page.n, SW_SIGNINS_PAGE_MAX);
+	sw_signin_page_clear(&page);
+
+	/* One more than Graph ever sends: the whole page is refused. */
+	free(body);
+	body = make_page(SW_SIGNINS_PAGE_MAX + 1, 0);
+	ck_assert_int_eq(sw_signins_parse(body, strlen(body), &page, &err), -E2BIG);
+	ck_assert_ptr_nonnull(strstr(err.text, "1001 records"));
+	ck_assert_uint_eq(page.n, 0);
+	ck_assert_ptr_null(page.items);
+
+	/* A 1 MiB correlationId (the review stored one): that record goes. */
+	free(body);
+	body = make_page(2, 1 << 20);
+	ck_assert_int_eq(sw_signins_parse(body, strlen(body), &page, &err), 0);
+	ck_assert_uint_eq(page.n, 1);
+	ck_assert_uint_eq(page.skipped, 1);
+	ck_assert_str_eq(page.items[0].id, "id-1");
+}
+END_TEST
+
 /* The sign-ins suite. */
 static Suite *signins_suite(void)
 {
@@ -257,6 +327,8 @@ static Suite *signins_suite(void)
 	tcase_add_test(tc, test_truncated_column);
 	tcase_add_test(tc, test_empty_body);
 	tcase_add_test(tc, test_graph_error);
+	tcase_add_test(tc, test_field_limits);
+	tcase_add_test(tc, test_page_limits);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -153,7 +153,8 @@ START_TEST(test_older_schema_migrates_forward)
 	                              "DROP TABLE tenant_state; DROP TABLE mailboxes; DROP TABLE mailbox_changes;"
 	                              "DROP TABLE report_files; DROP TABLE report_obs; DROP TABLE report_days;"
 	                              "DROP TABLE report_alerted; DROP TABLE silences; DROP TABLE signin_countries;"
-	                              "DROP TABLE failure_sources; DROP INDEX signins_tenant; PRAGMA user_version = 1",
+	                              "DROP TABLE failure_sources; DROP INDEX signins_tenant; DROP INDEX signins_id;"
+	                              "PRAGMA user_version = 1",
 	                              NULL, NULL, NULL),
 	                 SQLITE_OK);
 	reopen();
@@ -209,6 +210,80 @@ START_TEST(test_signins_dedupe_pages)
 	ck_assert_int_eq(signin_count("fabrikam"), 1);
 	ck_assert_int_eq(signin_count("contoso"), 3);
 	ck_assert_int_eq(signin_count("nobody"), 0);
+}
+END_TEST
+
+/* Parse a Graph page and store it, as the daemon does; the records added. */
+static size_t store_page(const char *json)
+{
+	struct sw_signin_page page = {0};
+	struct sw_error err = {0};
+	size_t added = 99;
+
+	ck_assert_int_eq(sw_signins_parse(json, strlen(json), &page, &err), 0);
+	ck_assert_int_eq(sw_store_begin(store), 0);
+	ck_assert_int_eq(sw_store_signins_add(store, "contoso", page.items, page.n, 5000, &added), 0);
+	ck_assert_int_eq(sw_store_commit(store), 0);
+	sw_signin_page_clear(&page);
+	return added;
+}
+
+START_TEST(test_signins_same_id_shifted_created)
+{
+	/* Graph sent these ids again with createdDateTime a few seconds (and
+	 * a day) later: the key of migration 1, (tenant, created, id), stored
+	 * each twice. */
+	static const char first[] =
+		"{\"value\":[{\"id\":\"a1\",\"createdDateTime\":\"2026-11-20T08:01:12.1234567Z\"},"
+		"{\"id\":\"a2\",\"createdDateTime\":\"2026-11-20T08:01:13Z\"}]}";
+	static const char shifted[] =
+		"{\"value\":[{\"id\":\"a1\",\"createdDateTime\":\"2026-11-20T08:01:15.0000001Z\"},"
+		"{\"id\":\"a2\",\"createdDateTime\":\"2026-11-21T08:01:13Z\"},"
+		"{\"id\":\"a3\",\"createdDateTime\":\"2026-11-20T08:01:13Z\"}]}";
+
+	ck_assert_uint_eq(store_page(first), 2);
+	ck_assert_uint_eq(store_page(shifted), 1);
+	reopen();
+	ck_assert_uint_eq(store_page(shifted), 0);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM signins"), 3);
+	ck_assert_int_eq(signin_count("contoso"), 3);
+	/* The first version stays. */
+	ck_assert_int_eq(query_int("SELECT created FROM signins WHERE id = 'a1'"), 1795161672);
+	ck_assert_int_eq(query_int("SELECT created FROM signins WHERE id = 'a2'"), 1795161673);
+}
+END_TEST
+
+START_TEST(test_migration_drops_later_duplicates)
+{
+	/* A version-5 database holding the duplicates its key let in: the
+	 * migration keeps the row stored first of each id (per tenant), drops
+	 * the later ones and recounts the rollup. */
+	sqlite3 *db = sw_store_db(store);
+
+	ck_assert_int_eq(sqlite3_exec(db,
+	                              "DROP INDEX signins_id; PRAGMA user_version = 5;"
+	                              "INSERT INTO signins (rowid, tenant, id, created, ingested) VALUES"
+	                              " (10, 'contoso', 'a1', 1000, 1), (11, 'contoso', 'a2', 1001, 1),"
+	                              " (12, 'contoso', 'a1', 1003, 2), (13, 'fabrikam', 'a1', 1000, 2),"
+	                              " (14, 'contoso', 'a1', 999, 3), (15, 'contoso', 'a2', 1005, 3),"
+	                              " (16, 'contoso', 'a3', 1002, 3);"
+	                              "INSERT INTO signin_counts (tenant, n) VALUES ('contoso', 6), ('fabrikam', 1);",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	reopen();
+	ck_assert_int_eq(sw_store_schema_version(store), SW_STORE_SCHEMA_VERSION);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM signins"), 4);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM signins WHERE rowid IN (10, 11, 13, 16)"), 4);
+	/* The first stored, not the earliest created (rowid 14 said 999). */
+	ck_assert_int_eq(query_int("SELECT created FROM signins WHERE tenant = 'contoso' AND id = 'a1'"), 1000);
+	ck_assert_int_eq(signin_count("contoso"), 3);
+	ck_assert_int_eq(signin_count("fabrikam"), 1);
+	/* And the insert now goes by the new key. */
+	struct sw_signin again = signin("a2", 5000, "a@contoso.com", 0);
+	size_t added = 99;
+	ck_assert_int_eq(sw_store_signins_add(store, "contoso", &again, 1, 6000, &added), 0);
+	ck_assert_uint_eq(added, 0);
+	ck_assert_int_eq(signin_count("contoso"), 3);
 }
 END_TEST
 
@@ -816,6 +891,8 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_older_schema_migrates_forward);
 	tcase_add_test(tc, test_open_unwritable_path_fails);
 	tcase_add_test(tc, test_signins_dedupe_pages);
+	tcase_add_test(tc, test_signins_same_id_shifted_created);
+	tcase_add_test(tc, test_migration_drops_later_duplicates);
 	tcase_add_test(tc, test_signins_duplicates_within_batch);
 	tcase_add_test(tc, test_signins_fields_stored);
 	tcase_add_test(tc, test_checkpoint_roundtrip);
