@@ -39,6 +39,8 @@ struct control_client {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
+	gid_t *groups; /* SO_PEERGROUPS of the connecting process */
+	size_t n_groups;
 	bool closing;   /* no more requests; linger once the output has drained */
 	bool lingering; /* our side is shut down; discarding input until EOF */
 	LIST_ENTRY(control_client) entry;
@@ -72,27 +74,39 @@ static int ctl_alert(struct control_client *cl, json_t *req, json_t **ret_data, 
 static int ctl_poll(struct control_client *cl, json_t *req, json_t **ret_data, char *why, size_t n);
 static int ctl_reload(struct control_client *cl, json_t *req, json_t **ret_data, char *why, size_t n);
 
+/* Who may run a command: every socket user, or only operators (root, the
+ * daemon's own user, members of operator_group). */
+enum ctl_role {
+	ROLE_READ,
+	ROLE_OPERATE,
+	/* silence: listing reads, setting one operates */
+	ROLE_OPERATE_WITH_RULE,
+};
+
 /* The commands: fn (or dump) for those in this file, ext for those in
  * their own file (control_*.c); none: part of the protocol, not in this
  * version. */
 static const struct ctl_cmd {
 	const char *name;
+	enum ctl_role role;
 	ctl_fn fn;
 	control_cmd_fn ext;
 	ctl_dump_fn dump;
 } ctl_cmds[] = {
-	{"status", ctl_status, NULL, NULL},
-	{"alerts", NULL, NULL, ctl_alerts},
-	{"alert", ctl_alert, NULL, NULL},
-	{"poll", ctl_poll, NULL, NULL},
-	{"reload", ctl_reload, NULL, NULL},
-	{"ack", NULL, control_cmd_ack, NULL},
-	{"silence", NULL, control_cmd_silence, NULL},
-	{"exceptions", NULL, control_cmd_exceptions, NULL},
-	{"mailbox", NULL, control_cmd_mailbox, NULL},
-	{"import-report", NULL, control_cmd_import_report, NULL},
-	{"metrics", NULL, control_cmd_metrics, NULL},
-	{"report", NULL, control_cmd_report, NULL},
+	{"status", ROLE_READ, ctl_status, NULL, NULL},
+	{"alerts", ROLE_READ, NULL, NULL, ctl_alerts},
+	{"alert", ROLE_READ, ctl_alert, NULL, NULL},
+	{"poll", ROLE_OPERATE, ctl_poll, NULL, NULL},
+	{"reload", ROLE_OPERATE, ctl_reload, NULL, NULL},
+	{"ack", ROLE_OPERATE, NULL, control_cmd_ack, NULL},
+	{"silence", ROLE_OPERATE_WITH_RULE, NULL, control_cmd_silence, NULL},
+	{"unsilence", ROLE_OPERATE, NULL, control_cmd_unsilence, NULL},
+	{"exceptions", ROLE_READ, NULL, control_cmd_exceptions, NULL},
+	{"mailbox", ROLE_READ, NULL, control_cmd_mailbox, NULL},
+	{"import-report", ROLE_OPERATE, NULL, control_cmd_import_report, NULL},
+	{"metrics", ROLE_READ, NULL, control_cmd_metrics, NULL},
+	{"report", ROLE_READ, NULL, control_cmd_report, NULL},
+	{"remediate", ROLE_OPERATE, NULL, NULL, NULL},
 };
 
 /* status: the daemon's own document. */
@@ -263,6 +277,157 @@ static int ctl_reload(struct control_client *cl, json_t *req, json_t **ret_data,
 	return *ret_data != NULL ? 0 : -ENOMEM;
 }
 
+/* Look up uid with getpwuid_r into pw, with its strings in *ret_buf
+ * (malloc'd, the caller frees it): 0, or -ENOENT / -errno. */
+static int user_lookup(uid_t uid, struct passwd *pw, char **ret_buf)
+{
+	long max = sysconf(_SC_GETPW_R_SIZE_MAX);
+	size_t len = max > 0 ? (size_t)max : 4096;
+	struct passwd *res = NULL;
+	char *buf = NULL;
+	int r;
+
+	for (int tries = 0; tries < 4; tries++, len *= 4) {
+		char *b = realloc(buf, len);
+		if (b == NULL) {
+			free(buf);
+			return -ENOMEM;
+		}
+		buf = b;
+		r = getpwuid_r(uid, pw, buf, len, &res);
+		if (r != ERANGE)
+			break;
+	}
+	if (r != 0 || res == NULL) {
+		free(buf);
+		return r != 0 ? -r : -ENOENT;
+	}
+	*ret_buf = buf;
+	return 0;
+}
+
+/* See control.h. */
+int control_user_name(uid_t uid, char *buf, size_t n)
+{
+	struct passwd pw;
+	char *pwbuf = NULL;
+	int r = user_lookup(uid, &pw, &pwbuf);
+
+	if (r < 0)
+		return r;
+	snprintf(buf, n, "%s", pw.pw_name);
+	free(pwbuf);
+	return 0;
+}
+
+/* The gid of a group name (getgrnam_r): 0, or -ENOENT / -errno. */
+static int group_lookup(const char *name, gid_t *ret)
+{
+	struct group gr, *res = NULL;
+	char buf[16384];
+	int r = getgrnam_r(name, &gr, buf, sizeof(buf), &res);
+
+	if (r != 0 || res == NULL)
+		return r != 0 ? -r : -ENOENT;
+	*ret = gr.gr_gid;
+	return 0;
+}
+
+/* Is the user uid a member (primary or supplementary) of gid, by the
+ * user and group databases now? */
+static bool user_in_group(uid_t uid, gid_t gid)
+{
+	struct passwd pw;
+	char *pwbuf = NULL;
+	gid_t *groups = NULL;
+	int ngroups = 32;
+	bool found = false;
+
+	if (user_lookup(uid, &pw, &pwbuf) < 0)
+		return false;
+	if (pw.pw_gid == gid)
+		found = true;
+	for (int tries = 0; tries < 4 && !found; tries++) {
+		int want = ngroups;
+		gid_t *g = realloc(groups, sizeof(*g) * (size_t)want);
+		if (g == NULL)
+			break;
+		groups = g;
+		if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &ngroups) < 0) {
+			if (ngroups <= want)
+				ngroups = want * 2;
+			continue;
+		}
+		for (int i = 0; i < ngroups; i++)
+			if (groups[i] == gid)
+				found = true;
+		break;
+	}
+	free(groups);
+	free(pwbuf);
+	return found;
+}
+
+/* Read the connecting process's groups (SO_PEERGROUPS, Linux 4.13): the
+ * kernel's own list, which holds even for a user the databases do not
+ * know.  Left empty where the option is missing. */
+static void client_read_groups(struct control_client *cl, int fd)
+{
+#ifdef SO_PEERGROUPS
+	socklen_t len = 64 * sizeof(gid_t);
+
+	for (int tries = 0; tries < 3; tries++) {
+		gid_t *g = realloc(cl->groups, len);
+		if (g == NULL)
+			return;
+		cl->groups = g;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, cl->groups, &len) == 0) {
+			cl->n_groups = len / sizeof(gid_t);
+			return;
+		}
+		if (errno != ERANGE)
+			break;
+	}
+	cl->n_groups = 0;
+#else
+	(void)cl;
+	(void)fd;
+#endif
+}
+
+/* Is the client in group gid: its process's gid or groups, or its
+ * user's membership in the databases? */
+static bool client_in_group(const struct control_client *cl, gid_t gid)
+{
+	if (cl->gid == gid)
+		return true;
+	for (size_t i = 0; i < cl->n_groups; i++)
+		if (cl->groups[i] == gid)
+			return true;
+	return user_in_group(cl->uid, gid);
+}
+
+/* May the client run a command that changes state?  Root, our own user
+ * and members of operator_group, looked up at each request so a reload
+ * or a change of membership counts at once.  false with why otherwise. */
+static bool client_may_operate(const struct control_client *cl, const char *cmd, char *why, size_t n)
+{
+	const char *group = cl->control->daemon->cfg->daemon.operator_group;
+	gid_t gid;
+
+	if (cl->uid == 0 || cl->uid == geteuid())
+		return true;
+	if (group == NULL || group[0] == '\0') {
+		snprintf(why, n, "permission denied: %s needs root or the daemon's user (no operator_group is configured)",
+		         cmd);
+		return false;
+	}
+	if (group_lookup(group, &gid) == 0 && client_in_group(cl, gid))
+		return true;
+	snprintf(why, n, "permission denied: %s needs membership of operator_group %s", cmd, group);
+	return false;
+}
+
 /* Run one request line and return the reply line (malloc'd). */
 static char *control_dispatch(struct control_client *cl, const char *line, size_t len)
 {
@@ -286,6 +451,15 @@ static char *control_dispatch(struct control_client *cl, const char *line, size_
 	}
 	if (cmd->fn == NULL && cmd->ext == NULL && cmd->dump == NULL) {
 		reply = sw_proto_reply_error("%s is not available in this version", cmd->name);
+		goto out;
+	}
+	if ((cmd->role == ROLE_OPERATE ||
+	     (cmd->role == ROLE_OPERATE_WITH_RULE && !json_is_null(json_object_get(req, "rule")) &&
+	      json_object_get(req, "rule") != NULL)) &&
+	    !client_may_operate(cl, cmd->name, why, sizeof(why))) {
+		log_warn("control: %s refused for uid %u pid %d: not an operator", cmd->name, (unsigned)cl->uid,
+		         (int)cl->pid);
+		reply = sw_proto_reply_error("%s", why);
 		goto out;
 	}
 	log_debug("control: %s from uid %u pid %d", cmd->name, (unsigned)cl->uid, (int)cl->pid);
@@ -316,6 +490,7 @@ static void client_free(struct control_client *cl)
 		return;
 	LIST_REMOVE(cl, entry);
 	bufferevent_free(cl->bev);
+	free(cl->groups);
 	free(cl);
 }
 
@@ -417,47 +592,15 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 	client_free(cl);
 }
 
-/* Is the user uid a member (primary or supplementary) of gid? */
-static bool user_in_group(uid_t uid, gid_t gid)
-{
-	struct passwd *pw = getpwuid(uid);
-	gid_t *groups = NULL;
-	int ngroups = 32;
-	bool found = false;
-
-	if (pw == NULL)
-		return false;
-	if (pw->pw_gid == gid)
-		return true;
-	for (int tries = 0; tries < 4 && !found; tries++) {
-		int want = ngroups;
-		gid_t *g = realloc(groups, sizeof(*g) * (size_t)want);
-		if (g == NULL)
-			break;
-		groups = g;
-		if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &ngroups) < 0) {
-			if (ngroups <= want)
-				ngroups = want * 2;
-			continue;
-		}
-		for (int i = 0; i < ngroups; i++)
-			if (groups[i] == gid)
-				found = true;
-		break;
-	}
-	free(groups);
-	return found;
-}
-
 /* May this peer use the socket?  root, our own user, and the socket
  * group (by the peer's gid or its user's membership). */
-static bool control_peer_allowed(struct control *c, uid_t uid, gid_t gid)
+static bool control_peer_allowed(struct control *c, const struct control_client *cl)
 {
-	if (uid == 0 || uid == geteuid())
+	if (cl->uid == 0 || cl->uid == geteuid())
 		return true;
 	if (!c->have_group)
 		return false;
-	return gid == c->gid || user_in_group(uid, c->gid);
+	return client_in_group(cl, c->gid);
 }
 
 /* A new connection: check who it is, then read requests. */
@@ -495,7 +638,8 @@ static void control_accept_cb(struct evconnlistener *l, evutil_socket_t fd, stru
 		cl->uid = cred.uid;
 		cl->gid = cred.gid;
 		cl->pid = cred.pid;
-		allowed = control_peer_allowed(c, cred.uid, cred.gid);
+		client_read_groups(cl, fd);
+		allowed = control_peer_allowed(c, cl);
 	}
 	if (!allowed) {
 		log_warn("control: refused uid %u gid %u pid %d", (unsigned)cl->uid, (unsigned)cl->gid, (int)cl->pid);

@@ -19,6 +19,10 @@ struct control_peer {
 	pid_t pid;
 };
 
+/* The user name of uid (getpwuid_r) into buf: 0, or -ENOENT when it has
+ * none. */
+int control_user_name(uid_t uid, char *buf, size_t n);
+
 /* A command that lives outside control.c: 0 and *ret_data (new
  * reference), or -errno with the error text for the user in why. */
 typedef int (*control_cmd_fn)(struct daemon *d, const struct control_peer *peer, json_t *req, json_t **ret_data,
@@ -34,6 +38,8 @@ int control_cmd_ack(struct daemon *d, const struct control_peer *peer, json_t *r
                     size_t n);
 int control_cmd_silence(struct daemon *d, const struct control_peer *peer, json_t *req, json_t **ret_data,
                         char *why, size_t n);
+int control_cmd_unsilence(struct daemon *d, const struct control_peer *peer, json_t *req, json_t **ret_data,
+                          char *why, size_t n);
 /* control_report.c */
 int control_cmd_import_report(struct daemon *d, const struct control_peer *peer, json_t *req, json_t **ret_data,
                               char *why, size_t n);

@@ -74,6 +74,7 @@ int check_duration(const struct ctl_verb *v, const char *opt, const char *s);
 /* ctl_lifecycle.c */
 int do_ack(struct ctl *c, const struct ctl_verb *v, int argc, char **argv);
 int do_silence(struct ctl *c, const struct ctl_verb *v, int argc, char **argv);
+int do_unsilence(struct ctl *c, const struct ctl_verb *v, int argc, char **argv);
 /* ctl_exo.c */
 int do_exceptions(struct ctl *c, const struct ctl_verb *v, int argc, char **argv);
 int do_mailbox(struct ctl *c, const struct ctl_verb *v, int argc, char **argv);

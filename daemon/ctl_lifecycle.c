@@ -1,4 +1,4 @@
-/* ctl_lifecycle.c: smtpwatchctl ack and silence. */
+/* ctl_lifecycle.c: smtpwatchctl ack, silence and unsilence. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,11 +81,13 @@ static void print_silences(const json_t *data)
 	print_silences_of(json_object_get(data, "silences"));
 }
 
-/* silence RULE SUBJECT --for DUR [--note TEXT], or silence (list) */
+/* silence RULE SUBJECT --for DUR [--note TEXT] [--all], or silence (list) */
 int do_silence(struct ctl *c, const struct ctl_verb *v, int argc, char **argv)
 {
 	const char *pos[2], *dur = NULL, *note = NULL;
-	const struct opt opts[] = {{"--for", NULL, &dur}, {"--note", NULL, &note}, {NULL, NULL, NULL}};
+	bool all = false;
+	const struct opt opts[] = {{"--for", NULL, &dur}, {"--note", NULL, &note}, {"--all", &all, NULL},
+	                           {NULL, NULL, NULL}};
 	int npos = 0;
 	json_t *req;
 
@@ -104,5 +106,27 @@ int do_silence(struct ctl *c, const struct ctl_verb *v, int argc, char **argv)
 	req = json_pack("{s:s,s:s,s:s,s:s}", "cmd", "silence", "rule", pos[0], "subject", pos[1], "for", dur);
 	if (req != NULL && note != NULL)
 		json_object_set_new(req, "note", json_string(note));
+	if (req != NULL && all)
+		json_object_set_new(req, "all", json_true());
 	return ctl_run(c, req, print_silences);
+}
+
+/* "lifted the silence of R for S (set by ..., was to run until ...)" */
+static void print_unsilence(const json_t *data)
+{
+	const json_t *u = json_object_get(data, "unsilenced");
+
+	printf("lifted the silence of %s for %s (set by %s, it was to run until %s)\n",
+	       json_string_value(json_object_get(u, "rule")) ?: "-", json_string_value(json_object_get(u, "subject")) ?: "-",
+	       json_string_value(json_object_get(u, "set_by")) ?: "-", json_string_value(json_object_get(u, "until")) ?: "-");
+}
+
+/* unsilence RULE SUBJECT */
+int do_unsilence(struct ctl *c, const struct ctl_verb *v, int argc, char **argv)
+{
+	const char *pos[2];
+
+	PARSE_OR_RETURN(c, v, argc, argv, NULL, pos, 2, 2, NULL);
+	return ctl_run(c, json_pack("{s:s,s:s,s:s}", "cmd", "unsilence", "rule", pos[0], "subject", pos[1]),
+	               print_unsilence);
 }

@@ -38,13 +38,14 @@ const char *const sw_rules_all[SW_N_RULES + 1] = {
 static const char *const severity_names[] = { "info", "low", "medium", "high", "critical" };
 static const char *const sink_type_names[] = { "webhook", "teams", "splunk-hec", "syslog", "journal" };
 
-/* Is name one of SPEC's rules, or the daemon's own delivery-dead? */
+/* Is name one of SPEC's rules, or the daemon's own delivery-dead or
+ * silence-changed? */
 bool sw_rule_known(const char *name)
 {
 	for (size_t i = 0; name != NULL && sw_rules_all[i] != NULL; i++)
 		if (strcmp(sw_rules_all[i], name) == 0)
 			return true;
-	return name != NULL && strcmp(name, SW_RULE_DELIVERY_DEAD) == 0;
+	return name != NULL && (strcmp(name, SW_RULE_DELIVERY_DEAD) == 0 || strcmp(name, SW_RULE_SILENCE_CHANGED) == 0);
 }
 
 /* "info" .. "critical". */

@@ -33,7 +33,12 @@ extern const char *const sw_rules_all[SW_N_RULES + 1];
  * high, subject = the sink's name): alerts to a sink went dead.  It is
  * raised on every other sink, never on the one that failed. */
 #define SW_RULE_DELIVERY_DEAD "delivery-dead"
-/* One of sw_rules_all, or SW_RULE_DELIVERY_DEAD (sink filters may name it). */
+/* The daemon's own audit rule (severity low, medium when a silence covers
+ * every rule or every subject; subject = "RULE:SUBJECT" of the silence):
+ * a silence was set, replaced or lifted.  It can never be silenced. */
+#define SW_RULE_SILENCE_CHANGED "silence-changed"
+/* One of sw_rules_all, SW_RULE_DELIVERY_DEAD or SW_RULE_SILENCE_CHANGED
+ * (sink filters may name them). */
 bool sw_rule_known(const char *name);
 
 /* Syslog facility name ("authpriv", "local0", ...) to its number (LOG_x >> 3). */

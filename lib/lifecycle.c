@@ -311,6 +311,28 @@ fail:
 }
 
 /* See lifecycle.h. */
+int sw_lifecycle_event(struct sw_store *s, const struct sw_config *cfg, const struct sw_condition *c, int64_t now)
+{
+	struct sw_alert a = {0};
+	int r;
+
+	r = sw_lifecycle_fire(s, cfg, c, now, NULL);
+	if (r < 0)
+		return r;
+	r = sw_store_alert_find(s, c->rule, c->tenant, c->subject, &a);
+	if (r < 0)
+		return r;
+	/* Resolved without a transition: the sinks saw the event, and a
+	 * resolution of it would be noise. */
+	a.status = SW_ALERT_RESOLVED;
+	a.resolved_at = now;
+	a.updated = now;
+	r = sw_store_alert_save(s, &a);
+	sw_alert_clear(&a);
+	return r < 0 ? r : 0;
+}
+
+/* See lifecycle.h. */
 int sw_lifecycle_resolve(struct sw_store *s, const struct sw_config *cfg, const char *rule, const char *tenant,
                          const char *subject, int64_t now)
 {
@@ -350,6 +372,9 @@ bool sw_lifecycle_silenced(struct sw_store *s, const char *rule, const char *sub
 {
 	struct sw_silence sil;
 
+	/* Who mutes the record of muting could hide that he did. */
+	if (rule != NULL && strcmp(rule, SW_RULE_SILENCE_CHANGED) == 0)
+		return false;
 	if (sw_store_silence_match(s, rule, subject, now, &sil) < 0)
 		return false;
 	if (ret_until)
@@ -376,6 +401,8 @@ static bool ascii_caseeq(const char *a, const char *b)
 /* See lifecycle.h. */
 bool sw_silence_covers(const struct sw_silence *sil, const char *rule, const char *subject)
 {
+	if (strcmp(rule, SW_RULE_SILENCE_CHANGED) == 0)
+		return false;
 	return (strcmp(sil->rule, "*") == 0 || strcmp(sil->rule, rule) == 0) &&
 	       (strcmp(sil->subject, "*") == 0 || ascii_caseeq(sil->subject, subject));
 }
@@ -460,9 +487,20 @@ int sw_lifecycle_silence(struct sw_store *s, const char *rule, const char *subje
 {
 	if (rule == NULL || (strcmp(rule, "*") != 0 && !sw_rule_known(rule)))
 		return -EINVAL;
+	if (strcmp(rule, SW_RULE_SILENCE_CHANGED) == 0)
+		return -EPERM;
 	if (subject == NULL || subject[0] == '\0' || until <= now)
 		return -EINVAL;
 	return sw_store_silence_put(s, rule, subject, until, now, created_by, note, ret_id);
+}
+
+/* See lifecycle.h. */
+int sw_lifecycle_unsilence(struct sw_store *s, const char *rule, const char *subject, int64_t now,
+                           struct sw_silence *ret)
+{
+	if (rule == NULL || rule[0] == '\0' || subject == NULL || subject[0] == '\0')
+		return -EINVAL;
+	return sw_store_silence_end(s, rule, subject, now, ret);
 }
 
 struct sync_ctx {

@@ -47,11 +47,17 @@ struct sw_condition {
  * condition writes nothing.  -EINVAL without rule, tenant or subject. */
 int sw_lifecycle_fire(struct sw_store *s, const struct sw_config *cfg, const struct sw_condition *c, int64_t now,
                       bool *ret_notified);
+/* An event that is news each time it happens (silence-changed): the alert
+ * is raised and notified as by sw_lifecycle_fire(), then stored resolved
+ * at once without a notification, so the next event of the same (rule,
+ * tenant, subject) notifies again instead of only growing a count. */
+int sw_lifecycle_event(struct sw_store *s, const struct sw_config *cfg, const struct sw_condition *c, int64_t now);
 /* The condition cleared: resolve the firing alert (no-op if none). */
 int sw_lifecycle_resolve(struct sw_store *s, const struct sw_config *cfg, const char *rule, const char *tenant,
                          const char *subject, int64_t now);
 /* Is (rule, subject) silenced at now?  *ret_until (may be NULL) gets the
- * end of the silence.  Errors of the store count as "not silenced". */
+ * end of the silence.  Errors of the store count as "not silenced";
+ * SW_RULE_SILENCE_CHANGED never is. */
 bool sw_lifecycle_silenced(struct sw_store *s, const char *rule, const char *subject, int64_t now,
                            int64_t *ret_until);
 
@@ -71,7 +77,7 @@ int64_t sw_silences_until(const struct sw_silences *set, const char *rule, const
 void sw_silences_clear(struct sw_silences *set);
 /* Does the silence cover (rule, subject), whatever its end?  The store's
  * match: its rule is "*" or the same, its subject "*" or the same without
- * regard to ASCII case. */
+ * regard to ASCII case.  Never SW_RULE_SILENCE_CHANGED. */
 bool sw_silence_covers(const struct sw_silence *sil, const char *rule, const char *subject);
 
 /* Acknowledge the alert with this id: no repeats until it resolves.  A
@@ -81,9 +87,15 @@ bool sw_silence_covers(const struct sw_silence *sil, const char *rule, const cha
 int sw_lifecycle_ack(struct sw_store *s, const char *id, const char *note, int64_t now, struct sw_alert *ret);
 /* Silence rule ("*" or a SPEC rule name) for subject ("*" or one subject)
  * until `until` (> now), replacing one for the same pair.  -EINVAL for an
- * unknown rule, an empty subject or an end not after now. */
+ * unknown rule, an empty subject or an end not after now; -EPERM for
+ * SW_RULE_SILENCE_CHANGED, which cannot be silenced.  Limits on length
+ * and on "*" for both are the caller's (they depend on the config). */
 int sw_lifecycle_silence(struct sw_store *s, const char *rule, const char *subject, int64_t until, int64_t now,
                          const char *created_by, const char *note, int64_t *ret_id);
+/* Lift the silence of exactly (rule, subject) now; *ret (may be NULL)
+ * gets it as it was.  -ENOENT when none of that pair is in force. */
+int sw_lifecycle_unsilence(struct sw_store *s, const char *rule, const char *subject, int64_t now,
+                           struct sw_silence *ret);
 
 /* State rules: resolve every firing alert of (rule, tenant) whose subject is
  * not among subjects[0..n). */

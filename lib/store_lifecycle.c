@@ -91,6 +91,51 @@ fail:
 }
 
 /* See store_lifecycle.h. */
+int sw_store_silence_end(struct sw_store *s, const char *rule, const char *subject, int64_t now,
+                         struct sw_silence *ret)
+{
+	static const char get[] = "SELECT " SILENCE_COLUMNS " FROM silences WHERE rule = ?1 AND subject = ?2 "
+	                          "AND until > ?3";
+	static const char end[] = "UPDATE silences SET until = ?2 WHERE id = ?1";
+	struct sw_silence sil;
+	sqlite3_stmt *st = NULL;
+	int rc, r;
+
+	if (rule == NULL || subject == NULL)
+		return -EINVAL;
+	rc = sqlite3_prepare_v2(sw_store_db(s), get, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sq(rc);
+	sqlite3_bind_text(st, 1, rule, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, subject, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, now);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		r = rc == SQLITE_DONE ? -ENOENT : sq(rc);
+		goto fail;
+	}
+	silence_from_row(st, &sil);
+	sqlite3_finalize(st);
+	st = NULL;
+	rc = sqlite3_prepare_v2(sw_store_db(s), end, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sq(rc);
+	sqlite3_bind_int64(st, 1, sil.id);
+	sqlite3_bind_int64(st, 2, now);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE) {
+		r = sq(rc);
+		goto fail;
+	}
+	if (ret)
+		*ret = sil;
+	r = 0;
+fail:
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* See store_lifecycle.h. */
 int sw_store_silence_match(struct sw_store *s, const char *rule, const char *subject, int64_t now,
                            struct sw_silence *ret)
 {

@@ -29,6 +29,12 @@ struct sw_silence {
  * name here: callers check it against sw_rule_known(). */
 int sw_store_silence_put(struct sw_store *s, const char *rule, const char *subject, int64_t until, int64_t now,
                          const char *created_by, const char *note, int64_t *ret_id);
+/* End the silence of exactly (rule, subject) (the subject without regard
+ * to case) now: its until becomes now, so the row stays as a record.
+ * *ret (may be NULL) gets it as it was before.  -ENOENT when no silence
+ * of that pair is in force. */
+int sw_store_silence_end(struct sw_store *s, const char *rule, const char *subject, int64_t now,
+                         struct sw_silence *ret);
 /* The silence in force at now for (rule, subject), the one that lasts
  * longest when several match; -ENOENT when none. */
 int sw_store_silence_match(struct sw_store *s, const char *rule, const char *subject, int64_t now,

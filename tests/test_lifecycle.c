@@ -839,6 +839,53 @@ START_TEST(test_silence_and_ack_survive_reopen)
 }
 END_TEST
 
+/* unsilence lifts exactly the pair it names, keeps the row, and says
+ * when there was nothing to lift. */
+START_TEST(test_unsilence_lifts_one_pair)
+{
+	struct sw_silence was;
+
+	silence(RULE_SPRAY, "45.155.205.10", 9000, 1000);
+	silence("*", "45.155.205.10", 9000, 1000);
+	ck_assert_int_eq(sw_lifecycle_unsilence(store, RULE_SPRAY, "45.155.205.99", 2000, NULL), -ENOENT);
+	ck_assert_int_eq(sw_lifecycle_unsilence(store, RULE_SPRAY, "45.155.205.10", 2000, &was), 0);
+	ck_assert_str_eq(was.rule, RULE_SPRAY);
+	ck_assert_int_eq(was.until, 9000);
+	/* The "*" silence still covers it; lift that one too. */
+	ck_assert(sw_lifecycle_silenced(store, RULE_SPRAY, "45.155.205.10", 2000, NULL));
+	ck_assert_int_eq(sw_lifecycle_unsilence(store, "*", "45.155.205.10", 2000, NULL), 0);
+	ck_assert(!sw_lifecycle_silenced(store, RULE_SPRAY, "45.155.205.10", 2000, NULL));
+	/* Lifted already: nothing in force any more. */
+	ck_assert_int_eq(sw_lifecycle_unsilence(store, RULE_SPRAY, "45.155.205.10", 2001, NULL), -ENOENT);
+	ck_assert_int_eq(sw_lifecycle_unsilence(store, "", "x", 2001, NULL), -EINVAL);
+}
+END_TEST
+
+/* silence-changed cannot be silenced, not even by "*" "*", and each event
+ * of it reaches the sinks again, not only at powers of two. */
+START_TEST(test_silence_changed_is_never_silenced)
+{
+	struct sw_condition c = cond(SW_RULE_SILENCE_CHANGED, SW_SEV_MEDIUM, "*:*", 1, false);
+	struct sw_alert a;
+
+	ck_assert(sw_rule_known(SW_RULE_SILENCE_CHANGED));
+	ck_assert_int_eq(sw_lifecycle_silence(store, SW_RULE_SILENCE_CHANGED, "*", 5000, 1000, NULL, NULL, NULL),
+	                 -EPERM);
+	silence("*", "*", 9000, 1000);
+	ck_assert(!sw_lifecycle_silenced(store, SW_RULE_SILENCE_CHANGED, "*:*", 1000, NULL));
+	ck_assert(sw_lifecycle_silenced(store, RULE_SPRAY, "x", 1000, NULL));
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(sw_lifecycle_event(store, &cfg, &c, 1000 + i), 0);
+	ck_assert_int_eq(rows("soc"), 3);
+	ck_assert_int_eq(rows("everything"), 3);
+	ck_assert_int_eq(rows("spray-only"), 0);
+	a = find(SW_RULE_SILENCE_CHANGED, "*:*");
+	ck_assert_int_eq(a.status, SW_ALERT_RESOLVED);
+	ck_assert_int_eq(a.transition, 3);
+	sw_alert_clear(&a);
+}
+END_TEST
+
 static Suite *lifecycle_suite(void)
 {
 	Suite *s = suite_create("lifecycle");
@@ -864,6 +911,8 @@ static Suite *lifecycle_suite(void)
 	tcase_add_test(tc, test_silences_loaded_match_like_the_store);
 	tcase_add_test(tc, test_silence_set_replace_list);
 	tcase_add_test(tc, test_silence_and_ack_survive_reopen);
+	tcase_add_test(tc, test_unsilence_lifts_one_pair);
+	tcase_add_test(tc, test_silence_changed_is_never_silenced);
 	suite_add_tcase(s, tc);
 	return s;
 }

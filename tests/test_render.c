@@ -749,15 +749,17 @@ END_TEST
  * each one under that id. */
 START_TEST(test_journal_ids_and_catalog)
 {
-	const char *rules[SW_N_RULES + 2];
-	char path[1024], line[1024], ids[SW_N_RULES + 1][33];
+	const char *rules[SW_N_RULES + 3];
+	char path[1024], line[1024], ids[SW_N_RULES + 2][33];
 	size_t n = 0, n_ids = 0;
 	FILE *cat;
 
 	for (; sw_rules_all[n] != NULL; n++)
 		rules[n] = sw_rules_all[n];
 	rules[n++] = SW_RULE_DELIVERY_DEAD;
+	rules[n++] = SW_RULE_SILENCE_CHANGED;
 	ck_assert(sw_rule_known(SW_RULE_DELIVERY_DEAD));
+	ck_assert(sw_rule_known(SW_RULE_SILENCE_CHANGED));
 	ck_assert_ptr_null(sw_render_journal_message_id("no-such-rule"));
 	ck_assert_ptr_null(sw_render_journal_message_id(NULL));
 
@@ -767,7 +769,7 @@ START_TEST(test_journal_ids_and_catalog)
 	while (fgets(line, sizeof(line), cat) != NULL) {
 		if (strncmp(line, "-- ", 3) != 0)
 			continue;
-		ck_assert_uint_lt(n_ids, SW_N_RULES + 1);
+		ck_assert_uint_lt(n_ids, SW_N_RULES + 2);
 		ck_assert_msg(strlen(line) == 36 && line[35] == '\n', "catalog id line: %s", line);
 		memcpy(ids[n_ids], line + 3, 32);
 		ids[n_ids++][32] = '\0';

@@ -139,6 +139,10 @@ def test_silence(env):
     rc, out = env.ctl("silence", BRUTE, "ceo@contoso.com", json_out=False)
     check(rc == 2, "--for is required (%d)" % rc)
 
+    # The silence itself reaches the webhook (silence-changed): wait for it
+    # before counting.
+    wait_for(lambda: any('"silence-changed"' in h["body"] for h in env.sim.hooks("soc")), timeout=30,
+             what="the silence-changed alert")
     # 10 more failures for ceo: 25 > 16 would be sent; silenced, it is not.
     before = len(env.sim.hooks("soc"))
     env.sim.add_signins(TENANT_ID, [{"at": "-6m", "every": "20s", "count": 10, "user": "ceo@contoso.com",

