@@ -108,6 +108,7 @@ struct reg_ctx {
 	struct sw_diag *diag;
 	const char *path;
 	int64_t max_lifetime, now;
+	size_t cap;              /* entries and key_lines allocated */
 	int (*key_lines)[RK_N]; /* parallel to reg->entries */
 	ssize_t cur;             /* current entry, -1 when keys are ignored */
 	bool failed;
@@ -157,14 +158,79 @@ static void exception_clear(struct sw_exception *e)
 	free(e->allowed_ips);
 }
 
+/* FNV-1a over the lower-cased mailbox: lookups ignore case. */
+static size_t mailbox_hash(const char *s)
+{
+	uint64_t h = 14695981039346656037ULL;
+
+	for (; *s; s++)
+		h = (h ^ (uint8_t)tolower((unsigned char)*s)) * 1099511628211ULL;
+	return (size_t)(h ^ h >> 32);
+}
+
+/* The slot holding mailbox, or the empty slot where it would go. */
+static size_t *index_slot(const struct sw_register *r, const char *mailbox)
+{
+	size_t mask = r->n_slots - 1, i = mailbox_hash(mailbox) & mask;
+
+	while (r->slots[i] != 0 && strcasecmp(r->entries[r->slots[i] - 1].mailbox, mailbox) != 0)
+		i = (i + 1) & mask;
+	return &r->slots[i];
+}
+
+/* Make room for one more mailbox in the index (kept at most half full, so
+ * probes stay short); 0 or -ENOMEM. */
+static int index_grow(struct sw_register *r)
+{
+	size_t *old = r->slots, n_old = r->n_slots;
+
+	if ((r->n + 1) * 2 <= r->n_slots)
+		return 0;
+	r->n_slots = n_old ? n_old * 2 : 64;
+	r->slots = calloc(r->n_slots, sizeof(*r->slots));
+	if (r->slots == NULL) {
+		r->slots = old;
+		r->n_slots = n_old;
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n_old; i++)
+		if (old[i] != 0)
+			*index_slot(r, r->entries[old[i] - 1].mailbox) = old[i];
+	free(old);
+	return 0;
+}
+
+/* Room for one more entry and its key lines, growing geometrically (a
+ * realloc per entry copies the whole array each time on a large register). */
+static int entries_reserve(struct reg_ctx *x)
+{
+	struct sw_exception *entries;
+	int (*kl)[RK_N];
+	size_t cap;
+
+	if (x->reg->n < x->cap)
+		return index_grow(x->reg);
+	cap = x->cap ? x->cap * 2 : 16;
+	entries = realloc(x->reg->entries, cap * sizeof(*entries));
+	if (entries == NULL)
+		return -ENOMEM;
+	x->reg->entries = entries;
+	kl = realloc(x->key_lines, cap * sizeof(*kl));
+	if (kl == NULL)
+		return -ENOMEM;
+	x->key_lines = kl;
+	x->cap = cap;
+	return index_grow(x->reg);
+}
+
 /* A section header: start an entry, or ignore what follows. */
 static void reg_section_cb(void *user, int line, const char *header)
 {
 	struct reg_ctx *x = user;
 	size_t tlen = strcspn(header, " \t");
 	const char *name = header + tlen;
-	struct sw_exception *entries, *e;
-	int (*kl)[RK_N];
+	struct sw_exception *e;
+	size_t *slot;
 	char *mailbox;
 
 	x->cur = -1;
@@ -187,32 +253,26 @@ static void reg_section_cb(void *user, int line, const char *header)
 		x->oom = true;
 		return;
 	}
-	for (size_t i = 0; i < x->reg->n; i++) {
-		if (strcmp(x->reg->entries[i].mailbox, mailbox) == 0) {
-			reg_diag(x, false, line, "duplicate exception for %s (first at line %d)", mailbox,
-			         x->reg->entries[i].line);
-			free(mailbox);
-			return;
-		}
-	}
-	entries = realloc(x->reg->entries, (x->reg->n + 1) * sizeof(*entries));
-	if (entries != NULL)
-		x->reg->entries = entries;
-	kl = realloc(x->key_lines, (x->reg->n + 1) * sizeof(*kl));
-	if (kl != NULL)
-		x->key_lines = kl;
-	if (entries == NULL || kl == NULL) {
+	if (entries_reserve(x) < 0) {
 		free(mailbox);
 		x->oom = true;
 		return;
 	}
-	e = &entries[x->reg->n];
+	slot = index_slot(x->reg, mailbox);
+	if (*slot != 0) {
+		reg_diag(x, false, line, "duplicate exception for %s (first at line %d)", mailbox,
+		         x->reg->entries[*slot - 1].line);
+		free(mailbox);
+		return;
+	}
+	e = &x->reg->entries[x->reg->n];
 	memset(e, 0, sizeof(*e));
-	memset(kl[x->reg->n], 0, sizeof(kl[0]));
+	memset(x->key_lines[x->reg->n], 0, sizeof(x->key_lines[0]));
 	e->mailbox = mailbox;
 	e->line = line;
 	e->max_daily_messages = -1;
 	x->cur = (ssize_t)x->reg->n++;
+	*slot = x->reg->n;
 }
 
 /* Were host bits past the prefix set in tok (which parsed as c)?  The
@@ -519,13 +579,18 @@ void sw_register_free(struct sw_register *r)
 	for (size_t i = 0; i < r->n; i++)
 		exception_clear(&r->entries[i]);
 	free(r->entries);
+	free(r->slots);
 	free(r->path);
 	free(r);
 }
 
-/* Case-insensitive lookup by mailbox. */
+/* Case-insensitive lookup by mailbox: through the index when there is one. */
 const struct sw_exception *sw_register_find(const struct sw_register *r, const char *mailbox)
 {
+	if (r != NULL && mailbox != NULL && r->slots != NULL) {
+		size_t slot = *index_slot(r, mailbox);
+		return slot != 0 ? &r->entries[slot - 1] : NULL;
+	}
 	for (size_t i = 0; r != NULL && mailbox != NULL && i < r->n; i++)
 		if (strcasecmp(r->entries[i].mailbox, mailbox) == 0)
 			return &r->entries[i];

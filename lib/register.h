@@ -31,6 +31,11 @@ struct sw_register {
 	char *path;
 	struct sw_exception *entries;
 	size_t n;
+	/* Hash index over the mailboxes, filled by sw_register_load: slot
+	 * value = entry index + 1, 0 = empty; n_slots a power of two.  A
+	 * register built by hand (slots NULL) is searched in order. */
+	size_t *slots;
+	size_t n_slots;
 };
 
 /* Load a register.  Errors (missing/unparsable expires, bad CIDR, lifetime
@@ -40,7 +45,7 @@ struct sw_register {
 int sw_register_load(const char *path, int64_t max_lifetime, int64_t now, struct sw_register **ret,
                      struct sw_diag *diag);
 void sw_register_free(struct sw_register *r);
-/* Case-insensitive lookup; NULL if absent. */
+/* Case-insensitive lookup, O(1) on a loaded register; NULL if absent. */
 const struct sw_exception *sw_register_find(const struct sw_register *r, const char *mailbox);
 /* Is the entry valid at `now` (not expired)? */
 bool sw_exception_active(const struct sw_exception *e, int64_t now);

@@ -281,6 +281,52 @@ START_TEST(allowed_ips_partial_and_host_bits)
 }
 END_TEST
 
+/* 100,000 entries (issue 21 #15: the duplicate check was quadratic): every
+ * one is found in any case, a duplicate far down names the first line,
+ * and a mailbox that is not there is not found.  Correctness at size, not
+ * timing (bench/bench_register prints the load time). */
+START_TEST(large_register)
+{
+	enum { N = 100000, LINES = 3 };
+	char name[64];
+	const struct sw_exception *e;
+	FILE *f;
+	int fd;
+
+	snprintf(tmp, sizeof(tmp), "/tmp/sw-test-register-XXXXXX");
+	fd = mkstemp(tmp);
+	ck_assert_int_ge(fd, 0);
+	f = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(f);
+	for (int i = 0; i < N; i++)
+		fprintf(f, "[exception Device-%06d@contoso.com]\nowner = x\nexpires = 2027-01-31\n", i);
+	fprintf(f, "[exception device-054321@CONTOSO.com]\nowner = y\nexpires = 2027-01-31\n");
+	fclose(f);
+	snprintf(path, sizeof(path), "%s", tmp);
+
+	ck_assert_int_eq(sw_register_load(path, LIFETIME, NOW, &reg, &diag), -EINVAL);
+	ck_assert_msg(diag.n == 1, "got %zu problems", diag.n);
+	ck_assert_int_eq(diag.items[0].line, N * LINES + 1);
+	ck_assert_str_eq(diag.items[0].text, "duplicate exception for device-054321@contoso.com (first at line 162964)");
+	sw_diag_clear(&diag);
+	memset(&diag, 0, sizeof(diag));
+
+	ck_assert_int_eq(truncate(path, (off_t)N * (off_t)strlen("[exception Device-000000@contoso.com]\nowner = x\n"
+	                                                         "expires = 2027-01-31\n")),
+	                 0);
+	ck_assert_msg(sw_register_load(path, LIFETIME, NOW, &reg, &diag) == 0, "refused:%s", diag_text());
+	ck_assert_uint_eq(reg->n, N);
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), i % 2 ? "DEVICE-%06d@CONTOSO.COM" : "device-%06d@contoso.com", i);
+		e = sw_register_find(reg, name);
+		ck_assert_msg(e == &reg->entries[i], "%s", name);
+		ck_assert_int_eq(e->line, i * LINES + 1);
+	}
+	ck_assert_ptr_null(sw_register_find(reg, "device-100000@contoso.com"));
+	ck_assert_ptr_null(sw_register_find(reg, "device-00001@contoso.com"));
+}
+END_TEST
+
 START_TEST(expired_is_a_warning_only)
 {
 	ck_assert_msg(load_data("expired.conf", NOW) == 0, "refused:%s", diag_text());
@@ -421,6 +467,7 @@ static Suite *register_suite(void)
 	tcase_add_test(tc, errors_with_lines);
 	tcase_add_loop_test(tc, invalid_entry_reports_line, 0, sizeof(bad) / sizeof(bad[0]));
 	tcase_add_test(tc, allowed_ips_partial_and_host_bits);
+	tcase_add_test(tc, large_register);
 	tcase_add_test(tc, expired_is_a_warning_only);
 	tcase_add_test(tc, lifetime_boundary);
 	tcase_add_test(tc, empty_and_missing);
