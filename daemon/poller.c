@@ -8,7 +8,14 @@
  * - A 401 renews the token once per page: tokens can expire mid-run.
  * - A failed run is retried after 30 s, growing x4/3 up to the interval
  *   (timesyncd's back-off); the source's checkpoint decides what the next
- *   run re-reads, so a run that breaks halfway keeps what it committed. */
+ *   run re-reads, so a run that breaks halfway keeps what it committed.
+ *
+ * Link following: the next page's URL comes from the service, and the
+ * request carries the bearer token.  A link is followed only on the origin
+ * (scheme, host, port) of the source's configured base URL; a request seen
+ * before in the run (a loop) or a run past POLLER_MAX_PAGES stops the run
+ * as failed.  What the run stored before that stays, and the watermark
+ * does not move, so the next run reads the window again. */
 #include "poller.h"
 
 #include <errno.h>
@@ -31,6 +38,9 @@
 #define POLLER_THROTTLE_TRIES 12 /* 429/503 answers of one page before it gives up */
 #define POLLER_BACKOFF_MIN 30
 #define POLLER_PACE_MAX 16
+/* Pages of one run: 10,000 pages are 10M sign-ins at Graph's $top=1000,
+ * far past any tenant's 30 days of SMTP AUTH. */
+#define POLLER_MAX_PAGES 10000
 
 struct poller {
 	struct tenant *t;
@@ -49,6 +59,8 @@ struct poller {
 	bool retried_401;
 	int pages;
 	int64_t run_records;
+	uint64_t *seen;     /* hashes of the requests of this run, for loops */
+	size_t n_seen, cap_seen;
 
 	/* For status and health. */
 	int64_t watching_since;
@@ -161,6 +173,9 @@ static void poller_run_end(struct poller *p, bool ok)
 	if (p->ops->end)
 		p->ops->end(p, ok);
 	poller_request_clear(p);
+	free(p->seen);
+	p->seen = NULL;
+	p->n_seen = p->cap_seen = 0;
 	p->running = false;
 	p->runs++;
 	if (!ok)
@@ -197,6 +212,74 @@ static void poller_fail(struct poller *p, const char *fmt, ...)
 }
 
 static void poller_send(struct poller *p);
+
+/* FNV-1a over the request in hand (method, URL, body): a next link that
+ * leads back to a request of this run.  Exchange runs POST several cmdlets
+ * to one URL, so the body is part of the request's identity. */
+static uint64_t poller_request_hash(const struct poller *p)
+{
+	const char *parts[3] = {p->method, p->url, p->body ? p->body : ""};
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (int i = 0; i < 3; i++) {
+		for (const unsigned char *c = (const unsigned char *)parts[i]; c && *c; c++)
+			h = (h ^ *c) * 0x100000001b3ULL;
+		h = (h ^ 0xff) * 0x100000001b3ULL; /* a separator no text holds */
+	}
+	return h;
+}
+
+/* Remember the request in hand; true when the run asked for it before. */
+static bool poller_seen(struct poller *p)
+{
+	uint64_t h = poller_request_hash(p);
+
+	for (size_t i = 0; i < p->n_seen; i++)
+		if (p->seen[i] == h)
+			return true;
+	if (p->n_seen == p->cap_seen) {
+		size_t cap = p->cap_seen ? p->cap_seen * 2 : 16;
+		uint64_t *n = realloc(p->seen, cap * sizeof(*n));
+		if (n == NULL)
+			return false; /* no memory: the page cap still ends a loop */
+		p->seen = n;
+		p->cap_seen = cap;
+	}
+	p->seen[p->n_seen++] = h;
+	return false;
+}
+
+/* May the run follow the link now in hand?  0, or -1 with why: a link to
+ * another origin (named, so the operator sees where it pointed), a loop, or
+ * too many pages.  The token is never sent in any of these cases. */
+static int poller_link_check(struct poller *p, char *why, size_t n)
+{
+	char want[300], got[300];
+
+	if (sw_url_origin(p->ops->resource(p->t), want, sizeof(want)) < 0) {
+		snprintf(why, n, "the configured base URL has no usable origin");
+		return -1;
+	}
+	if (sw_url_origin(p->url, got, sizeof(got)) < 0) {
+		snprintf(why, n, "next link after page %d is not a usable http(s) URL: not followed", p->pages);
+		return -1;
+	}
+	if (strcmp(want, got) != 0) {
+		snprintf(why, n, "next link after page %d leads to %.200s, not to the configured %.200s: not followed, "
+		         "no token sent", p->pages, got, want);
+		return -1;
+	}
+	if (p->pages >= POLLER_MAX_PAGES) {
+		snprintf(why, n, "more than %d pages in one run: stopped", POLLER_MAX_PAGES);
+		return -1;
+	}
+	if (poller_seen(p)) {
+		snprintf(why, n, "next link after page %d repeats a request of this run (a paging loop): stopped",
+		         p->pages);
+		return -1;
+	}
+	return 0;
+}
 
 /* A page failed in a way worth retrying: wait and send it again. */
 static void poller_retry_page(struct poller *p, int64_t retry_after, const char *what)
@@ -288,6 +371,10 @@ static void poller_page_cb(struct http_response *res, void *arg)
 		return;
 	}
 	p->pages++;
+	if (next == POLLER_MORE && poller_link_check(p, what, sizeof(what)) < 0) {
+		poller_fail(p, "%s", what);
+		return;
+	}
 	if (next == POLLER_MORE) {
 		p->tries = 0;
 		p->throttles = 0;
@@ -393,6 +480,7 @@ static void poller_run_begin(struct poller *p)
 		poller_fail(p, "%s", why[0] ? why : "cannot start the run");
 		return;
 	}
+	poller_seen(p); /* a link back to the first page is a loop too */
 	poller_send(p);
 }
 
@@ -437,6 +525,7 @@ void poller_free(struct poller *p)
 		p->ops->end(p, false);
 	event_free(p->timer);
 	poller_request_clear(p);
+	free(p->seen);
 	free(p);
 }
 

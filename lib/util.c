@@ -513,6 +513,56 @@ fail:
 	return -EINVAL;
 }
 
+/* See util.h.  The host is taken as url_host() takes it (the last '@' of
+ * the authority ends userinfo), which is how libcurl reads it too; a URL
+ * with userinfo is refused rather than compared, since curl would send
+ * those credentials itself. */
+int sw_url_origin(const char *url, char *buf, size_t n)
+{
+	char host[256];
+	size_t slen, alen;
+	const char *a, *h, *end;
+	long num;
+
+	if (url == NULL || buf == NULL || n == 0)
+		return -EINVAL;
+	for (const unsigned char *p = (const unsigned char *)url; *p; p++)
+		if (*p <= ' ' || *p == 0x7f || *p == '\\')
+			return -EINVAL;
+	slen = url_scheme_len(url);
+	if (!((slen == 5 && strncasecmp(url, "https", 5) == 0) || (slen == 4 && strncasecmp(url, "http", 4) == 0)))
+		return -EINVAL;
+	a = url + slen + 3;
+	alen = strcspn(a, "/?#");
+	if (memchr(a, '@', alen) != NULL || !url_host(url, host, sizeof(host)))
+		return -EINVAL;
+	end = a + alen;
+	/* url_host() found the brackets of an IPv6 host already */
+	h = *a == '[' ? (const char *)memchr(a, ']', alen) + 1 : a;
+	if (*a == '[' && h != end && *h != ':')
+		return -EINVAL;
+	h = memchr(h, ':', (size_t)(end - h));
+	if (h == NULL) {
+		num = slen == 5 ? 443 : 80;
+	} else {
+		num = 0;
+		if (h + 1 == end)
+			return -EINVAL;
+		for (const char *q = h + 1; q < end; q++) {
+			if (!isdigit((unsigned char)*q) || num > 65535)
+				return -EINVAL;
+			num = num * 10 + (*q - '0');
+		}
+		if (num < 1 || num > 65535)
+			return -EINVAL;
+	}
+	for (char *q = host; *q; q++)
+		*q = (char)tolower((unsigned char)*q);
+	int w = snprintf(buf, n, "%s://%s%s%s:%ld", slen == 5 ? "https" : "http", strchr(host, ':') ? "[" : "",
+	                 host, strchr(host, ':') ? "]" : "", num);
+	return w < 0 || (size_t)w >= n ? -EINVAL : 0;
+}
+
 /* Overwrite a string, then free it. */
 void sw_free_secret(char *s)
 {

@@ -77,6 +77,11 @@ bool sw_url_is_loopback(const char *url);
 /* https:// anywhere, http:// only for loopback.  0 or -EINVAL with why. */
 int sw_url_check(const char *url, char *why, size_t n);
 
+/* The origin of an http(s) URL, normalised for comparison: lower-case
+ * "scheme://host:port" with the default port filled in and an IPv6 host in
+ * brackets ("https://graph.microsoft.com:443").  -EINVAL for another
+ * scheme, no host, a bad port, userinfo, control bytes, or a buf too small. */
+int sw_url_origin(const char *url, char *buf, size_t n);
 /* Free a string after overwriting it (secrets). NULL is fine. */
 void sw_free_secret(char *s);
 

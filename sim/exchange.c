@@ -204,12 +204,17 @@ static struct evbuffer *exo_start(struct sim_req *r, const char *tenant)
 static void exo_finish(struct sim_req *r, struct evbuffer *b, long next)
 {
 	evbuffer_add(b, "]", 1);
-	if (next >= 0) {
+	struct evbuffer *hostile = evbuffer_new();
+	if (fault_next_link(r, hostile)) {
+		evbuffer_add(b, ",\"@odata.nextLink\":", 19);
+		sim_json_str(b, (const char *)evbuffer_pullup(hostile, -1));
+	} else if (next >= 0) {
 		char link[400];
 		snprintf(link, sizeof(link), "%s?$skiptoken=%ld", r->base_url, next);
 		evbuffer_add(b, ",\"@odata.nextLink\":", 19);
 		sim_json_str(b, link);
 	}
+	evbuffer_free(hostile);
 	evbuffer_add(b, "}", 1);
 	sim_reply(r, 200, b);
 }

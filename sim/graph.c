@@ -309,6 +309,20 @@ void token_handle(struct sim_req *r, const char *tenant_name)
 	sim->tokens[b] = tok;
 	sim->stats.tokens_issued++;
 
+	if (r->fault != NULL && r->fault->expires_in_raw != NULL) {
+		/* A broken or hostile identity platform: expires_in as given,
+		 * verbatim (a number too large for any integer type, a string,
+		 * null), or left out; the token itself still expires on time. */
+		struct evbuffer *ans = evbuffer_new();
+		evbuffer_add_printf(ans, "{\"token_type\":\"Bearer\",");
+		if (r->fault->expires_in_raw[0] != '\0')
+			evbuffer_add_printf(ans, "\"expires_in\":%s,", r->fault->expires_in_raw);
+		evbuffer_add_printf(ans, "\"access_token\":");
+		sim_json_str(ans, tok->token);
+		evbuffer_add(ans, "}", 1);
+		sim_reply(r, 200, ans);
+		goto out;
+	}
 	sim_reply_json(r, 200,
 		json_pack("{s:s,s:I,s:I,s:s}", "token_type", "Bearer", "expires_in", (json_int_t)sim->token_lifetime,
 			"ext_expires_in", (json_int_t)sim->token_lifetime, "access_token", tok->token));
@@ -721,7 +735,11 @@ void signins_handle(struct sim_req *r)
 
 	struct evbuffer *b = evbuffer_new();
 	evbuffer_add_printf(b, "{\"@odata.context\":\"https://graph.microsoft.com/v1.0/$metadata#auditLogs/signIns\"");
-	if (more && last) {
+	struct evbuffer *hostile = evbuffer_new();
+	if (fault_next_link(r, hostile)) {
+		evbuffer_add(b, ",\"@odata.nextLink\":", 19);
+		sim_json_str(b, (const char *)evbuffer_pullup(hostile, -1));
+	} else if (more && last) {
 		char tokbuf[128];
 		snprintf(tokbuf, sizeof(tokbuf), "s1_%llx_%llx_%llx_%llx_%u", (unsigned long long)c.as_of,
 			(unsigned long long)last->created, (unsigned long long)last->id_hi,
@@ -741,6 +759,7 @@ void signins_handle(struct sim_req *r)
 		sim_json_str(b, (const char *)evbuffer_pullup(link, -1));
 		evbuffer_free(link);
 	}
+	evbuffer_free(hostile);
 	evbuffer_add(b, ",\"value\":[", 10);
 	evbuffer_add_buffer(b, recs);
 	evbuffer_add(b, "]}", 2);

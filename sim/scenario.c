@@ -367,6 +367,8 @@ void fault_free(struct sim_fault *f)
 	free(f->tenant);
 	free(f->hook);
 	free(f->content_type);
+	free(f->next_link);
+	free(f->expires_in_raw);
 	json_decref(f->spec);
 	free(f);
 }
@@ -375,7 +377,7 @@ struct sim_fault *fault_parse(json_t *o, const char *where, char *err, size_t er
 {
 	static const char *const keys[] = { "endpoint", "tenant", "hook", "after", "count", "status", "retry_after",
 		"delay_ms", "truncate", "reset", "bad_json", "invalid_utf8", "big_body_mb", "content_type",
-		"expire_token", "secret_expired", NULL };
+		"expire_token", "secret_expired", "next_link", "next_link_loop", "expires_in_raw", NULL };
 	if (!json_is_object(o)) {
 		ERR("%s: expected an object", where);
 		return NULL;
@@ -423,10 +425,10 @@ struct sim_fault *fault_parse(json_t *o, const char *where, char *err, size_t er
 	f->delay_ms = (int)delay;
 	f->big_body_mb = (int)big;
 	static const char *const flags[] = { "truncate", "reset", "bad_json", "invalid_utf8", "expire_token",
-		"secret_expired" };
+		"secret_expired", "next_link_loop" };
 	bool *dst[] = { &f->truncate, &f->reset, &f->bad_json, &f->invalid_utf8, &f->expire_token,
-		&f->secret_expired };
-	for (size_t k = 0; k < 6; k++) {
+		&f->secret_expired, &f->next_link_loop };
+	for (size_t k = 0; k < 7; k++) {
 		v = json_object_get(o, flags[k]);
 		if (v != NULL && !json_is_boolean(v)) {
 			ERR("%s.%s: expected true or false", where, flags[k]);
@@ -441,22 +443,43 @@ struct sim_fault *fault_parse(json_t *o, const char *where, char *err, size_t er
 		}
 		f->content_type = sim_xstrdup(json_string_value(v));
 	}
+	static const char *const texts[] = { "next_link", "expires_in_raw" };
+	char **tdst[] = { &f->next_link, &f->expires_in_raw };
+	for (size_t k = 0; k < 2; k++) {
+		if ((v = json_object_get(o, texts[k])) == NULL)
+			continue;
+		if (!json_is_string(v)) {
+			ERR("%s.%s: expected a string", where, texts[k]);
+			goto fail;
+		}
+		*tdst[k] = sim_xstrdup(json_string_value(v));
+	}
 	int actions = (f->status != 0) + f->truncate + f->reset + f->bad_json + f->invalid_utf8 + f->expire_token +
-		f->secret_expired + (f->big_body_mb > 0) + (f->content_type != NULL);
+		f->secret_expired + (f->big_body_mb > 0) + (f->content_type != NULL) + (f->next_link != NULL) +
+		f->next_link_loop + (f->expires_in_raw != NULL);
 	if (actions > 1) {
 		ERR("%s: give one action (status, truncate, reset, bad_json, invalid_utf8, big_body_mb, "
-		    "content_type, expire_token, secret_expired), optionally with delay_ms",
+		    "content_type, expire_token, secret_expired, next_link, next_link_loop, expires_in_raw), "
+		    "optionally with delay_ms",
 			where);
 		goto fail;
 	}
 	if (actions == 0 && f->delay_ms == 0) {
 		ERR("%s: no action (status, delay_ms, truncate, reset, bad_json, invalid_utf8, big_body_mb, "
-		    "content_type, expire_token, secret_expired)",
+		    "content_type, expire_token, secret_expired, next_link, next_link_loop, expires_in_raw)",
 			where);
 		goto fail;
 	}
 	if (f->secret_expired && f->endpoint != EP_TOKEN) {
 		ERR("%s.secret_expired: only for \"endpoint\": \"token\"", where);
+		goto fail;
+	}
+	if (f->expires_in_raw != NULL && f->endpoint != EP_TOKEN) {
+		ERR("%s.expires_in_raw: only for \"endpoint\": \"token\"", where);
+		goto fail;
+	}
+	if ((f->next_link != NULL || f->next_link_loop) && f->endpoint != EP_SIGNINS && f->endpoint != EP_EXCHANGE) {
+		ERR("%s.next_link: only for \"endpoint\": \"signins\" or \"exchange\"", where);
 		goto fail;
 	}
 	return f;

@@ -103,6 +103,13 @@ struct sim_fault {
 	bool truncate, reset, bad_json, invalid_utf8, expire_token, secret_expired;
 	int big_body_mb;
 	char *content_type;
+	/* Hostile paging and tokens: answer normally, but with this
+	 * @odata.nextLink (signins, exchange), with the request's own URL as
+	 * the nextLink (a loop), or with this text as the token answer's
+	 * expires_in value ("" leaves the field out). */
+	char *next_link;
+	bool next_link_loop;
+	char *expires_in_raw;
 	json_t *spec; /* the object as given, for GET /_sim/faults */
 };
 
@@ -271,6 +278,9 @@ void sim_graph_error(struct sim_req *r, int status, const char *code, const char
 	__attribute__((format(printf, 4, 5)));
 /* Answer as the chosen fault says when it replaces the answer; true if so. */
 bool fault_answer(struct sim_req *r);
+/* The nextLink a next_link or next_link_loop fault puts in this answer,
+ * appended to link (NUL-terminated); false when no such fault applies. */
+bool fault_next_link(struct sim_req *r, struct evbuffer *link);
 /* Close the connection without an answer. */
 void sim_reset(struct sim_req *r);
 /* Body of the request as a NUL-terminated malloc'd string (len in ret_len). */

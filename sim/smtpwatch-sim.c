@@ -431,6 +431,25 @@ bool fault_answer(struct sim_req *r)
 	return false;
 }
 
+/* See sim.h: the request's own URL is built like every nextLink, from the
+ * Host header, so the client sees exactly what it asked for. */
+bool fault_next_link(struct sim_req *r, struct evbuffer *link)
+{
+	struct sim_fault *f = r->fault;
+
+	if (f == NULL || (f->next_link == NULL && !f->next_link_loop))
+		return false;
+	if (f->next_link != NULL) {
+		evbuffer_add_printf(link, "%s", f->next_link);
+	} else {
+		const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(r->req);
+		const char *q = u ? evhttp_uri_get_query(u) : NULL;
+		evbuffer_add_printf(link, "%s%s%s", r->base_url, q ? "?" : "", q ? q : "");
+	}
+	evbuffer_add(link, "", 1);
+	return true;
+}
+
 /* The sign-ins API allows throttle_requests per throttle_window per tenant. */
 static bool throttled(struct sim_req *r)
 {

@@ -293,6 +293,59 @@ START_TEST(url_check_null_why)
 }
 END_TEST
 
+/* Origins: a next link is followed only when its origin equals the
+ * configured one, so every way of writing the same origin must compare
+ * equal and every other host must not. */
+static const struct {
+	const char *url;
+	const char *origin; /* NULL: -EINVAL */
+} origins[] = {
+	{ "https://graph.microsoft.com", "https://graph.microsoft.com:443" },
+	{ "https://Graph.Microsoft.COM:443/v1.0/auditLogs/signIns?$skiptoken=x", "https://graph.microsoft.com:443" },
+	{ "HTTPS://graph.microsoft.com/", "https://graph.microsoft.com:443" },
+	{ "http://127.0.0.1:8080/graph", "http://127.0.0.1:8080" },
+	{ "http://127.0.0.1/", "http://127.0.0.1:80" },
+	{ "http://[::1]:8443/x", "http://[::1]:8443" },
+	{ "http://[::1]/x", "http://[::1]:80" },
+	{ "https://graph.microsoft.com.evil.example/", "https://graph.microsoft.com.evil.example:443" },
+	{ "https://graph.microsoft.com#@evil.example/", "https://graph.microsoft.com:443" },
+	{ "https://graph.microsoft.com@evil.example/", NULL },
+	{ "https://user:pw@graph.microsoft.com/", NULL },
+	{ "https://graph.microsoft.com:0/", NULL },
+	{ "https://graph.microsoft.com:65536/", NULL },
+	{ "https://graph.microsoft.com:44x3/", NULL },
+	{ "https://graph.microsoft.com:/", NULL },
+	{ "http://[::1]x:80/", NULL },
+	{ "ftp://graph.microsoft.com/", NULL },
+	{ "https://graph.microsoft.com\\@evil.example/", NULL },
+	{ "https://graph.microsoft.com/\x01", NULL },
+	{ "https:///x", NULL },
+	{ "graph.microsoft.com/x", NULL },
+};
+
+START_TEST(url_origin_table)
+{
+	char buf[300] = "unchanged";
+	int r = sw_url_origin(origins[_i].url, buf, sizeof(buf));
+
+	if (origins[_i].origin == NULL) {
+		ck_assert_msg(r == -EINVAL, "%s: got %d (%s)", origins[_i].url, r, buf);
+	} else {
+		ck_assert_msg(r == 0, "%s: got %d", origins[_i].url, r);
+		ck_assert_str_eq(buf, origins[_i].origin);
+	}
+}
+END_TEST
+
+START_TEST(url_origin_small_buffer)
+{
+	char buf[8];
+
+	ck_assert_int_eq(sw_url_origin("https://graph.microsoft.com", buf, sizeof(buf)), -EINVAL);
+	ck_assert_int_eq(sw_url_origin(NULL, buf, sizeof(buf)), -EINVAL);
+}
+END_TEST
+
 START_TEST(diag_collects_errors_and_warnings)
 {
 	struct sw_diag d = { 0 };
@@ -346,6 +399,8 @@ static Suite *util_suite(void)
 	tcase_add_test(tc, url_encode);
 	tcase_add_loop_test(tc, url_check_table, 0, sizeof(urls) / sizeof(urls[0]));
 	tcase_add_test(tc, url_check_null_why);
+	tcase_add_loop_test(tc, url_origin_table, 0, sizeof(origins) / sizeof(origins[0]));
+	tcase_add_test(tc, url_origin_small_buffer);
 	tcase_add_test(tc, diag_collects_errors_and_warnings);
 	tcase_add_test(tc, free_secret_null);
 	suite_add_tcase(s, tc);

@@ -1,0 +1,136 @@
+"""A hostile or broken Microsoft endpoint (issue 21): next links to another
+origin or in a loop, token answers with absurd lifetimes, proxy variables
+in the daemon's environment.  A trap listener on another loopback port
+records every request that reaches it (and whether it carried a bearer
+token): where the daemon must not go, it must stay empty."""
+
+import http.server
+import json
+import os
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import Env, check, finish, wait_for  # noqa: E402
+
+TENANT = "contoso.onmicrosoft.com"
+
+
+class Trap:
+    """An HTTP listener on 127.0.0.1 that answers 200 {} and records each
+    request: (method, path, Authorization header or None).  As a proxy it
+    sees absolute URLs or CONNECT lines, which are recorded the same way."""
+
+    def __init__(self):
+        self.requests = []
+        trap = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _record(self):
+                trap.requests.append((self.command, self.path, self.headers.get("Authorization")))
+                n = int(self.headers.get("Content-Length") or 0)
+                if n:
+                    self.rfile.read(n)
+                body = b"{}"
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_CONNECT = _record
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def first_run(env, source="signins"):
+    src = wait_for(lambda: (env.source(source) or {}).get("state") == "ok" and env.source(source), timeout=60,
+                   what="first %s run" % source)
+    check(bool(src), "the first %s run completes" % source)
+    return src
+
+
+def poll_until_logged(env, text, what, timeout=40):
+    before = len(env.log_text())
+    env.ctl("poll")
+    return wait_for(lambda: text in env.log_text()[before:], timeout=timeout, what=what)
+
+
+def test_foreign_next_link():
+    """#6: a nextLink to another origin is not followed: no request, no
+    token reaches it, the run fails naming the host, and the next clean
+    run catches up."""
+    trap = Trap()
+    env = Env("hostile-link")
+    try:
+        env.start_daemon()
+        before = first_run(env)["records"]
+        first_run(env, "exchange")
+        env.sim.add_signins(TENANT, [{"at": "-5m", "user": "link@contoso.com", "ip": "192.0.2.77",
+                                      "error_code": 50126, "count": 3, "every": "10s"}])
+        foreign = trap.url + "/v1.0/auditLogs/signIns?$skiptoken=stolen"
+        env.sim.faults([{"endpoint": "signins", "next_link": foreign, "count": 1},
+                        {"endpoint": "exchange", "next_link": trap.url + "/adminapi/beta/x/InvokeCommand",
+                         "count": 1}])
+        said = poll_until_logged(env, "leads to http://127.0.0.1:%d" % trap.port, "the refused-link line")
+        check(bool(said), "the log names the other origin (127.0.0.1:%d)" % trap.port)
+        said = wait_for(lambda: env.log_text().count("leads to http://127.0.0.1:%d" % trap.port) >= 2,
+                        timeout=40, what="the exchange line")
+        check(bool(said), "the Exchange run refuses its foreign paging link too")
+        time.sleep(1)
+        check(trap.requests == [], "no request reached the other origin (%s)" % [r[:2] for r in trap.requests[:3]])
+        check(not any(a for _, _, a in trap.requests), "and no Authorization header")
+        src = env.source()
+        check("not followed" in (src.get("last_error") or "") and src["state"] == "failing",
+              "status: the sign-ins source is failing with the reason (%s)" % src.get("last_error"))
+        env.sim.clear_faults()
+        env.ctl("poll")
+        got = wait_for(lambda: (env.source() or {}).get("state") == "ok"
+                       and env.source()["records"] == before + 3 and env.source(), timeout=60, what="catch-up")
+        check(bool(got), "a clean run afterwards stores the sign-ins (%s)" % (env.source() or {}).get("records"))
+        check(env.daemon.poll() is None, "the daemon stays up")
+    finally:
+        env.close()
+        trap.close()
+
+
+def test_link_loop():
+    """#6: a nextLink that repeats a request of the run stops it."""
+    env = Env("hostile-loop")
+    try:
+        env.start_daemon()
+        first_run(env)
+        stats0 = env.sim.stats()["requests"]["signins"]
+        # page 1 links to page 2 as usual; page 2 then links to itself
+        env.sim.faults([{"endpoint": "signins", "after": 1, "next_link_loop": True, "count": -1}])
+        said = poll_until_logged(env, "paging loop", "the loop line")
+        check(bool(said), "the log says the run met a paging loop")
+        time.sleep(2)
+        n = env.sim.stats()["requests"]["signins"] - stats0
+        check(n <= 3, "the run stopped at the repeated link (%d sign-ins requests)" % n)
+        check(env.source()["state"] == "failing", "the source is failing")
+        check(env.daemon.poll() is None, "the daemon stays up")
+    finally:
+        env.close()
+
+
+def main():
+    test_foreign_next_link()
+    test_link_loop()
+    finish()
+
+
+if __name__ == "__main__":
+    main()
