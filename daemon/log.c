@@ -8,9 +8,15 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
+#include "util.h"
+
+#define LOG_LINE_MAX 8192 /* escaped: up to 4 bytes for each byte of the 2 KiB message */
+
 static bool log_debug_on;
+static char **log_secrets; /* NULL-terminated, owned; NULL: none */
 static bool log_journal;
 
 /* Decide the format once at start-up. */
@@ -21,12 +27,45 @@ void log_init(bool debug)
 	setvbuf(stderr, NULL, _IOLBF, 0);
 }
 
-/* Write one line at syslog priority prio. */
+/* See log.h.  The strings are copied: the caller's may go with a reload. */
+void log_set_secrets(const char *const *secrets)
+{
+	size_t n = 0;
+	char **v = NULL;
+
+	while (secrets != NULL && secrets[n] != NULL)
+		n++;
+	if (n > 0 && (v = calloc(n + 1, sizeof(*v))) != NULL)
+		for (size_t i = 0; i < n; i++)
+			if ((v[i] = strdup(secrets[i])) == NULL)
+				v[i] = strdup(""); /* keep the list whole; "" redacts nothing */
+	for (size_t i = 0; log_secrets != NULL && log_secrets[i] != NULL; i++)
+		sw_free_secret(log_secrets[i]);
+	free(log_secrets);
+	log_secrets = v;
+}
+
+/* Write one line at syslog priority prio.  The message is formatted
+ * first, then escaped as a whole (sw_escape_text): a new line in a note, a
+ * file name or Microsoft's text would otherwise start a line of its own,
+ * under journald one with a "<N>" priority of the sender's choosing.
+ * Configured secrets a peer echoed are redacted last. */
 static void log_vwrite(int prio, const char *level, const char *fmt, va_list ap)
 {
-	char msg[2048];
+	char raw[2048], msg[LOG_LINE_MAX];
+	struct sw_buf b = {0};
 
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	if (sw_text_needs_escape(raw, strlen(raw), 0) && sw_escape_text(&b, raw, strlen(raw), 0) >= 0)
+		snprintf(msg, sizeof(msg), "%s", b.data);
+	else
+		snprintf(msg, sizeof(msg), "%s", raw);
+	sw_buf_clear(&b);
+	if (log_secrets != NULL)
+		sw_redact(msg, sizeof(msg), (const char *const *)log_secrets);
+	/* Cut inside a character: drop what is left of it. */
+	for (size_t n = strlen(msg); n > 0 && sw_text_needs_escape(msg, n, 0); n--)
+		msg[n - 1] = '\0';
 	if (log_journal) {
 		fprintf(stderr, "<%d>%s\n", prio, msg);
 		return;

@@ -9,3 +9,7 @@ void log_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The configured secrets (client secrets, tokens, keys, secret URLs): each
+ * is replaced by "[redacted]" in every line logged from now on, whatever a
+ * peer echoed.  The list is copied; NULL clears it. */
+void log_set_secrets(const char *const *secrets);

@@ -268,11 +268,15 @@ static json_t *ctl_call(const struct ctl *c, json_t *req, int *ret_exit)
 	}
 	*ret_exit = EXIT_DAEMON;
 	r = sw_proto_reply_parse(in.data, (size_t)(nl - in.data) + 1, &data, why, sizeof(why));
-	if (r == -EPROTO) {
-		fprintf(stderr, "smtpwatchctl: %s\n", why);
-		data = NULL;
-	} else if (r < 0) {
-		fprintf(stderr, "smtpwatchctl: malformed answer from %s: %s\n", c->socket, why);
+	if (r < 0) {
+		/* The daemon's error quotes what it was given (an id, a rule). */
+		char *safe = sw_escape_dup(why, 0);
+
+		if (r == -EPROTO)
+			fprintf(stderr, "smtpwatchctl: %s\n", safe ? safe : "error");
+		else
+			fprintf(stderr, "smtpwatchctl: malformed answer from %s: %s\n", c->socket, safe ? safe : "?");
+		free(safe);
 		data = NULL;
 	} else {
 		*ret_exit = EXIT_OK;
@@ -285,14 +289,68 @@ out:
 	return data;
 }
 
-/* Print data as one JSON document, indented. */
+/* Print data as one JSON document, indented.  jansson escapes the C0
+ * controls; C1 controls and bidi overrides would reach the terminal raw,
+ * so they go out as \u escapes too (the same string to a JSON reader). */
 void print_json(const json_t *data)
 {
-	json_dumpf(data, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY);
+	char *s = json_dumps(data, JSON_INDENT(2) | JSON_ENCODE_ANY);
+	struct sw_buf b = {0};
+
+	if (s != NULL && sw_escape_text(&b, s, strlen(s), SW_ESC_JSON | SW_ESC_MULTILINE) >= 0)
+		fputs(b.data, stdout);
 	fputc('\n', stdout);
+	sw_buf_clear(&b);
+	free(s);
 }
 
-/* Ask the daemon; print with human() or as JSON; the exit code. */
+/* v (and what it holds) made fit for a terminal: every string and object
+ * key with a control byte, a C1 control or a bidi override escaped
+ * (sw_escape_text); a multiline string (a CSV, the metrics) keeps its new
+ * lines. */
+static void ctl_sanitize(json_t *v, bool multiline)
+{
+	unsigned flags = multiline ? SW_ESC_MULTILINE : 0;
+	json_t *item, *bad = NULL;
+	const char *key;
+	size_t i;
+
+	if (json_is_string(v)) {
+		if (sw_text_needs_escape(json_string_value(v), json_string_length(v), flags)) {
+			struct sw_buf b = {0};
+			if (sw_escape_text(&b, json_string_value(v), json_string_length(v), flags) >= 0)
+				json_string_set(v, b.data);
+			else
+				json_string_set(v, "?");
+			sw_buf_clear(&b);
+		}
+		return;
+	}
+	json_array_foreach(v, i, item)
+		ctl_sanitize(item, false);
+	json_object_foreach(v, key, item) {
+		ctl_sanitize(item, false);
+		if (sw_text_needs_escape(key, strlen(key), 0) && (bad != NULL || (bad = json_array()) != NULL))
+			json_array_append_new(bad, json_string(key));
+	}
+	/* Keys are renamed after the walk, never during it. */
+	json_array_foreach(bad, i, item) {
+		const char *orig = json_string_value(item);
+		char *k = orig ? sw_escape_dup(orig, 0) : NULL;
+		json_t *val = json_incref(json_object_get(v, orig ? orig : ""));
+
+		json_object_del(v, orig ? orig : "");
+		if (k != NULL && val != NULL)
+			json_object_set(v, k, val);
+		json_decref(val);
+		free(k);
+	}
+	json_decref(bad);
+}
+
+/* Ask the daemon; print with human() or as JSON; the exit code.  What the
+ * printers see is sanitised first: names, notes and Microsoft's text reach
+ * the terminal without an escape sequence or a line of their own. */
 int ctl_run(const struct ctl *c, json_t *req, void (*human)(const json_t *data))
 {
 	int ex;
@@ -300,10 +358,22 @@ int ctl_run(const struct ctl *c, json_t *req, void (*human)(const json_t *data))
 
 	if (data == NULL)
 		return ex;
-	if (c->json || human == NULL)
+	if (c->json || human == NULL) {
 		print_json(data);
-	else
+	} else {
+		/* A top-level "text" is a block of lines (report --format csv, metrics). */
+		json_t *text = json_incref(json_object_get(data, "text"));
+
+		if (json_is_string(text))
+			json_object_del(data, "text");
+		ctl_sanitize(data, false);
+		if (json_is_string(text)) {
+			ctl_sanitize(text, true);
+			json_object_set(data, "text", text);
+		}
+		json_decref(text);
 		human(data);
+	}
 	json_decref(data);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "smtpwatchctl: cannot write the output: %s\n", strerror(errno));

@@ -117,7 +117,7 @@ static int fire_unapproved(struct sw_store *s, const struct sw_config *cfg, cons
 	int64_t since = sub->first, total = 0;
 	json_t *ips = json_deep_copy(sub->ips);
 	json_t *evidence = NULL;
-	char ipbuf[160], summary[512], remediation[256];
+	char ipbuf[160], summary[512], remediation[1024], id[700];
 	bool notified = false;
 	int r = -ENOMEM;
 
@@ -153,7 +153,8 @@ static int fire_unapproved(struct sw_store *s, const struct sw_config *cfg, cons
 	         "%s sent %lld message%s with Basic SMTP AUTH from %s and is not in the exception register",
 	         sub->upn, (long long)total, total == 1 ? "" : "s", ipbuf);
 	snprintf(remediation, sizeof(remediation),
-	         "Set-CASMailbox -Identity %s -SmtpClientAuthenticationDisabled $true", sub->upn);
+	         "Set-CASMailbox -Identity %s -SmtpClientAuthenticationDisabled $true",
+	         sw_ps_quote(sub->upn, id, sizeof(id)));
 	evidence = json_pack("{s:O,s:O,s:O}", "ips", sub->ips, "countries", sub->countries, "signin_ids", sub->ids);
 	if (evidence == NULL)
 		goto fail;
@@ -430,7 +431,7 @@ static int rule_tenant_enabled(struct state_ctx *x)
 static int enabled_mailbox_cb(const struct sw_mailbox_row *m, void *arg)
 {
 	struct state_ctx *x = arg;
-	char summary[1200], remediation[800];
+	char summary[1200], remediation[800], id[600];
 
 	if (sw_register_find(x->reg, m->address) != NULL)
 		return 0;
@@ -440,7 +441,8 @@ static int enabled_mailbox_cb(const struct sw_mailbox_row *m, void *arg)
 	snprintf(summary, sizeof(summary), "%s has SMTP AUTH enabled by its own override (%s) and is not in the "
 	         "exception register", m->address, e.reason);
 	snprintf(remediation, sizeof(remediation), "Set-CASMailbox -Identity %s -SmtpClientAuthenticationDisabled $true "
-	         "(or $null to follow the tenant), or add it to the exception register", m->address);
+	         "(or $null to follow the tenant), or add it to the exception register",
+	         sw_ps_quote(m->address, id, sizeof(id)));
 	json_auto_t *ev = json_pack("{s:s,s:s,s:s}", "SmtpClientAuthenticationDisabled", "false", "effective",
 	                            e.reason, "object_id", m->object_id);
 	return state_fire(x, SW_RULE_UNAPPROVED_MAILBOX, SW_SEV_HIGH, m->address, summary, remediation, ev);
@@ -475,7 +477,7 @@ static long days_until(int64_t now, int64_t t)
 static int rule_register(struct state_ctx *x, const char *rule)
 {
 	int r = 0;
-	char summary[1200], remediation[800];
+	char summary[1200], remediation[800], id[600];
 	bool need_state = strcmp(rule, SW_RULE_EXPIRED) == 0 || strcmp(rule, SW_RULE_STALE) == 0;
 	struct sw_checkpoint since;
 
@@ -503,7 +505,8 @@ static int rule_register(struct state_ctx *x, const char *rule)
 			         "the mailbox still has SMTP AUTH on (%s)", e->mailbox, e->expires_text,
 			         e->owner ? e->owner : "none", e->ticket ? e->ticket : "none", eff.reason);
 			snprintf(remediation, sizeof(remediation), "Set-CASMailbox -Identity %s "
-			         "-SmtpClientAuthenticationDisabled $true, or renew the register entry", e->mailbox);
+			         "-SmtpClientAuthenticationDisabled $true, or renew the register entry",
+			         sw_ps_quote(e->mailbox, id, sizeof(id)));
 			r = state_fire(x, rule, SW_SEV_HIGH, e->mailbox, summary, remediation, ev);
 		} else if (strcmp(rule, SW_RULE_EXPIRING) == 0) {
 			if (!sw_exception_active(e, x->now) || e->expires - x->now > x->cfg->rules.expiring_within)
@@ -541,7 +544,8 @@ static int rule_register(struct state_ctx *x, const char *rule)
 			snprintf(summary, sizeof(summary), "%s holds an SMTP AUTH exception but has not used SMTP AUTH for "
 			         "%s (last use: %s)", e->mailbox, unused, lastbuf);
 			snprintf(remediation, sizeof(remediation), "Set-CASMailbox -Identity %s "
-			         "-SmtpClientAuthenticationDisabled $true and remove its register entry", e->mailbox);
+			         "-SmtpClientAuthenticationDisabled $true and remove its register entry",
+			         sw_ps_quote(e->mailbox, id, sizeof(id)));
 			json_object_set_new(ev, "last_used", last > 0 ? json_string(lastbuf) : json_null());
 			r = state_fire(x, rule, SW_SEV_LOW, e->mailbox, summary, remediation, ev);
 		}

@@ -462,7 +462,7 @@ static int fetch_window(struct ctx *x, const struct window_rule *wr, const char 
 /* Raise (or grow) a spray or brute-force alert from what this page added. */
 static int fire_window(struct ctx *x, const struct window_rule *wr, const char *subject, struct occurrence *o)
 {
-	char summary[1024], remediation[768], codes[256], win[32], users_txt[200];
+	char summary[1024], remediation[1400], codes[256], win[32], users_txt[200], id[600];
 	json_t *users = NULL, *evidence = NULL;
 	int r = -ENOMEM;
 
@@ -495,7 +495,7 @@ static int fire_window(struct ctx *x, const struct window_rule *wr, const char *
 		snprintf(remediation, sizeof(remediation),
 		         "Check %s for successful sign-ins and reset its password if any; if it does not need SMTP AUTH: "
 		         "Set-CASMailbox -Identity %s -SmtpClientAuthenticationDisabled $true",
-		         subject, subject);
+		         subject, sw_ps_quote(subject, id, sizeof(id)));
 	}
 	evidence = wr->by_ip ? json_pack("{s:O,s:O,s:O,s:O,s:O}", "ips", o->ips, "countries", o->countries, "users",
 	                                 o->users, "error_codes", o->codes, "signin_ids", o->ids)
@@ -744,7 +744,7 @@ static int drift_mailbox(struct ctx *x, const struct sw_exception *e, const stru
 	struct countries cs = {0};
 	struct occurrence o;
 	json_t *reasons = json_array(), *known = json_array(), *allowed = json_array(), *evidence = NULL;
-	char summary[1200], remediation[800], cidr[64], ips[200], cc[120], allowed_txt[200], known_txt[120];
+	char summary[1200], remediation[1400], cidr[64], ips[200], cc[120], allowed_txt[200], known_txt[120], id[600];
 	bool outside_any = false, new_any = false;
 	int r = occurrence_init(&o);
 
@@ -829,7 +829,7 @@ static int drift_mailbox(struct ctx *x, const struct sw_exception *e, const stru
 	         "Confirm with %s that this is the registered device; if not, reset the password of %s and "
 	         "Set-CASMailbox -Identity %s -SmtpClientAuthenticationDisabled $true; if it moved, update allowed_ips "
 	         "in the register (line %d)",
-	         e->owner ? e->owner : "the owner", e->mailbox, e->mailbox, e->line);
+	         e->owner ? e->owner : "the owner", e->mailbox, sw_ps_quote(e->mailbox, id, sizeof(id)), e->line);
 	evidence = json_pack("{s:O,s:O,s:O,s:O,s:O,s:O,s:s?,s:i}", "ips", o.ips, "countries", o.countries, "reasons",
 	                     reasons, "allowed_ips", allowed, "known_countries", known, "signin_ids", o.ids, "ticket",
 	                     e->ticket, "register_line", e->line);

@@ -95,7 +95,7 @@ static int rule_unapproved_basic(struct sw_store *s, const struct sw_config *cfg
 		const struct sw_report_basic *b = &l.v[i];
 		const struct sw_exception *e = sw_register_find(reg, b->sender);
 		struct sw_alert prior = {0};
-		char first[16], last[16], summary[1200], remediation[1200];
+		char first[16], last[16], summary[1200], remediation[1200], id[600];
 		bool notified = false;
 		int64_t since = b->first_day, total = 0;
 
@@ -120,7 +120,8 @@ static int rule_unapproved_basic(struct sw_store *s, const struct sw_config *cfg
 		         e != NULL ? " (its entry has expired)" : "");
 		snprintf(remediation, sizeof(remediation), "move %s to OAuth (SMTP AUTH with OAuth 2.0, or Microsoft Graph "
 		         "sendMail), or add it to the exception register while it cannot; to stop it now: Set-CASMailbox "
-		         "-Identity %s -SmtpClientAuthenticationDisabled $true", b->sender, b->sender);
+		         "-Identity %s -SmtpClientAuthenticationDisabled $true", b->sender,
+		         sw_ps_quote(b->sender, id, sizeof(id)));
 		json_auto_t *ev = json_pack("{s:I,s:s,s:s,s:[s]}", "report_basic_messages", (json_int_t)llround(b->total),
 		                            "report_first_day", first, "report_last_day", last, "sources", "report");
 		struct sw_condition c = {

@@ -225,11 +225,29 @@ static const char *teams_text(const json_t *doc, const char *name, char **tmp)
 	return *tmp ? *tmp : "-";
 }
 
-/* Append {"title":title,"value":value} to facts; 0 or -ENOMEM. */
+/* s as markdown-safe text (sw_escape_markdown), malloc'd; NULL on OOM.
+ * Card texts and fact values are markdown in Teams: a user or mailbox
+ * name must not become a link, an image or emphasis there. */
+static char *teams_md(const char *s)
+{
+	struct sw_buf b = {0};
+
+	if (sw_escape_markdown(&b, s ? s : "") < 0) {
+		sw_buf_clear(&b);
+		return NULL;
+	}
+	return b.data;
+}
+
+/* Append {"title":title,"value":value} to facts, both made
+ * markdown-safe; 0 or -ENOMEM. */
 static int teams_fact(json_t *facts, const char *title, const char *value)
 {
-	json_t *f = json_pack("{s:s,s:s}", "title", title, "value", value);
+	char *t = teams_md(title), *v = teams_md(value);
+	json_t *f = t && v ? json_pack("{s:s,s:s}", "title", t, "value", v) : NULL;
 
+	free(t);
+	free(v);
 	if (f == NULL || json_array_append_new(facts, f) < 0)
 		return -ENOMEM;
 	return 0;
@@ -309,16 +327,25 @@ fail:
 /* The Adaptive Card (new reference) for a checked document. */
 static json_t *teams_card(const json_t *doc, int colour, bool resolved)
 {
-	const char *rule = json_string_value(json_object_get(doc, "rule"));
 	const char *severity = json_string_value(json_object_get(doc, "severity"));
-	const char *tenant = json_string_value(json_object_get(doc, "tenant"));
-	const char *summary = json_string_value(json_object_get(doc, "summary"));
-	const char *remediation = json_string_value(json_object_get(doc, "remediation"));
+	const char *raw_summary = json_string_value(json_object_get(doc, "summary"));
 	const char *style = resolved ? "good" : teams_colours[colour].style;
 	const char *color = resolved ? "Good" : teams_colours[colour].color;
 	char title[256], line[512], fallback[768], upper[16], *tmp[8] = {0};
-	json_t *card = NULL, *body, *facts, *evidence = NULL;
+	json_t *card = NULL, *body, *facts = NULL, *evidence = NULL;
 	size_t i;
+	/* Every text of the card is markdown. */
+	char *rule = teams_md(json_string_value(json_object_get(doc, "rule")));
+	char *tenant = json_is_string(json_object_get(doc, "tenant"))
+	                       ? teams_md(json_string_value(json_object_get(doc, "tenant")))
+	                       : NULL;
+	char *summary = raw_summary ? teams_md(raw_summary) : NULL;
+	char *remediation = json_is_string(json_object_get(doc, "remediation"))
+	                            ? teams_md(json_string_value(json_object_get(doc, "remediation")))
+	                            : NULL;
+
+	if (rule == NULL || (raw_summary != NULL && summary == NULL))
+		goto fail;
 
 	for (i = 0; severity[i] != '\0' && i < sizeof(upper) - 1; i++)
 		upper[i] = (char)(severity[i] >= 'a' && severity[i] <= 'z' ? severity[i] - 32 : severity[i]);
@@ -330,6 +357,7 @@ static json_t *teams_card(const json_t *doc, int colour, bool resolved)
 		snprintf(title, sizeof(title), "%s: %s", upper, rule);
 		snprintf(line, sizeof(line), "Firing in tenant %s", tenant ? tenant : "-");
 	}
+	/* Some clients show the fallback as markdown too. */
 	snprintf(fallback, sizeof(fallback), "%s: %s", title, summary && *summary ? summary : "");
 
 	facts = json_array();
@@ -388,6 +416,10 @@ fail:
 	json_decref(evidence);
 	for (i = 0; i < sizeof(tmp) / sizeof(tmp[0]); i++)
 		free(tmp[i]);
+	free(rule);
+	free(tenant);
+	free(summary);
+	free(remediation);
 	return card;
 }
 
@@ -570,6 +602,20 @@ static int journal_add(struct journal_list *l, const char *prefix, const char *n
 		key[n++] = (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ? c : '_';
 	}
 	key[n] = '\0';
+	/* One line each, escaped as the daemon's log is: a field shown by
+	 * journalctl must not carry a terminal sequence or a forged line. */
+	if (sw_text_needs_escape(value, strlen(value), 0)) {
+		struct sw_buf b = {0};
+		int r = sw_buf_printf(&b, "%s=", key);
+
+		if (r >= 0)
+			r = sw_escape_text(&b, value, strlen(value), 0);
+		if (r < 0) {
+			sw_buf_clear(&b);
+			return -ENOMEM;
+		}
+		return journal_take(l, b.data);
+	}
 	if (asprintf(&f, "%s=%s", key, value) < 0)
 		return -ENOMEM;
 	return journal_take(l, f);
@@ -630,7 +676,9 @@ int sw_render_journal(const json_t *doc, char ***ret_fields, size_t *ret_n)
 		r = -ENOMEM;
 		goto fail;
 	}
-	if ((r = journal_take(&l, msg)) < 0)
+	r = journal_add(&l, "MESSAGE", "", msg + strlen("MESSAGE="));
+	free(msg);
+	if (r < 0)
 		goto fail;
 	id = sw_render_journal_message_id(rule);
 	snprintf(prio, sizeof(prio), "%d", sev);

@@ -572,6 +572,306 @@ void sw_free_secret(char *s)
 	free(s);
 }
 
+/* ---- escaping ---- */
+
+/* Length of the valid UTF-8 sequence at s[0..len) (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF), its code point in *cp;
+ * 0 when the bytes there are not one. */
+static size_t utf8_seq(const unsigned char *s, size_t len, uint32_t *cp)
+{
+	unsigned char c = s[0];
+	size_t n;
+	uint32_t v;
+
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	}
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+		v = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		v = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		v = c & 0x07;
+	} else {
+		return 0;
+	}
+	if (len < n)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		v = v << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && v < 0x800) || (n == 4 && (v < 0x10000 || v > 0x10ffff)) || (v >= 0xd800 && v <= 0xdfff))
+		return 0;
+	*cp = v;
+	return n;
+}
+
+/* Is code point cp one that moves, hides or reorders text: C0 and C1
+ * controls, DEL, the Unicode line and paragraph separators, and the
+ * bidirectional overrides and isolates ("Trojan Source")? */
+static bool esc_control(uint32_t cp)
+{
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 ||
+	       (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+/* The unit at s[i]: its length in *ret_n, and whether it is escaped (then
+ * *ret_cp is the code point, or the lone byte when *ret_byte). */
+static bool esc_unit(const unsigned char *s, size_t len, size_t i, unsigned flags, size_t *ret_n, uint32_t *ret_cp,
+                     bool *ret_byte)
+{
+	uint32_t cp = 0;
+	size_t n = utf8_seq(s + i, len - i, &cp);
+
+	*ret_byte = n == 0;
+	if (n == 0) {
+		*ret_n = 1;
+		*ret_cp = s[i];
+		return true;
+	}
+	*ret_n = n;
+	*ret_cp = cp;
+	if (!esc_control(cp))
+		return false;
+	if (flags & SW_ESC_MULTILINE)
+		return !(cp == '\n' || cp == '\t' || (cp == '\r' && i + 1 < len && s[i + 1] == '\n'));
+	return true;
+}
+
+/* See util.h. */
+bool sw_text_needs_escape(const char *s, size_t len, unsigned flags)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t n;
+	uint32_t cp;
+	bool byte;
+
+	for (size_t i = 0; s != NULL && i < len; i += n)
+		if (esc_unit(u, len, i, flags, &n, &cp, &byte))
+			return true;
+	return false;
+}
+
+/* See util.h.  Runs of plain text are copied in one go. */
+int sw_escape_text(struct sw_buf *out, const char *s, size_t len, unsigned flags)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t mark = out->len, run = 0, n;
+	uint32_t cp;
+	bool byte;
+	int r = sw_buf_append(out, "", 0);
+
+	for (size_t i = 0; r >= 0 && s != NULL && i < len; i += n) {
+		if (!esc_unit(u, len, i, flags, &n, &cp, &byte))
+			continue;
+		if (i > run && (r = sw_buf_append(out, s + run, i - run)) < 0)
+			break;
+		if (flags & SW_ESC_JSON)
+			r = sw_buf_printf(out, "\\u%04x", (unsigned)cp);
+		else if (byte || cp <= 0xff)
+			r = sw_buf_printf(out, "\\x%02x", (unsigned)cp);
+		else
+			r = sw_buf_printf(out, "\\u%04x", (unsigned)cp);
+		run = i + n;
+	}
+	if (r >= 0 && s != NULL && len > run)
+		r = sw_buf_append(out, s + run, len - run);
+	if (r < 0 && out->data != NULL) {
+		out->len = mark;
+		out->data[mark] = '\0';
+	}
+	return r;
+}
+
+/* See util.h. */
+char *sw_escape_dup(const char *s, unsigned flags)
+{
+	struct sw_buf b = {0};
+
+	if (s == NULL || sw_escape_text(&b, s, strlen(s), flags) < 0) {
+		sw_buf_clear(&b);
+		return NULL;
+	}
+	return b.data;
+}
+
+/* See util.h. */
+int sw_escape_markdown(struct sw_buf *out, const char *s)
+{
+	struct sw_buf plain = {0};
+	size_t mark = out->len;
+	int r;
+
+	/* Controls first (a new line would start a list or a heading), then
+	 * the markdown of what is left. */
+	r = sw_escape_text(&plain, s ? s : "", s ? strlen(s) : 0, 0);
+	if (r >= 0)
+		r = sw_buf_append(out, "", 0);
+	for (const char *p = plain.data; r >= 0 && p != NULL && *p != '\0'; p++) {
+		bool esc = strchr("\\`*_~[]()<>#|!{}", *p) != NULL || (*p == ':' && strncmp(p + 1, "//", 2) == 0) ||
+		           /* A list item: "- ", "+ ", "1. " at the start. */
+		           ((*p == '-' || *p == '+') && p == plain.data && p[1] == ' ') ||
+		           (*p == '.' && p > plain.data && p[1] == ' ' &&
+		            strspn(plain.data, "0123456789") == (size_t)(p - plain.data));
+		if (esc)
+			r = sw_buf_putc(out, '\\');
+		if (r >= 0)
+			r = sw_buf_putc(out, *p);
+	}
+	sw_buf_clear(&plain);
+	if (r < 0 && out->data != NULL) {
+		out->len = mark;
+		out->data[mark] = '\0';
+	}
+	return r;
+}
+
+/* See util.h.  Inside single quotes PowerShell expands nothing ($, `,
+ * and ; are literal); only a quote ends the string, and it takes the
+ * typographic single quotes for one too. */
+const char *sw_ps_quote(const char *s, char *buf, size_t n)
+{
+	size_t o = 0;
+
+	buf[o++] = '\'';
+	for (const char *p = s ? s : ""; *p != '\0';) {
+		const unsigned char *u = (const unsigned char *)p;
+		size_t len = 1;
+		bool quote = *p == '\'';
+
+		if (u[0] == 0xe2 && u[1] == 0x80 && u[2] >= 0x98 && u[2] <= 0x9b) {
+			len = 3;
+			quote = true;
+		} else if (u[0] >= 0x80) {
+			uint32_t cp;
+			len = utf8_seq(u, strlen(p), &cp);
+			if (len == 0 || esc_control(cp)) {
+				len = len ? len : 1;
+				if (o + 2 > n - 1)
+					break;
+				buf[o++] = '?';
+				p += len;
+				continue;
+			}
+		}
+		/* Room for the unit (twice for a quote) and the closing quote. */
+		if (o + len * (quote ? 2 : 1) > n - 2)
+			break;
+		if (u[0] < 0x20 || u[0] == 0x7f) {
+			buf[o++] = '?';
+		} else {
+			memcpy(buf + o, p, len);
+			o += len;
+			if (quote) {
+				memcpy(buf + o, p, len);
+				o += len;
+			}
+		}
+		p += len;
+	}
+	buf[o++] = '\'';
+	buf[o] = '\0';
+	return buf;
+}
+
+/* See util.h. */
+int sw_csv_cell(struct sw_buf *out, const char *s)
+{
+	struct sw_buf plain = {0};
+	size_t mark = out->len;
+	bool inject, quote;
+	int r;
+
+	if (s == NULL)
+		s = "";
+	inject = s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' || s[0] == '\r';
+	r = sw_buf_append(out, "", 0);
+	if (r >= 0)
+		r = sw_escape_text(&plain, s, strlen(s), 0);
+	quote = inject || (r >= 0 && strpbrk(plain.data, ",\"\r\n") != NULL);
+	if (r >= 0 && quote)
+		r = sw_buf_append(out, "\"", 1);
+	if (r >= 0 && inject)
+		r = sw_buf_append(out, "'", 1);
+	for (const char *p = plain.data; r >= 0 && *p != '\0'; p++)
+		r = *p == '"' ? sw_buf_append(out, "\"\"", 2) : sw_buf_putc(out, *p);
+	if (r >= 0 && quote)
+		r = sw_buf_append(out, "\"", 1);
+	sw_buf_clear(&plain);
+	if (r < 0 && out->data != NULL) {
+		out->len = mark;
+		out->data[mark] = '\0';
+	}
+	return r;
+}
+
+/* Replace every occurrence of secret in text (size bytes of room). */
+static size_t redact_one(char *text, size_t size, const char *secret)
+{
+	size_t slen = strlen(secret), rlen = strlen(SW_REDACTED), count = 0;
+	char *p = text;
+
+	while ((p = strstr(p, secret)) != NULL) {
+		size_t tail = strlen(p + slen), at = (size_t)(p - text);
+
+		/* Keep what fits: the replacement first, then as much of the tail. */
+		if (at + rlen >= size) {
+			snprintf(p, size - at, "%s", SW_REDACTED);
+			return count + 1;
+		}
+		if (at + rlen + tail >= size)
+			tail = size - 1 - at - rlen;
+		memmove(p + rlen, p + slen, tail);
+		memcpy(p, SW_REDACTED, rlen);
+		p[rlen + tail] = '\0';
+		p += rlen;
+		count++;
+	}
+	return count;
+}
+
+/* See util.h.  Longest first, so a secret that contains another (a URL
+ * and its path) goes as a whole. */
+size_t sw_redact(char *text, size_t size, const char *const *secrets)
+{
+	size_t n = 0, count = 0;
+	bool *done;
+
+	if (text == NULL || size == 0 || secrets == NULL)
+		return 0;
+	while (secrets[n] != NULL)
+		n++;
+	done = calloc(n ? n : 1, sizeof(*done));
+	for (;;) {
+		size_t best = n, best_len = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			size_t l = strlen(secrets[i]);
+			if (l > best_len && (done == NULL || !done[i])) {
+				best = i;
+				best_len = l;
+			}
+		}
+		if (best == n)
+			break;
+		count += redact_one(text, size, secrets[best]);
+		if (done == NULL) /* no memory for the order: every one, as listed */
+			for (size_t i = 0; i < n; i++)
+				count += secrets[i][0] ? redact_one(text, size, secrets[i]) : 0;
+		if (done == NULL)
+			break;
+		done[best] = true;
+	}
+	free(done);
+	return count;
+}
+
 /* State of one sw_ini_parse run, shared by the inih reader and handler. */
 struct ini_ctx {
 	FILE *f;

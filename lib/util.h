@@ -85,6 +85,46 @@ int sw_url_origin(const char *url, char *buf, size_t n);
 /* Free a string after overwriting it (secrets). NULL is fine. */
 void sw_free_secret(char *s);
 
+/* Escaping, one form per destination: text from a peer, a file or a user
+ * must not forge a log line, drive a terminal, render as markdown or run
+ * as a command. */
+#define SW_ESC_MULTILINE 0x1 /* keep LF, TAB and CR before LF: a block of lines (CSV, metrics) */
+#define SW_ESC_JSON 0x2      /* write \u00NN instead of \xNN: the text sits inside a JSON string */
+/* Append s (len bytes) to out on one line: every C0 control (LF, CR, ESC,
+ * ...), DEL, C1 control (U+0080..U+009F) and byte that is not part of
+ * valid UTF-8 becomes \xNN (C1 controls by code point), the line and
+ * paragraph separators and the bidi overrides and isolates \uNNNN;
+ * everything else is copied, backslashes too.  0 or -ENOMEM (out keeps
+ * its text). */
+int sw_escape_text(struct sw_buf *out, const char *s, size_t len, unsigned flags);
+/* Would sw_escape_text change s? */
+bool sw_text_needs_escape(const char *s, size_t len, unsigned flags);
+/* sw_escape_text into a new string; NULL in, NULL out (and on OOM). */
+char *sw_escape_dup(const char *s, unsigned flags);
+/* Append s for a markdown text (a Teams card): control bytes as in
+ * sw_escape_text, and a backslash before every byte that could start
+ * markdown: \ ` * _ ~ [ ] ( ) < > # | ! { }, : before //, and the - + or
+ * the dot of a list item ("- ", "1. ") at the start, so no link, list,
+ * emphasis or image renders from it.  0 or -ENOMEM. */
+int sw_escape_markdown(struct sw_buf *out, const char *s);
+/* s as a PowerShell single-quoted literal into buf: 'o''brien@contoso.com'.
+ * Every single quote (' and its typographic forms U+2018..U+201B, which
+ * PowerShell also takes as quotes) is doubled, control bytes become '?'.
+ * Cut short to fit n (never inside a doubled quote), always closed.
+ * Returns buf; n must be at least 3. */
+const char *sw_ps_quote(const char *s, char *buf, size_t n);
+/* Append s as one CSV cell (RFC 4180 quotes when needed); a cell that
+ * begins with = + - @ TAB or CR gets a ' in front and is quoted (OWASP's
+ * CSV injection advice), control bytes are escaped as in sw_escape_text.
+ * 0 or -ENOMEM. */
+int sw_csv_cell(struct sw_buf *out, const char *s);
+/* Replace in text (NUL-terminated, in a buffer of size bytes) every
+ * occurrence of each non-empty string of the NULL-terminated secrets with
+ * "[redacted]", longest secret first; what no longer fits is cut off.
+ * Returns the number of replacements. */
+#define SW_REDACTED "[redacted]"
+size_t sw_redact(char *text, size_t size, const char *const *secrets);
+
 /* INI files (smtpwatch.conf, exception registers) through inih with line
  * numbers.  inih 55 as packaged has no line numbers and keeps section names
  * to 49 bytes, so the reader counts lines and tracks sections itself.  Lines

@@ -282,6 +282,22 @@ START_TEST(test_unused_needs_coverage)
 	ck_assert(has_alert(SW_RULE_UNUSED, "scanner-hq@contoso.com", SW_ALERT_RESOLVED));
 }
 END_TEST
+/* The remediation's -Identity is one PowerShell single-quoted string: a
+ * quote in the name is doubled, so the rest of the name cannot become a
+ * second cmdlet when the line is pasted. */
+START_TEST(test_remediation_identity_quoted)
+{
+	struct sw_alert a = {0};
+	const char *upn = "o'brien@contoso.com';Remove-Mailbox x -Confirm:$false;'";
+
+	add_signins("ob", upn, "198.51.100.7", 0, 2, NOW - 3600);
+	detect(NOW);
+	get_alert(SW_RULE_UNAPPROVED_BASIC_AUTH, upn, &a);
+	ck_assert_str_eq(a.remediation, "Set-CASMailbox -Identity 'o''brien@contoso.com'';Remove-Mailbox x "
+	                                "-Confirm:$false;''' -SmtpClientAuthenticationDisabled $true");
+	sw_alert_clear(&a);
+}
+END_TEST
 
 static Suite *detect_suite(void)
 {
@@ -295,6 +311,7 @@ static Suite *detect_suite(void)
 	tcase_add_test(tc, test_unapproved_mailbox_override);
 	tcase_add_test(tc, test_register_rules);
 	tcase_add_test(tc, test_unused_needs_coverage);
+	tcase_add_test(tc, test_remediation_identity_quoted);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -431,7 +431,7 @@ START_TEST(test_drift_evidence)
 	ck_assert_msg(strstr(a.summary, "198.51.100.9") && strstr(a.summary, "outside its allowed_ips") &&
 	                      strstr(a.summary, "BR") && strstr(a.summary, "never seen"),
 	              "%s", a.summary);
-	ck_assert_ptr_nonnull(strstr(a.remediation, "Set-CASMailbox -Identity scanner-hq@contoso.com"));
+	ck_assert_ptr_nonnull(strstr(a.remediation, "Set-CASMailbox -Identity 'scanner-hq@contoso.com'"));
 	sw_alert_clear(&a);
 	/* A registered mailbox is no unapproved submitter. */
 	ck_assert_int_eq(sent(SW_RULE_UNAPPROVED_BASIC_AUTH), 0);

@@ -707,8 +707,9 @@ START_TEST(test_journal_spec)
 }
 END_TEST
 
-/* Values keep their bytes (the journal takes new lines); odd member names
- * become valid field names; null members are left out. */
+/* Values are on one line, escaped as the log is (a new line would forge
+ * what journalctl shows); odd member names become valid field names; null
+ * members are left out. */
 START_TEST(test_journal_values)
 {
 	json_t *doc = case_doc("tricky");
@@ -723,7 +724,7 @@ START_TEST(test_journal_values)
 	for (size_t i = 0; i < n; i++) {
 		ck_assert_msg(journal_name_ok(f[i]), "bad field name in %s", f[i]);
 		ck_assert(strncmp(f[i], "SMTPWATCH_REMEDIATION=", 22) != 0);
-		if (strcmp(f[i], "SMTPWATCH_SUMMARY=line one\r\nline two: \"quoted\" back\\slash ] bracket\nend") == 0)
+		if (strcmp(f[i], "SMTPWATCH_SUMMARY=line one\\x0d\\x0aline two: \"quoted\" back\\slash ] bracket\\x0aend") == 0)
 			summary = true;
 		if (strcmp(f[i], "SMTPWATCH_NEW_MEMBER_X=7") == 0)
 			odd = true;
@@ -740,6 +741,60 @@ START_TEST(test_journal_values)
 	json_object_del(doc, "summary");
 	ck_assert_int_eq(sw_render_journal(doc, &f, &n), 0);
 	ck_assert_str_eq(f[0], "MESSAGE=[firing] con\"toso: smtp-auth-password-spray od\\d]\"x\"@contoso.com");
+	sw_render_journal_free(f, n);
+	json_decref(doc);
+}
+END_TEST
+
+/* A hostile name renders no link, image or emphasis anywhere on the card,
+ * and carries no control byte into it. */
+START_TEST(test_teams_markdown_escaped)
+{
+	json_t *doc = case_doc("spec"), *msg;
+	const char *evil = "[click me](https://evil.example/x)\n<13>fake \x1b[2J **boss**";
+	struct card_seen seen;
+	struct sw_buf body = {0};
+	char *text;
+
+	json_object_set_new(doc, "subject", json_string(evil));
+	json_object_set_new(doc, "summary", json_pack("s++", "mailbox ", evil, " sent 3 messages"));
+	json_object_set_new(doc, "remediation",
+	                    json_string("Set-CASMailbox -Identity '[x](https://evil.example)' -SmtpClientAuthenticationDisabled $true"));
+	json_object_set_new(doc, "evidence", json_pack("{s:[s]}", "users", "![img](https://evil.example/p.png)"));
+	ck_assert_int_eq(sw_render_teams(doc, &body), 0);
+	check_teams(body.data, &msg, &seen);
+	ck_assert_str_eq(fact(&seen, "Subject"),
+	                 "\\[click me\\]\\(https\\://evil.example/x\\)\\\\x0a\\<13\\>fake \\\\x1b\\[2J \\*\\*boss\\*\\*");
+	ck_assert_str_eq(fact(&seen, "Users"), "\\!\\[img\\]\\(https\\://evil.example/p.png\\)");
+	ck_assert_str_eq(seen.mono, "Set-CASMailbox -Identity '\\[x\\]\\(https\\://evil.example\\)' "
+	                            "-SmtpClientAuthenticationDisabled $true");
+	/* Nowhere in the card an unescaped "](" or a raw control byte. */
+	text = json_dumps(msg, JSON_COMPACT);
+	ck_assert_ptr_null(strstr(text, "](https"));
+	ck_assert_ptr_null(strstr(text, "\\n"));
+	ck_assert_ptr_null(strstr(text, "\\u001b"));
+	free(text);
+	json_decref(seen.facts);
+	json_decref(msg);
+	sw_buf_clear(&body);
+	json_decref(doc);
+}
+END_TEST
+
+/* The journal's MESSAGE is one line: a forged "\n<13>" stays inside it. */
+START_TEST(test_journal_message_one_line)
+{
+	json_t *doc = case_doc("spec");
+	char **f = NULL;
+	size_t n = 0;
+
+	json_object_set_new(doc, "summary", json_string("evil\n<13>fake \x1b[2J"));
+	ck_assert_int_eq(sw_render_journal(doc, &f, &n), 0);
+	ck_assert_msg(strstr(f[0], "MESSAGE=") == f[0] && strstr(f[0], ": evil\\x0a<13>fake \\x1b[2J") != NULL, "%s",
+	              f[0]);
+	for (size_t i = 0; i < n; i++)
+		for (const char *p = f[i]; *p; p++)
+			ck_assert_msg((unsigned char)*p >= 0x20 && *p != 0x7f, "control byte in %s", f[i]);
 	sw_render_journal_free(f, n);
 	json_decref(doc);
 }
@@ -836,6 +891,8 @@ static Suite *render_suite(void)
 	tcase_add_loop_test(tc, test_teams_severity_colour, 0, sizeof(teams_sev) / sizeof(teams_sev[0]));
 	tcase_add_test(tc, test_teams_evidence_cap);
 	tcase_add_test(tc, test_teams_refused);
+	tcase_add_test(tc, test_teams_markdown_escaped);
+	tcase_add_test(tc, test_journal_message_one_line);
 	tcase_add_test(tc, test_hec_envelope);
 	tcase_add_loop_test(tc, test_hec_answers, 0, sizeof(hec_answers) / sizeof(hec_answers[0]));
 	tcase_add_test(tc, test_journal_spec);

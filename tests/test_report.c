@@ -556,7 +556,7 @@ START_TEST(test_rule_unapproved_basic_from_report)
 	ck_assert_int_eq(a.first_seen, day("2026-11-18"));
 	ck_assert_msg(strstr(a.summary, "sent 7 messages with Basic SMTP AUTH") != NULL, "%s", a.summary);
 	ck_assert_msg(strstr(a.remediation, "OAuth") && strstr(a.remediation, "Set-CASMailbox -Identity "
-	              "scanner2@contoso.com"), "%s", a.remediation);
+	              "'scanner2@contoso.com'"), "%s", a.remediation);
 	sw_alert_clear(&a);
 	ck_assert(firing(SW_RULE_UNAPPROVED_BASIC_AUTH, "printer-old@contoso.com", NULL));
 	ck_assert(!firing(SW_RULE_UNAPPROVED_BASIC_AUTH, "app1@contoso.com", NULL)); /* OAuth */

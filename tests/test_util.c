@@ -384,6 +384,151 @@ START_TEST(free_secret_null)
 }
 END_TEST
 
+/* One line each, nothing a terminal or journald would act on. */
+static const struct {
+	const char *in;
+	unsigned flags;
+	const char *out;
+} escapes[] = {
+	{ "plain alice@contoso.com", 0, "plain alice@contoso.com" },
+	{ "Zo\xc3\xab \xe2\x82\xac \xf0\x9f\x98\x80 back\\slash", 0, "Zo\xc3\xab \xe2\x82\xac \xf0\x9f\x98\x80 back\\slash" },
+	{ "evil\n<13>fake", 0, "evil\\x0a<13>fake" },
+	{ "\x1b[2Jclear\r", 0, "\\x1b[2Jclear\\x0d" },
+	{ "tab\there\x7f", 0, "tab\\x09here\\x7f" },
+	{ "c1 \xc2\x9b" "31m", 0, "c1 \\x9b31m" },
+	{ "bad \xff\xc3 utf8 \xed\xa0\x80 \xc0\xaf", 0, "bad \\xff\\xc3 utf8 \\xed\\xa0\\x80 \\xc0\\xaf" },
+	{ "bidi \xe2\x80\xae" "gnp.exe \xe2\x80\xa8", 0, "bidi \\u202egnp.exe \\u2028" },
+	{ "a\nb\tc\r\nd\re", SW_ESC_MULTILINE, "a\nb\tc\r\nd\\x0de" },
+	{ "\"\xc2\x85\"", SW_ESC_JSON, "\"\\u0085\"" },
+};
+
+START_TEST(escape_text_table)
+{
+	struct sw_buf b = { 0 };
+	const char *in = escapes[_i].in;
+
+	ck_assert_int_eq(sw_escape_text(&b, in, strlen(in), escapes[_i].flags), 0);
+	ck_assert_str_eq(b.data, escapes[_i].out);
+	ck_assert(sw_text_needs_escape(in, strlen(in), escapes[_i].flags) == (strcmp(in, escapes[_i].out) != 0));
+	sw_buf_clear(&b);
+}
+END_TEST
+
+START_TEST(escape_dup_and_embedded_nul)
+{
+	struct sw_buf b = { 0 };
+	char *s = sw_escape_dup("x\ny", 0);
+
+	ck_assert_str_eq(s, "x\\x0ay");
+	free(s);
+	ck_assert_ptr_null(sw_escape_dup(NULL, 0));
+	/* A NUL inside the length is a control byte too. */
+	ck_assert_int_eq(sw_escape_text(&b, "a\0b", 3, 0), 0);
+	ck_assert_str_eq(b.data, "a\\x00b");
+	sw_buf_clear(&b);
+}
+END_TEST
+
+static const struct {
+	const char *in, *out;
+} markdowns[] = {
+	{ "alice@contoso.com", "alice@contoso.com" },
+	{ "[click](https://evil.example/x)", "\\[click\\]\\(https\\://evil.example/x\\)" },
+	{ "![img](x) **bold** _it_ `code` ~s~ <b> #h |t|",
+	  "\\!\\[img\\]\\(x\\) \\*\\*bold\\*\\* \\_it\\_ \\`code\\` \\~s\\~ \\<b\\> \\#h \\|t\\|" },
+	{ "- item", "\\- item" },
+	{ "1. item", "1\\. item" },
+	{ "198.51.100.7", "198.51.100.7" },
+	{ "-", "-" },
+	{ "a\\b", "a\\\\b" },
+	{ "line\n- two", "line\\\\x0a- two" },
+};
+
+START_TEST(escape_markdown_table)
+{
+	struct sw_buf b = { 0 };
+
+	ck_assert_int_eq(sw_escape_markdown(&b, markdowns[_i].in), 0);
+	ck_assert_str_eq(b.data, markdowns[_i].out);
+	sw_buf_clear(&b);
+}
+END_TEST
+
+START_TEST(ps_quote)
+{
+	char buf[64], small[8];
+
+	ck_assert_str_eq(sw_ps_quote("alice@contoso.com", buf, sizeof(buf)), "'alice@contoso.com'");
+	ck_assert_str_eq(sw_ps_quote("o'brien@contoso.com", buf, sizeof(buf)), "'o''brien@contoso.com'");
+	/* $(...), ; and ` are literal inside single quotes: left as they are. */
+	ck_assert_str_eq(sw_ps_quote("x';Remove-Mailbox y;'$(calc)`", buf, sizeof(buf)),
+	                 "'x'';Remove-Mailbox y;''$(calc)`'");
+	/* PowerShell ends a string at a typographic quote too. */
+	ck_assert_str_eq(sw_ps_quote("a\xe2\x80\x99" "b\xe2\x80\x98", buf, sizeof(buf)),
+	                 "'a\xe2\x80\x99\xe2\x80\x99" "b\xe2\x80\x98\xe2\x80\x98'");
+	ck_assert_str_eq(sw_ps_quote("new\nline\x1b", buf, sizeof(buf)), "'new?line?'");
+	ck_assert_str_eq(sw_ps_quote(NULL, buf, sizeof(buf)), "''");
+	/* Cut short, never inside a doubled quote, always closed. */
+	ck_assert_str_eq(sw_ps_quote("abcdefgh", small, sizeof(small)), "'abcde'");
+	ck_assert_str_eq(sw_ps_quote("abcd'x", small, sizeof(small)), "'abcd'");
+	ck_assert_str_eq(sw_ps_quote("abc'x", small, sizeof(small)), "'abc'''");
+}
+END_TEST
+
+static const struct {
+	const char *in, *out;
+} csv_cells[] = {
+	{ "alice@contoso.com", "alice@contoso.com" },
+	{ "", "" },
+	{ "=HYPERLINK(\"http://evil\",\"x\")", "\"'=HYPERLINK(\"\"http://evil\"\",\"\"x\"\")\"" },
+	{ "+1", "\"'+1\"" },
+	{ "-2+3", "\"'-2+3\"" },
+	{ "@SUM(A1)", "\"'@SUM(A1)\"" },
+	{ "\tx", "\"'\\x09x\"" },
+	{ "\rx", "\"'\\x0dx\"" },
+	{ "a,b", "\"a,b\"" },
+	{ "say \"hi\"", "\"say \"\"hi\"\"\"" },
+	{ "two\nlines", "two\\x0alines" },
+	{ "a=b", "a=b" },
+};
+
+START_TEST(csv_cell_table)
+{
+	struct sw_buf b = { 0 };
+
+	ck_assert_int_eq(sw_csv_cell(&b, csv_cells[_i].in), 0);
+	ck_assert_str_eq(b.data, csv_cells[_i].out);
+	sw_buf_clear(&b);
+}
+END_TEST
+
+START_TEST(redact)
+{
+	const char *secrets[] = { "tok-1234-5678", "https://hooks.example/p/abc?sig=s3cr3t", "/p/abc?sig=s3cr3t", "",
+		                  NULL };
+	char text[128], small[24];
+
+	snprintf(text, sizeof(text), "HEC said: invalid token tok-1234-5678 (tok-1234-5678)");
+	ck_assert_uint_eq(sw_redact(text, sizeof(text), secrets), 2);
+	ck_assert_str_eq(text, "HEC said: invalid token [redacted] ([redacted])");
+	/* The URL goes as a whole, its path alone too. */
+	snprintf(text, sizeof(text), "posting to https://hooks.example/p/abc?sig=s3cr3t: GET /p/abc?sig=s3cr3t");
+	ck_assert_uint_eq(sw_redact(text, sizeof(text), secrets), 2);
+	ck_assert_str_eq(text, "posting to [redacted]: GET [redacted]");
+	/* Growing past the buffer cuts the tail, never the replacement. */
+	snprintf(small, sizeof(small), "0123456789 tok end");
+	sw_redact(small, sizeof(small), (const char *[]){ "tok", NULL });
+	ck_assert_str_eq(small, "0123456789 [redacted] e");
+	snprintf(small, sizeof(small), "0123456789abcdef tok xy");
+	sw_redact(small, sizeof(small), (const char *[]){ "tok", NULL });
+	ck_assert_str_eq(small, "0123456789abcdef [redac");
+	snprintf(text, sizeof(text), "nothing here");
+	ck_assert_uint_eq(sw_redact(text, sizeof(text), secrets), 0);
+	ck_assert_uint_eq(sw_redact(text, sizeof(text), NULL), 0);
+	ck_assert_str_eq(text, "nothing here");
+}
+END_TEST
+
 static Suite *util_suite(void)
 {
 	Suite *s = suite_create("util");
@@ -403,6 +548,12 @@ static Suite *util_suite(void)
 	tcase_add_test(tc, url_origin_small_buffer);
 	tcase_add_test(tc, diag_collects_errors_and_warnings);
 	tcase_add_test(tc, free_secret_null);
+	tcase_add_loop_test(tc, escape_text_table, 0, sizeof(escapes) / sizeof(escapes[0]));
+	tcase_add_test(tc, escape_dup_and_embedded_nul);
+	tcase_add_loop_test(tc, escape_markdown_table, 0, sizeof(markdowns) / sizeof(markdowns[0]));
+	tcase_add_test(tc, ps_quote);
+	tcase_add_loop_test(tc, csv_cell_table, 0, sizeof(csv_cells) / sizeof(csv_cells[0]));
+	tcase_add_test(tc, redact);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -69,7 +69,7 @@ def test_cycle(env):
         check(len(doc["evidence"]["signin_ids"]) == 5, "evidence carries the 5 sign-in ids")
         check(re.match(r"^a-\d+$", doc["id"]) is not None, "alert id is short and stable (%s)" % doc["id"])
         check(re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", doc["first_seen"]) is not None, "ISO times")
-        check("Set-CASMailbox -Identity scanner2@contoso.com" in (doc.get("remediation") or ""),
+        check("Set-CASMailbox -Identity 'scanner2@contoso.com'" in (doc.get("remediation") or ""),
               "remediation names the mailbox")
         check(h["headers"].get("idempotency-key") == doc["id"] + "-1", "Idempotency-Key is id-transition")
         check(h["headers"].get("content-type", "").startswith("application/json"), "JSON content type")

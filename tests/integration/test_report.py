@@ -87,7 +87,7 @@ def main():
         check(n is not None and n["severity"] == "high" and n["count"] == 20,
               "an unregistered Basic sender in the report fires (%s)" % (n or {}).get("count"))
         if n:
-            check("Set-CASMailbox -Identity newprinter@contoso.com" in (n.get("remediation") or "") and
+            check("Set-CASMailbox -Identity 'newprinter@contoso.com'" in (n.get("remediation") or "") and
                   "OAuth" in (n.get("remediation") or ""), "remediation: move to OAuth or Set-CASMailbox")
         check(alert(env, UNAPPROVED, "scanner-hq@contoso.com") is None, "the registered sender does not fire")
         check(alert(env, UNAPPROVED, "app1@contoso.com") is None, "an OAuth sender does not fire")

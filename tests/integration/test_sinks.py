@@ -277,7 +277,7 @@ def test_every_sink(env):
         check(facts.get("Count") == "5" and facts.get("Severity") == "high", "teams: count and severity facts")
         check("198.51.100.7" in facts.get("IP addresses", ""), "teams: evidence as a fact set")
         check(any(c == "Attention" and RULE in (x or "") for x, c, _ in texts), "teams: a red header naming the rule")
-        check(any(f == "Monospace" and "Set-CASMailbox -Identity scanner2@contoso.com" in x for x, _, f in texts),
+        check(any(f == "Monospace" and "Set-CASMailbox -Identity 'scanner2@contoso.com'" in x for x, _, f in texts),
               "teams: remediation in a monospace block")
         check(t["headers"].get("idempotency-key") == "%s-1" % doc["id"], "teams: Idempotency-Key too")
     st = sink_status(env, "teams")
