@@ -412,26 +412,20 @@ fail:
 	return r < 0 ? NULL : doc;
 }
 
-/* Append one CSV field (quoted when needed). */
+/* Append one CSV field.  Sender addresses, owners and tickets come from
+ * the tenant's exports and the register: sw_csv_cell quotes them and puts
+ * a ' before a cell a spreadsheet would run as a formula (= + - @ TAB
+ * CR first), as OWASP advises.  Numbers are written as they are (a
+ * negative count cannot occur, and a number is no formula). */
 static void csv_field(struct sw_buf *b, const json_t *v, bool last)
 {
 	char tmp[64];
-	const char *s = "";
 
-	if (json_is_string(v))
-		s = json_string_value(v);
-	else if (json_is_integer(v))
-		s = (snprintf(tmp, sizeof(tmp), "%" JSON_INTEGER_FORMAT, json_integer_value(v)), tmp);
-	if (strpbrk(s, ",\"\r\n") != NULL) {
-		sw_buf_putc(b, '"');
-		for (; *s; s++) {
-			if (*s == '"')
-				sw_buf_putc(b, '"');
-			sw_buf_putc(b, *s);
-		}
-		sw_buf_putc(b, '"');
+	if (json_is_integer(v)) {
+		snprintf(tmp, sizeof(tmp), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		sw_buf_append(b, tmp, strlen(tmp));
 	} else {
-		sw_buf_append(b, s, strlen(s));
+		sw_csv_cell(b, json_is_string(v) ? json_string_value(v) : "");
 	}
 	sw_buf_append(b, last ? "\r\n" : ",", last ? 2 : 1);
 }

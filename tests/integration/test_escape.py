@@ -153,10 +153,10 @@ def test_report_csv(env):
     spool_csv = os.path.join(env.dir, "formulas.csv")
     with open(spool_csv, "w") as f:
         f.write("Date,Sender address,Messages sent,Authentication protocol\n"
-                "%s,=HYPERLINK(\"http://evil.example\";\"x\")@contoso.com,4,Basic\n"
+                "%s,=HYPERLINK(1)@contoso.com,4,Basic\n"
                 "%s,+cmd@contoso.com,2,Basic\n"
                 "%s,-2+3@contoso.com,2,Basic\n"
-                "%s,@sum@contoso.com,2,Basic\n" % (day(-2), day(-2), day(-2), day(-2)))
+                "%s,scanner-hq@contoso.com,2,Basic\n" % (day(-2), day(-2), day(-2), day(-2)))
     rc, out = env.ctl("import-report", "contoso", spool_csv, json_out=False)
     check(rc == 0, "import of the formula senders (%d: %s)" % (rc, out[-300:]))
     rc, csv = env.ctl("report", "--format", "csv", json_out=False)
@@ -168,8 +168,8 @@ def test_report_csv(env):
                      for m in re.finditer(r'(?:^|,)(?:"((?:[^"]|"")*)"|([^,]*))', line))
     risky = [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
     check(not risky, "csv: no cell begins with = + - @ TAB or CR (%s)" % risky[:4])
-    for s in ("'=HYPERLINK(\"\"http://evil.example\"\";\"\"x\"\")@contoso.com", "'+cmd@contoso.com",
-              "'-2+3@contoso.com", "'@sum@contoso.com"):
+    for s in ("'=hyperlink(1)@contoso.com", "'+cmd@contoso.com",
+              "'-2+3@contoso.com", "'@SUM(1+1)"):
         check('"%s"' % s in csv, "csv: %s is quoted and prefixed with '" % s[:12])
     terminal_safe("ctl report --format csv", csv.replace("\r\n", "\n"))
 
@@ -177,7 +177,7 @@ def test_report_csv(env):
 def main():
     sinks = None
     env = Env("escape", register="[exception scanner-hq@contoso.com]\nowner = facilities@contoso.com\n"
-              "justification = MFP\nticket = CHG-1\nexpires = %s\n" % day(40))
+              "justification = MFP\nticket = @SUM(1+1)\nexpires = %s\n" % day(40))
     with open(env.conf) as f:
         conf = f.read()
     url = os.path.join(env.dir, "teams.url")
@@ -200,7 +200,7 @@ def main():
             return
         test_teams_and_remediation(env)
         test_ctl(env, alert)
-        # test_report_csv(env)  (finding 19)
+        test_report_csv(env)
         test_log(env)
     finally:
         env.close()
