@@ -33,6 +33,7 @@ struct source_sample {
 	bool polled; /* has a poller: the in-memory fields below are valid */
 	bool running;
 	int64_t throttled;
+	int64_t skipped;
 	int64_t runs, failed_runs; /* -1 when this poller does not count them */
 };
 
@@ -202,6 +203,7 @@ static void source_gather(struct daemon *d, struct tenant *t, const char *source
 	s->polled = true;
 	s->running = poller_running(p);
 	s->throttled = json_int_or(st, "throttled", 0);
+	s->skipped = json_int_or(st, "skipped", 0);
 	s->runs = json_int_or(st, "runs", -1);
 	s->failed_runs = json_int_or(st, "failed_runs", -1);
 	json_decref(st);
@@ -247,6 +249,13 @@ static void put_sources(FILE *f, const struct source_sample *s, size_t n)
 		if (s[i].polled)
 			put_sample(f, "smtpwatch_throttles_total", "tenant", s[i].tenant, "source", s[i].source, NULL,
 			           NULL, s[i].throttled);
+	put_family(f, "smtpwatch_records_skipped_total", "counter",
+	           "Records the source could not read and skipped (no id, a bad time, a wrong type, an "
+	           "over-long field) since the daemon started; a record read again is counted again.");
+	for (size_t i = 0; i < n; i++)
+		if (s[i].polled)
+			put_sample(f, "smtpwatch_records_skipped_total", "tenant", s[i].tenant, "source", s[i].source,
+			           NULL, NULL, s[i].skipped);
 	for (size_t i = 0; i < n; i++)
 		have_runs = have_runs || s[i].runs >= 0;
 	if (!have_runs)

@@ -59,6 +59,7 @@ struct poller {
 	bool retried_401;
 	int pages;
 	int64_t run_records;
+	int64_t run_skipped;
 	uint64_t *seen;     /* hashes of the requests of this run, for loops */
 	size_t n_seen, cap_seen;
 
@@ -67,6 +68,7 @@ struct poller {
 	int64_t runs, failed_runs;
 	bool denied; /* refused: 401/403 after a renewal, or the token endpoint said no */
 	int64_t throttled;
+	int64_t skipped; /* records the source could not read, since start */
 	int64_t last_retry_after;
 	char last_error[512];
 };
@@ -382,8 +384,12 @@ static void poller_page_cb(struct http_response *res, void *arg)
 		poller_send(p);
 		return;
 	}
-	log_info("tenant %s: %s: run complete, %d page%s, %lld new record%s", p->t->cfg->name, p->ops->name,
-	         p->pages, p->pages == 1 ? "" : "s", (long long)p->run_records, p->run_records == 1 ? "" : "s");
+	char skipped[48] = "";
+	if (p->run_skipped > 0)
+		snprintf(skipped, sizeof(skipped), ", %lld unreadable skipped", (long long)p->run_skipped);
+	log_info("tenant %s: %s: run complete, %d page%s, %lld new record%s%s", p->t->cfg->name, p->ops->name,
+	         p->pages, p->pages == 1 ? "" : "s", (long long)p->run_records, p->run_records == 1 ? "" : "s",
+	         skipped);
 	poller_note_attempt(p, NULL);
 	poller_run_end(p, true);
 }
@@ -475,6 +481,7 @@ static void poller_run_begin(struct poller *p)
 	p->retried_401 = false;
 	p->pages = 0;
 	p->run_records = 0;
+	p->run_skipped = 0;
 	p->next_run = 0;
 	if (p->ops->begin(p, why, sizeof(why)) < 0) {
 		poller_fail(p, "%s", why[0] ? why : "cannot start the run");
@@ -572,6 +579,12 @@ void poller_add_records(struct poller *p, int64_t n)
 	p->run_records += n;
 }
 
+void poller_add_skipped(struct poller *p, int64_t n)
+{
+	p->run_skipped += n;
+	p->skipped += n;
+}
+
 /* ISO string or JSON null. */
 static json_t *json_time(int64_t t)
 {
@@ -616,6 +629,7 @@ json_t *poller_status(struct poller *p)
 		json_object_set_new(o, "denied", json_boolean(p->denied));
 		json_object_set_new(o, "runs", json_integer(p->runs));
 		json_object_set_new(o, "failed_runs", json_integer(p->failed_runs));
+		json_object_set_new(o, "skipped", json_integer(p->skipped));
 	}
 	if (o != NULL && p->ops->status)
 		p->ops->status(p, o);

@@ -59,6 +59,9 @@ void *poller_priv(struct poller *p);
 void poller_set_priv(struct poller *p, void *priv);
 /* Records stored by this run (sources add to it), for the run's log line. */
 void poller_add_records(struct poller *p, int64_t n);
+/* Records the source could not read and skipped (each counted once per
+ * page it came in): status "skipped" and smtpwatch_records_skipped_total. */
+void poller_add_skipped(struct poller *p, int64_t n);
 
 extern const struct poller_ops signins_ops;
 extern const struct poller_ops exo_ops;

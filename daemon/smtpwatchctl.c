@@ -545,11 +545,16 @@ static void print_status(const json_t *data)
 			}
 			json_object_foreach((json_t *)sources, sname, src) {
 				char b[6][64];
+				key_text(src, "records", b[4], 64);
+				/* Records that could not be read belong beside those stored. */
+				if (key_int(src, "skipped") > 0) {
+					size_t l = strlen(b[4]);
+					snprintf(b[4] + l, 64 - l, " (%lld skipped)", (long long)key_int(src, "skipped"));
+				}
 				table_row(&t, (const char *[]){tname, sname, key_text(src, "state", b[0], 64),
 				                               key_text(src, "last_success", b[1], 64),
 				                               key_text(src, "next_run", b[2], 64),
-				                               key_text(src, "watermark", b[3], 64),
-				                               key_text(src, "records", b[4], 64),
+				                               key_text(src, "watermark", b[3], 64), b[4],
 				                               key_text(src, "last_error", b[5], 64)});
 			}
 		}

@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "exo.h"
+#include "log.h"
 #include "poller.h"
 #include "smtpwatchd.h"
 #include "store_exo.h"
@@ -34,6 +35,15 @@ static const char *const exo_cmdlet_body[] = {
 	                  "\"Parameters\":{\"ResultSize\":\"Unlimited\"}}}",
 };
 
+static const char *const exo_cmdlet_name[] = {
+	[EXO_TRANSPORT] = "Get-TransportConfig",
+	[EXO_ORGANIZATION] = "Get-OrganizationConfig",
+	[EXO_POLICIES] = "Get-AuthenticationPolicy",
+	[EXO_MAILBOXES] = "Get-CASMailbox",
+};
+
+#define EXO_LOG_NOTES 5 /* warnings or skipped rows named per page */
+
 struct exo_run {
 	enum exo_step step;
 	int64_t snapshot;
@@ -42,6 +52,7 @@ struct exo_run {
 	char *url;    /* InvokeCommand URL */
 	char *anchor; /* X-AnchorMailbox header */
 	int64_t mailboxes;
+	bool mailbox_warnings; /* a Get-CASMailbox page came with warnings */
 };
 
 static const char *exo_resource(const struct tenant *t)
@@ -97,7 +108,8 @@ static int exo_store_mailboxes(struct poller *p, struct exo_run *run, json_t *ro
 	struct sw_store *s = t->daemon->store;
 	struct sw_mailbox *items = calloc(json_array_size(rows) + 1, sizeof(*items));
 	struct sw_checkpoint cp;
-	size_t count = 0, changed = 0, removed = 0, skipped = 0, i;
+	size_t count = 0, changed = 0, removed = 0, skipped = 0, off = 0, i;
+	char notes[EXO_LOG_NOTES * 16] = "";
 	json_t *row;
 	int r = -ENOMEM;
 
@@ -106,6 +118,12 @@ static int exo_store_mailboxes(struct poller *p, struct exo_run *run, json_t *ro
 	json_array_foreach(rows, i, row) {
 		r = sw_exo_mailbox_parse(row, &items[count]);
 		if (r == -EINVAL) {
+			/* A row without PrimarySmtpAddress names no mailbox. */
+			if (skipped < EXO_LOG_NOTES) {
+				int w = snprintf(notes + off, sizeof(notes) - off, "%s#%zu", skipped ? ", " : "", i);
+				if (w > 0 && (size_t)w < sizeof(notes) - off)
+					off += (size_t)w;
+			}
 			skipped++;
 			continue;
 		}
@@ -121,10 +139,17 @@ static int exo_store_mailboxes(struct poller *p, struct exo_run *run, json_t *ro
 		goto rollback;
 	sw_store_checkpoint_get(s, t->cfg->name, "exchange", &cp);
 	cp.last_attempt = daemon_now();
-	if (last) {
+	/* An answer of warnings and no mailboxes at all is no evidence that
+	 * every mailbox is gone: the snapshot completes without the sweep. */
+	if (last && run->mailboxes + (int64_t)count == 0 && run->mailbox_warnings)
+		log_warn("tenant %s: exchange: Get-CASMailbox returned no mailbox, only warnings: "
+		         "keeping the mailboxes of the last snapshot", t->cfg->name);
+	else if (last) {
 		r = sw_store_mailboxes_sweep(s, t->cfg->name, run->snapshot, &removed);
 		if (r < 0)
 			goto rollback;
+	}
+	if (last) {
 		cp.watermark = run->snapshot;
 		cp.last_success = cp.last_attempt;
 		cp.last_error[0] = '\0';
@@ -138,6 +163,12 @@ static int exo_store_mailboxes(struct poller *p, struct exo_run *run, json_t *ro
 		goto rollback;
 	run->mailboxes += (int64_t)count;
 	poller_add_records(p, (int64_t)(changed + removed));
+	if (skipped > 0) {
+		log_warn("tenant %s: exchange: skipped %zu Get-CASMailbox row%s without PrimarySmtpAddress of %zu in a "
+		         "page: %s%s", t->cfg->name, skipped, skipped == 1 ? "" : "s", json_array_size(rows), notes,
+		         skipped > EXO_LOG_NOTES ? ", ..." : "");
+		poller_add_skipped(p, (int64_t)skipped);
+	}
 	r = 0;
 	goto out;
 rollback:
@@ -150,7 +181,6 @@ out:
 	free(items);
 	if (r == -ENOMEM && why[0] == '\0')
 		snprintf(why, n, "out of memory");
-	(void)skipped;
 	return r;
 }
 
@@ -177,17 +207,14 @@ static int exo_tenant_page(struct exo_run *run, json_t *rows, char *why, size_t 
 		run->state.policy_allows_basic = true;
 		break;
 	}
-	case EXO_POLICIES:
-		json_array_foreach(rows, i, row) {
-			const char *name = json_string_value(json_object_get(row, "Name"));
-			const char *ident = json_string_value(json_object_get(row, "Identity"));
-			if (run->state.default_policy[0] == '\0')
-				break;
-			if ((name && strcasecmp(name, run->state.default_policy) == 0) ||
-			    (ident && strcasecmp(ident, run->state.default_policy) == 0))
-				run->state.policy_allows_basic = !json_is_false(json_object_get(row, "AllowBasicAuthSmtp"));
-		}
+	case EXO_POLICIES: {
+		/* Policies may span pages: a page without the default keeps
+		 * what an earlier one said. */
+		bool allows;
+		if (sw_exo_policy_allows_basic(rows, run->state.default_policy, &allows) == 0)
+			run->state.policy_allows_basic = allows;
 		break;
+	}
 	case EXO_MAILBOXES:
 		break;
 	}
@@ -214,6 +241,34 @@ static int exo_store_tenant(struct poller *p, struct exo_run *run, char *why, si
 	return r;
 }
 
+/* Exchange's warnings of one answer, as info: the first few, each cut and
+ * made printable, so a chatty or hostile answer cannot flood the log. */
+static void exo_log_warnings(struct poller *p, struct exo_run *run, const json_t *warnings)
+{
+	size_t n = json_array_size(warnings), i;
+	const json_t *w;
+
+	if (n > 0 && run->step == EXO_MAILBOXES)
+		run->mailbox_warnings = true;
+	json_array_foreach(warnings, i, w) {
+		char text[201];
+		const char *v = json_string_value(w);
+		size_t k = 0;
+
+		if (i == EXO_LOG_NOTES) {
+			log_info("tenant %s: exchange: %s: %zu more warnings", poller_tenant(p)->cfg->name,
+			         exo_cmdlet_name[run->step], n - i);
+			break;
+		}
+		for (; v != NULL && v[k] != '\0' && k + 1 < sizeof(text); k++)
+			text[k] = (unsigned char)v[k] < 0x20 || v[k] == 0x7f ? ' ' : v[k];
+		text[k] = '\0';
+		log_info("tenant %s: exchange: %s: warning: %s%s", poller_tenant(p)->cfg->name,
+		         exo_cmdlet_name[run->step], v ? text : "(not a string)",
+		         v != NULL && v[k] != '\0' ? "..." : "");
+	}
+}
+
 /* One InvokeCommand answer. */
 static int exo_page(struct poller *p, const char *body, size_t len, enum poller_next *ret, char *why, size_t n)
 {
@@ -228,6 +283,7 @@ static int exo_page(struct poller *p, const char *body, size_t len, enum poller_
 		snprintf(why, n, "malformed answer (%zu bytes): %s", len, err.text);
 		return -EAGAIN;
 	}
+	exo_log_warnings(p, run, page.warnings);
 	if (run->step == EXO_MAILBOXES) {
 		r = exo_store_mailboxes(p, run, page.rows, page.next_link == NULL, why, n);
 	} else {

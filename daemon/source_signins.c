@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "poller.h"
 #include "signins.h"
 #include "smtpwatchd.h"
@@ -70,6 +71,30 @@ fail:
 	return r;
 }
 
+/* One line per page that had records it could not read: how many, and the
+ * first few by position and id, so the log stays bounded whatever the page
+ * holds.  The texts come from signins.c, already made printable. */
+static void signins_log_skipped(struct poller *p, const struct sw_signin_page *page, size_t len)
+{
+	char list[SW_SIGNINS_SKIP_NOTES * 160] = "";
+	size_t off = 0, shown = page->skipped < SW_SIGNINS_SKIP_NOTES ? page->skipped : SW_SIGNINS_SKIP_NOTES;
+
+	for (size_t i = 0; i < shown && off < sizeof(list); i++) {
+		const struct sw_signin_skip *k = &page->skips[i];
+		int w = snprintf(list + off, sizeof(list) - off, "%s#%zu%s%s: %s", i ? "; " : "", k->index,
+		                 k->id[0] ? " id " : "", k->id, k->why);
+		if (w < 0)
+			break;
+		off += (size_t)w;
+	}
+	if (page->skipped > shown && off < sizeof(list))
+		snprintf(list + off, sizeof(list) - off, "; and %zu more", page->skipped - shown);
+	log_warn("tenant %s: signins: skipped %zu unreadable record%s of %zu in a page (%zu bytes): %s",
+	         poller_tenant(p)->cfg->name, page->skipped, page->skipped == 1 ? "" : "s",
+	         page->n + page->skipped, len, list);
+	poller_add_skipped(p, (int64_t)page->skipped);
+}
+
 /* Store one page; the last page also moves the watermark. */
 static int signins_page(struct poller *p, const char *body, size_t len, enum poller_next *ret, char *why, size_t n)
 {
@@ -93,9 +118,6 @@ static int signins_page(struct poller *p, const char *body, size_t len, enum pol
 		snprintf(why, n, "malformed page (%zu bytes): %s", len, err.text);
 		return -EAGAIN;
 	}
-	if (page.skipped > 0)
-		snprintf(why, n, "skipped %zu record%s without id or createdDateTime", page.skipped,
-		         page.skipped == 1 ? "" : "s");
 	r = sw_store_begin(s);
 	if (r < 0)
 		goto fail;
@@ -125,6 +147,8 @@ static int signins_page(struct poller *p, const char *body, size_t len, enum pol
 	if (r < 0)
 		goto fail;
 	poller_add_records(p, (int64_t)added);
+	if (page.skipped > 0)
+		signins_log_skipped(p, &page, len);
 	if (page.next_link != NULL) {
 		r = poller_request(p, "GET", page.next_link, NULL, NULL);
 		if (r < 0)

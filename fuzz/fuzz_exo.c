@@ -1,5 +1,6 @@
 /* fuzz_exo.c: libFuzzer harness for the Exchange InvokeCommand answer
- * parser, every row through the mailbox parser, and the error text. */
+ * parser (warnings-only answers too), every row through the mailbox and
+ * policy readers, and the error text. */
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,6 +20,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json_t *row;
 
 	if (sw_exo_page_parse((const char *)data, size, &page, &err) == 0) {
+		bool allows = true;
+		/* A warnings-only answer is a page: its rows are an array. */
+		if (!json_is_array(page.rows) || (page.warnings != NULL && !json_is_array(page.warnings)))
+			__builtin_trap();
+		(void)sw_exo_policy_allows_basic(page.rows, "Block Basic Auth", &allows);
 		json_array_foreach(page.rows, i, row) {
 			struct sw_mailbox m = {0};
 			struct sw_effective eff;

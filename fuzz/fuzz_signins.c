@@ -19,7 +19,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			/* The parser promises an id and a time on every item. */
 			if (page.items[i].id == NULL || page.items[i].created_text == NULL)
 				__builtin_trap();
-			(void)strlen(page.items[i].id);
+			/* ... and keeps every field within its limit. */
+			if (strlen(page.items[i].id) > SW_SIGNIN_ID_MAX ||
+			    (page.items[i].upn && strlen(page.items[i].upn) > SW_SIGNIN_UPN_MAX) ||
+			    (page.items[i].correlation_id && strlen(page.items[i].correlation_id) > SW_SIGNIN_ID_MAX) ||
+			    (page.items[i].failure_reason &&
+			     strlen(page.items[i].failure_reason) > SW_SIGNIN_REASON_MAX) ||
+			    (page.items[i].city && strlen(page.items[i].city) > SW_SIGNIN_CITY_MAX))
+				__builtin_trap();
+		}
+		/* Counted and described: the notes go to the log as they are. */
+		if (page.n + page.skipped > SW_SIGNINS_PAGE_MAX)
+			__builtin_trap();
+		for (size_t i = 0; i < page.skipped && i < SW_SIGNINS_SKIP_NOTES; i++) {
+			for (const char *c = page.skips[i].id; *c; c++)
+				if (*c < 0x20 || *c > 0x7e || *c == '"' || *c == '\\')
+					__builtin_trap();
+			if (strnlen(page.skips[i].why, sizeof(page.skips[i].why)) == sizeof(page.skips[i].why))
+				__builtin_trap();
 		}
 		sw_signin_page_clear(&page);
 	}

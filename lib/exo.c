@@ -22,7 +22,7 @@ int sw_exo_page_parse(const char *buf, size_t len, struct sw_exo_page *ret, stru
 {
 	json_error_t je;
 	json_t *root = json_loadb(buf, len, 0, &je);
-	json_t *value, *next;
+	json_t *value, *next, *warnings, *empty = NULL;
 	int r = -EINVAL;
 
 	memset(ret, 0, sizeof(*ret));
@@ -32,6 +32,19 @@ int sw_exo_page_parse(const char *buf, size_t len, struct sw_exo_page *ret, stru
 		return -EINVAL;
 	}
 	value = json_object_get(root, "value");
+	warnings = json_object_get(root, "@adminapi.warnings");
+	if (warnings == NULL)
+		warnings = json_object_get(root, "adminapi.warnings");
+	if (!json_is_array(warnings))
+		warnings = NULL;
+	if (value == NULL && warnings != NULL) {
+		/* Warnings and nothing else: no rows, not a malformed answer. */
+		value = empty = json_array();
+		if (empty == NULL) {
+			r = -ENOMEM;
+			goto out;
+		}
+	}
 	if (!json_is_array(value)) {
 		sw_error_set(err, "<body>", 0, "no \"value\" array in the answer");
 		goto out;
@@ -45,8 +58,10 @@ int sw_exo_page_parse(const char *buf, size_t len, struct sw_exo_page *ret, stru
 		}
 	}
 	ret->rows = json_incref(value);
+	ret->warnings = json_incref(warnings);
 	r = 0;
 out:
+	json_decref(empty);
 	json_decref(root);
 	return r;
 }
@@ -55,6 +70,7 @@ out:
 void sw_exo_page_clear(struct sw_exo_page *p)
 {
 	json_decref(p->rows);
+	json_decref(p->warnings);
 	free(p->next_link);
 	memset(p, 0, sizeof(*p));
 }
@@ -104,10 +120,8 @@ void sw_exo_error_text(const char *buf, size_t len, char *out, size_t n)
 }
 
 /* See exo.h. */
-enum sw_tristate sw_exo_row_smtp_disabled(const json_t *row)
+enum sw_tristate sw_exo_bool(const json_t *v)
 {
-	json_t *v = json_object_get(row, "SmtpClientAuthenticationDisabled");
-
 	if (json_is_true(v))
 		return SW_TRI_TRUE;
 	if (json_is_false(v))
@@ -120,6 +134,32 @@ enum sw_tristate sw_exo_row_smtp_disabled(const json_t *row)
 			return SW_TRI_FALSE;
 	}
 	return SW_TRI_NULL;
+}
+
+/* See exo.h. */
+enum sw_tristate sw_exo_row_smtp_disabled(const json_t *row)
+{
+	return sw_exo_bool(json_object_get(row, "SmtpClientAuthenticationDisabled"));
+}
+
+/* See exo.h. */
+int sw_exo_policy_allows_basic(const json_t *rows, const char *policy, bool *ret)
+{
+	const json_t *row;
+	size_t i;
+
+	if (policy == NULL || policy[0] == '\0')
+		return -ENOENT;
+	json_array_foreach(rows, i, row) {
+		const char *name = json_string_value(json_object_get(row, "Name"));
+		const char *ident = json_string_value(json_object_get(row, "Identity"));
+
+		if ((name && strcasecmp(name, policy) == 0) || (ident && strcasecmp(ident, policy) == 0)) {
+			*ret = sw_exo_bool(json_object_get(row, "AllowBasicAuthSmtp")) != SW_TRI_FALSE;
+			return 0;
+		}
+	}
+	return -ENOENT;
 }
 
 /* See exo.h. */

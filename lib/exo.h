@@ -16,12 +16,17 @@ enum sw_tristate {
 };
 const char *sw_tristate_name(enum sw_tristate t); /* "null", "false", "true" */
 
-/* One InvokeCommand page: "value" rows and "@odata.nextLink". */
+/* One InvokeCommand page: "value" rows, "@odata.nextLink" and
+ * "@adminapi.warnings". */
 struct sw_exo_page {
-	json_t *rows;    /* new reference: array of objects */
-	char *next_link; /* NULL on the last page */
+	json_t *rows;     /* new reference: array of objects */
+	json_t *warnings; /* new reference: array (strings, as Exchange sends them), or NULL */
+	char *next_link;  /* NULL on the last page */
 };
-/* -EINVAL with err when the body is not JSON or lacks a "value" array. */
+/* -EINVAL with err when the body is not JSON or lacks a "value" array.  An
+ * answer with "@adminapi.warnings" (or "adminapi.warnings") and no "value"
+ * is a page without rows: Exchange answers so when a cmdlet finds nothing
+ * and says why. */
 int sw_exo_page_parse(const char *buf, size_t len, struct sw_exo_page *ret, struct sw_error *err);
 void sw_exo_page_clear(struct sw_exo_page *p);
 
@@ -40,8 +45,17 @@ struct sw_mailbox {
 int sw_exo_mailbox_parse(const json_t *row, struct sw_mailbox *ret);
 void sw_mailbox_clear(struct sw_mailbox *m);
 
-/* SmtpClientAuthenticationDisabled of a row (true/false/null/absent). */
+/* A PowerShell boolean as InvokeCommand serialises it: true/false, or
+ * the strings "True"/"False" in any case.  Anything else (null, absent,
+ * another string) is SW_TRI_NULL. */
+enum sw_tristate sw_exo_bool(const json_t *v);
+/* SmtpClientAuthenticationDisabled of a row (sw_exo_bool). */
 enum sw_tristate sw_exo_row_smtp_disabled(const json_t *row);
+/* Whether the Get-AuthenticationPolicy row named policy (by Name or
+ * Identity, any case) allows Basic SMTP: AllowBasicAuthSmtp read by
+ * sw_exo_bool, and only an explicit false blocks.  -ENOENT when no row
+ * has that name. */
+int sw_exo_policy_allows_basic(const json_t *rows, const char *policy, bool *ret);
 
 /* What the tenant's switches and policies mean for one mailbox. */
 struct sw_effective {

@@ -41,10 +41,22 @@ struct sw_signin {
 	char *city;
 };
 
+/* A record of the page that could not be read, for the log. */
+struct sw_signin_skip {
+	size_t index; /* position in "value", from 0 */
+	char id[48];  /* its id as printable ASCII (cut, '?' for other bytes), "" if none */
+	char why[80]; /* "no id", "createdDateTime \"yesterday\" unreadable", ... */
+};
+#define SW_SIGNINS_SKIP_NOTES 5 /* skipped records described per page */
+
 struct sw_signin_page {
 	struct sw_signin *items;
 	size_t n;
-	size_t skipped;   /* records without id or a parsable createdDateTime */
+	/* Records that could not be read: not an object, no id or
+	 * createdDateTime, a field of the wrong type, an over-long key.  The
+	 * first SW_SIGNINS_SKIP_NOTES are described in skips. */
+	size_t skipped;
+	struct sw_signin_skip skips[SW_SIGNINS_SKIP_NOTES];
 	char *next_link;  /* @odata.nextLink or NULL */
 };
 

@@ -42,7 +42,7 @@ int sw_duration_parse(const char *s, int64_t *ret_seconds);
 /* The shortest exact form: 90 -> "90s", 300 -> "5m", 7200 -> "2h", 604800 -> "7d". */
 void sw_duration_format(int64_t seconds, char *buf, size_t n);
 
-/* ISO-8601 "2026-11-20T08:01:12.6195833Z" (0..7 fractional digits, Z or
+/* ISO-8601 "2026-11-20T08:01:12.6195833Z" (0..9 fractional digits, Z or
  * +hh:mm) to Unix seconds (fraction dropped). -EINVAL if malformed. */
 int sw_time_parse(const char *s, int64_t *ret_seconds);
 /* Unix seconds to "2026-11-20T08:01:12Z"; buf must hold 21 bytes. */

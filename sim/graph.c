@@ -561,7 +561,20 @@ static void render_signin(struct evbuffer *b, const struct sim_tenant *t, const 
 						      : sim_failure_reason(s->error_code);
 	bool ok = s->error_code == 0;
 
-	evbuffer_add_printf(b, "{\"id\":\"%s\",\"createdDateTime\":\"%s\",\"userDisplayName\":", id, when);
+	/* 7 digits as Graph documents; 9 as captured answers carry (the
+	 * ticks are 100 ns, so the last two are 0); 0 drops the fraction. */
+	char *dot = strchr(when, '.');
+	if (s->fraction_digits != 7 && dot != NULL) {
+		char digits[8];
+		snprintf(digits, sizeof(digits), "%.7s", dot + 1);
+		snprintf(dot, sizeof(when) - (size_t)(dot - when), "%s%.*s%s%sZ", s->fraction_digits ? "." : "",
+			(int)(s->fraction_digits < 7 ? s->fraction_digits : 7), digits,
+			s->fraction_digits > 7 ? "0" : "", s->fraction_digits > 8 ? "0" : "");
+	}
+	if (s->omit_id)
+		evbuffer_add_printf(b, "{\"createdDateTime\":\"%s\",\"userDisplayName\":", when);
+	else
+		evbuffer_add_printf(b, "{\"id\":\"%s\",\"createdDateTime\":\"%s\",\"userDisplayName\":", id, when);
 	sim_json_str(b, dn);
 	evbuffer_add(b, ",\"userPrincipalName\":", 21);
 	sim_json_str(b, upn);

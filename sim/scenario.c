@@ -194,7 +194,7 @@ int scenario_add_series(struct sim_tenant *t, json_t *arr, int64_t base, const c
 {
 	static const char *const keys[] = { "at", "user", "ip", "country", "city", "state", "error_code",
 		"failure_reason", "count", "every", "visible_after", "id_prefix", "client_app", "duplicate_every",
-		NULL };
+		"fraction_digits", "omit_id", NULL };
 	if (!json_is_array(arr))
 		return ERR("%s: expected an array of sign-in series", where0);
 	size_t i;
@@ -220,6 +220,7 @@ int scenario_add_series(struct sim_tenant *t, json_t *arr, int64_t base, const c
 			get_dur(o, "visible_after", 0, &s->visible_after, where, err, errn) < 0 ||
 			get_long(o, "count", 1, 0, 50000000, &s->count, where, err, errn) < 0 ||
 			get_long(o, "duplicate_every", 0, 0, 1000000000, &s->dup_every, where, err, errn) < 0 ||
+			get_long(o, "fraction_digits", 7, 0, 9, &s->fraction_digits, where, err, errn) < 0 ||
 			get_long(o, "error_code", 0, 0, 999999999, &code, where, err, errn) < 0 ||
 			str_list(json_object_get(o, "user"), &s->users, &s->n_users, where, "user", err, errn) < 0 ||
 			str_list(json_object_get(o, "ip"), &s->ips, &s->n_ips, where, "ip", err, errn) < 0 ||
@@ -244,6 +245,12 @@ int scenario_add_series(struct sim_tenant *t, json_t *arr, int64_t base, const c
 			series_free(s);
 			return ERR("%s.failure_reason: expected a string or null", where);
 		}
+		v = json_object_get(o, "omit_id");
+		if (v != NULL && !json_is_boolean(v)) {
+			series_free(s);
+			return ERR("%s.omit_id: expected true or false", where);
+		}
+		s->omit_id = json_is_true(v);
 		v = json_object_get(o, "client_app");
 		s->client_app = sim_xstrdup(json_is_string(v) ? json_string_value(v) : "Authenticated SMTP");
 		v = json_object_get(o, "id_prefix");

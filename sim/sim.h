@@ -31,6 +31,8 @@ struct sim_series {
 	long dup_every;    /* every Nth record is delivered twice (0: never) */
 	char id_prefix[9]; /* lower-case hex, "" when none */
 	uint32_t no;       /* series number within the tenant */
+	long fraction_digits; /* of createdDateTime: 0 to 9, 7 like Graph */
+	bool omit_id;         /* records without "id": what a client cannot read */
 };
 
 /* One expanded sign-in record; rendered on the fly. */

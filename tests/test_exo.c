@@ -143,6 +143,65 @@ START_TEST(test_tristate_strings)
 }
 END_TEST
 
+START_TEST(test_policy_allows_basic)
+{
+	/* The string form reads like the boolean, as for the mailbox switch:
+	 * "False" used to read as Basic allowed. */
+	static const struct {
+		const char *policy;
+		int r;
+		bool allows;
+	} cases[] = {
+		{"Allow SMTP", 0, true},     {"Block Basic Auth", 0, false}, {"block basic auth", 0, false},
+		{"Block lower", 0, false},   {"Allow string", 0, true},      {"Block bool", 0, false},
+		{"Unset", 0, true},          {"Absent", 0, true},            {"Nope", -ENOENT, true},
+		{"", -ENOENT, true},
+	};
+	struct sw_exo_page page;
+	struct sw_error err = {0};
+	size_t len;
+	const char *body = slurp("policies.json", &len);
+
+	ck_assert_int_eq(sw_exo_page_parse(body, len, &page, &err), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bool allows = true;
+		ck_assert_int_eq(sw_exo_policy_allows_basic(page.rows, cases[i].policy, &allows), cases[i].r);
+		ck_assert_msg(allows == cases[i].allows, "%s", cases[i].policy);
+	}
+	sw_exo_page_clear(&page);
+}
+END_TEST
+
+START_TEST(test_warnings_only_page)
+{
+	struct sw_exo_page page;
+	struct sw_error err = {0};
+	size_t len;
+	const char *body = slurp("warnings-only.json", &len);
+
+	/* Warnings and no "value": a page without rows, its warnings kept. */
+	ck_assert_int_eq(sw_exo_page_parse(body, len, &page, &err), 0);
+	ck_assert_int_eq(json_array_size(page.rows), 0);
+	ck_assert_int_eq(json_array_size(page.warnings), 1);
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_array_get(page.warnings, 0)), "couldn't be found"));
+	ck_assert_ptr_null(page.next_link);
+	sw_exo_page_clear(&page);
+	/* The key without "@" (as the simulator writes it) too. */
+	ck_assert_int_eq(sw_exo_page_parse("{\"adminapi.warnings\":[]}", 24, &page, &err), 0);
+	ck_assert_int_eq(json_array_size(page.rows), 0);
+	sw_exo_page_clear(&page);
+	/* Warnings beside rows: both. */
+	const char *both = "{\"value\":[{\"Name\":\"x\"}],\"@adminapi.warnings\":[\"w\"]}";
+	ck_assert_int_eq(sw_exo_page_parse(both, strlen(both), &page, &err), 0);
+	ck_assert_int_eq(json_array_size(page.rows), 1);
+	ck_assert_int_eq(json_array_size(page.warnings), 1);
+	sw_exo_page_clear(&page);
+	/* Neither value nor warnings is still malformed. */
+	ck_assert_int_eq(sw_exo_page_parse("{\"@odata.context\":\"x\"}", 22, &page, &err), -EINVAL);
+	ck_assert_int_eq(sw_exo_page_parse("{\"@adminapi.warnings\":\"w\"}", 26, &page, &err), -EINVAL);
+}
+END_TEST
+
 static Suite *exo_suite(void)
 {
 	Suite *s = suite_create("exo");
@@ -152,6 +211,8 @@ static Suite *exo_suite(void)
 	tcase_add_test(tc, test_page_errors);
 	tcase_add_test(tc, test_error_text);
 	tcase_add_test(tc, test_tristate_strings);
+	tcase_add_test(tc, test_policy_allows_basic);
+	tcase_add_test(tc, test_warnings_only_page);
 	suite_add_tcase(s, tc);
 	return s;
 }

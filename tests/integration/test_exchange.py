@@ -5,6 +5,7 @@ firing once and resolving, and what an operator sees with smtpwatchctl."""
 import json
 import os
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -56,7 +57,73 @@ def poll_and_wait(env, source="exchange"):
                     and env.source(source)["state"] == "ok", timeout=60, what="exchange run")
 
 
+UNREADABLE = {
+    "description": "Records a client cannot read: a sign-in without id between readable ones, two with "
+                   "9 fraction digits (as elastic's captures have them), and AllowBasicAuthSmtp as the "
+                   "string \"False\".",
+    "page_size": 1000,
+    "tenants": {"contoso.onmicrosoft.com": {
+        "client_id": "11111111-1111-1111-1111-111111111111",
+        "client_secret": "sim-secret-contoso",
+        "domain": "contoso.com",
+        "signins": [
+            {"at": "-50m", "every": "10m", "count": 3, "user": "scanner-hq@contoso.com",
+             "ip": "203.0.113.5", "country": "US"},
+            {"at": "-35m", "user": "ghost@contoso.com", "ip": "198.51.100.9", "omit_id": True},
+            {"at": "-20m", "every": "1m", "count": 2, "user": "elastic@contoso.com", "ip": "198.51.100.8",
+             "fraction_digits": 9},
+        ],
+        "transport_config": {"SmtpClientAuthenticationDisabled": True},
+        "organization_config": {"DefaultAuthenticationPolicy": "Block Basic Auth"},
+        "mailboxes": [{"PrimarySmtpAddress": "scanner-hq@contoso.com", "SmtpClientAuthenticationDisabled": False}],
+        "authentication_policies": [{"Name": "Block Basic Auth", "AllowBasicAuthSmtp": "False"}],
+    }},
+}
+
+
+def unreadable():
+    """A page with a record the parser cannot read stores the rest, the run
+    is complete, and status, metrics and the log say one was skipped."""
+    fd, scenario = tempfile.mkstemp(prefix="sw-unreadable-", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(UNREADABLE, f)
+    env = Env("unreadable", scenario=scenario)
+    try:
+        env.start_daemon()
+        ok = wait_for(lambda: (env.source("signins") or {}).get("state") == "ok"
+                      and env.source("exchange")["state"] == "ok", timeout=60, what="first runs")
+        check(bool(ok), "both runs complete despite the unreadable record")
+        src = env.source("signins") or {}
+        check(src.get("records") == 5 and src.get("last_error") is None,
+              "the five readable sign-ins are stored, 9 fraction digits included (%s)" % src.get("records"))
+        check(src.get("skipped") == 1, "status shows skipped = 1 for signins (%s)" % src.get("skipped"))
+        check((env.source("exchange") or {}).get("skipped") == 0, "and 0 for exchange")
+        db = env.db()
+        n9 = db.execute("SELECT count(*) FROM signins WHERE upn = 'elastic@contoso.com' "
+                        "AND created_text LIKE '%.%________Z'").fetchone()[0]
+        db.close()
+        check(n9 == 2, "both 9-digit records are in the database with their text (%s)" % n9)
+        log = env.log_text()
+        line = [ln for ln in log.splitlines() if "skipped 1 unreadable record of 6" in ln]
+        check(len(line) == 1 and "#3: no id" in line[0],
+              "one log line names the record by its position (%s)" % (line or log[-600:]))
+        check("1 unreadable skipped" in log, "the run's closing line counts it")
+        rc, text = env.ctl("metrics", json_out=False)
+        check(rc == 0 and 'smtpwatch_records_skipped_total{tenant="contoso",source="signins"} 1' in text,
+              "the metric counts it")
+        rc, table = env.ctl("status", json_out=False)
+        check(rc == 0 and "(1 skipped)" in table, "the status table shows it beside the records")
+        rc, mb = env.ctl("mailbox", "scanner-hq@contoso.com")
+        reason = mb["tenants"][0].get("reason", "") if rc == 0 else mb
+        check("Basic blocked by policy Block Basic Auth" in reason,
+              "AllowBasicAuthSmtp \"False\" blocks Basic like false does (%s)" % reason)
+    finally:
+        env.close()
+        os.unlink(scenario)
+
+
 def main():
+    unreadable()
     env = Env("exchange", scenario="exchange.json", register=REGISTER)
     try:
         env.start_daemon()
