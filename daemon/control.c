@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
 #include <event2/listener.h>
@@ -19,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -32,10 +32,27 @@
 #define CONTROL_BACKLOG 16
 /* How long a closing client may keep sending before we hang up. */
 #define CONTROL_LINGER_S 2
+/* Bytes read from a client at a time. */
+#define CONTROL_READ_CHUNK 16384
+/* Descriptors one recvmsg may bring (SCM_RIGHTS); one is ever used, the
+ * rest are closed.  More than this are discarded by the kernel. */
+#define CONTROL_MAX_FDS 8
 
+/* A client.  Reading is done with recvmsg() instead of a bufferevent,
+ * which would drop the descriptor smtpwatchctl import-report passes. */
 struct control_client {
 	struct control *control;
-	struct bufferevent *bev;
+	int fd;
+	struct event rev;      /* readable, while reading (rev_added) */
+	struct event wev;      /* writable, while out holds data (wev_added) */
+	struct event timer;    /* the next deadline (idle, linger) */
+	bool rev_added, wev_added;
+	struct evbuffer *in, *out;
+	uint64_t in_offset;    /* stream offset of in's first byte */
+	int passed_fd;         /* a descriptor that came with a request, or -1 */
+	uint64_t passed_at;    /* stream offset of a byte of its request line */
+	int64_t active_ms;     /* daemon_mono_ms() of the last request or write */
+	int64_t linger_ms;     /* when lingering began */
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
@@ -43,6 +60,7 @@ struct control_client {
 	size_t n_groups;
 	bool closing;   /* no more requests; linger once the output has drained */
 	bool lingering; /* our side is shut down; discarding input until EOF */
+	bool eof;       /* the client shut down its side */
 	LIST_ENTRY(control_client) entry;
 };
 
@@ -428,8 +446,10 @@ static bool client_may_operate(const struct control_client *cl, const char *cmd,
 	return false;
 }
 
-/* Run one request line and return the reply line (malloc'd). */
-static char *control_dispatch(struct control_client *cl, const char *line, size_t len)
+/* Run one request line and return the reply line (malloc'd).  fd, a
+ * descriptor that came with the line or -1, is lent to import-report
+ * only; the caller closes it. */
+static char *control_dispatch(struct control_client *cl, const char *line, size_t len, int fd)
 {
 	const struct ctl_cmd *cmd = NULL;
 	json_t *req = NULL, *data = NULL;
@@ -468,7 +488,9 @@ static char *control_dispatch(struct control_client *cl, const char *line, size_
 	} else if (cmd->dump != NULL) {
 		r = cmd->dump(cl, req, &dumped, why, sizeof(why));
 	} else {
-		struct control_peer peer = {.uid = cl->uid, .pid = cl->pid};
+		struct control_peer peer = {.uid = cl->uid, .pid = cl->pid, .fd = -1};
+		if (strcmp(cmd->name, "import-report") == 0)
+			peer.fd = fd;
 		r = cmd->ext(cl->control->daemon, &peer, req, &data, why, sizeof(why));
 	}
 	if (r < 0)
@@ -483,33 +505,44 @@ out:
 	return reply;
 }
 
+static void client_update(struct control_client *cl);
+
 /* Close a client and forget it. */
 static void client_free(struct control_client *cl)
 {
 	if (cl == NULL)
 		return;
 	LIST_REMOVE(cl, entry);
-	bufferevent_free(cl->bev);
+	if (cl->rev_added)
+		event_del(&cl->rev);
+	if (cl->wev_added)
+		event_del(&cl->wev);
+	evtimer_del(&cl->timer);
+	if (cl->fd >= 0)
+		close(cl->fd);
+	if (cl->passed_fd >= 0)
+		close(cl->passed_fd);
+	if (cl->in != NULL)
+		evbuffer_free(cl->in);
+	if (cl->out != NULL)
+		evbuffer_free(cl->out);
 	free(cl->groups);
 	free(cl);
 }
 
-/* Queue a reply line; with close, drop the client once it is written. */
+/* Queue a reply line; with close, no more requests are read and the
+ * client goes once the reply is written. */
 static void client_send(struct control_client *cl, char *reply, bool close)
 {
-	struct evbuffer *out = bufferevent_get_output(cl->bev);
-
-	if (reply == NULL || evbuffer_add(out, reply, strlen(reply)) < 0) {
+	if (reply == NULL || evbuffer_add(cl->out, reply, strlen(reply)) < 0) {
 		free(reply);
 		reply = sw_proto_reply_error("out of memory");
-		if (reply == NULL || evbuffer_add(out, reply, strlen(reply)) < 0)
+		if (reply == NULL || evbuffer_add(cl->out, reply, strlen(reply)) < 0)
 			close = true;
 	}
 	free(reply);
-	if (close) {
+	if (close)
 		cl->closing = true;
-		bufferevent_disable(cl->bev, EV_READ);
-	}
 }
 
 /* The last reply is written: shut down our side and discard what the
@@ -518,78 +551,192 @@ static void client_send(struct control_client *cl, char *reply, bool close)
  * reply (the "permission denied" or "too long" it has not read yet). */
 static void client_linger(struct control_client *cl)
 {
-	struct timeval tv = {CONTROL_LINGER_S, 0};
-	struct evbuffer *in = bufferevent_get_input(cl->bev);
-
 	if (cl->lingering)
 		return;
 	cl->lingering = true;
-	shutdown(bufferevent_getfd(cl->bev), SHUT_WR);
-	evbuffer_drain(in, evbuffer_get_length(in));
-	bufferevent_setwatermark(cl->bev, EV_READ, 0, 0);
-	bufferevent_set_timeouts(cl->bev, &tv, NULL);
-	bufferevent_enable(cl->bev, EV_READ);
+	cl->linger_ms = daemon_mono_ms();
+	shutdown(cl->fd, SHUT_WR);
+	evbuffer_drain(cl->in, evbuffer_get_length(cl->in));
 }
 
-/* Requests: one reply per line, in order; an overlong line ends the
- * connection with an error, since we cannot know where the next begins. */
-static void client_read_cb(struct bufferevent *bev, void *arg)
+/* Keep the first descriptor that came with the bytes just read (it
+ * belongs to the request line holding the last of them: smtpwatchctl
+ * sends it with the line's first bytes in one sendmsg) and close every
+ * other. */
+static void client_take_fds(struct control_client *cl, struct msghdr *msg, uint64_t last)
 {
-	struct control_client *cl = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm != NULL; cm = CMSG_NXTHDR(msg, cm)) {
+		size_t nfd;
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < nfd; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (cl->passed_fd < 0 && !cl->lingering) {
+				cl->passed_fd = fd;
+				cl->passed_at = last;
+			} else {
+				log_debug("control: closed an extra descriptor from uid %u", (unsigned)cl->uid);
+				close(fd);
+			}
+		}
+	}
+	if (msg->msg_flags & MSG_CTRUNC)
+		log_debug("control: uid %u sent more descriptors than %d; the kernel dropped the rest", (unsigned)cl->uid,
+		          CONTROL_MAX_FDS);
+}
+
+/* Run the complete request lines in the input, in order, one reply each.
+ * An overlong line ends the connection with an error, since we cannot
+ * know where the next begins. */
+static void client_process(struct control_client *cl)
+{
 	char *line;
 	size_t len;
 
-	if (cl->lingering) {
-		evbuffer_drain(in, evbuffer_get_length(in));
-		return;
-	}
-	while (!cl->closing) {
-		line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
+	while (!cl->closing && !cl->lingering) {
+		uint64_t start = cl->in_offset;
+		int fd = -1;
+
+		line = evbuffer_readln(cl->in, &len, EVBUFFER_EOL_LF);
 		if (line == NULL) {
-			if (evbuffer_get_length(in) > SW_PROTO_MAX_LINE)
+			if (evbuffer_get_length(cl->in) > SW_PROTO_MAX_LINE)
 				client_send(cl, sw_proto_reply_error("request longer than %d bytes", SW_PROTO_MAX_LINE),
 				            true);
 			break;
 		}
+		cl->in_offset += len + 1;
+		/* The descriptor goes with this line if it came with its bytes;
+		 * one from an earlier line cannot be here (it is closed there). */
+		if (cl->passed_fd >= 0 && cl->passed_at >= start && cl->passed_at <= start + len) {
+			fd = cl->passed_fd;
+			cl->passed_fd = -1;
+		}
 		if (len > SW_PROTO_MAX_LINE) {
-			free(line);
 			client_send(cl, sw_proto_reply_error("request longer than %d bytes", SW_PROTO_MAX_LINE), true);
-			break;
+		} else if (len == 0 || (len == 1 && line[0] == '\r')) {
+			/* an empty line: nothing to answer */
+		} else {
+			cl->active_ms = daemon_mono_ms();
+			client_send(cl, control_dispatch(cl, line, len, fd), false);
 		}
-		if (len == 0 || (len == 1 && line[0] == '\r')) {
-			free(line);
-			continue;
-		}
-		client_send(cl, control_dispatch(cl, line, len), false);
+		if (fd >= 0)
+			close(fd);
 		free(line);
 	}
-	if (cl->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		client_linger(cl);
 }
 
-/* The output drained: a closing client can go now. */
-static void client_write_cb(struct bufferevent *bev, void *arg)
+/* Readable: take what arrived (and the descriptors with it), run the
+ * complete lines. */
+static void client_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct control_client *cl = arg;
+	char buf[CONTROL_READ_CHUNK];
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(CONTROL_MAX_FDS * sizeof(int))];
+	} cmsg;
+	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cmsg.buf,
+	                     .msg_controllen = sizeof(cmsg.buf)};
+	ssize_t got;
 
-	if (cl->closing)
-		client_linger(cl);
-}
-
-/* EOF, error or idle timeout.  A client that sent its request and shut
- * down its side still gets the reply. */
-static void client_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-	struct control_client *cl = arg;
-
-	if (!cl->lingering && (what & BEV_EVENT_EOF) && !(what & BEV_EVENT_WRITING) &&
-	    evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
-		cl->closing = true;
-		bufferevent_disable(bev, EV_READ);
+	if (!cl->lingering) {
+		/* Never more than one byte past the line cap unprocessed. */
+		size_t have = evbuffer_get_length(cl->in);
+		size_t room = have > SW_PROTO_MAX_LINE ? 1 : SW_PROTO_MAX_LINE + 1 - have;
+		if (room < iov.iov_len)
+			iov.iov_len = room;
+	}
+	got = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (got > 0 || msg.msg_controllen > 0)
+		client_take_fds(cl, &msg, cl->in_offset + evbuffer_get_length(cl->in) + (got > 0 ? (uint64_t)got - 1 : 0));
+	if (got <= 0) {
+		/* EOF or error.  A client that sent its request and shut down its
+		 * side still gets the reply. */
+		if (got == 0 && !cl->lingering && evbuffer_get_length(cl->out) > 0) {
+			cl->eof = true;
+			cl->closing = true;
+			client_update(cl);
+			return;
+		}
+		client_free(cl);
 		return;
 	}
-	client_free(cl);
+	if (cl->lingering)
+		return; /* discarded */
+	if (evbuffer_add(cl->in, buf, (size_t)got) < 0) {
+		client_free(cl);
+		return;
+	}
+	client_process(cl);
+	client_update(cl);
+}
+
+/* Writable: send what is queued. */
+static void client_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct control_client *cl = arg;
+	int w = evbuffer_write(cl->out, fd);
+
+	if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (w <= 0) {
+		client_free(cl);
+		return;
+	}
+	cl->active_ms = daemon_mono_ms();
+	client_update(cl);
+}
+
+/* A deadline passed: idle too long, or lingered long enough. */
+static void client_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct control_client *cl = arg;
+
+	client_update(cl);
+}
+
+/* After any event: close, linger or go on, and arm the events and the
+ * timer for what the client needs next. */
+static void client_update(struct control_client *cl)
+{
+	int64_t now = daemon_mono_ms(), deadline;
+	bool want_read, want_write = evbuffer_get_length(cl->out) > 0;
+	struct timeval tv;
+
+	if (cl->closing && !want_write) {
+		if (cl->eof) {
+			client_free(cl);
+			return;
+		}
+		client_linger(cl);
+	}
+	if (cl->lingering)
+		deadline = cl->linger_ms + CONTROL_LINGER_S * 1000;
+	else
+		deadline = cl->active_ms + CONTROL_IDLE_S * 1000;
+	if (now >= deadline) {
+		client_free(cl);
+		return;
+	}
+	want_read = cl->lingering || !cl->closing;
+	if (want_read && !cl->rev_added)
+		event_add(&cl->rev, NULL);
+	else if (!want_read && cl->rev_added)
+		event_del(&cl->rev);
+	cl->rev_added = want_read;
+	if (want_write && !cl->wev_added)
+		event_add(&cl->wev, NULL);
+	else if (!want_write && cl->wev_added)
+		event_del(&cl->wev);
+	cl->wev_added = want_write;
+	tv.tv_sec = (deadline - now) / 1000;
+	tv.tv_usec = (deadline - now) % 1000 * 1000;
+	evtimer_add(&cl->timer, &tv);
 }
 
 /* May this peer use the socket?  root, our own user, and the socket
@@ -608,10 +755,10 @@ static void control_accept_cb(struct evconnlistener *l, evutil_socket_t fd, stru
                               void *arg)
 {
 	struct control *c = arg;
+	struct event_base *base = evconnlistener_get_base(l);
 	struct control_client *cl;
 	struct ucred cred;
 	socklen_t credlen = sizeof(cred);
-	struct timeval idle = {CONTROL_IDLE_S, 0};
 	bool allowed;
 
 	cl = calloc(1, sizeof(*cl));
@@ -620,17 +767,19 @@ static void control_accept_cb(struct evconnlistener *l, evutil_socket_t fd, stru
 		return;
 	}
 	cl->control = c;
-	cl->bev = bufferevent_socket_new(evconnlistener_get_base(l), fd, BEV_OPT_CLOSE_ON_FREE);
-	if (cl->bev == NULL) {
-		evutil_closesocket(fd);
-		free(cl);
+	cl->fd = fd;
+	cl->passed_fd = -1;
+	cl->active_ms = daemon_mono_ms();
+	cl->in = evbuffer_new();
+	cl->out = evbuffer_new();
+	event_assign(&cl->rev, base, fd, EV_READ | EV_PERSIST, client_read_cb, cl);
+	event_assign(&cl->wev, base, fd, EV_WRITE | EV_PERSIST, client_write_cb, cl);
+	evtimer_assign(&cl->timer, base, client_timer_cb, cl);
+	LIST_INSERT_HEAD(&c->clients, cl, entry);
+	if (cl->in == NULL || cl->out == NULL) {
+		client_free(cl);
 		return;
 	}
-	LIST_INSERT_HEAD(&c->clients, cl, entry);
-	bufferevent_setcb(cl->bev, client_read_cb, client_write_cb, client_event_cb, cl);
-	/* Stop reading at one byte past the line cap; read_cb then refuses. */
-	bufferevent_setwatermark(cl->bev, EV_READ, 0, SW_PROTO_MAX_LINE + 1);
-	bufferevent_set_timeouts(cl->bev, &idle, &idle);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) < 0) {
 		log_warn("control: cannot get peer credentials: %s", strerror(errno));
 		allowed = false;
@@ -644,10 +793,8 @@ static void control_accept_cb(struct evconnlistener *l, evutil_socket_t fd, stru
 	if (!allowed) {
 		log_warn("control: refused uid %u gid %u pid %d", (unsigned)cl->uid, (unsigned)cl->gid, (int)cl->pid);
 		client_send(cl, sw_proto_reply_error("permission denied"), true);
-		bufferevent_enable(cl->bev, EV_WRITE);
-		return;
 	}
-	bufferevent_enable(cl->bev, EV_READ | EV_WRITE);
+	client_update(cl);
 }
 
 /* The pause is over: accept again. */

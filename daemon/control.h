@@ -17,6 +17,9 @@ void control_free(struct control *c);
 struct control_peer {
 	uid_t uid;
 	pid_t pid;
+	/* A descriptor that came with the request (SCM_RIGHTS), or -1: given
+	 * to import-report only, and closed by control.c after the call. */
+	int fd;
 };
 
 /* The user name of uid (getpwuid_r) into buf: 0, or -ENOENT when it has

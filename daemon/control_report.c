@@ -47,62 +47,60 @@ static json_t *json_day(int64_t t)
 	return json_string(buf);
 }
 
-/* Read a whole regular file the peer may read (the daemon may run with
- * more rights than the user who asks).  *ret malloc'd. */
-static int read_for_peer(const struct control_peer *peer, const char *path, char **ret, size_t *ret_len,
-                         int64_t *ret_mtime, char *why, size_t n)
+/* Read the file smtpwatchctl opened and passed (SCM_RIGHTS): the daemon
+ * never opens the path itself, so it reads only what the caller could
+ * read, and a FIFO or a device cannot make it wait.  A regular file of at
+ * most REPORT_MAX_FILE bytes, read from its start up to the size fstat
+ * saw.  *ret malloc'd; name is for messages only. */
+static int read_passed_fd(int fd, const char *name, char **ret, size_t *ret_len, int64_t *ret_mtime, char *why,
+                          size_t n)
 {
 	struct stat st;
 	char *buf = NULL;
 	size_t off = 0;
-	int fd, r;
+	int fl;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	if (fd < 0) {
-		r = -errno;
-		snprintf(why, n, "%s: %s", path, strerror(errno));
-		return r;
+	if (fstat(fd, &st) < 0) {
+		snprintf(why, n, "%s: %s", name, strerror(errno));
+		return -errno;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		snprintf(why, n, "%s: not a regular file", path);
-		r = -EINVAL;
-		goto fail;
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(why, n, "%s: not a regular file", name);
+		return -EINVAL;
 	}
-	if (peer->uid != 0 && peer->uid != geteuid() && st.st_uid != peer->uid && !(st.st_mode & S_IROTH)) {
-		snprintf(why, n, "%s: permission denied (the daemon imports a file only for its owner, or when others "
-		         "may read it)", path);
-		r = -EACCES;
-		goto fail;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || (fl & O_ACCMODE) == O_WRONLY) {
+		snprintf(why, n, "%s: the descriptor passed is not open for reading", name);
+		return -EBADF;
 	}
 	if (st.st_size > REPORT_MAX_FILE) {
-		snprintf(why, n, "%s: %lld bytes, larger than the %d MiB limit: export a shorter period", path,
+		snprintf(why, n, "%s: %lld bytes, larger than the %d MiB limit: export a shorter period", name,
 		         (long long)st.st_size, REPORT_MAX_FILE >> 20);
-		r = -EFBIG;
-		goto fail;
+		return -EFBIG;
 	}
 	buf = malloc((size_t)st.st_size + 1);
 	if (buf == NULL) {
-		r = -ENOMEM;
 		snprintf(why, n, "out of memory");
-		goto fail;
+		return -ENOMEM;
 	}
+	/* pread: the offset is shared with the caller's open file. */
 	while (off < (size_t)st.st_size) {
-		ssize_t got = read(fd, buf + off, (size_t)st.st_size - off);
+		ssize_t got = pread(fd, buf + off, (size_t)st.st_size - off, (off_t)off);
 		if (got < 0 && errno == EINTR)
 			continue;
-		if (got <= 0)
+		if (got < 0) {
+			snprintf(why, n, "%s: %s", name, strerror(errno));
+			free(buf);
+			return -EIO;
+		}
+		if (got == 0)
 			break;
 		off += (size_t)got;
 	}
-	close(fd);
 	*ret = buf;
 	*ret_len = off;
 	*ret_mtime = (int64_t)st.st_mtime;
 	return 0;
-fail:
-	close(fd);
-	free(buf);
-	return r;
 }
 
 /* What one file holds, for the import answer. */
@@ -159,7 +157,9 @@ out:
 	return o;
 }
 
-/* import-report {"tenant":..,"file":..}: parse and store one export now. */
+/* import-report {"tenant":..,"file":NAME} with the file's descriptor
+ * passed alongside (SCM_RIGHTS): parse and store one export now.  NAME
+ * names it in messages and in the store; it is never opened. */
 int control_cmd_import_report(struct daemon *d, const struct control_peer *peer, json_t *req, json_t **ret_data,
                               char *why, size_t n)
 {
@@ -175,8 +175,16 @@ int control_cmd_import_report(struct daemon *d, const struct control_peer *peer,
 	json_t *doc = NULL;
 	int rc;
 
-	if (tenant == NULL || tenant[0] == '\0' || path == NULL || path[0] != '/') {
-		snprintf(why, n, "\"tenant\" and an absolute \"file\" are required");
+	const char *base = path != NULL ? strrchr(path, '/') : NULL;
+
+	base = base != NULL ? base + 1 : path;
+	if (tenant == NULL || tenant[0] == '\0' || base == NULL || base[0] == '\0') {
+		snprintf(why, n, "\"tenant\" and \"file\" (the file's name) are required");
+		return -EINVAL;
+	}
+	if (peer->fd < 0) {
+		snprintf(why, n, "import-report: no file descriptor came with the request: the daemon no longer opens "
+		         "paths itself; upgrade smtpwatchctl (it opens the file and passes it)");
 		return -EINVAL;
 	}
 	t = daemon_tenant(d, tenant);
@@ -184,7 +192,7 @@ int control_cmd_import_report(struct daemon *d, const struct control_peer *peer,
 		snprintf(why, n, "unknown tenant \"%.64s\"", tenant);
 		return -ENOENT;
 	}
-	rc = read_for_peer(peer, path, &buf, &len, &mtime, why, n);
+	rc = read_passed_fd(peer->fd, path, &buf, &len, &mtime, why, n);
 	if (rc < 0)
 		return rc;
 	rc = sw_report_parse(buf, len, path, mtime, &r, &err);
@@ -196,7 +204,6 @@ int control_cmd_import_report(struct daemon *d, const struct control_peer *peer,
 			snprintf(why, n, "%s:%d: %s; nothing stored", err.source, err.line, err.text);
 		goto out;
 	}
-	const char *base = strrchr(path, '/') + 1;
 	rc = report_import_parsed(t, base, &r, now, &o, why, n);
 	if (rc < 0)
 		goto out;

@@ -22,6 +22,9 @@ enum {
 struct ctl {
 	const char *socket;
 	bool json;
+	/* Pass pass_fd with the request (SCM_RIGHTS): import-report. */
+	bool have_pass_fd;
+	int pass_fd;
 };
 
 /* A command: parses its arguments, asks the daemon, prints the answer. */

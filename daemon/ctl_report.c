@@ -1,8 +1,11 @@
 /* ctl_report.c: smtpwatchctl import-report and report. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "ctl.h"
 
@@ -45,13 +48,15 @@ static void print_import(const json_t *d)
 		       json_string_value(json_object_get(e, "reason")) ?: "");
 }
 
-/* import-report TENANT FILE.csv: the daemon reads the file, so send an
- * absolute path. */
+/* import-report TENANT FILE.csv: open the file here, as the caller, and
+ * pass the descriptor: the daemon reads only what the caller can, and
+ * never opens a path.  The absolute path goes along as the file's name. */
 int do_import_report(struct ctl *c, const struct ctl_verb *v, int argc, char **argv)
 {
 	const char *pos[2];
+	struct stat st;
 	char *path;
-	int ex;
+	int fd, ex;
 
 	PARSE_OR_RETURN(c, v, argc, argv, NULL, pos, 2, 2, NULL);
 	path = realpath(pos[1], NULL);
@@ -59,8 +64,25 @@ int do_import_report(struct ctl *c, const struct ctl_verb *v, int argc, char **a
 		fprintf(stderr, "smtpwatchctl: import-report: %s: %s\n", pos[1], strerror(errno));
 		return EXIT_USAGE;
 	}
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		fprintf(stderr, "smtpwatchctl: import-report: %s: %s\n", path, strerror(errno));
+		free(path);
+		return EXIT_USAGE;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		fprintf(stderr, "smtpwatchctl: import-report: %s: not a regular file\n", path);
+		close(fd);
+		free(path);
+		return EXIT_USAGE;
+	}
+	c->have_pass_fd = true;
+	c->pass_fd = fd;
 	ex = ctl_run(c, json_pack("{s:s,s:s,s:s}", "cmd", "import-report", "tenant", pos[0], "file", path),
 	             print_import);
+	c->have_pass_fd = false;
+	close(fd);
 	free(path);
 	return ex;
 }

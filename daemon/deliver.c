@@ -101,6 +101,7 @@ struct deliver {
 	struct daemon *d;
 	struct worker *workers;
 	size_t n_workers;
+	char **secrets;                    /* NULL-terminated: what a peer's text must not carry */
 	char hostname[256];
 	struct event drain_ev;
 	void (*drain_done)(void *arg);
@@ -287,6 +288,92 @@ static int deliver_dead_resolve(struct worker *w, int64_t now)
 	return r;
 }
 
+/* Add a copy of s to the NULL-terminated list *v of *n; NULL or shorter
+ * than min is skipped (a URL's path "/" would redact every slash). */
+static int secrets_add(char ***v, size_t *n, const char *s, size_t len, size_t min)
+{
+	char **nv;
+
+	if (s == NULL || len < min || len == 0)
+		return 0;
+	nv = realloc(*v, (*n + 2) * sizeof(*nv));
+	if (nv == NULL)
+		return -ENOMEM;
+	*v = nv;
+	nv[*n] = strndup(s, len);
+	if (nv[*n] == NULL)
+		return -ENOMEM;
+	nv[++*n] = NULL;
+	return 0;
+}
+
+/* Add a secret URL (a webhook's, a Teams Workflows' with its sig=): the
+ * whole of it, its path and query, its query, and each long query value,
+ * since a receiver may echo any of these. */
+static int secrets_add_url(char ***v, size_t *n, const char *url)
+{
+	const char *host = url ? strstr(url, "://") : NULL;
+	const char *path = host ? strchr(host + 3, '/') : NULL;
+	const char *query = url ? strchr(url, '?') : NULL;
+	int r = 0;
+
+	if (url == NULL)
+		return 0;
+	r = secrets_add(v, n, url, strlen(url), 1);
+	if (r >= 0 && path != NULL)
+		r = secrets_add(v, n, path, strlen(path), 8);
+	if (r >= 0 && query != NULL)
+		r = secrets_add(v, n, query + 1, strlen(query + 1), 8);
+	for (const char *p = query; r >= 0 && p != NULL; p = strchr(p + 1, '&')) {
+		const char *eq = strchr(p, '='), *end = strchr(p + 1, '&');
+
+		if (eq == NULL || (end != NULL && eq > end))
+			continue;
+		r = secrets_add(v, n, eq + 1, end ? (size_t)(end - eq - 1) : strlen(eq + 1), 8);
+	}
+	return r;
+}
+
+/* Free a list from deliver_secrets(), overwriting each. */
+static void deliver_secrets_free(char **v)
+{
+	for (size_t i = 0; v != NULL && v[i] != NULL; i++)
+		sw_free_secret(v[i]);
+	free(v);
+}
+
+/* Every configured secret: the tenants' client secrets, the sinks'
+ * tokens and HMAC keys, their URLs (url_file holds a secret URL).  NULL on
+ * OOM (then nothing is redacted, and the log says so). */
+static char **deliver_secrets(const struct sw_config *cfg)
+{
+	char **v = calloc(1, sizeof(*v)); /* terminated even when empty */
+	size_t n = 0;
+	int r = 0;
+
+	if (v == NULL)
+		return NULL;
+	for (size_t i = 0; r >= 0 && i < cfg->n_tenants; i++) {
+		const char *s = cfg->tenants[i].client_secret;
+		r = secrets_add(&v, &n, s, s ? strlen(s) : 0, 1);
+	}
+	for (size_t i = 0; r >= 0 && i < cfg->n_sinks; i++) {
+		const struct sw_sink_config *s = &cfg->sinks[i];
+
+		r = secrets_add(&v, &n, s->token, s->token ? strlen(s->token) : 0, 1);
+		/* A binary key is matched up to its first NUL. */
+		if (r >= 0)
+			r = secrets_add(&v, &n, s->hmac_key, s->hmac_key ? strlen(s->hmac_key) : 0, 1);
+		if (r >= 0 && s->type != SW_SINK_SYSLOG && s->type != SW_SINK_JOURNAL)
+			r = secrets_add_url(&v, &n, s->url);
+	}
+	if (r < 0) {
+		deliver_secrets_free(v);
+		return NULL;
+	}
+	return v;
+}
+
 /* Record the outcome of the attempt on w->item in its own transaction and
  * log it once.  The item is cleared afterwards. */
 static void worker_outcome(struct worker *w, bool ok)
@@ -300,6 +387,9 @@ static void worker_outcome(struct worker *w, bool ok)
 	int r;
 
 	if (!ok) {
+		/* The error quotes the receiver (HEC's text, curl's message): a
+		 * configured secret it echoed goes neither to status nor the log. */
+		sw_redact(w->error, sizeof(w->error), (const char *const *)w->dl->secrets);
 		dead = w->permanent || now - it->created >= d->cfg->daemon.dead_after;
 		delay = deliver_backoff(it->attempts + 1);
 		if (w->retry_after > delay)
@@ -497,9 +587,18 @@ static void hec_done_cb(struct http_response *res, void *arg)
 {
 	struct worker *w = arg;
 	struct sw_hec_result hr;
-	char code[160] = "";
+	char code[160] = "", *body = NULL;
+	size_t cap = res->body.len * 2 + 256;
 
-	sw_render_hec_result(res->status, res->body.data, res->body.len, &hr);
+	/* Redact the whole answer before its text is cut to size: a secret
+	 * cut in half would no longer be found. */
+	if (res->body.data != NULL && res->body.len > 0 && (body = malloc(cap)) != NULL) {
+		memcpy(body, res->body.data, res->body.len);
+		body[res->body.len] = '\0';
+		sw_redact(body, cap, (const char *const *)w->dl->secrets);
+	}
+	sw_render_hec_result(res->status, body ? body : res->body.data, body ? strlen(body) : res->body.len, &hr);
+	free(body);
 	if (hr.outcome == SW_HEC_OK) {
 		worker_finish(w, true);
 		return;
@@ -1023,6 +1122,12 @@ struct deliver *deliver_new(struct daemon *d)
 	}
 	if (gethostname(dl->hostname, sizeof(dl->hostname) - 1) < 0)
 		dl->hostname[0] = '\0';
+	dl->secrets = deliver_secrets(d->cfg);
+	if (dl->secrets == NULL)
+		log_warn("out of memory listing the configured secrets: a receiver's error text is not redacted");
+	/* The log redacts them too, in every line (a token endpoint's or a
+	 * receiver's text may be quoted anywhere). */
+	log_set_secrets((const char *const *)dl->secrets);
 	event_assign(&dl->drain_ev, d->base, -1, 0, deliver_drain_cb, dl);
 	for (size_t i = 0; i < dl->n_workers; i++) {
 		worker_init(dl, &dl->workers[i], &d->cfg->sinks[i]);
@@ -1055,6 +1160,7 @@ void deliver_free(struct deliver *dl)
 		free(w->url);
 	}
 	event_del(&dl->drain_ev);
+	deliver_secrets_free(dl->secrets);
 	free(dl->workers);
 	free(dl);
 }

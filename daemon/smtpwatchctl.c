@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -193,6 +194,31 @@ static int ctl_connect(const struct ctl *c)
 	return fd;
 }
 
+/* send(), and with the request's first bytes the descriptor to pass
+ * (SCM_RIGHTS), so it arrives with the line it belongs to. */
+static ssize_t ctl_send(const struct ctl *c, int fd, const char *buf, size_t len, bool first)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cmsg;
+	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+	struct cmsghdr *cm;
+
+	if (!first || !c->have_pass_fd)
+		return send(fd, buf, len, MSG_NOSIGNAL);
+	memset(&cmsg, 0, sizeof(cmsg));
+	msg.msg_control = cmsg.buf;
+	msg.msg_controllen = sizeof(cmsg.buf);
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &c->pass_fd, sizeof(int));
+	return sendmsg(fd, &msg, MSG_NOSIGNAL);
+}
+
 /* Send req (stolen) and return the reply's data (new reference), or NULL
  * with a message printed and the exit code in *ret_exit. */
 static json_t *ctl_call(const struct ctl *c, json_t *req, int *ret_exit)
@@ -226,7 +252,7 @@ static json_t *ctl_call(const struct ctl *c, json_t *req, int *ret_exit)
 		ssize_t w;
 		if (wait_fd(fd, POLLOUT, &deadline) < 0)
 			break;
-		w = send(fd, line + off, len - off, MSG_NOSIGNAL);
+		w = ctl_send(c, fd, line + off, len - off, off == 0);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)

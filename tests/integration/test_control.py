@@ -128,6 +128,104 @@ def test_silences(env):
     check("silence lifted by uid 0 (root): rule * subject *" in log, "and who lifted one")
 
 
+def day(offset):
+    return time.strftime("%Y-%m-%d", time.gmtime(time.time() + offset * 86400))
+
+
+def raw_request(env, req, fds=(), timeout=10):
+    """One request line on a fresh connection, with fds passed alongside
+    (SCM_RIGHTS): the parsed reply, or None when none came in time."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout * SCALE)
+    try:
+        s.connect(env.socket)
+        line = (json.dumps(req) + "\n").encode()
+        if fds:
+            socket.send_fds(s, [line], list(fds))
+        else:
+            s.sendall(line)
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+        return json.loads(buf) if buf else None
+    except (socket.timeout, OSError):
+        return None
+    finally:
+        s.close()
+
+
+def closed_by_daemon(rfd, timeout=5):
+    """Has every copy of a pipe's write end (ours is closed) gone: the
+    daemon closed the one it was passed?"""
+    import select
+    r, _, _ = select.select([rfd], [], [], timeout * SCALE)
+    return bool(r) and os.read(rfd, 1) == b""
+
+
+def test_import_fd(env):
+    """import-report reads the descriptor smtpwatchctl passes, never the path."""
+    uid = pwd.getpwnam(OPERATOR).pw_uid
+    home = os.path.join(env.dir, "home-o")
+    os.mkdir(home, 0o700)
+    os.chown(home, uid, -1)
+    mine = os.path.join(home, "smtp-auth-clients-op.csv")
+    with open(mine, "w") as f:
+        f.write("Date,Sender address,Messages sent,Authentication protocol\n"
+                "%s,fdpass@contoso.com,3,Basic\n" % day(-1))
+    os.chown(mine, uid, -1)
+    os.chmod(mine, 0o600)  # only she (and root) can read it
+    rc, out = ctl_as(env, OPERATOR, "import-report", "contoso", mine)
+    check(rc == 0 and out.get("rows") == 1 and out.get("file") == mine,
+          "an operator imports a 0600 file of hers the daemon is handed, not told about (%s)" % (out,))
+
+    secret = os.path.join(env.dir, "root-only.csv")
+    with open(secret, "w") as f:
+        f.write("TOPSECRET-first-line-%s\n" % TAG)
+    os.chmod(secret, 0o600)
+    rc, out = ctl_as(env, OPERATOR, "import-report", "contoso", secret, json_out=False)
+    check(rc == 2 and "Permission denied" in out and "TOPSECRET" not in out,
+          "a root-only file is refused by smtpwatchctl itself, nothing of it quoted (%s)" % out.strip())
+    check("TOPSECRET" not in env.log_text() and secret not in env.log_text(),
+          "the daemon never saw it (not in its log)")
+
+    fifo = os.path.join(home, "fifo.csv")
+    os.mkfifo(fifo, 0o600)
+    os.chown(fifo, uid, -1)
+    t0 = time.monotonic()
+    rc, out = ctl_as(env, OPERATOR, "import-report", "contoso", fifo, json_out=False, timeout=20)
+    check(rc == 2 and "not a regular file" in out, "a FIFO is refused without hanging (%s, %.1fs)" %
+          (out.strip(), time.monotonic() - t0))
+
+    # The protocol, without smtpwatchctl's checks.
+    rep = raw_request(env, {"cmd": "import-report", "tenant": "contoso", "file": mine})
+    check(rep is not None and not rep["ok"] and "upgrade smtpwatchctl" in rep["error"],
+          "an old-style request with a path and no descriptor is refused (%s)" % (rep,))
+    rfd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    rep = raw_request(env, {"cmd": "import-report", "tenant": "contoso", "file": fifo}, [rfd])
+    os.close(rfd)
+    check(rep is not None and not rep["ok"] and "not a regular file" in rep["error"],
+          "a FIFO descriptor is refused by the daemon without waiting for a writer (%s)" % (rep,))
+    r, w = os.pipe()
+    rep = raw_request(env, {"cmd": "status"}, [w])
+    os.close(w)
+    check(rep is not None and rep["ok"] and closed_by_daemon(r), "a descriptor sent with status is closed")
+    os.close(r)
+    r, w = os.pipe()
+    with open(mine, "a") as f:
+        f.write("%s,fdpass2@contoso.com,2,Basic\n" % day(-2))
+    fd = os.open(mine, os.O_RDONLY)
+    rep = raw_request(env, {"cmd": "import-report", "tenant": "contoso", "file": "/etc/shadow"}, [fd, w])
+    os.close(fd)
+    os.close(w)
+    check(rep is not None and rep["ok"] and rep["data"]["rows"] == 2,
+          "the daemon reads the descriptor, whatever name comes with it (%s)" % (rep,))
+    check(closed_by_daemon(r), "a second descriptor with import-report is closed")
+    os.close(r)
+
+
 def main():
     if os.geteuid() != 0:
         print("1..0 # SKIP needs root: creates Unix users and groups with useradd", flush=True)
@@ -151,6 +249,7 @@ def main():
         env.start_daemon()
         test_roles(env)
         test_silences(env)
+        test_import_fd(env)
     finally:
         env.close()
         remove_users()

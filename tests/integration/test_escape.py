@@ -9,16 +9,20 @@ terminal sequence (ESC [2J, and the C1 CSI) and a markdown link, reach
   - the remediation: -Identity is one PowerShell single-quoted string.
 
 And the readiness report as CSV (finding 19) writes no cell a spreadsheet
-would take for a formula."""
+would take for a formula; and a HEC endpoint that echoes the token (and
+the client secret) in its error text gets neither into status nor the log
+(finding 16)."""
 
+import http.server
 import json
 import os
 import re
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Env, check, finish, wait_for  # noqa: E402
+from harness import SECRET, Env, check, finish, wait_for  # noqa: E402
 
 RULE = "unapproved-basic-auth-submission"
 TENANT = "contoso.onmicrosoft.com"
@@ -174,8 +178,64 @@ def test_report_csv(env):
     terminal_safe("ctl report --format csv", csv.replace("\r\n", "\n"))
 
 
+HEC_TOKEN = "5f0c4e2a-9d1b-4c3e-8a7f-token-echo-test"
+
+
+class EchoHEC(http.server.BaseHTTPRequestHandler):
+    """A HEC that refuses every event and quotes back what it was sent."""
+    hits = 0
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        EchoHEC.hits += 1
+        auth = self.headers.get("Authorization", "")
+        # The second token straddles the 127 bytes of text the daemon keeps.
+        body = json.dumps({"text": "Incorrect index; you sent %s with secret %s, again %s" %
+                           (auth, SECRET, HEC_TOKEN),
+                           "code": 7}).encode()
+        self.send_response(400)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_redaction():
+    """Finding 16: the receiver's text, with the token in it, in status and the log."""
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), EchoHEC)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    env = Env("redact")
+    try:
+        token = os.path.join(env.dir, "hec.token")
+        with open(token, "w") as f:
+            f.write(HEC_TOKEN + "\n")
+        os.chmod(token, 0o600)
+        with open(env.conf, "a") as f:
+            f.write("\n[sink hec]\ntype = splunk-hec\nurl = http://127.0.0.1:%d\ntoken_file = %s\n" %
+                    (srv.server_address[1], token))
+        env.start_daemon()
+        st = wait_for(lambda: ((env.status() or {}).get("sinks", {}).get("hec") or {}).get("last_error"),
+                      timeout=60, what="the HEC error in status")
+        check(bool(st) and EchoHEC.hits >= 1, "hec: the receiver refused the event (%s)" % st)
+        check(st and "Incorrect index" in st and "[redacted]" in st,
+              "status: the receiver's text is kept, the secrets in it redacted (%s)" % st)
+        rc, human = env.ctl("status", json_out=False)
+        rc2, js = env.ctl("--json", "status", json_out=False)
+        log = env.log_text()
+        for what, text in (("status", human), ("status --json", js), ("the log", log)):
+            check(HEC_TOKEN[:12] not in text, "%s: no HEC token, not even a part of it" % what)
+            check(SECRET not in text, "%s: no client secret" % what)
+        check("[redacted]" in log, "the log line of the failure says [redacted]")
+    finally:
+        env.close()
+        srv.shutdown()
+
+
 def main():
-    sinks = None
+    test_redaction()
     env = Env("escape", register="[exception scanner-hq@contoso.com]\nowner = facilities@contoso.com\n"
               "justification = MFP\nticket = @SUM(1+1)\nexpires = %s\n" % day(40))
     with open(env.conf) as f:
