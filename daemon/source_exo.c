@@ -189,8 +189,6 @@ out:
 static int exo_tenant_page(struct exo_run *run, json_t *rows, char *why, size_t n)
 {
 	json_t *row0 = json_array_get(rows, 0);
-	size_t i;
-	json_t *row;
 
 	switch (run->step) {
 	case EXO_TRANSPORT:
