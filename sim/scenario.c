@@ -376,6 +376,7 @@ void fault_free(struct sim_fault *f)
 	free(f->content_type);
 	free(f->next_link);
 	free(f->expires_in_raw);
+	free(f->body);
 	json_decref(f->spec);
 	free(f);
 }
@@ -384,7 +385,7 @@ struct sim_fault *fault_parse(json_t *o, const char *where, char *err, size_t er
 {
 	static const char *const keys[] = { "endpoint", "tenant", "hook", "after", "count", "status", "retry_after",
 		"delay_ms", "truncate", "reset", "bad_json", "invalid_utf8", "big_body_mb", "content_type",
-		"expire_token", "secret_expired", "next_link", "next_link_loop", "expires_in_raw", NULL };
+		"expire_token", "secret_expired", "next_link", "next_link_loop", "expires_in_raw", "body", NULL };
 	if (!json_is_object(o)) {
 		ERR("%s: expected an object", where);
 		return NULL;
@@ -450,9 +451,9 @@ struct sim_fault *fault_parse(json_t *o, const char *where, char *err, size_t er
 		}
 		f->content_type = sim_xstrdup(json_string_value(v));
 	}
-	static const char *const texts[] = { "next_link", "expires_in_raw" };
-	char **tdst[] = { &f->next_link, &f->expires_in_raw };
-	for (size_t k = 0; k < 2; k++) {
+	static const char *const texts[] = { "next_link", "expires_in_raw", "body" };
+	char **tdst[] = { &f->next_link, &f->expires_in_raw, &f->body };
+	for (size_t k = 0; k < 3; k++) {
 		if ((v = json_object_get(o, texts[k])) == NULL)
 			continue;
 		if (!json_is_string(v)) {
@@ -463,17 +464,17 @@ struct sim_fault *fault_parse(json_t *o, const char *where, char *err, size_t er
 	}
 	int actions = (f->status != 0) + f->truncate + f->reset + f->bad_json + f->invalid_utf8 + f->expire_token +
 		f->secret_expired + (f->big_body_mb > 0) + (f->content_type != NULL) + (f->next_link != NULL) +
-		f->next_link_loop + (f->expires_in_raw != NULL);
+		f->next_link_loop + (f->expires_in_raw != NULL) + (f->body != NULL);
 	if (actions > 1) {
 		ERR("%s: give one action (status, truncate, reset, bad_json, invalid_utf8, big_body_mb, "
-		    "content_type, expire_token, secret_expired, next_link, next_link_loop, expires_in_raw), "
+		    "content_type, expire_token, secret_expired, next_link, next_link_loop, expires_in_raw, body), "
 		    "optionally with delay_ms",
 			where);
 		goto fail;
 	}
 	if (actions == 0 && f->delay_ms == 0) {
 		ERR("%s: no action (status, delay_ms, truncate, reset, bad_json, invalid_utf8, big_body_mb, "
-		    "content_type, expire_token, secret_expired, next_link, next_link_loop, expires_in_raw)",
+		    "content_type, expire_token, secret_expired, next_link, next_link_loop, expires_in_raw, body)",
 			where);
 		goto fail;
 	}

@@ -112,6 +112,7 @@ struct sim_fault {
 	char *next_link;
 	bool next_link_loop;
 	char *expires_in_raw;
+	char *body; /* 200 with exactly this body (JSON text, as given) */
 	json_t *spec; /* the object as given, for GET /_sim/faults */
 };
 

@@ -417,6 +417,12 @@ bool fault_answer(struct sim_req *r)
 			sim_graph_error(r, 401, "InvalidAuthenticationToken", "Access token has expired or is not yet valid.");
 		return true;
 	}
+	if (f->body) {
+		struct evbuffer *b = evbuffer_new();
+		evbuffer_add(b, f->body, strlen(f->body));
+		sim_reply(r, 200, b);
+		return true;
+	}
 	if (f->content_type) {
 		set_header(r->req, "Content-Type", f->content_type);
 		struct evbuffer *b = evbuffer_new();

@@ -117,6 +117,29 @@ def unreadable():
         reason = mb["tenants"][0].get("reason", "") if rc == 0 else mb
         check("Basic blocked by policy Block Basic Auth" in reason,
               "AllowBasicAuthSmtp \"False\" blocks Basic like false does (%s)" % reason)
+
+        # From the next run's third request on (Get-AuthenticationPolicy,
+        # then Get-CASMailbox), Exchange answers warnings and no "value".
+        warn = json.dumps({"@odata.context": "https://outlook.office365.com/adminapi/beta/x/$metadata",
+                           "adminapi.warnings@odata.type": "#Collection(String)",
+                           "@adminapi.warnings": ["The operation couldn't be performed because object "
+                                                  "'Block Basic Auth' couldn't be found."]})
+        env.sim.faults([{"endpoint": "exchange", "after": 2, "count": -1, "body": warn}])
+        before = env.source("exchange")
+        env.ctl("poll")
+        done = wait_for(lambda: (env.source("exchange") or {}).get("runs", 0) > before["runs"]
+                        and not env.source("exchange")["state"] == "running", timeout=60, what="exchange run")
+        src = env.source("exchange") or {}
+        check(bool(done) and src.get("state") == "ok",
+              "a warnings-only answer is an empty page, not a failed run (%s)" % src.get("last_error"))
+        check(src.get("failed_runs") == before["failed_runs"], "no failed run (%s)" % src.get("failed_runs"))
+        log = env.log_text()
+        check("Get-AuthenticationPolicy: warning: The operation couldn't be performed" in log,
+              "its warning is logged")
+        check("Get-CASMailbox returned no mailbox, only warnings" in log, "and the empty mailbox answer said so")
+        rc, mb = env.ctl("mailbox", "scanner-hq@contoso.com")
+        check(rc == 0 and mb["tenants"][0].get("switch") == "false",
+              "the mailboxes of the last snapshot are kept, not reported removed (%s)" % str(mb)[:300])
     finally:
         env.close()
         os.unlink(scenario)
