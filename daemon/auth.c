@@ -1,6 +1,17 @@
 /* auth.c: token cache of one tenant.  One token per resource, since Entra
  * issues a token for exactly one audience; concurrent askers for the same
- * resource share one request. */
+ * resource share one request.
+ *
+ * Pacing: a token endpoint that answers with a tiny or absurd expires_in
+ * must not turn every page into a token request.  So, per resource:
+ * - a cached token is renewed AUTH_RENEW_BEFORE (or half its lifetime, if
+ *   shorter) before it expires, but never sooner than AUTH_RENEW_AFTER
+ *   after it was requested; an expired token is never handed out;
+ * - two token requests are at least AUTH_GAP_MS apart, whatever asks
+ *   (expiry, a 401 that invalidated the token, a new run); after three
+ *   failures in a row the gap doubles up to AUTH_GAP_MAX_MS, and a token
+ *   resets it.  A request that must wait is held on a timer, its askers
+ *   waiting with it. */
 #include "auth.h"
 
 #include <errno.h>
@@ -19,6 +30,9 @@
 #include "token.h"
 
 #define AUTH_RENEW_BEFORE 300 /* seconds before expiry */
+#define AUTH_RENEW_AFTER 60   /* seconds after the request, at the earliest */
+#define AUTH_GAP_MS 10000     /* between two token requests of one resource */
+#define AUTH_GAP_MAX_MS 300000
 #define AUTH_MAX_WAITERS 8
 
 struct auth_waiter {
@@ -37,6 +51,13 @@ struct auth_slot {
 	 * one that was: callers never see their callback inside auth_fetch. */
 	struct event fail_ev;
 	char fail_why[400];
+	/* Pacing (see the top of this file). */
+	struct event pace_ev;   /* a request held back until its turn */
+	int64_t requested_ms;   /* monotonic, of the last request sent; 0: none */
+	int64_t requested_at;   /* wall clock of the same */
+	int64_t renew_at;       /* wall clock: renew the cached token from here */
+	int failures;           /* token requests failed in a row */
+	bool lifetime_logged;   /* an odd expires_in is logged once */
 };
 
 /* What certificate_file was when it was last read: a change means read it again. */
@@ -132,6 +153,8 @@ void auth_free(struct auth *a)
 		http_cancel_arg(a->tenant->daemon->http, &a->slots[i]);
 		if (event_initialized(&a->slots[i].fail_ev))
 			event_del(&a->slots[i].fail_ev);
+		if (event_initialized(&a->slots[i].pace_ev))
+			event_del(&a->slots[i].pace_ev);
 		free(a->slots[i].resource);
 		sw_token_clear(&a->slots[i].token);
 	}
@@ -162,9 +185,11 @@ const char *auth_cached(struct auth *a, const char *resource)
 {
 	struct auth_slot *s = auth_slot(a, resource);
 
+	int64_t now = daemon_now();
+
 	if (s == NULL || s->token.access_token == NULL)
 		return NULL;
-	if (s->token.expires_at - AUTH_RENEW_BEFORE <= daemon_now())
+	if (now >= s->token.expires_at || now >= s->renew_at)
 		return NULL;
 	return s->token.access_token;
 }
@@ -218,6 +243,36 @@ static void auth_fail_cb(evutil_socket_t fd, short what, void *arg)
 	auth_deliver(s, why, AUTH_LOCAL_ERROR);
 }
 
+/* When a fresh token for s should be renewed: before it expires by
+ * AUTH_RENEW_BEFORE or half its lifetime, not sooner than AUTH_RENEW_AFTER
+ * after it was asked for (a short-lived token then simply expires, and the
+ * next request waits for its gap). */
+static int64_t auth_renew_at(const struct auth_slot *s)
+{
+	int64_t margin = s->token.lifetime / 2 < AUTH_RENEW_BEFORE ? s->token.lifetime / 2 : AUTH_RENEW_BEFORE;
+	int64_t at = s->token.expires_at - margin;
+
+	return at > s->requested_at + AUTH_RENEW_AFTER ? at : s->requested_at + AUTH_RENEW_AFTER;
+}
+
+/* Say once per resource that the token endpoint's lifetimes are odd. */
+static void auth_lifetime_note(struct auth_slot *s)
+{
+	const char *name = s->auth->tenant->cfg->name;
+
+	if (s->lifetime_logged)
+		return;
+	if (s->token.lifetime_fixed != NULL) {
+		s->lifetime_logged = true;
+		log_warn("tenant %s: the token endpoint's expires_in for %s is %s: taken as %llds (logged once)", name,
+		         s->resource, s->token.lifetime_fixed, (long long)s->token.lifetime);
+	} else if (s->token.lifetime < AUTH_RENEW_AFTER) {
+		s->lifetime_logged = true;
+		log_warn("tenant %s: tokens for %s live only %llds; token requests stay paced at one per %ds "
+		         "(logged once)", name, s->resource, (long long)s->token.lifetime, AUTH_GAP_MS / 1000);
+	}
+}
+
 /* The token endpoint answered (or did not). */
 static void auth_done_cb(struct http_response *res, void *arg)
 {
@@ -238,6 +293,9 @@ static void auth_done_cb(struct http_response *res, void *arg)
 		if (r == 0) {
 			sw_token_clear(&s->token);
 			s->token = fresh;
+			s->renew_at = auth_renew_at(s);
+			s->failures = 0;
+			auth_lifetime_note(s);
 		} else if (r == -EACCES)
 			snprintf(why, sizeof(why), "token endpoint refused (HTTP %ld): %s", res->status, err.text);
 		else if (r < 0)
@@ -252,6 +310,8 @@ static void auth_done_cb(struct http_response *res, void *arg)
 	else
 		log_debug("tenant %s: token for %s valid until %lld", t->cfg->name, s->resource,
 		          (long long)s->token.expires_at);
+	if (why[0] != '\0')
+		s->failures++;
 	auth_deliver(s, why[0] ? why : NULL, res->status);
 }
 
@@ -300,24 +360,33 @@ static char *auth_form(struct auth *a, const char *url, const char *scope, char 
 	return body;
 }
 
-/* See auth.h. */
-int auth_fetch(struct auth *a, const char *resource, auth_cb cb, void *arg)
+/* Milliseconds until a token request for s may be sent (see the top). */
+static int64_t auth_pace_delay(const struct auth_slot *s)
 {
+	int64_t gap = AUTH_GAP_MS;
+
+	if (s->requested_ms == 0)
+		return 0;
+	if (s->failures > 3)
+		gap = s->failures - 3 >= 5 ? AUTH_GAP_MAX_MS : (int64_t)AUTH_GAP_MS << (s->failures - 3);
+	if (gap > AUTH_GAP_MAX_MS)
+		gap = AUTH_GAP_MAX_MS;
+	int64_t wait = s->requested_ms + gap - daemon_mono_ms();
+	return wait > 0 ? wait : 0;
+}
+
+/* Send the token request of s now.  < 0 when it could not be sent; a
+ * credential that cannot be used fails from the event loop instead. */
+static int auth_send(struct auth_slot *s)
+{
+	struct auth *a = s->auth;
 	const struct sw_tenant_config *tc = a->tenant->cfg;
-	struct auth_slot *s = auth_slot(a, resource);
 	char *url = NULL, *scope = NULL, *body = NULL;
 	char why[400];
 	int r = -ENOMEM;
 
-	if (s == NULL)
-		return -ENOMEM;
-	if (s->n_waiters == AUTH_MAX_WAITERS)
-		return -EBUSY;
-	s->waiters[s->n_waiters++] = (struct auth_waiter){cb, arg};
-	if (s->fetching)
-		return 0;
 	url = sw_token_url(tc->login_url, tc->tenant_id);
-	scope = sw_token_scope(resource);
+	scope = sw_token_scope(s->resource);
 	if (url == NULL || scope == NULL)
 		goto fail;
 	body = auth_form(a, url, scope, why, sizeof(why));
@@ -341,12 +410,64 @@ int auth_fetch(struct auth *a, const char *resource, auth_cb cb, void *arg)
 	if (r < 0)
 		goto fail;
 	s->fetching = true;
+	s->requested_ms = daemon_mono_ms();
+	s->requested_at = daemon_now();
 	r = 0;
 fail:
-	if (r < 0)
-		s->n_waiters--;
 	free(url);
 	free(scope);
 	sw_free_secret(body);
+	return r;
+}
+
+/* A held-back token request's turn has come. */
+static void auth_pace_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct auth_slot *s = arg;
+	char why[128];
+	int r;
+
+	s->fetching = false;
+	r = auth_send(s);
+	if (r < 0) {
+		snprintf(why, sizeof(why), "cannot request a token: %s", strerror(-r));
+		auth_deliver(s, why, 0);
+	}
+}
+
+/* See auth.h. */
+int auth_fetch(struct auth *a, const char *resource, auth_cb cb, void *arg)
+{
+	struct auth_slot *s = auth_slot(a, resource);
+	int64_t delay;
+	int r;
+
+	if (s == NULL)
+		return -ENOMEM;
+	if (s->n_waiters == AUTH_MAX_WAITERS)
+		return -EBUSY;
+	s->waiters[s->n_waiters++] = (struct auth_waiter){cb, arg};
+	if (s->fetching)
+		return 0;
+	delay = auth_pace_delay(s);
+	if (delay > 0) {
+		struct timeval tv = {delay / 1000, (delay % 1000) * 1000};
+		if (!event_initialized(&s->pace_ev) &&
+		    evtimer_assign(&s->pace_ev, a->tenant->daemon->base, auth_pace_cb, s) < 0) {
+			s->n_waiters--;
+			return -ENOMEM;
+		}
+		if (evtimer_add(&s->pace_ev, &tv) < 0) {
+			s->n_waiters--;
+			return -ENOMEM;
+		}
+		log_debug("tenant %s: token request for %s held %llds (paced)", a->tenant->cfg->name, resource,
+		          (long long)((delay + 999) / 1000));
+		s->fetching = true;
+		return 0;
+	}
+	r = auth_send(s);
+	if (r < 0)
+		s->n_waiters--;
 	return r;
 }

@@ -1,5 +1,8 @@
 /* auth.h: OAuth2 client-credentials tokens of one tenant, one per resource
- * (Graph, Exchange), cached and renewed five minutes before expiry. */
+ * (Graph, Exchange), cached and renewed five minutes before expiry (half
+ * the lifetime for short ones, never within a minute of the request), with
+ * token requests of a resource paced at one per 10 s, slower after
+ * repeated failures (auth.c says why). */
 #pragma once
 
 #include <stdbool.h>
@@ -22,7 +25,8 @@ struct auth *auth_new(struct tenant *t);
 void auth_free(struct auth *a);
 /* A cached, still fresh token for resource (a base URL), or NULL. */
 const char *auth_cached(struct auth *a, const char *resource);
-/* Fetch a token for resource; cb runs from the event loop.  With a
+/* Fetch a token for resource; cb runs from the event loop, after the
+ * request's turn has come when one was sent less than 10 s ago.  With a
  * certificate, each request carries a freshly signed client assertion, and
  * a certificate_file replaced on disk is read again first. */
 int auth_fetch(struct auth *a, const char *resource, auth_cb cb, void *arg);

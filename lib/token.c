@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,17 +104,51 @@ static void token_error(struct sw_error *err, const char *code, const char *desc
 	sw_error_set(err, "<token>", 0, "%s: %.*s", code, (int)l, desc);
 }
 
+/* expires_in as the rules of token.h take it into *ret; NULL, or why it
+ * was replaced.  Numbers arrive as doubles (JSON_DECODE_INT_AS_REAL), so a
+ * value past any integer type still parses and is cut, not refused. */
+static const char *token_lifetime(json_t *v, int64_t *ret)
+{
+	double d;
+	char *end;
+
+	*ret = SW_TOKEN_DEFAULT_LIFETIME;
+	if (v == NULL || json_is_null(v))
+		return "absent";
+	if (json_is_number(v)) {
+		d = json_number_value(v);
+	} else if (json_is_string(v)) {
+		/* The v1 endpoint and some proxies send "3599". */
+		const char *s = json_string_value(v);
+		d = strtod(s, &end);
+		if (end == s || *end != '\0')
+			return "not a number";
+	} else {
+		return "not a number";
+	}
+	if (isnan(d))
+		return "not a number";
+	if (d < 1)
+		return "not positive";
+	if (d > SW_TOKEN_MAX_LIFETIME) {
+		*ret = SW_TOKEN_MAX_LIFETIME;
+		return "over 24 hours";
+	}
+	*ret = (int64_t)d;
+	return NULL;
+}
+
 /* See token.h. */
 int sw_token_parse(const char *buf, size_t len, int64_t now, struct sw_token *ret, struct sw_error *err)
 {
 	json_error_t je;
-	json_t *root, *v;
-	const char *code, *type, *tok;
-	int64_t expires_in = -1;
+	json_t *root;
+	const char *code, *type, *tok, *fixed;
+	int64_t lifetime;
 	char *copy;
 	int r = -EINVAL;
 
-	root = json_loadb(buf, len, 0, &je);
+	root = json_loadb(buf, len, JSON_DECODE_INT_AS_REAL, &je);
 	if (root == NULL) {
 		/* jansson quotes the text "near" the error, which could be part
 		 * of a token: keep only its description. */
@@ -140,16 +175,7 @@ int sw_token_parse(const char *buf, size_t len, int64_t now, struct sw_token *re
 	}
 	tok = json_string_value(json_object_get(root, "access_token"));
 	type = json_string_value(json_object_get(root, "token_type"));
-	v = json_object_get(root, "expires_in");
-	if (json_is_integer(v))
-		expires_in = json_integer_value(v);
-	else if (json_is_string(v)) {
-		/* The v1 endpoint and some proxies send "3599". */
-		char *end;
-		long long x = strtoll(json_string_value(v), &end, 10);
-		if (end != json_string_value(v) && *end == '\0')
-			expires_in = x;
-	}
+	fixed = token_lifetime(json_object_get(root, "expires_in"), &lifetime);
 	if (tok == NULL || tok[0] == '\0') {
 		if (err != NULL)
 			sw_error_set(err, "<token>", 0, "no access_token in the token answer");
@@ -160,18 +186,15 @@ int sw_token_parse(const char *buf, size_t len, int64_t now, struct sw_token *re
 			sw_error_set(err, "<token>", 0, "unexpected token_type \"%.40s\"", type);
 		goto fail;
 	}
-	if (expires_in <= 0) {
-		if (err != NULL)
-			sw_error_set(err, "<token>", 0, "no valid expires_in in the token answer");
-		goto fail;
-	}
 	copy = strdup(tok);
 	if (copy == NULL) {
 		r = -ENOMEM;
 		goto fail;
 	}
 	ret->access_token = copy;
-	ret->expires_at = now + expires_in;
+	ret->expires_at = now + lifetime;
+	ret->lifetime = lifetime;
+	ret->lifetime_fixed = fixed;
 	r = 0;
 fail:
 	json_decref(root);

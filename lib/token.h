@@ -6,9 +6,20 @@
 
 #include "util.h"
 
+/* expires_in outside what a token answer can mean is replaced (the
+ * identity platform issues tokens for 60 to 90 minutes): absent, not a
+ * number or not positive is SW_TOKEN_DEFAULT_LIFETIME, more than
+ * SW_TOKEN_MAX_LIFETIME is cut to it, so now + lifetime never overflows. */
+#define SW_TOKEN_DEFAULT_LIFETIME 300
+#define SW_TOKEN_MAX_LIFETIME 86400
+
 struct sw_token {
 	char *access_token; /* never log */
 	int64_t expires_at; /* Unix seconds */
+	int64_t lifetime;   /* seconds, the expires_in taken (after the rules above) */
+	/* Why expires_in was replaced ("absent", "not a number", "not
+	 * positive", "over 24 hours"), NULL when it was taken as sent. */
+	const char *lifetime_fixed;
 };
 
 /* "{login_url}/{tenant_id}/oauth2/v2.0/token" (no double slash). malloc'd. */
@@ -22,7 +33,7 @@ char *sw_token_form_secret(const char *client_id, const char *client_secret, con
  * assertion (jwt.h).  malloc'd; a credential until it expires. */
 char *sw_token_form_assertion(const char *client_id, const char *assertion, const char *scope);
 
-/* Parse a token endpoint answer.  On {"error":..} returns -EACCES and puts
+/* Parse a token endpoint answer (expires_in as above).  On {"error":..} returns -EACCES and puts
  * "invalid_client: AADSTS7000215: Invalid client secret provided." (the
  * first line of error_description) in err->text; -EINVAL for a body that
  * is not a token answer. */

@@ -299,9 +299,6 @@ START_TEST(test_parse_bad_inline)
 	static const char *bodies[] = {
 		"[]",
 		"\"Bearer\"",
-		"{\"token_type\":\"Bearer\",\"access_token\":\"eyJx\"}",
-		"{\"token_type\":\"Bearer\",\"expires_in\":0,\"access_token\":\"eyJx\"}",
-		"{\"token_type\":\"Bearer\",\"expires_in\":\"soon\",\"access_token\":\"eyJx\"}",
 		"{\"token_type\":\"PoP\",\"expires_in\":3599,\"access_token\":\"eyJx\"}",
 		"",
 	};
@@ -312,6 +309,63 @@ START_TEST(test_parse_bad_inline)
 		ck_assert_msg(err.text[0] != '\0', "body %zu: no text", i);
 		ck_assert_msg(strstr(err.text, "eyJ") == NULL, "body %zu leaks: %s", i, err.text);
 	}
+}
+END_TEST
+
+/* expires_in as a broken or hostile endpoint sends it: a token is still a
+ * token, with a lifetime that cannot overflow or set off a request storm
+ * (absent or garbage: 300 s; more than a day: a day), and the answer says
+ * what was replaced so the daemon can log it. */
+static const struct {
+	const char *value; /* JSON text, NULL: no expires_in */
+	int64_t lifetime;
+	const char *fixed;
+} lifetimes[] = {
+	{"3599", 3599, NULL},
+	{"\"3599\"", 3599, NULL},
+	{"1", 1, NULL},
+	{"299.9", 299, NULL},
+	{"86400", 86400, NULL},
+	{"86401", SW_TOKEN_MAX_LIFETIME, "over 24 hours"},
+	{"9223372036854775807", SW_TOKEN_MAX_LIFETIME, "over 24 hours"},
+	{"99999999999999999999999999", SW_TOKEN_MAX_LIFETIME, "over 24 hours"},
+	{"1e308", SW_TOKEN_MAX_LIFETIME, "over 24 hours"},
+	{"\"9223372036854775808\"", SW_TOKEN_MAX_LIFETIME, "over 24 hours"},
+	{"\"1e999\"", SW_TOKEN_MAX_LIFETIME, "over 24 hours"},
+	{NULL, SW_TOKEN_DEFAULT_LIFETIME, "absent"},
+	{"null", SW_TOKEN_DEFAULT_LIFETIME, "absent"},
+	{"0", SW_TOKEN_DEFAULT_LIFETIME, "not positive"},
+	{"0.5", SW_TOKEN_DEFAULT_LIFETIME, "not positive"},
+	{"-1", SW_TOKEN_DEFAULT_LIFETIME, "not positive"},
+	{"-9223372036854775808", SW_TOKEN_DEFAULT_LIFETIME, "not positive"},
+	{"\"soon\"", SW_TOKEN_DEFAULT_LIFETIME, "not a number"},
+	{"\"nan\"", SW_TOKEN_DEFAULT_LIFETIME, "not a number"},
+	{"\"\"", SW_TOKEN_DEFAULT_LIFETIME, "not a number"},
+	{"\"3599s\"", SW_TOKEN_DEFAULT_LIFETIME, "not a number"},
+	{"true", SW_TOKEN_DEFAULT_LIFETIME, "not a number"},
+	{"[3599]", SW_TOKEN_DEFAULT_LIFETIME, "not a number"},
+	{"{}", SW_TOKEN_DEFAULT_LIFETIME, "not a number"},
+};
+
+START_TEST(test_parse_lifetime)
+{
+	char text[256];
+	const int64_t now = 1795161600;
+
+	if (lifetimes[_i].value != NULL)
+		snprintf(text, sizeof(text), "{\"token_type\":\"Bearer\",\"expires_in\":%s,\"access_token\":\"eyJx\"}",
+		         lifetimes[_i].value);
+	else
+		snprintf(text, sizeof(text), "{\"token_type\":\"Bearer\",\"access_token\":\"eyJx\"}");
+	ck_assert_msg(sw_token_parse(text, strlen(text), now, &tok, &err) == 0, "%s: %s", text, err.text);
+	ck_assert_str_eq(tok.access_token, "eyJx");
+	ck_assert_msg(tok.lifetime == lifetimes[_i].lifetime, "%s: lifetime %lld", text, (long long)tok.lifetime);
+	ck_assert_int_eq(tok.expires_at, now + lifetimes[_i].lifetime);
+	if (lifetimes[_i].fixed == NULL)
+		ck_assert_msg(tok.lifetime_fixed == NULL, "%s: fixed %s", text, tok.lifetime_fixed);
+	else
+		ck_assert_msg(tok.lifetime_fixed != NULL && strcmp(tok.lifetime_fixed, lifetimes[_i].fixed) == 0,
+		              "%s: fixed %s", text, tok.lifetime_fixed ? tok.lifetime_fixed : "(null)");
 }
 END_TEST
 
@@ -335,6 +389,7 @@ static Suite *token_suite(void)
 	tcase_add_test(tc, test_parse_error_without_description);
 	tcase_add_loop_test(tc, test_parse_bad, 0, sizeof(bad) / sizeof(bad[0]));
 	tcase_add_test(tc, test_parse_bad_inline);
+	tcase_add_loop_test(tc, test_parse_lifetime, 0, sizeof(lifetimes) / sizeof(lifetimes[0]));
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -7,12 +7,14 @@ token): where the daemon must not go, it must stay empty."""
 import http.server
 import json
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Env, check, finish, wait_for  # noqa: E402
+from harness import SCENARIOS, Env, check, finish, wait_for  # noqa: E402
 
 TENANT = "contoso.onmicrosoft.com"
 
@@ -126,9 +128,86 @@ def test_link_loop():
         env.close()
 
 
+def paging_scenario(token_lifetime):
+    """foundation's tenant with one record a page, so a run takes a page
+    request every two seconds for over a minute (Graph pacing: 5 per 10 s),
+    and tokens that live token_lifetime seconds."""
+    with open(os.path.join(SCENARIOS, "foundation.json")) as f:
+        sc = json.load(f)
+    sc["page_size"] = 1
+    sc["token_lifetime"] = token_lifetime
+    sc["tenants"][TENANT]["signins"].append({"at": "-50m", "every": "1m", "count": 40,
+                                             "user": "pager@contoso.com", "ip": "192.0.2.80",
+                                             "error_code": 50126})
+    d = tempfile.mkdtemp(prefix="sw-hostile-sc-")
+    path = os.path.join(d, "paging.json")
+    with open(path, "w") as f:
+        json.dump(sc, f)
+    return path
+
+
+def token_requests_over(env, seconds):
+    """Token requests the simulator counted while the daemon ran for about
+    seconds, and the seconds that really passed (an upper bound)."""
+    t0 = time.monotonic()
+    env.start_daemon()
+    deadline = t0 + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+    n = env.sim.stats()["requests"]["token"]
+    return n, time.monotonic() - t0
+
+
+def paced_bound(elapsed):
+    """What the pacing allows: per resource (Graph and Exchange) one token
+    request per 10 s, the first at once."""
+    return 2 * (int(elapsed // 10) + 1)
+
+
+def signins_stored(env):
+    with env.db() as db:
+        return db.execute("SELECT count(*) FROM signins").fetchone()[0]
+
+
+def test_token_lifetimes():
+    """#9: tokens that live 1 s, or whose expires_in overflows or is
+    missing, do not turn every page into a token request, and sign-ins
+    are still fetched."""
+    cases = [
+        ("expires_in 1", paging_scenario(1), [], None),
+        ("expires_in 2^63-1", paging_scenario(3599),
+         [{"endpoint": "token", "expires_in_raw": "9223372036854775807", "count": -1}], "over 24 hours"),
+        ("expires_in 1e30", paging_scenario(3599),
+         [{"endpoint": "token", "expires_in_raw": "1000000000000000000000000000000", "count": -1}],
+         "over 24 hours"),
+        ("no expires_in", paging_scenario(3599), [{"endpoint": "token", "expires_in_raw": "", "count": -1}],
+         "absent: taken as 300s"),
+    ]
+    for what, scenario, faults, says in cases:
+        env = Env("hostile-token", scenario=scenario)
+        try:
+            if faults:
+                env.sim.faults(faults)
+            n, elapsed = token_requests_over(env, 20)
+            bound = paced_bound(elapsed)
+            print("# %s: %d token requests in %.1f s (bound %d)" % (what, n, elapsed, bound))
+            check(1 <= n <= bound, "%s: %d token requests in %.0f s, at most %d" % (what, n, elapsed, bound))
+            got = signins_stored(env)
+            check(got >= 5, "%s: sign-ins are still fetched (%d stored)" % (what, got))
+            log = env.log_text()
+            if says is not None:
+                check(log.count(says) == 1, "%s: the log says so once (%r, %d times)" % (what, says,
+                                                                                       log.count(says)))
+            check(env.daemon.poll() is None, "%s: the daemon stays up" % what)
+        finally:
+            env.close()
+            shutil.rmtree(os.path.dirname(scenario), ignore_errors=True)
+
+
 def main():
     test_foreign_next_link()
     test_link_loop()
+    test_token_lifetimes()
     finish()
 
 
