@@ -140,6 +140,21 @@ def unreadable():
         rc, mb = env.ctl("mailbox", "scanner-hq@contoso.com")
         check(rc == 0 and mb["tenants"][0].get("switch") == "false",
               "the mailboxes of the last snapshot are kept, not reported removed (%s)" % str(mb)[:300])
+
+        # A sign-ins page of 1,001 records: more than Graph ever sends.
+        page = {"value": [{"id": "big-%04d" % i, "createdDateTime": "2026-11-20T08:01:12Z",
+                           "userPrincipalName": "big@contoso.com"} for i in range(1001)]}
+        env.sim.faults([{"endpoint": "signins", "count": -1, "body": json.dumps(page)}])
+        before = env.source("signins")
+        env.ctl("poll")
+        wait_for(lambda: (env.source("signins") or {}).get("failed_runs", 0) > before["failed_runs"],
+                 timeout=60, what="sign-ins run refused")
+        src = env.source("signins") or {}
+        check(src.get("state") == "failing" and "refused a page of 1001 records (Graph sends at most 1000)"
+              in (src.get("last_error") or ""), "the page is refused and the run fails (%s)" % src.get("last_error"))
+        check(src.get("records") == before["records"], "nothing of it is stored (%s)" % src.get("records"))
+        check("refused a page of 1001 records" in env.log_text(), "with a log line")
+        env.sim.clear_faults()
     finally:
         env.close()
         os.unlink(scenario)
