@@ -27,8 +27,21 @@
 #include "proto.h"
 #include "smtpwatchd.h"
 
-/* An idle client is dropped after this; a request takes milliseconds. */
+/* Bounds on what one client, or many, can make the daemon hold
+ * (smtpwatchd(8) "CONTROL SOCKET").  An idle client is dropped after
+ * CONTROL_IDLE_S without a request or a write (a request takes
+ * milliseconds), and one that has not finished its request line
+ * CONTROL_REQUEST_S after its first byte. */
 #define CONTROL_IDLE_S 60
+#define CONTROL_REQUEST_S 30
+/* No more requests are read from a client while more reply bytes than
+ * this wait for it to read: pipelining cannot grow memory. */
+#define CONTROL_MAX_OUTPUT (1024 * 1024)
+/* Connections at once from one unprivileged uid, and from all of them;
+ * root and the daemon's own user have a count of their own, so nobody
+ * else can lock them out. */
+#define CONTROL_MAX_PER_UID 16
+#define CONTROL_MAX_CLIENTS 64
 #define CONTROL_BACKLOG 16
 /* How long a closing client may keep sending before we hang up. */
 #define CONTROL_LINGER_S 2
@@ -52,6 +65,7 @@ struct control_client {
 	int passed_fd;         /* a descriptor that came with a request, or -1 */
 	uint64_t passed_at;    /* stream offset of a byte of its request line */
 	int64_t active_ms;     /* daemon_mono_ms() of the last request or write */
+	int64_t line_ms;       /* when the unfinished request began, or 0 */
 	int64_t linger_ms;     /* when lingering began */
 	uid_t uid;
 	gid_t gid;
@@ -75,6 +89,7 @@ struct control {
 	struct event pause; /* re-enables accept after EMFILE/ENFILE */
 	bool pause_added;
 	int64_t pause_logged_ms; /* daemon_mono_ms() of the last EMFILE log line */
+	int64_t limit_logged_ms; /* and of the last "too many connections" line */
 	LIST_HEAD(, control_client) clients;
 };
 
@@ -595,7 +610,7 @@ static void client_process(struct control_client *cl)
 	char *line;
 	size_t len;
 
-	while (!cl->closing && !cl->lingering) {
+	while (!cl->closing && !cl->lingering && evbuffer_get_length(cl->out) <= CONTROL_MAX_OUTPUT) {
 		uint64_t start = cl->in_offset;
 		int fd = -1;
 
@@ -619,6 +634,7 @@ static void client_process(struct control_client *cl)
 			/* an empty line: nothing to answer */
 		} else {
 			cl->active_ms = daemon_mono_ms();
+			cl->line_ms = 0; /* a request came: the next one's time starts */
 			client_send(cl, control_dispatch(cl, line, len, fd), false);
 		}
 		if (fd >= 0)
@@ -689,6 +705,8 @@ static void client_write_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	cl->active_ms = daemon_mono_ms();
+	/* Under the output bound again: the requests waiting in the input. */
+	client_process(cl);
 	client_update(cl);
 }
 
@@ -706,8 +724,21 @@ static void client_update(struct control_client *cl)
 {
 	int64_t now = daemon_mono_ms(), deadline;
 	bool want_read, want_write = evbuffer_get_length(cl->out) > 0;
+	bool paused = evbuffer_get_length(cl->out) > CONTROL_MAX_OUTPUT;
 	struct timeval tv;
 
+	/* The request time runs from the first byte of an unfinished line,
+	 * and only while we read: a paused client is waiting on us. */
+	if (paused || evbuffer_get_length(cl->in) == 0)
+		cl->line_ms = 0;
+	else if (cl->line_ms == 0)
+		cl->line_ms = now;
+	if (!cl->closing && !cl->lingering && cl->line_ms != 0 && now - cl->line_ms >= CONTROL_REQUEST_S * 1000) {
+		log_info("control: uid %u pid %d sent no complete request within %ds; closing", (unsigned)cl->uid,
+		         (int)cl->pid, CONTROL_REQUEST_S);
+		client_send(cl, sw_proto_reply_error("no complete request line within %ds", CONTROL_REQUEST_S), true);
+		want_write = true;
+	}
 	if (cl->closing && !want_write) {
 		if (cl->eof) {
 			client_free(cl);
@@ -715,15 +746,15 @@ static void client_update(struct control_client *cl)
 		}
 		client_linger(cl);
 	}
-	if (cl->lingering)
-		deadline = cl->linger_ms + CONTROL_LINGER_S * 1000;
-	else
-		deadline = cl->active_ms + CONTROL_IDLE_S * 1000;
+	/* Lingered long enough, or idle too long: go. */
+	deadline = cl->lingering ? cl->linger_ms + CONTROL_LINGER_S * 1000 : cl->active_ms + CONTROL_IDLE_S * 1000;
 	if (now >= deadline) {
 		client_free(cl);
 		return;
 	}
-	want_read = cl->lingering || !cl->closing;
+	if (!cl->lingering && !cl->closing && cl->line_ms != 0 && cl->line_ms + CONTROL_REQUEST_S * 1000 < deadline)
+		deadline = cl->line_ms + CONTROL_REQUEST_S * 1000;
+	want_read = cl->lingering || (!cl->closing && !paused);
 	if (want_read && !cl->rev_added)
 		event_add(&cl->rev, NULL);
 	else if (!want_read && cl->rev_added)
@@ -750,17 +781,72 @@ static bool control_peer_allowed(struct control *c, const struct control_client 
 	return client_in_group(cl, c->gid);
 }
 
-/* A new connection: check who it is, then read requests. */
+/* Is uid one of those with their own connection count (root, us)? */
+static bool uid_privileged(uid_t uid)
+{
+	return uid == 0 || uid == geteuid();
+}
+
+/* Would one more connection of uid go over a bound?  Then the reason, for
+ * the one-line refusal; NULL otherwise. */
+static const char *control_over_limit(struct control *c, uid_t uid, char *why, size_t n)
+{
+	size_t same = 0, group = 0;
+	struct control_client *cl;
+	bool priv = uid_privileged(uid);
+
+	LIST_FOREACH(cl, &c->clients, entry) {
+		if (cl->uid == uid)
+			same++;
+		if (uid_privileged(cl->uid) == priv)
+			group++;
+	}
+	if (!priv && same >= CONTROL_MAX_PER_UID)
+		snprintf(why, n, "too many connections from uid %u (%d): close some first", (unsigned)uid,
+		         CONTROL_MAX_PER_UID);
+	else if (group >= CONTROL_MAX_CLIENTS)
+		snprintf(why, n, "too many connections (%d): try again later", CONTROL_MAX_CLIENTS);
+	else
+		return NULL;
+	return why;
+}
+
+/* Refuse a connection over a bound: one error line, then close.  No
+ * client is set up for it, so a flood costs a descriptor for a moment. */
+static void control_refuse(struct control *c, int fd, const struct ucred *cred, const char *why)
+{
+	char *reply = sw_proto_reply_error("%s", why);
+
+	if (reply != NULL)
+		(void)send(fd, reply, strlen(reply), MSG_DONTWAIT | MSG_NOSIGNAL);
+	free(reply);
+	close(fd);
+	/* Once a minute: a flood would flood the log too. */
+	if (c->limit_logged_ms == 0 || daemon_mono_ms() - c->limit_logged_ms >= 60000) {
+		log_warn("control: refused uid %u pid %d: %s", (unsigned)cred->uid, (int)cred->pid, why);
+		c->limit_logged_ms = daemon_mono_ms();
+	}
+}
+
+/* A new connection: check who it is and the bounds, then read requests. */
 static void control_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
                               void *arg)
 {
 	struct control *c = arg;
 	struct event_base *base = evconnlistener_get_base(l);
 	struct control_client *cl;
-	struct ucred cred;
+	struct ucred cred = {.pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1};
 	socklen_t credlen = sizeof(cred);
-	bool allowed;
+	bool allowed, have_cred;
+	char why[128];
 
+	have_cred = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) == 0;
+	if (!have_cred)
+		log_warn("control: cannot get peer credentials: %s", strerror(errno));
+	else if (control_over_limit(c, cred.uid, why, sizeof(why)) != NULL) {
+		control_refuse(c, fd, &cred, why);
+		return;
+	}
 	cl = calloc(1, sizeof(*cl));
 	if (cl == NULL) {
 		evutil_closesocket(fd);
@@ -769,6 +855,9 @@ static void control_accept_cb(struct evconnlistener *l, evutil_socket_t fd, stru
 	cl->control = c;
 	cl->fd = fd;
 	cl->passed_fd = -1;
+	cl->uid = cred.uid;
+	cl->gid = cred.gid;
+	cl->pid = cred.pid;
 	cl->active_ms = daemon_mono_ms();
 	cl->in = evbuffer_new();
 	cl->out = evbuffer_new();
@@ -780,13 +869,8 @@ static void control_accept_cb(struct evconnlistener *l, evutil_socket_t fd, stru
 		client_free(cl);
 		return;
 	}
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) < 0) {
-		log_warn("control: cannot get peer credentials: %s", strerror(errno));
-		allowed = false;
-	} else {
-		cl->uid = cred.uid;
-		cl->gid = cred.gid;
-		cl->pid = cred.pid;
+	allowed = false;
+	if (have_cred) {
 		client_read_groups(cl, fd);
 		allowed = control_peer_allowed(c, cl);
 	}

@@ -24,6 +24,8 @@ SOCK_GROUP = TAG + "sock"
 OPS_GROUP = TAG + "ops"
 READER = TAG + "r"      # in socket_group only
 OPERATOR = TAG + "o"    # in socket_group and operator_group
+# The other users cannot run root's interpreter (a pyenv shim under /root).
+SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/bin") or "/usr/bin/python3"
 
 
 def sh(*cmd):
@@ -226,6 +228,131 @@ def test_import_fd(env):
     os.close(r)
 
 
+def vm_rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return -1
+
+
+def n_fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def test_pipelining(env):
+    """100,000 pipelined requests from a client that never reads."""
+    pid = env.daemon.pid
+    before = vm_rss_kb(pid)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(env.socket)
+    s.setblocking(False)
+    data = b'{"cmd":"status"}\n' * 100000
+    sent, stuck_since = 0, None
+    deadline = time.monotonic() + 120 * SCALE
+    while sent < len(data) and time.monotonic() < deadline:
+        try:
+            sent += s.send(data[sent:sent + 65536])
+            stuck_since = None
+        except BlockingIOError:
+            # The daemon stopped reading: give it a moment to catch up.
+            stuck_since = stuck_since or time.monotonic()
+            if time.monotonic() - stuck_since > 5 * SCALE:
+                break
+            time.sleep(0.05)
+    peak = vm_rss_kb(pid)
+    print("# pipelining: sent %d of %d bytes (%d requests); daemon VmRSS %d kB before, %d kB after" %
+          (sent, len(data), sent // 17, before, peak), flush=True)
+    check(peak < 100 * 1024, "pipelining 100,000 requests without reading keeps VmRSS under 100 MB (%d kB)" % peak)
+    check(sent < len(data), "the daemon stopped reading the client (it took %d of %d bytes)" % (sent, len(data)))
+    check(env.status() is not None, "another client still gets status meanwhile")
+    s.close()
+
+
+HOLDER = r"""
+import json, socket, sys, time
+path, n = sys.argv[1], int(sys.argv[2])
+socks = []
+for i in range(n):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+    except OSError as e:
+        print(json.dumps({"error": str(e)}), flush=True)
+        break
+    socks.append(s)
+time.sleep(1.0)
+held, refused, why = 0, 0, ""
+for s in socks:
+    s.setblocking(False)
+    try:
+        got = s.recv(4096)
+        refused += 1
+        why = got.decode(errors="replace").strip() or why
+    except BlockingIOError:
+        held += 1
+print(json.dumps({"held": held, "refused": refused, "why": why}), flush=True)
+sys.stdin.read()
+"""
+
+
+def test_idle_flood(env, spool):
+    """200 idle connections of one user: bounded, and others still served."""
+    holder = os.path.join(env.dir, "holder.py")
+    with open(holder, "w") as f:
+        f.write(HOLDER)
+    os.chmod(holder, 0o644)
+    p = subprocess.Popen(["runuser", "-u", OPERATOR, "--", SYSTEM_PYTHON, holder, env.socket, "200"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        line = p.stdout.readline()  # the holder prints once its connections are made
+        res = json.loads(line) if line else {}
+        print("# idle flood: %s; daemon descriptors %d" % (res, n_fds(env.daemon.pid)), flush=True)
+        check(res.get("held") == 16 and res.get("refused") == 184 and "too many connections from uid" in
+              res.get("why", ""), "of 200 idle connections of one user 16 are kept, 184 refused with a reason (%s)"
+              % res)
+        check(n_fds(env.daemon.pid) < 100, "the daemon holds fewer than 100 descriptors (%d)" % n_fds(env.daemon.pid))
+        rc, st = env.ctl("status")
+        check(rc == 0 and "tenants" in st, "root still gets status")
+        rc, st = ctl_as(env, READER, "status")
+        check(rc == 0, "another member still gets status")
+        with open(os.path.join(spool, ".flood.csv"), "w") as f:
+            f.write("Date,Sender address,Messages sent,Authentication protocol\n"
+                    "%s,flood@contoso.com,1,Basic\n" % day(-1))
+        os.rename(os.path.join(spool, ".flood.csv"), os.path.join(spool, "flood.csv"))
+        check(wait_for(lambda: os.path.exists(os.path.join(spool, "processed", "flood.csv")), timeout=60,
+                       what="the spool scan"), "the spool scan still works")
+    finally:
+        p.stdin.close()
+        p.wait(30)
+
+
+def test_trickle(env):
+    """A client sending a byte every 2 s is closed without a complete line."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(env.socket)
+    s.settimeout(2)
+    got, t0 = b"", time.monotonic()
+    for i, b in enumerate(b'{"cmd":"status","x":"' + b"a" * 100):
+        try:
+            s.send(bytes([b]))
+        except OSError:
+            break
+        try:
+            chunk = s.recv(4096)
+            got += chunk
+            if not chunk or got.endswith(b"\n"):
+                break
+        except socket.timeout:
+            pass
+        if time.monotonic() - t0 > 55 * SCALE:
+            break
+    print("# trickle: closed after %.0fs, %d bytes sent: %r" % (time.monotonic() - t0, i + 1, got), flush=True)
+    check(b"no complete request line within 30s" in got,
+          "a byte-trickler is told and closed, though each byte came within the idle timeout")
+    s.close()
+
+
 def main():
     if os.geteuid() != 0:
         print("1..0 # SKIP needs root: creates Unix users and groups with useradd", flush=True)
@@ -243,6 +370,8 @@ def main():
             conf = f.read()
         conf = conf.replace("socket_group =\n", "socket_group = %s\noperator_group = %s\n" % (SOCK_GROUP, OPS_GROUP),
                             1)
+        spool = os.path.join(env.dir, "spool")
+        conf = conf.replace("[tenant contoso]\n", "[tenant contoso]\nreport_spool = %s\n" % spool)
         with open(env.conf, "w") as f:
             f.write(conf)
         os.chmod(env.dir, 0o711)  # the other users reach the socket inside
@@ -250,6 +379,9 @@ def main():
         test_roles(env)
         test_silences(env)
         test_import_fd(env)
+        test_pipelining(env)
+        test_idle_flood(env, spool)
+        test_trickle(env)
     finally:
         env.close()
         remove_users()
