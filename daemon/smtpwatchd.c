@@ -549,17 +549,31 @@ int main(int argc, char **argv)
 
 	d.cfg = load_config(d.config_path, &regs, &diag);
 	print_diag(&diag);
+	bool root = d.cfg != NULL && geteuid() == 0 && !d.cfg->daemon.allow_root;
 	if (check) {
+		/* A warning, not an error: the unit checks as its own user, and an
+		 * admin checking with sudo usually runs the daemon as another. */
+		if (root)
+			fprintf(stderr, "%s:0: warning: running as root: smtpwatchd refuses to start as root unless "
+			        "[daemon] allow_root = yes\n", d.config_path);
 		if (d.cfg != NULL)
 			printf("%s: configuration OK (%zu tenant%s, %zu sink%s%s)\n", d.config_path, d.cfg->n_tenants,
 			       d.cfg->n_tenants == 1 ? "" : "s", d.cfg->n_sinks, d.cfg->n_sinks == 1 ? "" : "s",
-			       diag.n > diag.n_errors ? ", with warnings" : "");
+			       diag.n > diag.n_errors || root ? ", with warnings" : "");
 		rc = d.cfg != NULL ? 0 : 1;
 		goto out;
 	}
 	if (d.cfg == NULL) {
 		log_err("%s: invalid configuration, not starting (smtpwatchd --check-config -c %s)", d.config_path,
 		        d.config_path);
+		goto out;
+	}
+	/* As root, whatever the daemon writes (the database, the spool's
+	 * .error files) could be aimed anywhere by a mistake or a spool
+	 * writer: it runs as its own user unless told otherwise. */
+	if (root) {
+		log_err("running as root (uid 0): not starting; run smtpwatchd as its own user (the unit uses "
+		        "User=smtpwatch) or set [daemon] allow_root = yes in %s", d.config_path);
 		goto out;
 	}
 	signal(SIGPIPE, SIG_IGN);

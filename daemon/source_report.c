@@ -16,7 +16,19 @@
  *   again; rows already stored are then simply unchanged (observations
  *   keep the larger count).
  * - A store failure (busy, disk full) keeps the file in place and retries
- *   after 30 s. */
+ *   after 30 s.
+ *
+ * Safety rules: the spool's group (the writers it exists for) is not
+ * trusted.  Everything in the spool is reached through directory
+ * descriptors (openat, renameat, O_NOFOLLOW, O_EXCL), never by path, and
+ * each directory (the spool, processed/, rejected/) is fstat'ed as opened:
+ * a directory, owned by the daemon's user, not writable by others.  So a
+ * member who swaps rejected/ for her own directory, or drops a symlink, a
+ * FIFO or a hard link, gets a refusal in the log, never a write through it
+ * into the database or anything else the daemon may write.  The spool is
+ * made 3770 (setgid, sticky: members drop files but cannot remove or
+ * replace the daemon's or each other's), processed/ and rejected/ 2750
+ * (members read the .error files, write nothing). */
 #include "source_report.h"
 
 #include <dirent.h>
@@ -40,6 +52,9 @@
 #define SPOOL_RETRY_S 30
 #define SPOOL_DEBOUNCE_MS 200
 #define SPOOL_STUCK_MAX 64
+#define SPOOL_MODE 03770
+#define SPOOL_SUB_MODE 02750
+#define SPOOL_ERROR_MODE 0640
 
 enum spool_step {
 	SPOOL_IDLE,  /* waiting for the next scan */
@@ -50,6 +65,8 @@ enum spool_step {
 struct report_spool {
 	struct tenant *t;
 	char *dir;
+	int dfd;                 /* the spool, opened by the scan; -1 when idle */
+	char refused[512];       /* the last spool problem logged (logged once) */
 	int ifd;                 /* inotify, -1 without */
 	struct event *inotify_ev;
 	struct event *timer;     /* the one step timer */
@@ -96,6 +113,63 @@ static void spool_file_clear(struct report_spool *sp)
 	sp->stored = sp->changed = 0;
 	sp->current[0] = '\0';
 	sp->step = SPOOL_IDLE;
+	if (sp->dfd >= 0)
+		close(sp->dfd);
+	sp->dfd = -1;
+}
+
+/* Is the directory open on fd one the daemon may write into: a directory,
+ * owned by the daemon's user, not writable by others?  0, or -errno and
+ * why in ret.  (A directory of someone else's may hold a symlink named
+ * like a file the daemon writes next.) */
+static int spool_dir_check(int fd, char *ret, size_t n)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0) {
+		int r = -errno;
+		snprintf(ret, n, "cannot stat it: %s", strerror(-r));
+		return r;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(ret, n, "not a directory");
+		return -ENOTDIR;
+	}
+	if (st.st_uid != geteuid()) {
+		snprintf(ret, n, "owned by uid %u, not by the daemon's uid %u: refused", (unsigned)st.st_uid,
+		         (unsigned)geteuid());
+		return -EPERM;
+	}
+	if (st.st_mode & S_IWOTH) {
+		snprintf(ret, n, "writable by others (mode %04o): refused", (unsigned)(st.st_mode & 07777));
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* Open the directory at/name without following a symlink, and check it
+ * (spool_dir_check).  The descriptor, or -errno and why in ret. */
+static int spool_dir_open(int at, const char *name, char *ret, size_t n)
+{
+	int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int r;
+
+	if (fd < 0) {
+		r = -errno;
+		if (r == -ELOOP)
+			snprintf(ret, n, "a symbolic link: refused");
+		else if (r == -ENOTDIR)
+			snprintf(ret, n, "not a directory");
+		else
+			snprintf(ret, n, "%s", strerror(-r));
+		return r;
+	}
+	r = spool_dir_check(fd, ret, n);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	return fd;
 }
 
 /* Write the outcome of an attempt to the "report" checkpoint. */
@@ -113,31 +187,45 @@ static void spool_note(struct report_spool *sp, const char *error)
 		sw_store_rollback(s);
 }
 
-/* Move dir/name into dir/sub/, never over an existing file: name, then
- * name.1, name.2 ...; the final path in ret. */
-static int spool_move(struct report_spool *sp, const char *sub, char *ret, size_t n)
+/* Move the file in hand into sub/ (processed or rejected), never over an
+ * existing file: name, then name.1, name.2 ...  The final name in ret and
+ * sub/ open in *ret_fd; -errno and why otherwise. */
+static int spool_move(struct report_spool *sp, const char *sub, char *ret, size_t n, int *ret_fd, char *why,
+                      size_t nwhy)
 {
-	char src[4096];
-	int r = -EEXIST;
+	char what[300];
+	int sfd, r = -EEXIST;
 
-	snprintf(src, sizeof(src), "%s/%s", sp->dir, sp->name);
+	sfd = spool_dir_open(sp->dfd, sub, what, sizeof(what));
+	if (sfd < 0) {
+		snprintf(why, nwhy, "%s/%s: %s", sp->dir, sub, what);
+		return sfd;
+	}
 	for (int i = 0; i < 1000 && r == -EEXIST; i++) {
 		if (i == 0)
-			snprintf(ret, n, "%s/%s/%s", sp->dir, sub, sp->name);
+			snprintf(ret, n, "%s", sp->name);
 		else
-			snprintf(ret, n, "%s/%s/%s.%d", sp->dir, sub, sp->name, i);
-		if (renameat2(AT_FDCWD, src, AT_FDCWD, ret, RENAME_NOREPLACE) == 0)
+			snprintf(ret, n, "%s.%d", sp->name, i);
+		if (renameat2(sp->dfd, sp->name, sfd, ret, RENAME_NOREPLACE) == 0) {
+			*ret_fd = sfd;
 			return 0;
+		}
 		r = -errno;
 		if (r == -EINVAL || r == -ENOSYS) { /* no RENAME_NOREPLACE here */
 			struct stat st;
-			if (lstat(ret, &st) == 0) {
+			if (fstatat(sfd, ret, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 				r = -EEXIST;
 				continue;
 			}
-			r = rename(src, ret) == 0 ? 0 : -errno;
+			r = renameat(sp->dfd, sp->name, sfd, ret) == 0 ? 0 : -errno;
+			if (r == 0) {
+				*ret_fd = sfd;
+				return 0;
+			}
 		}
 	}
+	snprintf(why, nwhy, "%s/%s: %s", sp->dir, sub, strerror(-r));
+	close(sfd);
 	return r;
 }
 
@@ -157,19 +245,32 @@ static bool spool_is_stuck(const struct report_spool *sp, const char *name)
 	return false;
 }
 
-/* Write PATH.error: the reason, then each problem as FILE:LINE: text.
- * Written beside it and renamed, so that a reader (or a script waiting for
- * the file) never sees it half written. */
-static void spool_write_error(const char *path, const char *headline, const struct sw_report *r)
+/* Write sub/NAME.error (sub open on sfd): the reason, then each problem
+ * as FILE:LINE: text.  Written beside it (created O_EXCL, never through a
+ * link) and renamed, so that a reader (or a script waiting for the file)
+ * never sees it half written.  Mode 0640: the spool's group reads it. */
+static void spool_write_error(struct report_spool *sp, int sfd, const char *sub, const char *name,
+                              const char *headline, const struct sw_report *r)
 {
-	char epath[4200], tmp[4210];
-	FILE *f;
+	char epath[300], tmp[310];
+	FILE *f = NULL;
+	int fd = -1;
 
-	snprintf(epath, sizeof(epath), "%s.error", path);
+	snprintf(epath, sizeof(epath), "%s.error", name);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", epath);
-	f = fopen(tmp, "we");
-	if (f == NULL) {
-		log_warn("cannot write %s: %s", epath, strerror(errno));
+	for (int i = 0; fd < 0 && i < 2; i++) {
+		fd = openat(sfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, SPOOL_ERROR_MODE);
+		if (fd < 0 && errno == EEXIST && i == 0)
+			unlinkat(sfd, tmp, 0); /* left by a crash: the directory is ours */
+	}
+	if (fd < 0 || fchmod(fd, SPOOL_ERROR_MODE) < 0 || (f = fdopen(fd, "w")) == NULL) {
+		int err = errno;
+		log_warn("tenant %s: report: cannot write %s/%s/%s: %s", sp->t->cfg->name, sp->dir, sub, epath,
+		         strerror(err));
+		if (fd >= 0) {
+			close(fd);
+			unlinkat(sfd, tmp, 0);
+		}
 		return;
 	}
 	fprintf(f, "%s\n", headline);
@@ -178,9 +279,10 @@ static void spool_write_error(const char *path, const char *headline, const stru
 		        r->problems[i].warning ? "warning: " : "", r->problems[i].text);
 	if (r != NULL && r->n_rejected + r->n_warnings > r->n_problems)
 		fprintf(f, "(%zu more not listed)\n", r->n_rejected + r->n_warnings - r->n_problems);
-	if (fclose(f) != 0 || rename(tmp, epath) != 0) {
-		log_warn("cannot write %s: %s", epath, strerror(errno));
-		unlink(tmp);
+	if (fclose(f) != 0 || renameat(sfd, tmp, sfd, epath) != 0) {
+		log_warn("tenant %s: report: cannot write %s/%s/%s: %s", sp->t->cfg->name, sp->dir, sub, epath,
+		         strerror(errno));
+		unlinkat(sfd, tmp, 0);
 	}
 }
 
@@ -189,16 +291,18 @@ static void spool_scan(struct report_spool *sp);
 /* The file in hand is refused whole: rejected/NAME and NAME.error. */
 static void spool_reject(struct report_spool *sp, const struct sw_error *e)
 {
-	char dst[4096], why[600];
+	char dst[300], why[600], mwhy[600];
 	const struct sw_report *r = sp->parser ? sw_report_parser_result(sp->parser) : NULL;
+	int sfd;
 
 	snprintf(why, sizeof(why), "%s:%d: %s", sp->name, e->line, e->text);
-	if (spool_move(sp, "rejected", dst, sizeof(dst)) == 0) {
-		spool_write_error(dst, why, r);
+	if (spool_move(sp, "rejected", dst, sizeof(dst), &sfd, mwhy, sizeof(mwhy)) == 0) {
+		spool_write_error(sp, sfd, "rejected", dst, why, r);
+		close(sfd);
 		log_warn("tenant %s: report: %s rejected, nothing stored: %s", sp->t->cfg->name, sp->name, why);
 	} else {
-		log_err("tenant %s: report: %s rejected (%s) but cannot be moved to %s/rejected: %s", sp->t->cfg->name,
-		        sp->name, why, sp->dir, strerror(errno));
+		log_err("tenant %s: report: %s rejected (%s) but cannot be moved: %s", sp->t->cfg->name, sp->name, why,
+		        mwhy);
 		spool_stuck(sp);
 	}
 	sp->rejected++;
@@ -212,15 +316,16 @@ static void spool_reject(struct report_spool *sp, const struct sw_error *e)
 static void spool_done(struct report_spool *sp, const struct report_outcome *o)
 {
 	struct sw_report *r = sw_report_parser_result(sp->parser);
-	char dst[4096], head[600], first[32] = "", last[32] = "";
+	char dst[300], head[600], mwhy[600], first[32] = "", last[32] = "";
+	int sfd = -1;
 
 	if (o->file.first_day > 0) {
 		sw_time_format(o->file.first_day, first, sizeof(first));
 		sw_time_format(o->file.last_day, last, sizeof(last));
 	}
-	if (spool_move(sp, "processed", dst, sizeof(dst)) < 0) {
-		log_err("tenant %s: report: %s imported but cannot be moved to %s/processed: %s; it stays (importing "
-		        "it again adds nothing)", sp->t->cfg->name, sp->name, sp->dir, strerror(errno));
+	if (spool_move(sp, "processed", dst, sizeof(dst), &sfd, mwhy, sizeof(mwhy)) < 0) {
+		log_err("tenant %s: report: %s imported but cannot be moved: %s; it stays (importing it again adds "
+		        "nothing)", sp->t->cfg->name, sp->name, mwhy);
 		spool_stuck(sp);
 		dst[0] = '\0';
 	}
@@ -237,8 +342,10 @@ static void spool_done(struct report_spool *sp, const struct report_outcome *o)
 	if (!o->duplicate && dst[0] != '\0' && r->n_problems > 0) {
 		snprintf(head, sizeof(head), "%s: imported %zu rows; %zu line%s rejected, %zu warning%s:", sp->name, r->n,
 		         r->n_rejected, r->n_rejected == 1 ? "" : "s", r->n_warnings, r->n_warnings == 1 ? "" : "s");
-		spool_write_error(dst, head, r);
+		spool_write_error(sp, sfd, "processed", dst, head, r);
 	}
+	if (sfd >= 0)
+		close(sfd);
 	sp->last_error[0] = '\0';
 	spool_file_clear(sp);
 	if (!sp->t->daemon->once && !o->duplicate)
@@ -350,21 +457,45 @@ static bool spool_candidate(const char *name)
 	return name[0] != '.' && len > 4 && strcasecmp(name + len - 4, ".csv") == 0;
 }
 
-/* Open the file to import next; false to look for another. */
+/* What a non-regular file is, for the refusal. */
+static const char *spool_kind(mode_t m)
+{
+	return S_ISLNK(m) ? "a symbolic link" : S_ISFIFO(m) ? "a FIFO" : S_ISDIR(m) ? "a directory" :
+	       S_ISSOCK(m) ? "a socket" : S_ISCHR(m) || S_ISBLK(m) ? "a device" : "not a regular file";
+}
+
+/* Open the file to import next; false to look for another.  Only a
+ * regular file with one link is read: a symlink or a hard link could make
+ * the daemon read (and quote in the .error file) what its writer cannot,
+ * a FIFO would block.  Such a file is refused like a broken one. */
 static bool spool_open(struct report_spool *sp, const char *name, int64_t mtime)
 {
-	char path[4096];
 	struct stat st;
 	struct sw_error e = {0};
 
-	snprintf(path, sizeof(path), "%s/%s", sp->dir, name);
 	sp->name = strdup(name);
 	if (sp->name == NULL)
 		return false;
 	snprintf(sp->current, sizeof(sp->current), "%s", name);
-	sp->fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	if (sp->fd < 0 || fstat(sp->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		snprintf(e.text, sizeof(e.text), "cannot open it: %s", sp->fd < 0 ? strerror(errno) : "not a regular file");
+	if (fstatat(sp->dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode)) {
+		snprintf(e.text, sizeof(e.text), "refused: %s, not a regular file (copy the export itself into "
+		         "the spool)", spool_kind(st.st_mode));
+		spool_reject(sp, &e);
+		return false;
+	}
+	sp->fd = openat(sp->dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (sp->fd < 0 || fstat(sp->fd, &st) < 0) {
+		snprintf(e.text, sizeof(e.text), "cannot open it: %s",
+		         errno == ELOOP ? "a symbolic link: refused" : strerror(errno));
+		spool_reject(sp, &e);
+		return false;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		if (!S_ISREG(st.st_mode))
+			snprintf(e.text, sizeof(e.text), "refused: %s, not a regular file", spool_kind(st.st_mode));
+		else
+			snprintf(e.text, sizeof(e.text), "refused: %ju hard links (copy the export into the spool, "
+			         "do not link it)", (uintmax_t)st.st_nlink);
 		spool_reject(sp, &e);
 		return false;
 	}
@@ -384,6 +515,18 @@ static bool spool_open(struct report_spool *sp, const char *name, int64_t mtime)
 	return true;
 }
 
+/* The spool cannot be used: say so once (until it changes), retry later. */
+static void spool_refused(struct report_spool *sp, const char *what)
+{
+	snprintf(sp->last_error, sizeof(sp->last_error), "the spool %s: %s", sp->dir, what);
+	if (strcmp(sp->refused, sp->last_error) != 0) {
+		log_warn("tenant %s: report: %s; retrying every %ds", sp->t->cfg->name, sp->last_error,
+		         SPOOL_RESCAN_S);
+		snprintf(sp->refused, sizeof(sp->refused), "%s", sp->last_error);
+		spool_note(sp, sp->last_error);
+	}
+}
+
 /* Look for the next file: the oldest name first (exports are usually
  * named by date).  Nothing left: wait for inotify or the rescan. */
 static void spool_scan(struct report_spool *sp)
@@ -393,21 +536,35 @@ static void spool_scan(struct report_spool *sp)
 	bool young = false;
 	char *best = NULL;
 	int64_t best_mtime = 0;
-	DIR *dir;
+	DIR *dir = NULL;
 	struct dirent *de;
+	char what[300];
+	int lfd;
 
 	sp->pending = 0;
-	dir = opendir(sp->dir);
+	spool_file_clear(sp);
+	sp->dfd = spool_dir_open(AT_FDCWD, sp->dir, what, sizeof(what));
+	lfd = sp->dfd >= 0 ? openat(sp->dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	if (sp->dfd >= 0 && lfd < 0)
+		snprintf(what, sizeof(what), "%s", strerror(errno));
+	if (lfd >= 0 && (dir = fdopendir(lfd)) == NULL) {
+		snprintf(what, sizeof(what), "%s", strerror(errno));
+		close(lfd);
+	}
 	if (dir == NULL) {
-		snprintf(sp->last_error, sizeof(sp->last_error), "cannot read the spool %s: %s", sp->dir, strerror(errno));
-		log_warn("tenant %s: report: %s, retrying in %ds", sp->t->cfg->name, sp->last_error, SPOOL_RESCAN_S);
-		spool_note(sp, sp->last_error);
+		spool_refused(sp, what);
 		goto idle;
+	}
+	if (sp->refused[0] != '\0') {
+		log_info("tenant %s: report: the spool %s can be used again", sp->t->cfg->name, sp->dir);
+		sp->refused[0] = sp->last_error[0] = '\0';
 	}
 	while ((de = readdir(dir)) != NULL) {
 		struct stat st;
-		if (!spool_candidate(de->d_name) || spool_is_stuck(sp, de->d_name) || fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    !S_ISREG(st.st_mode))
+		/* Any type: what is not a regular file is refused (and moved
+		 * out) by spool_open, with a line saying so. */
+		if (!spool_candidate(de->d_name) || spool_is_stuck(sp, de->d_name) ||
+		    fstatat(sp->dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
 		sp->pending++;
 		if (!d->once && now - (int64_t)st.st_mtime < SPOOL_SETTLE_S) {
@@ -429,7 +586,7 @@ static void spool_scan(struct report_spool *sp)
 		return;
 	}
 idle:
-	sp->step = SPOOL_IDLE;
+	spool_file_clear(sp);
 	if (d->once) {
 		if (!sp->once_done) {
 			sp->once_done = true;
@@ -464,15 +621,62 @@ static void spool_inotify_cb(evutil_socket_t fd, short what, void *arg)
 		spool_arm_ms(sp, SPOOL_DEBOUNCE_MS);
 }
 
-/* Create dir (one level, 0750) if it is missing. */
-static int ensure_dir(const char *path)
+/* Create at/name (one level) with mode if it is missing; the mode is set
+ * with fchmod, past the umask (the unit's is 0077).  An existing
+ * directory keeps the mode its admin gave it. */
+static int ensure_dir(int at, const char *name, mode_t mode)
+{
+	int fd;
+
+	if (mkdirat(at, name, mode) < 0)
+		return errno == EEXIST ? 0 : -errno;
+	fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fchmod(fd, mode) < 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	close(fd);
+	return 0;
+}
+
+/* Create the spool and its processed/ and rejected/ if missing, and check
+ * them; -errno and why. */
+static int spool_setup(struct report_spool *sp, char *why, size_t n)
 {
 	struct stat st;
+	char what[300];
+	int r, dfd, sfd;
 
-	if (stat(path, &st) == 0)
-		return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
-	if (mkdir(path, 0750) < 0 && errno != EEXIST)
-		return -errno;
+	r = ensure_dir(AT_FDCWD, sp->dir, SPOOL_MODE);
+	if (r < 0) {
+		snprintf(why, n, "%s", strerror(-r));
+		return r;
+	}
+	dfd = spool_dir_open(AT_FDCWD, sp->dir, why, n);
+	if (dfd < 0)
+		return dfd;
+	/* Group-writable without the sticky bit: members may remove or
+	 * replace each other's exports (the daemon is safe either way). */
+	if (fstat(dfd, &st) == 0 && (st.st_mode & S_IWGRP) && !(st.st_mode & S_ISVTX))
+		log_warn("tenant %s: report_spool %s: mode %04o lets group members remove or replace each other's "
+		         "files: chmod 3770 it", sp->t->cfg->name, sp->dir, (unsigned)(st.st_mode & 07777));
+	for (int i = 0; i < 2; i++) {
+		const char *sub = i == 0 ? "processed" : "rejected";
+		r = ensure_dir(dfd, sub, SPOOL_SUB_MODE);
+		sfd = r < 0 ? r : spool_dir_open(dfd, sub, what, sizeof(what));
+		if (r < 0)
+			snprintf(what, sizeof(what), "%s", strerror(-r));
+		if (sfd < 0) {
+			snprintf(why, n, "%s: %s", sub, what);
+			close(dfd);
+			return sfd;
+		}
+		close(sfd);
+	}
+	close(dfd);
 	return 0;
 }
 
@@ -480,7 +684,7 @@ static int ensure_dir(const char *path)
 int report_spool_new(struct tenant *t, struct report_spool **ret)
 {
 	struct report_spool *sp;
-	char sub[4096];
+	char why[600];
 	int r;
 
 	*ret = NULL;
@@ -491,6 +695,7 @@ int report_spool_new(struct tenant *t, struct report_spool **ret)
 		return -ENOMEM;
 	sp->t = t;
 	sp->fd = -1;
+	sp->dfd = -1;
 	sp->ifd = -1;
 	sp->dir = strdup(t->cfg->report_spool);
 	sp->timer = evtimer_new(t->daemon->base, spool_timer_cb, sp);
@@ -498,14 +703,10 @@ int report_spool_new(struct tenant *t, struct report_spool **ret)
 		report_spool_free(sp);
 		return -ENOMEM;
 	}
-	r = ensure_dir(sp->dir);
-	for (int i = 0; r == 0 && i < 2; i++) {
-		snprintf(sub, sizeof(sub), "%s/%s", sp->dir, i == 0 ? "processed" : "rejected");
-		r = ensure_dir(sub);
-	}
+	r = spool_setup(sp, why, sizeof(why));
 	if (r < 0)
 		log_warn("tenant %s: report_spool %s: %s; scanning every %ds until it can be used", t->cfg->name, sp->dir,
-		         strerror(-r), SPOOL_RESCAN_S);
+		         why, SPOOL_RESCAN_S);
 	sp->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (sp->ifd >= 0 && inotify_add_watch(sp->ifd, sp->dir, IN_CLOSE_WRITE | IN_MOVED_TO) >= 0) {
 		sp->inotify_ev = event_new(t->daemon->base, sp->ifd, EV_READ | EV_PERSIST, spool_inotify_cb, sp);

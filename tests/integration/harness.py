@@ -155,7 +155,7 @@ class Env:
                      "[sink local]\ntype = syslog\naddress = unix:%s\nfacility = authpriv\n" %
                      (self.sim.url, self.syslog_path))
         with open(self.conf, "w") as f:
-            f.write("[daemon]\nstate_dir = %s\nsocket = %s\nsocket_group =\n%s\n"
+            f.write("[daemon]\nstate_dir = %s\nsocket = %s\nsocket_group =\nallow_root = yes\n%s\n"
                     "[tenant contoso]\ntenant_id = %s\nclient_id = %s\nclient_secret_file = %s\n"
                     "login_url = %s\ngraph_url = %s\nexchange_url = %s\nexceptions = %s\n"
                     "signins_interval = 1h\nsignins_lookback = 2h\ninitial_backfill = 1d\n%s\n%s" %

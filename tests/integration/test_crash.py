@@ -39,7 +39,7 @@ ROOM = 260         # more fit in the five pages of 1,000 a run (4,740 served)
 def write_config(env):
     """Four tenants of the crash scenario, one webhook sink."""
     expires = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 40 * 86400))
-    parts = ["[daemon]\nstate_dir = %s\nsocket = %s\nsocket_group =\n\n" % (env.state, env.socket)]
+    parts = ["[daemon]\nstate_dir = %s\nsocket = %s\nsocket_group =\nallow_root = yes\n\n" % (env.state, env.socket)]
     for t in TENANTS:
         reg = os.path.join(env.dir, "exceptions-%s.conf" % t)
         with open(reg, "w") as f:

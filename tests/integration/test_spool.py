@@ -1,0 +1,254 @@
+"""The report spool against its own writers and against big or stuck files.
+
+- A member of the spool's group who swaps rejected/ for a directory of
+  hers, with a symlink named like the daemon's temporary .error file
+  pointing at the database, or who drops a symlink, a FIFO or a hard link,
+  gets a refusal in the log: the database stays intact and the daemon runs.
+- As root the daemon starts only with `[daemon] allow_root = yes`.
+
+Needs root for the second user (useradd); skipped with a reason otherwise."""
+
+import os
+import pwd
+import grp
+import sqlite3
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import Env, check, finish, wait_for, SCALE, SECRET, SMTPWATCHD, WRAP  # noqa: E402
+
+
+def skip(what, why):
+    print(f"ok - {what} # SKIP {why}", flush=True)
+
+
+def day(offset):
+    return time.strftime("%Y-%m-%d", time.gmtime(time.time() + offset * 86400))
+
+
+class Attacker:
+    """A second Unix user in a group of her own, the spool's group."""
+
+    def __init__(self):
+        tag = "%d" % (os.getpid() % 100000)
+        self.group = "swspool" + tag
+        self.user = "swatk" + tag
+        subprocess.run(["groupadd", self.group], check=True)
+        subprocess.run(["useradd", "-M", "-N", "-g", self.group, "-s", "/bin/sh", self.user], check=True)
+        self.uid = pwd.getpwnam(self.user).pw_uid
+        self.gid = grp.getgrnam(self.group).gr_gid
+
+    def sh(self, script):
+        """Run a shell script as her; the completed process."""
+        def drop():
+            os.setgroups([self.gid])
+            os.setgid(self.gid)
+            os.setuid(self.uid)
+        return subprocess.run(["/bin/sh", "-ec", script], preexec_fn=drop, capture_output=True, text=True,
+                              timeout=30, cwd="/")
+
+    def close(self):
+        subprocess.run(["userdel", self.user], capture_output=True)
+        subprocess.run(["groupdel", self.group], capture_output=True)
+
+
+def spool_env(name, spool_mode=None, group=None, **kw):
+    """An Env whose tenant has report_spool = DIR/spool; the spool made
+    beforehand with spool_mode and group when given."""
+    env = Env(name, **kw)
+    spool = os.path.join(env.dir, "spool")
+    with open(env.conf) as f:
+        conf = f.read().replace("[tenant contoso]\n", "[tenant contoso]\nreport_spool = %s\n" % spool)
+    with open(env.conf, "w") as f:
+        f.write(conf)
+    if spool_mode is not None:
+        os.chmod(env.dir, 0o711)  # the group reaches the spool, nothing else
+        os.mkdir(spool)
+        os.chown(spool, 0, group)
+        os.chmod(spool, spool_mode)
+    return env, spool
+
+
+def db_state(env):
+    """(quick_check, sign-ins stored) read from the database file itself."""
+    try:
+        con = sqlite3.connect("file:%s?mode=ro" % os.path.join(env.state, "smtpwatch.db"), uri=True, timeout=10)
+        try:
+            qc = con.execute("PRAGMA quick_check").fetchone()[0]
+            n = con.execute("SELECT count(*) FROM signins").fetchone()[0]
+        finally:
+            con.close()
+        return qc, n
+    except sqlite3.Error as e:
+        return str(e), 0
+
+
+def checkpoint(env):
+    """Move the WAL into the database file, so that what is on disk is
+    what a restart reads (a young database lives in its WAL)."""
+    con = sqlite3.connect(os.path.join(env.state, "smtpwatch.db"), timeout=10)
+    try:
+        return con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        con.close()
+
+
+def db_header(env):
+    with open(os.path.join(env.state, "smtpwatch.db"), "rb") as f:
+        return f.read(16)
+
+
+def test_attack(atk):
+    """The reported attack, and the symlink, FIFO and hard link drops, in a
+    spool an admin opened up to its group (2770, as tmpfiles made it before:
+    no sticky bit, so members may rename the daemon's subdirectories)."""
+    env, spool = spool_env("spool-attack", spool_mode=0o2770, group=atk.gid)
+    db = os.path.join(env.state, "smtpwatch.db")
+    try:
+        env.start_daemon()
+        stored = wait_for(lambda: db_state(env)[1] > 0 and env.source()["last_success"] and db_state(env)[1],
+                          timeout=60, what="the first sign-ins stored")
+        check(stored, "the daemon stores sign-ins first (%s)" % stored)
+        check(wait_for(lambda: os.path.isdir(os.path.join(spool, "rejected")), timeout=10, what="rejected/"),
+              "the daemon made rejected/")
+        print("# checkpoint: %s" % (checkpoint(env),))
+
+        # 1. rejected/ replaced by her directory, holding a symlink named
+        # like the temporary .error file, pointing at the database.
+        r = atk.sh("cd %s\nmv rejected rejected.old\nmkdir rejected\nchmod 777 rejected\n"
+                   "ln -s %s rejected/evil.csv.error.tmp\nln -s %s rejected/evil.csv.error\n"
+                   "printf 'echo owned; # not a report\\n' > .evil.csv\nmv .evil.csv evil.csv\n" % (spool, db, db))
+        check(r.returncode == 0, "she swaps rejected/ and drops evil.csv (%s)" % r.stderr.strip())
+        refused = wait_for(lambda: "evil.csv" in env.log_text() and "refused" in env.log_text(), timeout=30,
+                           what="the refusal of evil.csv")
+        check(refused, "the daemon logs the refusal naming evil.csv")
+        check(db_header(env) == b"SQLite format 3\0", "the database file still starts with its header (%r)" %
+              db_header(env))
+        qc, n = db_state(env)
+        check(qc == "ok", "the database passes quick_check (%s)" % qc)
+        check(n >= stored, "the sign-ins are still there (%d of %s)" % (n, stored))
+        check(os.path.islink(os.path.join(spool, "rejected", "evil.csv.error.tmp")),
+              "her symlink is left alone, not written through")
+        check(env.daemon.poll() is None and env.status() is not None, "the daemon keeps running")
+        line = [l for l in env.log_text().splitlines() if "evil.csv" in l and "refused" in l]
+        print("# " + (line[0] if line else "(no line)"))
+
+        # The admin puts rejected/ back.
+        subprocess.run(["rm", "-rf", os.path.join(spool, "rejected")], check=True)
+        os.rename(os.path.join(spool, "rejected.old"), os.path.join(spool, "rejected"))
+
+        # 2. A symlink, a FIFO and a hard link dropped as exports.  The hard
+        # link is made by root here: fs.protected_hardlinks stops her from
+        # linking a file she cannot read, but not on every system.
+        r = atk.sh("cd %s\nln -s %s link.csv\nmkfifo fifo.csv\n" % (spool, env.secret))
+        check(r.returncode == 0, "she drops a symlink and a FIFO (%s)" % r.stderr.strip())
+        os.link(env.secret, os.path.join(spool, "hard.csv"))
+        for name, kind in (("link.csv", "symbolic link"), ("fifo.csv", "FIFO"), ("hard.csv", "hard link")):
+            got = wait_for(lambda: [l for l in env.log_text().splitlines() if name in l and kind in l], timeout=30,
+                           what="the refusal of %s" % name)
+            check(len(got) == 1, "one log line refuses %s as a %s (%s)" % (name, kind, got[:1]))
+        check(wait_for(lambda: all(os.path.lexists(os.path.join(spool, "rejected", n))
+                                   for n in ("link.csv", "fifo.csv", "hard.csv")), timeout=10,
+                       what="the drops in rejected/"),
+              "the refused drops are moved to rejected/ (as they are)")
+        leaked = []
+        for d in ("rejected", "processed"):
+            for f in os.listdir(os.path.join(spool, d)):
+                p = os.path.join(spool, d, f)
+                if os.path.isfile(p) and not os.path.islink(p) and f.endswith(".error"):
+                    with open(p) as fh:
+                        if SECRET in fh.read():
+                            leaked.append(f)
+        check(not leaked, "no .error file quotes the secret the links point at (%s)" % leaked)
+        err = os.path.join(spool, "rejected", "hard.csv.error")
+        check(os.path.exists(err) and (os.stat(err).st_mode & 0o777) == 0o640,
+              "the .error files are 0640 for the group to read")
+        with open(env.secret) as f:
+            check(f.read().strip() == SECRET, "the secret file is unchanged")
+        qc, n = db_state(env)
+        check(qc == "ok" and n >= stored, "the database is still intact (%s, %d sign-ins)" % (qc, n))
+        check(env.daemon.poll() is None and env.status() is not None, "the daemon is still running")
+        env.stop_daemon()
+        env.start_daemon()
+        check(wait_for(lambda: env.status(), timeout=30, what="status after a restart"),
+              "and starts again on the same database")
+        qc, n = db_state(env)
+        check(qc == "ok" and n >= stored, "with its sign-ins (%s, %d)" % (qc, n))
+
+        # 3. A good export still goes through.
+        with open(os.path.join(spool, ".good.csv"), "w") as f:
+            f.write("Sender address,Messages sent,Authentication protocol,Date\nprinter@contoso.com,3,Basic,%s\n"
+                    % day(-1))
+        os.rename(os.path.join(spool, ".good.csv"), os.path.join(spool, "good.csv"))
+        check(wait_for(lambda: os.path.exists(os.path.join(spool, "processed", "good.csv")), timeout=30,
+                       what="good.csv processed"), "a regular export is imported and moved to processed/")
+    except Exception:
+        print(env.log_text())
+        raise
+    finally:
+        env.close()
+
+
+def test_new_spool_modes():
+    """A spool the daemon creates: 3770, processed/ and rejected/ 2750."""
+    env, spool = spool_env("spool-modes")
+    try:
+        env.start_daemon()
+        ok = wait_for(lambda: os.path.isdir(os.path.join(spool, "processed")), timeout=10, what="the spool")
+        modes = {d: os.stat(os.path.join(spool, d)).st_mode & 0o7777 for d in (".", "processed", "rejected")} \
+            if ok else {}
+        check(modes == {".": 0o3770, "processed": 0o2750, "rejected": 0o2750},
+              "the daemon makes the spool 3770, processed/ and rejected/ 2750 (%s)" %
+              {k: "%04o" % v for k, v in modes.items()})
+    finally:
+        env.close()
+
+
+def test_root_refused():
+    """As root without allow_root the daemon does not start; --check-config
+    warns; with allow_root = yes (every other test) it runs."""
+    env = Env("spool-root")
+    try:
+        with open(env.conf) as f:
+            conf = f.read()
+        check("allow_root = yes\n" in conf, "the harness config has allow_root = yes")
+        with open(env.conf, "w") as f:
+            f.write(conf.replace("allow_root = yes\n", ""))
+        with open(env.daemon_log, "w") as log:
+            p = subprocess.Popen(WRAP + [SMTPWATCHD, "-c", env.conf], stdout=log, stderr=subprocess.STDOUT)
+            try:
+                rc = p.wait(30 * SCALE)
+            except subprocess.TimeoutExpired:
+                p.terminate()
+                p.wait()
+                rc = "still running"
+        out = env.log_text()
+        check(rc == 1, "smtpwatchd as root without allow_root exits 1 (%s)" % rc)
+        check("allow_root = yes" in out and "root" in out,
+              "with a line saying why and what to set (%s)" % out.strip()[-200:])
+        p = subprocess.run([SMTPWATCHD, "--check-config", "-c", env.conf], capture_output=True, text=True,
+                           timeout=60)
+        check(p.returncode == 0 and "warning: running as root" in p.stderr and "allow_root" in p.stderr,
+              "--check-config warns about it (%d: %s)" % (p.returncode, p.stderr.strip()[-200:]))
+    finally:
+        env.close()
+
+
+def main():
+    if os.geteuid() != 0:
+        skip("the spool attacks and the root refusal", "not root: no second user can be made")
+        finish()
+    atk = Attacker()
+    try:
+        test_attack(atk)
+    finally:
+        atk.close()
+    test_new_spool_modes()
+    test_root_refused()
+    finish()
+
+
+if __name__ == "__main__":
+    main()
