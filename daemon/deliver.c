@@ -9,7 +9,8 @@
  *
  * Sinks: webhook (the document, optionally HMAC-signed), teams (an
  * Adaptive Card), splunk-hec (a HEC event), syslog (RFC 5424 over a unix
- * socket, UDP or TCP with octet counting) and journal (sd_journal_sendv).
+ * socket, UDP, TCP with octet counting, or TLS as RFC 5425, verified like
+ * https) and journal (sd_journal_sendv).
  * Every HTTP request carries Idempotency-Key: {alert id}-{transition}, and
  * every body is rendered from the stored document alone, so a resent item
  * is byte for byte the first one.
@@ -26,8 +27,12 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 #include <netdb.h>
+#include <arpa/inet.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +68,7 @@ enum transport {
 	TRANSPORT_UNIX,
 	TRANSPORT_UDP,
 	TRANSPORT_TCP,
+	TRANSPORT_TLS, /* TCP, then TLS (RFC 5425): same octet-counted frames */
 };
 
 struct deliver;
@@ -95,6 +101,10 @@ struct worker {
 	struct sw_buf msg;                 /* the rendered RFC 5424 message */
 	struct sw_buf frame;               /* stream: "LEN SP MSG" */
 	size_t off;                        /* bytes of frame written */
+	SSL_CTX *tls_ctx;                  /* tls://: verification set up at (re)load */
+	SSL *ssl;                          /* the TLS session on sfd, NULL none */
+	bool handshaken;                   /* ssl is past its handshake */
+	char host[256];                    /* tls://: the name (or address) the certificate must carry */
 };
 
 struct deliver {
@@ -698,13 +708,21 @@ static int journal_send(struct worker *w)
 	return SEND_OK;
 }
 
-/* Close the stream connection, if any. */
+/* Close the stream connection, if any (a TLS one with a close_notify
+ * when the socket takes it at once: nobody waits for the answer). */
 static void stream_close(struct worker *w)
 {
 	if (w->io_assigned) {
 		event_del(&w->io);
 		w->io_assigned = false;
 	}
+	if (w->ssl != NULL) {
+		if (w->handshaken)
+			SSL_shutdown(w->ssl);
+		SSL_free(w->ssl);
+		w->ssl = NULL;
+	}
+	w->handshaken = false;
 	if (w->sfd >= 0)
 		close(w->sfd);
 	w->sfd = -1;
@@ -719,6 +737,18 @@ static bool stream_gone(struct worker *w)
 	char scratch[512];
 	ssize_t n;
 
+	/* Through TLS: the bytes on the socket are records (a TLS 1.3 server
+	 * sends session tickets after the handshake), so read them as such. */
+	while (w->ssl != NULL) {
+		int r;
+
+		ERR_clear_error();
+		r = SSL_read(w->ssl, scratch, sizeof(scratch));
+		if (r > 0)
+			continue;
+		r = SSL_get_error(w->ssl, r);
+		return r != SSL_ERROR_WANT_READ && r != SSL_ERROR_WANT_WRITE;
+	}
 	for (;;) {
 		n = recv(w->sfd, scratch, sizeof(scratch), MSG_DONTWAIT);
 		if (n > 0)
@@ -740,28 +770,114 @@ static int send_errno(struct worker *w, const char *what, int err)
 
 static void stream_io_cb(evutil_socket_t fd, short what, void *arg);
 
-/* Wait until the connection can take more (or is connected). */
-static int stream_wait(struct worker *w)
+/* Wait until the connection is connected or can take more (EV_WRITE),
+ * or, for TLS, has the bytes the handshake needs (EV_READ). */
+static int stream_wait(struct worker *w, short what)
 {
 	struct timeval tv = {DELIVER_STREAM_TIMEOUT, 0};
 
-	if (!w->io_assigned) {
-		event_assign(&w->io, w->dl->d->base, w->sfd, EV_WRITE, stream_io_cb, w);
-		w->io_assigned = true;
-	}
+	if (w->io_assigned)
+		event_del(&w->io);
+	event_assign(&w->io, w->dl->d->base, w->sfd, what, stream_io_cb, w);
+	w->io_assigned = true;
 	event_add(&w->io, &tv);
 	return SEND_PENDING;
+}
+
+/* A TLS call failed with SSL_get_error() code err: the reason in
+ * w->error (the certificate's, when verification failed), the connection
+ * closed. */
+static int tls_fail(struct worker *w, const char *what, int err)
+{
+	long v = w->ssl != NULL ? SSL_get_verify_result(w->ssl) : X509_V_OK;
+	unsigned long e = ERR_peek_last_error();
+	char buf[120];
+
+	if (v != X509_V_OK && !w->handshaken)
+		snprintf(w->error, sizeof(w->error), "%s with %.100s: certificate verify failed: %s", what, w->host,
+		         X509_verify_cert_error_string(v));
+	else if (e != 0)
+		snprintf(w->error, sizeof(w->error), "%s with %.100s: %s", what, w->host,
+		         (ERR_error_string_n(e, buf, sizeof(buf)), buf));
+	else if (err == SSL_ERROR_SYSCALL && errno != 0)
+		snprintf(w->error, sizeof(w->error), "%s with %.100s: %s", what, w->host, strerror(errno));
+	else
+		snprintf(w->error, sizeof(w->error), "%s with %.100s: the connection was closed", what, w->host);
+	ERR_clear_error();
+	stream_close(w);
+	return SEND_FAILED;
+}
+
+static int stream_write(struct worker *w);
+
+/* Run the TLS handshake on the connected socket as far as it goes without
+ * blocking; the frame follows once it is done.  The certificate is
+ * checked as curl checks https: a chain to the system's CAs (or ca_file)
+ * and the configured host name, or IP address, in it. */
+static int tls_handshake(struct worker *w)
+{
+	unsigned char ip[16];
+	int r;
+
+	if (w->ssl == NULL) {
+		bool literal = inet_pton(AF_INET, w->host, ip) == 1 || inet_pton(AF_INET6, w->host, ip) == 1;
+
+		w->ssl = SSL_new(w->tls_ctx);
+		if (w->ssl == NULL || SSL_set_fd(w->ssl, w->sfd) != 1 ||
+		    (literal ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(w->ssl), w->host) != 1
+		             : SSL_set1_host(w->ssl, w->host) != 1 || SSL_set_tlsext_host_name(w->ssl, w->host) != 1))
+			return tls_fail(w, "TLS setup", SSL_ERROR_SSL);
+		SSL_set_mode(w->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	}
+	ERR_clear_error();
+	errno = 0;
+	r = SSL_connect(w->ssl);
+	if (r == 1) {
+		w->handshaken = true;
+		return stream_write(w);
+	}
+	r = SSL_get_error(w->ssl, r);
+	if (r == SSL_ERROR_WANT_READ)
+		return stream_wait(w, EV_READ);
+	if (r == SSL_ERROR_WANT_WRITE)
+		return stream_wait(w, EV_WRITE);
+	return tls_fail(w, "TLS handshake", r);
+}
+
+/* Write what is left of the frame through TLS without blocking. */
+static int tls_write(struct worker *w)
+{
+	while (w->off < w->frame.len) {
+		int n, err;
+
+		ERR_clear_error();
+		errno = 0;
+		n = SSL_write(w->ssl, w->frame.data + w->off, (int)(w->frame.len - w->off));
+		if (n > 0) {
+			w->off += (size_t)n;
+			continue;
+		}
+		err = SSL_get_error(w->ssl, n);
+		if (err == SSL_ERROR_WANT_WRITE)
+			return stream_wait(w, EV_WRITE);
+		if (err == SSL_ERROR_WANT_READ)
+			return stream_wait(w, EV_READ);
+		return tls_fail(w, "TLS write", err);
+	}
+	return SEND_OK;
 }
 
 /* Write what is left of the frame without blocking. */
 static int stream_write(struct worker *w)
 {
+	if (w->ssl != NULL)
+		return tls_write(w);
 	while (w->off < w->frame.len) {
 		ssize_t n = send(w->sfd, w->frame.data + w->off, w->frame.len - w->off, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return stream_wait(w);
+			return stream_wait(w, EV_WRITE);
 		if (n < 0) {
 			int err = errno;
 			stream_close(w);
@@ -779,7 +895,8 @@ static void stream_io_cb(evutil_socket_t fd, short what, void *arg)
 	int r;
 
 	if (what & EV_TIMEOUT) {
-		snprintf(w->error, sizeof(w->error), "%s timed out after %ds", w->connected ? "send" : "connect",
+		snprintf(w->error, sizeof(w->error), "%s timed out after %ds",
+		         !w->connected ? "connect" : w->transport == TRANSPORT_TLS && !w->handshaken ? "TLS handshake" : "send",
 		         DELIVER_STREAM_TIMEOUT);
 		stream_close(w);
 		r = SEND_FAILED;
@@ -794,8 +911,10 @@ static void stream_io_cb(evutil_socket_t fd, short what, void *arg)
 			r = send_errno(w, "connect", err);
 		} else {
 			w->connected = true;
-			r = stream_write(w);
+			r = w->transport == TRANSPORT_TLS ? tls_handshake(w) : stream_write(w);
 		}
+	} else if (w->transport == TRANSPORT_TLS && !w->handshaken) {
+		r = tls_handshake(w);
 	} else {
 		r = stream_write(w);
 	}
@@ -803,8 +922,9 @@ static void stream_io_cb(evutil_socket_t fd, short what, void *arg)
 		worker_finish(w, r == SEND_OK);
 }
 
-/* Send w->msg on the stream (TCP, or a SOCK_STREAM unix socket) with RFC
- * 6587 octet counting, connecting first when needed.  The connection stays
+/* Send w->msg on the stream (TCP, TLS, or a SOCK_STREAM unix socket) with
+ * octet counting (RFC 6587, and RFC 5425 for TLS: "LEN SP MSG"),
+ * connecting (and shaking hands) first when needed.  The connection stays
  * open for the next frames. */
 static int stream_send(struct worker *w)
 {
@@ -814,19 +934,19 @@ static int stream_send(struct worker *w)
 	w->off = 0;
 	if (sw_buf_printf(&w->frame, "%zu ", w->msg.len) < 0 || sw_buf_append(&w->frame, w->msg.data, w->msg.len) < 0)
 		return send_errno(w, "frame", ENOMEM);
-	if (w->sfd >= 0 && w->connected && stream_gone(w))
+	if (w->sfd >= 0 && w->connected && (w->transport != TRANSPORT_TLS || w->handshaken) && stream_gone(w))
 		stream_close(w);
 	if (w->sfd >= 0)
-		return stream_write(w);
+		return w->transport == TRANSPORT_TLS && !w->handshaken ? tls_handshake(w) : stream_write(w);
 	w->sfd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (w->sfd < 0)
 		return send_errno(w, "socket", errno);
 	if (connect(w->sfd, (const struct sockaddr *)&w->addr, w->addrlen) == 0) {
 		w->connected = true;
-		return stream_write(w);
+		return w->transport == TRANSPORT_TLS ? tls_handshake(w) : stream_write(w);
 	}
 	if (errno == EINPROGRESS)
-		return stream_wait(w);
+		return stream_wait(w, EV_WRITE);
 	int err = errno;
 	stream_close(w);
 	if (w->transport == TRANSPORT_UNIX)
@@ -885,7 +1005,8 @@ static int syslog_send(struct worker *w, int64_t now)
 		w->permanent = r == -EINVAL;
 		return send_errno(w, "cannot render the alert", -r);
 	}
-	if (w->transport == TRANSPORT_TCP || (w->transport == TRANSPORT_UNIX && w->unix_stream))
+	if (w->transport == TRANSPORT_TCP || w->transport == TRANSPORT_TLS ||
+	    (w->transport == TRANSPORT_UNIX && w->unix_stream))
 		return stream_send(w);
 	return dgram_send(w);
 }
@@ -990,9 +1111,35 @@ static int split_host_port(const char *s, char *host, size_t hn, char *port, siz
 	return 0;
 }
 
+/* The TLS context of a tls:// sink: TLS 1.2 or later, the peer verified
+ * against ca_file or the system's CAs.  0, or -EINVAL with why. */
+static int tls_setup(struct worker *w, char *why, size_t n)
+{
+	const char *ca = w->sink->ca_file;
+	unsigned long e;
+
+	w->tls_ctx = SSL_CTX_new(TLS_client_method());
+	if (w->tls_ctx == NULL || SSL_CTX_set_min_proto_version(w->tls_ctx, TLS1_2_VERSION) != 1)
+		goto fail;
+	SSL_CTX_set_verify(w->tls_ctx, SSL_VERIFY_PEER, NULL);
+	if ((ca != NULL ? SSL_CTX_load_verify_locations(w->tls_ctx, ca, NULL)
+	                : SSL_CTX_set_default_verify_paths(w->tls_ctx)) != 1)
+		goto fail;
+	return 0;
+fail:
+	e = ERR_get_error();
+	snprintf(why, n, "cannot set up TLS%s%s: %s", ca ? " with ca_file " : "", ca ? ca : "",
+	         e ? ERR_reason_error_string(e) : "out of memory");
+	ERR_clear_error();
+	SSL_CTX_free(w->tls_ctx);
+	w->tls_ctx = NULL;
+	return -EINVAL;
+}
+
 /* Parse the syslog address once: unix:PATH, udp://HOST[:PORT] (514),
- * tcp://HOST[:PORT] (601).  Numeric hosts resolve without a lookup; a
- * name is looked up here, at (re)load, so sending never waits on DNS. */
+ * tcp://HOST[:PORT] (601), tls://HOST[:PORT] (6514).  Numeric hosts
+ * resolve without a lookup; a name is looked up here, at (re)load, so
+ * sending never waits on DNS. */
 static int syslog_setup(struct worker *w, char *why, size_t n)
 {
 	const char *a = w->sink->address ? w->sink->address : "unix:/dev/log";
@@ -1018,12 +1165,16 @@ static int syslog_setup(struct worker *w, char *why, size_t n)
 		w->transport = TRANSPORT_UDP;
 	else if (strncmp(a, "tcp://", 6) == 0)
 		w->transport = TRANSPORT_TCP;
+	else if (strncmp(a, "tls://", 6) == 0)
+		w->transport = TRANSPORT_TLS;
 	else {
-		snprintf(why, n, "address %s is not unix:PATH, udp://HOST:PORT or tcp://HOST:PORT", a);
+		snprintf(why, n, "address %s is not unix:PATH, udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT", a);
 		return -EINVAL;
 	}
 	if (split_host_port(a + 6, host, sizeof(host), port, sizeof(port),
-	                    w->transport == TRANSPORT_UDP ? "514" : "601") < 0) {
+	                    w->transport == TRANSPORT_UDP   ? "514"
+	                    : w->transport == TRANSPORT_TLS ? "6514"
+	                                                    : "601") < 0) {
 		snprintf(why, n, "address %s: cannot tell host from port", a);
 		return -EINVAL;
 	}
@@ -1041,7 +1192,8 @@ static int syslog_setup(struct worker *w, char *why, size_t n)
 	memcpy(&w->addr, res->ai_addr, res->ai_addrlen);
 	w->addrlen = res->ai_addrlen;
 	freeaddrinfo(res);
-	return 0;
+	snprintf(w->host, sizeof(w->host), "%s", host);
+	return w->transport == TRANSPORT_TLS ? tls_setup(w, why, n) : 0;
 }
 
 /* The HEC event endpoint: the url as given when it names a collector
@@ -1157,6 +1309,7 @@ void deliver_free(struct deliver *dl)
 		sw_outbox_item_clear(&w->item);
 		sw_buf_clear(&w->msg);
 		sw_buf_clear(&w->frame);
+		SSL_CTX_free(w->tls_ctx);
 		free(w->url);
 	}
 	event_del(&dl->drain_ev);

@@ -334,12 +334,13 @@ static const struct key_def sink_keys[] = {
 	{ "address", K_ADDRESS, S(address) },
 	{ "facility", K_FACILITY, S(facility) },
 	{ "allow_cleartext", K_BOOL, S(allow_cleartext) },
+	{ "ca_file", K_PATH, S(ca_file) },
 	{ NULL, 0, 0 },
 };
 #undef S
 
 enum { SK_TYPE, SK_MIN_SEVERITY, SK_RULES, SK_URL, SK_URL_FILE, SK_TOKEN_FILE, SK_HMAC_KEY_FILE, SK_ADDRESS,
-       SK_FACILITY, SK_ALLOW_CLEARTEXT, SK_N };
+       SK_FACILITY, SK_ALLOW_CLEARTEXT, SK_CA_FILE, SK_N };
 
 #define BIT(k) (1u << (k))
 #define SINK_COMMON (BIT(SK_TYPE) | BIT(SK_MIN_SEVERITY) | BIT(SK_RULES))
@@ -348,7 +349,7 @@ static const unsigned sink_type_keys[] = {
 	[SW_SINK_WEBHOOK] = SINK_COMMON | BIT(SK_URL) | BIT(SK_URL_FILE) | BIT(SK_HMAC_KEY_FILE),
 	[SW_SINK_TEAMS] = SINK_COMMON | BIT(SK_URL) | BIT(SK_URL_FILE),
 	[SW_SINK_SPLUNK_HEC] = SINK_COMMON | BIT(SK_URL) | BIT(SK_URL_FILE) | BIT(SK_TOKEN_FILE),
-	[SW_SINK_SYSLOG] = SINK_COMMON | BIT(SK_ADDRESS) | BIT(SK_FACILITY) | BIT(SK_ALLOW_CLEARTEXT),
+	[SW_SINK_SYSLOG] = SINK_COMMON | BIT(SK_ADDRESS) | BIT(SK_FACILITY) | BIT(SK_ALLOW_CLEARTEXT) | BIT(SK_CA_FILE),
 	[SW_SINK_JOURNAL] = SINK_COMMON,
 };
 
@@ -592,7 +593,8 @@ static char *resolve_path(struct cfg_ctx *x, const char *value)
 	return r;
 }
 
-/* Is a syslog address unix:/PATH, udp://HOST:PORT or tcp://HOST:PORT? */
+/* Is a syslog address unix:/PATH, udp://HOST:PORT, tcp://HOST:PORT or
+ * tls://HOST:PORT? */
 static bool address_valid(const char *a)
 {
 	const char *h, *end, *port;
@@ -601,7 +603,7 @@ static bool address_valid(const char *a)
 
 	if (strncmp(a, "unix:", 5) == 0)
 		return a[5] == '/' && a[6] != '\0';
-	if (strncmp(a, "udp://", 6) != 0 && strncmp(a, "tcp://", 6) != 0)
+	if (strncmp(a, "udp://", 6) != 0 && strncmp(a, "tcp://", 6) != 0 && strncmp(a, "tls://", 6) != 0)
 		return false;
 	h = a + 6;
 	if (*h == '[') {
@@ -779,8 +781,9 @@ static void cfg_set(struct cfg_ctx *x, int line, const struct key_def *k, void *
 	}
 	case K_ADDRESS:
 		if (!address_valid(value)) {
-			cfg_error(x, line, "address: expected unix:/PATH, udp://HOST:PORT or tcp://HOST:PORT, not \"%s\"",
-			          value);
+			cfg_error(x, line,
+			          "address: expected unix:/PATH, udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT, "
+			          "not \"%s\"", value);
 			break;
 		}
 		free(*str);
@@ -886,6 +889,17 @@ static void sink_validate(struct cfg_ctx *x, const struct section_rec *s, struct
 	case SW_SINK_SYSLOG:
 		if (k->address == NULL)
 			k->address = cfg_strdup(x, "unix:/dev/log");
+		/* Alerts name mailboxes, addresses and weaknesses: they cross a
+		 * network only encrypted, unless the operator says otherwise. */
+		if (k->address != NULL && (strncmp(k->address, "udp://", 6) == 0 || strncmp(k->address, "tcp://", 6) == 0) &&
+		    !sw_url_is_loopback(k->address) && !k->allow_cleartext)
+			cfg_error(x, kl[SK_ADDRESS] ? kl[SK_ADDRESS] : s->line,
+			          "[%s]: address %s sends alerts in clear text to another host: use tls://HOST:6514, "
+			          "or set allow_cleartext = yes", s->label, k->address);
+		if (kl[SK_CA_FILE] != 0 && (k->address == NULL || strncmp(k->address, "tls://", 6) != 0))
+			cfg_error(x, kl[SK_CA_FILE], "[%s]: ca_file is used only with a tls:// address", s->label);
+		else if (k->ca_file != NULL && access(k->ca_file, R_OK) < 0)
+			cfg_error(x, kl[SK_CA_FILE], "[%s]: ca_file %s: %s", s->label, k->ca_file, strerror(errno));
 		break;
 	case SW_SINK_JOURNAL:
 		break;
@@ -1027,6 +1041,7 @@ void sw_config_free(struct sw_config *c)
 		free(k->hmac_key_file);
 		strv_free(k->rules);
 		free(k->address);
+		free(k->ca_file);
 	}
 	free(c->sinks);
 	free(c);

@@ -103,9 +103,10 @@ struct sw_sink_config {
 	char *hmac_key_file;
 	enum sw_severity min_severity; /* default info */
 	char **rules;   /* NULL-terminated; NULL means every rule ("*") */
-	char *address;  /* syslog: unix:/dev/log (default), udp://h:p, tcp://h:p */
+	char *address;  /* syslog: unix:/dev/log (default), udp://h:p, tcp://h:p, tls://h:p */
 	int facility;   /* syslog facility number (LOG_AUTHPRIV>>3 default) */
 	bool allow_cleartext; /* syslog: udp/tcp to a non-loopback host */
+	char *ca_file;  /* syslog tls://: CA certificates (PEM) instead of the system's */
 };
 
 struct sw_config {

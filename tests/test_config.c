@@ -231,6 +231,7 @@ START_TEST(full_config_every_field)
 	s = &cfg->sinks[3];
 	ck_assert_int_eq(s->type, SW_SINK_SYSLOG);
 	ck_assert_str_eq(s->address, "udp://[2001:db8::5]:514");
+	ck_assert(s->allow_cleartext);
 	ck_assert_int_eq(s->facility, 19);
 
 	s = &cfg->sinks[4];
@@ -412,6 +413,15 @@ static const struct {
 	{ "[sink local]\ntype = syslog\naddress = tcp://logs.example.com:70000\n", 3, "address: expected" },
 	{ "[sink local]\ntype = syslog\naddress = unix:dev/log\n", 3, "address: expected" },
 	{ "[sink local]\ntype = syslog\naddress = /dev/log\n", 3, "address: expected" },
+	{ "[sink local]\ntype = syslog\naddress = udp://192.0.2.1:514\n", 3,
+	  "[sink local]: address udp://192.0.2.1:514 sends alerts in clear text to another host: use tls://" },
+	{ "[sink local]\ntype = syslog\naddress = tcp://[2001:db8::5]:601\nallow_cleartext = no\n", 3,
+	  "sends alerts in clear text" },
+	{ "[sink local]\ntype = syslog\naddress = udp://127.0.0.1:514\nca_file = /etc/hostname\n", 4,
+	  "[sink local]: ca_file is used only with a tls:// address" },
+	{ "[sink local]\ntype = syslog\naddress = tls://logs.example.com:6514\nca_file = /nonexistent/ca.pem\n", 4,
+	  "[sink local]: ca_file /nonexistent/ca.pem: No such file" },
+	{ "[sink local]\ntype = syslog\naddress = tls://logs.example.com\n", 3, "address: expected" },
 	{ "[sink j]\ntype = journal\nurl = https://x.example.com/\n", 3, "[sink j]: url is not used by type journal" },
 	{ "[sink t]\ntype = teams\nurl = https://x.example.com/\ntoken_file = hec.token\n", 4,
 	  "[sink t]: token_file is not used by type teams" },
@@ -419,6 +429,24 @@ static const struct {
 	{ "[sink w]\ntype = webhook\nurl = https://x.example.com/\nfacility = daemon\n", 4,
 	  "facility is not used by type webhook" },
 };
+
+/* Syslog across the network: tls:// (with or without ca_file), cleartext
+ * to this host, cleartext elsewhere only when allowed. */
+START_TEST(syslog_transports)
+{
+	ck_assert_msg(load_text("[sink a]\ntype = syslog\naddress = tls://logs.example.com:6514\n\n"
+	                        "[sink b]\ntype = syslog\naddress = tls://[2001:db8::5]:6514\nca_file = /dev/null\n\n"
+	                        "[sink c]\ntype = syslog\naddress = udp://127.0.0.1:514\n\n"
+	                        "[sink d]\ntype = syslog\naddress = tcp://[::1]:601\n\n"
+	                        "[sink e]\ntype = syslog\naddress = udp://192.0.2.1:514\nallow_cleartext = yes\n") == 0,
+	              "refused:%s", diag_text());
+	ck_assert_str_eq(cfg->sinks[0].address, "tls://logs.example.com:6514");
+	ck_assert_ptr_null(cfg->sinks[0].ca_file);
+	ck_assert_str_eq(cfg->sinks[1].ca_file, "/dev/null");
+	ck_assert(!cfg->sinks[2].allow_cleartext);
+	ck_assert(cfg->sinks[4].allow_cleartext);
+}
+END_TEST
 
 START_TEST(invalid_input_reports_file_line)
 {
@@ -717,6 +745,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, full_config_every_field);
 	tcase_add_test(tc, shipped_example_config);
 	tcase_add_test(tc, minimal_config_defaults);
+	tcase_add_test(tc, syslog_transports);
 	tcase_add_loop_test(tc, invalid_input_reports_file_line, 0, sizeof(bad) / sizeof(bad[0]));
 	tcase_add_test(tc, multiple_errors_all_reported_in_order);
 	tcase_add_test(tc, secret_readable_by_others_refused);
