@@ -19,6 +19,7 @@ struct http_xfer {
 	struct http *http;
 	CURL *easy;
 	struct curl_slist *headers;
+	struct curl_slist *resolve; /* localhost pinned to loopback */
 	char *body; /* request body copy */
 	struct http_response res;
 	http_done_cb cb;
@@ -53,6 +54,7 @@ static void http_xfer_free(struct http_xfer *x)
 	if (x->easy != NULL)
 		curl_easy_cleanup(x->easy);
 	curl_slist_free_all(x->headers);
+	curl_slist_free_all(x->resolve);
 	free(x->body);
 	sw_buf_clear(&x->res.body);
 	free(x);
@@ -242,6 +244,27 @@ void http_cancel_arg(struct http *h, void *arg)
 	}
 }
 
+/* "localhost" is loopback only if no resolver decides what it means: pin
+ * it to 127.0.0.1 and ::1 for the URL's port (libcurl 7.88 does so itself,
+ * other builds ask /etc/hosts or DNS).  0, or -ENOMEM. */
+static int http_pin_localhost(struct http_xfer *x, const char *url)
+{
+	char origin[300], entry[64];
+	const char *host;
+
+	if (sw_url_origin(url, origin, sizeof(origin)) < 0)
+		return 0;
+	host = strstr(origin, "://") + 3;
+	if (strncmp(host, "localhost:", 10) != 0)
+		return 0;
+	snprintf(entry, sizeof(entry), "localhost:%s:127.0.0.1,[::1]", host + 10);
+	x->resolve = curl_slist_append(NULL, entry);
+	if (x->resolve == NULL)
+		return -ENOMEM;
+	curl_easy_setopt(x->easy, CURLOPT_RESOLVE, x->resolve);
+	return 0;
+}
+
 /* Transfers in flight. */
 int http_active(const struct http *h)
 {
@@ -297,6 +320,8 @@ int http_submit(struct http *h, const struct http_request *req)
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_write_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
+	if (http_pin_localhost(x, req->url) < 0)
+		goto fail;
 	if (strcasecmp(req->method, "POST") == 0) {
 		x->body = malloc(req->body_len + 1);
 		if (x->body == NULL)

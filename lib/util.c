@@ -450,7 +450,9 @@ static bool url_host(const char *url, char *host, size_t n)
 	return true;
 }
 
-/* Is the URL's host 127.0.0.0/8, ::1 or localhost? */
+/* Is the URL's host 127.0.0.0/8, ::1 or exactly localhost?  Not
+ * "localhost." nor anything.localhost: those are names a resolver may
+ * send to DNS, where anyone can answer them. */
 bool sw_url_is_loopback(const char *url)
 {
 	char host[256];
@@ -458,7 +460,7 @@ bool sw_url_is_loopback(const char *url)
 
 	if (url == NULL || !url_host(url, host, sizeof(host)))
 		return false;
-	if (strcasecmp(host, "localhost") == 0 || strcasecmp(host, "localhost.") == 0)
+	if (strcasecmp(host, "localhost") == 0)
 		return true;
 	if (inet_pton(AF_INET, host, a) == 1)
 		return a[0] == 127;

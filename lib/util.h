@@ -72,7 +72,9 @@ void sw_buf_clear(struct sw_buf *b);
  * Returns a malloc'd string, NULL on OOM. */
 char *sw_url_encode(const char *s);
 
-/* Is the URL's host a loopback address (127.0.0.0/8, ::1, localhost)? */
+/* Is the URL's host a literal loopback address (127.0.0.0/8, ::1) or
+ * exactly "localhost" (any case, no trailing dot)?  The daemon pins
+ * localhost to 127.0.0.1 and ::1 so no resolver is asked. */
 bool sw_url_is_loopback(const char *url);
 /* https:// anywhere, http:// only for loopback.  0 or -EINVAL with why. */
 int sw_url_check(const char *url, char *why, size_t n);

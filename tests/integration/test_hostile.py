@@ -8,13 +8,15 @@ import http.server
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import SCENARIOS, Env, check, finish, wait_for  # noqa: E402
+import harness  # noqa: E402
+from harness import SCENARIOS, SMTPWATCHD, Env, check, finish, wait_for  # noqa: E402
 
 TENANT = "contoso.onmicrosoft.com"
 
@@ -24,7 +26,7 @@ class Trap:
     request: (method, path, Authorization header or None).  As a proxy it
     sees absolute URLs or CONNECT lines, which are recorded the same way."""
 
-    def __init__(self):
+    def __init__(self, addr="127.0.0.1", port=0):
         self.requests = []
         trap = self
 
@@ -46,9 +48,9 @@ class Trap:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = http.server.ThreadingHTTPServer((addr, port), Handler)
         self.port = self.server.server_address[1]
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.url = "http://%s:%d" % (addr, self.port)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -204,10 +206,65 @@ def test_token_lifetimes():
             shutil.rmtree(os.path.dirname(scenario), ignore_errors=True)
 
 
+def localhost_conf(env, host):
+    """env's config with every Microsoft URL on host:SIMPORT."""
+    text = open(env.conf).read().replace(env.sim.url + "\n", "http://%s:%d\n" % (host, env.sim.port))
+    path = os.path.join(env.dir, "localhost-%s.conf" % host.replace(".", "_"))
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def test_loopback_names():
+    """#12: http:// is for loopback, and loopback is a literal address or
+    exactly localhost: localhost. and localhost.example are refused by
+    --check-config; localhost itself works, pinned to 127.0.0.1/::1 even
+    where /etc/hosts says otherwise."""
+    env = Env("hostile-localhost")
+    try:
+        for host in ("localhost.", "LOCALHOST.", "localhost.example"):
+            p = subprocess.run([SMTPWATCHD, "-c", localhost_conf(env, host), "--check-config"],
+                               capture_output=True, text=True, timeout=30)
+            out = p.stdout + p.stderr
+            check(p.returncode == 1 and "login_url" in out and "loopback" in out,
+                  "--check-config refuses http://%s (exit %d: %s)" % (host, p.returncode, out.strip()[:100]))
+        good = localhost_conf(env, "localhost")
+        p = subprocess.run([SMTPWATCHD, "-c", good, "--check-config"], capture_output=True, text=True, timeout=30)
+        check(p.returncode == 0, "--check-config accepts http://localhost:PORT (exit %d)" % p.returncode)
+        if os.geteuid() != 0 or shutil.which("unshare") is None:
+            print("# skipped the /etc/hosts check: needs root and unshare(1)")
+            return
+        # In a mount namespace of its own, /etc/hosts sends localhost to
+        # 127.0.0.2, where a trap listens on the simulator's port.
+        trap = None
+        try:
+            trap = Trap("127.0.0.2", env.sim.port)
+        except OSError as e:
+            print("# skipped the /etc/hosts check: cannot listen on 127.0.0.2 (%s)" % e)
+            return
+        hosts = os.path.join(env.dir, "hosts")
+        with open(hosts, "w") as f:
+            f.write("127.0.0.2 localhost\n")
+        os.replace(good, env.conf)
+        harness.WRAP[:0] = ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"', hosts]
+        try:
+            env.start_daemon()
+        finally:
+            del harness.WRAP[:6]
+        src = first_run(env)
+        check(src and src["records"] > 0, "with localhost in the URLs the daemon reads the simulator")
+        check(trap.requests == [], "nothing went where /etc/hosts points localhost (%s)"
+              % [r[:2] for r in trap.requests[:3]])
+        trap.close()
+    finally:
+        env.close()
+
+
 def main():
     test_foreign_next_link()
     test_link_loop()
     test_token_lifetimes()
+    test_loopback_names()
     finish()
 
 
