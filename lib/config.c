@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -127,22 +128,154 @@ int sw_facility_parse(const char *s, int *ret)
 	return -EINVAL;
 }
 
-/* Check an open secret file: regular, no group/other bits, not too big. */
+/* A page-aligned buffer of at least size bytes that core dumps leave out
+ * (MADV_DONTDUMP, best effort: the daemon also turns core dumps off).  It
+ * is freed with free(); the pages keep the flag, which only means that
+ * whatever malloc puts there later is left out of a core too. */
+static char *secret_alloc(size_t size)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	size_t len;
+	void *p;
+
+	if (page <= 0)
+		page = 4096;
+	len = (size + (size_t)page - 1) / (size_t)page * (size_t)page;
+	if (posix_memalign(&p, (size_t)page, len) != 0)
+		return NULL;
+	(void)madvise(p, len, MADV_DONTDUMP);
+	return p;
+}
+
+/* Is a directory on a secret's path safe: owned by root or by us, and not
+ * writable by group or others unless sticky (like /tmp)?  Whoever may
+ * write to a directory on the path may put a file of theirs in the
+ * secret's place (sshd's StrictModes checks the same). */
+static int secret_dir_check(const char *dir, uid_t euid, char *why, size_t n)
+{
+	struct stat st;
+
+	if (stat(dir, &st) < 0) {
+		int r = -errno;
+		snprintf(why, n, "directory %s: %s", dir, strerror(-r));
+		return r;
+	}
+	if (st.st_uid != 0 && st.st_uid != euid) {
+		snprintf(why, n, "directory %s is owned by uid %u, not by root or the daemon's uid %u", dir,
+		         (unsigned)st.st_uid, (unsigned)euid);
+		return -EPERM;
+	}
+	if ((st.st_mode & 022) != 0 && (st.st_mode & S_ISVTX) == 0) {
+		snprintf(why, n, "directory %s is writable by group or others (mode %04o); chmod go-w it", dir,
+		         (unsigned)(st.st_mode & 07777));
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* Open a secret file as sshd's StrictModes would accept it: every
+ * directory from / down to it checked, the file opened relative to its
+ * directory without following a symbolic link, and without blocking (a
+ * FIFO would hang start and reload until someone wrote to it). */
+static int secret_open(const char *path, int *ret_fd, char *why, size_t n)
+{
+	char *dcopy = strdup(path), *bcopy = strdup(path), *real = NULL;
+	const char *base;
+	uid_t euid = geteuid();
+	int dfd = -1, fd, r;
+	size_t len;
+
+	if (dcopy == NULL || bcopy == NULL) {
+		r = -ENOMEM;
+		snprintf(why, n, "out of memory");
+		goto out;
+	}
+	base = basename(bcopy);
+	real = realpath(dirname(dcopy), NULL);
+	if (real == NULL) {
+		r = -errno;
+		snprintf(why, n, "%s", strerror(-r));
+		goto out;
+	}
+	/* Each prefix of the resolved directory: "/", "/etc", "/etc/smtpwatch".
+	 * Nobody but root and us may change a name in any of them, so the
+	 * open below reaches the directories checked here. */
+	len = strlen(real);
+	r = secret_dir_check("/", euid, why, n);
+	for (size_t i = 2; r >= 0 && i <= len; i++) {
+		char c = real[i];
+		if (c != '/' && c != '\0')
+			continue;
+		real[i] = '\0';
+		r = secret_dir_check(real, euid, why, n);
+		real[i] = c;
+	}
+	if (r < 0)
+		goto out;
+	dfd = open(real, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		r = -errno;
+		snprintf(why, n, "directory %s: %s", real, strerror(-r));
+		goto out;
+	}
+	fd = openat(dfd, base, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0) {
+		r = -errno;
+		if (r == -ELOOP)
+			snprintf(why, n, "a symbolic link; name the file itself");
+		else
+			snprintf(why, n, "%s", strerror(-r));
+		goto out;
+	}
+	*ret_fd = fd;
+	r = 0;
+out:
+	if (dfd >= 0)
+		close(dfd);
+	free(real);
+	free(dcopy);
+	free(bcopy);
+	return r;
+}
+
+/* What kind of file that is not a regular one st describes. */
+static const char *file_kind(const struct stat *st)
+{
+	if (S_ISDIR(st->st_mode))
+		return "a directory";
+	if (S_ISFIFO(st->st_mode))
+		return "a FIFO";
+	if (S_ISSOCK(st->st_mode))
+		return "a socket";
+	if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode))
+		return "a device";
+	return "not a file";
+}
+
+/* Check an open secret file: regular, no group/other bits, owned by root
+ * or by the daemon's user, not too big. */
 static int secret_check_fd(int fd, struct stat *st, char *why, size_t n)
 {
+	uid_t euid = geteuid();
+
 	if (fstat(fd, st) < 0) {
 		int r = -errno;
 		snprintf(why, n, "%s", strerror(-r));
 		return r;
 	}
 	if (!S_ISREG(st->st_mode)) {
-		snprintf(why, n, "not a regular file");
+		snprintf(why, n, "not a regular file (%s)", file_kind(st));
 		return -EINVAL;
 	}
 	if ((st->st_mode & 077) != 0) {
 		snprintf(why, n, "%s by group or others (mode %04o); chmod 600 it",
 		         (st->st_mode & 044) ? "readable" : (st->st_mode & 022) ? "writable" : "accessible",
 		         (unsigned)(st->st_mode & 07777));
+		return -EPERM;
+	}
+	if (st->st_uid != 0 && st->st_uid != euid) {
+		snprintf(why, n, "owned by uid %u, not by root or the daemon's uid %u; chown it", (unsigned)st->st_uid,
+		         (unsigned)euid);
 		return -EPERM;
 	}
 	if (st->st_size > SECRET_MAX) {
@@ -159,23 +292,20 @@ int sw_secret_read(const char *path, char **ret, size_t *ret_len, char *why, siz
 	char *buf = NULL;
 	size_t len = 0;
 	struct stat st;
-	int fd, r;
+	int fd = -1, r;
 
 	if (why == NULL || n == 0) {
 		why = tmp;
 		n = sizeof(tmp);
 	}
 	why[0] = '\0';
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		r = -errno;
-		snprintf(why, n, "%s", strerror(-r));
+	r = secret_open(path, &fd, why, n);
+	if (r < 0)
 		return r;
-	}
 	r = secret_check_fd(fd, &st, why, n);
 	if (r < 0)
 		goto fail;
-	buf = malloc(SECRET_MAX + 1);
+	buf = secret_alloc(SECRET_MAX + 1);
 	if (buf == NULL) {
 		r = -ENOMEM;
 		snprintf(why, n, "out of memory");
@@ -221,18 +351,16 @@ fail:
 	return r;
 }
 
-/* Check a secret file's type and mode without reading it. */
+/* Check a secret file's type, mode, owner and directories without
+ * reading it. */
 static int secret_check(const char *path, char *why, size_t n)
 {
 	struct stat st;
 	int fd, r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		r = -errno;
-		snprintf(why, n, "%s", strerror(-r));
+	r = secret_open(path, &fd, why, n);
+	if (r < 0)
 		return r;
-	}
 	r = secret_check_fd(fd, &st, why, n);
 	close(fd);
 	return r;

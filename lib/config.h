@@ -131,5 +131,10 @@ const struct sw_tenant_config *sw_config_tenant(const struct sw_config *c, const
 bool sw_sink_wants(const struct sw_sink_config *s, const char *rule, enum sw_severity sev);
 
 /* Read a secret file: refuses (-EPERM, with why) a file readable or writable
- * by group or others.  Trailing newline stripped.  *ret is malloc'd. */
+ * by group or others, owned by another user than root or the effective
+ * uid, or in a directory (any from / down) that such a user owns or that
+ * group or others may write to without the sticky bit; refuses (with why)
+ * a symbolic link, a FIFO or another non-regular file without blocking.
+ * Trailing newline stripped.  *ret is page-aligned and left out of core
+ * dumps (MADV_DONTDUMP); free it with sw_free_secret or free. */
 int sw_secret_read(const char *path, char **ret, size_t *ret_len, char *why, size_t n);

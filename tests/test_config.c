@@ -710,11 +710,11 @@ START_TEST(secret_read)
 	sw_free_secret(s);
 	s = NULL;
 
+	/* A link is not followed: whoever may change it chooses the file. */
 	ck_assert_int_eq(symlink(in_dir("contoso.secret"), in_dir("link.secret")), 0);
-	ck_assert_int_eq(sw_secret_read(in_dir("link.secret"), &s, NULL, why, sizeof(why)), 0);
-	ck_assert_str_eq(s, SECRET_CONTOSO);
-	sw_free_secret(s);
-	s = NULL;
+	ck_assert_int_eq(sw_secret_read(in_dir("link.secret"), &s, NULL, why, sizeof(why)), -ELOOP);
+	ck_assert_str_eq(why, "a symbolic link; name the file itself");
+	ck_assert_ptr_null(s);
 
 	ck_assert_int_eq(chmod(in_dir("contoso.secret"), 0640), 0);
 	ck_assert_int_eq(sw_secret_read(in_dir("contoso.secret"), &s, &len, why, sizeof(why)), -EPERM);
@@ -729,10 +729,134 @@ START_TEST(secret_read)
 	ck_assert_int_eq(sw_secret_read(in_dir("empty.secret"), &s, &len, why, sizeof(why)), -EINVAL);
 	ck_assert_str_eq(why, "empty");
 	ck_assert_int_eq(sw_secret_read(dir, &s, &len, why, sizeof(why)), -EINVAL);
-	ck_assert_str_eq(why, "not a regular file");
+	ck_assert_str_eq(why, "not a regular file (a directory)");
 	ck_assert_int_eq(sw_secret_read(in_dir("nope"), &s, &len, why, sizeof(why)), -ENOENT);
 	ck_assert_str_eq(why, "No such file or directory");
 	ck_assert_ptr_null(s);
+}
+END_TEST
+
+/* A FIFO as a secret file is refused at once (issue 21 #10: start and
+ * reload hung in open() until someone wrote to it).  No writer ever opens
+ * this FIFO: with the old blocking open the test would hang until Check's
+ * timeout. */
+START_TEST(secret_fifo_refused_without_blocking)
+{
+	char frag[600];
+	char *s = NULL;
+	char why[160];
+
+	ck_assert_int_eq(unlink(in_dir("contoso.secret")), 0);
+	ck_assert_int_eq(mkfifo(in_dir("contoso.secret"), 0600), 0);
+	ck_assert_int_eq(sw_secret_read(in_dir("contoso.secret"), &s, NULL, why, sizeof(why)), -EINVAL);
+	ck_assert_str_eq(why, "not a regular file (a FIFO)");
+	ck_assert_ptr_null(s);
+	ck_assert_int_eq(unlink(in_dir("fabrikam.pem")), 0);
+	ck_assert_int_eq(mkfifo(in_dir("fabrikam.pem"), 0600), 0);
+	ck_assert_int_eq(load_data("full.conf"), -EINVAL);
+	snprintf(frag, sizeof(frag), "client_secret_file %s: not a regular file (a FIFO)", in_dir("contoso.secret"));
+	ck_assert_msg(has_error(15, frag), "got:%s", diag_text());
+	ck_assert_msg(has_error(30, "fabrikam.pem: not a regular file (a FIFO)"), "got:%s", diag_text());
+	ck_assert_uint_eq(diag.n_errors, 2);
+}
+END_TEST
+
+/* A secret in a directory that others may write to (not sticky) is
+ * refused: they could put their own file in its place.  A sticky one
+ * (like /tmp) is fine. */
+START_TEST(secret_in_writable_dir_refused)
+{
+	char frag[700];
+	char sub[600];
+
+	ck_assert_int_eq(chmod(dir, 0777), 0);
+	ck_assert_int_eq(load_data("full.conf"), -EINVAL);
+	snprintf(frag, sizeof(frag), "client_secret_file %s: directory %s is writable by group or others (mode 0777)",
+	         in_dir("contoso.secret"), dir);
+	ck_assert_msg(has_error(15, frag), "got:%s", diag_text());
+	ck_assert_msg(has_error(30, "fabrikam.pem: directory"), "got:%s", diag_text());
+	ck_assert_msg(has_error(45, "soc.url: directory"), "got:%s", diag_text());
+	ck_assert_msg(has_error(46, "soc.key: directory"), "got:%s", diag_text());
+	ck_assert_msg(has_error(59, "hec.token: directory"), "got:%s", diag_text());
+	ck_assert_uint_eq(diag.n_errors, 5);
+	assert_no_secret_in_diag();
+	sw_diag_clear(&diag);
+	memset(&diag, 0, sizeof(diag));
+
+	ck_assert_int_eq(chmod(dir, 01777), 0);
+	ck_assert_msg(load_data("full.conf") == 0, "refused:%s", diag_text());
+	sw_config_free(cfg);
+	cfg = NULL;
+
+	/* The check covers every directory up from the file, not only its own. */
+	ck_assert_int_eq(chmod(dir, 0770), 0);
+	snprintf(sub, sizeof(sub), "%s/sub", dir);
+	ck_assert_int_eq(mkdir(sub, 0700), 0);
+	ck_assert_int_eq(rename(in_dir("contoso.secret"), in_dir("sub/contoso.secret")), 0);
+	char *s = NULL, why[400];
+	ck_assert_int_eq(sw_secret_read(in_dir("sub/contoso.secret"), &s, NULL, why, sizeof(why)), -EPERM);
+	snprintf(frag, sizeof(frag), "directory %s is writable by group or others (mode 0770); chmod go-w it", dir);
+	ck_assert_str_eq(why, frag);
+	ck_assert_ptr_null(s);
+	ck_assert_int_eq(chmod(dir, 0700), 0);
+	ck_assert_int_eq(sw_secret_read(in_dir("sub/contoso.secret"), &s, NULL, why, sizeof(why)), 0);
+	ck_assert_str_eq(s, SECRET_CONTOSO);
+	sw_free_secret(s);
+}
+END_TEST
+
+/* A secret (or a directory above it) owned by another user than root or
+ * the daemon's is refused.  Needs root to give a file away. */
+START_TEST(secret_owned_by_another_user_refused)
+{
+	char frag[700], why[400], sub[600];
+	char *s = NULL;
+
+	if (geteuid() != 0) {
+		printf("# SKIP secret_owned_by_another_user_refused: needs root to chown a file to another uid\n");
+		return;
+	}
+	ck_assert_int_eq(chown(in_dir("soc.key"), 4242, (gid_t)-1), 0);
+	ck_assert_int_eq(load_data("full.conf"), -EINVAL);
+	ck_assert_msg(has_error(46, "soc.key: owned by uid 4242, not by root or the daemon's uid 0; chown it"), "got:%s",
+	              diag_text());
+	ck_assert_uint_eq(diag.n_errors, 1);
+
+	snprintf(sub, sizeof(sub), "%s/theirs", dir);
+	ck_assert_int_eq(mkdir(sub, 0755), 0);
+	ck_assert_int_eq(chown(sub, 4242, (gid_t)-1), 0);
+	write_file("theirs/contoso.secret", SECRET_CONTOSO "\n", 0600);
+	ck_assert_int_eq(sw_secret_read(in_dir("theirs/contoso.secret"), &s, NULL, why, sizeof(why)), -EPERM);
+	snprintf(frag, sizeof(frag), "directory %s is owned by uid 4242, not by root or the daemon's uid 0", sub);
+	ck_assert_str_eq(why, frag);
+	ck_assert_ptr_null(s);
+}
+END_TEST
+
+/* The secret's buffer is page-aligned and marked MADV_DONTDUMP: the
+ * kernel lists the mapping with the "dd" flag in /proc/self/smaps. */
+START_TEST(secret_buffer_left_out_of_core_dumps)
+{
+	char *s = NULL, why[160], line[512];
+	unsigned long lo = 0, hi = 0;
+	bool in = false, dd = false;
+	FILE *f;
+
+	ck_assert_int_eq(sw_secret_read(in_dir("contoso.secret"), &s, NULL, why, sizeof(why)), 0);
+	ck_assert_uint_eq((uintptr_t)s % (uintptr_t)sysconf(_SC_PAGESIZE), 0);
+	f = fopen("/proc/self/smaps", "r");
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+			in = (uintptr_t)s >= lo && (uintptr_t)s < hi;
+			continue;
+		}
+		if (in && strncmp(line, "VmFlags:", 8) == 0)
+			dd = strstr(line, " dd") != NULL;
+	}
+	fclose(f);
+	ck_assert_msg(dd, "the secret's mapping has no dd (MADV_DONTDUMP) flag");
+	sw_free_secret(s);
 }
 END_TEST
 
@@ -758,6 +882,10 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, sink_wants);
 	tcase_add_test(tc, names_and_enums);
 	tcase_add_test(tc, secret_read);
+	tcase_add_test(tc, secret_fifo_refused_without_blocking);
+	tcase_add_test(tc, secret_in_writable_dir_refused);
+	tcase_add_test(tc, secret_owned_by_another_user_refused);
+	tcase_add_test(tc, secret_buffer_left_out_of_core_dumps);
 	suite_add_tcase(s, tc);
 	return s;
 }
