@@ -504,6 +504,21 @@ static int ensure_dir(const char *path)
 	return 0;
 }
 
+/* Before any secret is read: no core dumps (a core holds the client
+ * secret, the webhook URL and the HMAC key), and no ptrace or
+ * /proc/PID/mem by other processes of our uid.  Under the unit,
+ * SystemCallFilter=~@resources refuses setrlimit() with EPERM, and
+ * LimitCORE=0 has done it already. */
+static void secrets_protect(void)
+{
+	struct rlimit none = {0, 0};
+
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		log_warn("prctl(PR_SET_DUMPABLE, 0): %s; a core dump could hold secrets", strerror(errno));
+	if (setrlimit(RLIMIT_CORE, &none) < 0 && errno != EPERM)
+		log_warn("setrlimit(RLIMIT_CORE, 0): %s", strerror(errno));
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: smtpwatchd [-c FILE] [--check-config] [--once] [-d]\n"
@@ -536,21 +551,6 @@ int main(int argc, char **argv)
 		case 'c': d.config_path = optarg; break;
 		case 'C': check = true; break;
 		case 'o': d.once = true; break;
-/* Before any secret is read: no core dumps (a core holds the client
- * secret, the webhook URL and the HMAC key), and no ptrace or
- * /proc/PID/mem by other processes of our uid.  Under the unit,
- * SystemCallFilter=~@resources refuses setrlimit() with EPERM, and
- * LimitCORE=0 has done it already. */
-static void secrets_protect(void)
-{
-	struct rlimit none = {0, 0};
-
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-		log_warn("prctl(PR_SET_DUMPABLE, 0): %s; a core dump could hold secrets", strerror(errno));
-	if (setrlimit(RLIMIT_CORE, &none) < 0 && errno != EPERM)
-		log_warn("setrlimit(RLIMIT_CORE, 0): %s", strerror(errno));
-}
-
 		case 'd': debug = true; break;
 		case 'V': printf("smtpwatchd %s\n", SW_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
@@ -562,6 +562,7 @@ static void secrets_protect(void)
 		return 1;
 	}
 	log_init(debug);
+	secrets_protect();
 	srandom((unsigned)(daemon_mono_ms() ^ getpid()));
 
 	d.cfg = load_config(d.config_path, &regs, &diag);
@@ -594,7 +595,6 @@ static void secrets_protect(void)
 		goto out;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	secrets_protect();
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_err("cannot initialise libcurl");
 		goto out;
