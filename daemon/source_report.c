@@ -386,10 +386,17 @@ static void spool_store_step(struct report_spool *sp)
 		}
 	} else {
 		size_t changed = 0;
+		struct sw_checkpoint cp;
 		rc = sw_store_begin(s);
 		if (rc >= 0)
 			rc = sw_store_report_rows_add(s, t->cfg->name, 0, r->rows + sp->stored, to - sp->stored,
 			                              daemon_now(), &changed);
+		/* The checkpoint counts these rows now: the last batch's
+		 * report_import_parsed counts only its own. */
+		if (rc >= 0 && ((rc = sw_store_checkpoint_get(s, t->cfg->name, "report", &cp)) >= 0 || rc == -ENOENT)) {
+			cp.records += (int64_t)changed;
+			rc = sw_store_checkpoint_put(s, t->cfg->name, "report", &cp);
+		}
 		if (rc >= 0)
 			rc = sw_store_commit(s);
 		if (rc >= 0) {

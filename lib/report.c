@@ -43,6 +43,12 @@ struct sw_report_parser {
 	char first_record[240]; /* the first non-blank record, for the rejection message */
 	bool header_found;
 	bool failed;
+
+	/* Distinct senders so far, as 64-bit hashes (open addressing, 0 =
+	 * empty): counting needs no strings, and a collision can only
+	 * undercount by one in billions. */
+	uint64_t *senders;
+	size_t senders_cap, n_senders;
 };
 
 static const char *const col_names[SW_COL_COUNT_] = {
@@ -662,6 +668,50 @@ static int add_row(struct sw_report *r, struct sw_report_row *row)
 	return 0;
 }
 
+/* FNV-1a, never 0. */
+static uint64_t sender_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h ? h : 1;
+}
+
+/* Insert h into a table of cap slots (a power of two, never full). */
+static bool sender_insert(uint64_t *tab, size_t cap, uint64_t h)
+{
+	size_t i = (size_t)h & (cap - 1);
+
+	while (tab[i] != 0) {
+		if (tab[i] == h)
+			return false;
+		i = (i + 1) & (cap - 1);
+	}
+	tab[i] = h;
+	return true;
+}
+
+/* Count sender among the distinct ones; -ENOMEM. */
+static int sender_count(struct sw_report_parser *p, const char *sender)
+{
+	if (2 * (p->n_senders + 1) > p->senders_cap) {
+		size_t cap = p->senders_cap ? 2 * p->senders_cap : 1024;
+		uint64_t *tab = calloc(cap, sizeof(*tab));
+		if (tab == NULL)
+			return -ENOMEM;
+		for (size_t i = 0; i < p->senders_cap; i++)
+			if (p->senders[i] != 0)
+				sender_insert(tab, cap, p->senders[i]);
+		free(p->senders);
+		p->senders = tab;
+		p->senders_cap = cap;
+	}
+	if (sender_insert(p->senders, p->senders_cap, sender_hash(sender)))
+		p->n_senders++;
+	return 0;
+}
+
 /* One data record -> a row, or a rejected line. */
 static int data_record(struct sw_report_parser *p, const struct fields *f)
 {
@@ -744,7 +794,7 @@ static int data_record(struct sw_report_parser *p, const struct fields *f)
 		free(row.domain);
 		return -ENOMEM;
 	}
-	return 0;
+	return sender_count(p, lsender);
 }
 
 /* Reject the whole file. */
@@ -806,6 +856,14 @@ static int end_record(struct sw_report_parser *p, struct sw_error *err)
 		goto out;
 	}
 	r = data_record(p, &f);
+	/* Checked as the rows come, so that a flood is refused after the
+	 * first slices instead of being parsed, sorted and stored whole. */
+	if (r == 0 && p->r.n > SW_REPORT_MAX_ROWS)
+		r = fail_file(p, err, p->rec_line, "more than %d rows, the most one file may bring: nothing stored "
+		              "from it; export a shorter period", SW_REPORT_MAX_ROWS);
+	else if (r == 0 && p->n_senders > SW_REPORT_MAX_SENDERS)
+		r = fail_file(p, err, p->rec_line, "more than %d distinct sender addresses, the most one file may "
+		              "bring: nothing stored from it; split the file", SW_REPORT_MAX_SENDERS);
 out:
 	fields_clear(&f);
 	p->rec.len = 0;
@@ -921,6 +979,7 @@ void sw_report_parser_free(struct sw_report_parser *p)
 	if (p == NULL)
 		return;
 	EVP_MD_CTX_free(p->md);
+	free(p->senders);
 	sw_report_clear(&p->r);
 	sw_buf_clear(&p->rec);
 	free(p);

@@ -300,6 +300,68 @@ START_TEST(test_broken_files_rejected)
 }
 END_TEST
 
+/* An export of n senders, each on days days (daily rows), as a buffer. */
+static char *gen_export(size_t n, int days, size_t *ret_len)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "Date,Sender address,Messages sent,Authentication protocol\n");
+	for (int d = 0; d < days; d++)
+		for (size_t i = 0; i < n; i++)
+			fprintf(f, "2026-%02d-%02d,sender%zu@contoso.com,%zu,Basic\n", 8 + d / 28, 1 + d % 28, i, 1 + i % 7);
+	ck_assert_int_eq(fclose(f), 0);
+	*ret_len = len;
+	return buf;
+}
+
+/* A file may bring SW_REPORT_MAX_SENDERS distinct senders and
+ * SW_REPORT_MAX_ROWS rows; one more of either rejects it whole, with the
+ * cap in the message, at the line where it was passed. */
+START_TEST(test_caps)
+{
+	static const struct {
+		size_t senders;
+		int days;
+		int want;
+		const char *what;
+	} cases[] = {
+		{3500, 90, 0, NULL},                /* a large tenant's 90-day export: 315,000 rows */
+		{SW_REPORT_MAX_SENDERS, 1, 0, NULL},
+		{SW_REPORT_MAX_SENDERS + 1, 1, -EINVAL, "more than 20000 distinct sender addresses"},
+		{300000, 1, -EINVAL, "more than 20000 distinct sender addresses"},
+		{SW_REPORT_MAX_ROWS / 100, 100, 0, NULL},
+		{SW_REPORT_MAX_ROWS / 100 + 1, 100, -EINVAL, "more than 500000 rows"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct sw_report r;
+		struct sw_error err = {0};
+		size_t len;
+		char *buf = gen_export(cases[i].senders, cases[i].days, &len);
+		int rc = sw_report_parse(buf, len, "big.csv", 0, &r, &err);
+
+		ck_assert_msg(rc == cases[i].want, "%zu senders x %d days: %d (%s)", cases[i].senders, cases[i].days, rc,
+		              err.text);
+		if (cases[i].want == 0) {
+			ck_assert_uint_eq(r.n, cases[i].senders * (size_t)cases[i].days);
+			ck_assert_uint_eq(r.n_rejected, 0);
+		} else {
+			ck_assert_msg(strstr(err.text, cases[i].what) != NULL, "%s", err.text);
+			ck_assert_msg(strstr(err.text, "nothing stored") != NULL, "%s", err.text);
+			ck_assert_str_eq(err.source, "big.csv");
+			/* Refused where the cap was passed, not at the end. */
+			int at = cases[i].senders > SW_REPORT_MAX_SENDERS ? SW_REPORT_MAX_SENDERS + 2 : SW_REPORT_MAX_ROWS + 2;
+			ck_assert_int_eq(err.line, at);
+		}
+		sw_report_clear(&r);
+		free(buf);
+	}
+}
+END_TEST
+
 /* Byte by byte gives what the whole buffer gives (the daemon reads in slices). */
 START_TEST(test_streaming_any_split)
 {
@@ -733,6 +795,7 @@ static Suite *report_suite(void)
 	tcase_add_test(tc, test_bad_lines_by_number);
 	tcase_add_test(tc, test_broken_files_rejected);
 	tcase_add_test(tc, test_streaming_any_split);
+	tcase_add_test(tc, test_caps);
 	tcase_add_test(tc, test_header_match_table);
 	tcase_add_test(tc, test_values);
 	suite_add_tcase(s, tc);
