@@ -30,6 +30,10 @@
 #include "source_report.h"
 
 #define DEFAULT_CONFIG "/etc/smtpwatch/smtpwatch.conf"
+/* Exit statuses a restart cannot cure (smtpwatchd(8), EXIT STATUS; the
+ * unit's RestartPreventExitStatus=): sysexits' EX_DATAERR, EX_NOINPUT. */
+#define EXIT_STORE_CORRUPT 65
+#define EXIT_STORE_DELETED 66
 
 /* See smtpwatchd.h. */
 int64_t daemon_now(void)
@@ -310,6 +314,32 @@ static void clockwatch_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	clockwatch.wall = wall;
 	clockwatch.mono_ms = mono;
+}
+
+/* Store watch: the database file deleted (or replaced) under the daemon.
+ * SQLite in WAL mode goes on writing to the unlinked file without an
+ * error, so everything stored from then on would vanish at the next stop
+ * without a word.  Said once, as an error; the daemon keeps running (the
+ * open file is all that is left of the data). */
+#define STORE_CHECK_S 10
+static struct {
+	struct event *ev;
+	bool reported;
+} storewatch;
+
+/* Every STORE_CHECK_S: is the database file still the one we opened? */
+static void storewatch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	if (storewatch.reported || sw_store_check_file(d->store) >= 0)
+		return;
+	storewatch.reported = true;
+	log_err("%s: nothing stored from now on survives a restart; stop smtpwatchd, restore the database from "
+	        "a backup and start it again (it refuses to start without it: remove %s/smtpwatch.db%s to start "
+	        "with an empty one)",
+	        sw_store_errmsg(d->store), d->cfg->daemon.state_dir, SW_STORE_MARKER_SUFFIX);
+	sd_notifyf(0, "STATUS=%s", sw_store_errmsg(d->store));
 }
 
 /* Run the rules of one tenant.  A large backlog of sign-ins (a first
@@ -607,6 +637,13 @@ int main(int argc, char **argv)
 	if (asprintf(&dbpath, "%s/smtpwatch.db", d.cfg->daemon.state_dir) < 0)
 		goto out;
 	r = sw_store_open(dbpath, &d.store, &err);
+	if (r == -EBADMSG || r == -ENOENT) {
+		/* Corrupt or deleted: a restart cannot help, the operator must
+		 * choose (the unit's RestartPreventExitStatus= lists both). */
+		log_err("%s", err.text);
+		rc = r == -EBADMSG ? EXIT_STORE_CORRUPT : EXIT_STORE_DELETED;
+		goto out;
+	}
 	if (r < 0) {
 		log_err("%s: cannot open the database: %s", dbpath, err.text);
 		goto out;
@@ -652,6 +689,9 @@ int main(int argc, char **argv)
 		struct timeval every = {CLOCK_CHECK_S, 0};
 		clockwatch.ev = event_new(d.base, -1, EV_PERSIST, clockwatch_cb, &d);
 		event_add(clockwatch.ev, &every);
+		struct timeval store_every = {STORE_CHECK_S, 0};
+		storewatch.ev = event_new(d.base, -1, EV_PERSIST, storewatch_cb, &d);
+		event_add(storewatch.ev, &store_every);
 	}
 	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
 		struct timeval tv = {(time_t)(wd_usec / 2000000), (suseconds_t)(wd_usec / 2 % 1000000)};
@@ -677,6 +717,7 @@ out:
 	if (d.watchdog) event_free(d.watchdog);
 	if (d.health) event_free(d.health);
 	if (clockwatch.ev) event_free(clockwatch.ev);
+	if (storewatch.ev) event_free(storewatch.ev);
 	control_free(d.control);
 	deliver_free(d.deliver);
 	tenants_free(&d);

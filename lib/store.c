@@ -8,10 +8,14 @@
 #include "store_report.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* Forward migrations: migrations[i] takes user_version i to i + 1.  Never
  * edit a released one; append a new one instead. */
@@ -231,6 +235,9 @@ struct sw_store {
 	sqlite3 *db;
 	sqlite3_stmt *st[_ST_MAX];
 	char errmsg[512];
+	char *path;         /* NULL for an in-memory database */
+	dev_t dev;          /* the file opened, to notice it deleted or replaced */
+	ino_t ino;
 };
 
 /* A failed SQLite result code to -errno, at the boundary (never 0). */
@@ -283,9 +290,17 @@ __attribute__((format(printf, 2, 3))) static void store_set_error(struct sw_stor
 	va_end(ap);
 }
 
-/* Record SQLite's message for rc and translate rc to -errno. */
+/* Record SQLite's message for rc and translate rc to -errno.  A write
+ * to a database file deleted or moved under us fails with
+ * SQLITE_READONLY_DBMOVED, whose text ("attempt to write a readonly
+ * database") sends the operator after permissions: say what happened. */
 static int store_fail(struct sw_store *s, int rc, const char *what)
 {
+	if (s->db != NULL && sqlite3_extended_errcode(s->db) == SQLITE_READONLY_DBMOVED) {
+		store_set_error(s, "%s: the database file %s was deleted or moved while open", what,
+		                s->path ? s->path : "");
+		return sqlite_to_errno(rc);
+	}
 	store_set_error(s, "%s: %s", what, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 	return sqlite_to_errno(rc);
 }
@@ -429,10 +444,119 @@ fail:
 	return r;
 }
 
+/* Is path a database file of its own (not ":memory:", "", a URI)? */
+static bool store_on_disk(const char *path)
+{
+	return path != NULL && path[0] != '\0' && strcmp(path, ":memory:") != 0 && strncmp(path, "file:", 5) != 0;
+}
+
+/* The marker beside the database: PATH.created. */
+static char *marker_path(const char *path)
+{
+	size_t n = strlen(path) + sizeof(SW_STORE_MARKER_SUFFIX);
+	char *m = malloc(n);
+
+	if (m != NULL)
+		snprintf(m, n, "%s%s", path, SW_STORE_MARKER_SUFFIX);
+	return m;
+}
+
+/* Refuse to create a database where one was created before: its marker
+ * is there and the database is not, so it was deleted (or the state
+ * directory half restored), and a new empty one would raise every alert
+ * again under new ids.  -ENOENT with the error set. */
+static int store_check_deleted(struct sw_store *s, const char *marker)
+{
+	struct stat st;
+
+	if (lstat(s->path, &st) == 0 || errno != ENOENT)
+		return 0;
+	if (lstat(marker, &st) < 0)
+		return 0;
+	store_set_error(s,
+	                "database %s was deleted (%s says one was created there): restore it from a backup, or "
+	                "remove %s to start with an empty database",
+	                s->path, marker, marker);
+	return -ENOENT;
+}
+
+/* Write the marker once the database exists (for a database created by an
+ * older smtpwatch too); fsync'd with its directory so that a crash cannot
+ * keep the database and lose the marker. */
+static int store_write_marker(struct sw_store *s, const char *marker)
+{
+	static const char text[] = "smtpwatchd created smtpwatch.db here: while this file exists, smtpwatchd "
+	                           "refuses to start without the database (remove it to start with an empty one)\n";
+	char *dcopy;
+	int fd, dfd, r = 0;
+
+	fd = open(marker, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 && errno == EEXIST)
+		return 0;
+	if (fd < 0 || write(fd, text, sizeof(text) - 1) != (ssize_t)(sizeof(text) - 1) || fsync(fd) < 0)
+		r = -errno;
+	if (fd >= 0)
+		close(fd);
+	if (r < 0) {
+		unlink(marker);
+		store_set_error(s, "cannot write %s: %s", marker, strerror(-r));
+		return r;
+	}
+	dcopy = strdup(marker);
+	dfd = dcopy ? open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	if (dfd >= 0) {
+		(void)fsync(dfd);
+		close(dfd);
+	}
+	free(dcopy);
+	return 0;
+}
+
+/* SQLite found the file damaged ("file is not a database", "database disk
+ * image is malformed")? */
+static bool store_corrupt_rc(int rc)
+{
+	return (rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB;
+}
+
+/* PRAGMA quick_check (the b-trees, without the index cross-check of
+ * integrity_check): a corrupt file is refused at start with one line,
+ * instead of failing a write now and then for ever.  -EBADMSG. */
+static int store_quick_check(struct sw_store *s)
+{
+	sqlite3_stmt *st = NULL;
+	char first[256] = "";
+	int rc, n = 0;
+
+	rc = sqlite3_prepare_v2(s->db, "PRAGMA quick_check", -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			const char *row = (const char *)sqlite3_column_text(st, 0);
+			if (row != NULL && strcmp(row, "ok") != 0 && n++ == 0)
+				snprintf(first, sizeof(first), "%s", row);
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		if (!store_corrupt_rc(rc))
+			rc = store_fail(s, rc, "quick_check");
+		else
+			snprintf(first, sizeof(first), "%s", sqlite3_errmsg(s->db));
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE && !store_corrupt_rc(rc))
+		return rc;
+	if (first[0] == '\0')
+		return 0;
+	store_set_error(s, "%s%s", first, n > 1 ? " (and more)" : "");
+	return -EBADMSG;
+}
+
 /* See store.h. */
 int sw_store_open(const char *path, struct sw_store **ret, struct sw_error *err)
 {
 	struct sw_store *s;
+	char *marker = NULL;
+	struct stat st;
 	int64_t version;
 	int rc, r;
 
@@ -441,6 +565,18 @@ int sw_store_open(const char *path, struct sw_store **ret, struct sw_error *err)
 		if (err)
 			store_error_out(err, path, "out of memory");
 		return -ENOMEM;
+	}
+	if (store_on_disk(path)) {
+		s->path = strdup(path);
+		marker = marker_path(path);
+		if (s->path == NULL || marker == NULL) {
+			r = -ENOMEM;
+			store_set_error(s, "out of memory");
+			goto fail;
+		}
+		r = store_check_deleted(s, marker);
+		if (r < 0)
+			goto fail;
 	}
 	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
@@ -466,6 +602,9 @@ int sw_store_open(const char *path, struct sw_store **ret, struct sw_error *err)
 	               "cannot configure database");
 	if (r < 0)
 		goto fail;
+	r = store_quick_check(s);
+	if (r < 0)
+		goto fail;
 	r = store_migrate(s);
 	if (r < 0)
 		goto fail;
@@ -476,13 +615,67 @@ int sw_store_open(const char *path, struct sw_store **ret, struct sw_error *err)
 			goto fail;
 		}
 	}
+	if (s->path != NULL) {
+		if (stat(s->path, &st) < 0) {
+			r = -errno;
+			store_set_error(s, "%s: %s", s->path, strerror(-r));
+			goto fail;
+		}
+		s->dev = st.st_dev;
+		s->ino = st.st_ino;
+		r = store_write_marker(s, marker);
+		if (r < 0)
+			goto fail;
+	}
+	free(marker);
 	*ret = s;
 	return 0;
 fail:
+	/* Whatever step met the damage (the header, the schema, the check),
+	 * the caller hears one thing: the file is corrupt. */
+	if (r != -EBADMSG && s->db != NULL && store_corrupt_rc(sqlite3_errcode(s->db))) {
+		char why[256];
+		snprintf(why, sizeof(why), "%s", sqlite3_errmsg(s->db));
+		store_set_error(s, "%s", why);
+		r = -EBADMSG;
+	}
+	if (r == -EBADMSG) {
+		char why[sizeof(s->errmsg)];
+		memcpy(why, s->errmsg, sizeof(why));
+		store_set_error(s,
+		                "database %s is corrupt (%s): restore it from a backup, or move it away and remove "
+		                "%s%s to start with an empty database",
+		                path, why, path, SW_STORE_MARKER_SUFFIX);
+	}
 	if (err)
 		store_error_out(err, path, s->errmsg);
+	free(marker);
 	sw_store_free(s);
 	return r;
+}
+
+/* See store.h.  By path, not by the open descriptor: SQLite keeps that to
+ * itself, and under PR_SET_DUMPABLE 0 the daemon cannot read
+ * /proc/self/fd to find it. */
+int sw_store_check_file(struct sw_store *s)
+{
+	struct stat st;
+
+	if (s->path == NULL)
+		return 0;
+	if (stat(s->path, &st) < 0) {
+		int r = -errno;
+		if (r == -ENOENT)
+			store_set_error(s, "database %s was deleted while open", s->path);
+		else
+			store_set_error(s, "database %s: %s", s->path, strerror(-r));
+		return r;
+	}
+	if (st.st_dev != s->dev || st.st_ino != s->ino) {
+		store_set_error(s, "database %s was replaced by another file while open", s->path);
+		return -ESTALE;
+	}
+	return 0;
 }
 
 /* See store.h. */
@@ -497,6 +690,7 @@ void sw_store_free(struct sw_store *s)
 	if (s->db && !sqlite3_get_autocommit(s->db))
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_close_v2(s->db);
+	free(s->path);
 	free(s);
 }
 

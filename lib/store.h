@@ -18,11 +18,21 @@
 
 struct sw_store;
 
+/* The marker written beside a database file once it exists: PATH.created. */
+#define SW_STORE_MARKER_SUFFIX ".created"
+
 /* Open (creating and migrating) the database: WAL, foreign keys,
- * busy_timeout, user_version migrations.  err gets SQLite's text.
- * -ENOTSUP when the database was written by a newer smtpwatch (a schema
- * version this code does not know). */
+ * busy_timeout, PRAGMA quick_check, user_version migrations.  err gets
+ * the text.  -ENOTSUP when the database was written by a newer smtpwatch
+ * (a schema version this code does not know); -EBADMSG when the file is
+ * corrupt; -ENOENT when PATH is missing but PATH.created is there (it was
+ * deleted: a new empty one is not created).  On success PATH.created is
+ * written if missing. */
 int sw_store_open(const char *path, struct sw_store **ret, struct sw_error *err);
+/* Is the database file still the one opened?  -ENOENT when it was
+ * deleted, -ESTALE when another file took its name (errmsg says which);
+ * writes then go to a file nobody will find again.  A stat(2). */
+int sw_store_check_file(struct sw_store *s);
 void sw_store_free(struct sw_store *s);
 /* The handle, for lib modules with their own queries (detect, report). */
 sqlite3 *sw_store_db(struct sw_store *s);

@@ -58,7 +58,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	static const char *const suffixes[] = {"", "-wal", "-shm"};
+	static const char *const suffixes[] = {"", "-wal", "-shm", SW_STORE_MARKER_SUFFIX};
 	char p[PATH_MAX + 64];
 
 	sw_store_rollback(store);

@@ -29,7 +29,7 @@ static void setup(void)
 /* Remove the database with its WAL files and the directory. */
 static void teardown(void)
 {
-	static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+	static const char *const suffixes[] = {"", "-wal", "-shm", "-journal", SW_STORE_MARKER_SUFFIX};
 	char p[PATH_MAX + 64];
 
 	sw_store_free(store);
@@ -178,6 +178,148 @@ START_TEST(test_open_unwritable_path_fails)
 	ck_assert_int_lt(sw_store_open(p, &other, &err), 0);
 	ck_assert_ptr_null(other);
 	ck_assert_str_ne(err.text, "");
+}
+END_TEST
+
+/* Does path exist? */
+static bool exists(const char *path)
+{
+	return access(path, F_OK) == 0;
+}
+
+/* Close the store and delete the database with its WAL files. */
+static void delete_db(void)
+{
+	static const char *const suffixes[] = {"", "-wal", "-shm"};
+	char p[PATH_MAX + 64];
+
+	sw_store_free(store);
+	store = NULL;
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(p, sizeof(p), "%s%s", dbpath, suffixes[i]);
+		unlink(p);
+	}
+}
+
+/* The database leaves a marker; once it is gone, a missing database is
+ * an error, not a new empty one (issue 21 #14: every alert fired again
+ * under new ids).  Removing the marker starts afresh. */
+START_TEST(test_deleted_database_refused)
+{
+	struct sw_error err = {0};
+	char marker[PATH_MAX + 64], want[4 * PATH_MAX + 256];
+	struct sw_signin s = signin("id-1", 1000, "a@contoso.com", 0);
+
+	snprintf(marker, sizeof(marker), "%s.created", dbpath);
+	ck_assert(exists(marker));
+	ck_assert_int_eq(sw_store_signins_add(store, "contoso", &s, 1, 5000, NULL), 0);
+	delete_db();
+
+	ck_assert_int_eq(sw_store_open(dbpath, &store, &err), -ENOENT);
+	ck_assert_ptr_null(store);
+	snprintf(want, sizeof(want),
+	         "database %s was deleted (%s says one was created there): restore it from a backup, or remove %s to "
+	         "start with an empty database",
+	         dbpath, marker, marker);
+	ck_assert_str_eq(err.text, want);
+	ck_assert(!exists(dbpath));
+
+	ck_assert_int_eq(unlink(marker), 0);
+	ck_assert_int_eq(sw_store_open(dbpath, &store, &err), 0);
+	ck_assert(exists(marker));
+	ck_assert_int_eq(signin_count("contoso"), 0);
+
+	/* A database from before the marker gets one on its next open. */
+	ck_assert_int_eq(unlink(marker), 0);
+	reopen();
+	ck_assert(exists(marker));
+}
+END_TEST
+
+/* A corrupt file is refused at open with one line that says so, whether
+ * the header is gone or a page inside is damaged (PRAGMA quick_check). */
+START_TEST(test_corrupt_database_refused)
+{
+	struct sw_error err = {0};
+	char junk[4096];
+	int64_t pages;
+	FILE *f;
+
+	for (int i = 0; i < 2000; i++) {
+		char id[32], upn[64];
+		snprintf(id, sizeof(id), "id-%d", i);
+		snprintf(upn, sizeof(upn), "user%d@contoso.com", i);
+		struct sw_signin s = signin(id, 1000 + i, upn, 0);
+		ck_assert_int_eq(sw_store_signins_add(store, "contoso", &s, 1, 5000, NULL), 0);
+	}
+	pages = query_int("PRAGMA page_count");
+	ck_assert_int_gt(pages, 8);
+	sw_store_free(store); /* the last close checkpoints the WAL into the file */
+	store = NULL;
+
+	/* A page in the middle: the b-tree check finds it. */
+	memset(junk, 0x5a, sizeof(junk));
+	f = fopen(dbpath, "r+");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fseek(f, (long)(pages / 2) * 4096, SEEK_SET), 0);
+	ck_assert_uint_eq(fwrite(junk, 1, sizeof(junk), f), sizeof(junk));
+	fclose(f);
+	ck_assert_int_eq(sw_store_open(dbpath, &store, &err), -EBADMSG);
+	ck_assert_ptr_null(store);
+	ck_assert_msg(strstr(err.text, " is corrupt (") != NULL && strstr(err.text, "restore it from a backup") != NULL,
+	              "%s", err.text);
+
+	/* The header: not a database at all. */
+	f = fopen(dbpath, "r+");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(junk, 1, 100, f), 100);
+	fclose(f);
+	ck_assert_int_eq(sw_store_open(dbpath, &store, &err), -EBADMSG);
+	ck_assert_msg(strstr(err.text, "is corrupt (file is not a database)") != NULL, "%s", err.text);
+}
+END_TEST
+
+/* Start over in the same directory: no database, no marker. */
+static void reopen_fresh(void)
+{
+	struct sw_error err = {0};
+	char marker[PATH_MAX + 64];
+
+	snprintf(marker, sizeof(marker), "%s.created", dbpath);
+	unlink(marker);
+	ck_assert_int_eq(sw_store_open(dbpath, &store, &err), 0);
+}
+
+/* A database deleted while open: in WAL mode SQLite goes on writing to
+ * the unlinked file without a word, so the store says so when asked; a
+ * write that SQLite refuses for it (rollback-journal mode) says "deleted
+ * or moved", not "attempt to write a readonly database". */
+START_TEST(test_deleted_while_open)
+{
+	struct sw_signin s = signin("id-1", 1000, "a@contoso.com", 0);
+	char want[PATH_MAX + 64];
+	FILE *f;
+
+	ck_assert_int_eq(sw_store_check_file(store), 0);
+	ck_assert_int_eq(unlink(dbpath), 0);
+	ck_assert_int_eq(sw_store_check_file(store), -ENOENT);
+	snprintf(want, sizeof(want), "database %s was deleted while open", dbpath);
+	ck_assert_str_eq(sw_store_errmsg(store), want);
+
+	/* Another file under the name is not ours either. */
+	f = fopen(dbpath, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	ck_assert_int_eq(sw_store_check_file(store), -ESTALE);
+	ck_assert_ptr_nonnull(strstr(sw_store_errmsg(store), "was replaced by another file while open"));
+
+	delete_db();
+	reopen_fresh();
+	ck_assert_int_eq(sqlite3_exec(sw_store_db(store), "PRAGMA journal_mode = DELETE", NULL, NULL, NULL), SQLITE_OK);
+	ck_assert_int_eq(unlink(dbpath), 0);
+	ck_assert_int_lt(sw_store_signins_add(store, "contoso", &s, 1, 5000, NULL), 0);
+	snprintf(want, sizeof(want), "was deleted or moved while open");
+	ck_assert_msg(strstr(sw_store_errmsg(store), want) != NULL, "%s", sw_store_errmsg(store));
 }
 END_TEST
 
@@ -890,6 +1032,9 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_future_schema_refused);
 	tcase_add_test(tc, test_older_schema_migrates_forward);
 	tcase_add_test(tc, test_open_unwritable_path_fails);
+	tcase_add_test(tc, test_deleted_database_refused);
+	tcase_add_test(tc, test_corrupt_database_refused);
+	tcase_add_test(tc, test_deleted_while_open);
 	tcase_add_test(tc, test_signins_dedupe_pages);
 	tcase_add_test(tc, test_signins_same_id_shifted_created);
 	tcase_add_test(tc, test_migration_drops_later_duplicates);

@@ -1,15 +1,20 @@
-"""The daemon on its host (issue 21 #10): secret files that another user
-owns, that sit in a directory others may write to, or that are FIFOs are
-refused at once by start, --check-config and reload; a crash leaves no
-core file with secrets in it.
+"""The daemon on its host (issue 21 #10 and #14): secret files that another
+user owns, that sit in a directory others may write to, or that are FIFOs
+are refused at once by start, --check-config and reload; a crash leaves no
+core file with secrets in it; a corrupt database stops the daemon with one
+line and an exit status the unit does not restart on; a database deleted
+while the daemon runs is reported as deleted, and a missing one is not
+silently replaced by an empty one at the next start.
 
 The second Unix user comes from useradd (root only; that check is skipped
 with a reason otherwise)."""
 
 import os
+import re
 import resource
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -17,6 +22,9 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import SCALE, SECRET, SMTPWATCHD, WRAP, Env, check, finish, wait_for  # noqa: E402
 
+SRC = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+UNIT = os.path.join(SRC, "systemd", "smtpwatchd.service")
+EXIT_CORRUPT, EXIT_DELETED = 65, 66
 USER = "sw-host-other"
 
 
@@ -220,11 +228,93 @@ def test_no_core_dump():
         env.close()
 
 
+# ---- #14: storage ----
+
+def db_path(env):
+    return os.path.join(env.state, "smtpwatch.db")
+
+
+def first_run(env):
+    """Start the daemon, let the first sign-ins run finish, stop it."""
+    env.start_daemon()
+    wait_for(lambda: (env.source() or {}).get("last_success"), timeout=60, what="first sign-ins run")
+    check(env.stop_daemon() == 0, "the daemon ran and stopped cleanly")
+
+
+def unit_prevents_restart():
+    with open(UNIT) as f:
+        text = f.read()
+    m = re.search(r"^RestartPreventExitStatus=(.*)$", text, re.M)
+    codes = m.group(1).split() if m else []
+    return str(EXIT_CORRUPT) in codes and str(EXIT_DELETED) in codes, codes
+
+
+def test_corrupt_db():
+    env = Env("host-corrupt")
+    try:
+        first_run(env)
+        check(os.path.exists(db_path(env) + ".created"), "the database has its marker smtpwatch.db.created")
+        db = sqlite3.connect(db_path(env))
+        root = db.execute("SELECT rootpage FROM sqlite_schema WHERE name = 'signins'").fetchone()[0]
+        size = db.execute("PRAGMA page_size").fetchone()[0]
+        db.close()
+        for what, offset, length in (("the sign-ins table's root page", (root - 1) * size, size),
+                                     ("the file header", 0, 100)):
+            with open(db_path(env), "r+b") as f:
+                f.seek(offset)
+                f.write(b"\x5a" * length)
+            new_log(env)
+            rc, log = start_refused(env)
+            lines = [l for l in log.splitlines() if "corrupt" in l]
+            check(rc == EXIT_CORRUPT and len(lines) == 1 and
+                  ("database %s is corrupt (" % db_path(env)) in lines[0] and "restore it from a backup" in lines[0],
+                  "%s damaged: one line and exit status %d (exit %s: %s)" %
+                  (what, EXIT_CORRUPT, rc, (lines or [log.strip()[-300:]])[0]))
+        ok, codes = unit_prevents_restart()
+        check(ok, "the unit does not restart on %d or %d (RestartPreventExitStatus=%s)" %
+              (EXIT_CORRUPT, EXIT_DELETED, " ".join(codes)))
+    finally:
+        env.close()
+
+
+def test_deleted_db():
+    env = Env("host-deleted")
+    try:
+        env.start_daemon()
+        wait_for(lambda: (env.source() or {}).get("last_success"), timeout=60, what="first sign-ins run")
+        os.unlink(db_path(env))
+        want = "database %s was deleted while open: nothing stored from now on survives a restart" % db_path(env)
+        seen = wait_for(lambda: want in env.log_text(), timeout=40, what="the deleted-database line")
+        check(seen, "a database deleted while running is reported as deleted, within 40 s")
+        check("readonly" not in env.log_text(), "and never as readonly")
+        env.stop_daemon()
+
+        new_log(env)
+        rc, log = start_refused(env)
+        marker = db_path(env) + ".created"
+        want = ("database %s was deleted (%s says one was created there): restore it from a backup, or remove %s "
+                "to start with an empty database" % (db_path(env), marker, marker))
+        check(rc == EXIT_DELETED and want in log, "the next start refuses, exit %d, with how to start fresh "
+              "(exit %s: %s)" % (EXIT_DELETED, rc, log.strip()[-300:]))
+        check(not os.path.exists(db_path(env)), "and creates no empty database")
+
+        if os.path.exists(marker):
+            os.unlink(marker)
+        new_log(env)
+        env.start_daemon()
+        check(env.status() is not None and os.path.exists(db_path(env)) and os.path.exists(marker),
+              "with the marker removed it starts with a new database (and a new marker)")
+    finally:
+        env.close()
+
+
 def main():
     test_secret_fifo()
     test_secret_dir_writable()
     test_secret_other_owner()
     test_no_core_dump()
+    test_corrupt_db()
+    test_deleted_db()
     finish()
 
 
