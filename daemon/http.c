@@ -42,6 +42,7 @@ struct http {
 	int running;
 	struct http_xfer *xfers; /* in flight */
 	int n_xfers;
+	char *proxy; /* [daemon] proxy, NULL: none */
 };
 
 static void http_check_done(struct http *h);
@@ -225,6 +226,7 @@ void http_free(struct http *h)
 	}
 	evtimer_del(&h->timer);
 	curl_multi_cleanup(h->multi);
+	free(h->proxy);
 	free(h);
 }
 
@@ -242,6 +244,18 @@ void http_cancel_arg(struct http *h, void *arg)
 		}
 		x = next;
 	}
+}
+
+/* See http.h. */
+int http_set_proxy(struct http *h, const char *proxy)
+{
+	char *copy = NULL;
+
+	if (proxy != NULL && *proxy != '\0' && (copy = strdup(proxy)) == NULL)
+		return -ENOMEM;
+	free(h->proxy);
+	h->proxy = copy;
+	return 0;
 }
 
 /* "localhost" is loopback only if no resolver decides what it means: pin
@@ -320,6 +334,12 @@ int http_submit(struct http *h, const struct http_request *req)
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_write_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
+	/* Only the configured proxy, never one from http_proxy, https_proxy or
+	 * ALL_PROXY in the environment ("" turns those off), and never for
+	 * loopback, where the simulator and local sinks get secrets in clear. */
+	curl_easy_setopt(e, CURLOPT_PROXY, sw_proxy_for(req->url, h->proxy));
+	if (sw_url_is_loopback(req->url))
+		curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
 	if (http_pin_localhost(x, req->url) < 0)
 		goto fail;
 	if (strcasecmp(req->method, "POST") == 0) {

@@ -44,3 +44,7 @@ int http_submit(struct http *h, const struct http_request *req);
 void http_cancel_arg(struct http *h, void *arg);
 /* Transfers in flight. */
 int http_active(const struct http *h);
+/* The proxy for every later request to a host that is not loopback
+ * (copied; NULL or "" for none).  The proxy variables of the environment
+ * are never used.  0 or -ENOMEM. */
+int http_set_proxy(struct http *h, const char *proxy);

@@ -480,6 +480,8 @@ int daemon_reload(struct daemon *d, char *why, size_t n)
 	sw_config_free(d->cfg);
 	d->cfg = cfg;
 	int r = tenants_build(d, regs);
+	if (r >= 0)
+		r = http_set_proxy(d->http, cfg->daemon.proxy);
 	d->deliver = deliver_new(d);
 	if (r < 0 || d->deliver == NULL) {
 		snprintf(why, n, "out of memory while applying the new configuration");
@@ -651,7 +653,7 @@ int main(int argc, char **argv)
 	d.started = daemon_now();
 	d.base = event_base_new();
 	d.http = d.base ? http_new(d.base) : NULL;
-	if (d.http == NULL) {
+	if (d.http == NULL || http_set_proxy(d.http, d.cfg->daemon.proxy) < 0) {
 		log_err("cannot set up the event loop");
 		goto out;
 	}

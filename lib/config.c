@@ -390,6 +390,7 @@ enum key_kind {
 	K_ADDRESS,   /* char *, syslog address */
 	K_FACILITY,  /* int */
 	K_BOOL,      /* bool: yes | no | true | false | on | off | 1 | 0 */
+	K_PROXY,     /* char *, sw_proxy_check; empty = none */
 };
 
 struct key_def {
@@ -408,7 +409,7 @@ static const struct key_def daemon_keys[] = {
 	{ "operator_group", K_STR_EMPTY, D(operator_group) },
 	{ "max_silence", K_DURATION, D(max_silence) },
 	{ "allow_root", K_BOOL, D(allow_root) },
-	{ "proxy", K_STR, D(proxy) },
+	{ "proxy", K_PROXY, D(proxy) },
 	{ NULL, 0, 0 },
 };
 #undef D
@@ -830,7 +831,7 @@ static void cfg_set(struct cfg_ctx *x, int line, const struct key_def *k, void *
 	int64_t v;
 	char *end;
 
-	if (*value == '\0' && k->kind != K_STR_EMPTY) {
+	if (*value == '\0' && k->kind != K_STR_EMPTY && k->kind != K_PROXY) {
 		cfg_error(x, line, "%s: empty value", k->name);
 		return;
 	}
@@ -843,6 +844,14 @@ static void cfg_set(struct cfg_ctx *x, int line, const struct key_def *k, void *
 	case K_PATH:
 		free(*str);
 		*str = resolve_path(x, value);
+		break;
+	case K_PROXY:
+		if (sw_proxy_check(value, why, sizeof(why)) < 0) {
+			cfg_error(x, line, "proxy: %s", why);
+			break;
+		}
+		free(*str);
+		*str = *value != '\0' ? cfg_strdup(x, value) : NULL;
 		break;
 	case K_BASEURL:
 	case K_URL:

@@ -567,6 +567,43 @@ int sw_url_origin(const char *url, char *buf, size_t n)
 	return w < 0 || (size_t)w >= n ? -EINVAL : 0;
 }
 
+/* See util.h. */
+int sw_proxy_check(const char *proxy, char *why, size_t n)
+{
+	char origin[300];
+	const char *a, *h, *end;
+	size_t slen, alen;
+
+	if (proxy == NULL || *proxy == '\0')
+		return 0;
+	if (sw_url_origin(proxy, origin, sizeof(origin)) < 0) {
+		snprintf(why, n, "expected http://HOST:PORT or https://HOST:PORT (no user name or password)");
+		return -EINVAL;
+	}
+	slen = url_scheme_len(proxy);
+	a = proxy + slen + 3;
+	alen = strcspn(a, "/?#");
+	end = a + alen;
+	if (*end != '\0' && strcmp(end, "/") != 0) {
+		snprintf(why, n, "a proxy URL is HOST:PORT only, without a path or query");
+		return -EINVAL;
+	}
+	h = *a == '[' ? (const char *)memchr(a, ']', alen) : a;
+	if (memchr(h, ':', (size_t)(end - h)) == NULL) {
+		snprintf(why, n, "the proxy's port is missing (http://HOST:PORT)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* See util.h. */
+const char *sw_proxy_for(const char *url, const char *proxy)
+{
+	if (proxy == NULL || *proxy == '\0' || url == NULL || sw_url_is_loopback(url))
+		return "";
+	return proxy;
+}
+
 /* Overwrite a string, then free it. */
 void sw_free_secret(char *s)
 {

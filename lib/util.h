@@ -84,6 +84,14 @@ int sw_url_check(const char *url, char *why, size_t n);
  * brackets ("https://graph.microsoft.com:443").  -EINVAL for another
  * scheme, no host, a bad port, userinfo, control bytes, or a buf too small. */
 int sw_url_origin(const char *url, char *buf, size_t n);
+/* [daemon] proxy: http:// or https:// HOST:PORT, nothing else (no user
+ * name or password, path or query); NULL or "" is fine (no proxy).  0 or
+ * -EINVAL with why. */
+int sw_proxy_check(const char *proxy, char *why, size_t n);
+/* The proxy a request to url goes through: proxy, or "" (none) when there
+ * is none or url is loopback.  "" also keeps libcurl from taking one from
+ * the environment. */
+const char *sw_proxy_for(const char *url, const char *proxy);
 /* Free a string after overwriting it (secrets). NULL is fine. */
 void sw_free_secret(char *s);
 

@@ -358,6 +358,62 @@ START_TEST(url_origin_small_buffer)
 }
 END_TEST
 
+/* [daemon] proxy: the only proxy there is, and never for loopback. */
+static const struct {
+	const char *proxy;
+	int r;
+	const char *why;
+} proxies[] = {
+	{ NULL, 0, NULL },
+	{ "", 0, NULL },
+	{ "http://proxy.corp.example:3128", 0, NULL },
+	{ "http://proxy.corp.example:3128/", 0, NULL },
+	{ "https://Proxy.Corp.Example:8443", 0, NULL },
+	{ "http://[2001:db8::1]:3128", 0, NULL },
+	{ "http://127.0.0.1:3128", 0, NULL },
+	{ "http://proxy.corp.example", -EINVAL, "port is missing" },
+	{ "http://[2001:db8::1]", -EINVAL, "port is missing" },
+	{ "http://proxy.corp.example:3128/path", -EINVAL, "without a path" },
+	{ "http://proxy.corp.example:3128?x=1", -EINVAL, "without a path" },
+	{ "http://user:pw@proxy.corp.example:3128", -EINVAL, "no user name or password" },
+	{ "socks5://proxy.corp.example:1080", -EINVAL, "expected http://HOST:PORT" },
+	{ "proxy.corp.example:3128", -EINVAL, "expected http://HOST:PORT" },
+	{ "http://proxy.corp.example:99999", -EINVAL, "expected http://HOST:PORT" },
+};
+
+START_TEST(proxy_check_table)
+{
+	char why[160] = "";
+	int r = sw_proxy_check(proxies[_i].proxy, why, sizeof(why));
+
+	ck_assert_msg(r == proxies[_i].r, "%s: got %d (%s)", proxies[_i].proxy, r, why);
+	if (proxies[_i].why != NULL)
+		ck_assert_msg(strstr(why, proxies[_i].why) != NULL, "%s: why \"%s\" lacks \"%s\"", proxies[_i].proxy,
+		              why, proxies[_i].why);
+}
+END_TEST
+
+START_TEST(proxy_for_decision)
+{
+	const char *px = "http://proxy.corp.example:3128";
+
+	/* A configured proxy carries everything that is not loopback. */
+	ck_assert_str_eq(sw_proxy_for("https://graph.microsoft.com/v1.0/x", px), px);
+	ck_assert_str_eq(sw_proxy_for("https://hooks.example.com/soc", px), px);
+	/* Loopback never goes through it (the simulator, local sinks). */
+	ck_assert_str_eq(sw_proxy_for("http://127.0.0.1:8080/x", px), "");
+	ck_assert_str_eq(sw_proxy_for("http://127.9.9.9/", px), "");
+	ck_assert_str_eq(sw_proxy_for("http://[::1]:8080/x", px), "");
+	ck_assert_str_eq(sw_proxy_for("http://LocalHost:8080/x", px), "");
+	ck_assert_str_eq(sw_proxy_for("https://localhost./x", px), px);
+	/* No proxy configured: "", which also keeps libcurl from the
+	 * environment's http_proxy, https_proxy and ALL_PROXY. */
+	ck_assert_str_eq(sw_proxy_for("https://graph.microsoft.com/", NULL), "");
+	ck_assert_str_eq(sw_proxy_for("https://graph.microsoft.com/", ""), "");
+	ck_assert_str_eq(sw_proxy_for("http://127.0.0.1/", NULL), "");
+}
+END_TEST
+
 START_TEST(diag_collects_errors_and_warnings)
 {
 	struct sw_diag d = { 0 };
@@ -558,6 +614,8 @@ static Suite *util_suite(void)
 	tcase_add_test(tc, url_check_null_why);
 	tcase_add_loop_test(tc, url_origin_table, 0, sizeof(origins) / sizeof(origins[0]));
 	tcase_add_test(tc, url_origin_small_buffer);
+	tcase_add_loop_test(tc, proxy_check_table, 0, sizeof(proxies) / sizeof(proxies[0]));
+	tcase_add_test(tc, proxy_for_decision);
 	tcase_add_test(tc, diag_collects_errors_and_warnings);
 	tcase_add_test(tc, free_secret_null);
 	tcase_add_loop_test(tc, escape_text_table, 0, sizeof(escapes) / sizeof(escapes[0]));

@@ -260,11 +260,60 @@ def test_loopback_names():
         env.close()
 
 
+PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+
+
+def test_proxy():
+    """#13: libcurl takes no proxy from the environment; the configured
+    proxy carries only what is not loopback.  No request leaves this
+    machine: the one non-loopback URL (a sink on example.invalid) goes to
+    the configured proxy, a trap on loopback, as a CONNECT line."""
+    env_trap, cfg_trap = Trap(), Trap()
+    remote = "https://hooks.example.invalid/soc"
+    sinks = ("[sink soc]\ntype = webhook\nurl = %s/hooks/soc\nmin_severity = info\n\n"
+             "[sink remote]\ntype = webhook\nurl = %s\nmin_severity = info\n" % ("%s", remote))
+    env = Env("hostile-proxy", extra_conf="proxy = %s\n" % cfg_trap.url, sinks="")
+    try:
+        with open(env.conf, "a") as f:
+            f.write(sinks % env.sim.url)
+        bad = os.path.join(env.dir, "bad-proxy.conf")
+        with open(bad, "w") as f:
+            f.write(open(env.conf).read().replace("proxy = %s" % cfg_trap.url, "proxy = http://proxy.example"))
+        p = subprocess.run([SMTPWATCHD, "-c", bad, "--check-config"], capture_output=True, text=True, timeout=30)
+        out = p.stdout + p.stderr
+        check(p.returncode == 1 and "bad-proxy.conf:" in out and "proxy: the proxy's port is missing" in out,
+              "--check-config refuses a proxy without a port, with file:line (%s)" % out.strip()[:120])
+        os.environ.pop("no_proxy", None)
+        os.environ.pop("NO_PROXY", None)
+        env.start_daemon(env={k: env_trap.url for k in PROXY_VARS})
+        src = first_run(env)
+        first_run(env, "exchange")
+        check(src and src["records"] > 0, "the daemon reads the simulator with proxy variables in its environment")
+        hooks = wait_for(lambda: env.sim.hooks("soc"), timeout=30, what="an alert on the loopback sink")
+        check(bool(hooks), "and delivers to the loopback sink")
+        connect = wait_for(lambda: [r for r in cfg_trap.requests if r[0] == "CONNECT"], timeout=30,
+                           what="the remote sink through the proxy")
+        check(bool(connect) and connect[0][1] == "hooks.example.invalid:443",
+              "the non-loopback sink goes through the configured proxy (%s)" % [r[:2] for r in connect[:1]])
+        check([r for r in cfg_trap.requests if r[0] != "CONNECT"] == [],
+              "loopback requests never go through the configured proxy (%s)"
+              % [r[:2] for r in cfg_trap.requests if r[0] != "CONNECT"][:3])
+        check(env_trap.requests == [], "the environment's proxy gets nothing (%s)"
+              % [r[:2] for r in env_trap.requests[:3]])
+        check(not any(a for _, _, a in env_trap.requests + cfg_trap.requests), "no proxy saw an Authorization header")
+        check(env.daemon.poll() is None, "the daemon stays up")
+    finally:
+        env.close()
+        env_trap.close()
+        cfg_trap.close()
+
+
 def main():
     test_foreign_next_link()
     test_link_loop()
     test_token_lifetimes()
     test_loopback_names()
+    test_proxy()
     finish()
 
 
