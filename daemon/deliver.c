@@ -827,6 +827,7 @@ static int tls_handshake(struct worker *w)
 		    (literal ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(w->ssl), w->host) != 1
 		             : SSL_set1_host(w->ssl, w->host) != 1 || SSL_set_tlsext_host_name(w->ssl, w->host) != 1))
 			return tls_fail(w, "TLS setup", SSL_ERROR_SSL);
+		SSL_set_hostflags(w->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS); /* as curl does */
 		SSL_set_mode(w->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	}
 	ERR_clear_error();

@@ -6,6 +6,8 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -753,6 +755,24 @@ static bool address_valid(const char *a)
 	return errno == 0 && *pend == '\0' && p >= 1 && p <= 65535;
 }
 
+/* A syslog ca_file must hold at least one PEM certificate: found here
+ * by --check-config, not at the first alert. */
+static void ca_file_check(struct cfg_ctx *x, int line, const char *label, const char *path)
+{
+	FILE *f = fopen(path, "re");
+	X509 *cert;
+
+	if (f == NULL) {
+		cfg_error(x, line, "[%s]: ca_file %s: %s", label, path, strerror(errno));
+		return;
+	}
+	cert = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	if (cert == NULL)
+		cfg_error(x, line, "[%s]: ca_file %s holds no PEM certificate", label, path);
+	X509_free(cert);
+}
+
 /* Split a comma list of rule names; "*" gives NULL (every rule). */
 static int rules_parse(struct cfg_ctx *x, int line, const char *value, char ***ret)
 {
@@ -1035,8 +1055,8 @@ static void sink_validate(struct cfg_ctx *x, const struct section_rec *s, struct
 			          "or set allow_cleartext = yes", s->label, k->address);
 		if (kl[SK_CA_FILE] != 0 && (k->address == NULL || strncmp(k->address, "tls://", 6) != 0))
 			cfg_error(x, kl[SK_CA_FILE], "[%s]: ca_file is used only with a tls:// address", s->label);
-		else if (k->ca_file != NULL && access(k->ca_file, R_OK) < 0)
-			cfg_error(x, kl[SK_CA_FILE], "[%s]: ca_file %s: %s", s->label, k->ca_file, strerror(errno));
+		else if (k->ca_file != NULL)
+			ca_file_check(x, kl[SK_CA_FILE], s->label, k->ca_file);
 		break;
 	case SW_SINK_JOURNAL:
 		break;

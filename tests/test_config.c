@@ -422,6 +422,8 @@ static const struct {
 	{ "[sink local]\ntype = syslog\naddress = tls://logs.example.com:6514\nca_file = /nonexistent/ca.pem\n", 4,
 	  "[sink local]: ca_file /nonexistent/ca.pem: No such file" },
 	{ "[sink local]\ntype = syslog\naddress = tls://logs.example.com\n", 3, "address: expected" },
+	{ "[sink local]\ntype = syslog\naddress = tls://logs.example.com:6514\nca_file = /dev/null\n", 4,
+	  "[sink local]: ca_file /dev/null holds no PEM certificate" },
 	{ "[sink j]\ntype = journal\nurl = https://x.example.com/\n", 3, "[sink j]: url is not used by type journal" },
 	{ "[sink t]\ntype = teams\nurl = https://x.example.com/\ntoken_file = hec.token\n", 4,
 	  "[sink t]: token_file is not used by type teams" },
@@ -430,19 +432,39 @@ static const struct {
 	  "facility is not used by type webhook" },
 };
 
+/* Any PEM certificate will do for the ca_file check (a throwaway EC one). */
+#define TEST_CA_PEM \
+	"-----BEGIN CERTIFICATE-----\n" \
+	"MIIBjjCCATWgAwIBAgIUWbn2ys5buHItCcnn0pkQ9voCy/IwCgYIKoZIzj0EAwIw\n" \
+	"HDEaMBgGA1UEAwwRc210cHdhdGNoLXRlc3QtY2EwIBcNMjYxMjAzMDYwMTAwWhgP\n" \
+	"MjEyNjExMDkwNjAxMDBaMBwxGjAYBgNVBAMMEXNtdHB3YXRjaC10ZXN0LWNhMFkw\n" \
+	"EwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEv90LNiPo2R/4fT9ZCOTzH//q8vPVfPDm\n" \
+	"Fg7KeybGMJfUAwqxvlhTqVn1xZV/+iNEo5kRthZ7xVpoG2Cn33Nyj6NTMFEwHQYD\n" \
+	"VR0OBBYEFKCyzBqQ6gBIvvimt6HBv/2nyqfhMB8GA1UdIwQYMBaAFKCyzBqQ6gBI\n" \
+	"vvimt6HBv/2nyqfhMA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDRwAwRAIg\n" \
+	"I+M4ksDRkgdgPZ8EVwMqLLsRovGs7g+IlAakeR9m8dYCIFBkyuDJ3pVYEDWej2Bb\n" \
+	"maz7XGu9rDDQkbwB23a54Mln\n" \
+	"-----END CERTIFICATE-----\n"
+
 /* Syslog across the network: tls:// (with or without ca_file), cleartext
  * to this host, cleartext elsewhere only when allowed. */
 START_TEST(syslog_transports)
 {
+	FILE *ca;
+
+	ca = fopen(in_dir("ca.pem"), "w");
+	ck_assert_ptr_nonnull(ca);
+	fputs(TEST_CA_PEM, ca);
+	fclose(ca);
 	ck_assert_msg(load_text("[sink a]\ntype = syslog\naddress = tls://logs.example.com:6514\n\n"
-	                        "[sink b]\ntype = syslog\naddress = tls://[2001:db8::5]:6514\nca_file = /dev/null\n\n"
+	                        "[sink b]\ntype = syslog\naddress = tls://[2001:db8::5]:6514\nca_file = ca.pem\n\n"
 	                        "[sink c]\ntype = syslog\naddress = udp://127.0.0.1:514\n\n"
 	                        "[sink d]\ntype = syslog\naddress = tcp://[::1]:601\n\n"
 	                        "[sink e]\ntype = syslog\naddress = udp://192.0.2.1:514\nallow_cleartext = yes\n") == 0,
 	              "refused:%s", diag_text());
 	ck_assert_str_eq(cfg->sinks[0].address, "tls://logs.example.com:6514");
 	ck_assert_ptr_null(cfg->sinks[0].ca_file);
-	ck_assert_str_eq(cfg->sinks[1].ca_file, "/dev/null");
+	ck_assert_str_eq(cfg->sinks[1].ca_file, in_dir("ca.pem"));
 	ck_assert(!cfg->sinks[2].allow_cleartext);
 	ck_assert(cfg->sinks[4].allow_cleartext);
 }
