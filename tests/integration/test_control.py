@@ -6,7 +6,6 @@ bounds on replies, connections and request time.
 Runs as root: it creates two Unix users and two groups for the test
 (removed at the end) and runs smtpwatchctl as them with runuser."""
 
-import grp
 import json
 import os
 import pwd
@@ -17,7 +16,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import SCALE, SMTPWATCHCTL, Env, check, finish, wait_for  # noqa: E402
+from harness import SCALE, SMTPWATCHCTL, WRAP, Env, check, finish, wait_for  # noqa: E402
 
 TAG = "swc%d" % (os.getpid() % 100000)
 SOCK_GROUP = TAG + "sock"
@@ -37,7 +36,8 @@ def make_users():
         sh("groupadd", g)
     sh("useradd", "-M", "-N", "-g", "nogroup", "-G", SOCK_GROUP, "-s", "/bin/sh", READER)
     sh("useradd", "-M", "-N", "-g", "nogroup", "-G", SOCK_GROUP + "," + OPS_GROUP, "-s", "/bin/sh", OPERATOR)
-    return pwd.getpwnam(READER).pw_uid and pwd.getpwnam(OPERATOR).pw_uid
+    for u in (READER, OPERATOR):
+        pwd.getpwnam(u)  # KeyError here: useradd failed
 
 
 def remove_users():
@@ -263,7 +263,11 @@ def test_pipelining(env):
     peak = vm_rss_kb(pid)
     print("# pipelining: sent %d of %d bytes (%d requests); daemon VmRSS %d kB before, %d kB after" %
           (sent, len(data), sent // 17, before, peak), flush=True)
-    check(peak < 100 * 1024, "pipelining 100,000 requests without reading keeps VmRSS under 100 MB (%d kB)" % peak)
+    # Under a wrapper (valgrind) the process is the tool's: judge the growth.
+    if not WRAP:
+        check(peak < 100 * 1024, "pipelining 100,000 requests without reading keeps VmRSS under 100 MB (%d kB)"
+              % peak)
+    check(peak - before < 50 * 1024, "and its VmRSS grows by less than 50 MB (%d kB)" % (peak - before))
     check(sent < len(data), "the daemon stopped reading the client (it took %d of %d bytes)" % (sent, len(data)))
     check(env.status() is not None, "another client still gets status meanwhile")
     s.close()
@@ -355,15 +359,17 @@ def test_trickle(env):
 
 def main():
     if os.geteuid() != 0:
-        print("1..0 # SKIP needs root: creates Unix users and groups with useradd", flush=True)
-        print("0 passed, 0 failed, 1 skipped")
-        return
+        print("# skipped: needs root to create the test's Unix users and groups (useradd)", flush=True)
+        sys.exit(77)  # meson's "skipped"
     if shutil.which("useradd") is None or shutil.which("runuser") is None:
-        print("1..0 # SKIP useradd or runuser is missing", flush=True)
-        print("0 passed, 0 failed, 1 skipped")
-        return
+        print("# skipped: useradd or runuser is missing", flush=True)
+        sys.exit(77)
     remove_users()
-    make_users()
+    try:
+        make_users()
+    except KeyError:
+        remove_users()
+        raise
     env = Env("control")
     try:
         with open(env.conf) as f:
