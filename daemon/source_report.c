@@ -17,6 +17,11 @@
  *   keep the larger count).
  * - A store failure (busy, disk full) keeps the file in place and retries
  *   after 30 s.
+ * - A file that cannot be moved out (processed/ unusable, a read-only
+ *   mount) is stuck: it stays in the spool, is logged once, and its move
+ *   (with its .error) is tried again at most every 60 s, by the rescan;
+ *   new files are still taken meanwhile.  The stuck set has no size limit:
+ *   a full one used to send the scan round in a busy loop.
  *
  * Safety rules: the spool's group (the writers it exists for) is not
  * trusted.  Everything in the spool is reached through directory
@@ -51,10 +56,23 @@
 #define SPOOL_RESCAN_S 60
 #define SPOOL_RETRY_S 30
 #define SPOOL_DEBOUNCE_MS 200
-#define SPOOL_STUCK_MAX 64
+#define SPOOL_STUCK_RETRY_S 60
 #define SPOOL_MODE 03770
 #define SPOOL_SUB_MODE 02750
 #define SPOOL_ERROR_MODE 0640
+
+/* A file that could not be moved out of the spool. */
+struct spool_stuck {
+	char *name;
+	const char *sub;   /* where it goes: "processed" or "rejected" */
+	char *error;       /* the text of its NAME.error, NULL for none */
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	int64_t mtime;     /* the file as it was: once changed it is a new file */
+	int64_t next_try;
+	unsigned seen;     /* the last scan that saw it */
+};
 
 enum spool_step {
 	SPOOL_IDLE,  /* waiting for the next scan */
@@ -81,9 +99,10 @@ struct report_spool {
 	size_t stored;           /* rows stored so far */
 	size_t changed;
 
-	/* Files that could not be moved out: skipped until restart. */
-	char *stuck[SPOOL_STUCK_MAX];
-	size_t n_stuck;
+	/* Files that could not be moved out, sorted by name. */
+	struct spool_stuck *stuck;
+	size_t n_stuck, cap_stuck;
+	unsigned scan_gen;
 
 	/* For status. */
 	int64_t pending;
@@ -187,11 +206,11 @@ static void spool_note(struct report_spool *sp, const char *error)
 		sw_store_rollback(s);
 }
 
-/* Move the file in hand into sub/ (processed or rejected), never over an
- * existing file: name, then name.1, name.2 ...  The final name in ret and
- * sub/ open in *ret_fd; -errno and why otherwise. */
-static int spool_move(struct report_spool *sp, const char *sub, char *ret, size_t n, int *ret_fd, char *why,
-                      size_t nwhy)
+/* Move name from the spool into sub/ (processed or rejected), never over
+ * an existing file: name, then name.1, name.2 ...  The final name in ret
+ * and sub/ open in *ret_fd; -errno and why otherwise. */
+static int spool_move(struct report_spool *sp, const char *name, const char *sub, char *ret, size_t n, int *ret_fd,
+                      char *why, size_t nwhy)
 {
 	char what[300];
 	int sfd, r = -EEXIST;
@@ -203,10 +222,10 @@ static int spool_move(struct report_spool *sp, const char *sub, char *ret, size_
 	}
 	for (int i = 0; i < 1000 && r == -EEXIST; i++) {
 		if (i == 0)
-			snprintf(ret, n, "%s", sp->name);
+			snprintf(ret, n, "%s", name);
 		else
-			snprintf(ret, n, "%s.%d", sp->name, i);
-		if (renameat2(sp->dfd, sp->name, sfd, ret, RENAME_NOREPLACE) == 0) {
+			snprintf(ret, n, "%s.%d", name, i);
+		if (renameat2(sp->dfd, name, sfd, ret, RENAME_NOREPLACE) == 0) {
 			*ret_fd = sfd;
 			return 0;
 		}
@@ -217,7 +236,7 @@ static int spool_move(struct report_spool *sp, const char *sub, char *ret, size_
 				r = -EEXIST;
 				continue;
 			}
-			r = renameat(sp->dfd, sp->name, sfd, ret) == 0 ? 0 : -errno;
+			r = renameat(sp->dfd, name, sfd, ret) == 0 ? 0 : -errno;
 			if (r == 0) {
 				*ret_fd = sfd;
 				return 0;
@@ -229,20 +248,101 @@ static int spool_move(struct report_spool *sp, const char *sub, char *ret, size_
 	return r;
 }
 
-/* Remember a file that stays in the spool, so scans do not loop on it. */
-static void spool_stuck(struct report_spool *sp)
+/* Where name is, or would be, in the stuck set; true when there. */
+static bool stuck_find(const struct report_spool *sp, const char *name, size_t *ret)
 {
-	if (sp->n_stuck < SPOOL_STUCK_MAX && sp->name != NULL && (sp->stuck[sp->n_stuck] = strdup(sp->name)) != NULL)
-		sp->n_stuck++;
+	size_t lo = 0, hi = sp->n_stuck;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(sp->stuck[mid].name, name);
+		if (c == 0) {
+			*ret = mid;
+			return true;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*ret = lo;
+	return false;
 }
 
-/* Is name stuck? */
-static bool spool_is_stuck(const struct report_spool *sp, const char *name)
+static void stuck_remove(struct report_spool *sp, size_t i)
 {
-	for (size_t i = 0; i < sp->n_stuck; i++)
-		if (strcmp(sp->stuck[i], name) == 0)
-			return true;
-	return false;
+	free(sp->stuck[i].name);
+	free(sp->stuck[i].error);
+	memmove(&sp->stuck[i], &sp->stuck[i + 1], (sp->n_stuck - i - 1) * sizeof(sp->stuck[0]));
+	sp->n_stuck--;
+}
+
+/* The file in hand stays in the spool: remember it (taking error), so
+ * that scans skip it until its next try. */
+static void stuck_add(struct report_spool *sp, const char *sub, char *error)
+{
+	struct spool_stuck k = {.sub = sub, .error = error, .next_try = daemon_now() + SPOOL_STUCK_RETRY_S,
+	                        .seen = sp->scan_gen};
+	struct stat st;
+	size_t i;
+
+	if (stuck_find(sp, sp->name, &i))
+		stuck_remove(sp, i);
+	if (fstatat(sp->dfd, sp->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		k.dev = st.st_dev;
+		k.ino = st.st_ino;
+		k.size = st.st_size;
+		k.mtime = (int64_t)st.st_mtime;
+	}
+	if (sp->n_stuck == sp->cap_stuck) {
+		size_t cap = sp->cap_stuck ? 2 * sp->cap_stuck : 16;
+		struct spool_stuck *n = realloc(sp->stuck, cap * sizeof(*n));
+		if (n == NULL)
+			goto fail;
+		sp->stuck = n;
+		sp->cap_stuck = cap;
+	}
+	k.name = strdup(sp->name);
+	if (k.name == NULL)
+		goto fail;
+	memmove(&sp->stuck[i + 1], &sp->stuck[i], (sp->n_stuck - i) * sizeof(sp->stuck[0]));
+	sp->stuck[i] = k;
+	sp->n_stuck++;
+	return;
+fail:
+	/* Out of memory: the file is taken again by the next scans, which
+	 * the rescan interval paces. */
+	free(error);
+}
+
+/* Is the stuck entry still the file in the spool (st)? */
+static bool stuck_same(const struct spool_stuck *k, const struct stat *st)
+{
+	return k->dev == st->st_dev && k->ino == st->st_ino && k->size == st->st_size &&
+	       k->mtime == (int64_t)st->st_mtime;
+}
+
+/* The text of a NAME.error: the headline, then each problem as
+ * FILE:LINE: text.  NULL when out of memory. */
+static char *spool_error_text(const char *headline, const struct sw_report *r)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	if (f == NULL)
+		return NULL;
+	fprintf(f, "%s\n", headline);
+	for (size_t i = 0; r != NULL && i < r->n_problems; i++)
+		fprintf(f, "%s:%d: %s%s\n", r->problems[i].source, r->problems[i].line,
+		        r->problems[i].warning ? "warning: " : "", r->problems[i].text);
+	if (r != NULL && r->n_rejected + r->n_warnings > r->n_problems)
+		fprintf(f, "(%zu more not listed)\n", r->n_rejected + r->n_warnings - r->n_problems);
+	if (fclose(f) != 0) {
+		free(text);
+		return NULL;
+	}
+	return text;
 }
 
 /* Write sub/NAME.error (sub open on sfd): the reason, then each problem
@@ -250,9 +350,9 @@ static bool spool_is_stuck(const struct report_spool *sp, const char *name)
  * link) and renamed, so that a reader (or a script waiting for the file)
  * never sees it half written.  Mode 0640: the spool's group reads it. */
 static void spool_write_error(struct report_spool *sp, int sfd, const char *sub, const char *name,
-                              const char *headline, const struct sw_report *r)
+                              const char *text)
 {
-	char epath[300], tmp[310];
+	char epath[320], tmp[330];
 	FILE *f = NULL;
 	int fd = -1;
 
@@ -273,12 +373,7 @@ static void spool_write_error(struct report_spool *sp, int sfd, const char *sub,
 		}
 		return;
 	}
-	fprintf(f, "%s\n", headline);
-	for (size_t i = 0; r != NULL && i < r->n_problems; i++)
-		fprintf(f, "%s:%d: %s%s\n", r->problems[i].source, r->problems[i].line,
-		        r->problems[i].warning ? "warning: " : "", r->problems[i].text);
-	if (r != NULL && r->n_rejected + r->n_warnings > r->n_problems)
-		fprintf(f, "(%zu more not listed)\n", r->n_rejected + r->n_warnings - r->n_problems);
+	fputs(text, f);
 	if (fclose(f) != 0 || renameat(sfd, tmp, sfd, epath) != 0) {
 		log_warn("tenant %s: report: cannot write %s/%s/%s: %s", sp->t->cfg->name, sp->dir, sub, epath,
 		         strerror(errno));
@@ -286,24 +381,40 @@ static void spool_write_error(struct report_spool *sp, int sfd, const char *sub,
 	}
 }
 
+/* Move name into sub/ with its .error (text, may be NULL); -errno and why. */
+static int spool_place(struct report_spool *sp, const char *name, const char *sub, const char *text, char *why,
+                       size_t n)
+{
+	char dst[300];
+	int sfd = -1, r;
+
+	r = spool_move(sp, name, sub, dst, sizeof(dst), &sfd, why, n);
+	if (r < 0)
+		return r;
+	if (text != NULL)
+		spool_write_error(sp, sfd, sub, dst, text);
+	close(sfd);
+	return 0;
+}
+
 static void spool_scan(struct report_spool *sp);
 
 /* The file in hand is refused whole: rejected/NAME and NAME.error. */
 static void spool_reject(struct report_spool *sp, const struct sw_error *e)
 {
-	char dst[300], why[600], mwhy[600];
+	char why[600], mwhy[600];
 	const struct sw_report *r = sp->parser ? sw_report_parser_result(sp->parser) : NULL;
-	int sfd;
+	char *text;
 
 	snprintf(why, sizeof(why), "%s:%d: %s", sp->name, e->line, e->text);
-	if (spool_move(sp, "rejected", dst, sizeof(dst), &sfd, mwhy, sizeof(mwhy)) == 0) {
-		spool_write_error(sp, sfd, "rejected", dst, why, r);
-		close(sfd);
+	text = spool_error_text(why, r);
+	if (spool_place(sp, sp->name, "rejected", text, mwhy, sizeof(mwhy)) == 0) {
 		log_warn("tenant %s: report: %s rejected, nothing stored: %s", sp->t->cfg->name, sp->name, why);
+		free(text);
 	} else {
-		log_err("tenant %s: report: %s rejected (%s) but cannot be moved: %s", sp->t->cfg->name, sp->name, why,
-		        mwhy);
-		spool_stuck(sp);
+		log_err("tenant %s: report: %s rejected (%s) but cannot be moved: %s; it stays in the spool, tried "
+		        "again every %ds", sp->t->cfg->name, sp->name, why, mwhy, SPOOL_STUCK_RETRY_S);
+		stuck_add(sp, "rejected", text);
 	}
 	sp->rejected++;
 	snprintf(sp->last_error, sizeof(sp->last_error), "%s rejected: %s", sp->name, e->text);
@@ -316,18 +427,25 @@ static void spool_reject(struct report_spool *sp, const struct sw_error *e)
 static void spool_done(struct report_spool *sp, const struct report_outcome *o)
 {
 	struct sw_report *r = sw_report_parser_result(sp->parser);
-	char dst[300], head[600], mwhy[600], first[32] = "", last[32] = "";
-	int sfd = -1;
+	char head[600], mwhy[600], first[32] = "", last[32] = "";
+	char *text = NULL;
 
 	if (o->file.first_day > 0) {
 		sw_time_format(o->file.first_day, first, sizeof(first));
 		sw_time_format(o->file.last_day, last, sizeof(last));
 	}
-	if (spool_move(sp, "processed", dst, sizeof(dst), &sfd, mwhy, sizeof(mwhy)) < 0) {
-		log_err("tenant %s: report: %s imported but cannot be moved: %s; it stays (importing it again adds "
-		        "nothing)", sp->t->cfg->name, sp->name, mwhy);
-		spool_stuck(sp);
-		dst[0] = '\0';
+	if (!o->duplicate && r->n_problems > 0) {
+		snprintf(head, sizeof(head), "%s: imported %zu rows; %zu line%s rejected, %zu warning%s:", sp->name, r->n,
+		         r->n_rejected, r->n_rejected == 1 ? "" : "s", r->n_warnings, r->n_warnings == 1 ? "" : "s");
+		text = spool_error_text(head, r);
+	}
+	if (spool_place(sp, sp->name, "processed", text, mwhy, sizeof(mwhy)) < 0) {
+		log_err("tenant %s: report: %s imported but cannot be moved: %s; it stays in the spool, tried again "
+		        "every %ds (importing it again would add nothing)", sp->t->cfg->name, sp->name, mwhy,
+		        SPOOL_STUCK_RETRY_S);
+		stuck_add(sp, "processed", text);
+	} else {
+		free(text);
 	}
 	if (o->duplicate) {
 		sp->duplicates++;
@@ -339,13 +457,6 @@ static void spool_done(struct report_spool *sp, const struct report_outcome *o)
 		         "%zu line%s rejected", sp->t->cfg->name, sp->name, r->n, first, last, o->changed,
 		         r->n_rejected, r->n_rejected == 1 ? "" : "s");
 	}
-	if (!o->duplicate && dst[0] != '\0' && r->n_problems > 0) {
-		snprintf(head, sizeof(head), "%s: imported %zu rows; %zu line%s rejected, %zu warning%s:", sp->name, r->n,
-		         r->n_rejected, r->n_rejected == 1 ? "" : "s", r->n_warnings, r->n_warnings == 1 ? "" : "s");
-		spool_write_error(sp, sfd, "processed", dst, head, r);
-	}
-	if (sfd >= 0)
-		close(sfd);
 	sp->last_error[0] = '\0';
 	spool_file_clear(sp);
 	if (!sp->t->daemon->once && !o->duplicate)
@@ -534,6 +645,41 @@ static void spool_refused(struct report_spool *sp, const char *what)
 	}
 }
 
+/* Try again the stuck files whose time has come, and forget those the
+ * scan did not see (gone from the spool).  Logged once: when it works. */
+static void spool_retry_stuck(struct report_spool *sp, int64_t now)
+{
+	bool dir_bad[2] = {false, false};
+	char why[600];
+
+	for (size_t i = 0; i < sp->n_stuck;) {
+		struct spool_stuck *k = &sp->stuck[i];
+		bool rej = strcmp(k->sub, "rejected") == 0;
+		if (k->seen != sp->scan_gen) {
+			stuck_remove(sp, i);
+			continue;
+		}
+		if (now < k->next_try) {
+			i++;
+			continue;
+		}
+		/* One failure to open processed/ speaks for all that go there. */
+		if (!dir_bad[rej]) {
+			int r = spool_place(sp, k->name, k->sub, k->error, why, sizeof(why));
+			if (r == 0) {
+				log_info("tenant %s: report: %s moved to %s/ at last", sp->t->cfg->name, k->name, k->sub);
+				stuck_remove(sp, i);
+				continue;
+			}
+			log_debug("tenant %s: report: %s still cannot be moved: %s", sp->t->cfg->name, k->name, why);
+			if (r != -EEXIST && r != -ENAMETOOLONG)
+				dir_bad[rej] = true;
+		}
+		k->next_try = now + SPOOL_STUCK_RETRY_S;
+		i++;
+	}
+}
+
 /* Look for the next file: the oldest name first (exports are usually
  * named by date).  Nothing left: wait for inotify or the rescan. */
 static void spool_scan(struct report_spool *sp)
@@ -549,6 +695,7 @@ static void spool_scan(struct report_spool *sp)
 	int lfd;
 
 	sp->pending = 0;
+	sp->scan_gen++;
 	spool_file_clear(sp);
 	sp->dfd = spool_dir_open(AT_FDCWD, sp->dir, what, sizeof(what));
 	lfd = sp->dfd >= 0 ? openat(sp->dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
@@ -568,12 +715,19 @@ static void spool_scan(struct report_spool *sp)
 	}
 	while ((de = readdir(dir)) != NULL) {
 		struct stat st;
+		size_t k;
 		/* Any type: what is not a regular file is refused (and moved
 		 * out) by spool_open, with a line saying so. */
-		if (!spool_candidate(de->d_name) || spool_is_stuck(sp, de->d_name) ||
-		    fstatat(sp->dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		if (!spool_candidate(de->d_name) || fstatat(sp->dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
 		sp->pending++;
+		if (stuck_find(sp, de->d_name, &k)) {
+			if (stuck_same(&sp->stuck[k], &st)) {
+				sp->stuck[k].seen = sp->scan_gen;
+				continue;
+			}
+			stuck_remove(sp, k); /* replaced or rewritten: a new file */
+		}
 		if (!d->once && now - (int64_t)st.st_mtime < SPOOL_SETTLE_S) {
 			young = true;
 			continue;
@@ -585,6 +739,7 @@ static void spool_scan(struct report_spool *sp)
 		}
 	}
 	closedir(dir);
+	spool_retry_stuck(sp, now);
 	if (best != NULL) {
 		bool ok = spool_open(sp, best, best_mtime);
 		free(best);
@@ -601,7 +756,13 @@ idle:
 		}
 		return;
 	}
-	spool_arm_ms(sp, young ? SPOOL_SETTLE_S * 1000 : SPOOL_RESCAN_S * 1000);
+	int64_t wait_ms = young ? SPOOL_SETTLE_S * 1000 : SPOOL_RESCAN_S * 1000;
+	for (size_t i = 0; i < sp->n_stuck; i++) {
+		int64_t due = (sp->stuck[i].next_try - now) * 1000 + 100;
+		if (due < wait_ms)
+			wait_ms = due < 1000 ? 1000 : due;
+	}
+	spool_arm_ms(sp, wait_ms);
 }
 
 /* The one step timer. */
@@ -739,8 +900,9 @@ void report_spool_free(struct report_spool *sp)
 	if (sp->timer != NULL)
 		event_free(sp->timer);
 	spool_file_clear(sp);
-	for (size_t i = 0; i < sp->n_stuck; i++)
-		free(sp->stuck[i]);
+	while (sp->n_stuck > 0)
+		stuck_remove(sp, sp->n_stuck - 1);
+	free(sp->stuck);
 	free(sp->dir);
 	free(sp);
 }
@@ -783,12 +945,13 @@ json_t *report_source_status(struct tenant *t, struct report_spool *sp)
 	else
 		state = "idle";
 	/* Event driven: there is no next run to speak of. */
-	o = json_pack("{s:s,s:o,s:o,s:o,s:o,s:I,s:o,s:I,s:I,s:I,s:I,s:o}", "state", state, "last_success",
+	o = json_pack("{s:s,s:o,s:o,s:o,s:o,s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:o}", "state", state, "last_success",
 	              json_time(cp.last_success), "last_error", err ? json_string(err) : json_null(), "next_run",
 	              json_null(), "watermark", json_time(cp.watermark), "records", (json_int_t)cp.records, "spool",
 	              sp ? json_string(sp->dir) : json_null(), "pending", (json_int_t)(sp ? sp->pending : 0),
 	              "files_imported", (json_int_t)(sp ? sp->imported : 0), "files_duplicate",
 	              (json_int_t)(sp ? sp->duplicates : 0), "files_rejected", (json_int_t)(sp ? sp->rejected : 0),
+	              "files_stuck", (json_int_t)(sp ? sp->n_stuck : 0),
 	              "current", sp && sp->current[0] ? json_string(sp->current) : json_null());
 	return o;
 }

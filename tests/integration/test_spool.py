@@ -9,6 +9,9 @@
   its first slices, with nothing stored, and the event loop never stalls
   near the watchdog's length (a status probe every 100 ms measures the
   longest answer); a file of 20,000 senders still goes through.
+- Files that cannot be moved out (processed/ replaced by a file) do not
+  send the spool into a busy loop, each is logged once, new files are still
+  taken, and once processed/ is back they move on the next try.
 
 Needs root for the second user (useradd); skipped with a reason otherwise."""
 
@@ -338,6 +341,78 @@ def test_caps():
         env.close()
 
 
+def cpu_seconds(pid):
+    """utime + stime of a process, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_stuck():
+    """70 files (over the old limit of 64) that cannot be moved because
+    processed/ is a file: low CPU, one line per file, new files still read,
+    all moved once processed/ is a directory again."""
+    n = 70
+    env, spool = spool_env("spool-stuck")
+    try:
+        env.start_daemon()
+        processed = os.path.join(spool, "processed")
+        check(wait_for(lambda: os.path.isdir(processed), timeout=10, what="processed/"), "the spool is set up")
+        os.rmdir(processed)
+        with open(processed, "w") as f:
+            f.write("not a directory\n")
+        names = ["stuck-%03d.csv" % i for i in range(n)]
+        for i, name in enumerate(names):
+            tmp = os.path.join(spool, "." + name)
+            with open(tmp, "w") as f:
+                f.write("Sender address,Messages sent,Authentication protocol,Date\n"
+                        "app%03d@contoso.com,%d,OAuth,%s\n" % (i, i + 1, day(-1)))
+            os.rename(tmp, os.path.join(spool, name))
+
+        def stuck_lines():
+            return [l for l in env.log_text().splitlines() if "cannot be moved" in l]
+        got = wait_for(lambda: len(stuck_lines()) >= n and len(stuck_lines()), timeout=90,
+                       what="%d files stuck" % n)
+        check(got == n, "each of the %d files is imported and logged as stuck (%s lines)" % (n, got))
+        pid = env.daemon.pid
+        c0, t0 = cpu_seconds(pid), time.monotonic()
+        time.sleep(5)
+        c1, t1 = cpu_seconds(pid), time.monotonic()
+        share = (c1 - c0) / (t1 - t0)
+        print("# daemon CPU over %.1f s with %d stuck files: %.1f %% of one core" % (t1 - t0, n, 100 * share),
+              flush=True)
+        check(share < 0.25, "the daemon does not busy-loop on them (%.1f %% of a core < 25 %%)" % (100 * share))
+        lines = stuck_lines()
+        once = [name for name in names if sum(1 for l in lines if name in l) == 1]
+        check(len(once) == n, "the log names each stuck file once (%d of %d; %d lines)" % (len(once), n, len(lines)))
+        src = env.source("report")
+        check(src.get("files_stuck") == n and src["files_imported"] == n,
+              "status counts %d stuck and %d imported (%s)" % (n, n, {k: src.get(k) for k in ("files_stuck",
+                                                                                       "files_imported")}))
+
+        # A new file is still taken.
+        with open(os.path.join(spool, ".fresh.csv"), "w") as f:
+            f.write("Sender address,Messages sent,Authentication protocol,Date\nfresh@contoso.com,2,OAuth,%s\n"
+                    % day(-1))
+        os.rename(os.path.join(spool, ".fresh.csv"), os.path.join(spool, "fresh.csv"))
+        check(wait_for(lambda: "fresh.csv imported" in env.log_text(), timeout=30, what="fresh.csv imported"),
+              "a new file is still imported meanwhile")
+
+        # processed/ back: the next try (within a minute) moves them all.
+        os.unlink(processed)
+        os.mkdir(processed, 0o750)
+        moved = wait_for(lambda: all(os.path.exists(os.path.join(processed, x)) for x in names + ["fresh.csv"]),
+                         timeout=100, step=1, what="the stuck files moved")
+        check(moved, "once processed/ is a directory again, all %d are moved into it" % (n + 1))
+        check(env.source("report").get("files_stuck") == 0, "and none is stuck any more")
+        check(len(stuck_lines()) == n + 1, "still one line per file (%d)" % len(stuck_lines()))
+    except Exception:
+        print(env.log_text()[-5000:])
+        raise
+    finally:
+        env.close()
+
+
 def main():
     if os.geteuid() != 0:
         skip("the spool attacks and the root refusal", "not root: no second user can be made")
@@ -350,6 +425,7 @@ def main():
     test_new_spool_modes()
     test_root_refused()
     test_caps()
+    test_stuck()
     finish()
 
 
