@@ -45,6 +45,13 @@ void log_set_secrets(const char *const *secrets)
 	log_secrets = v;
 }
 
+/* See log.h. */
+void log_redact(char *text, size_t size)
+{
+	if (log_secrets != NULL)
+		sw_redact(text, size, (const char *const *)log_secrets);
+}
+
 /* Write one line at syslog priority prio.  The message is formatted
  * first, then escaped as a whole (sw_escape_text): a new line in a note, a
  * file name or Microsoft's text would otherwise start a line of its own,

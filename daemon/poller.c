@@ -204,6 +204,8 @@ static void poller_fail(struct poller *p, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(p->last_error, sizeof(p->last_error), fmt, ap);
 	va_end(ap);
+	/* Microsoft's error text goes to status too: no configured secret in it. */
+	log_redact(p->last_error, sizeof(p->last_error));
 	url_path(p->url, path, sizeof(path));
 	if (!p->t->daemon->once)
 		sw_duration_format(poller_next_backoff(p), retry, sizeof(retry));

@@ -203,10 +203,28 @@ class EchoHEC(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class EchoGraph(http.server.BaseHTTPRequestHandler):
+    """A Graph that denies every request, quoting the client secret."""
+
+    def do_GET(self):
+        body = json.dumps({"error": {"code": "Authorization_RequestDenied",
+                                     "message": "client secret %s is not allowed here" % SECRET}}).encode()
+        self.send_response(403)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
 def test_redaction():
     """Finding 16: the receiver's text, with the token in it, in status and the log."""
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), EchoHEC)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
+    graph = http.server.ThreadingHTTPServer(("127.0.0.1", 0), EchoGraph)
+    threading.Thread(target=graph.serve_forever, daemon=True).start()
     env = Env("redact")
     try:
         token = os.path.join(env.dir, "hec.token")
@@ -229,9 +247,24 @@ def test_redaction():
             check(HEC_TOKEN[:12] not in text, "%s: no HEC token, not even a part of it" % what)
             check(SECRET not in text, "%s: no client secret" % what)
         check("[redacted]" in log, "the log line of the failure says [redacted]")
+
+        # Microsoft's side: a Graph whose error text quotes the client secret.
+        with open(env.conf) as f:
+            conf = f.read()
+        with open(env.conf, "w") as f:
+            f.write(conf.replace("graph_url = %s" % env.sim.url, "graph_url = http://127.0.0.1:%d" % graph.server_address[1]))
+        env.ctl("reload")
+        env.ctl("poll")
+        src = wait_for(lambda: "Authorization_RequestDenied" in ((env.source() or {}).get("last_error") or "")
+                       and env.source(), timeout=60, what="the sign-ins error in status")
+        err = (src or {}).get("last_error") or ""
+        check("client secret [redacted] is not allowed" in err, "status: the source's error is redacted (%s)" % err)
+        rc, human = env.ctl("status", json_out=False)
+        check(SECRET not in human and SECRET not in env.log_text(), "status and the log: no client secret")
     finally:
         env.close()
         srv.shutdown()
+        graph.shutdown()
 
 
 def main():
