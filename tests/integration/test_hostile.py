@@ -153,7 +153,7 @@ def token_requests_over(env, seconds):
     seconds, and the seconds that really passed (an upper bound)."""
     t0 = time.monotonic()
     env.start_daemon()
-    deadline = t0 + seconds
+    deadline = t0 + seconds * harness.SCALE
     while time.monotonic() < deadline:
         time.sleep(0.5)
     n = env.sim.stats()["requests"]["token"]
