@@ -73,7 +73,8 @@ static int render_header_field(struct sw_buf *out, const char *s, size_t max)
 	return sw_buf_append(out, field, n);
 }
 
-/* Append UTF-8 text on one line: CR, LF and every other control byte
+/* Append UTF-8 text on one line: CR, LF and every other control byte, and
+ * the C1 controls (U+0080..U+009F, which a UTF-8 terminal may act on),
  * become a space.  With sd, also escape '"', '\' and ']' as RFC 5424
  * requires inside a PARAM-VALUE. */
 static int render_text(struct sw_buf *out, const char *s, bool sd)
@@ -83,7 +84,8 @@ static int render_text(struct sw_buf *out, const char *s, bool sd)
 
 	for (const char *p = s;; p++) {
 		unsigned char c = (unsigned char)*p;
-		bool ctl = c != '\0' && (c < 0x20 || c == 0x7f);
+		bool c1 = c == 0xc2 && (unsigned char)p[1] >= 0x80 && (unsigned char)p[1] <= 0x9f;
+		bool ctl = c != '\0' && (c < 0x20 || c == 0x7f || c1);
 		bool esc = sd && (c == '"' || c == '\\' || c == ']');
 
 		if (c != '\0' && !ctl && !esc)
@@ -98,6 +100,8 @@ static int render_text(struct sw_buf *out, const char *s, bool sd)
 			r = sw_buf_printf(out, "\\%c", c);
 		if (r < 0)
 			return r;
+		if (c1)
+			p++; /* both bytes of it */
 		run = p + 1;
 	}
 	return 0;

@@ -15,7 +15,8 @@ int sw_render_webhook(const json_t *doc, struct sw_buf *out);
  * PRI = facility * 8 + sw_render_syslog_severity(); TIMESTAMP is now in
  * UTC; HOST and RULE (MSGID, at most 32 bytes) keep printable ASCII, other
  * bytes become '_', "-" when empty; SD values escape '"', '\' and ']';
- * control bytes (CR, LF, ...) become spaces; a UTF-8 BOM precedes MSG
+ * control bytes (CR, LF, ..., and the C1 controls U+0080..U+009F) become
+ * spaces; a UTF-8 BOM precedes MSG
  * when it is not plain ASCII.  facility is the syslog facility number
  * (e.g. 10 for authpriv), 0..23.  -EINVAL for a doc without a known
  * severity; out is unchanged on failure. */

@@ -209,6 +209,21 @@ START_TEST(test_syslog_utf8_bom_and_truncation)
 }
 END_TEST
 
+/* C1 controls (UTF-8 C2 80..C2 9F) become a space like C0 ones; other
+ * non-ASCII text stays. */
+START_TEST(test_syslog_c1_controls)
+{
+	json_t *doc = json_pack("{s:s,s:s,s:s,s:s,s:s}", "id", "a-1", "rule", "r", "severity", "low", "subject",
+	                        "x\xc2\x9b" "31my", "summary", "Zo\xc3\xab \xc2\x9b" "2J\xc2\x85" "end");
+
+	ck_assert_int_eq(sw_render_syslog(doc, 1, "h", 0, &out), 0);
+	ck_assert_ptr_nonnull(strstr(out.data, "subject=\"x 31my\""));
+	ck_assert_ptr_nonnull(strstr(out.data, "Zo\xc3\xab  2J end"));
+	ck_assert_ptr_null(strstr(out.data, "\xc2\x9b"));
+	json_decref(doc);
+}
+END_TEST
+
 /* A plain-ASCII message carries no BOM. */
 START_TEST(test_syslog_ascii_no_bom)
 {
@@ -882,6 +897,7 @@ static Suite *render_suite(void)
 	tcase_add_test(tc, test_syslog_minimal_nil_hostname);
 	tcase_add_test(tc, test_syslog_utf8_bom_and_truncation);
 	tcase_add_test(tc, test_syslog_ascii_no_bom);
+	tcase_add_test(tc, test_syslog_c1_controls);
 	tcase_add_loop_test(tc, test_syslog_pri, 0, sizeof(severities) / sizeof(severities[0]));
 	tcase_add_test(tc, test_syslog_refused);
 	tcase_add_test(tc, test_syslog_long_hostname);
