@@ -184,7 +184,6 @@ static struct auth_slot *auth_slot(struct auth *a, const char *resource)
 const char *auth_cached(struct auth *a, const char *resource)
 {
 	struct auth_slot *s = auth_slot(a, resource);
-
 	int64_t now = daemon_now();
 
 	if (s == NULL || s->token.access_token == NULL)
