@@ -318,7 +318,8 @@ static int secrets_add(char ***v, size_t *n, const char *s, size_t len, size_t m
 }
 
 /* Add a secret URL (a webhook's, a Teams Workflows' with its sig=): the
- * whole of it, its path and query, its query, and each long query value,
+ * whole of it, its path and query (8 bytes or more), its query, and each
+ * query value of 16 bytes or more (a signature, not api-version's date),
  * since a receiver may echo any of these. */
 static int secrets_add_url(char ***v, size_t *n, const char *url)
 {
@@ -339,7 +340,7 @@ static int secrets_add_url(char ***v, size_t *n, const char *url)
 
 		if (eq == NULL || (end != NULL && eq > end))
 			continue;
-		r = secrets_add(v, n, eq + 1, end ? (size_t)(end - eq - 1) : strlen(eq + 1), 8);
+		r = secrets_add(v, n, eq + 1, end ? (size_t)(end - eq - 1) : strlen(eq + 1), 16);
 	}
 	return r;
 }
