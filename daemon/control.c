@@ -353,17 +353,32 @@ int control_user_name(uid_t uid, char *buf, size_t n)
 	return 0;
 }
 
-/* The gid of a group name (getgrnam_r): 0, or -ENOENT / -errno. */
+/* The gid of a group name (getgrnam_r, with a buffer grown for a group
+ * of many members): 0, or -ENOENT / -errno. */
 static int group_lookup(const char *name, gid_t *ret)
 {
 	struct group gr, *res = NULL;
-	char buf[16384];
-	int r = getgrnam_r(name, &gr, buf, sizeof(buf), &res);
+	size_t len = 16384;
+	char *buf = NULL;
+	int r = ENOMEM;
 
-	if (r != 0 || res == NULL)
-		return r != 0 ? -r : -ENOENT;
-	*ret = gr.gr_gid;
-	return 0;
+	for (int tries = 0; tries < 5; tries++, len *= 4) {
+		char *b = realloc(buf, len);
+		if (b == NULL) {
+			r = ENOMEM;
+			break;
+		}
+		buf = b;
+		r = getgrnam_r(name, &gr, buf, len, &res);
+		if (r != ERANGE)
+			break;
+	}
+	if (r == 0 && res != NULL)
+		*ret = gr.gr_gid;
+	free(buf);
+	if (r != 0)
+		return -r;
+	return res != NULL ? 0 : -ENOENT;
 }
 
 /* Is the user uid a member (primary or supplementary) of gid, by the
