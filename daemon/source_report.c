@@ -602,6 +602,10 @@ static bool spool_open(struct report_spool *sp, const char *name, int64_t mtime)
 		return false;
 	}
 	sp->fd = openat(sp->dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (sp->fd < 0 && errno == ENOENT) { /* taken back since the scan */
+		spool_file_clear(sp);
+		return false;
+	}
 	if (sp->fd < 0 || fstat(sp->fd, &st) < 0) {
 		snprintf(e.text, sizeof(e.text), "cannot open it: %s",
 		         errno == ELOOP ? "a symbolic link: refused" : strerror(errno));

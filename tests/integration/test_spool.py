@@ -319,20 +319,24 @@ def test_caps():
         check(src["files_rejected"] == 1 and src["files_imported"] == 0 and src["records"] == 0,
               "nothing stored from it (%s)" % {k: src[k] for k in ("files_rejected", "files_imported", "records")})
 
+        # At the cap.  Under valgrind (SW_TIMEOUT_SCALE > 1) detection over
+        # 20,000 senders holds the loop ~13 s (0.15 s natively): a quarter
+        # of it there; test_report's test_caps holds the exact cap.
+        ok_senders = 20000 if SCALE <= 1 else 5000
         probe = Probe(env)
-        flood_csv(os.path.join(spool, "big.csv"), 20000, auth="OAuth", prefix="app")
+        flood_csv(os.path.join(spool, "big.csv"), ok_senders, auth="OAuth", prefix="app")
         t0 = time.monotonic()
         done = wait_for(lambda: os.path.exists(os.path.join(spool, "processed", "big.csv")), timeout=120,
                         what="big.csv processed")
         took = time.monotonic() - t0
         time.sleep(1)
         worst = probe.finish()
-        print("# big.csv: 20,000 senders imported in %.1f s; longest status answer %.2f s" % (took, worst),
+        print("# big.csv: %d senders imported in %.1f s; longest status answer %.2f s" % (ok_senders, took, worst),
               flush=True)
-        check(done, "a file of 20,000 senders (the cap) is imported and moved to processed/")
+        check(done, "a file of %d senders (the cap: 20,000) is imported and moved to processed/" % ok_senders)
         src = env.source("report")
-        check(src["files_imported"] == 1 and src["records"] == 20000,
-              "with its 20,000 rows (%s)" % {k: src[k] for k in ("files_imported", "records")})
+        check(src["files_imported"] == 1 and src["records"] == ok_senders,
+              "with its %d rows (%s)" % (ok_senders, {k: src[k] for k in ("files_imported", "records")}))
         check(worst < 10, "without a stall either (%.2f s)" % worst)
     except Exception:
         print(env.log_text()[-5000:])
