@@ -123,12 +123,15 @@ static const char *const migrations[] = {
 	 * rowid), later ones go, and the count rollup is recounted.  A unique
 	 * index rather than a rebuilt table: the old key stays as the
 	 * (tenant, created) index that prune and the reports range over, and
-	 * a 10M-row database migrates by one sort instead of a copy.  Its
-	 * cost: ingest touches a random page of this index per record. */
+	 * the migration is two sorts instead of a copy (1M rows: 3.9 s).  Its
+	 * cost: ingest touches a random page of this index per record.  The
+	 * duplicates are found by a window over (tenant, id, rowid): a join
+	 * back to signins on (tenant, id) has no index to use and ran for
+	 * over 15 minutes at 1M rows. */
 	"DELETE FROM signins WHERE rowid IN ("
-	"  SELECT s.rowid FROM signins s JOIN ("
-	"    SELECT tenant, id, min(rowid) AS keep FROM signins GROUP BY tenant, id HAVING count(*) > 1"
-	"  ) d ON s.tenant = d.tenant AND s.id = d.id WHERE s.rowid <> d.keep);"
+	"  SELECT rowid FROM ("
+	"    SELECT rowid, row_number() OVER (PARTITION BY tenant, id ORDER BY rowid) AS k FROM signins"
+	"  ) WHERE k > 1);"
 	"CREATE UNIQUE INDEX signins_id ON signins (tenant, id);"
 	"UPDATE signin_counts SET n = (SELECT count(*) FROM signins WHERE signins.tenant = signin_counts.tenant);",
 };
