@@ -638,6 +638,10 @@ int main(int argc, char **argv)
 	}
 	if (asprintf(&dbpath, "%s/smtpwatch.db", d.cfg->daemon.state_dir) < 0)
 		goto out;
+	/* quick_check and a schema migration read the whole store: a 10M-row
+	 * one takes about a minute, past systemd's default start timeout, and
+	 * a killed migration rolls back and starts over at the next start. */
+	sd_notify(0, "STATUS=opening the database (integrity check, migrations)\nEXTEND_TIMEOUT_USEC=900000000");
 	r = sw_store_open(dbpath, &d.store, &err);
 	if (r == -EBADMSG || r == -ENOENT) {
 		/* Corrupt or deleted: a restart cannot help, the operator must
