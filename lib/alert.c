@@ -22,29 +22,26 @@ void sw_alert_clear(struct sw_alert *a)
 	memset(a, 0, sizeof(*a));
 }
 
+static const struct sw_name status_names[] = {
+	{ SW_ALERT_FIRING, "firing" },
+	{ SW_ALERT_RESOLVED, "resolved" },
+	{ 0, NULL },
+};
+
 /* See alert.h. */
 const char *sw_alert_status_name(enum sw_alert_status s)
 {
-	switch (s) {
-	case SW_ALERT_FIRING:
-		return "firing";
-	case SW_ALERT_RESOLVED:
-		return "resolved";
-	}
-	return "unknown";
+	return sw_name_of(status_names, (int)s, "unknown");
 }
 
 /* See alert.h. */
 int sw_alert_status_parse(const char *s, enum sw_alert_status *ret)
 {
-	if (s == NULL)
+	int v;
+
+	if (sw_name_parse(status_names, s, &v) < 0)
 		return -EINVAL;
-	if (strcmp(s, "firing") == 0)
-		*ret = SW_ALERT_FIRING;
-	else if (strcmp(s, "resolved") == 0)
-		*ret = SW_ALERT_RESOLVED;
-	else
-		return -EINVAL;
+	*ret = (enum sw_alert_status)v;
 	return 0;
 }
 

@@ -38,8 +38,14 @@ const char *const sw_rules_all[SW_N_RULES + 1] = {
 	NULL,
 };
 
-static const char *const severity_names[] = { "info", "low", "medium", "high", "critical" };
-static const char *const sink_type_names[] = { "webhook", "teams", "splunk-hec", "syslog", "journal" };
+static const struct sw_name severity_names[] = {
+	{ SW_SEV_INFO, "info" }, { SW_SEV_LOW, "low" }, { SW_SEV_MEDIUM, "medium" },
+	{ SW_SEV_HIGH, "high" }, { SW_SEV_CRITICAL, "critical" }, { 0, NULL },
+};
+static const struct sw_name sink_type_names[] = {
+	{ SW_SINK_WEBHOOK, "webhook" }, { SW_SINK_TEAMS, "teams" },     { SW_SINK_SPLUNK_HEC, "splunk-hec" },
+	{ SW_SINK_SYSLOG, "syslog" },   { SW_SINK_JOURNAL, "journal" }, { 0, NULL },
+};
 
 /* Is name one of SPEC's rules, or the daemon's own delivery-dead or
  * silence-changed? */
@@ -54,44 +60,38 @@ bool sw_rule_known(const char *name)
 /* "info" .. "critical". */
 const char *sw_severity_name(enum sw_severity s)
 {
-	if ((size_t)s >= sizeof(severity_names) / sizeof(severity_names[0]))
-		return "unknown";
-	return severity_names[s];
+	return sw_name_of(severity_names, (int)s, "unknown");
 }
 
 /* Severity name to enum; -EINVAL if unknown. */
 int sw_severity_parse(const char *s, enum sw_severity *ret)
 {
-	for (size_t i = 0; s != NULL && i < sizeof(severity_names) / sizeof(severity_names[0]); i++) {
-		if (strcmp(s, severity_names[i]) == 0) {
-			*ret = (enum sw_severity)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	int v;
+
+	if (sw_name_parse(severity_names, s, &v) < 0)
+		return -EINVAL;
+	*ret = (enum sw_severity)v;
+	return 0;
 }
 
 /* "webhook", "teams", "splunk-hec", "syslog", "journal". */
 const char *sw_sink_type_name(enum sw_sink_type t)
 {
-	if ((size_t)t >= sizeof(sink_type_names) / sizeof(sink_type_names[0]))
-		return "unknown";
-	return sink_type_names[t];
+	return sw_name_of(sink_type_names, (int)t, "unknown");
 }
 
 /* Sink type name to enum; -EINVAL if unknown. */
 int sw_sink_type_parse(const char *s, enum sw_sink_type *ret)
 {
-	for (size_t i = 0; s != NULL && i < sizeof(sink_type_names) / sizeof(sink_type_names[0]); i++) {
-		if (strcmp(s, sink_type_names[i]) == 0) {
-			*ret = (enum sw_sink_type)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	int v;
+
+	if (sw_name_parse(sink_type_names, s, &v) < 0)
+		return -EINVAL;
+	*ret = (enum sw_sink_type)v;
+	return 0;
 }
 
-/* Syslog facility name to number (LOG_x >> 3); -EINVAL if unknown. */
+/* "yes"/"true"/"on"/"1" or the opposites, any case; -EINVAL otherwise. */
 int sw_bool_parse(const char *s, bool *ret)
 {
 	static const char *const yes[] = { "yes", "true", "on", "1" }, *const no[] = { "no", "false", "off", "0" };
@@ -109,25 +109,18 @@ int sw_bool_parse(const char *s, bool *ret)
 	return -EINVAL;
 }
 
+/* Syslog facility name to number (LOG_x >> 3); -EINVAL if unknown. */
 int sw_facility_parse(const char *s, int *ret)
 {
-	static const struct {
-		const char *name;
-		int num;
-	} facilities[] = {
-		{ "kern", 0 },   { "user", 1 },      { "mail", 2 },    { "daemon", 3 },  { "auth", 4 },
-		{ "syslog", 5 }, { "lpr", 6 },       { "news", 7 },    { "uucp", 8 },    { "cron", 9 },
-		{ "authpriv", 10 }, { "ftp", 11 },   { "local0", 16 }, { "local1", 17 }, { "local2", 18 },
-		{ "local3", 19 }, { "local4", 20 },  { "local5", 21 }, { "local6", 22 }, { "local7", 23 },
+	static const struct sw_name facilities[] = {
+		{ 0, "kern" },      { 1, "user" },    { 2, "mail" },    { 3, "daemon" },  { 4, "auth" },
+		{ 5, "syslog" },    { 6, "lpr" },     { 7, "news" },    { 8, "uucp" },    { 9, "cron" },
+		{ 10, "authpriv" }, { 11, "ftp" },    { 16, "local0" }, { 17, "local1" }, { 18, "local2" },
+		{ 19, "local3" },   { 20, "local4" }, { 21, "local5" }, { 22, "local6" }, { 23, "local7" },
+		{ 0, NULL },
 	};
 
-	for (size_t i = 0; s != NULL && i < sizeof(facilities) / sizeof(facilities[0]); i++) {
-		if (strcmp(s, facilities[i].name) == 0) {
-			*ret = facilities[i].num;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	return sw_name_parse(facilities, s, ret);
 }
 
 /* A page-aligned buffer of at least size bytes that core dumps leave out

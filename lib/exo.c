@@ -10,11 +10,13 @@
 /* See exo.h. */
 const char *sw_tristate_name(enum sw_tristate t)
 {
-	switch (t) {
-	case SW_TRI_FALSE: return "false";
-	case SW_TRI_TRUE: return "true";
-	default: return "null";
-	}
+	static const struct sw_name names[] = {
+		{ SW_TRI_FALSE, "false" },
+		{ SW_TRI_TRUE, "true" },
+		{ 0, NULL },
+	};
+
+	return sw_name_of(names, (int)t, "null");
 }
 
 /* See exo.h. */

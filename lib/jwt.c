@@ -23,22 +23,27 @@
 #define MIN_RSA_BITS 2048 /* Entra refuses smaller keys */
 #define PSS_SALT_LEN 32   /* Entra uses salt length = hash length */
 
+static const struct sw_name alg_names[] = {
+	{ SW_JWT_PS256, "PS256" },
+	{ SW_JWT_RS256, "RS256" },
+	{ 0, NULL },
+};
+
 /* See jwt.h. */
 int sw_jwt_alg_parse(const char *s, enum sw_jwt_alg *ret)
 {
-	if (s != NULL && strcmp(s, "PS256") == 0)
-		*ret = SW_JWT_PS256;
-	else if (s != NULL && strcmp(s, "RS256") == 0)
-		*ret = SW_JWT_RS256;
-	else
+	int v;
+
+	if (sw_name_parse(alg_names, s, &v) < 0)
 		return -EINVAL;
+	*ret = (enum sw_jwt_alg)v;
 	return 0;
 }
 
 /* See jwt.h. */
 const char *sw_jwt_alg_name(enum sw_jwt_alg alg)
 {
-	return alg == SW_JWT_RS256 ? "RS256" : "PS256";
+	return sw_name_of(alg_names, (int)alg, "PS256");
 }
 
 /* See jwt.h. */

@@ -64,29 +64,27 @@ const char *sw_report_col_name(enum sw_report_col c)
 	return c >= 0 && c < SW_COL_COUNT_ ? col_names[c] : "?";
 }
 
+static const struct sw_name auth_names[] = {
+	{ SW_AUTH_UNKNOWN, "unknown" },
+	{ SW_AUTH_BASIC, "basic" },
+	{ SW_AUTH_OAUTH, "oauth" },
+	{ 0, NULL },
+};
+
 /* See report.h. */
 const char *sw_report_auth_name(enum sw_report_auth a)
 {
-	switch (a) {
-	case SW_AUTH_BASIC: return "basic";
-	case SW_AUTH_OAUTH: return "oauth";
-	default: return "unknown";
-	}
+	return sw_name_of(auth_names, (int)a, "unknown");
 }
 
 /* See report.h. */
 int sw_report_auth_parse(const char *s, enum sw_report_auth *ret)
 {
-	if (s == NULL)
+	int v;
+
+	if (sw_name_parse(auth_names, s, &v) < 0)
 		return -EINVAL;
-	if (strcmp(s, "basic") == 0)
-		*ret = SW_AUTH_BASIC;
-	else if (strcmp(s, "oauth") == 0)
-		*ret = SW_AUTH_OAUTH;
-	else if (strcmp(s, "unknown") == 0)
-		*ret = SW_AUTH_UNKNOWN;
-	else
-		return -EINVAL;
+	*ret = (enum sw_report_auth)v;
 	return 0;
 }
 

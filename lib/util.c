@@ -260,6 +260,27 @@ void sw_time_format(int64_t t, char *buf, size_t n)
 	         tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
+/* See util.h. */
+int sw_name_parse(const struct sw_name *table, const char *s, int *ret)
+{
+	for (; s != NULL && table->name != NULL; table++) {
+		if (strcmp(s, table->name) == 0) {
+			*ret = table->value;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* See util.h. */
+const char *sw_name_of(const struct sw_name *table, int value, const char *fallback)
+{
+	for (; table->name != NULL; table++)
+		if (table->value == value)
+			return table->name;
+	return fallback;
+}
+
 /* Parse "YYYY-MM-DD" to 00:00:00Z of that day. */
 int sw_date_parse(const char *s, int64_t *ret_seconds)
 {

@@ -50,6 +50,18 @@ void sw_time_format(int64_t t, char *buf, size_t n);
 /* "2027-01-31" to the Unix second at 00:00:00Z of that day. -EINVAL if malformed. */
 int sw_date_parse(const char *s, int64_t *ret_seconds);
 
+/* One entry of a name table: an enum's value and its name in config
+ * files, documents and the wire.  A table ends with { 0, NULL }. */
+struct sw_name {
+	int value;
+	const char *name;
+};
+/* The value named s (exact, case-sensitive) in table; 0, or -EINVAL when
+ * s is NULL or not there. */
+int sw_name_parse(const struct sw_name *table, const char *s, int *ret);
+/* The name of value in table, or fallback when the table has none. */
+const char *sw_name_of(const struct sw_name *table, int value, const char *fallback);
+
 /* Lower-case an ASCII string in place; returns it. */
 char *sw_strlower(char *s);
 /* strdup that lower-cases; NULL in, NULL out. */

@@ -4,7 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alert.h"
 #include "check_main.h"
+#include "config.h"
+#include "exo.h"
+#include "jwt.h"
+#include "report.h"
 #include "util.h"
 
 static const struct {
@@ -597,6 +602,98 @@ START_TEST(redact)
 }
 END_TEST
 
+START_TEST(name_table)
+{
+	static const struct sw_name t[] = { { 3, "three" }, { -1, "minus" }, { 0, "zero" }, { 0, NULL } };
+	int v = 42;
+
+	ck_assert_int_eq(sw_name_parse(t, "three", &v), 0);
+	ck_assert_int_eq(v, 3);
+	ck_assert_int_eq(sw_name_parse(t, "minus", &v), 0);
+	ck_assert_int_eq(v, -1);
+	ck_assert_int_eq(sw_name_parse(t, "zero", &v), 0);
+	ck_assert_int_eq(v, 0);
+	v = 42;
+	/* Exact names only: no case folding, no prefixes, no NULL. */
+	ck_assert_int_eq(sw_name_parse(t, "Three", &v), -EINVAL);
+	ck_assert_int_eq(sw_name_parse(t, "thre", &v), -EINVAL);
+	ck_assert_int_eq(sw_name_parse(t, "", &v), -EINVAL);
+	ck_assert_int_eq(sw_name_parse(t, NULL, &v), -EINVAL);
+	ck_assert_int_eq(v, 42);
+	ck_assert_str_eq(sw_name_of(t, 3, "?"), "three");
+	ck_assert_str_eq(sw_name_of(t, -1, "?"), "minus");
+	ck_assert_str_eq(sw_name_of(t, 0, "?"), "zero");
+	ck_assert_str_eq(sw_name_of(t, 7, "?"), "?");
+	ck_assert_ptr_null(sw_name_of(t, 7, NULL));
+}
+END_TEST
+
+/* Every enum's names as config files, documents and the store spell them,
+ * both ways, and what an unknown value or name gives. */
+START_TEST(name_tables_of_the_enums)
+{
+	static const char *const sev[] = { "info", "low", "medium", "high", "critical" };
+	static const char *const sinks[] = { "webhook", "teams", "splunk-hec", "syslog", "journal" };
+	enum sw_severity s;
+	enum sw_sink_type k;
+	enum sw_alert_status st;
+	enum sw_jwt_alg alg;
+	enum sw_report_auth au;
+	int fac;
+
+	for (int i = 0; i < 5; i++) {
+		ck_assert_str_eq(sw_severity_name((enum sw_severity)i), sev[i]);
+		ck_assert_int_eq(sw_severity_parse(sev[i], &s), 0);
+		ck_assert_int_eq(s, i);
+		ck_assert_str_eq(sw_sink_type_name((enum sw_sink_type)i), sinks[i]);
+		ck_assert_int_eq(sw_sink_type_parse(sinks[i], &k), 0);
+		ck_assert_int_eq(k, i);
+	}
+	ck_assert_str_eq(sw_severity_name((enum sw_severity)5), "unknown");
+	ck_assert_str_eq(sw_sink_type_name((enum sw_sink_type)-1), "unknown");
+	ck_assert_int_eq(sw_severity_parse("High", &s), -EINVAL);
+	ck_assert_int_eq(sw_severity_parse(NULL, &s), -EINVAL);
+	ck_assert_int_eq(sw_sink_type_parse("hec", &k), -EINVAL);
+
+	ck_assert_str_eq(sw_alert_status_name(SW_ALERT_FIRING), "firing");
+	ck_assert_str_eq(sw_alert_status_name(SW_ALERT_RESOLVED), "resolved");
+	ck_assert_str_eq(sw_alert_status_name((enum sw_alert_status)9), "unknown");
+	ck_assert_int_eq(sw_alert_status_parse("resolved", &st), 0);
+	ck_assert_int_eq(st, SW_ALERT_RESOLVED);
+	ck_assert_int_eq(sw_alert_status_parse("unknown", &st), -EINVAL);
+
+	ck_assert_str_eq(sw_tristate_name(SW_TRI_NULL), "null");
+	ck_assert_str_eq(sw_tristate_name(SW_TRI_FALSE), "false");
+	ck_assert_str_eq(sw_tristate_name(SW_TRI_TRUE), "true");
+	ck_assert_str_eq(sw_tristate_name((enum sw_tristate)5), "null");
+
+	ck_assert_int_eq(sw_jwt_alg_parse("RS256", &alg), 0);
+	ck_assert_int_eq(alg, SW_JWT_RS256);
+	ck_assert_int_eq(sw_jwt_alg_parse("PS256", &alg), 0);
+	ck_assert_int_eq(alg, SW_JWT_PS256);
+	ck_assert_int_eq(sw_jwt_alg_parse("ps256", &alg), -EINVAL);
+	ck_assert_str_eq(sw_jwt_alg_name(SW_JWT_RS256), "RS256");
+	ck_assert_str_eq(sw_jwt_alg_name((enum sw_jwt_alg)7), "PS256");
+
+	ck_assert_int_eq(sw_report_auth_parse("unknown", &au), 0);
+	ck_assert_int_eq(au, SW_AUTH_UNKNOWN);
+	ck_assert_int_eq(sw_report_auth_parse("oauth", &au), 0);
+	ck_assert_int_eq(au, SW_AUTH_OAUTH);
+	ck_assert_int_eq(sw_report_auth_parse("Basic", &au), -EINVAL);
+	ck_assert_str_eq(sw_report_auth_name(SW_AUTH_BASIC), "basic");
+	ck_assert_str_eq(sw_report_auth_name((enum sw_report_auth)9), "unknown");
+
+	ck_assert_int_eq(sw_facility_parse("kern", &fac), 0);
+	ck_assert_int_eq(fac, 0);
+	ck_assert_int_eq(sw_facility_parse("authpriv", &fac), 0);
+	ck_assert_int_eq(fac, 10);
+	ck_assert_int_eq(sw_facility_parse("local7", &fac), 0);
+	ck_assert_int_eq(fac, 23);
+	ck_assert_int_eq(sw_facility_parse("local8", &fac), -EINVAL);
+	ck_assert_int_eq(sw_facility_parse(NULL, &fac), -EINVAL);
+}
+END_TEST
+
 static Suite *util_suite(void)
 {
 	Suite *s = suite_create("util");
@@ -624,6 +721,8 @@ static Suite *util_suite(void)
 	tcase_add_test(tc, ps_quote);
 	tcase_add_loop_test(tc, csv_cell_table, 0, sizeof(csv_cells) / sizeof(csv_cells[0]));
 	tcase_add_test(tc, redact);
+	tcase_add_test(tc, name_table);
+	tcase_add_test(tc, name_tables_of_the_enums);
 	suite_add_tcase(s, tc);
 	return s;
 }
