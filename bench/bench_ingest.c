@@ -31,6 +31,7 @@
 #include "gen_pages.h"
 #include "signins.h"
 #include "store.h"
+#include "store_int.h"
 #include "util.h"
 
 /* The store's sign-ins table and its indexes (store.c migrations 1, 5, 6),
@@ -295,7 +296,7 @@ int main(int argc, char **argv)
 	}
 	snprintf(pragma, sizeof(pragma), "PRAGMA cache_size = -%ld", cache_kib);
 	if (cache_kib > 0 && ((do_limit && sqlite3_exec(lim.db, pragma, NULL, NULL, NULL) != SQLITE_OK) ||
-	                      (do_sw && sqlite3_exec(sw_store_db(store), pragma, NULL, NULL, NULL) != SQLITE_OK)))
+	                      (do_sw && sqlite3_exec(sw_store_sqlite(store), pragma, NULL, NULL, NULL) != SQLITE_OK)))
 		goto fail;
 	/* Two records a second: 1M records span about six days, inside the
 	 * default retention and a 7-day backfill. */

@@ -128,36 +128,6 @@ static void tallies_clear(struct tallies *t)
 	memset(t, 0, sizeof(*t));
 }
 
-/* Run a three-column (text, integer, count) GROUP BY query; name_b maps
- * the integer column to its label value. */
-static int tally_query(struct sw_store *store, const char *sql, const char *(*name_b)(int64_t), struct tallies *t,
-                       char *why, size_t n)
-{
-	sqlite3_stmt *st = NULL;
-	int rc, r = 0;
-
-	rc = sqlite3_prepare_v2(sw_store_db(store), sql, -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		goto fail;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *a = (const char *)sqlite3_column_text(st, 0);
-		r = tally_add(t, a ? a : "", name_b(sqlite3_column_int64(st, 1)), sqlite3_column_int64(st, 2));
-		if (r < 0) {
-			snprintf(why, n, "out of memory");
-			goto out;
-		}
-	}
-	if (rc != SQLITE_DONE)
-		goto fail;
-	goto out;
-fail:
-	snprintf(why, n, "cannot read the database: %s", sqlite3_errmsg(sw_store_db(store)));
-	r = rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? -EBUSY : -EIO;
-out:
-	sqlite3_finalize(st);
-	return r;
-}
-
 /* Alert status column to its name. */
 static const char *alert_state_name(int64_t v)
 {
@@ -170,6 +140,34 @@ static const char *outbox_state_name(int64_t v)
 	if (v < 0 || v >= (int64_t)N_OUTBOX_STATES)
 		return "unknown";
 	return outbox_states[v];
+}
+
+/* Where the store's tally rows go: name_b maps the state to its label. */
+struct tally_ctx {
+	struct tallies *t;
+	const char *(*name_b)(int64_t);
+};
+
+/* One (name, state, count) row of a store tally. */
+static int tally_cb(const char *name, int64_t state, int64_t n, void *arg)
+{
+	struct tally_ctx *c = arg;
+
+	return tally_add(c->t, name, c->name_b(state), n);
+}
+
+/* Fill t from one of the store's tallies; why says what failed. */
+static int tally_store(struct sw_store *store, int (*tally)(struct sw_store *, sw_tally_cb, void *),
+                       const char *(*name_b)(int64_t), struct tallies *t, char *why, size_t n)
+{
+	struct tally_ctx c = {.t = t, .name_b = name_b};
+	int r = tally(store, tally_cb, &c);
+
+	if (r == -ENOMEM)
+		snprintf(why, n, "out of memory");
+	else if (r < 0)
+		snprintf(why, n, "cannot read the database: %s", sw_store_errmsg(store));
+	return r;
 }
 
 /* An integer member of a status object, or def. */
@@ -289,8 +287,7 @@ static int put_alerts(FILE *f, struct daemon *d, char *why, size_t n)
 		snprintf(why, n, "out of memory");
 		goto out;
 	}
-	r = tally_query(d->store, "SELECT rule, status, count(*) FROM alerts GROUP BY rule, status", alert_state_name,
-	                &t, why, n);
+	r = tally_store(d->store, sw_store_alerts_tally, alert_state_name, &t, why, n);
 	if (r == 0 && (r = sw_store_alerts_count(d->store, by_sev)) < 0)
 		snprintf(why, n, "cannot read the database: %s", sw_store_errmsg(d->store));
 	if (r < 0)
@@ -336,8 +333,7 @@ static int put_sinks(FILE *f, struct daemon *d, char *why, size_t n)
 			goto out;
 		}
 	}
-	r = tally_query(d->store, "SELECT sink, state, count(*) FROM outbox GROUP BY sink, state", outbox_state_name,
-	                &t, why, n);
+	r = tally_store(d->store, sw_store_outbox_tally, outbox_state_name, &t, why, n);
 	if (r < 0)
 		goto out;
 	put_family(f, "smtpwatch_outbox", "gauge",

@@ -10,6 +10,7 @@
 
 #include "detect_attack.h"
 #include "detect_report.h"
+#include "store_int.h"
 #include "lifecycle.h"
 #include "store_exo.h"
 #include "store_report.h"
@@ -232,7 +233,7 @@ static int detect_signins_page(struct sw_store *s, const struct sw_config *cfg, 
 	r = sw_store_checkpoint_get(s, t->name, "detect", &cp);
 	if (r < 0 && r != -ENOENT)
 		goto fail;
-	if (sqlite3_prepare_v2(sw_store_db(s), sql, -1, &st_sel, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(sw_store_sqlite(s), sql, -1, &st_sel, NULL) != SQLITE_OK) {
 		r = -EIO;
 		goto fail;
 	}

@@ -1,6 +1,7 @@
 /* detect_attack.c: password spray, brute force and source drift over the
  * sign-ins of one detect page (see detect_attack.h for the rules). */
 #include "detect_attack.h"
+#include "store_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -425,7 +426,7 @@ static int fetch_window(struct ctx *x, const struct window_rule *wr, const char 
 	sqlite3_stmt *st;
 	int rc, r = 0;
 
-	if (*stp == NULL && sqlite3_prepare_v2(sw_store_db(x->s), sql[wr->by_ip], -1, stp, NULL) != SQLITE_OK)
+	if (*stp == NULL && sqlite3_prepare_v2(sw_store_sqlite(x->s), sql[wr->by_ip], -1, stp, NULL) != SQLITE_OK)
 		return -EIO;
 	st = *stp;
 	sqlite3_bind_text(st, 1, x->t->name, -1, SQLITE_STATIC);
@@ -671,7 +672,7 @@ static int countries_load(struct ctx *x, const char *upn, struct countries *cs)
 	int rc, r = 0;
 
 	for (int pass = 0; pass < 2 && cs->n == 0 && r >= 0; pass++) {
-		if (sqlite3_prepare_v2(sw_store_db(x->s), pass ? q_hist : q_roll, -1, &st, NULL) != SQLITE_OK)
+		if (sqlite3_prepare_v2(sw_store_sqlite(x->s), pass ? q_hist : q_roll, -1, &st, NULL) != SQLITE_OK)
 			return -EIO;
 		sqlite3_bind_text(st, 1, x->t->name, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, upn, -1, SQLITE_STATIC);
@@ -705,7 +706,7 @@ static int countries_save(struct ctx *x, const char *upn, const struct countries
 	sqlite3_stmt *st = NULL;
 	int r = 0;
 
-	if (sqlite3_prepare_v2(sw_store_db(x->s), sql, -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(sw_store_sqlite(x->s), sql, -1, &st, NULL) != SQLITE_OK)
 		return -EIO;
 	for (size_t i = 0; r >= 0 && i < cs->n; i++) {
 		const struct country *c = &cs->v[i];
@@ -930,7 +931,7 @@ static int rollup_failures(struct ctx *x)
 	if (n == 0)
 		goto fail;
 	qsort(k, n, sizeof(*k), keyed_cmp);
-	if (sqlite3_prepare_v2(sw_store_db(x->s), sql, -1, &st, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(sw_store_sqlite(x->s), sql, -1, &st, NULL) != SQLITE_OK) {
 		r = -EIO;
 		goto fail;
 	}
@@ -969,7 +970,7 @@ static int load_page(struct ctx *x)
 	sqlite3_stmt *st = NULL;
 	int rc, r = 0;
 
-	if (sqlite3_prepare_v2(sw_store_db(x->s), sql, -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(sw_store_sqlite(x->s), sql, -1, &st, NULL) != SQLITE_OK)
 		return -EIO;
 	sqlite3_bind_text(st, 1, x->t->name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, x->first);
@@ -1116,7 +1117,7 @@ int sw_detect_attacks_resolve(struct sw_store *s, const struct sw_config *cfg, c
 		r = resolve_quiet(s, cfg, t->name, SW_RULE_SOURCE_DRIFT, drift_quiet, now, st);
 	if (r < 0)
 		return r;
-	if (sqlite3_prepare_v2(sw_store_db(s), "DELETE FROM failure_sources WHERE tenant = ?1 AND hour < ?2", -1, &del,
+	if (sqlite3_prepare_v2(sw_store_sqlite(s), "DELETE FROM failure_sources WHERE tenant = ?1 AND hour < ?2", -1, &del,
 	                       NULL) != SQLITE_OK)
 		return -EIO;
 	sqlite3_bind_text(del, 1, t->name, -1, SQLITE_STATIC);
@@ -1147,7 +1148,7 @@ json_t *sw_detect_top_failures(struct sw_store *s, const char *tenant, int64_t s
 
 	if (arr == NULL || s == NULL || tenant == NULL)
 		goto fail;
-	if (sqlite3_prepare_v2(sw_store_db(s), sql, -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(sw_store_sqlite(s), sql, -1, &st, NULL) != SQLITE_OK)
 		goto fail;
 	sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, since - since % 3600);

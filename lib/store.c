@@ -3,6 +3,7 @@
  * at open; every statement is reset before its function returns, so text
  * bound with SQLITE_STATIC never outlives the caller's buffers. */
 #include "store.h"
+#include "store_int.h"
 #include "store_exo.h"
 #include "store_lifecycle.h"
 #include "store_report.h"
@@ -234,17 +235,27 @@ static const char *const statement_sql[_ST_MAX] = {
 		"dead = dead + excluded.dead, last_error = excluded.last_error",
 };
 
+/* Statements of the store's other files, kept by sw_store_cached(). */
+#define STORE_CACHED_MAX 16
+
 struct sw_store {
 	sqlite3 *db;
 	sqlite3_stmt *st[_ST_MAX];
+	struct {
+		const char *sql;
+		sqlite3_stmt *st;
+	} cached[STORE_CACHED_MAX];
+	size_t n_cached;
 	char errmsg[512];
 	char *path;         /* NULL for an in-memory database */
 	dev_t dev;          /* the file opened, to notice it deleted or replaced */
 	ino_t ino;
 };
 
-/* A failed SQLite result code to -errno, at the boundary (never 0). */
-static int sqlite_to_errno(int rc)
+static void store_set_error(struct sw_store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* See store_int.h: the one place SQLite's codes become errno. */
+int sw_store_errno(int rc)
 {
 	switch (rc & 0xff) {
 	case SQLITE_FULL:
@@ -254,25 +265,62 @@ static int sqlite_to_errno(int rc)
 		return -EBUSY;
 	case SQLITE_NOMEM:
 		return -ENOMEM;
+	case SQLITE_READONLY:
+		return -EROFS;
 	case SQLITE_CONSTRAINT:
 		return -EEXIST;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
 	default:
 		return -EIO;
 	}
 }
 
-/* See store.h. */
+/* See store_int.h. */
 int sw_store_result(int rc)
 {
 	if (rc == SQLITE_OK || rc == SQLITE_ROW || rc == SQLITE_DONE)
 		return 0;
-	return sqlite_to_errno(rc);
+	return sw_store_errno(rc);
 }
 
-/* See store.h. */
+/* See store_int.h. */
 int sw_store_prepare(struct sw_store *s, const char *sql, sqlite3_stmt **ret)
 {
-	return sw_store_result(sqlite3_prepare_v2(s->db, sql, -1, ret, NULL));
+	int rc = sqlite3_prepare_v2(s->db, sql, -1, ret, NULL);
+
+	return rc == SQLITE_OK ? 0 : sw_store_fail(s, rc, "prepare");
+}
+
+/* See store_int.h.  A linear search by address: a dozen statements. */
+int sw_store_cached(struct sw_store *s, const char *sql, sqlite3_stmt **ret)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < s->n_cached; i++)
+		if (s->cached[i].sql == sql) {
+			*ret = s->cached[i].st;
+			return 0;
+		}
+	if (s->n_cached == STORE_CACHED_MAX) {
+		store_set_error(s, "more than %d cached statements", STORE_CACHED_MAX);
+		return -ENOBUFS;
+	}
+	rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->cached[i].st, NULL);
+	if (rc != SQLITE_OK)
+		return sw_store_fail(s, rc, "prepare");
+	s->cached[i].sql = sql;
+	s->n_cached++;
+	*ret = s->cached[i].st;
+	return 0;
+}
+
+/* See store_int.h. */
+void sw_store_stmt_done(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 }
 
 /* Fill a struct sw_error (util.c's sw_error_set, without the dependency). */
@@ -293,19 +341,19 @@ __attribute__((format(printf, 2, 3))) static void store_set_error(struct sw_stor
 	va_end(ap);
 }
 
-/* Record SQLite's message for rc and translate rc to -errno.  A write
+/* See store_int.h.  A write
  * to a database file deleted or moved under us fails with
  * SQLITE_READONLY_DBMOVED, whose text ("attempt to write a readonly
  * database") sends the operator after permissions: say what happened. */
-static int store_fail(struct sw_store *s, int rc, const char *what)
+int sw_store_fail(struct sw_store *s, int rc, const char *what)
 {
 	if (s->db != NULL && sqlite3_extended_errcode(s->db) == SQLITE_READONLY_DBMOVED) {
 		store_set_error(s, "%s: the database file %s was deleted or moved while open", what,
 		                s->path ? s->path : "");
-		return sqlite_to_errno(rc);
+		return sw_store_errno(rc);
 	}
 	store_set_error(s, "%s: %s", what, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
-	return sqlite_to_errno(rc);
+	return sw_store_errno(rc);
 }
 
 /* Reset a cached statement and drop its bindings (which may point into the
@@ -323,7 +371,7 @@ static int stmt_exec(struct sw_store *s, sqlite3_stmt *st, const char *what)
 	int r = 0;
 
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-		r = store_fail(s, rc, what);
+		r = sw_store_fail(s, rc, what);
 	stmt_done(st);
 	return r;
 }
@@ -369,7 +417,7 @@ static int store_exec(struct sw_store *s, const char *sql, const char *what)
 		return 0;
 	store_set_error(s, "%s: %s", what, msg ? msg : sqlite3_errstr(rc));
 	sqlite3_free(msg);
-	return sqlite_to_errno(rc);
+	return sw_store_errno(rc);
 }
 
 /* Read one integer from a single-row query (PRAGMA user_version). */
@@ -380,10 +428,10 @@ static int store_query_int(struct sw_store *s, const char *sql, int64_t *ret)
 
 	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return store_fail(s, rc, sql);
+		return sw_store_fail(s, rc, sql);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
-		r = store_fail(s, rc, sql);
+		r = sw_store_fail(s, rc, sql);
 		goto fail;
 	}
 	*ret = sqlite3_column_int64(st, 0);
@@ -541,7 +589,7 @@ static int store_quick_check(struct sw_store *s)
 	}
 	if (rc != SQLITE_DONE) {
 		if (!store_corrupt_rc(rc))
-			rc = store_fail(s, rc, "quick_check");
+			rc = sw_store_fail(s, rc, "quick_check");
 		else
 			snprintf(first, sizeof(first), "%s", sqlite3_errmsg(s->db));
 	}
@@ -583,7 +631,7 @@ int sw_store_open(const char *path, struct sw_store **ret, struct sw_error *err)
 	}
 	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
-		r = store_fail(s, rc, "cannot open database");
+		r = sw_store_fail(s, rc, "cannot open database");
 		goto fail;
 	}
 	/* Before anything that takes a lock: another process (smtpwatchctl,
@@ -614,7 +662,7 @@ int sw_store_open(const char *path, struct sw_store **ret, struct sw_error *err)
 	for (int i = 0; i < _ST_MAX; i++) {
 		rc = sqlite3_prepare_v3(s->db, statement_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
 		if (rc != SQLITE_OK) {
-			r = store_fail(s, rc, "cannot prepare statement");
+			r = sw_store_fail(s, rc, "cannot prepare statement");
 			goto fail;
 		}
 	}
@@ -688,6 +736,8 @@ void sw_store_free(struct sw_store *s)
 		return;
 	for (int i = 0; i < _ST_MAX; i++)
 		sqlite3_finalize(s->st[i]);
+	for (size_t i = 0; i < s->n_cached; i++)
+		sqlite3_finalize(s->cached[i].st);
 	/* Nothing half-done may survive us; close_v2 also waits out any
 	 * statement a lib module forgot to finalize. */
 	if (s->db && !sqlite3_get_autocommit(s->db))
@@ -697,8 +747,8 @@ void sw_store_free(struct sw_store *s)
 	free(s);
 }
 
-/* See store.h. */
-sqlite3 *sw_store_db(struct sw_store *s)
+/* See store_int.h. */
+sqlite3 *sw_store_sqlite(struct sw_store *s)
 {
 	return s->db;
 }
@@ -786,7 +836,7 @@ int sw_store_checkpoint_get(struct sw_store *s, const char *tenant, const char *
 	} else if (rc == SQLITE_DONE) {
 		r = -ENOENT;
 	} else {
-		r = store_fail(s, rc, "checkpoint get");
+		r = sw_store_fail(s, rc, "checkpoint get");
 	}
 	stmt_done(st);
 	if (r == 0 || r == -ENOENT)
@@ -871,7 +921,7 @@ int sw_store_signins_count(struct sw_store *s, const char *tenant, int64_t *ret)
 	if (rc == SQLITE_ROW)
 		n = sqlite3_column_int64(st, 0);
 	else if (rc != SQLITE_DONE)
-		r = store_fail(s, rc, "sign-in count");
+		r = sw_store_fail(s, rc, "sign-in count");
 	stmt_done(st);
 	if (r == 0)
 		*ret = n;
@@ -894,7 +944,7 @@ int sw_store_prune(struct sw_store *s, int64_t cutoff, int64_t *ret_deleted)
 		rc = sqlite3_prepare_v2(s->db, "UPDATE signin_counts SET n = max(n - ?2, 0) WHERE tenant = ?1", -1,
 		                        &sub, NULL);
 	if (rc != SQLITE_OK) {
-		r = store_fail(s, rc, "prune");
+		r = sw_store_fail(s, rc, "prune");
 		goto fail;
 	}
 	while ((rc = sqlite3_step(tenants)) == SQLITE_ROW) {
@@ -917,14 +967,14 @@ int sw_store_prune(struct sw_store *s, int64_t cutoff, int64_t *ret_deleted)
 			goto fail;
 	}
 	if (rc != SQLITE_DONE) {
-		r = store_fail(s, rc, "prune");
+		r = sw_store_fail(s, rc, "prune");
 		goto fail;
 	}
 	sqlite3_finalize(del);
 	del = NULL;
 	rc = sqlite3_prepare_v2(s->db, "DELETE FROM outbox WHERE state <> 0 AND done_at < ?1", -1, &del, NULL);
 	if (rc != SQLITE_OK) {
-		r = store_fail(s, rc, "prune outbox");
+		r = sw_store_fail(s, rc, "prune outbox");
 		goto fail;
 	}
 	sqlite3_bind_int64(del, 1, cutoff);
@@ -1001,7 +1051,7 @@ static int alert_fetch(struct sw_store *s, sqlite3_stmt *st, struct sw_alert *re
 	if (rc == SQLITE_DONE) {
 		r = -ENOENT;
 	} else if (rc != SQLITE_ROW) {
-		r = store_fail(s, rc, "alert query");
+		r = sw_store_fail(s, rc, "alert query");
 	} else {
 		r = alert_from_row(st, &a);
 		if (r < 0)
@@ -1117,7 +1167,7 @@ static int alerts_iterate(struct sw_store *s, sqlite3_stmt *st, sw_alert_cb cb, 
 			return r;
 	}
 	if (rc != SQLITE_DONE)
-		return store_fail(s, rc, "alert list");
+		return sw_store_fail(s, rc, "alert list");
 	return 0;
 }
 
@@ -1135,7 +1185,7 @@ int sw_store_alerts_list(struct sw_store *s, bool all, int64_t since, sw_alert_c
 
 	rc = sqlite3_prepare_v2(s->db, all ? sql_all : sql_firing, -1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return store_fail(s, rc, "alert list");
+		return sw_store_fail(s, rc, "alert list");
 	sqlite3_bind_int64(st, 1, since > 0 ? since : INT64_MIN);
 	r = alerts_iterate(s, st, cb, arg);
 	sqlite3_finalize(st);
@@ -1158,6 +1208,41 @@ int sw_store_alerts_count(struct sw_store *s, int64_t by_sev[SW_SEV_CRITICAL + 1
 	r = r == SQLITE_DONE ? 0 : sw_store_result(r);
 	sqlite3_finalize(st);
 	return r;
+}
+
+/* Hand each (text, integer, count) row of a GROUP BY query to cb. */
+static int store_tally(struct sw_store *s, const char *sql, const char *what, sw_tally_cb cb, void *arg)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, r;
+
+	r = sw_store_prepare(s, sql, &st);
+	if (r < 0)
+		return r;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		r = cb(name ? name : "", sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2), arg);
+		if (r < 0)
+			break;
+	}
+	if (r >= 0 && rc != SQLITE_DONE)
+		r = sw_store_fail(s, rc, what);
+	sqlite3_finalize(st);
+	return r < 0 ? r : 0;
+}
+
+/* See store.h. */
+int sw_store_alerts_tally(struct sw_store *s, sw_tally_cb cb, void *arg)
+{
+	return store_tally(s, "SELECT rule, status, count(*) FROM alerts GROUP BY rule, status", "alert counts", cb,
+	                   arg);
+}
+
+/* See store.h. */
+int sw_store_outbox_tally(struct sw_store *s, sw_tally_cb cb, void *arg)
+{
+	return store_tally(s, "SELECT sink, state, count(*) FROM outbox GROUP BY sink, state", "outbox counts", cb,
+	                   arg);
 }
 
 /* The stored evidence as compact JSON text of an object, for
@@ -1224,7 +1309,7 @@ int sw_store_alerts_list_text(struct sw_store *s, bool all, int64_t since, sw_al
 
 	rc = sqlite3_prepare_v2(s->db, all ? sql_all : sql_firing, -1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return store_fail(s, rc, "alert list");
+		return sw_store_fail(s, rc, "alert list");
 	sqlite3_bind_int64(st, 1, since > 0 ? since : INT64_MIN);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		r = alert_fields_from_row(st, &a);
@@ -1235,7 +1320,7 @@ int sw_store_alerts_list_text(struct sw_store *s, bool all, int64_t since, sw_al
 			break;
 	}
 	if (r >= 0 && rc != SQLITE_DONE)
-		r = store_fail(s, rc, "alert list");
+		r = sw_store_fail(s, rc, "alert list");
 	sqlite3_finalize(st);
 	return r;
 }
@@ -1250,7 +1335,7 @@ int sw_store_alerts_firing(struct sw_store *s, const char *rule, const char *ten
 
 	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return store_fail(s, rc, "alert list");
+		return sw_store_fail(s, rc, "alert list");
 	sqlite3_bind_text(st, 1, rule, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, tenant, -1, SQLITE_STATIC);
 	r = alerts_iterate(s, st, cb, arg);
@@ -1311,7 +1396,7 @@ int sw_store_outbox_next(struct sw_store *s, const char *sink, int64_t now, stru
 	} else if (rc == SQLITE_DONE) {
 		r = -ENOENT;
 	} else {
-		r = store_fail(s, rc, "outbox next");
+		r = sw_store_fail(s, rc, "outbox next");
 	}
 	stmt_done(st);
 	if (r == 0)
@@ -1333,7 +1418,7 @@ int sw_store_outbox_next_due(struct sw_store *s, const char *sink, int64_t *ret)
 	else if (rc == SQLITE_DONE)
 		r = -ENOENT;
 	else
-		r = store_fail(s, rc, "outbox next due");
+		r = sw_store_fail(s, rc, "outbox next due");
 	stmt_done(st);
 	if (r == 0)
 		*ret = due;
@@ -1362,7 +1447,7 @@ static int outbox_finish(struct sw_store *s, int which, int64_t id, int64_t t, c
 		rc = sqlite3_step(st);
 	}
 	if (r == 0 && rc != SQLITE_DONE)
-		r = store_fail(s, rc, "outbox update");
+		r = sw_store_fail(s, rc, "outbox update");
 	stmt_done(st);
 	if (r < 0)
 		goto fail;
@@ -1434,7 +1519,7 @@ int sw_store_outbox_stats(struct sw_store *s, const char *sink, struct sw_outbox
 	if (rc == SQLITE_ROW)
 		o.queued = sqlite3_column_int64(st, 0);
 	else
-		r = store_fail(s, rc, "outbox stats");
+		r = sw_store_fail(s, rc, "outbox stats");
 	stmt_done(st);
 	if (r < 0)
 		return r;
@@ -1448,7 +1533,7 @@ int sw_store_outbox_stats(struct sw_store *s, const char *sink, struct sw_outbox
 		o.last_success = sqlite3_column_int64(st, 3);
 		column_copy(st, 4, o.last_error, sizeof(o.last_error));
 	} else if (rc != SQLITE_DONE) {
-		r = store_fail(s, rc, "outbox stats");
+		r = sw_store_fail(s, rc, "outbox stats");
 	}
 	stmt_done(st);
 	if (r == 0)

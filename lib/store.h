@@ -4,7 +4,6 @@
  * caller opened, so records and their checkpoint commit together. */
 #pragma once
 
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -34,17 +33,13 @@ int sw_store_open(const char *path, struct sw_store **ret, struct sw_error *err)
  * writes then go to a file nobody will find again.  A stat(2). */
 int sw_store_check_file(struct sw_store *s);
 void sw_store_free(struct sw_store *s);
-/* The handle, for lib modules with their own queries (detect, report). */
-sqlite3 *sw_store_db(struct sw_store *s);
 const char *sw_store_errmsg(struct sw_store *s);
 int sw_store_schema_version(struct sw_store *s);
 
-/* For the store's extension modules (store_exo.c, store_report.c,
- * store_lifecycle.c): a SQLite result to 0 (OK, ROW, DONE) or -errno
- * (FULL -ENOSPC, BUSY/LOCKED -EBUSY, NOMEM -ENOMEM, CONSTRAINT -EEXIST,
- * else -EIO), and a statement prepared on the store's handle. */
-int sw_store_result(int rc);
-int sw_store_prepare(struct sw_store *s, const char *sql, sqlite3_stmt **ret);
+/* Errors are -errno, one translation of SQLite's codes for every store
+ * function (store_int.h): -ENOSPC a full disk, -EBUSY locked, -ENOMEM,
+ * -EROFS read-only, -EEXIST a constraint, -EIO anything else (a corrupt
+ * file too); sw_store_errmsg() keeps SQLite's text. */
 
 int sw_store_begin(struct sw_store *s); /* BEGIN IMMEDIATE */
 int sw_store_commit(struct sw_store *s);
@@ -99,6 +94,13 @@ int sw_store_alerts_list(struct sw_store *s, bool all, int64_t since, sw_alert_c
 /* Firing alerts counted per severity into by_sev[SW_SEV_INFO..SW_SEV_CRITICAL]
  * (added to what is there), without reading the alerts themselves. */
 int sw_store_alerts_count(struct sw_store *s, int64_t by_sev[SW_SEV_CRITICAL + 1]);
+/* Row counts grouped by (name, state), for `metrics`: alerts by (rule,
+ * status), outbox rows by (sink, state: 0 pending, 1 delivered, 2 dead).
+ * name is borrowed for the call ("" for SQL NULL); cb returns < 0 to stop
+ * (that value is returned). */
+typedef int (*sw_tally_cb)(const char *name, int64_t state, int64_t n, void *arg);
+int sw_store_alerts_tally(struct sw_store *s, sw_tally_cb cb, void *arg);
+int sw_store_outbox_tally(struct sw_store *s, sw_tally_cb cb, void *arg);
 /* The same list for showing it: a->evidence stays NULL and cb gets the
  * stored evidence as compact JSON text of an object instead ("{}" when
  * there is none, or the row holds something jansson would not load), for

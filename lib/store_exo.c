@@ -1,5 +1,6 @@
 /* store_exo.c: the Exchange tables (see store_exo.h). */
 #include "store_exo.h"
+#include "store_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -187,7 +188,7 @@ int sw_store_mailboxes_sweep(struct sw_store *s, const char *tenant, int64_t sna
 	sqlite3_bind_int64(st, 2, snapshot);
 	r = sw_store_result(sqlite3_step(st));
 	if (r >= 0 && ret_removed != NULL)
-		*ret_removed = (size_t)sqlite3_changes(sw_store_db(s));
+		*ret_removed = (size_t)sqlite3_changes(sw_store_sqlite(s));
 	sqlite3_finalize(st);
 	return r;
 }

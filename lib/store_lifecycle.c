@@ -1,5 +1,6 @@
 /* store_lifecycle.c: silences (see store_lifecycle.h) and migration 4. */
 #include "store_lifecycle.h"
+#include "store_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -21,14 +22,6 @@ const char sw_store_lifecycle_schema[] =
 	"  UNIQUE (rule, subject)"
 	");"
 	"CREATE INDEX silences_until ON silences (until);" SW_DETECT_ATTACK_SCHEMA;
-
-/* A failed SQLite result code to -errno (never 0: rc is a failure here). */
-static int sq(int rc)
-{
-	int r = sw_store_result(rc);
-
-	return r < 0 ? r : -EIO;
-}
 
 /* Copy a text column into a fixed buffer ("" for NULL). */
 static void column_copy(sqlite3_stmt *st, int i, char *buf, size_t n)
@@ -66,9 +59,9 @@ int sw_store_silence_put(struct sw_store *s, const char *rule, const char *subje
 
 	if (rule == NULL || rule[0] == '\0' || subject == NULL || subject[0] == '\0')
 		return -EINVAL;
-	rc = sqlite3_prepare_v2(sw_store_db(s), sql, -1, &st, NULL);
+	rc = sqlite3_prepare_v2(sw_store_sqlite(s), sql, -1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return sq(rc);
+		return sw_store_errno(rc);
 	sqlite3_bind_text(st, 1, rule, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, subject, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, until);
@@ -79,7 +72,7 @@ int sw_store_silence_put(struct sw_store *s, const char *rule, const char *subje
 		sqlite3_bind_text(st, 6, note, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
-		r = sq(rc);
+		r = sw_store_errno(rc);
 		goto fail;
 	}
 	if (ret_id)
@@ -103,28 +96,28 @@ int sw_store_silence_end(struct sw_store *s, const char *rule, const char *subje
 
 	if (rule == NULL || subject == NULL)
 		return -EINVAL;
-	rc = sqlite3_prepare_v2(sw_store_db(s), get, -1, &st, NULL);
+	rc = sqlite3_prepare_v2(sw_store_sqlite(s), get, -1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return sq(rc);
+		return sw_store_errno(rc);
 	sqlite3_bind_text(st, 1, rule, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, subject, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, now);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
-		r = rc == SQLITE_DONE ? -ENOENT : sq(rc);
+		r = rc == SQLITE_DONE ? -ENOENT : sw_store_errno(rc);
 		goto fail;
 	}
 	silence_from_row(st, &sil);
 	sqlite3_finalize(st);
 	st = NULL;
-	rc = sqlite3_prepare_v2(sw_store_db(s), end, -1, &st, NULL);
+	rc = sqlite3_prepare_v2(sw_store_sqlite(s), end, -1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return sq(rc);
+		return sw_store_errno(rc);
 	sqlite3_bind_int64(st, 1, sil.id);
 	sqlite3_bind_int64(st, 2, now);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE) {
-		r = sq(rc);
+		r = sw_store_errno(rc);
 		goto fail;
 	}
 	if (ret)
@@ -147,9 +140,9 @@ int sw_store_silence_match(struct sw_store *s, const char *rule, const char *sub
 
 	if (rule == NULL || subject == NULL)
 		return -EINVAL;
-	rc = sqlite3_prepare_v2(sw_store_db(s), sql, -1, &st, NULL);
+	rc = sqlite3_prepare_v2(sw_store_sqlite(s), sql, -1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return sq(rc);
+		return sw_store_errno(rc);
 	sqlite3_bind_text(st, 1, rule, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, subject, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, now);
@@ -158,7 +151,7 @@ int sw_store_silence_match(struct sw_store *s, const char *rule, const char *sub
 		silence_from_row(st, ret);
 		r = 0;
 	} else {
-		r = rc == SQLITE_DONE ? -ENOENT : sq(rc);
+		r = rc == SQLITE_DONE ? -ENOENT : sw_store_errno(rc);
 	}
 	sqlite3_finalize(st);
 	return r;
@@ -172,9 +165,9 @@ int sw_store_silences_list(struct sw_store *s, int64_t now, sw_silence_cb cb, vo
 	sqlite3_stmt *st = NULL;
 	int rc, r = 0;
 
-	rc = sqlite3_prepare_v2(sw_store_db(s), sql, -1, &st, NULL);
+	rc = sqlite3_prepare_v2(sw_store_sqlite(s), sql, -1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return sq(rc);
+		return sw_store_errno(rc);
 	sqlite3_bind_int64(st, 1, now > 0 ? now : INT64_MIN);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		silence_from_row(st, &sil);
@@ -183,7 +176,7 @@ int sw_store_silences_list(struct sw_store *s, int64_t now, sw_silence_cb cb, vo
 			break;
 	}
 	if (r >= 0 && rc != SQLITE_DONE)
-		r = sq(rc);
+		r = sw_store_errno(rc);
 	sqlite3_finalize(st);
 	return r;
 }

@@ -1,5 +1,6 @@
 /* store_report.c: the SMTP AUTH clients report tables (see store_report.h). */
 #include "store_report.h"
+#include "store_int.h"
 
 #include <errno.h>
 #include <math.h>
@@ -96,7 +97,7 @@ int sw_store_report_file_add(struct sw_store *s, const char *tenant, const struc
 	r = sw_store_result(sqlite3_step(st));
 	sqlite3_finalize(st);
 	if (r == 0 && ret_id != NULL)
-		*ret_id = sqlite3_last_insert_rowid(sw_store_db(s));
+		*ret_id = sqlite3_last_insert_rowid(sw_store_sqlite(s));
 	return r;
 }
 
@@ -289,7 +290,7 @@ int sw_store_report_rows_add(struct sw_store *s, const char *tenant, int64_t fil
 		sqlite3_reset(st);
 		if (r < 0)
 			goto out;
-		if (sqlite3_changes(sw_store_db(s)) == 0)
+		if (sqlite3_changes(sw_store_sqlite(s)) == 0)
 			continue;
 		changed++;
 		if (nkeys == 0 || key_cmp(&keys[nkeys - 1], &(struct key){row->sender, row->auth}) != 0)
@@ -598,7 +599,7 @@ int sw_store_report_prune(struct sw_store *s, int64_t cutoff, int64_t *ret_delet
 		return r;
 	sqlite3_bind_int64(st, 1, cutoff);
 	r = sw_store_result(sqlite3_step(st));
-	n = sqlite3_changes(sw_store_db(s));
+	n = sqlite3_changes(sw_store_sqlite(s));
 	sqlite3_finalize(st);
 	st = NULL;
 	for (int i = 0; r == 0 && i < 2; i++) {

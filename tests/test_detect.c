@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "check_main.h"
+#include "store_int.h"
 #include "fixture.h"
 #include "detect.h"
 #include "store_exo.h"
@@ -67,7 +68,7 @@ static int64_t outbox_rows(void)
 {
 	sqlite3_stmt *st;
 	int64_t n;
-	ck_assert_int_eq(sqlite3_prepare_v2(sw_store_db(store), "SELECT COUNT(*) FROM outbox", -1, &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(sw_store_sqlite(store), "SELECT COUNT(*) FROM outbox", -1, &st, NULL), SQLITE_OK);
 	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
 	n = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "check_main.h"
+#include "store_int.h"
 #include "fixture.h"
 #include "detect_attack.h"
 #include "lifecycle.h"
@@ -133,7 +134,7 @@ static int64_t sent(const char *rule)
 	sqlite3_stmt *st;
 	int64_t n;
 
-	ck_assert_int_eq(sqlite3_prepare_v2(sw_store_db(store),
+	ck_assert_int_eq(sqlite3_prepare_v2(sw_store_sqlite(store),
 	                                    "SELECT count(*) FROM outbox o JOIN alerts a ON a.id = o.alert_id "
 	                                    "WHERE a.rule = ?1",
 	                                    -1, &st, NULL),

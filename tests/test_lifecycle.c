@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "check_main.h"
+#include "store_int.h"
 #include "lifecycle.h"
 #include "store_lifecycle.h"
 
@@ -79,7 +80,7 @@ static int rows(const char *sink)
 	sqlite3_stmt *st;
 	int n;
 
-	ck_assert_int_eq(sqlite3_prepare_v2(sw_store_db(store), "SELECT count(*) FROM outbox WHERE sink = ?1", -1,
+	ck_assert_int_eq(sqlite3_prepare_v2(sw_store_sqlite(store), "SELECT count(*) FROM outbox WHERE sink = ?1", -1,
 	                                    &st, NULL),
 	                 SQLITE_OK);
 	sqlite3_bind_text(st, 1, sink, -1, SQLITE_STATIC);
@@ -95,7 +96,7 @@ static json_t *last_doc(const char *sink, int *ret_transition, char *ret_alert_i
 	sqlite3_stmt *st;
 	json_t *doc;
 
-	ck_assert_int_eq(sqlite3_prepare_v2(sw_store_db(store),
+	ck_assert_int_eq(sqlite3_prepare_v2(sw_store_sqlite(store),
 	                                    "SELECT alert_id, transition, body FROM outbox WHERE sink = ?1 "
 	                                    "ORDER BY id DESC LIMIT 1",
 	                                    -1, &st, NULL),

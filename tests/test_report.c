@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "check_main.h"
+#include "store_int.h"
 #include "fixture.h"
 #include "detect.h"
 #include "detect_report.h"
@@ -528,7 +529,7 @@ static double messages(const char *sender, const char *auth, const char *from, c
 	sqlite3_stmt *st;
 	double v;
 
-	ck_assert_int_eq(sqlite3_prepare_v2(sw_store_db(store), "SELECT coalesce(sum(messages), 0) FROM report_days"
+	ck_assert_int_eq(sqlite3_prepare_v2(sw_store_sqlite(store), "SELECT coalesce(sum(messages), 0) FROM report_days"
 	                                    " WHERE tenant = 'contoso' AND sender = ?1 AND auth = ?2 AND day >= ?3"
 	                                    " AND day <= ?4", -1, &st, NULL), SQLITE_OK);
 	sqlite3_bind_text(st, 1, sender, -1, SQLITE_STATIC);

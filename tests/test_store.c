@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "check_main.h"
+#include "store_int.h"
 #include "store.h"
 
 static char dir[PATH_MAX];
@@ -57,7 +58,7 @@ static int64_t query_int(const char *sql)
 	sqlite3_stmt *st;
 	int64_t v;
 
-	ck_assert_int_eq(sqlite3_prepare_v2(sw_store_db(store), sql, -1, &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(sw_store_sqlite(store), sql, -1, &st, NULL), SQLITE_OK);
 	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
 	v = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
@@ -123,7 +124,7 @@ START_TEST(test_future_schema_refused)
 	char sql[64];
 
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SW_STORE_SCHEMA_VERSION + 1);
-	ck_assert_int_eq(sqlite3_exec(sw_store_db(store), sql, NULL, NULL, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(sw_store_sqlite(store), sql, NULL, NULL, NULL), SQLITE_OK);
 	sw_store_free(store);
 	store = NULL;
 	ck_assert_int_eq(sw_store_open(dbpath, &other, &err), -ENOTSUP);
@@ -149,7 +150,7 @@ START_TEST(test_older_schema_migrates_forward)
 	struct sw_signin s = signin("id-1", 1000, "a@contoso.com", 0);
 
 	ck_assert_int_eq(sw_store_signins_add(store, "contoso", &s, 1, 5000, NULL), 0);
-	ck_assert_int_eq(sqlite3_exec(sw_store_db(store),
+	ck_assert_int_eq(sqlite3_exec(sw_store_sqlite(store),
 	                              "DROP TABLE tenant_state; DROP TABLE mailboxes; DROP TABLE mailbox_changes;"
 	                              "DROP TABLE report_files; DROP TABLE report_obs; DROP TABLE report_days;"
 	                              "DROP TABLE report_alerted; DROP TABLE silences; DROP TABLE signin_countries;"
@@ -315,7 +316,7 @@ START_TEST(test_deleted_while_open)
 
 	delete_db();
 	reopen_fresh();
-	ck_assert_int_eq(sqlite3_exec(sw_store_db(store), "PRAGMA journal_mode = DELETE", NULL, NULL, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(sw_store_sqlite(store), "PRAGMA journal_mode = DELETE", NULL, NULL, NULL), SQLITE_OK);
 	ck_assert_int_eq(unlink(dbpath), 0);
 	ck_assert_int_lt(sw_store_signins_add(store, "contoso", &s, 1, 5000, NULL), 0);
 	snprintf(want, sizeof(want), "was deleted or moved while open");
@@ -400,7 +401,7 @@ START_TEST(test_migration_drops_later_duplicates)
 	/* A version-5 database holding the duplicates its key let in: the
 	 * migration keeps the row stored first of each id (per tenant), drops
 	 * the later ones and recounts the rollup. */
-	sqlite3 *db = sw_store_db(store);
+	sqlite3 *db = sw_store_sqlite(store);
 
 	ck_assert_int_eq(sqlite3_exec(db,
 	                              "DROP INDEX signins_id; PRAGMA user_version = 5;"
@@ -455,7 +456,7 @@ START_TEST(test_signins_fields_stored)
 	s.city = (char *)"Amsterdam";
 	s.correlation_id = (char *)"corr-1";
 	ck_assert_int_eq(sw_store_signins_add(store, "contoso", &s, 1, 1700000100, NULL), 0);
-	ck_assert_int_eq(sqlite3_prepare_v2(sw_store_db(store),
+	ck_assert_int_eq(sqlite3_prepare_v2(sw_store_sqlite(store),
 	                                    "SELECT tenant, id, created, upn, ip, country, city, error_code, "
 	                                    "failure_reason, correlation_id, ingested, created_text FROM signins",
 	                                    -1, &st, NULL),
@@ -555,6 +556,43 @@ START_TEST(test_rollback_without_transaction)
 }
 END_TEST
 
+/* One translation of SQLite's result codes, extended codes included:
+ * what the daemon's log says after strerror(). */
+START_TEST(test_errno_mapping)
+{
+	static const struct {
+		int rc, want;
+	} table[] = {
+		{SQLITE_FULL, -ENOSPC},
+		{SQLITE_BUSY, -EBUSY},
+		{SQLITE_BUSY_SNAPSHOT, -EBUSY},
+		{SQLITE_LOCKED, -EBUSY},
+		{SQLITE_LOCKED_SHAREDCACHE, -EBUSY},
+		{SQLITE_NOMEM, -ENOMEM},
+		{SQLITE_READONLY, -EROFS},
+		{SQLITE_READONLY_DBMOVED, -EROFS},
+		{SQLITE_CONSTRAINT, -EEXIST},
+		{SQLITE_CONSTRAINT_UNIQUE, -EEXIST},
+		{SQLITE_CORRUPT, -EIO},
+		{SQLITE_CORRUPT_INDEX, -EIO},
+		{SQLITE_NOTADB, -EIO},
+		{SQLITE_IOERR, -EIO},
+		{SQLITE_IOERR_WRITE, -EIO},
+		{SQLITE_ERROR, -EIO},
+		{SQLITE_MISUSE, -EIO},
+		{SQLITE_DONE, -EIO}, /* a row missing where one was expected */
+	};
+
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+		ck_assert_msg(sw_store_errno(table[i].rc) == table[i].want, "SQLite code %d: %d, want %d", table[i].rc,
+		              sw_store_errno(table[i].rc), table[i].want);
+	ck_assert_int_eq(sw_store_result(SQLITE_OK), 0);
+	ck_assert_int_eq(sw_store_result(SQLITE_ROW), 0);
+	ck_assert_int_eq(sw_store_result(SQLITE_DONE), 0);
+	ck_assert_int_eq(sw_store_result(SQLITE_FULL), -ENOSPC);
+}
+END_TEST
+
 START_TEST(test_begin_busy_when_other_writer)
 {
 	sqlite3 *other;
@@ -563,7 +601,7 @@ START_TEST(test_begin_busy_when_other_writer)
 	 * keep this short by lowering it on the handle. */
 	ck_assert_int_eq(sqlite3_open(dbpath, &other), SQLITE_OK);
 	ck_assert_int_eq(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_busy_timeout(sw_store_db(store), 50);
+	sqlite3_busy_timeout(sw_store_sqlite(store), 50);
 	ck_assert_int_eq(sw_store_begin(store), -EBUSY);
 	ck_assert_int_eq(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(other);
@@ -834,7 +872,7 @@ START_TEST(test_alerts_list_text)
 		char sql[256];
 
 		snprintf(sql, sizeof(sql), "UPDATE alerts SET evidence = %s WHERE id = 'a-000001'", cases[i].sql_value);
-		ck_assert_int_eq(sqlite3_exec(sw_store_db(store), sql, NULL, NULL, NULL), SQLITE_OK);
+		ck_assert_int_eq(sqlite3_exec(sw_store_sqlite(store), sql, NULL, NULL, NULL), SQLITE_OK);
 		ck_assert_int_eq(sw_store_alerts_list_text(store, false, 0, list_text_cb, &l), 0);
 		ck_assert_int_eq(l.n, 3);
 		ck_assert_msg(strcmp(l.evidence[2], cases[i].want) == 0, "case %zu: %s, want %s", i, l.evidence[2],
@@ -1044,6 +1082,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_checkpoint_atomic_with_records);
 	tcase_add_test(tc, test_rollback_without_transaction);
 	tcase_add_test(tc, test_begin_busy_when_other_writer);
+	tcase_add_test(tc, test_errno_mapping);
 	tcase_add_test(tc, test_alert_save_find_get);
 	tcase_add_test(tc, test_alerts_list_order_and_filters);
 	tcase_add_test(tc, test_alerts_list_text);
