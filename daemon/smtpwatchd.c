@@ -1,10 +1,9 @@
-/* smtpwatchd.c: the daemon: options, start-up, signals, systemd
+/* smtpwatchd.c: the daemon: start-up, signals, systemd
  * notification, and the wiring between sources, detection and delivery. */
 #include "smtpwatchd.h"
 
 #include <curl/curl.h>
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +28,6 @@
 #include "poller.h"
 #include "source_report.h"
 
-#define DEFAULT_CONFIG "/etc/smtpwatch/smtpwatch.conf"
 /* Exit statuses a restart cannot cure (smtpwatchd(8), EXIT STATUS; the
  * unit's RestartPreventExitStatus=): sysexits' EX_DATAERR, EX_NOINPUT. */
 #define EXIT_STORE_CORRUPT 65
@@ -551,71 +549,37 @@ static void secrets_protect(void)
 		log_warn("setrlimit(RLIMIT_CORE, 0): %s", strerror(errno));
 }
 
-static void usage(FILE *f)
+/* See smtpwatchd.h. */
+int daemon_run(struct daemon *d, bool check)
 {
-	fprintf(f, "usage: smtpwatchd [-c FILE] [--check-config] [--once] [-d]\n"
-	           "  -c, --config FILE   configuration (default " DEFAULT_CONFIG ")\n"
-	           "      --check-config  validate the configuration, registers and secret files; exit 0 or 1\n"
-	           "      --once          poll every source once, detect, deliver, exit (0 ok, 2 a source failed)\n"
-	           "  -d, --debug         debug log lines\n"
-	           "  -V, --version       print the version\n");
-}
-
-int main(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'}, {"check-config", no_argument, NULL, 'C'},
-		{"once", no_argument, NULL, 'o'},         {"debug", no_argument, NULL, 'd'},
-		{"version", no_argument, NULL, 'V'},      {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	struct daemon d = {0};
 	struct sw_diag diag = {0};
 	struct sw_register **regs = NULL;
 	struct sw_error err = {0};
-	bool check = false, debug = false;
 	char why[512], *dbpath = NULL;
-	int c, rc = 1;
+	int rc = 1;
 
-	d.config_path = DEFAULT_CONFIG;
-	while ((c = getopt_long(argc, argv, "c:dVh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c': d.config_path = optarg; break;
-		case 'C': check = true; break;
-		case 'o': d.once = true; break;
-		case 'd': debug = true; break;
-		case 'V': printf("smtpwatchd %s\n", SW_VERSION); return 0;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 1;
-		}
-	}
-	if (optind != argc) {
-		usage(stderr);
-		return 1;
-	}
-	log_init(debug);
 	secrets_protect();
 	srandom((unsigned)(daemon_mono_ms() ^ getpid()));
 
-	d.cfg = load_config(d.config_path, &regs, &diag);
+	d->cfg = load_config(d->config_path, &regs, &diag);
 	print_diag(&diag);
-	bool root = d.cfg != NULL && geteuid() == 0 && !d.cfg->daemon.allow_root;
+	bool root = d->cfg != NULL && geteuid() == 0 && !d->cfg->daemon.allow_root;
 	if (check) {
 		/* A warning, not an error: the unit checks as its own user, and an
 		 * admin checking with sudo usually runs the daemon as another. */
 		if (root)
 			fprintf(stderr, "%s:0: warning: running as root: smtpwatchd refuses to start as root unless "
-			        "[daemon] allow_root = yes\n", d.config_path);
-		if (d.cfg != NULL)
-			printf("%s: configuration OK (%zu tenant%s, %zu sink%s%s)\n", d.config_path, d.cfg->n_tenants,
-			       d.cfg->n_tenants == 1 ? "" : "s", d.cfg->n_sinks, d.cfg->n_sinks == 1 ? "" : "s",
+			        "[daemon] allow_root = yes\n", d->config_path);
+		if (d->cfg != NULL)
+			printf("%s: configuration OK (%zu tenant%s, %zu sink%s%s)\n", d->config_path, d->cfg->n_tenants,
+			       d->cfg->n_tenants == 1 ? "" : "s", d->cfg->n_sinks, d->cfg->n_sinks == 1 ? "" : "s",
 			       diag.n > diag.n_errors || root ? ", with warnings" : "");
-		rc = d.cfg != NULL ? 0 : 1;
+		rc = d->cfg != NULL ? 0 : 1;
 		goto out;
 	}
-	if (d.cfg == NULL) {
-		log_err("%s: invalid configuration, not starting (smtpwatchd --check-config -c %s)", d.config_path,
-		        d.config_path);
+	if (d->cfg == NULL) {
+		log_err("%s: invalid configuration, not starting (smtpwatchd --check-config -c %s)", d->config_path,
+		        d->config_path);
 		goto out;
 	}
 	/* As root, whatever the daemon writes (the database, the spool's
@@ -623,7 +587,7 @@ int main(int argc, char **argv)
 	 * writer: it runs as its own user unless told otherwise. */
 	if (root) {
 		log_err("running as root (uid 0): not starting; run smtpwatchd as its own user (the unit uses "
-		        "User=smtpwatch) or set [daemon] allow_root = yes in %s", d.config_path);
+		        "User=smtpwatch) or set [daemon] allow_root = yes in %s", d->config_path);
 		goto out;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -631,18 +595,18 @@ int main(int argc, char **argv)
 		log_err("cannot initialise libcurl");
 		goto out;
 	}
-	int r = ensure_dir(d.cfg->daemon.state_dir);
+	int r = ensure_dir(d->cfg->daemon.state_dir);
 	if (r < 0) {
-		log_err("state_dir %s: %s", d.cfg->daemon.state_dir, strerror(-r));
+		log_err("state_dir %s: %s", d->cfg->daemon.state_dir, strerror(-r));
 		goto out;
 	}
-	if (asprintf(&dbpath, "%s/smtpwatch.db", d.cfg->daemon.state_dir) < 0)
+	if (asprintf(&dbpath, "%s/smtpwatch.db", d->cfg->daemon.state_dir) < 0)
 		goto out;
 	/* quick_check and a schema migration read the whole store: a 10M-row
 	 * one takes about a minute, past systemd's default start timeout, and
 	 * a killed migration rolls back and starts over at the next start. */
 	sd_notify(0, "STATUS=opening the database (integrity check, migrations)\nEXTEND_TIMEOUT_USEC=900000000");
-	r = sw_store_open(dbpath, &d.store, &err);
+	r = sw_store_open(dbpath, &d->store, &err);
 	if (r == -EBADMSG || r == -ENOENT) {
 		/* Corrupt or deleted: a restart cannot help, the operator must
 		 * choose (the unit's RestartPreventExitStatus= lists both). */
@@ -654,89 +618,89 @@ int main(int argc, char **argv)
 		log_err("%s: cannot open the database: %s", dbpath, err.text);
 		goto out;
 	}
-	d.started = daemon_now();
-	d.base = event_base_new();
-	d.http = d.base ? http_new(d.base) : NULL;
-	if (d.http == NULL || http_set_proxy(d.http, d.cfg->daemon.proxy) < 0) {
+	d->started = daemon_now();
+	d->base = event_base_new();
+	d->http = d->base ? http_new(d->base) : NULL;
+	if (d->http == NULL || http_set_proxy(d->http, d->cfg->daemon.proxy) < 0) {
 		log_err("cannot set up the event loop");
 		goto out;
 	}
-	if (tenants_build(&d, regs) < 0) {
+	if (tenants_build(d, regs) < 0) {
 		regs = NULL;
 		log_err("out of memory");
 		goto out;
 	}
 	regs = NULL;
-	d.deliver = deliver_new(&d);
-	if (d.deliver == NULL) {
+	d->deliver = deliver_new(d);
+	if (d->deliver == NULL) {
 		log_err("cannot set up delivery");
 		goto out;
 	}
-	if (!d.once) {
-		r = control_new(&d, d.cfg->daemon.socket, d.cfg->daemon.socket_group, &d.control, why, sizeof(why));
+	if (!d->once) {
+		r = control_new(d, d->cfg->daemon.socket, d->cfg->daemon.socket_group, &d->control, why, sizeof(why));
 		if (r < 0) {
-			log_err("control socket %s: %s", d.cfg->daemon.socket, why);
+			log_err("control socket %s: %s", d->cfg->daemon.socket, why);
 			goto out;
 		}
 	}
-	d.sig_term = evsignal_new(d.base, SIGTERM, signal_stop_cb, &d);
-	d.sig_int = evsignal_new(d.base, SIGINT, signal_stop_cb, &d);
-	d.sig_hup = evsignal_new(d.base, SIGHUP, signal_hup_cb, &d);
-	evsignal_add(d.sig_term, NULL);
-	evsignal_add(d.sig_int, NULL);
-	evsignal_add(d.sig_hup, NULL);
+	d->sig_term = evsignal_new(d->base, SIGTERM, signal_stop_cb, d);
+	d->sig_int = evsignal_new(d->base, SIGINT, signal_stop_cb, d);
+	d->sig_hup = evsignal_new(d->base, SIGHUP, signal_hup_cb, d);
+	evsignal_add(d->sig_term, NULL);
+	evsignal_add(d->sig_int, NULL);
+	evsignal_add(d->sig_hup, NULL);
 	uint64_t wd_usec = 0;
-	if (!d.once) {
+	if (!d->once) {
 		struct timeval minute = {60, 0};
-		d.health = event_new(d.base, -1, EV_PERSIST, health_timer_cb, &d);
-		event_add(d.health, &minute);
+		d->health = event_new(d->base, -1, EV_PERSIST, health_timer_cb, d);
+		event_add(d->health, &minute);
 		clockwatch.wall = daemon_now();
 		clockwatch.mono_ms = daemon_mono_ms();
 		struct timeval every = {CLOCK_CHECK_S, 0};
-		clockwatch.ev = event_new(d.base, -1, EV_PERSIST, clockwatch_cb, &d);
+		clockwatch.ev = event_new(d->base, -1, EV_PERSIST, clockwatch_cb, d);
 		event_add(clockwatch.ev, &every);
 		struct timeval store_every = {STORE_CHECK_S, 0};
-		storewatch.ev = event_new(d.base, -1, EV_PERSIST, storewatch_cb, &d);
+		storewatch.ev = event_new(d->base, -1, EV_PERSIST, storewatch_cb, d);
 		event_add(storewatch.ev, &store_every);
 	}
 	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
 		struct timeval tv = {(time_t)(wd_usec / 2000000), (suseconds_t)(wd_usec / 2 % 1000000)};
-		d.watchdog = event_new(d.base, -1, EV_PERSIST, watchdog_cb, &d);
-		event_add(d.watchdog, &tv);
+		d->watchdog = event_new(d->base, -1, EV_PERSIST, watchdog_cb, d);
+		event_add(d->watchdog, &tv);
 	}
 
-	tenants_start(&d, true);
-	if (d.once && d.once_pending == 0)
-		deliver_drain(d.deliver, once_drained_cb, &d);
-	log_info("smtpwatchd %s started: %zu tenant%s, %zu sink%s, database %s%s", SW_VERSION, d.cfg->n_tenants,
-	         d.cfg->n_tenants == 1 ? "" : "s", d.cfg->n_sinks, d.cfg->n_sinks == 1 ? "" : "s", dbpath,
-	         d.once ? " (once)" : "");
+	tenants_start(d, true);
+	if (d->once && d->once_pending == 0)
+		deliver_drain(d->deliver, once_drained_cb, d);
+	log_info("smtpwatchd %s started: %zu tenant%s, %zu sink%s, database %s%s", SW_VERSION, d->cfg->n_tenants,
+	         d->cfg->n_tenants == 1 ? "" : "s", d->cfg->n_sinks, d->cfg->n_sinks == 1 ? "" : "s", dbpath,
+	         d->once ? " (once)" : "");
 	sd_notify(0, "READY=1");
-	daemon_notify_status(&d);
-	event_base_dispatch(d.base);
-	rc = d.once && d.once_failed > 0 ? 2 : 0;
+	daemon_notify_status(d);
+	event_base_dispatch(d->base);
+	rc = d->once && d->once_failed > 0 ? 2 : 0;
 	log_info("stopped");
 out:
-	if (d.sig_term) event_free(d.sig_term);
-	if (d.sig_int) event_free(d.sig_int);
-	if (d.sig_hup) event_free(d.sig_hup);
-	if (d.watchdog) event_free(d.watchdog);
-	if (d.health) event_free(d.health);
+	if (d->sig_term) event_free(d->sig_term);
+	if (d->sig_int) event_free(d->sig_int);
+	if (d->sig_hup) event_free(d->sig_hup);
+	if (d->watchdog) event_free(d->watchdog);
+	if (d->health) event_free(d->health);
 	if (clockwatch.ev) event_free(clockwatch.ev);
 	if (storewatch.ev) event_free(storewatch.ev);
-	control_free(d.control);
-	deliver_free(d.deliver);
-	tenants_free(&d);
-	if (regs != NULL && d.cfg != NULL) {
-		for (size_t i = 0; i < d.cfg->n_tenants; i++)
+	control_free(d->control);
+	deliver_free(d->deliver);
+	tenants_free(d);
+	if (regs != NULL && d->cfg != NULL) {
+		for (size_t i = 0; i < d->cfg->n_tenants; i++)
 			sw_register_free(regs[i]);
 		free(regs);
 	}
-	http_free(d.http);
-	if (d.base)
-		event_base_free(d.base);
-	sw_store_free(d.store);
-	sw_config_free(d.cfg);
+	http_free(d->http);
+	if (d->base)
+		event_base_free(d->base);
+	sw_store_free(d->store);
+	sw_config_free(d->cfg);
 	sw_diag_clear(&diag);
 	free(dbpath);
 	curl_global_cleanup();

@@ -52,6 +52,11 @@ int64_t daemon_now(void);
 /* Monotonic milliseconds, for pacing and timers. */
 int64_t daemon_mono_ms(void);
 
+/* Everything after the command line: load d->config_path (set, like
+ * d->once, by main()), and with check only report on it; otherwise open
+ * the store and run the loop until a signal (or the end of --once).  The
+ * process's exit status. */
+int daemon_run(struct daemon *d, bool check);
 /* A source of a tenant finished a run (ok or not): detect, deliver, and in
  * --once count it down. */
 void daemon_source_done(struct daemon *d, struct tenant *t, const char *source, bool ok);
