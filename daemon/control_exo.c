@@ -7,20 +7,10 @@
 
 #include "control.h"
 #include "detect.h"
+#include "jsonutil.h"
 #include "smtpwatchd.h"
 #include "store_exo.h"
 #include "store_report.h"
-
-/* ISO time or null. */
-static json_t *jtime(int64_t t)
-{
-	char buf[32];
-
-	if (t <= 0)
-		return json_null();
-	sw_time_format(t, buf, sizeof(buf));
-	return json_string(buf);
-}
 
 /* What one tenant's latest complete Exchange snapshot says. */
 struct tenant_view {
@@ -51,7 +41,7 @@ static json_t *tenant_view_json(const struct tenant_view *v)
 	                 v->state.smtp_disabled ? "off" : "on", "SmtpClientAuthenticationDisabled",
 	                 v->state.smtp_disabled ? "true" : "false", "default_policy",
 	                 v->state.default_policy[0] ? v->state.default_policy : NULL, "basic_blocked_by_policy",
-	                 !v->state.policy_allows_basic, "snapshot", jtime(v->state.observed));
+	                 !v->state.policy_allows_basic, "snapshot", sw_json_time_or_null(v->state.observed));
 }
 
 /* One mailbox: switch, effective state, register entry, last use, verdict. */
@@ -80,7 +70,7 @@ static json_t *mailbox_row(struct daemon *d, const struct tenant_view *v, const 
 	                "switch", exists ? json_string(sw_tristate_name(m.smtp_disabled)) : json_null(), "effective",
 	                !v->have_state ? "unknown" : on ? "on" : "off", "reason",
 	                !v->have_state ? "no Exchange snapshot yet" : exists ? eff.reason : "no such mailbox",
-	                "last_used", jtime(last));
+	                "last_used", sw_json_time_or_null(last));
 	if (row == NULL)
 		return NULL;
 	if (exists) {
@@ -189,7 +179,7 @@ out:
 
 static int signin_json_cb(const struct sw_signin_brief *b, void *arg)
 {
-	json_array_append_new(arg, json_pack("{s:o,s:s,s:s,s:s,s:i,s:s?}", "time", jtime(b->created), "id", b->id, "ip",
+	json_array_append_new(arg, json_pack("{s:o,s:s,s:s,s:s,s:i,s:s?}", "time", sw_json_time_or_null(b->created), "id", b->id, "ip",
 	                                     b->ip, "country", b->country, "error_code", b->error_code,
 	                                     "failure_reason", b->failure_reason[0] ? b->failure_reason : NULL));
 	return 0;
@@ -197,7 +187,7 @@ static int signin_json_cb(const struct sw_signin_brief *b, void *arg)
 
 static int change_json_cb(const struct sw_mailbox_change *c, void *arg)
 {
-	json_array_append_new(arg, json_pack("{s:o,s:s,s:s,s:s}", "at", jtime(c->at), "field", c->field, "old",
+	json_array_append_new(arg, json_pack("{s:o,s:s,s:s,s:s}", "at", sw_json_time_or_null(c->at), "field", c->field, "old",
 	                                     c->old_value, "new", c->new_value));
 	return 0;
 }

@@ -19,19 +19,11 @@
 
 #include "control.h"
 #include "deliver.h"
+#include "jsonutil.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "smtpwatchd.h"
 #include "store_lifecycle.h"
-
-/* An ISO time as JSON. */
-static json_t *time_json(int64_t t)
-{
-	char buf[32];
-
-	sw_time_format(t, buf, sizeof(buf));
-	return json_string(buf);
-}
 
 /* ack {"id":..,"note":..}: no repeats of that alert until it resolves. */
 int control_cmd_ack(struct daemon *d, const struct control_peer *peer, json_t *req, json_t **ret_data, char *why,
@@ -113,7 +105,7 @@ static json_t *silence_json(struct daemon *d, const struct sw_silence *sil)
 		return NULL;
 	}
 	return json_pack("{s:I,s:s,s:s,s:o,s:o,s:s?,s:s?,s:o}", "id", (json_int_t)sil->id, "rule", sil->rule,
-	                 "subject", sil->subject, "until", time_json(sil->until), "created", time_json(sil->created),
+	                 "subject", sil->subject, "until", sw_json_time(sil->until), "created", sw_json_time(sil->created),
 	                 "created_by", sil->created_by[0] ? sil->created_by : NULL, "note",
 	                 sil->note[0] ? sil->note : NULL, "alerts", c.docs);
 }

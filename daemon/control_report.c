@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "jsonutil.h"
 #include "log.h"
 #include "report.h"
 #include "smtpwatchd.h"
@@ -23,29 +24,6 @@
  * of December 2026: from 2027-01-01T00:00:00Z on. */
 #define BASIC_DEFAULT_OFF 1798761600LL
 #define REPORT_DEFAULT_SINCE (90 * SW_DAY)
-
-/* ISO time or JSON null. */
-static json_t *json_time(int64_t t)
-{
-	char buf[32];
-
-	if (t <= 0)
-		return json_null();
-	sw_time_format(t, buf, sizeof(buf));
-	return json_string(buf);
-}
-
-/* "2026-11-20" or JSON null. */
-static json_t *json_day(int64_t t)
-{
-	char buf[32];
-
-	if (t <= 0)
-		return json_null();
-	sw_time_format(t, buf, sizeof(buf));
-	buf[10] = '\0';
-	return json_string(buf);
-}
 
 /* Read the file smtpwatchctl opened and passed (SCM_RIGHTS): the daemon
  * never opens the path itself, so it reads only what the caller could
@@ -146,7 +124,7 @@ static json_t *import_summary(const struct sw_report *r)
 	              (json_int_t)msgs[SW_AUTH_BASIC], "oauth", (json_int_t)msgs[SW_AUTH_OAUTH], "unknown",
 	              (json_int_t)msgs[SW_AUTH_UNKNOWN], "senders_by_protocol", "basic", (json_int_t)nsend[SW_AUTH_BASIC],
 	              "oauth", (json_int_t)nsend[SW_AUTH_OAUTH], "unknown", (json_int_t)nsend[SW_AUTH_UNKNOWN],
-	              "first_day", json_day(first), "last_day", json_day(last), "rejected", rej, "rejected_count",
+	              "first_day", sw_json_day_or_null(first), "last_day", sw_json_day_or_null(last), "rejected", rej, "rejected_count",
 	              (json_int_t)r->n_rejected, "warnings", warn, "header_line", (json_int_t)r->header_line, "columns",
 	              cols, "bom", r->bom, "crlf", r->crlf, "delimiter", &r->delimiter, (size_t)1);
 out:
@@ -219,7 +197,7 @@ int control_cmd_import_report(struct daemon *d, const struct control_peer *peer,
 	json_object_set_new(doc, "file", json_string(path));
 	json_object_set_new(doc, "sha256", json_string(r.sha256));
 	json_object_set_new(doc, "duplicate", json_boolean(o.duplicate));
-	json_object_set_new(doc, "imported_at", json_time(o.file.imported));
+	json_object_set_new(doc, "imported_at", sw_json_time_or_null(o.file.imported));
 	json_object_set_new(doc, "imported_as", json_string(o.file.name));
 	json_object_set_new(doc, "changed", json_integer((json_int_t)o.changed));
 	*ret_data = doc;
@@ -261,8 +239,8 @@ static int usage_cb(const struct sw_report_usage *u, void *arg)
 {
 	struct tenant_report *x = arg;
 	json_t *o = json_pack("{s:s,s:I,s:o,s:o,s:I,s:[s]}", "sender", u->sender, "messages",
-	                      (json_int_t)llround(u->messages), "first_seen", json_day(u->first_day), "last_seen",
-	                      json_day(u->last_day), "signins", (json_int_t)0, "sources", "report");
+	                      (json_int_t)llround(u->messages), "first_seen", sw_json_day_or_null(u->first_day), "last_seen",
+	                      sw_json_day_or_null(u->last_day), "signins", (json_int_t)0, "sources", "report");
 
 	if (o == NULL)
 		return -ENOMEM;
@@ -285,7 +263,7 @@ static int signin_cb(const struct sw_signin_sender *u, void *arg)
 
 	if (o == NULL) {
 		o = json_pack("{s:s,s:n,s:o,s:o,s:I,s:[s]}", "sender", u->upn, "messages", "first_seen",
-		              json_day(u->first), "last_seen", json_day(u->last), "signins", (json_int_t)u->count,
+		              sw_json_day_or_null(u->first), "last_seen", sw_json_day_or_null(u->last), "signins", (json_int_t)u->count,
 		              "sources", "signins");
 		if (o == NULL)
 			return -ENOMEM;
@@ -401,8 +379,8 @@ static json_t *tenant_report(struct daemon *d, struct tenant *t, int64_t since, 
 	                (json_int_t)(days > 0 ? days : 0), "smtp_auth_tenant",
 	                have_ts ? json_string(ts.smtp_disabled ? "disabled" : "enabled") : json_null(),
 	                "default_policy_blocks_basic", have_ts ? json_boolean(!ts.policy_allows_basic) : json_null(),
-	                "reports", "files", (json_int_t)imp.files, "last_import", json_time(imp.last_import), "first_day",
-	                json_day(imp.first_day), "last_day", json_day(imp.last_day), "basic", x.basic, "oauth", x.oauth,
+	                "reports", "files", (json_int_t)imp.files, "last_import", sw_json_time_or_null(imp.last_import), "first_day",
+	                sw_json_day_or_null(imp.first_day), "last_day", sw_json_day_or_null(imp.last_day), "basic", x.basic, "oauth", x.oauth,
 	                "unknown", x.unknown, "weeks", weeks);
 	if (doc == NULL)
 		r = -ENOMEM;
@@ -515,7 +493,7 @@ int control_cmd_report(struct daemon *d, const struct control_peer *peer, json_t
 	/* Whole days: the report counts days. */
 	int64_t since = (now - dur) / SW_DAY * SW_DAY;
 	tenants = json_array();
-	doc = json_pack("{s:o,s:o,s:s,s:o}", "generated", json_time(now), "since", json_day(since),
+	doc = json_pack("{s:o,s:o,s:s,s:o}", "generated", sw_json_time_or_null(now), "since", sw_json_day_or_null(since),
 	                "basic_default_off", "2026-12-31", "tenants", tenants);
 	if (doc == NULL) {
 		snprintf(why, n, "out of memory");

@@ -47,6 +47,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "jsonutil.h"
 #include "log.h"
 #include "smtpwatchd.h"
 
@@ -920,17 +921,6 @@ void report_spool_start(struct report_spool *sp)
 	spool_arm_ms(sp, 0);
 }
 
-/* ISO string or JSON null. */
-static json_t *json_time(int64_t t)
-{
-	char buf[32];
-
-	if (t <= 0)
-		return json_null();
-	sw_time_format(t, buf, sizeof(buf));
-	return json_string(buf);
-}
-
 /* See source_report.h. */
 json_t *report_source_status(struct tenant *t, struct report_spool *sp)
 {
@@ -950,8 +940,8 @@ json_t *report_source_status(struct tenant *t, struct report_spool *sp)
 		state = "idle";
 	/* Event driven: there is no next run to speak of. */
 	o = json_pack("{s:s,s:o,s:o,s:o,s:o,s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:o}", "state", state, "last_success",
-	              json_time(cp.last_success), "last_error", err ? json_string(err) : json_null(), "next_run",
-	              json_null(), "watermark", json_time(cp.watermark), "records", (json_int_t)cp.records, "spool",
+	              sw_json_time_or_null(cp.last_success), "last_error", err ? json_string(err) : json_null(), "next_run",
+	              json_null(), "watermark", sw_json_time_or_null(cp.watermark), "records", (json_int_t)cp.records, "spool",
 	              sp ? json_string(sp->dir) : json_null(), "pending", (json_int_t)(sp ? sp->pending : 0),
 	              "files_imported", (json_int_t)(sp ? sp->imported : 0), "files_duplicate",
 	              (json_int_t)(sp ? sp->duplicates : 0), "files_rejected", (json_int_t)(sp ? sp->rejected : 0),

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "jsonutil.h"
+
 /* See alert.h. */
 void sw_alert_clear(struct sw_alert *a)
 {
@@ -43,15 +45,6 @@ int sw_alert_status_parse(const char *s, enum sw_alert_status *ret)
 		return -EINVAL;
 	*ret = (enum sw_alert_status)v;
 	return 0;
-}
-
-/* ISO-8601 UTC with Z, as the document wants. */
-static json_t *time_json(int64_t t)
-{
-	char buf[32];
-
-	sw_time_format(t, buf, sizeof(buf));
-	return json_string(buf);
 }
 
 /* A JSON string even from bytes that are not UTF-8 (a CSV export in
@@ -97,8 +90,8 @@ static json_t *document_head(const struct sw_alert *a)
 	r |= json_object_set_new(doc, "tenant", string_or_null(a->tenant));
 	r |= json_object_set_new(doc, "subject", string_or_null(a->subject));
 	r |= json_object_set_new(doc, "status", json_string(sw_alert_status_name(a->status)));
-	r |= json_object_set_new(doc, "first_seen", time_json(a->first_seen));
-	r |= json_object_set_new(doc, "last_seen", time_json(a->last_seen));
+	r |= json_object_set_new(doc, "first_seen", sw_json_time(a->first_seen));
+	r |= json_object_set_new(doc, "last_seen", sw_json_time(a->last_seen));
 	r |= json_object_set_new(doc, "count", json_integer(a->count));
 	r |= json_object_set_new(doc, "summary", string_lossy(a->summary ? a->summary : ""));
 	if (r != 0) {
@@ -124,10 +117,10 @@ static json_t *document_tail(const struct sw_alert *a)
 		r |= json_object_set_new(doc, "ack_note", string_lossy(a->ack_note));
 	if (a->silenced_until > 0) {
 		r |= json_object_set_new(doc, "silenced", json_true());
-		r |= json_object_set_new(doc, "silenced_until", time_json(a->silenced_until));
+		r |= json_object_set_new(doc, "silenced_until", sw_json_time(a->silenced_until));
 	}
 	if (a->status == SW_ALERT_RESOLVED)
-		r |= json_object_set_new(doc, "resolved_at", time_json(a->resolved_at));
+		r |= json_object_set_new(doc, "resolved_at", sw_json_time(a->resolved_at));
 	if (r != 0) {
 		json_decref(doc);
 		return NULL;

@@ -8,6 +8,7 @@
 #include "check_main.h"
 #include "config.h"
 #include "exo.h"
+#include "jsonutil.h"
 #include "jwt.h"
 #include "report.h"
 #include "util.h"
@@ -694,6 +695,37 @@ START_TEST(name_tables_of_the_enums)
 }
 END_TEST
 
+/* The JSON time forms every document shares, byte for byte. */
+START_TEST(json_times)
+{
+	static const struct {
+		json_t *(*fn)(int64_t);
+		int64_t t;
+		const char *want; /* NULL: JSON null */
+	} cases[] = {
+		{ sw_json_time, 1795161600, "2026-11-20T08:00:00Z" },
+		{ sw_json_time, 1795161672, "2026-11-20T08:01:12Z" },
+		{ sw_json_time, 0, "1970-01-01T00:00:00Z" },
+		{ sw_json_time_or_null, 1795161672, "2026-11-20T08:01:12Z" },
+		{ sw_json_time_or_null, 0, NULL },
+		{ sw_json_time_or_null, -1, NULL },
+		{ sw_json_day_or_null, 1795161672, "2026-11-20" },
+		{ sw_json_day_or_null, 0, NULL },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *j = cases[i].fn(cases[i].t);
+
+		ck_assert_ptr_nonnull(j);
+		if (cases[i].want == NULL)
+			ck_assert_msg(json_is_null(j), "case %zu: not null", i);
+		else
+			ck_assert_str_eq(json_string_value(j), cases[i].want);
+		json_decref(j);
+	}
+}
+END_TEST
+
 static Suite *util_suite(void)
 {
 	Suite *s = suite_create("util");
@@ -723,6 +755,7 @@ static Suite *util_suite(void)
 	tcase_add_test(tc, redact);
 	tcase_add_test(tc, name_table);
 	tcase_add_test(tc, name_tables_of_the_enums);
+	tcase_add_test(tc, json_times);
 	suite_add_tcase(s, tc);
 	return s;
 }
