@@ -10,7 +10,7 @@
 
 #include "detect_attack.h"
 #include "detect_report.h"
-#include "store_int.h"
+#include "store_detect.h"
 #include "lifecycle.h"
 #include "store_exo.h"
 #include "store_report.h"
@@ -214,17 +214,50 @@ static int resolve_approved(struct sw_store *s, const struct sw_config *cfg, con
 	return r;
 }
 
+/* What one page of sign-ins gathers for the unapproved-submission rule. */
+struct page_ctx {
+	const struct sw_register *reg;
+	struct submitters groups;
+	int64_t rows, watermark;
+};
+
+/* One sign-in of the page: a success of a mailbox outside the register
+ * (or past its exception) joins its mailbox's group. */
+static int page_signin_cb(const struct sw_signin_row *row, void *arg)
+{
+	struct page_ctx *pc = arg;
+	const struct sw_exception *e;
+	struct submitter *g;
+
+	pc->watermark = row->rowid;
+	pc->rows++;
+	if (row->error_code != 0 || row->upn == NULL)
+		return 0;
+	e = sw_register_find(pc->reg, row->upn);
+	if (e != NULL && sw_exception_active(e, row->created))
+		return 0;
+	g = submitters_get(&pc->groups, row->upn);
+	if (g == NULL)
+		return -ENOMEM;
+	if (g->count == 0 || row->created < g->first)
+		g->first = row->created;
+	if (row->created > g->last)
+		g->last = row->created;
+	g->count++;
+	json_array_add_unique(g->ips, row->ip, 50);
+	json_array_add_unique(g->countries, row->country, 50);
+	json_array_add_unique(g->ids, row->id, EVIDENCE_IDS_MAX);
+	return 0;
+}
+
 /* Examine one page of new sign-ins; *ret_more says whether more remain. */
 static int detect_signins_page(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
                                const struct sw_register *reg, int64_t now, struct sw_detect_stats *st,
                                bool *ret_more)
 {
-	static const char sql[] = "SELECT rowid, id, created, upn, ip, country, error_code FROM signins "
-	                          "INDEXED BY signins_tenant WHERE tenant = ?1 AND rowid > ?2 ORDER BY rowid LIMIT ?3";
 	struct sw_checkpoint cp;
-	struct submitters groups = {0};
-	sqlite3_stmt *st_sel = NULL;
-	int64_t rows = 0, first;
+	struct page_ctx pc = {.reg = reg};
+	int64_t first;
 	int r;
 
 	r = sw_store_begin(s);
@@ -233,65 +266,27 @@ static int detect_signins_page(struct sw_store *s, const struct sw_config *cfg, 
 	r = sw_store_checkpoint_get(s, t->name, "detect", &cp);
 	if (r < 0 && r != -ENOENT)
 		goto fail;
-	if (sqlite3_prepare_v2(sw_store_sqlite(s), sql, -1, &st_sel, NULL) != SQLITE_OK) {
-		r = -EIO;
-		goto fail;
-	}
-	sqlite3_bind_text(st_sel, 1, t->name, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st_sel, 2, cp.watermark);
-	sqlite3_bind_int(st_sel, 3, DETECT_PAGE);
 	first = cp.watermark + 1;
-	while ((r = sqlite3_step(st_sel)) == SQLITE_ROW) {
-		int64_t rowid = sqlite3_column_int64(st_sel, 0);
-		const char *id = (const char *)sqlite3_column_text(st_sel, 1);
-		int64_t created = sqlite3_column_int64(st_sel, 2);
-		const char *upn = (const char *)sqlite3_column_text(st_sel, 3);
-		const char *ip = (const char *)sqlite3_column_text(st_sel, 4);
-		const char *country = (const char *)sqlite3_column_text(st_sel, 5);
-		int error_code = sqlite3_column_int(st_sel, 6);
-
-		cp.watermark = rowid;
-		rows++;
-		if (error_code != 0 || upn == NULL)
-			continue;
-		const struct sw_exception *e = sw_register_find(reg, upn);
-		if (e != NULL && sw_exception_active(e, created))
-			continue;
-		struct submitter *g = submitters_get(&groups, upn);
-		if (g == NULL) {
-			r = -ENOMEM;
-			goto fail;
-		}
-		if (g->count == 0 || created < g->first)
-			g->first = created;
-		if (created > g->last)
-			g->last = created;
-		g->count++;
-		json_array_add_unique(g->ips, ip, 50);
-		json_array_add_unique(g->countries, country, 50);
-		json_array_add_unique(g->ids, id, EVIDENCE_IDS_MAX);
-	}
-	if (r != SQLITE_DONE) {
-		r = -EIO;
+	pc.watermark = cp.watermark;
+	r = sw_store_signins_range(s, t->name, first, INT64_MAX, DETECT_PAGE, page_signin_cb, &pc);
+	if (r < 0)
 		goto fail;
-	}
-	sqlite3_finalize(st_sel);
-	st_sel = NULL;
+	cp.watermark = pc.watermark;
 
-	for (size_t i = 0; i < groups.n; i++) {
-		r = fire_unapproved(s, cfg, t->name, &groups.items[i], now, st);
+	for (size_t i = 0; i < pc.groups.n; i++) {
+		r = fire_unapproved(s, cfg, t->name, &pc.groups.items[i], now, st);
 		if (r < 0)
 			goto fail;
 	}
 	/* The attack rules over the same rowids; quiet ones resolve once the
 	 * last page is done. */
 	r = sw_detect_attacks(s, cfg, t, reg, first, cp.watermark, now, st);
-	if (r >= 0 && rows < DETECT_PAGE)
+	if (r >= 0 && pc.rows < DETECT_PAGE)
 		r = sw_detect_attacks_resolve(s, cfg, t, now, st);
 	if (r < 0)
 		goto fail;
-	st->signins_examined += rows;
-	if (rows > 0) {
+	st->signins_examined += pc.rows;
+	if (pc.rows > 0) {
 		cp.last_success = now;
 		cp.last_attempt = now;
 		r = sw_store_checkpoint_put(s, t->name, "detect", &cp);
@@ -301,13 +296,12 @@ static int detect_signins_page(struct sw_store *s, const struct sw_config *cfg, 
 	r = sw_store_commit(s);
 	if (r < 0)
 		goto fail;
-	submitters_clear(&groups);
-	*ret_more = rows == DETECT_PAGE;
+	submitters_clear(&pc.groups);
+	*ret_more = pc.rows == DETECT_PAGE;
 	return 0;
 fail:
-	sqlite3_finalize(st_sel);
 	sw_store_rollback(s);
-	submitters_clear(&groups);
+	submitters_clear(&pc.groups);
 	return r;
 }
 
