@@ -1,7 +1,6 @@
 /* detect_attack.c: password spray, brute force and source drift over the
  * sign-ins of one detect page (see detect_attack.h for the rules). */
 #include "detect_attack.h"
-#include "store_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -11,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "lifecycle.h"
+#include "store_detect.h"
 
 #define EVIDENCE_IDS_MAX 20
 #define EVIDENCE_MAX 50
@@ -158,7 +158,6 @@ struct ctx {
 	size_t cov_cap;
 	int *ucount;          /* scratch per interned string: failures in the window */
 	size_t ucount_cap;
-	sqlite3_stmt *q_ip, *q_upn;
 	const struct sw_exception **reg_e; /* per interned string: its register entry */
 	unsigned char *reg_done;           /* ... once looked up */
 	size_t reg_cap;
@@ -410,54 +409,39 @@ static void occurrence_add(struct ctx *x, struct occurrence *o, const struct rec
 		add_unique(o->ids, pool_str(&x->pool, r->id), EVIDENCE_IDS_MAX);
 }
 
+/* Where sign-in rows go: interned into x->pool, appended to *into. */
+struct rows_ctx {
+	struct ctx *x;
+	struct recs *into;
+};
+
+/* One stored sign-in, its strings interned. */
+static int rows_add_cb(const struct sw_signin_row *row, void *arg)
+{
+	struct rows_ctx *rc = arg;
+	struct rec w = {.rowid = row->rowid, .created = row->created, .code = row->error_code};
+	int r;
+
+	r = pool_intern(&rc->x->pool, row->id, &w.id);
+	if (r >= 0)
+		r = pool_intern(&rc->x->pool, row->upn, &w.upn);
+	if (r >= 0)
+		r = pool_intern(&rc->x->pool, row->ip, &w.ip);
+	if (r >= 0)
+		r = pool_intern(&rc->x->pool, row->country, &w.country);
+	if (r >= 0)
+		r = recs_add(rc->into, &w);
+	return r;
+}
+
 /* Read the failures of key in (lo, hi), examined up to this page, in
  * event-time order, into x->win. */
 static int fetch_window(struct ctx *x, const struct window_rule *wr, const char *key, int64_t lo, int64_t hi)
 {
-	static const char *const sql[2] = {
-		"SELECT rowid, created, error_code, id, upn, ip, country FROM signins INDEXED BY signins_upn "
-		"WHERE tenant = ?1 AND upn = ?2 AND created > ?3 AND created < ?4 AND rowid <= ?5 AND error_code <> 0 "
-		"ORDER BY created, rowid",
-		"SELECT rowid, created, error_code, id, upn, ip, country FROM signins INDEXED BY signins_ip "
-		"WHERE tenant = ?1 AND ip = ?2 AND created > ?3 AND created < ?4 AND rowid <= ?5 AND error_code <> 0 "
-		"ORDER BY created, rowid",
-	};
-	sqlite3_stmt **stp = wr->by_ip ? &x->q_ip : &x->q_upn;
-	sqlite3_stmt *st;
-	int rc, r = 0;
+	struct rows_ctx rc = {.x = x, .into = &x->win};
 
-	if (*stp == NULL && sqlite3_prepare_v2(sw_store_sqlite(x->s), sql[wr->by_ip], -1, stp, NULL) != SQLITE_OK)
-		return -EIO;
-	st = *stp;
-	sqlite3_bind_text(st, 1, x->t->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, lo);
-	sqlite3_bind_int64(st, 4, hi);
-	sqlite3_bind_int64(st, 5, x->last);
 	x->win.n = 0;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct rec w = {
-			.rowid = sqlite3_column_int64(st, 0),
-			.created = sqlite3_column_int64(st, 1),
-			.code = sqlite3_column_int(st, 2),
-		};
-		r = pool_intern(&x->pool, (const char *)sqlite3_column_text(st, 3), &w.id);
-		if (r >= 0)
-			r = pool_intern(&x->pool, (const char *)sqlite3_column_text(st, 4), &w.upn);
-		if (r >= 0)
-			r = pool_intern(&x->pool, (const char *)sqlite3_column_text(st, 5), &w.ip);
-		if (r >= 0)
-			r = pool_intern(&x->pool, (const char *)sqlite3_column_text(st, 6), &w.country);
-		if (r >= 0)
-			r = recs_add(&x->win, &w);
-		if (r < 0)
-			break;
-	}
-	if (r >= 0 && rc != SQLITE_DONE)
-		r = -EIO;
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return r;
+	return sw_store_failures_window(x->s, x->t->name, wr->by_ip, key, lo, hi, x->last, rows_add_cb, &rc);
 }
 
 /* Raise (or grow) a spray or brute-force alert from what this page added. */
@@ -659,40 +643,37 @@ static struct country *countries_get(struct countries *cs, const char *code, boo
 	return c;
 }
 
+/* Where country rows go; dirty: they must be written back. */
+struct countries_ctx {
+	struct countries *cs;
+	bool dirty;
+};
+
+/* One country of the mailbox. */
+static int country_load_cb(const struct sw_country_row *row, void *arg)
+{
+	struct countries_ctx *cc = arg;
+	struct country *c = countries_get(cc->cs, row->country, true);
+
+	if (c == NULL)
+		return -ENOMEM;
+	c->first = row->first_seen;
+	c->last = row->last_seen;
+	c->n = row->n;
+	c->dirty = cc->dirty;
+	return 0;
+}
+
 /* The countries of upn: from the rollup, or, the first time, from its
  * sign-ins before this page (a mailbox registered after it was in use). */
 static int countries_load(struct ctx *x, const char *upn, struct countries *cs)
 {
-	static const char q_roll[] = "SELECT country, first_seen, last_seen, n FROM signin_countries "
-	                             "WHERE tenant = ?1 AND upn = ?2";
-	static const char q_hist[] = "SELECT country, min(created), max(created), count(*) FROM signins "
-	                             "WHERE tenant = ?1 AND upn = ?2 AND rowid < ?3 AND country IS NOT NULL "
-	                             "AND country <> '' GROUP BY country";
-	sqlite3_stmt *st = NULL;
-	int rc, r = 0;
+	struct countries_ctx cc = {.cs = cs};
+	int r = sw_store_countries_get(x->s, x->t->name, upn, country_load_cb, &cc);
 
-	for (int pass = 0; pass < 2 && cs->n == 0 && r >= 0; pass++) {
-		if (sqlite3_prepare_v2(sw_store_sqlite(x->s), pass ? q_hist : q_roll, -1, &st, NULL) != SQLITE_OK)
-			return -EIO;
-		sqlite3_bind_text(st, 1, x->t->name, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, upn, -1, SQLITE_STATIC);
-		if (pass)
-			sqlite3_bind_int64(st, 3, x->first);
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			struct country *c = countries_get(cs, (const char *)sqlite3_column_text(st, 0), true);
-			if (c == NULL) {
-				r = -ENOMEM;
-				break;
-			}
-			c->first = sqlite3_column_int64(st, 1);
-			c->last = sqlite3_column_int64(st, 2);
-			c->n = sqlite3_column_int64(st, 3);
-			c->dirty = pass == 1;
-		}
-		if (r >= 0 && rc != SQLITE_DONE)
-			r = -EIO;
-		sqlite3_finalize(st);
-		st = NULL;
+	if (r >= 0 && cs->n == 0) {
+		cc.dirty = true;
+		r = sw_store_countries_history(x->s, x->t->name, upn, x->first, country_load_cb, &cc);
 	}
 	return r;
 }
@@ -700,29 +681,16 @@ static int countries_load(struct ctx *x, const char *upn, struct countries *cs)
 /* Write the changed countries of upn back to the rollup. */
 static int countries_save(struct ctx *x, const char *upn, const struct countries *cs)
 {
-	static const char sql[] = "INSERT INTO signin_countries (tenant, upn, country, first_seen, last_seen, n) "
-	                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (tenant, upn, country) DO UPDATE SET "
-	                          "first_seen = excluded.first_seen, last_seen = excluded.last_seen, n = excluded.n";
-	sqlite3_stmt *st = NULL;
 	int r = 0;
 
-	if (sqlite3_prepare_v2(sw_store_sqlite(x->s), sql, -1, &st, NULL) != SQLITE_OK)
-		return -EIO;
 	for (size_t i = 0; r >= 0 && i < cs->n; i++) {
 		const struct country *c = &cs->v[i];
-		if (!c->dirty)
-			continue;
-		sqlite3_bind_text(st, 1, x->t->name, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, upn, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, c->code, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 4, c->first);
-		sqlite3_bind_int64(st, 5, c->last);
-		sqlite3_bind_int64(st, 6, c->n);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			r = -EIO;
-		sqlite3_reset(st);
+		struct sw_country_row row = {
+			.country = c->code, .first_seen = c->first, .last_seen = c->last, .n = c->n,
+		};
+		if (c->dirty)
+			r = sw_store_country_put(x->s, x->t->name, upn, &row);
 	}
-	sqlite3_finalize(st);
 	return r;
 }
 
@@ -907,13 +875,7 @@ fail_k:
  * for `status`: one upsert per pair in the page. */
 static int rollup_failures(struct ctx *x)
 {
-	static const char sql[] =
-		"INSERT INTO failure_sources (tenant, hour, ip, country, n, first_seen, last_seen) "
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (tenant, hour, ip) DO UPDATE SET "
-		"n = n + excluded.n, country = coalesce(excluded.country, country), "
-		"first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen)";
 	struct keyed *k = malloc((x->page.n + 1) * sizeof(*k));
-	sqlite3_stmt *st = NULL;
 	size_t n = 0;
 	int r = 0;
 
@@ -928,74 +890,33 @@ static int rollup_failures(struct ctx *x)
 		/* Sort by IP, then time: each (IP, hour) run is contiguous. */
 		k[n++] = (struct keyed){.key = p->ip, .created = p->created, .idx = i};
 	}
-	if (n == 0)
-		goto fail;
 	qsort(k, n, sizeof(*k), keyed_cmp);
-	if (sqlite3_prepare_v2(sw_store_sqlite(x->s), sql, -1, &st, NULL) != SQLITE_OK) {
-		r = -EIO;
-		goto fail;
-	}
 	for (size_t a = 0, b; r >= 0 && a < n; a = b) {
 		int64_t hour = k[a].created - k[a].created % 3600;
 		size_t country = 0;
 		for (b = a; b < n && k[b].key == k[a].key && k[b].created - k[b].created % 3600 == hour; b++)
 			if (x->page.v[k[b].idx].country != 0)
 				country = x->page.v[k[b].idx].country;
-		sqlite3_bind_text(st, 1, x->t->name, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, hour);
-		sqlite3_bind_text(st, 3, pool_str(&x->pool, k[a].key), -1, SQLITE_STATIC);
-		if (country != 0)
-			sqlite3_bind_text(st, 4, pool_str(&x->pool, country), -1, SQLITE_STATIC);
-		else
-			sqlite3_bind_null(st, 4);
-		sqlite3_bind_int64(st, 5, (int64_t)(b - a));
-		sqlite3_bind_int64(st, 6, k[a].created);
-		sqlite3_bind_int64(st, 7, k[b - 1].created);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			r = -EIO;
-		sqlite3_reset(st);
+		struct sw_failure_source f = {
+			.ip = pool_str(&x->pool, k[a].key),
+			.country = country != 0 ? pool_str(&x->pool, country) : NULL,
+			.hour = hour,
+			.n = (int64_t)(b - a),
+			.first_seen = k[a].created,
+			.last_seen = k[b - 1].created,
+		};
+		r = sw_store_failure_add(x->s, x->t->name, &f);
 	}
-fail:
-	sqlite3_finalize(st);
 	free(k);
 	return r;
 }
 
-/* Load the page's sign-ins, strings interned. */
+/* Load the page's sign-ins, strings interned, in event-time order. */
 static int load_page(struct ctx *x)
 {
-	static const char sql[] = "SELECT rowid, created, error_code, id, upn, ip, country FROM signins "
-	                          "INDEXED BY signins_tenant WHERE tenant = ?1 AND rowid >= ?2 AND rowid <= ?3 "
-	                          "ORDER BY rowid";
-	sqlite3_stmt *st = NULL;
-	int rc, r = 0;
+	struct rows_ctx rc = {.x = x, .into = &x->page};
+	int r = sw_store_signins_range(x->s, x->t->name, x->first, x->last, -1, rows_add_cb, &rc);
 
-	if (sqlite3_prepare_v2(sw_store_sqlite(x->s), sql, -1, &st, NULL) != SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_text(st, 1, x->t->name, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, x->first);
-	sqlite3_bind_int64(st, 3, x->last);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct rec p = {
-			.rowid = sqlite3_column_int64(st, 0),
-			.created = sqlite3_column_int64(st, 1),
-			.code = sqlite3_column_int(st, 2),
-		};
-		r = pool_intern(&x->pool, (const char *)sqlite3_column_text(st, 3), &p.id);
-		if (r >= 0)
-			r = pool_intern(&x->pool, (const char *)sqlite3_column_text(st, 4), &p.upn);
-		if (r >= 0)
-			r = pool_intern(&x->pool, (const char *)sqlite3_column_text(st, 5), &p.ip);
-		if (r >= 0)
-			r = pool_intern(&x->pool, (const char *)sqlite3_column_text(st, 6), &p.country);
-		if (r >= 0)
-			r = recs_add(&x->page, &p);
-		if (r < 0)
-			break;
-	}
-	if (r >= 0 && rc != SQLITE_DONE)
-		r = -EIO;
-	sqlite3_finalize(st);
 	if (r >= 0)
 		qsort(x->page.v, x->page.n, sizeof(*x->page.v), rec_cmp_time);
 	return r;
@@ -1054,8 +975,6 @@ int sw_detect_attacks(struct sw_store *s, const struct sw_config *cfg, const str
 		r = rule_drift(&x);
 	if (r >= 0)
 		r = rollup_failures(&x);
-	sqlite3_finalize(x.q_ip);
-	sqlite3_finalize(x.q_upn);
 	pool_clear(&x.pool);
 	free(x.page.v);
 	free(x.win.v);
@@ -1104,7 +1023,6 @@ int sw_detect_attacks_resolve(struct sw_store *s, const struct sw_config *cfg, c
 {
 	struct window_rule wr[2];
 	int64_t drift_quiet = t->signins_lookback > SW_DRIFT_QUIET ? t->signins_lookback : SW_DRIFT_QUIET;
-	sqlite3_stmt *del = NULL;
 	int r;
 
 	if (s == NULL || cfg == NULL || t == NULL)
@@ -1117,14 +1035,7 @@ int sw_detect_attacks_resolve(struct sw_store *s, const struct sw_config *cfg, c
 		r = resolve_quiet(s, cfg, t->name, SW_RULE_SOURCE_DRIFT, drift_quiet, now, st);
 	if (r < 0)
 		return r;
-	if (sqlite3_prepare_v2(sw_store_sqlite(s), "DELETE FROM failure_sources WHERE tenant = ?1 AND hour < ?2", -1, &del,
-	                       NULL) != SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_text(del, 1, t->name, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(del, 2, now - SW_FAILURE_ROLLUP_KEEP);
-	r = sqlite3_step(del) == SQLITE_DONE ? 0 : -EIO;
-	sqlite3_finalize(del);
-	return r;
+	return sw_store_failures_prune(s, t->name, now - SW_FAILURE_ROLLUP_KEEP);
 }
 
 /* An ISO time as a JSON string. */
@@ -1136,38 +1047,29 @@ static json_t *time_json(int64_t t)
 	return json_string(buf);
 }
 
+/* One top source as {"ip","country","failures","first_seen","last_seen"}. */
+static int top_failure_cb(const struct sw_failure_source *f, void *arg)
+{
+	json_t *row = json_pack("{s:s,s:s?,s:I,s:o,s:o}", "ip", f->ip, "country", f->country, "failures",
+	                        (json_int_t)f->n, "first_seen", time_json(f->first_seen), "last_seen",
+	                        time_json(f->last_seen));
+
+	if (row == NULL || json_array_append_new(arg, row) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
 /* See detect_attack.h. */
 json_t *sw_detect_top_failures(struct sw_store *s, const char *tenant, int64_t since, int limit)
 {
-	static const char sql[] = "SELECT ip, max(country), sum(n), min(first_seen), max(last_seen) "
-	                          "FROM failure_sources WHERE tenant = ?1 AND hour >= ?2 "
-	                          "GROUP BY ip ORDER BY 3 DESC, ip LIMIT ?3";
-	sqlite3_stmt *st = NULL;
 	json_t *arr = json_array();
-	int rc;
 
 	if (arr == NULL || s == NULL || tenant == NULL)
 		goto fail;
-	if (sqlite3_prepare_v2(sw_store_sqlite(s), sql, -1, &st, NULL) != SQLITE_OK)
+	if (sw_store_failures_top(s, tenant, since - since % 3600, limit > 0 ? limit : 10, top_failure_cb, arr) < 0)
 		goto fail;
-	sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, since - since % 3600);
-	sqlite3_bind_int(st, 3, limit > 0 ? limit : 10);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *country = (const char *)sqlite3_column_text(st, 1);
-		json_t *row = json_pack("{s:s,s:s?,s:I,s:o,s:o}", "ip", (const char *)sqlite3_column_text(st, 0),
-		                        "country", country, "failures", (json_int_t)sqlite3_column_int64(st, 2),
-		                        "first_seen", time_json(sqlite3_column_int64(st, 3)), "last_seen",
-		                        time_json(sqlite3_column_int64(st, 4)));
-		if (row == NULL || json_array_append_new(arr, row) < 0)
-			goto fail;
-	}
-	if (rc != SQLITE_DONE)
-		goto fail;
-	sqlite3_finalize(st);
 	return arr;
 fail:
-	sqlite3_finalize(st);
 	json_decref(arr);
 	return NULL;
 }

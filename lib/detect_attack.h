@@ -49,19 +49,6 @@
 #define SW_DRIFT_NEW_COUNTRY (24 * 3600) /* a country stays "new" for a day */
 #define SW_FAILURE_ROLLUP_KEEP (32 * 86400) /* hourly failure rollup kept this long */
 
-/* The detector's tables, created by schema migration 4 (store_lifecycle.c):
- * countries seen per registered mailbox, and failed SMTP AUTH against
- * unregistered mailboxes per (source IP, hour), for `status`. */
-#define SW_DETECT_ATTACK_SCHEMA                                                                 \
-	"CREATE TABLE signin_countries ("                                                       \
-	"  tenant TEXT NOT NULL, upn TEXT NOT NULL, country TEXT NOT NULL,"                     \
-	"  first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, n INTEGER NOT NULL,"         \
-	"  PRIMARY KEY (tenant, upn, country)) WITHOUT ROWID;"                                  \
-	"CREATE TABLE failure_sources ("                                                        \
-	"  tenant TEXT NOT NULL, hour INTEGER NOT NULL, ip TEXT NOT NULL, country TEXT,"        \
-	"  n INTEGER NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,"        \
-	"  PRIMARY KEY (tenant, hour, ip)) WITHOUT ROWID;"
-
 /* Run the three rules over the tenant's sign-ins with rowid in
  * [first_rowid, last_rowid] (already stored; first > last: none), in the
  * caller's transaction, and add the failures against unregistered

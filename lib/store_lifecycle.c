@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "detect_attack.h"
+#include "store_detect.h"
 
 const char sw_store_lifecycle_schema[] =
 	/* One row per (rule, subject): setting it again replaces it.  The
@@ -21,7 +21,7 @@ const char sw_store_lifecycle_schema[] =
 	"  note TEXT,"
 	"  UNIQUE (rule, subject)"
 	");"
-	"CREATE INDEX silences_until ON silences (until);" SW_DETECT_ATTACK_SCHEMA;
+	"CREATE INDEX silences_until ON silences (until);" SW_STORE_DETECT_SCHEMA;
 
 /* Copy a text column into a fixed buffer ("" for NULL). */
 static void column_copy(sqlite3_stmt *st, int i, char *buf, size_t n)

@@ -11,6 +11,7 @@
 #include "store_int.h"
 #include "fixture.h"
 #include "detect.h"
+#include "detect_attack.h"
 #include "store_exo.h"
 
 #define NOW 1795000000LL /* 2026-11-18 */
@@ -93,6 +94,54 @@ static void detect(int64_t now)
 {
 	ck_assert_int_eq(sw_detect_tenant(store, &cfg, &tenant, &reg, now, SW_DETECT_ALL, NULL), 0);
 }
+
+/* A full disk during detection is reported as one (-ENOSPC), not as an
+ * I/O error, whichever detector's write meets it: here the failure
+ * rollup, the only write of a page of failures below every threshold.  A
+ * real SQLITE_FULL: the database may not grow (PRAGMA max_page_count).
+ * Nothing is lost: with room again the same page is examined. */
+START_TEST(test_disk_full_during_detection)
+{
+	enum { N = 400 };
+	struct sw_signin *v = calloc(N, sizeof(*v));
+	char (*ids)[32] = calloc(N, 32), (*upns)[48] = calloc(N, 48), (*ips)[24] = calloc(N, 24);
+	char sql[64];
+	sqlite3_stmt *st;
+	json_t *top;
+
+	for (int i = 0; i < N; i++) {
+		snprintf(ids[i], 32, "f-%d", i);
+		snprintf(upns[i], 48, "user%d@contoso.com", i);
+		snprintf(ips[i], 24, "10.0.%d.%d", i / 200, i % 200);
+		v[i] = (struct sw_signin){.id = ids[i], .created = NOW - 3600 + i, .created_text = "x", .upn = upns[i],
+		                          .ip = ips[i], .country = "NL", .client_app = "Authenticated SMTP",
+		                          .error_code = 50126};
+	}
+	ck_assert_int_eq(sw_store_begin(store), 0);
+	ck_assert_int_eq(sw_store_signins_add(store, "contoso", v, N, NOW, NULL), 0);
+	ck_assert_int_eq(sw_store_commit(store), 0);
+	ck_assert_int_eq(sqlite3_prepare_v2(sw_store_sqlite(store), "PRAGMA page_count", -1, &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %lld", (long long)sqlite3_column_int64(st, 0));
+	sqlite3_finalize(st);
+	ck_assert_int_eq(sqlite3_exec(sw_store_sqlite(store), sql, NULL, NULL, NULL), SQLITE_OK);
+
+	ck_assert_int_eq(sw_detect_tenant(store, &cfg, &tenant, &reg, NOW, SW_DETECT_SIGNINS, NULL), -ENOSPC);
+	ck_assert_msg(strstr(sw_store_errmsg(store), "full") != NULL, "%s", sw_store_errmsg(store));
+
+	ck_assert_int_eq(sqlite3_exec(sw_store_sqlite(store), "PRAGMA max_page_count = 1073741823", NULL, NULL, NULL),
+	                 SQLITE_OK);
+	ck_assert_int_eq(sw_detect_tenant(store, &cfg, &tenant, &reg, NOW, SW_DETECT_SIGNINS, NULL), 0);
+	top = sw_detect_top_failures(store, "contoso", NOW - DAY, 1000);
+	ck_assert_ptr_nonnull(top);
+	ck_assert_int_eq(json_array_size(top), N);
+	json_decref(top);
+	free(v);
+	free(ids);
+	free(upns);
+	free(ips);
+}
+END_TEST
 
 START_TEST(test_unapproved_submission_grouped)
 {
@@ -306,6 +355,7 @@ static Suite *detect_suite(void)
 	TCase *tc = tcase_create("rules");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_unapproved_submission_grouped);
+	tcase_add_test(tc, test_disk_full_during_detection);
 	tcase_add_test(tc, test_late_records_count_and_power_of_two);
 	tcase_add_test(tc, test_expired_exception_is_unapproved_and_registering_resolves);
 	tcase_add_test(tc, test_tenant_switch_one_alert_not_per_mailbox);
