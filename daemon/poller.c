@@ -17,6 +17,7 @@
  * as failed.  What the run stored before that stays, and the watermark
  * does not move, so the next run reads the window again. */
 #include "poller.h"
+#include "poller_internal.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -47,6 +48,7 @@ struct poller {
 	const struct poller_ops *ops;
 	void *priv;
 	struct event *timer;
+	int64_t armed_ms;   /* the latest wait armed, for the unit suite */
 	bool running;
 	int64_t next_run;   /* wall clock */
 	int64_t backoff;    /* seconds; 0 after a success */
@@ -84,8 +86,8 @@ static void url_path(const char *url, char *buf, size_t n)
 	snprintf(buf, n, "%.*s", (int)len, p);
 }
 
-/* Milliseconds to wait before the next request of this source. */
-static int64_t pace_delay(struct poller *p)
+/* See poller_internal.h. */
+int64_t poller_pace_delay(struct poller *p)
 {
 	int k = p->ops->pace_requests;
 	int64_t now = daemon_mono_ms(), oldest;
@@ -101,8 +103,8 @@ static int64_t pace_delay(struct poller *p)
 	return p->ops->pace_window_ms - (now - oldest);
 }
 
-/* Record a request in the pacing window. */
-static void pace_take(struct poller *p)
+/* See poller_internal.h. */
+void poller_pace_take(struct poller *p)
 {
 	int k = p->ops->pace_requests, oldest = 0;
 
@@ -119,6 +121,7 @@ static void poller_arm_ms(struct poller *p, int64_t ms)
 {
 	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 
+	p->armed_ms = ms;
 	evtimer_add(p->timer, &tv);
 }
 
@@ -429,12 +432,12 @@ static void poller_send(struct poller *p)
 			poller_fail(p, "cannot request a token: %s", strerror(-r));
 		return;
 	}
-	int64_t delay = pace_delay(p);
+	int64_t delay = poller_pace_delay(p);
 	if (delay > 0) {
 		poller_arm_ms(p, delay);
 		return;
 	}
-	pace_take(p);
+	poller_pace_take(p);
 	snprintf(authz, sizeof(authz), "Authorization: Bearer %s", token);
 	const char *headers[5] = {authz, "Accept: application/json"};
 	int nh = 2;
@@ -554,6 +557,24 @@ void poller_run_now(struct poller *p)
 		return;
 	evtimer_del(p->timer);
 	poller_run_begin(p);
+}
+
+/* See poller_internal.h. */
+struct event *poller_timer(struct poller *p)
+{
+	return p->timer;
+}
+
+/* See poller_internal.h. */
+int64_t poller_armed_ms(const struct poller *p)
+{
+	return p->armed_ms;
+}
+
+/* See poller_internal.h. */
+int64_t poller_backoff(const struct poller *p)
+{
+	return p->backoff;
 }
 
 bool poller_running(const struct poller *p)

@@ -1,6 +1,7 @@
 /* smtpwatchd.c: the daemon: start-up, signals, systemd
  * notification, and the wiring between sources, detection and delivery. */
 #include "smtpwatchd.h"
+#include "smtpwatchd_internal.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -60,8 +61,8 @@ static void print_diag(const struct sw_diag *diag)
 	}
 }
 
-/* Load a config and every tenant's register; NULL (with diag) on error. */
-static struct sw_config *load_config(const char *path, struct sw_register ***ret_regs, struct sw_diag *diag)
+/* See smtpwatchd_internal.h. */
+struct sw_config *daemon_load_config(const char *path, struct sw_register ***ret_regs, struct sw_diag *diag)
 {
 	struct sw_config *cfg = NULL;
 	struct sw_register **regs = NULL;
@@ -106,8 +107,8 @@ static void tenant_free(struct tenant *t)
 	free(t);
 }
 
-/* Tear down every tenant runtime. */
-static void tenants_free(struct daemon *d)
+/* See smtpwatchd_internal.h. */
+void daemon_tenants_free(struct daemon *d)
 {
 	for (size_t i = 0; i < d->n_tenants; i++)
 		tenant_free(d->tenants[i]);
@@ -118,8 +119,8 @@ static void tenants_free(struct daemon *d)
 
 static void detect_more_cb(evutil_socket_t fd, short what, void *arg);
 
-/* Build the tenant runtimes of d->cfg, taking ownership of regs[]. */
-static int tenants_build(struct daemon *d, struct sw_register **regs)
+/* See smtpwatchd_internal.h. */
+int daemon_tenants_build(struct daemon *d, struct sw_register **regs)
 {
 	int r = 0;
 
@@ -288,11 +289,23 @@ static struct {
 	size_t paused; /* sign-ins runs still to finish with event rules paused */
 } clockwatch;
 
-/* Every CLOCK_CHECK_S: compare how far each clock moved. */
-static void clockwatch_cb(evutil_socket_t fd, short what, void *arg)
+/* See smtpwatchd_internal.h. */
+void daemon_clock_reset(int64_t wall, int64_t mono_ms)
 {
-	struct daemon *d = arg;
-	int64_t wall = daemon_now(), mono = daemon_mono_ms();
+	clockwatch.wall = wall;
+	clockwatch.mono_ms = mono_ms;
+	clockwatch.paused = 0;
+}
+
+/* See smtpwatchd_internal.h. */
+size_t daemon_clock_paused(void)
+{
+	return clockwatch.paused;
+}
+
+/* See smtpwatchd_internal.h. */
+void daemon_clock_check(struct daemon *d, int64_t wall, int64_t mono)
+{
 	int64_t skew = (wall - clockwatch.wall) - (mono - clockwatch.mono_ms) / 1000;
 
 	if (skew > CLOCK_JUMP_S || skew < -CLOCK_JUMP_S) {
@@ -312,6 +325,12 @@ static void clockwatch_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	clockwatch.wall = wall;
 	clockwatch.mono_ms = mono;
+}
+
+/* Every CLOCK_CHECK_S: compare how far each clock moved. */
+static void clockwatch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	daemon_clock_check(arg, daemon_now(), daemon_mono_ms());
 }
 
 /* Store watch: the database file deleted (or replaced) under the daemon.
@@ -452,7 +471,7 @@ int daemon_reload(struct daemon *d, char *why, size_t n)
 	struct sw_config *cfg;
 
 	sd_notify(0, "RELOADING=1");
-	cfg = load_config(d->config_path, &regs, &diag);
+	cfg = daemon_load_config(d->config_path, &regs, &diag);
 	if (cfg == NULL) {
 		const struct sw_error *e = NULL;
 		for (size_t i = 0; i < diag.n && e == NULL; i++)
@@ -474,10 +493,10 @@ int daemon_reload(struct daemon *d, char *why, size_t n)
 	sw_diag_clear(&diag);
 	deliver_free(d->deliver);
 	d->deliver = NULL;
-	tenants_free(d);
+	daemon_tenants_free(d);
 	sw_config_free(d->cfg);
 	d->cfg = cfg;
-	int r = tenants_build(d, regs);
+	int r = daemon_tenants_build(d, regs);
 	if (r >= 0)
 		r = http_set_proxy(d->http, cfg->daemon.proxy);
 	d->deliver = deliver_new(d);
@@ -561,7 +580,7 @@ int daemon_run(struct daemon *d, bool check)
 	secrets_protect();
 	srandom((unsigned)(daemon_mono_ms() ^ getpid()));
 
-	d->cfg = load_config(d->config_path, &regs, &diag);
+	d->cfg = daemon_load_config(d->config_path, &regs, &diag);
 	print_diag(&diag);
 	bool root = d->cfg != NULL && geteuid() == 0 && !d->cfg->daemon.allow_root;
 	if (check) {
@@ -625,7 +644,7 @@ int daemon_run(struct daemon *d, bool check)
 		log_err("cannot set up the event loop");
 		goto out;
 	}
-	if (tenants_build(d, regs) < 0) {
+	if (daemon_tenants_build(d, regs) < 0) {
 		regs = NULL;
 		log_err("out of memory");
 		goto out;
@@ -654,8 +673,7 @@ int daemon_run(struct daemon *d, bool check)
 		struct timeval minute = {60, 0};
 		d->health = event_new(d->base, -1, EV_PERSIST, health_timer_cb, d);
 		event_add(d->health, &minute);
-		clockwatch.wall = daemon_now();
-		clockwatch.mono_ms = daemon_mono_ms();
+		daemon_clock_reset(daemon_now(), daemon_mono_ms());
 		struct timeval every = {CLOCK_CHECK_S, 0};
 		clockwatch.ev = event_new(d->base, -1, EV_PERSIST, clockwatch_cb, d);
 		event_add(clockwatch.ev, &every);
@@ -690,7 +708,7 @@ out:
 	if (storewatch.ev) event_free(storewatch.ev);
 	control_free(d->control);
 	deliver_free(d->deliver);
-	tenants_free(d);
+	daemon_tenants_free(d);
 	if (regs != NULL && d->cfg != NULL) {
 		for (size_t i = 0; i < d->cfg->n_tenants; i++)
 			sw_register_free(regs[i]);

@@ -1,0 +1,27 @@
+/* smtpwatchd_internal.h: the parts of smtpwatchd.c that the daemon's unit
+ * suites (tests/test_daemon_*.c) drive on their own.  Only smtpwatchd.c
+ * and those suites include it. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "smtpwatchd.h"
+
+struct sw_diag;
+
+/* Load a config and every tenant's register; NULL (with diag) on error. */
+struct sw_config *daemon_load_config(const char *path, struct sw_register ***ret_regs, struct sw_diag *diag);
+/* Build the tenant runtimes of d->cfg (d->base, d->store and d->http set),
+ * taking ownership of regs[]; no source is started. */
+int daemon_tenants_build(struct daemon *d, struct sw_register **regs);
+/* Tear down every tenant runtime. */
+void daemon_tenants_free(struct daemon *d);
+
+/* The clock watch.  reset: the readings the next check compares with (and
+ * no pause).  check: one check with these readings; the timer passes
+ * daemon_now() and daemon_mono_ms().  paused: sign-ins runs still to end
+ * before the sign-in event rules run again. */
+void daemon_clock_reset(int64_t wall, int64_t mono_ms);
+void daemon_clock_check(struct daemon *d, int64_t wall, int64_t mono_ms);
+size_t daemon_clock_paused(void);
