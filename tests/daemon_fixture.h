@@ -13,11 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "control.h"
 #include "deliver.h"
 #include "http.h"
 #include "log.h"
@@ -48,6 +50,9 @@ static inline void dfx_sim_start(struct dfx *f, const char *scenario)
 	ck_assert_int_ge(f->sim_pid, 0);
 	if (f->sim_pid == 0) {
 		char logpath[128];
+		/* A failed test ends its process without the teardown: the
+		 * simulator goes with it. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		snprintf(logpath, sizeof(logpath), "%s/sim.log", f->dir);
 		if (freopen(logpath, "w", stdout) == NULL || dup2(fileno(stdout), 2) < 0)
 			_exit(127);
@@ -101,7 +106,8 @@ static inline json_t *dfx_sim(struct dfx *f, const char *method, const char *pat
 	return j;
 }
 
-/* Write the config (extra: more [daemon] lines) and build the daemon from
+/* Write the config (extra: more [daemon] lines; socket_group is empty
+ * unless extra sets it) and build the daemon from
  * it, with the simulator started on scenario. */
 static inline void dfx_open(struct dfx *f, const char *scenario, const char *extra)
 {
@@ -130,13 +136,14 @@ static inline void dfx_open(struct dfx *f, const char *scenario, const char *ext
 	c = fopen(f->conf, "w");
 	ck_assert_ptr_nonnull(c);
 	fprintf(c,
-	        "[daemon]\nstate_dir = %s\nsocket = %s\nsocket_group =\nallow_root = yes\n%s\n"
+	        "[daemon]\nstate_dir = %s\nsocket = %s\n%sallow_root = yes\n%s\n"
 	        "[tenant contoso]\ntenant_id = contoso.onmicrosoft.com\n"
 	        "client_id = 11111111-1111-1111-1111-111111111111\nclient_secret_file = %s\n"
 	        "login_url = %s\ngraph_url = %s\nexchange_url = %s\n"
 	        "signins_interval = 1h\nsignins_lookback = 2h\ninitial_backfill = 1d\n\n"
 	        "[sink soc]\ntype = webhook\nurl = %s/hooks/soc\nmin_severity = info\n",
-	        state, f->socket, extra ? extra : "", secret, f->sim_url, f->sim_url, f->sim_url, f->sim_url);
+	        state, f->socket, extra && strstr(extra, "socket_group") ? "" : "socket_group =\n", extra ? extra : "",
+	        secret, f->sim_url, f->sim_url, f->sim_url, f->sim_url);
 	fclose(c);
 
 	f->d.config_path = f->conf;
@@ -163,6 +170,7 @@ static inline void dfx_close(struct dfx *f)
 	char cmd[128];
 	int status;
 
+	control_free(f->d.control);
 	deliver_free(f->d.deliver);
 	daemon_tenants_free(&f->d);
 	http_free(f->d.http);
