@@ -1,0 +1,155 @@
+/* test_daemon_clock.c: the clock watch (smtpwatchd.c).  A wall clock that
+ * moves more than 600 s away from the monotonic one between two checks (an
+ * NTP step, a resume) pauses the sign-in event rules for one sign-ins run,
+ * and after a step back moves queued deliveries back with it.  The suite
+ * hands the check its readings (what its timer reads from CLOCK_REALTIME
+ * and CLOCK_MONOTONIC): a step is a pair of readings, no clock is set.
+ * The daemon is the real one built from a config (the fixture); alerts
+ * come from the real rules over sign-ins in the real store. */
+#include <check.h>
+
+#include "alert.h"
+#include "detect.h"
+#include "check_main.h"
+#include "daemon_fixture.h"
+#include "signins.h"
+
+static struct dfx f;
+static int64_t wall0, mono0;
+
+static void setup(void)
+{
+	dfx_open(&f, "foundation.json", NULL);
+	wall0 = daemon_now();
+	mono0 = daemon_mono_ms();
+	daemon_clock_reset(wall0, mono0);
+}
+
+static void teardown(void)
+{
+	dfx_close(&f);
+}
+
+/* A successful SMTP AUTH sign-in of a mailbox the (empty) register does
+ * not approve, 10 minutes ago: smtp-auth-unapproved fires on it. */
+static void add_signin(const char *id, const char *upn)
+{
+	struct sw_signin v = {
+		.id = (char *)id,
+		.created = daemon_now() - 600,
+		.created_text = "x",
+		.upn = (char *)upn,
+		.ip = "198.51.100.7",
+		.country = "NL",
+		.client_app = "Authenticated SMTP",
+	};
+
+	ck_assert_int_eq(sw_store_begin(f.d.store), 0);
+	ck_assert_int_eq(sw_store_signins_add(f.d.store, "contoso", &v, 1, daemon_now(), NULL), 0);
+	ck_assert_int_eq(sw_store_commit(f.d.store), 0);
+}
+
+static bool alert_for(const char *upn)
+{
+	struct sw_alert a = {0};
+	bool found = sw_store_alert_find(f.d.store, SW_RULE_UNAPPROVED_BASIC_AUTH, "contoso", upn, &a) == 0;
+
+	sw_alert_clear(&a);
+	return found;
+}
+
+/* The next queued delivery to the sink "soc" is due at. */
+static int64_t outbox_due(void)
+{
+	int64_t due = 0;
+
+	ck_assert_int_eq(sw_store_outbox_next_due(f.d.store, "soc", &due), 0);
+	return due;
+}
+
+/* A source run of the tenant ended. */
+static void run_ended(const char *source)
+{
+	daemon_source_done(&f.d, f.d.tenants[0], source, true);
+}
+
+/* Without a step the rules run after every run; the clocks drifting 600 s
+ * apart (the limit, not past it) is no step. */
+START_TEST(test_no_step_no_pause)
+{
+	daemon_clock_check(&f.d, wall0 + 10, mono0 + 10000);
+	daemon_clock_check(&f.d, wall0 + 10 + 600, mono0 + 10000); /* wall 600 s ahead of mono */
+	ck_assert_int_eq(daemon_clock_paused(), 0);
+	add_signin("a1", "scanner2@contoso.com");
+	run_ended("signins");
+	ck_assert(alert_for("scanner2@contoso.com"));
+}
+END_TEST
+
+/* A step forward past 600 s: the sign-in rules skip the next sign-ins run
+ * (an Exchange run meanwhile does not count), and run at the one after;
+ * nothing is skipped, the sign-in is judged then. */
+START_TEST(test_step_forward_pauses_one_signins_run)
+{
+	daemon_clock_check(&f.d, wall0 + 10 + 601, mono0 + 10000);
+	ck_assert_int_eq(daemon_clock_paused(), 1);
+	add_signin("b1", "scanner2@contoso.com");
+	run_ended("exchange");
+	ck_assert(!alert_for("scanner2@contoso.com"));
+	ck_assert_int_eq(daemon_clock_paused(), 1);
+	run_ended("signins");
+	ck_assert(!alert_for("scanner2@contoso.com"));
+	ck_assert_int_eq(daemon_clock_paused(), 0);
+	run_ended("signins");
+	ck_assert(alert_for("scanner2@contoso.com"));
+}
+END_TEST
+
+/* A step back of an hour: queued deliveries move back by the skew, so
+ * they do not wait until the clock is where it was; the rules pause. */
+START_TEST(test_step_back_moves_outbox)
+{
+	add_signin("c1", "scanner2@contoso.com");
+	run_ended("signins");
+	ck_assert(alert_for("scanner2@contoso.com"));
+	int64_t due = outbox_due();
+
+	daemon_clock_check(&f.d, wall0 + 10 - 3600, mono0 + 10000);
+	ck_assert_int_eq(daemon_clock_paused(), 1);
+	ck_assert_int_eq(outbox_due(), due - 3600);
+
+	/* The next check compares with the new readings: no second shift. */
+	daemon_clock_check(&f.d, wall0 + 20 - 3600, mono0 + 20000);
+	ck_assert_int_eq(outbox_due(), due - 3600);
+}
+END_TEST
+
+/* A step forward leaves queued deliveries where they are (due early). */
+START_TEST(test_step_forward_leaves_outbox)
+{
+	add_signin("d1", "scanner2@contoso.com");
+	run_ended("signins");
+	int64_t due = outbox_due();
+
+	daemon_clock_check(&f.d, wall0 + 10 + 3600, mono0 + 10000);
+	ck_assert_int_eq(daemon_clock_paused(), 1);
+	ck_assert_int_eq(outbox_due(), due);
+}
+END_TEST
+
+static Suite *daemon_clock_suite(void)
+{
+	Suite *s = suite_create("daemon_clock");
+	TCase *tc = tcase_create("clock");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_no_step_no_pause);
+	tcase_add_test(tc, test_step_forward_pauses_one_signins_run);
+	tcase_add_test(tc, test_step_back_moves_outbox);
+	tcase_add_test(tc, test_step_forward_leaves_outbox);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+SW_CHECK_MAIN(daemon_clock_suite)
