@@ -1,0 +1,10 @@
+/* deliver_internal.h: what tests/test_daemon_deliver.c checks of
+ * deliver.c besides what a receiver sees.  Only deliver.c and that suite
+ * include it. */
+#pragma once
+
+#include <stdint.h>
+
+/* The wait in seconds before attempt n + 1, after n failed ones: 10 s
+ * doubling per attempt up to 1 h, each +-20%. */
+int64_t deliver_backoff(int attempts);

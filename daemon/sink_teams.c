@@ -1,0 +1,45 @@
+/* sink_teams.c: Microsoft Teams through a Workflows webhook: the alert as
+ * an Adaptive Card.  Any 2xx is delivered (Workflows answer 202 with an
+ * empty body). */
+#include <errno.h>
+#include <stdio.h>
+
+#include "render.h"
+#include "sink.h"
+
+static int teams_setup(struct sink *s, char *why, size_t n)
+{
+	if (s->cfg->url != NULL)
+		return 0;
+	snprintf(why, n, "no url");
+	return -EINVAL;
+}
+
+static int teams_send(struct sink *s, struct sink_attempt *a)
+{
+	struct sw_buf body = {0};
+	json_t *doc;
+	int r;
+
+	doc = sink_doc(a);
+	if (doc == NULL)
+		return SINK_FAILED;
+	r = sw_render_teams(doc, &body);
+	json_decref(doc);
+	if (r < 0) {
+		sw_buf_clear(&body);
+		a->permanent = r == -EINVAL;
+		return sink_fail(a, "cannot render the card", -r);
+	}
+	r = sink_http_post(s, a, s->cfg->url, body.data, body.len, NULL, sink_http_2xx_cb);
+	sw_buf_clear(&body);
+	return r;
+}
+
+const struct sink_ops sink_teams_ops = {
+	.type = SW_SINK_TEAMS,
+	.secret_url = true,
+	.setup = teams_setup,
+	.send = teams_send,
+	.cancel = sink_http_cancel,
+};
