@@ -29,6 +29,15 @@ const struct sink_ops *sink_ops_of(enum sw_sink_type type)
 }
 
 /* See sink.h. */
+int sink_setup_url(struct sink *s, char *why, size_t n)
+{
+	if (s->cfg->url != NULL)
+		return 0;
+	snprintf(why, n, "no url");
+	return -EINVAL;
+}
+
+/* See sink.h. */
 int sink_fail(struct sink_attempt *a, const char *what, int err)
 {
 	snprintf(a->error, sizeof(a->error), "%s: %s", what, strerror(err));

@@ -104,6 +104,8 @@ const struct sink_ops *sink_ops_of(enum sw_sink_type type);
 void sink_attempt_done(struct sink_attempt *a, bool ok);
 
 /* For the sinks (sink.c). */
+/* setup() of the sinks that need only their url (webhook, Teams). */
+int sink_setup_url(struct sink *s, char *why, size_t n);
 /* Fail the attempt with "what: strerror(err)"; SINK_FAILED. */
 int sink_fail(struct sink_attempt *a, const char *what, int err);
 /* The attempt's document parsed (new reference); a broken one fails the

@@ -2,18 +2,9 @@
  * an Adaptive Card.  Any 2xx is delivered (Workflows answer 202 with an
  * empty body). */
 #include <errno.h>
-#include <stdio.h>
 
 #include "render.h"
 #include "sink.h"
-
-static int teams_setup(struct sink *s, char *why, size_t n)
-{
-	if (s->cfg->url != NULL)
-		return 0;
-	snprintf(why, n, "no url");
-	return -EINVAL;
-}
 
 static int teams_send(struct sink *s, struct sink_attempt *a)
 {
@@ -39,7 +30,7 @@ static int teams_send(struct sink *s, struct sink_attempt *a)
 const struct sink_ops sink_teams_ops = {
 	.type = SW_SINK_TEAMS,
 	.secret_url = true,
-	.setup = teams_setup,
+	.setup = sink_setup_url,
 	.send = teams_send,
 	.cancel = sink_http_cancel,
 };

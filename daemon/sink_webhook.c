@@ -26,14 +26,6 @@ static int webhook_sign(const struct sw_sink_config *c, const char *body, size_t
 	return 0;
 }
 
-static int webhook_setup(struct sink *s, char *why, size_t n)
-{
-	if (s->cfg->url != NULL)
-		return 0;
-	snprintf(why, n, "no url");
-	return -EINVAL;
-}
-
 /* POST the stored body, byte for byte. */
 static int webhook_send(struct sink *s, struct sink_attempt *a)
 {
@@ -54,7 +46,7 @@ static int webhook_send(struct sink *s, struct sink_attempt *a)
 const struct sink_ops sink_webhook_ops = {
 	.type = SW_SINK_WEBHOOK,
 	.secret_url = true,
-	.setup = webhook_setup,
+	.setup = sink_setup_url,
 	.send = webhook_send,
 	.cancel = sink_http_cancel,
 };
