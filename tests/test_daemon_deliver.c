@@ -5,8 +5,11 @@
  * /hooks/soc on loopback, whose answer each test sets.  A wait is never
  * slept through: the test reads the next attempt the worker stored, moves
  * the outbox's clock past it (sw_store_outbox_shift, as the clock watch
- * does) and kicks the workers. */
+ * does) and kicks the workers.  The dead-item test adds a syslog sink
+ * "log" on a unix datagram socket of its own, which sees delivery-dead. */
 #include <check.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include "check_main.h"
 #include "daemon_fixture.h"
@@ -27,6 +30,32 @@ static void setup(void)
 static void teardown(void)
 {
 	dfx_close(&f);
+}
+
+static char log_path[108];
+static int log_fd = -1;
+
+/* The daemon with a second sink, syslog to a datagram socket bound here. */
+static void setup_log_sink(void)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	char extra[256];
+
+	snprintf(log_path, sizeof(log_path), "/tmp/sw-deliver-%d.sock", (int)getpid());
+	unlink(log_path);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", log_path);
+	log_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(log_fd, 0);
+	ck_assert_int_eq(bind(log_fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	snprintf(extra, sizeof(extra), "\n[sink log]\ntype = syslog\naddress = unix:%s\n", log_path);
+	dfx_open(&f, "foundation.json", extra);
+}
+
+static void teardown_log_sink(void)
+{
+	dfx_close(&f);
+	close(log_fd);
+	unlink(log_path);
 }
 
 /* The receiver's answer from now on. */
@@ -220,6 +249,60 @@ START_TEST(test_retry_after)
 }
 END_TEST
 
+static bool item_dead(void *arg)
+{
+	return deliver_active(f.d.deliver) == 0 && sink_stats().dead >= 1;
+}
+
+/* The next message on the log sink's socket, waited for in the loop
+ * (10 s at most). */
+struct datagram {
+	char text[4096];
+};
+
+static bool datagram_read(void *arg)
+{
+	struct datagram *m = arg;
+	ssize_t n = recv(log_fd, m->text, sizeof(m->text) - 1, MSG_DONTWAIT);
+
+	if (n < 0)
+		return false;
+	m->text[n] = '\0';
+	return true;
+}
+
+/* An item still failing dead_after (3 days) after it was queued is dead,
+ * and the other sink hears delivery-dead about this one; the sink's next
+ * success resolves it there. */
+START_TEST(test_dead_item)
+{
+	struct datagram m;
+	struct attempts a = {1};
+	int64_t now = daemon_now();
+
+	hook_answer(500, -1);
+	ck_assert_int_eq(sw_store_outbox_add(f.d.store, ALERT_ID, 1, "soc", ALERT_DOC, now - 3 * 86400 - 60), 0);
+	deliver_kick(f.d.deliver);
+	ck_assert_msg(dfx_run_until(&f, item_dead, NULL, 10000), "the item did not go dead");
+	ck_assert_int_eq(sink_stats().queued, 0);
+	ck_assert_msg(dfx_run_until(&f, datagram_read, &m, 10000), "the log sink heard nothing");
+	ck_assert_msg(strstr(m.text, SW_RULE_DELIVERY_DEAD) != NULL && strstr(m.text, "soc") != NULL,
+	              "not delivery-dead about soc: %s", m.text);
+	ck_assert_ptr_null(strstr(m.text, "resolved"));
+
+	/* The receiver is back: the next alert goes out and resolves it. */
+	hook_answer(200, -1);
+	ck_assert_int_eq(sw_store_outbox_add(f.d.store, "A-8", 1, "soc", ALERT_DOC, daemon_now()), 0);
+	a.n = 2; /* one failed attempt, one delivery */
+	deliver_kick(f.d.deliver);
+	ck_assert(dfx_run_until(&f, attempts_recorded, &a, 10000));
+	ck_assert_int_eq(sink_stats().delivered, 1);
+	ck_assert_msg(dfx_run_until(&f, datagram_read, &m, 10000), "the log sink heard no resolution");
+	ck_assert_msg(strstr(m.text, SW_RULE_DELIVERY_DEAD) != NULL && strstr(m.text, "resolved") != NULL,
+	              "not delivery-dead resolved: %s", m.text);
+}
+END_TEST
+
 static Suite *deliver_suite(void)
 {
 	Suite *s = suite_create("daemon_deliver");
@@ -231,6 +314,10 @@ static Suite *deliver_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_retry_schedule);
 	tcase_add_test(tc, test_retry_after);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("dead");
+	tcase_add_checked_fixture(tc, setup_log_sink, teardown_log_sink);
+	tcase_add_test(tc, test_dead_item);
 	suite_add_tcase(s, tc);
 	return s;
 }
