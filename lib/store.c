@@ -285,6 +285,12 @@ int sw_store_result(int rc)
 }
 
 /* See store_int.h. */
+int sw_store_check(struct sw_store *s, int rc)
+{
+	return sw_store_result(rc) == 0 ? 0 : sw_store_fail(s, rc, NULL);
+}
+
+/* See store_int.h. */
 int sw_store_prepare(struct sw_store *s, const char *sql, sqlite3_stmt **ret)
 {
 	int rc = sqlite3_prepare_v2(s->db, sql, -1, ret, NULL);
@@ -348,11 +354,14 @@ __attribute__((format(printf, 2, 3))) static void store_set_error(struct sw_stor
 int sw_store_fail(struct sw_store *s, int rc, const char *what)
 {
 	if (s->db != NULL && sqlite3_extended_errcode(s->db) == SQLITE_READONLY_DBMOVED) {
-		store_set_error(s, "%s: the database file %s was deleted or moved while open", what,
+		store_set_error(s, "%s: the database file %s was deleted or moved while open", what ? what : "write",
 		                s->path ? s->path : "");
 		return sw_store_errno(rc);
 	}
-	store_set_error(s, "%s: %s", what, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+	if (what == NULL)
+		store_set_error(s, "%s", s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+	else
+		store_set_error(s, "%s: %s", what, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 	return sw_store_errno(rc);
 }
 
@@ -1205,7 +1214,7 @@ int sw_store_alerts_count(struct sw_store *s, int64_t by_sev[SW_SEV_CRITICAL + 1
 		if (sev >= SW_SEV_INFO && sev <= SW_SEV_CRITICAL)
 			by_sev[sev] += sqlite3_column_int64(st, 1);
 	}
-	r = r == SQLITE_DONE ? 0 : sw_store_result(r);
+	r = r == SQLITE_DONE ? 0 : sw_store_check(s, r);
 	sqlite3_finalize(st);
 	return r;
 }
@@ -1499,7 +1508,7 @@ int sw_store_outbox_shift(struct sw_store *s, int64_t by, int64_t *ret_n)
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, by);
-	r = sw_store_result(sqlite3_step(st));
+	r = sw_store_check(s, sqlite3_step(st));
 	if (r >= 0 && ret_n != NULL)
 		*ret_n = sqlite3_changes64(s->db);
 	sqlite3_finalize(st);

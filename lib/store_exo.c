@@ -32,7 +32,7 @@ static int add_change(struct sw_store *s, const char *tenant, const char *addres
 	sqlite3_bind_text(st, 4, old_value, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, new_value, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, at);
-	r = sw_store_result(sqlite3_step(st));
+	r = sw_store_check(s, sqlite3_step(st));
 	sqlite3_finalize(st);
 	return r;
 }
@@ -58,7 +58,7 @@ int sw_store_tenant_state_get(struct sw_store *s, const char *tenant, struct sw_
 		ret->policy_allows_basic = sqlite3_column_int(st, 3) != 0;
 		r = 0;
 	} else {
-		r = rc == SQLITE_DONE ? -ENOENT : sw_store_result(rc);
+		r = rc == SQLITE_DONE ? -ENOENT : sw_store_check(s, rc);
 	}
 	sqlite3_finalize(st);
 	return r;
@@ -94,7 +94,7 @@ int sw_store_tenant_state_put(struct sw_store *s, const char *tenant, const stru
 	sqlite3_bind_int(st, 3, stt->smtp_disabled);
 	sqlite3_bind_text(st, 4, stt->default_policy, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 5, stt->policy_allows_basic);
-	r = sw_store_result(sqlite3_step(st));
+	r = sw_store_check(s, sqlite3_step(st));
 	sqlite3_finalize(st);
 	return r;
 }
@@ -142,7 +142,7 @@ int sw_store_mailboxes_put(struct sw_store *s, const char *tenant, const struct 
 				changed++;
 			}
 		} else {
-			r = sw_store_result(rc);
+			r = sw_store_check(s, rc);
 		}
 		sqlite3_reset(sel);
 		if (r < 0)
@@ -154,7 +154,7 @@ int sw_store_mailboxes_put(struct sw_store *s, const char *tenant, const struct 
 		sqlite3_bind_text(w, 4, m->object_id, -1, SQLITE_STATIC);
 		sqlite3_bind_int(w, 5, (int)m->smtp_disabled);
 		sqlite3_bind_int64(w, 6, snapshot);
-		r = sw_store_result(sqlite3_step(w));
+		r = sw_store_check(s, sqlite3_step(w));
 	}
 	sqlite3_finalize(sel);
 	sqlite3_finalize(ins);
@@ -177,7 +177,7 @@ int sw_store_mailboxes_sweep(struct sw_store *s, const char *tenant, int64_t sna
 		return r;
 	sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, snapshot);
-	r = sw_store_result(sqlite3_step(st));
+	r = sw_store_check(s, sqlite3_step(st));
 	sqlite3_finalize(st);
 	if (r < 0)
 		return r;
@@ -186,7 +186,7 @@ int sw_store_mailboxes_sweep(struct sw_store *s, const char *tenant, int64_t sna
 		return r;
 	sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, snapshot);
-	r = sw_store_result(sqlite3_step(st));
+	r = sw_store_check(s, sqlite3_step(st));
 	if (r >= 0 && ret_removed != NULL)
 		*ret_removed = (size_t)sqlite3_changes(sw_store_sqlite(s));
 	sqlite3_finalize(st);
@@ -226,7 +226,7 @@ int sw_store_mailbox_get(struct sw_store *s, const char *tenant, const char *add
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		mailbox_row(st, ret);
-	r = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sw_store_result(rc);
+	r = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sw_store_check(s, rc);
 	sqlite3_finalize(st);
 	return r;
 }
@@ -250,7 +250,7 @@ int sw_store_mailboxes_enabled(struct sw_store *s, const char *tenant, sw_mailbo
 			break;
 	}
 	if (r >= 0 && rc != SQLITE_DONE)
-		r = sw_store_result(rc);
+		r = sw_store_check(s, rc);
 	sqlite3_finalize(st);
 	return r;
 }
@@ -285,7 +285,7 @@ int sw_store_mailbox_changes(struct sw_store *s, const char *tenant, const char 
 			break;
 	}
 	if (r >= 0 && rc != SQLITE_DONE)
-		r = sw_store_result(rc);
+		r = sw_store_check(s, rc);
 	sqlite3_finalize(st);
 	return r;
 }
@@ -306,7 +306,7 @@ int sw_store_last_signin(struct sw_store *s, const char *tenant, const char *upn
 		*ret = sqlite3_column_int64(st, 0);
 		r = 0;
 	} else {
-		r = sw_store_result(rc);
+		r = sw_store_check(s, rc);
 	}
 	sqlite3_finalize(st);
 	return r;
@@ -345,7 +345,7 @@ int sw_store_signins_recent(struct sw_store *s, const char *tenant, const char *
 			break;
 	}
 	if (r >= 0 && rc != SQLITE_DONE)
-		r = sw_store_result(rc);
+		r = sw_store_check(s, rc);
 	sqlite3_finalize(st);
 	return r;
 }

@@ -15,8 +15,10 @@
 int sw_store_errno(int rc);
 /* 0 for OK, ROW and DONE, else sw_store_errno(rc). */
 int sw_store_result(int rc);
-/* Keep SQLite's message for rc ("what: message", for sw_store_errmsg())
- * and return sw_store_errno(rc). */
+/* The same, keeping SQLite's message for sw_store_errmsg() on failure. */
+int sw_store_check(struct sw_store *s, int rc);
+/* Keep SQLite's message for rc ("what: message", or the message alone
+ * when what is NULL, for sw_store_errmsg()) and return sw_store_errno(rc). */
 int sw_store_fail(struct sw_store *s, int rc, const char *what);
 
 /* A statement prepared on the store's handle; the caller finalizes it. */

@@ -7,7 +7,7 @@
 
 #include "store.h"
 
-/* The SQL of schema migration 4: silences, plus SW_DETECT_ATTACK_SCHEMA. */
+/* The SQL of schema migration 4: silences, plus SW_STORE_DETECT_SCHEMA (store_detect.h). */
 extern const char sw_store_lifecycle_schema[];
 
 /* A silence: alerts of rule ("*": every rule) for subject ("*": every

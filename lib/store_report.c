@@ -71,7 +71,7 @@ int sw_store_report_file_find(struct sw_store *s, const char *tenant, const char
 		ret->last_day = sqlite3_column_int64(st, 7);
 		r = 0;
 	} else {
-		r = rc == SQLITE_DONE ? -ENOENT : sw_store_result(rc);
+		r = rc == SQLITE_DONE ? -ENOENT : sw_store_check(s, rc);
 	}
 	sqlite3_finalize(st);
 	return r;
@@ -94,7 +94,7 @@ int sw_store_report_file_add(struct sw_store *s, const char *tenant, const struc
 	sqlite3_bind_int64(st, 6, f->rejected);
 	sqlite3_bind_int64(st, 7, f->first_day);
 	sqlite3_bind_int64(st, 8, f->last_day);
-	r = sw_store_result(sqlite3_step(st));
+	r = sw_store_check(s, sqlite3_step(st));
 	sqlite3_finalize(st);
 	if (r == 0 && ret_id != NULL)
 		*ret_id = sqlite3_last_insert_rowid(sw_store_sqlite(s));
@@ -153,7 +153,7 @@ static int rebuild_days(struct sw_store *s, const char *tenant, const char *send
 			hi = o[n].end;
 		n++;
 	}
-	r = r == SQLITE_DONE ? 0 : sw_store_result(r);
+	r = r == SQLITE_DONE ? 0 : sw_store_check(s, r);
 	if (r < 0)
 		goto out;
 	r = sw_store_prepare(s, "DELETE FROM report_days WHERE tenant = ?1 AND sender = ?2 AND auth = ?3", &del);
@@ -162,7 +162,7 @@ static int rebuild_days(struct sw_store *s, const char *tenant, const char *send
 	sqlite3_bind_text(del, 1, tenant, -1, SQLITE_STATIC);
 	sqlite3_bind_text(del, 2, sender, -1, SQLITE_STATIC);
 	sqlite3_bind_text(del, 3, auth, -1, SQLITE_STATIC);
-	r = sw_store_result(sqlite3_step(del));
+	r = sw_store_check(s, sqlite3_step(del));
 	if (r < 0 || n == 0 || hi - lo > REBUILD_MAX_DAYS)
 		goto out;
 	size_t nd = (size_t)(hi - lo);
@@ -211,7 +211,7 @@ static int rebuild_days(struct sw_store *s, const char *tenant, const char *send
 		bind_pct(ins, 6, t10[k]);
 		bind_pct(ins, 7, t11[k]);
 		sqlite3_bind_int(ins, 8, span[k]);
-		r = sw_store_result(sqlite3_step(ins));
+		r = sw_store_check(s, sqlite3_step(ins));
 		sqlite3_reset(ins);
 	}
 out:
@@ -286,7 +286,7 @@ int sw_store_report_rows_add(struct sw_store *s, const char *tenant, int64_t fil
 		else
 			sqlite3_bind_null(st, 12);
 		sqlite3_bind_int64(st, 13, now);
-		r = sw_store_result(sqlite3_step(st));
+		r = sw_store_check(s, sqlite3_step(st));
 		sqlite3_reset(st);
 		if (r < 0)
 			goto out;
@@ -325,7 +325,7 @@ int sw_store_report_last_use(struct sw_store *s, const char *tenant, const char 
 		return r;
 	sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, sender, -1, SQLITE_STATIC);
-	r = sw_store_result(sqlite3_step(st));
+	r = sw_store_check(s, sqlite3_step(st));
 	if (r == 0)
 		*ret = sqlite3_column_int64(st, 0); /* NULL reads as 0 */
 	sqlite3_finalize(st);
@@ -361,7 +361,7 @@ int sw_store_report_usage(struct sw_store *s, const char *tenant, int64_t since,
 		if (r < 0)
 			goto out;
 	}
-	r = r == SQLITE_DONE ? 0 : sw_store_result(r);
+	r = r == SQLITE_DONE ? 0 : sw_store_check(s, r);
 out:
 	sqlite3_finalize(st);
 	return r;
@@ -399,7 +399,7 @@ int sw_store_report_weeks(struct sw_store *s, const char *tenant, int64_t since,
 		if (r < 0)
 			goto out;
 	}
-	r = r == SQLITE_DONE ? 0 : sw_store_result(r);
+	r = r == SQLITE_DONE ? 0 : sw_store_check(s, r);
 out:
 	sqlite3_finalize(st);
 	return r;
@@ -425,7 +425,7 @@ int sw_store_report_days_over(struct sw_store *s, const char *tenant, const char
 		if (r < 0)
 			goto out;
 	}
-	r = r == SQLITE_DONE ? 0 : sw_store_result(r);
+	r = r == SQLITE_DONE ? 0 : sw_store_check(s, r);
 out:
 	sqlite3_finalize(st);
 	return r;
@@ -457,7 +457,7 @@ int sw_store_report_basic_new(struct sw_store *s, const char *tenant, sw_report_
 		if (r < 0)
 			goto out;
 	}
-	r = r == SQLITE_DONE ? 0 : sw_store_result(r);
+	r = r == SQLITE_DONE ? 0 : sw_store_check(s, r);
 out:
 	sqlite3_finalize(st);
 	return r;
@@ -473,7 +473,7 @@ int sw_store_report_alerted_sync(struct sw_store *s, const char *tenant, const c
 		return r;
 	sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, sender, -1, SQLITE_STATIC);
-	r = sw_store_result(sqlite3_step(st));
+	r = sw_store_check(s, sqlite3_step(st));
 	sqlite3_finalize(st);
 	st = NULL;
 	if (r == 0)
@@ -482,7 +482,7 @@ int sw_store_report_alerted_sync(struct sw_store *s, const char *tenant, const c
 	if (r == 0) {
 		sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, sender, -1, SQLITE_STATIC);
-		r = sw_store_result(sqlite3_step(st));
+		r = sw_store_check(s, sqlite3_step(st));
 	}
 	sqlite3_finalize(st);
 	return r;
@@ -512,7 +512,7 @@ int sw_store_basic_use(struct sw_store *s, const char *tenant, const char *sende
 		*ret = llround(sqlite3_column_double(st, 0));
 		r = 0;
 	} else {
-		r = sw_store_result(r);
+		r = sw_store_check(s, r);
 	}
 	sqlite3_finalize(st);
 	return r;
@@ -532,7 +532,7 @@ int sw_store_report_basic_on(struct sw_store *s, const char *tenant, const char 
 	sqlite3_bind_int64(st, 3, from - from % 86400);
 	sqlite3_bind_int64(st, 4, to);
 	r = sqlite3_step(st);
-	r = r == SQLITE_ROW ? 1 : sw_store_result(r);
+	r = r == SQLITE_ROW ? 1 : sw_store_check(s, r);
 	sqlite3_finalize(st);
 	return r;
 }
@@ -548,7 +548,7 @@ int sw_store_report_imports(struct sw_store *s, const char *tenant, struct sw_re
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
-	r = sw_store_result(sqlite3_step(st));
+	r = sw_store_check(s, sqlite3_step(st));
 	if (r == 0) {
 		ret->files = sqlite3_column_int64(st, 0);
 		ret->last_import = sqlite3_column_int64(st, 1);
@@ -582,7 +582,7 @@ int sw_store_report_signin_senders(struct sw_store *s, const char *tenant, int64
 		if (r < 0)
 			goto out;
 	}
-	r = r == SQLITE_DONE ? 0 : sw_store_result(r);
+	r = r == SQLITE_DONE ? 0 : sw_store_check(s, r);
 out:
 	sqlite3_finalize(st);
 	return r;
@@ -598,7 +598,7 @@ int sw_store_report_prune(struct sw_store *s, int64_t cutoff, int64_t *ret_delet
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, cutoff);
-	r = sw_store_result(sqlite3_step(st));
+	r = sw_store_check(s, sqlite3_step(st));
 	n = sqlite3_changes(sw_store_sqlite(s));
 	sqlite3_finalize(st);
 	st = NULL;
@@ -607,7 +607,7 @@ int sw_store_report_prune(struct sw_store *s, int64_t cutoff, int64_t *ret_delet
 		         &st);
 		if (r == 0) {
 			sqlite3_bind_int64(st, 1, cutoff / SW_DAY * SW_DAY);
-			r = sw_store_result(sqlite3_step(st));
+			r = sw_store_check(s, sqlite3_step(st));
 		}
 		sqlite3_finalize(st);
 		st = NULL;

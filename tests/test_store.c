@@ -10,6 +10,7 @@
 #include "check_main.h"
 #include "store_int.h"
 #include "store.h"
+#include "store_exo.h"
 
 static char dir[PATH_MAX];
 static char dbpath[PATH_MAX + 32];
@@ -593,6 +594,23 @@ START_TEST(test_errno_mapping)
 }
 END_TEST
 
+/* The store's other files keep SQLite's text too: after an earlier
+ * failure, sw_store_errmsg() tells the later one, not the old one. */
+START_TEST(test_errmsg_from_extension_module)
+{
+	struct sw_tenant_state ts = {.observed = 1000, .policy_allows_basic = true};
+
+	ck_assert_int_lt(sw_store_commit(store), 0); /* no transaction: "commit: ..." */
+	ck_assert_int_eq(sqlite3_exec(sw_store_sqlite(store),
+	                              "CREATE TRIGGER refuse BEFORE INSERT ON tenant_state "
+	                              "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	ck_assert_int_eq(sw_store_tenant_state_put(store, "contoso", &ts, 1000), -EEXIST);
+	ck_assert_msg(strstr(sw_store_errmsg(store), "refused by the test") != NULL, "%s", sw_store_errmsg(store));
+}
+END_TEST
+
 START_TEST(test_begin_busy_when_other_writer)
 {
 	sqlite3 *other;
@@ -1083,6 +1101,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_rollback_without_transaction);
 	tcase_add_test(tc, test_begin_busy_when_other_writer);
 	tcase_add_test(tc, test_errno_mapping);
+	tcase_add_test(tc, test_errmsg_from_extension_module);
 	tcase_add_test(tc, test_alert_save_find_get);
 	tcase_add_test(tc, test_alerts_list_order_and_filters);
 	tcase_add_test(tc, test_alerts_list_text);
