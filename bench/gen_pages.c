@@ -198,19 +198,19 @@ int main(int argc, char **argv)
 		FILE *f;
 
 		if (gen_page(&g, n, i + 1 == pages, &b) < 0)
-			goto fail;
+			goto out;
 		snprintf(path, sizeof(path), "%s/page-%05zu.json", dir, i + 1);
 		f = fopen(path, "w");
 		if (f == NULL) {
 			perror(path);
-			goto fail;
+			goto out;
 		}
 		fwrite(b.data, 1, b.len, f);
 		if (fclose(f) != 0)
-			goto fail;
+			goto out;
 	}
 	rc = 0;
-fail:
+out:
 	sw_buf_clear(&b);
 	return rc;
 }

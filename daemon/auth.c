@@ -387,11 +387,11 @@ static int auth_send(struct auth_slot *s)
 	url = sw_token_url(tc->login_url, tc->tenant_id);
 	scope = sw_token_scope(s->resource);
 	if (url == NULL || scope == NULL)
-		goto fail;
+		goto out;
 	body = auth_form(a, url, scope, why, sizeof(why));
 	if (body == NULL) {
 		r = auth_fail_later(s, why);
-		goto fail;
+		goto out;
 	}
 	static const char *const headers[] = {"Content-Type: application/x-www-form-urlencoded",
 	                                      "Accept: application/json", NULL};
@@ -407,12 +407,12 @@ static int auth_send(struct auth_slot *s)
 	};
 	r = http_submit(a->tenant->daemon->http, &req);
 	if (r < 0)
-		goto fail;
+		goto out;
 	s->fetching = true;
 	s->requested_ms = daemon_mono_ms();
 	s->requested_at = daemon_now();
 	r = 0;
-fail:
+out:
 	free(url);
 	free(scope);
 	sw_free_secret(body);

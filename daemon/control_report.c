@@ -324,7 +324,7 @@ static json_t *tenant_report(struct daemon *d, struct tenant *t, int64_t since, 
 	weeks = json_array();
 	if (!x.basic || !x.oauth || !x.unknown || !x.by_sender || !x.weeks || !weeks) {
 		r = -ENOMEM;
-		goto fail;
+		goto out;
 	}
 	r = sw_store_report_usage(d->store, t->cfg->name, since, usage_cb, &x);
 	if (r >= 0)
@@ -334,7 +334,7 @@ static json_t *tenant_report(struct daemon *d, struct tenant *t, int64_t since, 
 	if (r >= 0)
 		r = sw_store_report_imports(d->store, t->cfg->name, &imp);
 	if (r < 0)
-		goto fail;
+		goto out;
 	json_object_foreach(x.weeks, key, v) json_array_append(weeks, v);
 
 	size_t nb = json_array_size(x.basic), unreg = 0;
@@ -384,7 +384,7 @@ static json_t *tenant_report(struct daemon *d, struct tenant *t, int64_t since, 
 	                "unknown", x.unknown, "weeks", weeks);
 	if (doc == NULL)
 		r = -ENOMEM;
-fail:
+out:
 	if (r < 0)
 		snprintf(why, n, "tenant %s: cannot build the report: %s", t->cfg->name,
 		         r == -ENOMEM ? "out of memory" : sw_store_errmsg(d->store));

@@ -81,7 +81,7 @@ static int exo_begin(struct poller *p, char *why, size_t n)
 	int r = -ENOMEM;
 
 	if (run == NULL)
-		goto fail;
+		goto out;
 	poller_set_priv(p, run);
 	run->snapshot = daemon_now();
 	run->first_snapshot = sw_store_tenant_state_get(t->daemon->store, tc->name, &prev) < 0;
@@ -92,10 +92,10 @@ static int exo_begin(struct poller *p, char *why, size_t n)
 	             tc->tenant_id) < 0)
 		run->anchor = NULL;
 	if (run->url == NULL || run->anchor == NULL)
-		goto fail;
+		goto out;
 	run->step = EXO_TRANSPORT;
 	r = exo_request_step(p, run);
-fail:
+out:
 	if (r < 0)
 		snprintf(why, n, "cannot build the request: %s", strerror(-r));
 	return r;

@@ -46,7 +46,7 @@ static int signins_begin(struct poller *p, char *why, size_t n)
 	int r = -ENOMEM;
 
 	if (run == NULL)
-		goto fail;
+		goto out;
 	poller_set_priv(p, run);
 	sw_store_checkpoint_get(t->daemon->store, tc->name, "signins", &cp);
 	int64_t from = cp.watermark > 0 ? cp.watermark - tc->signins_lookback : now - tc->initial_backfill;
@@ -56,14 +56,14 @@ static int signins_begin(struct poller *p, char *why, size_t n)
 	snprintf(filter, sizeof(filter), "createdDateTime ge %s and clientAppUsed eq 'Authenticated SMTP'", since);
 	enc = sw_url_encode(filter);
 	if (enc == NULL)
-		goto fail;
+		goto out;
 	const char *slash = tc->graph_url[strlen(tc->graph_url) - 1] == '/' ? "" : "/";
 	if (asprintf(&url, "%s%sv1.0/auditLogs/signIns?$filter=%s&$top=1000", tc->graph_url, slash, enc) < 0) {
 		url = NULL;
-		goto fail;
+		goto out;
 	}
 	r = poller_request(p, "GET", url, NULL, NULL);
-fail:
+out:
 	if (r < 0)
 		snprintf(why, n, "cannot build the request: %s", strerror(-r));
 	free(enc);

@@ -174,10 +174,10 @@ int sw_alert_document_dump(const struct sw_alert *a, const char *evidence, struc
 	int r = -ENOMEM;
 
 	if (head == NULL || tail == NULL || dump_append(head, buf) < 0)
-		goto fail;
+		goto out;
 	buf->len--;
 	if (sw_buf_append(buf, ",\"evidence\":", 12) < 0)
-		goto fail;
+		goto out;
 	if (evidence != NULL)
 		r = sw_buf_append(buf, evidence, strlen(evidence));
 	else if (json_is_object(a->evidence))
@@ -185,14 +185,14 @@ int sw_alert_document_dump(const struct sw_alert *a, const char *evidence, struc
 	else
 		r = sw_buf_append(buf, "{}", 2);
 	if (r < 0)
-		goto fail;
+		goto out;
 	at = buf->len;
 	r = dump_append(tail, buf);
 	if (r < 0)
-		goto fail;
+		goto out;
 	buf->data[at] = ',';
 	r = 0;
-fail:
+out:
 	if (r < 0 && buf->data != NULL) {
 		buf->len = start;
 		buf->data[start] = '\0';

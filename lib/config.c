@@ -39,7 +39,7 @@ const char *const sw_rules_all[SW_N_RULES + 1] = {
 };
 
 static const struct sw_name severity_names[] = {
-	{ SW_SEV_INFO, "info" }, { SW_SEV_LOW, "low" }, { SW_SEV_MEDIUM, "medium" },
+	{ SW_SEV_INFO, "info" }, { SW_SEV_LOW, "low" },           { SW_SEV_MEDIUM, "medium" },
 	{ SW_SEV_HIGH, "high" }, { SW_SEV_CRITICAL, "critical" }, { 0, NULL },
 };
 static const struct sw_name sink_type_names[] = {
@@ -1116,11 +1116,11 @@ int sw_config_load(const char *path, struct sw_config **ret, struct sw_diag *dia
 	x.dir = config_dir(path);
 	if (x.dir == NULL || x.oom) {
 		r = -ENOMEM;
-		goto fail;
+		goto out;
 	}
 	r = sw_ini_parse(path, &handler, &x, diag);
 	if (r < 0)
-		goto fail;
+		goto out;
 	if (r > 0)
 		x.failed = true;
 	for (size_t i = 0; i < x.n_secs; i++) {
@@ -1133,16 +1133,16 @@ int sw_config_load(const char *path, struct sw_config **ret, struct sw_diag *dia
 	sw_diag_sort(diag, diag_from);
 	if (x.oom) {
 		r = -ENOMEM;
-		goto fail;
+		goto out;
 	}
 	if (x.failed) {
 		r = -EINVAL;
-		goto fail;
+		goto out;
 	}
 	*ret = x.cfg;
 	x.cfg = NULL;
 	r = 0;
-fail:
+out:
 	sw_config_free(x.cfg);
 	for (size_t i = 0; i < x.n_secs; i++)
 		free(x.secs[i].label);

@@ -128,14 +128,14 @@ static int cert_describe(struct sw_cert *c, X509 *x, const char *source, struct 
 
 	if (X509_digest(x, EVP_sha1(), md, &n) != 1 || n != 20) {
 		ossl_error(err, source, "cannot hash the certificate");
-		goto fail;
+		goto out;
 	}
 	for (unsigned int i = 0; i < n; i++)
 		snprintf(c->thumbprint + 2 * i, 3, "%02X", md[i]);
 	sw_base64url(md, n, c->x5t);
 	if (X509_digest(x, EVP_sha256(), md, &n) != 1 || n != 32) {
 		ossl_error(err, source, "cannot hash the certificate");
-		goto fail;
+		goto out;
 	}
 	sw_base64url(md, n, c->x5t_s256);
 	if (asn1_time_unix(X509_get0_notBefore(x), &c->not_before) < 0 ||
@@ -143,19 +143,19 @@ static int cert_describe(struct sw_cert *c, X509 *x, const char *source, struct 
 		if (err != NULL)
 			sw_error_set(err, source, 0, "the certificate has an unreadable validity period");
 		r = -EINVAL;
-		goto fail;
+		goto out;
 	}
 	b = BIO_new(BIO_s_mem());
 	if (b == NULL) {
 		r = -ENOMEM;
-		goto fail;
+		goto out;
 	}
 	if (X509_NAME_print_ex(b, X509_get_subject_name(x), 0, XN_FLAG_RFC2253) >= 0) {
 		int k = BIO_read(b, c->subject, (int)sizeof(c->subject) - 1);
 		c->subject[k > 0 ? k : 0] = '\0';
 	}
 	r = 0;
-fail:
+out:
 	BIO_free(b);
 	ERR_clear_error();
 	return r;
@@ -174,13 +174,13 @@ int sw_cert_load_pem(const char *pem, size_t len, const char *source, struct sw_
 		source = "<memory>";
 	if (pem == NULL || len > INT32_MAX) {
 		r = -EINVAL;
-		goto fail;
+		goto out;
 	}
 	ERR_clear_error();
 	/* The key first: PEM_read_bio_PrivateKey skips other blocks. */
 	b = BIO_new_mem_buf(pem, (int)len);
 	if (b == NULL)
-		goto fail;
+		goto out;
 	key = PEM_read_bio_PrivateKey(b, NULL, no_password_cb, &encrypted);
 	BIO_free(b);
 	b = NULL;
@@ -190,25 +190,25 @@ int sw_cert_load_pem(const char *pem, size_t len, const char *source, struct sw_
 			ossl_error(err, source, "the private key is encrypted; store it unencrypted (mode 0600)");
 		else if (err != NULL)
 			sw_error_set(err, source, 0, "no private key found (expected an unencrypted PEM PRIVATE KEY block)");
-		goto fail;
+		goto out;
 	}
 	if (!EVP_PKEY_is_a(key, "RSA") && !EVP_PKEY_is_a(key, "RSA-PSS")) {
 		if (err != NULL)
 			sw_error_set(err, source, 0, "the private key is %s, not RSA", EVP_PKEY_get0_type_name(key));
 		r = -EINVAL;
-		goto fail;
+		goto out;
 	}
 	if (EVP_PKEY_get_bits(key) < MIN_RSA_BITS) {
 		if (err != NULL)
 			sw_error_set(err, source, 0, "the RSA key has %d bits; Entra needs at least %d",
 			             EVP_PKEY_get_bits(key), MIN_RSA_BITS);
 		r = -EINVAL;
-		goto fail;
+		goto out;
 	}
 	/* Then the certificate that belongs to the key (a chain may follow). */
 	b = BIO_new_mem_buf(pem, (int)len);
 	if (b == NULL)
-		goto fail;
+		goto out;
 	while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
 		n_certs++;
 		if (match == NULL && X509_check_private_key(x, key) == 1) {
@@ -224,21 +224,21 @@ int sw_cert_load_pem(const char *pem, size_t len, const char *source, struct sw_
 			sw_error_set(err, source, 0, n_certs == 0 ? "no certificate found (expected a PEM CERTIFICATE block)"
 			                                          : "no certificate in the file matches the private key");
 		r = -EINVAL;
-		goto fail;
+		goto out;
 	}
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
-		goto fail;
+		goto out;
 	r = cert_describe(c, match, source, err);
 	if (r < 0)
-		goto fail;
+		goto out;
 	c->bits = EVP_PKEY_get_bits(key);
 	c->key = key;
 	key = NULL;
 	*ret = c;
 	c = NULL;
 	r = 0;
-fail:
+out:
 	BIO_free(b);
 	X509_free(match);
 	EVP_PKEY_free(key);
@@ -321,37 +321,37 @@ static int sign(const struct sw_cert *c, enum sw_jwt_alg alg, const char *tbs, u
 		return -ENOMEM;
 	if (EVP_DigestSignInit(md, &pctx, EVP_sha256(), NULL, c->key) != 1) {
 		ossl_error(err, "<jwt>", "cannot start signing");
-		goto fail;
+		goto out;
 	}
 	if (alg == SW_JWT_PS256) {
 		if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
 		    EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) != 1 ||
 		    EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, PSS_SALT_LEN) != 1) {
 			ossl_error(err, "<jwt>", "cannot set up RSASSA-PSS");
-			goto fail;
+			goto out;
 		}
 	} else if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1) {
 		ossl_error(err, "<jwt>", "cannot set up RSASSA-PKCS1-v1_5 (an RSA-PSS key only signs PS256)");
-		goto fail;
+		goto out;
 	}
 	if (EVP_DigestSign(md, NULL, &len, (const unsigned char *)tbs, strlen(tbs)) != 1) {
 		ossl_error(err, "<jwt>", "cannot sign the assertion");
-		goto fail;
+		goto out;
 	}
 	sig = malloc(len);
 	if (sig == NULL) {
 		r = -ENOMEM;
-		goto fail;
+		goto out;
 	}
 	if (EVP_DigestSign(md, sig, &len, (const unsigned char *)tbs, strlen(tbs)) != 1) {
 		ossl_error(err, "<jwt>", "cannot sign the assertion");
-		goto fail;
+		goto out;
 	}
 	*ret_sig = sig;
 	*ret_len = len;
 	sig = NULL;
 	r = 0;
-fail:
+out:
 	free(sig);
 	EVP_MD_CTX_free(md);
 	return r;
@@ -387,26 +387,26 @@ int sw_jwt_assertion(const struct sw_cert *c, enum sw_jwt_alg alg, const char *c
 	                   (json_int_t)(now + SW_JWT_LIFETIME));
 	r = -ENOMEM;
 	if (hdr == NULL || claims == NULL)
-		goto fail;
+		goto out;
 	h = json_part(hdr);
 	p = json_part(claims);
 	if (h == NULL || p == NULL || asprintf(&tbs, "%s.%s", h, p) < 0) {
 		tbs = NULL;
-		goto fail;
+		goto out;
 	}
 	r = sign(c, alg, tbs, &sig, &sig_len, err);
 	if (r < 0)
-		goto fail;
+		goto out;
 	r = -ENOMEM;
 	sig64 = malloc(sig_len / 3 * 4 + 8);
 	if (sig64 == NULL)
-		goto fail;
+		goto out;
 	sw_base64url(sig, sig_len, sig64);
 	if (asprintf(&jwt, "%s.%s", tbs, sig64) < 0)
-		goto fail;
+		goto out;
 	*ret = jwt;
 	r = 0;
-fail:
+out:
 	json_decref(hdr);
 	json_decref(claims);
 	free(h);

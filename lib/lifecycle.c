@@ -131,12 +131,12 @@ static int notify(struct sw_store *s, const struct sw_config *cfg, const struct 
 	doc = sw_alert_document(a);
 	if (doc == NULL) {
 		r = -ENOMEM;
-		goto fail;
+		goto out;
 	}
 	body = json_dumps(doc, JSON_COMPACT);
 	if (body == NULL) {
 		r = -ENOMEM;
-		goto fail;
+		goto out;
 	}
 	for (size_t i = 0; i < cfg->n_sinks; i++) {
 		const struct sw_sink_config *sink = &cfg->sinks[i];
@@ -145,9 +145,9 @@ static int notify(struct sw_store *s, const struct sw_config *cfg, const struct 
 			continue;
 		r = sw_store_outbox_add(s, a->id, a->transition, sink->name, body, now);
 		if (r < 0)
-			goto fail;
+			goto out;
 	}
-fail:
+out:
 	free(body);
 	json_decref(doc);
 	return r;
@@ -199,7 +199,7 @@ static int alert_grow(struct sw_alert *a, const struct sw_condition *c, int64_t 
 	if (a->evidence) {
 		before = json_deep_copy(a->evidence);
 		if (before == NULL)
-			goto fail;
+			goto out;
 	}
 	if (c->first_seen < a->first_seen) {
 		a->first_seen = c->first_seen;
@@ -220,24 +220,24 @@ static int alert_grow(struct sw_alert *a, const struct sw_condition *c, int64_t 
 	}
 	if (!str_same(a->summary, c->summary)) {
 		if (replace_str(&a->summary, c->summary) < 0)
-			goto fail;
+			goto out;
 		changed = true;
 	}
 	/* NULL means "no advice this time", not "forget the advice". */
 	if (c->remediation && !str_same(a->remediation, c->remediation)) {
 		if (replace_str(&a->remediation, c->remediation) < 0)
-			goto fail;
+			goto out;
 		changed = true;
 	}
 	if (evidence_merge(&a->evidence, c->evidence) < 0)
-		goto fail;
+		goto out;
 	if (!json_equal(before, a->evidence) && (before != NULL || a->evidence != NULL))
 		changed = true;
 	if (changed)
 		a->updated = now;
 	*ret_changed = changed;
 	r = 0;
-fail:
+out:
 	json_decref(before);
 	return r;
 }
@@ -277,7 +277,7 @@ int sw_lifecycle_fire(struct sw_store *s, const struct sw_config *cfg, const str
 		notified = !a.acked && count_doubled(&a);
 	}
 	if (r < 0)
-		goto fail;
+		goto out;
 	if (notified && sw_lifecycle_silenced(s, c->rule, c->subject, now, NULL)) {
 		/* Stored and counted, not sent; owed once the silence ends. */
 		notified = false;
@@ -295,17 +295,17 @@ int sw_lifecycle_fire(struct sw_store *s, const struct sw_config *cfg, const str
 	}
 	r = sw_store_alert_save(s, &a);
 	if (r < 0)
-		goto fail;
+		goto out;
 	if (notified) {
 		r = notify(s, cfg, &a, now);
 		if (r < 0)
-			goto fail;
+			goto out;
 	}
 done:
 	if (ret_notified)
 		*ret_notified = notified;
 	r = 0;
-fail:
+out:
 	sw_alert_clear(&a);
 	return r;
 }
@@ -346,7 +346,7 @@ int sw_lifecycle_resolve(struct sw_store *s, const struct sw_config *cfg, const 
 		return r;
 	if (a.status != SW_ALERT_FIRING) {
 		r = 0;
-		goto fail;
+		goto out;
 	}
 	/* Acked or not: the resolution is news to whoever saw it fire.
 	 * Silenced: it is muted like the rest. */
@@ -358,10 +358,10 @@ int sw_lifecycle_resolve(struct sw_store *s, const struct sw_config *cfg, const 
 		a.transition++;
 	r = sw_store_alert_save(s, &a);
 	if (r < 0)
-		goto fail;
+		goto out;
 	if (!silenced)
 		r = notify(s, cfg, &a, now);
-fail:
+out:
 	sw_alert_clear(&a);
 	return r < 0 ? r : 0;
 }
@@ -552,7 +552,7 @@ int sw_lifecycle_sync(struct sw_store *s, const struct sw_config *cfg, const cha
 	if (n > 0) {
 		ctx.present = malloc(n * sizeof(*ctx.present));
 		if (ctx.present == NULL)
-			goto fail;
+			goto out;
 		for (size_t i = 0; i < n; i++)
 			if (subjects[i])
 				ctx.present[ctx.n_present++] = subjects[i];
@@ -563,7 +563,7 @@ int sw_lifecycle_sync(struct sw_store *s, const struct sw_config *cfg, const cha
 	r = sw_store_alerts_firing(s, rule, tenant, sync_collect_cb, &ctx);
 	for (size_t i = 0; r >= 0 && i < ctx.n_gone; i++)
 		r = sw_lifecycle_resolve(s, cfg, rule, tenant, ctx.gone[i], now);
-fail:
+out:
 	for (size_t i = 0; i < ctx.n_gone; i++)
 		free(ctx.gone[i]);
 	free(ctx.gone);

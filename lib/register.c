@@ -543,11 +543,11 @@ int sw_register_load(const char *path, int64_t max_lifetime, int64_t now, struct
 	x.reg->path = strdup(path);
 	if (x.reg->path == NULL) {
 		r = -ENOMEM;
-		goto fail;
+		goto out;
 	}
 	r = sw_ini_parse(path, &handler, &x, diag);
 	if (r < 0)
-		goto fail;
+		goto out;
 	if (r > 0)
 		x.failed = true;
 	for (size_t i = 0; i < x.reg->n; i++)
@@ -555,17 +555,17 @@ int sw_register_load(const char *path, int64_t max_lifetime, int64_t now, struct
 	sw_diag_sort(diag, diag_from);
 	if (x.oom) {
 		r = -ENOMEM;
-		goto fail;
+		goto out;
 	}
 	if (x.failed) {
 		r = -EINVAL;
-		goto fail;
+		goto out;
 	}
 done:
 	*ret = x.reg;
 	x.reg = NULL;
 	r = 0;
-fail:
+out:
 	sw_register_free(x.reg);
 	free(x.key_lines);
 	return r;

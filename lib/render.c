@@ -316,13 +316,13 @@ static int teams_evidence(const json_t *evidence, json_t **ret)
 		b.len = 0;
 		if ((r = sw_buf_append(&b, "", 0)) < 0 || (r = teams_evidence_value(v, &b)) < 0 ||
 		    (r = teams_fact(facts, title, b.data)) < 0)
-			goto fail;
+			goto out;
 	}
 	*ret = json_pack("{s:s,s:o}", "type", "FactSet", "facts", facts);
 	facts = NULL;
 	if (*ret == NULL)
 		r = -ENOMEM;
-fail:
+out:
 	json_decref(facts);
 	sw_buf_clear(&b);
 	return r;
@@ -349,7 +349,7 @@ static json_t *teams_card(const json_t *doc, int colour, bool resolved)
 	                            : NULL;
 
 	if (rule == NULL || (raw_summary != NULL && summary == NULL))
-		goto fail;
+		goto out;
 
 	for (i = 0; severity[i] != '\0' && i < sizeof(upper) - 1; i++)
 		upper[i] = (char)(severity[i] >= 'a' && severity[i] <= 'z' ? severity[i] - 32 : severity[i]);
@@ -375,9 +375,9 @@ static json_t *teams_card(const json_t *doc, int colour, bool resolved)
 	    teams_fact(facts, "Last seen", teams_text(doc, "last_seen", &tmp[5])) < 0 ||
 	    (resolved && teams_fact(facts, "Resolved at", teams_text(doc, "resolved_at", &tmp[6])) < 0) ||
 	    teams_fact(facts, "Alert", teams_text(doc, "id", &tmp[7])) < 0)
-		goto fail;
+		goto out;
 	if (teams_evidence(json_object_get(doc, "evidence"), &evidence) < 0)
-		goto fail;
+		goto out;
 
 	body = json_pack("[{s:s,s:s,s:b,s:[{s:s,s:s,s:s,s:s,s:s,s:b},{s:s,s:s,s:s,s:b,s:b}]},"
 	                 "{s:s,s:s,s:b},{s:s,s:o}]",
@@ -389,7 +389,7 @@ static json_t *teams_card(const json_t *doc, int colour, bool resolved)
 	                 "type", "FactSet", "facts", facts);
 	facts = NULL;
 	if (body == NULL)
-		goto fail;
+		goto out;
 	if (evidence != NULL) {
 		/* json_array_append_new takes the value even when it fails. */
 		int r1 = json_array_append_new(body, json_pack("{s:s,s:s,s:s,s:b}", "type", "TextBlock", "text",
@@ -412,10 +412,10 @@ static json_t *teams_card(const json_t *doc, int colour, bool resolved)
 	card = json_pack("{s:s,s:s,s:s,s:s,s:{s:s},s:o}", "type", "AdaptiveCard", "$schema",
 	                 "http://adaptivecards.io/schemas/adaptive-card.json", "version", "1.4", "fallbackText",
 	                 fallback, "msteams", "width", "Full", "body", body);
-	goto fail;
+	goto out;
 fail_body:
 	json_decref(body);
-fail:
+out:
 	json_decref(facts);
 	json_decref(evidence);
 	for (i = 0; i < sizeof(tmp) / sizeof(tmp[0]); i++)

@@ -54,10 +54,10 @@ char *sw_token_form_secret(const char *client_id, const char *client_secret, con
 	sec = sw_url_encode(client_secret);
 	sc = sw_url_encode(scope);
 	if (id == NULL || sec == NULL || sc == NULL)
-		goto fail;
+		goto out;
 	if (asprintf(&form, "grant_type=client_credentials&client_id=%s&scope=%s&client_secret=%s", id, sc, sec) < 0)
 		form = NULL;
-fail:
+out:
 	free(id);
 	sw_free_secret(sec);
 	free(sc);
@@ -76,11 +76,11 @@ char *sw_token_form_assertion(const char *client_id, const char *assertion, cons
 	as = sw_url_encode(assertion);
 	sc = sw_url_encode(scope);
 	if (id == NULL || as == NULL || sc == NULL)
-		goto fail;
+		goto out;
 	if (asprintf(&form, "grant_type=client_credentials&client_id=%s&scope=%s&client_assertion_type=%s"
 	             "&client_assertion=%s", id, sc, type, as) < 0)
 		form = NULL;
-fail:
+out:
 	free(id);
 	sw_free_secret(as);
 	free(sc);
@@ -165,13 +165,13 @@ int sw_token_parse(const char *buf, size_t len, int64_t now, struct sw_token *re
 	if (!json_is_object(root)) {
 		if (err != NULL)
 			sw_error_set(err, "<token>", 0, "token answer is not a JSON object");
-		goto fail;
+		goto out;
 	}
 	code = json_string_value(json_object_get(root, "error"));
 	if (code != NULL) {
 		token_error(err, code, json_string_value(json_object_get(root, "error_description")));
 		r = -EACCES;
-		goto fail;
+		goto out;
 	}
 	tok = json_string_value(json_object_get(root, "access_token"));
 	type = json_string_value(json_object_get(root, "token_type"));
@@ -179,24 +179,24 @@ int sw_token_parse(const char *buf, size_t len, int64_t now, struct sw_token *re
 	if (tok == NULL || tok[0] == '\0') {
 		if (err != NULL)
 			sw_error_set(err, "<token>", 0, "no access_token in the token answer");
-		goto fail;
+		goto out;
 	}
 	if (type != NULL && strcasecmp(type, "Bearer") != 0) {
 		if (err != NULL)
 			sw_error_set(err, "<token>", 0, "unexpected token_type \"%.40s\"", type);
-		goto fail;
+		goto out;
 	}
 	copy = strdup(tok);
 	if (copy == NULL) {
 		r = -ENOMEM;
-		goto fail;
+		goto out;
 	}
 	ret->access_token = copy;
 	ret->expires_at = now + lifetime;
 	ret->lifetime = lifetime;
 	ret->lifetime_fixed = fixed;
 	r = 0;
-fail:
+out:
 	json_decref(root);
 	return r;
 }
