@@ -1,6 +1,6 @@
-/* fixture.h: what the rule suites share: a store in a temporary
- * directory, a config with one webhook sink and the tenant "contoso", and
- * an exception register over the caller's entries. */
+/* fixture.h: what the unit suites share: the files of tests/data, a
+ * store in a temporary directory, a config with one webhook sink and the
+ * tenant "contoso", and an exception register over the caller's entries. */
 #pragma once
 
 #include <check.h>
@@ -11,6 +11,35 @@
 #include "config.h"
 #include "register.h"
 #include "store.h"
+
+/* tests/data/DIR/NAME whole (SW_TEST_DATA, or tests/data when run by
+ * hand), NUL-terminated, in a buffer the caller frees; its length without
+ * the NUL in *ret_len unless that is NULL.  Fails the test when the file
+ * cannot be read. */
+static inline char *fixture_load(const char *dir, const char *name, size_t *ret_len)
+{
+	const char *data = getenv("SW_TEST_DATA");
+	char path[1024];
+	char *buf;
+	long len;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s/%s", data != NULL ? data : "tests/data", dir, name);
+	f = fopen(path, "rb");
+	ck_assert_msg(f != NULL, "cannot open %s", path);
+	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+	len = ftell(f);
+	ck_assert_int_ge(len, 0);
+	rewind(f);
+	buf = malloc((size_t)len + 1);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_msg(fread(buf, 1, (size_t)len, f) == (size_t)len, "short read of %s", path);
+	fclose(f);
+	buf[len] = '\0';
+	if (ret_len != NULL)
+		*ret_len = (size_t)len;
+	return buf;
+}
 
 /* Make dir (a buffer of 64) as /tmp/sw-NAME-XXXXXX and open a store in it. */
 static inline void fixture_store_open(char *dir, const char *name, struct sw_store **ret)

@@ -7,19 +7,15 @@
 
 #include "check_main.h"
 #include "exo.h"
+#include "fixture.h"
 
-/* Read tests/data/exo/NAME into a malloc'd buffer. */
-static char *slurp(const char *name, size_t *ret_len)
+/* Read tests/data/exo/NAME; the buffer stays valid until the next call. */
+static const char *slurp(const char *name, size_t *ret_len)
 {
-	char path[512];
-	snprintf(path, sizeof(path), "%s/exo/%s", getenv("SW_TEST_DATA"), name);
-	FILE *f = fopen(path, "rb");
-	ck_assert_msg(f != NULL, "cannot open %s", path);
-	static char buf[65536];
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	*ret_len = n;
+	static char *buf;
+
+	free(buf);
+	buf = fixture_load("exo", name, ret_len);
 	return buf;
 }
 

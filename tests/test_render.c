@@ -8,6 +8,7 @@
 
 #include "check_main.h"
 #include "config.h"
+#include "fixture.h"
 #include "render.h"
 
 static struct sw_buf out;
@@ -25,22 +26,7 @@ static void teardown(void)
 /* Read tests/data/render/NAME into a malloc'd string. */
 static char *slurp(const char *name, size_t *ret_len)
 {
-	char path[1024];
-	char *s = NULL;
-	size_t n = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/render/%s", getenv("SW_TEST_DATA"), name);
-	f = fopen(path, "rb");
-	ck_assert_msg(f != NULL, "cannot open %s", path);
-	s = malloc(65536);
-	ck_assert_ptr_nonnull(s);
-	n = fread(s, 1, 65535, f);
-	fclose(f);
-	s[n] = '\0';
-	if (ret_len)
-		*ret_len = n;
-	return s;
+	return fixture_load("render", name, ret_len);
 }
 
 /* One PRINTUSASCII field of 1..max bytes ending at SP; advances *p. */

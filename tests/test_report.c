@@ -37,24 +37,7 @@ static int64_t day(const char *s)
 /* Read tests/data/report/NAME whole. */
 static char *load(const char *name, size_t *ret_len)
 {
-	const char *dir = getenv("SW_TEST_DATA");
-	char path[512];
-	FILE *f;
-	char *buf;
-	long len;
-
-	snprintf(path, sizeof(path), "%s/report/%s", dir ? dir : "tests/data", name);
-	f = fopen(path, "rb");
-	ck_assert_msg(f != NULL, "cannot open %s", path);
-	fseek(f, 0, SEEK_END);
-	len = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc((size_t)len + 1);
-	ck_assert_int_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
-	fclose(f);
-	buf[len] = '\0';
-	*ret_len = (size_t)len;
-	return buf;
+	return fixture_load("report", name, ret_len);
 }
 
 /* Parse a corpus file; the return code of sw_report_parse. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "check_main.h"
+#include "fixture.h"
 #include "token.h"
 
 static struct sw_token tok;
@@ -16,22 +17,8 @@ static size_t body_len;
 /* Read tests/data/token/NAME into body. */
 static void load(const char *name)
 {
-	char path[512];
-	FILE *f;
-	long n;
-
 	free(body);
-	snprintf(path, sizeof(path), "%s/token/%s", getenv("SW_TEST_DATA"), name);
-	f = fopen(path, "rb");
-	ck_assert_msg(f != NULL, "cannot open %s", path);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	body = malloc((size_t)n + 1);
-	ck_assert_ptr_nonnull(body);
-	body_len = fread(body, 1, (size_t)n, f);
-	body[body_len] = '\0';
-	fclose(f);
+	body = fixture_load("token", name, &body_len);
 }
 
 /* Load and parse tests/data/token/NAME at now = 1795161600. */
