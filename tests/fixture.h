@@ -4,9 +4,12 @@
 #pragma once
 
 #include <check.h>
+#include <errno.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "config.h"
 #include "register.h"
@@ -41,14 +44,38 @@ static inline char *fixture_load(const char *dir, const char *name, size_t *ret_
 	return buf;
 }
 
-/* Make dir (a buffer of 64) as /tmp/sw-NAME-XXXXXX and open a store in it. */
+/* Make dir (a buffer of n) a fresh directory $TMPDIR/sw-NAME-XXXXXX
+ * (/tmp when TMPDIR is unset or empty). */
+static inline void fixture_tmpdir(char *dir, size_t n, const char *name)
+{
+	const char *tmp = getenv("TMPDIR");
+	int len = snprintf(dir, n, "%s/sw-%s-XXXXXX", tmp != NULL && *tmp != '\0' ? tmp : "/tmp", name);
+
+	ck_assert_msg(len > 0 && (size_t)len < n, "temporary directory name too long for %zu bytes", n);
+	ck_assert_msg(mkdtemp(dir) != NULL, "mkdtemp %s: %s", dir, strerror(errno));
+}
+
+static inline int fixture_rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* Remove dir and everything below it, links not followed. */
+static inline void fixture_rmtree(const char *dir)
+{
+	ck_assert_msg(nftw(dir, fixture_rm_cb, 16, FTW_DEPTH | FTW_PHYS) == 0, "cannot remove %s", dir);
+}
+
+/* Make dir (a buffer of 64) as $TMPDIR/sw-NAME-XXXXXX and open a store in it. */
 static inline void fixture_store_open(char *dir, const char *name, struct sw_store **ret)
 {
 	struct sw_error err = {0};
 	char path[128];
 
-	snprintf(dir, 64, "/tmp/sw-%s-XXXXXX", name);
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	fixture_tmpdir(dir, 64, name);
 	snprintf(path, sizeof(path), "%s/smtpwatch.db", dir);
 	ck_assert_int_eq(sw_store_open(path, ret, &err), 0);
 }
@@ -56,11 +83,8 @@ static inline void fixture_store_open(char *dir, const char *name, struct sw_sto
 /* Close the store and remove its directory. */
 static inline void fixture_store_close(const char *dir, struct sw_store *store)
 {
-	char cmd[128];
-
 	sw_store_free(store);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	ck_assert_int_eq(system(cmd), 0);
+	fixture_rmtree(dir);
 }
 
 /* cfg: the sink "soc" (webhook, every severity), the tenant "contoso",

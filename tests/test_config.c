@@ -2,7 +2,6 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 
 #include "check_main.h"
 #include "config.h"
+#include "fixture.h"
 
 /* Secret contents the fixture writes: none may ever appear in a message. */
 #define SECRET_CONTOSO "s3cr3t~contoso-Value_0123456789"
@@ -41,20 +41,10 @@ static void write_file(const char *name, const char *text, mode_t mode)
 	ck_assert_int_eq(chmod(path, mode), 0);
 }
 
-/* Remove one entry of the temporary tree. */
-static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 /* A temporary directory holding secret files with mode 0600. */
 static void setup(void)
 {
-	snprintf(dir, sizeof(dir), "/tmp/sw-test-config-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	fixture_tmpdir(dir, sizeof(dir), "test-config");
 	snprintf(conf, sizeof(conf), "%s/smtpwatch.conf", dir);
 	write_file("contoso.secret", SECRET_CONTOSO "\n", 0600);
 	write_file("soc.url", SECRET_URL "\n", 0600);
@@ -72,7 +62,7 @@ static void teardown(void)
 	sw_config_free(cfg);
 	cfg = NULL;
 	sw_diag_clear(&diag);
-	nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	fixture_rmtree(dir);
 }
 
 /* Assert that no diagnostic quotes a secret. */

@@ -21,6 +21,7 @@
 #include "alert.h"
 #include "check_main.h"
 #include "detect_health.h"
+#include "fixture.h"
 #include "jwt.h"
 #include "store.h"
 
@@ -80,8 +81,7 @@ static void keys_teardown(void)
 /* A temporary directory for PEM files. */
 static void setup(void)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/sw-jwt-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	fixture_tmpdir(tmpdir, sizeof(tmpdir), "jwt");
 	memset(&err, 0, sizeof(err));
 	cert = NULL;
 	jwt = NULL;
@@ -90,12 +90,9 @@ static void setup(void)
 /* Remove it and what the test left. */
 static void teardown(void)
 {
-	char cmd[128];
-
 	sw_cert_free(cert);
 	free(jwt);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-	ck_assert_int_eq(system(cmd), 0);
+	fixture_rmtree(tmpdir);
 }
 
 enum { K_PKCS8, K_PKCS1, K_ENCRYPTED };

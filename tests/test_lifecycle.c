@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "check_main.h"
+#include "fixture.h"
 #include "store_int.h"
 #include "lifecycle.h"
 #include "store_lifecycle.h"
@@ -31,11 +32,9 @@ static char *star_rules[] = {"*", NULL};
  *   everything: every severity, rules = *        */
 static void setup(void)
 {
-	const char *tmp = getenv("TMPDIR");
 	struct sw_error err = {0};
 
-	snprintf(dir, sizeof(dir), "%s/sw-lifecycle-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	fixture_tmpdir(dir, sizeof(dir), "lifecycle");
 	snprintf(dbpath, sizeof(dbpath), "%s/smtpwatch.db", dir);
 	ck_assert_int_eq(sw_store_open(dbpath, &store, &err), 0);
 
@@ -59,19 +58,12 @@ static void setup(void)
 
 static void teardown(void)
 {
-	static const char *const suffixes[] = {"", "-wal", "-shm", SW_STORE_MARKER_SUFFIX};
-	char p[PATH_MAX + 64];
-
 	sw_store_rollback(store);
 	sw_store_free(store);
 	store = NULL;
 	free(cfg.sinks);
 	memset(&cfg, 0, sizeof(cfg));
-	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-		snprintf(p, sizeof(p), "%s%s", dbpath, suffixes[i]);
-		unlink(p);
-	}
-	rmdir(dir);
+	fixture_rmtree(dir);
 }
 
 /* Outbox rows queued for a sink so far. */
