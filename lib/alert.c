@@ -31,21 +31,7 @@ static const struct sw_name status_names[] = {
 };
 
 /* See alert.h. */
-const char *sw_alert_status_name(enum sw_alert_status s)
-{
-	return sw_name_of(status_names, (int)s, "unknown");
-}
-
-/* See alert.h. */
-int sw_alert_status_parse(const char *s, enum sw_alert_status *ret)
-{
-	int v;
-
-	if (sw_name_parse(status_names, s, &v) < 0)
-		return -EINVAL;
-	*ret = (enum sw_alert_status)v;
-	return 0;
-}
+SW_DEFINE_NAME_LOOKUP(sw_alert_status_name, sw_alert_status_parse, enum sw_alert_status, status_names, "unknown")
 
 /* A JSON string even from bytes that are not UTF-8 (a CSV export in
  * Latin-1): non-ASCII bytes then become '?', so the document still goes out. */

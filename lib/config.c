@@ -57,39 +57,10 @@ bool sw_rule_known(const char *name)
 	return name != NULL && (strcmp(name, SW_RULE_DELIVERY_DEAD) == 0 || strcmp(name, SW_RULE_SILENCE_CHANGED) == 0);
 }
 
-/* "info" .. "critical". */
-const char *sw_severity_name(enum sw_severity s)
-{
-	return sw_name_of(severity_names, (int)s, "unknown");
-}
-
-/* Severity name to enum; -EINVAL if unknown. */
-int sw_severity_parse(const char *s, enum sw_severity *ret)
-{
-	int v;
-
-	if (sw_name_parse(severity_names, s, &v) < 0)
-		return -EINVAL;
-	*ret = (enum sw_severity)v;
-	return 0;
-}
-
-/* "webhook", "teams", "splunk-hec", "syslog", "journal". */
-const char *sw_sink_type_name(enum sw_sink_type t)
-{
-	return sw_name_of(sink_type_names, (int)t, "unknown");
-}
-
-/* Sink type name to enum; -EINVAL if unknown. */
-int sw_sink_type_parse(const char *s, enum sw_sink_type *ret)
-{
-	int v;
-
-	if (sw_name_parse(sink_type_names, s, &v) < 0)
-		return -EINVAL;
-	*ret = (enum sw_sink_type)v;
-	return 0;
-}
+/* "info" .. "critical", and "webhook", "teams", "splunk-hec", "syslog",
+ * "journal"; "unknown" for a value out of range. */
+SW_DEFINE_NAME_LOOKUP(sw_severity_name, sw_severity_parse, enum sw_severity, severity_names, "unknown")
+SW_DEFINE_NAME_LOOKUP(sw_sink_type_name, sw_sink_type_parse, enum sw_sink_type, sink_type_names, "unknown")
 
 /* "yes"/"true"/"on"/"1" or the opposites, any case; -EINVAL otherwise. */
 int sw_bool_parse(const char *s, bool *ret)

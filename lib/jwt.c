@@ -29,22 +29,8 @@ static const struct sw_name alg_names[] = {
 	{ 0, NULL },
 };
 
-/* See jwt.h. */
-int sw_jwt_alg_parse(const char *s, enum sw_jwt_alg *ret)
-{
-	int v;
-
-	if (sw_name_parse(alg_names, s, &v) < 0)
-		return -EINVAL;
-	*ret = (enum sw_jwt_alg)v;
-	return 0;
-}
-
-/* See jwt.h. */
-const char *sw_jwt_alg_name(enum sw_jwt_alg alg)
-{
-	return sw_name_of(alg_names, (int)alg, "PS256");
-}
+/* See jwt.h.  An unknown value is PS256, the default. */
+SW_DEFINE_NAME_LOOKUP(sw_jwt_alg_name, sw_jwt_alg_parse, enum sw_jwt_alg, alg_names, "PS256")
 
 /* See jwt.h. */
 void sw_base64url(const unsigned char *in, size_t n, char *out)

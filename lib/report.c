@@ -72,21 +72,7 @@ static const struct sw_name auth_names[] = {
 };
 
 /* See report.h. */
-const char *sw_report_auth_name(enum sw_report_auth a)
-{
-	return sw_name_of(auth_names, (int)a, "unknown");
-}
-
-/* See report.h. */
-int sw_report_auth_parse(const char *s, enum sw_report_auth *ret)
-{
-	int v;
-
-	if (sw_name_parse(auth_names, s, &v) < 0)
-		return -EINVAL;
-	*ret = (enum sw_report_auth)v;
-	return 0;
-}
+SW_DEFINE_NAME_LOOKUP(sw_report_auth_name, sw_report_auth_parse, enum sw_report_auth, auth_names, "unknown")
 
 /* Lower-case letters and digits of s only: "TLS 1.0 %" -> "tls10". */
 static void normalize(const char *s, char *out, size_t n)

@@ -61,6 +61,24 @@ struct sw_name {
 int sw_name_parse(const struct sw_name *table, const char *s, int *ret);
 /* The name of value in table, or fallback when the table has none. */
 const char *sw_name_of(const struct sw_name *table, int value, const char *fallback);
+/* Define `const char *name_fn(type)` and `int parse_fn(const char *, type *)`
+ * (0, or -EINVAL with *ret untouched) over table, so an enum's two
+ * directions are one table and one line (systemd's
+ * DEFINE_STRING_TABLE_LOOKUP).  The file needs <errno.h>. */
+#define SW_DEFINE_NAME_LOOKUP(name_fn, parse_fn, type, table, fallback) \
+	const char *name_fn(type v)                                     \
+	{                                                               \
+		return sw_name_of(table, (int)v, fallback);             \
+	}                                                               \
+	int parse_fn(const char *s, type *ret)                          \
+	{                                                               \
+		int v;                                                  \
+                                                                        \
+		if (sw_name_parse(table, s, &v) < 0)                    \
+			return -EINVAL;                                 \
+		*ret = (type)v;                                         \
+		return 0;                                               \
+	}
 
 /* Lower-case an ASCII string in place; returns it. */
 char *sw_strlower(char *s);
