@@ -179,16 +179,17 @@ out:
 
 static int signin_json_cb(const struct sw_signin_brief *b, void *arg)
 {
-	json_array_append_new(arg, json_pack("{s:o,s:s,s:s,s:s,s:i,s:s?}", "time", sw_json_time_or_null(b->created), "id", b->id, "ip",
-	                                     b->ip, "country", b->country, "error_code", b->error_code,
-	                                     "failure_reason", b->failure_reason[0] ? b->failure_reason : NULL));
+	json_array_append_new(arg,
+	                      json_pack("{s:o,s:s,s:s,s:s,s:i,s:s?}", "time", sw_json_time_or_null(b->created), "id",
+	                                b->id, "ip", b->ip, "country", b->country, "error_code", b->error_code,
+	                                "failure_reason", b->failure_reason[0] ? b->failure_reason : NULL));
 	return 0;
 }
 
 static int change_json_cb(const struct sw_mailbox_change *c, void *arg)
 {
-	json_array_append_new(arg, json_pack("{s:o,s:s,s:s,s:s}", "at", sw_json_time_or_null(c->at), "field", c->field, "old",
-	                                     c->old_value, "new", c->new_value));
+	json_array_append_new(arg, json_pack("{s:o,s:s,s:s,s:s}", "at", sw_json_time_or_null(c->at), "field", c->field,
+	                                     "old", c->old_value, "new", c->new_value));
 	return 0;
 }
 

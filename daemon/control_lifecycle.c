@@ -104,8 +104,8 @@ static json_t *silence_json(struct daemon *d, const struct sw_silence *sil)
 		json_decref(c.docs);
 		return NULL;
 	}
-	return json_pack("{s:I,s:s,s:s,s:o,s:o,s:s?,s:s?,s:o}", "id", (json_int_t)sil->id, "rule", sil->rule,
-	                 "subject", sil->subject, "until", sw_json_time(sil->until), "created", sw_json_time(sil->created),
+	return json_pack("{s:I,s:s,s:s,s:o,s:o,s:s?,s:s?,s:o}", "id", (json_int_t)sil->id, "rule", sil->rule, "subject",
+	                 sil->subject, "until", sw_json_time(sil->until), "created", sw_json_time(sil->created),
 	                 "created_by", sil->created_by[0] ? sil->created_by : NULL, "note",
 	                 sil->note[0] ? sil->note : NULL, "alerts", c.docs);
 }

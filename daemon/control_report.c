@@ -122,11 +122,12 @@ static json_t *import_summary(const struct sw_report *r)
 	o = json_pack("{s:I,s:I,s:{s:I,s:I,s:I},s:{s:I,s:I,s:I},s:o,s:o,s:O,s:I,s:O,s:I,s:O,s:b,s:b,s:s#}", "rows",
 	              (json_int_t)r->n, "senders", (json_int_t)distinct, "messages", "basic",
 	              (json_int_t)msgs[SW_AUTH_BASIC], "oauth", (json_int_t)msgs[SW_AUTH_OAUTH], "unknown",
-	              (json_int_t)msgs[SW_AUTH_UNKNOWN], "senders_by_protocol", "basic", (json_int_t)nsend[SW_AUTH_BASIC],
-	              "oauth", (json_int_t)nsend[SW_AUTH_OAUTH], "unknown", (json_int_t)nsend[SW_AUTH_UNKNOWN],
-	              "first_day", sw_json_day_or_null(first), "last_day", sw_json_day_or_null(last), "rejected", rej, "rejected_count",
-	              (json_int_t)r->n_rejected, "warnings", warn, "header_line", (json_int_t)r->header_line, "columns",
-	              cols, "bom", r->bom, "crlf", r->crlf, "delimiter", &r->delimiter, (size_t)1);
+	              (json_int_t)msgs[SW_AUTH_UNKNOWN], "senders_by_protocol", "basic",
+	              (json_int_t)nsend[SW_AUTH_BASIC], "oauth", (json_int_t)nsend[SW_AUTH_OAUTH], "unknown",
+	              (json_int_t)nsend[SW_AUTH_UNKNOWN], "first_day", sw_json_day_or_null(first), "last_day",
+	              sw_json_day_or_null(last), "rejected", rej, "rejected_count", (json_int_t)r->n_rejected,
+	              "warnings", warn, "header_line", (json_int_t)r->header_line, "columns", cols, "bom", r->bom,
+	              "crlf", r->crlf, "delimiter", &r->delimiter, (size_t)1);
 out:
 	json_decref(senders);
 	json_decref(cols);
@@ -239,8 +240,9 @@ static int usage_cb(const struct sw_report_usage *u, void *arg)
 {
 	struct tenant_report *x = arg;
 	json_t *o = json_pack("{s:s,s:I,s:o,s:o,s:I,s:[s]}", "sender", u->sender, "messages",
-	                      (json_int_t)llround(u->messages), "first_seen", sw_json_day_or_null(u->first_day), "last_seen",
-	                      sw_json_day_or_null(u->last_day), "signins", (json_int_t)0, "sources", "report");
+	                      (json_int_t)llround(u->messages), "first_seen", sw_json_day_or_null(u->first_day),
+	                      "last_seen", sw_json_day_or_null(u->last_day), "signins", (json_int_t)0, "sources",
+	                      "report");
 
 	if (o == NULL)
 		return -ENOMEM;
@@ -263,8 +265,8 @@ static int signin_cb(const struct sw_signin_sender *u, void *arg)
 
 	if (o == NULL) {
 		o = json_pack("{s:s,s:n,s:o,s:o,s:I,s:[s]}", "sender", u->upn, "messages", "first_seen",
-		              sw_json_day_or_null(u->first), "last_seen", sw_json_day_or_null(u->last), "signins", (json_int_t)u->count,
-		              "sources", "signins");
+		              sw_json_day_or_null(u->first), "last_seen", sw_json_day_or_null(u->last), "signins",
+		              (json_int_t)u->count, "sources", "signins");
 		if (o == NULL)
 			return -ENOMEM;
 		register_fields(x, u->upn, o);
@@ -379,9 +381,9 @@ static json_t *tenant_report(struct daemon *d, struct tenant *t, int64_t since, 
 	                (json_int_t)(days > 0 ? days : 0), "smtp_auth_tenant",
 	                have_ts ? json_string(ts.smtp_disabled ? "disabled" : "enabled") : json_null(),
 	                "default_policy_blocks_basic", have_ts ? json_boolean(!ts.policy_allows_basic) : json_null(),
-	                "reports", "files", (json_int_t)imp.files, "last_import", sw_json_time_or_null(imp.last_import), "first_day",
-	                sw_json_day_or_null(imp.first_day), "last_day", sw_json_day_or_null(imp.last_day), "basic", x.basic, "oauth", x.oauth,
-	                "unknown", x.unknown, "weeks", weeks);
+	                "reports", "files", (json_int_t)imp.files, "last_import", sw_json_time_or_null(imp.last_import),
+	                "first_day", sw_json_day_or_null(imp.first_day), "last_day", sw_json_day_or_null(imp.last_day),
+	                "basic", x.basic, "oauth", x.oauth, "unknown", x.unknown, "weeks", weeks);
 	if (doc == NULL)
 		r = -ENOMEM;
 out:
@@ -493,8 +495,8 @@ int control_cmd_report(struct daemon *d, const struct control_peer *peer, json_t
 	/* Whole days: the report counts days. */
 	int64_t since = (now - dur) / SW_DAY * SW_DAY;
 	tenants = json_array();
-	doc = json_pack("{s:o,s:o,s:s,s:o}", "generated", sw_json_time_or_null(now), "since", sw_json_day_or_null(since),
-	                "basic_default_off", "2026-12-31", "tenants", tenants);
+	doc = json_pack("{s:o,s:o,s:s,s:o}", "generated", sw_json_time_or_null(now), "since",
+	                sw_json_day_or_null(since), "basic_default_off", "2026-12-31", "tenants", tenants);
 	if (doc == NULL) {
 		snprintf(why, n, "out of memory");
 		return -ENOMEM;

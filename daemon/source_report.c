@@ -940,13 +940,13 @@ json_t *report_source_status(struct tenant *t, struct report_spool *sp)
 		state = "idle";
 	/* Event driven: there is no next run to speak of. */
 	o = json_pack("{s:s,s:o,s:o,s:o,s:o,s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:o}", "state", state, "last_success",
-	              sw_json_time_or_null(cp.last_success), "last_error", err ? json_string(err) : json_null(), "next_run",
-	              json_null(), "watermark", sw_json_time_or_null(cp.watermark), "records", (json_int_t)cp.records, "spool",
-	              sp ? json_string(sp->dir) : json_null(), "pending", (json_int_t)(sp ? sp->pending : 0),
-	              "files_imported", (json_int_t)(sp ? sp->imported : 0), "files_duplicate",
-	              (json_int_t)(sp ? sp->duplicates : 0), "files_rejected", (json_int_t)(sp ? sp->rejected : 0),
-	              "files_stuck", (json_int_t)(sp ? sp->n_stuck : 0),
-	              "current", sp && sp->current[0] ? json_string(sp->current) : json_null());
+	              sw_json_time_or_null(cp.last_success), "last_error", err ? json_string(err) : json_null(),
+	              "next_run", json_null(), "watermark", sw_json_time_or_null(cp.watermark), "records",
+	              (json_int_t)cp.records, "spool", sp ? json_string(sp->dir) : json_null(), "pending",
+	              (json_int_t)(sp ? sp->pending : 0), "files_imported", (json_int_t)(sp ? sp->imported : 0),
+	              "files_duplicate", (json_int_t)(sp ? sp->duplicates : 0), "files_rejected",
+	              (json_int_t)(sp ? sp->rejected : 0), "files_stuck", (json_int_t)(sp ? sp->n_stuck : 0), "current",
+	              sp && sp->current[0] ? json_string(sp->current) : json_null());
 	return o;
 }
 
