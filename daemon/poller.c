@@ -16,6 +16,7 @@
  * before in the run (a loop) or a run past POLLER_MAX_PAGES stops the run
  * as failed.  What the run stored before that stays, and the watermark
  * does not move, so the next run reads the window again. */
+#include "jsonutil.h"
 #include "poller.h"
 #include "poller_internal.h"
 
@@ -608,17 +609,6 @@ void poller_add_skipped(struct poller *p, int64_t n)
 	p->skipped += n;
 }
 
-/* ISO string or JSON null. */
-static json_t *json_time(int64_t t)
-{
-	char buf[32];
-
-	if (t <= 0)
-		return json_null();
-	sw_time_format(t, buf, sizeof(buf));
-	return json_string(buf);
-}
-
 /* See poller.h. */
 json_t *poller_status(struct poller *p)
 {
@@ -637,8 +627,8 @@ json_t *poller_status(struct poller *p)
 		state = "idle";
 	const char *err = p->last_error[0] ? p->last_error : cp.last_error[0] ? cp.last_error : NULL;
 	o = json_pack("{s:s,s:o,s:o,s:o,s:o,s:I,s:I,s:o}", "state", state, "last_success",
-	              json_time(cp.last_success), "last_error", err ? json_string(err) : json_null(), "next_run",
-	              json_time(p->running ? 0 : p->next_run), "watermark", json_time(cp.watermark), "records",
+	              sw_json_time_or_null(cp.last_success), "last_error", err ? json_string(err) : json_null(), "next_run",
+	              sw_json_time_or_null(p->running ? 0 : p->next_run), "watermark", sw_json_time_or_null(cp.watermark), "records",
 	              (json_int_t)cp.records, "throttled", (json_int_t)p->throttled, "last_retry_after",
 	              p->last_retry_after >= 0 ? json_integer(p->last_retry_after) : json_null());
 	if (o != NULL && cp.watermark > 0)
@@ -647,7 +637,7 @@ json_t *poller_status(struct poller *p)
 	if (o != NULL) {
 		json_t *gaps = json_array();
 		if (err != NULL && cp.watermark > 0)
-			json_array_append_new(gaps, json_pack("{s:o,s:n}", "from", json_time(cp.watermark), "to"));
+			json_array_append_new(gaps, json_pack("{s:o,s:n}", "from", sw_json_time_or_null(cp.watermark), "to"));
 		json_object_set_new(o, "gaps", gaps);
 		json_object_set_new(o, "denied", json_boolean(p->denied));
 		json_object_set_new(o, "runs", json_integer(p->runs));

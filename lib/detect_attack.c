@@ -1,6 +1,7 @@
 /* detect_attack.c: password spray, brute force and source drift over the
  * sign-ins of one detect page (see detect_attack.h for the rules). */
 #include "detect_attack.h"
+#include "jsonutil.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -1038,21 +1039,12 @@ int sw_detect_attacks_resolve(struct sw_store *s, const struct sw_config *cfg, c
 	return sw_store_failures_prune(s, t->name, now - SW_FAILURE_ROLLUP_KEEP);
 }
 
-/* An ISO time as a JSON string. */
-static json_t *time_json(int64_t t)
-{
-	char buf[32];
-
-	sw_time_format(t, buf, sizeof(buf));
-	return json_string(buf);
-}
-
 /* One top source as {"ip","country","failures","first_seen","last_seen"}. */
 static int top_failure_cb(const struct sw_failure_source *f, void *arg)
 {
 	json_t *row = json_pack("{s:s,s:s?,s:I,s:o,s:o}", "ip", f->ip, "country", f->country, "failures",
-	                        (json_int_t)f->n, "first_seen", time_json(f->first_seen), "last_seen",
-	                        time_json(f->last_seen));
+	                        (json_int_t)f->n, "first_seen", sw_json_time(f->first_seen), "last_seen",
+	                        sw_json_time(f->last_seen));
 
 	if (row == NULL || json_array_append_new(arg, row) < 0)
 		return -ENOMEM;
