@@ -286,6 +286,12 @@ def flood_csv(path, senders, auth="Basic", prefix="flood"):
     return size
 
 
+# The unit's watchdog is 60 s and the daemon pings every 30 s: natively a
+# stall of 10 s is already a bug; under valgrind, 20 to 50 times slower,
+# the bound is the ping interval itself.
+STALL_LIMIT = 10 if SCALE <= 1 else 30
+
+
 def test_caps():
     """The 300,000-sender file is refused at the cap, quickly and without a
     stall; 20,000 senders (OAuth: no alert storm in this test) go through."""
@@ -309,8 +315,8 @@ def test_caps():
               "the .error names the file and the cap (%s)" % text.strip()[:160])
         check(any("flood.csv" in l and "20000" in l for l in env.log_text().splitlines()),
               "and so does the log")
-        check(worst < 10, "the event loop never stalls near the watchdog (longest status answer %.2f s < 10 s)"
-              % worst)
+        check(worst < STALL_LIMIT, "the event loop never stalls near the watchdog (longest status answer %.2f s "
+              "< %d s)" % (worst, STALL_LIMIT))
         check(probe.failed == 0, "every status probe was answered (%d of %d failed)" % (probe.failed, probe.calls))
         rc, a = env.ctl("alerts")
         flood = [x for x in a["alerts"] if x["subject"].startswith("flood")] if rc == 0 else None
@@ -320,9 +326,10 @@ def test_caps():
               "nothing stored from it (%s)" % {k: src[k] for k in ("files_rejected", "files_imported", "records")})
 
         # At the cap.  Under valgrind (SW_TIMEOUT_SCALE > 1) detection over
-        # 20,000 senders holds the loop ~13 s (0.15 s natively): a quarter
-        # of it there; test_report's test_caps holds the exact cap.
-        ok_senders = 20000 if SCALE <= 1 else 5000
+        # 20,000 senders holds the loop ~13 s (0.15 s natively), and 5,000
+        # measured 4 to 10 s: a tenth of it there; test_report's test_caps
+        # holds the exact cap.
+        ok_senders = 20000 if SCALE <= 1 else 2000
         probe = Probe(env)
         flood_csv(os.path.join(spool, "big.csv"), ok_senders, auth="OAuth", prefix="app")
         t0 = time.monotonic()
@@ -337,7 +344,7 @@ def test_caps():
         src = env.source("report")
         check(src["files_imported"] == 1 and src["records"] == ok_senders,
               "with its %d rows (%s)" % (ok_senders, {k: src[k] for k in ("files_imported", "records")}))
-        check(worst < 10, "without a stall either (%.2f s)" % worst)
+        check(worst < STALL_LIMIT, "without a stall either (%.2f s < %d s)" % (worst, STALL_LIMIT))
     except Exception:
         print(env.log_text()[-5000:])
         raise
