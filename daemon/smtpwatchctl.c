@@ -413,7 +413,8 @@ int ctl_run(const struct ctl *c, json_t *req, void (*human)(const json_t *data))
 /* The whole usage text. */
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: smtpwatchctl [-s SOCKET] [--json] COMMAND [ARGS]\n\n"
+	fprintf(f, "usage: smtpwatchctl [-s SOCKET] [--json] COMMAND [ARGS]\n"
+	           "       smtpwatchctl --version\n\n"
 	           "commands:\n");
 	for (const struct ctl_verb *v = verbs; v->name != NULL; v++)
 		fprintf(f, "  %s%s%s\n", v->name, v->args[0] ? " " : "", v->args);
@@ -421,6 +422,8 @@ static void usage(FILE *f)
 	           "  -s SOCKET  control socket (default $SMTPWATCH_SOCKET or %s)\n"
 	           "  --json     print the answer as one JSON document\n"
 	           "  -h, --help this text\n"
+	           "  -V, --version\n"
+	           "             print the version\n"
 	           "\nexit status: 0 ok, 1 the daemon answered with an error, 2 usage, 3 daemon not reachable\n",
 	           CTL_DEFAULT_SOCKET);
 }
@@ -892,6 +895,9 @@ int main(int argc, char **argv)
 		const char *a = argv[i];
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
 			usage(stdout);
+			return EXIT_OK;
+		} else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+			printf("smtpwatchctl %s\n", SW_VERSION);
 			return EXIT_OK;
 		} else if (strcmp(a, "--json") == 0) {
 			c.json = true;

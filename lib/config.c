@@ -80,17 +80,17 @@ int sw_bool_parse(const char *s, bool *ret)
 	return -EINVAL;
 }
 
+static const struct sw_name facilities[] = {
+	{ 0, "kern" },      { 1, "user" },    { 2, "mail" },    { 3, "daemon" },  { 4, "auth" },
+	{ 5, "syslog" },    { 6, "lpr" },     { 7, "news" },    { 8, "uucp" },    { 9, "cron" },
+	{ 10, "authpriv" }, { 11, "ftp" },    { 16, "local0" }, { 17, "local1" }, { 18, "local2" },
+	{ 19, "local3" },   { 20, "local4" }, { 21, "local5" }, { 22, "local6" }, { 23, "local7" },
+	{ 0, NULL },
+};
+
 /* Syslog facility name to number (LOG_x >> 3); -EINVAL if unknown. */
 int sw_facility_parse(const char *s, int *ret)
 {
-	static const struct sw_name facilities[] = {
-		{ 0, "kern" },      { 1, "user" },    { 2, "mail" },    { 3, "daemon" },  { 4, "auth" },
-		{ 5, "syslog" },    { 6, "lpr" },     { 7, "news" },    { 8, "uucp" },    { 9, "cron" },
-		{ 10, "authpriv" }, { 11, "ftp" },    { 16, "local0" }, { 17, "local1" }, { 18, "local2" },
-		{ 19, "local3" },   { 20, "local4" }, { 21, "local5" }, { 22, "local6" }, { 23, "local7" },
-		{ 0, NULL },
-	};
-
 	return sw_name_parse(facilities, s, ret);
 }
 
@@ -1188,4 +1188,96 @@ bool sw_sink_wants(const struct sw_sink_config *s, const char *rule, enum sw_sev
 		if (strcmp(*r, "*") == 0 || strcmp(*r, rule) == 0)
 			return true;
 	return false;
+}
+
+/* One key of a section as "name = value" (dump_section).  A string the
+ * file left unset is a comment: "name =" would not load again for most
+ * keys.  An inline url may be a webhook's secret: only that it is set. */
+static void dump_key(FILE *f, const struct key_def *k, const void *obj, bool url_from_file)
+{
+	const char *p = (const char *)obj + k->offset;
+	const char *str = *(char *const *)p;
+	char buf[32];
+
+	switch (k->kind) {
+	case K_DURATION:
+	case K_DURATION0:
+		sw_duration_format(*(const int64_t *)p, buf, sizeof(buf));
+		fprintf(f, "%s = %s\n", k->name, buf);
+		return;
+	case K_COUNT:
+		fprintf(f, "%s = %lld\n", k->name, (long long)*(const int64_t *)p);
+		return;
+	case K_BOOL:
+		fprintf(f, "%s = %s\n", k->name, *(const bool *)p ? "yes" : "no");
+		return;
+	case K_SINKTYPE:
+		fprintf(f, "%s = %s\n", k->name, sw_sink_type_name(*(const enum sw_sink_type *)p));
+		return;
+	case K_SEVERITY:
+		fprintf(f, "%s = %s\n", k->name, sw_severity_name(*(const enum sw_severity *)p));
+		return;
+	case K_FACILITY:
+		fprintf(f, "%s = %s\n", k->name, sw_name_of(facilities, *(const int *)p, "unknown"));
+		return;
+	case K_RULES: {
+		char *const *r = *(char *const *const *)p;
+		fprintf(f, "%s = ", k->name);
+		if (r == NULL)
+			fputs("*", f);
+		for (size_t i = 0; r != NULL && r[i] != NULL; i++)
+			fprintf(f, "%s%s", i ? ", " : "", r[i]);
+		fputc('\n', f);
+		return;
+	}
+	case K_URL:
+		if (url_from_file)
+			return; /* url_file says where it came from */
+		if (str != NULL)
+			fprintf(f, "# %s = (set in the file; not shown, it may hold a secret)\n", k->name);
+		else
+			fprintf(f, "# %s = (not set)\n", k->name);
+		return;
+	case K_STR_EMPTY:
+	case K_PROXY:
+		fprintf(f, "%s =%s%s\n", k->name, str != NULL && *str != '\0' ? " " : "", str != NULL ? str : "");
+		return;
+	default:
+		if (str != NULL)
+			fprintf(f, "%s = %s\n", k->name, str);
+		else
+			fprintf(f, "# %s = (not set)\n", k->name);
+		return;
+	}
+}
+
+/* The keys of one section; mask selects by index (a sink's type). */
+static void dump_section(FILE *f, const struct key_def *keys, const void *obj, unsigned mask, bool url_from_file)
+{
+	for (size_t i = 0; keys[i].name != NULL; i++)
+		if (mask & BIT(i))
+			dump_key(f, &keys[i], obj, url_from_file);
+}
+
+/* See config.h. */
+void sw_config_dump(const struct sw_config *c, FILE *f)
+{
+	fprintf(f, "# the effective configuration of %s, every default filled in;\n"
+	           "# secrets are shown as the files they are read from, never their value\n",
+	        c->path != NULL ? c->path : "?");
+	fprintf(f, "\n[daemon]\n");
+	dump_section(f, daemon_keys, &c->daemon, ~0u, false);
+	fprintf(f, "\n[rules]\n");
+	dump_section(f, rules_keys, &c->rules, ~0u, false);
+	for (size_t i = 0; i < c->n_tenants; i++) {
+		fprintf(f, "\n[tenant %s]\n", c->tenants[i].name);
+		dump_section(f, tenant_keys, &c->tenants[i], ~0u, false);
+	}
+	for (size_t i = 0; i < c->n_sinks; i++) {
+		const struct sw_sink_config *k = &c->sinks[i];
+		unsigned mask = k->type < sizeof(sink_type_keys) / sizeof(sink_type_keys[0]) ? sink_type_keys[k->type] : 0;
+
+		fprintf(f, "\n[sink %s]\n", k->name);
+		dump_section(f, sink_keys, k, mask, k->url_file != NULL);
+	}
 }

