@@ -66,6 +66,9 @@ const char *key_text(const json_t *obj, const char *key, char *buf, size_t n);
 json_int_t key_int(const json_t *obj, const char *key);
 void format_uptime(json_int_t s, char *buf, size_t n);
 void print_json(const json_t *data);
+/* "smtpwatchctl: MESSAGE" on stderr; under --json the first one is also
+ * the error of the {"ok":false,"error":...} document main prints. */
+void ctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void print_generic(const json_t *data);
 /* Ask the daemon (req is stolen); print with human() or as JSON; the exit code. */
 int ctl_run(const struct ctl *c, json_t *req, void (*human)(const json_t *data));

@@ -61,18 +61,18 @@ int do_import_report(struct ctl *c, const struct ctl_verb *v, int argc, char **a
 	PARSE_OR_RETURN(c, v, argc, argv, NULL, pos, 2, 2, NULL);
 	path = realpath(pos[1], NULL);
 	if (path == NULL) {
-		fprintf(stderr, "smtpwatchctl: import-report: %s: %s\n", pos[1], strerror(errno));
+		ctl_err("import-report: %s: %s", pos[1], strerror(errno));
 		return EXIT_USAGE;
 	}
 	/* O_NONBLOCK: opening a FIFO must not wait for a writer. */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
-		fprintf(stderr, "smtpwatchctl: import-report: %s: %s\n", path, strerror(errno));
+		ctl_err("import-report: %s: %s", path, strerror(errno));
 		free(path);
 		return EXIT_USAGE;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		fprintf(stderr, "smtpwatchctl: import-report: %s: not a regular file\n", path);
+		ctl_err("import-report: %s: not a regular file", path);
 		close(fd);
 		free(path);
 		return EXIT_USAGE;
@@ -174,6 +174,9 @@ int do_report(struct ctl *c, const struct ctl_verb *v, int argc, char **argv)
 	json_t *req;
 
 	PARSE_OR_RETURN(c, v, argc, argv, opts, NULL, 0, 0, NULL);
+	/* --json promises one JSON document: a CSV or HTML one cannot be it. */
+	if (c->json && format != NULL && (strcmp(format, "csv") == 0 || strcmp(format, "html") == 0))
+		return verb_usage(v, "--json and --format %s exclude each other (--format json is the JSON)", format);
 	if (format != NULL && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0)
 		return verb_usage(v, "--format must be csv or json");
 	if (check_duration(v, "--since", since) != 0)
@@ -186,8 +189,5 @@ int do_report(struct ctl *c, const struct ctl_verb *v, int argc, char **argv)
 		json_object_set_new(req, "format", json_string(format));
 	if (req != NULL && since != NULL)
 		json_object_set_new(req, "since", json_string(since));
-	/* CSV is printed as is, even with --json. */
-	if (format != NULL && strcmp(format, "csv") == 0)
-		c->json = false;
 	return ctl_run(c, req, print_report);
 }

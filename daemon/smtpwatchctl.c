@@ -1,6 +1,7 @@
 /* smtpwatchctl.c: the command line client of the control socket: builds
  * one request, prints the daemon's answer as a table or as JSON. */
 #include <errno.h>
+#include <grp.h>
 #include <jansson.h>
 #include <limits.h>
 #include <poll.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
@@ -24,6 +26,39 @@
 static const struct ctl_verb verbs[];
 
 /* ---- output helpers ---- */
+
+/* Under --json, stdout always carries one document: the answer, or an
+ * error document made in main from the first message ctl_err printed. */
+static char first_error[1024];
+static bool printed_json;
+
+/* "smtpwatchctl: MESSAGE" on stderr; the first is kept for --json. */
+void ctl_err(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "smtpwatchctl: %s\n", msg);
+	if (first_error[0] == '\0')
+		snprintf(first_error, sizeof(first_error), "%s", msg);
+}
+
+/* {"ok":false,"error":"..."} on stdout unless a document went out already. */
+static void print_json_error(void)
+{
+	json_t *doc;
+
+	if (printed_json)
+		return;
+	doc = json_pack("{s:b,s:s}", "ok", false, "error", first_error[0] ? first_error : "failed");
+	if (doc != NULL)
+		print_json(doc);
+	json_decref(doc);
+	fflush(stdout);
+}
 
 
 /* Display width of a UTF-8 string (code points; good enough for names). */
@@ -173,6 +208,24 @@ static int wait_fd(int fd, short events, const struct timespec *deadline)
 	return r == 0 ? -ETIMEDOUT : 0;
 }
 
+/* The group that may use the socket, for the hint of a failed connect:
+ * the socket's own group when it exists, else the default socket_group. */
+static const char *socket_group_name(const char *path)
+{
+	static char name[64];
+	struct stat st;
+	struct group *g;
+
+	if (stat(path, &st) < 0)
+		return "smtpwatch";
+	g = getgrgid(st.st_gid);
+	if (g != NULL)
+		snprintf(name, sizeof(name), "%s", g->gr_name);
+	else
+		snprintf(name, sizeof(name), "%lu", (unsigned long)st.st_gid);
+	return name;
+}
+
 /* Connect to the control socket: fd, or -1 with the reason printed. */
 static int ctl_connect(const struct ctl *c)
 {
@@ -180,13 +233,15 @@ static int ctl_connect(const struct ctl *c)
 	int fd;
 
 	if (strlen(c->socket) >= sizeof(sun.sun_path)) {
-		fprintf(stderr, "smtpwatchctl: cannot connect to %s: %s\n", c->socket, strerror(ENAMETOOLONG));
+		ctl_err("cannot connect to %s: %s", c->socket, strerror(ENAMETOOLONG));
 		return -1;
 	}
 	memcpy(sun.sun_path, c->socket, strlen(c->socket) + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		fprintf(stderr, "smtpwatchctl: cannot connect to %s: %s\n", c->socket, strerror(errno));
+		int e = errno;
+		ctl_err("cannot connect to %s: %s: is smtpwatchd running? is your user in group %s (socket_group)?",
+		        c->socket, strerror(e), socket_group_name(c->socket));
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -234,7 +289,7 @@ static json_t *ctl_call(const struct ctl *c, json_t *req, int *ret_exit)
 	line = req != NULL ? json_dumps(req, JSON_COMPACT) : NULL;
 	json_decref(req);
 	if (line == NULL) {
-		fprintf(stderr, "smtpwatchctl: out of memory\n");
+		ctl_err("out of memory");
 		*ret_exit = EXIT_DAEMON;
 		goto out;
 	}
@@ -265,28 +320,28 @@ static json_t *ctl_call(const struct ctl *c, json_t *req, int *ret_exit)
 		ssize_t got;
 		r = wait_fd(fd, POLLIN, &deadline);
 		if (r < 0) {
-			fprintf(stderr, "smtpwatchctl: no answer from %s within %ds\n", c->socket, CTL_TIMEOUT_MS / 1000);
+			ctl_err("no answer from %s within %ds", c->socket, CTL_TIMEOUT_MS / 1000);
 			goto out;
 		}
 		got = recv(fd, chunk, sizeof(chunk), 0);
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0) {
-			fprintf(stderr, "smtpwatchctl: cannot read from %s: %s\n", c->socket, strerror(errno));
+			ctl_err("cannot read from %s: %s", c->socket, strerror(errno));
 			goto out;
 		}
 		if (got == 0) {
-			fprintf(stderr, "smtpwatchctl: %s closed the connection without answering\n", c->socket);
+			ctl_err("%s closed the connection without answering", c->socket);
 			goto out;
 		}
 		if (in.len + (size_t)got > CTL_MAX_REPLY) {
-			fprintf(stderr, "smtpwatchctl: the answer from %s is larger than %d MiB\n", c->socket,
+			ctl_err("the answer from %s is larger than %d MiB", c->socket,
 			        CTL_MAX_REPLY >> 20);
 			*ret_exit = EXIT_DAEMON;
 			goto out;
 		}
 		if (sw_buf_append(&in, chunk, (size_t)got) < 0) {
-			fprintf(stderr, "smtpwatchctl: out of memory\n");
+			ctl_err("out of memory");
 			*ret_exit = EXIT_DAEMON;
 			goto out;
 		}
@@ -299,9 +354,9 @@ static json_t *ctl_call(const struct ctl *c, json_t *req, int *ret_exit)
 		char *safe = sw_escape_dup(why, 0);
 
 		if (r == -EPROTO)
-			fprintf(stderr, "smtpwatchctl: %s\n", safe ? safe : "error");
+			ctl_err("%s", safe ? safe : "error");
 		else
-			fprintf(stderr, "smtpwatchctl: malformed answer from %s: %s\n", c->socket, safe ? safe : "?");
+			ctl_err("malformed answer from %s: %s", c->socket, safe ? safe : "?");
 		free(safe);
 		data = NULL;
 	} else {
@@ -322,6 +377,8 @@ void print_json(const json_t *data)
 {
 	char *s = json_dumps(data, JSON_INDENT(2) | JSON_ENCODE_ANY);
 	struct sw_buf b = {0};
+
+	printed_json = true;
 
 	if (s != NULL && sw_escape_text(&b, s, strlen(s), SW_ESC_JSON | SW_ESC_MULTILINE) >= 0)
 		fputs(b.data, stdout);
@@ -402,7 +459,7 @@ int ctl_run(const struct ctl *c, json_t *req, void (*human)(const json_t *data))
 	}
 	json_decref(data);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
-		fprintf(stderr, "smtpwatchctl: cannot write the output: %s\n", strerror(errno));
+		ctl_err("cannot write the output: %s", strerror(errno));
 		return EXIT_DAEMON;
 	}
 	return EXIT_OK;
@@ -432,12 +489,13 @@ static void usage(FILE *f)
 int verb_usage(const struct ctl_verb *v, const char *fmt, ...)
 {
 	va_list ap;
+	char msg[768];
 
-	fprintf(stderr, "smtpwatchctl: %s: ", v->name);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nusage: smtpwatchctl %s%s%s\n", v->name, v->args[0] ? " " : "", v->args);
+	ctl_err("%s: %s", v->name, msg);
+	fprintf(stderr, "usage: smtpwatchctl %s%s%s\n", v->name, v->args[0] ? " " : "", v->args);
 	return EXIT_USAGE;
 }
 
@@ -882,14 +940,13 @@ static const struct ctl_verb verbs[] = {
 };
 
 /* Global options, then the command. */
-int main(int argc, char **argv)
+static int run(struct ctl *c, int argc, char **argv)
 {
-	struct ctl c = {.socket = CTL_DEFAULT_SOCKET};
 	const char *env = getenv("SMTPWATCH_SOCKET");
 	int i;
 
 	if (env != NULL && env[0] != '\0')
-		c.socket = env;
+		c->socket = env;
 	signal(SIGPIPE, SIG_IGN);
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		const char *a = argv[i];
@@ -900,33 +957,50 @@ int main(int argc, char **argv)
 			printf("smtpwatchctl %s\n", SW_VERSION);
 			return EXIT_OK;
 		} else if (strcmp(a, "--json") == 0) {
-			c.json = true;
+			c->json = true;
 		} else if (strcmp(a, "-s") == 0 || strcmp(a, "--socket") == 0) {
 			if (++i == argc || argv[i][0] == '\0') {
-				fprintf(stderr, "smtpwatchctl: %s needs a socket path\n", a);
+				ctl_err("%s needs a socket path", a);
 				return EXIT_USAGE;
 			}
-			c.socket = argv[i];
+			c->socket = argv[i];
 		} else if (strncmp(a, "-s", 2) == 0) {
-			c.socket = a + 2;
+			c->socket = a + 2;
 		} else if (strncmp(a, "--socket=", 9) == 0 && a[9] != '\0') {
-			c.socket = a + 9;
+			c->socket = a + 9;
 		} else if (strcmp(a, "--") == 0) {
 			i++;
 			break;
 		} else {
-			fprintf(stderr, "smtpwatchctl: unknown option %s\n", a);
+			ctl_err("unknown option %s", a);
 			usage(stderr);
 			return EXIT_USAGE;
 		}
 	}
 	if (i == argc) {
+		ctl_err("no command given");
 		usage(stderr);
 		return EXIT_USAGE;
 	}
 	for (const struct ctl_verb *v = verbs; v->name != NULL; v++)
 		if (strcmp(v->name, argv[i]) == 0)
-			return v->fn(&c, v, argc - i, argv + i);
-	fprintf(stderr, "smtpwatchctl: unknown command \"%s\" (see smtpwatchctl help)\n", argv[i]);
+			return v->fn(c, v, argc - i, argv + i);
+	ctl_err("unknown command \"%s\" (see smtpwatchctl help)", argv[i]);
 	return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	struct ctl c = {.socket = CTL_DEFAULT_SOCKET};
+	int rc;
+
+	/* --json anywhere before "--", even after an argument that turns out
+	 * to be wrong: a script that asked for JSON gets JSON for every error. */
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--json") == 0)
+			c.json = true;
+	rc = run(&c, argc, argv);
+	if (c.json && rc != EXIT_OK)
+		print_json_error();
+	return rc;
 }
