@@ -130,6 +130,26 @@ def test_json(env):
     check(p.returncode == 1 and p.stdout == "", "without --json an error prints nothing on stdout")
 
 
+def test_man_pages():
+    """mandoc warns on a bare year in .TH; the new flags are documented."""
+    import glob
+    import re
+    man = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "man")
+    pages = [p for p in glob.glob(os.path.join(man, "*.[158]"))]
+    check(pages, "man pages found in %s" % man)
+    for page in pages:
+        with open(page) as f:
+            th = [ln for ln in f if ln.startswith(".TH ")]
+        check(th and re.match(r'\.TH \S+ \d "\d{4}-\d{2}-\d{2}" ', th[0]),
+              "%s: .TH has a full date (%r)" % (os.path.basename(page), th[:1]))
+    with open(os.path.join(man, "smtpwatchd.8")) as f:
+        d = f.read()
+    with open(os.path.join(man, "smtpwatchctl.8")) as f:
+        c = f.read()
+    check("\\-T, \\-\\-dump\\-config" in d and "\\-t, \\-\\-check\\-config" in d, "smtpwatchd(8) documents -t and -T")
+    check("\\-V, \\-\\-version" in c and '{"ok":false,"error":"..."}' in c, "smtpwatchctl(8) documents -V and --json errors")
+
+
 def main():
     env = Env("cli")
     try:
@@ -140,6 +160,7 @@ def main():
         with open(env.conf, "a") as f:
             f.write("\n[sink hook]\ntype = webhook\nurl_file = %s\n" % env.url_file)
         test_version()
+        test_man_pages()
         test_usage_exit_2(env)
         test_check_and_dump(env)
         test_json(env)
