@@ -970,6 +970,7 @@ static int control_unlink_stale(const char *path, char *why, size_t n)
 int control_new(struct daemon *d, const char *path, const char *group, struct control **ret, char *why, size_t n)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	char tmp[sizeof(sun.sun_path) + 8];
 	struct control *c = NULL;
 	struct group *gr = NULL;
 	struct stat st;
@@ -980,7 +981,14 @@ int control_new(struct daemon *d, const char *path, const char *group, struct co
 		snprintf(why, n, "socket path is empty or longer than %zu bytes", sizeof(sun.sun_path) - 1);
 		return -ENAMETOOLONG;
 	}
-	memcpy(sun.sun_path, path, strlen(path) + 1);
+	/* Bound, given its mode and group and listening under a name of its
+	 * own, then renamed into place: a member who connects as soon as the
+	 * path exists is never refused for a mode or group not yet set. */
+	if (snprintf(tmp, sizeof(tmp), "%s.new", path) >= (int)sizeof(sun.sun_path)) {
+		snprintf(why, n, "socket path is longer than %zu bytes", sizeof(sun.sun_path) - 5);
+		return -ENAMETOOLONG;
+	}
+	memcpy(sun.sun_path, tmp, strlen(tmp) + 1);
 	c = calloc(1, sizeof(*c));
 	if (c == NULL || (c->path = strdup(path)) == NULL) {
 		r = -ENOMEM;
@@ -993,6 +1001,8 @@ int control_new(struct daemon *d, const char *path, const char *group, struct co
 	evtimer_assign(&c->pause, d->base, control_resume_cb, c);
 
 	r = control_unlink_stale(path, why, n);
+	if (r == 0)
+		r = control_unlink_stale(tmp, why, n);
 	if (r < 0)
 		goto fail;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -1011,11 +1021,11 @@ int control_new(struct daemon *d, const char *path, const char *group, struct co
 		snprintf(why, n, "cannot bind: %s", strerror(errno));
 		goto fail;
 	}
-	if (stat(path, &st) == 0) {
+	if (stat(tmp, &st) == 0) {
 		c->dev = st.st_dev;
 		c->ino = st.st_ino;
 	}
-	if (chmod(path, 0660) < 0) {
+	if (chmod(tmp, 0660) < 0) {
 		r = -errno;
 		snprintf(why, n, "chmod 0660: %s", strerror(errno));
 		goto fail;
@@ -1026,7 +1036,7 @@ int control_new(struct daemon *d, const char *path, const char *group, struct co
 		if (gr == NULL)
 			log_warn("control: group %s does not exist; only root and uid %u may use %s", group,
 			         (unsigned)geteuid(), path);
-		else if (chown(path, geteuid(), gr->gr_gid) < 0)
+		else if (chown(tmp, geteuid(), gr->gr_gid) < 0)
 			log_warn("control: cannot give %s to group %s: %s; only root and uid %u may use it", path,
 			         group, strerror(errno), (unsigned)geteuid());
 		else {
@@ -1043,11 +1053,18 @@ int control_new(struct daemon *d, const char *path, const char *group, struct co
 	}
 	fd = -1; /* the listener owns it */
 	evconnlistener_set_error_cb(c->listener, control_accept_error_cb);
+	if (rename(tmp, path) < 0) {
+		r = -errno;
+		snprintf(why, n, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+		goto fail;
+	}
 	*ret = c;
 	return 0;
 fail:
 	if (fd >= 0)
 		close(fd);
+	if (c != NULL && c->ino != 0)
+		unlink(tmp);
 	control_free(c);
 	return r;
 }
