@@ -1196,9 +1196,25 @@ bool sw_sink_wants(const struct sw_sink_config *s, const char *rule, enum sw_sev
 static void dump_key(FILE *f, const struct key_def *k, const void *obj, bool url_from_file)
 {
 	const char *p = (const char *)obj + k->offset;
-	const char *str = *(char *const *)p;
+	const char *str = NULL;
 	char buf[32];
 
+	/* Only the string kinds hold a char * at the offset: reading one from
+	 * an int or bool field is a misaligned load (UBSan). */
+	switch (k->kind) {
+	case K_URL:
+	case K_STR_EMPTY:
+	case K_PROXY:
+	case K_STR:
+	case K_PATH:
+	case K_BASEURL:
+	case K_ALG:
+	case K_ADDRESS:
+		str = *(char *const *)p;
+		break;
+	default:
+		break;
+	}
 	switch (k->kind) {
 	case K_DURATION:
 	case K_DURATION0:
