@@ -97,9 +97,43 @@ bool sw_cidr_match(const struct sw_cidr *c, const char *ip)
 	return memcmp(a.addr, c->addr, a.family == AF_INET ? 4 : 16) == 0;
 }
 
-enum { RK_OWNER, RK_JUSTIFICATION, RK_TICKET, RK_EXPIRES, RK_ALLOWED_IPS, RK_MAX_DAILY, RK_N };
+static const struct sw_name criticality_names[] = {
+	{ SW_CRIT_NONE, "" },
+	{ SW_CRIT_LOW, "low" },
+	{ SW_CRIT_MEDIUM, "medium" },
+	{ SW_CRIT_HIGH, "high" },
+	{ SW_CRIT_CRITICAL, "critical" },
+	{ 0, NULL },
+};
+static const struct sw_name migration_names[] = {
+	{ SW_MIG_NONE, "" },
+	{ SW_MIG_PLANNED, "planned" },
+	{ SW_MIG_IN_PROGRESS, "in-progress" },
+	{ SW_MIG_BLOCKED, "blocked" },
+	{ SW_MIG_DONE, "done" },
+	{ 0, NULL },
+};
+
+/* See register.h. */
+SW_DEFINE_NAME_LOOKUP(sw_criticality_name, sw_criticality_parse, enum sw_criticality, criticality_names, "")
+SW_DEFINE_NAME_LOOKUP(sw_migration_name, sw_migration_parse, enum sw_migration, migration_names, "")
+
+enum {
+	RK_OWNER,
+	RK_JUSTIFICATION,
+	RK_TICKET,
+	RK_EXPIRES,
+	RK_ALLOWED_IPS,
+	RK_MAX_DAILY,
+	RK_DEVICE,
+	RK_CRITICALITY,
+	RK_MIGRATION,
+	RK_MIGRATION_NOTE,
+	RK_N
+};
 static const char *const register_keys[RK_N] = {
-	"owner", "justification", "ticket", "expires", "allowed_ips", "max_daily_messages",
+	"owner",  "justification", "ticket",    "expires",       "allowed_ips", "max_daily_messages",
+	"device", "criticality",   "migration", "migration_note",
 };
 
 /* State of one sw_register_load run. */
@@ -156,6 +190,8 @@ static void exception_clear(struct sw_exception *e)
 	free(e->ticket);
 	free(e->expires_text);
 	free(e->allowed_ips);
+	free(e->device);
+	free(e->migration_note);
 }
 
 /* FNV-1a over the lower-cased mailbox: lookups ignore case. */
@@ -484,6 +520,22 @@ static void reg_key_cb(void *user, int line, const char *section, const char *na
 		break;
 	case RK_ALLOWED_IPS:
 		parse_allowed_ips(x, line, e, value);
+		break;
+	case RK_DEVICE:
+		str = &e->device;
+		break;
+	case RK_MIGRATION_NOTE:
+		str = &e->migration_note;
+		break;
+	case RK_CRITICALITY:
+		/* "" names NONE in the table: an empty value was refused above. */
+		if (sw_criticality_parse(value, &e->criticality) < 0)
+			reg_diag(x, false, line, "criticality: expected low, medium, high or critical, not \"%s\"", value);
+		break;
+	case RK_MIGRATION:
+		if (sw_migration_parse(value, &e->migration) < 0)
+			reg_diag(x, false, line, "migration: expected planned, in-progress, blocked or done, not \"%s\"",
+			         value);
 		break;
 	case RK_MAX_DAILY: {
 		char *end;

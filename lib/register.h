@@ -14,6 +14,28 @@ struct sw_cidr {
 int sw_cidr_parse(const char *s, struct sw_cidr *ret); /* "203.0.113.0/28", "2001:db8::/48", bare address = /32 or /128 */
 bool sw_cidr_match(const struct sw_cidr *c, const char *ip); /* false for unparsable ip */
 
+/* What the register says about a sender's business weight and its move to
+ * OAuth (SPEC "Reports people read"); NONE when the key is absent. */
+enum sw_criticality {
+	SW_CRIT_NONE,
+	SW_CRIT_LOW,
+	SW_CRIT_MEDIUM,
+	SW_CRIT_HIGH,
+	SW_CRIT_CRITICAL,
+};
+const char *sw_criticality_name(enum sw_criticality c); /* "" for NONE */
+int sw_criticality_parse(const char *s, enum sw_criticality *ret);
+
+enum sw_migration {
+	SW_MIG_NONE,
+	SW_MIG_PLANNED,
+	SW_MIG_IN_PROGRESS,
+	SW_MIG_BLOCKED,
+	SW_MIG_DONE,
+};
+const char *sw_migration_name(enum sw_migration m); /* "" for NONE */
+int sw_migration_parse(const char *s, enum sw_migration *ret);
+
 struct sw_exception {
 	char *mailbox; /* lower-case, from [exception ADDRESS] */
 	int line;      /* line of the section header */
@@ -25,6 +47,10 @@ struct sw_exception {
 	struct sw_cidr *allowed_ips; /* may be NULL */
 	size_t n_allowed_ips;
 	int64_t max_daily_messages; /* -1 when not set */
+	char *device;         /* what sends: "Ricoh MP C3004"; may be NULL */
+	enum sw_criticality criticality;
+	enum sw_migration migration;
+	char *migration_note; /* may be NULL */
 };
 
 struct sw_register {

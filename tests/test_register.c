@@ -220,6 +220,15 @@ static const struct {
 	  "max_daily_messages: expected a positive integer, not \"0\"" },
 	{ "[exception a@contoso.com]\nexpires = 2027-01-31\nmax_daily_messages = -5\n", 3,
 	  "max_daily_messages: expected a positive integer" },
+	{ "[exception a@contoso.com]\nexpires = 2027-01-31\ncriticality = urgent\n", 3,
+	  "criticality: expected low, medium, high or critical, not \"urgent\"" },
+	{ "[exception a@contoso.com]\nexpires = 2027-01-31\ncriticality = High\n", 3,
+	  "criticality: expected low, medium, high or critical" },
+	{ "[exception a@contoso.com]\nexpires = 2027-01-31\nmigration = in progress\n", 3,
+	  "migration: expected planned, in-progress, blocked or done, not \"in progress\"" },
+	{ "[exception a@contoso.com]\nexpires = 2027-01-31\nmigration =\n", 3, "migration: empty value" },
+	{ "[exception a@contoso.com]\nexpires = 2027-01-31\ndevice = a\ndevice = b\n", 4,
+	  "duplicate key \"device\"" },
 	{ "[exception]\n", 1, "needs a mailbox" },
 	{ "[exception a@b]\n", 1, "\"a@b\" is not an email address" },
 	{ "[exception @contoso.com]\n", 1, "is not an email address" },
@@ -324,6 +333,49 @@ START_TEST(large_register)
 	}
 	ck_assert_ptr_null(sw_register_find(reg, "device-100000@contoso.com"));
 	ck_assert_ptr_null(sw_register_find(reg, "device-00001@contoso.com"));
+}
+END_TEST
+
+/* The inventory keys: what sends, how much it matters, how far its move
+ * to OAuth is; each optional. */
+START_TEST(inventory_keys)
+{
+	const struct sw_exception *e;
+
+	ck_assert_msg(load_text("[exception scanner@contoso.com]\nowner = facilities@contoso.com\n"
+	                        "expires = 2027-01-31\ndevice = Ricoh MP C3004\ncriticality = high\n"
+	                        "migration = in-progress\nmigration_note = firmware 3.1 adds OAuth, CHG-11020\n"
+	                        "[exception plain@contoso.com]\nowner = it@contoso.com\nexpires = 2027-01-31\n"
+	                        "criticality = critical\nmigration = blocked\n",
+	                        NOW) == 0,
+	              "refused:%s", diag_text());
+	ck_assert_msg(diag.n == 0, "unexpected:%s", diag_text());
+	e = sw_register_find(reg, "scanner@contoso.com");
+	ck_assert_ptr_nonnull(e);
+	ck_assert_str_eq(e->device, "Ricoh MP C3004");
+	ck_assert_int_eq(e->criticality, SW_CRIT_HIGH);
+	ck_assert_int_eq(e->migration, SW_MIG_IN_PROGRESS);
+	ck_assert_str_eq(e->migration_note, "firmware 3.1 adds OAuth, CHG-11020");
+	ck_assert_str_eq(sw_criticality_name(e->criticality), "high");
+	ck_assert_str_eq(sw_migration_name(e->migration), "in-progress");
+	e = sw_register_find(reg, "plain@contoso.com");
+	ck_assert_ptr_null(e->device);
+	ck_assert_ptr_null(e->migration_note);
+	ck_assert_int_eq(e->criticality, SW_CRIT_CRITICAL);
+	ck_assert_int_eq(e->migration, SW_MIG_BLOCKED);
+	sw_register_free(reg);
+	reg = NULL;
+
+	/* Absent keys are NONE, named "" (an empty cell in the inventory). */
+	ck_assert_int_eq(load_text("[exception a@contoso.com]\nowner = x@contoso.com\nexpires = 2027-01-31\n", NOW), 0);
+	e = &reg->entries[0];
+	ck_assert_int_eq(e->criticality, SW_CRIT_NONE);
+	ck_assert_int_eq(e->migration, SW_MIG_NONE);
+	ck_assert_str_eq(sw_criticality_name(e->criticality), "");
+	ck_assert_str_eq(sw_migration_name(SW_MIG_DONE), "done");
+	ck_assert_str_eq(sw_migration_name(SW_MIG_PLANNED), "planned");
+	ck_assert_str_eq(sw_criticality_name(SW_CRIT_LOW), "low");
+	ck_assert_str_eq(sw_criticality_name(SW_CRIT_MEDIUM), "medium");
 }
 END_TEST
 
@@ -468,6 +520,7 @@ static Suite *register_suite(void)
 	tcase_add_loop_test(tc, invalid_entry_reports_line, 0, sizeof(bad) / sizeof(bad[0]));
 	tcase_add_test(tc, allowed_ips_partial_and_host_bits);
 	tcase_add_test(tc, large_register);
+	tcase_add_test(tc, inventory_keys);
 	tcase_add_test(tc, expired_is_a_warning_only);
 	tcase_add_test(tc, lifetime_boundary);
 	tcase_add_test(tc, empty_and_missing);
