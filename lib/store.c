@@ -4,6 +4,7 @@
  * bound with SQLITE_STATIC never outlives the caller's buffers. */
 #include "store.h"
 #include "store_int.h"
+#include "store_alert.h"
 #include "store_exo.h"
 #include "store_lifecycle.h"
 #include "store_report.h"
@@ -135,6 +136,7 @@ static const char *const migrations[] = {
 	"  ) WHERE k > 1);"
 	"CREATE UNIQUE INDEX signins_id ON signins (tenant, id);"
 	"UPDATE signin_counts SET n = (SELECT count(*) FROM signins WHERE signins.tenant = signin_counts.tenant);",
+	sw_store_alert_schema, /* 7: store_alert.c, alert document version 2 */
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == SW_STORE_SCHEMA_VERSION,

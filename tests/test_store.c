@@ -156,6 +156,7 @@ START_TEST(test_older_schema_migrates_forward)
 	                              "DROP TABLE report_files; DROP TABLE report_obs; DROP TABLE report_days;"
 	                              "DROP TABLE report_alerted; DROP TABLE silences; DROP TABLE signin_countries;"
 	                              "DROP TABLE failure_sources; DROP INDEX signins_tenant; DROP INDEX signins_id;"
+	                              "ALTER TABLE alerts DROP COLUMN transition_at; ALTER TABLE alerts DROP COLUMN changed_by;"
 	                              "PRAGMA user_version = 1",
 	                              NULL, NULL, NULL),
 	                 SQLITE_OK);
@@ -405,7 +406,8 @@ START_TEST(test_migration_drops_later_duplicates)
 	sqlite3 *db = sw_store_sqlite(store);
 
 	ck_assert_int_eq(sqlite3_exec(db,
-	                              "DROP INDEX signins_id; PRAGMA user_version = 5;"
+	                              "DROP INDEX signins_id; ALTER TABLE alerts DROP COLUMN transition_at; "
+	                              "ALTER TABLE alerts DROP COLUMN changed_by; PRAGMA user_version = 5;"
 	                              "INSERT INTO signins (rowid, tenant, id, created, ingested) VALUES"
 	                              " (10, 'contoso', 'a1', 1000, 1), (11, 'contoso', 'a2', 1001, 1),"
 	                              " (12, 'contoso', 'a1', 1003, 2), (13, 'fabrikam', 'a1', 1000, 2),"
@@ -428,6 +430,35 @@ START_TEST(test_migration_drops_later_duplicates)
 	ck_assert_int_eq(sw_store_signins_add(store, "contoso", &again, 1, 6000, &added), 0);
 	ck_assert_uint_eq(added, 0);
 	ck_assert_int_eq(signin_count("contoso"), 3);
+}
+END_TEST
+
+START_TEST(test_migration_alert_transition_at)
+{
+	/* A version-6 database: an alert sent twice (the outbox still has its
+	 * rows), one resolved whose rows were pruned, one never sent.  Each
+	 * gets the time its latest transition was decided. */
+	sqlite3 *db = sw_store_sqlite(store);
+
+	ck_assert_int_eq(sqlite3_exec(db,
+	                              "ALTER TABLE alerts DROP COLUMN transition_at; "
+	                              "ALTER TABLE alerts DROP COLUMN changed_by; PRAGMA user_version = 6;"
+	                              "INSERT INTO alerts (id, rule, tenant, subject, severity, status, first_seen, "
+	                              "last_seen, count, notified_count, transition, resolved_at, updated) VALUES"
+	                              " ('a-000001', 'r', 'contoso', 'x', 3, 0, 1, 2, 1, 1, 2, 0, 900),"
+	                              " ('a-000002', 'r', 'contoso', 'y', 3, 1, 1, 2, 1, 1, 2, 700, 800),"
+	                              " ('a-000003', 'r', 'contoso', 'z', 3, 0, 1, 2, 1, 0, 0, 0, 600);"
+	                              "INSERT INTO outbox (alert_id, transition, sink, body, created, next_attempt) VALUES"
+	                              " ('a-000001', 1, 's', '{}', 100, 100), ('a-000001', 2, 's', '{}', 500, 500),"
+	                              " ('a-000001', 2, 't', '{}', 501, 501);",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	reopen();
+	ck_assert_int_eq(sw_store_schema_version(store), SW_STORE_SCHEMA_VERSION);
+	ck_assert_int_eq(query_int("SELECT transition_at FROM alerts WHERE id = 'a-000001'"), 501);
+	ck_assert_int_eq(query_int("SELECT transition_at FROM alerts WHERE id = 'a-000002'"), 700);
+	ck_assert_int_eq(query_int("SELECT transition_at FROM alerts WHERE id = 'a-000003'"), 0);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM alerts WHERE changed_by IS NULL"), 3);
 }
 END_TEST
 
@@ -1094,6 +1125,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_signins_dedupe_pages);
 	tcase_add_test(tc, test_signins_same_id_shifted_created);
 	tcase_add_test(tc, test_migration_drops_later_duplicates);
+	tcase_add_test(tc, test_migration_alert_transition_at);
 	tcase_add_test(tc, test_signins_duplicates_within_batch);
 	tcase_add_test(tc, test_signins_fields_stored);
 	tcase_add_test(tc, test_checkpoint_roundtrip);
