@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <arpa/inet.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <stddef.h>
@@ -357,6 +358,7 @@ enum key_kind {
 	K_FACILITY,  /* int */
 	K_BOOL,      /* bool: yes | no | true | false | on | off | 1 | 0 */
 	K_PROXY,     /* char *, sw_proxy_check; empty = none */
+	K_LISTEN,    /* char *, sw_listen_parse */
 };
 
 struct key_def {
@@ -376,6 +378,8 @@ static const struct key_def daemon_keys[] = {
 	{ "max_silence", K_DURATION, D(max_silence) },
 	{ "allow_root", K_BOOL, D(allow_root) },
 	{ "proxy", K_PROXY, D(proxy) },
+	{ "metrics_listen", K_LISTEN, D(metrics_listen) },
+	{ "metrics_allow_remote", K_BOOL, D(metrics_allow_remote) },
 	{ NULL, 0, 0 },
 };
 #undef D
@@ -719,6 +723,98 @@ static bool address_valid(const char *a)
 	return errno == 0 && *pend == '\0' && p >= 1 && p <= 65535;
 }
 
+/* See config.h.  The port is required: a default would hide which one
+ * Prometheus must be told. */
+int sw_listen_parse(const char *s, struct sw_listen *ret, char *why, size_t n)
+{
+	static const char usage[] = "expected IPV4:PORT, [IPV6]:PORT or unix:/PATH";
+	struct sw_listen l = { 0 };
+	unsigned char a[16];
+	const char *host, *port;
+	size_t hlen;
+	char *end;
+	long p;
+
+	if (strncmp(s, "unix:", 5) == 0) {
+		if (s[5] != '/' || s[6] == '\0' || strlen(s + 5) >= sizeof(l.path)) {
+			snprintf(why, n, "unix: needs an absolute path of at most %zu bytes, not \"%s\"", sizeof(l.path) - 1,
+			         s);
+			return -EINVAL;
+		}
+		l.family = SW_LISTEN_UNIX;
+		l.loopback = true;
+		snprintf(l.path, sizeof(l.path), "%s", s + 5);
+		*ret = l;
+		return 0;
+	}
+	host = s;
+	if (*s == '[') {
+		const char *close = strchr(s, ']');
+		if (close == NULL || close[1] != ':') {
+			snprintf(why, n, "%s, not \"%s\"", usage, s);
+			return -EINVAL;
+		}
+		host = s + 1;
+		hlen = (size_t)(close - host);
+		port = close + 2;
+		l.family = SW_LISTEN_INET6;
+	} else {
+		const char *colon = strrchr(s, ':');
+		if (colon == NULL || memchr(s, ':', (size_t)(colon - s)) != NULL) {
+			snprintf(why, n, "%s (an IPv6 address goes in brackets), not \"%s\"", usage, s);
+			return -EINVAL;
+		}
+		hlen = (size_t)(colon - s);
+		port = colon + 1;
+		l.family = SW_LISTEN_INET;
+	}
+	if (hlen == 0 || hlen >= sizeof(l.host)) {
+		snprintf(why, n, "%s, not \"%s\"", usage, s);
+		return -EINVAL;
+	}
+	memcpy(l.host, host, hlen);
+	if (inet_pton(l.family == SW_LISTEN_INET ? AF_INET : AF_INET6, l.host, a) != 1) {
+		snprintf(why, n, "\"%s\" is not a numeric IP%s address (%s)", l.host,
+		         l.family == SW_LISTEN_INET ? "v4" : "v6", usage);
+		return -EINVAL;
+	}
+	errno = 0;
+	p = isdigit((unsigned char)*port) ? strtol(port, &end, 10) : -1;
+	if (p < 1 || p > 65535 || errno != 0 || *end != '\0') {
+		snprintf(why, n, "port \"%s\" is not a number from 1 to 65535", port);
+		return -EINVAL;
+	}
+	l.port = (unsigned)p;
+	if (l.family == SW_LISTEN_INET) {
+		l.loopback = a[0] == 127;
+	} else {
+		static const unsigned char one[16] = { [15] = 1 };
+		l.loopback = memcmp(a, one, 16) == 0;
+	}
+	*ret = l;
+	return 0;
+}
+
+/* metrics_listen serves tenant and sink names and the alert counts:
+ * anywhere but loopback or a unix socket needs metrics_allow_remote. */
+static void daemon_validate(struct cfg_ctx *x, const struct section_rec *s, const struct sw_daemon_config *d)
+{
+	struct sw_listen l;
+	char why[160];
+	int line = 0;
+
+	if (d->metrics_listen == NULL || d->metrics_allow_remote ||
+	    sw_listen_parse(d->metrics_listen, &l, why, sizeof(why)) < 0 || l.loopback)
+		return;
+	for (size_t i = 0; daemon_keys[i].name != NULL; i++)
+		if (strcmp(daemon_keys[i].name, "metrics_listen") == 0)
+			line = s->key_lines[i];
+	cfg_error(x, line,
+	          "metrics_listen %s is not a loopback address: anyone who reaches it reads tenant and sink names and "
+	          "alert counts; listen on 127.0.0.1, [::1] or unix:/PATH, or set metrics_allow_remote = yes",
+	          d->metrics_listen);
+}
+
 /* A syslog ca_file must hold at least one PEM certificate: found here
  * by --check-config, not at the first alert. */
 static void ca_file_check(struct cfg_ctx *x, int line, const char *label, const char *path)
@@ -910,6 +1006,16 @@ static void cfg_set(struct cfg_ctx *x, int line, const struct key_def *k, void *
 		free(*str);
 		*str = cfg_strdup(x, value);
 		break;
+	case K_LISTEN: {
+		struct sw_listen l;
+		if (sw_listen_parse(value, &l, why, sizeof(why)) < 0) {
+			cfg_error(x, line, "%s: %s", k->name, why);
+			break;
+		}
+		free(*str);
+		*str = cfg_strdup(x, value);
+		break;
+	}
 	case K_FACILITY:
 		if (sw_facility_parse(value, (int *)((char *)obj + k->offset)) < 0)
 			cfg_error(x, line, "facility: unknown facility \"%s\" (e.g. authpriv, daemon, local0)", value);
@@ -1096,7 +1202,9 @@ int sw_config_load(const char *path, struct sw_config **ret, struct sw_diag *dia
 		x.failed = true;
 	for (size_t i = 0; i < x.n_secs; i++) {
 		struct section_rec *s = &x.secs[i];
-		if (s->kind == SEC_TENANT)
+		if (s->kind == SEC_DAEMON)
+			daemon_validate(&x, s, &x.cfg->daemon);
+		else if (s->kind == SEC_TENANT)
 			tenant_validate(&x, s, &x.cfg->tenants[s->index]);
 		else if (s->kind == SEC_SINK)
 			sink_validate(&x, s, &x.cfg->sinks[s->index]);
@@ -1133,6 +1241,7 @@ void sw_config_free(struct sw_config *c)
 	free(c->daemon.socket_group);
 	free(c->daemon.operator_group);
 	free(c->daemon.proxy);
+	free(c->daemon.metrics_listen);
 	for (size_t i = 0; i < c->n_tenants; i++) {
 		struct sw_tenant_config *t = &c->tenants[i];
 		free(t->name);
@@ -1210,6 +1319,7 @@ static void dump_key(FILE *f, const struct key_def *k, const void *obj, bool url
 	case K_BASEURL:
 	case K_ALG:
 	case K_ADDRESS:
+	case K_LISTEN:
 		str = *(char *const *)p;
 		break;
 	default:

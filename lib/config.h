@@ -57,7 +57,23 @@ struct sw_daemon_config {
 	int64_t max_silence;  /* seconds, default 30d */
 	bool allow_root;      /* run as uid 0 only when set */
 	char *proxy;          /* http://host:port for every non-loopback request; NULL = none (environment ignored) */
+	char *metrics_listen; /* GET /metrics: HOST:PORT, [V6]:PORT or unix:/PATH (sw_listen_parse); NULL = off */
+	bool metrics_allow_remote; /* metrics_listen may be other than loopback or a unix socket */
 };
+
+/* An address to listen on, as metrics_listen takes it: IPV4:PORT,
+ * [IPV6]:PORT (numeric: a name would be looked up at every load) or
+ * unix:/PATH, the syslog address's spelling of a socket path. */
+enum sw_listen_family { SW_LISTEN_INET, SW_LISTEN_INET6, SW_LISTEN_UNIX };
+struct sw_listen {
+	enum sw_listen_family family;
+	char host[46];   /* inet, inet6: the numeric address, without brackets */
+	unsigned port;   /* inet, inet6: 1..65535 */
+	char path[108];  /* unix: the socket's path (sun_path) */
+	bool loopback;   /* 127.0.0.0/8, ::1, or a unix socket (file permissions) */
+};
+/* 0 and *ret, or -EINVAL with why. */
+int sw_listen_parse(const char *s, struct sw_listen *ret, char *why, size_t n);
 
 struct sw_tenant_config {
 	char *name; /* from [tenant NAME] */
