@@ -350,6 +350,8 @@ enum key_kind {
 	K_DURATION,  /* int64_t seconds, > 0 */
 	K_DURATION0, /* int64_t seconds, >= 0 */
 	K_COUNT,     /* int64_t, > 0 */
+	K_COUNT0,    /* int64_t, >= 0 */
+	K_GUID,      /* char *, 8-4-4-4-12 hex digits */
 	K_ALG,       /* char *, PS256 | RS256 */
 	K_SINKTYPE,  /* enum sw_sink_type */
 	K_SEVERITY,  /* enum sw_severity */
@@ -434,25 +436,38 @@ static const struct key_def sink_keys[] = {
 	{ "facility", K_FACILITY, S(facility) },
 	{ "allow_cleartext", K_BOOL, S(allow_cleartext) },
 	{ "ca_file", K_PATH, S(ca_file) },
+	{ "max_in_flight", K_COUNT, S(max_in_flight) },
+	{ "rate", K_COUNT0, S(rate) },
+	{ "digest_after", K_COUNT0, S(digest_after) },
+	{ "digest_window", K_DURATION, S(digest_window) },
+	{ "index", K_STR, S(index) },
+	{ "source", K_STR, S(source) },
+	{ "sourcetype", K_STR, S(sourcetype) },
+	{ "channel", K_GUID, S(channel) },
+	{ "ack_timeout", K_DURATION, S(ack_timeout) },
 	{ NULL, 0, 0 },
 };
 #undef S
 
 enum { SK_TYPE, SK_MIN_SEVERITY, SK_RULES, SK_URL, SK_URL_FILE, SK_TOKEN_FILE, SK_HMAC_KEY_FILE, SK_ADDRESS,
-       SK_FACILITY, SK_ALLOW_CLEARTEXT, SK_CA_FILE, SK_N };
+       SK_FACILITY, SK_ALLOW_CLEARTEXT, SK_CA_FILE, SK_MAX_IN_FLIGHT, SK_RATE, SK_DIGEST_AFTER, SK_DIGEST_WINDOW,
+       SK_INDEX, SK_SOURCE, SK_SOURCETYPE, SK_CHANNEL, SK_ACK_TIMEOUT, SK_N };
 
 #define BIT(k) (1u << (k))
-#define SINK_COMMON (BIT(SK_TYPE) | BIT(SK_MIN_SEVERITY) | BIT(SK_RULES))
+#define SINK_COMMON (BIT(SK_TYPE) | BIT(SK_MIN_SEVERITY) | BIT(SK_RULES) | BIT(SK_DIGEST_AFTER) | BIT(SK_DIGEST_WINDOW))
+#define SINK_HTTP (BIT(SK_URL) | BIT(SK_URL_FILE) | BIT(SK_MAX_IN_FLIGHT) | BIT(SK_RATE))
+#define SINK_HEC (BIT(SK_TOKEN_FILE) | BIT(SK_INDEX) | BIT(SK_SOURCE) | BIT(SK_SOURCETYPE) | BIT(SK_CHANNEL) | \
+                  BIT(SK_ACK_TIMEOUT))
 /* The keys each sink type takes, indexed by enum sw_sink_type. */
 static const unsigned sink_type_keys[] = {
-	[SW_SINK_WEBHOOK] = SINK_COMMON | BIT(SK_URL) | BIT(SK_URL_FILE) | BIT(SK_HMAC_KEY_FILE),
-	[SW_SINK_TEAMS] = SINK_COMMON | BIT(SK_URL) | BIT(SK_URL_FILE),
-	[SW_SINK_SPLUNK_HEC] = SINK_COMMON | BIT(SK_URL) | BIT(SK_URL_FILE) | BIT(SK_TOKEN_FILE),
+	[SW_SINK_WEBHOOK] = SINK_COMMON | SINK_HTTP | BIT(SK_HMAC_KEY_FILE),
+	[SW_SINK_TEAMS] = SINK_COMMON | SINK_HTTP,
+	[SW_SINK_SPLUNK_HEC] = SINK_COMMON | SINK_HTTP | SINK_HEC,
 	[SW_SINK_SYSLOG] = SINK_COMMON | BIT(SK_ADDRESS) | BIT(SK_FACILITY) | BIT(SK_ALLOW_CLEARTEXT) | BIT(SK_CA_FILE),
 	[SW_SINK_JOURNAL] = SINK_COMMON,
 };
 
-#define MAX_KEYS 16
+#define MAX_KEYS 32
 
 /* One section as read: where it is and on which line each key was set. */
 struct section_rec {
@@ -562,6 +577,9 @@ static void sink_defaults(struct sw_sink_config *s)
 	s->min_severity = SW_SEV_INFO;
 	s->rules = NULL;
 	s->facility = 10; /* authpriv */
+	s->digest_after = 10;
+	s->digest_window = 300;
+	s->ack_timeout = 120;
 }
 
 /* Add a section record; NULL on OOM. */
@@ -694,6 +712,19 @@ static char *resolve_path(struct cfg_ctx *x, const char *value)
 
 /* Is a syslog address unix:/PATH, udp://HOST:PORT, tcp://HOST:PORT or
  * tls://HOST:PORT? */
+/* A GUID as Splunk's channels are written: 8-4-4-4-12 hex digits. */
+static bool guid_valid(const char *v)
+{
+	static const char shape[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+
+	if (strlen(v) != sizeof(shape) - 1)
+		return false;
+	for (size_t i = 0; shape[i] != '\0'; i++)
+		if (shape[i] == '-' ? v[i] != '-' : !isxdigit((unsigned char)v[i]))
+			return false;
+	return true;
+}
+
 static bool address_valid(const char *a)
 {
 	const char *h, *end, *port;
@@ -960,13 +991,23 @@ static void cfg_set(struct cfg_ctx *x, int line, const struct key_def *k, void *
 		*num = v;
 		break;
 	case K_COUNT:
+	case K_COUNT0:
 		errno = 0;
 		v = isdigit((unsigned char)*value) ? strtoll(value, &end, 10) : -1;
-		if (v <= 0 || errno != 0 || *end != '\0') {
-			cfg_error(x, line, "%s: expected a positive integer, not \"%s\"", k->name, value);
+		if (v < 0 || (v == 0 && k->kind == K_COUNT) || errno != 0 || *end != '\0') {
+			cfg_error(x, line, "%s: expected a %s integer, not \"%s\"", k->name,
+			          k->kind == K_COUNT ? "positive" : "non-negative", value);
 			break;
 		}
 		*num = v;
+		break;
+	case K_GUID:
+		if (!guid_valid(value)) {
+			cfg_error(x, line, "%s: expected a GUID (8-4-4-4-12 hex digits), not \"%s\"", k->name, value);
+			break;
+		}
+		free(*str);
+		*str = cfg_strdup(x, value);
 		break;
 	case K_ALG:
 		if (strcmp(value, "PS256") != 0 && strcmp(value, "RS256") != 0) {
@@ -1082,6 +1123,30 @@ static void tenant_validate(struct cfg_ctx *x, const struct section_rec *s, stru
 		cfg_error(x, s->key_lines[TK_CERT_FILE], "certificate_file %s: %s", t->certificate_file, why);
 }
 
+#define SINK_MAX_IN_FLIGHT 32 /* http.c allows more connections to a host than this */
+#define SINK_MAX_RATE 100000
+
+/* The delivery keys whose defaults depend on the type, and their bounds. */
+static void sink_delivery_defaults(struct cfg_ctx *x, const struct section_rec *s, struct sw_sink_config *k)
+{
+	const int *kl = s->key_lines;
+
+	if (kl[SK_MAX_IN_FLIGHT] == 0)
+		k->max_in_flight = k->type == SW_SINK_WEBHOOK || k->type == SW_SINK_SPLUNK_HEC ? 4 : 1;
+	else if (k->max_in_flight > SINK_MAX_IN_FLIGHT)
+		cfg_error(x, kl[SK_MAX_IN_FLIGHT], "[%s]: max_in_flight is at most %d", s->label, SINK_MAX_IN_FLIGHT);
+	if (kl[SK_RATE] == 0)
+		k->rate = k->type == SW_SINK_TEAMS ? 20 : 0;
+	else if (k->rate > SINK_MAX_RATE)
+		cfg_error(x, kl[SK_RATE], "[%s]: rate is at most %d a minute (0: unlimited)", s->label, SINK_MAX_RATE);
+	if (k->type == SW_SINK_SPLUNK_HEC) {
+		if (k->source == NULL)
+			k->source = cfg_strdup(x, "smtpwatch");
+		if (k->sourcetype == NULL)
+			k->sourcetype = cfg_strdup(x, "smtpwatch:alert");
+	}
+}
+
 /* Check a sink's keys against its type and load its secrets. */
 static void sink_validate(struct cfg_ctx *x, const struct section_rec *s, struct sw_sink_config *k)
 {
@@ -1131,6 +1196,7 @@ static void sink_validate(struct cfg_ctx *x, const struct section_rec *s, struct
 	case SW_SINK_JOURNAL:
 		break;
 	}
+	sink_delivery_defaults(x, s, k);
 	if (k->url_file != NULL && kl[SK_URL] == 0 && (allowed & BIT(SK_URL_FILE))) {
 		if (sw_secret_read(k->url_file, &k->url, NULL, why, sizeof(why)) < 0) {
 			cfg_error(x, kl[SK_URL_FILE], "url_file %s: %s", k->url_file, why);
@@ -1272,6 +1338,10 @@ void sw_config_free(struct sw_config *c)
 		strv_free(k->rules);
 		free(k->address);
 		free(k->ca_file);
+		free(k->index);
+		free(k->source);
+		free(k->sourcetype);
+		free(k->channel);
 	}
 	free(c->sinks);
 	free(c);
@@ -1320,6 +1390,7 @@ static void dump_key(FILE *f, const struct key_def *k, const void *obj, bool url
 	case K_ALG:
 	case K_ADDRESS:
 	case K_LISTEN:
+	case K_GUID:
 		str = *(char *const *)p;
 		break;
 	default:
@@ -1332,6 +1403,7 @@ static void dump_key(FILE *f, const struct key_def *k, const void *obj, bool url
 		fprintf(f, "%s = %s\n", k->name, buf);
 		return;
 	case K_COUNT:
+	case K_COUNT0:
 		fprintf(f, "%s = %lld\n", k->name, (long long)*(const int64_t *)p);
 		return;
 	case K_BOOL:

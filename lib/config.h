@@ -124,6 +124,22 @@ struct sw_sink_config {
 	int facility;   /* syslog facility number (LOG_AUTHPRIV>>3 default) */
 	bool allow_cleartext; /* syslog: udp/tcp to a non-loopback host */
 	char *ca_file;  /* syslog tls://: CA certificates (PEM) instead of the system's */
+	/* Delivery (SPEC "Sinks at scale"): requests at once (webhook, hec 4;
+	 * teams 1; syslog and journal are serial), most requests a minute (0:
+	 * unlimited; teams 20), digests past digest_after notifications of one
+	 * rule for one tenant within digest_window (0: never). */
+	int64_t max_in_flight;
+	int64_t rate;
+	int64_t digest_after;  /* 10 */
+	int64_t digest_window; /* 5m */
+	/* splunk-hec: the event's index (NULL: the token's default), source,
+	 * sourcetype; channel (a GUID) turns indexer acknowledgement on, and an
+	 * event unacknowledged after ack_timeout is sent again. */
+	char *index;
+	char *source;     /* "smtpwatch" */
+	char *sourcetype; /* "smtpwatch:alert" */
+	char *channel;
+	int64_t ack_timeout; /* 2m */
 };
 
 struct sw_config {
