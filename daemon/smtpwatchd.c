@@ -12,6 +12,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sysexits.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
@@ -596,9 +597,13 @@ int daemon_run(struct daemon *d, bool check)
 		rc = d->cfg != NULL ? 0 : 1;
 		goto out;
 	}
+	/* EX_CONFIG (78) for what only the admin can fix: the unit's
+	 * RestartPreventExitStatus= lists it, so systemd does not restart
+	 * into the same error every RestartSec=. */
 	if (d->cfg == NULL) {
 		log_err("%s: invalid configuration, not starting (smtpwatchd --check-config -c %s)", d->config_path,
 		        d->config_path);
+		rc = EX_CONFIG;
 		goto out;
 	}
 	/* As root, whatever the daemon writes (the database, the spool's
