@@ -4,6 +4,7 @@ sbin; no live config, only the examples; the simulator only with
 -Dinstall_sim=true; man pages that render; the bash completion), and
 `smtpwatchctl metrics` against the simulator."""
 
+import glob
 import json
 import os
 import re
@@ -195,6 +196,20 @@ def test_install():
         shutil.rmtree(dest, ignore_errors=True)
 
 
+def test_man_lint():
+    """Every page in man/ (smtpwatch-sim.1 included) is mandoc -Tlint clean at warning level."""
+    pages = sorted(glob.glob(os.path.join(SRC, "man", "*.[158]")))
+    check(any(p.endswith("smtpwatch-sim.1") for p in pages), "man/smtpwatch-sim.1 exists")
+    if shutil.which("mandoc") is None:
+        skip("mandoc -Tlint on man/*", "mandoc is not installed (Debian: apt-get install mandoc)")
+        return
+    for page in pages:
+        p = subprocess.run(["mandoc", "-Tlint", "-Wwarning", page], capture_output=True, text=True, timeout=60)
+        out = (p.stdout + p.stderr).strip()
+        check(p.returncode == 0 and not out, "mandoc -Tlint -Wwarning %s is clean (%s)" % (os.path.basename(page),
+                                                                                         out[:300]))
+
+
 def test_install_sim():
     """-Dinstall_sim=true installs the simulator (tag sim) under its own names."""
     if shutil.which("meson") is None or shutil.which("ninja") is None:
@@ -339,6 +354,7 @@ def test_metrics():
 def main():
     test_unit()
     test_install()
+    test_man_lint()
     test_install_sim()
     test_metrics()
     finish()
