@@ -36,6 +36,7 @@ const char *const sw_rules_all[SW_N_RULES + 1] = {
 	"legacy-tls-submission",
 	"exception-register-stale",
 	"coverage-gap",
+	"basic-sender-stopped",
 	NULL,
 };
 

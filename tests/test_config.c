@@ -713,6 +713,7 @@ START_TEST(names_and_enums)
 		"exception-source-drift", "exception-expired", "smtp-auth-password-spray", "smtp-auth-brute-force",
 		"exception-volume-spike", "source-unhealthy", "credential-expiring", "exception-expiring",
 		"exception-unused", "legacy-tls-submission", "exception-register-stale", "coverage-gap",
+		"basic-sender-stopped",
 	};
 	static const struct {
 		const char *name;
