@@ -5,6 +5,7 @@
 #include "store.h"
 #include "store_int.h"
 #include "store_alert.h"
+#include "store_deliver.h"
 #include "store_exo.h"
 #include "store_lifecycle.h"
 #include "store_report.h"
@@ -137,6 +138,7 @@ static const char *const migrations[] = {
 	"CREATE UNIQUE INDEX signins_id ON signins (tenant, id);"
 	"UPDATE signin_counts SET n = (SELECT count(*) FROM signins WHERE signins.tenant = signin_counts.tenant);",
 	sw_store_alert_schema, /* 7: store_alert.c, alert document version 2 */
+	sw_store_deliver_schema, /* 8: store_deliver.c, digests */
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == SW_STORE_SCHEMA_VERSION,
@@ -150,7 +152,7 @@ _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == SW_STORE_SCHEMA_VER
  * the same alert for the same sink, so that a receiver never sees an alert
  * resolve before it saw it fire, even when the first delivery is retrying. */
 #define OUTBOX_READY                                                                    \
-	"o.sink = ?1 AND o.state = 0 AND NOT EXISTS (SELECT 1 FROM outbox p WHERE "     \
+	"o.sink = ?1 AND o.state = 0 AND o.digest IS NULL AND NOT EXISTS (SELECT 1 FROM outbox p WHERE " \
 	"p.state = 0 AND p.alert_id = o.alert_id AND p.sink = o.sink AND p.id < o.id)"
 
 enum {
@@ -208,8 +210,8 @@ static const char *const statement_sql[_ST_MAX] = {
 		"summary = ?11, remediation = ?12, evidence = ?13, acked = ?14, ack_note = ?15, "
 		"resolved_at = ?16, updated = ?17 WHERE seq = ?18",
 	[ST_OUTBOX_ADD] =
-		"INSERT INTO outbox (alert_id, transition, sink, body, state, attempts, created, next_attempt) "
-		"VALUES (?1, ?2, ?3, ?4, 0, 0, ?5, ?5)",
+		"INSERT INTO outbox (alert_id, transition, sink, body, state, attempts, created, next_attempt, rule, tenant) "
+		"VALUES (?1, ?2, ?3, ?4, 0, 0, ?5, ?5, json_extract(?4, '$.rule'), json_extract(?4, '$.tenant'))",
 	[ST_OUTBOX_NEXT] =
 		"SELECT o.id, o.alert_id, o.transition, o.sink, o.body, o.attempts, o.created, o.next_attempt "
 		"FROM outbox o WHERE " OUTBOX_READY " AND o.next_attempt <= ?2 "

@@ -157,6 +157,9 @@ START_TEST(test_older_schema_migrates_forward)
 	                              "DROP TABLE report_alerted; DROP TABLE silences; DROP TABLE signin_countries;"
 	                              "DROP TABLE failure_sources; DROP INDEX signins_tenant; DROP INDEX signins_id;"
 	                              "ALTER TABLE alerts DROP COLUMN transition_at; ALTER TABLE alerts DROP COLUMN changed_by;"
+	                              "DROP INDEX outbox_group; DROP INDEX outbox_members; ALTER TABLE outbox DROP COLUMN rule; "
+	                              "ALTER TABLE outbox DROP COLUMN tenant; ALTER TABLE outbox DROP COLUMN digest; "
+	                              "ALTER TABLE outbox DROP COLUMN members;"
 	                              "PRAGMA user_version = 1",
 	                              NULL, NULL, NULL),
 	                 SQLITE_OK);
@@ -398,6 +401,29 @@ START_TEST(test_signins_same_id_shifted_created)
 }
 END_TEST
 
+START_TEST(test_migration_outbox_groups)
+{
+	/* A version-7 database with a queued row: migration 8 copies its rule
+	 * and tenant out of the body, which digests group by. */
+	ck_assert_int_eq(sqlite3_exec(sw_store_sqlite(store),
+	                              "DROP INDEX outbox_group; DROP INDEX outbox_members; ALTER TABLE outbox DROP COLUMN rule; "
+	                              "ALTER TABLE outbox DROP COLUMN tenant; ALTER TABLE outbox DROP COLUMN digest; "
+	                              "ALTER TABLE outbox DROP COLUMN members; PRAGMA user_version = 7;"
+	                              "INSERT INTO outbox (alert_id, transition, sink, body, created, next_attempt) VALUES "
+	                              "('a-1', 1, 'soc', '{\"rule\":\"r1\",\"tenant\":\"contoso\"}', 10, 10)",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	reopen();
+	ck_assert_int_eq(sw_store_schema_version(store), SW_STORE_SCHEMA_VERSION);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM outbox WHERE rule = 'r1' AND tenant = 'contoso' AND digest IS NULL "
+	                           "AND members = 0"),
+	                 1);
+	/* and a row queued now gets them from its body too */
+	ck_assert_int_eq(sw_store_outbox_add(store, "a-2", 1, "soc", "{\"rule\":\"r2\",\"tenant\":\"fabrikam\"}", 20), 0);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM outbox WHERE rule = 'r2' AND tenant = 'fabrikam'"), 1);
+}
+END_TEST
+
 START_TEST(test_migration_drops_later_duplicates)
 {
 	/* A version-5 database holding the duplicates its key let in: the
@@ -407,7 +433,11 @@ START_TEST(test_migration_drops_later_duplicates)
 
 	ck_assert_int_eq(sqlite3_exec(db,
 	                              "DROP INDEX signins_id; ALTER TABLE alerts DROP COLUMN transition_at; "
-	                              "ALTER TABLE alerts DROP COLUMN changed_by; PRAGMA user_version = 5;"
+	                              "ALTER TABLE alerts DROP COLUMN changed_by; "
+	                              "DROP INDEX outbox_group; DROP INDEX outbox_members; ALTER TABLE outbox DROP COLUMN rule; "
+	                              "ALTER TABLE outbox DROP COLUMN tenant; ALTER TABLE outbox DROP COLUMN digest; "
+	                              "ALTER TABLE outbox DROP COLUMN members;"
+	                              "PRAGMA user_version = 5;"
 	                              "INSERT INTO signins (rowid, tenant, id, created, ingested) VALUES"
 	                              " (10, 'contoso', 'a1', 1000, 1), (11, 'contoso', 'a2', 1001, 1),"
 	                              " (12, 'contoso', 'a1', 1003, 2), (13, 'fabrikam', 'a1', 1000, 2),"
@@ -442,7 +472,11 @@ START_TEST(test_migration_alert_transition_at)
 
 	ck_assert_int_eq(sqlite3_exec(db,
 	                              "ALTER TABLE alerts DROP COLUMN transition_at; "
-	                              "ALTER TABLE alerts DROP COLUMN changed_by; PRAGMA user_version = 6;"
+	                              "ALTER TABLE alerts DROP COLUMN changed_by; "
+	                              "DROP INDEX outbox_group; DROP INDEX outbox_members; ALTER TABLE outbox DROP COLUMN rule; "
+	                              "ALTER TABLE outbox DROP COLUMN tenant; ALTER TABLE outbox DROP COLUMN digest; "
+	                              "ALTER TABLE outbox DROP COLUMN members;"
+	                              "PRAGMA user_version = 6;"
 	                              "INSERT INTO alerts (id, rule, tenant, subject, severity, status, first_seen, "
 	                              "last_seen, count, notified_count, transition, resolved_at, updated) VALUES"
 	                              " ('a-000001', 'r', 'contoso', 'x', 3, 0, 1, 2, 1, 1, 2, 0, 900),"
@@ -1126,6 +1160,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_signins_same_id_shifted_created);
 	tcase_add_test(tc, test_migration_drops_later_duplicates);
 	tcase_add_test(tc, test_migration_alert_transition_at);
+	tcase_add_test(tc, test_migration_outbox_groups);
 	tcase_add_test(tc, test_signins_duplicates_within_batch);
 	tcase_add_test(tc, test_signins_fields_stored);
 	tcase_add_test(tc, test_checkpoint_roundtrip);
