@@ -307,6 +307,8 @@ static int ctl_reload(struct control_client *cl, json_t *req, json_t **ret_data,
 		return r;
 	}
 	*ret_data = json_pack("{s:b}", "reloaded", 1);
+	if (*ret_data != NULL && r > 0)
+		json_object_set_new(*ret_data, "warning", json_string(why));
 	return *ret_data != NULL ? 0 : -ENOMEM;
 }
 
@@ -927,9 +929,8 @@ static void control_accept_error_cb(struct evconnlistener *l, void *arg)
 	log_warn("control: accept: %s", strerror(err));
 }
 
-/* Remove a socket left by an earlier run: only a socket, and only if
- * nobody answers on it (a second daemon must not steal the first's). */
-static int control_unlink_stale(const char *path, char *why, size_t n)
+/* See control.h. */
+int control_unlink_stale(const char *path, char *why, size_t n)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	struct stat st;

@@ -12,6 +12,10 @@ struct control;
  * the daemon's event base.  -errno with a reason in why. */
 int control_new(struct daemon *d, const char *path, const char *group, struct control **ret, char *why, size_t n);
 void control_free(struct control *c);
+/* Remove a socket left by an earlier run at path: only a socket, and only
+ * if nobody answers on it (a second daemon must not steal the first's).
+ * 0 (also when there is none), or -errno with why (metrics_http.c too). */
+int control_unlink_stale(const char *path, char *why, size_t n);
 
 /* Who asked, for the log and for acks. */
 struct control_peer {

@@ -1,5 +1,6 @@
-/* control_metrics.c: `metrics`: the daemon's counters and gauges in the
- * Prometheus text exposition format (version 0.0.4), in data.text.
+/* control_metrics.c: the daemon's counters and gauges in the Prometheus
+ * text exposition format (version 0.0.4): metrics_render() writes them
+ * once, for `metrics` (in data.text) and GET /metrics (metrics_http.c).
  *
  * Everything comes from what the daemon already keeps: the checkpoints
  * (records, last success per tenant and source), the alerts and outbox
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "control.h"
+#include "metrics.h"
 #include "poller.h"
 #include "smtpwatchd.h"
 
@@ -212,11 +214,21 @@ static void put_sources(FILE *f, const struct source_sample *s, size_t n)
 {
 	bool have_runs = false;
 
+	/* The exchange checkpoint's records is the size of the last snapshot,
+	 * which shrinks when mailboxes go: a gauge of its own, not a counter. */
 	put_family(f, "smtpwatch_records_total", "counter",
-	           "Records stored from a source (sign-ins, mailboxes, report rows).");
+	           "Records stored since the database was created (kept across restarts and pruning): for signins "
+	           "the sign-ins new to the database (one read again is not counted again), for report the report "
+	           "rows added or changed.");
 	for (size_t i = 0; i < n; i++)
-		put_sample(f, "smtpwatch_records_total", "tenant", s[i].tenant, "source", s[i].source, NULL, NULL,
-		           s[i].cp.records);
+		if (strcmp(s[i].source, "exchange") != 0)
+			put_sample(f, "smtpwatch_records_total", "tenant", s[i].tenant, "source", s[i].source, NULL, NULL,
+			           s[i].cp.records);
+	put_family(f, "smtpwatch_mailboxes", "gauge",
+	           "Mailboxes in the last complete Exchange snapshot (Get-CASMailbox) of the tenant.");
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(s[i].source, "exchange") == 0)
+			put_sample(f, "smtpwatch_mailboxes", "tenant", s[i].tenant, NULL, NULL, NULL, NULL, s[i].cp.records);
 	put_family(f, "smtpwatch_source_up", "gauge", "1 if the last run of the source succeeded, else 0.");
 	for (size_t i = 0; i < n; i++)
 		put_sample(f, "smtpwatch_source_up", "tenant", s[i].tenant, "source", s[i].source, NULL, NULL,
@@ -242,14 +254,16 @@ static void put_sources(FILE *f, const struct source_sample *s, size_t n)
 		put_sample(f, "smtpwatch_source_watermark_timestamp_seconds", "tenant", s[i].tenant, "source",
 		           s[i].source, NULL, NULL, s[i].cp.watermark);
 	put_family(f, "smtpwatch_throttles_total", "counter",
-	           "429/503 answers with Retry-After received by the source since the daemon started.");
+	           "429 and 503 answers the source received since the daemon started or last reloaded its "
+	           "configuration (a reload rebuilds the sources).");
 	for (size_t i = 0; i < n; i++)
 		if (s[i].polled)
 			put_sample(f, "smtpwatch_throttles_total", "tenant", s[i].tenant, "source", s[i].source, NULL,
 			           NULL, s[i].throttled);
 	put_family(f, "smtpwatch_records_skipped_total", "counter",
 	           "Records the source could not read and skipped (no id, a bad time, a wrong type, an "
-	           "over-long field) since the daemon started; a record read again is counted again.");
+	           "over-long field) since the daemon started or last reloaded; a record read again is counted "
+	           "again.");
 	for (size_t i = 0; i < n; i++)
 		if (s[i].polled)
 			put_sample(f, "smtpwatch_records_skipped_total", "tenant", s[i].tenant, "source", s[i].source,
@@ -258,13 +272,14 @@ static void put_sources(FILE *f, const struct source_sample *s, size_t n)
 		have_runs = have_runs || s[i].runs >= 0;
 	if (!have_runs)
 		return;
-	put_family(f, "smtpwatch_polls_total", "counter", "Runs of the source since the daemon started.");
+	put_family(f, "smtpwatch_polls_total", "counter",
+	           "Finished runs of the source, successful or not, since the daemon started or last reloaded.");
 	for (size_t i = 0; i < n; i++)
 		if (s[i].runs >= 0)
 			put_sample(f, "smtpwatch_polls_total", "tenant", s[i].tenant, "source", s[i].source, NULL, NULL,
 			           s[i].runs);
 	put_family(f, "smtpwatch_poll_failures_total", "counter",
-	           "Failed runs of the source since the daemon started.");
+	           "Runs of the source that failed since the daemon started or last reloaded.");
 	for (size_t i = 0; i < n; i++)
 		if (s[i].failed_runs >= 0)
 			put_sample(f, "smtpwatch_poll_failures_total", "tenant", s[i].tenant, "source", s[i].source,
@@ -346,7 +361,9 @@ static int put_sinks(FILE *f, struct daemon *d, char *why, size_t n)
 		put_sample(f, "smtpwatch_queue_depth", "sink", cfg->sinks[i].name, "type",
 		           sw_sink_type_name(cfg->sinks[i].type), NULL, NULL, st[i].queued);
 	put_family(f, "smtpwatch_deliveries_total", "counter",
-	           "Delivery attempts by sink and outcome (delivered, failed: will retry, dead: given up).");
+	           "Deliveries since the database was created, by sink name and outcome: delivered, documents the "
+	           "sink accepted; failed, attempts that failed (each one, the last of a dead document too); dead, "
+	           "documents given up after dead_after.");
 	for (size_t i = 0; i < cfg->n_sinks; i++) {
 		const char *name = cfg->sinks[i].name;
 		put_sample(f, "smtpwatch_deliveries_total", "sink", name, "outcome", "delivered", NULL, NULL,
@@ -366,16 +383,14 @@ out:
 	return r;
 }
 
-/* See control.h. */
-int control_cmd_metrics(struct daemon *d, const struct control_peer *peer, json_t *req, json_t **ret_data, char *why,
-                        size_t n)
+/* See metrics.h. */
+int metrics_render(struct daemon *d, char **ret_text, size_t *ret_len, char *why, size_t n)
 {
 	struct source_sample *samples = NULL;
 	size_t n_samples = 0;
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f = NULL;
-	json_t *data;
 	int r = 0;
 
 	samples = calloc(d->n_tenants * N_SOURCES + 1, sizeof(*samples));
@@ -399,7 +414,8 @@ int control_cmd_metrics(struct daemon *d, const struct control_peer *peer, json_
 
 	put_family(f, "smtpwatch_info", "gauge", "Version of the running smtpwatchd.");
 	put_sample(f, "smtpwatch_info", "version", SW_VERSION, NULL, NULL, NULL, NULL, 1);
-	put_family(f, "smtpwatch_start_time_seconds", "gauge", "Unix time the daemon started.");
+	put_family(f, "smtpwatch_start_time_seconds", "gauge",
+	           "Unix time the daemon started (a reload does not change it).");
 	put_sample(f, "smtpwatch_start_time_seconds", NULL, NULL, NULL, NULL, NULL, NULL, d->started);
 	put_family(f, "smtpwatch_tenants", "gauge", "Tenants in the running configuration.");
 	put_sample(f, "smtpwatch_tenants", NULL, NULL, NULL, NULL, NULL, NULL, (int64_t)d->n_tenants);
@@ -425,14 +441,8 @@ int control_cmd_metrics(struct daemon *d, const struct control_peer *peer, json_
 		goto fail;
 	}
 	f = NULL;
-	data = json_pack("{s:s%}", "text", text, len);
-	if (data == NULL) {
-		r = -ENOMEM;
-		snprintf(why, n, "out of memory");
-		goto fail;
-	}
-	*ret_data = data;
-	free(text);
+	*ret_text = text;
+	*ret_len = len;
 	free(samples);
 	return 0;
 fail:
@@ -441,4 +451,23 @@ fail:
 	free(text);
 	free(samples);
 	return r;
+}
+
+/* See control.h: the text of metrics_render() in data.text. */
+int control_cmd_metrics(struct daemon *d, const struct control_peer *peer, json_t *req, json_t **ret_data, char *why,
+                        size_t n)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int r = metrics_render(d, &text, &len, why, n);
+
+	if (r < 0)
+		return r;
+	*ret_data = json_pack("{s:s%}", "text", text, len);
+	free(text);
+	if (*ret_data == NULL) {
+		snprintf(why, n, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
 }

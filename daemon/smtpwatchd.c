@@ -12,6 +12,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sysexits.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@
 #include "store_report.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "poller.h"
 #include "source_report.h"
 
@@ -469,6 +471,7 @@ int daemon_reload(struct daemon *d, char *why, size_t n)
 	struct sw_diag diag = {0};
 	struct sw_register **regs = NULL;
 	struct sw_config *cfg;
+	bool metrics_failed = false;
 
 	sd_notify(0, "RELOADING=1");
 	cfg = daemon_load_config(d->config_path, &regs, &diag);
@@ -507,11 +510,17 @@ int daemon_reload(struct daemon *d, char *why, size_t n)
 	}
 	tenants_start(d, false);
 	deliver_kick(d->deliver);
+	/* The new configuration stands either way: a metrics_listen that
+	 * cannot be bound is said in the log and in the answer to reload. */
+	if (!d->once && metrics_http_reload(d, &d->metrics, why, n) < 0) {
+		log_err("reload: metrics_listen %s: %s", cfg->daemon.metrics_listen, why);
+		metrics_failed = true;
+	}
 	log_info("configuration reloaded: %zu tenant%s, %zu sink%s", cfg->n_tenants, cfg->n_tenants == 1 ? "" : "s",
 	         cfg->n_sinks, cfg->n_sinks == 1 ? "" : "s");
 	sd_notify(0, "READY=1");
 	daemon_notify_status(d);
-	return 0;
+	return metrics_failed ? 1 : 0;
 }
 
 /* SIGTERM/SIGINT: stop after the callback in hand (every transaction is
@@ -596,9 +605,13 @@ int daemon_run(struct daemon *d, bool check)
 		rc = d->cfg != NULL ? 0 : 1;
 		goto out;
 	}
+	/* EX_CONFIG (78) for what only the admin can fix: the unit's
+	 * RestartPreventExitStatus= lists it, so systemd does not restart
+	 * into the same error every RestartSec=. */
 	if (d->cfg == NULL) {
 		log_err("%s: invalid configuration, not starting (smtpwatchd --check-config -c %s)", d->config_path,
 		        d->config_path);
+		rc = EX_CONFIG;
 		goto out;
 	}
 	/* As root, whatever the daemon writes (the database, the spool's
@@ -661,6 +674,16 @@ int daemon_run(struct daemon *d, bool check)
 			log_err("control socket %s: %s", d->cfg->daemon.socket, why);
 			goto out;
 		}
+		/* Like a listen directive of sshd or nginx: an address that
+		 * cannot be bound stops the start, not the first scrape. */
+		if (d->cfg->daemon.metrics_listen != NULL) {
+			r = metrics_http_new(d, d->cfg->daemon.metrics_listen, d->cfg->daemon.socket_group, &d->metrics,
+			                     why, sizeof(why));
+			if (r < 0) {
+				log_err("metrics_listen %s: %s", d->cfg->daemon.metrics_listen, why);
+				goto out;
+			}
+		}
 	}
 	d->sig_term = evsignal_new(d->base, SIGTERM, signal_stop_cb, d);
 	d->sig_int = evsignal_new(d->base, SIGINT, signal_stop_cb, d);
@@ -706,6 +729,7 @@ out:
 	if (d->health) event_free(d->health);
 	if (clockwatch.ev) event_free(clockwatch.ev);
 	if (storewatch.ev) event_free(storewatch.ev);
+	metrics_http_free(d->metrics);
 	control_free(d->control);
 	deliver_free(d->deliver);
 	daemon_tenants_free(d);

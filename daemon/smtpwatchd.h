@@ -39,6 +39,7 @@ struct daemon {
 	size_t n_tenants;
 	struct deliver *deliver;
 	struct control *control;
+	struct metrics_http *metrics; /* [daemon] metrics_listen, NULL when off */
 	int64_t started;   /* wall clock */
 	int64_t last_prune;
 	bool once;         /* --once: exit when the cycle is done */
@@ -64,6 +65,8 @@ void daemon_source_done(struct daemon *d, struct tenant *t, const char *source, 
 json_t *daemon_status(struct daemon *d);
 /* Poll every source of tenant (NULL: every tenant) now. -ENOENT unknown tenant. */
 int daemon_poll_now(struct daemon *d, const char *tenant);
-/* Reload the config; on failure the running one stays and why says why. */
+/* Reload the config; on failure (< 0) the running one stays and why says
+ * why.  1: the new one runs, but why holds a warning (metrics_listen could
+ * not be bound). */
 int daemon_reload(struct daemon *d, char *why, size_t n);
 struct tenant *daemon_tenant(struct daemon *d, const char *name);

@@ -36,6 +36,7 @@ const char *const sw_rules_all[SW_N_RULES + 1] = {
 	"legacy-tls-submission",
 	"exception-register-stale",
 	"coverage-gap",
+	"basic-sender-stopped",
 	NULL,
 };
 
@@ -46,6 +47,9 @@ static const struct sw_name severity_names[] = {
 static const struct sw_name sink_type_names[] = {
 	{ SW_SINK_WEBHOOK, "webhook" }, { SW_SINK_TEAMS, "teams" },     { SW_SINK_SPLUNK_HEC, "splunk-hec" },
 	{ SW_SINK_SYSLOG, "syslog" },   { SW_SINK_JOURNAL, "journal" }, { 0, NULL },
+};
+static const struct sw_name syslog_format_names[] = {
+	{ SW_SYSLOG_AUTO, "auto" }, { SW_SYSLOG_RFC5424, "rfc5424" }, { SW_SYSLOG_RFC3164, "rfc3164" }, { 0, NULL },
 };
 
 /* Is name one of SPEC's rules, or the daemon's own delivery-dead or
@@ -62,6 +66,8 @@ bool sw_rule_known(const char *name)
  * "journal"; "unknown" for a value out of range. */
 SW_DEFINE_NAME_LOOKUP(sw_severity_name, sw_severity_parse, enum sw_severity, severity_names, "unknown")
 SW_DEFINE_NAME_LOOKUP(sw_sink_type_name, sw_sink_type_parse, enum sw_sink_type, sink_type_names, "unknown")
+SW_DEFINE_NAME_LOOKUP(sw_syslog_format_name, sw_syslog_format_parse, enum sw_syslog_format, syslog_format_names,
+                      "unknown")
 
 /* "yes"/"true"/"on"/"1" or the opposites, any case; -EINVAL otherwise. */
 int sw_bool_parse(const char *s, bool *ret)
@@ -360,6 +366,8 @@ enum key_kind {
 	K_FACILITY,  /* int */
 	K_BOOL,      /* bool: yes | no | true | false | on | off | 1 | 0 */
 	K_PROXY,     /* char *, sw_proxy_check; empty = none */
+	K_SYSLOG_FORMAT, /* enum sw_syslog_format */
+	K_SD_ID,     /* char *, NAME@PEN (sd_id_valid) */
 	K_LISTEN,    /* char *, sw_listen_parse */
 };
 
@@ -445,13 +453,15 @@ static const struct key_def sink_keys[] = {
 	{ "sourcetype", K_STR, S(sourcetype) },
 	{ "channel", K_GUID, S(channel) },
 	{ "ack_timeout", K_DURATION, S(ack_timeout) },
+	{ "format", K_SYSLOG_FORMAT, S(format) },
+	{ "sd_id", K_SD_ID, S(sd_id) },
 	{ NULL, 0, 0 },
 };
 #undef S
 
 enum { SK_TYPE, SK_MIN_SEVERITY, SK_RULES, SK_URL, SK_URL_FILE, SK_TOKEN_FILE, SK_HMAC_KEY_FILE, SK_ADDRESS,
        SK_FACILITY, SK_ALLOW_CLEARTEXT, SK_CA_FILE, SK_MAX_IN_FLIGHT, SK_RATE, SK_DIGEST_AFTER, SK_DIGEST_WINDOW,
-       SK_INDEX, SK_SOURCE, SK_SOURCETYPE, SK_CHANNEL, SK_ACK_TIMEOUT, SK_N };
+       SK_INDEX, SK_SOURCE, SK_SOURCETYPE, SK_CHANNEL, SK_ACK_TIMEOUT, SK_FORMAT, SK_SD_ID, SK_N };
 
 #define BIT(k) (1u << (k))
 #define SINK_COMMON (BIT(SK_TYPE) | BIT(SK_MIN_SEVERITY) | BIT(SK_RULES) | BIT(SK_DIGEST_AFTER) | BIT(SK_DIGEST_WINDOW))
@@ -463,7 +473,8 @@ static const unsigned sink_type_keys[] = {
 	[SW_SINK_WEBHOOK] = SINK_COMMON | SINK_HTTP | BIT(SK_HMAC_KEY_FILE),
 	[SW_SINK_TEAMS] = SINK_COMMON | SINK_HTTP,
 	[SW_SINK_SPLUNK_HEC] = SINK_COMMON | SINK_HTTP | SINK_HEC,
-	[SW_SINK_SYSLOG] = SINK_COMMON | BIT(SK_ADDRESS) | BIT(SK_FACILITY) | BIT(SK_ALLOW_CLEARTEXT) | BIT(SK_CA_FILE),
+	[SW_SINK_SYSLOG] = SINK_COMMON | BIT(SK_ADDRESS) | BIT(SK_FACILITY) | BIT(SK_ALLOW_CLEARTEXT) | BIT(SK_CA_FILE) |
+	                   BIT(SK_FORMAT) | BIT(SK_SD_ID),
 	[SW_SINK_JOURNAL] = SINK_COMMON,
 };
 
@@ -846,6 +857,32 @@ static void daemon_validate(struct cfg_ctx *x, const struct section_rec *s, cons
 	          d->metrics_listen);
 }
 
+/* An SD-ID of our own (RFC 5424 6.3.2 and 7.2.2): NAME@PEN, at most 32
+ * printable ASCII characters but '=', ']', '"' and space; one '@' (a
+ * name without one is reserved for IANA-registered SD-IDs); the PEN
+ * decimal, sub-identifiers separated by dots. */
+static bool sd_id_valid(const char *s)
+{
+	const char *at = strchr(s, '@'), *p;
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 32 || at == NULL || at == s || strchr(at + 1, '@') != NULL)
+		return false;
+	for (p = s; p < at; p++)
+		if (*p < 33 || *p > 126 || *p == '=' || *p == ']' || *p == '"')
+			return false;
+	for (p = at + 1;; p++) {
+		size_t d = strspn(p, "0123456789");
+		if (d == 0)
+			return false;
+		p += d;
+		if (*p == '\0')
+			return true;
+		if (*p != '.')
+			return false;
+	}
+}
+
 /* A syslog ca_file must hold at least one PEM certificate: found here
  * by --check-config, not at the first alert. */
 static void ca_file_check(struct cfg_ctx *x, int line, const char *label, const char *path)
@@ -1057,6 +1094,25 @@ static void cfg_set(struct cfg_ctx *x, int line, const struct key_def *k, void *
 		*str = cfg_strdup(x, value);
 		break;
 	}
+	case K_SYSLOG_FORMAT:
+		if (sw_syslog_format_parse(value, (enum sw_syslog_format *)((char *)obj + k->offset)) < 0)
+			cfg_error(x, line, "format: unknown format \"%s\" (auto, rfc5424, rfc3164)", value);
+		break;
+	case K_SD_ID:
+		if (!sd_id_valid(value)) {
+			cfg_error(x, line,
+			          "sd_id: expected NAME@PEN, PEN your organisation's IANA private enterprise number "
+			          "(RFC 5424 section 7.2.2), at most 32 printable characters without = ] \" or space, not \"%s\"",
+			          value);
+			break;
+		}
+		if (strcmp(strchr(value, '@') + 1, "32473") == 0 || strncmp(strchr(value, '@') + 1, "32473.", 6) == 0)
+			sw_diag_add(x->diag, true, x->path, line,
+			            "sd_id %s: 32473 is the enterprise number reserved for documentation (RFC 5612); "
+			            "use your organisation's own", value);
+		free(*str);
+		*str = cfg_strdup(x, value);
+		break;
 	case K_FACILITY:
 		if (sw_facility_parse(value, (int *)((char *)obj + k->offset)) < 0)
 			cfg_error(x, line, "facility: unknown facility \"%s\" (e.g. authpriv, daemon, local0)", value);
@@ -1181,6 +1237,8 @@ static void sink_validate(struct cfg_ctx *x, const struct section_rec *s, struct
 	case SW_SINK_SYSLOG:
 		if (k->address == NULL)
 			k->address = cfg_strdup(x, "unix:/dev/log");
+		if (k->sd_id == NULL)
+			k->sd_id = cfg_strdup(x, SW_SYSLOG_SD_ID_DEFAULT);
 		/* Alerts name mailboxes, addresses and weaknesses: they cross a
 		 * network only encrypted, unless the operator says otherwise. */
 		if (k->address != NULL && (strncmp(k->address, "udp://", 6) == 0 || strncmp(k->address, "tcp://", 6) == 0) &&
@@ -1338,6 +1396,7 @@ void sw_config_free(struct sw_config *c)
 		strv_free(k->rules);
 		free(k->address);
 		free(k->ca_file);
+		free(k->sd_id);
 		free(k->index);
 		free(k->source);
 		free(k->sourcetype);
@@ -1389,6 +1448,7 @@ static void dump_key(FILE *f, const struct key_def *k, const void *obj, bool url
 	case K_BASEURL:
 	case K_ALG:
 	case K_ADDRESS:
+	case K_SD_ID:
 	case K_LISTEN:
 	case K_GUID:
 		str = *(char *const *)p;
@@ -1414,6 +1474,9 @@ static void dump_key(FILE *f, const struct key_def *k, const void *obj, bool url
 		return;
 	case K_SEVERITY:
 		fprintf(f, "%s = %s\n", k->name, sw_severity_name(*(const enum sw_severity *)p));
+		return;
+	case K_SYSLOG_FORMAT:
+		fprintf(f, "%s = %s\n", k->name, sw_syslog_format_name(*(const enum sw_syslog_format *)p));
 		return;
 	case K_FACILITY:
 		fprintf(f, "%s = %s\n", k->name, sw_name_of(facilities, *(const int *)p, "unknown"));

@@ -27,8 +27,24 @@ enum sw_sink_type {
 const char *sw_sink_type_name(enum sw_sink_type t); /* "webhook", "teams", "splunk-hec", ... */
 int sw_sink_type_parse(const char *s, enum sw_sink_type *ret); /* 0 or -EINVAL */
 
+/* [sink] format of a syslog sink: auto writes the local syslog(3) form
+ * (rfc3164 without HOSTNAME) on a unix: address, RFC 5424 on the others. */
+enum sw_syslog_format {
+	SW_SYSLOG_AUTO,
+	SW_SYSLOG_RFC5424,
+	SW_SYSLOG_RFC3164,
+};
+const char *sw_syslog_format_name(enum sw_syslog_format f); /* "auto", "rfc5424", "rfc3164" */
+int sw_syslog_format_parse(const char *s, enum sw_syslog_format *ret); /* 0 or -EINVAL */
+/* The SD-ID a syslog sink names its structured data with unless sd_id
+ * says otherwise.  smtpwatch has no private enterprise number of its own:
+ * 0 is the registry's "Reserved" entry, which no enterprise holds, so it
+ * collides with nobody's SD-IDs and is not the documentation number
+ * 32473 (RFC 5612); smtpwatch.conf(5) asks for the operator's own PEN. */
+#define SW_SYSLOG_SD_ID_DEFAULT "smtpwatch@0"
+
 /* The rule names of SPEC.md's rule table, in its order, NULL-terminated. */
-#define SW_N_RULES 15
+#define SW_N_RULES 16
 extern const char *const sw_rules_all[SW_N_RULES + 1];
 /* The daemon's own health rule, an extension of SPEC's table (severity
  * high, subject = the sink's name): alerts to a sink went dead.  It is
@@ -124,6 +140,8 @@ struct sw_sink_config {
 	int facility;   /* syslog facility number (LOG_AUTHPRIV>>3 default) */
 	bool allow_cleartext; /* syslog: udp/tcp to a non-loopback host */
 	char *ca_file;  /* syslog tls://: CA certificates (PEM) instead of the system's */
+	enum sw_syslog_format format; /* syslog: auto (default), rfc5424, rfc3164 */
+	char *sd_id;    /* syslog: the RFC 5424 SD-ID, NAME@PEN (SW_SYSLOG_SD_ID_DEFAULT) */
 	/* Delivery (SPEC "Sinks at scale"): requests at once (webhook, hec 4;
 	 * teams 1; syslog and journal are serial), most requests a minute (0:
 	 * unlimited; teams 20), digests past digest_after notifications of one

@@ -10,6 +10,7 @@
 
 #include "detect_attack.h"
 #include "detect_report.h"
+#include "detect_stopped.h"
 #include "store_detect.h"
 #include "lifecycle.h"
 #include "store_exo.h"
@@ -578,6 +579,8 @@ static int detect_state(struct sw_store *s, const struct sw_config *cfg, const s
 		r = rule_register(&x, SW_RULE_UNUSED);
 	if (r >= 0)
 		r = sw_detect_report(s, cfg, t, reg, now, st);
+	if (r >= 0)
+		r = sw_detect_stopped(s, cfg, t, reg, now, st);
 	sw_strv_clear(&x.holds);
 	return r;
 }

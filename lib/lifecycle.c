@@ -336,6 +336,13 @@ int sw_lifecycle_event(struct sw_store *s, const struct sw_config *cfg, const st
 int sw_lifecycle_resolve(struct sw_store *s, const struct sw_config *cfg, const char *rule, const char *tenant,
                          const char *subject, int64_t now)
 {
+	return sw_lifecycle_resolve_as(s, cfg, rule, tenant, subject, NULL, NULL, now);
+}
+
+/* See lifecycle.h. */
+int sw_lifecycle_resolve_as(struct sw_store *s, const struct sw_config *cfg, const char *rule, const char *tenant,
+                            const char *subject, const char *summary, const json_t *evidence, int64_t now)
+{
 	struct sw_alert a = {0};
 	int r;
 
@@ -351,6 +358,10 @@ int sw_lifecycle_resolve(struct sw_store *s, const struct sw_config *cfg, const 
 	/* Acked or not: the resolution is news to whoever saw it fire.
 	 * Silenced: it is muted like the rest. */
 	bool silenced = sw_lifecycle_silenced(s, rule, subject, now, NULL);
+	if (summary != NULL && (r = replace_str(&a.summary, summary)) < 0)
+		goto out;
+	if (evidence != NULL && (r = evidence_merge(&a.evidence, evidence)) < 0)
+		goto out;
 	a.status = SW_ALERT_RESOLVED;
 	a.resolved_at = now;
 	a.updated = now;

@@ -55,6 +55,11 @@ int sw_lifecycle_event(struct sw_store *s, const struct sw_config *cfg, const st
 /* The condition cleared: resolve the firing alert (no-op if none). */
 int sw_lifecycle_resolve(struct sw_store *s, const struct sw_config *cfg, const char *rule, const char *tenant,
                          const char *subject, int64_t now);
+/* The same, saying how it cleared: summary (NULL keeps it) replaces the
+ * alert's, evidence (NULL: none; borrowed) is merged into its evidence
+ * ("now on OAuth" of basic-sender-stopped). */
+int sw_lifecycle_resolve_as(struct sw_store *s, const struct sw_config *cfg, const char *rule, const char *tenant,
+                            const char *subject, const char *summary, const json_t *evidence, int64_t now);
 /* Is (rule, subject) silenced at now?  *ret_until (may be NULL) gets the
  * end of the silence.  Errors of the store count as "not silenced";
  * SW_RULE_SILENCE_CHANGED never is. */

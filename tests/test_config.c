@@ -420,6 +420,21 @@ static const struct {
 	{ "[sink s]\ntype = syslog\nhmac_key_file = soc.key\n", 3, "hmac_key_file is not used by type syslog" },
 	{ "[sink w]\ntype = webhook\nurl = https://x.example.com/\nfacility = daemon\n", 4,
 	  "facility is not used by type webhook" },
+	{ "[sink s]\ntype = syslog\nformat = rfc5425\n", 3, "format: unknown format \"rfc5425\" (auto, rfc5424, rfc3164)" },
+	{ "[sink s]\ntype = syslog\nformat = RFC5424\n", 3, "format: unknown format" },
+	{ "[sink w]\ntype = webhook\nurl = https://x.example.com/\nformat = rfc5424\n", 4,
+	  "format is not used by type webhook" },
+	{ "[sink j]\ntype = journal\nsd_id = alerts@99999\n", 3, "sd_id is not used by type journal" },
+	/* A name without '@' is for IANA-registered SD-IDs only. */
+	{ "[sink s]\ntype = syslog\nsd_id = smtpwatch\n", 3, "sd_id: expected NAME@PEN" },
+	{ "[sink s]\ntype = syslog\nsd_id = smtpwatch@acme\n", 3, "sd_id: expected NAME@PEN" },
+	{ "[sink s]\ntype = syslog\nsd_id = @99999\n", 3, "sd_id: expected NAME@PEN" },
+	{ "[sink s]\ntype = syslog\nsd_id = a@b@99999\n", 3, "sd_id: expected NAME@PEN" },
+	{ "[sink s]\ntype = syslog\nsd_id = sw\"x@99999\n", 3, "sd_id: expected NAME@PEN" },
+	{ "[sink s]\ntype = syslog\nsd_id = sw]@99999\n", 3, "sd_id: expected NAME@PEN" },
+	{ "[sink s]\ntype = syslog\nsd_id = sw=@99999\n", 3, "sd_id: expected NAME@PEN" },
+	{ "[sink s]\ntype = syslog\nsd_id = smtpwatch@99999.\n", 3, "sd_id: expected NAME@PEN" },
+	{ "[sink s]\ntype = syslog\nsd_id = a-name-of-thirty-three-bytes@9999\n", 3, "at most 32 printable" },
 };
 
 /* Any PEM certificate will do for the ca_file check (a throwaway EC one). */
@@ -457,6 +472,39 @@ START_TEST(syslog_transports)
 	ck_assert_str_eq(cfg->sinks[1].ca_file, in_dir("ca.pem"));
 	ck_assert(!cfg->sinks[2].allow_cleartext);
 	ck_assert(cfg->sinks[4].allow_cleartext);
+}
+END_TEST
+
+/* format and sd_id: the defaults, what a sink sets, and a warning for the
+ * documentation number (RFC 5612) that is valid syntax but nobody's. */
+START_TEST(syslog_format_and_sd_id)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	ck_assert_msg(load_text("[sink a]\ntype = syslog\n\n"
+	                        "[sink b]\ntype = syslog\naddress = udp://127.0.0.1:514\nformat = rfc3164\n"
+	                        "sd_id = alerts@99999.1.2\n\n"
+	                        "[sink c]\ntype = syslog\nformat = rfc5424\nsd_id = x@32473\n") == 0,
+	              "refused:%s", diag_text());
+	ck_assert_int_eq(cfg->sinks[0].format, SW_SYSLOG_AUTO);
+	ck_assert_str_eq(cfg->sinks[0].sd_id, SW_SYSLOG_SD_ID_DEFAULT);
+	ck_assert_str_eq(SW_SYSLOG_SD_ID_DEFAULT, "smtpwatch@0");
+	ck_assert_int_eq(cfg->sinks[1].format, SW_SYSLOG_RFC3164);
+	ck_assert_str_eq(cfg->sinks[1].sd_id, "alerts@99999.1.2");
+	ck_assert_int_eq(cfg->sinks[2].format, SW_SYSLOG_RFC5424);
+	ck_assert_str_eq(cfg->sinks[2].sd_id, "x@32473");
+	ck_assert_msg(diag.n == 1 && diag.items[0].warning && diag.items[0].line == 13 &&
+	              strstr(diag.items[0].text, "reserved for documentation (RFC 5612)") != NULL,
+	              "want one warning at line 13:%s", diag_text());
+	f = open_memstream(&text, &len);
+	ck_assert_ptr_nonnull(f);
+	sw_config_dump(cfg, f);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_msg(strstr(text, "\n[sink a]\ntype = syslog\n") && strstr(text, "\nformat = auto\nsd_id = smtpwatch@0\n") &&
+	              strstr(text, "\nformat = rfc3164\nsd_id = alerts@99999.1.2\n"), "%s", text);
+	free(text);
 }
 END_TEST
 
@@ -665,6 +713,7 @@ START_TEST(names_and_enums)
 		"exception-source-drift", "exception-expired", "smtp-auth-password-spray", "smtp-auth-brute-force",
 		"exception-volume-spike", "source-unhealthy", "credential-expiring", "exception-expiring",
 		"exception-unused", "legacy-tls-submission", "exception-register-stale", "coverage-gap",
+		"basic-sender-stopped",
 	};
 	static const struct {
 		const char *name;
@@ -921,6 +970,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, shipped_example_config);
 	tcase_add_test(tc, minimal_config_defaults);
 	tcase_add_test(tc, syslog_transports);
+	tcase_add_test(tc, syslog_format_and_sd_id);
 	tcase_add_loop_test(tc, invalid_input_reports_file_line, 0, sizeof(bad) / sizeof(bad[0]));
 	tcase_add_test(tc, multiple_errors_all_reported_in_order);
 	tcase_add_test(tc, secret_readable_by_others_refused);

@@ -1,7 +1,10 @@
 """Running smtpwatch as a service: the systemd unit's sandbox score, what
-`meson install` puts where (DESTDIR, config never overwritten, man pages
-that render), and `smtpwatchctl metrics` against the simulator."""
+`meson install` puts where (DESTDIR; smtpwatchctl in bin, the daemon in
+sbin; no live config, only the examples; the simulator only with
+-Dinstall_sim=true; man pages that render; the bash completion), and
+`smtpwatchctl metrics` against the simulator."""
 
+import glob
 import json
 import os
 import re
@@ -72,6 +75,22 @@ def test_unit():
     check(one("LimitCORE") == "0", "LimitCORE=0 (a core dump holds the client secret)")
     check("PrivateNetwork" not in u, "no PrivateNetwork= (the daemon polls Microsoft)")
     check("PrivateUsers" not in u, "no PrivateUsers= (smtpwatchctl callers' credentials must stay readable)")
+    # Issue 14 #2: no config, no start; a bad config fails once.
+    check(one("ConditionPathExists") == "/etc/smtpwatch/smtpwatch.conf",
+          "ConditionPathExists=/etc/smtpwatch/smtpwatch.conf (%s)" % one("ConditionPathExists"))
+    check("78" in (one("RestartPreventExitStatus") or "").split(),
+          "RestartPreventExitStatus= has 78, the daemon's exit for a bad config (%s)" % one("RestartPreventExitStatus"))
+    check("ExecStartPre" not in u, "no ExecStartPre= (RestartPreventExitStatus= would not cover its failure)")
+    with tempfile.TemporaryDirectory() as d:
+        conf = os.path.join(d, "smtpwatch.conf")
+        with open(conf, "w") as f:
+            f.write("[daemon]\nstate_dir = %s\nsocket = %s/s.sock\nsocket_group =\nallow_root = yes\n\n"
+                    "[tenant t]\ntenant_id = t.onmicrosoft.com\nclient_id = 00000000-0000-0000-0000-000000000000\n"
+                    "client_secret_file = %s/missing.secret\n" % (d, d, d))
+        p = subprocess.run([SMTPWATCHD, "-c", conf], capture_output=True, text=True, timeout=60)
+        check(p.returncode == 78 and "missing.secret" in p.stderr,
+              "smtpwatchd on a config with a missing secret exits 78 and names the file (%d: %s)"
+              % (p.returncode, p.stderr.strip()[-200:]))
 
     if shutil.which("systemd-analyze") is None:
         skip("systemd-analyze security scores the unit at <= %.1f" % MAX_EXPOSURE,
@@ -117,7 +136,8 @@ def test_install():
     opts = build_options(build)
     prefix = opts["prefix"]
     at = lambda d: d if os.path.isabs(d) else os.path.join(prefix, d)  # noqa: E731
-    sbindir, sysconfdir, mandir, datadir = (at(opts[k]) for k in ("sbindir", "sysconfdir", "mandir", "datadir"))
+    bindir, sbindir, sysconfdir, mandir, datadir = (at(opts[k]) for k in
+                                                    ("bindir", "sbindir", "sysconfdir", "mandir", "datadir"))
     dest = tempfile.mkdtemp(prefix="sw-destdir-")
     try:
         inst = lambda: subprocess.run(["meson", "install", "-C", build, "--no-rebuild", "--destdir", dest],  # noqa
@@ -125,9 +145,11 @@ def test_install():
         p = inst()
         check(p.returncode == 0, "meson install --destdir succeeds (%s)" % p.stderr.strip()[-300:])
         D = lambda path: dest + path  # noqa: E731
-        for name in ("smtpwatchd", "smtpwatchctl"):
-            f = D(os.path.join(sbindir, name))
-            check(os.access(f, os.X_OK), "%s is installed in sbindir (%s)" % (name, f[len(dest):]))
+        for name, where in (("smtpwatchd", sbindir), ("smtpwatchctl", bindir)):
+            f = D(os.path.join(where, name))
+            check(os.access(f, os.X_OK), "%s is installed in %s" % (name, f[len(dest):]))
+        check(not os.path.exists(D(os.path.join(sbindir, "smtpwatchctl"))),
+              "smtpwatchctl is not in sbindir (off a group member's PATH)")
         unit = D(os.path.join(prefix, "lib", "systemd", "system", "smtpwatchd.service"))
         check(os.path.exists(unit), "the unit is installed in lib/systemd/system")
         if os.path.exists(unit):
@@ -137,10 +159,14 @@ def test_install():
         for d in ("sysusers.d", "tmpfiles.d"):
             check(os.path.exists(D(os.path.join(prefix, "lib", d, "smtpwatch.conf"))),
                   "lib/%s/smtpwatch.conf is installed" % d)
-        conf = D(os.path.join(sysconfdir, "smtpwatch", "smtpwatch.conf"))
-        reg = D(os.path.join(sysconfdir, "smtpwatch", "exceptions", "contoso.conf"))
-        check(os.path.exists(conf), "the example config is installed as %s" % conf[len(dest):])
-        check(os.path.exists(reg), "the example register is installed as %s" % reg[len(dest):])
+        etc = D(os.path.join(sysconfdir, "smtpwatch"))
+        live = [os.path.join(r, f)[len(dest):] for r, _, fs in os.walk(etc) for f in fs]
+        check(not live, "no live config is installed under %s (%s)" % (etc[len(dest):], live))
+        sim = [os.path.join(r, f)[len(dest):] for r, ds, fs in os.walk(dest) for f in fs + ds if "smtpwatch-sim" in f
+               or (f == "scenarios")]
+        check(not sim, "the simulator is not installed without -Dinstall_sim=true (%s)" % sim)
+        comp = D(os.path.join(datadir, "bash-completion", "completions", "smtpwatchctl"))
+        check(os.path.exists(comp), "the bash completion is installed as %s" % comp[len(dest):])
         for name in ("smtpwatch.conf", "exceptions-contoso.conf"):
             check(os.path.exists(D(os.path.join(datadir, "doc", "smtpwatch", "examples", name))),
                   "share/doc/smtpwatch/examples/%s is installed" % name)
@@ -157,17 +183,56 @@ def test_install():
             found = [os.path.join(r, f) for r, _, fs in os.walk(dest) for f in fs if f == cat]
             check(bool(found), "the journald catalog %s is installed (%s)" % (cat, [f[len(dest):] for f in found]))
 
-        # An admin's config survives a reinstall.
-        with open(conf, "a") as f:
-            f.write("; edited by the admin\n")
-        os.chmod(reg, 0o640)
+        # An admin's config (written from the examples) survives a reinstall.
+        conf = os.path.join(etc, "smtpwatch.conf")
+        os.makedirs(etc, exist_ok=True)
+        with open(conf, "w") as f:
+            f.write("; written by the admin\n")
         p = inst()
         with open(conf) as f:
-            kept = f.read().endswith("; edited by the admin\n")
-        check(p.returncode == 0 and kept, "a second meson install keeps the edited config")
-        check((os.stat(reg).st_mode & 0o777) == 0o640, "and leaves the register alone")
+            kept = f.read() == "; written by the admin\n"
+        check(p.returncode == 0 and kept, "a second meson install leaves the admin's config alone")
     finally:
         shutil.rmtree(dest, ignore_errors=True)
+
+
+def test_man_lint():
+    """Every page in man/ (smtpwatch-sim.1 included) is mandoc -Tlint clean at warning level."""
+    pages = sorted(glob.glob(os.path.join(SRC, "man", "*.[158]")))
+    check(any(p.endswith("smtpwatch-sim.1") for p in pages), "man/smtpwatch-sim.1 exists")
+    if shutil.which("mandoc") is None:
+        skip("mandoc -Tlint on man/*", "mandoc is not installed (Debian: apt-get install mandoc)")
+        return
+    for page in pages:
+        p = subprocess.run(["mandoc", "-Tlint", "-Wwarning", page], capture_output=True, text=True, timeout=60)
+        out = (p.stdout + p.stderr).strip()
+        check(p.returncode == 0 and not out, "mandoc -Tlint -Wwarning %s is clean (%s)" % (os.path.basename(page),
+                                                                                         out[:300]))
+
+
+def test_install_sim():
+    """-Dinstall_sim=true installs the simulator (tag sim) under its own names."""
+    if shutil.which("meson") is None or shutil.which("ninja") is None:
+        skip("meson install --tags sim", "meson or ninja is not in PATH")
+        return
+    tmp = tempfile.mkdtemp(prefix="sw-sim-install-")
+    try:
+        build, dest = os.path.join(tmp, "build"), os.path.join(tmp, "dest")
+        p = subprocess.run(["meson", "setup", build, SRC, "-Dinstall_sim=true", "--prefix=/usr"],
+                           capture_output=True, text=True, timeout=240)
+        if p.returncode == 0:
+            p = subprocess.run(["ninja", "-C", build, "sim/smtpwatch-sim"], capture_output=True, text=True,
+                               timeout=600)
+        if p.returncode == 0:
+            p = subprocess.run(["meson", "install", "-C", build, "--no-rebuild", "--tags", "sim", "--destdir", dest],
+                               capture_output=True, text=True, timeout=240)
+        check(p.returncode == 0, "meson install --tags sim with -Dinstall_sim=true (%s)" % p.stderr.strip()[-300:])
+        got = sorted(os.path.join(r, f)[len(dest):] for r, _, fs in os.walk(dest) for f in fs)
+        want = ["/usr/bin/smtpwatch-sim", "/usr/share/man/man1/smtpwatch-sim.1",
+                "/usr/share/smtpwatch-sim/scenarios/demo.json", "/usr/share/smtpwatch-sim/scenarios/foundation.json"]
+        check(got == want, "the sim tag installs the simulator, its man page and scenarios only (%s)" % got)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"'
@@ -289,6 +354,8 @@ def test_metrics():
 def main():
     test_unit()
     test_install()
+    test_man_lint()
+    test_install_sim()
     test_metrics()
     finish()
 
