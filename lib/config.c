@@ -369,6 +369,7 @@ enum key_kind {
 	K_SYSLOG_FORMAT, /* enum sw_syslog_format */
 	K_SD_ID,     /* char *, NAME@PEN (sd_id_valid) */
 	K_LISTEN,    /* char *, sw_listen_parse */
+	K_MANAGEURL, /* char *, a K_BASEURL that is one of sw_manage_urls or loopback */
 };
 
 struct key_def {
@@ -425,6 +426,9 @@ static const struct key_def tenant_keys[] = {
 	{ "config_interval", K_DURATION, T(config_interval) },
 	{ "report_spool", K_PATH, T(report_spool) },
 	{ "exceptions", K_PATH, T(exceptions) },
+	{ "audit", K_BOOL, T(audit) },
+	{ "manage_url", K_MANAGEURL, T(manage_url) },
+	{ "audit_interval", K_DURATION, T(audit_interval) },
 	{ NULL, 0, 0 },
 };
 #undef T
@@ -579,6 +583,9 @@ static void tenant_defaults(struct cfg_ctx *x, struct sw_tenant_config *t)
 	t->signins_lookback = 2 * 3600;
 	t->initial_backfill = 7 * 86400;
 	t->config_interval = 3600;
+	t->audit = false;
+	t->manage_url = cfg_strdup(x, "https://manage.office.com");
+	t->audit_interval = 15 * 60;
 }
 
 /* Set a sink's defaults (the syslog address is set once the type is known). */
@@ -970,6 +977,32 @@ static void strv_free(char **v)
 	free(v);
 }
 
+/* See config.h. */
+const char *const sw_manage_urls[] = {
+	"https://manage.office.com",          /* commercial */
+	"https://manage-gcc.office.com",      /* GCC */
+	"https://manage.office365.us",        /* GCC High */
+	"https://manage.protection.apps.mil", /* DoD */
+	NULL,
+};
+
+/* Is this one of the documented Management API hosts (any trailing '/'),
+ * or a loopback URL (the simulator)?  A bearer token for the resource goes
+ * wherever this points, so nothing else is taken. */
+static bool manage_url_known(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (sw_url_is_loopback(v))
+		return true;
+	while (n > 0 && v[n - 1] == '/')
+		n--;
+	for (size_t i = 0; sw_manage_urls[i] != NULL; i++)
+		if (strlen(sw_manage_urls[i]) == n && strncasecmp(v, sw_manage_urls[i], n) == 0)
+			return true;
+	return false;
+}
+
 /* Parse one value into the section's struct. */
 static void cfg_set(struct cfg_ctx *x, int line, const struct key_def *k, void *obj, const char *value)
 {
@@ -1001,6 +1034,18 @@ static void cfg_set(struct cfg_ctx *x, int line, const struct key_def *k, void *
 		free(*str);
 		*str = *value != '\0' ? cfg_strdup(x, value) : NULL;
 		break;
+	case K_MANAGEURL:
+		if (sw_url_check(value, why, sizeof(why)) < 0) {
+			cfg_error(x, line, "%s: %s", k->name, why);
+			break;
+		}
+		if (!manage_url_known(value)) {
+			cfg_error(x, line, "%s: \"%s\" is not a Management Activity API host (https://manage.office.com, "
+			          "https://manage-gcc.office.com, https://manage.office365.us, "
+			          "https://manage.protection.apps.mil)", k->name, value);
+			break;
+		}
+		/* fall through */
 	case K_BASEURL:
 	case K_URL:
 		if (sw_url_check(value, why, sizeof(why)) < 0) {
@@ -1009,7 +1054,7 @@ static void cfg_set(struct cfg_ctx *x, int line, const struct key_def *k, void *
 		}
 		free(*str);
 		*str = cfg_strdup(x, value);
-		if (*str != NULL && k->kind == K_BASEURL) {
+		if (*str != NULL && (k->kind == K_BASEURL || k->kind == K_MANAGEURL)) {
 			size_t n = strlen(*str);
 			while (n > 0 && (*str)[n - 1] == '/')
 				(*str)[--n] = '\0';
@@ -1378,6 +1423,7 @@ void sw_config_free(struct sw_config *c)
 		free(t->login_url);
 		free(t->graph_url);
 		free(t->exchange_url);
+		free(t->manage_url);
 		free(t->report_spool);
 		free(t->exceptions);
 	}
@@ -1446,6 +1492,7 @@ static void dump_key(FILE *f, const struct key_def *k, const void *obj, bool url
 	case K_STR:
 	case K_PATH:
 	case K_BASEURL:
+	case K_MANAGEURL:
 	case K_ALG:
 	case K_ADDRESS:
 	case K_SD_ID:

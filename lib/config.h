@@ -109,7 +109,16 @@ struct sw_tenant_config {
 	int64_t config_interval;  /* default 1h */
 	char *report_spool;       /* may be NULL */
 	char *exceptions;         /* register path, may be NULL (empty register) */
+	/* The audit source (SPEC "Change attribution"): off by default, it
+	 * needs ActivityFeed.Read of "Office 365 Management APIs". */
+	bool audit;
+	char *manage_url;         /* default https://manage.office.com; one of SW_MANAGE_HOSTS or loopback */
+	int64_t audit_interval;   /* default 15m */
 };
+
+/* The Management Activity API's documented base URLs: commercial, GCC,
+ * GCC High, DoD (NULL-terminated). */
+extern const char *const sw_manage_urls[];
 
 struct sw_rules_config {
 	int64_t spray_failures;         /* 20 */

@@ -5,6 +5,7 @@
 #include "store.h"
 #include "store_int.h"
 #include "store_alert.h"
+#include "store_audit.h"
 #include "store_deliver.h"
 #include "store_exo.h"
 #include "store_lifecycle.h"
@@ -139,6 +140,7 @@ static const char *const migrations[] = {
 	"UPDATE signin_counts SET n = (SELECT count(*) FROM signins WHERE signins.tenant = signin_counts.tenant);",
 	sw_store_alert_schema, /* 7: store_alert.c, alert document version 2 */
 	sw_store_deliver_schema, /* 8: store_deliver.c, digests */
+	sw_store_audit_schema,   /* 9: store_audit.c, the audit source (issue 16) */
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == SW_STORE_SCHEMA_VERSION,

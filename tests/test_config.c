@@ -297,6 +297,9 @@ START_TEST(minimal_config_defaults)
 	ck_assert_int_eq(t->signins_lookback, 7200);
 	ck_assert_int_eq(t->initial_backfill, 7 * 86400);
 	ck_assert_int_eq(t->config_interval, 3600);
+	ck_assert(!t->audit);
+	ck_assert_str_eq(t->manage_url, "https://manage.office.com");
+	ck_assert_int_eq(t->audit_interval, 15 * 60);
 	ck_assert_ptr_null(t->report_spool);
 	ck_assert_ptr_null(t->exceptions);
 
@@ -352,6 +355,12 @@ static const struct {
 	{ "[tenant contoso]\ntenant_id =\nclient_id = y\nclient_secret_file = contoso.secret\n", 2,
 	  "tenant_id: empty value" },
 	{ TENANT "graph_url = http://graph.example.com\n", 5, "graph_url: http:// is only allowed for loopback hosts" },
+	{ TENANT "manage_url = https://manage.example.com\n", 5,
+	  "manage_url: \"https://manage.example.com\" is not a Management Activity API host" },
+	{ TENANT "manage_url = https://manage.office.com/api/v1.0\n", 5, "is not a Management Activity API host" },
+	{ TENANT "manage_url = http://manage.office.com\n", 5, "manage_url: http:// is only allowed for loopback hosts" },
+	{ TENANT "audit = maybe\n", 5, "audit: expected yes or no, not \"maybe\"" },
+	{ TENANT "audit_interval = 0\n", 5, "audit_interval: must be longer than 0" },
 	{ TENANT "login_url = ftp://login.example.com\n", 5, "login_url: unsupported scheme \"ftp\"" },
 	{ TENANT "assertion_alg = HS256\n", 5, "assertion_alg: must be PS256 or RS256, not \"HS256\"" },
 	{ TENANT "[tenant contoso]\ntenant_id = z\n", 5, "duplicate section [tenant contoso] (first at line 1)" },
@@ -590,6 +599,32 @@ START_TEST(loopback_http_accepted)
 	ck_assert_str_eq(cfg->tenants[0].graph_url, "http://localhost:8080");
 	ck_assert_str_eq(cfg->tenants[0].exchange_url, "http://[::1]:8080");
 	ck_assert_str_eq(cfg->sinks[0].url, "http://127.0.0.1:8080/hooks/soc");
+}
+END_TEST
+
+/* manage_url: the four documented hosts (any case, a trailing '/'), and
+ * loopback for the simulator; audit and audit_interval beside it. */
+START_TEST(manage_url_hosts)
+{
+	static const char *const ok[][2] = {
+		{ "https://manage.office.com", "https://manage.office.com" },
+		{ "https://manage-gcc.office.com/", "https://manage-gcc.office.com" },
+		{ "https://MANAGE.office365.us", "https://MANAGE.office365.us" },
+		{ "https://manage.protection.apps.mil//", "https://manage.protection.apps.mil" },
+		{ "http://127.0.0.1:9443", "http://127.0.0.1:9443" },
+	};
+	char text[1024];
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		snprintf(text, sizeof(text), TENANT "audit = on\nmanage_url = %s\naudit_interval = 5m\n", ok[i][0]);
+		ck_assert_msg(load_text(text) == 0, "%s refused:%s", ok[i][0], diag_text());
+		ck_assert(cfg->tenants[0].audit);
+		ck_assert_str_eq(cfg->tenants[0].manage_url, ok[i][1]);
+		ck_assert_int_eq(cfg->tenants[0].audit_interval, 300);
+		sw_config_free(cfg);
+		cfg = NULL;
+		sw_diag_clear(&diag);
+	}
 }
 END_TEST
 
@@ -956,6 +991,8 @@ START_TEST(dump_has_defaults_and_no_secret)
 	ck_assert_msg(strstr(text, "\nretention = 400d\n") && strstr(text, "\nsignins_interval = 5m\n") &&
 	              strstr(text, "\nlogin_url = https://login.microsoftonline.com\n") &&
 	              strstr(text, "\nstale_after = 3h\n"), "%s", text);
+	ck_assert_msg(strstr(text, "\naudit = no\n") && strstr(text, "\nmanage_url = https://manage.office.com\n") &&
+	              strstr(text, "\naudit_interval = 15m\n"), "%s", text);
 	free(text);
 }
 END_TEST
@@ -988,6 +1025,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, secret_owned_by_another_user_refused);
 	tcase_add_test(tc, secret_buffer_left_out_of_core_dumps);
 	tcase_add_test(tc, dump_has_defaults_and_no_secret);
+	tcase_add_test(tc, manage_url_hosts);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -160,7 +160,7 @@ START_TEST(test_older_schema_migrates_forward)
 	                              "DROP INDEX outbox_group; DROP INDEX outbox_members; ALTER TABLE outbox DROP COLUMN rule; "
 	                              "ALTER TABLE outbox DROP COLUMN tenant; ALTER TABLE outbox DROP COLUMN digest; "
 	                              "ALTER TABLE outbox DROP COLUMN members;"
-	                              "PRAGMA user_version = 1",
+	                              "DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; PRAGMA user_version = 1",
 	                              NULL, NULL, NULL),
 	                 SQLITE_OK);
 	reopen();
@@ -408,7 +408,7 @@ START_TEST(test_migration_outbox_groups)
 	ck_assert_int_eq(sqlite3_exec(sw_store_sqlite(store),
 	                              "DROP INDEX outbox_group; DROP INDEX outbox_members; ALTER TABLE outbox DROP COLUMN rule; "
 	                              "ALTER TABLE outbox DROP COLUMN tenant; ALTER TABLE outbox DROP COLUMN digest; "
-	                              "ALTER TABLE outbox DROP COLUMN members; PRAGMA user_version = 7;"
+	                              "ALTER TABLE outbox DROP COLUMN members; DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; PRAGMA user_version = 7;"
 	                              "INSERT INTO outbox (alert_id, transition, sink, body, created, next_attempt) VALUES "
 	                              "('a-1', 1, 'soc', '{\"rule\":\"r1\",\"tenant\":\"contoso\"}', 10, 10)",
 	                              NULL, NULL, NULL),
@@ -437,7 +437,7 @@ START_TEST(test_migration_drops_later_duplicates)
 	                              "DROP INDEX outbox_group; DROP INDEX outbox_members; ALTER TABLE outbox DROP COLUMN rule; "
 	                              "ALTER TABLE outbox DROP COLUMN tenant; ALTER TABLE outbox DROP COLUMN digest; "
 	                              "ALTER TABLE outbox DROP COLUMN members;"
-	                              "PRAGMA user_version = 5;"
+	                              "DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; PRAGMA user_version = 5;"
 	                              "INSERT INTO signins (rowid, tenant, id, created, ingested) VALUES"
 	                              " (10, 'contoso', 'a1', 1000, 1), (11, 'contoso', 'a2', 1001, 1),"
 	                              " (12, 'contoso', 'a1', 1003, 2), (13, 'fabrikam', 'a1', 1000, 2),"
@@ -476,7 +476,7 @@ START_TEST(test_migration_alert_transition_at)
 	                              "DROP INDEX outbox_group; DROP INDEX outbox_members; ALTER TABLE outbox DROP COLUMN rule; "
 	                              "ALTER TABLE outbox DROP COLUMN tenant; ALTER TABLE outbox DROP COLUMN digest; "
 	                              "ALTER TABLE outbox DROP COLUMN members;"
-	                              "PRAGMA user_version = 6;"
+	                              "DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; PRAGMA user_version = 6;"
 	                              "INSERT INTO alerts (id, rule, tenant, subject, severity, status, first_seen, "
 	                              "last_seen, count, notified_count, transition, resolved_at, updated) VALUES"
 	                              " ('a-000001', 'r', 'contoso', 'x', 3, 0, 1, 2, 1, 1, 2, 0, 900),"
