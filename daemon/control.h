@@ -3,6 +3,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct daemon;
@@ -52,6 +53,14 @@ int control_cmd_import_report(struct daemon *d, const struct control_peer *peer,
                               char *why, size_t n);
 int control_cmd_report(struct daemon *d, const struct control_peer *peer, json_t *req, json_t **ret_data,
                        char *why, size_t n);
+/* control_review.c: add to doc, one tenant's part of the report document,
+ * what the reports people read show ("inventory", "chart", "verdict",
+ * "exceptions", "alerts", "alerts_open", "changes", "silent"; smtpwatchctl(8)
+ * lists the keys).  since: the period's first day; now: the clock.  0, or
+ * -errno with why. */
+struct tenant;
+int control_review_add(struct daemon *d, struct tenant *t, json_t *doc, int64_t since, int64_t now, char *why,
+                       size_t n);
 /* control_metrics.c */
 int control_cmd_metrics(struct daemon *d, const struct control_peer *peer, json_t *req, json_t **ret_data,
                         char *why, size_t n);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "inventory.h"
 #include "jsonutil.h"
 #include "log.h"
 #include "report.h"
@@ -399,83 +400,16 @@ out:
 	return r < 0 ? NULL : doc;
 }
 
-/* Append one CSV field.  Sender addresses, owners and tickets come from
- * the tenant's exports and the register: sw_csv_cell quotes them and puts
- * a ' before a cell a spreadsheet would run as a formula (= + - @ TAB
- * CR first), as OWASP advises.  Numbers are written as they are (a
- * negative count cannot occur, and a number is no formula). */
-static void csv_field(struct sw_buf *b, const json_t *v, bool last)
-{
-	char tmp[64];
-
-	if (json_is_integer(v)) {
-		snprintf(tmp, sizeof(tmp), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-		sw_buf_append(b, tmp, strlen(tmp));
-	} else {
-		sw_csv_cell(b, json_is_string(v) ? json_string_value(v) : "");
-	}
-	sw_buf_append(b, last ? "\r\n" : ",", last ? 2 : 1);
-}
-
-/* The readiness report as CSV: one row per sender and protocol, then one
- * per week and protocol (record column says which). */
-static char *report_csv(const json_t *doc)
-{
-	static const char *const sender_keys[] = {"messages", NULL, "signins", "first_seen", "last_seen", "register",
-	                                          "owner", "ticket", "expires"};
-	struct sw_buf b = {0};
-	const json_t *t, *e;
-	size_t i, j;
-
-	sw_buf_printf(&b, "tenant,record,week,sender,protocol,messages,senders,signins,first_seen,last_seen,register,"
-	                  "owner,ticket,expires,tenant_state\r\n");
-	json_array_foreach(json_object_get(doc, "tenants"), i, t) {
-		const json_t *tn = json_object_get(t, "tenant"), *st = json_object_get(t, "state");
-		static const char *const lists[] = {"basic", "oauth", "unknown"};
-		for (int l = 0; l < 3; l++) {
-			json_array_foreach(json_object_get(t, lists[l]), j, e) {
-				json_t *proto = json_string(lists[l]);
-				csv_field(&b, tn, false);
-				sw_buf_printf(&b, "sender,,");
-				csv_field(&b, json_object_get(e, "sender"), false);
-				csv_field(&b, proto, false);
-				for (size_t k = 0; k < sizeof(sender_keys) / sizeof(sender_keys[0]); k++)
-					csv_field(&b, sender_keys[k] ? json_object_get(e, sender_keys[k]) : NULL, false);
-				csv_field(&b, st, true);
-				json_decref(proto);
-			}
-		}
-		json_array_foreach(json_object_get(t, "weeks"), j, e) {
-			for (int l = 0; l < 3; l++) {
-				char ks[32], km[32];
-				snprintf(ks, sizeof(ks), "%s_senders", lists[l]);
-				snprintf(km, sizeof(km), "%s_messages", lists[l]);
-				if (json_integer_value(json_object_get(e, ks)) == 0)
-					continue;
-				json_t *proto = json_string(lists[l]);
-				csv_field(&b, tn, false);
-				sw_buf_printf(&b, "week,");
-				csv_field(&b, json_object_get(e, "week"), false);
-				sw_buf_printf(&b, ",");
-				csv_field(&b, proto, false);
-				csv_field(&b, json_object_get(e, km), false);
-				csv_field(&b, json_object_get(e, ks), false);
-				sw_buf_printf(&b, ",,,,,,,");
-				csv_field(&b, st, true);
-				json_decref(proto);
-			}
-		}
-	}
-	return b.data;
-}
-
-/* report {"format":"csv"|"json","since":"DUR"}: the readiness report of
- * every tenant. */
+/* report {"format":"csv"|"json"|"html","since":"DUR","tenant":NAME,"bom":bool}:
+ * the readiness report of every tenant (or one).  csv and html answer
+ * {"format":..,"text":..}, rendered from the same document json gives. */
 int control_cmd_report(struct daemon *d, const struct control_peer *peer, json_t *req, json_t **ret_data,
                        char *why, size_t n)
 {
 	const char *format = json_string_value(json_object_get(req, "format"));
-	json_t *jsince = json_object_get(req, "since");
+	json_t *jsince = json_object_get(req, "since"), *jtenant = json_object_get(req, "tenant");
+	json_t *jbom = json_object_get(req, "bom");
+	const char *only = json_string_value(jtenant);
 	int64_t now = daemon_now(), dur = REPORT_DEFAULT_SINCE;
 	json_t *doc, *tenants;
 
@@ -492,32 +426,51 @@ int control_cmd_report(struct daemon *d, const struct control_peer *peer, json_t
 		snprintf(why, n, "\"since\" must be a duration such as \"90d\"");
 		return -EINVAL;
 	}
+	if (jtenant != NULL && !json_is_null(jtenant) && (only == NULL || only[0] == '\0')) {
+		snprintf(why, n, "\"tenant\" must be a tenant name");
+		return -EINVAL;
+	}
+	if (only != NULL && daemon_tenant(d, only) == NULL) {
+		snprintf(why, n, "unknown tenant \"%.64s\"", only);
+		return -ENOENT;
+	}
+	if (jbom != NULL && !json_is_boolean(jbom)) {
+		snprintf(why, n, "\"bom\" must be true or false");
+		return -EINVAL;
+	}
 	/* Whole days: the report counts days. */
 	int64_t since = (now - dur) / SW_DAY * SW_DAY;
 	tenants = json_array();
-	doc = json_pack("{s:o,s:o,s:s,s:o}", "generated", sw_json_time_or_null(now), "since",
-	                sw_json_day_or_null(since), "basic_default_off", "2026-12-31", "tenants", tenants);
+	doc = json_pack("{s:o,s:o,s:I,s:s,s:o,s:o}", "generated", sw_json_time_or_null(now), "since",
+	                sw_json_day_or_null(since), "period_days", (json_int_t)((now - since) / SW_DAY),
+	                "basic_default_off", "2026-12-31", "tenant", only ? json_string(only) : json_null(), "tenants",
+	                tenants);
 	if (doc == NULL) {
 		snprintf(why, n, "out of memory");
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < d->n_tenants; i++) {
-		json_t *tr = tenant_report(d, d->tenants[i], since, now, why, n);
-		if (tr == NULL) {
+		struct tenant *t = d->tenants[i];
+		if (only != NULL && strcmp(only, t->cfg->name) != 0)
+			continue;
+		json_t *tr = tenant_report(d, t, since, now, why, n);
+		if (tr == NULL || control_review_add(d, t, tr, since, now, why, n) < 0) {
+			json_decref(tr);
 			json_decref(doc);
 			return -EIO;
 		}
 		json_array_append_new(tenants, tr);
 	}
-	if (format != NULL && strcmp(format, "csv") == 0) {
-		char *csv = report_csv(doc);
+	if (format != NULL && strcmp(format, "json") != 0) {
+		struct sw_buf b = {0};
+		int r = sw_inventory_csv(doc, json_is_true(jbom), &b);
 		json_decref(doc);
-		if (csv == NULL) {
+		doc = r < 0 ? NULL : json_pack("{s:s,s:s}", "format", format, "text", b.data ? b.data : "");
+		sw_buf_clear(&b);
+		if (doc == NULL) {
 			snprintf(why, n, "out of memory");
 			return -ENOMEM;
 		}
-		doc = json_pack("{s:s,s:s}", "format", "csv", "text", csv);
-		free(csv);
 	}
 	*ret_data = doc;
 	return doc != NULL ? 0 : -ENOMEM;

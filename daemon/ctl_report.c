@@ -166,11 +166,13 @@ static void print_report(const json_t *d)
 	}
 }
 
-/* report [--format csv|json] [--since DUR] */
+/* report [--format csv|json] [--tenant NAME] [--since DUR] [--bom] */
 int do_report(struct ctl *c, const struct ctl_verb *v, int argc, char **argv)
 {
-	const char *format = NULL, *since = NULL;
-	const struct opt opts[] = {{"--format", NULL, &format}, {"--since", NULL, &since}, {NULL, NULL, NULL}};
+	const char *format = NULL, *since = NULL, *tenant = NULL;
+	bool bom = false;
+	const struct opt opts[] = {{"--format", NULL, &format}, {"--since", NULL, &since}, {"--tenant", NULL, &tenant},
+	                           {"--bom", &bom, NULL}, {NULL, NULL, NULL}};
 	json_t *req;
 
 	PARSE_OR_RETURN(c, v, argc, argv, opts, NULL, 0, 0, NULL);
@@ -179,6 +181,10 @@ int do_report(struct ctl *c, const struct ctl_verb *v, int argc, char **argv)
 		return verb_usage(v, "--json and --format %s exclude each other (--format json is the JSON)", format);
 	if (format != NULL && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0)
 		return verb_usage(v, "--format must be csv or json");
+	if (bom && (format == NULL || strcmp(format, "csv") != 0))
+		return verb_usage(v, "--bom is for --format csv (a UTF-8 byte order mark for Excel)");
+	if (tenant != NULL && tenant[0] == '\0')
+		return verb_usage(v, "--tenant needs a tenant name");
 	if (check_duration(v, "--since", since) != 0)
 		return EXIT_USAGE;
 	/* --format json is the JSON document, like --json. */
@@ -189,5 +195,9 @@ int do_report(struct ctl *c, const struct ctl_verb *v, int argc, char **argv)
 		json_object_set_new(req, "format", json_string(format));
 	if (req != NULL && since != NULL)
 		json_object_set_new(req, "since", json_string(since));
+	if (req != NULL && tenant != NULL)
+		json_object_set_new(req, "tenant", json_string(tenant));
+	if (req != NULL && bom)
+		json_object_set_new(req, "bom", json_true());
 	return ctl_run(c, req, print_report);
 }

@@ -2,15 +2,19 @@
 spool of a running daemon (and imported with smtpwatchctl) become
 observations, alerts at the webhook, and the retirement-readiness report."""
 
+import csv
+import io
 import json
 import os
+import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Env, check, finish, wait_for  # noqa: E402
+from harness import SCALE, SMTPWATCHCTL, Env, check, finish, wait_for  # noqa: E402
 
 UNAPPROVED = "unapproved-basic-auth-submission"
+HOSTILE = '=HYPERLINK("http://evil.example/x","click")@contoso.com'
 
 
 def day(offset):
@@ -42,7 +46,8 @@ def alert(env, rule, subject):
 def main():
     register = ("[exception scanner-hq@contoso.com]\nowner = facilities@contoso.com\n"
                 "justification = Ricoh MFP scan-to-mail, firmware has no OAuth\nticket = CHG-10422\n"
-                "expires = %s\nallowed_ips = 203.0.113.0/28\nmax_daily_messages = 50\n" % day(40))
+                "expires = %s\nallowed_ips = 203.0.113.0/28\nmax_daily_messages = 50\n"
+                "device = Ricoh MP C3004, 2nd floor\ncriticality = high\nmigration = in-progress\n" % day(40))
     env = Env("report", register=register)
     spool = os.path.join(env.dir, "spool")
     with open(env.conf) as f:
@@ -50,6 +55,9 @@ def main():
     conf = conf.replace("[tenant contoso]\n", "[tenant contoso]\nreport_spool = %s\n" % spool)
     with open(env.conf, "w") as f:
         f.write(conf)
+    # A UPN a spreadsheet would run as a formula, in the first read of the sign-ins.
+    env.sim.add_signins("contoso.onmicrosoft.com", [{"at": "-20m", "count": 1, "user": HOSTILE, "ip": "192.0.2.66",
+                                                     "country": "US", "error_code": 0}])
     try:
         env.start_daemon()
         check(os.path.isdir(os.path.join(spool, "processed")) and os.path.isdir(os.path.join(spool, "rejected")),
@@ -201,13 +209,7 @@ def main():
                   "OAuth senders listed apart")
             check(len(t["weeks"]) >= 1 and sum(w["basic_messages"] for w in t["weeks"]) == 7 + 20 + 110 + 14 + 1,
                   "weekly counts add up to the Basic messages (%s)" % t["weeks"])
-        rc, csv = env.ctl("report", "--format", "csv", json_out=False)
-        lines = csv.splitlines()
-        check(rc == 0 and lines and lines[0].startswith("tenant,record,week,sender,protocol,messages"),
-              "--format csv has a header")
-        check(any(l.startswith("contoso,sender,,newprinter@contoso.com,basic,20,") for l in lines),
-              "and one row per sender and protocol")
-        check(any(l.startswith("contoso,week,") for l in lines), "and rows per week")
+        check_inventory_csv(env, y)
         rc, text = env.ctl("report", json_out=False)
         check(rc == 0 and "still on Basic SMTP AUTH" in text and "newprinter@contoso.com" in text,
               "the human report lists the Basic senders")
@@ -220,6 +222,84 @@ def main():
         env.close()
     test_once()
     finish()
+
+
+def ctl_raw(env, *args):
+    """smtpwatchctl's stdout as bytes decoded, CRLF kept (text=True would fold it)."""
+    p = subprocess.run([SMTPWATCHCTL, "-s", env.socket] + list(args), capture_output=True, timeout=30 * SCALE)
+    return p.returncode, p.stdout.decode("utf-8")
+
+
+def check_inventory_csv(env, y):
+    """--format csv as a spreadsheet user gets it: the migration inventory."""
+    rc, text = ctl_raw(env, "report", "--format", "csv")
+    check(rc == 0 and text.startswith("sender,tenant,auth,first_seen,last_seen,messages_30d,signins_30d,register,"
+                                      "owner,device,criticality,migration,expires\r\n"),
+          "--format csv: the inventory header, CRLF (%r)" % text[:120])
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    by = {r["sender"]: r for r in rows}
+    check(len(by) == len(rows), "one row per sender (%d rows)" % len(rows))
+    check(set(["scanner2@contoso.com", "newprinter@contoso.com", "scanner-hq@contoso.com", "app1@contoso.com",
+               "app2@contoso.com", "legacy-app@contoso.com"]) <= set(by),
+          "every sender seen with SMTP AUTH, Basic and OAuth (%s)" % sorted(by))
+    hq = by.get("scanner-hq@contoso.com", {})
+    check(hq.get("owner") == "facilities@contoso.com" and hq.get("device") == "Ricoh MP C3004, 2nd floor" and
+          hq.get("criticality") == "high" and hq.get("migration") == "in-progress" and
+          hq.get("register") == "approved" and hq.get("expires") == day(40) and hq.get("tenant") == "contoso",
+          "a register entry's owner, device (with its comma), criticality, migration, expiry (%s)" % hq)
+    check(hq.get("auth") == "Basic" and hq.get("signins_30d") == "6" and hq.get("messages_30d") == "110",
+          "its auth and its 30 days of sign-ins and messages (%s)" % hq)
+    np = by.get("newprinter@contoso.com", {})
+    check(np.get("register") == "not registered" and np.get("owner") == "" and np.get("last_seen") == y and
+          np.get("messages_30d") == "20", "an unregistered sender: empty owner, its last day (%s)" % np)
+    check(by.get("app1@contoso.com", {}).get("auth") == "OAuth", "an OAuth sender says OAuth")
+    hostile = [r for r in rows if "hyperlink" in r["sender"].lower()]
+    check(len(hostile) == 1 and hostile[0]["sender"] == "'" + HOSTILE.lower(),
+          "a UPN starting with = is defused with a ' (%s)" % [r["sender"] for r in hostile])
+    check(not any(v.startswith(("=", "+", "-", "@")) for r in rows for v in r.values() if v),
+          "no cell starts a formula")
+    rc, bom = ctl_raw(env, "report", "--format", "csv", "--bom")
+    check(rc == 0 and bom.startswith("\ufeffsender,tenant,"), "--bom puts a UTF-8 BOM first, for Excel")
+    rc, one = ctl_raw(env, "report", "--format", "csv", "--tenant", "contoso", "--since", "7d")
+    check(rc == 0 and one == text, "--tenant contoso --since 7d: the same inventory (ever seen, not the period)")
+    rc, out = env.ctl("report", "--format", "csv", "--tenant", "fabrikam", json_out=False)
+    check(rc == 1 and "unknown tenant" in out, "an unknown --tenant: exit 1 (%r)" % out.strip())
+    rc, out = env.ctl("report", "--format", "csv", "--json", json_out=False)
+    check(rc == 2, "--json with --format csv is a usage error")
+
+    rc, doc = env.ctl("report", "--format", "json", "--tenant", "contoso")
+    t = doc["tenants"][0] if rc == 0 and doc.get("tenants") else {}
+    inv = {e["sender"]: e for e in t.get("inventory", [])}
+    check(set(inv) == set(k[1:] if k.startswith("'") else k for k in by) and HOSTILE.lower() in inv,
+          "--format json carries the same inventory, the hostile UPN as it is (%s)" % sorted(inv))
+    check(inv.get("ok@contoso.com", {}).get("auth") == "unknown", "a sender the report gives no protocol for")
+    v = t.get("verdict", {})
+    checks = {c["id"]: c for c in v.get("checks", [])}
+    check(v.get("control") == "CIS 1.3.2" and set(checks) == {"smtp-auth-tenant", "exceptions-registered",
+                                                             "legacy-auth-blocked"},
+          "a CIS 1.3.2 verdict with its three checks (%s)" % v)
+    check(checks.get("smtp-auth-tenant", {}).get("status") == "pass" and
+          "SmtpClientAuthenticationDisabled is True" in checks.get("smtp-auth-tenant", {}).get("evidence", ""),
+          "the tenant switch is off: pass, with the evidence (%s)" % checks.get("smtp-auth-tenant"))
+    check(checks.get("legacy-auth-blocked", {}).get("status") == "fail",
+          "no default authentication policy blocks Basic: fail (%s)" % checks.get("legacy-auth-blocked"))
+    check(v.get("result") == "not-compliant", "so the tenant is not compliant (%s)" % v.get("result"))
+    ex = t.get("exceptions", [])
+    check(len(ex) == 1 and ex[0]["mailbox"] == "scanner-hq@contoso.com" and ex[0]["status"] == "valid" and
+          ex[0]["days_left"] in (39, 40), "the exceptions by expiry (%s)" % ex)
+    weeks = t.get("chart", [])
+    check(len(weeks) >= 13 and sum(w["basic_messages"] for w in weeks) > 0 and
+          sum(w["oauth_messages"] for w in weeks) == 100, "the chart: every week of 90 days, Basic and OAuth (%s)"
+          % weeks[-3:])
+    check(t.get("alerts_open", {}).get("high", 0) >= 3 and
+          t["alerts_open"]["high"] == len([a for a in t["alerts"] if a["severity"] == "high"]),
+          "open alerts counted by severity (%s)" % t.get("alerts_open"))
+    sev = [a["severity"] for a in t.get("alerts", [])]
+    order = ["critical", "high", "medium", "low", "info"]
+    check(sev == sorted(sev, key=order.index), "alerts listed by severity, highest first (%s)" % sev)
+    check(t.get("changes", {}).get("configured") is False and "not configured" in t["changes"].get("text", ""),
+          "the changes say the audit source is not configured")
+    check(t.get("silent") == [], "no sender went silent (%s)" % t.get("silent"))
 
 
 def test_once():
