@@ -156,16 +156,18 @@ static int ctl_status(struct control_client *cl, json_t *req, json_t **ret_data,
 }
 
 /* An alert's document, marked silenced when a silence covers it now. */
-static json_t *alert_document_now(struct sw_store *s, const struct sw_alert *a)
+static json_t *alert_document_now(struct daemon *d, const struct sw_alert *a)
 {
 	struct sw_alert view = *a; /* shallow: only read by sw_alert_document */
 
 	view.silenced_until = 0;
-	sw_lifecycle_silenced(s, a->rule, a->subject, daemon_now(), &view.silenced_until);
+	sw_lifecycle_silenced(d->store, a->rule, a->subject, daemon_now(), &view.silenced_until);
+	sw_alert_set_tenant_id(&view, d->cfg);
 	return sw_alert_document(&view);
 }
 
 struct alerts_render {
+	const struct sw_config *cfg;
 	const struct sw_silences *silences;
 	struct sw_buf *data;
 	size_t n;
@@ -179,6 +181,7 @@ static int alerts_render_cb(const struct sw_alert *a, const char *evidence, void
 	struct sw_alert view = *a; /* shallow: only read by sw_alert_document_dump */
 
 	view.silenced_until = sw_silences_until(ar->silences, a->rule, a->subject);
+	sw_alert_set_tenant_id(&view, ar->cfg);
 	if (ar->n++ > 0 && sw_buf_putc(ar->data, ',') < 0)
 		return -ENOMEM;
 	return sw_alert_document_dump(&view, evidence, ar->data);
@@ -194,7 +197,7 @@ static int ctl_alerts(struct control_client *cl, json_t *req, struct sw_buf *dat
 	json_t *all = json_object_get(req, "all");
 	json_t *since = json_object_get(req, "since");
 	struct sw_silences silences = {0};
-	struct alerts_render ar = {&silences, data, 0};
+	struct alerts_render ar = {d->cfg, &silences, data, 0};
 	int64_t now = daemon_now(), cutoff = 0, dur;
 	int r;
 
@@ -250,7 +253,7 @@ static int ctl_alert(struct control_client *cl, json_t *req, json_t **ret_data, 
 		snprintf(why, n, "cannot read alert %.40s: %s", id, sw_store_errmsg(d->store));
 		return r;
 	}
-	*ret_data = alert_document_now(d->store, &a);
+	*ret_data = alert_document_now(d, &a);
 	sw_alert_clear(&a);
 	if (*ret_data == NULL) {
 		snprintf(why, n, "out of memory");

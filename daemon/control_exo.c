@@ -194,6 +194,7 @@ static int change_json_cb(const struct sw_mailbox_change *c, void *arg)
 }
 
 struct alert_filter {
+	const struct sw_config *cfg;
 	const char *tenant, *subject;
 	json_t *out;
 };
@@ -202,8 +203,11 @@ static int alert_match_cb(const struct sw_alert *a, void *arg)
 {
 	struct alert_filter *f = arg;
 
+	struct sw_alert view = *a; /* shallow: only read by sw_alert_document */
+
+	sw_alert_set_tenant_id(&view, f->cfg);
 	if (strcmp(a->tenant, f->tenant) == 0 && strcmp(a->subject, f->subject) == 0)
-		json_array_append_new(f->out, sw_alert_document(a));
+		json_array_append_new(f->out, sw_alert_document(&view));
 	return 0;
 }
 
@@ -235,7 +239,7 @@ int control_cmd_mailbox(struct daemon *d, const struct control_peer *peer, json_
 			continue;
 		json_t *row = mailbox_row(d, &v, address);
 		json_t *signins = json_array(), *history = json_array(), *alerts = json_array();
-		struct alert_filter f = {t->cfg->name, address, alerts};
+		struct alert_filter f = {d->cfg, t->cfg->name, address, alerts};
 		r = sw_store_signins_recent(d->store, t->cfg->name, address, 20, signin_json_cb, signins);
 		if (r >= 0)
 			r = sw_store_mailbox_changes(d->store, t->cfg->name, address, 50, change_json_cb, history);

@@ -62,6 +62,7 @@ int control_cmd_ack(struct daemon *d, const struct control_peer *peer, json_t *r
 	log_info("control: alert %s (%s %s) acknowledged by uid %u%s%s", a.id, a.rule, a.subject, (unsigned)peer->uid,
 	         note ? ": " : "", note ? note : "");
 	sw_lifecycle_silenced(d->store, a.rule, a.subject, daemon_now(), &a.silenced_until);
+	sw_alert_set_tenant_id(&a, d->cfg);
 	*ret_data = sw_alert_document(&a);
 	sw_alert_clear(&a);
 	if (*ret_data == NULL) {
@@ -72,6 +73,7 @@ int control_cmd_ack(struct daemon *d, const struct control_peer *peer, json_t *r
 }
 
 struct covered_ctx {
+	const struct sw_config *cfg;
 	const struct sw_silence *sil;
 	json_t *docs;
 };
@@ -89,6 +91,7 @@ static int covered_cb(const struct sw_alert *a, void *arg)
 		return 0;
 	shown = *a;
 	shown.silenced_until = c->sil->until;
+	sw_alert_set_tenant_id(&shown, c->cfg);
 	doc = sw_alert_document(&shown);
 	if (doc == NULL || json_array_append_new(c->docs, doc) < 0)
 		return -ENOMEM;
@@ -98,7 +101,7 @@ static int covered_cb(const struct sw_alert *a, void *arg)
 /* A silence as JSON, with the alerts it covers. */
 static json_t *silence_json(struct daemon *d, const struct sw_silence *sil)
 {
-	struct covered_ctx c = {.sil = sil, .docs = json_array()};
+	struct covered_ctx c = {.cfg = d->cfg, .sil = sil, .docs = json_array()};
 
 	if (c.docs == NULL || sw_store_alerts_list(d->store, true, 0, covered_cb, &c) < 0) {
 		json_decref(c.docs);

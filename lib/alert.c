@@ -1,6 +1,7 @@
 /* alert.c: the alert struct and its SPEC document. */
 #include "alert.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@ void sw_alert_clear(struct sw_alert *a)
 	free(a->summary);
 	free(a->remediation);
 	free(a->ack_note);
+	free(a->changed_by);
 	json_decref(a->evidence);
 	memset(a, 0, sizeof(*a));
 }
@@ -59,6 +61,27 @@ static json_t *string_or_null(const char *s)
 	return s ? string_lossy(s) : json_null();
 }
 
+/* See alert.h. */
+void sw_alert_set_tenant_id(struct sw_alert *a, const struct sw_config *cfg)
+{
+	const struct sw_tenant_config *t = cfg != NULL && a->tenant != NULL ? sw_config_tenant(cfg, a->tenant) : NULL;
+
+	a->tenant_id = t != NULL ? t->tenant_id : NULL;
+}
+
+/* See alert.h. */
+int sw_alert_severity_id(enum sw_severity s)
+{
+	switch (s) {
+	case SW_SEV_INFO: return 1;
+	case SW_SEV_LOW: return 2;
+	case SW_SEV_MEDIUM: return 3;
+	case SW_SEV_HIGH: return 4;
+	case SW_SEV_CRITICAL: return 5;
+	}
+	return 0;
+}
+
 /* The document's members before "evidence", in SPEC's order (jansson
  * dumps in insertion order).  NULL only on out of memory: json_object_set_new
  * fails (and frees the value) on a NULL value, and an incomplete document
@@ -70,10 +93,13 @@ static json_t *document_head(const struct sw_alert *a)
 
 	if (doc == NULL)
 		return NULL;
+	r |= json_object_set_new(doc, "schema", json_string(SW_ALERT_SCHEMA));
 	r |= json_object_set_new(doc, "id", json_string(a->id));
 	r |= json_object_set_new(doc, "rule", string_or_null(a->rule));
 	r |= json_object_set_new(doc, "severity", json_string(sw_severity_name(a->severity)));
+	r |= json_object_set_new(doc, "severity_id", json_integer(sw_alert_severity_id(a->severity)));
 	r |= json_object_set_new(doc, "tenant", string_or_null(a->tenant));
+	r |= json_object_set_new(doc, "tenant_id", string_or_null(a->tenant_id));
 	r |= json_object_set_new(doc, "subject", string_or_null(a->subject));
 	r |= json_object_set_new(doc, "status", json_string(sw_alert_status_name(a->status)));
 	r |= json_object_set_new(doc, "first_seen", sw_json_time(a->first_seen));
@@ -87,17 +113,94 @@ static json_t *document_head(const struct sw_alert *a)
 	return doc;
 }
 
+/* Is the subject a mailbox (local@domain, no white space)? */
+static bool subject_is_mailbox(const char *s)
+{
+	const char *at = s ? strchr(s, '@') : NULL;
+
+	return at != NULL && at != s && at[1] != '\0' && strpbrk(s, " \t") == NULL && strchr(at + 1, '@') == NULL;
+}
+
+/* Is the subject an IPv4 or IPv6 address? */
+static bool subject_is_ip(const char *s)
+{
+	unsigned char addr[16];
+
+	return s != NULL && (inet_pton(AF_INET, s, addr) == 1 || inet_pton(AF_INET6, s, addr) == 1);
+}
+
+/* A new array: first (when not NULL and not already there), then the
+ * string items of the evidence list list (an array, or absent). */
+static json_t *entity_list(const char *first, const json_t *list)
+{
+	json_t *out = json_array(), *item;
+	size_t i;
+	bool have = first == NULL;
+
+	if (out == NULL)
+		return NULL;
+	json_array_foreach(list, i, item)
+		if (first != NULL && json_is_string(item) && strcmp(json_string_value(item), first) == 0)
+			have = true;
+	if (!have && json_array_append_new(out, string_lossy(first)) < 0)
+		goto fail;
+	json_array_foreach(list, i, item)
+		if (json_is_string(item) && json_array_append(out, item) < 0)
+			goto fail;
+	return out;
+fail:
+	json_decref(out);
+	return NULL;
+}
+
+/* The typed subjects of an alert (SPEC "entities"), from its subject and
+ * evidence (an object or NULL).  NULL only on out of memory. */
+static json_t *document_entities(const struct sw_alert *a, const json_t *evidence)
+{
+	const char *mailbox = subject_is_mailbox(a->subject) ? a->subject : NULL;
+	const char *ip = mailbox == NULL && subject_is_ip(a->subject) ? a->subject : NULL;
+	json_t *e = json_object();
+	int r = 0;
+
+	if (e == NULL)
+		return NULL;
+	r |= json_object_set_new(e, "mailbox", string_or_null(mailbox));
+	r |= json_object_set_new(e, "ip", string_or_null(ip));
+	r |= json_object_set_new(e, "users", entity_list(mailbox, json_object_get(evidence, "users")));
+	r |= json_object_set_new(e, "ips", entity_list(ip, json_object_get(evidence, "ips")));
+	r |= json_object_set_new(e, "countries", entity_list(NULL, json_object_get(evidence, "countries")));
+	if (r != 0) {
+		json_decref(e);
+		return NULL;
+	}
+	return e;
+}
+
 /* The document's members after "evidence" (never empty: "remediation" is
- * always there).  NULL only on out of memory. */
-static json_t *document_tail(const struct sw_alert *a)
+ * always there); evidence is the alert's (an object or NULL), for the
+ * entities.  NULL only on out of memory. */
+static json_t *document_tail(const struct sw_alert *a, const json_t *evidence)
 {
 	json_t *doc = json_object();
+	json_t *changed_by = NULL;
 	int r = 0;
 
 	if (doc == NULL)
 		return NULL;
 	r |= json_object_set_new(doc, "remediation", string_or_null(a->remediation));
 	r |= json_object_set_new(doc, "transition", json_integer(a->transition));
+	r |= json_object_set_new(doc, "transition_at", sw_json_time_or_null(a->transition_at));
+	r |= json_object_set_new(doc, "resolved_at", a->status == SW_ALERT_RESOLVED ? sw_json_time(a->resolved_at)
+	                                                                          : json_null());
+	r |= json_object_set_new(doc, "entities", document_entities(a, evidence));
+	/* What the store keeps is what jansson dumped; a row edited by hand
+	 * into something else loses it rather than the document. */
+	if (a->changed_by != NULL)
+		changed_by = json_loads(a->changed_by, 0, NULL);
+	if (json_is_object(changed_by))
+		r |= json_object_set_new(doc, "changed_by", changed_by);
+	else
+		json_decref(changed_by);
 	r |= json_object_set_new(doc, "acked", json_boolean(a->acked));
 	if (a->acked && a->ack_note != NULL)
 		r |= json_object_set_new(doc, "ack_note", string_lossy(a->ack_note));
@@ -105,8 +208,6 @@ static json_t *document_tail(const struct sw_alert *a)
 		r |= json_object_set_new(doc, "silenced", json_true());
 		r |= json_object_set_new(doc, "silenced_until", sw_json_time(a->silenced_until));
 	}
-	if (a->status == SW_ALERT_RESOLVED)
-		r |= json_object_set_new(doc, "resolved_at", sw_json_time(a->resolved_at));
 	if (r != 0) {
 		json_decref(doc);
 		return NULL;
@@ -117,14 +218,15 @@ static json_t *document_tail(const struct sw_alert *a)
 /* See alert.h. */
 json_t *sw_alert_document(const struct sw_alert *a)
 {
+	const json_t *ev = json_is_object(a->evidence) ? a->evidence : NULL;
 	json_t *doc = document_head(a);
-	json_t *tail = document_tail(a);
+	json_t *tail = document_tail(a, ev);
 	json_t *evidence;
 	int r = 0;
 
 	if (doc == NULL || tail == NULL)
 		goto fail;
-	evidence = json_is_object(a->evidence) ? json_deep_copy(a->evidence) : json_object();
+	evidence = ev != NULL ? json_deep_copy(ev) : json_object();
 	r |= json_object_set_new(doc, "evidence", evidence);
 	r |= json_object_update(doc, tail);
 	if (r != 0)
@@ -151,11 +253,14 @@ static int dump_append(const json_t *obj, struct sw_buf *buf)
 
 /* See alert.h.  The head and the tail are dumped as objects and joined
  * around the evidence: "{head}" loses its "}", and the "{" that opens the
- * tail is overwritten with ",". */
+ * tail is overwritten with ",".  The entities need the evidence's lists:
+ * evidence text is parsed for them, once (the tree is not dumped again). */
 int sw_alert_document_dump(const struct sw_alert *a, const char *evidence, struct sw_buf *buf)
 {
+	json_t *parsed = evidence != NULL ? json_loads(evidence, 0, NULL) : NULL;
+	const json_t *ev = evidence != NULL ? parsed : a->evidence;
 	json_t *head = document_head(a);
-	json_t *tail = document_tail(a);
+	json_t *tail = document_tail(a, json_is_object(ev) ? ev : NULL);
 	size_t start = buf->len, at;
 	int r = -ENOMEM;
 
@@ -185,5 +290,6 @@ out:
 	}
 	json_decref(head);
 	json_decref(tail);
+	json_decref(parsed);
 	return r;
 }

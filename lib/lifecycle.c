@@ -122,13 +122,15 @@ static int evidence_replace(json_t **dst, const json_t *src)
  * alert must be saved (it has its id) and its transition already bumped. */
 static int notify(struct sw_store *s, const struct sw_config *cfg, const struct sw_alert *a, int64_t now)
 {
+	struct sw_alert view = *a; /* shallow: only read by sw_alert_document */
 	json_t *doc = NULL;
 	char *body = NULL;
 	int r = 0;
 
 	if (cfg == NULL || cfg->n_sinks == 0)
 		return 0;
-	doc = sw_alert_document(a);
+	sw_alert_set_tenant_id(&view, cfg);
+	doc = sw_alert_document(&view);
 	if (doc == NULL) {
 		r = -ENOMEM;
 		goto out;
@@ -288,6 +290,7 @@ int sw_lifecycle_fire(struct sw_store *s, const struct sw_config *cfg, const str
 	}
 	if (notified) {
 		a.transition++;
+		a.transition_at = now;
 		a.notified_count = a.count;
 	} else if (!changed) {
 		/* Same condition, same alert: nothing to write. */
@@ -365,8 +368,10 @@ int sw_lifecycle_resolve_as(struct sw_store *s, const struct sw_config *cfg, con
 	a.status = SW_ALERT_RESOLVED;
 	a.resolved_at = now;
 	a.updated = now;
-	if (!silenced)
+	if (!silenced) {
 		a.transition++;
+		a.transition_at = now;
+	}
 	r = sw_store_alert_save(s, &a);
 	if (r < 0)
 		goto out;

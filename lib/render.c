@@ -652,12 +652,22 @@ void sw_render_journal_free(char **fields, size_t n)
 	free(fields);
 }
 
+/* The members whose own members become fields of their own, one per
+ * list item: what `journalctl FIELD=value` looks for. */
+static const struct {
+	const char *member;
+	const char *prefix;
+} journal_lists[] = {
+	{"evidence", "SMTPWATCH_EVIDENCE_"},
+	{"entities", "SMTPWATCH_ENTITIES_"},
+};
+
 /* See render.h. */
 int sw_render_journal(const json_t *doc, char ***ret_fields, size_t *ret_n)
 {
 	struct journal_list l = {0};
 	const char *rule, *status, *tenant, *summary, *subject, *id, *key;
-	const json_t *v, *item, *evidence;
+	const json_t *v, *item;
 	char *msg = NULL, prio[12];
 	size_t i;
 	int sev, r;
@@ -695,16 +705,19 @@ int sw_render_journal(const json_t *doc, char ***ret_fields, size_t *ret_n)
 		if ((r = journal_add_json(&l, "SMTPWATCH_", key, v)) < 0)
 			goto fail;
 	}
-	evidence = json_object_get(doc, "evidence");
-	if (json_is_object(evidence)) {
-		json_object_foreach((json_t *)evidence, key, v) {
+	for (size_t k = 0; k < sizeof(journal_lists) / sizeof(journal_lists[0]); k++) {
+		const json_t *obj = json_object_get(doc, journal_lists[k].member);
+
+		if (!json_is_object(obj))
+			continue;
+		json_object_foreach((json_t *)obj, key, v) {
 			if (!json_is_array(v)) {
-				if ((r = journal_add_json(&l, "SMTPWATCH_EVIDENCE_", key, v)) < 0)
+				if ((r = journal_add_json(&l, journal_lists[k].prefix, key, v)) < 0)
 					goto fail;
 				continue;
 			}
 			json_array_foreach(v, i, item) {
-				if ((r = journal_add_json(&l, "SMTPWATCH_EVIDENCE_", key, item)) < 0)
+				if ((r = journal_add_json(&l, journal_lists[k].prefix, key, item)) < 0)
 					goto fail;
 			}
 		}

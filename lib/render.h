@@ -67,7 +67,8 @@ void sw_render_hec_result(long status, const char *body, size_t len, struct sw_h
  * booleans as JSON, objects and arrays as compact JSON: SMTPWATCH_EVIDENCE),
  * and SMTPWATCH_EVIDENCE_<KEY> once per item of each evidence list (once
  * for a scalar), so `journalctl SMTPWATCH_EVIDENCE_IPS=198.51.100.7`
- * finds it.  Member names become upper case, other bytes than A-Z, 0-9
+ * finds it; the same for the version 2 entities (SMTPWATCH_ENTITIES_MAILBOX,
+ * SMTPWATCH_ENTITIES_IPS, ..., null ones left out).  Member names become upper case, other bytes than A-Z, 0-9
  * and '_' become '_', at most 64 bytes.  Values are escaped with
  * sw_escape_text (one line, no control bytes), the same as the log.  *ret_fields is a malloc'd array of *ret_n malloc'd
  * strings, for sw_render_journal_free().  -EINVAL for a doc without rule

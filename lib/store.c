@@ -148,7 +148,7 @@ _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == SW_STORE_SCHEMA_VER
 
 #define ALERT_COLUMNS                                                                                   \
 	"seq, id, rule, tenant, subject, severity, status, first_seen, last_seen, count, notified_count, " \
-	"transition, summary, remediation, evidence, acked, ack_note, resolved_at, updated"
+	"transition, summary, remediation, evidence, acked, ack_note, resolved_at, updated, transition_at, changed_by"
 
 /* Outbox rows eligible for delivery: pending, and no earlier pending row of
  * the same alert for the same sink, so that a receiver never sees an alert
@@ -203,14 +203,15 @@ static const char *const statement_sql[_ST_MAX] = {
 	[ST_ALERT_GET] = "SELECT " ALERT_COLUMNS " FROM alerts WHERE id = ?1",
 	[ST_ALERT_INSERT] =
 		"INSERT INTO alerts (rule, tenant, subject, severity, status, first_seen, last_seen, count, "
-		"notified_count, transition, summary, remediation, evidence, acked, ack_note, resolved_at, updated) "
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+		"notified_count, transition, summary, remediation, evidence, acked, ack_note, resolved_at, updated, "
+		"transition_at, changed_by) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?19, ?20)",
 	[ST_ALERT_SET_ID] = "UPDATE alerts SET id = ?2 WHERE seq = ?1",
 	[ST_ALERT_UPDATE] =
 		"UPDATE alerts SET rule = ?1, tenant = ?2, subject = ?3, severity = ?4, status = ?5, "
 		"first_seen = ?6, last_seen = ?7, count = ?8, notified_count = ?9, transition = ?10, "
 		"summary = ?11, remediation = ?12, evidence = ?13, acked = ?14, ack_note = ?15, "
-		"resolved_at = ?16, updated = ?17 WHERE seq = ?18",
+		"resolved_at = ?16, updated = ?17, transition_at = ?19, changed_by = ?20 WHERE seq = ?18",
 	[ST_OUTBOX_ADD] =
 		"INSERT INTO outbox (alert_id, transition, sink, body, state, attempts, created, next_attempt, rule, tenant) "
 		"VALUES (?1, ?2, ?3, ?4, 0, 0, ?5, ?5, json_extract(?4, '$.rule'), json_extract(?4, '$.tenant'))",
@@ -1032,6 +1033,8 @@ static int alert_fields_from_row(sqlite3_stmt *st, struct sw_alert *a)
 	a->ack_note = column_strdup(st, 16, &oom);
 	a->resolved_at = sqlite3_column_int64(st, 17);
 	a->updated = sqlite3_column_int64(st, 18);
+	a->transition_at = sqlite3_column_int64(st, 19);
+	a->changed_by = column_strdup(st, 20, &oom);
 	return oom ? -ENOMEM : 0;
 }
 
@@ -1139,6 +1142,8 @@ int sw_store_alert_save(struct sw_store *s, struct sw_alert *a)
 	sqlite3_bind_int64(st, 17, a->updated);
 	if (a->seq != 0)
 		sqlite3_bind_int64(st, 18, a->seq);
+	sqlite3_bind_int64(st, 19, a->transition_at);
+	bind_text(st, 20, a->changed_by);
 	r = stmt_exec(s, st, "alert save");
 	if (r < 0)
 		goto fail;
@@ -1329,7 +1334,7 @@ int sw_store_alerts_list_text(struct sw_store *s, bool all, int64_t since, sw_al
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		r = alert_fields_from_row(st, &a);
 		if (r == 0)
-			r = cb(&a, alert_evidence_text(st, 19), arg);
+			r = cb(&a, alert_evidence_text(st, 21), arg);
 		sw_alert_clear(&a);
 		if (r < 0)
 			break;

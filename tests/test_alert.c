@@ -28,6 +28,8 @@ static void spec_alert(struct sw_alert *a)
 	a->remediation = strdup("Set-CASMailbox -Identity scanner2@contoso.com -SmtpClientAuthenticationDisabled $true");
 	a->evidence = json_pack("{s:[s],s:[s],s:[s]}", "ips", "198.51.100.7", "countries", "NL", "signin_ids", "x");
 	a->updated = 1795167903;
+	a->transition_at = 1795167905;
+	a->tenant_id = "contoso.onmicrosoft.com";
 }
 
 /* The document dumped the way sinks get it. */
@@ -50,14 +52,21 @@ START_TEST(test_document_matches_spec)
 
 	spec_alert(&a);
 	s = dump(&a);
-	ck_assert_str_eq(s, "{\"id\":\"a-000123\",\"rule\":\"unapproved-basic-auth-submission\",\"severity\":\"high\","
-	                    "\"tenant\":\"contoso\",\"subject\":\"scanner2@contoso.com\",\"status\":\"firing\","
+	/* SPEC's first-version example, with version 2's members among them. */
+	ck_assert_str_eq(s, "{\"schema\":\"smtpwatch.alert/2\",\"id\":\"a-000123\","
+	                    "\"rule\":\"unapproved-basic-auth-submission\",\"severity\":\"high\",\"severity_id\":4,"
+	                    "\"tenant\":\"contoso\",\"tenant_id\":\"contoso.onmicrosoft.com\","
+	                    "\"subject\":\"scanner2@contoso.com\",\"status\":\"firing\","
 	                    "\"first_seen\":\"2026-11-20T08:01:12Z\",\"last_seen\":\"2026-11-20T09:45:03Z\","
 	                    "\"count\":14,\"summary\":\"scanner2@contoso.com sent 14 messages with Basic SMTP AUTH "
 	                    "from 198.51.100.7 and is not in the exception register\","
 	                    "\"evidence\":{\"ips\":[\"198.51.100.7\"],\"countries\":[\"NL\"],\"signin_ids\":[\"x\"]},"
 	                    "\"remediation\":\"Set-CASMailbox -Identity scanner2@contoso.com "
-	                    "-SmtpClientAuthenticationDisabled $true\",\"transition\":4,\"acked\":false}");
+	                    "-SmtpClientAuthenticationDisabled $true\",\"transition\":4,"
+	                    "\"transition_at\":\"2026-11-20T09:45:05Z\",\"resolved_at\":null,"
+	                    "\"entities\":{\"mailbox\":\"scanner2@contoso.com\",\"ip\":null,"
+	                    "\"users\":[\"scanner2@contoso.com\"],\"ips\":[\"198.51.100.7\"],\"countries\":[\"NL\"]},"
+	                    "\"acked\":false}");
 	free(s);
 	sw_alert_clear(&a);
 }
@@ -82,7 +91,10 @@ START_TEST(test_document_defaults)
 	ck_assert_int_eq(json_object_size(json_object_get(doc, "evidence")), 0);
 	ck_assert_str_eq(json_string_value(json_object_get(doc, "severity")), "critical");
 	ck_assert(json_is_true(json_object_get(doc, "acked")));
-	ck_assert_ptr_null(json_object_get(doc, "resolved_at"));
+	ck_assert(json_is_null(json_object_get(doc, "resolved_at")));
+	ck_assert_int_eq(json_integer_value(json_object_get(doc, "severity_id")), 5);
+	/* Not attributed: no changed_by at all. */
+	ck_assert_ptr_null(json_object_get(doc, "changed_by"));
 	json_decref(doc);
 	sw_alert_clear(&a);
 }
@@ -124,6 +136,51 @@ START_TEST(test_document_ack_note_and_silenced)
 	ck_assert_ptr_nonnull(strstr(s, ",\"acked\":true,\"ack_note\":\"known printer\",\"silenced\":true,"
 	                                "\"silenced_until\":\"2026-11-20T09:46:40Z\"}"));
 	free(s);
+	sw_alert_clear(&a);
+}
+END_TEST
+
+/* severity_id is OCSF's numbering. */
+START_TEST(test_severity_id)
+{
+	ck_assert_int_eq(sw_alert_severity_id(SW_SEV_INFO), 1);
+	ck_assert_int_eq(sw_alert_severity_id(SW_SEV_LOW), 2);
+	ck_assert_int_eq(sw_alert_severity_id(SW_SEV_MEDIUM), 3);
+	ck_assert_int_eq(sw_alert_severity_id(SW_SEV_HIGH), 4);
+	ck_assert_int_eq(sw_alert_severity_id(SW_SEV_CRITICAL), 5);
+}
+END_TEST
+
+/* entities: an IP subject (a spray) with its users; a subject that is
+ * neither (a source, a sink) leaves mailbox and ip null. */
+START_TEST(test_document_entities)
+{
+	struct sw_alert a;
+	json_t *doc, *e;
+	char *s;
+
+	spec_alert(&a);
+	free(a.subject);
+	a.subject = strdup("2001:db8::7");
+	json_decref(a.evidence);
+	a.evidence = json_pack("{s:[s,s],s:[s]}", "users", "a@contoso.com", "b@contoso.com", "countries", "DE");
+	doc = sw_alert_document(&a);
+	e = json_object_get(doc, "entities");
+	s = json_dumps(e, JSON_COMPACT);
+	ck_assert_str_eq(s, "{\"mailbox\":null,\"ip\":\"2001:db8::7\",\"users\":[\"a@contoso.com\",\"b@contoso.com\"],"
+	                    "\"ips\":[\"2001:db8::7\"],\"countries\":[\"DE\"]}");
+	free(s);
+	json_decref(doc);
+
+	free(a.subject);
+	a.subject = strdup("signins");
+	json_decref(a.evidence);
+	a.evidence = NULL;
+	doc = sw_alert_document(&a);
+	s = json_dumps(json_object_get(doc, "entities"), JSON_COMPACT);
+	ck_assert_str_eq(s, "{\"mailbox\":null,\"ip\":null,\"users\":[],\"ips\":[],\"countries\":[]}");
+	free(s);
+	json_decref(doc);
 	sw_alert_clear(&a);
 }
 END_TEST
@@ -197,6 +254,33 @@ START_TEST(test_document_dump_same_bytes)
 }
 END_TEST
 
+/* changed_by shows what the store keeps, and only when there is one. */
+START_TEST(test_document_changed_by)
+{
+	struct sw_alert a;
+	json_t *doc;
+	char *s;
+
+	spec_alert(&a);
+	a.changed_by = strdup("{\"user\":\"admin@contoso.com\",\"at\":\"2026-11-20T07:59:00Z\",\"ip\":\"203.0.113.9\","
+	                      "\"operation\":\"Set-CASMailbox\",\"audit_id\":\"u-1\"}");
+	doc = sw_alert_document(&a);
+	s = json_dumps(json_object_get(doc, "changed_by"), JSON_COMPACT);
+	ck_assert_str_eq(s, a.changed_by);
+	free(s);
+	json_decref(doc);
+	check_dump_matches(&a);
+	/* Edited by hand into something else: the document goes out without it. */
+	free(a.changed_by);
+	a.changed_by = strdup("not json");
+	doc = sw_alert_document(&a);
+	ck_assert_ptr_nonnull(doc);
+	ck_assert_ptr_null(json_object_get(doc, "changed_by"));
+	json_decref(doc);
+	sw_alert_clear(&a);
+}
+END_TEST
+
 START_TEST(test_clear_copes)
 {
 	struct sw_alert a = {0};
@@ -238,6 +322,9 @@ static Suite *alert_suite(void)
 	tcase_add_test(tc, test_document_not_utf8);
 	tcase_add_test(tc, test_document_ack_note_and_silenced);
 	tcase_add_test(tc, test_document_dump_same_bytes);
+	tcase_add_test(tc, test_severity_id);
+	tcase_add_test(tc, test_document_entities);
+	tcase_add_test(tc, test_document_changed_by);
 	tcase_add_test(tc, test_clear_copes);
 	tcase_add_test(tc, test_status_names);
 	suite_add_tcase(s, tc);

@@ -708,6 +708,52 @@ START_TEST(test_journal_spec)
 }
 END_TEST
 
+/* A version 2 document: every member a field, the entities' lists one
+ * field per item like the evidence's (journalctl SMTPWATCH_ENTITIES_IP=..),
+ * null entities left out; as reviewed in v2.journal.expected. */
+START_TEST(test_journal_v2)
+{
+	json_t *doc = case_doc("v2");
+	struct sw_buf got = {0};
+	char **f = NULL, *expected;
+	size_t n = 0, len;
+
+	ck_assert_int_eq(sw_render_journal(doc, &f, &n), 0);
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_msg(journal_name_ok(f[i]), "bad field name in %s", f[i]);
+		sw_buf_printf(&got, "%s\n", f[i]);
+	}
+	ck_assert_ptr_nonnull(strstr(got.data, "\nSMTPWATCH_ENTITIES_IP=198.51.100.7\n"));
+	ck_assert_ptr_nonnull(strstr(got.data, "\nSMTPWATCH_ENTITIES_USERS=b@contoso.com\n"));
+	ck_assert_ptr_nonnull(strstr(got.data, "\nSMTPWATCH_SEVERITY_ID=4\n"));
+	ck_assert_ptr_null(strstr(got.data, "SMTPWATCH_ENTITIES_MAILBOX"));
+	expected = slurp("v2.journal.expected", &len);
+	ck_assert_str_eq(got.data, expected);
+	free(expected);
+	sw_buf_clear(&got);
+	sw_render_journal_free(f, n);
+	json_decref(doc);
+}
+END_TEST
+
+/* A version 2 document goes into HEC's event as it is; as reviewed in
+ * v2.hec.expected. */
+START_TEST(test_hec_v2)
+{
+	json_t *doc = case_doc("v2");
+	char *expected;
+	size_t len;
+
+	ck_assert_int_eq(sw_render_hec(doc, "mx1.contoso.net", 1795167905123LL, &out), 0);
+	expected = slurp("v2.hec.expected", &len);
+	ck_assert(len > 0 && expected[len - 1] == '\n');
+	expected[len - 1] = '\0';
+	ck_assert_str_eq(out.data, expected);
+	free(expected);
+	json_decref(doc);
+}
+END_TEST
+
 /* Values are on one line, escaped as the log is (a new line would forge
  * what journalctl shows); odd member names become valid field names; null
  * members are left out. */
@@ -898,6 +944,8 @@ static Suite *render_suite(void)
 	tcase_add_test(tc, test_hec_envelope);
 	tcase_add_loop_test(tc, test_hec_answers, 0, sizeof(hec_answers) / sizeof(hec_answers[0]));
 	tcase_add_test(tc, test_journal_spec);
+	tcase_add_test(tc, test_journal_v2);
+	tcase_add_test(tc, test_hec_v2);
 	tcase_add_test(tc, test_journal_values);
 	tcase_add_test(tc, test_journal_ids_and_catalog);
 	tcase_add_test(tc, test_journal_refused);
