@@ -142,6 +142,8 @@ static void view_build(const struct sim_tenant *t, int64_t now, struct view *v)
 
 	for (size_t i = 0; i < t->n_changes && t->changes[i].at <= now; i++) {
 		const struct sim_change *c = &t->changes[i];
+		if (c->kind == CHANGE_CA || c->kind == CHANGE_SECDEFAULTS)
+			continue; /* Entra's (capolicy.c) */
 		if (c->kind == CHANGE_TRANSPORT) {
 			json_object_update(v->transport, c->set);
 			continue;
@@ -228,9 +230,40 @@ static void add_row(struct sim *sim, struct evbuffer *b, json_t *row, bool *firs
 	sim->stats.exchange_rows_served++;
 }
 
-static void cas_mailbox(struct sim_req *r, const char *tenant, const struct sim_tenant *t, struct view *v,
-	json_t *params, long skip)
+/* A mailbox row as Get-CASMailbox shows it: the user's AuthenticationPolicy
+ * (kept in the scenario's mailbox row) belongs to Get-User. */
+static void add_cas_row(struct sim *sim, struct evbuffer *b, json_t *row, bool *first)
 {
+	if (json_object_get(row, "AuthenticationPolicy") == NULL) {
+		add_row(sim, b, row, first);
+		return;
+	}
+	json_t *copy = json_copy(row);
+	json_object_del(copy, "AuthenticationPolicy");
+	add_row(sim, b, copy, first);
+	json_decref(copy);
+}
+
+/* The Get-User row of a mailbox row. */
+static void add_user_row(struct sim *sim, struct evbuffer *b, json_t *cas, bool *first)
+{
+	const char *addr = json_string_value(json_object_get(cas, "PrimarySmtpAddress"));
+	json_t *pol = json_object_get(cas, "AuthenticationPolicy");
+	json_t *row = json_pack("{s:O,s:O,s:O,s:s,s:s,s:O,s:O,s:s,s:s,s:b}", "Identity",
+		json_object_get(cas, "Identity"), "Name", json_object_get(cas, "Name"), "DisplayName",
+		json_object_get(cas, "DisplayName"), "UserPrincipalName", addr ? addr : "", "WindowsEmailAddress",
+		addr ? addr : "", "ExternalDirectoryObjectId", json_object_get(cas, "ExternalDirectoryObjectId"),
+		"AuthenticationPolicy", pol ? pol : json_null(), "RecipientType", "UserMailbox", "RecipientTypeDetails",
+		"UserMailbox", "IsValid", 1);
+	if (row != NULL)
+		add_row(sim, b, row, first);
+	json_decref(row);
+}
+
+static void cas_mailbox(struct sim_req *r, const char *tenant, const struct sim_tenant *t, struct view *v,
+	json_t *params, long skip, bool users)
+{
+	void (*add)(struct sim *, struct evbuffer *, json_t *, bool *) = users ? add_user_row : add_cas_row;
 	struct sim *sim = r->sim;
 	const char *identity = json_string_value(json_object_get(params, "Identity"));
 	json_t *rs = json_object_get(params, "ResultSize");
@@ -267,7 +300,7 @@ static void cas_mailbox(struct sim_req *r, const char *tenant, const struct sim_
 			return;
 		}
 		struct evbuffer *b = exo_start(r, tenant);
-		add_row(sim, b, row, &first);
+		add(sim, b, row, &first);
 		json_decref(row);
 		exo_finish(r, b, -1);
 		return;
@@ -283,7 +316,7 @@ static void cas_mailbox(struct sim_req *r, const char *tenant, const struct sim_
 	struct evbuffer *b = exo_start(r, tenant);
 	for (long pos = skip; pos < end; pos++) {
 		if (pos < n_rows) {
-			add_row(sim, b, json_array_get(v->mailboxes, (size_t)pos), &first);
+			add(sim, b, json_array_get(v->mailboxes, (size_t)pos), &first);
 			continue;
 		}
 		long gn = pos - n_rows + 1;
@@ -293,10 +326,10 @@ static void cas_mailbox(struct sim_req *r, const char *tenant, const struct sim_
 		if (g && json_is_null(g))
 			continue; /* removed */
 		if (g) {
-			add_row(sim, b, g, &first);
+			add(sim, b, g, &first);
 		} else {
 			json_t *row = gen_row(t, gn);
-			add_row(sim, b, row, &first);
+			add(sim, b, row, &first);
 			json_decref(row);
 		}
 	}
@@ -375,7 +408,9 @@ void exchange_handle(struct sim_req *r, const char *tenant)
 		add_row(sim, b, v.org, &first);
 		exo_finish(r, b, -1);
 	} else if (strcasecmp(cmd, "Get-CASMailbox") == 0) {
-		cas_mailbox(r, tenant, t, &v, params, skip);
+		cas_mailbox(r, tenant, t, &v, params, skip, false);
+	} else if (strcasecmp(cmd, "Get-User") == 0) {
+		cas_mailbox(r, tenant, t, &v, params, skip, true);
 	} else if (strcasecmp(cmd, "Get-AuthenticationPolicy") == 0) {
 		const char *identity = json_string_value(json_object_get(params, "Identity"));
 		struct evbuffer *b = exo_start(r, tenant);

@@ -291,7 +291,7 @@ int scenario_add_changes(struct sim_tenant *t, json_t *arr, int64_t base, const 
 	size_t errn)
 {
 	static const char *const keys[] = { "at", "mailbox", "policy", "transport_config", "organization_config",
-		"set", "add", "remove", NULL };
+		"conditional_access_policy", "security_defaults", "set", "add", "remove", NULL };
 	if (!json_is_array(arr))
 		return ERR("%s: expected an array of changes", where0);
 	size_t i;
@@ -308,12 +308,19 @@ int scenario_add_changes(struct sim_tenant *t, json_t *arr, int64_t base, const 
 			return -1;
 		json_t *mb = json_object_get(o, "mailbox"), *pol = json_object_get(o, "policy");
 		json_t *tc = json_object_get(o, "transport_config"), *oc = json_object_get(o, "organization_config");
-		int n = (mb != NULL) + (pol != NULL) + (tc != NULL) + (oc != NULL);
+		json_t *ca = json_object_get(o, "conditional_access_policy"), *sd = json_object_get(o, "security_defaults");
+		int n = (mb != NULL) + (pol != NULL) + (tc != NULL) + (oc != NULL) + (ca != NULL) + (sd != NULL);
 		if (n != 1)
 			return ERR("%s: give exactly one of \"mailbox\", \"policy\", \"transport_config\", "
-				   "\"organization_config\"",
+				   "\"organization_config\", \"conditional_access_policy\", \"security_defaults\"",
 				where);
-		if (tc || oc) {
+		if (sd) {
+			if (!json_is_boolean(sd))
+				return ERR("%s.security_defaults: expected true or false", where);
+			c.kind = CHANGE_SECDEFAULTS;
+			c.op = OP_SET;
+			c.set = json_incref(sd);
+		} else if (tc || oc) {
 			if (!json_is_object(tc ? tc : oc))
 				return ERR("%s.%s: expected an object of fields", where,
 					tc ? "transport_config" : "organization_config");
@@ -321,10 +328,11 @@ int scenario_add_changes(struct sim_tenant *t, json_t *arr, int64_t base, const 
 			c.op = OP_SET;
 			c.set = json_incref(tc ? tc : oc);
 		} else {
-			json_t *name = mb ? mb : pol;
+			json_t *name = mb ? mb : pol ? pol : ca;
+			const char *what = mb ? "mailbox" : pol ? "policy" : "conditional_access_policy";
 			if (!json_is_string(name))
-				return ERR("%s.%s: expected a string", where, mb ? "mailbox" : "policy");
-			c.kind = mb ? CHANGE_MAILBOX : CHANGE_POLICY;
+				return ERR("%s.%s: expected a string", where, what);
+			c.kind = mb ? CHANGE_MAILBOX : pol ? CHANGE_POLICY : CHANGE_CA;
 			json_t *set = json_object_get(o, "set"), *add = json_object_get(o, "add"),
 			       *rm = json_object_get(o, "remove");
 			if ((set != NULL) + (add != NULL) + (rm != NULL) != 1)
@@ -360,6 +368,8 @@ static enum sim_endpoint endpoint_parse(const char *s)
 		return EP_SIGNINS;
 	if (strcmp(s, "exchange") == 0)
 		return EP_EXCHANGE;
+	if (strcmp(s, "policies") == 0)
+		return EP_POLICIES;
 	if (strcmp(s, "hooks") == 0)
 		return EP_HOOKS;
 	if (strcmp(s, "any") == 0)
@@ -524,6 +534,9 @@ static void tenant_free(struct sim_tenant *t)
 	json_decref(t->organization_config);
 	json_decref(t->mailboxes);
 	json_decref(t->policies);
+	json_decref(t->ca_policies);
+	json_decref(t->groups);
+	json_decref(t->withheld);
 	free(t->gen_prefix);
 	json_decref(t->gen_smtp_disabled);
 	for (size_t i = 0; i < t->n_changes; i++) {
@@ -583,7 +596,8 @@ static int tenant_parse(struct sim *sim, struct sim_tenant *t, json_t *o, const 
 {
 	static const char *const keys[] = { "tenant_id", "client_id", "client_secret", "client_secret_expired",
 		"certificate", "certificate_pem", "domain", "signins", "transport_config", "organization_config",
-		"mailboxes", "generate_mailboxes", "authentication_policies", "changes", NULL };
+		"mailboxes", "generate_mailboxes", "authentication_policies", "changes", "conditional_access_policies",
+		"security_defaults", "groups", "withhold_permissions", NULL };
 	char w[400];
 	if (!json_is_object(o))
 		return ERR("%s: expected an object", where);
@@ -675,6 +689,8 @@ static int tenant_parse(struct sim *sim, struct sim_tenant *t, json_t *o, const 
 		t->gen_smtp_disabled = d ? json_incref(d) : json_null();
 		t->gen_width = 5; /* user00001 ... user99999, user100000 */
 	}
+	if (ca_scenario_parse(t, o, where, err, errn) < 0)
+		return -1;
 	v = json_object_get(o, "signins");
 	if (v != NULL) {
 		snprintf(w, sizeof(w), "%s.signins", where);

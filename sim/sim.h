@@ -46,15 +46,15 @@ struct sim_signin {
 };
 
 /* A change to the Exchange state at a given time. */
-enum change_kind { CHANGE_TRANSPORT, CHANGE_ORGANIZATION, CHANGE_MAILBOX, CHANGE_POLICY };
+enum change_kind { CHANGE_TRANSPORT, CHANGE_ORGANIZATION, CHANGE_MAILBOX, CHANGE_POLICY, CHANGE_CA, CHANGE_SECDEFAULTS };
 enum change_op { OP_SET, OP_ADD, OP_REMOVE };
 
 struct sim_change {
 	int64_t at; /* ticks */
 	enum change_kind kind;
 	enum change_op op;
-	char *name;   /* mailbox address (lower case) or policy name */
-	json_t *set;  /* fields to merge (new reference), NULL for remove */
+	char *name;   /* mailbox address (lower case), policy name, CA policy id or displayName */
+	json_t *set;  /* fields to merge (new reference), NULL for remove; CHANGE_SECDEFAULTS: true/false */
 	size_t order; /* tie-break: file order */
 };
 
@@ -86,12 +86,21 @@ struct sim_tenant {
 	struct sim_change *changes;
 	size_t n_changes, cap_changes;
 
+	/* Entra (capolicy.c): conditional access policies (full Graph objects,
+	 * user names already turned into ids), security defaults, groups
+	 * (object: group id -> array of member ids, user or group), and the
+	 * application permissions the scenario withholds (403). */
+	json_t *ca_policies;
+	bool security_defaults;
+	json_t *groups;
+	json_t *withheld;
+
 	/* throttling of the sign-ins API: request times in a ring */
 	int64_t *throttle_ring;
 	size_t throttle_pos;
 };
 
-enum sim_endpoint { EP_TOKEN, EP_SIGNINS, EP_EXCHANGE, EP_HOOKS, EP_ANY, EP_CONTROL, EP_OTHER };
+enum sim_endpoint { EP_TOKEN, EP_SIGNINS, EP_EXCHANGE, EP_HOOKS, EP_ANY, EP_CONTROL, EP_OTHER, EP_POLICIES };
 
 struct sim_fault {
 	enum sim_endpoint endpoint;
@@ -137,7 +146,7 @@ struct sim_receiver {
 };
 
 struct sim_stats {
-	unsigned long token, signins, exchange, hooks, control, other;
+	unsigned long token, signins, exchange, hooks, control, other, policies;
 	unsigned long faults_served, status_429, tokens_issued, throttled;
 	unsigned long signin_records_served, exchange_rows_served;
 };
@@ -263,6 +272,20 @@ int assertion_check(const struct sim_tenant *t, const char *jwt, const char *tok
 
 /* ---- exchange.c ---- */
 void exchange_handle(struct sim_req *r, const char *tenant);
+
+/* ---- capolicy.c: Entra policies and group members (Graph) ---- */
+/* GET .../identity/conditionalAccess/policies */
+void ca_policies_handle(struct sim_req *r);
+/* GET .../policies/identitySecurityDefaultsEnforcementPolicy */
+void secdefaults_handle(struct sim_req *r);
+/* GET .../groups/{id}/transitiveMembers/microsoft.graph.user (group: the id) */
+void group_members_handle(struct sim_req *r, const char *group);
+/* Scenario keys conditional_access_policies, security_defaults, groups,
+ * withhold_permissions of tenant t; -1 with "where.key: message" in err. */
+int ca_scenario_parse(struct sim_tenant *t, json_t *o, const char *where, char *err, size_t errn);
+/* A user named by address ("a@b") becomes its Entra object id, as the
+ * mailbox rows and sign-ins have it; anything else is kept (new string). */
+char *ca_user_id(const char *name);
 
 /* ---- hooks.c ---- */
 void hooks_handle(struct sim_req *r, const char *path);

@@ -35,7 +35,8 @@ struct pending {
 	struct pending *prev, *next;
 };
 
-static const char *const endpoint_names[] = { "token", "signins", "exchange", "hooks", "any", "control", "other" };
+static const char *const endpoint_names[] = { "token", "signins", "exchange", "hooks", "any", "control", "other",
+	"policies" };
 
 void sim_log(struct sim *sim, const char *fmt, ...)
 {
@@ -501,9 +502,10 @@ static void control_stats(struct sim_req *r)
 	unsigned long records = 0;
 	for (size_t i = 0; i < sim->n_tenants; i++)
 		records += sim->tenants[i]->n_signins;
-	json_t *j = json_pack("{s:{s:I,s:I,s:I,s:I,s:I,s:I},s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s,s:I}", "requests",
+	json_t *j = json_pack("{s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s,s:I}", "requests",
 		"token", (json_int_t)sim->stats.token, "signins", (json_int_t)sim->stats.signins, "exchange",
-		(json_int_t)sim->stats.exchange, "hooks", (json_int_t)sim->stats.hooks, "control",
+		(json_int_t)sim->stats.exchange, "policies", (json_int_t)sim->stats.policies, "hooks",
+		(json_int_t)sim->stats.hooks, "control",
 		(json_int_t)sim->stats.control, "other", (json_int_t)sim->stats.other, "faults_served",
 		(json_int_t)sim->stats.faults_served, "status_429", (json_int_t)sim->stats.status_429,
 		"throttled", (json_int_t)sim->stats.throttled, "tokens_issued",
@@ -783,6 +785,34 @@ static void request_cb(struct evhttp_request *req, void *arg)
 		if (!fault_answer(&r))
 			exchange_handle(&r, tenant);
 		free(tenant);
+		return;
+	}
+	/* Entra policies and group members (capolicy.c). */
+	const char *groups = strstr(path, "/v1.0/groups/");
+	bool ca = ends_with_ci(path, "/v1.0/identity/conditionalAccess/policies", &pre);
+	bool sd = !ca && ends_with_ci(path, "/v1.0/policies/identitySecurityDefaultsEnforcementPolicy", &pre);
+	bool gm = !ca && !sd && groups && ends_with_ci(path, "/transitiveMembers/microsoft.graph.user", &pre) &&
+		path + pre > groups + 13;
+	if (ca || sd || gm) {
+		r.ep = EP_POLICIES;
+		sim->stats.policies++;
+		base_url(&r, path, strlen(path));
+		struct sim_token *tok = token_lookup(sim, req);
+		r.tenant = tok ? tok->tenant : NULL;
+		r.fault = fault_select(&r, r.tenant ? r.tenant->name : NULL);
+		if (fault_answer(&r))
+			return;
+		if (ca) {
+			ca_policies_handle(&r);
+		} else if (sd) {
+			secdefaults_handle(&r);
+		} else {
+			char *raw = strndup(groups + 13, (size_t)(path + pre - (groups + 13)));
+			char *group = evhttp_uridecode(raw, 0, NULL);
+			group_members_handle(&r, group);
+			free(group);
+			free(raw);
+		}
 		return;
 	}
 	sim->stats.other++;
