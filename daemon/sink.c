@@ -59,15 +59,18 @@ json_t *sink_doc(struct sink_attempt *a)
 
 /* See sink.h. */
 int sink_http_post(struct sink *s, struct sink_attempt *a, const char *url, const char *body, size_t len,
-                   const char *extra, void (*cb)(struct http_response *res, void *arg))
+                   const char *const *extra, void (*cb)(struct http_response *res, void *arg))
 {
 	char idem[80];
-	const char *headers[] = {"Content-Type: application/json", "User-Agent: smtpwatch/" SW_VERSION, idem, extra,
-	                         NULL};
+	const char *headers[4 + SINK_HTTP_EXTRA_MAX] = {"Content-Type: application/json",
+	                                                "User-Agent: smtpwatch/" SW_VERSION, idem};
 	struct http_request req = {0};
+	size_t n = 3;
 	int r;
 
 	snprintf(idem, sizeof(idem), "Idempotency-Key: %s", a->key);
+	for (size_t i = 0; extra != NULL && extra[i] != NULL && i < SINK_HTTP_EXTRA_MAX; i++)
+		headers[n++] = extra[i];
 	req.method = "POST";
 	req.url = url;
 	req.headers = headers;

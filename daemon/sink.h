@@ -111,11 +111,13 @@ int sink_fail(struct sink_attempt *a, const char *what, int err);
 /* The attempt's document parsed (new reference); a broken one fails the
  * attempt for good (NULL). */
 json_t *sink_doc(struct sink_attempt *a);
-/* POST body as JSON to url with the attempt's Idempotency-Key and one
- * optional extra header; cb(res, a) classifies the answer.  SINK_PENDING,
- * or SINK_FAILED when the request cannot start. */
+/* POST body as JSON to url with the attempt's Idempotency-Key and the
+ * extra headers (NULL-terminated, at most SINK_HTTP_EXTRA_MAX; extra may
+ * be NULL); cb(res, a) classifies the answer.  SINK_PENDING, or
+ * SINK_FAILED when the request cannot start. */
+#define SINK_HTTP_EXTRA_MAX 4
 int sink_http_post(struct sink *s, struct sink_attempt *a, const char *url, const char *body, size_t len,
-                   const char *extra, void (*cb)(struct http_response *res, void *arg));
+                   const char *const *extra, void (*cb)(struct http_response *res, void *arg));
 /* The classification of webhook and Teams: any 2xx is delivered;
  * 429/503 pass their Retry-After on. */
 void sink_http_2xx_cb(struct http_response *res, void *arg);

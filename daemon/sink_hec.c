@@ -115,7 +115,7 @@ static int hec_send(struct sink *s, struct sink_attempt *a)
 		sw_buf_clear(&body);
 		return sink_fail(a, "header", ENOMEM);
 	}
-	r = sink_http_post(s, a, s->priv, body.data, body.len, auth, hec_done_cb);
+	r = sink_http_post(s, a, s->priv, body.data, body.len, (const char *const[]){auth, NULL}, hec_done_cb);
 	sw_free_secret(auth);
 	sw_buf_clear(&body);
 	return r;

@@ -5,8 +5,11 @@ own SmtpClientAuthenticationDisabled false, not in the register) and then
 resolves (the simulator's clock moves on and the override goes back to
 null): schema, tenant_id, severity_id, transition and transition_at,
 resolved_at null then set, typed entities, and every first-version member
-still there with its meaning."""
+still there with its meaning.  The webhook's two signatures, checked as a
+receiver would, with the 5-minute replay window."""
 
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -19,6 +22,7 @@ from harness import TENANT_ID, Env, check, finish, wait_for  # noqa: E402
 RULE = "unapproved-mailbox-exception"
 PRINTER = "printer@contoso.com"
 HEC_TOKEN = "11111111-2222-3333-4444-555555555555"
+HMAC_KEY = b"k3y-for-the-soc-webhook\x01binary"
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 # The first version's members and their JSON types (SPEC "Alert document").
 V1 = {"id": str, "rule": str, "severity": str, "tenant": str, "subject": str, "status": str,
@@ -60,6 +64,42 @@ def rfc3339_epoch(s):
     return time.mktime(time.strptime(s, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
 
 
+def verify(key, headers, body, now=None, window=300):
+    """A receiver's check of the version 2 signature, as smtpwatch.conf(5)
+    shows it: the timestamp within 5 minutes, the HMAC over TIMESTAMP "." BODY."""
+    ts = headers.get("x-smtpwatch-timestamp", "")
+    sig = headers.get("x-smtpwatch-signature-v2", "")
+    if not ts.isdigit() or abs((now or time.time()) - int(ts)) > window:
+        return False
+    want = "v1=" + hmac.new(key, ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(want, sig)
+
+
+def check_signatures(h):
+    """Both signatures of one webhook request, and what they refuse."""
+    body = h["body"].encode("utf-8")
+    hd = h["headers"]
+    v1 = "sha256=" + hmac.new(HMAC_KEY, body, hashlib.sha256).hexdigest()
+    check(hd.get("x-smtpwatch-signature") == v1, "signature: the first-version X-Smtpwatch-Signature stays")
+    ts = hd.get("x-smtpwatch-timestamp", "")
+    received = rfc3339_epoch(h["received_at"][:19] + "Z")
+    check(ts.isdigit() and abs(int(ts) - received) <= 5,
+          "signature: X-Smtpwatch-Timestamp is the time of sending (%s, received %d)" % (ts, received))
+    check(re.match(r"^v1=[0-9a-f]{64}$", hd.get("x-smtpwatch-signature-v2", "")) is not None,
+          "signature: X-Smtpwatch-Signature-V2: v1=HEX")
+    check(verify(HMAC_KEY, hd, body, now=int(ts) if ts.isdigit() else None),
+          "signature: V2 verifies as HMAC-SHA256(key, TIMESTAMP.BODY)")
+    check(not verify(HMAC_KEY, hd, body.replace(b"printer", b"pr1nter"), now=int(ts) if ts.isdigit() else None),
+          "signature: an edited body is refused")
+    check(not verify(HMAC_KEY, hd, body, now=int(ts) + 301 if ts.isdigit() else None),
+          "signature: the same request replayed after 5 minutes is refused")
+    fresh = dict(hd, **{"x-smtpwatch-timestamp": str(int(ts) + 400 if ts.isdigit() else 0)})
+    check(not verify(HMAC_KEY, fresh, body, now=int(ts) + 400 if ts.isdigit() else None),
+          "signature: a replay with a new timestamp does not verify")
+    check(not verify(b"another key", hd, body, now=int(ts) if ts.isdigit() else None),
+          "signature: another key does not verify")
+
+
 def check_v2(d, what):
     """The members every version 2 document has, with their types."""
     for k, t in V1.items():
@@ -82,10 +122,11 @@ def check_v2(d, what):
 def main():
     env = Env("alert-v2", scenario="exchange.json", register=REGISTER, sinks="")
     tok = secret_file(env, "hec.token", HEC_TOKEN + "\n")
+    key = secret_file(env, "soc.key", HMAC_KEY)
     with open(env.conf, "a") as f:
-        f.write("[sink soc]\ntype = webhook\nurl = %s/hooks/soc\nmin_severity = info\n\n"
+        f.write("[sink soc]\ntype = webhook\nurl = %s/hooks/soc\nmin_severity = info\nhmac_key_file = %s\n\n"
                 "[sink hec]\ntype = splunk-hec\nurl = %s/hooks/hec\ntoken_file = %s\nrules = %s\n"
-                % (env.sim.url, env.sim.url, tok, RULE))
+                % (env.sim.url, key, env.sim.url, tok, RULE))
     try:
         started = time.time()
         env.start_daemon()
@@ -105,6 +146,7 @@ def main():
               and d["entities"]["users"] == [PRINTER],
               "firing: entities name the mailbox, not an IP (%s)" % d["entities"])
         check(h["headers"].get("idempotency-key") == "%s-1" % d["id"], "firing: Idempotency-Key id-1")
+        check_signatures(h)
         # Every document of the run is version 2, whatever the rule.
         others = [x for _, x in webhook_docs(env)]
         check(all(x.get("schema") == "smtpwatch.alert/2" and x.get("tenant_id") == TENANT_ID for x in others),
