@@ -45,7 +45,8 @@ static void base64url(const unsigned char *in, size_t n, char *out)
 }
 
 /* Which API a token's resource is for: ".../graph" or graph.microsoft.*
- * is Graph, ".../exchange" or outlook.office* is Exchange, anything else
+ * is Graph, ".../exchange" or outlook.office* is Exchange, ".../manage" or
+ * manage.* / manage-gcc.* is the Management Activity API, anything else
  * (a bare simulator URL) is good for both. */
 static int resource_kind(const char *res)
 {
@@ -56,6 +57,9 @@ static int resource_kind(const char *res)
 		return TOKEN_GRAPH;
 	if (strcasestr(res, "outlook.office") || (n >= 9 && strncasecmp(res + n - 9, "/exchange", 9) == 0))
 		return TOKEN_EXCHANGE;
+	/* manage.office.com, manage-gcc.office.com, manage.office365.us, manage.protection.apps.mil */
+	if (strcasestr(res, "//manage.") || strcasestr(res, "//manage-") || (n >= 7 && strncasecmp(res + n - 7, "/manage", 7) == 0))
+		return TOKEN_MANAGE;
 	return TOKEN_ANY;
 }
 

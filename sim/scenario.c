@@ -24,6 +24,14 @@ static int errf(char *err, size_t errn, const char *fmt, ...)
 #define ERR(...) errf(err, errn, __VA_ARGS__)
 
 /* Keys starting with "_" and "description" are comments everywhere. */
+static int check_keys(json_t *o, const char *const *allowed, const char *where, char *err, size_t errn);
+
+/* See sim.h. */
+int sim_check_keys(json_t *o, const char *const *allowed, const char *where, char *err, size_t errn)
+{
+	return check_keys(o, allowed, where, err, errn);
+}
+
 static int check_keys(json_t *o, const char *const *allowed, const char *where, char *err, size_t errn)
 {
 	const char *key;
@@ -372,6 +380,8 @@ static enum sim_endpoint endpoint_parse(const char *s)
 		return EP_POLICIES;
 	if (strcmp(s, "hooks") == 0)
 		return EP_HOOKS;
+	if (strcmp(s, "manage") == 0)
+		return EP_MANAGE;
 	if (strcmp(s, "any") == 0)
 		return EP_ANY;
 	return EP_OTHER;
@@ -411,7 +421,7 @@ struct sim_fault *fault_parse(json_t *o, const char *where, char *err, size_t er
 	if (v == NULL) {
 		f->endpoint = EP_ANY;
 	} else if (!json_is_string(v) || (f->endpoint = endpoint_parse(json_string_value(v))) == EP_OTHER) {
-		ERR("%s.endpoint: expected \"token\", \"signins\", \"exchange\", \"hooks\" or \"any\"", where);
+		ERR("%s.endpoint: expected \"token\", \"signins\", \"exchange\", \"policies\", \"manage\", \"hooks\" or \"any\"", where);
 		goto fail;
 	}
 	if ((v = json_object_get(o, "tenant")) != NULL) {
@@ -544,6 +554,10 @@ static void tenant_free(struct sim_tenant *t)
 		json_decref(t->changes[i].set);
 	}
 	free(t->changes);
+	for (size_t i = 0; i < t->n_audit; i++)
+		audit_rec_free(&t->audit[i]);
+	free(t->audit);
+	free(t->audit_disabled_by);
 	free(t->throttle_ring);
 	free(t);
 }
@@ -597,7 +611,7 @@ static int tenant_parse(struct sim *sim, struct sim_tenant *t, json_t *o, const 
 	static const char *const keys[] = { "tenant_id", "client_id", "client_secret", "client_secret_expired",
 		"certificate", "certificate_pem", "domain", "signins", "transport_config", "organization_config",
 		"mailboxes", "generate_mailboxes", "authentication_policies", "changes", "conditional_access_policies",
-		"security_defaults", "groups", "withhold_permissions", NULL };
+		"security_defaults", "groups", "withhold_permissions", "audit", NULL };
 	char w[400];
 	if (!json_is_object(o))
 		return ERR("%s: expected an object", where);
@@ -703,13 +717,38 @@ static int tenant_parse(struct sim *sim, struct sim_tenant *t, json_t *o, const 
 		if (scenario_add_changes(t, v, sim->start, w, err, errn) < 0)
 			return -1;
 	}
+	v = json_object_get(o, "audit");
+	if (v != NULL) {
+		static const char *const akeys[] = { "subscription", "disabled_by", "records", NULL };
+		const char *sub = json_string_value(json_object_get(v, "subscription"));
+		snprintf(w, sizeof(w), "%s.audit", where);
+		if (!json_is_object(v))
+			return ERR("%s: expected an object", w);
+		if (check_keys(v, akeys, w, err, errn) < 0)
+			return -1;
+		if (sub == NULL || strcmp(sub, "none") == 0)
+			t->audit_sub = AUDIT_SUB_NONE;
+		else if (strcmp(sub, "enabled") == 0)
+			t->audit_sub = AUDIT_SUB_ENABLED;
+		else if (strcmp(sub, "disabled") == 0)
+			t->audit_sub = AUDIT_SUB_DISABLED;
+		else
+			return ERR("%s.subscription: expected \"none\", \"enabled\" or \"disabled\"", w);
+		if (json_is_string(json_object_get(v, "disabled_by")))
+			t->audit_disabled_by = sim_xstrdup(json_string_value(json_object_get(v, "disabled_by")));
+		if (json_object_get(v, "records") != NULL) {
+			snprintf(w, sizeof(w), "%s.audit.records", where);
+			if (scenario_add_audit(t, json_object_get(v, "records"), sim->start, w, err, errn) < 0)
+				return -1;
+		}
+	}
 	return 0;
 }
 
 static int scenario_parse(struct sim *sim, json_t *root, char *err, size_t errn)
 {
 	static const char *const keys[] = { "page_size", "exchange_page_size", "token_lifetime",
-		"skiptoken_lifetime", "throttle", "tenants", "faults", NULL };
+		"skiptoken_lifetime", "throttle", "tenants", "faults", "audit_page_size", NULL };
 	if (!json_is_object(root))
 		return ERR("the scenario must be a JSON object");
 	if (check_keys(root, keys, "scenario", err, errn) < 0)
@@ -717,6 +756,7 @@ static int scenario_parse(struct sim *sim, json_t *root, char *err, size_t errn)
 	if (get_long(root, "page_size", 1000, 1, 1000, &sim->page_size, "scenario", err, errn) < 0 ||
 		get_long(root, "exchange_page_size", 1000, 1, 100000, &sim->exchange_page_size, "scenario", err,
 			errn) < 0 ||
+		get_long(root, "audit_page_size", 200, 1, 10000, &sim->audit_page_size, "scenario", err, errn) < 0 ||
 		get_long(root, "token_lifetime", 3599, 1, 86400 * 30, &sim->token_lifetime, "scenario", err, errn) < 0 ||
 		get_dur(root, "skiptoken_lifetime", 0, &sim->skiptoken_lifetime, "scenario", err, errn) < 0)
 		return -1;

@@ -60,6 +60,19 @@ struct sim_change {
 
 struct sim_cert; /* assertion.c */
 
+/* One admin record of the unified audit log (manage.c). */
+struct sim_audit_rec {
+	int64_t at;      /* CreationTime, ticks, whole second */
+	int64_t visible; /* ticks from which its blob is listed */
+	char *id, *user, *ip, *operation, *object_id, *result;
+	int user_type;
+	json_t *parameters; /* array of {Name, Value}, or a string; NULL: [] */
+	json_t *raw;        /* fields merged over the record, NULL none */
+	bool duplicate;     /* also in a second blob a minute later */
+	size_t order;
+};
+enum { AUDIT_SUB_NONE, AUDIT_SUB_ENABLED, AUDIT_SUB_DISABLED };
+
 struct sim_tenant {
 	char *name;      /* "contoso.onmicrosoft.com" */
 	char *tenant_id; /* GUID alias, may be NULL */
@@ -95,12 +108,18 @@ struct sim_tenant {
 	json_t *groups;
 	json_t *withheld;
 
+	/* the Management Activity API: Audit.Exchange records, subscription */
+	struct sim_audit_rec *audit; /* sorted by at */
+	size_t n_audit, cap_audit;
+	int audit_sub;               /* AUDIT_SUB_* */
+	char *audit_disabled_by;
+
 	/* throttling of the sign-ins API: request times in a ring */
 	int64_t *throttle_ring;
 	size_t throttle_pos;
 };
 
-enum sim_endpoint { EP_TOKEN, EP_SIGNINS, EP_EXCHANGE, EP_HOOKS, EP_ANY, EP_CONTROL, EP_OTHER, EP_POLICIES };
+enum sim_endpoint { EP_TOKEN, EP_SIGNINS, EP_EXCHANGE, EP_HOOKS, EP_ANY, EP_CONTROL, EP_OTHER, EP_POLICIES, EP_MANAGE };
 
 struct sim_fault {
 	enum sim_endpoint endpoint;
@@ -129,11 +148,11 @@ struct sim_token {
 	char *token;
 	const struct sim_tenant *tenant;
 	char *resource;
-	int kind; /* TOKEN_GRAPH, TOKEN_EXCHANGE, TOKEN_ANY */
+	int kind; /* TOKEN_GRAPH, TOKEN_EXCHANGE, TOKEN_MANAGE, TOKEN_ANY */
 	int64_t expires; /* ticks */
 	struct sim_token *next;
 };
-enum { TOKEN_ANY = 0, TOKEN_GRAPH = 1, TOKEN_EXCHANGE = 2 };
+enum { TOKEN_ANY = 0, TOKEN_GRAPH = 1, TOKEN_EXCHANGE = 2, TOKEN_MANAGE = 3 };
 #define TOKEN_BUCKETS 1024
 
 struct sim_receiver {
@@ -149,6 +168,7 @@ struct sim_stats {
 	unsigned long token, signins, exchange, hooks, control, other, policies;
 	unsigned long faults_served, status_429, tokens_issued, throttled;
 	unsigned long signin_records_served, exchange_rows_served;
+	unsigned long manage, audit_blobs_listed, audit_records_served;
 };
 
 struct sim {
@@ -163,6 +183,7 @@ struct sim {
 	int64_t clock_offset; /* ticks added to the wall clock */
 
 	long page_size, exchange_page_size;
+	long audit_page_size; /* content listing entries per page */
 	long token_lifetime;
 	int64_t skiptoken_lifetime; /* ticks, 0: never expire */
 	long throttle_requests;     /* 0: no throttling */
@@ -269,6 +290,18 @@ struct assertion_failure {
  * valid, else -1 and *f. */
 int assertion_check(const struct sim_tenant *t, const char *jwt, const char *token_url, int64_t wall_now,
 	int64_t sim_now, struct assertion_failure *f);
+
+/* ---- manage.c ---- */
+/* rest: what follows "/api/v1.0/" ("{tenant}/activity/feed/..."). */
+void manage_handle(struct sim_req *r, const char *rest, enum evhttp_cmd_type method);
+void manage_error(struct sim_req *r, int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* The Management API's error for a status fault. */
+void manage_fault_reply(struct sim_req *r, int status);
+int scenario_add_audit(struct sim_tenant *t, json_t *arr, int64_t base, const char *where, char *err, size_t errn);
+void audit_rec_free(struct sim_audit_rec *a);
+/* Unknown keys are errors ("_..." , "description", "comment" are comments). */
+int sim_check_keys(json_t *o, const char *const *allowed, const char *where, char *err, size_t errn);
 
 /* ---- exchange.c ---- */
 void exchange_handle(struct sim_req *r, const char *tenant);

@@ -36,7 +36,7 @@ struct pending {
 };
 
 static const char *const endpoint_names[] = { "token", "signins", "exchange", "hooks", "any", "control", "other",
-	"policies" };
+	"policies", "manage" };
 
 void sim_log(struct sim *sim, const char *fmt, ...)
 {
@@ -327,6 +327,10 @@ static void fault_status_reply(struct sim_req *r, int status)
 		sim_reply_json(r, status, json_pack("{s:s,s:i}", "error", "simulated failure", "status", status));
 		return;
 	}
+	if (r->ep == EP_MANAGE) {
+		manage_fault_reply(r, status);
+		return;
+	}
 	const char *code, *msg;
 	switch (status) {
 	case 400: code = "BadRequest"; msg = "Simulated bad request."; break;
@@ -513,6 +517,9 @@ static void control_stats(struct sim_req *r)
 		(json_int_t)sim->stats.signin_records_served, "exchange_rows_served",
 		(json_int_t)sim->stats.exchange_rows_served, "signin_records", (json_int_t)records, "sim_now", now,
 		"clock_offset_s", (json_int_t)(sim->clock_offset / TICKS_PER_SEC));
+	json_object_set_new(json_object_get(j, "requests"), "manage", json_integer((json_int_t)sim->stats.manage));
+	json_object_set_new(j, "audit_blobs_listed", json_integer((json_int_t)sim->stats.audit_blobs_listed));
+	json_object_set_new(j, "audit_records_served", json_integer((json_int_t)sim->stats.audit_records_served));
 	sim_reply_json(r, 200, j);
 }
 
@@ -600,6 +607,41 @@ static void control_clock(struct sim_req *r, enum evhttp_cmd_type method)
 				       (json_int_t)(sim->clock_offset / TICKS_PER_SEC)));
 }
 
+/* POST /_sim/tenants/T/audit {"records":[...],"subscription":"none|enabled|disabled"}:
+ * add audit records (times relative to sim now) or set the subscription. */
+static void control_audit(struct sim_req *r, struct sim_tenant *t)
+{
+	json_t *j = body_json(r);
+	char err[512];
+
+	if (j == NULL)
+		return;
+	const char *sub = json_string_value(json_object_get(j, "subscription"));
+	if (sub != NULL) {
+		if (strcmp(sub, "none") == 0)
+			t->audit_sub = AUDIT_SUB_NONE;
+		else if (strcmp(sub, "enabled") == 0)
+			t->audit_sub = AUDIT_SUB_ENABLED;
+		else if (strcmp(sub, "disabled") == 0)
+			t->audit_sub = AUDIT_SUB_DISABLED;
+		else {
+			json_decref(j);
+			sim_graph_error(r, 400, "BadRequest", "subscription: expected none, enabled or disabled");
+			return;
+		}
+	}
+	size_t before = t->n_audit;
+	if (json_object_get(j, "records") != NULL &&
+		scenario_add_audit(t, json_object_get(j, "records"), sim_now(r->sim), "records", err, sizeof(err)) < 0) {
+		json_decref(j);
+		sim_graph_error(r, 400, "BadRequest", "%s", err);
+		return;
+	}
+	json_decref(j);
+	sim_reply_json(r, 200, json_pack("{s:b,s:I,s:I}", "ok", 1, "added", (json_int_t)(t->n_audit - before), "total",
+				       (json_int_t)t->n_audit));
+}
+
 /* POST /_sim/tenants/T/signins or /changes: times relative to sim now. */
 static void control_tenant(struct sim_req *r, const char *rest)
 {
@@ -619,8 +661,12 @@ static void control_tenant(struct sim_req *r, const char *rest)
 	}
 	free(name);
 	const char *what = slash + 1;
+	if (strcmp(what, "audit") == 0) {
+		control_audit(r, t);
+		return;
+	}
 	if (strcmp(what, "signins") != 0 && strcmp(what, "changes") != 0) {
-		sim_graph_error(r, 404, "ResourceNotFound", "expected /_sim/tenants/TENANT/signins or /changes");
+		sim_graph_error(r, 404, "ResourceNotFound", "expected /_sim/tenants/TENANT/signins, /changes or /audit");
 		return;
 	}
 	json_t *j = body_json(r);
@@ -770,6 +816,23 @@ static void request_cb(struct evhttp_request *req, void *arg)
 		r.fault = fault_select(&r, r.tenant ? r.tenant->name : NULL);
 		if (!fault_answer(&r) && !throttled(&r))
 			signins_handle(&r);
+		return;
+	}
+	const char *mg = strstr(path, "/api/v1.0/");
+	if (mg && strstr(mg, "/activity/feed/") != NULL) {
+		r.ep = EP_MANAGE;
+		sim->stats.manage++;
+		const char *rest = mg + 10;
+		const char *slash = strchr(rest, '/');
+		char *raw = strndup(rest, (size_t)(slash - rest));
+		tenant = evhttp_uridecode(raw, 0, NULL);
+		free(raw);
+		base_url(&r, path, (size_t)(mg - path));
+		r.tenant = scenario_tenant(sim, tenant);
+		r.fault = fault_select(&r, tenant);
+		if (!fault_answer(&r))
+			manage_handle(&r, rest, method);
+		free(tenant);
 		return;
 	}
 	const char *ab = strstr(path, "/adminapi/beta/");
