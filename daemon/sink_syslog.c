@@ -1,7 +1,10 @@
-/* sink_syslog.c: RFC 5424 messages over a unix socket (datagram, or a
+/* sink_syslog.c: syslog messages over a unix socket (datagram, or a
  * stream when the socket is one), UDP, TCP with octet counting (RFC 6587)
  * or TLS (RFC 5425: the same frames, the peer verified as curl verifies
- * https).  A stream connection stays open for the next frames and is
+ * https).  format = auto writes what syslog(3) writes on a unix socket
+ * (journald and rsyslog read it as written) and RFC 5424 elsewhere;
+ * rfc5424 and rfc3164 force one (rfc3164 on a unix socket is the
+ * syslog(3) form, without the host name).  A stream connection stays open for the next frames and is
  * checked for a close by the receiver before each one. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -44,7 +47,9 @@ struct syslog {
 	bool connected;
 	struct event io;            /* sfd: connect / write readiness */
 	bool io_assigned;
-	struct sw_buf msg;          /* the rendered RFC 5424 message */
+	enum sw_render_syslog_form form; /* from format and the transport */
+	long pid;                   /* the tag's [PID] in the syslog(3) and RFC 3164 forms */
+	struct sw_buf msg;          /* the rendered message */
 	struct sw_buf frame;        /* stream: "LEN SP MSG" */
 	size_t off;                 /* bytes of frame written */
 	SSL_CTX *tls_ctx;           /* tls://: verification set up at (re)load */
@@ -333,10 +338,17 @@ static int dgram_send(struct syslog *sl)
 	return sink_fail(sl->cur, "send", errno);
 }
 
-/* Render the stored document as RFC 5424 and send it. */
+/* Render the stored document in the sink's form and send it. */
 static int syslog_send(struct sink *s, struct sink_attempt *a)
 {
 	struct syslog *sl = s->priv;
+	struct sw_render_syslog_opts ro = {
+		.form = sl->form,
+		.facility = s->cfg->facility,
+		.hostname = s->hostname,
+		.sd_id = s->cfg->sd_id,
+		.pid = sl->pid,
+	};
 	json_t *doc;
 	int r;
 
@@ -344,7 +356,7 @@ static int syslog_send(struct sink *s, struct sink_attempt *a)
 	if (doc == NULL)
 		return SINK_FAILED;
 	sl->msg.len = 0;
-	r = sw_render_syslog(doc, s->cfg->facility, s->hostname, a->now, &sl->msg);
+	r = sw_render_syslog(doc, &ro, a->now, &sl->msg);
 	json_decref(doc);
 	if (r < 0) {
 		a->permanent = r == -EINVAL;
@@ -482,11 +494,15 @@ static int syslog_setup_inet(struct syslog *sl, const char *a, const char *ca, c
 	return sl->transport == TRANSPORT_TLS ? tls_setup(sl, ca, why, n) : 0;
 }
 
-/* Parse the address once (unix:/dev/log when none is set). */
+/* Parse the address once (unix:/dev/log when none is set) and choose
+ * the form: a unix socket is the local syslog daemon (journald, rsyslog's
+ * imuxsock), which parses the syslog(3) form and takes RFC 5424's header
+ * for text; network receivers get RFC 5424 unless told otherwise. */
 static int syslog_setup(struct sink *s, char *why, size_t n)
 {
 	const char *a = s->cfg->address ? s->cfg->address : "unix:/dev/log";
 	struct syslog *sl = calloc(1, sizeof(*sl));
+	bool local = strncmp(a, "unix:", 5) == 0;
 
 	if (sl == NULL) {
 		snprintf(why, n, "out of memory");
@@ -496,7 +512,20 @@ static int syslog_setup(struct sink *s, char *why, size_t n)
 	sl->dfd = -1;
 	sl->sfd = -1;
 	s->priv = sl;
-	if (strncmp(a, "unix:", 5) == 0)
+	sl->pid = (long)getpid();
+	switch (s->cfg->format) {
+	case SW_SYSLOG_RFC5424:
+		sl->form = SW_RENDER_SYSLOG_5424;
+		break;
+	case SW_SYSLOG_RFC3164:
+		sl->form = local ? SW_RENDER_SYSLOG_LOCAL : SW_RENDER_SYSLOG_3164;
+		break;
+	case SW_SYSLOG_AUTO:
+	default:
+		sl->form = local ? SW_RENDER_SYSLOG_LOCAL : SW_RENDER_SYSLOG_5424;
+		break;
+	}
+	if (local)
 		return syslog_setup_unix(sl, a + 5, why, n);
 	return syslog_setup_inet(sl, a, s->cfg->ca_file, why, n);
 }

@@ -1,6 +1,6 @@
 /* render.c: from a stored alert document to the bytes a sink sends:
  * compact JSON for webhooks, an Adaptive Card for Teams, a HEC event for
- * Splunk, an RFC 5424 line for syslog, journal fields for journald. */
+ * Splunk, an RFC 5424 or syslog(3) line for syslog, journal fields for journald. */
 #include "render.h"
 
 #include <errno.h>
@@ -9,12 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "config.h"
 
-/* Our private enterprise number in the SD-ID, as the alert's structured
- * data element is named in every message. */
-#define RENDER_SD_ID "smtpwatch@32473"
+#define RENDER_SD_ID_MAX 32 /* RFC 5424 SD-NAME */
 #define RENDER_APP_NAME "smtpwatch"
 #define RENDER_HOSTNAME_MAX 255
 #define RENDER_MSGID_MAX 32
@@ -73,55 +72,225 @@ static int render_header_field(struct sw_buf *out, const char *s, size_t max)
 	return sw_buf_append(out, field, n);
 }
 
-/* Append UTF-8 text on one line: CR, LF and every other control byte, and
- * the C1 controls (U+0080..U+009F, which a UTF-8 terminal may act on),
- * become a space.  With sd, also escape '"', '\' and ']' as RFC 5424
- * requires inside a PARAM-VALUE. */
-static int render_text(struct sw_buf *out, const char *s, bool sd)
+/* What render_text escapes with a backslash. */
+enum render_esc {
+	ESC_NONE,
+	ESC_SD, /* an RFC 5424 PARAM-VALUE: '"', '\' and ']' */
+	ESC_KV, /* a quoted key="value": '"' and '\' */
+};
+
+/* The length of the UTF-8 sequence at p: 1 for ASCII and for any byte
+ * that does not start a well-formed sequence (it is then kept alone). */
+static size_t render_utf8_len(const unsigned char *p)
 {
-	const char *run = s;
-	int r = 0;
+	size_t n = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 && p[0] < 0xe0 ? 2 : 1;
 
-	for (const char *p = s;; p++) {
-		unsigned char c = (unsigned char)*p;
-		bool c1 = c == 0xc2 && (unsigned char)p[1] >= 0x80 && (unsigned char)p[1] <= 0x9f;
-		bool ctl = c != '\0' && (c < 0x20 || c == 0x7f || c1);
-		bool esc = sd && (c == '"' || c == '\\' || c == ']');
+	if (p[0] >= 0xf5)
+		return 1;
+	for (size_t i = 1; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 1;
+	return n;
+}
 
-		if (c != '\0' && !ctl && !esc)
-			continue;
-		if (p > run && (r = sw_buf_append(out, run, (size_t)(p - run))) < 0)
-			return r;
-		if (c == '\0')
+/* Append UTF-8 text on one line, at most max bytes of it: CR, LF and
+ * every other control byte, and the C1 controls (U+0080..U+009F, which a
+ * UTF-8 terminal may act on), become a space; esc says what gets a
+ * backslash.  The text is cut before a character (with its escape) that
+ * would not fit, never inside one.  *ret_cut (may be NULL) says whether
+ * it was. */
+static int render_text(struct sw_buf *out, const char *s, enum render_esc esc, size_t max, bool *ret_cut)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	size_t used = 0;
+	int r;
+
+	if (ret_cut != NULL)
+		*ret_cut = false;
+	while (*p != '\0') {
+		size_t n = render_utf8_len(p);
+		bool c1 = n == 2 && p[0] == 0xc2 && p[1] <= 0x9f;
+		bool ctl = p[0] < 0x20 || p[0] == 0x7f || c1;
+		bool bs = (esc != ESC_NONE && (p[0] == '"' || p[0] == '\\')) || (esc == ESC_SD && p[0] == ']');
+		size_t want = ctl ? 1 : bs ? 2 : n;
+
+		if (used + want > max) {
+			if (ret_cut != NULL)
+				*ret_cut = true;
 			break;
+		}
 		if (ctl)
 			r = sw_buf_append(out, " ", 1);
+		else if (bs)
+			r = sw_buf_printf(out, "\\%c", p[0]);
 		else
-			r = sw_buf_printf(out, "\\%c", c);
+			r = sw_buf_append(out, p, n);
 		if (r < 0)
 			return r;
-		if (c1)
-			p++; /* both bytes of it */
-		run = p + 1;
+		used += want;
+		p += n;
 	}
 	return 0;
 }
 
-/* Append ` name="value"` for a string or integer member of doc; nothing
- * when the member is absent or null. */
-static int render_sd_param(struct sw_buf *out, const json_t *doc, const char *name)
+/* The alert's fields in a syslog message, in this order: SD-PARAMs in
+ * RFC 5424, key=value after the message in the others. */
+struct render_field {
+	const char *name; /* the SD-NAME and key */
+	const char *member; /* the document's member; evidence_list: entities' or evidence's */
+	bool evidence_list;
+};
+
+static const struct render_field render_fields[] = {
+	{"id", "id", false},
+	{"rule", "rule", false},
+	{"severity", "severity", false},
+	{"tenant", "tenant", false},
+	{"subject", "subject", false},
+	{"status", "status", false},
+	{"count", "count", false},
+	{"first_seen", "first_seen", false},
+	{"last_seen", "last_seen", false},
+	{"src_ip", "ips", true},
+	{"country", "countries", true},
+};
+
+/* How many bytes s takes once escaped with esc (control bytes count one). */
+static size_t render_escaped_len(const char *s, enum render_esc esc)
 {
-	const json_t *v = json_object_get(doc, name);
+	size_t n = 0;
+
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
+		n += ((esc != ESC_NONE && (*p == '"' || *p == '\\')) || (esc == ESC_SD && *p == ']')) ? 2 : 1;
+	return n;
+}
+
+/* Append the value of field f of doc, escaped with esc; *ret_present
+ * says whether the document has it at all (nothing is appended if not).
+ * Lists (entities.ips, else evidence.ips; the same for countries): the
+ * string items joined with ',', whole items only, at most
+ * SW_RENDER_SYSLOG_LIST_MAX bytes; others at most
+ * SW_RENDER_SYSLOG_VALUE_MAX bytes. */
+static int render_field_value(struct sw_buf *out, const json_t *doc, const struct render_field *f,
+                              enum render_esc esc, bool *ret_present)
+{
+	const json_t *v;
+	size_t used = 0, i;
 	int r;
 
-	if (json_is_string(v)) {
-		if ((r = sw_buf_printf(out, " %s=\"", name)) < 0 || (r = render_text(out, json_string_value(v), true)) < 0)
-			return r;
-		return sw_buf_append(out, "\"", 1);
+	*ret_present = false;
+	if (f->evidence_list) {
+		const json_t *item;
+
+		/* The document's entities (version 2: the evidence's list with
+		 * the subject's address in front), else the evidence's. */
+		v = json_object_get(json_object_get(doc, "entities"), f->member);
+		if (v == NULL || json_is_null(v))
+			v = json_object_get(json_object_get(doc, "evidence"), f->member);
+		if (json_is_string(v))
+			v = json_pack("[O]", v); /* a scalar: one item */
+		else if (json_is_array(v) && json_array_size(v) > 0)
+			json_incref((json_t *)v);
+		else
+			return 0;
+		if (v == NULL)
+			return -ENOMEM;
+		r = 0;
+		json_array_foreach(v, i, item) {
+			const char *t = json_string_value(item);
+			size_t n;
+
+			if (t == NULL || *t == '\0')
+				continue;
+			/* Whole items: one that does not fit ends the list. */
+			n = render_escaped_len(t, esc) + (*ret_present ? 1 : 0);
+			if (used + n > SW_RENDER_SYSLOG_LIST_MAX)
+				break;
+			if ((*ret_present && (r = sw_buf_append(out, ",", 1)) < 0) ||
+			    (r = render_text(out, t, esc, SW_RENDER_SYSLOG_LIST_MAX, NULL)) < 0)
+				break;
+			used += n;
+			*ret_present = true;
+		}
+		json_decref((json_t *)v);
+		return r < 0 ? r : 0;
 	}
-	if (json_is_integer(v))
-		return sw_buf_printf(out, " %s=\"%" JSON_INTEGER_FORMAT "\"", name, json_integer_value(v));
+	v = json_object_get(doc, f->member);
+	if (json_is_string(v)) {
+		*ret_present = true;
+		return render_text(out, json_string_value(v), esc, SW_RENDER_SYSLOG_VALUE_MAX, NULL);
+	}
+	if (json_is_integer(v)) {
+		*ret_present = true;
+		return sw_buf_printf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	}
 	return 0;
+}
+
+/* Append ` name="value"` for each field of the document (RFC 5424
+ * SD-PARAMs). */
+static int render_sd_params(struct sw_buf *out, const json_t *doc)
+{
+	for (size_t i = 0; i < sizeof(render_fields) / sizeof(render_fields[0]); i++) {
+		size_t mark = out->len;
+		bool present;
+		int r;
+
+		if ((r = sw_buf_printf(out, " %s=\"", render_fields[i].name)) < 0 ||
+		    (r = render_field_value(out, doc, &render_fields[i], ESC_SD, &present)) < 0)
+			return r;
+		if (!present) {
+			out->len = mark;
+			out->data[mark] = '\0';
+		} else if ((r = sw_buf_append(out, "\"", 1)) < 0) {
+			return r;
+		}
+	}
+	return 0;
+}
+
+/* Does a key=value value need quotes: empty, or a space, '"', '\', '='
+ * or a control byte (which becomes a space) in it? */
+static bool render_kv_needs_quotes(const char *s, size_t n)
+{
+	if (n == 0)
+		return true;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c <= ' ' || c == '"' || c == '\\' || c == '=' || c == 0x7f)
+			return true;
+	}
+	return false;
+}
+
+/* Append ` key=value` for each field of the document, quoted where
+ * needed, for the syslog(3) and RFC 3164 forms. */
+static int render_kv_params(struct sw_buf *out, const json_t *doc)
+{
+	struct sw_buf raw = {0}, val = {0};
+	int r = 0;
+
+	for (size_t i = 0; i < sizeof(render_fields) / sizeof(render_fields[0]); i++) {
+		bool present;
+
+		/* Unescaped first (control bytes already spaces), to see whether
+		 * it needs quotes; then escaped for inside them. */
+		raw.len = val.len = 0;
+		if ((r = render_field_value(&raw, doc, &render_fields[i], ESC_NONE, &present)) < 0)
+			break;
+		if (!present)
+			continue;
+		if (!render_kv_needs_quotes(raw.data, raw.len)) {
+			r = sw_buf_printf(out, " %s=%s", render_fields[i].name, raw.data);
+		} else if ((r = render_field_value(&val, doc, &render_fields[i], ESC_KV, &present)) >= 0) {
+			r = sw_buf_printf(out, " %s=\"%s\"", render_fields[i].name, val.data ? val.data : "");
+		}
+		if (r < 0)
+			break;
+	}
+	sw_buf_clear(&raw);
+	sw_buf_clear(&val);
+	return r < 0 ? r : 0;
 }
 
 /* Does s hold a byte outside US-ASCII? */
@@ -133,21 +302,64 @@ static bool render_has_non_ascii(const char *s)
 	return false;
 }
 
-/* See render.h.  The frame is
+/* Append "[STATUS] SUMMARY" in at most max bytes (the status is short
+ * and always whole; the summary is cut to fit). */
+static int render_msg(struct sw_buf *out, const char *status, const char *summary, size_t max)
+{
+	size_t mark = out->len;
+	int r;
+
+	if ((r = sw_buf_append(out, "[", 1)) < 0 ||
+	    (r = render_text(out, status ? status : "-", ESC_NONE, SW_RENDER_SYSLOG_VALUE_MAX, NULL)) < 0 ||
+	    (r = sw_buf_append(out, "]", 1)) < 0)
+		return r;
+	if (summary != NULL && *summary != '\0' && out->len - mark + 1 < max)
+		if ((r = sw_buf_append(out, " ", 1)) < 0 ||
+		    (r = render_text(out, summary, ESC_NONE, max - (out->len - mark), NULL)) < 0)
+			return r;
+	return 0;
+}
+
+/* The RFC 3164 / syslog(3) timestamp "Mmm dd hh:mm:ss" of t in local
+ * time, the month in English whatever the locale. */
+static void render_3164_time(int64_t t, char *buf, size_t n)
+{
+	static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+	                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (localtime_r(&tt, &tm) == NULL)
+		memset(&tm, 0, sizeof(tm));
+	snprintf(buf, n, "%s %2d %02d:%02d:%02d", months[tm.tm_mon % 12], tm.tm_mday, tm.tm_hour, tm.tm_min,
+	         tm.tm_sec);
+}
+
+/* See render.h.  The RFC 5424 frame is
  *   <PRI>1 TIMESTAMP HOSTNAME smtpwatch - MSGID [SD] [BOM]MSG
  * PROCID is the NILVALUE: the daemon's pid tells a receiver nothing about
  * an alert.  MSG is UTF-8; RFC 5424 (6.4) wants the BOM in front of UTF-8
  * text, so it is there exactly when the text is not plain ASCII (which is
- * valid MSG-ANY as it stands). */
-int sw_render_syslog(const json_t *doc, int facility, const char *hostname, int64_t now, struct sw_buf *out)
+ * valid MSG-ANY as it stands).
+ *
+ * The local and RFC 3164 forms are
+ *   <PRI>Mmm dd hh:mm:ss [HOSTNAME ]smtpwatch[PID]: MSG key=value...
+ * with the fields after the message: journald keeps them in MESSAGE and
+ * takes SYSLOG_IDENTIFIER and SYSLOG_PID from the tag.
+ *
+ * The fields are rendered first and the summary gets what is left of
+ * SW_RENDER_SYSLOG_MAX: with every value capped (render.h), header and
+ * fields take at most about 6.7 KiB, so they always arrive whole. */
+int sw_render_syslog(const json_t *doc, const struct sw_render_syslog_opts *o, int64_t now, struct sw_buf *out)
 {
-	static const char *const params[] = {"id", "rule", "severity", "tenant", "subject", "status", "count"};
+	struct sw_buf kv = {0};
 	const char *rule, *status, *summary;
-	char ts[32];
-	size_t mark;
+	char ts[64];
+	size_t mark, used;
 	int sev, r;
 
-	if (!json_is_object(doc) || out == NULL || facility < 0 || facility > 23)
+	if (!json_is_object(doc) || o == NULL || out == NULL || o->facility < 0 || o->facility > 23 ||
+	    (o->form != SW_RENDER_SYSLOG_5424 && o->form != SW_RENDER_SYSLOG_LOCAL && o->form != SW_RENDER_SYSLOG_3164))
 		return -EINVAL;
 	sev = sw_render_syslog_severity(json_string_value(json_object_get(doc, "severity")));
 	if (sev < 0)
@@ -155,32 +367,46 @@ int sw_render_syslog(const json_t *doc, int facility, const char *hostname, int6
 	rule = json_string_value(json_object_get(doc, "rule"));
 	status = json_string_value(json_object_get(doc, "status"));
 	summary = json_string_value(json_object_get(doc, "summary"));
-	sw_time_format(now, ts, sizeof(ts));
 
 	/* On failure leave out as it was: no half line is ever sent. */
 	mark = out->len;
-	if ((r = sw_buf_printf(out, "<%d>1 %s ", facility * 8 + sev, ts)) < 0 ||
-	    (r = render_header_field(out, hostname, RENDER_HOSTNAME_MAX)) < 0 ||
-	    (r = sw_buf_append(out, " " RENDER_APP_NAME " - ", strlen(" " RENDER_APP_NAME " - "))) < 0 ||
-	    (r = render_header_field(out, rule, RENDER_MSGID_MAX)) < 0 ||
-	    (r = sw_buf_append(out, " [" RENDER_SD_ID, strlen(" [" RENDER_SD_ID))) < 0)
-		goto fail;
-	for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++)
-		if ((r = render_sd_param(out, doc, params[i])) < 0)
+	if (o->form == SW_RENDER_SYSLOG_5424) {
+		const char *sd_id = o->sd_id != NULL && *o->sd_id != '\0' ? o->sd_id : SW_SYSLOG_SD_ID_DEFAULT;
+		bool bom = render_has_non_ascii(status) || render_has_non_ascii(summary);
+
+		sw_time_format(now, ts, sizeof(ts));
+		if ((r = sw_buf_printf(out, "<%d>1 %s ", o->facility * 8 + sev, ts)) < 0 ||
+		    (r = render_header_field(out, o->hostname, RENDER_HOSTNAME_MAX)) < 0 ||
+		    (r = sw_buf_append(out, " " RENDER_APP_NAME " - ", strlen(" " RENDER_APP_NAME " - "))) < 0 ||
+		    (r = render_header_field(out, rule, RENDER_MSGID_MAX)) < 0 ||
+		    (r = sw_buf_append(out, " [", 2)) < 0 ||
+		    (r = render_header_field(out, sd_id, RENDER_SD_ID_MAX)) < 0 ||
+		    (r = render_sd_params(out, doc)) < 0 || (r = sw_buf_append(out, "] ", 2)) < 0)
 			goto fail;
-	if ((r = sw_buf_append(out, "] ", 2)) < 0)
-		goto fail;
-	if (render_has_non_ascii(status) || render_has_non_ascii(summary))
-		if ((r = sw_buf_append(out, "\xEF\xBB\xBF", 3)) < 0)
+		if (bom && (r = sw_buf_append(out, "\xEF\xBB\xBF", 3)) < 0)
 			goto fail;
-	if ((r = sw_buf_append(out, "[", 1)) < 0 || (r = render_text(out, status ? status : "-", false)) < 0 ||
-	    (r = sw_buf_append(out, "]", 1)) < 0)
-		goto fail;
-	if (summary != NULL && *summary != '\0')
-		if ((r = sw_buf_append(out, " ", 1)) < 0 || (r = render_text(out, summary, false)) < 0)
+		used = out->len - mark;
+		if ((r = render_msg(out, status, summary, used < SW_RENDER_SYSLOG_MAX ? SW_RENDER_SYSLOG_MAX - used : 0)) < 0)
 			goto fail;
+	} else {
+		render_3164_time(now, ts, sizeof(ts));
+		if ((r = sw_buf_printf(out, "<%d>%s ", o->facility * 8 + sev, ts)) < 0)
+			goto fail;
+		if (o->form == SW_RENDER_SYSLOG_3164 &&
+		    ((r = render_header_field(out, o->hostname, RENDER_HOSTNAME_MAX)) < 0 ||
+		     (r = sw_buf_append(out, " ", 1)) < 0))
+			goto fail;
+		if ((r = sw_buf_printf(out, RENDER_APP_NAME "[%ld]: ", o->pid)) < 0 || (r = render_kv_params(&kv, doc)) < 0)
+			goto fail;
+		used = out->len - mark + kv.len;
+		if ((r = render_msg(out, status, summary, used < SW_RENDER_SYSLOG_MAX ? SW_RENDER_SYSLOG_MAX - used : 0)) < 0 ||
+		    (kv.len > 0 && (r = sw_buf_append(out, kv.data, kv.len)) < 0))
+			goto fail;
+	}
+	sw_buf_clear(&kv);
 	return 0;
 fail:
+	sw_buf_clear(&kv);
 	out->len = mark;
 	if (out->data != NULL)
 		out->data[mark] = '\0';

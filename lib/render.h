@@ -9,18 +9,57 @@
 
 /* Webhook: the document itself, compact JSON. */
 int sw_render_webhook(const json_t *doc, struct sw_buf *out);
-/* RFC 5424 message without transport framing, on one line:
- * "<PRI>1 TIMESTAMP HOST smtpwatch - RULE [smtpwatch@32473 id=".." rule=".."
- *  severity=".." tenant=".." subject=".." status=".." count=".."] [STATUS] SUMMARY"
- * PRI = facility * 8 + sw_render_syslog_severity(); TIMESTAMP is now in
- * UTC; HOST and RULE (MSGID, at most 32 bytes) keep printable ASCII, other
- * bytes become '_', "-" when empty; SD values escape '"', '\' and ']';
- * control bytes (CR, LF, ..., and the C1 controls U+0080..U+009F) become
- * spaces; a UTF-8 BOM precedes MSG
- * when it is not plain ASCII.  facility is the syslog facility number
- * (e.g. 10 for authpriv), 0..23.  -EINVAL for a doc without a known
- * severity; out is unchanged on failure. */
-int sw_render_syslog(const json_t *doc, int facility, const char *hostname, int64_t now, struct sw_buf *out);
+/* The forms of a syslog message (without transport framing, one line).
+ *
+ * SW_RENDER_SYSLOG_5424, RFC 5424 with structured data:
+ *   <PRI>1 TIMESTAMP HOST smtpwatch - RULE [SD_ID id=".." rule=".."
+ *   severity=".." tenant=".." subject=".." status=".." count=".."
+ *   first_seen=".." last_seen=".." src_ip=".." country=".."] [BOM][STATUS] SUMMARY
+ * TIMESTAMP is now in UTC; HOST and RULE (MSGID, at most 32 bytes) keep
+ * printable ASCII, other bytes become '_', "-" when empty; PROCID is "-";
+ * SD values escape '"', '\' and ']' (RFC 5424 6.3.3); a UTF-8 BOM
+ * precedes MSG when it is not plain ASCII.
+ *
+ * SW_RENDER_SYSLOG_LOCAL, what syslog(3) writes to /dev/log, which
+ * journald and rsyslog's imuxsock read as written (SYSLOG_IDENTIFIER,
+ * SYSLOG_PID, PRIORITY, MESSAGE):
+ *   <PRI>Mmm dd hh:mm:ss smtpwatch[PID]: [STATUS] SUMMARY id=.. rule=.. ...
+ * SW_RENDER_SYSLOG_3164, the same with HOST before the tag (RFC 3164 4.1),
+ * for a network receiver.  The time is now in local time, as syslog(3)
+ * writes it, the day space-padded and the month in English.  After the
+ * message come the same fields as in the 5424 SD, as key=value; a value
+ * that is empty or holds a space, '"', '\' or '=' is quoted, with '"'
+ * and '\' escaped by a backslash.
+ *
+ * In every form src_ip and country are the document's entities.ips and
+ * entities.countries (evidence.ips and evidence.countries in a document
+ * without entities) joined with ',' (whole items only, at most
+ * SW_RENDER_SYSLOG_LIST_MAX bytes), other values at most
+ * SW_RENDER_SYSLOG_VALUE_MAX bytes; members absent from the document are
+ * left out.  Control bytes (CR, LF, ..., and the C1 controls
+ * U+0080..U+009F) become spaces.  The whole message is at most
+ * SW_RENDER_SYSLOG_MAX bytes: SUMMARY is cut to fit, never inside a UTF-8
+ * sequence or an escape, so the fields always arrive whole.
+ *
+ * PRI = facility * 8 + sw_render_syslog_severity().  -EINVAL for a doc
+ * without a known severity, a facility outside 0..23 or an unknown form;
+ * out is unchanged on failure. */
+enum sw_render_syslog_form {
+	SW_RENDER_SYSLOG_5424,
+	SW_RENDER_SYSLOG_LOCAL,
+	SW_RENDER_SYSLOG_3164,
+};
+struct sw_render_syslog_opts {
+	enum sw_render_syslog_form form;
+	int facility;          /* 0..23, e.g. 10 for authpriv */
+	const char *hostname;  /* 5424 and 3164 HOST */
+	const char *sd_id;     /* 5424 SD-ID; NULL: SW_SYSLOG_SD_ID_DEFAULT */
+	long pid;              /* local and 3164: the tag's [PID] */
+};
+#define SW_RENDER_SYSLOG_MAX 8192
+#define SW_RENDER_SYSLOG_VALUE_MAX 256
+#define SW_RENDER_SYSLOG_LIST_MAX 2048
+int sw_render_syslog(const json_t *doc, const struct sw_render_syslog_opts *o, int64_t now, struct sw_buf *out);
 /* Syslog severity (0..7) for an alert severity name ("critical" -> 2 ...). */
 int sw_render_syslog_severity(const char *severity);
 

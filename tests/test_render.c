@@ -1,10 +1,12 @@
-/* test_render.c: the webhook body, the RFC 5424 syslog line, the Teams
+/* test_render.c: the webhook body, the syslog lines (RFC 5424, syslog(3),
+ * RFC 3164), the Teams
  * Adaptive Card, the Splunk HEC event and its answers, journal fields. */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "check_main.h"
 #include "config.h"
@@ -16,6 +18,35 @@ static struct sw_buf out;
 static void setup(void)
 {
 	memset(&out, 0, sizeof(out));
+	/* The syslog(3) and RFC 3164 forms carry local time. */
+	setenv("TZ", "UTC", 1);
+	tzset();
+}
+
+/* sw_render_syslog in RFC 5424 with the default SD-ID. */
+static int render_5424(const json_t *doc, int facility, const char *host, int64_t now, struct sw_buf *b)
+{
+	struct sw_render_syslog_opts o = {.form = SW_RENDER_SYSLOG_5424, .facility = facility, .hostname = host};
+
+	return sw_render_syslog(doc, &o, now, b);
+}
+
+/* Is s (n bytes) well-formed UTF-8: no cut or stray sequence? */
+static bool utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	for (size_t i = 0; i < n;) {
+		size_t len = p[i] < 0x80 ? 1 : p[i] >= 0xc2 && p[i] < 0xe0 ? 2 : p[i] >= 0xe0 && p[i] < 0xf0 ? 3 : p[i] >= 0xf0 && p[i] <= 0xf4 ? 4 : 0;
+
+		if (len == 0 || i + len > n)
+			return false;
+		for (size_t k = 1; k < len; k++)
+			if ((p[i + k] & 0xc0) != 0x80)
+				return false;
+		i += len;
+	}
+	return true;
 }
 
 static void teardown(void)
@@ -44,9 +75,10 @@ static size_t header_field(const char **p, size_t max)
 }
 
 /* Check a frame against the RFC 5424 ABNF (section 6) and return the SD
- * params, unescaped, of the one SD-ELEMENT as an object (new reference).
- * *ret_msg points to MSG (after its SP) or NULL. */
-static json_t *check_5424(const char *frame, const char **ret_msg)
+ * params, unescaped, of the one SD-ELEMENT, SD-ID sd_id (NULL: the
+ * default), as an object (new reference).  *ret_msg points to MSG (after
+ * its SP) or NULL. */
+static json_t *check_5424_id(const char *frame, const char *sd_id, const char **ret_msg)
 {
 	const char *p = frame;
 	json_t *params = json_object();
@@ -80,8 +112,11 @@ static json_t *check_5424(const char *frame, const char **ret_msg)
 	header_field(&p, 128); /* PROCID */
 	header_field(&p, 32);  /* MSGID */
 	/* STRUCTURED-DATA: exactly one SD-ELEMENT, ours. */
-	ck_assert_msg(strncmp(p, "[smtpwatch@32473", 16) == 0, "SD-ID at '%s'", p);
-	p += 16;
+	if (sd_id == NULL)
+		sd_id = SW_SYSLOG_SD_ID_DEFAULT;
+	ck_assert_msg(*p == '[' && strncmp(p + 1, sd_id, strlen(sd_id)) == 0 && (p[1 + strlen(sd_id)] == ' ' || p[1 + strlen(sd_id)] == ']'),
+	              "SD-ID %s at '%.60s'", sd_id, p);
+	p += 1 + strlen(sd_id);
 	while (*p == ' ') {
 		char name[33], value[4096];
 		size_t nn = 0, nv = 0;
@@ -121,7 +156,28 @@ static json_t *check_5424(const char *frame, const char **ret_msg)
 	return params;
 }
 
-static const char *const sd_keys[] = {"id", "rule", "severity", "tenant", "subject", "status"};
+static json_t *check_5424(const char *frame, const char **ret_msg)
+{
+	return check_5424_id(frame, NULL, ret_msg);
+}
+
+static const char *const sd_keys[] = {"id", "rule", "severity", "tenant", "subject", "status", "first_seen", "last_seen"};
+
+/* The evidence list member of doc joined with ',', as the SD should carry
+ * it (malloc'd; NULL when there is none). */
+static char *joined(const json_t *doc, const char *member)
+{
+	const json_t *list = json_object_get(json_object_get(doc, "evidence"), member), *item;
+	struct sw_buf b = {0};
+	size_t i;
+
+	json_array_foreach(list, i, item) {
+		if (b.len > 0)
+			sw_buf_append(&b, ",", 1);
+		sw_buf_printf(&b, "%s", json_string_value(item));
+	}
+	return b.data;
+}
 
 /* Render a case of tests/data/render and compare it with NAME.expected,
  * then check the frame's grammar and that its SD holds the document's
@@ -146,22 +202,104 @@ static void run_case(const char *name)
 	expected[len - 1] = '\0';
 
 	doc = json_object_get(c, "doc");
-	ck_assert_int_eq(sw_render_syslog(doc, json_integer_value(json_object_get(c, "facility")),
-	                                  json_string_value(json_object_get(c, "hostname")),
-	                                  json_integer_value(json_object_get(c, "now")), &out),
-	                 0);
+	struct sw_render_syslog_opts o = {
+		.form = SW_RENDER_SYSLOG_5424,
+		.facility = (int)json_integer_value(json_object_get(c, "facility")),
+		.hostname = json_string_value(json_object_get(c, "hostname")),
+		.sd_id = json_string_value(json_object_get(c, "sd_id")),
+		.pid = 4242,
+	};
+	ck_assert_int_eq(sw_render_syslog(doc, &o, json_integer_value(json_object_get(c, "now")), &out), 0);
 	ck_assert_str_eq(out.data, expected);
 	ck_assert_uint_eq(out.len, strlen(expected));
 
-	params = check_5424(out.data, &msg);
+	params = check_5424_id(out.data, o.sd_id, &msg);
 	for (size_t i = 0; i < sizeof(sd_keys) / sizeof(sd_keys[0]); i++)
-		ck_assert_str_eq(json_string_value(json_object_get(params, sd_keys[i])),
-		                 json_string_value(json_object_get(doc, sd_keys[i])));
+		if (json_object_get(doc, sd_keys[i]) != NULL)
+			ck_assert_str_eq(json_string_value(json_object_get(params, sd_keys[i])),
+			                 json_string_value(json_object_get(doc, sd_keys[i])));
+		else
+			ck_assert_ptr_null(json_object_get(params, sd_keys[i]));
 	if (json_object_get(doc, "count") != NULL)
 		ck_assert_int_eq(atoll(json_string_value(json_object_get(params, "count"))),
 		                 json_integer_value(json_object_get(doc, "count")));
+	for (size_t i = 0; i < 2; i++) {
+		char *want = joined(doc, i == 0 ? "ips" : "countries");
+		const json_t *got = json_object_get(params, i == 0 ? "src_ip" : "country");
+
+		if (want == NULL)
+			ck_assert_ptr_null(got);
+		else
+			ck_assert_str_eq(json_string_value(got), want);
+		free(want);
+	}
 	ck_assert_ptr_nonnull(msg);
+
 	json_decref(params);
+	json_decref(c);
+	free(expected);
+}
+
+/* Check the local (syslog(3)) or RFC 3164 header of a frame and return
+ * the message after it: "<PRI>Mmm dd hh:mm:ss [HOST ]smtpwatch[PID]: ". */
+static const char *check_local(const char *frame, bool with_host)
+{
+	static const char *const months = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	const char *p = frame, *m;
+	int pri = 0, n = 0, day, hh, mi, ss;
+
+	ck_assert_msg(strchr(frame, '\n') == NULL && strchr(frame, '\r') == NULL, "frame spans lines");
+	ck_assert_int_eq(sscanf(p, "<%d>%n", &pri, &n), 1);
+	ck_assert(n >= 3 && pri >= 0 && pri <= 191);
+	p += n;
+	m = strstr(months, (char[]){p[0], p[1], p[2], '\0'});
+	ck_assert_msg(m != NULL && (m - months) % 3 == 0 && p[3] == ' ', "month at '%.20s'", p);
+	ck_assert_msg(p[4] == ' ' || (p[4] >= '1' && p[4] <= '3'), "day padded with a space: '%.20s'", p);
+	ck_assert_int_eq(sscanf(p + 4, "%2d %2d:%2d:%2d%n", &day, &hh, &mi, &ss, &n), 4);
+	ck_assert(day >= 1 && day <= 31 && hh <= 23 && mi <= 59 && ss <= 60);
+	p += 15;
+	ck_assert_int_eq(*p++, ' ');
+	if (with_host)
+		header_field(&p, 255);
+	ck_assert_msg(strncmp(p, "smtpwatch[", 10) == 0, "tag at '%.30s'", p);
+	p += 10;
+	ck_assert(*p >= '0' && *p <= '9');
+	while (*p >= '0' && *p <= '9')
+		p++;
+	ck_assert_msg(strncmp(p, "]: ", 3) == 0, "tag ends at '%.30s'", p);
+	return p + 3;
+}
+
+/* Render the case NAME in the local or RFC 3164 form (pid 4242) and
+ * compare it with NAME.SUFFIX.expected. */
+static void run_form(const char *name, enum sw_render_syslog_form form, const char *suffix)
+{
+	char file[256];
+	json_error_t err;
+	char *text, *expected;
+	size_t len;
+	json_t *c;
+
+	snprintf(file, sizeof(file), "%s.json", name);
+	text = slurp(file, NULL);
+	c = json_loads(text, 0, &err);
+	ck_assert_msg(c != NULL, "%s: %s", file, err.text);
+	free(text);
+	snprintf(file, sizeof(file), "%s.%s.expected", name, suffix);
+	expected = slurp(file, &len);
+	ck_assert(len > 0 && expected[len - 1] == '\n');
+	expected[len - 1] = '\0';
+
+	struct sw_render_syslog_opts o = {
+		.form = form,
+		.facility = (int)json_integer_value(json_object_get(c, "facility")),
+		.hostname = json_string_value(json_object_get(c, "hostname")),
+		.sd_id = json_string_value(json_object_get(c, "sd_id")),
+		.pid = 4242,
+	};
+	ck_assert_int_eq(sw_render_syslog(json_object_get(c, "doc"), &o, json_integer_value(json_object_get(c, "now")), &out), 0);
+	ck_assert_str_eq(out.data, expected);
+	check_local(out.data, form == SW_RENDER_SYSLOG_3164);
 	json_decref(c);
 	free(expected);
 }
@@ -202,7 +340,7 @@ START_TEST(test_syslog_c1_controls)
 	json_t *doc = json_pack("{s:s,s:s,s:s,s:s,s:s}", "id", "a-1", "rule", "r", "severity", "low", "subject",
 	                        "x\xc2\x9b" "31my", "summary", "Zo\xc3\xab \xc2\x9b" "2J\xc2\x85" "end");
 
-	ck_assert_int_eq(sw_render_syslog(doc, 1, "h", 0, &out), 0);
+	ck_assert_int_eq(render_5424(doc, 1, "h", 0, &out), 0);
 	ck_assert_ptr_nonnull(strstr(out.data, "subject=\"x 31my\""));
 	ck_assert_ptr_nonnull(strstr(out.data, "Zo\xc3\xab  2J end"));
 	ck_assert_ptr_null(strstr(out.data, "\xc2\x9b"));
@@ -215,9 +353,9 @@ START_TEST(test_syslog_ascii_no_bom)
 {
 	json_t *doc = json_pack("{s:s,s:s,s:s,s:s}", "id", "a-1", "rule", "r", "severity", "low", "summary", "plain");
 
-	ck_assert_int_eq(sw_render_syslog(doc, 1, "h", 0, &out), 0);
+	ck_assert_int_eq(render_5424(doc, 1, "h", 0, &out), 0);
 	ck_assert_ptr_null(strstr(out.data, "\xEF\xBB\xBF"));
-	ck_assert_str_eq(out.data, "<13>1 1970-01-01T00:00:00Z h smtpwatch - r [smtpwatch@32473 id=\"a-1\" rule=\"r\" "
+	ck_assert_str_eq(out.data, "<13>1 1970-01-01T00:00:00Z h smtpwatch - r [smtpwatch@0 id=\"a-1\" rule=\"r\" "
 	                           "severity=\"low\"] [-] plain");
 	json_decref(doc);
 }
@@ -243,7 +381,7 @@ START_TEST(test_syslog_pri)
 		json_t *params;
 
 		out.len = 0;
-		ck_assert_int_eq(sw_render_syslog(doc, facilities[f], "host", 1795161672, &out), 0);
+		ck_assert_int_eq(render_5424(doc, facilities[f], "host", 1795161672, &out), 0);
 		snprintf(want, sizeof(want), "<%d>1 ", facilities[f] * 8 + severities[_i].level);
 		ck_assert_msg(strncmp(out.data, want, strlen(want)) == 0, "%s starts %s", out.data, want);
 		params = check_5424(out.data, &msg);
@@ -260,12 +398,12 @@ START_TEST(test_syslog_refused)
 	json_t *good = json_pack("{s:s,s:s,s:s}", "id", "a-1", "rule", "r", "severity", "high");
 
 	ck_assert_int_eq(sw_buf_append(&out, "keep", 4), 0);
-	ck_assert_int_eq(sw_render_syslog(doc, 10, "h", 0, &out), -EINVAL);
-	ck_assert_int_eq(sw_render_syslog(good, 24, "h", 0, &out), -EINVAL);
-	ck_assert_int_eq(sw_render_syslog(good, -1, "h", 0, &out), -EINVAL);
-	ck_assert_int_eq(sw_render_syslog(NULL, 10, "h", 0, &out), -EINVAL);
+	ck_assert_int_eq(render_5424(doc, 10, "h", 0, &out), -EINVAL);
+	ck_assert_int_eq(render_5424(good, 24, "h", 0, &out), -EINVAL);
+	ck_assert_int_eq(render_5424(good, -1, "h", 0, &out), -EINVAL);
+	ck_assert_int_eq(render_5424(NULL, 10, "h", 0, &out), -EINVAL);
 	json_object_del(doc, "severity");
-	ck_assert_int_eq(sw_render_syslog(doc, 10, "h", 0, &out), -EINVAL);
+	ck_assert_int_eq(render_5424(doc, 10, "h", 0, &out), -EINVAL);
 	ck_assert_uint_eq(out.len, 4);
 	ck_assert(memcmp(out.data, "keep", 4) == 0);
 	ck_assert_int_eq(sw_render_syslog_severity("High"), -EINVAL);
@@ -285,12 +423,249 @@ START_TEST(test_syslog_long_hostname)
 
 	memset(host, 'h', sizeof(host) - 1);
 	host[sizeof(host) - 1] = '\0';
-	ck_assert_int_eq(sw_render_syslog(doc, 10, host, 0, &out), 0);
+	ck_assert_int_eq(render_5424(doc, 10, host, 0, &out), 0);
 	ck_assert(strncmp(out.data + 27, host, 255) == 0);
 	ck_assert(strncmp(out.data + 27 + 255, " smtpwatch ", 11) == 0);
 	params = check_5424(out.data, &msg);
 	ck_assert_str_eq(msg, "[-]");
 	json_decref(params);
+	json_decref(doc);
+}
+END_TEST
+
+/* The syslog(3) form journald and imuxsock read, and RFC 3164 with the
+ * host, of the same cases. */
+START_TEST(test_syslog_local_forms)
+{
+	run_form("spec", SW_RENDER_SYSLOG_LOCAL, "local");
+	out.len = 0;
+	run_form("spec", SW_RENDER_SYSLOG_3164, "3164");
+	out.len = 0;
+	run_form("tricky", SW_RENDER_SYSLOG_LOCAL, "local");
+	out.len = 0;
+	run_form("minimal", SW_RENDER_SYSLOG_LOCAL, "local");
+	out.len = 0;
+	run_form("minimal", SW_RENDER_SYSLOG_3164, "3164");
+	out.len = 0;
+	run_form("utf8", SW_RENDER_SYSLOG_LOCAL, "local");
+}
+END_TEST
+
+/* key=value quoting: empty values and values with a space, '=', a tab
+ * (which becomes a space), '"' or '\' are quoted; others are not. */
+START_TEST(test_syslog_kv_quoting)
+{
+	json_t *doc = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:{s:[s,s]}}", "id", "a-1", "rule", "r", "severity", "low",
+	                        "tenant", "", "subject", "a=b", "status", "fir\ting", "evidence", "ips", "10.0.0.1", "");
+	struct sw_render_syslog_opts o = {.form = SW_RENDER_SYSLOG_LOCAL, .facility = 4, .pid = 1};
+	const char *msg;
+
+	ck_assert_int_eq(sw_render_syslog(doc, &o, 0, &out), 0);
+	msg = check_local(out.data, false);
+	ck_assert_str_eq(msg, "[fir ing] id=a-1 rule=r severity=low tenant=\"\" subject=\"a=b\" status=\"fir ing\" "
+	                      "src_ip=10.0.0.1");
+	json_decref(doc);
+}
+END_TEST
+
+/* The syslog(3) time is local time, day padded with a space. */
+START_TEST(test_syslog_local_time)
+{
+	json_t *doc = json_pack("{s:s,s:s,s:s}", "id", "a-1", "rule", "r", "severity", "high");
+	struct sw_render_syslog_opts o = {.form = SW_RENDER_SYSLOG_LOCAL, .facility = 10, .pid = 77};
+
+	setenv("TZ", "CET-1", 1); /* POSIX form: no tzdata needed */
+	tzset();
+	ck_assert_int_eq(sw_render_syslog(doc, &o, 0, &out), 0);
+	ck_assert_str_eq(out.data, "<83>Jan  1 01:00:00 smtpwatch[77]: [-] id=a-1 rule=r severity=high");
+	out.len = 0;
+	o.form = SW_RENDER_SYSLOG_3164;
+	o.hostname = "mx 1";
+	ck_assert_int_eq(sw_render_syslog(doc, &o, 1795161672, &out), 0);
+	ck_assert_str_eq(out.data, "<83>Nov 20 09:01:12 mx_1 smtpwatch[77]: [-] id=a-1 rule=r severity=high");
+	json_decref(doc);
+}
+END_TEST
+
+/* The SD-ID is the configured one; none (or "") is the default, never
+ * the documentation number. */
+START_TEST(test_syslog_sd_id)
+{
+	json_t *doc = json_pack("{s:s,s:s,s:s}", "id", "a-1", "rule", "r", "severity", "high");
+	struct sw_render_syslog_opts o = {.form = SW_RENDER_SYSLOG_5424, .facility = 10, .hostname = "h"};
+	const char *msg;
+	json_t *params;
+
+	ck_assert_int_eq(sw_render_syslog(doc, &o, 0, &out), 0);
+	ck_assert_ptr_nonnull(strstr(out.data, " [smtpwatch@0 id="));
+	ck_assert_ptr_null(strstr(out.data, "32473"));
+	out.len = 0;
+	o.sd_id = "";
+	ck_assert_int_eq(sw_render_syslog(doc, &o, 0, &out), 0);
+	ck_assert_ptr_nonnull(strstr(out.data, " [smtpwatch@0 id="));
+	out.len = 0;
+	o.sd_id = "alerts@99999.2.1";
+	ck_assert_int_eq(sw_render_syslog(doc, &o, 0, &out), 0);
+	params = check_5424_id(out.data, "alerts@99999.2.1", &msg);
+	ck_assert_str_eq(json_string_value(json_object_get(params, "rule")), "r");
+	ck_assert_str_eq(msg, "[-]");
+	json_decref(params);
+	json_decref(doc);
+}
+END_TEST
+
+/* A version 2 document: src_ip and country come from its entities (the
+ * subject's address in front when the evidence has no list of them). */
+START_TEST(test_syslog_v2_entities)
+{
+	struct sw_render_syslog_opts o = {.form = SW_RENDER_SYSLOG_5424, .facility = 10, .hostname = "mx1"};
+	char *text = slurp("v2.json", NULL);
+	json_t *c = json_loads(text, 0, NULL), *params;
+	const char *msg;
+
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(sw_render_syslog(json_object_get(c, "doc"), &o, 1795167905, &out), 0);
+	params = check_5424(out.data, &msg);
+	ck_assert_str_eq(json_string_value(json_object_get(params, "src_ip")), "198.51.100.7");
+	ck_assert_str_eq(json_string_value(json_object_get(params, "country")), "NL");
+	ck_assert_str_eq(json_string_value(json_object_get(params, "subject")), "198.51.100.7");
+	ck_assert_str_eq(msg, "[resolved] 198.51.100.7 failed 40 SMTP sign-ins over 2 users within 15m");
+	json_decref(params);
+	out.len = 0;
+	o.form = SW_RENDER_SYSLOG_LOCAL;
+	o.pid = 9;
+	ck_assert_int_eq(sw_render_syslog(json_object_get(c, "doc"), &o, 1795167905, &out), 0);
+	ck_assert_ptr_nonnull(strstr(out.data, " last_seen=2026-11-20T08:14:03Z src_ip=198.51.100.7 country=NL"));
+	json_decref(c);
+	free(text);
+}
+END_TEST
+
+/* An unknown form is refused, out untouched. */
+START_TEST(test_syslog_unknown_form)
+{
+	json_t *doc = json_pack("{s:s,s:s,s:s}", "id", "a-1", "rule", "r", "severity", "high");
+	struct sw_render_syslog_opts o = {.form = (enum sw_render_syslog_form)7, .facility = 10};
+
+	ck_assert_int_eq(sw_render_syslog(doc, &o, 0, &out), -EINVAL);
+	ck_assert_int_eq(sw_render_syslog(doc, NULL, 0, &out), -EINVAL);
+	ck_assert_uint_eq(out.len, 0);
+	json_decref(doc);
+}
+END_TEST
+
+static const enum sw_render_syslog_form all_forms[] = {SW_RENDER_SYSLOG_5424, SW_RENDER_SYSLOG_LOCAL,
+                                                       SW_RENDER_SYSLOG_3164};
+
+/* A long summary of 4-byte characters, shifted by _i % 4 ASCII bytes so
+ * the cut falls at every position of a sequence: the message is at most
+ * 8192 bytes, as near to it as a whole character allows, valid UTF-8, its
+ * fields whole, and the summary's prefix. */
+START_TEST(test_syslog_cap_utf8)
+{
+	enum sw_render_syslog_form form = all_forms[_i / 4];
+	struct sw_render_syslog_opts o = {.form = form, .facility = 10, .hostname = "mx1", .pid = 4242};
+	char summary[20000];
+	const char *msg;
+	size_t n = 0;
+	json_t *doc;
+
+	for (int k = 0; k < _i % 4; k++)
+		summary[n++] = 'a';
+	while (n + 5 < sizeof(summary)) {
+		memcpy(summary + n, "\xF0\x9F\x93\xA7", 4); /* U+1F4E7 */
+		n += 4;
+	}
+	summary[n] = '\0';
+	doc = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:{s:[s],s:[s]}}", "id", "a-9", "rule", "smtp-auth-password-spray",
+	                "severity", "high", "tenant", "contoso", "subject", "scanner2@contoso.com", "status", "firing",
+	                "count", 14, "evidence", "ips", "198.51.100.7", "countries", "NL");
+	ck_assert_ptr_nonnull(doc);
+	json_object_set_new(doc, "summary", json_string(summary));
+	ck_assert_int_eq(sw_render_syslog(doc, &o, 1795161672, &out), 0);
+	ck_assert_uint_le(out.len, SW_RENDER_SYSLOG_MAX);
+	ck_assert_uint_gt(out.len, SW_RENDER_SYSLOG_MAX - 4);
+	ck_assert_uint_eq(strlen(out.data), out.len);
+	ck_assert_msg(utf8_valid(out.data, out.len), "cut inside a UTF-8 sequence (shift %d)", _i % 4);
+	if (form == SW_RENDER_SYSLOG_5424) {
+		json_t *params = check_5424(out.data, &msg);
+
+		ck_assert_str_eq(json_string_value(json_object_get(params, "src_ip")), "198.51.100.7");
+		ck_assert_str_eq(json_string_value(json_object_get(params, "country")), "NL");
+		json_decref(params);
+		ck_assert(strncmp(msg, "\xEF\xBB\xBF[firing] ", 12) == 0);
+		msg += 12;
+		ck_assert(strncmp(msg, summary, strlen(msg)) == 0);
+	} else {
+		const char *kv;
+
+		msg = check_local(out.data, form == SW_RENDER_SYSLOG_3164);
+		ck_assert(strncmp(msg, "[firing] ", 9) == 0);
+		kv = strstr(msg, " id=a-9 rule=");
+		ck_assert_ptr_nonnull(kv);
+		ck_assert(strncmp(msg + 9, summary, (size_t)(kv - msg - 9)) == 0);
+		ck_assert_str_eq(kv, " id=a-9 rule=smtp-auth-password-spray severity=high tenant=contoso "
+		                     "subject=scanner2@contoso.com status=firing count=14 src_ip=198.51.100.7 country=NL");
+	}
+	json_decref(doc);
+}
+END_TEST
+
+/* Every value as long and as full of bytes to escape as it gets, and 300
+ * IPv6 addresses: still at most 8192 bytes, the grammar whole, each value
+ * cut at its cap, the address list at a whole address, the message there. */
+START_TEST(test_syslog_cap_worst)
+{
+	enum sw_render_syslog_form form = all_forms[_i];
+	struct sw_render_syslog_opts o = {.form = form, .facility = 23, .pid = 2147483647,
+	                                  .sd_id = "abcdefghijklmnopqrstuvw@99999.12"};
+	char big[6000], host[400];
+	json_t *doc, *ips = json_array();
+	const char *msg;
+
+	memset(big, '"', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	big[1] = ']';
+	big[2] = '\\';
+	memset(host, 'h', sizeof(host) - 1);
+	host[sizeof(host) - 1] = '\0';
+	o.hostname = host;
+	for (int k = 0; k < 300; k++) {
+		char ip[64];
+		snprintf(ip, sizeof(ip), "2001:db8:ffff:ffff:ffff:ffff:ffff:%04x", k);
+		json_array_append_new(ips, json_string(ip));
+	}
+	doc = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:s,s:{s:o,s:[s,s]},s:s}", "id", big, "rule", big, "severity",
+	                "info", "tenant", big, "subject", big, "status", big, "count", (json_int_t)INT64_MAX,
+	                "first_seen", big, "last_seen", big, "evidence", "ips", ips, "countries", big, "NL", "summary",
+	                "the summary");
+	ck_assert_ptr_nonnull(doc);
+	ck_assert_int_eq(sw_render_syslog(doc, &o, 1795161672, &out), 0);
+	ck_assert_uint_le(out.len, SW_RENDER_SYSLOG_MAX);
+	ck_assert_msg(utf8_valid(out.data, out.len), "not UTF-8");
+	if (form == SW_RENDER_SYSLOG_5424) {
+		json_t *params = check_5424_id(out.data, o.sd_id, &msg);
+		const char *list = json_string_value(json_object_get(params, "src_ip"));
+
+		ck_assert_str_eq(json_string_value(json_object_get(params, "severity")), "info");
+		/* 256 escaped bytes: 128 characters, each '"' taking two. */
+		ck_assert_uint_le(strlen(json_string_value(json_object_get(params, "tenant"))), 128);
+		ck_assert_uint_ge(strlen(json_string_value(json_object_get(params, "tenant"))), 127);
+		ck_assert_uint_le(strlen(list), SW_RENDER_SYSLOG_LIST_MAX);
+		ck_assert_uint_gt(strlen(list), SW_RENDER_SYSLOG_LIST_MAX - 40);
+		ck_assert(strlen(list) % 39 == 38); /* whole addresses of 38 bytes, ',' between */
+		ck_assert(strncmp(list, "2001:db8:ffff:ffff:ffff:ffff:ffff:0000,", 39) == 0);
+		/* The big country does not fit in 2048 bytes escaped: the list ends before it, empty. */
+		ck_assert_ptr_null(json_object_get(params, "country"));
+		ck_assert_msg(strncmp(msg, "[\"]\\\"\"", 6) == 0, "MSG starts with the status, unescaped: %.20s", msg);
+		ck_assert_ptr_nonnull(strstr(msg, "] the summary"));
+		json_decref(params);
+	} else {
+		msg = check_local(out.data, form == SW_RENDER_SYSLOG_3164);
+		ck_assert_ptr_nonnull(strstr(msg, "] the summary id=\""));
+		ck_assert_ptr_nonnull(strstr(msg, " count=9223372036854775807 "));
+		ck_assert_ptr_nonnull(strstr(msg, " src_ip=2001:db8:ffff:ffff:ffff:ffff:ffff:0000,"));
+	}
 	json_decref(doc);
 }
 END_TEST
@@ -933,6 +1308,14 @@ static Suite *render_suite(void)
 	tcase_add_loop_test(tc, test_syslog_pri, 0, sizeof(severities) / sizeof(severities[0]));
 	tcase_add_test(tc, test_syslog_refused);
 	tcase_add_test(tc, test_syslog_long_hostname);
+	tcase_add_test(tc, test_syslog_local_forms);
+	tcase_add_test(tc, test_syslog_kv_quoting);
+	tcase_add_test(tc, test_syslog_local_time);
+	tcase_add_test(tc, test_syslog_sd_id);
+	tcase_add_test(tc, test_syslog_unknown_form);
+	tcase_add_test(tc, test_syslog_v2_entities);
+	tcase_add_loop_test(tc, test_syslog_cap_utf8, 0, 12);
+	tcase_add_loop_test(tc, test_syslog_cap_worst, 0, 3);
 	tcase_add_test(tc, test_webhook_compact);
 	tcase_add_test(tc, test_teams_spec_alert);
 	tcase_add_test(tc, test_teams_resolved);

@@ -78,9 +78,11 @@ def test_cycle(env):
     check(len(frames) == 1, "syslog received one frame (%d)" % len(frames))
     if frames:
         f = frames[0]
-        # authpriv (10) * 8 + err (3) = 83
-        check(f.startswith("<83>1 "), "RFC 5424 header with PRI 83 (%s)" % f[:40])
-        check('[smtpwatch@32473 ' in f and 'rule="%s"' % RULE in f, "structured data carries the rule")
+        # authpriv (10) * 8 + err (3) = 83; on a unix socket (format = auto)
+        # the syslog(3) form: "<PRI>Mmm dd hh:mm:ss smtpwatch[PID]: MSG key=value..."
+        check(re.match(r"^<83>[A-Z][a-z][a-z] [ 0-9]\d \d\d:\d\d:\d\d smtpwatch\[%d\]: \[firing\] "
+                       % env.daemon.pid, f) is not None, "syslog(3) header with PRI 83 and the daemon's pid (%s)" % f[:60])
+        check(" rule=%s " % RULE in f, "the key fields carry the rule")
         check("scanner2@contoso.com" in f, "the frame names the mailbox")
 
     rc, alerts = env.ctl("alerts")

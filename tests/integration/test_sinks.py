@@ -1,7 +1,9 @@
 """Alert delivery to every sink type, against real receivers on loopback:
 the simulator's HTTP receivers (webhook with HMAC, Teams, Splunk HEC),
 UNIX/UDP/TCP syslog sockets read frame by frame and checked against the
-RFC 5424 grammar, and the journal where a journald runs.  Then the
+grammar of their form (syslog(3) on the unix socket, RFC 5424 over the
+network, RFC 3164 where a sink asks for it), and the journal where a
+journald runs.  Then the
 guarantees: a stopped receiver and a daemon restart (and a kill in the
 middle of a send) lose nothing, duplicates carry the same Idempotency-Key
 and the same bytes, and an alert that goes dead raises delivery-dead on
@@ -36,8 +38,33 @@ RFC5424 = re.compile(
     r'^<(?P<pri>[0-9]|[1-9][0-9]|1[0-8][0-9]|19[01])>1 '
     r'(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)) '
     r'(?P<host>[!-~]{1,255}) (?P<app>smtpwatch) (?P<procid>-) (?P<msgid>[!-~]{1,32}) '
-    r'\[smtpwatch@32473(?P<params>(?: ' + SD_PARAM + r')+)\]'
+    r'\[(?P<sdid>[^= \]"]{1,32})(?P<params>(?: ' + SD_PARAM + r')+)\]'
     r'(?: (?P<msg>.*))?$', re.S)
+# What syslog(3) writes on /dev/log (and, with HOST, RFC 3164): the alert's
+# fields as key=value after the message, quoted where needed.
+LOCAL = re.compile(
+    r'^<(?P<pri>[0-9]|[1-9][0-9]|1[0-8][0-9]|19[01])>'
+    r'(?P<ts>(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ 1-3][0-9] \d\d:\d\d:\d\d) '
+    r'(?:(?P<host>[!-~]{1,255}) )?smtpwatch\[(?P<pid>[0-9]+)\]: (?P<msg>.*)$', re.S)
+KV = r' ([a-z_]+)=("(?:[^"\\]|\\["\\])*"|[^ "=]+)'
+
+
+def parse_local(frame):
+    """A syslog(3) / RFC 3164 frame: fields, the message before the
+    key=value part and the key=value pairs, unquoted; None if it breaks
+    the grammar."""
+    m = LOCAL.match(frame)
+    if not m:
+        return None
+    msg = m.group("msg")
+    kv = re.search(r'((?:' + KV + r')+)$', msg)
+    if not kv:
+        return None
+    fields = {}
+    for k, v in re.findall(KV, kv.group(1)):
+        fields[k] = re.sub(r'\\(["\\])', r"\1", v[1:-1]) if v.startswith('"') else v
+    return {"pri": int(m.group("pri")), "host": m.group("host"), "pid": int(m.group("pid")),
+            "msg": msg[:kv.start()], "fields": fields}
 
 
 def parse_5424(frame):
@@ -48,7 +75,7 @@ def parse_5424(frame):
     params = {}
     for name, value in re.findall(r' ([^= \]"]{1,32})="((?:[^"\\\]]|\\["\\\]])*)"', m.group("params")):
         params[name] = re.sub(r'\\(["\\\]])', r"\1", value)
-    return {"pri": int(m.group("pri")), "msgid": m.group("msgid"), "params": params,
+    return {"pri": int(m.group("pri")), "msgid": m.group("msgid"), "sdid": m.group("sdid"), "params": params,
             "msg": m.group("msg") or ""}
 
 
@@ -301,9 +328,24 @@ def test_every_sink(env):
     st = sink_status(env, "hec")
     check(st and st["delivered"] == 1 and st["last_error"] is None, "status: hec delivered (%s)" % st)
 
-    # Syslog over a unix socket, UDP and TCP (octet counting): the same frame grammar.
-    for name, frames in (("local", lambda: env.syslog.drain()), ("udp", lambda: env.udp.drain()),
-                         ("tcp", lambda: env.tcp.got())):
+    # Syslog over a unix socket (format = auto: the syslog(3) form), UDP and
+    # TCP (octet counting; RFC 5424).
+    want = {"id": doc["id"], "rule": RULE, "severity": "high", "tenant": "contoso",
+            "subject": "scanner2@contoso.com", "status": "firing", "count": str(doc["count"]),
+            "first_seen": doc["first_seen"], "last_seen": doc["last_seen"],
+            "src_ip": ",".join(doc["evidence"]["ips"]), "country": ",".join(doc["evidence"]["countries"])}
+    got = wait_for(lambda: env.syslog.drain(), timeout=15, what="local syslog frame")
+    check(len(got) == 1, "syslog local: one frame (%d)" % len(got))
+    if got:
+        f = parse_local(got[0])
+        check(f is not None, "syslog local: the frame is what syslog(3) writes (%s)" % got[0][:120])
+        if f:
+            check(f["pri"] == AUTHPRIV * 8 + SEVERITY["high"], "syslog local: PRI authpriv.err = 83")
+            check(f["host"] is None and f["pid"] == env.daemon.pid,
+                  "syslog local: no host, the tag is smtpwatch[%d] (%s)" % (env.daemon.pid, got[0][:60]))
+            check(f["msg"].startswith("[firing] scanner2@contoso.com sent"), "syslog local: MESSAGE is the summary")
+            check(f["fields"] == want, "syslog local: the key fields (%s)" % f["fields"])
+    for name, frames in (("udp", lambda: env.udp.drain()), ("tcp", lambda: env.tcp.got())):
         got = wait_for(frames, timeout=15, what="%s syslog frame" % name)
         check(len(got) == 1, "syslog %s: one frame (%d)" % (name, len(got)))
         if not got:
@@ -314,9 +356,9 @@ def test_every_sink(env):
             check(f["pri"] == AUTHPRIV * 8 + SEVERITY["high"], "syslog %s: PRI authpriv.err = 83" % name)
             check(f["msgid"] == RULE, "syslog %s: MSGID is the rule" % name)
             p = f["params"]
-            check(p.get("rule") == RULE and p.get("severity") == "high" and p.get("tenant") == "contoso"
-                  and p.get("subject") == "scanner2@contoso.com" and p.get("id") == doc["id"],
-                  "syslog %s: SD rule, severity, tenant, subject, id (%s)" % (name, p))
+            check(f["sdid"] == "smtpwatch@0", "syslog %s: SD-ID smtpwatch@0 (%s)" % (name, f["sdid"]))
+            check(p == want, "syslog %s: SD id, rule, severity, tenant, subject, status, count, first_seen, "
+                  "last_seen, src_ip, country (%s)" % (name, p))
             check("scanner2@contoso.com sent" in f["msg"], "syslog %s: MSG is the summary" % name)
     check(not env.tcp.errors, "tcp: every byte belonged to an octet-counted frame (%s)" % env.tcp.errors)
 
@@ -479,12 +521,15 @@ def test_dead_letter():
     sinks get delivery-dead, the dead sink never does, and its next success
     resolves it."""
     env = Env("sinks-dead", extra_conf="dead_after = 5s")
+    udp = UdpSyslog()
     try:
         conf = open(env.conf).read()
         conf = re.sub(r"\[sink soc\].*", "", conf, flags=re.S)
         conf += ("[sink dead]\ntype = webhook\nurl = %s/hooks/dead\n\n"
                  "[sink peer]\ntype = webhook\nurl = %s/hooks/peer\nrules = delivery-dead\n\n"
-                 "[sink local]\ntype = syslog\naddress = unix:%s\n" % (env.sim.url, env.sim.url, env.syslog_path))
+                 "[sink local]\ntype = syslog\naddress = unix:%s\nformat = rfc5424\nsd_id = alerts@99999.7\n\n"
+                 "[sink old]\ntype = syslog\naddress = udp://127.0.0.1:%d\nformat = rfc3164\nfacility = local3\n"
+                 % (env.sim.url, env.sim.url, env.syslog_path, udp.port))
         with open(env.conf, "w") as f:
             f.write(conf)
         env.syslog = SyslogSink(env.syslog_path)
@@ -504,7 +549,17 @@ def test_dead_letter():
             check(lost["id"] in d["evidence"].get("alert_ids", []), "its evidence names the lost alert")
             check("HTTP 500" in d["summary"] and d["tenant"] == "contoso", "its summary says why (%s)" % d["summary"])
         frames = wait_for(lambda: [f for f in env.syslog.drain() if "delivery-dead" in f], timeout=15)
-        check(len(frames) == 1 and parse_5424(frames[0]) is not None, "syslog got delivery-dead too")
+        check(len(frames) == 1 and parse_5424(frames[0]) is not None,
+              "syslog got delivery-dead too, RFC 5424 on the unix socket as format = rfc5424 says")
+        if frames and parse_5424(frames[0]):
+            check(parse_5424(frames[0])["sdid"] == "alerts@99999.7", "the SD-ID is sd_id's")
+        frames = wait_for(lambda: [f for f in udp.drain() if "rule=delivery-dead" in f], timeout=15)
+        f = parse_local(frames[0]) if frames else None
+        check(f is not None and f["host"] is not None and f["pid"] == env.daemon.pid,
+              "format = rfc3164 over udp: RFC 3164 with HOST and smtpwatch[PID] (%s)" % frames[:1])
+        if f:
+            check(f["pri"] == 19 * 8 + SEVERITY["high"] and f["fields"].get("subject") == "dead",
+                  "rfc3164: PRI local3.err, the fields (%s)" % f)
 
         env.sim.request("POST", "/_sim/hooks/dead/status", {"status": 200})
         env.sim.add_signins("contoso.onmicrosoft.com", [
@@ -526,6 +581,7 @@ def test_dead_letter():
         check("is dead after" in log and "delivery-dead" in log, "the log says the alert is dead")
     finally:
         env.syslog.close()
+        udp.close()
         env.close()
 
 

@@ -131,8 +131,8 @@ def test_delivery(env, rx):
     got = wait_for(lambda: frames_for(rx, "scanner2@contoso.com"), timeout=60, what="a frame over TLS")
     check(len(got) == 1, "the receiver got the alert over TLS, one RFC 5425 frame (%d)" % len(got))
     if got:
-        check(re.match(r"^<(\d+)>1 \S+ \S+ smtpwatch - " + RULE + r" \[smtpwatch@32473 ", got[0]) is not None,
-              "the frame holds the RFC 5424 message (%s)" % got[0][:90])
+        check(re.match(r"^<(\d+)>1 \S+ \S+ smtpwatch - " + RULE + r" \[smtpwatch@0 ", got[0]) is not None,
+              "the frame holds the RFC 5424 message, SD-ID smtpwatch@0 (%s)" % got[0][:90])
         check(int(got[0][1:got[0].index(">")]) == 10 * 8 + 3, "PRI is authpriv.err for a high alert")
     check(not rx.bad, "no bytes outside the octet-counted frames (%s)" % rx.bad[:1])
     st = sink_status(env)
