@@ -16,6 +16,7 @@
 #include "jsonutil.h"
 #include "log.h"
 #include "report.h"
+#include "report_html.h"
 #include "smtpwatchd.h"
 #include "source_report.h"
 #include "store_exo.h"
@@ -413,8 +414,8 @@ int control_cmd_report(struct daemon *d, const struct control_peer *peer, json_t
 	int64_t now = daemon_now(), dur = REPORT_DEFAULT_SINCE;
 	json_t *doc, *tenants;
 
-	if (format != NULL && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0) {
-		snprintf(why, n, "\"format\" must be csv or json");
+	if (format != NULL && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0 && strcmp(format, "html") != 0) {
+		snprintf(why, n, "\"format\" must be csv, json or html");
 		return -EINVAL;
 	}
 	if (json_is_string(jsince)) {
@@ -463,7 +464,8 @@ int control_cmd_report(struct daemon *d, const struct control_peer *peer, json_t
 	}
 	if (format != NULL && strcmp(format, "json") != 0) {
 		struct sw_buf b = {0};
-		int r = sw_inventory_csv(doc, json_is_true(jbom), &b);
+		int r = strcmp(format, "csv") == 0 ? sw_inventory_csv(doc, json_is_true(jbom), &b)
+		                                   : sw_report_html(doc, &b);
 		json_decref(doc);
 		doc = r < 0 ? NULL : json_pack("{s:s,s:s}", "format", format, "text", b.data ? b.data : "");
 		sw_buf_clear(&b);

@@ -17,6 +17,7 @@
 #include "smtpwatchd.h"
 #include "store_exo.h"
 #include "store_inventory.h"
+#include "store_audit.h"
 #include "store_report.h"
 
 #define DAY 86400
@@ -375,15 +376,66 @@ static int alert_cb(const struct sw_alert *a, void *arg)
 
 /* ---- the changes of the period ---- */
 
-/* Who changed what needs the unified audit log; until smtpwatch reads it
- * the section says so instead of showing nothing as if nothing changed. */
-static json_t *changes_json(void)
+#define CHANGES_MAX 500
+
+struct changes_ctx {
+	json_t *list;
+	size_t n;
+};
+
+static int change_cb(const struct sw_change_row *c, void *arg)
 {
-	return json_pack("{s:b,s:s,s:[]}", "configured", 0, "text",
-	                 "the audit source is not configured: smtpwatch does not read the unified audit log "
-	                 "(Office 365 Management Activity API, Audit.Exchange) yet, so the changes of the period and "
-	                 "who made them are not shown",
-	                 "changes");
+	struct changes_ctx *x = arg;
+
+	if (x->n++ >= CHANGES_MAX)
+		return 0;
+	return json_array_append_new(
+		x->list, json_pack("{s:o,s:o,s:s,s:o,s:s,s:s,s:s,s:o,s:o,s:s,s:s}", "at", sw_json_time_or_null(c->created),
+		                   "who", str_or_null(c->user), "actor", c->actor, "ip", str_or_null(c->ip), "operation",
+		                   c->operation, "object", c->object, "subject", c->subject, "setting",
+		                   str_or_null(c->setting), "value", str_or_null(c->value), "effect", c->effect, "id",
+		                   c->id));
+}
+
+/* Who changed what comes from the unified audit log ([tenant] audit);
+ * without it the section says so instead of showing nothing as if
+ * nothing changed. */
+static json_t *changes_json(struct daemon *d, struct tenant *t, int64_t since, int *ret)
+{
+	struct changes_ctx x = {json_array(), 0};
+	struct sw_subscription sub;
+	char text[600];
+
+	*ret = 0;
+	if (x.list == NULL) {
+		*ret = -ENOMEM;
+		return NULL;
+	}
+	if (!t->cfg->audit) {
+		json_decref(x.list);
+		return json_pack("{s:b,s:s,s:[]}", "configured", 0, "text",
+		                 "the audit source is not configured ([tenant] audit = no): smtpwatch does not read the "
+		                 "unified audit log (Office 365 Management Activity API, Audit.Exchange), so the changes of "
+		                 "the period and who made them are not shown",
+		                 "changes");
+	}
+	*ret = sw_store_changes_list(d->store, t->cfg->name, NULL, since, 0, change_cb, &x);
+	if (*ret < 0) {
+		json_decref(x.list);
+		return NULL;
+	}
+	if (sw_store_subscription_get(d->store, t->cfg->name, "Audit.Exchange", &sub) == 0 &&
+	    strcmp(sub.status, "enabled") != 0)
+		snprintf(text, sizeof(text), "the Audit.Exchange subscription is %.16s (%.256s): changes may be missing",
+		         sub.status, sub.why);
+	else if (x.n > CHANGES_MAX)
+		snprintf(text, sizeof(text), "%zu changes to SMTP AUTH settings in the period; the latest %d are shown",
+		         x.n, CHANGES_MAX);
+	else
+		snprintf(text, sizeof(text), "%zu change%s to SMTP AUTH settings in the period, from the unified audit log",
+		         x.n, x.n == 1 ? "" : "s");
+	return json_pack("{s:b,s:s,s:I,s:o}", "configured", 1, "text", text, "total", (json_int_t)x.n, "changes",
+	                 x.list);
 }
 
 /* See control.h. */
@@ -396,7 +448,7 @@ int control_review_add(struct daemon *d, struct tenant *t, json_t *doc, int64_t 
 	struct alerts_ctx al = {.tenant = tn, .since = since, .silent = json_array(), .reg = t->reg};
 	struct sw_tenant_state ts = {0};
 	struct sw_checkpoint cp;
-	json_t *chart = NULL, *alerts = NULL, *counts = NULL;
+	json_t *chart = NULL, *alerts = NULL, *counts = NULL, *changes = NULL;
 	bool have_state;
 	int r = 0;
 
@@ -420,6 +472,8 @@ int control_review_add(struct daemon *d, struct tenant *t, json_t *doc, int64_t 
 	al.resolved = true;
 	if (r >= 0)
 		r = sw_store_alerts_list(d->store, true, since, alert_cb, &al);
+	if (r >= 0)
+		changes = changes_json(d, t, since, &r);
 	if (r < 0)
 		goto out;
 	alerts = json_array();
@@ -436,7 +490,7 @@ int control_review_add(struct daemon *d, struct tenant *t, json_t *doc, int64_t 
 	    json_object_set_new(doc, "verdict", verdict_json(d, t, mb.list, have_state, &ts, now)) < 0 ||
 	    json_object_set_new(doc, "exceptions", exceptions_json(d, t, mb.list, have_state, &ts, now)) < 0 ||
 	    json_object_set(doc, "alerts", alerts) < 0 || json_object_set(doc, "alerts_open", counts) < 0 ||
-	    json_object_set_new(doc, "changes", changes_json()) < 0 || json_object_set(doc, "silent", al.silent) < 0)
+	    json_object_set(doc, "changes", changes) < 0 || json_object_set(doc, "silent", al.silent) < 0)
 		r = -ENOMEM;
 out:
 	if (r < 0)
@@ -450,5 +504,6 @@ out:
 	json_decref(chart);
 	json_decref(alerts);
 	json_decref(counts);
+	json_decref(changes);
 	return r < 0 ? r : 0;
 }

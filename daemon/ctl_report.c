@@ -124,7 +124,7 @@ static void print_report(const json_t *d)
 	char since[32];
 	size_t i, j;
 
-	if (json_is_string(json_object_get(d, "text"))) { /* --format csv */
+	if (json_is_string(json_object_get(d, "text"))) { /* --format csv or html */
 		fputs(json_string_value(json_object_get(d, "text")), stdout);
 		return;
 	}
@@ -166,7 +166,7 @@ static void print_report(const json_t *d)
 	}
 }
 
-/* report [--format csv|json] [--tenant NAME] [--since DUR] [--bom] */
+/* report [--format csv|json|html] [--tenant NAME] [--since DUR] [--bom] */
 int do_report(struct ctl *c, const struct ctl_verb *v, int argc, char **argv)
 {
 	const char *format = NULL, *since = NULL, *tenant = NULL;
@@ -179,8 +179,8 @@ int do_report(struct ctl *c, const struct ctl_verb *v, int argc, char **argv)
 	/* --json promises one JSON document: a CSV or HTML one cannot be it. */
 	if (c->json && format != NULL && (strcmp(format, "csv") == 0 || strcmp(format, "html") == 0))
 		return verb_usage(v, "--json and --format %s exclude each other (--format json is the JSON)", format);
-	if (format != NULL && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0)
-		return verb_usage(v, "--format must be csv or json");
+	if (format != NULL && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0 && strcmp(format, "html") != 0)
+		return verb_usage(v, "--format must be csv, json or html");
 	if (bom && (format == NULL || strcmp(format, "csv") != 0))
 		return verb_usage(v, "--bom is for --format csv (a UTF-8 byte order mark for Excel)");
 	if (tenant != NULL && tenant[0] == '\0')

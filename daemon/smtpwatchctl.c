@@ -934,7 +934,7 @@ static const struct ctl_verb verbs[] = {
 	{"import-report", do_import_report, "TENANT FILE.csv"},
 	{"reload", do_reload, ""},
 	{"metrics", do_metrics, ""},
-	{"report", do_report, "[--format csv|json] [--tenant NAME] [--since DUR] [--bom]"},
+	{"report", do_report, "[--format csv|json|html] [--tenant NAME] [--since DUR] [--bom]"},
 	{"help", do_help, ""},
 	{NULL, NULL, NULL},
 };
