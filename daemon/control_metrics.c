@@ -19,7 +19,7 @@
 #include "smtpwatchd.h"
 
 /* The sources of a tenant, as named in checkpoints and `status`. */
-static const char *const metrics_sources[] = {"signins", "exchange", "report"};
+static const char *const metrics_sources[] = {"signins", "exchange", "report", "audit"};
 #define N_SOURCES (sizeof(metrics_sources) / sizeof(metrics_sources[0]))
 
 /* Outbox row states (store.c: 0 pending, 1 delivered, 2 dead). */
@@ -195,6 +195,8 @@ static void source_gather(struct daemon *d, struct tenant *t, const char *source
 		p = t->signins;
 	else if (strcmp(source, "exchange") == 0)
 		p = t->exchange;
+	else if (strcmp(source, "audit") == 0)
+		p = t->audit;
 	if (p == NULL)
 		return;
 	st = poller_status(p);
@@ -407,6 +409,9 @@ int metrics_render(struct daemon *d, char **ret_text, size_t *ret_len, char *why
 			source_gather(d, t, metrics_sources[k], s);
 			/* A report source shows once it is configured or has run. */
 			if (strcmp(s->source, "report") == 0 && !s->have_cp && t->cfg->report_spool == NULL)
+				continue;
+			/* The audit source likewise, once on or once it has run. */
+			if (strcmp(s->source, "audit") == 0 && !s->have_cp && !t->cfg->audit)
 				continue;
 			n_samples++;
 		}

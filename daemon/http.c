@@ -181,6 +181,10 @@ static void http_check_done(struct http *h)
 		curl_off_t ra = -1;
 		if (curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
 			x->res.retry_after = ra;
+		struct curl_header *hd = NULL;
+		if (curl_easy_header(easy, "NextPageUri", 0, CURLH_HEADER, -1, &hd) == CURLHE_OK && hd != NULL &&
+		    hd->value != NULL)
+			snprintf(x->res.next_page_uri, sizeof(x->res.next_page_uri), "%s", hd->value);
 		if (rc != CURLE_OK && x->res.error[0] == '\0')
 			snprintf(x->res.error, sizeof(x->res.error), "%s",
 			         x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));

@@ -17,6 +17,7 @@ struct http_response {
 	char content_type[128];
 	int64_t retry_after;  /* seconds from Retry-After, -1 when absent */
 	double total_time;    /* seconds */
+	char next_page_uri[2048]; /* the NextPageUri header (Management Activity API), "" when none */
 };
 
 typedef void (*http_done_cb)(struct http_response *res, void *arg);

@@ -66,6 +66,8 @@ struct poller {
 	uint64_t *seen;     /* hashes of the requests of this run, for loops */
 	size_t n_seen, cap_seen;
 
+	const char *next_page_uri; /* of the answer in hand, during page()/answer() */
+
 	/* For status and health. */
 	int64_t watching_since;
 	int64_t runs, failed_runs;
@@ -360,6 +362,17 @@ static void poller_page_cb(struct http_response *res, void *arg)
 		poller_retry_page(p, res->retry_after, what);
 		return;
 	}
+	p->next_page_uri = res->next_page_uri;
+	if (res->status != 200 && p->ops->answer != NULL) {
+		r = p->ops->answer(p, res->status, res->body.data, res->body.len, &next, what, sizeof(what));
+		p->next_page_uri = NULL;
+		if (r < 0) {
+			poller_fail(p, "%s", what);
+			return;
+		}
+		if (r > 0)
+			goto taken;
+	}
 	if (res->status != 200) {
 		poller_fail(p, "HTTP %ld %s", res->status, serr);
 		return;
@@ -369,7 +382,9 @@ static void poller_page_cb(struct http_response *res, void *arg)
 		poller_retry_page(p, 0, what);
 		return;
 	}
+	p->next_page_uri = res->next_page_uri;
 	r = p->ops->page(p, res->body.data, res->body.len, &next, what, sizeof(what));
+	p->next_page_uri = NULL;
 	if (r == -EAGAIN) {
 		poller_retry_page(p, 0, what);
 		return;
@@ -378,6 +393,7 @@ static void poller_page_cb(struct http_response *res, void *arg)
 		poller_fail(p, "%s", what);
 		return;
 	}
+taken:
 	p->pages++;
 	if (next == POLLER_MORE && poller_link_check(p, what, sizeof(what)) < 0) {
 		poller_fail(p, "%s", what);
@@ -598,6 +614,16 @@ void poller_set_priv(struct poller *p, void *priv)
 	p->priv = priv;
 }
 
+const char *poller_next_page_uri(struct poller *p)
+{
+	return p->next_page_uri ? p->next_page_uri : "";
+}
+
+void poller_set_denied(struct poller *p)
+{
+	p->denied = true;
+}
+
 void poller_add_records(struct poller *p, int64_t n)
 {
 	p->run_records += n;
@@ -663,6 +689,12 @@ void poller_health(struct poller *p, struct sw_source_health *ret)
 	ret->denied = p->denied;
 	ret->last_error = p->last_error[0] ? p->last_error : NULL;
 	ret->hint = p->ops->permission_hint;
-	if (strcmp(p->ops->name, "signins") == 0)
+	if (strcmp(p->ops->name, "signins") == 0) {
 		ret->backfill_from = p->watching_since - p->t->cfg->initial_backfill;
+		ret->retention = SW_SIGNINS_RETENTION;
+	} else if (strcmp(p->ops->name, "audit") == 0) {
+		/* No backfill gap: before the first complete run nothing was
+		 * covered (source-unhealthy says so); after it, the watermark. */
+		ret->retention = SW_AUDIT_RETENTION;
+	}
 }

@@ -31,6 +31,12 @@ struct poller_ops {
 	/* A 200 JSON page: store it.  < 0 fails: -EAGAIN retries the same page
 	 * (a malformed or truncated body), anything else ends the run. */
 	int (*page)(struct poller *p, const char *body, size_t len, enum poller_next *ret, char *why, size_t n);
+	/* An answer other than 200, 401/403, 429/503 and 5xx (a 400 or 404
+	 * that means something to the source, may be NULL): 1 when taken like
+	 * a page (*ret set, the next request set for POLLER_MORE), 0 when not
+	 * (the run fails with the status), < 0 to fail with why. */
+	int (*answer)(struct poller *p, long status, const char *body, size_t len, enum poller_next *ret, char *why,
+	              size_t n);
 	/* The run ended (ok or not): free per-run state. */
 	void (*end)(struct poller *p, bool ok);
 	/* Extra status fields (may be NULL). */
@@ -57,6 +63,13 @@ int poller_request(struct poller *p, const char *method, const char *url, const 
 struct tenant *poller_tenant(struct poller *p);
 void *poller_priv(struct poller *p);
 void poller_set_priv(struct poller *p, void *priv);
+/* The NextPageUri header of the answer in hand ("" when none), during
+ * page() and answer(). */
+const char *poller_next_page_uri(struct poller *p);
+/* The source is refused for a reason other than 401/403 (a disabled
+ * subscription): source-unhealthy at once, like a 401/403.  Cleared by the
+ * next successful run. */
+void poller_set_denied(struct poller *p);
 /* Records stored by this run (sources add to it), for the run's log line. */
 void poller_add_records(struct poller *p, int64_t n);
 /* Records the source could not read and skipped (each counted once per
@@ -65,3 +78,4 @@ void poller_add_skipped(struct poller *p, int64_t n);
 
 extern const struct poller_ops signins_ops;
 extern const struct poller_ops exo_ops;
+extern const struct poller_ops audit_ops;

@@ -103,6 +103,8 @@ static void tenant_free(struct tenant *t)
 		event_free(t->detect_more);
 	poller_free(t->signins);
 	poller_free(t->exchange);
+	poller_free(t->audit);
+	free(t->audit_state);
 	report_spool_free(t->report);
 	auth_free(t->auth);
 	sw_register_free(t->reg);
@@ -144,7 +146,9 @@ int daemon_tenants_build(struct daemon *d, struct sw_register **regs)
 		t->detect_more = evtimer_new(d->base, detect_more_cb, t);
 		t->signins = t->auth ? poller_new(t, &signins_ops) : NULL;
 		t->exchange = t->auth ? poller_new(t, &exo_ops) : NULL;
-		if (t->signins == NULL || t->exchange == NULL || t->detect_more == NULL || report_spool_new(t, &t->report) < 0)
+		t->audit = t->auth && t->cfg->audit ? poller_new(t, &audit_ops) : NULL;
+		if (t->signins == NULL || t->exchange == NULL || t->detect_more == NULL || (t->cfg->audit && t->audit == NULL) ||
+		    report_spool_new(t, &t->report) < 0)
 			r = -ENOMEM;
 	}
 	free(regs);
@@ -157,8 +161,10 @@ static void tenants_start(struct daemon *d, bool now)
 	for (size_t i = 0; i < d->n_tenants; i++) {
 		poller_start(d->tenants[i]->signins, now);
 		poller_start(d->tenants[i]->exchange, now);
+		if (d->tenants[i]->audit != NULL)
+			poller_start(d->tenants[i]->audit, now);
 		if (d->once)
-			d->once_pending += 2 + (d->tenants[i]->report != NULL);
+			d->once_pending += 2 + (d->tenants[i]->report != NULL) + (d->tenants[i]->audit != NULL);
 		report_spool_start(d->tenants[i]->report);
 	}
 }
@@ -210,7 +216,7 @@ static void once_drained_cb(void *arg)
 /* source-unhealthy and coverage-gap for every source of a tenant. */
 static void daemon_check_health(struct daemon *d, struct tenant *t)
 {
-	struct poller *sources[] = {t->signins, t->exchange};
+	struct poller *sources[] = {t->signins, t->exchange, t->audit};
 	struct sw_detect_stats st = {0};
 	int r = sw_store_begin(d->store);
 
@@ -433,6 +439,8 @@ int daemon_poll_now(struct daemon *d, const char *tenant)
 		if (tenant == NULL || strcmp(d->tenants[i]->cfg->name, tenant) == 0) {
 			poller_run_now(d->tenants[i]->signins);
 			poller_run_now(d->tenants[i]->exchange);
+			if (d->tenants[i]->audit != NULL)
+				poller_run_now(d->tenants[i]->audit);
 		}
 	return 0;
 }
@@ -452,6 +460,9 @@ json_t *daemon_status(struct daemon *d)
 		                              "report", report_source_status(t, t->report),
 		                              "top_failures", sw_detect_top_failures(d->store, t->cfg->name,
 		                                                                     daemon_now() - 86400, 10)));
+		if (t->audit != NULL)
+			json_object_set_new(json_object_get(json_object_get(tenants, t->cfg->name), "sources"), "audit",
+			                    poller_status(t->audit));
 	}
 	count_alerts(d, &c);
 	doc = json_pack("{s:s,s:I,s:s,s:o,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I}}", "version", SW_VERSION, "uptime_s",

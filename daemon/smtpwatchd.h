@@ -25,6 +25,8 @@ struct tenant {
 	struct auth *auth;                  /* token cache for this tenant */
 	struct poller *signins;
 	struct poller *exchange;
+	struct poller *audit;               /* NULL unless audit = on */
+	struct audit_state *audit_state;    /* source_audit.c's counters, for status */
 	struct event *detect_more; /* continues detection over a large backlog */
 	struct report_spool *report;        /* NULL without report_spool */
 };

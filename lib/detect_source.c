@@ -63,21 +63,28 @@ int sw_detect_source(struct sw_store *s, const struct sw_config *cfg, const stru
 	} else {
 		r = sw_lifecycle_resolve(s, cfg, SW_RULE_SOURCE_UNHEALTHY, t->name, h->source, now);
 	}
-	if (r < 0 || strcmp(h->source, "signins") != 0)
+	bool audit = strcmp(h->source, "audit") == 0;
+	if (r < 0 || (strcmp(h->source, "signins") != 0 && !audit))
 		return r;
 
 	/* The gap: everything after the watermark (or the whole backfill when
 	 * no run ever completed) is unread while the source fails. */
 	int64_t gap_from = h->watermark > 0 ? h->watermark : h->backfill_from;
-	int64_t lost_at = gap_from + SW_SIGNINS_RETENTION;
+	int64_t lost_at = gap_from + (audit ? SW_AUDIT_RETENTION : SW_SIGNINS_RETENTION);
+	int64_t warn = audit ? SW_AUDIT_COVERAGE_WARN : SW_COVERAGE_WARN;
 	bool failing = h->last_success == 0 || (h->last_error != NULL && h->last_error[0] != '\0');
-	if (gap_from > 0 && failing && now >= lost_at - SW_COVERAGE_WARN) {
+	if (gap_from > 0 && failing && now >= lost_at - warn) {
 		char from[32], lost[32];
 		sw_time_format(gap_from, from, sizeof(from));
 		sw_time_format(lost_at, lost, sizeof(lost));
-		snprintf(summary, sizeof(summary), "sign-ins of %s since %s could not be fetched; Entra keeps them 30 "
-		         "days, so the oldest are lost for good from %s: the tenant is unobserved, not quiet",
-		         t->name, from, lost);
+		if (audit)
+			snprintf(summary, sizeof(summary), "audit records of %s since %s could not be fetched; the "
+			         "Management Activity API keeps content 7 days, so the oldest are lost for good from %s: "
+			         "who changed SMTP AUTH then will be unknown", t->name, from, lost);
+		else
+			snprintf(summary, sizeof(summary), "sign-ins of %s since %s could not be fetched; Entra keeps them "
+			         "30 days, so the oldest are lost for good from %s: the tenant is unobserved, not quiet",
+			         t->name, from, lost);
 		json_auto_t *ev = json_pack("{s:s,s:s,s:s}", "source", h->source, "gap_from", from, "lost_from", lost);
 		r = fire(s, cfg, SW_RULE_COVERAGE_GAP, SW_SEV_HIGH, t->name, h->source, summary,
 		         "fix the source (see source-unhealthy) before the gap falls out of retention", ev, now, st);

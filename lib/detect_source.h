@@ -26,7 +26,15 @@ struct sw_source_health {
 	bool denied;           /* the last answer was 401/403 after a token renewal */
 	const char *last_error;
 	const char *hint;      /* what permission or role is missing */
+	/* How long the service keeps what the source reads: past it, a gap is
+	 * lost for good (coverage-gap).  0 for a source without a watermark
+	 * gap; sign-ins: SW_SIGNINS_RETENTION, audit: SW_AUDIT_RETENTION. */
+	int64_t retention;
 };
+/* The Management Activity API keeps content 7 days; coverage-gap warns
+ * one day before. */
+#define SW_AUDIT_RETENTION (7 * 86400)
+#define SW_AUDIT_COVERAGE_WARN 86400
 
 /* Fire or resolve source-unhealthy (and, for sources with a watermark,
  * coverage-gap) for one source of one tenant.  The caller holds a

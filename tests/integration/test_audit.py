@@ -1,0 +1,166 @@
+"""Change attribution, end to end: the daemon against the simulator's
+Office 365 Management Activity API (sim/scenarios/audit.json): the
+subscription started once, content listed with NextPageUri paging, each
+blob read once, the admin records that touch SMTP AUTH stored once (a
+repeated record too), a late record found by the overlap re-read, a restart
+(AF20024, SIGKILL halfway), and a 403 naming ActivityFeed.Read."""
+
+import json
+import os
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import Env, check, finish, wait_for  # noqa: E402
+
+TENANT = "contoso.onmicrosoft.com"
+
+
+def audit_env(name, **kw):
+    """An Env whose tenant reads the audit log at the simulator's /manage."""
+    env = Env(name, scenario="audit.json",
+              tenant_extra="audit = on\nmanage_url = @SIM@/manage\naudit_interval = 1h\n", **kw)
+    with open(env.conf) as f:
+        text = f.read().replace("@SIM@", env.sim.url)
+    with open(env.conf, "w") as f:
+        f.write(text)
+    return env
+
+
+def changes(env):
+    db = env.db()
+    rows = db.execute("SELECT id, operation, user, actor, ip, subject, value, effect FROM audit_changes "
+                      "ORDER BY created").fetchall()
+    db.close()
+    return rows
+
+
+def audit_run(env, what):
+    """Poll and wait for the audit source's next successful run."""
+    before = (env.source("audit") or {}).get("runs", 0)
+    env.ctl("poll")
+    return wait_for(lambda: (env.source("audit") or {}).get("runs", 0) > before
+                    and not (env.source("audit") or {}).get("state") == "running", timeout=60, what=what)
+
+
+def source_basics(env):
+    ok = wait_for(lambda: (env.source("audit") or {}).get("state") == "ok", timeout=60, what="first audit run")
+    check(bool(ok), "the audit source completes its first run (%s)" % env.source("audit"))
+    src = env.source("audit") or {}
+    rows = changes(env)
+    ops = sorted((r[1], r[5], r[7]) for r in rows)
+    check(len(rows) == 3 and src.get("records") == 3,
+          "three changes touch SMTP AUTH: Set-Mailbox is left out, the repeated record stored once (%s)" % ops)
+    it = [r for r in rows if r[2] == "it-admin@contoso.com"]
+    check(len(it) == 1 and it[0][4] == "203.0.113.9" and it[0][5] == "scanner2@contoso.com" and it[0][7] == "on",
+          "it-admin's Set-CASMailbox on scanner2 is stored with the IP without its port (%s)" % it)
+    sysrow = [r for r in rows if r[3] == "system"]
+    check(len(sysrow) == 1 and sysrow[0][6] == "$null",
+          "the PowerShell-string record of NT AUTHORITY\\SYSTEM is read and marked a system actor (%s)" % sysrow)
+    st = env.sim.stats()
+    check(st["audit_blobs_listed"] == 5 and st["audit_records_served"] == 5,
+          "five blobs listed over three pages of two (NextPageUri followed), each read once (%s)" % st)
+    check((src.get("subscription") or {}).get("status") == "enabled", "status shows the subscription enabled")
+    check(src.get("overlap_s") == 7200, "and the overlap re-read (%s)" % src.get("overlap_s"))
+
+
+def late_record(env):
+    """A record listed only once it is visible, in a blob whose
+    contentCreated lies before the watermark: found by the overlap."""
+    env.sim.request("POST", f"/_sim/tenants/{TENANT}/audit", {"records": [
+        {"at": "-5s", "user": "late-admin@contoso.com", "ip": "198.51.100.77", "operation": "Set-TransportConfig",
+         "parameters": {"SmtpClientAuthenticationDisabled": "False"}, "visible_after": "12s"}]})
+    check(bool(audit_run(env, "audit run before the late record is visible")), "a run completes")
+    check(not any(r[2] == "late-admin@contoso.com" for r in changes(env)), "the late record is not listed yet")
+    wm = (env.source("audit") or {}).get("watermark")
+    time.sleep(13)
+    check(bool(audit_run(env, "audit run after")), "another run completes")
+    late = [r for r in changes(env) if r[2] == "late-admin@contoso.com"]
+    check(len(late) == 1 and late[0][5] == TENANT and late[0][7] == "on",
+          "the late record is stored by the overlap re-read, though created before the watermark %s (%s)"
+          % (wm, late))
+    return late
+
+
+def restart_af20024(env):
+    """The subscription forgotten by the store: the start answers AF20024,
+    which is fine."""
+    env.stop_daemon()
+    db = env.db()
+    db.execute("DELETE FROM audit_subscriptions")
+    db.commit()
+    db.close()
+    n = len(changes(env))
+    env.start_daemon()
+    ok = wait_for(lambda: (env.source("audit") or {}).get("state") == "ok" and
+                  ((env.source("audit") or {}).get("subscription") or {}).get("why") == "AF20024",
+                  timeout=60, what="audit run after restart")
+    check(bool(ok), "after a restart the start answers AF20024 and the run completes (%s)" % env.source("audit"))
+    check(len(changes(env)) == n, "nothing is stored twice after the restart (%d)" % len(changes(env)))
+
+
+def sigkill_halfway(env):
+    """SIGKILL while blobs are being read: after a restart every record is
+    stored exactly once and every blob is read."""
+    env.sim.request("POST", f"/_sim/tenants/{TENANT}/audit", {"records": [
+        {"at": "-%ds" % (30 + i), "user": "bulk-admin@contoso.com", "ip": "198.51.100.%d" % (100 + i),
+         "operation": "Set-CASMailbox",
+         "parameters": {"Identity": "bulk%d@contoso.com" % i, "SmtpClientAuthenticationDisabled": "False"}}
+        for i in range(6)]})
+    env.sim.faults([{"endpoint": "manage", "count": -1, "delay_ms": 400}])
+    env.ctl("poll")
+    wait_for(lambda: any(r[2] == "bulk-admin@contoso.com" for r in changes(env)), timeout=30,
+             what="the first bulk record")
+    env.daemon.send_signal(signal.SIGKILL)
+    env.daemon.wait()
+    env.daemon = None
+    env.dlog.close()
+    partial = len([r for r in changes(env) if r[2] == "bulk-admin@contoso.com"])
+    env.sim.clear_faults()
+    env.start_daemon()
+    ok = wait_for(lambda: len([r for r in changes(env) if r[2] == "bulk-admin@contoso.com"]) == 6
+                  and (env.source("audit") or {}).get("state") == "ok", timeout=60, what="the bulk records")
+    rows = [r for r in changes(env) if r[2] == "bulk-admin@contoso.com"]
+    check(bool(ok) and len(rows) == 6 and len({r[0] for r in rows}) == 6,
+          "killed with %d of 6 stored, the restart stores the rest, each once (%d)" % (partial, len(rows)))
+    db = env.db()
+    pending = db.execute("SELECT count(*) FROM audit_blobs WHERE state = 0").fetchone()[0]
+    db.close()
+    check(pending == 0, "no blob is left pending (%d)" % pending)
+
+
+def forbidden(env):
+    """A 403 makes the source unhealthy, naming ActivityFeed.Read."""
+    env.sim.faults([{"endpoint": "manage", "count": -1, "status": 403}])
+    env.ctl("poll")
+    ok = wait_for(lambda: (env.source("audit") or {}).get("denied") is True, timeout=60, what="audit denied")
+    src = env.source("audit") or {}
+    check(bool(ok) and "ActivityFeed.Read" in (src.get("last_error") or ""),
+          "the audit source is refused and its error names ActivityFeed.Read (%s)" % src.get("last_error"))
+    rc, alerts = env.ctl("alerts")
+    un = [a for a in (alerts.get("alerts", []) if rc == 0 else []) if a["rule"] == "source-unhealthy" and a["subject"] == "audit"]
+    check(len(un) == 1 and "ActivityFeed.Read" in un[0]["summary"] + (un[0].get("remediation") or ""),
+          "source-unhealthy fires for the audit source naming ActivityFeed.Read (%s)" % un)
+    check((env.source("signins") or {}).get("denied") is False, "the other sources go on")
+    rc, text = env.ctl("metrics", json_out=False)
+    check(rc == 0 and 'source="audit"' in text, "metrics carry the audit source")
+    env.sim.clear_faults()
+
+
+def main():
+    env = audit_env("audit")
+    try:
+        env.start_daemon()
+        source_basics(env)
+        late_record(env)
+        restart_af20024(env)
+        sigkill_halfway(env)
+        forbidden(env)
+    finally:
+        env.close()
+    finish()
+
+
+if __name__ == "__main__":
+    main()
