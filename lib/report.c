@@ -36,7 +36,7 @@ struct sw_report_parser {
 
 	struct sw_buf rec; /* the record being assembled */
 	int rec_line;      /* line where it started */
-	bool in_quotes, after_quote, field_start;
+	struct sw_csv_scan scan;
 	bool rec_started;
 	int line;          /* current physical line, 1-based */
 	int preamble;      /* non-blank records before the header */
@@ -74,8 +74,8 @@ static const struct sw_name auth_names[] = {
 /* See report.h. */
 SW_DEFINE_NAME_LOOKUP(sw_report_auth_name, sw_report_auth_parse, enum sw_report_auth, auth_names, "unknown")
 
-/* Lower-case letters and digits of s only: "TLS 1.0 %" -> "tls10". */
-static void normalize(const char *s, char *out, size_t n)
+/* See report.h. */
+void sw_report_normalize(const char *s, char *out, size_t n)
 {
 	size_t k = 0;
 
@@ -110,7 +110,7 @@ int sw_report_header_match(const char *cell)
 
 	if (cell == NULL || strchr(cell, '@') != NULL)
 		return -1;
-	normalize(cell, n, sizeof(n));
+	sw_report_normalize(cell, n, sizeof(n));
 	if (n[0] == '\0')
 		return -1;
 	if ((p = strstr(n, "tls")) != NULL) {
@@ -273,7 +273,7 @@ static bool read_num(const char **p, int max, int *ret)
 
 /* One date at the start of s (ISO, US slashes, European dots, year first
  * with slashes), followed by nothing or a time; 00:00Z of it. */
-static int parse_day(const char *s, int64_t *ret)
+int sw_report_parse_day(const char *s, int64_t *ret)
 {
 	const char *p = s;
 	int a, b, c, y, m, d;
@@ -333,7 +333,7 @@ static int parse_range_at(const char *s, const char *sep, int64_t *ret_a, int64_
 		/* "/" joins ISO dates only: US dates use it inside. */
 		if (strcmp(sep, "/") == 0 && (strlen(left) < 10 || left[4] != '-'))
 			continue;
-		if (parse_day(left, ret_a) == 0 && parse_day(q + sl, ret_b) == 0)
+		if (sw_report_parse_day(left, ret_a) == 0 && sw_report_parse_day(q + sl, ret_b) == 0)
 			return 0;
 	}
 	return -EINVAL;
@@ -353,7 +353,7 @@ int sw_report_parse_period(const char *s, int64_t *ret_start, int64_t *ret_end)
 	sw_strtrim(b);
 	if (b[0] == '\0')
 		return -EINVAL;
-	if (parse_day(b, &a) == 0) {
+	if (sw_report_parse_day(b, &a) == 0) {
 		*ret_start = a;
 		*ret_end = a + SW_DAY;
 		return 0;
@@ -381,7 +381,7 @@ int sw_report_parse_auth(const char *s, enum sw_report_auth *ret)
 	static const char *const unknown[] = {"", "unknown", "na", "none", "null", NULL};
 	char n[64];
 
-	normalize(s ? s : "", n, sizeof(n));
+	sw_report_normalize(s ? s : "", n, sizeof(n));
 	if (is_one_of(n, unknown))
 		*ret = SW_AUTH_UNKNOWN;
 	else if (is_one_of(n, basic))
@@ -442,12 +442,8 @@ static void add_problem(struct sw_report_parser *p, int line, bool warning, cons
 }
 
 /* Fields of one record. */
-struct fields {
-	char **v;
-	size_t n, cap;
-};
-
-static void fields_clear(struct fields *f)
+/* See report.h. */
+void sw_csv_fields_clear(struct sw_csv_fields *f)
 {
 	for (size_t i = 0; i < f->n; i++)
 		free(f->v[i]);
@@ -455,7 +451,7 @@ static void fields_clear(struct fields *f)
 	memset(f, 0, sizeof(*f));
 }
 
-static int fields_add(struct fields *f, const char *s, size_t len)
+static int fields_add(struct sw_csv_fields *f, const char *s, size_t len)
 {
 	if (f->n == f->cap) {
 		size_t cap = f->cap ? f->cap * 2 : 16;
@@ -473,9 +469,8 @@ static int fields_add(struct fields *f, const char *s, size_t len)
 	return 0;
 }
 
-/* Split one record (no newline at the end, maybe a CR) on delim, RFC 4180
- * quoting, leniently: text after a closing quote is kept. */
-static int split_record(const char *rec, size_t len, char delim, struct fields *ret)
+/* See report.h. */
+int sw_csv_split(const char *rec, size_t len, char delim, struct sw_csv_fields *ret)
 {
 	struct sw_buf cell = {0};
 	size_t i = 0;
@@ -522,9 +517,8 @@ static int split_record(const char *rec, size_t len, char delim, struct fields *
 	return r;
 }
 
-/* The delimiter of a header record: the most frequent of , ; TAB outside
- * quotes (a comma on a tie). */
-static char guess_delimiter(const char *rec, size_t len)
+/* See report.h. */
+char sw_csv_guess_delimiter(const char *rec, size_t len)
 {
 	size_t comma = 0, semi = 0, tab = 0;
 	bool q = false;
@@ -546,8 +540,48 @@ static char guess_delimiter(const char *rec, size_t len)
 	return ',';
 }
 
+/* See report.h.  A quote opens quoting only at the start of a field, so a
+ * stray inch sign in a value cannot swallow the rest of the file. */
+void sw_csv_scan_reset(struct sw_csv_scan *s, char delim)
+{
+	memset(s, 0, sizeof(*s));
+	s->delim = delim;
+	s->field_start = true;
+}
+
+/* See report.h. */
+bool sw_csv_scan_byte(struct sw_csv_scan *s, char c)
+{
+	if (s->after_quote) {
+		s->after_quote = false;
+		if (c == '"') { /* "" inside quotes */
+			s->in_quotes = true;
+			return false;
+		}
+	}
+	if (s->in_quotes) {
+		if (c == '"') {
+			s->in_quotes = false;
+			s->after_quote = true;
+		}
+		return false;
+	}
+	if (c == '"' && s->field_start) {
+		s->in_quotes = true;
+		s->field_start = false;
+	} else if (c == '\n') {
+		s->field_start = true;
+		return true;
+	} else if (s->delim ? c == s->delim : (c == ',' || c == ';' || c == '\t')) {
+		s->field_start = true;
+	} else if (c != ' ') {
+		s->field_start = false;
+	}
+	return false;
+}
+
 /* Is every field empty? */
-static bool blank_record(const struct fields *f)
+static bool blank_record(const struct sw_csv_fields *f)
 {
 	for (size_t i = 0; i < f->n; i++)
 		if (f->v[i][0] != '\0')
@@ -585,7 +619,7 @@ static bool clean_address(const char *s)
 }
 
 /* Try a record as the header: 1 when it has sender and message columns. */
-static int try_header(struct sw_report_parser *p, const struct fields *f, char delim)
+static int try_header(struct sw_report_parser *p, const struct sw_csv_fields *f, char delim)
 {
 	int cols[SW_COL_COUNT_];
 
@@ -614,7 +648,7 @@ static int try_header(struct sw_report_parser *p, const struct fields *f, char d
 }
 
 /* The cell of column c, "" when the column is absent or the row short. */
-static const char *cell(const struct sw_report_parser *p, const struct fields *f, enum sw_report_col c)
+static const char *cell(const struct sw_report_parser *p, const struct sw_csv_fields *f, enum sw_report_col c)
 {
 	int i = p->r.columns[c];
 
@@ -622,7 +656,7 @@ static const char *cell(const struct sw_report_parser *p, const struct fields *f
 }
 
 /* Parse an optional percentage cell into *ret (-1 when empty). */
-static int opt_percent(struct sw_report_parser *p, const struct fields *f, enum sw_report_col c, double *ret)
+static int opt_percent(struct sw_report_parser *p, const struct sw_csv_fields *f, enum sw_report_col c, double *ret)
 {
 	const char *s = cell(p, f, c);
 
@@ -697,7 +731,7 @@ static int sender_count(struct sw_report_parser *p, const char *sender)
 }
 
 /* One data record -> a row, or a rejected line. */
-static int data_record(struct sw_report_parser *p, const struct fields *f)
+static int data_record(struct sw_report_parser *p, const struct sw_csv_fields *f)
 {
 	struct sw_report_row row = {.line = p->rec_line};
 	const char *sender = cell(p, f, SW_COL_SENDER);
@@ -813,11 +847,11 @@ static int fail_no_header(struct sw_report_parser *p, struct sw_error *err)
 /* A complete record. */
 static int end_record(struct sw_report_parser *p, struct sw_error *err)
 {
-	struct fields f = {0};
+	struct sw_csv_fields f = {0};
 	const char *rec = p->rec.data ? p->rec.data : "";
 	size_t len = p->rec.len;
-	char delim = p->header_found ? p->r.delimiter : guess_delimiter(rec, len);
-	int r = split_record(rec, len, delim, &f);
+	char delim = p->header_found ? p->r.delimiter : sw_csv_guess_delimiter(rec, len);
+	int r = sw_csv_split(rec, len, delim, &f);
 
 	if (r < 0)
 		goto out;
@@ -849,7 +883,7 @@ static int end_record(struct sw_report_parser *p, struct sw_error *err)
 		r = fail_file(p, err, p->rec_line, "more than %d distinct sender addresses, the most one file may "
 		              "bring: nothing stored from it; split the file", SW_REPORT_MAX_SENDERS);
 out:
-	fields_clear(&f);
+	sw_csv_fields_clear(&f);
 	p->rec.len = 0;
 	p->rec_started = false;
 	return r < 0 ? r : 0;
@@ -858,7 +892,6 @@ out:
 /* Stage one: assemble records from bytes. */
 static int feed_bytes(struct sw_report_parser *p, const char *buf, size_t len, struct sw_error *err)
 {
-	char delim = p->header_found ? p->r.delimiter : 0;
 	size_t start = 0; /* bytes of buf not yet appended to rec */
 	int r;
 
@@ -867,29 +900,12 @@ static int feed_bytes(struct sw_report_parser *p, const char *buf, size_t len, s
 		if (!p->rec_started) {
 			p->rec_started = true;
 			p->rec_line = p->line;
-			p->field_start = true;
-			p->in_quotes = p->after_quote = false;
+			sw_csv_scan_reset(&p->scan, p->header_found ? p->r.delimiter : 0);
 		}
-		if (p->after_quote) {
-			p->after_quote = false;
-			if (c == '"') { /* "" inside quotes */
-				p->in_quotes = true;
-				continue;
-			}
-		}
-		if (p->in_quotes) {
-			if (c == '"') {
-				p->in_quotes = false;
-				p->after_quote = true;
-			} else if (c == '\n') {
+		if (!sw_csv_scan_byte(&p->scan, c)) {
+			if (c == '\n')
 				p->line++;
-			}
-			continue;
-		}
-		if (c == '"' && p->field_start) {
-			p->in_quotes = true;
-			p->field_start = false;
-		} else if (c == '\n') {
+		} else {
 			if (sw_buf_append(&p->rec, buf + start, i - start) < 0)
 				return -ENOMEM;
 			start = i + 1;
@@ -901,12 +917,8 @@ static int feed_bytes(struct sw_report_parser *p, const char *buf, size_t len, s
 			if (r < 0)
 				return r;
 			if (p->header_found)
-				delim = p->r.delimiter;
+				p->scan.delim = p->r.delimiter;
 			continue;
-		} else if (delim ? c == delim : (c == ',' || c == ';' || c == '\t')) {
-			p->field_start = true;
-		} else if (c != ' ') {
-			p->field_start = false;
 		}
 		if (p->rec.len + (i - start) > SW_REPORT_MAX_RECORD)
 			return fail_file(p, err, p->rec_line, "a record longer than %d bytes (an unterminated quote?)",
@@ -1054,7 +1066,7 @@ int sw_report_parser_finish(struct sw_report_parser *p, struct sw_error *err)
 	if (!p->head_done && (r = feed_head(p, err)) < 0)
 		return r;
 	if (p->rec_started || p->rec.len > 0) {
-		if (p->in_quotes)
+		if (p->scan.in_quotes)
 			return fail_file(p, err, p->rec_line, "a quoted field is not closed at the end of the file");
 		p->r.lines++;
 		if ((r = end_record(p, err)) < 0)

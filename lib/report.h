@@ -129,3 +129,32 @@ int sw_report_parse_period(const char *s, int64_t *ret_start, int64_t *ret_end);
 /* "Basic", "Basic authentication", "OAuth", "OAuth 2.0", "XOAUTH2", "Modern"
  * -> the enum; "" -> unknown (0); -EINVAL for anything else. */
 int sw_report_parse_auth(const char *s, enum sw_report_auth *ret);
+
+/* The CSV reading the report parsers share (this one and usage.c).
+ * Records: a newline ends a record unless it is inside quotes, and a
+ * quote opens quoting only at the start of a field.  Feed every byte of a
+ * record to sw_csv_scan_byte(), after sw_csv_scan_reset() at its first;
+ * delim 0 while it is not known (any of , ; TAB starts a field). */
+struct sw_csv_scan {
+	char delim;
+	bool in_quotes, after_quote, field_start;
+};
+void sw_csv_scan_reset(struct sw_csv_scan *s, char delim);
+/* true when c is the newline that ends the record. */
+bool sw_csv_scan_byte(struct sw_csv_scan *s, char c);
+/* The fields of one record, trimmed. */
+struct sw_csv_fields {
+	char **v;
+	size_t n, cap;
+};
+void sw_csv_fields_clear(struct sw_csv_fields *f);
+/* Split one record (no newline at the end, maybe a CR) on delim, RFC 4180
+ * quoting, leniently: text after a closing quote is kept.  0 or -ENOMEM. */
+int sw_csv_split(const char *rec, size_t len, char delim, struct sw_csv_fields *ret);
+/* The delimiter of a header record: the most frequent of , ; TAB outside
+ * quotes (a comma on a tie). */
+char sw_csv_guess_delimiter(const char *rec, size_t len);
+/* Lower-case letters and digits of s only: "TLS 1.0 %" -> "tls10". */
+void sw_report_normalize(const char *s, char *out, size_t n);
+/* One date (ISO, 11/20/2026, 20.11.2026), maybe with a time -> 00:00Z. */
+int sw_report_parse_day(const char *s, int64_t *ret);
