@@ -119,7 +119,9 @@ START_TEST(chart_one_sender)
 	free(svg);
 
 	struct sw_buf b = {0};
-	ck_assert_int_eq(sw_report_svg_chart(json_array(), "bytes", "x", &b), -EINVAL);
+	json_t *none = json_array();
+	ck_assert_int_eq(sw_report_svg_chart(none, "bytes", "x", &b), -EINVAL);
+	json_decref(none);
 	free(b.data);
 }
 END_TEST
