@@ -586,7 +586,7 @@ static void alerts(struct html *h, const json_t *list, const json_t *counts)
 
 static void changes(struct html *h, const json_t *ch)
 {
-	static const char *const keys[] = {"at", "who", "operation", "subject", "setting", "value", "effect", NULL};
+	static const char *const keys[] = {"at", "who", "ip", "operation", "subject", "setting", "value", "effect", NULL};
 	const json_t *c, *list = json_object_get(ch, "changes");
 	size_t i;
 
@@ -600,14 +600,14 @@ static void changes(struct html *h, const json_t *ch)
 	raw(h, "<p>");
 	key(h, ch, "text");
 	raw(h, "</p>\n<table class=\"changes\">");
-	thead(h, (const char *[]){"When", "Who", "Operation", "Object", "Setting", "Value", "Effect", NULL});
+	thead(h, (const char *[]){"When", "Who", "From", "Operation", "Object", "Setting", "Value", "Effect", NULL});
 	json_array_foreach(list, i, c) {
 		raw(h, "<tr>");
 		cells(h, c, keys);
 		raw(h, "</tr>\n");
 	}
 	if (json_array_size(list) == 0)
-		empty_row(h, 7, "no change to SMTP AUTH in the period");
+		empty_row(h, 8, "no change to SMTP AUTH in the period");
 	raw(h, "</tbody></table>\n");
 }
 

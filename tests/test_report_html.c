@@ -240,11 +240,12 @@ END_TEST
 START_TEST(page_changes_and_empty)
 {
 	char *html = page("{\"tenants\":[{\"tenant\":\"t\",\"changes\":{\"configured\":true,\"text\":\"1 change\","
-	                  "\"changes\":[{\"at\":\"2027-01-03T10:00:00Z\",\"who\":\"admin@contoso.com\",\"operation\":"
+	                  "\"changes\":[{\"at\":\"2027-01-03T10:00:00Z\",\"who\":\"admin@contoso.com\",\"ip\":\"198.51.100.20\",\"operation\":"
 	                  "\"Set-CASMailbox\",\"subject\":\"x@contoso.com\",\"setting\":\"SmtpClientAuthenticationDisabled\","
 	                  "\"value\":\"False\",\"effect\":\"on\"}]}}]}");
 
-	ck_assert_ptr_nonnull(strstr(html, "<td>2027-01-03T10:00:00Z</td><td>admin@contoso.com</td><td>Set-CASMailbox</td>"));
+	ck_assert_ptr_nonnull(strstr(html, "<td>2027-01-03T10:00:00Z</td><td>admin@contoso.com</td><td>198.51.100.20</td>"
+	                                   "<td>Set-CASMailbox</td>"));
 	ck_assert_ptr_nonnull(strstr(html, "no sender seen with SMTP AUTH"));
 	ck_assert_ptr_nonnull(strstr(html, "no open alerts"));
 	ck_assert_ptr_nonnull(strstr(html, "no weeks in the period"));

@@ -275,7 +275,57 @@ def main():
         raise
     finally:
         env.close()
+    audit_changes(binary)
     finish()
+
+
+def audit_changes(binary):
+    """With [tenant] audit on, the changes of the period come from the
+    unified audit log (sim/scenarios/audit.json): who, what, from where;
+    a hostile actor name is text."""
+    hostile_actor = '<img src=x onerror=alert(1)>@contoso.com'
+    env = Env("report-html-audit", scenario="audit.json",
+              tenant_extra="audit = on\nmanage_url = @SIM@/manage\naudit_interval = 1h\n")
+    with open(env.conf) as f:
+        text = f.read().replace("@SIM@", env.sim.url)
+    with open(env.conf, "w") as f:
+        f.write(text)
+    env.sim.request("POST", "/_sim/tenants/%s/audit" % TENANT_ID, {"records": [
+        {"at": "-10m", "user": hostile_actor, "ip": "192.0.2.99", "operation": "Set-TransportConfig",
+         "parameters": {"SmtpClientAuthenticationDisabled": "False"}}]})
+    try:
+        env.start_daemon()
+        ok = wait_for(lambda: (env.source("audit") or {}).get("state") == "ok" and
+                      (env.source("exchange") or {}).get("state") == "ok", timeout=60, what="the audit source")
+        check(bool(ok), "the audit and exchange sources complete a run")
+        rc, doc = env.ctl("report", "--format", "json", "--since", "7d")
+        ch = doc["tenants"][0]["changes"] if rc == 0 else {}
+        who = sorted((c["who"], c["operation"], c["subject"]) for c in ch.get("changes", []))
+        check(ch.get("configured") is True and ch.get("total") == 4 and
+              ("it-admin@contoso.com", "Set-CASMailbox", "scanner2@contoso.com") in who,
+              "--format json: the changes of the period with who made them (%s)" % who)
+        v = {c["id"]: c for c in doc["tenants"][0]["verdict"]["checks"]} if rc == 0 else {}
+        ex = v.get("exceptions-registered", {})
+        check(ex.get("status") == "fail" and "scanner2@contoso.com (not in the register)" in ex.get("evidence", ""),
+              "scanner2's unregistered override fails the exceptions check (%s)" % ex.get("evidence"))
+        path = os.path.join(env.dir, "report.html")
+        p = subprocess.run([SMTPWATCHCTL, "-s", env.socket, "report", "--format", "html", "--since", "7d"],
+                           capture_output=True, timeout=30 * SCALE)
+        with open(path, "wb") as f:
+            f.write(p.stdout)
+        rc, dom_text, err = run_chromium(binary, env.dir, "file://" + path, "--dump-dom")
+        dom = Dom()
+        dom.feed(dom_text)
+        check(rc == 0 and "it-admin@contoso.com" in dom.cells and "Set-CASMailbox" in dom.cells and
+              "203.0.113.9" in dom.cells, "the page lists the change, who made it and from where")
+        check(hostile_actor in dom.cells and not [t for t, _ in dom.tags if t in ("img", "script")],
+              "a hostile actor name is a cell's text, no element")
+        check("the audit source is not configured" not in "".join(dom.text), "no 'not configured' with audit on")
+    except Exception:
+        print(env.log_text())
+        raise
+    finally:
+        env.close()
 
 
 if __name__ == "__main__":
