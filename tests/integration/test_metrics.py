@@ -121,6 +121,18 @@ def help_says_since_when(text):
     check(counters and not vague, f"every counter's HELP says since when it counts ({len(counters)}; vague: {vague})")
 
 
+def documented(text):
+    """smtpwatchctl(8)'s METRICS section lists exactly the families served."""
+    man = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "man", "smtpwatchctl.8")
+    with open(man) as f:
+        page = f.read()
+    section = page[page.index(".SH METRICS\n"):page.index(".SH \"EXIT STATUS\"")]
+    in_man = re.findall(r"^\.B (smtpwatch_[a-z_]+)", section, re.M)
+    served = re.findall(r"^# TYPE (\S+) ", text, re.M)
+    check(in_man == served, f"smtpwatchctl(8) METRICS lists the families served, in order "
+          f"(missing: {sorted(set(served) - set(in_man))}, extra: {sorted(set(in_man) - set(served))})")
+
+
 def check_config(conf):
     return subprocess.run([SMTPWATCHD, "--check-config", "-c", conf], capture_output=True, text=True,
                           timeout=30 * SCALE)
@@ -224,6 +236,7 @@ def main():
         served = same_modulo_movement(env, lambda: get(tcp(port)), f"127.0.0.1:{port}")
         promtool_check(served, "127.0.0.1")
         help_says_since_when(served)
+        documented(served)
         check(re.search(r'^smtpwatch_records_total\{tenant="contoso",source="signins"\} [1-9]', served, re.M),
               "the served text has the sign-ins stored (records_total > 0)")
         errors_and_methods(port)
