@@ -547,6 +547,7 @@ static void tenant_free(struct sim_tenant *t)
 	json_decref(t->ca_policies);
 	json_decref(t->groups);
 	json_decref(t->withheld);
+	usage_free(t);
 	free(t->gen_prefix);
 	json_decref(t->gen_smtp_disabled);
 	for (size_t i = 0; i < t->n_changes; i++) {
@@ -611,7 +612,7 @@ static int tenant_parse(struct sim *sim, struct sim_tenant *t, json_t *o, const 
 	static const char *const keys[] = { "tenant_id", "client_id", "client_secret", "client_secret_expired",
 		"certificate", "certificate_pem", "domain", "signins", "transport_config", "organization_config",
 		"mailboxes", "generate_mailboxes", "authentication_policies", "changes", "conditional_access_policies",
-		"security_defaults", "groups", "withhold_permissions", "audit", NULL };
+		"security_defaults", "groups", "withhold_permissions", "audit", "no_p1", "usage", "trace", NULL };
 	char w[400];
 	if (!json_is_object(o))
 		return ERR("%s: expected an object", where);
@@ -704,6 +705,8 @@ static int tenant_parse(struct sim *sim, struct sim_tenant *t, json_t *o, const 
 		t->gen_width = 5; /* user00001 ... user99999, user100000 */
 	}
 	if (ca_scenario_parse(t, o, where, err, errn) < 0)
+		return -1;
+	if (usage_scenario_parse(t, o, sim->start, where, err, errn) < 0)
 		return -1;
 	v = json_object_get(o, "signins");
 	if (v != NULL) {

@@ -114,6 +114,8 @@ struct sim_tenant {
 	int audit_sub;               /* AUDIT_SUB_* */
 	char *audit_disabled_by;
 
+	struct sim_usage *usage; /* usage.c: no_p1, usage report, message trace */
+
 	/* throttling of the sign-ins API: request times in a ring */
 	int64_t *throttle_ring;
 	size_t throttle_pos;
@@ -169,6 +171,7 @@ struct sim_stats {
 	unsigned long faults_served, status_429, tokens_issued, throttled;
 	unsigned long signin_records_served, exchange_rows_served;
 	unsigned long manage, audit_blobs_listed, audit_records_served;
+	unsigned long reports, report_downloads, report_downloads_authz, traces;
 };
 
 struct sim {
@@ -198,6 +201,9 @@ struct sim {
 	struct sim_receiver *receivers;
 	struct pending *pending; /* delayed replies */
 	struct sim_stats stats;
+	struct evhttp *dl_http;   /* usage.c: the report download port */
+	int dl_port;
+	struct usage_blob *blobs;
 };
 
 /* Per-request context passed through the handlers. */
@@ -319,6 +325,22 @@ int ca_scenario_parse(struct sim_tenant *t, json_t *o, const char *where, char *
 /* A user named by address ("a@b") becomes its Entra object id, as the
  * mailbox rows and sign-ins have it; anything else is kept (new string). */
 char *ca_user_id(const char *name);
+
+/* ---- usage.c: email app usage report, report settings, message trace, no P1 ---- */
+/* Scenario keys no_p1, usage, trace of tenant t (always allocates t->usage). */
+int usage_scenario_parse(struct sim_tenant *t, json_t *o, int64_t base, const char *where, char *err, size_t errn);
+void usage_free(struct sim_tenant *t);
+/* signIns of a tenant without P1: answers 403 and returns true. */
+bool usage_no_p1(struct sim_req *r);
+/* GET .../reports/getEmailAppUsageUserDetail(FN): 302 to the download port. */
+void usage_report_handle(struct sim_req *r, const char *fn);
+/* GET .../admin/reportSettings */
+void usage_settings_handle(struct sim_req *r);
+/* GET .../admin/exchange/tracing/messageTraces */
+void trace_handle(struct sim_req *r);
+/* The second loopback port serving the reports; 0 or -1. */
+int usage_listen(struct sim *sim, const char *listen);
+void usage_shutdown(struct sim *sim);
 
 /* ---- hooks.c ---- */
 void hooks_handle(struct sim_req *r, const char *path);

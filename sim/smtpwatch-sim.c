@@ -520,6 +520,10 @@ static void control_stats(struct sim_req *r)
 	json_object_set_new(json_object_get(j, "requests"), "manage", json_integer((json_int_t)sim->stats.manage));
 	json_object_set_new(j, "audit_blobs_listed", json_integer((json_int_t)sim->stats.audit_blobs_listed));
 	json_object_set_new(j, "audit_records_served", json_integer((json_int_t)sim->stats.audit_records_served));
+	json_object_set_new(j, "usage", json_pack("{s:I,s:I,s:I,s:I,s:i}", "reports", (json_int_t)sim->stats.reports,
+		"downloads", (json_int_t)sim->stats.report_downloads, "downloads_with_authorization",
+		(json_int_t)sim->stats.report_downloads_authz, "traces", (json_int_t)sim->stats.traces, "download_port",
+		sim->dl_port));
 	sim_reply_json(r, 200, j);
 }
 
@@ -814,7 +818,7 @@ static void request_cb(struct evhttp_request *req, void *arg)
 		struct sim_token *tok = token_lookup(sim, req);
 		r.tenant = tok ? tok->tenant : NULL;
 		r.fault = fault_select(&r, r.tenant ? r.tenant->name : NULL);
-		if (!fault_answer(&r) && !throttled(&r))
+		if (!fault_answer(&r) && !throttled(&r) && !usage_no_p1(&r))
 			signins_handle(&r);
 		return;
 	}
@@ -848,6 +852,33 @@ static void request_cb(struct evhttp_request *req, void *arg)
 		if (!fault_answer(&r))
 			exchange_handle(&r, tenant);
 		free(tenant);
+		return;
+	}
+	/* The email app usage report, report settings, message trace (usage.c). */
+	const char *rep = strstr(path, "/v1.0/reports/getEmailAppUsageUserDetail(");
+	bool rs = ends_with_ci(path, "/v1.0/admin/reportSettings", &pre);
+	bool mt = !rs && ends_with_ci(path, "/v1.0/admin/exchange/tracing/messageTraces", &pre);
+	if (rep || rs || mt) {
+		r.ep = EP_POLICIES;
+		sim->stats.policies++;
+		base_url(&r, path, strlen(path));
+		struct sim_token *tok = token_lookup(sim, req);
+		r.tenant = tok ? tok->tenant : NULL;
+		r.fault = fault_select(&r, r.tenant ? r.tenant->name : NULL);
+		if (fault_answer(&r))
+			return;
+		if (rep) {
+			char *fn = evhttp_uridecode(rep + 41, 0, NULL);
+			size_t l = fn ? strlen(fn) : 0;
+			if (l > 0 && fn[l - 1] == ')')
+				fn[l - 1] = '\0';
+			usage_report_handle(&r, fn ? fn : "");
+			free(fn);
+		} else if (rs) {
+			usage_settings_handle(&r);
+		} else {
+			trace_handle(&r);
+		}
 		return;
 	}
 	/* Entra policies and group members (capolicy.c). */
@@ -1006,6 +1037,11 @@ int main(int argc, char **argv)
 	sim.port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
 						  : ((struct sockaddr_in *)&ss)->sin_port);
 
+	if (usage_listen(&sim, listen) < 0) {
+		fprintf(stderr, "smtpwatch-sim: cannot listen on %s for the report downloads: %s\n", listen, strerror(errno));
+		goto out;
+	}
+
 	sigterm = evsignal_new(sim.base, SIGTERM, signal_cb, &sim);
 	sigint = evsignal_new(sim.base, SIGINT, signal_cb, &sim);
 	evsignal_add(sigterm, NULL);
@@ -1037,6 +1073,7 @@ out:
 		event_free(sigterm);
 	if (sigint)
 		event_free(sigint);
+	usage_shutdown(&sim);
 	if (sim.http)
 		evhttp_free(sim.http);
 	if (sim.base)
