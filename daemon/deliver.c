@@ -1,11 +1,29 @@
 /* deliver.c: the outbox workers.
  *
  * One worker per configured sink, each on its own one-shot timer, so a
- * slow or dead sink never delays another.  A worker takes the oldest due
- * item of its sink, sends it (one send in flight per sink keeps an alert's
- * transitions in order), records the outcome in its own short transaction,
- * and looks for the next due item at once; when none is due it sleeps until
- * the earliest next attempt, or until deliver_kick().
+ * slow or dead sink never delays another.  A worker keeps up to the sink's
+ * max_in_flight attempts in flight (slots), each on the oldest due item
+ * not already in flight; it records each outcome in its own short
+ * transaction and looks for the next due item at once; when none is due it
+ * sleeps until the earliest next attempt, or until deliver_kick().  An
+ * alert's transitions stay in order however many are in flight: the store
+ * never offers a transition while an earlier one of the same alert is
+ * pending for that sink (OUTBOX_READY).
+ *
+ * Two limits apply to the whole sink, not to an item:
+ * - rate: at most that many attempts start in any 60 s (a ring of the
+ *   last `rate` start times, on the monotonic clock).
+ * - the sink-wide back-off: when the receiver itself fails (no answer,
+ *   429, 5xx: sink_attempt.sink_down), the sink is down.  Nothing is sent
+ *   until the back-off (10 s doubling per failed probe, up to 1 h, or the
+ *   receiver's Retry-After when longer) has passed, and then one probe at
+ *   a time, until one succeeds.  Until a sink has accepted its first
+ *   attempt (after a start or a reload) it gets one at a time too: a
+ *   receiver that was down before the daemon started sees one request,
+ *   not max_in_flight of them.  A queue of 3,000 alerts against a dead
+ *   receiver costs one request per back-off, not 3,000.  Requests already
+ *   in flight when it went down finish as they will, and do not make the
+ *   back-off longer.
  *
  * What a sink is, is the business of its sink_TYPE.c behind struct
  * sink_ops (sink.h): this file never asks.  Every attempt carries the
@@ -41,20 +59,41 @@
 #define DELIVER_BATCH 32              /* synchronous sends per turn of the loop */
 #define DELIVER_STORE_RETRY 30        /* s, after a database error */
 
+#define DELIVER_RATE_WINDOW_MS 60000 /* rate counts the attempts of a minute */
+
 struct deliver;
+struct worker;
+
+/* One attempt of a worker in flight: its item and what the sink is told. */
+struct slot {
+	struct worker *w;
+	struct sw_outbox_item item;        /* the item being sent */
+	struct sink_attempt attempt;       /* the attempt on item */
+	bool busy;                         /* a send in flight */
+	bool probe;                        /* started while the sink was down */
+};
 
 struct worker {
 	struct deliver *dl;
 	const struct sw_sink_config *sink; /* into daemon->cfg */
 	struct sink out;                   /* the sink as its type sees it; out.ops NULL: unknown type */
-	struct sink_attempt attempt;       /* the attempt on item */
 	struct event timer;                /* one-shot: look for due items */
 	bool usable;                       /* this version can send to the sink */
-	bool busy;                         /* a send in flight */
+	bool stalled;                      /* a store error: wait for the timer */
 	bool draining;                     /* deliver_drain: due-now items left to try */
 	int failures;                      /* consecutive failed attempts */
-	struct sw_outbox_item item;        /* the item being sent */
+	bool answered;                     /* the sink accepted an attempt since (re)load */
 	bool dead_check;                   /* a delivery-dead alert of this sink may be firing */
+	struct slot *slots;                /* max_in_flight of them */
+	int n_slots;
+	int in_flight;                     /* busy slots */
+	/* The sink-wide back-off: down counts the failed probes (0: up); no
+	 * attempt starts before down_until (monotonic ms). */
+	int down;
+	int64_t down_until;
+	/* rate: the start times (monotonic ms) of the last rate attempts. */
+	int64_t *starts;
+	size_t n_starts, next_start;
 };
 
 struct deliver {
@@ -174,14 +213,15 @@ static int deliver_cfg_without(const struct sw_config *cfg, const char *skip, st
 	return 0;
 }
 
-/* w->item just died: raise (or grow) the delivery-dead alert of this sink,
- * in the caller's transaction, on every sink but this one.  The alert is
- * kept in the dead alert's tenant, so `smtpwatchctl alerts` shows it next
- * to what was lost. */
-static int deliver_dead_fire(struct worker *w, int64_t now)
+/* sl's item just died: raise (or grow) the delivery-dead alert of this
+ * sink, in the caller's transaction, on every sink but this one.  The
+ * alert is kept in the dead alert's tenant, so `smtpwatchctl alerts` shows
+ * it next to what was lost. */
+static int deliver_dead_fire(struct slot *sl, int64_t now)
 {
-	const struct sw_outbox_item *it = &w->item;
-	const struct sink_attempt *a = &w->attempt;
+	struct worker *w = sl->w;
+	const struct sw_outbox_item *it = &sl->item;
+	const struct sink_attempt *a = &sl->attempt;
 	struct daemon *d = w->dl->d;
 	struct sw_sink_config *sinks = NULL;
 	struct sw_config cfg;
@@ -336,13 +376,39 @@ static char **deliver_secrets(const struct sw_config *cfg)
 	return v;
 }
 
-/* Record the outcome of the attempt on w->item in its own transaction and
- * log it once.  The item is cleared afterwards. */
-static void worker_outcome(struct worker *w, bool ok)
+/* The sink itself failed on sl's attempt: (re)start its back-off.  A
+ * request that was already in flight when the sink went down says nothing
+ * new and leaves the back-off as it is. */
+static void worker_sink_down(struct slot *sl)
 {
+	struct worker *w = sl->w;
+	const struct sink_attempt *a = &sl->attempt;
+	int64_t wait, mono = daemon_mono_ms();
+	char when[32];
+
+	if (w->down > 0 && !sl->probe)
+		return;
+	w->down++;
+	wait = deliver_backoff(w->down);
+	if (a->retry_after > wait)
+		wait = a->retry_after < DELIVER_BACKOFF_MAX ? a->retry_after : DELIVER_BACKOFF_MAX;
+	w->down_until = mono + wait * 1000;
+	deliver_approx(wait, when, sizeof(when));
+	if (w->down == 1)
+		log_warn("sink %s: the receiver failed (%s): holding every delivery to it, one probe in %s",
+		         w->sink->name, a->error, when);
+	else
+		log_info("sink %s: probe %d failed (%s), next probe in %s", w->sink->name, w->down - 1, a->error, when);
+}
+
+/* Record the outcome of sl's attempt in its own transaction and log it
+ * once.  The item is cleared afterwards. */
+static void worker_outcome(struct slot *sl, bool ok)
+{
+	struct worker *w = sl->w;
 	struct daemon *d = w->dl->d;
-	struct sw_outbox_item *it = &w->item;
-	struct sink_attempt *a = &w->attempt;
+	struct sw_outbox_item *it = &sl->item;
+	struct sink_attempt *a = &sl->attempt;
 	const char *name = w->sink->name;
 	int64_t now = daemon_now(), delay = 0;
 	bool dead = false, resolving = ok && w->dead_check;
@@ -367,7 +433,7 @@ static void worker_outcome(struct worker *w, bool ok)
 		} else if (dead) {
 			r = sw_store_outbox_dead(d->store, it->id, now, a->error);
 			if (r >= 0)
-				r = deliver_dead_fire(w, now);
+				r = deliver_dead_fire(sl, now);
 		} else {
 			r = sw_store_outbox_retry(d->store, it->id, now + delay, a->error);
 		}
@@ -399,10 +465,15 @@ static void worker_outcome(struct worker *w, bool ok)
 		log_warn("sink %s: alert %s (transition %d): %s, retrying in %s", name, it->alert_id, it->transition,
 		         a->error, when);
 	}
-	if (ok)
+	if (ok) {
 		w->failures = 0;
-	else
+		w->down = 0;
+		w->answered = true;
+	} else {
 		w->failures++;
+		if (a->sink_down)
+			worker_sink_down(sl);
+	}
 	if (r >= 0 && ok)
 		w->dead_check = false;
 	else if (r >= 0 && dead)
@@ -413,35 +484,42 @@ static void worker_outcome(struct worker *w, bool ok)
 		deliver_kick(w->dl);
 	sw_outbox_item_clear(it);
 	if (r < 0 && r != -ENOENT) {
+		w->stalled = true;
 		worker_drained(w);
 		worker_arm(w, DELIVER_STORE_RETRY);
 	}
 }
 
 /* A send that went asynchronous is over: record it, then go on. */
-static void worker_finish(struct worker *w, bool ok)
+static void worker_finish(struct slot *sl, bool ok)
 {
-	w->busy = false;
-	worker_outcome(w, ok);
-	if (!evtimer_pending(&w->timer, NULL))
+	struct worker *w = sl->w;
+
+	sl->busy = false;
+	w->in_flight--;
+	worker_outcome(sl, ok);
+	if (!w->stalled)
 		worker_arm(w, 0);
 }
 
-/* Start the attempt on w->item: SINK_OK or SINK_FAILED when done at once,
+/* Start the attempt on sl->item: SINK_OK or SINK_FAILED when done at once,
  * SINK_PENDING when sink_attempt_done() will tell. */
-static int worker_send(struct worker *w, int64_t now)
+static int worker_send(struct slot *sl, int64_t now)
 {
-	struct sink_attempt *a = &w->attempt;
+	struct worker *w = sl->w;
+	struct sink_attempt *a = &sl->attempt;
 
 	a->sink = &w->out;
-	a->owner = w;
-	a->doc = w->item.body;
-	snprintf(a->key, sizeof(a->key), "%s-%d", w->item.alert_id, w->item.transition);
-	a->created = w->item.created;
+	a->owner = sl;
+	a->doc = sl->item.body;
+	snprintf(a->key, sizeof(a->key), "%s-%d", sl->item.alert_id, sl->item.transition);
+	a->created = sl->item.created;
 	a->now = now;
 	a->error[0] = '\0';
 	a->permanent = false;
+	a->sink_down = false;
 	a->retry_after = -1;
+	sl->probe = w->down > 0;
 	return w->out.ops->send(&w->out, a);
 }
 
@@ -451,57 +529,151 @@ void sink_attempt_done(struct sink_attempt *a, bool ok)
 	worker_finish(a->owner, ok);
 }
 
-/* Take due items one after the other until none is due or one is in
- * flight; then sleep until the earliest next attempt.  A drain takes the
- * items due when it started, including those whose back-off has not yet
- * elapsed by the daemon's timers, and tries each once. */
+/* Milliseconds until the rate lets another attempt start (0: now). */
+static int64_t worker_rate_wait(const struct worker *w, int64_t mono)
+{
+	int64_t oldest;
+
+	if (w->starts == NULL || w->n_starts < (size_t)w->sink->rate)
+		return 0;
+	oldest = w->starts[w->next_start]; /* the ring is full: next_start is the oldest */
+	return oldest + DELIVER_RATE_WINDOW_MS > mono ? oldest + DELIVER_RATE_WINDOW_MS - mono : 0;
+}
+
+/* An attempt starts now: note it for the rate. */
+static void worker_rate_note(struct worker *w, int64_t mono)
+{
+	if (w->starts == NULL)
+		return;
+	w->starts[w->next_start] = mono;
+	w->next_start = (w->next_start + 1) % (size_t)w->sink->rate;
+	if (w->n_starts < (size_t)w->sink->rate)
+		w->n_starts++;
+}
+
+/* Run the worker after ms milliseconds. */
+static void worker_arm_ms(struct worker *w, int64_t ms)
+{
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+
+	evtimer_add(&w->timer, &tv);
+}
+
+/* The ids of the items in flight as a JSON array, for the store to leave
+ * out ("[]" none). */
+static void worker_in_flight_ids(const struct worker *w, char *buf, size_t n)
+{
+	size_t len = (size_t)snprintf(buf, n, "[");
+
+	for (int i = 0; i < w->n_slots && len < n; i++)
+		if (w->slots[i].busy)
+			len += (size_t)snprintf(buf + len, n - len, "%s%lld", len > 1 ? "," : "",
+			                        (long long)w->slots[i].item.id);
+	if (len < n)
+		snprintf(buf + len, n - len, "]");
+}
+
+/* A free slot; NULL when every one is busy. */
+static struct slot *worker_free_slot(struct worker *w)
+{
+	for (int i = 0; i < w->n_slots; i++)
+		if (!w->slots[i].busy)
+			return &w->slots[i];
+	return NULL;
+}
+
+/* Why the worker may not start an attempt now: 0 it may, else the
+ * milliseconds to wait (-1: until an attempt in flight ends). */
+static int64_t worker_gate(const struct worker *w)
+{
+	int64_t mono = daemon_mono_ms();
+
+	if (w->down > 0) {
+		if (w->in_flight > 0)
+			return -1; /* one probe at a time */
+		if (mono < w->down_until)
+			return w->down_until - mono;
+	} else if (w->in_flight >= (w->answered ? w->n_slots : 1)) {
+		return -1;
+	}
+	return worker_rate_wait(w, mono);
+}
+
+/* Fill the free slots with due items, oldest first, as far as the sink's
+ * back-off and rate let; then sleep until the earliest next attempt.  A
+ * drain takes the items due when it started, including those whose
+ * back-off has not yet elapsed by the daemon's timers, and tries each
+ * once; a sink that is down is done with the drain (its items stay
+ * queued). */
 static void worker_run(struct worker *w)
 {
 	struct sw_store *store = w->dl->d->store;
 	const char *name = w->sink->name;
-	int64_t now, due;
-	int r = 0, sent;
+	char skip[32 * 24];
+	int64_t now = daemon_now(), due, gate;
+	int r = 0, sent, sync = 0;
 
-	if (!w->usable || w->busy)
+	if (!w->usable)
 		return;
-	now = daemon_now();
-	for (int i = 0; i < DELIVER_BATCH; i++) {
+	w->stalled = false;
+	for (;;) {
+		struct slot *sl;
+
+		gate = worker_gate(w);
+		if (gate != 0)
+			break;
+		sl = worker_free_slot(w);
 		now = daemon_now();
-		r = sw_store_outbox_next(store, name, w->draining ? w->dl->drain_now : now, &w->item);
+		worker_in_flight_ids(w, skip, sizeof(skip));
+		r = sw_store_outbox_next_except(store, name, w->draining ? w->dl->drain_now : now, skip, &sl->item);
 		if (r < 0)
 			break;
-		sent = worker_send(w, now);
+		worker_rate_note(w, daemon_mono_ms());
+		sent = worker_send(sl, now);
 		if (sent == SINK_PENDING) {
-			w->busy = true;
+			sl->busy = true;
+			w->in_flight++;
+			continue;
+		}
+		worker_outcome(sl, sent == SINK_OK);
+		if (w->stalled)
+			return; /* the outcome could not be recorded: wait */
+		if (++sync == DELIVER_BATCH) {
+			worker_arm(w, 0); /* more may be due: let the rest of the loop run first */
 			return;
 		}
-		worker_outcome(w, sent == SINK_OK);
-		if (evtimer_pending(&w->timer, NULL))
-			return; /* the outcome could not be recorded: wait */
 	}
-	if (r == 0) {
-		worker_arm(w, 0); /* more may be due: let the rest of the loop run first */
+	if (gate > 0) {
+		/* Down or at the rate: a drain does not wait for the back-off. */
+		if (w->down > 0)
+			worker_drained(w);
+		worker_arm_ms(w, gate);
 		return;
 	}
+	if (gate < 0)
+		return; /* a send in flight runs the worker when it ends */
 	if (r != -ENOENT) {
 		log_err("sink %s: cannot read the outbox: %s; retrying in %ds", name, sw_store_errmsg(store),
 		        DELIVER_STORE_RETRY);
+		w->stalled = true;
 		worker_drained(w);
 		worker_arm(w, DELIVER_STORE_RETRY);
 		return;
 	}
-	worker_drained(w);
-	r = sw_store_outbox_next_due(store, name, &due);
+	if (w->in_flight == 0)
+		worker_drained(w);
+	r = sw_store_outbox_next_due_except(store, name, skip, &due);
 	if (r == 0)
 		worker_arm(w, due > now ? due - now : 1);
 	else if (r != -ENOENT) {
 		log_err("sink %s: cannot read the outbox: %s; retrying in %ds", name, sw_store_errmsg(store),
 		        DELIVER_STORE_RETRY);
+		w->stalled = true;
 		worker_arm(w, DELIVER_STORE_RETRY);
 	}
-	/* -ENOENT: nothing queued; deliver_kick() wakes the worker. */
+	/* -ENOENT: nothing queued but what is in flight; its end, or
+	 * deliver_kick(), wakes the worker. */
 }
-
 
 /* Set a worker up for its sink; an unusable one leaves its items queued. */
 static void worker_init(struct deliver *dl, struct worker *w, const struct sw_sink_config *sink)
@@ -513,6 +685,15 @@ static void worker_init(struct deliver *dl, struct worker *w, const struct sw_si
 	w->sink = sink;
 	w->dead_check = true; /* a delivery-dead alert may be left from an earlier run */
 	evtimer_assign(&w->timer, dl->d->base, worker_timer_cb, w);
+	w->n_slots = sink->max_in_flight > 0 ? (int)sink->max_in_flight : 1;
+	w->slots = calloc((size_t)w->n_slots, sizeof(*w->slots));
+	w->starts = sink->rate > 0 ? calloc((size_t)sink->rate, sizeof(*w->starts)) : NULL;
+	if (w->slots == NULL || (sink->rate > 0 && w->starts == NULL)) {
+		log_err("sink %s: out of memory; its alerts stay queued", sink->name);
+		return;
+	}
+	for (int i = 0; i < w->n_slots; i++)
+		w->slots[i].w = w;
 	out->ops = sink_ops_of(sink->type);
 	out->cfg = sink;
 	out->base = dl->d->base;
@@ -576,17 +757,28 @@ void deliver_free(struct deliver *dl)
 
 		if (w->dl == NULL)
 			continue;
-		if (w->busy && w->out.ops->cancel != NULL)
-			w->out.ops->cancel(&w->out, &w->attempt);
+		for (int k = 0; k < w->n_slots; k++) {
+			if (w->slots[k].busy && w->out.ops->cancel != NULL)
+				w->out.ops->cancel(&w->out, &w->slots[k].attempt);
+			sw_outbox_item_clear(&w->slots[k].item);
+		}
 		event_del(&w->timer);
 		if (w->out.ops != NULL && w->out.ops->free != NULL)
 			w->out.ops->free(&w->out);
-		sw_outbox_item_clear(&w->item);
+		free(w->slots);
+		free(w->starts);
 	}
 	event_del(&dl->drain_ev);
 	deliver_secrets_free(dl->secrets);
 	free(dl->workers);
 	free(dl);
+}
+
+/* See deliver_internal.h. */
+void deliver_backoff_end(struct deliver *dl)
+{
+	for (size_t i = 0; dl != NULL && i < dl->n_workers; i++)
+		dl->workers[i].down_until = 0;
 }
 
 /* See deliver.h. */
@@ -597,8 +789,9 @@ void deliver_kick(struct deliver *dl)
 	for (size_t i = 0; i < dl->n_workers; i++) {
 		struct worker *w = &dl->workers[i];
 
-		/* A busy worker looks for the next item when its send ends. */
-		if (w->usable && !w->busy)
+		/* A worker waiting out a store error waits; one at its limit
+		 * looks again when a send ends. */
+		if (w->usable && !w->stalled)
 			worker_arm(w, 0);
 	}
 }
@@ -613,7 +806,7 @@ void deliver_drain(struct deliver *dl, void (*done)(void *arg), void *arg)
 		struct worker *w = &dl->workers[i];
 
 		w->draining = w->usable;
-		if (w->usable && !w->busy)
+		if (w->usable)
 			worker_arm(w, 0);
 	}
 	deliver_check_drain(dl);
@@ -627,7 +820,7 @@ int deliver_active(const struct deliver *dl)
 	if (dl == NULL)
 		return 0;
 	for (size_t i = 0; i < dl->n_workers; i++)
-		n += dl->workers[i].busy;
+		n += dl->workers[i].in_flight;
 	return n;
 }
 
@@ -649,11 +842,12 @@ json_t *deliver_status(struct deliver *dl)
 		} else {
 			if (st.last_success > 0)
 				sw_time_format(st.last_success, last, sizeof(last));
-			o = json_pack("{s:s,s:b,s:I,s:I,s:I,s:I,s:s?,s:s?}", "type", sw_sink_type_name(w->sink->type),
-			              "supported", w->usable, "queued", (json_int_t)st.queued, "delivered",
-			              (json_int_t)st.delivered, "failed", (json_int_t)st.failed_attempts, "dead",
-			              (json_int_t)st.dead, "last_error", st.last_error[0] ? st.last_error : NULL,
-			              "last_success", st.last_success > 0 ? last : NULL);
+			o = json_pack("{s:s,s:b,s:I,s:I,s:I,s:I,s:s?,s:s?,s:i,s:b}", "type",
+			              sw_sink_type_name(w->sink->type), "supported", w->usable, "queued",
+			              (json_int_t)st.queued, "delivered", (json_int_t)st.delivered, "failed",
+			              (json_int_t)st.failed_attempts, "dead", (json_int_t)st.dead, "last_error",
+			              st.last_error[0] ? st.last_error : NULL, "last_success",
+			              st.last_success > 0 ? last : NULL, "in_flight", w->in_flight, "down", w->down > 0);
 		}
 		if (o != NULL)
 			json_object_set_new(all, w->sink->name, o);

@@ -213,7 +213,13 @@ struct http *http_new(struct event_base *base)
 	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
 	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, http_multi_timer_cb);
 	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
-	curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 4L);
+	/* Sinks keep up to max_in_flight requests (at most 32) each to their
+	 * receivers, and several sinks may share one host (a SIEM's webhook
+	 * and HEC, the simulator): enough connections per host that a sink's
+	 * requests never queue behind another's.  The pollers pace themselves
+	 * and never hold more than a few. */
+	curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 64L);
+	curl_multi_setopt(h->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, 256L);
 	return h;
 }
 

@@ -41,6 +41,7 @@ int sink_setup_url(struct sink *s, char *why, size_t n)
 int sink_fail(struct sink_attempt *a, const char *what, int err)
 {
 	snprintf(a->error, sizeof(a->error), "%s: %s", what, strerror(err));
+	a->sink_down = !a->permanent;
 	return SINK_FAILED;
 }
 
@@ -100,6 +101,7 @@ void sink_http_2xx_cb(struct http_response *res, void *arg)
 			snprintf(a->error, sizeof(a->error), "HTTP %ld", res->status);
 		if (res->status == 429 || res->status == 503)
 			a->retry_after = res->retry_after;
+		a->sink_down = res->status == 0 || res->status == 429 || res->status >= 500;
 	}
 	sink_attempt_done(a, ok);
 }

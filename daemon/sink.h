@@ -13,22 +13,21 @@
  *   send that goes asynchronous, calls sink_attempt_done() from the loop.
  *   A sink keeps no pointer to "the" item: its callbacks carry the attempt.
  *
- * How release 2 fits (nothing of it exists yet):
- * - Several requests in flight: deliver.c gives a worker several attempts
- *   at once; each HTTP transfer's callback argument is already its
- *   attempt.  The sink declares its default in a new member
- *   `int max_in_flight` (4 webhook and HEC, 1 Teams and the byte streams,
- *   which carry frames in order on one connection), which the
- *   [sink] max_in_flight key overrides.
- * - Sink-wide back-off: the classification gains an out member
- *   `bool sink_down` (no answer, 429, 5xx: the receiver, not this
- *   document) on which deliver.c backs the whole sink off and probes with
- *   one attempt, whatever the type.
- * - Digests: the attempt's doc is any document the sink renders, an alert
- *   document or a smtpwatch.digest/1 one; a sink's send renders through
- *   lib/render.c, which tells the two apart by their schema.  key is the
- *   Idempotency-Key of whichever it is.
- * - HEC acknowledgement: an optional member
+ * How release 2 fits:
+ * - Several requests in flight: deliver.c gives a worker up to the sink's
+ *   max_in_flight attempts at once (config.c: 4 webhook and HEC, 1 Teams;
+ *   the byte streams accept no key and stay at 1, since they carry frames
+ *   in order on one connection); each HTTP transfer's callback argument is
+ *   its attempt.
+ * - Sink-wide back-off: the classification sets the out member sink_down
+ *   (no answer, 429, 5xx: the receiver, not this document; sink_fail()
+ *   sets it unless the attempt is permanent), on which deliver.c backs the
+ *   whole sink off and probes with one attempt, whatever the type.
+ * - Digests (to come): the attempt's doc is any document the sink
+ *   renders, an alert document or a smtpwatch.digest/1 one; a sink's send
+ *   renders through lib/render.c, which tells the two apart by their
+ *   schema.  key is the Idempotency-Key of whichever it is.
+ * - HEC acknowledgement (to come): an optional member
  *   `int (*ack_poll)(struct sink *s, int64_t now)`, run by deliver.c on
  *   the sink's timer while attempts of the sink are sent but unconfirmed;
  *   the send stays SINK_PENDING until the ack arrives (or its wait runs
@@ -78,6 +77,8 @@ struct sink_attempt {
 	/* out, set by the sink when the attempt fails */
 	char error[256];       /* why: the sink's words, the receiver's quoted (redacted later) */
 	bool permanent;        /* the document can never be sent: dead now */
+	bool sink_down;        /* the receiver failed, not this document (no answer, 429, 5xx,
+	                        * a refused connection): deliver.c backs the whole sink off */
 	int64_t retry_after;   /* s the receiver asked to wait, -1 none */
 };
 

@@ -69,6 +69,8 @@ static void hec_done_cb(struct http_response *res, void *arg)
 	}
 	if (hr.code >= 0)
 		snprintf(code, sizeof(code), "HEC code %d: %s, ", hr.code, hr.text[0] ? hr.text : "?");
+	/* Only a refused event is this document's doing. */
+	a->sink_down = hr.outcome != SW_HEC_REJECTED;
 	switch (hr.outcome) {
 	case SW_HEC_TOKEN:
 		snprintf(a->error, sizeof(a->error), "token rejected (%sHTTP %ld): check token_file", code,

@@ -156,6 +156,10 @@ _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == SW_STORE_SCHEMA_VER
 #define OUTBOX_READY                                                                    \
 	"o.sink = ?1 AND o.state = 0 AND o.digest IS NULL AND NOT EXISTS (SELECT 1 FROM outbox p WHERE " \
 	"p.state = 0 AND p.alert_id = o.alert_id AND p.sink = o.sink AND p.id < o.id)"
+/* ... and not one of the rows in ?3 (a JSON array of ids: those in
+ * flight), or NULL. */
+#define OUTBOX_READY_EXCEPT \
+	OUTBOX_READY " AND o.id NOT IN (SELECT value FROM json_each(coalesce(?3, '[]')))"
 
 enum {
 	ST_SIGNIN_INSERT,
@@ -217,10 +221,10 @@ static const char *const statement_sql[_ST_MAX] = {
 		"VALUES (?1, ?2, ?3, ?4, 0, 0, ?5, ?5, json_extract(?4, '$.rule'), json_extract(?4, '$.tenant'))",
 	[ST_OUTBOX_NEXT] =
 		"SELECT o.id, o.alert_id, o.transition, o.sink, o.body, o.attempts, o.created, o.next_attempt "
-		"FROM outbox o WHERE " OUTBOX_READY " AND o.next_attempt <= ?2 "
+		"FROM outbox o WHERE " OUTBOX_READY_EXCEPT " AND o.next_attempt <= ?2 "
 		"ORDER BY o.next_attempt, o.id LIMIT 1",
 	[ST_OUTBOX_NEXT_DUE] =
-		"SELECT o.next_attempt FROM outbox o WHERE " OUTBOX_READY " ORDER BY o.next_attempt, o.id LIMIT 1",
+		"SELECT o.next_attempt FROM outbox o WHERE " OUTBOX_READY_EXCEPT " ORDER BY o.next_attempt, o.id LIMIT 1",
 	[ST_OUTBOX_DELIVERED] =
 		"UPDATE outbox SET state = 1, attempts = attempts + 1, done_at = ?2, last_error = NULL "
 		"WHERE id = ?1 AND state = 0 RETURNING sink",
@@ -1392,6 +1396,13 @@ int sw_store_outbox_add(struct sw_store *s, const char *alert_id, int transition
 /* See store.h. */
 int sw_store_outbox_next(struct sw_store *s, const char *sink, int64_t now, struct sw_outbox_item *ret)
 {
+	return sw_store_outbox_next_except(s, sink, now, NULL, ret);
+}
+
+/* See store.h. */
+int sw_store_outbox_next_except(struct sw_store *s, const char *sink, int64_t now, const char *skip,
+                                struct sw_outbox_item *ret)
+{
 	sqlite3_stmt *st = s->st[ST_OUTBOX_NEXT];
 	struct sw_outbox_item it = {0};
 	bool oom = false;
@@ -1399,6 +1410,7 @@ int sw_store_outbox_next(struct sw_store *s, const char *sink, int64_t now, stru
 
 	bind_text(st, 1, sink);
 	sqlite3_bind_int64(st, 2, now);
+	bind_text(st, 3, skip);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		it.id = sqlite3_column_int64(st, 0);
@@ -1427,11 +1439,18 @@ int sw_store_outbox_next(struct sw_store *s, const char *sink, int64_t now, stru
 /* See store.h. */
 int sw_store_outbox_next_due(struct sw_store *s, const char *sink, int64_t *ret)
 {
+	return sw_store_outbox_next_due_except(s, sink, NULL, ret);
+}
+
+/* See store.h. */
+int sw_store_outbox_next_due_except(struct sw_store *s, const char *sink, const char *skip, int64_t *ret)
+{
 	sqlite3_stmt *st = s->st[ST_OUTBOX_NEXT_DUE];
 	int64_t due = 0;
 	int rc, r = 0;
 
 	bind_text(st, 1, sink);
+	bind_text(st, 3, skip);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		due = sqlite3_column_int64(st, 0);

@@ -133,6 +133,11 @@ int sw_store_outbox_next(struct sw_store *s, const char *sink, int64_t now, stru
 /* Earliest next_attempt of a ready pending item of sink (may be in the
  * past); -ENOENT when none. */
 int sw_store_outbox_next_due(struct sw_store *s, const char *sink, int64_t *ret);
+/* The same two, leaving out the rows whose ids skip lists (a JSON array,
+ * "[1,7]": the items in flight; NULL none). */
+int sw_store_outbox_next_except(struct sw_store *s, const char *sink, int64_t now, const char *skip,
+                                struct sw_outbox_item *ret);
+int sw_store_outbox_next_due_except(struct sw_store *s, const char *sink, const char *skip, int64_t *ret);
 /* Outcomes of one attempt on a pending item: each counts the attempt and
  * updates the sink's counters; -ENOENT if the item is not pending. */
 int sw_store_outbox_delivered(struct sw_store *s, int64_t id, int64_t now);

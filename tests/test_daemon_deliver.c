@@ -127,6 +127,7 @@ static void elapse(void)
 
 	if (due > now)
 		ck_assert_int_eq(sw_store_outbox_shift(f.d.store, now - due, NULL), 0);
+	deliver_backoff_end(f.d.deliver);
 }
 
 static bool busy(void *arg)
