@@ -295,6 +295,7 @@ START_TEST(test_dead_item)
 	hook_answer(200, -1);
 	ck_assert_int_eq(sw_store_outbox_add(f.d.store, "A-8", 1, "soc", ALERT_DOC, daemon_now()), 0);
 	a.n = 2; /* one failed attempt, one delivery */
+	deliver_backoff_end(f.d.deliver); /* the sink's back-off from the 500 has passed */
 	deliver_kick(f.d.deliver);
 	ck_assert(dfx_run_until(&f, attempts_recorded, &a, 10000));
 	ck_assert_int_eq(sink_stats().delivered, 1);
