@@ -429,6 +429,10 @@ static const struct key_def tenant_keys[] = {
 	{ "audit", K_BOOL, T(audit) },
 	{ "manage_url", K_MANAGEURL, T(manage_url) },
 	{ "audit_interval", K_DURATION, T(audit_interval) },
+	{ "usage", K_BOOL, T(usage) },
+	{ "usage_interval", K_DURATION, T(usage_interval) },
+	{ "trace", K_BOOL, T(trace) },
+	{ "trace_interval", K_DURATION, T(trace_interval) },
 	{ NULL, 0, 0 },
 };
 #undef T
@@ -586,6 +590,10 @@ static void tenant_defaults(struct cfg_ctx *x, struct sw_tenant_config *t)
 	t->audit = false;
 	t->manage_url = cfg_strdup(x, "https://manage.office.com");
 	t->audit_interval = 15 * 60;
+	t->usage = true;
+	t->usage_interval = 86400;
+	t->trace = false;
+	t->trace_interval = 3600;
 }
 
 /* Set a sink's defaults (the syslog address is set once the type is known). */

@@ -114,6 +114,12 @@ struct sw_tenant_config {
 	bool audit;
 	char *manage_url;         /* default https://manage.office.com; one of SW_MANAGE_HOSTS or loopback */
 	int64_t audit_interval;   /* default 15m */
+	/* The email app usage report (Reports.Read.All, no P1 needed) and
+	 * message trace (ExchangeMessageTrace.Read.All), issue 20. */
+	bool usage;               /* default on */
+	int64_t usage_interval;   /* default 1d */
+	bool trace;               /* default off */
+	int64_t trace_interval;   /* default 1h */
 };
 
 /* The Management Activity API's documented base URLs: commercial, GCC,

@@ -300,6 +300,10 @@ START_TEST(minimal_config_defaults)
 	ck_assert(!t->audit);
 	ck_assert_str_eq(t->manage_url, "https://manage.office.com");
 	ck_assert_int_eq(t->audit_interval, 15 * 60);
+	ck_assert(t->usage);
+	ck_assert_int_eq(t->usage_interval, 86400);
+	ck_assert(!t->trace);
+	ck_assert_int_eq(t->trace_interval, 3600);
 	ck_assert_ptr_null(t->report_spool);
 	ck_assert_ptr_null(t->exceptions);
 
@@ -361,6 +365,9 @@ static const struct {
 	{ TENANT "manage_url = http://manage.office.com\n", 5, "manage_url: http:// is only allowed for loopback hosts" },
 	{ TENANT "audit = maybe\n", 5, "audit: expected yes or no, not \"maybe\"" },
 	{ TENANT "audit_interval = 0\n", 5, "audit_interval: must be longer than 0" },
+	{ TENANT "usage = sometimes\n", 5, "usage: expected yes or no, not \"sometimes\"" },
+	{ TENANT "usage_interval = 0\n", 5, "usage_interval: must be longer than 0" },
+	{ TENANT "trace = 2\n", 5, "trace: expected yes or no, not \"2\"" },
 	{ TENANT "login_url = ftp://login.example.com\n", 5, "login_url: unsupported scheme \"ftp\"" },
 	{ TENANT "assertion_alg = HS256\n", 5, "assertion_alg: must be PS256 or RS256, not \"HS256\"" },
 	{ TENANT "[tenant contoso]\ntenant_id = z\n", 5, "duplicate section [tenant contoso] (first at line 1)" },
@@ -993,6 +1000,8 @@ START_TEST(dump_has_defaults_and_no_secret)
 	              strstr(text, "\nstale_after = 3h\n"), "%s", text);
 	ck_assert_msg(strstr(text, "\naudit = no\n") && strstr(text, "\nmanage_url = https://manage.office.com\n") &&
 	              strstr(text, "\naudit_interval = 15m\n"), "%s", text);
+	ck_assert_msg(strstr(text, "\nusage = yes\n") && strstr(text, "\nusage_interval = 1d\n") &&
+	              strstr(text, "\ntrace = no\n") && strstr(text, "\ntrace_interval = 1h\n"), "%s", text);
 	free(text);
 }
 END_TEST
