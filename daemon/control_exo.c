@@ -7,6 +7,7 @@
 
 #include "control.h"
 #include "detect.h"
+#include "effective.h"
 #include "jsonutil.h"
 #include "smtpwatchd.h"
 #include "store_exo.h"
@@ -18,6 +19,8 @@ struct tenant_view {
 	bool have_state;
 	struct sw_tenant_state state;
 	int64_t watched_since;
+	bool eff_ok; /* eff loaded: the layers beyond the switches */
+	struct sw_effective_ctx eff;
 };
 
 static void tenant_view_load(struct daemon *d, struct tenant *t, struct tenant_view *v)
@@ -30,18 +33,54 @@ static void tenant_view_load(struct daemon *d, struct tenant *t, struct tenant_v
 	                sw_store_checkpoint_get(d->store, t->cfg->name, "exchange", &cp) == 0 && cp.watermark > 0;
 	if (sw_store_checkpoint_get(d->store, t->cfg->name, "signins-since", &cp) == 0)
 		v->watched_since = cp.watermark;
+	v->eff_ok = sw_effective_load(d->store, t->cfg->name, &v->eff) == 0;
+}
+
+static void tenant_view_free(struct tenant_view *v)
+{
+	if (v->eff_ok)
+		sw_effective_free(&v->eff);
+	v->eff_ok = false;
+}
+
+/* Conditional access, security defaults and whether legacy
+ * authentication is blocked for the whole tenant. */
+static void tenant_layers_json(const struct tenant_view *v, json_t *o)
+{
+	struct sw_effective_ctx *c = (struct sw_effective_ctx *)&v->eff;
+	json_t *near = NULL;
+	char by[200];
+	int legacy = sw_effective_legacy(c, by, sizeof(by), &near);
+	int sd = c->policies_read ? c->ps.security_defaults : SW_UNKNOWN;
+
+	json_object_set_new(o, "security_defaults", json_string(sd == SW_YES ? "on" : sd == SW_NO ? "off" : "unknown"));
+	json_object_set_new(o, "conditional_access",
+	                    json_string(!c->policies_read ? "not read yet" : c->ps.ca_known ? "read" : "unknown"));
+	json_object_set_new(o, "conditional_access_policies", json_integer((json_int_t)c->ca.n));
+	if (c->ps.error[0] != '\0')
+		json_object_set_new(o, "policies_error", json_string(c->ps.error));
+	json_object_set_new(o, "legacy_auth_blocked",
+	                    json_string(legacy == SW_YES ? "yes" : legacy == SW_NO ? "no" : "unknown"));
+	json_object_set_new(o, "legacy_auth_blocked_by", legacy == SW_YES ? json_string(by) : json_null());
+	json_object_set_new(o, "legacy_auth_near_misses", near ? near : json_array());
 }
 
 /* The tenant-wide part of the view. */
 static json_t *tenant_view_json(const struct tenant_view *v)
 {
+	json_t *o;
+
 	if (!v->have_state)
-		return json_pack("{s:s,s:s}", "tenant_id", v->t->cfg->tenant_id, "tenant_switch", "unknown");
-	return json_pack("{s:s,s:s,s:s,s:s?,s:b,s:o}", "tenant_id", v->t->cfg->tenant_id, "tenant_switch",
-	                 v->state.smtp_disabled ? "off" : "on", "SmtpClientAuthenticationDisabled",
-	                 v->state.smtp_disabled ? "true" : "false", "default_policy",
-	                 v->state.default_policy[0] ? v->state.default_policy : NULL, "basic_blocked_by_policy",
-	                 !v->state.policy_allows_basic, "snapshot", sw_json_time_or_null(v->state.observed));
+		o = json_pack("{s:s,s:s}", "tenant_id", v->t->cfg->tenant_id, "tenant_switch", "unknown");
+	else
+		o = json_pack("{s:s,s:s,s:s,s:s?,s:b,s:o}", "tenant_id", v->t->cfg->tenant_id, "tenant_switch",
+		              v->state.smtp_disabled ? "off" : "on", "SmtpClientAuthenticationDisabled",
+		              v->state.smtp_disabled ? "true" : "false", "default_policy",
+		              v->state.default_policy[0] ? v->state.default_policy : NULL, "basic_blocked_by_policy",
+		              !v->state.policy_allows_basic, "snapshot", sw_json_time_or_null(v->state.observed));
+	if (o != NULL && v->eff_ok)
+		tenant_layers_json(v, o);
+	return o;
 }
 
 /* One mailbox: switch, effective state, register entry, last use, verdict. */
@@ -55,8 +94,13 @@ static json_t *mailbox_row(struct daemon *d, const struct tenant_view *v, const 
 	int64_t last = 0, now = daemon_now();
 	json_t *row;
 
+	struct sw_verdict vd = {0};
+	bool have_verdict = false;
+
 	if (v->have_state && sw_store_mailbox_get(d->store, tc->name, address, &m) == 0 && !m.removed) {
 		exists = true;
+		/* The layers beyond the switches: can Basic actually succeed? */
+		have_verdict = v->eff_ok && sw_effective_mailbox((struct sw_effective_ctx *)&v->eff, &m, &vd) == 0;
 		sw_effective_state(v->state.smtp_disabled, m.smtp_disabled,
 		                   v->state.default_policy[0] ? v->state.default_policy : NULL,
 		                   v->state.policy_allows_basic, &eff);
@@ -71,8 +115,24 @@ static json_t *mailbox_row(struct daemon *d, const struct tenant_view *v, const 
 	                !v->have_state ? "unknown" : on ? "on" : "off", "reason",
 	                !v->have_state ? "no Exchange snapshot yet" : exists ? eff.reason : "no such mailbox",
 	                "last_used", sw_json_time_or_null(last));
-	if (row == NULL)
+	if (row == NULL) {
+		if (have_verdict)
+			sw_verdict_clear(&vd);
 		return NULL;
+	}
+	if (have_verdict) {
+		char sentence[600];
+		sw_verdict_json(&vd, row);
+		sw_verdict_sentence(&vd, sentence, sizeof(sentence));
+		json_object_set_new(row, "basic_smtp_summary", json_string(sentence));
+		sw_verdict_clear(&vd);
+	} else {
+		json_object_set_new(row, "basic_smtp", json_string("unknown"));
+		json_object_set_new(row, "oauth_smtp", json_string("unknown"));
+		json_object_set_new(row, "decided_by", json_pack("[s]", !v->have_state ? "no Exchange snapshot yet"
+		                                                        : exists      ? "the layers could not be read"
+		                                                                      : "no such mailbox"));
+	}
 	if (exists) {
 		json_object_set_new(row, "basic_blocked", json_boolean(eff.basic_blocked));
 		json_object_set_new(row, "identity", json_string(m.identity));
@@ -164,6 +224,7 @@ int control_cmd_exceptions(struct daemon *d, const struct control_peer *peer, js
 		for (size_t k = 0; r >= 0 && k < c.n; k++)
 			json_array_append_new(rows, mailbox_row(d, &v, c.v[k]));
 		collect_clear(&c);
+		tenant_view_free(&v);
 	}
 	if (r < 0) {
 		snprintf(why, n, "cannot read the store: %s", sw_store_errmsg(d->store));
@@ -235,8 +296,10 @@ int control_cmd_mailbox(struct daemon *d, const struct control_peer *peer, json_
 		bool known = sw_store_mailbox_get(d->store, t->cfg->name, address, &m) == 0 ||
 		             sw_register_find(t->reg, address) != NULL ||
 		             (sw_store_last_signin(d->store, t->cfg->name, address, false, &last) == 0 && last > 0);
-		if (!known)
+		if (!known) {
+			tenant_view_free(&v);
 			continue;
+		}
 		json_t *row = mailbox_row(d, &v, address);
 		json_t *signins = json_array(), *history = json_array(), *alerts = json_array();
 		struct alert_filter f = {d->cfg, t->cfg->name, address, alerts};
@@ -250,6 +313,7 @@ int control_cmd_mailbox(struct daemon *d, const struct control_peer *peer, json_
 		json_object_set_new(row, "history", history);
 		json_object_set_new(row, "alerts", alerts);
 		json_array_append_new(found, row);
+		tenant_view_free(&v);
 	}
 	if (r < 0) {
 		snprintf(why, n, "cannot read the store: %s", sw_store_errmsg(d->store));

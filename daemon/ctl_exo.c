@@ -6,13 +6,44 @@
 
 #include "ctl.h"
 
+/* The layers of a verdict, one a line. */
+static void print_decided_by(const json_t *row, const char *indent)
+{
+	size_t i;
+	json_t *s;
+
+	json_array_foreach(json_object_get(row, "decided_by"), i, s)
+		printf("%s%s\n", indent, json_string_value(s));
+}
+
+/* Whether legacy authentication is blocked tenant-wide, and the near misses. */
+static void print_legacy(const char *tenant, const json_t *tv, const char *legacy)
+{
+	const json_t *near = json_object_get(tv, "legacy_auth_near_misses");
+	size_t i;
+	json_t *s;
+
+	if (strcmp(legacy, "yes") == 0)
+		printf("tenant %s: legacy authentication blocked for everyone by %s\n", tenant,
+		       json_string_value(json_object_get(tv, "legacy_auth_blocked_by")));
+	else
+		printf("tenant %s: legacy authentication %s (security defaults %s, conditional access %s)\n", tenant,
+		       strcmp(legacy, "no") == 0 ? "NOT blocked for everyone" : "blocking unknown",
+		       json_string_value(json_object_get(tv, "security_defaults")),
+		       json_string_value(json_object_get(tv, "conditional_access")));
+	json_array_foreach(near, i, s)
+		printf("  near miss: %s\n", json_string_value(s));
+	if (json_is_string(json_object_get(tv, "policies_error")))
+		printf("  %s\n", json_string_value(json_object_get(tv, "policies_error")));
+}
+
 /* The exceptions table: one row per mailbox, then the tenant switches. */
 static void print_exceptions(const json_t *data)
 {
 	const json_t *rows = json_object_get(data, "exceptions");
 	const json_t *tenants = json_object_get(data, "tenants");
-	struct table t = {.ncols = 9};
-	char b[9][64];
+	struct table t = {.ncols = 11};
+	char b[11][64];
 	const char *key;
 	json_t *row, *tv;
 	size_t i;
@@ -20,24 +51,30 @@ static void print_exceptions(const json_t *data)
 	if (json_array_size(rows) == 0) {
 		printf("no mailbox has SMTP AUTH on by its own override, and the register is empty\n");
 	} else {
-		table_row(&t, (const char *[]){"TENANT", "MAILBOX", "VERDICT", "EFFECTIVE", "OWNER", "TICKET", "EXPIRES",
-		                               "DAYS", "LAST USED"});
+		table_row(&t, (const char *[]){"TENANT", "MAILBOX", "VERDICT", "EFFECTIVE", "BASIC", "OAUTH", "OWNER",
+		                               "TICKET", "EXPIRES", "DAYS", "LAST USED"});
 		json_array_foreach(rows, i, row) {
 			table_row(&t, (const char *[]){key_text(row, "tenant", b[0], 64), key_text(row, "mailbox", b[1], 64),
 			                               key_text(row, "verdict", b[2], 64), key_text(row, "effective", b[3], 64),
-			                               key_text(row, "owner", b[4], 64), key_text(row, "ticket", b[5], 64),
-			                               key_text(row, "expires", b[6], 64), key_text(row, "days_left", b[7], 64),
-			                               key_text(row, "last_used", b[8], 64)});
+			                               key_text(row, "basic_smtp", b[4], 64), key_text(row, "oauth_smtp", b[5], 64),
+			                               key_text(row, "owner", b[6], 64), key_text(row, "ticket", b[7], 64),
+			                               key_text(row, "expires", b[8], 64), key_text(row, "days_left", b[9], 64),
+			                               key_text(row, "last_used", b[10], 64)});
 		}
 		table_print(&t, stdout);
 		printf("\n");
 		json_array_foreach(rows, i, row) {
-			printf("%s: %s\n", json_string_value(json_object_get(row, "mailbox")),
-			       key_text(row, "reason", b[0], 64));
+			const char *s = json_string_value(json_object_get(row, "basic_smtp_summary"));
+			printf("%s: %s%s%s\n", json_string_value(json_object_get(row, "mailbox")),
+			       key_text(row, "reason", b[0], 64), s ? "; " : "", s ? s : "");
+			print_decided_by(row, "    ");
 		}
 	}
 	json_object_foreach((json_t *)tenants, key, tv) {
 		const char *sw = json_string_value(json_object_get(tv, "tenant_switch"));
+		const char *legacy = json_string_value(json_object_get(tv, "legacy_auth_blocked"));
+		if (legacy != NULL)
+			print_legacy(key, tv, legacy);
 		printf("tenant %s: SMTP AUTH %s tenant-wide%s%s%s\n", key,
 		       sw == NULL || strcmp(sw, "unknown") == 0 ? "unknown (no Exchange snapshot yet)" : sw,
 		       sw != NULL && strcmp(sw, "on") == 0 ? "; every mailbox without its own override inherits it" : "",
@@ -72,6 +109,12 @@ static void print_mailbox(const json_t *data)
 			printf("%-34s %s\n", fields[k].label, key_text(row, fields[k].key, b[0], 96));
 		const json_t *ts = json_object_get(row, "tenant_state");
 		printf("%-34s %s\n", "Tenant switch", key_text(ts, "tenant_switch", b[0], 96));
+		printf("%-34s %s\n", "Basic SMTP AUTH", key_text(row, "basic_smtp", b[0], 96));
+		printf("%-34s %s\n", "OAuth SMTP AUTH", key_text(row, "oauth_smtp", b[0], 96));
+		if (json_is_string(json_object_get(row, "basic_smtp_summary")))
+			printf("%-34s %s\n", "", json_string_value(json_object_get(row, "basic_smtp_summary")));
+		printf("Decided by:\n");
+		print_decided_by(row, "  ");
 
 		struct table t = {.ncols = 5};
 		printf("\nRecent sign-ins:\n");

@@ -352,6 +352,10 @@ static void poller_page_cb(struct http_response *res, void *arg)
 		poller_send(p);
 		return;
 	}
+	if ((res->status == 403 || res->status == 404) && p->ops->refused != NULL) {
+		r = p->ops->refused(p, res->status, serr, &next, what, sizeof(what));
+		goto answered;
+	}
 	if (res->status == 401 || res->status == 403) {
 		p->denied = true;
 		poller_fail(p, "HTTP %ld %s; %s", res->status, serr, p->ops->permission_hint);
@@ -385,6 +389,9 @@ static void poller_page_cb(struct http_response *res, void *arg)
 	p->next_page_uri = res->next_page_uri;
 	r = p->ops->page(p, res->body.data, res->body.len, &next, what, sizeof(what));
 	p->next_page_uri = NULL;
+answered:
+	if (r == -EACCES)
+		p->denied = true;
 	if (r == -EAGAIN) {
 		poller_retry_page(p, 0, what);
 		return;

@@ -37,6 +37,12 @@ struct poller_ops {
 	 * (the run fails with the status), < 0 to fail with why. */
 	int (*answer)(struct poller *p, long status, const char *body, size_t len, enum poller_next *ret, char *why,
 	              size_t n);
+	/* May be NULL.  A 403 or 404 (after the 401 renewal) of one request:
+	 * 0 with *ret POLLER_MORE (poller_request() set another request) goes
+	 * on, POLLER_DONE ends the run as complete; < 0 fails it with why
+	 * (-EACCES: refused, as a 401/403 without this hook).  A source whose
+	 * reads need separate permissions keeps what it could read. */
+	int (*refused)(struct poller *p, long status, const char *error, enum poller_next *ret, char *why, size_t n);
 	/* The run ended (ok or not): free per-run state. */
 	void (*end)(struct poller *p, bool ok);
 	/* Extra status fields (may be NULL). */
@@ -79,3 +85,4 @@ void poller_add_skipped(struct poller *p, int64_t n);
 extern const struct poller_ops signins_ops;
 extern const struct poller_ops exo_ops;
 extern const struct poller_ops audit_ops;
+extern const struct poller_ops policies_ops;

@@ -105,6 +105,7 @@ static void tenant_free(struct tenant *t)
 	poller_free(t->exchange);
 	poller_free(t->audit);
 	free(t->audit_state);
+	poller_free(t->policies);
 	report_spool_free(t->report);
 	auth_free(t->auth);
 	sw_register_free(t->reg);
@@ -147,8 +148,9 @@ int daemon_tenants_build(struct daemon *d, struct sw_register **regs)
 		t->signins = t->auth ? poller_new(t, &signins_ops) : NULL;
 		t->exchange = t->auth ? poller_new(t, &exo_ops) : NULL;
 		t->audit = t->auth && t->cfg->audit ? poller_new(t, &audit_ops) : NULL;
-		if (t->signins == NULL || t->exchange == NULL || t->detect_more == NULL || (t->cfg->audit && t->audit == NULL) ||
-		    report_spool_new(t, &t->report) < 0)
+		t->policies = t->auth ? poller_new(t, &policies_ops) : NULL;
+		if (t->signins == NULL || t->exchange == NULL || t->policies == NULL || t->detect_more == NULL ||
+		    (t->cfg->audit && t->audit == NULL) || report_spool_new(t, &t->report) < 0)
 			r = -ENOMEM;
 	}
 	free(regs);
@@ -161,10 +163,11 @@ static void tenants_start(struct daemon *d, bool now)
 	for (size_t i = 0; i < d->n_tenants; i++) {
 		poller_start(d->tenants[i]->signins, now);
 		poller_start(d->tenants[i]->exchange, now);
+		poller_start(d->tenants[i]->policies, now);
 		if (d->tenants[i]->audit != NULL)
 			poller_start(d->tenants[i]->audit, now);
 		if (d->once)
-			d->once_pending += 2 + (d->tenants[i]->report != NULL) + (d->tenants[i]->audit != NULL);
+			d->once_pending += 3 + (d->tenants[i]->report != NULL) + (d->tenants[i]->audit != NULL);
 		report_spool_start(d->tenants[i]->report);
 	}
 }
@@ -216,7 +219,7 @@ static void once_drained_cb(void *arg)
 /* source-unhealthy and coverage-gap for every source of a tenant. */
 static void daemon_check_health(struct daemon *d, struct tenant *t)
 {
-	struct poller *sources[] = {t->signins, t->exchange, t->audit};
+	struct poller *sources[] = {t->signins, t->exchange, t->policies, t->audit};
 	struct sw_detect_stats st = {0};
 	int r = sw_store_begin(d->store);
 
@@ -412,8 +415,9 @@ void daemon_source_done(struct daemon *d, struct tenant *t, const char *source, 
 	unsigned what = 0;
 	if (!poller_running(t->signins))
 		what |= SW_DETECT_SIGNINS;
-	/* Likewise the state rules wait for a whole Exchange snapshot. */
-	if (!poller_running(t->exchange))
+	/* Likewise the state rules wait for a whole Exchange snapshot and a
+	 * whole read of the policies. */
+	if (!poller_running(t->exchange) && !poller_running(t->policies))
 		what |= SW_DETECT_STATE;
 	if (clockwatch.paused > 0 && (what & SW_DETECT_SIGNINS)) {
 		what &= ~(unsigned)SW_DETECT_SIGNINS;
@@ -439,6 +443,7 @@ int daemon_poll_now(struct daemon *d, const char *tenant)
 		if (tenant == NULL || strcmp(d->tenants[i]->cfg->name, tenant) == 0) {
 			poller_run_now(d->tenants[i]->signins);
 			poller_run_now(d->tenants[i]->exchange);
+			poller_run_now(d->tenants[i]->policies);
 			if (d->tenants[i]->audit != NULL)
 				poller_run_now(d->tenants[i]->audit);
 		}
@@ -455,8 +460,9 @@ json_t *daemon_status(struct daemon *d)
 	for (size_t i = 0; i < d->n_tenants; i++) {
 		struct tenant *t = d->tenants[i];
 		json_object_set_new(tenants, t->cfg->name,
-		                    json_pack("{s:s,s:{s:o,s:o,s:o},s:o*}", "tenant_id", t->cfg->tenant_id, "sources", "signins",
-		                              poller_status(t->signins), "exchange", poller_status(t->exchange),
+		                    json_pack("{s:s,s:{s:o,s:o,s:o,s:o},s:o*}", "tenant_id", t->cfg->tenant_id, "sources",
+		                              "signins", poller_status(t->signins), "exchange", poller_status(t->exchange),
+		                              "policies", poller_status(t->policies),
 		                              "report", report_source_status(t, t->report),
 		                              "top_failures", sw_detect_top_failures(d->store, t->cfg->name,
 		                                                                     daemon_now() - 86400, 10)));

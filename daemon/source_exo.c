@@ -1,7 +1,9 @@
 /* source_exo.c: the Exchange Online configuration source (admin API
  * InvokeCommand): the tenant switch (Get-TransportConfig), the default
  * authentication policy (Get-OrganizationConfig, Get-AuthenticationPolicy)
- * and every mailbox's switch (Get-CASMailbox -ResultSize Unlimited).
+ * every mailbox's switch (Get-CASMailbox -ResultSize Unlimited) and every
+ * user's assigned authentication policy (Get-User -ResultSize Unlimited,
+ * paged and paced like Get-CASMailbox).
  *
  * A run is one snapshot, stamped with the run's start time.  Each page of
  * mailboxes commits in its own transaction, recording the changes since
@@ -14,10 +16,12 @@
 #include <string.h>
 #include <strings.h>
 
+#include "capolicy.h"
 #include "exo.h"
 #include "log.h"
 #include "poller.h"
 #include "smtpwatchd.h"
+#include "store_capolicy.h"
 #include "store_exo.h"
 
 enum exo_step {
@@ -25,6 +29,7 @@ enum exo_step {
 	EXO_ORGANIZATION,
 	EXO_POLICIES,
 	EXO_MAILBOXES,
+	EXO_USERS,
 };
 
 static const char *const exo_cmdlet_body[] = {
@@ -33,6 +38,8 @@ static const char *const exo_cmdlet_body[] = {
 	[EXO_POLICIES] = "{\"CmdletInput\":{\"CmdletName\":\"Get-AuthenticationPolicy\",\"Parameters\":{}}}",
 	[EXO_MAILBOXES] = "{\"CmdletInput\":{\"CmdletName\":\"Get-CASMailbox\","
 	                  "\"Parameters\":{\"ResultSize\":\"Unlimited\"}}}",
+	[EXO_USERS] = "{\"CmdletInput\":{\"CmdletName\":\"Get-User\","
+	              "\"Parameters\":{\"ResultSize\":\"Unlimited\"}}}",
 };
 
 static const char *const exo_cmdlet_name[] = {
@@ -40,6 +47,7 @@ static const char *const exo_cmdlet_name[] = {
 	[EXO_ORGANIZATION] = "Get-OrganizationConfig",
 	[EXO_POLICIES] = "Get-AuthenticationPolicy",
 	[EXO_MAILBOXES] = "Get-CASMailbox",
+	[EXO_USERS] = "Get-User",
 };
 
 #define EXO_LOG_NOTES 5 /* warnings or skipped rows named per page */
@@ -53,6 +61,9 @@ struct exo_run {
 	char *anchor; /* X-AnchorMailbox header */
 	int64_t mailboxes;
 	bool mailbox_warnings; /* a Get-CASMailbox page came with warnings */
+	json_t *auth_policies; /* Get-AuthenticationPolicy: [name, allows Basic] pairs */
+	int64_t users;
+	bool user_warnings;
 };
 
 static const char *exo_resource(const struct tenant *t)
@@ -83,6 +94,9 @@ static int exo_begin(struct poller *p, char *why, size_t n)
 	if (run == NULL)
 		goto out;
 	poller_set_priv(p, run);
+	run->auth_policies = json_array();
+	if (run->auth_policies == NULL)
+		goto out;
 	run->snapshot = daemon_now();
 	run->first_snapshot = sw_store_tenant_state_get(t->daemon->store, tc->name, &prev) < 0;
 	const char *slash = tc->exchange_url[strlen(tc->exchange_url) - 1] == '/' ? "" : "/";
@@ -184,6 +198,68 @@ out:
 	return r;
 }
 
+/* Store a page of Get-User rows: each user's authentication policy. */
+static int exo_store_users(struct poller *p, struct exo_run *run, json_t *rows, bool last, char *why, size_t n)
+{
+	struct tenant *t = poller_tenant(p);
+	struct sw_store *s = t->daemon->store;
+	struct sw_checkpoint cp;
+	size_t count = 0, skipped = 0, i;
+	json_t *row;
+	int r = sw_store_begin(s);
+
+	json_array_foreach(rows, i, row) {
+		struct sw_user_policy u;
+		if (r < 0)
+			break;
+		r = sw_user_policy_parse(row, &u);
+		if (r == -EINVAL || (r == 0 && u.address == NULL)) {
+			skipped++;
+			if (r == 0)
+				sw_user_policy_clear(&u);
+			r = 0;
+			continue;
+		}
+		if (r < 0)
+			break;
+		r = sw_store_user_policy_put(s, t->cfg->name, u.address, u.object_id, u.policy, run->snapshot);
+		sw_user_policy_clear(&u);
+		count++;
+	}
+	if (r >= 0 && last) {
+		/* As with Get-CASMailbox: warnings and no user at all are no
+		 * evidence that every assignment is gone. */
+		if (run->users + (int64_t)count == 0 && run->user_warnings)
+			log_warn("tenant %s: exchange: Get-User returned no user, only warnings: keeping the "
+			         "authentication policy assignments of the last snapshot", t->cfg->name);
+		else
+			r = sw_store_user_policies_sweep(s, t->cfg->name, run->snapshot);
+		if (r >= 0) {
+			sw_store_checkpoint_get(s, t->cfg->name, SW_SOURCE_USERS, &cp);
+			cp.watermark = run->snapshot;
+			cp.last_attempt = cp.last_success = daemon_now();
+			cp.records = run->users + (int64_t)count;
+			cp.last_error[0] = '\0';
+			r = sw_store_checkpoint_put(s, t->cfg->name, SW_SOURCE_USERS, &cp);
+		}
+	}
+	if (r >= 0)
+		r = sw_store_commit(s);
+	if (r < 0) {
+		sw_store_rollback(s);
+		snprintf(why, n, "cannot store %zu Get-User rows: %s%s", count, sw_store_errmsg(s),
+		         r == -ENOSPC ? " (the state directory is full)" : "");
+		return r;
+	}
+	run->users += (int64_t)count;
+	if (skipped > 0) {
+		log_warn("tenant %s: exchange: skipped %zu Get-User row%s without UserPrincipalName of %zu in a page",
+		         t->cfg->name, skipped, skipped == 1 ? "" : "s", json_array_size(rows));
+		poller_add_skipped(p, (int64_t)skipped);
+	}
+	return 0;
+}
+
 /* Keep the tenant-wide answers of Get-TransportConfig, -OrganizationConfig
  * and -AuthenticationPolicy. */
 static int exo_tenant_page(struct exo_run *run, json_t *rows, char *why, size_t n)
@@ -209,11 +285,24 @@ static int exo_tenant_page(struct exo_run *run, json_t *rows, char *why, size_t 
 		/* Policies may span pages: a page without the default keeps
 		 * what an earlier one said. */
 		bool allows;
+		size_t i;
+		json_t *row;
 		if (sw_exo_policy_allows_basic(rows, run->state.default_policy, &allows) == 0)
 			run->state.policy_allows_basic = allows;
+		/* Every policy: a user's own assignment may name any of them. */
+		json_array_foreach(rows, i, row) {
+			const char *name = json_string_value(json_object_get(row, "Name"));
+			if (name == NULL)
+				name = json_string_value(json_object_get(row, "Identity"));
+			if (name != NULL && *name != '\0')
+				json_array_append_new(run->auth_policies,
+				                      json_pack("[s,b]", name, sw_exo_bool(json_object_get(row,
+				                                "AllowBasicAuthSmtp")) != SW_TRI_FALSE));
+		}
 		break;
 	}
 	case EXO_MAILBOXES:
+	case EXO_USERS:
 		break;
 	}
 	return 0;
@@ -226,10 +315,22 @@ static int exo_store_tenant(struct poller *p, struct exo_run *run, char *why, si
 	struct sw_store *s = t->daemon->store;
 	int r;
 
+	size_t i;
+	json_t *pair;
+
 	run->state.observed = run->snapshot;
 	r = sw_store_begin(s);
 	if (r >= 0)
 		r = sw_store_tenant_state_put(s, t->cfg->name, &run->state, run->snapshot);
+	json_array_foreach(run->auth_policies, i, pair) {
+		if (r < 0)
+			break;
+		r = sw_store_auth_policy_put(s, t->cfg->name, json_string_value(json_array_get(pair, 0)),
+		                             json_is_true(json_array_get(pair, 1)), run->snapshot);
+	}
+	/* An answer without policies (warnings only) keeps the last ones. */
+	if (r >= 0 && json_array_size(run->auth_policies) > 0)
+		r = sw_store_auth_policies_sweep(s, t->cfg->name, run->snapshot);
 	if (r >= 0)
 		r = sw_store_commit(s);
 	if (r < 0) {
@@ -248,6 +349,8 @@ static void exo_log_warnings(struct poller *p, struct exo_run *run, const json_t
 
 	if (n > 0 && run->step == EXO_MAILBOXES)
 		run->mailbox_warnings = true;
+	if (n > 0 && run->step == EXO_USERS)
+		run->user_warnings = true;
 	json_array_foreach(warnings, i, w) {
 		char text[201];
 		const char *v = json_string_value(w);
@@ -284,6 +387,8 @@ static int exo_page(struct poller *p, const char *body, size_t len, enum poller_
 	exo_log_warnings(p, run, page.warnings);
 	if (run->step == EXO_MAILBOXES) {
 		r = exo_store_mailboxes(p, run, page.rows, page.next_link == NULL, why, n);
+	} else if (run->step == EXO_USERS) {
+		r = exo_store_users(p, run, page.rows, page.next_link == NULL, why, n);
 	} else {
 		r = exo_tenant_page(run, page.rows, why, n);
 		if (r >= 0 && run->step == EXO_POLICIES && page.next_link == NULL)
@@ -295,7 +400,7 @@ static int exo_page(struct poller *p, const char *body, size_t len, enum poller_
 		/* InvokeCommand pages: POST the same body to the next link. */
 		r = poller_request(p, "POST", page.next_link, exo_cmdlet_body[run->step], run->anchor);
 		*ret = POLLER_MORE;
-	} else if (run->step != EXO_MAILBOXES) {
+	} else if (run->step != EXO_USERS) {
 		run->step++;
 		r = exo_request_step(p, run);
 		*ret = POLLER_MORE;
@@ -315,6 +420,7 @@ static void exo_end(struct poller *p, bool ok)
 	if (run != NULL) {
 		free(run->url);
 		free(run->anchor);
+		json_decref(run->auth_policies);
 		free(run);
 	}
 	poller_set_priv(p, NULL);

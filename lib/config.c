@@ -37,6 +37,7 @@ const char *const sw_rules_all[SW_N_RULES + 1] = {
 	"exception-register-stale",
 	"coverage-gap",
 	"basic-sender-stopped",
+	"legacy-auth-not-blocked",
 	NULL,
 };
 

@@ -11,6 +11,7 @@
 #include "detect_attack.h"
 #include "detect_report.h"
 #include "detect_stopped.h"
+#include "effective.h"
 #include "store_detect.h"
 #include "lifecycle.h"
 #include "store_exo.h"
@@ -344,7 +345,27 @@ struct state_ctx {
 	struct sw_tenant_state state;
 	struct sw_detect_stats *st;
 	struct sw_strv holds; /* subjects of the rule being evaluated */
+	bool eff_ok;          /* eff loaded: the layers beyond the switches */
+	struct sw_effective_ctx eff;
 };
+
+/* "; Basic SMTP AUTH cannot succeed (blocked by ...)" for a mailbox row
+ * of the snapshot, into buf ("" when the layers are not loaded); the
+ * verdict's fields go into ev too. */
+static void basic_sentence(struct state_ctx *x, const struct sw_mailbox_row *m, char *buf, size_t n, json_t *ev)
+{
+	struct sw_verdict v;
+	char sentence[700];
+
+	buf[0] = '\0';
+	if (!x->eff_ok || sw_effective_mailbox(&x->eff, m, &v) < 0)
+		return;
+	sw_verdict_sentence(&v, sentence, sizeof(sentence));
+	snprintf(buf, n, "; %s", sentence);
+	if (ev != NULL)
+		sw_verdict_json(&v, ev);
+	sw_verdict_clear(&v);
+}
 
 /* Fire a state condition and remember that its subject holds. */
 static int state_fire(struct state_ctx *x, const char *rule, enum sw_severity sev, const char *subject,
@@ -399,20 +420,79 @@ static bool mailbox_effective(struct state_ctx *x, const char *address, struct s
 	return ret->smtp_auth_on;
 }
 
+/* legacy-auth-not-blocked: neither security defaults nor an enabled CA
+ * policy blocks legacy authentication for everyone (CIS 5.2.2.3).  Only
+ * once the policies were read: a layer not read (403) decides nothing,
+ * and what fired stays. */
+static int rule_legacy(struct state_ctx *x)
+{
+	char summary[1600], by[200], nears[900] = "none";
+	json_t *near = NULL;
+	int r = 0, legacy;
+
+	if (!x->eff_ok || !x->eff.policies_read) {
+		sw_strv_clear(&x->holds);
+		return 0;
+	}
+	legacy = sw_effective_legacy(&x->eff, by, sizeof(by), &near);
+	if (legacy < 0)
+		return legacy;
+	if (legacy == SW_UNKNOWN) {
+		json_decref(near);
+		sw_strv_clear(&x->holds);
+		return 0;
+	}
+	if (legacy == SW_NO) {
+		size_t i, off = 0;
+		json_t *v;
+		json_array_foreach(near, i, v) {
+			int w = snprintf(nears + off, sizeof(nears) - off, "%s%s", i ? "; " : "", json_string_value(v));
+			if (w < 0 || (size_t)w >= sizeof(nears) - off)
+				break;
+			off += (size_t)w;
+		}
+		snprintf(summary, sizeof(summary), "legacy authentication is not blocked for everyone in %s: security "
+		         "defaults are off and no enabled conditional access policy blocks legacy clients for all users "
+		         "(near misses: %s); Basic SMTP AUTH succeeds wherever the switches and authentication policies "
+		         "allow it", x->t->tenant_id, nears);
+		json_auto_t *ev = json_pack("{s:b,s:O,s:I}", "security_defaults", 0, "near_misses", near,
+		                            "conditional_access_policies", (json_int_t)x->eff.ca.n);
+		r = state_fire(x, SW_RULE_LEGACY_NOT_BLOCKED, SW_SEV_MEDIUM, x->t->tenant_id, summary,
+		               "enforce a conditional access policy that blocks legacy authentication (client apps: "
+		               "Exchange ActiveSync clients and other clients; grant: block) for all users and Exchange "
+		               "Online, with exceptions as narrow as the register, or turn on security defaults "
+		               "(CIS 5.2.2.3)", ev);
+	}
+	json_decref(near);
+	return r < 0 ? r : state_sync(x, SW_RULE_LEGACY_NOT_BLOCKED);
+}
+
 /* tenant-smtp-auth-enabled: one critical alert for the tenant switch, not
  * one per inheriting mailbox. */
 static int rule_tenant_enabled(struct state_ctx *x)
 {
-	char summary[1200], policy[300] = "";
+	char summary[1600], policy[300] = "", legacy[400] = "", by[200];
 	int r = 0;
 
 	if (x->have_state && !x->state.smtp_disabled) {
 		if (x->state.default_policy[0] && !x->state.policy_allows_basic)
 			snprintf(policy, sizeof(policy), "; the default authentication policy %s blocks Basic, so only "
 			         "OAuth SMTP AUTH works", x->state.default_policy);
+		json_t *near = NULL;
+		int l = x->eff_ok ? sw_effective_legacy(&x->eff, by, sizeof(by), &near) : SW_UNKNOWN;
+		json_decref(near);
+		if (l == SW_YES)
+			snprintf(legacy, sizeof(legacy), "; %s blocks legacy authentication for everyone, so Basic SMTP "
+			         "AUTH cannot succeed (OAuth SMTP AUTH can)", by);
+		else if (l == SW_NO)
+			snprintf(legacy, sizeof(legacy), "; neither security defaults nor conditional access blocks legacy "
+			         "authentication for everyone, so Basic SMTP AUTH can succeed unless a policy blocks it");
+		else
+			snprintf(legacy, sizeof(legacy), "; whether conditional access or security defaults block Basic "
+			         "SMTP AUTH is unknown (not read)");
 		snprintf(summary, sizeof(summary), "SMTP AUTH is enabled tenant-wide for %s "
 		         "(Get-TransportConfig SmtpClientAuthenticationDisabled is False): every mailbox without its "
-		         "own override can submit with SMTP AUTH%s", x->t->tenant_id, policy);
+		         "own override can submit with SMTP AUTH%s%s", x->t->tenant_id, policy, legacy);
 		json_auto_t *ev = json_pack("{s:b,s:s,s:b}", "SmtpClientAuthenticationDisabled", 0,
 		                            "DefaultAuthenticationPolicy", x->state.default_policy,
 		                            "AllowBasicAuthSmtp", x->state.policy_allows_basic);
@@ -427,20 +507,22 @@ static int rule_tenant_enabled(struct state_ctx *x)
 static int enabled_mailbox_cb(const struct sw_mailbox_row *m, void *arg)
 {
 	struct state_ctx *x = arg;
-	char summary[1200], remediation[800], id[600];
+	char summary[1600], remediation[800], id[600], basic[720];
 
 	if (sw_register_find(x->reg, m->address) != NULL)
 		return 0;
 	struct sw_effective e;
 	sw_effective_state(x->state.smtp_disabled, m->smtp_disabled,
 	                   x->state.default_policy[0] ? x->state.default_policy : NULL, x->state.policy_allows_basic, &e);
+	json_auto_t *ev = json_pack("{s:s,s:s,s:s}", "SmtpClientAuthenticationDisabled", "false", "effective",
+	                            e.reason, "object_id", m->object_id);
+	/* Still a misconfiguration when another layer blocks Basic: say so. */
+	basic_sentence(x, m, basic, sizeof(basic), ev);
 	snprintf(summary, sizeof(summary), "%s has SMTP AUTH enabled by its own override (%s) and is not in the "
-	         "exception register", m->address, e.reason);
+	         "exception register%s", m->address, e.reason, basic);
 	snprintf(remediation, sizeof(remediation), "Set-CASMailbox -Identity %s -SmtpClientAuthenticationDisabled $true "
 	         "(or $null to follow the tenant), or add it to the exception register",
 	         sw_ps_quote(m->address, id, sizeof(id)));
-	json_auto_t *ev = json_pack("{s:s,s:s,s:s}", "SmtpClientAuthenticationDisabled", "false", "effective",
-	                            e.reason, "object_id", m->object_id);
 	return state_fire(x, SW_RULE_UNAPPROVED_MAILBOX, SW_SEV_HIGH, m->address, summary, remediation, ev);
 }
 
@@ -495,11 +577,15 @@ static int rule_register(struct state_ctx *x, const char *rule)
 		                            e->expires_text, "register_line", e->line);
 
 		if (strcmp(rule, SW_RULE_EXPIRED) == 0) {
+			struct sw_mailbox_row m;
+			char basic[720] = "";
 			if (sw_exception_active(e, x->now) || !on)
 				continue;
+			if (sw_store_mailbox_get(x->s, x->t->name, e->mailbox, &m) == 0)
+				basic_sentence(x, &m, basic, sizeof(basic), ev);
 			snprintf(summary, sizeof(summary), "the exception for %s expired on %s (owner %s, ticket %s) and "
-			         "the mailbox still has SMTP AUTH on (%s)", e->mailbox, e->expires_text,
-			         e->owner ? e->owner : "none", e->ticket ? e->ticket : "none", eff.reason);
+			         "the mailbox still has SMTP AUTH on (%s)%s", e->mailbox, e->expires_text,
+			         e->owner ? e->owner : "none", e->ticket ? e->ticket : "none", eff.reason, basic);
 			snprintf(remediation, sizeof(remediation), "Set-CASMailbox -Identity %s "
 			         "-SmtpClientAuthenticationDisabled $true, or renew the register entry",
 			         sw_ps_quote(e->mailbox, id, sizeof(id)));
@@ -566,7 +652,13 @@ static int detect_state(struct sw_store *s, const struct sw_config *cfg, const s
 	 * the mailbox pages, the watermark after the last of them. */
 	struct sw_checkpoint cp;
 	x.have_state = r == 0 && sw_store_checkpoint_get(s, t->name, "exchange", &cp) == 0 && cp.watermark > 0;
+	r = sw_effective_load(s, t->name, &x.eff);
+	if (r == -ENOMEM)
+		return r;
+	x.eff_ok = r == 0;
 	r = rule_tenant_enabled(&x);
+	if (r >= 0)
+		r = rule_legacy(&x);
 	if (r >= 0)
 		r = rule_unapproved_mailbox(&x);
 	if (r >= 0)
@@ -582,6 +674,8 @@ static int detect_state(struct sw_store *s, const struct sw_config *cfg, const s
 	if (r >= 0)
 		r = sw_detect_stopped(s, cfg, t, reg, now, st);
 	sw_strv_clear(&x.holds);
+	if (x.eff_ok)
+		sw_effective_free(&x.eff);
 	return r;
 }
 

@@ -14,6 +14,7 @@
 #define SW_RULE_EXPIRING "exception-expiring"
 #define SW_RULE_UNUSED "exception-unused"
 #define SW_RULE_STALE "exception-register-stale"
+#define SW_RULE_LEGACY_NOT_BLOCKED "legacy-auth-not-blocked"
 
 /* What sw_detect_tenant runs. */
 enum {

@@ -776,6 +776,7 @@ static const struct {
 	{"exception-register-stale", "10595761b0654c3f9d9803e2fe5d032b"},
 	{"coverage-gap", "f6535dc31b7548dbb93fac5b94e9934c"},
 	{"basic-sender-stopped", "8e75fbec3f404c5db026dac162b76e5a"},
+	{"legacy-auth-not-blocked", "271fd05fa1a04a51847b1a74ed14502d"},
 	{SW_RULE_DELIVERY_DEAD, "d4130fb9914f4e4d81c48da7e2f1726e"},
 	{SW_RULE_SILENCE_CHANGED, "0970348c26f34648a9cffb7f2818577b"},
 };

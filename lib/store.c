@@ -10,6 +10,7 @@
 #include "store_exo.h"
 #include "store_lifecycle.h"
 #include "store_report.h"
+#include "store_capolicy.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -141,6 +142,7 @@ static const char *const migrations[] = {
 	sw_store_alert_schema, /* 7: store_alert.c, alert document version 2 */
 	sw_store_deliver_schema, /* 8: store_deliver.c, digests */
 	sw_store_audit_schema,   /* 9: store_audit.c, the audit source (issue 16) */
+	sw_store_capolicy_schema, /* 10: store_capolicy.c, the layers beyond the switches (issue 17) */
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == SW_STORE_SCHEMA_VERSION,

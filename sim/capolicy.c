@@ -144,7 +144,10 @@ int ca_scenario_parse(struct sim_tenant *t, json_t *o, const char *where, char *
 	v = json_object_get(o, "security_defaults");
 	if (v != NULL && !json_is_boolean(v))
 		return errf(err, errn, "%s.security_defaults: expected true or false", where);
-	t->security_defaults = json_is_true(v);
+	/* Microsoft turns security defaults on in every tenant created since
+	 * October 2019; a tenant that says nothing of its Entra policies is
+	 * such a tenant.  Giving policies (or the key) means they are off. */
+	t->security_defaults = v != NULL ? json_is_true(v) : json_object_get(o, "conditional_access_policies") == NULL;
 
 	t->groups = json_object();
 	v = json_object_get(o, "groups");

@@ -11,6 +11,7 @@
 #include "store_int.h"
 #include "store.h"
 #include "store_exo.h"
+#include "effective.h"
 
 static char dir[PATH_MAX];
 static char dbpath[PATH_MAX + 32];
@@ -42,6 +43,11 @@ static void teardown(void)
 	}
 	rmdir(dir);
 }
+
+/* The tables of migration 10 (store_capolicy.c), for tests that go back
+ * to an older schema. */
+#define CAPOLICY_DROP "DROP TABLE policy_state; DROP TABLE policy_groups; DROP TABLE group_members; " \
+	"DROP TABLE user_policies; DROP TABLE auth_policies; "
 
 /* Close and open the same file again, as a restart would. */
 static void reopen(void)
@@ -88,6 +94,94 @@ static struct sw_signin signin(const char *id, int64_t created, const char *upn,
 		.country = (char *)"NL",
 	};
 }
+
+/* The layers beyond the switches, stored and read back into a verdict:
+ * the ScubaGear case (override on, a CA legacy block wins), an excluded
+ * group member, a group not read (unknown, never a guess), and the sweeps. */
+START_TEST(test_capolicy_layers)
+{
+	struct sw_tenant_state ts = {.smtp_disabled = true, .policy_allows_basic = true};
+	struct sw_mailbox mb[2] = {{.address = "scanner2@contoso.com", .identity = "scanner2", .object_id = "u1",
+	                            .smtp_disabled = SW_TRI_FALSE},
+	                           {.address = "printer@contoso.com", .identity = "printer", .object_id = "u2",
+	                            .smtp_disabled = SW_TRI_FALSE}};
+	struct sw_checkpoint cp = {.watermark = 1000};
+	struct sw_effective_ctx c;
+	struct sw_mailbox_row row;
+	struct sw_verdict v;
+	json_auto_t *pol = json_loads("[{\"id\":\"P1\",\"displayName\":\"Block legacy\",\"state\":\"enabled\","
+	                              "\"conditions\":{\"clientAppTypes\":[\"other\"],\"applications\":{"
+	                              "\"includeApplications\":[\"All\"]},\"users\":{\"includeUsers\":[\"All\"],"
+	                              "\"excludeGroups\":[\"g1\"]}},\"grantControls\":{\"builtInControls\":[\"block\"]}}]",
+	                              0, NULL);
+	json_auto_t *ids = json_pack("[s]", "u2");
+	size_t changed;
+
+	ck_assert_ptr_nonnull(pol);
+	ck_assert_int_eq(sw_store_begin(store), 0);
+	ck_assert_int_eq(sw_store_tenant_state_put(store, "contoso", &ts, 1000), 0);
+	ck_assert_int_eq(sw_store_mailboxes_put(store, "contoso", mb, 2, 1000, false, &changed), 0);
+	ck_assert_int_eq(sw_store_checkpoint_put(store, "contoso", "exchange", &cp), 0);
+	ck_assert_int_eq(sw_store_checkpoint_put(store, "contoso", SW_SOURCE_USERS, &cp), 0);
+	ck_assert_int_eq(sw_store_user_policy_put(store, "contoso", "scanner2@contoso.com", "u1", NULL, 1000), 0);
+	ck_assert_int_eq(sw_store_user_policy_put(store, "contoso", "printer@contoso.com", "u2", "Block Basic", 1000), 0);
+	ck_assert_int_eq(sw_store_auth_policy_put(store, "contoso", "Block Basic", false, 1000), 0);
+	ck_assert_int_eq(sw_store_policy_state_put(store, "contoso", 1000, true, pol, SW_NO, NULL), 0);
+	ck_assert_int_eq(sw_store_group_members_add(store, "contoso", "g1", ids, 1000), 0);
+	ck_assert_int_eq(sw_store_group_done(store, "contoso", "g1", true, 1000), 0);
+	ck_assert_int_eq(sw_store_commit(store), 0);
+
+	ck_assert_int_eq(sw_store_group_member(store, "contoso", "g1", "u2"), SW_YES);
+	ck_assert_int_eq(sw_store_group_member(store, "contoso", "g1", "u1"), SW_NO);
+	ck_assert_int_eq(sw_store_group_member(store, "contoso", "g9", "u1"), SW_UNKNOWN);
+	ck_assert_int_eq(sw_store_auth_policy_allows(store, "contoso", "block basic"), SW_NO);
+	ck_assert_int_eq(sw_store_auth_policy_allows(store, "contoso", "Other"), SW_UNKNOWN);
+
+	ck_assert_int_eq(sw_effective_load(store, "contoso", &c), 0);
+	ck_assert_uint_eq(c.ca.n, 1);
+	ck_assert_int_eq(sw_store_mailbox_get(store, "contoso", "scanner2@contoso.com", &row), 0);
+	ck_assert_int_eq(sw_effective_mailbox(&c, &row, &v), 0);
+	ck_assert_int_eq(v.basic, SW_ACCESS_BLOCKED);
+	ck_assert_ptr_nonnull(strstr(v.blocked_by, "conditional access Block legacy: blocks"));
+	sw_verdict_clear(&v);
+	/* printer: excluded by the group; its own policy blocks Basic, not OAuth. */
+	ck_assert_int_eq(sw_store_mailbox_get(store, "contoso", "printer@contoso.com", &row), 0);
+	ck_assert_int_eq(sw_effective_mailbox(&c, &row, &v), 0);
+	ck_assert_int_eq(v.basic, SW_ACCESS_BLOCKED);
+	ck_assert_int_eq(v.oauth, SW_ACCESS_ALLOWED);
+	ck_assert_ptr_nonnull(strstr(v.blocked_by, "authentication policy Block Basic"));
+	ck_assert_ptr_null(strstr(v.blocked_by, "conditional access"));
+	sw_verdict_clear(&v);
+	sw_effective_free(&c);
+
+	/* The next read could not finish the group: whether scanner2 is
+	 * excluded is unknown, so the verdict says unknown, not "blocked". */
+	ck_assert_int_eq(sw_store_begin(store), 0);
+	ck_assert_int_eq(sw_store_group_done(store, "contoso", "g1", false, 2000), 0);
+	ck_assert_int_eq(sw_store_commit(store), 0);
+	ck_assert_int_eq(sw_store_group_member(store, "contoso", "g1", "u2"), SW_UNKNOWN);
+	ck_assert_int_eq(sw_effective_load(store, "contoso", &c), 0);
+	ck_assert_int_eq(sw_store_mailbox_get(store, "contoso", "scanner2@contoso.com", &row), 0);
+	ck_assert_int_eq(sw_effective_mailbox(&c, &row, &v), 0);
+	ck_assert_int_eq(v.basic, SW_ACCESS_UNKNOWN);
+	sw_verdict_clear(&v);
+	sw_effective_free(&c);
+
+	/* A read without the policy (403): conditional access unknown. */
+	ck_assert_int_eq(sw_store_begin(store), 0);
+	ck_assert_int_eq(sw_store_policy_state_put(store, "contoso", 3000, false, NULL, SW_UNKNOWN, "refused"), 0);
+	ck_assert_int_eq(sw_store_groups_sweep(store, "contoso", 3000), 0);
+	ck_assert_int_eq(sw_store_commit(store), 0);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM group_members"), 0);
+	ck_assert_int_eq(sw_effective_load(store, "contoso", &c), 0);
+	ck_assert(!c.ps.ca_known);
+	ck_assert_str_eq(c.ps.error, "refused");
+	ck_assert_int_eq(sw_effective_mailbox(&c, &row, &v), 0);
+	ck_assert_int_eq(v.basic, SW_ACCESS_UNKNOWN);
+	sw_verdict_clear(&v);
+	sw_effective_free(&c);
+}
+END_TEST
 
 START_TEST(test_open_creates_schema)
 {
@@ -160,7 +254,7 @@ START_TEST(test_older_schema_migrates_forward)
 	                              "DROP INDEX outbox_group; DROP INDEX outbox_members; ALTER TABLE outbox DROP COLUMN rule; "
 	                              "ALTER TABLE outbox DROP COLUMN tenant; ALTER TABLE outbox DROP COLUMN digest; "
 	                              "ALTER TABLE outbox DROP COLUMN members;"
-	                              "DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; PRAGMA user_version = 1",
+	                              "DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; " CAPOLICY_DROP "PRAGMA user_version = 1",
 	                              NULL, NULL, NULL),
 	                 SQLITE_OK);
 	reopen();
@@ -408,7 +502,7 @@ START_TEST(test_migration_outbox_groups)
 	ck_assert_int_eq(sqlite3_exec(sw_store_sqlite(store),
 	                              "DROP INDEX outbox_group; DROP INDEX outbox_members; ALTER TABLE outbox DROP COLUMN rule; "
 	                              "ALTER TABLE outbox DROP COLUMN tenant; ALTER TABLE outbox DROP COLUMN digest; "
-	                              "ALTER TABLE outbox DROP COLUMN members; DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; PRAGMA user_version = 7;"
+	                              "ALTER TABLE outbox DROP COLUMN members; DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; " CAPOLICY_DROP "PRAGMA user_version = 7;"
 	                              "INSERT INTO outbox (alert_id, transition, sink, body, created, next_attempt) VALUES "
 	                              "('a-1', 1, 'soc', '{\"rule\":\"r1\",\"tenant\":\"contoso\"}', 10, 10)",
 	                              NULL, NULL, NULL),
@@ -437,7 +531,7 @@ START_TEST(test_migration_drops_later_duplicates)
 	                              "DROP INDEX outbox_group; DROP INDEX outbox_members; ALTER TABLE outbox DROP COLUMN rule; "
 	                              "ALTER TABLE outbox DROP COLUMN tenant; ALTER TABLE outbox DROP COLUMN digest; "
 	                              "ALTER TABLE outbox DROP COLUMN members;"
-	                              "DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; PRAGMA user_version = 5;"
+	                              "DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; " CAPOLICY_DROP "PRAGMA user_version = 5;"
 	                              "INSERT INTO signins (rowid, tenant, id, created, ingested) VALUES"
 	                              " (10, 'contoso', 'a1', 1000, 1), (11, 'contoso', 'a2', 1001, 1),"
 	                              " (12, 'contoso', 'a1', 1003, 2), (13, 'fabrikam', 'a1', 1000, 2),"
@@ -476,7 +570,7 @@ START_TEST(test_migration_alert_transition_at)
 	                              "DROP INDEX outbox_group; DROP INDEX outbox_members; ALTER TABLE outbox DROP COLUMN rule; "
 	                              "ALTER TABLE outbox DROP COLUMN tenant; ALTER TABLE outbox DROP COLUMN digest; "
 	                              "ALTER TABLE outbox DROP COLUMN members;"
-	                              "DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; PRAGMA user_version = 6;"
+	                              "DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; " CAPOLICY_DROP "PRAGMA user_version = 6;"
 	                              "INSERT INTO alerts (id, rule, tenant, subject, severity, status, first_seen, "
 	                              "last_seen, count, notified_count, transition, resolved_at, updated) VALUES"
 	                              " ('a-000001', 'r', 'contoso', 'x', 3, 0, 1, 2, 1, 1, 2, 0, 900),"
@@ -1176,6 +1270,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_outbox_pending_survives_restart);
 	tcase_add_test(tc, test_prune);
 	tcase_add_test(tc, test_optimize);
+	tcase_add_test(tc, test_capolicy_layers);
 	suite_add_tcase(s, tc);
 	return s;
 }
