@@ -136,6 +136,7 @@ static const struct ctl_cmd {
 	{"unsilence", ROLE_OPERATE, NULL, control_cmd_unsilence, NULL},
 	{"exceptions", ROLE_READ, NULL, control_cmd_exceptions, NULL},
 	{"mailbox", ROLE_READ, NULL, control_cmd_mailbox, NULL},
+	{"changes", ROLE_READ, NULL, control_cmd_changes, NULL},
 	{"import-report", ROLE_OPERATE, NULL, control_cmd_import_report, NULL},
 	{"metrics", ROLE_READ, NULL, control_cmd_metrics, NULL},
 	{"report", ROLE_READ, NULL, control_cmd_report, NULL},

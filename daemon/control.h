@@ -41,6 +41,13 @@ int control_cmd_exceptions(struct daemon *d, const struct control_peer *peer, js
                            char *why, size_t n);
 int control_cmd_mailbox(struct daemon *d, const struct control_peer *peer, json_t *req, json_t **ret_data,
                         char *why, size_t n);
+/* control_audit.c */
+int control_cmd_changes(struct daemon *d, const struct control_peer *peer, json_t *req, json_t **ret_data,
+                        char *why, size_t n);
+/* The audit changes of one mailbox (by address and Identity), appended to
+ * out, newest first for each name. */
+int control_mailbox_changes(struct daemon *d, const char *tenant, const char *address, const char *identity,
+                            json_t *out);
 /* control_lifecycle.c */
 int control_cmd_ack(struct daemon *d, const struct control_peer *peer, json_t *req, json_t **ret_data, char *why,
                     size_t n);

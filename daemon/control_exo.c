@@ -293,7 +293,8 @@ int control_cmd_mailbox(struct daemon *d, const struct control_peer *peer, json_
 		int64_t last = 0;
 
 		tenant_view_load(d, t, &v);
-		bool known = sw_store_mailbox_get(d->store, t->cfg->name, address, &m) == 0 ||
+		bool have_m = sw_store_mailbox_get(d->store, t->cfg->name, address, &m) == 0;
+		bool known = have_m ||
 		             sw_register_find(t->reg, address) != NULL ||
 		             (sw_store_last_signin(d->store, t->cfg->name, address, false, &last) == 0 && last > 0);
 		if (!known) {
@@ -308,6 +309,10 @@ int control_cmd_mailbox(struct daemon *d, const struct control_peer *peer, json_
 			r = sw_store_mailbox_changes(d->store, t->cfg->name, address, 50, change_json_cb, history);
 		if (r >= 0)
 			r = sw_store_alerts_list(d->store, true, 0, alert_match_cb, &f);
+		json_t *changes = json_array();
+		if (r >= 0)
+			r = control_mailbox_changes(d, t->cfg->name, address, have_m ? m.identity : NULL, changes);
+		json_object_set_new(row, "changes", changes);
 		json_object_set_new(row, "tenant_state", tenant_view_json(&v));
 		json_object_set_new(row, "signins", signins);
 		json_object_set_new(row, "history", history);

@@ -84,6 +84,11 @@ int do_unsilence(struct ctl *c, const struct ctl_verb *v, int argc, char **argv)
 /* ctl_exo.c */
 int do_exceptions(struct ctl *c, const struct ctl_verb *v, int argc, char **argv);
 int do_mailbox(struct ctl *c, const struct ctl_verb *v, int argc, char **argv);
+/* ctl_audit.c */
+int do_changes(struct ctl *c, const struct ctl_verb *v, int argc, char **argv);
+/* The table of audit changes (who, when, from where, cmdlet, object,
+ * change), each line after indent; with a TENANT column or without. */
+void print_change_table(const json_t *changes, bool with_tenant, const char *indent);
 /* ctl_report.c */
 int do_import_report(struct ctl *c, const struct ctl_verb *v, int argc, char **argv);
 int do_report(struct ctl *c, const struct ctl_verb *v, int argc, char **argv);

@@ -139,6 +139,11 @@ static void print_mailbox(const json_t *data)
 			       key_text(x, "rule", b[2], 96), key_text(x, "status", b[3], 96),
 			       key_text(x, "summary", b[4], 96));
 		}
+		printf("\nChanges (unified audit log):\n");
+		if (json_array_size(json_object_get(row, "changes")) == 0)
+			printf("  none recorded\n");
+		else
+			print_change_table(json_object_get(row, "changes"), false, "  ");
 		printf("\nHistory:\n");
 		if (json_array_size(json_object_get(row, "history")) == 0)
 			printf("  no changes seen\n");

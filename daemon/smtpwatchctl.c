@@ -930,6 +930,7 @@ static const struct ctl_verb verbs[] = {
 	{"unsilence", do_unsilence, "RULE SUBJECT"},
 	{"exceptions", do_exceptions, "[--tenant NAME]"},
 	{"mailbox", do_mailbox, "ADDRESS"},
+	{"changes", do_changes, "[--tenant NAME] [--since DUR]"},
 	{"poll", do_poll, "[TENANT]"},
 	{"import-report", do_import_report, "TENANT FILE.csv"},
 	{"reload", do_reload, ""},

@@ -38,6 +38,7 @@ const char *const sw_rules_all[SW_N_RULES + 1] = {
 	"coverage-gap",
 	"basic-sender-stopped",
 	"legacy-auth-not-blocked",
+	"smtp-auth-setting-changed",
 	NULL,
 };
 

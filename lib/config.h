@@ -44,7 +44,7 @@ int sw_syslog_format_parse(const char *s, enum sw_syslog_format *ret); /* 0 or -
 #define SW_SYSLOG_SD_ID_DEFAULT "smtpwatch@0"
 
 /* The rule names of SPEC.md's rule table, in its order, NULL-terminated. */
-#define SW_N_RULES 17
+#define SW_N_RULES 18
 extern const char *const sw_rules_all[SW_N_RULES + 1];
 /* The daemon's own health rule, an extension of SPEC's table (severity
  * high, subject = the sink's name): alerts to a sink went dead.  It is

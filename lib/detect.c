@@ -3,6 +3,7 @@
  * poll never rescans history; late records get a new rowid when they are
  * finally stored, so they are examined exactly once too. */
 #include "detect.h"
+#include "detect_audit.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -367,9 +368,10 @@ static void basic_sentence(struct state_ctx *x, const struct sw_mailbox_row *m, 
 	sw_verdict_clear(&v);
 }
 
-/* Fire a state condition and remember that its subject holds. */
-static int state_fire(struct state_ctx *x, const char *rule, enum sw_severity sev, const char *subject,
-                      const char *summary, const char *remediation, json_t *evidence)
+/* Fire a state condition, with the audit record that explains it
+ * (changed_by, NULL when none), and remember that its subject holds. */
+static int state_fire_by(struct state_ctx *x, const char *rule, enum sw_severity sev, const char *subject,
+                         const char *summary, const char *remediation, json_t *evidence, const char *changed_by)
 {
 	bool notified = false;
 	struct sw_condition c = {
@@ -383,6 +385,7 @@ static int state_fire(struct state_ctx *x, const char *rule, enum sw_severity se
 		.summary = summary,
 		.remediation = remediation,
 		.evidence = evidence,
+		.changed_by = changed_by,
 	};
 	int r = sw_lifecycle_fire(x->s, x->cfg, &c, x->now, &notified);
 
@@ -391,6 +394,64 @@ static int state_fire(struct state_ctx *x, const char *rule, enum sw_severity se
 	if (r >= 0)
 		r = sw_strv_add(&x->holds, subject);
 	return r;
+}
+
+/* The same without an explanation. */
+static int state_fire(struct state_ctx *x, const char *rule, enum sw_severity sev, const char *subject,
+                      const char *summary, const char *remediation, json_t *evidence)
+{
+	return state_fire_by(x, rule, sev, subject, summary, remediation, evidence, NULL);
+}
+
+/* The latest observed flip of the tenant switch to on (mailbox_changes). */
+static int tenant_flip_cb(const struct sw_mailbox_change *c, void *arg)
+{
+	if (strcmp(c->field, "tenant:SmtpClientAuthenticationDisabled") != 0)
+		return 0;
+	if (strcmp(c->new_value, "false") == 0)
+		*(int64_t *)arg = c->at;
+	return -ECANCELED; /* newest first: the first of the field is the latest */
+}
+
+/* How long after a change the audit log can still bring its record. */
+#define AUDIT_LATENCY (6 * 3600)
+
+/* Why the tenant switch is on, from the audit log (audit = on only): the
+ * admin change that turned it on; or, when the daemon saw it flip and the
+ * audit source has read well past that without a record of it, a note
+ * that nobody recorded it (at the end of December 2026 Microsoft changes
+ * the default for existing tenants).  NULL when unknown. */
+static char *tenant_changed_by(struct state_ctx *x)
+{
+	struct sw_checkpoint cp;
+	int64_t flipped = 0;
+	char *json = NULL, at[32];
+
+	if (!x->t->audit || sw_explain_tenant_on(x->s, x->t->name, x->now, &json) < 0)
+		return NULL;
+	if (json != NULL)
+		return json;
+	sw_store_mailbox_changes(x->s, x->t->name, "", 50, tenant_flip_cb, &flipped);
+	if (flipped == 0 || sw_store_checkpoint_get(x->s, x->t->name, "audit", &cp) < 0 ||
+	    cp.watermark < flipped + AUDIT_LATENCY)
+		return NULL;
+	sw_time_format(flipped, at, sizeof(at));
+	json_t *o = json_pack("{s:n,s:s,s:n,s:n,s:n,s:s,s:s}", "user", "at", at, "ip", "operation", "audit_id", "actor",
+	                      "unknown", "note", "no admin change recorded; possibly Microsoft's default change");
+	json = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(o);
+	return json;
+}
+
+/* Why a mailbox has SMTP AUTH on, from the audit log (audit = on only). */
+static char *mailbox_changed_by(struct state_ctx *x, const char *address, const char *identity, bool own)
+{
+	const char *names[] = {address, identity, NULL};
+	char *json = NULL;
+
+	if (!x->t->audit || sw_explain_mailbox_on(x->s, x->t->name, names, own, x->now, &json) < 0)
+		return NULL;
+	return json;
 }
 
 /* Resolve the rule's alerts whose subject no longer holds. */
@@ -496,8 +557,10 @@ static int rule_tenant_enabled(struct state_ctx *x)
 		json_auto_t *ev = json_pack("{s:b,s:s,s:b}", "SmtpClientAuthenticationDisabled", 0,
 		                            "DefaultAuthenticationPolicy", x->state.default_policy,
 		                            "AllowBasicAuthSmtp", x->state.policy_allows_basic);
-		r = state_fire(x, SW_RULE_TENANT_ENABLED, SW_SEV_CRITICAL, x->t->tenant_id, summary,
-		               "Set-TransportConfig -SmtpClientAuthenticationDisabled $true", ev);
+		char *changed_by = tenant_changed_by(x);
+		r = state_fire_by(x, SW_RULE_TENANT_ENABLED, SW_SEV_CRITICAL, x->t->tenant_id, summary,
+		                  "Set-TransportConfig -SmtpClientAuthenticationDisabled $true", ev, changed_by);
+		free(changed_by);
 	}
 	return r < 0 ? r : state_sync(x, SW_RULE_TENANT_ENABLED);
 }
@@ -523,7 +586,10 @@ static int enabled_mailbox_cb(const struct sw_mailbox_row *m, void *arg)
 	snprintf(remediation, sizeof(remediation), "Set-CASMailbox -Identity %s -SmtpClientAuthenticationDisabled $true "
 	         "(or $null to follow the tenant), or add it to the exception register",
 	         sw_ps_quote(m->address, id, sizeof(id)));
-	return state_fire(x, SW_RULE_UNAPPROVED_MAILBOX, SW_SEV_HIGH, m->address, summary, remediation, ev);
+	char *by = mailbox_changed_by(x, m->address, m->identity, true);
+	int r = state_fire_by(x, SW_RULE_UNAPPROVED_MAILBOX, SW_SEV_HIGH, m->address, summary, remediation, ev, by);
+	free(by);
+	return r;
 }
 
 static int rule_unapproved_mailbox(struct state_ctx *x)
@@ -579,9 +645,11 @@ static int rule_register(struct state_ctx *x, const char *rule)
 		if (strcmp(rule, SW_RULE_EXPIRED) == 0) {
 			struct sw_mailbox_row m;
 			char basic[720] = "";
+			bool have_m;
 			if (sw_exception_active(e, x->now) || !on)
 				continue;
-			if (sw_store_mailbox_get(x->s, x->t->name, e->mailbox, &m) == 0)
+			have_m = sw_store_mailbox_get(x->s, x->t->name, e->mailbox, &m) == 0;
+			if (have_m)
 				basic_sentence(x, &m, basic, sizeof(basic), ev);
 			snprintf(summary, sizeof(summary), "the exception for %s expired on %s (owner %s, ticket %s) and "
 			         "the mailbox still has SMTP AUTH on (%s)%s", e->mailbox, e->expires_text,
@@ -589,7 +657,11 @@ static int rule_register(struct state_ctx *x, const char *rule)
 			snprintf(remediation, sizeof(remediation), "Set-CASMailbox -Identity %s "
 			         "-SmtpClientAuthenticationDisabled $true, or renew the register entry",
 			         sw_ps_quote(e->mailbox, id, sizeof(id)));
-			r = state_fire(x, rule, SW_SEV_HIGH, e->mailbox, summary, remediation, ev);
+			char *by = NULL;
+			if (x->t->audit && have_m)
+				by = mailbox_changed_by(x, m.address, m.identity, m.smtp_disabled == SW_TRI_FALSE);
+			r = state_fire_by(x, rule, SW_SEV_HIGH, e->mailbox, summary, remediation, ev, by);
+			free(by);
 		} else if (strcmp(rule, SW_RULE_EXPIRING) == 0) {
 			if (!sw_exception_active(e, x->now) || e->expires - x->now > x->cfg->rules.expiring_within)
 				continue;
@@ -700,6 +772,8 @@ int sw_detect_tenant(struct sw_store *s, const struct sw_config *cfg, const stru
 	if (r < 0)
 		return r;
 	r = resolve_approved(s, cfg, t->name, reg, now, &st);
+	if (r >= 0 && t->audit)
+		r = sw_detect_audit(s, cfg, t, reg, now, &st);
 	if (r >= 0 && (what & SW_DETECT_STATE))
 		r = detect_state(s, cfg, t, reg, now, &st);
 	if (r < 0) {

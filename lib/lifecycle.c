@@ -162,6 +162,8 @@ static int alert_init(struct sw_alert *a, const struct sw_condition *c, int64_t 
 	    replace_str(&a->subject, c->subject) < 0 || replace_str(&a->summary, c->summary) < 0 ||
 	    replace_str(&a->remediation, c->remediation) < 0 || evidence_replace(&a->evidence, c->evidence) < 0)
 		return -ENOMEM;
+	if (replace_str(&a->changed_by, c->changed_by) < 0)
+		return -ENOMEM;
 	a->severity = c->severity;
 	a->status = SW_ALERT_FIRING;
 	a->first_seen = c->first_seen;
@@ -178,6 +180,8 @@ static int alert_reopen(struct sw_alert *a, const struct sw_condition *c, int64_
 	    evidence_replace(&a->evidence, c->evidence) < 0)
 		return -ENOMEM;
 	if (c->remediation && replace_str(&a->remediation, c->remediation) < 0)
+		return -ENOMEM;
+	if (replace_str(&a->changed_by, c->changed_by) < 0)
 		return -ENOMEM;
 	a->severity = c->severity;
 	a->status = SW_ALERT_FIRING;
@@ -277,6 +281,16 @@ int sw_lifecycle_fire(struct sw_store *s, const struct sw_config *cfg, const str
 	} else {
 		r = alert_grow(&a, c, now, &changed);
 		notified = !a.acked && count_doubled(&a);
+		/* The audit record that explains it came after the alert went
+		 * out (records are late): the receivers hear who did it, as one
+		 * more transition of the same alert. */
+		if (r >= 0 && c->changed_by != NULL && !str_same(a.changed_by, c->changed_by)) {
+			r = replace_str(&a.changed_by, c->changed_by);
+			changed = true;
+			a.updated = now;
+			if (!a.acked && a.transition > 0)
+				notified = true;
+		}
 	}
 	if (r < 0)
 		goto out;

@@ -37,6 +37,11 @@ struct sw_condition {
 	const char *summary;
 	const char *remediation; /* may be NULL */
 	json_t *evidence;        /* borrowed; merged into the alert's evidence */
+	/* Compact JSON of the audit record that explains the condition
+	 * (alert document "changed_by"), NULL when none is known: a firing
+	 * alert keeps the one it has.  One that arrives, or changes, while the
+	 * alert fires and was notified is one more transition of it. */
+	const char *changed_by;
 };
 
 /* The condition holds.  *ret_notified (may be NULL) says whether this was a

@@ -777,6 +777,7 @@ static const struct {
 	{"coverage-gap", "f6535dc31b7548dbb93fac5b94e9934c"},
 	{"basic-sender-stopped", "8e75fbec3f404c5db026dac162b76e5a"},
 	{"legacy-auth-not-blocked", "271fd05fa1a04a51847b1a74ed14502d"},
+	{"smtp-auth-setting-changed", "ebbd27f9bde84b3f8db2678852b72a79"},
 	{SW_RULE_DELIVERY_DEAD, "d4130fb9914f4e4d81c48da7e2f1726e"},
 	{SW_RULE_SILENCE_CHANGED, "0970348c26f34648a9cffb7f2818577b"},
 };

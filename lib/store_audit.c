@@ -154,25 +154,29 @@ static int first_cb(const struct sw_change_row *c, void *arg)
 
 /* See store_audit.h. */
 int sw_store_change_latest(struct sw_store *s, const char *tenant, const char *object, const char *const *subjects,
-                           int64_t until, struct sw_change_row *ret)
+                           const char *setting, int64_t until, struct sw_change_row *ret)
 {
+	static const char *const any[] = {NULL, NULL};
 	struct sw_change_row best, row;
 	bool found = false;
 	int r;
 
-	for (size_t i = 0; subjects != NULL && subjects[i] != NULL; i++) {
+	if (subjects == NULL)
+		subjects = any; /* one pass with ?3 NULL */
+	for (size_t i = 0; i == 0 || subjects[i] != NULL; i++) {
 		sqlite3_stmt *st = NULL;
-		if (subjects[i][0] == '\0')
+		if (subjects[i] != NULL && subjects[i][0] == '\0')
 			continue;
 		r = sw_store_prepare(s, "SELECT " CHANGE_COLUMNS " FROM audit_changes WHERE tenant = ?1 AND object = ?2"
-		            " AND subject = ?3 COLLATE NOCASE AND created <= ?4 ORDER BY created DESC, rowid DESC LIMIT 1",
-		            &st);
+		            " AND (?3 IS NULL OR subject = ?3 COLLATE NOCASE) AND (?5 IS NULL OR setting = ?5)"
+		            " AND created <= ?4 ORDER BY created DESC, rowid DESC LIMIT 1", &st);
 		if (r < 0)
 			return r;
 		sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, object, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 3, subjects[i], -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 4, until);
+		sqlite3_bind_text(st, 5, setting, -1, SQLITE_STATIC);
 		r = change_rows(s, st, first_cb, &row);
 		if (r == -EEXIST) {
 			if (!found || row.created > best.created || (row.created == best.created && row.rowid > best.rowid))
@@ -181,6 +185,8 @@ int sw_store_change_latest(struct sw_store *s, const char *tenant, const char *o
 		} else if (r < 0) {
 			return r;
 		}
+		if (subjects[i] == NULL)
+			break;
 	}
 	if (!found)
 		return -ENOENT;

@@ -48,11 +48,14 @@ int sw_store_changes_list(struct sw_store *s, const char *tenant, const char *su
  * most limit: what the rule has not seen yet. */
 int sw_store_changes_after(struct sw_store *s, const char *tenant, int64_t after, int limit, sw_change_row_cb cb,
                            void *arg);
-/* The latest change (by CreationTime) of object kind `object` and one of
- * the subjects (any case; NULL-terminated), created at or before until:
- * the change that produced the current state.  -ENOENT when none. */
+/* The latest change (by CreationTime, then arrival) of object kind
+ * `object` ("mailbox", "tenant", "policy"), of one of the subjects (any
+ * case; NULL-terminated; NULL: any subject, as for the tenant's own
+ * switch, whose subject is the OrganizationName) and of setting (NULL:
+ * any), created at or before until: the change that produced the current
+ * state.  -ENOENT when none. */
 int sw_store_change_latest(struct sw_store *s, const char *tenant, const char *object, const char *const *subjects,
-                           int64_t until, struct sw_change_row *ret);
+                           const char *setting, int64_t until, struct sw_change_row *ret);
 
 /* Content blobs: pending (listed, not read), read, or lost (the URI
  * answered 404 or expired before it was read). */

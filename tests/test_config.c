@@ -755,7 +755,7 @@ START_TEST(names_and_enums)
 		"exception-source-drift", "exception-expired", "smtp-auth-password-spray", "smtp-auth-brute-force",
 		"exception-volume-spike", "source-unhealthy", "credential-expiring", "exception-expiring",
 		"exception-unused", "legacy-tls-submission", "exception-register-stale", "coverage-gap",
-		"basic-sender-stopped", "legacy-auth-not-blocked",
+		"basic-sender-stopped", "legacy-auth-not-blocked", "smtp-auth-setting-changed",
 	};
 	static const struct {
 		const char *name;

@@ -224,17 +224,25 @@ START_TEST(test_change_latest)
 
 	three_changes();
 	store_blob("contoso", 5000);
-	ck_assert_int_eq(sw_store_change_latest(store, "contoso", "mailbox", scanner, INT64_MAX, &row), 0);
+	ck_assert_int_eq(sw_store_change_latest(store, "contoso", "mailbox", scanner, NULL, INT64_MAX, &row), 0);
 	ck_assert_str_eq(row.id, "id-3");
 	/* until: the state seen at 11:30 was produced by id-1 */
-	ck_assert_int_eq(sw_store_change_latest(store, "contoso", "mailbox", scanner, 1796124600, &row), 0);
+	ck_assert_int_eq(sw_store_change_latest(store, "contoso", "mailbox", scanner, NULL, 1796124600, &row), 0);
 	ck_assert_str_eq(row.id, "id-1");
 	/* several names: the latest of all of them */
-	ck_assert_int_eq(sw_store_change_latest(store, "contoso", "mailbox", both, 1796124600, &row), 0);
+	ck_assert_int_eq(sw_store_change_latest(store, "contoso", "mailbox", both, NULL, 1796124600, &row), 0);
 	ck_assert_str_eq(row.id, "id-2");
-	ck_assert_int_eq(sw_store_change_latest(store, "contoso", "mailbox", nobody, INT64_MAX, &row), -ENOENT);
-	ck_assert_int_eq(sw_store_change_latest(store, "contoso", "tenant", both, INT64_MAX, &row), -ENOENT);
-	ck_assert_int_eq(sw_store_change_latest(store, "contoso", "mailbox", scanner, 1000, &row), -ENOENT);
+	ck_assert_int_eq(sw_store_change_latest(store, "contoso", "mailbox", nobody, NULL, INT64_MAX, &row), -ENOENT);
+	ck_assert_int_eq(sw_store_change_latest(store, "contoso", "tenant", both, NULL, INT64_MAX, &row), -ENOENT);
+	ck_assert_int_eq(sw_store_change_latest(store, "contoso", "mailbox", scanner, NULL, 1000, &row), -ENOENT);
+	/* any subject; a setting that none of them has */
+	ck_assert_int_eq(sw_store_change_latest(store, "contoso", "mailbox", NULL, NULL, 1796124600, &row), 0);
+	ck_assert_str_eq(row.id, "id-2");
+	ck_assert_int_eq(sw_store_change_latest(store, "contoso", "mailbox", NULL, "AuthenticationPolicy", INT64_MAX,
+	                                        &row), -ENOENT);
+	ck_assert_int_eq(sw_store_change_latest(store, "contoso", "mailbox", NULL, "SmtpClientAuthenticationDisabled",
+	                                        INT64_MAX, &row), 0);
+	ck_assert_str_eq(row.id, "id-3");
 }
 END_TEST
 

@@ -65,22 +65,104 @@ def source_basics(env):
     check(src.get("overlap_s") == 7200, "and the overlap re-read (%s)" % src.get("overlap_s"))
 
 
+def docs(env):
+    return [json.loads(h["body"]) for h in env.sim.hooks("soc")]
+
+
+def attribution(env):
+    """The drift alert that an audit record explains carries changed_by;
+    each change is its own smtp-auth-setting-changed notification."""
+    ok = wait_for(lambda: (env.source("exchange") or {}).get("state") == "ok", timeout=60, what="exchange run")
+    check(bool(ok), "the Exchange snapshot is taken")
+    env.ctl("poll")
+    wait_for(lambda: any(d["rule"] == "unapproved-mailbox-exception" and d["subject"] == "scanner2@contoso.com"
+                         and d.get("changed_by") for d in docs(env)), timeout=60, what="changed_by on scanner2")
+    sc = [d for d in docs(env) if d["rule"] == "unapproved-mailbox-exception" and d["subject"] == "scanner2@contoso.com"]
+    cb = sc[-1].get("changed_by") if sc else None
+    check(bool(cb) and cb["user"] == "it-admin@contoso.com" and cb["ip"] == "203.0.113.9"
+          and cb["operation"] == "Set-CASMailbox" and cb.get("audit_id"),
+          "unapproved-mailbox-exception for scanner2 carries changed_by it-admin from 203.0.113.9 (%s)" % cb)
+    check(len({d["id"] for d in sc}) == 1, "one alert, not a duplicate (%s)" % [d["id"] for d in sc])
+    rc, alert = env.ctl("alert", sc[-1]["id"]) if sc else (1, {})
+    check(rc == 0 and (alert.get("changed_by") or {}).get("user") == "it-admin@contoso.com",
+          "smtpwatchctl alert --json shows changed_by too")
+    ch = {d["subject"]: d for d in docs(env) if d["rule"] == "smtp-auth-setting-changed"}
+    s2 = ch.get("scanner2@contoso.com")
+    check(s2 is not None and s2["severity"] == "high" and "it-admin@contoso.com" in s2["summary"]
+          and "203.0.113.9" in s2["summary"] and "not in the exception register" in s2["summary"],
+          "smtp-auth-setting-changed for the unregistered scanner2 is high and says who and from where (%s)"
+          % (s2 or {}).get("summary"))
+    ev = (s2 or {}).get("evidence", {})
+    check(ev.get("user") == "it-admin@contoso.com" and ev.get("ip") == "203.0.113.9"
+          and ev.get("operation") == "Set-CASMailbox" and ev.get("audit_id")
+          and {"Name": "SmtpClientAuthenticationDisabled", "Value": "False"} in ev.get("parameters", []),
+          "its evidence: who, when, IP, cmdlet, parameters, audit id (%s)" % ev)
+    hq = ch.get("scanner-hq@contoso.com")
+    check(hq is not None and hq["severity"] == "low", "the registered scanner-hq: low (%s)" % (hq or {}).get("severity"))
+    al = ch.get("alice@contoso.com")
+    check(al is not None and al["severity"] == "info" and "system process" in al["summary"],
+          "NT AUTHORITY\\SYSTEM setting alice to $null (tenant switch off): info, said to be a system process (%s)"
+          % (al or {}).get("summary"))
+
+    rc, out = env.ctl("changes")
+    rows = out.get("changes", []) if rc == 0 else []
+    check(rc == 0 and len(rows) == 3 and rows[0]["at"] >= rows[-1]["at"],
+          "smtpwatchctl changes --json lists the three, newest first (%s)" % rows)
+    rc, text = env.ctl("changes", "--tenant", "contoso", "--since", "1h", json_out=False)
+    check(rc == 0 and "it-admin@contoso.com" in text and "203.0.113.9" in text and "Set-CASMailbox" in text
+          and "scanner-hq" not in text, "changes --since 1h shows it-admin's change only (%s)" % text)
+    rc, text = env.ctl("changes", "--since", "soon", json_out=False)
+    check(rc == 2, "a bad --since is a usage error (%d)" % rc)
+    rc, mb = env.ctl("mailbox", "scanner2@contoso.com")
+    mch = mb["tenants"][0].get("changes", []) if rc == 0 else []
+    check(len(mch) == 1 and mch[0]["user"] == "it-admin@contoso.com" and mch[0]["ip"] == "203.0.113.9",
+          "smtpwatchctl mailbox lists the change with who and from where (%s)" % mch)
+    rc, text = env.ctl("mailbox", "scanner2@contoso.com", json_out=False)
+    check(rc == 0 and "Changes (unified audit log):" in text and "it-admin@contoso.com" in text,
+          "and its text shows them")
+
+
 def late_record(env):
-    """A record listed only once it is visible, in a blob whose
-    contentCreated lies before the watermark: found by the overlap."""
+    """An admin turns SMTP AUTH on for the printer; the audit record is
+    listed only later, in a blob whose contentCreated lies before the
+    watermark: the overlap re-read finds it, and the alert that fired
+    without it gets one more transition carrying changed_by."""
+    env.sim.request("POST", f"/_sim/tenants/{TENANT}/changes", {"changes": [
+        {"mailbox": "printer@contoso.com", "set": {"SmtpClientAuthenticationDisabled": False}}]})
     env.sim.request("POST", f"/_sim/tenants/{TENANT}/audit", {"records": [
-        {"at": "-5s", "user": "late-admin@contoso.com", "ip": "198.51.100.77", "operation": "Set-TransportConfig",
-         "parameters": {"SmtpClientAuthenticationDisabled": "False"}, "visible_after": "12s"}]})
-    check(bool(audit_run(env, "audit run before the late record is visible")), "a run completes")
+        {"at": "-2s", "user": "late-admin@contoso.com", "ip": "198.51.100.77:40000", "operation": "Set-CASMailbox",
+         "object_id": "printer", "parameters": {"Identity": "printer", "SmtpClientAuthenticationDisabled": "$false"},
+         "visible_after": "12s"}]})
+    env.ctl("poll")
+    ok = wait_for(lambda: any(d["rule"] == "unapproved-mailbox-exception" and d["subject"] == "printer@contoso.com"
+                              for d in docs(env)), timeout=60, what="printer alert")
+    check(bool(ok), "the printer's override fires unapproved-mailbox-exception")
+    wait_for(lambda: (env.source("audit") or {}).get("state") == "ok", timeout=30, what="audit idle")
     check(not any(r[2] == "late-admin@contoso.com" for r in changes(env)), "the late record is not listed yet")
+    first = [d for d in docs(env) if d["rule"] == "unapproved-mailbox-exception" and d["subject"] == "printer@contoso.com"]
+    check(len(first) == 1 and "changed_by" not in first[0], "it fired without changed_by (%s)" % first)
     wm = (env.source("audit") or {}).get("watermark")
     time.sleep(13)
     check(bool(audit_run(env, "audit run after")), "another run completes")
     late = [r for r in changes(env) if r[2] == "late-admin@contoso.com"]
-    check(len(late) == 1 and late[0][5] == TENANT and late[0][7] == "on",
+    check(len(late) == 1 and late[0][5] == "printer" and late[0][6] == "False" and late[0][7] == "on",
           "the late record is stored by the overlap re-read, though created before the watermark %s (%s)"
           % (wm, late))
-    return late
+    wait_for(lambda: len([d for d in docs(env) if d["rule"] == "unapproved-mailbox-exception"
+                          and d["subject"] == "printer@contoso.com"]) >= 2, timeout=30, what="second transition")
+    pr = [d for d in docs(env) if d["rule"] == "unapproved-mailbox-exception" and d["subject"] == "printer@contoso.com"]
+    check(len(pr) == 2 and pr[0]["id"] == pr[1]["id"] and [d["transition"] for d in pr] == [1, 2]
+          and pr[1]["status"] == "firing" and (pr[1].get("changed_by") or {}).get("user") == "late-admin@contoso.com"
+          and pr[1]["changed_by"]["ip"] == "198.51.100.77",
+          "the same alert gets transition 2 with changed_by late-admin, not a duplicate (%s)"
+          % [(d["id"], d["transition"], d.get("changed_by")) for d in pr])
+    rc, alerts = env.ctl("alerts")
+    same = [a for a in (alerts.get("alerts", []) if rc == 0 else [])
+            if a["rule"] == "unapproved-mailbox-exception" and a["subject"] == "printer@contoso.com"]
+    check(len(same) == 1, "smtpwatchctl alerts shows one alert for the printer (%d)" % len(same))
+    rc, out = env.ctl("changes")
+    check(rc == 0 and any(c["user"] == "late-admin@contoso.com" and c["subject"] == "printer"
+                          for c in out.get("changes", [])), "smtpwatchctl changes lists the late change")
 
 
 def restart_af20024(env):
@@ -153,6 +235,7 @@ def main():
     try:
         env.start_daemon()
         source_basics(env)
+        attribution(env)
         late_record(env)
         restart_af20024(env)
         sigkill_halfway(env)
