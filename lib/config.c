@@ -42,6 +42,49 @@ const char *const sw_rules_all[SW_N_RULES + 1] = {
 	NULL,
 };
 
+/* See config.h. */
+const char *const sw_remediable_rules[] = {
+	"unapproved-mailbox-exception",
+	"exception-expired",
+	"unapproved-basic-auth-submission",
+	"tenant-smtp-auth-enabled",
+	NULL,
+};
+
+/* See config.h. */
+bool sw_rule_remediable(const char *rule, bool tenant_switch)
+{
+	if (rule == NULL)
+		return false;
+	if (strcmp(rule, "tenant-smtp-auth-enabled") == 0)
+		return tenant_switch;
+	for (size_t i = 0; sw_remediable_rules[i] != NULL; i++)
+		if (strcmp(sw_remediable_rules[i], rule) == 0)
+			return true;
+	return false;
+}
+
+static const struct sw_name remediation_names[] = {
+	{ SW_REMEDIATION_OFF, "off" }, { SW_REMEDIATION_MANUAL, "manual" }, { SW_REMEDIATION_AUTO, "auto" }, { 0, NULL },
+};
+
+/* See config.h. */
+const char *sw_remediation_mode_name(enum sw_remediation_mode m)
+{
+	return sw_name_of(remediation_names, (int)m, "unknown");
+}
+
+/* See config.h. */
+int sw_remediation_mode_parse(const char *s, enum sw_remediation_mode *ret)
+{
+	for (size_t i = 0; remediation_names[i].name != NULL; i++)
+		if (strcasecmp(s, remediation_names[i].name) == 0) {
+			*ret = (enum sw_remediation_mode)remediation_names[i].value;
+			return 0;
+		}
+	return -EINVAL;
+}
+
 static const struct sw_name severity_names[] = {
 	{ SW_SEV_INFO, "info" }, { SW_SEV_LOW, "low" },           { SW_SEV_MEDIUM, "medium" },
 	{ SW_SEV_HIGH, "high" }, { SW_SEV_CRITICAL, "critical" }, { 0, NULL },
@@ -372,6 +415,8 @@ enum key_kind {
 	K_SD_ID,     /* char *, NAME@PEN (sd_id_valid) */
 	K_LISTEN,    /* char *, sw_listen_parse */
 	K_MANAGEURL, /* char *, a K_BASEURL that is one of sw_manage_urls or loopback */
+	K_REMEDIATION, /* enum sw_remediation_mode */
+	K_REMEDY_RULES, /* char **, names of sw_remediable_rules' mailbox rules */
 };
 
 struct key_def {
@@ -435,6 +480,12 @@ static const struct key_def tenant_keys[] = {
 	{ "usage_interval", K_DURATION, T(usage_interval) },
 	{ "trace", K_BOOL, T(trace) },
 	{ "trace_interval", K_DURATION, T(trace_interval) },
+	{ "remediation", K_REMEDIATION, T(remediation) },
+	{ "remediate_rules", K_REMEDY_RULES, T(remediate_rules) },
+	{ "remediation_max_per_hour", K_COUNT, T(remediation_max_per_hour) },
+	{ "remediation_client_id", K_STR, T(remediation_client_id) },
+	{ "remediation_client_secret_file", K_PATH, T(remediation_client_secret_file) },
+	{ "remediation_certificate_file", K_PATH, T(remediation_certificate_file) },
 	{ NULL, 0, 0 },
 };
 #undef T
@@ -596,6 +647,15 @@ static void tenant_defaults(struct cfg_ctx *x, struct sw_tenant_config *t)
 	t->usage_interval = 86400;
 	t->trace = false;
 	t->trace_interval = 3600;
+	t->remediation = SW_REMEDIATION_OFF;
+	t->remediation_max_per_hour = 10;
+	t->remediate_rules = calloc(3, sizeof(char *));
+	if (t->remediate_rules == NULL) {
+		x->oom = true;
+		return;
+	}
+	t->remediate_rules[0] = cfg_strdup(x, "unapproved-mailbox-exception");
+	t->remediate_rules[1] = cfg_strdup(x, "exception-expired");
 }
 
 /* Set a sink's defaults (the syslog address is set once the type is known). */
@@ -987,6 +1047,53 @@ static void strv_free(char **v)
 	free(v);
 }
 
+/* remediate_rules: a comma list of the mailbox rules remediation can act
+ * on.  The tenant switch is never auto mode's to turn off. */
+static int remedy_rules_parse(struct cfg_ctx *x, int line, const char *value, char ***ret)
+{
+	char *copy = cfg_strdup(x, value), *rest = copy, *tok;
+	char **list = calloc(1, sizeof(*list));
+	size_t n = 0;
+	bool bad = false;
+
+	if (copy == NULL || list == NULL) {
+		x->oom = true;
+		bad = true;
+	}
+	while (!bad && (tok = strsep(&rest, ",")) != NULL) {
+		char **l;
+		tok = sw_strtrim(tok);
+		if (strcmp(tok, "tenant-smtp-auth-enabled") == 0) {
+			cfg_error(x, line, "remediate_rules: tenant-smtp-auth-enabled is never remediated automatically "
+			          "(smtpwatchctl remediate ID --tenant-switch does it by hand)");
+			bad = true;
+			break;
+		}
+		if (!sw_rule_remediable(tok, false)) {
+			cfg_error(x, line, "remediate_rules: \"%s\" is not a rule remediation acts on "
+			          "(unapproved-mailbox-exception, exception-expired, unapproved-basic-auth-submission)", tok);
+			bad = true;
+			break;
+		}
+		l = realloc(list, (n + 2) * sizeof(*l));
+		if (l == NULL || (l[n] = strdup(tok)) == NULL) {
+			if (l != NULL)
+				list = l;
+			x->oom = bad = true;
+			break;
+		}
+		list = l;
+		list[++n] = NULL;
+	}
+	free(copy);
+	if (bad) {
+		strv_free(list);
+		return -EINVAL;
+	}
+	*ret = list;
+	return 0;
+}
+
 /* See config.h. */
 const char *const sw_manage_urls[] = {
 	"https://manage.office.com",          /* commercial */
@@ -1129,6 +1236,18 @@ static void cfg_set(struct cfg_ctx *x, int line, const struct key_def *k, void *
 		}
 		break;
 	}
+	case K_REMEDIATION:
+		if (sw_remediation_mode_parse(value, (enum sw_remediation_mode *)((char *)obj + k->offset)) < 0)
+			cfg_error(x, line, "remediation: expected off, manual or auto, not \"%s\"", value);
+		break;
+	case K_REMEDY_RULES: {
+		char **list = NULL;
+		if (remedy_rules_parse(x, line, value, &list) == 0) {
+			strv_free(*(char ***)str);
+			*(char ***)str = list;
+		}
+		break;
+	}
 	case K_ADDRESS:
 		if (!address_valid(value)) {
 			cfg_error(x, line,
@@ -1207,6 +1326,48 @@ static void cfg_key_cb(void *user, int line, const char *section, const char *na
 	cfg_set(x, line, &keys[i], section_obj(x, s), value);
 }
 
+/* The line a tenant key was set on (0: not set). */
+static int tenant_key_line(const struct section_rec *s, const char *name)
+{
+	for (size_t i = 0; tenant_keys[i].name != NULL; i++)
+		if (strcmp(tenant_keys[i].name, name) == 0)
+			return s->key_lines[i];
+	return 0;
+}
+
+/* The write credentials: a client id with exactly one of a secret or a
+ * certificate, or none of the three. */
+static void remediation_validate(struct cfg_ctx *x, const struct section_rec *s, struct sw_tenant_config *t)
+{
+	int id = tenant_key_line(s, "remediation_client_id");
+	int sec = tenant_key_line(s, "remediation_client_secret_file");
+	int cert = tenant_key_line(s, "remediation_certificate_file");
+	char why[160];
+
+	if (id == 0 && sec == 0 && cert == 0)
+		return;
+	if (id == 0) {
+		cfg_error(x, sec ? sec : cert, "[%s]: remediation_client_id is required with %s", s->label,
+		          sec ? "remediation_client_secret_file" : "remediation_certificate_file");
+		return;
+	}
+	if (sec == 0 && cert == 0) {
+		cfg_error(x, id, "[%s]: remediation_client_id needs remediation_client_secret_file or "
+		          "remediation_certificate_file", s->label);
+		return;
+	}
+	if (sec != 0 && cert != 0) {
+		cfg_error(x, sec > cert ? sec : cert, "[%s]: set either remediation_client_secret_file or "
+		          "remediation_certificate_file, not both", s->label);
+		return;
+	}
+	if (t->remediation_client_secret_file != NULL &&
+	    sw_secret_read(t->remediation_client_secret_file, &t->remediation_client_secret, NULL, why, sizeof(why)) < 0)
+		cfg_error(x, sec, "remediation_client_secret_file %s: %s", t->remediation_client_secret_file, why);
+	if (t->remediation_certificate_file != NULL && secret_check(t->remediation_certificate_file, why, sizeof(why)) < 0)
+		cfg_error(x, cert, "remediation_certificate_file %s: %s", t->remediation_certificate_file, why);
+}
+
 /* Check a tenant's required keys and load its secret. */
 static void tenant_validate(struct cfg_ctx *x, const struct section_rec *s, struct sw_tenant_config *t)
 {
@@ -1232,6 +1393,7 @@ static void tenant_validate(struct cfg_ctx *x, const struct section_rec *s, stru
 		cfg_error(x, s->key_lines[TK_SECRET_FILE], "client_secret_file %s: %s", t->client_secret_file, why);
 	if (t->certificate_file != NULL && secret_check(t->certificate_file, why, sizeof(why)) < 0)
 		cfg_error(x, s->key_lines[TK_CERT_FILE], "certificate_file %s: %s", t->certificate_file, why);
+	remediation_validate(x, s, t);
 }
 
 #define SINK_MAX_IN_FLIGHT 32 /* http.c allows more connections to a host than this */
@@ -1436,6 +1598,11 @@ void sw_config_free(struct sw_config *c)
 		free(t->manage_url);
 		free(t->report_spool);
 		free(t->exceptions);
+		strv_free(t->remediate_rules);
+		free(t->remediation_client_id);
+		free(t->remediation_client_secret_file);
+		sw_free_secret(t->remediation_client_secret);
+		free(t->remediation_certificate_file);
 	}
 	free(c->tenants);
 	for (size_t i = 0; i < c->n_sinks; i++) {
@@ -1538,6 +1705,10 @@ static void dump_key(FILE *f, const struct key_def *k, const void *obj, bool url
 	case K_FACILITY:
 		fprintf(f, "%s = %s\n", k->name, sw_name_of(facilities, *(const int *)p, "unknown"));
 		return;
+	case K_REMEDIATION:
+		fprintf(f, "%s = %s\n", k->name, sw_remediation_mode_name(*(const enum sw_remediation_mode *)p));
+		return;
+	case K_REMEDY_RULES:
 	case K_RULES: {
 		char *const *r = *(char *const *const *)p;
 		fprintf(f, "%s = ", k->name);

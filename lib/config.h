@@ -91,6 +91,22 @@ struct sw_listen {
 /* 0 and *ret, or -EINVAL with why. */
 int sw_listen_parse(const char *s, struct sw_listen *ret, char *why, size_t n);
 
+/* remediation = off | manual | auto (SPEC "Remediation (opt-in)"). */
+enum sw_remediation_mode {
+	SW_REMEDIATION_OFF,
+	SW_REMEDIATION_MANUAL,
+	SW_REMEDIATION_AUTO,
+};
+const char *sw_remediation_mode_name(enum sw_remediation_mode m); /* "off", "manual", "auto" */
+int sw_remediation_mode_parse(const char *s, enum sw_remediation_mode *ret); /* 0 or -EINVAL */
+/* The rules smtpwatchctl remediate can act on: a mailbox's own switch
+ * (Set-CASMailbox) for the mailbox rules, the tenant switch
+ * (Set-TransportConfig, only with --tenant-switch, never auto) for
+ * tenant-smtp-auth-enabled.  NULL-terminated. */
+extern const char *const sw_remediable_rules[];
+/* Is rule one of sw_remediable_rules?  tenant_switch: the tenant rule too. */
+bool sw_rule_remediable(const char *rule, bool tenant_switch);
+
 struct sw_tenant_config {
 	char *name; /* from [tenant NAME] */
 	int line;   /* line of the section header */
@@ -120,6 +136,18 @@ struct sw_tenant_config {
 	int64_t usage_interval;   /* default 1d */
 	bool trace;               /* default off */
 	int64_t trace_interval;   /* default 1h */
+	/* Remediation (issue 18): off by default; remediate_rules are the
+	 * rules auto mode acts on (mailbox rules of sw_remediable_rules only),
+	 * at most remediation_max_per_hour writes an hour.  Writes use the
+	 * remediation_* credentials when set (a separate app registration with
+	 * the Exchange Administrator role), else the read credentials. */
+	enum sw_remediation_mode remediation;
+	char **remediate_rules;           /* NULL-terminated, never NULL after load */
+	int64_t remediation_max_per_hour; /* default 10 */
+	char *remediation_client_id;
+	char *remediation_client_secret_file;
+	char *remediation_client_secret;  /* loaded from remediation_client_secret_file; never log */
+	char *remediation_certificate_file; /* checked like certificate_file */
 };
 
 /* The Management Activity API's documented base URLs: commercial, GCC,

@@ -304,6 +304,14 @@ START_TEST(minimal_config_defaults)
 	ck_assert_int_eq(t->usage_interval, 86400);
 	ck_assert(!t->trace);
 	ck_assert_int_eq(t->trace_interval, 3600);
+	ck_assert_int_eq(t->remediation, SW_REMEDIATION_OFF);
+	ck_assert_int_eq(t->remediation_max_per_hour, 10);
+	ck_assert_ptr_nonnull(t->remediate_rules);
+	ck_assert_str_eq(t->remediate_rules[0], "unapproved-mailbox-exception");
+	ck_assert_str_eq(t->remediate_rules[1], "exception-expired");
+	ck_assert_ptr_null(t->remediate_rules[2]);
+	ck_assert_ptr_null(t->remediation_client_id);
+	ck_assert_ptr_null(t->remediation_client_secret);
 	ck_assert_ptr_null(t->report_spool);
 	ck_assert_ptr_null(t->exceptions);
 
@@ -368,6 +376,24 @@ static const struct {
 	{ TENANT "usage = sometimes\n", 5, "usage: expected yes or no, not \"sometimes\"" },
 	{ TENANT "usage_interval = 0\n", 5, "usage_interval: must be longer than 0" },
 	{ TENANT "trace = 2\n", 5, "trace: expected yes or no, not \"2\"" },
+	{ TENANT "remediation = yes\n", 5, "remediation: expected off, manual or auto, not \"yes\"" },
+	{ TENANT "remediate_rules = exception-expired, smtp-auth-password-spray\n", 5,
+	  "remediate_rules: \"smtp-auth-password-spray\" is not a rule remediation acts on" },
+	{ TENANT "remediate_rules = tenant-smtp-auth-enabled\n", 5,
+	  "remediate_rules: tenant-smtp-auth-enabled is never remediated automatically" },
+	{ TENANT "remediate_rules = *\n", 5, "remediate_rules: \"*\" is not a rule remediation acts on" },
+	{ TENANT "remediation_max_per_hour = 0\n", 5, "remediation_max_per_hour: expected a positive integer" },
+	{ TENANT "remediation_client_secret_file = contoso.secret\n", 5,
+	  "remediation_client_id is required with remediation_client_secret_file" },
+	{ TENANT "remediation_client_id = 22222222-2222-2222-2222-222222222222\n", 5,
+	  "remediation_client_id needs remediation_client_secret_file or remediation_certificate_file" },
+	{ TENANT "remediation_client_id = x\nremediation_client_secret_file = contoso.secret\n"
+	  "remediation_certificate_file = fabrikam.pem\n", 7,
+	  "set either remediation_client_secret_file or remediation_certificate_file, not both" },
+	{ TENANT "remediation_client_id = x\nremediation_certificate_file = open.pem\n", 6,
+	  "remediation_certificate_file " },
+	{ TENANT "remediation_client_id = x\nremediation_client_secret_file = missing.secret\n", 6,
+	  "remediation_client_secret_file " },
 	{ TENANT "login_url = ftp://login.example.com\n", 5, "login_url: unsupported scheme \"ftp\"" },
 	{ TENANT "assertion_alg = HS256\n", 5, "assertion_alg: must be PS256 or RS256, not \"HS256\"" },
 	{ TENANT "[tenant contoso]\ntenant_id = z\n", 5, "duplicate section [tenant contoso] (first at line 1)" },
@@ -966,6 +992,46 @@ END_TEST
 /* smtpwatchd -T: every section and default is written, and no secret: a
  * secret file shows as its path, a url read from url_file and an inline
  * url (a Teams webhook is its own secret) not at all. */
+/* The remediation keys: parsed, the write secret loaded, -T shows the
+ * paths and never the secret. */
+START_TEST(remediation_keys)
+{
+	const struct sw_tenant_config *t;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	write_file("write.secret", "write-secret-value\n", 0600);
+	ck_assert_msg(load_text(TENANT "remediation = auto\nremediate_rules = unapproved-mailbox-exception, "
+	                        "unapproved-basic-auth-submission\nremediation_max_per_hour = 3\n"
+	                        "remediation_client_id = 22222222-2222-2222-2222-222222222222\n"
+	                        "remediation_client_secret_file = write.secret\n") == 0,
+	              "refused:%s", diag_text());
+	t = &cfg->tenants[0];
+	ck_assert_int_eq(t->remediation, SW_REMEDIATION_AUTO);
+	ck_assert_str_eq(t->remediate_rules[0], "unapproved-mailbox-exception");
+	ck_assert_str_eq(t->remediate_rules[1], "unapproved-basic-auth-submission");
+	ck_assert_ptr_null(t->remediate_rules[2]);
+	ck_assert_int_eq(t->remediation_max_per_hour, 3);
+	ck_assert_str_eq(t->remediation_client_id, "22222222-2222-2222-2222-222222222222");
+	ck_assert_str_eq(t->remediation_client_secret, "write-secret-value");
+	ck_assert_str_eq(t->remediation_client_secret_file, in_dir("write.secret"));
+	f = open_memstream(&text, &len);
+	sw_config_dump(cfg, f);
+	fclose(f);
+	ck_assert_msg(strstr(text, "\nremediation = auto\n") &&
+	              strstr(text, "\nremediate_rules = unapproved-mailbox-exception, unapproved-basic-auth-submission\n") &&
+	              strstr(text, "\nremediation_max_per_hour = 3\n") && strstr(text, in_dir("write.secret")),
+	              "%s", text);
+	ck_assert_msg(strstr(text, "write-secret-value") == NULL, "the write secret is shown:\n%s", text);
+	free(text);
+	ck_assert(sw_rule_remediable("exception-expired", false));
+	ck_assert(!sw_rule_remediable("tenant-smtp-auth-enabled", false));
+	ck_assert(sw_rule_remediable("tenant-smtp-auth-enabled", true));
+	ck_assert(!sw_rule_remediable("smtp-auth-brute-force", true));
+}
+END_TEST
+
 START_TEST(dump_has_defaults_and_no_secret)
 {
 	char *text = NULL;
@@ -1002,6 +1068,9 @@ START_TEST(dump_has_defaults_and_no_secret)
 	              strstr(text, "\naudit_interval = 15m\n"), "%s", text);
 	ck_assert_msg(strstr(text, "\nusage = yes\n") && strstr(text, "\nusage_interval = 1d\n") &&
 	              strstr(text, "\ntrace = no\n") && strstr(text, "\ntrace_interval = 1h\n"), "%s", text);
+	ck_assert_msg(strstr(text, "\nremediation = off\n") &&
+	              strstr(text, "\nremediate_rules = unapproved-mailbox-exception, exception-expired\n") &&
+	              strstr(text, "\nremediation_max_per_hour = 10\n"), "%s", text);
 	free(text);
 }
 END_TEST
@@ -1035,6 +1104,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, secret_buffer_left_out_of_core_dumps);
 	tcase_add_test(tc, dump_has_defaults_and_no_secret);
 	tcase_add_test(tc, manage_url_hosts);
+	tcase_add_test(tc, remediation_keys);
 	suite_add_tcase(s, tc);
 	return s;
 }
