@@ -260,6 +260,149 @@ static void add_user_row(struct sim *sim, struct evbuffer *b, json_t *cas, bool 
 	json_decref(row);
 }
 
+/* The mailbox an Identity names (address, alias, name, object id or
+ * guid), new reference, or NULL. */
+static json_t *mailbox_lookup(const struct sim_tenant *t, struct view *v, const char *identity)
+{
+	static const char *const keys[] = { "PrimarySmtpAddress", "Identity", "Name", "ExternalDirectoryObjectId", "Guid",
+		NULL };
+	json_t *row = NULL;
+	for (const char *const *k = keys; *k && row == NULL; k++) {
+		long idx = find_row(v->mailboxes, *k, identity);
+		if (idx >= 0)
+			row = json_incref(json_array_get(v->mailboxes, (size_t)idx));
+	}
+	char *lower = sim_strdup_lower(identity);
+	long gn = row ? 0 : gen_number(t, lower);
+	if (gn) {
+		json_t *g = json_object_get(v->gen, lower);
+		row = g ? (json_is_null(g) ? NULL : json_incref(g)) : gen_row(t, gn);
+	}
+	free(lower);
+	return row;
+}
+
+/* Exchange's answer for an Identity that names nothing. */
+static void not_found(struct sim_req *r, const struct sim_tenant *t, const char *identity)
+{
+	char msg[700];
+	snprintf(msg, sizeof(msg),
+		"|Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException|The operation "
+		"couldn't be performed because object '%s' couldn't be found on '%s'.",
+		identity, t->name);
+	exo_error(r, 404, "Error executing cmdlet", msg);
+}
+
+/* Log a Set-* cmdlet for GET /_sim/exchange-writes. */
+static void log_write(struct sim_req *r, const struct sim_tenant *t, const char *cmd, json_t *params,
+	const char *target, bool changed)
+{
+	char at[40];
+	if (r->sim->exo_writes == NULL)
+		r->sim->exo_writes = json_array();
+	sim_iso_format(sim_now(r->sim), true, at, sizeof(at));
+	json_array_append_new(r->sim->exo_writes, json_pack("{s:s,s:s,s:O,s:s,s:s,s:b}", "tenant", t->name, "cmdlet",
+		cmd, "parameters", params, "target", target, "at", at, "changed", changed));
+}
+
+/* A Set-* answer: no rows, Exchange's warning when nothing changed. */
+static void set_answer(struct sim_req *r, const char *tenant, const char *what, bool changed)
+{
+	char ctx[600], warn[400];
+	snprintf(ctx, sizeof(ctx), "https://outlook.office365.com/adminapi/beta/%s/$metadata#Collection(Exchange.GenericHashTable)",
+		tenant);
+	snprintf(warn, sizeof(warn), "The command completed successfully but no settings of '%s' have been modified.", what);
+	json_t *w = changed ? json_array() : json_pack("[s]", warn);
+	sim_reply_json(r, 200, json_pack("{s:s,s:s,s:o,s:[]}", "@odata.context", ctx, "adminapi.warnings@odata.type",
+		"#Collection(String)", "adminapi.warnings", w, "value"));
+}
+
+/* Parameters of a Set-* cmdlet: only these names, the switch a boolean
+ * (or null: Set-CASMailbox's $null, follow the tenant). */
+static bool set_params_ok(struct sim_req *r, json_t *params, const char *const *allowed, bool null_ok)
+{
+	const char *key;
+	json_t *val;
+	json_object_foreach(params, key, val) {
+		bool known = false;
+		for (const char *const *a = allowed; *a; a++)
+			known = known || strcasecmp(*a, key) == 0;
+		if (!known) {
+			char detail[300];
+			snprintf(detail, sizeof(detail),
+				"|System.Management.Automation.ParameterBindingException|A parameter cannot be found that "
+				"matches parameter name '%s'.", key);
+			exo_error(r, 400, "Error executing cmdlet", detail);
+			return false;
+		}
+	}
+	json_t *sw = json_object_get(params, "SmtpClientAuthenticationDisabled");
+	if (sw == NULL || !(json_is_boolean(sw) || (null_ok && json_is_null(sw)))) {
+		exo_error(r, 400, "Error executing cmdlet",
+			"|System.Management.Automation.ParameterBindingException|Cannot process argument transformation on "
+			"parameter 'SmtpClientAuthenticationDisabled'. Cannot convert value to type System.Boolean.");
+		return false;
+	}
+	return true;
+}
+
+/* Set-CASMailbox -Identity X -SmtpClientAuthenticationDisabled B: applied
+ * as a change at the simulator's now, so later reads see it. */
+static void set_cas_mailbox(struct sim_req *r, const char *tenant, struct sim_tenant *t, struct view *v,
+	json_t *params)
+{
+	static const char *const allowed[] = { "Identity", "SmtpClientAuthenticationDisabled", NULL };
+	const char *identity = json_string_value(json_object_get(params, "Identity"));
+	char err[512];
+	if (identity == NULL || *identity == '\0') {
+		exo_error(r, 400, "Error executing cmdlet",
+			"|System.Management.Automation.ParameterBindingException|Cannot process command because of one "
+			"or more missing mandatory parameters: Identity.");
+		return;
+	}
+	if (!set_params_ok(r, params, allowed, true))
+		return;
+	json_t *row = mailbox_lookup(t, v, identity);
+	if (row == NULL) {
+		not_found(r, t, identity);
+		return;
+	}
+	const char *addr = json_string_value(json_object_get(row, "PrimarySmtpAddress"));
+	json_t *want = json_object_get(params, "SmtpClientAuthenticationDisabled");
+	json_t *have = json_object_get(row, "SmtpClientAuthenticationDisabled");
+	bool changed = !(have ? json_equal(have, want) : json_is_null(want));
+	json_t *ch = json_pack("[{s:s,s:s,s:{s:O}}]", "at", "0s", "mailbox", addr, "set",
+		"SmtpClientAuthenticationDisabled", want);
+	if (scenario_add_changes(t, ch, sim_now(r->sim), "Set-CASMailbox", err, sizeof(err)) < 0) {
+		exo_error(r, 500, "Error executing cmdlet", err);
+	} else {
+		log_write(r, t, "Set-CASMailbox", params, addr, changed);
+		set_answer(r, tenant, addr, changed);
+	}
+	json_decref(ch);
+	json_decref(row);
+}
+
+/* Set-TransportConfig -SmtpClientAuthenticationDisabled B: the tenant switch. */
+static void set_transport_config(struct sim_req *r, const char *tenant, struct sim_tenant *t, struct view *v,
+	json_t *params)
+{
+	static const char *const allowed[] = { "SmtpClientAuthenticationDisabled", NULL };
+	char err[512];
+	if (!set_params_ok(r, params, allowed, false))
+		return;
+	json_t *want = json_object_get(params, "SmtpClientAuthenticationDisabled");
+	bool changed = !json_equal(json_object_get(v->transport, "SmtpClientAuthenticationDisabled"), want);
+	json_t *ch = json_pack("[{s:s,s:{s:O}}]", "at", "0s", "transport_config", "SmtpClientAuthenticationDisabled", want);
+	if (scenario_add_changes(t, ch, sim_now(r->sim), "Set-TransportConfig", err, sizeof(err)) < 0) {
+		exo_error(r, 500, "Error executing cmdlet", err);
+	} else {
+		log_write(r, t, "Set-TransportConfig", params, "Transport Settings", changed);
+		set_answer(r, tenant, "Transport Settings", changed);
+	}
+	json_decref(ch);
+}
+
 static void cas_mailbox(struct sim_req *r, const char *tenant, const struct sim_tenant *t, struct view *v,
 	json_t *params, long skip, bool users)
 {
@@ -275,28 +418,9 @@ static void cas_mailbox(struct sim_req *r, const char *tenant, const struct sim_
 	bool first = true;
 
 	if (identity) {
-		json_t *row = NULL;
-		static const char *const keys[] = { "PrimarySmtpAddress", "Identity", "Name", "ExternalDirectoryObjectId",
-			"Guid", NULL };
-		for (const char *const *k = keys; *k && row == NULL; k++) {
-			long idx = find_row(v->mailboxes, *k, identity);
-			if (idx >= 0)
-				row = json_incref(json_array_get(v->mailboxes, (size_t)idx));
-		}
-		char *lower = sim_strdup_lower(identity);
-		long gn = row ? 0 : gen_number(t, lower);
-		if (gn) {
-			json_t *g = json_object_get(v->gen, lower);
-			row = g ? (json_is_null(g) ? NULL : json_incref(g)) : gen_row(t, gn);
-		}
-		free(lower);
+		json_t *row = mailbox_lookup(t, v, identity);
 		if (row == NULL) {
-			char msg[700];
-			snprintf(msg, sizeof(msg),
-				"|Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException|The operation "
-				"couldn't be performed because object '%s' couldn't be found on '%s'.",
-				identity, t->name);
-			exo_error(r, 404, "Error executing cmdlet", msg);
+			not_found(r, t, identity);
 			return;
 		}
 		struct evbuffer *b = exo_start(r, tenant);
@@ -411,6 +535,14 @@ void exchange_handle(struct sim_req *r, const char *tenant)
 		cas_mailbox(r, tenant, t, &v, params, skip, false);
 	} else if (strcasecmp(cmd, "Get-User") == 0) {
 		cas_mailbox(r, tenant, t, &v, params, skip, true);
+	} else if (strncasecmp(cmd, "Set-", 4) == 0 && (strcasecmp(cmd, "Set-CASMailbox") == 0 ||
+							     strcasecmp(cmd, "Set-TransportConfig") == 0)) {
+		json_t *p = params ? json_incref(params) : json_object();
+		if (strcasecmp(cmd, "Set-CASMailbox") == 0)
+			set_cas_mailbox(r, tenant, (struct sim_tenant *)t, &v, p);
+		else
+			set_transport_config(r, tenant, (struct sim_tenant *)t, &v, p);
+		json_decref(p);
 	} else if (strcasecmp(cmd, "Get-AuthenticationPolicy") == 0) {
 		const char *identity = json_string_value(json_object_get(params, "Identity"));
 		struct evbuffer *b = exo_start(r, tenant);

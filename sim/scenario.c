@@ -397,6 +397,7 @@ void fault_free(struct sim_fault *f)
 	free(f->next_link);
 	free(f->expires_in_raw);
 	free(f->body);
+	free(f->cmdlet);
 	json_decref(f->spec);
 	free(f);
 }
@@ -405,7 +406,7 @@ struct sim_fault *fault_parse(json_t *o, const char *where, char *err, size_t er
 {
 	static const char *const keys[] = { "endpoint", "tenant", "hook", "after", "count", "status", "retry_after",
 		"delay_ms", "truncate", "reset", "bad_json", "invalid_utf8", "big_body_mb", "content_type",
-		"expire_token", "secret_expired", "next_link", "next_link_loop", "expires_in_raw", "body", NULL };
+		"expire_token", "secret_expired", "next_link", "next_link_loop", "expires_in_raw", "body", "cmdlet", NULL };
 	if (!json_is_object(o)) {
 		ERR("%s: expected an object", where);
 		return NULL;
@@ -471,9 +472,9 @@ struct sim_fault *fault_parse(json_t *o, const char *where, char *err, size_t er
 		}
 		f->content_type = sim_xstrdup(json_string_value(v));
 	}
-	static const char *const texts[] = { "next_link", "expires_in_raw", "body" };
-	char **tdst[] = { &f->next_link, &f->expires_in_raw, &f->body };
-	for (size_t k = 0; k < 3; k++) {
+	static const char *const texts[] = { "next_link", "expires_in_raw", "body", "cmdlet" };
+	char **tdst[] = { &f->next_link, &f->expires_in_raw, &f->body, &f->cmdlet };
+	for (size_t k = 0; k < 4; k++) {
 		if ((v = json_object_get(o, texts[k])) == NULL)
 			continue;
 		if (!json_is_string(v)) {

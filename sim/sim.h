@@ -143,6 +143,7 @@ struct sim_fault {
 	bool next_link_loop;
 	char *expires_in_raw;
 	char *body; /* 200 with exactly this body (JSON text, as given) */
+	char *cmdlet; /* exchange: only requests running this cmdlet (any case); NULL: any */
 	json_t *spec; /* the object as given, for GET /_sim/faults */
 };
 
@@ -204,6 +205,7 @@ struct sim {
 	struct evhttp *dl_http;   /* usage.c: the report download port */
 	int dl_port;
 	struct usage_blob *blobs;
+	json_t *exo_writes; /* Set-* cmdlets InvokeCommand ran (GET /_sim/exchange-writes), NULL: none yet */
 };
 
 /* Per-request context passed through the handlers. */
@@ -215,6 +217,7 @@ struct sim_req {
 	const char *hook;
 	struct sim_fault *fault; /* chosen fault, NULL when none */
 	char request_id[37];
+	char cmdlet[64]; /* exchange: the CmdletName of the body, "" when none */
 	char base_url[300]; /* "http://127.0.0.1:PORT" from Host */
 };
 

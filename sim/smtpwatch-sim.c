@@ -331,6 +331,16 @@ static void fault_status_reply(struct sim_req *r, int status)
 		manage_fault_reply(r, status);
 		return;
 	}
+	if (r->ep == EP_EXCHANGE && (status == 403 || status == 401) && r->cmdlet[0] != '\0') {
+		/* What the admin API answers an app without the role that holds
+		 * the cmdlet (Exchange Administrator for the Set-* ones). */
+		char msg[160];
+		snprintf(msg, sizeof(msg), "User is not allowed to call %s", r->cmdlet);
+		sim_reply_json(r, status, json_pack("{s:{s:s,s:s,s:{s:s,s:s}}}", "error", "code",
+			status == 403 ? "Forbidden" : "Unauthorized", "message", msg, "innererror", "message", msg, "type",
+			"Microsoft.Exchange.Admin.OData.Core.ODataServiceException"));
+		return;
+	}
 	const char *code, *msg;
 	switch (status) {
 	case 400: code = "BadRequest"; msg = "Simulated bad request."; break;
@@ -361,7 +371,22 @@ static bool fault_matches(const struct sim_fault *f, const struct sim_req *r, co
 	}
 	if (f->hook && (r->hook == NULL || strcmp(f->hook, r->hook) != 0))
 		return false;
+	if (f->cmdlet && strcasecmp(f->cmdlet, r->cmdlet) != 0)
+		return false;
 	return true;
+}
+
+/* The CmdletName of an InvokeCommand body, for faults that name one. */
+static void peek_cmdlet(struct sim_req *r)
+{
+	size_t n;
+	char *body = sim_body(r->req, &n);
+	json_t *j = json_loadb(body, n, 0, NULL);
+	const char *c = json_string_value(json_object_get(json_object_get(j, "CmdletInput"), "CmdletName"));
+
+	snprintf(r->cmdlet, sizeof(r->cmdlet), "%s", c ? c : "");
+	json_decref(j);
+	free(body);
 }
 
 /* Every matching fault counts the request (for "after"); the first one
@@ -708,6 +733,13 @@ static void control_handle(struct sim_req *r, const char *path, enum evhttp_cmd_
 		control_tenant(r, p + 8);
 	else if (strcmp(p, "hooks") == 0)
 		hooks_list(r);
+	else if (strcmp(p, "exchange-writes") == 0) {
+		/* The Set-* cmdlets InvokeCommand ran, oldest first; DELETE forgets them. */
+		if (method == EVHTTP_REQ_DELETE && r->sim->exo_writes != NULL)
+			json_array_clear(r->sim->exo_writes);
+		json_t *w = r->sim->exo_writes ? json_incref(r->sim->exo_writes) : json_array();
+		sim_reply_json(r, 200, json_pack("{s:o}", "writes", w));
+	}
 	else if (strncmp(p, "hooks/", 6) == 0) {
 		char *name = evhttp_uridecode(p + 6, 0, NULL);
 		size_t n = strlen(name);
@@ -848,6 +880,7 @@ static void request_cb(struct evhttp_request *req, void *arg)
 		free(raw);
 		base_url(&r, path, strlen(path));
 		r.tenant = scenario_tenant(sim, tenant);
+		peek_cmdlet(&r);
 		r.fault = fault_select(&r, tenant);
 		if (!fault_answer(&r))
 			exchange_handle(&r, tenant);
@@ -1080,6 +1113,7 @@ out:
 		event_base_free(sim.base);
 	tokens_free(&sim);
 	receivers_free(&sim);
+	json_decref(sim.exo_writes);
 	scenario_free(&sim);
 	return rc;
 }
