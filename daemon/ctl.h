@@ -89,6 +89,9 @@ int do_changes(struct ctl *c, const struct ctl_verb *v, int argc, char **argv);
 /* The table of audit changes (who, when, from where, cmdlet, object,
  * change), each line after indent; with a TENANT column or without. */
 void print_change_table(const json_t *changes, bool with_tenant, const char *indent);
+/* An alert's changed_by for people: "switched on by USER 40 minutes ago
+ * from IP (CMDLET)", or its note when nobody is named. */
+void changed_by_text(const json_t *changed_by, char *buf, size_t n);
 /* ctl_report.c */
 int do_import_report(struct ctl *c, const struct ctl_verb *v, int argc, char **argv);
 int do_report(struct ctl *c, const struct ctl_verb *v, int argc, char **argv);

@@ -1,8 +1,41 @@
 /* ctl_audit.c: smtpwatchctl changes, and the change history of mailbox. */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "ctl.h"
+#include "util.h"
+
+/* See ctl.h. */
+void changed_by_text(const json_t *cb, char *buf, size_t n)
+{
+	const char *user = json_string_value(json_object_get(cb, "user"));
+	const char *at = json_string_value(json_object_get(cb, "at"));
+	const char *ip = json_string_value(json_object_get(cb, "ip"));
+	const char *op = json_string_value(json_object_get(cb, "operation"));
+	const char *note = json_string_value(json_object_get(cb, "note"));
+	char ago[48] = "";
+	int64_t t;
+
+	if (at != NULL && sw_time_parse(at, &t) == 0) {
+		int64_t d = (int64_t)time(NULL) - t;
+		if (d < 0)
+			d = 0;
+		if (d < 7200)
+			snprintf(ago, sizeof(ago), " %lld minute%s ago", (long long)(d / 60), d / 60 == 1 ? "" : "s");
+		else if (d < 2 * 86400)
+			snprintf(ago, sizeof(ago), " %lld hours ago", (long long)(d / 3600));
+		else
+			snprintf(ago, sizeof(ago), " %lld days ago", (long long)(d / 86400));
+	}
+	if (user == NULL) {
+		snprintf(buf, n, "%s", note ? note : "unknown");
+		return;
+	}
+	snprintf(buf, n, "switched on by %s%s%s%s%s%s%s%s%s%s", user, note ? " (" : "", note ? note : "",
+	         note ? ")" : "", ago, ip ? " from " : "", ip ? ip : "", op ? " (" : "", op ? op : "", op ? ")" : "");
+}
 
 /* "SmtpClientAuthenticationDisabled=False (on)" of a change. */
 static void change_what(const json_t *x, char *buf, size_t n)

@@ -731,6 +731,15 @@ static void print_alerts(const json_t *data)
 			acked++;
 	}
 	table_print(&t, stdout);
+	json_array_foreach(alerts, i, a) {
+		const json_t *cb = json_object_get(a, "changed_by");
+		char line[768], b[64];
+		if (!json_is_object(cb))
+			continue;
+		changed_by_text(cb, line, sizeof(line));
+		printf("%s %s: %s\n", key_text(a, "id", b, sizeof(b)), json_string_value(json_object_get(a, "subject")),
+		       line);
+	}
 	printf("%zu alert%s, %zu firing", json_array_size(alerts), json_array_size(alerts) == 1 ? "" : "s", firing);
 	if (json_array_size(alerts) > firing)
 		printf(", %zu resolved", json_array_size(alerts) - firing);
@@ -820,6 +829,10 @@ static void print_alert(const json_t *a)
 			continue;
 		snprintf(line, sizeof(line), "%s:", fields[i].label);
 		table_row(&t, (const char *[]){line, value_text(v, b, sizeof(b))});
+	}
+	if (json_is_object(json_object_get(a, "changed_by"))) {
+		changed_by_text(json_object_get(a, "changed_by"), line, sizeof(line));
+		table_row(&t, (const char *[]){"Changed by:", line});
 	}
 	json_object_foreach((json_t *)evidence, k, ev) {
 		char label[128];

@@ -249,7 +249,7 @@ static const char *const statement_sql[_ST_MAX] = {
 };
 
 /* Statements of the store's other files, kept by sw_store_cached(). */
-#define STORE_CACHED_MAX 16
+#define STORE_CACHED_MAX SW_STORE_CACHED_MAX
 
 struct sw_store {
 	sqlite3 *db;

@@ -23,6 +23,11 @@ int sw_store_fail(struct sw_store *s, int rc, const char *what);
 
 /* A statement prepared on the store's handle; the caller finalizes it. */
 int sw_store_prepare(struct sw_store *s, const char *sql, sqlite3_stmt **ret);
+/* How many statements sw_store_cached() keeps: each call site with its own
+ * SQL text takes one for the store's life, and one past the last fails
+ * (-ENOBUFS), so this stays well above the number of call sites
+ * (test_store counts them in lib/). */
+#define SW_STORE_CACHED_MAX 64
 /* A statement kept by the store for its life, found by the address of
  * sql (a static string): prepared the first time.  The caller resets it
  * (sw_store_stmt_done()) after each use and never finalizes it. */

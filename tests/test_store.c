@@ -1220,6 +1220,27 @@ START_TEST(test_prune)
 }
 END_TEST
 
+/* Every sw_store_cached() call site in lib/ holds a statement for the
+ * store's life; more call sites than the cache holds would make the last
+ * ones fail at run time (an Exchange snapshot once failed so). */
+START_TEST(test_cached_statements_fit)
+{
+	char cmd[PATH_MAX + 128];
+	FILE *p;
+	int n = -1;
+
+	snprintf(cmd, sizeof(cmd), "cat %s/../../lib/*.c | grep -o 'sw_store_cached(s, \"' | wc -l",
+	         getenv("SW_TEST_DATA"));
+	p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_eq(fscanf(p, "%d", &n), 1);
+	pclose(p);
+	ck_assert_int_gt(n, 0);
+	ck_assert_msg(n + 8 <= SW_STORE_CACHED_MAX, "up to %d cached statements in lib/, the cache holds %d: raise "
+	              "SW_STORE_CACHED_MAX", n, SW_STORE_CACHED_MAX);
+}
+END_TEST
+
 START_TEST(test_optimize)
 {
 	struct sw_signin s[200];
@@ -1270,6 +1291,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_outbox_pending_survives_restart);
 	tcase_add_test(tc, test_prune);
 	tcase_add_test(tc, test_optimize);
+	tcase_add_test(tc, test_cached_statements_fit);
 	tcase_add_test(tc, test_capolicy_layers);
 	suite_add_tcase(s, tc);
 	return s;

@@ -163,6 +163,13 @@ def late_record(env):
     rc, out = env.ctl("changes")
     check(rc == 0 and any(c["user"] == "late-admin@contoso.com" and c["subject"] == "printer"
                           for c in out.get("changes", [])), "smtpwatchctl changes lists the late change")
+    ex = env.source("exchange") or {}
+    check(ex.get("state") == "ok" and ex.get("last_error") is None,
+          "the Exchange source beside it stays healthy (%s)" % ex.get("last_error"))
+    rc, text = env.ctl("alerts", json_out=False)
+    check(rc == 0 and "printer@contoso.com: switched on by late-admin@contoso.com" in text
+          and "from 198.51.100.77 (Set-CASMailbox)" in text,
+          "smtpwatchctl alerts says who switched it on, when and from where (%s)" % text[-600:])
 
 
 def restart_af20024(env):
