@@ -19,7 +19,7 @@
 #include "smtpwatchd.h"
 
 /* The sources of a tenant, as named in checkpoints and `status`. */
-static const char *const metrics_sources[] = {"signins", "exchange", "report", "audit"};
+static const char *const metrics_sources[] = {"signins", "exchange", "report", "audit", "policies"};
 #define N_SOURCES (sizeof(metrics_sources) / sizeof(metrics_sources[0]))
 
 /* Outbox row states (store.c: 0 pending, 1 delivered, 2 dead). */
@@ -197,6 +197,8 @@ static void source_gather(struct daemon *d, struct tenant *t, const char *source
 		p = t->exchange;
 	else if (strcmp(source, "audit") == 0)
 		p = t->audit;
+	else if (strcmp(source, "policies") == 0)
+		p = t->policies;
 	if (p == NULL)
 		return;
 	st = poller_status(p);
@@ -223,7 +225,7 @@ static void put_sources(FILE *f, const struct source_sample *s, size_t n)
 	           "the sign-ins new to the database (one read again is not counted again), for report the report "
 	           "rows added or changed.");
 	for (size_t i = 0; i < n; i++)
-		if (strcmp(s[i].source, "exchange") != 0)
+		if (strcmp(s[i].source, "exchange") != 0 && strcmp(s[i].source, "policies") != 0)
 			put_sample(f, "smtpwatch_records_total", "tenant", s[i].tenant, "source", s[i].source, NULL, NULL,
 			           s[i].cp.records);
 	put_family(f, "smtpwatch_mailboxes", "gauge",

@@ -138,7 +138,7 @@ static int pol_finish(struct poller *p, struct pol_run *run, enum poller_next *r
 	if (r >= 0) {
 		sw_store_checkpoint_get(s, t->cfg->name, "policies", &cp);
 		cp.watermark = run->snapshot;
-		cp.records += run->records;
+		cp.records = run->records; /* the size of this read: policies and members */
 		r = sw_store_checkpoint_put(s, t->cfg->name, "policies", &cp);
 	}
 	if (r >= 0)

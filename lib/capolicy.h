@@ -139,7 +139,8 @@ struct sw_verdict {
 int sw_verdict_eval(const struct sw_layers *in, struct sw_verdict *ret);
 void sw_verdict_clear(struct sw_verdict *v);
 
-/* Does the tenant block legacy authentication for everyone: security
+/* Does the tenant block legacy authentication for everyone (-ENOMEM, or
+ * one of the tri-state answers: note SW_UNKNOWN < 0): security
  * defaults on, or an enabled CA policy that blocks legacy clients for all
  * users, Exchange included, with no exclusion and no condition?  SW_YES
  * (what blocks in by), SW_NO (near gets the policies that almost do, new

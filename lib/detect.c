@@ -496,7 +496,7 @@ static int rule_legacy(struct state_ctx *x)
 		return 0;
 	}
 	legacy = sw_effective_legacy(&x->eff, by, sizeof(by), &near);
-	if (legacy < 0)
+	if (legacy == -ENOMEM) /* SW_UNKNOWN is -1, an answer */
 		return legacy;
 	if (legacy == SW_UNKNOWN) {
 		json_decref(near);

@@ -64,6 +64,9 @@ def layered(env):
     check(bool(runs_done(env)), "the Exchange and policies sources complete their first runs")
     src = env.source("policies")
     check(src and src["state"] == "ok", "the policies source is ok (%s)" % (src or {}).get("last_error"))
+    rc, text = env.ctl("metrics", json_out=False)
+    check(rc == 0 and 'smtpwatch_source_up{tenant="contoso",source="policies"} 1' in text,
+          "the metrics show the policies source up")
 
     # cisagov/ScubaGear#915: the override is on, the CA block wins.
     s2 = mailbox(env, "scanner2@contoso.com")
@@ -176,6 +179,16 @@ def denied(env):
           "source-unhealthy fires for the policies source and names Policy.Read.All (%s)"
           % (un[0]["summary"] if un else None))
     check(not alerts(env, "legacy-auth-not-blocked"), "legacy-auth-not-blocked does not guess either way")
+    drift = wait_for(lambda: [d for d in alerts(env, "unapproved-mailbox-exception")
+                              if d["subject"] == "scanner2@contoso.com"], timeout=30, what="drift alert")
+    check(bool(drift) and "is unknown" in drift[0]["summary"],
+          "the state rules still run: unapproved-mailbox-exception fires and says Basic is unknown (%s)"
+          % (drift[0]["summary"] if drift else None))
+    check("state rules failed" not in env.log_text() and "detection failed" not in env.log_text(),
+          "and detection logs no failure")
+    rc, text = env.ctl("metrics", json_out=False)
+    check(rc == 0 and 'smtpwatch_source_up{tenant="contoso",source="policies"} 0' in text,
+          "the metrics show the policies source down")
 
 
 def main():
