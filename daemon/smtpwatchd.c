@@ -25,6 +25,7 @@
 #include "detect_health.h"
 #include "detect_source.h"
 #include "store_report.h"
+#include "store_audit.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -259,6 +260,11 @@ static void daemon_prune(struct daemon *d)
 		r = sw_store_prune(d->store, cutoff, &n);
 	if (r >= 0)
 		r = sw_store_report_prune(d->store, cutoff, &m);
+	/* Content blobs are gone from Microsoft after 7 days: forget them a
+	 * day later (the changes they held stay for the retention). */
+	int64_t b = 0;
+	if (r >= 0)
+		r = sw_store_blobs_prune(d->store, daemon_now() - 8 * 86400, &b);
 	if (r >= 0)
 		r = sw_store_commit(d->store);
 	if (r < 0) {

@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -237,7 +238,77 @@ def forbidden(env):
     env.sim.clear_faults()
 
 
+BAD = {
+    "description": "Three admin records in three blobs; faults make the first blob's URI answer 404 and the "
+                   "second answer a body that is not JSON.",
+    "tenants": {TENANT: {
+        "client_id": "11111111-1111-1111-1111-111111111111",
+        "client_secret": "sim-secret-contoso",
+        "domain": "contoso.com",
+        "transport_config": {"SmtpClientAuthenticationDisabled": True},
+        "mailboxes": [{"PrimarySmtpAddress": "scanner-hq@contoso.com", "SmtpClientAuthenticationDisabled": False}],
+        "audit": {"subscription": "enabled", "records": [
+            {"at": "-30m", "user": "a@contoso.com", "operation": "Set-CASMailbox",
+             "parameters": {"Identity": "x1@contoso.com", "SmtpClientAuthenticationDisabled": "False"}},
+            {"at": "-20m", "user": "b@contoso.com", "operation": "Set-CASMailbox",
+             "parameters": {"Identity": "x2@contoso.com", "SmtpClientAuthenticationDisabled": "False"}},
+            {"at": "-10m", "user": "c@contoso.com", "operation": "Set-CASMailbox",
+             "parameters": {"Identity": "x3@contoso.com", "SmtpClientAuthenticationDisabled": "False"}},
+        ]},
+    }},
+    # Request 0 starts the subscription (AF20024: on already), 1 lists, 2 to
+    # 4 read the blobs.
+    "faults": [{"endpoint": "manage", "after": 2, "count": 1, "status": 404},
+               {"endpoint": "manage", "after": 3, "count": 1, "body": "<html>Service Unavailable</html>"}],
+}
+
+
+def bad_input():
+    """A content URI that answers 404 and a blob that is not JSON are gaps:
+    logged, in status, never retried; the run completes with the rest.  A
+    subscription an administrator disabled (AF20023) is source-unhealthy."""
+    fd, scenario = tempfile.mkstemp(prefix="sw-audit-bad-", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(BAD, f)
+    env = Env("audit-bad", scenario=scenario,
+              tenant_extra="audit = on\nmanage_url = @SIM@/manage\naudit_interval = 1h\n")
+    with open(env.conf) as f:
+        text = f.read().replace("@SIM@", env.sim.url)
+    with open(env.conf, "w") as f:
+        f.write(text)
+    try:
+        env.start_daemon()
+        ok = wait_for(lambda: (env.source("audit") or {}).get("state") == "ok", timeout=60, what="audit run")
+        src = env.source("audit") or {}
+        check(bool(ok) and src.get("records") == 1 and src.get("blobs_lost") == 2,
+              "the run completes with the one readable blob; two are lost (%s)" % src)
+        whys = sorted(g.get("why", "") for g in src.get("gaps", []))
+        check(len(whys) == 2 and any("HTTP 404" in w and "AF20050" in w for w in whys)
+              and any("not a JSON array" in w for w in whys),
+              "status lists both as gaps with why (%s)" % whys)
+        log = env.log_text()
+        check(log.count("lost: ") == 2 and "a coverage gap" in log, "each is logged once")
+        before = env.sim.stats()["requests"]["manage"]
+        check(bool(audit_run(env, "second audit run")), "the next run completes")
+        after = env.sim.stats()["requests"]["manage"]
+        check(after - before == 1, "and only lists: the lost blobs are not asked for again (%d)" % (after - before))
+        env.sim.request("POST", f"/_sim/tenants/{TENANT}/audit", {"subscription": "disabled"})
+        env.ctl("poll")
+        ok = wait_for(lambda: (env.source("audit") or {}).get("denied") is True, timeout=60, what="AF20023")
+        src = env.source("audit") or {}
+        check(bool(ok) and "AF20023" in (src.get("last_error") or "") and "disabled" in (src.get("last_error") or "")
+              and (src.get("subscription") or {}).get("status") == "disabled",
+              "a disabled subscription makes the source refused, saying so (%s)" % src.get("last_error"))
+        rc, alerts = env.ctl("alerts")
+        un = [a for a in (alerts.get("alerts", []) if rc == 0 else [])
+              if a["rule"] == "source-unhealthy" and a["subject"] == "audit"]
+        check(len(un) == 1 and "disabled" in un[0]["summary"], "source-unhealthy says the subscription is disabled")
+    finally:
+        env.close()
+
+
 def main():
+    bad_input()
     env = audit_env("audit")
     try:
         env.start_daemon()
