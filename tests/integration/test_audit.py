@@ -307,6 +307,26 @@ def bad_input():
         env.close()
 
 
+def old_checkpoint(env):
+    """A checkpoint older than Microsoft's 7 days: status says what is lost;
+    and with the service's clock 30 minutes ahead, the start it refuses
+    (AF20056) moves later until it is taken."""
+    env.stop_daemon()
+    db = env.db()
+    db.execute("UPDATE checkpoints SET watermark = strftime('%s','now') - 8 * 86400 WHERE source = 'audit'")
+    db.commit()
+    db.close()
+    env.sim.request("POST", "/_sim/clock", {"advance": "30m"})
+    env.start_daemon()
+    ok = wait_for(lambda: (env.source("audit") or {}).get("state") == "ok", timeout=60, what="audit run")
+    src = env.source("audit") or {}
+    check(bool(ok) and "no longer available" in (src.get("coverage") or ""),
+          "status names the audit records that are gone (%s)" % src.get("coverage"))
+    log = env.log_text()
+    check("AF20056" in log and "starting 600 s later" in log,
+          "AF20056 moves the window's start instead of failing the run")
+
+
 def main():
     bad_input()
     env = audit_env("audit")
@@ -318,6 +338,7 @@ def main():
         restart_af20024(env)
         sigkill_halfway(env)
         forbidden(env)
+        old_checkpoint(env)
     finally:
         env.close()
     finish()
