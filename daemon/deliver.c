@@ -51,6 +51,7 @@
 
 #include "lifecycle.h"
 #include "log.h"
+#include "store_deliver.h"
 #include "sink.h"
 #include "smtpwatchd.h"
 
@@ -412,6 +413,7 @@ static void worker_outcome(struct slot *sl, bool ok)
 	const char *name = w->sink->name;
 	int64_t now = daemon_now(), delay = 0;
 	bool dead = false, resolving = ok && w->dead_check;
+	bool digest = strncmp(it->alert_id, "digest-", 7) == 0;
 	char when[32], age[32];
 	int r;
 
@@ -428,10 +430,14 @@ static void worker_outcome(struct slot *sl, bool ok)
 	if (r >= 0) {
 		if (ok) {
 			r = sw_store_outbox_delivered(d->store, it->id, now);
+			if (r >= 0 && digest)
+				r = sw_store_outbox_digest_done(d->store, it->id, name, false, now, NULL);
 			if (r >= 0 && resolving)
 				r = deliver_dead_resolve(w, now);
 		} else if (dead) {
 			r = sw_store_outbox_dead(d->store, it->id, now, a->error);
+			if (r >= 0 && digest)
+				r = sw_store_outbox_digest_done(d->store, it->id, name, true, now, a->error);
 			if (r >= 0)
 				r = deliver_dead_fire(sl, now);
 		} else {
@@ -599,6 +605,39 @@ static int64_t worker_gate(const struct worker *w)
 	return worker_rate_wait(w, mono);
 }
 
+/* Group the sink's due notifications into digests, in a transaction of
+ * their own, before any of them is taken one by one.  < 0 after a store
+ * error (the worker waits). */
+static int worker_digest(struct worker *w, int64_t now)
+{
+	struct sw_store *store = w->dl->d->store;
+	char skip[32 * 24];
+	int made = 0, r;
+
+	if (w->sink->digest_after <= 0 || !w->out.ops->digests)
+		return 0;
+	worker_in_flight_ids(w, skip, sizeof(skip));
+	r = sw_store_begin(store);
+	if (r >= 0)
+		r = sw_store_outbox_digest(store, w->sink->name, w->draining ? w->dl->drain_now : now,
+		                           w->sink->digest_after, w->sink->digest_window, skip, &made);
+	if (r >= 0)
+		r = sw_store_commit(store);
+	if (r < 0) {
+		sw_store_rollback(store);
+		log_err("sink %s: cannot group alerts into a digest: %s; retrying in %ds", w->sink->name,
+		        sw_store_errmsg(store), DELIVER_STORE_RETRY);
+		w->stalled = true;
+		worker_drained(w);
+		worker_arm(w, DELIVER_STORE_RETRY);
+		return r;
+	}
+	if (made > 0)
+		log_info("sink %s: %d digest%s of more than %lld alerts of one rule within %llds", w->sink->name, made,
+		         made == 1 ? "" : "s", (long long)w->sink->digest_after, (long long)w->sink->digest_window);
+	return 0;
+}
+
 /* Fill the free slots with due items, oldest first, as far as the sink's
  * back-off and rate let; then sleep until the earliest next attempt.  A
  * drain takes the items due when it started, including those whose
@@ -616,6 +655,8 @@ static void worker_run(struct worker *w)
 	if (!w->usable)
 		return;
 	w->stalled = false;
+	if (worker_gate(w) == 0 && worker_digest(w, now) < 0)
+		return;
 	for (;;) {
 		struct slot *sl;
 

@@ -23,10 +23,10 @@
  *   (no answer, 429, 5xx: the receiver, not this document; sink_fail()
  *   sets it unless the attempt is permanent), on which deliver.c backs the
  *   whole sink off and probes with one attempt, whatever the type.
- * - Digests (to come): the attempt's doc is any document the sink
- *   renders, an alert document or a smtpwatch.digest/1 one; a sink's send
- *   renders through lib/render.c, which tells the two apart by their
- *   schema.  key is the Idempotency-Key of whichever it is.
+ * - Digests: the attempt's doc is an alert document or, for a sink whose
+ *   ops set digests, a smtpwatch.digest/1 one (sw_digest_is() tells them
+ *   apart by their schema); key is the Idempotency-Key of whichever it
+ *   is ("digest-ID-0").
  * - HEC acknowledgement (to come): an optional member
  *   `int (*ack_poll)(struct sink *s, int64_t now)`, run by deliver.c on
  *   the sink's timer while attempts of the sink are sent but unconfirmed;
@@ -85,6 +85,7 @@ struct sink_attempt {
 struct sink_ops {
 	enum sw_sink_type type;
 	bool secret_url;       /* the url is a secret (a webhook's, a Workflows' sig=): redact it */
+	bool digests;          /* renders smtpwatch.digest/1 documents: the sink's alerts may be grouped */
 	/* At (re)load: check the sink's config and build priv.  < 0 makes the
 	 * sink unusable (its items stay queued) with why.  May be NULL. */
 	int (*setup)(struct sink *s, char *why, size_t n);

@@ -124,6 +124,7 @@ static int hec_send(struct sink *s, struct sink_attempt *a)
 }
 
 const struct sink_ops sink_hec_ops = {
+	.digests = true,
 	.type = SW_SINK_SPLUNK_HEC,
 	.secret_url = true,
 	.setup = hec_setup,

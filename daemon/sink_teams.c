@@ -1,8 +1,9 @@
-/* sink_teams.c: Microsoft Teams through a Workflows webhook: the alert as
- * an Adaptive Card.  Any 2xx is delivered (Workflows answer 202 with an
+/* sink_teams.c: Microsoft Teams through a Workflows webhook: the alert (or
+ * a digest of many) as an Adaptive Card.  Any 2xx is delivered (Workflows answer 202 with an
  * empty body). */
 #include <errno.h>
 
+#include "digest.h"
 #include "render.h"
 #include "sink.h"
 
@@ -15,7 +16,7 @@ static int teams_send(struct sink *s, struct sink_attempt *a)
 	doc = sink_doc(a);
 	if (doc == NULL)
 		return SINK_FAILED;
-	r = sw_render_teams(doc, &body);
+	r = sw_digest_is(doc) ? sw_render_teams_digest(doc, &body) : sw_render_teams(doc, &body);
 	json_decref(doc);
 	if (r < 0) {
 		sw_buf_clear(&body);
@@ -28,6 +29,7 @@ static int teams_send(struct sink *s, struct sink_attempt *a)
 }
 
 const struct sink_ops sink_teams_ops = {
+	.digests = true,
 	.type = SW_SINK_TEAMS,
 	.secret_url = true,
 	.setup = sink_setup_url,

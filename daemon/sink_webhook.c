@@ -68,6 +68,7 @@ static int webhook_send(struct sink *s, struct sink_attempt *a)
 }
 
 const struct sink_ops sink_webhook_ops = {
+	.digests = true,
 	.type = SW_SINK_WEBHOOK,
 	.secret_url = true,
 	.setup = sink_setup_url,

@@ -687,6 +687,109 @@ int sw_render_teams(const json_t *doc, struct sw_buf *out)
 	return r;
 }
 
+/* One row of the digest table: a ColumnSet of TextBlocks, the
+ * columns' widths fixed so that the rows line up (Adaptive Cards 1.4 has
+ * no Table element). */
+static json_t *teams_row(const char *const *cells, size_t n, bool header)
+{
+	static const char *const widths[] = {"stretch", "auto", "auto", "auto"};
+	json_t *cols = json_array(), *set;
+
+	if (cols == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		char *t = teams_md(cells[i]);
+		json_t *col = t ? json_pack("{s:s,s:s,s:[{s:s,s:s,s:s,s:b}]}", "type", "Column", "width", widths[i % 4],
+		                            "items", "type", "TextBlock", "text", t, "weight",
+		                            header ? "Bolder" : "Default", "wrap", 1)
+		                : NULL;
+
+		free(t);
+		if (col == NULL || json_array_append_new(cols, col) < 0) {
+			json_decref(cols);
+			return NULL;
+		}
+	}
+	set = json_pack("{s:s,s:o,s:s}", "type", "ColumnSet", "columns", cols, "spacing", header ? "Medium" : "Small");
+	return set;
+}
+
+/* See render.h. */
+int sw_render_teams_digest(const json_t *doc, struct sw_buf *out)
+{
+	static const char *const head[] = {"Subject", "Severity", "Count", "Last seen"};
+	const char *rule = json_string_value(json_object_get(doc, "rule"));
+	const char *severity = json_string_value(json_object_get(doc, "severity"));
+	const char *tenant = json_string_value(json_object_get(doc, "tenant"));
+	const json_t *alerts = json_object_get(doc, "alerts"), *a;
+	json_int_t count = json_integer_value(json_object_get(doc, "count"));
+	char title[320], line[320], more[64], fallback[400], *tmp[3];
+	json_t *body = NULL, *card, *msg;
+	size_t i, shown = 0;
+	int colour = teams_colour(severity), r = -ENOMEM;
+
+	if (!json_is_object(doc) || out == NULL || rule == NULL || colour < 0 || !json_is_array(alerts))
+		return -EINVAL;
+	snprintf(title, sizeof(title), "%lld alerts: %s", (long long)count, rule);
+	snprintf(line, sizeof(line), "Firing in tenant %s, shown as one digest", tenant ? tenant : "-");
+	snprintf(fallback, sizeof(fallback), "%s in tenant %s", title, tenant ? tenant : "-");
+	{
+		char *mt = teams_md(title), *ml = teams_md(line), *mf = teams_md(fallback);
+
+		if (mt && ml && mf)
+			body = json_pack("[{s:s,s:s,s:b,s:[{s:s,s:s,s:s,s:s,s:s,s:b},{s:s,s:s,s:s,s:b,s:b}]}]",
+			                 "type", "Container", "style", teams_colours[colour].style, "bleed", 1, "items",
+			                 "type", "TextBlock", "text", mt, "weight", "Bolder", "size", "Medium", "color",
+			                 teams_colours[colour].color, "wrap", 1,
+			                 "type", "TextBlock", "text", ml, "spacing", "None", "isSubtle", 1, "wrap", 1);
+		free(mt);
+		free(ml);
+		snprintf(fallback, sizeof(fallback), "%s", mf ? mf : "");
+		free(mf);
+	}
+	if (body == NULL || json_array_append_new(body, teams_row(head, 4, true)) < 0)
+		goto out;
+	json_array_foreach(alerts, i, a) {
+		const char *cells[4];
+
+		if (shown == SW_RENDER_TEAMS_DIGEST_ROWS)
+			break;
+		cells[0] = teams_text(a, "subject", &tmp[0]);
+		cells[1] = teams_text(a, "severity", &tmp[1]);
+		cells[2] = teams_text(a, "count", &tmp[2]);
+		cells[3] = json_is_string(json_object_get(a, "last_seen")) ? json_string_value(json_object_get(a, "last_seen"))
+		                                                           : "-";
+		r = json_array_append_new(body, teams_row(cells, 4, false));
+		for (int k = 0; k < 3; k++)
+			free(tmp[k]);
+		if (r < 0) {
+			r = -ENOMEM;
+			goto out;
+		}
+		shown++;
+	}
+	if ((json_int_t)shown < count) {
+		snprintf(more, sizeof(more), "and %lld more", (long long)(count - (json_int_t)shown));
+		if (json_array_append_new(body, json_pack("{s:s,s:s,s:b,s:b}", "type", "TextBlock", "text", more,
+		                                          "isSubtle", 1, "wrap", 1)) < 0)
+			goto out;
+	}
+	card = json_pack("{s:s,s:s,s:s,s:s,s:{s:s},s:O}", "type", "AdaptiveCard", "$schema",
+	                 "http://adaptivecards.io/schemas/adaptive-card.json", "version", "1.4", "fallbackText",
+	                 fallback, "msteams", "width", "Full", "body", body);
+	if (card == NULL)
+		goto out;
+	msg = json_pack("{s:s,s:[{s:s,s:n,s:o}]}", "type", "message", "attachments", "contentType",
+	                "application/vnd.microsoft.card.adaptive", "contentUrl", "content", card);
+	if (msg == NULL)
+		goto out;
+	r = sw_render_webhook(msg, out);
+	json_decref(msg);
+out:
+	json_decref(body);
+	return r;
+}
+
 /* ---- Splunk HEC ---- */
 
 /* See render.h.  Written by hand rather than through jansson so that

@@ -76,6 +76,15 @@ int sw_render_syslog_severity(const char *severity);
 #define SW_RENDER_TEAMS_LIST 10
 int sw_render_teams(const json_t *doc, struct sw_buf *out);
 
+/* Teams: a smtpwatch.digest/1 document as one card in the same envelope:
+ * a header in the severity's colour ("N alerts: RULE"), then a table of
+ * the first SW_RENDER_TEAMS_DIGEST_ROWS alerts (subject, severity, count,
+ * last seen; a ColumnSet a row, as Adaptive Cards 1.4 has no Table), and
+ * "and N more".  -EINVAL for a doc without rule, a known severity or
+ * alerts. */
+#define SW_RENDER_TEAMS_DIGEST_ROWS 20
+int sw_render_teams_digest(const json_t *doc, struct sw_buf *out);
+
 /* Splunk HEC: {"time":EPOCH.MS,"host":HOST,"source":"smtpwatch",
  * "sourcetype":"smtpwatch:alert","event":DOC}, compact, in that order.
  * time_ms is the transition's time (milliseconds), so a resent event is

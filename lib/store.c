@@ -236,7 +236,8 @@ static const char *const statement_sql[_ST_MAX] = {
 	[ST_OUTBOX_DEAD] =
 		"UPDATE outbox SET state = 2, attempts = attempts + 1, done_at = ?2, last_error = ?3 "
 		"WHERE id = ?1 AND state = 0 RETURNING sink",
-	[ST_OUTBOX_QUEUED] = "SELECT count(*) FROM outbox WHERE sink = ?1 AND state = 0",
+	/* Notifications: a digest row stands for its members, which are counted. */
+	[ST_OUTBOX_QUEUED] = "SELECT count(*) FROM outbox WHERE sink = ?1 AND state = 0 AND members = 0",
 	[ST_SINK_STATS_GET] =
 		"SELECT delivered, dead, failed_attempts, last_success, last_error FROM sink_stats WHERE sink = ?1",
 	[ST_SINK_SUCCESS] =

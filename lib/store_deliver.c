@@ -15,3 +15,203 @@ const char sw_store_deliver_schema[] =
 	"UPDATE outbox SET rule = json_extract(body, '$.rule'), tenant = json_extract(body, '$.tenant');"
 	"CREATE INDEX outbox_group ON outbox (sink, rule, tenant, created);"
 	"CREATE INDEX outbox_members ON outbox (digest) WHERE digest IS NOT NULL;";
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "digest.h"
+
+/* The groups of one sink with more than ?3 notifications (digest rows
+ * themselves not counted, their members are) queued since ?2, sent or
+ * not: the rule and tenant of each. */
+static const char sql_groups[] =
+	"SELECT rule, tenant FROM outbox WHERE sink = ?1 AND created >= ?2 AND members = 0 "
+	"AND rule IS NOT NULL AND tenant IS NOT NULL GROUP BY rule, tenant HAVING count(*) > ?3";
+/* A group's rows that may still join a digest: pending, never attempted,
+ * due, in no digest, not in flight (?6, a JSON array), and ready (no
+ * earlier transition of the alert pending for the sink). */
+static const char sql_candidates[] =
+	"SELECT o.id, o.body FROM outbox o WHERE o.sink = ?1 AND o.created >= ?2 AND o.rule = ?3 "
+	"AND o.tenant = ?4 AND o.state = 0 AND o.attempts = 0 AND o.digest IS NULL AND o.members = 0 "
+	"AND o.next_attempt <= ?5 AND o.id NOT IN (SELECT value FROM json_each(coalesce(?6, '[]'))) "
+	"AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.state = 0 AND p.alert_id = o.alert_id "
+	"AND p.sink = o.sink AND p.id < o.id) ORDER BY o.id";
+static const char sql_insert[] =
+	"INSERT INTO outbox (alert_id, transition, sink, body, state, attempts, created, next_attempt, rule, tenant, "
+	"members) VALUES ('digest', 0, ?1, '{}', 0, 0, ?2, ?2, ?3, ?4, ?5)";
+static const char sql_set_body[] = "UPDATE outbox SET alert_id = ?2, body = ?3 WHERE id = ?1";
+static const char sql_join[] = "UPDATE outbox SET digest = ?1 WHERE id = ?2";
+
+struct digest_members {
+	int64_t *ids;
+	char **docs;
+	size_t n, cap;
+};
+
+static void members_clear(struct digest_members *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		free(m->docs[i]);
+	free(m->docs);
+	free(m->ids);
+	memset(m, 0, sizeof(*m));
+}
+
+static int members_add(struct digest_members *m, int64_t id, const char *doc)
+{
+	if (m->n == m->cap) {
+		size_t cap = m->cap ? m->cap * 2 : 64;
+		int64_t *ids = realloc(m->ids, cap * sizeof(*ids));
+		char **docs;
+
+		if (ids == NULL)
+			return -ENOMEM;
+		m->ids = ids;
+		docs = realloc(m->docs, cap * sizeof(*docs));
+		if (docs == NULL)
+			return -ENOMEM;
+		m->docs = docs;
+		m->cap = cap;
+	}
+	m->docs[m->n] = strdup(doc ? doc : "");
+	if (m->docs[m->n] == NULL)
+		return -ENOMEM;
+	m->ids[m->n++] = id;
+	return 0;
+}
+
+/* Make one digest row of m for the group, and point its members at it. */
+static int digest_make(struct sw_store *s, const char *sink, const char *rule, const char *tenant, int64_t now,
+                       struct digest_members *m)
+{
+	sqlite3_stmt *st;
+	char id[32], *body = NULL;
+	int64_t rowid;
+	int r;
+
+	if ((r = sw_store_cached(s, sql_insert, &st)) < 0)
+		return r;
+	sqlite3_bind_text(st, 1, sink, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_text(st, 3, rule, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, tenant, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, (int64_t)m->n);
+	r = sw_store_check(s, sqlite3_step(st));
+	sw_store_stmt_done(st);
+	if (r < 0)
+		return r;
+	rowid = sqlite3_last_insert_rowid(sw_store_sqlite(s));
+	snprintf(id, sizeof(id), "digest-%lld", (long long)rowid);
+	r = sw_digest_document(id, rule, tenant, (const char *const *)m->docs, m->n, &body);
+	if (r < 0)
+		return r;
+	if ((r = sw_store_cached(s, sql_set_body, &st)) < 0)
+		goto out;
+	sqlite3_bind_int64(st, 1, rowid);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, body, -1, SQLITE_STATIC);
+	r = sw_store_check(s, sqlite3_step(st));
+	sw_store_stmt_done(st);
+	if (r < 0 || (r = sw_store_cached(s, sql_join, &st)) < 0)
+		goto out;
+	for (size_t i = 0; r >= 0 && i < m->n; i++) {
+		sqlite3_bind_int64(st, 1, rowid);
+		sqlite3_bind_int64(st, 2, m->ids[i]);
+		r = sw_store_check(s, sqlite3_step(st));
+		sw_store_stmt_done(st);
+	}
+out:
+	free(body);
+	return r;
+}
+
+/* See store_deliver.h. */
+int sw_store_outbox_digest(struct sw_store *s, const char *sink, int64_t now, int64_t after, int64_t window,
+                           const char *skip, int *ret_made)
+{
+	sqlite3_stmt *groups = NULL, *cand;
+	int made = 0, rc, r;
+
+	if (sink == NULL || after <= 0)
+		return -EINVAL;
+	/* Prepared apart: the groups are read while digests are written. */
+	r = sw_store_prepare(s, sql_groups, &groups);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(groups, 1, sink, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(groups, 2, now - window);
+	sqlite3_bind_int64(groups, 3, after);
+	while (r >= 0 && (rc = sqlite3_step(groups)) == SQLITE_ROW) {
+		struct digest_members m = {0};
+		char *rule = strdup((const char *)sqlite3_column_text(groups, 0));
+		char *tenant = strdup((const char *)sqlite3_column_text(groups, 1));
+
+		if (rule == NULL || tenant == NULL) {
+			r = -ENOMEM;
+		} else if ((r = sw_store_cached(s, sql_candidates, &cand)) >= 0) {
+			sqlite3_bind_text(cand, 1, sink, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(cand, 2, now - window);
+			sqlite3_bind_text(cand, 3, rule, -1, SQLITE_STATIC);
+			sqlite3_bind_text(cand, 4, tenant, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(cand, 5, now);
+			if (skip != NULL)
+				sqlite3_bind_text(cand, 6, skip, -1, SQLITE_STATIC);
+			while (r >= 0 && (rc = sqlite3_step(cand)) == SQLITE_ROW)
+				r = members_add(&m, sqlite3_column_int64(cand, 0), (const char *)sqlite3_column_text(cand, 1));
+			if (r >= 0 && rc != SQLITE_DONE)
+				r = sw_store_fail(s, rc, "outbox digest members");
+			sw_store_stmt_done(cand);
+			/* One alert alone goes as it is. */
+			if (r >= 0 && m.n > 1 && (r = digest_make(s, sink, rule, tenant, now, &m)) >= 0)
+				made++;
+		}
+		members_clear(&m);
+		free(rule);
+		free(tenant);
+	}
+	if (r >= 0 && rc != SQLITE_DONE)
+		r = sw_store_fail(s, rc, "outbox digest groups");
+	sqlite3_finalize(groups);
+	if (r >= 0 && ret_made != NULL)
+		*ret_made = made;
+	return r < 0 ? r : 0;
+}
+
+static const char sql_members_done[] =
+	"UPDATE outbox SET state = ?2, done_at = ?3, last_error = ?4 WHERE digest = ?1 AND state = 0";
+/* The digest row counted one itself; its members are the notifications. */
+static const char sql_members_stats[] =
+	"UPDATE sink_stats SET delivered = delivered + CASE WHEN ?3 = 1 THEN ?2 - 1 ELSE 0 END, "
+	"dead = dead + CASE WHEN ?3 = 2 THEN ?2 - 1 ELSE 0 END WHERE sink = ?1";
+
+/* See store_deliver.h. */
+int sw_store_outbox_digest_done(struct sw_store *s, int64_t digest, const char *sink, bool dead, int64_t now,
+                                const char *error)
+{
+	sqlite3_stmt *st;
+	int64_t n;
+	int r;
+
+	if ((r = sw_store_cached(s, sql_members_done, &st)) < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, digest);
+	sqlite3_bind_int(st, 2, dead ? 2 : 1);
+	sqlite3_bind_int64(st, 3, now);
+	if (error != NULL)
+		sqlite3_bind_text(st, 4, error, -1, SQLITE_STATIC);
+	r = sw_store_check(s, sqlite3_step(st));
+	sw_store_stmt_done(st);
+	if (r < 0)
+		return r;
+	n = sqlite3_changes(sw_store_sqlite(s));
+	if (n <= 0 || (r = sw_store_cached(s, sql_members_stats, &st)) < 0)
+		return r;
+	sqlite3_bind_text(st, 1, sink, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, n);
+	sqlite3_bind_int(st, 3, dead ? 2 : 1);
+	r = sw_store_check(s, sqlite3_step(st));
+	sw_store_stmt_done(st);
+	return r;
+}

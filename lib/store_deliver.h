@@ -11,6 +11,7 @@
  * Writes run in the caller's transaction, like the rest of store.h. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,3 +19,18 @@
 
 /* The SQL of the schema migration (rule, tenant, digest, members on outbox). */
 extern const char sw_store_deliver_schema[];
+
+/* Group the due notifications of sink into digests (SPEC "Sinks at
+ * scale"): for each rule and tenant with more than after notifications
+ * queued for the sink since now - window (sent or not), the rows that are
+ * pending, never attempted, due at now, ready and not in skip (a JSON
+ * array of outbox ids in flight, or NULL) become the members of one new
+ * digest row, due now, when there are two or more of them.  *ret_made
+ * (may be NULL) counts the digests made.  after must be > 0. */
+int sw_store_outbox_digest(struct sw_store *s, const char *sink, int64_t now, int64_t after, int64_t window,
+                           const char *skip, int *ret_made);
+/* The digest row digest (of sink) was delivered, or is dead: so are its
+ * pending members, and the sink's counters count them (the digest row
+ * itself was counted once by sw_store_outbox_delivered/_dead). */
+int sw_store_outbox_digest_done(struct sw_store *s, int64_t digest, const char *sink, bool dead, int64_t now,
+                                const char *error);

@@ -11,6 +11,7 @@
 #include "check_main.h"
 #include "config.h"
 #include "fixture.h"
+#include "digest.h"
 #include "render.h"
 
 static struct sw_buf out;
@@ -1083,6 +1084,92 @@ START_TEST(test_journal_spec)
 }
 END_TEST
 
+/* n member documents of one rule, subjects m000.., one with markdown. */
+static char **digest_docs(size_t n)
+{
+	char **docs = calloc(n, sizeof(*docs));
+
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_int_ge(asprintf(&docs[i],
+		                          "{\"schema\":\"smtpwatch.alert/2\",\"id\":\"a-%06zu\",\"rule\":\"unapproved-basic-auth-"
+		                          "submission\",\"severity\":\"%s\",\"tenant\":\"contoso\",\"tenant_id\":\"t-guid\","
+		                          "\"subject\":\"%s%03zu@contoso.com\",\"count\":%zu,\"first_seen\":\"2026-11-20T08:%02zu:00Z\","
+		                          "\"last_seen\":\"2026-11-20T09:%02zu:00Z\"}",
+		                          i, i == 3 ? "critical" : "high", i == 1 ? "[x](http://e)" : "m", i, i + 1, 59 - i % 60,
+		                          i % 60),
+		                 0);
+	}
+	return docs;
+}
+
+static void digest_docs_free(char **docs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(docs[i]);
+	free(docs);
+}
+
+/* The digest document: the first 50 members, "more" the rest, the
+ * highest severity, the first tenant_id, the earliest and latest times. */
+START_TEST(test_digest_document)
+{
+	char **docs = digest_docs(60), *text = NULL;
+	json_t *d;
+
+	ck_assert_int_eq(sw_digest_document("digest-9", "unapproved-basic-auth-submission", "contoso",
+	                                    (const char *const *)docs, 60, &text), 0);
+	d = json_loads(text, 0, NULL);
+	ck_assert_ptr_nonnull(d);
+	ck_assert(sw_digest_is(d));
+	ck_assert_str_eq(json_string_value(json_object_get(d, "id")), "digest-9");
+	ck_assert_int_eq(json_integer_value(json_object_get(d, "count")), 60);
+	ck_assert_int_eq(json_array_size(json_object_get(d, "alerts")), 50);
+	ck_assert_int_eq(json_integer_value(json_object_get(d, "more")), 10);
+	ck_assert_str_eq(json_string_value(json_object_get(d, "severity")), "critical");
+	ck_assert_int_eq(json_integer_value(json_object_get(d, "severity_id")), 5);
+	ck_assert_str_eq(json_string_value(json_object_get(d, "tenant_id")), "t-guid");
+	ck_assert_str_eq(json_string_value(json_object_get(d, "first_seen")), "2026-11-20T08:00:00Z");
+	ck_assert_str_eq(json_string_value(json_object_get(d, "last_seen")), "2026-11-20T09:59:00Z");
+	ck_assert_int_eq(strncmp(text, "{\"schema\":\"smtpwatch.digest/1\",\"id\":\"digest-9\",", 45), 0);
+	ck_assert_int_eq(sw_digest_document("d", "r", "t", (const char *const *)docs, 0, &text), -EINVAL);
+	json_decref(d);
+	free(text);
+	digest_docs_free(docs, 60);
+}
+END_TEST
+
+/* The Teams digest card: a header naming the count and rule, a header row
+ * and 20 rows, "and N more", markdown in a subject escaped. */
+START_TEST(test_teams_digest)
+{
+	char **docs = digest_docs(25), *text = NULL;
+	json_t *d, *msg, *card, *body, *el;
+	size_t i, rows = 0;
+
+	ck_assert_int_eq(sw_digest_document("digest-9", "unapproved-basic-auth-submission", "contoso",
+	                                    (const char *const *)docs, 25, &text), 0);
+	d = json_loads(text, 0, NULL);
+	ck_assert_int_eq(sw_render_teams_digest(d, &out), 0);
+	msg = json_loads(out.data, 0, NULL);
+	ck_assert_ptr_nonnull(msg);
+	card = json_object_get(json_array_get(json_object_get(msg, "attachments"), 0), "content");
+	ck_assert_str_eq(json_string_value(json_object_get(card, "version")), "1.4");
+	body = json_object_get(card, "body");
+	json_array_foreach(body, i, el)
+		rows += strcmp(json_string_value(json_object_get(el, "type")), "ColumnSet") == 0;
+	ck_assert_uint_eq(rows, 21);
+	ck_assert_ptr_nonnull(strstr(out.data, "\"25 alerts: unapproved-basic-auth-submission\""));
+	ck_assert_ptr_nonnull(strstr(out.data, "\"and 5 more\""));
+	ck_assert_ptr_null(strstr(out.data, "[x](http"));
+	json_object_del(d, "alerts");
+	ck_assert_int_eq(sw_render_teams_digest(d, &out), -EINVAL);
+	json_decref(msg);
+	json_decref(d);
+	free(text);
+	digest_docs_free(docs, 25);
+}
+END_TEST
+
 /* A version 2 document: every member a field, the entities' lists one
  * field per item like the evidence's (journalctl SMTPWATCH_ENTITIES_IP=..),
  * null entities left out; as reviewed in v2.journal.expected. */
@@ -1328,6 +1415,8 @@ static Suite *render_suite(void)
 	tcase_add_loop_test(tc, test_hec_answers, 0, sizeof(hec_answers) / sizeof(hec_answers[0]));
 	tcase_add_test(tc, test_journal_spec);
 	tcase_add_test(tc, test_journal_v2);
+	tcase_add_test(tc, test_digest_document);
+	tcase_add_test(tc, test_teams_digest);
 	tcase_add_test(tc, test_hec_v2);
 	tcase_add_test(tc, test_journal_values);
 	tcase_add_test(tc, test_journal_ids_and_catalog);

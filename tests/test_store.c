@@ -10,6 +10,7 @@
 #include "check_main.h"
 #include "store_int.h"
 #include "store.h"
+#include "store_deliver.h"
 #include "store_exo.h"
 #include "effective.h"
 
@@ -1078,6 +1079,82 @@ static int64_t expect_next(const char *sink, int64_t now, const char *alert_id, 
 	return id;
 }
 
+/* An alert document of the flood rule for the digest tests. */
+static void queue_doc(const char *id, int transition, int64_t now)
+{
+	char doc[256];
+
+	snprintf(doc, sizeof(doc),
+	         "{\"schema\":\"smtpwatch.alert/2\",\"id\":\"%s\",\"rule\":\"unapproved-basic-auth-submission\","
+	         "\"severity\":\"%s\",\"tenant\":\"contoso\",\"tenant_id\":\"contoso.onmicrosoft.com\","
+	         "\"subject\":\"%s@contoso.com\",\"last_seen\":\"2026-11-20T08:0%d:00Z\"}",
+	         id, transition == 1 ? "high" : "critical", id, transition);
+	ck_assert_int_eq(sw_store_outbox_add(store, id, transition, "soc", doc, now), 0);
+}
+
+/* Past digest_after notifications of one rule and tenant within the
+ * window, the waiting ones become one digest row; the digest is the only
+ * ready item, carries them, and takes them along when delivered.  A later
+ * transition of a member waits for the digest. */
+START_TEST(test_outbox_digest)
+{
+	struct sw_outbox_item it = {0};
+	struct sw_outbox_stats st;
+	char id[16];
+	int made = -1;
+	json_t *doc;
+
+	ck_assert_int_eq(sw_store_begin(store), 0);
+	for (int i = 0; i < 12; i++) {
+		snprintf(id, sizeof(id), "a-%06d", i + 1);
+		queue_doc(id, 1, 1000);
+	}
+	queue_doc("a-000001", 2, 1001); /* not ready: its transition 1 is pending */
+	/* Not more than 13 yet (after = 13): nothing. */
+	ck_assert_int_eq(sw_store_outbox_digest(store, "soc", 1001, 13, 300, NULL, &made), 0);
+	ck_assert_int_eq(made, 0);
+	/* One in flight (row 2) stays out of it. */
+	ck_assert_int_eq(sw_store_outbox_digest(store, "soc", 1001, 10, 300, "[2]", &made), 0);
+	ck_assert_int_eq(sw_store_commit(store), 0);
+	ck_assert_int_eq(made, 1);
+	ck_assert_int_eq(query_int("SELECT members FROM outbox WHERE alert_id LIKE 'digest-%'"), 11);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM outbox WHERE digest IS NOT NULL"), 11);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM outbox WHERE id = 2 AND digest IS NULL"), 1);
+	ck_assert_int_eq(sw_store_outbox_stats(store, "soc", &st), 0);
+	ck_assert_int_eq(st.queued, 13); /* notifications, not rows */
+
+	/* The ready items: row 2 (in flight elsewhere) and the digest. */
+	ck_assert_int_eq(sw_store_outbox_next_except(store, "soc", 1001, "[2]", &it), 0);
+	ck_assert_int_eq(strncmp(it.alert_id, "digest-", 7), 0);
+	ck_assert_int_eq(it.transition, 0);
+	doc = json_loads(it.body, 0, NULL);
+	ck_assert_ptr_nonnull(doc);
+	ck_assert_str_eq(json_string_value(json_object_get(doc, "schema")), "smtpwatch.digest/1");
+	ck_assert_str_eq(json_string_value(json_object_get(doc, "id")), it.alert_id);
+	ck_assert_int_eq(json_integer_value(json_object_get(doc, "count")), 11);
+	ck_assert_int_eq(json_array_size(json_object_get(doc, "alerts")), 11);
+	ck_assert_int_eq(json_integer_value(json_object_get(doc, "more")), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(doc, "tenant_id")), "contoso.onmicrosoft.com");
+	json_decref(doc);
+
+	/* Delivered: the members with it, counted as notifications. */
+	ck_assert_int_eq(sw_store_begin(store), 0);
+	ck_assert_int_eq(sw_store_outbox_delivered(store, it.id, 1002), 0);
+	ck_assert_int_eq(sw_store_outbox_digest_done(store, it.id, "soc", false, 1002, NULL), 0);
+	ck_assert_int_eq(sw_store_commit(store), 0);
+	ck_assert_int_eq(sw_store_outbox_stats(store, "soc", &st), 0);
+	ck_assert_int_eq(st.delivered, 11);
+	ck_assert_int_eq(st.queued, 2);
+	/* a-000001's next transition is ready now that its first send is
+	 * delivered (row 2 is still in flight). */
+	sw_outbox_item_clear(&it);
+	ck_assert_int_eq(sw_store_outbox_next_except(store, "soc", 1002, "[2]", &it), 0);
+	ck_assert_str_eq(it.alert_id, "a-000001");
+	ck_assert_int_eq(it.transition, 2);
+	sw_outbox_item_clear(&it);
+}
+END_TEST
+
 START_TEST(test_outbox_flow)
 {
 	struct sw_outbox_item it = {0};
@@ -1288,6 +1365,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_alerts_list_order_and_filters);
 	tcase_add_test(tc, test_alerts_list_text);
 	tcase_add_test(tc, test_outbox_flow);
+	tcase_add_test(tc, test_outbox_digest);
 	tcase_add_test(tc, test_outbox_pending_survives_restart);
 	tcase_add_test(tc, test_prune);
 	tcase_add_test(tc, test_optimize);

@@ -50,7 +50,11 @@ def write_config(env):
                      "login_url = %s\ngraph_url = %s\nexchange_url = %s\nexceptions = %s\n"
                      "signins_interval = 1h\nsignins_lookback = 1d\ninitial_backfill = 1d\n\n" %
                      (t, t, CLIENT_ID, env.secret, env.sim.url, env.sim.url, env.sim.url, reg))
-    parts.append("[sink soc]\ntype = webhook\nurl = %s/hooks/soc\nmin_severity = info\n" % env.sim.url)
+    # Every transition on its own (digest_after = 0): the checks below match
+    # each stored transition to its Idempotency-Key; digests are
+    # test_delivery's.
+    parts.append("[sink soc]\ntype = webhook\nurl = %s/hooks/soc\nmin_severity = info\ndigest_after = 0\n"
+                 % env.sim.url)
     with open(env.conf, "w") as f:
         f.write("".join(parts))
 

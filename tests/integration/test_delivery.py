@@ -11,10 +11,18 @@ Basic senders raise one alert each; then:
   once, a handful of requests, not one per queued alert), and gets every
   alert once it answers 200 again, each alert's Idempotency-Key once;
 - Teams answering 429 with Retry-After: 25 gets nothing more for 25 s.
+
+Then digests: a first cycle of 6,000 sign-ins by 3,000 unregistered Basic
+senders (the flood scenario) raises 3,000 alerts of one rule; the webhook,
+HEC and Teams each get a handful of smtpwatch.digest/1 requests, not
+3,000, whose members add up to every alert exactly once; the Teams card
+validates against the official Adaptive Card 1.4 schema; every alert stays
+listed, and the sinks count them delivered.
 """
 
 import http.server
 import json
+import re
 import os
 import socket
 import sys
@@ -101,7 +109,120 @@ def alert_keys(env):
     return {"%s-%d" % (a["id"], a["transition"]) for a in alerts} if rc == 0 else set()
 
 
+FLOOD = 3000
+SCHEMA = os.path.join(os.path.dirname(__file__), "..", "data", "adaptivecards", "adaptive-card-1.4.json")
+
+
+def card_validator():
+    """The official Adaptive Card 1.4 schema, msteams allowed on the card."""
+    import jsonschema
+    with open(SCHEMA) as f:
+        schema = json.load(f)
+    schema["definitions"]["AdaptiveCard"]["properties"]["msteams"] = {"type": "object"}
+    return jsonschema.Draft6Validator(schema)
+
+
+def digest_members(docs):
+    """Alert ids a list of received documents covers: a digest's count is
+    its members; its alerts list the first 50 of them."""
+    ids, counted = [], 0
+    for d in docs:
+        if d.get("schema") == "smtpwatch.digest/1":
+            counted += d["count"]
+            ids += [a["id"] for a in d["alerts"]]
+        else:
+            counted += 1
+            ids.append(d["id"])
+    return counted, ids
+
+
+def test_digests():
+    env = Env("digest", scenario="flood.json", sinks="")
+    senders = ["mfp%04d@contoso.com" % i for i in range(FLOOD)]
+    env.sim.add_signins("contoso.onmicrosoft.com", [
+        {"at": "-110m", "every": "1s", "count": 2 * FLOOD, "user": senders, "ip": "198.51.100.30",
+         "country": "NL", "error_code": 0}])
+    tok = os.path.join(env.dir, "hec.token")
+    with open(tok, "w") as f:
+        f.write("11111111-2222-3333-4444-555555555555\n")
+    os.chmod(tok, 0o600)
+    with open(env.conf, "a") as f:
+        f.write("[sink soc]\ntype = webhook\nurl = %s/hooks/soc\n\n"
+                "[sink hec]\ntype = splunk-hec\nurl = %s/hooks/hec\ntoken_file = %s\n\n"
+                "[sink teams]\ntype = teams\nurl = %s/hooks/teams/workflows/x\nrules = %s\n"
+                % (env.sim.url, env.sim.url, tok, env.sim.url, RULE))
+    env.sim.request("POST", "/_sim/hooks/teams/status", {"status": 202, "body": ""})
+    try:
+        rc = env.run_once(timeout=240)
+        check(rc == 0, "--once over 6,000 sign-ins exits 0 (%s)" % rc)
+        db = env.db()
+        n_alerts = db.execute("SELECT count(*) FROM alerts WHERE rule = ?", (RULE,)).fetchone()[0]
+        pending = db.execute("SELECT sink, count(*) FROM outbox WHERE state = 0 GROUP BY sink").fetchall()
+        # Notifications: an alert whose count doubled within the cycle is
+        # sent twice (after its first send), as any alert is.
+        owed = db.execute("SELECT count(*) FROM outbox WHERE sink = 'soc' AND members = 0 AND rule = ?",
+                          (RULE,)).fetchone()[0]
+        db.close()
+        check(n_alerts == FLOOD, "one alert per sender is stored (%d)" % n_alerts)
+        check(pending == [], "nothing is left queued after the cycle (%s)" % pending)
+
+        soc = [json.loads(h["body"]) for h in env.sim.hooks("soc")]
+        flood = [d for d in soc if d.get("rule") == RULE]
+        check(1 <= len(flood) <= 10, "webhook: %d requests for %d alerts of one rule" % (len(flood), FLOOD))
+        counted, ids = digest_members(flood)
+        digests = [d for d in flood if d.get("schema") == "smtpwatch.digest/1"]
+        check(counted == owed and owed >= FLOOD,
+              "webhook: the digests' counts add up to every notification (%d of %d)" % (counted, owed))
+        check(len(ids) == len(set(ids)), "webhook: no alert in two digests")
+        check(all(len(d["alerts"]) == min(50, d["count"]) and d["more"] == max(0, d["count"] - 50)
+                  and d["tenant"] == "contoso" and d["tenant_id"] == "contoso.onmicrosoft.com"
+                  and d["severity"] == "high" and d["severity_id"] == 4 and d["rule"] == RULE
+                  and all(a.get("schema") == "smtpwatch.alert/2" for a in d["alerts"]) for d in digests)
+              and digests, "webhook: smtpwatch.digest/1 with up to 50 alert documents and more = count - 50")
+        keys = [h["headers"].get("idempotency-key") for h in env.sim.hooks("soc")
+                if json.loads(h["body"]).get("schema") == "smtpwatch.digest/1"]
+        check(all(re.match(r"^digest-\d+-0$", k or "") for k in keys) and len(keys) == len(set(keys)),
+              "webhook: each digest has its own Idempotency-Key digest-ID-0 (%s)" % keys[:3])
+
+        hec = [json.loads(h["body"]) for h in env.sim.hooks("hec")]
+        hflood = [e["event"] for e in hec if e["event"].get("rule") == RULE]
+        counted, _ = digest_members(hflood)
+        check(1 <= len(hflood) <= 10 and counted == owed, "hec: %d events cover %d notifications" % (len(hflood), counted))
+
+        teams = env.sim.hooks("teams")
+        check(1 <= len(teams) <= 10, "teams: %d cards for %d alerts, not one each" % (len(teams), FLOOD))
+        try:
+            v = card_validator()
+        except ImportError:
+            v = None
+        check(v is not None, "python3-jsonschema is installed (scripts/deps)")
+        for t in teams[:3]:
+            card = json.loads(t["body"])["attachments"][0]["content"]
+            errs = [e.message[:120] for e in v.iter_errors(card)] if v else ["no validator"]
+            check(not errs, "teams: the digest card validates against Adaptive Card 1.4 (%s)" % errs[:2])
+            text = json.dumps(card)
+            rows = [b for b in card["body"] if b.get("type") == "ColumnSet"]
+            check(len(rows) == 21 and re.search(r"\d+ alerts: " + RULE, text) and "more" in text,
+                  "teams: a table of 20 alerts under a header row, and how many more (%d rows)" % len(rows))
+
+        st_db = env.db()
+        delivered = dict(st_db.execute("SELECT sink, delivered FROM sink_stats").fetchall())
+        st_db.close()
+        check(delivered.get("soc", 0) >= owed and delivered.get("teams", 0) >= owed,
+              "the sinks count every member delivered (%s)" % delivered)
+
+        # Every alert stays listed, each on its own.
+        env.start_daemon()
+        rc, lst = env.ctl("alerts", "--all")
+        alerts = lst if isinstance(lst, list) else (lst or {}).get("alerts", [])
+        check(rc == 0 and len([a for a in alerts if a["rule"] == RULE]) == FLOOD,
+              "smtpwatchctl alerts lists all %d alerts" % FLOOD)
+    finally:
+        env.close()
+
+
 def main():
+    test_digests()
     rx = Receiver(delay=0.5)
     env = Env("delivery", sinks="")
     senders = ["printer%02d@contoso.com" % i for i in range(N_SENDERS)]
