@@ -19,7 +19,7 @@
 #include "smtpwatchd.h"
 
 /* The sources of a tenant, as named in checkpoints and `status`. */
-static const char *const metrics_sources[] = {"signins", "exchange", "report", "audit", "policies"};
+static const char *const metrics_sources[] = {"signins", "exchange", "report", "audit", "policies", "usage"};
 #define N_SOURCES (sizeof(metrics_sources) / sizeof(metrics_sources[0]))
 
 /* Outbox row states (store.c: 0 pending, 1 delivered, 2 dead). */
@@ -199,6 +199,8 @@ static void source_gather(struct daemon *d, struct tenant *t, const char *source
 		p = t->audit;
 	else if (strcmp(source, "policies") == 0)
 		p = t->policies;
+	else if (strcmp(source, "usage") == 0)
+		p = t->usage;
 	if (p == NULL)
 		return;
 	st = poller_status(p);
@@ -414,6 +416,9 @@ int metrics_render(struct daemon *d, char **ret_text, size_t *ret_len, char *why
 				continue;
 			/* The audit source likewise, once on or once it has run. */
 			if (strcmp(s->source, "audit") == 0 && !s->have_cp && !t->cfg->audit)
+				continue;
+			/* And the usage report source, once on or once it has run. */
+			if (strcmp(s->source, "usage") == 0 && !s->have_cp && !t->cfg->usage)
 				continue;
 			n_samples++;
 		}

@@ -181,6 +181,9 @@ static void http_check_done(struct http *h)
 		curl_off_t ra = -1;
 		if (curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
 			x->res.retry_after = ra;
+		char *loc = NULL;
+		if (curl_easy_getinfo(easy, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc != NULL)
+			snprintf(x->res.location, sizeof(x->res.location), "%s", loc);
 		struct curl_header *hd = NULL;
 		if (curl_easy_header(easy, "NextPageUri", 0, CURLH_HEADER, -1, &hd) == CURLHE_OK && hd != NULL &&
 		    hd->value != NULL)

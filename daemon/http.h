@@ -16,6 +16,7 @@ struct http_response {
 	struct sw_buf body;   /* owned by http: valid during the callback */
 	char content_type[128];
 	int64_t retry_after;  /* seconds from Retry-After, -1 when absent */
+	char location[2048];  /* a redirect's target, absolute ("" none); never followed by http.c */
 	double total_time;    /* seconds */
 	char next_page_uri[2048]; /* the NextPageUri header (Management Activity API), "" when none */
 };

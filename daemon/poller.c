@@ -57,6 +57,7 @@ struct poller {
 
 	/* The request in hand. */
 	char *method, *url, *body, *header;
+	bool anonymous; /* no token: a pre-authenticated download URL */
 	int tries;
 	int throttles;
 	bool retried_401;
@@ -87,6 +88,16 @@ static void url_path(const char *url, char *buf, size_t n)
 		p = "/";
 	size_t len = strcspn(p, "?");
 	snprintf(buf, n, "%.*s", (int)len, p);
+}
+
+/* The path of the request in hand for a log line; a download URL's path
+ * is its credential, so it is never shown. */
+static void poller_path(const struct poller *p, char *buf, size_t n)
+{
+	if (p->anonymous)
+		snprintf(buf, n, "(the download URL)");
+	else
+		url_path(p->url, buf, n);
 }
 
 /* See poller_internal.h. */
@@ -162,6 +173,7 @@ static void poller_request_clear(struct poller *p)
 	free(p->body);
 	free(p->header);
 	p->method = p->url = p->body = p->header = NULL;
+	p->anonymous = false;
 }
 
 /* The next back-off after a failed run. */
@@ -212,7 +224,7 @@ static void poller_fail(struct poller *p, const char *fmt, ...)
 	va_end(ap);
 	/* Microsoft's error text goes to status too: no configured secret in it. */
 	log_redact(p->last_error, sizeof(p->last_error));
-	url_path(p->url, path, sizeof(path));
+	poller_path(p, path, sizeof(path));
 	if (!p->t->daemon->once)
 		sw_duration_format(poller_next_backoff(p), retry, sizeof(retry));
 	log_warn("tenant %s: %s: %s (%s %s)%s%s", p->t->cfg->name, p->ops->name, p->last_error,
@@ -304,7 +316,7 @@ static void poller_retry_page(struct poller *p, int64_t retry_after, const char 
 	int64_t ms = retry_after > 0 ? retry_after * 1000 : 1000LL << p->tries;
 	if (ms > 120000)
 		ms = 120000;
-	url_path(p->url, path, sizeof(path));
+	poller_path(p, path, sizeof(path));
 	log_info("tenant %s: %s: %s (%s %s), retrying in %llds", p->t->cfg->name, p->ops->name, what, p->method, path,
 	         (long long)((ms + 999) / 1000));
 	poller_arm_ms(p, ms);
@@ -335,7 +347,7 @@ static void poller_page_cb(struct http_response *res, void *arg)
 		if (++p->throttles < POLLER_THROTTLE_TRIES && res->retry_after > 0) {
 			char path[256];
 			int64_t wait = res->retry_after > 120 ? 120 : res->retry_after;
-			url_path(p->url, path, sizeof(path));
+			poller_path(p, path, sizeof(path));
 			log_info("tenant %s: %s: %s (%s %s), retrying in %llds", p->t->cfg->name, p->ops->name, what,
 			         p->method, path, (long long)wait);
 			poller_arm_ms(p, wait * 1000);
@@ -344,12 +356,40 @@ static void poller_page_cb(struct http_response *res, void *arg)
 		poller_retry_page(p, res->retry_after, what);
 		return;
 	}
-	if (res->status == 401 && !p->retried_401) {
+	if (res->status >= 300 && res->status < 400) {
+		if (p->ops->redirect == NULL) {
+			poller_fail(p, "HTTP %ld redirect not expected here: not followed", res->status);
+			return;
+		}
+		what[0] = '\0';
+		r = p->ops->redirect(p, res->location, &next, what, sizeof(what));
+		if (r < 0) {
+			poller_fail(p, "%s", what);
+			return;
+		}
+		p->pages++;
+		if (next == POLLER_MORE) {
+			p->tries = 0;
+			p->throttles = 0;
+			p->retried_401 = false;
+			poller_send(p);
+			return;
+		}
+		poller_note_attempt(p, NULL);
+		poller_run_end(p, true);
+		return;
+	}
+	if (res->status == 401 && !p->retried_401 && !p->anonymous) {
 		/* The token expired or was revoked mid-run: renew it once. */
 		p->retried_401 = true;
 		auth_invalidate(p->t->auth, p->ops->resource(p->t));
 		log_info("tenant %s: %s: HTTP 401 (%s), renewing the token", p->t->cfg->name, p->ops->name, serr);
 		poller_send(p);
+		return;
+	}
+	if ((res->status == 401 || res->status == 403) && p->anonymous) {
+		poller_fail(p, "HTTP %ld from the download URL (expired or refused; no token was sent there)",
+		            res->status);
 		return;
 	}
 	if ((res->status == 403 || res->status == 404) && p->ops->refused != NULL) {
@@ -381,7 +421,7 @@ static void poller_page_cb(struct http_response *res, void *arg)
 		poller_fail(p, "HTTP %ld %s", res->status, serr);
 		return;
 	}
-	if (strncasecmp(res->content_type, "application/json", 16) != 0) {
+	if (!p->anonymous && strncasecmp(res->content_type, "application/json", 16) != 0) {
 		snprintf(what, sizeof(what), "unexpected content type \"%s\"", res->content_type);
 		poller_retry_page(p, 0, what);
 		return;
@@ -402,7 +442,7 @@ answered:
 	}
 taken:
 	p->pages++;
-	if (next == POLLER_MORE && poller_link_check(p, what, sizeof(what)) < 0) {
+	if (next == POLLER_MORE && !p->anonymous && poller_link_check(p, what, sizeof(what)) < 0) {
 		poller_fail(p, "%s", what);
 		return;
 	}
@@ -446,7 +486,7 @@ static void poller_send(struct poller *p)
 {
 	struct tenant *t = p->t;
 	const char *resource = p->ops->resource(t);
-	const char *token = auth_cached(t->auth, resource);
+	const char *token = p->anonymous ? "" : auth_cached(t->auth, resource);
 	char authz[4096];
 	int r;
 
@@ -465,6 +505,12 @@ static void poller_send(struct poller *p)
 	snprintf(authz, sizeof(authz), "Authorization: Bearer %s", token);
 	const char *headers[5] = {authz, "Accept: application/json"};
 	int nh = 2;
+	if (p->anonymous) {
+		/* The download URL carries its own authorization: the token
+		 * never goes to its host. */
+		headers[0] = "Accept: */*";
+		nh = 1;
+	}
 	if (p->body != NULL)
 		headers[nh++] = "Content-Type: application/json";
 	if (p->header != NULL)
@@ -497,6 +543,16 @@ int poller_request(struct poller *p, const char *method, const char *url, const 
 	if (p->method == NULL || p->url == NULL || (body && !p->body) || (header && !p->header))
 		return -ENOMEM;
 	return 0;
+}
+
+/* See poller.h. */
+int poller_request_anonymous(struct poller *p, const char *url)
+{
+	int r = poller_request(p, "GET", url, NULL, NULL);
+
+	if (r == 0)
+		p->anonymous = true;
+	return r;
 }
 
 /* Start a run. */

@@ -45,6 +45,10 @@ struct poller_ops {
 	int (*refused)(struct poller *p, long status, const char *error, enum poller_next *ret, char *why, size_t n);
 	/* The run ended (ok or not): free per-run state. */
 	void (*end)(struct poller *p, bool ok);
+	/* A 3xx answer (may be NULL: then it fails the run).  location is the
+	 * absolute target ("" when none).  The source checks it and calls
+	 * poller_request_anonymous() (*ret POLLER_MORE), or fails with why. */
+	int (*redirect)(struct poller *p, const char *location, enum poller_next *ret, char *why, size_t n);
 	/* Extra status fields (may be NULL). */
 	void (*status)(struct poller *p, json_t *obj);
 };
@@ -66,6 +70,10 @@ void poller_health(struct poller *p, struct sw_source_health *ret);
 
 /* For sources: the next request (copied); body NULL for GET. */
 int poller_request(struct poller *p, const char *method, const char *url, const char *body, const char *header);
+/* The next request goes to url without the bearer token (a
+ * pre-authenticated download URL from a redirect): no Authorization
+ * header, any content type, no origin check (the source made its own). */
+int poller_request_anonymous(struct poller *p, const char *url);
 struct tenant *poller_tenant(struct poller *p);
 void *poller_priv(struct poller *p);
 void poller_set_priv(struct poller *p, void *priv);
@@ -86,3 +94,4 @@ extern const struct poller_ops signins_ops;
 extern const struct poller_ops exo_ops;
 extern const struct poller_ops audit_ops;
 extern const struct poller_ops policies_ops;
+extern const struct poller_ops usage_ops;

@@ -107,6 +107,7 @@ static void tenant_free(struct tenant *t)
 	poller_free(t->audit);
 	free(t->audit_state);
 	poller_free(t->policies);
+	poller_free(t->usage);
 	report_spool_free(t->report);
 	auth_free(t->auth);
 	sw_register_free(t->reg);
@@ -150,8 +151,9 @@ int daemon_tenants_build(struct daemon *d, struct sw_register **regs)
 		t->exchange = t->auth ? poller_new(t, &exo_ops) : NULL;
 		t->audit = t->auth && t->cfg->audit ? poller_new(t, &audit_ops) : NULL;
 		t->policies = t->auth ? poller_new(t, &policies_ops) : NULL;
+		t->usage = t->auth && t->cfg->usage ? poller_new(t, &usage_ops) : NULL;
 		if (t->signins == NULL || t->exchange == NULL || t->policies == NULL || t->detect_more == NULL ||
-		    (t->cfg->audit && t->audit == NULL) || report_spool_new(t, &t->report) < 0)
+		    (t->cfg->audit && t->audit == NULL) || (t->cfg->usage && t->usage == NULL) || report_spool_new(t, &t->report) < 0)
 			r = -ENOMEM;
 	}
 	free(regs);
@@ -167,8 +169,11 @@ static void tenants_start(struct daemon *d, bool now)
 		poller_start(d->tenants[i]->policies, now);
 		if (d->tenants[i]->audit != NULL)
 			poller_start(d->tenants[i]->audit, now);
+		if (d->tenants[i]->usage != NULL)
+			poller_start(d->tenants[i]->usage, now);
 		if (d->once)
-			d->once_pending += 3 + (d->tenants[i]->report != NULL) + (d->tenants[i]->audit != NULL);
+			d->once_pending += 3 + (d->tenants[i]->report != NULL) + (d->tenants[i]->audit != NULL) +
+			                   (d->tenants[i]->usage != NULL);
 		report_spool_start(d->tenants[i]->report);
 	}
 }
@@ -220,7 +225,7 @@ static void once_drained_cb(void *arg)
 /* source-unhealthy and coverage-gap for every source of a tenant. */
 static void daemon_check_health(struct daemon *d, struct tenant *t)
 {
-	struct poller *sources[] = {t->signins, t->exchange, t->policies, t->audit};
+	struct poller *sources[] = {t->signins, t->exchange, t->policies, t->audit, t->usage};
 	struct sw_detect_stats st = {0};
 	int r = sw_store_begin(d->store);
 
@@ -452,6 +457,8 @@ int daemon_poll_now(struct daemon *d, const char *tenant)
 			poller_run_now(d->tenants[i]->policies);
 			if (d->tenants[i]->audit != NULL)
 				poller_run_now(d->tenants[i]->audit);
+			if (d->tenants[i]->usage != NULL)
+				poller_run_now(d->tenants[i]->usage);
 		}
 	return 0;
 }
@@ -475,6 +482,9 @@ json_t *daemon_status(struct daemon *d)
 		if (t->audit != NULL)
 			json_object_set_new(json_object_get(json_object_get(tenants, t->cfg->name), "sources"), "audit",
 			                    poller_status(t->audit));
+		if (t->usage != NULL)
+			json_object_set_new(json_object_get(json_object_get(tenants, t->cfg->name), "sources"), "usage",
+			                    poller_status(t->usage));
 	}
 	count_alerts(d, &c);
 	doc = json_pack("{s:s,s:I,s:s,s:o,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I}}", "version", SW_VERSION, "uptime_s",

@@ -28,6 +28,7 @@ struct tenant {
 	struct poller *audit;               /* NULL unless audit = on */
 	struct audit_state *audit_state;    /* source_audit.c's counters, for status */
 	struct poller *policies;            /* conditional access, security defaults, group members */
+	struct poller *usage;               /* the email app usage report; NULL unless usage = on */
 	struct event *detect_more; /* continues detection over a large backlog */
 	struct report_spool *report;        /* NULL without report_spool */
 };

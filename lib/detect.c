@@ -11,6 +11,8 @@
 
 #include "detect_attack.h"
 #include "detect_report.h"
+#include "detect_usage.h"
+#include "store_usage.h"
 #include "detect_stopped.h"
 #include "effective.h"
 #include "store_detect.h"
@@ -690,6 +692,11 @@ static int rule_register(struct state_ctx *x, const char *rule)
 			int64_t rl = 0;
 			if (r >= 0 && sw_store_report_last_use(x->s, x->t->name, e->mailbox, &rl) >= 0 && rl > last)
 				last = rl;
+			/* And so does SMTP App activity in the email app usage report:
+			 * the second witness where sign-ins cannot be read. */
+			int64_t ul = 0;
+			if (r >= 0 && sw_store_usage_last_use(x->s, x->t->name, e->mailbox, &ul) >= 0 && ul > last)
+				last = ul;
 			if (r < 0 || (last > 0 && x->now - last < x->cfg->rules.unused_after))
 				continue;
 			sw_duration_format(x->cfg->rules.unused_after, unused, sizeof(unused));
@@ -745,6 +752,8 @@ static int detect_state(struct sw_store *s, const struct sw_config *cfg, const s
 		r = sw_detect_report(s, cfg, t, reg, now, st);
 	if (r >= 0)
 		r = sw_detect_stopped(s, cfg, t, reg, now, st);
+	if (r >= 0)
+		r = sw_detect_usage(s, cfg, t, reg, now, st);
 	sw_strv_clear(&x.holds);
 	if (x.eff_ok)
 		sw_effective_free(&x.eff);

@@ -6,6 +6,7 @@
 #include "store_int.h"
 #include "store_alert.h"
 #include "store_audit.h"
+#include "store_usage.h"
 #include "store_deliver.h"
 #include "store_exo.h"
 #include "store_lifecycle.h"
@@ -143,6 +144,7 @@ static const char *const migrations[] = {
 	sw_store_deliver_schema, /* 8: store_deliver.c, digests */
 	sw_store_audit_schema,   /* 9: store_audit.c, the audit source (issue 16) */
 	sw_store_capolicy_schema, /* 10: store_capolicy.c, the layers beyond the switches (issue 17) */
+	sw_store_usage_schema,   /* 11: store_usage.c, the email app usage report (issue 20) */
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == SW_STORE_SCHEMA_VERSION,

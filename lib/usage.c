@@ -426,3 +426,85 @@ int sw_usage_settings_parse(const char *body, size_t len, bool *ret_concealed, c
 	json_decref(doc);
 	return r;
 }
+
+/* The host of an origin "scheme://host[:port]" (brackets of IPv6 kept out). */
+static void origin_host(const char *origin, char *host, size_t n)
+{
+	const char *h = strstr(origin, "://");
+	size_t len;
+
+	h = h ? h + 3 : origin;
+	if (*h == '[') {
+		h++;
+		len = strcspn(h, "]");
+	} else {
+		len = strcspn(h, ":");
+	}
+	snprintf(host, n, "%.*s", (int)len, h);
+	sw_strlower(host);
+}
+
+/* Is host suffix itself or a name under it? */
+static bool host_under(const char *host, const char *suffix)
+{
+	size_t hl = strlen(host), sl = strlen(suffix);
+
+	if (hl == sl)
+		return strcmp(host, suffix) == 0;
+	return hl > sl && host[hl - sl - 1] == '.' && strcmp(host + hl - sl, suffix) == 0;
+}
+
+/* See usage.h. */
+int sw_usage_redirect_check(const char *graph_url, const char *location, char *why, size_t n)
+{
+	static const struct {
+		const char *graph;
+		const char *hosts[6];
+	} clouds[] = {
+		{"graph.microsoft.com", {"office.com", "office365.com", "office.net", "microsoft.com", "windows.net", NULL}},
+		{"graph.microsoft.us", {"office365.us", "microsoft.us", "apps.mil", "usgovcloudapi.net", NULL}},
+		{"dod-graph.microsoft.us", {"office365.us", "microsoft.us", "apps.mil", "usgovcloudapi.net", NULL}},
+		{"microsoftgraph.chinacloudapi.cn", {"partner.outlook.cn", "chinacloudapi.cn", "azure.cn", NULL}},
+	};
+	char origin[300], ghost[256], lhost[256], uwhy[200];
+
+	if (location == NULL || location[0] == '\0') {
+		snprintf(why, n, "the report answered a redirect without a Location");
+		return -EINVAL;
+	}
+	/* The URL is a credential: only its origin is ever shown. */
+	uwhy[0] = '\0';
+	if (sw_url_origin(location, origin, sizeof(origin)) < 0 || sw_url_check(location, uwhy, sizeof(uwhy)) < 0) {
+		if (sw_url_origin(location, origin, sizeof(origin)) < 0)
+			snprintf(origin, sizeof(origin), "an unusable URL");
+		snprintf(why, n, "the report's download URL (%s) is refused: %s; not followed", origin,
+		         uwhy[0] ? uwhy : "not a usable http(s) URL");
+		return -EINVAL;
+	}
+	origin_host(origin, lhost, sizeof(lhost));
+	if (sw_url_is_loopback(location)) {
+		if (sw_url_is_loopback(graph_url))
+			return 0;
+		snprintf(why, n, "the report's download URL points at %s, a loopback host, while graph_url is not: "
+		         "not followed", lhost);
+		return -EINVAL;
+	}
+	if (sw_url_origin(graph_url, origin, sizeof(origin)) < 0) {
+		snprintf(why, n, "graph_url has no usable origin");
+		return -EINVAL;
+	}
+	origin_host(origin, ghost, sizeof(ghost));
+	for (size_t i = 0; i < sizeof(clouds) / sizeof(clouds[0]); i++) {
+		if (strcmp(ghost, clouds[i].graph) != 0)
+			continue;
+		for (size_t k = 0; clouds[i].hosts[k] != NULL; k++)
+			if (host_under(lhost, clouds[i].hosts[k]))
+				return 0;
+		snprintf(why, n, "the report's download URL points at %s, outside the Microsoft cloud of %s: not "
+		         "followed, no token sent", lhost, ghost);
+		return -EINVAL;
+	}
+	snprintf(why, n, "the report's download URL points at %s and graph_url %s is not a known Microsoft cloud: not "
+	         "followed", lhost, ghost);
+	return -EINVAL;
+}

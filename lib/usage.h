@@ -70,3 +70,12 @@ bool sw_usage_concealed_name(const char *upn);
 /* The body of GET admin/reportSettings -> displayConcealedNames.
  * -EINVAL with why when it is not that object. */
 int sw_usage_settings_parse(const char *body, size_t len, bool *ret_concealed, char *why, size_t n);
+/* May the daemon follow the report's redirect to location?  0, or -EINVAL
+ * with why.  https only (http:// only to loopback, and only when graph_url
+ * is loopback: the simulator); in production the host must belong to the
+ * cloud of graph_url (graph.microsoft.com: office.com, office365.com,
+ * office.net, microsoft.com, windows.net; graph.microsoft.us and
+ * dod-graph.microsoft.us: office365.us, microsoft.us, apps.mil,
+ * usgovcloudapi.net; microsoftgraph.chinacloudapi.cn: partner.outlook.cn,
+ * chinacloudapi.cn, azure.cn). */
+int sw_usage_redirect_check(const char *graph_url, const char *location, char *why, size_t n);

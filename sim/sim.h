@@ -344,6 +344,9 @@ void trace_handle(struct sim_req *r);
 /* The second loopback port serving the reports; 0 or -1. */
 int usage_listen(struct sim *sim, const char *listen);
 void usage_shutdown(struct sim *sim);
+/* POST /_sim/tenants/T/usage {"concealed", "csv" (null: generated), "location" (null: the download port),
+ * "refresh", "no_p1", "trace_provisioning"}: change what the next report answers. */
+void usage_control(struct sim_req *r, struct sim_tenant *t, json_t *j);
 
 /* ---- hooks.c ---- */
 void hooks_handle(struct sim_req *r, const char *path);

@@ -694,6 +694,13 @@ static void control_tenant(struct sim_req *r, const char *rest)
 		control_audit(r, t);
 		return;
 	}
+	if (strcmp(what, "usage") == 0) {
+		json_t *j = body_json(r);
+		if (j != NULL)
+			usage_control(r, t, j);
+		json_decref(j);
+		return;
+	}
 	if (strcmp(what, "signins") != 0 && strcmp(what, "changes") != 0) {
 		sim_graph_error(r, 404, "ResourceNotFound", "expected /_sim/tenants/TENANT/signins, /changes or /audit");
 		return;

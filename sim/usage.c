@@ -593,3 +593,35 @@ void trace_handle(struct sim_req *r)
 out:
 	evhttp_clear_headers(&q);
 }
+
+/* See sim.h. */
+void usage_control(struct sim_req *r, struct sim_tenant *t, json_t *j)
+{
+	struct sim_usage *su = t->usage;
+	json_t *v;
+
+	if (!json_is_object(j)) {
+		sim_graph_error(r, 400, "BadRequest", "expected an object");
+		return;
+	}
+	if ((v = json_object_get(j, "concealed")) != NULL)
+		su->concealed = json_is_true(v);
+	if ((v = json_object_get(j, "no_p1")) != NULL)
+		su->no_p1 = json_is_true(v);
+	if ((v = json_object_get(j, "trace_provisioning")) != NULL)
+		su->trace_provisioning = json_is_true(v);
+	if ((v = json_object_get(j, "csv")) != NULL) {
+		free(su->csv);
+		su->csv = json_is_string(v) ? sim_xstrdup(json_string_value(v)) : NULL;
+	}
+	if ((v = json_object_get(j, "location")) != NULL) {
+		free(su->location);
+		su->location = json_is_string(v) ? sim_xstrdup(json_string_value(v)) : NULL;
+	}
+	if ((v = json_object_get(j, "refresh")) != NULL && json_is_string(v) &&
+	    sim_time_parse(json_string_value(v), sim_now(r->sim), &su->refresh) < 0) {
+		sim_graph_error(r, 400, "BadRequest", "refresh: not a time");
+		return;
+	}
+	sim_reply_json(r, 200, json_pack("{s:b,s:b,s:b}", "ok", 1, "concealed", su->concealed, "no_p1", su->no_p1));
+}

@@ -255,7 +255,7 @@ START_TEST(test_older_schema_migrates_forward)
 	                              "DROP INDEX outbox_group; DROP INDEX outbox_members; ALTER TABLE outbox DROP COLUMN rule; "
 	                              "ALTER TABLE outbox DROP COLUMN tenant; ALTER TABLE outbox DROP COLUMN digest; "
 	                              "ALTER TABLE outbox DROP COLUMN members;"
-	                              "DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; " CAPOLICY_DROP "PRAGMA user_version = 1",
+	                              "DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; " CAPOLICY_DROP "DROP TABLE usage_obs; DROP TABLE usage_state; PRAGMA user_version = 1",
 	                              NULL, NULL, NULL),
 	                 SQLITE_OK);
 	reopen();
@@ -503,7 +503,7 @@ START_TEST(test_migration_outbox_groups)
 	ck_assert_int_eq(sqlite3_exec(sw_store_sqlite(store),
 	                              "DROP INDEX outbox_group; DROP INDEX outbox_members; ALTER TABLE outbox DROP COLUMN rule; "
 	                              "ALTER TABLE outbox DROP COLUMN tenant; ALTER TABLE outbox DROP COLUMN digest; "
-	                              "ALTER TABLE outbox DROP COLUMN members; DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; " CAPOLICY_DROP "PRAGMA user_version = 7;"
+	                              "ALTER TABLE outbox DROP COLUMN members; DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; " CAPOLICY_DROP "DROP TABLE usage_obs; DROP TABLE usage_state; PRAGMA user_version = 7;"
 	                              "INSERT INTO outbox (alert_id, transition, sink, body, created, next_attempt) VALUES "
 	                              "('a-1', 1, 'soc', '{\"rule\":\"r1\",\"tenant\":\"contoso\"}', 10, 10)",
 	                              NULL, NULL, NULL),

@@ -7,9 +7,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alert.h"
 #include "check_main.h"
+#include "detect.h"
+#include "detect_usage.h"
 #include "fixture.h"
+#include "store_alert.h"
+#include "store_usage.h"
 #include "usage.h"
+
+static char tmpdir[64];
+static struct sw_store *store;
+static struct sw_config cfg;
+static struct sw_sink_config sinks[1];
+static struct sw_tenant_config tenant;
+static struct sw_register reg;
+static struct sw_exception entries[2];
 
 /* 00:00Z of an ISO day. */
 static int64_t day(const char *s)
@@ -231,6 +244,156 @@ START_TEST(test_report_settings)
 }
 END_TEST
 
+/* The redirect: loopback only for a loopback graph_url, https on a host of
+ * the configured cloud in production, the URL's path never in the text. */
+START_TEST(test_redirect_check)
+{
+	static const struct {
+		const char *graph, *loc;
+		int rc;
+		const char *why;
+	} cases[] = {
+		{"http://127.0.0.1:8080", "http://127.0.0.1:9999/reports/x.csv", 0, NULL},
+		{"http://127.0.0.1:8080", "http://[::1]:9999/reports/x.csv", 0, NULL},
+		{"https://graph.microsoft.com", "https://reports.office.com/data/download/SECRET", 0, NULL},
+		{"https://graph.microsoft.com", "https://x.blob.core.windows.net/r/SECRET", 0, NULL},
+		{"https://graph.microsoft.us", "https://reports.office365.us/data/download/SECRET", 0, NULL},
+		{"https://graph.microsoft.com", "http://reports.office.com/data/download/SECRET", -EINVAL, "only allowed for loopback"},
+		{"https://graph.microsoft.com", "https://reports.office.com.evil.example/SECRET", -EINVAL, "outside the Microsoft cloud"},
+		{"https://graph.microsoft.com", "https://notoffice.com/SECRET", -EINVAL, "outside the Microsoft cloud"},
+		{"https://graph.microsoft.us", "https://reports.office.com/SECRET", -EINVAL, "outside the Microsoft cloud"},
+		{"https://graph.microsoft.com", "http://127.0.0.1:9999/SECRET", -EINVAL, "a loopback host"},
+		{"https://graph.microsoft.com", "", -EINVAL, "without a Location"},
+		{"https://graph.microsoft.com", "ftp://reports.office.com/SECRET", -EINVAL, "refused"},
+	};
+	char why[400];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		why[0] = '\0';
+		int rc = sw_usage_redirect_check(cases[i].graph, cases[i].loc, why, sizeof(why));
+		ck_assert_msg(rc == cases[i].rc, "%s -> %s: %d (%s)", cases[i].graph, cases[i].loc, rc, why);
+		if (cases[i].why != NULL) {
+			ck_assert_msg(strstr(why, cases[i].why) != NULL, "%s: %s", cases[i].loc, why);
+			ck_assert_msg(strstr(why, "SECRET") == NULL, "the path is shown: %s", why);
+		}
+	}
+}
+END_TEST
+
+static void setup(void)
+{
+	fixture_store_open(tmpdir, "usage", &store);
+	fixture_config(&cfg, sinks, &tenant, &reg, entries, sizeof(entries) / sizeof(entries[0]));
+	entries[0] = (struct sw_exception){.mailbox = "scanner@contoso.com", .line = 1, .owner = "facilities@contoso.com",
+	                                   .ticket = "CHG-1", .expires = day("2027-01-31"), .expires_text = "2027-01-31",
+	                                   .max_daily_messages = -1};
+	reg.n = 1;
+}
+
+static void teardown(void)
+{
+	fixture_store_close(tmpdir, store);
+}
+
+/* Store a corpus file as the source does; the observations added. */
+static size_t store_file(const char *name)
+{
+	struct sw_usage u;
+	struct sw_error err = {0};
+	size_t added = 0;
+
+	ck_assert_int_eq(parse_file(name, &u, &err), 0);
+	ck_assert_int_eq(sw_store_begin(store), 0);
+	ck_assert_int_eq(sw_store_usage_add(store, "contoso", u.rows, u.n, NOW, &added), 0);
+	ck_assert_int_eq(sw_store_commit(store), 0);
+	sw_usage_clear(&u);
+	return added;
+}
+
+/* Sign-ins of the tenant refused since the start (no P1). */
+static void signins_refused(void)
+{
+	struct sw_checkpoint cp = {.last_attempt = NOW - 60};
+	snprintf(cp.last_error, sizeof(cp.last_error), "HTTP 403 Authentication_RequestFromNonPremiumTenantOrB2CTenant");
+	ck_assert_int_eq(sw_store_checkpoint_put(store, "contoso", "signins", &cp), 0);
+}
+
+static int detect(struct sw_detect_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	ck_assert_int_eq(sw_store_begin(store), 0);
+	int r = sw_detect_usage(store, &cfg, &tenant, &reg, NOW, st);
+	ck_assert_int_eq(sw_store_commit(store), 0);
+	return r;
+}
+
+/* One observation per (user, refresh date); state kept. */
+START_TEST(test_store_dedupe_and_state)
+{
+	struct sw_usage_state st = {.refresh_day = day("2026-12-01"), .users = 3, .smtp_users = 2, .concealed = true,
+	                            .concealed_users = 1, .settings = "on", .updated = NOW}, got;
+	int64_t n = 0, last = 0;
+
+	ck_assert_uint_eq(store_file("documented.csv"), 3);
+	ck_assert_uint_eq(store_file("documented.csv"), 0);
+	ck_assert_int_eq(sw_store_usage_smtp_count(store, "contoso", day("2026-11-01"), &n), 0);
+	ck_assert_int_eq(n, 2);
+	ck_assert_int_eq(sw_store_usage_last_use(store, "contoso", "scanner@contoso.com", &last), 0);
+	ck_assert_int_eq(last, day("2026-11-30"));
+	ck_assert_int_eq(sw_store_usage_last_use(store, "contoso", "alice@contoso.com", &last), 0);
+	ck_assert_int_eq(last, 0); /* no SMTP App activity: not a use */
+	ck_assert_int_eq(sw_store_usage_state_get(store, "contoso", &got), -ENOENT);
+	ck_assert_int_eq(sw_store_usage_state_put(store, "contoso", &st), 0);
+	ck_assert_int_eq(sw_store_usage_state_get(store, "contoso", &got), 0);
+	ck_assert(got.concealed);
+	ck_assert_int_eq(got.smtp_users, 2);
+	ck_assert_str_eq(got.settings, "on");
+}
+END_TEST
+
+/* Without sign-ins: the unregistered SMTP App user alerts (medium, the
+ * usage evidence), the registered one does not, each observation once. */
+START_TEST(test_rule_without_signins)
+{
+	struct sw_detect_stats st;
+	struct sw_alert a = {0};
+
+	store_file("documented.csv");
+	ck_assert_int_eq(detect(&st), 0);
+	ck_assert_int_eq(st.fired, 0); /* sign-ins not known to be unavailable yet */
+	signins_refused();
+	ck_assert_int_eq(detect(&st), 0);
+	ck_assert_int_eq(st.fired, 1);
+	ck_assert_int_eq(sw_store_alert_find(store, SW_RULE_UNAPPROVED_BASIC_AUTH, "contoso", "printer@contoso.com", &a), 0);
+	ck_assert_int_eq(a.severity, SW_SEV_MEDIUM);
+	ck_assert_ptr_nonnull(strstr(a.summary, "per the email app usage report"));
+	ck_assert_ptr_nonnull(strstr(a.summary, "Basic or OAuth is not known"));
+	ck_assert_str_eq(json_string_value(json_object_get(a.evidence, "auth")), "unknown");
+	ck_assert_str_eq(json_string_value(json_object_get(a.evidence, "usage_report_day")), "2026-12-01");
+	sw_alert_clear(&a);
+	ck_assert_int_eq(sw_store_alert_find(store, SW_RULE_UNAPPROVED_BASIC_AUTH, "contoso", "scanner@contoso.com", &a),
+	                 -ENOENT);
+	ck_assert_int_eq(detect(&st), 0);
+	ck_assert_int_eq(st.fired, 0); /* acted on once */
+}
+END_TEST
+
+/* With sign-ins readable the report adds no alert of its own. */
+START_TEST(test_rule_quiet_with_signins)
+{
+	struct sw_detect_stats st;
+	struct sw_checkpoint cp = {.last_success = NOW - 300, .last_attempt = NOW - 300};
+
+	ck_assert_int_eq(sw_store_checkpoint_put(store, "contoso", "signins", &cp), 0);
+	store_file("documented.csv");
+	ck_assert_int_eq(detect(&st), 0);
+	ck_assert_int_eq(st.fired, 0);
+	ck_assert(sw_detect_signins_available(store, "contoso", NOW));
+	signins_refused();
+	ck_assert(!sw_detect_signins_available(store, "contoso", NOW));
+}
+END_TEST
+
 static Suite *usage_suite(void)
 {
 	Suite *s = suite_create("usage");
@@ -244,6 +407,14 @@ static Suite *usage_suite(void)
 	tcase_add_test(tc, test_unknown_columns);
 	tcase_add_test(tc, test_empty_and_broken);
 	tcase_add_test(tc, test_report_settings);
+	tcase_add_test(tc, test_redirect_check);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("store and rule");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_store_dedupe_and_state);
+	tcase_add_test(tc, test_rule_without_signins);
+	tcase_add_test(tc, test_rule_quiet_with_signins);
 	suite_add_tcase(s, tc);
 	return s;
 }

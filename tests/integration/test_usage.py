@@ -1,0 +1,150 @@
+"""The email app usage report, end to end, for a tenant without Entra ID P1
+(sim/scenarios/usage.json): sign-ins answer 403 with Microsoft's licence
+error, the usage source follows the report's 302 to the simulator's second
+port without the bearer token, stores one observation per user and refresh
+date, and the SMTP App users outside the register raise
+unapproved-basic-auth-submission with the usage evidence.  Then concealed
+names switched on between two runs (said in status, no hash becomes a
+sender), a redirect to a host outside the cloud, a report dated in the
+future, an empty report: clear status and log lines, nothing wrong stored,
+the daemon keeps running."""
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import Env, check, finish, wait_for  # noqa: E402
+
+TENANT = "contoso.onmicrosoft.com"
+RULE = "unapproved-basic-auth-submission"
+HEADER = ("Report Refresh Date,User Principal Name,Display Name,Is Deleted,Deleted Date,Last Activity Date,"
+          "Mail For Mac,Outlook For Mac,Outlook For Windows,Outlook For Mobile,Other For Mobile,Outlook For Web,"
+          "POP3 App,IMAP4 App,SMTP App,Report Period\r\n")
+
+
+def usage_run(env, what):
+    """Poll and wait for the usage source's next run to end."""
+    before = (env.source("usage") or {}).get("runs", 0)
+    env.ctl("poll")
+    return wait_for(lambda: (env.source("usage") or {}).get("runs", 0) > before
+                    and (env.source("usage") or {}).get("state") != "running", timeout=60, what=what)
+
+
+def observations(env):
+    db = env.db()
+    rows = db.execute("SELECT upn, refresh_day, smtp FROM usage_obs ORDER BY upn").fetchall()
+    db.close()
+    return rows
+
+
+def alerts_of(env):
+    rc, doc = env.ctl("alerts")
+    return [a for a in (doc.get("alerts", []) if rc == 0 else []) if a["rule"] == RULE]
+
+
+def first_run(env):
+    ok = wait_for(lambda: (env.source("usage") or {}).get("state") == "ok", timeout=60, what="first usage run")
+    src = env.source("usage") or {}
+    check(bool(ok), "the usage source completes its first run (%s)" % src)
+    sig = env.source("signins") or {}
+    check(sig.get("state") == "failing" and "premium license" in (sig.get("last_error") or ""),
+          "the sign-ins source says the tenant has no premium licence (%s)" % sig.get("last_error"))
+    rows = observations(env)
+    check(len(rows) == 4 and len({r[1] for r in rows}) == 1, "one observation per user of the report (%s)" % rows)
+    check(sorted(r[0] for r in rows if r[2] == 1) == ["copier@contoso.com", "scanner-hq@contoso.com",
+                                                        "scanner2@contoso.com"],
+          "the three SMTP App users are found (%s)" % rows)
+    rep = src.get("report") or {}
+    check(rep.get("users") == 4 and rep.get("smtp_users") == 3 and rep.get("names_concealed") is False and
+          rep.get("display_concealed_names") == "off", "status shows the report's counts (%s)" % rep)
+    st = env.sim.stats()["usage"]
+    check(st["downloads"] >= 1 and st["downloads_with_authorization"] == 0,
+          "the download URL was fetched, never with the Authorization header (%s)" % st)
+
+    found = wait_for(lambda: len(alerts_of(env)) >= 2 and alerts_of(env), timeout=30, what="usage alerts")
+    subjects = sorted(a["subject"] for a in (found or []))
+    check(subjects == ["copier@contoso.com", "scanner2@contoso.com"],
+          "the unregistered SMTP App users alert, the registered scanner-hq does not (%s)" % subjects)
+    for a in found or []:
+        check(a["severity"] == "medium", "%s is medium: Basic or OAuth is not known (%s)" % (a["subject"], a["severity"]))
+        check("per the email app usage report" in a["summary"] and "Basic or OAuth is not known" in a["summary"],
+              "the summary says what the evidence is (%s)" % a["summary"])
+    hooks = wait_for(lambda: [h for h in env.sim.hooks("soc") if json.loads(h["body"])["rule"] == RULE],
+                     timeout=30, what="webhook")
+    doc = json.loads(hooks[0]["body"]) if hooks else {}
+    ev = doc.get("evidence") or {}
+    check(ev.get("sources") == ["usage"] and ev.get("auth") == "unknown" and ev.get("usage_report_day"),
+          "the delivered alert carries the usage evidence (%s)" % ev)
+
+    records = src.get("records")
+    check(bool(usage_run(env, "second run")), "a second run completes")
+    check(len(observations(env)) == 4 and (env.source("usage") or {}).get("records") == records,
+          "the same report read again stores nothing new")
+
+
+def concealed(env):
+    env.sim.request("POST", f"/_sim/tenants/{TENANT}/usage", {"concealed": True, "refresh": "0s"})
+    check(bool(usage_run(env, "run with concealed names")), "the run with concealed names completes")
+    src = env.source("usage") or {}
+    rep = src.get("report") or {}
+    check(src.get("state") == "ok" and rep.get("names_concealed") is True and rep.get("concealed_smtp_users") == 3,
+          "status says names are concealed, 3 of them with SMTP App activity (%s)" % rep)
+    check("Org settings > Reports" in (rep.get("note") or ""), "and how to turn that off (%s)" % rep.get("note"))
+    check("names concealed" in env.log_text(), "the log says it once")
+    upns = [r[0] for r in observations(env)]
+    check(all("@" in u for u in upns) and len(upns) == 4, "no hash is stored as a user (%s)" % upns)
+    check(all("@" in a["subject"] for a in alerts_of(env)), "no hash becomes a sender")
+    env.sim.request("POST", f"/_sim/tenants/{TENANT}/usage", {"concealed": False, "refresh": "-1d"})
+
+
+def hostile(env):
+    for loc, what in (("http://203.0.113.7/data/download/x", "http:// to a host that is not loopback"),
+                      ("https://reports.evil.example/data/download/x", "a host outside the cloud")):
+        env.sim.request("POST", f"/_sim/tenants/{TENANT}/usage", {"location": loc})
+        usage_run(env, "run with a redirect to " + what)
+        src = env.source("usage") or {}
+        err = src.get("last_error") or ""
+        check(src.get("state") == "failing" and "not followed" in err and "/data/download" not in err,
+              "a redirect to %s is refused, its path not shown (%s)" % (what, err))
+    env.sim.request("POST", f"/_sim/tenants/{TENANT}/usage", {"location": None})
+    st = env.sim.stats()["usage"]
+    check(st["downloads_with_authorization"] == 0, "no request carried the token to a download host (%s)" % st)
+
+    before = observations(env)
+    env.sim.request("POST", f"/_sim/tenants/{TENANT}/usage", {
+        "csv": HEADER + "2099-01-05,future@contoso.com,F,False,,2099-01-04,No,No,No,No,No,No,No,No,Yes,7\r\n"})
+    usage_run(env, "run with a report dated in the future")
+    err = (env.source("usage") or {}).get("last_error") or ""
+    check("in the future" in err and "line 2" in err, "a refresh date in the future is refused by line (%s)" % err)
+    check(observations(env) == before, "nothing of it is stored")
+
+    env.sim.request("POST", f"/_sim/tenants/{TENANT}/usage", {"csv": HEADER + "2026-01-01,x@contoso.com,X,False,,,"
+                                                               "No,No,No,No,No,No,No,No,Maybe,7\r\n"})
+    usage_run(env, "run with an unknown SMTP App value")
+    err = (env.source("usage") or {}).get("last_error") or ""
+    check("\"Maybe\" is not understood" in err, "an unknown SMTP App value is named (%s)" % err)
+
+    env.sim.request("POST", f"/_sim/tenants/{TENANT}/usage", {"csv": ""})
+    usage_run(env, "run with an empty report")
+    src = env.source("usage") or {}
+    check(src.get("state") == "ok" and (src.get("report") or {}).get("users") == 0,
+          "an empty report is a report of nobody (%s)" % src.get("report"))
+    check(observations(env) == before, "and removes nothing stored")
+    check(env.daemon.poll() is None, "the daemon keeps running")
+
+
+def main():
+    env = Env("usage", scenario="usage.json")
+    try:
+        env.start_daemon()
+        first_run(env)
+        concealed(env)
+        hostile(env)
+    finally:
+        env.close()
+    finish()
+
+
+if __name__ == "__main__":
+    main()
