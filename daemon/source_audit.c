@@ -18,6 +18,7 @@
  * that start more than 7 days ago: a checkpoint older than that means a
  * gap, which status names and coverage-gap reports a day before. */
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -464,6 +465,18 @@ static void audit_error(const char *body, size_t len, char *code, size_t cn, cha
 	sw_exo_error_text(body, len, text, tn);
 }
 
+/* Does the error say "Tenant ... does not exist." (in its message, after
+ * the exception's first words)? */
+static bool audit_tenant_unknown(const char *body, size_t len)
+{
+	json_t *root = json_loadb(body, len, 0, NULL);
+	const char *msg = json_string_value(json_object_get(json_object_get(root, "error"), "message"));
+	bool r = msg != NULL && strstr(msg, "Tenant ") != NULL && strstr(msg, "does not exist") != NULL;
+
+	json_decref(root);
+	return r;
+}
+
 /* A 400 or 404 (or another status the poller passes on). */
 static int audit_answer(struct poller *p, long status, const char *body, size_t len, enum poller_next *ret, char *why,
                         size_t n)
@@ -486,6 +499,18 @@ static int audit_answer(struct poller *p, long status, const char *body, size_t 
 	}
 	switch (run->step) {
 	case AUDIT_START:
+		if (status == 400 && strncmp(code, "AF", 2) != 0 && audit_tenant_unknown(body, len)) {
+			/* "StartSubscription [...] failed. Exception: ...Tenant X does
+			 * not exist.": the audit service has no such tenant, which is
+			 * what it says while unified audit logging is off. */
+			audit_subscription_put(p, "none", "the audit service does not know the tenant");
+			poller_set_denied(p);
+			snprintf(why, n, "the audit service does not know tenant %s (\"Tenant ... does not exist\"): unified "
+			         "audit logging is probably off; turn it on (Microsoft Purview portal, Audit, \"Start recording "
+			         "user and admin activity\", or Set-AdminAuditLogConfig -UnifiedAuditLogIngestionEnabled $true) "
+			         "and allow an hour", t->cfg->tenant_id);
+			return -EPERM;
+		}
 		if (status == 400 && strcmp(code, "AF20024") == 0) {
 			audit_subscription_put(p, "enabled", "AF20024");
 			r = audit_request_list(p, run);

@@ -322,6 +322,20 @@ static void subscription_start(struct sim_req *r, struct sim_tenant *t)
 {
 	if (!content_type_ok(r))
 		return;
+	if (t->audit_sub == AUDIT_OFF) {
+		/* What Microsoft answers while unified audit logging is off: an
+		 * exception text split across code and message, a stack trace. */
+		char oid[37], code[400];
+		sim_guid_of("tenant", t->name, oid);
+		snprintf(code, sizeof(code), "StartSubscription [CorrId=%s][TenantId=%s,ContentType=Audit.Exchange,"
+			"ApplicationId=%s,PublisherId=%s][AppId", r->request_id, t->tenant_id ? t->tenant_id : oid,
+			t->client_id, t->tenant_id ? t->tenant_id : oid);
+		manage_error(r, 400, code, "%s] failed. Exception: Microsoft.Office.Compliance.Audit.DataServiceException: "
+			"Tenant %s does not exist.\r\n   at Microsoft.Office.Compliance.Audit.API.AzureManager."
+			"<GetSubscriptionTableClientForTenantAsync>d__52.MoveNext()", t->client_id,
+			t->tenant_id ? t->tenant_id : oid);
+		return;
+	}
 	if (t->audit_sub == AUDIT_SUB_DISABLED) {
 		manage_error(r, 400, "AF20023", "The subscription was disabled by %s.",
 			t->audit_disabled_by ? t->audit_disabled_by : "an administrator");

@@ -736,8 +736,10 @@ static int tenant_parse(struct sim *sim, struct sim_tenant *t, json_t *o, const 
 			t->audit_sub = AUDIT_SUB_ENABLED;
 		else if (strcmp(sub, "disabled") == 0)
 			t->audit_sub = AUDIT_SUB_DISABLED;
+		else if (strcmp(sub, "off") == 0)
+			t->audit_sub = AUDIT_OFF;
 		else
-			return ERR("%s.subscription: expected \"none\", \"enabled\" or \"disabled\"", w);
+			return ERR("%s.subscription: expected \"none\", \"enabled\", \"disabled\" or \"off\"", w);
 		if (json_is_string(json_object_get(v, "disabled_by")))
 			t->audit_disabled_by = sim_xstrdup(json_string_value(json_object_get(v, "disabled_by")));
 		if (json_object_get(v, "records") != NULL) {

@@ -71,7 +71,9 @@ struct sim_audit_rec {
 	bool duplicate;     /* also in a second blob a minute later */
 	size_t order;
 };
-enum { AUDIT_SUB_NONE, AUDIT_SUB_ENABLED, AUDIT_SUB_DISABLED };
+/* AUDIT_OFF: unified audit logging is off for the tenant (the audit service
+ * does not know it): the start answers "Tenant ... does not exist." */
+enum { AUDIT_SUB_NONE, AUDIT_SUB_ENABLED, AUDIT_SUB_DISABLED, AUDIT_OFF };
 
 struct sim_tenant {
 	char *name;      /* "contoso.onmicrosoft.com" */

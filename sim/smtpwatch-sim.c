@@ -653,9 +653,11 @@ static void control_audit(struct sim_req *r, struct sim_tenant *t)
 			t->audit_sub = AUDIT_SUB_ENABLED;
 		else if (strcmp(sub, "disabled") == 0)
 			t->audit_sub = AUDIT_SUB_DISABLED;
+		else if (strcmp(sub, "off") == 0)
+			t->audit_sub = AUDIT_OFF;
 		else {
 			json_decref(j);
-			sim_graph_error(r, 400, "BadRequest", "subscription: expected none, enabled or disabled");
+			sim_graph_error(r, 400, "BadRequest", "subscription: expected none, enabled, disabled or off");
 			return;
 		}
 	}

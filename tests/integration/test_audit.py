@@ -303,6 +303,14 @@ def bad_input():
         un = [a for a in (alerts.get("alerts", []) if rc == 0 else [])
               if a["rule"] == "source-unhealthy" and a["subject"] == "audit"]
         check(len(un) == 1 and "disabled" in un[0]["summary"], "source-unhealthy says the subscription is disabled")
+        env.sim.request("POST", f"/_sim/tenants/{TENANT}/audit", {"subscription": "off"})
+        env.ctl("poll")
+        ok = wait_for(lambda: "unified audit logging is probably off" in ((env.source("audit") or {}).get("last_error")
+                                                                          or ""), timeout=60, what="auditing off")
+        src = env.source("audit") or {}
+        check(bool(ok) and src.get("denied") is True and "at Microsoft" not in (src.get("last_error") or ""),
+              "auditing off (\"Tenant ... does not exist\") is refused, saying what to turn on, without the stack "
+              "trace (%s)" % src.get("last_error"))
     finally:
         env.close()
 
