@@ -9,7 +9,8 @@
    rows, ANALYZE), left to settle; then REQUESTS round trips each of
    {"cmd":"status"} and {"cmd":"alerts"}, each on a fresh connection as
    smtpwatchctl makes them: median and p99, reply bytes and the number
-   of alerts listed.  Also the daemon's VmHWM.
+   of alerts listed; then 5 of {"cmd":"report"} in each --format (json,
+   csv, html): median and worst, reply bytes.  Also the daemon's VmHWM.
 
 Prints key=value lines (bench/run turns them into the table).
 Usage: bench_status.py --build DIR [--records N] [--requests N] [--db PATH]
@@ -182,6 +183,16 @@ def main():
             print("%s_median_ms=%.3f\n%s_p99_ms=%.3f\n%s_reply_bytes=%d" % (cmd, med, cmd, p99, cmd, size))
         _, _, reply = round_trip(env.socket, b'{"cmd":"alerts"}\n')
         print("alerts_listed=%d" % len(reply["data"]["alerts"]))
+        # The reports people read: the daemon builds the whole document on
+        # its loop (every sender ever seen, the weeks, the verdict).
+        for fmt in ("json", "csv", "html"):
+            line = (json.dumps({"cmd": "report", "format": fmt}) + "\n").encode()
+            times = []
+            for _ in range(5):
+                dt, size, _ = round_trip(env.socket, line)
+                times.append(dt * 1000)
+            print("report_%s_median_ms=%.1f\nreport_%s_max_ms=%.1f\nreport_%s_reply_bytes=%d" %
+                  (fmt, statistics.median(times), fmt, max(times), fmt, size))
         print("loaded_rss_kb=%d" % proc_kb(env.daemon.pid, "VmRSS"))
         print("loaded_hwm_kb=%d" % proc_kb(env.daemon.pid, "VmHWM"), flush=True)
     finally:

@@ -8,10 +8,32 @@
 #include <stdio.h>
 #include <string.h>
 
-/* A (sender, day) of successful sign-ins, and of report messages, from ?2. */
-#define SIGNIN_DAYS                                                                                   \
-	"SELECT lower(upn) AS sender, created - created % 86400 AS day, count(*) AS n FROM signins"    \
-	" WHERE tenant = ?1 AND created >= ?2 AND error_code = 0 AND upn IS NOT NULL GROUP BY 1, 2"
+/* See store_inventory.h.  sw_store_signins_add counts what it inserts
+ * (a duplicate id is not inserted), a trigger takes off what any delete
+ * removes (retention); nothing updates a stored sign-in. */
+const char sw_store_inventory_schema[] =
+	"CREATE TABLE signin_days ("
+	"  tenant TEXT NOT NULL,"
+	"  sender TEXT NOT NULL,"
+	"  day INTEGER NOT NULL,"
+	"  n INTEGER NOT NULL,"
+	"  PRIMARY KEY (tenant, sender, day)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX signin_days_day ON signin_days (tenant, day);"
+	"INSERT INTO signin_days (tenant, sender, day, n)"
+	" SELECT tenant, lower(upn), created - created % 86400, count(*) FROM signins"
+	" WHERE error_code = 0 AND upn IS NOT NULL GROUP BY 1, 2, 3;"
+	"CREATE TRIGGER signin_days_del AFTER DELETE ON signins"
+	" WHEN OLD.error_code = 0 AND OLD.upn IS NOT NULL BEGIN"
+	"  UPDATE signin_days SET n = n - 1"
+	"   WHERE tenant = OLD.tenant AND sender = lower(OLD.upn) AND day = OLD.created - OLD.created % 86400;"
+	"  DELETE FROM signin_days"
+	"   WHERE tenant = OLD.tenant AND sender = lower(OLD.upn) AND day = OLD.created - OLD.created % 86400"
+	"   AND n <= 0;"
+	" END;";
+
+/* A (sender, day) of successful sign-ins from the day of ?2, from the rollup. */
+#define SIGNIN_DAYS "SELECT sender, day, n FROM signin_days WHERE tenant = ?1 AND day >= ?2"
 
 /* See store_inventory.h. */
 int sw_store_inventory(struct sw_store *s, const char *tenant, int64_t since30, sw_inventory_cb cb, void *arg)
@@ -19,8 +41,8 @@ int sw_store_inventory(struct sw_store *s, const char *tenant, int64_t since30, 
 	sqlite3_stmt *st = NULL;
 	int r = sw_store_prepare(
 		s,
-		"WITH g AS (SELECT lower(upn) AS sender, min(created) AS f, max(created) AS l, sum(created >= ?2) AS n30"
-		"  FROM signins WHERE tenant = ?1 AND error_code = 0 AND upn IS NOT NULL GROUP BY 1),"
+		"WITH g AS (SELECT sender, min(day) AS f, max(day) AS l, sum(CASE WHEN day >= ?2 THEN n ELSE 0 END) AS n30"
+		"  FROM signin_days WHERE tenant = ?1 GROUP BY sender),"
 		" r AS (SELECT sender, min(day) AS f, max(day) AS l,"
 		"  max(CASE WHEN auth = 'basic' THEN day END) AS lb, max(CASE WHEN auth = 'oauth' THEN day END) AS lo,"
 		"  sum(CASE WHEN day >= ?2 THEN messages ELSE 0 END) AS m30"

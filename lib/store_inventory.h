@@ -15,11 +15,19 @@
 
 #include "store.h"
 
+/* The SQL of schema migration 12: signin_days, successful SMTP sign-ins
+ * per (tenant, lower-case sender, UTC day), kept by sw_store_signins_add
+ * and a delete trigger on signins.
+ * The inventory, the weekly chart, basic-sender-stopped and the
+ * readiness report read it instead of scanning every stored sign-in
+ * (seconds at a million rows, on the daemon's loop). */
+extern const char sw_store_inventory_schema[];
+
 /* One sender of the inventory. */
 struct sw_inventory_sender {
 	char sender[320];
 	bool basic, oauth;             /* ever seen with Basic / with OAuth */
-	int64_t first_seen, last_seen; /* Unix s; report days count from 00:00Z */
+	int64_t first_seen, last_seen; /* 00:00Z of the first and last day */
 	int64_t last_basic, last_oauth; /* 0 never */
 	int64_t messages_30d;          /* report messages from since30 on, all protocols */
 	int64_t signins_30d;           /* successful SMTP sign-ins from since30 on */

@@ -112,8 +112,10 @@ struct sw_report_imports {
 };
 int sw_store_report_imports(struct sw_store *s, const char *tenant, struct sw_report_imports *ret);
 
-/* Successful SMTP sign-ins per user from since on (for the readiness
- * report: the sign-in logs see Basic submissions too). */
+/* Successful SMTP sign-ins per user from the day of since on (for the
+ * readiness report: the sign-in logs see Basic submissions too), from the
+ * per-day rollup: upn in lower case, first and last as 00:00Z of the
+ * day. */
 struct sw_signin_sender {
 	char upn[320];
 	int64_t count;

@@ -255,7 +255,8 @@ START_TEST(test_older_schema_migrates_forward)
 	                              "DROP INDEX outbox_group; DROP INDEX outbox_members; ALTER TABLE outbox DROP COLUMN rule; "
 	                              "ALTER TABLE outbox DROP COLUMN tenant; ALTER TABLE outbox DROP COLUMN digest; "
 	                              "ALTER TABLE outbox DROP COLUMN members;"
-	                              "DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; " CAPOLICY_DROP "DROP TABLE usage_obs; DROP TABLE usage_state; PRAGMA user_version = 1",
+	                              "DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; " CAPOLICY_DROP "DROP TABLE usage_obs; DROP TABLE usage_state; "
+	                              "DROP TRIGGER signin_days_del; DROP TABLE signin_days; PRAGMA user_version = 1",
 	                              NULL, NULL, NULL),
 	                 SQLITE_OK);
 	reopen();
@@ -266,6 +267,46 @@ START_TEST(test_older_schema_migrates_forward)
 	ck_assert_int_eq(query_int("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = 'signins_tenant'"),
 	                 1);
 	ck_assert_int_eq(signin_count("contoso"), 1);
+}
+END_TEST
+
+/* signin_days (migration 12): successful sign-ins per lower-case sender
+ * and UTC day: a duplicate id adds nothing, failures
+ * and sign-ins without a UPN are not counted, retention takes its share
+ * off, and the migration builds it from what was stored before. */
+START_TEST(test_signin_days_rollup)
+{
+	struct sw_signin a[] = {
+		signin("r1", 86400 + 10, "Scanner@Contoso.com", 0), signin("r2", 86400 + 20, "scanner@contoso.com", 0),
+		signin("r3", 2 * 86400 + 5, "scanner@contoso.com", 0), signin("r4", 86400 + 30, "scanner@contoso.com", 50126),
+		signin("r5", 86400 + 40, NULL, 0),
+	};
+	size_t added = 0;
+
+	ck_assert_int_eq(sw_store_signins_add(store, "contoso", a, 5, 9000000, &added), 0);
+	ck_assert_uint_eq(added, 5);
+	ck_assert_int_eq(sw_store_signins_add(store, "contoso", a, 2, 9000000, &added), 0); /* again: duplicates */
+	ck_assert_uint_eq(added, 0);
+	ck_assert_int_eq(query_int("SELECT n FROM signin_days WHERE tenant = 'contoso' AND sender = "
+	                           "'scanner@contoso.com' AND day = 86400"), 2);
+	ck_assert_int_eq(query_int("SELECT n FROM signin_days WHERE day = 172800"), 1);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM signin_days"), 2);
+	/* Retention before day 2: day 1 goes, day 2 stays. */
+	ck_assert_int_eq(sw_store_prune(store, 2 * 86400, NULL), 0);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM signin_days"), 1);
+	ck_assert_int_eq(query_int("SELECT n FROM signin_days WHERE day = 172800"), 1);
+	/* A database of version 11: the migration counts what is stored. */
+	ck_assert_int_eq(sqlite3_exec(sw_store_sqlite(store),
+	                              "DROP TRIGGER signin_days_del; DROP TABLE signin_days;"
+	                              "PRAGMA user_version = 11",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	reopen();
+	ck_assert_int_eq(sw_store_schema_version(store), SW_STORE_SCHEMA_VERSION);
+	ck_assert_int_eq(query_int("SELECT n FROM signin_days WHERE sender = 'scanner@contoso.com' AND day = 172800"), 1);
+	struct sw_signin b = signin("r6", 2 * 86400 + 99, "SCANNER@contoso.com", 0);
+	ck_assert_int_eq(sw_store_signins_add(store, "contoso", &b, 1, 9000000, NULL), 0);
+	ck_assert_int_eq(query_int("SELECT n FROM signin_days WHERE day = 172800"), 2);
 }
 END_TEST
 
@@ -503,7 +544,8 @@ START_TEST(test_migration_outbox_groups)
 	ck_assert_int_eq(sqlite3_exec(sw_store_sqlite(store),
 	                              "DROP INDEX outbox_group; DROP INDEX outbox_members; ALTER TABLE outbox DROP COLUMN rule; "
 	                              "ALTER TABLE outbox DROP COLUMN tenant; ALTER TABLE outbox DROP COLUMN digest; "
-	                              "ALTER TABLE outbox DROP COLUMN members; DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; " CAPOLICY_DROP "DROP TABLE usage_obs; DROP TABLE usage_state; PRAGMA user_version = 7;"
+	                              "ALTER TABLE outbox DROP COLUMN members; DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; " CAPOLICY_DROP "DROP TABLE usage_obs; DROP TABLE usage_state; "
+	                              "DROP TRIGGER signin_days_del; DROP TABLE signin_days; PRAGMA user_version = 7;"
 	                              "INSERT INTO outbox (alert_id, transition, sink, body, created, next_attempt) VALUES "
 	                              "('a-1', 1, 'soc', '{\"rule\":\"r1\",\"tenant\":\"contoso\"}', 10, 10)",
 	                              NULL, NULL, NULL),
@@ -532,7 +574,8 @@ START_TEST(test_migration_drops_later_duplicates)
 	                              "DROP INDEX outbox_group; DROP INDEX outbox_members; ALTER TABLE outbox DROP COLUMN rule; "
 	                              "ALTER TABLE outbox DROP COLUMN tenant; ALTER TABLE outbox DROP COLUMN digest; "
 	                              "ALTER TABLE outbox DROP COLUMN members;"
-	                              "DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; " CAPOLICY_DROP "DROP TABLE usage_obs; DROP TABLE usage_state; PRAGMA user_version = 5;"
+	                              "DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; " CAPOLICY_DROP "DROP TABLE usage_obs; DROP TABLE usage_state; "
+	                              "DROP TRIGGER signin_days_del; DROP TABLE signin_days; PRAGMA user_version = 5;"
 	                              "INSERT INTO signins (rowid, tenant, id, created, ingested) VALUES"
 	                              " (10, 'contoso', 'a1', 1000, 1), (11, 'contoso', 'a2', 1001, 1),"
 	                              " (12, 'contoso', 'a1', 1003, 2), (13, 'fabrikam', 'a1', 1000, 2),"
@@ -571,7 +614,8 @@ START_TEST(test_migration_alert_transition_at)
 	                              "DROP INDEX outbox_group; DROP INDEX outbox_members; ALTER TABLE outbox DROP COLUMN rule; "
 	                              "ALTER TABLE outbox DROP COLUMN tenant; ALTER TABLE outbox DROP COLUMN digest; "
 	                              "ALTER TABLE outbox DROP COLUMN members;"
-	                              "DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; " CAPOLICY_DROP "DROP TABLE usage_obs; DROP TABLE usage_state; PRAGMA user_version = 6;"
+	                              "DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; " CAPOLICY_DROP "DROP TABLE usage_obs; DROP TABLE usage_state; "
+	                              "DROP TRIGGER signin_days_del; DROP TABLE signin_days; PRAGMA user_version = 6;"
 	                              "INSERT INTO alerts (id, rule, tenant, subject, severity, status, first_seen, "
 	                              "last_seen, count, notified_count, transition, resolved_at, updated) VALUES"
 	                              " ('a-000001', 'r', 'contoso', 'x', 3, 0, 1, 2, 1, 1, 2, 0, 900),"
@@ -1344,6 +1388,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_reopen_is_idempotent);
 	tcase_add_test(tc, test_future_schema_refused);
 	tcase_add_test(tc, test_older_schema_migrates_forward);
+	tcase_add_test(tc, test_signin_days_rollup);
 	tcase_add_test(tc, test_open_unwritable_path_fails);
 	tcase_add_test(tc, test_deleted_database_refused);
 	tcase_add_test(tc, test_corrupt_database_refused);
