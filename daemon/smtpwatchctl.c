@@ -646,6 +646,21 @@ static void print_status(const json_t *data)
 			}
 		}
 		table_print(&t, stdout);
+		/* What a source cannot read, and why, in a line each. */
+		json_object_foreach((json_t *)tenants, tname, tenant) {
+			json_object_foreach(json_object_get(tenant, "can_read"), sname, src) {
+				const char *why = json_string_value(json_object_get(src, "why"));
+				if (why == NULL)
+					continue;
+				/* Microsoft's text may carry anything: no escape
+				 * sequence reaches the terminal. */
+				char *safe = sw_escape_dup(why, 0), *tn = sw_escape_dup(tname, 0);
+				printf("%s %s: %s: %s\n", tn ? tn : "?", sname, json_is_true(json_object_get(src, "ok")) ?
+				       "reads" : "cannot read", safe ? safe : "?");
+				free(safe);
+				free(tn);
+			}
+		}
 	}
 
 	/* The low-noise view of failed SMTP AUTH against unregistered mailboxes. */

@@ -485,6 +485,8 @@ json_t *daemon_status(struct daemon *d)
 		if (t->usage != NULL)
 			json_object_set_new(json_object_get(json_object_get(tenants, t->cfg->name), "sources"), "usage",
 			                    poller_status(t->usage));
+		json_t *tobj = json_object_get(tenants, t->cfg->name);
+		json_object_set_new(tobj, "can_read", usage_can_read(json_object_get(tobj, "sources")));
 	}
 	count_alerts(d, &c);
 	doc = json_pack("{s:s,s:I,s:s,s:o,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I}}", "version", SW_VERSION, "uptime_s",

@@ -278,3 +278,45 @@ const struct poller_ops usage_ops = {
 	.end = usage_end,
 	.status = usage_status,
 };
+
+/* See poller.h.  From the sources' own status objects: what each one can
+ * read, and why not, in words an admin acts on. */
+json_t *usage_can_read(const json_t *sources)
+{
+	json_t *out = json_object();
+	const char *name;
+	json_t *src;
+
+	json_object_foreach((json_t *)sources, name, src) {
+		const char *err = json_string_value(json_object_get(src, "last_error"));
+		const char *state = json_string_value(json_object_get(src, "state"));
+		json_t *rep = json_object_get(src, "report");
+		bool denied = json_is_true(json_object_get(src, "denied"));
+		char why[700] = "";
+		bool ok = true;
+
+		if (!json_is_object(src))
+			continue;
+		if (err != NULL && strstr(err, "premium license") != NULL) {
+			ok = false;
+			snprintf(why, sizeof(why), "no Entra ID P1 or P2: signIns answers 403 \"Neither tenant is B2C or "
+			         "tenant doesn't have premium license\"; the email app usage report (usage = on) says who "
+			         "uses SMTP AUTH instead, without Basic or OAuth");
+		} else if (err != NULL && strstr(err, "8bd644d1-64a1-4d4b-ae52-2e0cbf64e373") != NULL) {
+			ok = false;
+			snprintf(why, sizeof(why), "the message trace service principal (app 8bd644d1-64a1-4d4b-ae52-"
+			         "2e0cbf64e373) is still provisioning in the tenant: this takes hours");
+		} else if (err != NULL && denied) {
+			ok = false;
+			snprintf(why, sizeof(why), "refused: %s", err);
+		} else if (err != NULL && state != NULL && strcmp(state, "failing") == 0) {
+			ok = false;
+			snprintf(why, sizeof(why), "failing: %s", err);
+		} else if (json_is_true(json_object_get(rep, "names_concealed"))) {
+			snprintf(why, sizeof(why), "%s", json_string_value(json_object_get(rep, "note")) ?
+			         json_string_value(json_object_get(rep, "note")) : "names concealed");
+		}
+		json_object_set_new(out, name, json_pack("{s:b,s:s?}", "ok", ok, "why", why[0] ? why : NULL));
+	}
+	return out;
+}

@@ -77,6 +77,14 @@ def first_run(env):
     check(ev.get("sources") == ["usage"] and ev.get("auth") == "unknown" and ev.get("usage_report_day"),
           "the delivered alert carries the usage evidence (%s)" % ev)
 
+    can = (env.status() or {})["tenants"]["contoso"].get("can_read") or {}
+    check(can.get("signins", {}).get("ok") is False and "no Entra ID P1" in (can["signins"].get("why") or ""),
+          "status says the sign-ins cannot be read, and why (%s)" % can.get("signins"))
+    check(can.get("usage", {}).get("ok") is True, "and that the usage report can (%s)" % can.get("usage"))
+    rc, text = env.ctl("status", json_out=False)
+    check(rc == 0 and "contoso signins: cannot read: no Entra ID P1" in text,
+          "smtpwatchctl status says it in a line (%s)" % text[-600:])
+
     records = src.get("records")
     check(bool(usage_run(env, "second run")), "a second run completes")
     check(len(observations(env)) == 4 and (env.source("usage") or {}).get("records") == records,
@@ -91,7 +99,9 @@ def concealed(env):
     check(src.get("state") == "ok" and rep.get("names_concealed") is True and rep.get("concealed_smtp_users") == 3,
           "status says names are concealed, 3 of them with SMTP App activity (%s)" % rep)
     check("Org settings > Reports" in (rep.get("note") or ""), "and how to turn that off (%s)" % rep.get("note"))
-    check("names concealed" in env.log_text(), "the log says it once")
+    check(env.log_text().count("names concealed") == 1, "the log says it once")
+    can = (env.status() or {})["tenants"]["contoso"].get("can_read") or {}
+    check("names concealed" in (can.get("usage", {}).get("why") or ""), "can_read says it (%s)" % can.get("usage"))
     upns = [r[0] for r in observations(env)]
     check(all("@" in u for u in upns) and len(upns) == 4, "no hash is stored as a user (%s)" % upns)
     check(all("@" in a["subject"] for a in alerts_of(env)), "no hash becomes a sender")
