@@ -194,6 +194,9 @@ static json_t *verdict_json(struct daemon *d, struct tenant *t, const json_t *en
 		snprintf(ev, sizeof(ev), "no Exchange snapshot yet (Get-CASMailbox has not been read); the register "
 		         "holds %zu entr%s", t->reg ? t->reg->n : 0, t->reg && t->reg->n == 1 ? "y" : "ies");
 		unknown++;
+	} else if (json_array_size(enabled) == 0) {
+		snprintf(ev, sizeof(ev), "no mailbox has its own SmtpClientAuthenticationDisabled False: there is no "
+		         "per-mailbox exception");
 	} else if (json_array_size(failing) == 0) {
 		snprintf(ev, sizeof(ev), "%zu mailbox%s SmtpClientAuthenticationDisabled False; every one is registered, "
 		         "owned and valid until at most %lld days ahead", json_array_size(enabled),
