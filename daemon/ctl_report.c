@@ -144,6 +144,21 @@ static void print_report(const json_t *d)
 		       key_text(t, "smtp_auth_tenant", b[0], 64), key_text(rep, "files", b[1], 64),
 		       key_text(rep, "first_day", b[2], 64), key_text(rep, "last_day", b[3], 64),
 		       json_string_value(json_object_get(rep, "last_import")) ?: "never");
+		const json_t *vd = json_object_get(t, "verdict"), *ck, *sl;
+		size_t k;
+		if (json_is_object(vd)) {
+			printf("  %s\n", json_string_value(json_object_get(vd, "text")) ?: "CIS 1.3.2: ?");
+			json_array_foreach(json_object_get(vd, "checks"), k, ck) {
+				const char *st = json_string_value(json_object_get(ck, "status")) ?: "?";
+				printf("    %-13s %s: %s\n", strcmp(st, "pass") == 0 ? "PASS" : strcmp(st, "fail") == 0 ? "FAIL"
+				       : "NOT EVALUATED", json_string_value(json_object_get(ck, "title")) ?: "?",
+				       json_string_value(json_object_get(ck, "evidence")) ?: "");
+			}
+		}
+		json_array_foreach(json_object_get(t, "silent"), k, sl)
+			if (json_is_null(json_object_get(sl, "now_on")))
+				printf("  went silent: %s (since %s)\n", json_string_value(json_object_get(sl, "sender")) ?: "?",
+				       json_string_value(json_object_get(sl, "silent_since")) ?: "?");
 		print_senders("still on Basic SMTP AUTH", json_object_get(t, "basic"), true);
 		print_senders("on OAuth", json_object_get(t, "oauth"), false);
 		print_senders("protocol not in the report", json_object_get(t, "unknown"), false);

@@ -213,6 +213,8 @@ def main():
         rc, text = env.ctl("report", json_out=False)
         check(rc == 0 and "still on Basic SMTP AUTH" in text and "newprinter@contoso.com" in text,
               "the human report lists the Basic senders")
+        check("not compliant with CIS 1.3.2" in text and "    FAIL          Legacy (Basic) authentication blocked: "
+              in text, "and the CIS 1.3.2 verdict with each check (%r)" % text[:600])
         rc, out = env.ctl("report", "--format", "xml", json_out=False)
         check(rc == 2, "a bad --format is a usage error")
     except Exception:

@@ -183,6 +183,10 @@ def main():
         check(res is not None and "now on OAuth" in res["summary"], "fax-c comes back on OAuth: resolved (%s)" %
               (res or {}).get("summary"))
 
+        rc, text = env.ctl("report", "--since", "28d", json_out=False)
+        check(rc == 0 and "went silent: printer-a@contoso.com (since " in text and
+              "went silent: fax-c" not in text, "the terminal report names the sender still silent (%r)" %
+              [line for line in text.splitlines() if "silent" in line])
         rc, doc = env.ctl("report", "--format", "json", "--since", "28d")
         t = doc["tenants"][0] if rc == 0 else {}
         weeks = [w["week"] for w in t.get("chart", [])]
