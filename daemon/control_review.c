@@ -265,9 +265,12 @@ static int by_expiry(const void *a, const void *b)
 	json_int_t ex = json_integer_value(json_object_get(x, "expires_at"));
 	json_int_t ey = json_integer_value(json_object_get(y, "expires_at"));
 
+	const char *mx = json_string_value(json_object_get(x, "mailbox"));
+	const char *my = json_string_value(json_object_get(y, "mailbox"));
+
 	if (ex != ey)
 		return ex < ey ? -1 : 1;
-	return strcmp(json_string_value(json_object_get(x, "mailbox")), json_string_value(json_object_get(y, "mailbox")));
+	return strcmp(mx ? mx : "", my ? my : ""); /* a row is NULL only when memory ran out */
 }
 
 /* What Exchange says of one mailbox now: on, off, unknown, no such mailbox. */
