@@ -270,7 +270,7 @@ def test_redaction():
 def main():
     test_redaction()
     env = Env("escape", register="[exception scanner-hq@contoso.com]\nowner = facilities@contoso.com\n"
-              "justification = MFP\nticket = @SUM(1+1)\nexpires = %s\n" % day(40))
+              "justification = MFP\ndevice = @SUM(1+1)\nexpires = %s\n" % day(40))
     with open(env.conf) as f:
         conf = f.read()
     url = os.path.join(env.dir, "teams.url")
