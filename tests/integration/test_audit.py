@@ -254,6 +254,11 @@ BAD = {
              "parameters": {"Identity": "x2@contoso.com", "SmtpClientAuthenticationDisabled": "False"}},
             {"at": "-10m", "user": "c@contoso.com", "operation": "Set-CASMailbox",
              "parameters": {"Identity": "x3@contoso.com", "SmtpClientAuthenticationDisabled": "False"}},
+            {"at": "-5m", "user": "d@contoso.com", "operation": "Set-CASMailbox", "id": "bad-time-1",
+             "parameters": {"Identity": "x4@contoso.com", "SmtpClientAuthenticationDisabled": "False"},
+             "raw": {"CreationTime": "yesterday"}},
+            {"at": "-5m", "user": "e@contoso.com", "operation": "Set-CASMailbox", "id": "bad-value-1",
+             "parameters": {"Identity": "x5@contoso.com", "SmtpClientAuthenticationDisabled": "maybe"}},
         ]},
     }},
     # Request 0 starts the subscription (AF20024: on already), 1 lists, 2 to
@@ -288,6 +293,10 @@ def bad_input():
               "status lists both as gaps with why (%s)" % whys)
         log = env.log_text()
         check(log.count("lost: ") == 2 and "a coverage gap" in log, "each is logged once")
+        check(src.get("skipped") == 2, "two unreadable records are counted as skipped (%s)" % src.get("skipped"))
+        line = [ln for ln in log.splitlines() if "skipped 2 unreadable records of 2 in blob" in ln]
+        check(len(line) == 1 and "Id bad-time-1" in line[0] and "Id bad-value-1" in line[0],
+              "one log line names the blob and each record (%s)" % line)
         before = env.sim.stats()["requests"]["manage"]
         check(bool(audit_run(env, "second audit run")), "the next run completes")
         after = env.sim.stats()["requests"]["manage"]
