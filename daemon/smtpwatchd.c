@@ -436,6 +436,16 @@ void daemon_source_done(struct daemon *d, struct tenant *t, const char *source, 
 			log_info("sign-in event rules resume after the clock jump");
 	}
 	tenant_detect(d, t, what);
+	/* What If is asked for the mailboxes of the Exchange snapshot: at
+	 * start the two sources run side by side, so once the first snapshot
+	 * is in, the policies are read again (not in --once, which counts its
+	 * runs). */
+	struct sw_checkpoint cp;
+	if (!d->once && !t->policies_fresh && !poller_running(t->policies) && !poller_running(t->exchange) &&
+	    sw_store_checkpoint_get(d->store, t->cfg->name, "exchange", &cp) == 0 && cp.watermark > 0) {
+		t->policies_fresh = true;
+		poller_run_now(t->policies);
+	}
 	if (!ok)
 		d->once_failed++;
 	daemon_check_health(d, t);

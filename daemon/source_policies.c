@@ -11,7 +11,16 @@
  * then ends refused, naming the permission, so source-unhealthy says what
  * to grant, while the verdicts use what was read and say "unknown" for
  * the rest.  Everything of one run is one snapshot; the stored state
- * changes only when the run has read every layer it could. */
+ * changes only when the run has read every layer it could.
+ *
+ * Then, for the mailboxes that matter (their own override on, or in the
+ * register; at most POL_WHATIF_MAX a run), Microsoft's What If evaluation
+ * (POST /identity/conditionalAccess/evaluate, Policy.Read.ConditionalAccess,
+ * which Policy.Read.All includes) of a legacy client ("other") signing in
+ * to Exchange Online: its answers decide where they exist, and the local
+ * evaluator decides the rest.  A What If that is refused or rejects the
+ * request is logged and leaves the local evaluator to decide: it is not a
+ * layer, so the run does not fail for it. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,15 +30,20 @@
 #include "log.h"
 #include "poller.h"
 #include "smtpwatchd.h"
+#include "register.h"
 #include "store_capolicy.h"
+#include "store_exo.h"
 
 /* Graph documents at most 195 conditional access policies per tenant. */
 #define POL_MAX_POLICIES 10000
+/* What If evaluations per run (one request each, paced with the rest). */
+#define POL_WHATIF_MAX 200
 
 enum pol_step {
 	POL_CA,
 	POL_SECDEFAULTS,
 	POL_GROUPS,
+	POL_WHATIF,
 };
 
 struct pol_run {
@@ -42,6 +56,9 @@ struct pol_run {
 	json_t *groups; /* the group ids the policies name */
 	size_t group;   /* index in groups of the one in hand */
 	int64_t records;
+	json_t *users;  /* What If: the user ids to evaluate */
+	size_t user;    /* index in users of the one in hand */
+	int64_t whatif; /* answers stored */
 	char denied[400]; /* what was refused, for the run's error */
 	char perms[80];   /* the permissions missing */
 };
@@ -135,6 +152,9 @@ static int pol_finish(struct poller *p, struct pol_run *run, enum poller_next *r
 		                              run->ca_known ? run->policies : NULL, run->secdefaults, error);
 	if (r >= 0)
 		r = sw_store_groups_sweep(s, t->cfg->name, run->snapshot);
+	/* Answers of this run stay; older ones would speak of old policies. */
+	if (r >= 0)
+		r = sw_store_whatif_sweep(s, t->cfg->name, run->snapshot);
 	if (r >= 0) {
 		sw_store_checkpoint_get(s, t->cfg->name, "policies", &cp);
 		cp.watermark = run->snapshot;
@@ -159,6 +179,8 @@ static int pol_finish(struct poller *p, struct pol_run *run, enum poller_next *r
 	return -EACCES;
 }
 
+static int pol_after_groups(struct poller *p, struct pol_run *run, enum poller_next *ret, char *why, size_t n);
+
 /* After security defaults: the groups the policies name, then the end. */
 static int pol_after_secdefaults(struct poller *p, struct pol_run *run, enum poller_next *ret, char *why, size_t n)
 {
@@ -175,7 +197,7 @@ static int pol_after_secdefaults(struct poller *p, struct pol_run *run, enum pol
 		return -ENOMEM;
 	}
 	if (json_array_size(run->groups) == 0)
-		return pol_finish(p, run, ret, why, n);
+		return pol_after_groups(p, run, ret, why, n);
 	run->step = POL_GROUPS;
 	run->group = 0;
 	*ret = POLLER_MORE;
@@ -204,7 +226,171 @@ static int pol_group_done(struct poller *p, struct pol_run *run, bool complete, 
 		*ret = POLLER_MORE;
 		return pol_get_group(p, run);
 	}
+	return pol_after_groups(p, run, ret, why, n);
+}
+
+/* The What If request for the user in hand. */
+static int pol_post_whatif(struct poller *p, struct pol_run *run)
+{
+	char *url = NULL, *body = sw_whatif_body(json_string_value(json_array_get(run->users, run->user)));
+	int r = -ENOMEM;
+
+	if (body != NULL && asprintf(&url, "%sv1.0/identity/conditionalAccess/evaluate", run->base) >= 0) {
+		r = poller_request(p, "POST", url, body, NULL);
+		free(url);
+	}
+	free(body);
+	return r;
+}
+
+/* Add the object id of a mailbox of the snapshot, once. */
+static int whatif_user_add(struct pol_run *run, const char *object_id)
+{
+	size_t i;
+	json_t *v;
+	char *low;
+
+	if (object_id == NULL || *object_id == '\0' || json_array_size(run->users) >= POL_WHATIF_MAX)
+		return 0;
+	low = sw_strdup_lower(object_id);
+	if (low == NULL)
+		return -ENOMEM;
+	json_array_foreach(run->users, i, v) {
+		if (strcmp(json_string_value(v), low) == 0) {
+			free(low);
+			return 0;
+		}
+	}
+	json_array_append_new(run->users, json_string(low));
+	free(low);
+	return 0;
+}
+
+static int whatif_mailbox_cb(const struct sw_mailbox_row *m, void *arg)
+{
+	return whatif_user_add(arg, m->object_id);
+}
+
+/* After the groups: What If for the mailboxes that matter, then the end. */
+static int pol_after_groups(struct poller *p, struct pol_run *run, enum poller_next *ret, char *why, size_t n)
+{
+	struct tenant *t = poller_tenant(p);
+	struct sw_store *s = t->daemon->store;
+	struct sw_ca_policies ps = {0};
+	bool blocks = false;
+	size_t i;
+	json_t *v;
+	int r = 0;
+
+	json_array_foreach(run->policies, i, v)
+		sw_ca_policies_add(&ps, v);
+	for (i = 0; i < ps.n; i++)
+		blocks = blocks || (ps.v[i].block && ps.v[i].state != SW_CA_DISABLED);
+	sw_ca_policies_clear(&ps);
+	run->users = json_array();
+	if (run->users == NULL)
+		return -ENOMEM;
+	if (run->ca_known && blocks) {
+		r = sw_store_mailboxes_enabled(s, t->cfg->name, whatif_mailbox_cb, run);
+		for (size_t k = 0; r >= 0 && t->reg != NULL && k < t->reg->n; k++) {
+			struct sw_mailbox_row m;
+			if (sw_store_mailbox_get(s, t->cfg->name, t->reg->entries[k].mailbox, &m) == 0 && !m.removed)
+				r = whatif_user_add(run, m.object_id);
+		}
+	}
+	if (r < 0) {
+		snprintf(why, n, "cannot read the mailboxes for What If: %s", sw_store_errmsg(s));
+		return r;
+	}
+	if (json_array_size(run->users) == 0)
+		return pol_finish(p, run, ret, why, n);
+	run->step = POL_WHATIF;
+	run->user = 0;
+	*ret = POLLER_MORE;
+	return pol_post_whatif(p, run);
+}
+
+struct whatif_store {
+	struct sw_store *s;
+	const char *tenant, *user;
+	int64_t snapshot, stored;
+};
+
+static int whatif_store_cb(const char *policy_id, bool applies, const char *reasons, void *arg)
+{
+	struct whatif_store *w = arg;
+	int r = sw_store_whatif_put(w->s, w->tenant, w->user, policy_id, applies, reasons, w->snapshot);
+
+	w->stored += r >= 0;
+	return r;
+}
+
+/* Next user, or the end. */
+static int pol_whatif_next(struct poller *p, struct pol_run *run, enum poller_next *ret, char *why, size_t n)
+{
+	if (++run->user < json_array_size(run->users)) {
+		*ret = POLLER_MORE;
+		return pol_post_whatif(p, run);
+	}
+	log_info("tenant %s: policies: What If evaluated %zu mailbox%s (%lld answers)", poller_tenant(p)->cfg->name,
+	         json_array_size(run->users), json_array_size(run->users) == 1 ? "" : "es", (long long)run->whatif);
 	return pol_finish(p, run, ret, why, n);
+}
+
+/* One What If answer. */
+static int pol_whatif_page(struct poller *p, struct pol_run *run, const char *body, size_t len,
+                           enum poller_next *ret, char *why, size_t n)
+{
+	struct tenant *t = poller_tenant(p);
+	struct sw_store *s = t->daemon->store;
+	struct sw_error err = {0};
+	struct whatif_store w = {s, t->cfg->name, json_string_value(json_array_get(run->users, run->user)),
+	                         run->snapshot, 0};
+	int r = sw_store_begin(s);
+
+	if (r >= 0) {
+		r = sw_whatif_parse(body, len, whatif_store_cb, &w, &err);
+		if (r == -EINVAL) {
+			sw_store_rollback(s);
+			snprintf(why, n, "malformed What If answer (%zu bytes): %s", len, err.text);
+			return -EAGAIN;
+		}
+	}
+	if (r >= 0)
+		r = sw_store_commit(s);
+	if (r < 0) {
+		sw_store_rollback(s);
+		snprintf(why, n, "cannot store the What If answer: %s", sw_store_errmsg(s));
+		return r;
+	}
+	run->whatif += w.stored;
+	return pol_whatif_next(p, run, ret, why, n);
+}
+
+/* What If said no (403: Policy.Read.ConditionalAccess missing; 400: it
+ * takes no such request): the local evaluator decides, for every user. */
+static int pol_whatif_off(struct poller *p, struct pol_run *run, long status, const char *error,
+                          enum poller_next *ret, char *why, size_t n)
+{
+	log_warn("tenant %s: policies: What If answered HTTP %ld (%s): conditional access is evaluated by smtpwatch "
+	         "from the policies it read%s", poller_tenant(p)->cfg->name, status, error,
+	         status == 403 ? " (What If needs Policy.Read.ConditionalAccess or Policy.Read.All)" : "");
+	run->user = json_array_size(run->users);
+	return pol_finish(p, run, ret, why, n);
+}
+
+/* Answers other than 200 and 403/404 (see refused): a 400 of What If. */
+static int pol_answer(struct poller *p, long status, const char *body, size_t len, enum poller_next *ret, char *why,
+                      size_t n)
+{
+	struct pol_run *run = poller_priv(p);
+	char error[300];
+
+	if (run->step != POL_WHATIF || status != 400)
+		return 0;
+	sw_exo_error_text(body, len, error, sizeof(error));
+	int r = pol_whatif_off(p, run, status, error, ret, why, n);
+	return r < 0 ? r : 1;
 }
 
 /* A page of conditional access policies. */
@@ -305,6 +491,8 @@ static int pol_page(struct poller *p, const char *body, size_t len, enum poller_
 		return pol_after_secdefaults(p, run, ret, why, n);
 	case POL_GROUPS:
 		return pol_members_page(p, run, body, len, ret, why, n);
+	case POL_WHATIF:
+		return pol_whatif_page(p, run, body, len, ret, why, n);
 	}
 	return -EINVAL;
 }
@@ -316,6 +504,8 @@ static int pol_refused(struct poller *p, long status, const char *error, enum po
 	struct tenant *t = poller_tenant(p);
 
 	switch (run->step) {
+	case POL_WHATIF:
+		return pol_whatif_off(p, run, status, error, ret, why, n);
 	case POL_CA:
 		if (status != 403)
 			break;
@@ -351,7 +541,7 @@ static int pol_refused(struct poller *p, long status, const char *error, enum po
 			snprintf(why, n, "cannot store the group members: %s", sw_store_errmsg(s));
 			return r;
 		}
-		return pol_finish(p, run, ret, why, n);
+		return pol_after_groups(p, run, ret, why, n);
 	}
 	snprintf(why, n, "HTTP %ld %s", status, error);
 	return -EIO;
@@ -365,6 +555,7 @@ static void pol_end(struct poller *p, bool ok)
 		free(run->base);
 		json_decref(run->policies);
 		json_decref(run->groups);
+		json_decref(run->users);
 		free(run);
 	}
 	poller_set_priv(p, NULL);
@@ -382,5 +573,6 @@ const struct poller_ops policies_ops = {
 	.begin = pol_begin,
 	.page = pol_page,
 	.refused = pol_refused,
+	.answer = pol_answer,
 	.end = pol_end,
 };

@@ -59,6 +59,14 @@ static int member_cb(void *arg, const char *group, const char *user)
 	return sw_store_group_member(c->s, c->tenant, group, user);
 }
 
+/* Microsoft's What If answer for (policy, user), if one was stored. */
+static int whatif_cb(void *arg, const char *policy, const char *user, char *reasons, size_t n)
+{
+	struct sw_effective_ctx *c = arg;
+
+	return sw_store_whatif_get(c->s, c->tenant, policy, user, reasons, n);
+}
+
 /* See effective.h. */
 int sw_effective_mailbox(struct sw_effective_ctx *c, const struct sw_mailbox_row *m, struct sw_verdict *ret)
 {
@@ -79,6 +87,7 @@ int sw_effective_mailbox(struct sw_effective_ctx *c, const struct sw_mailbox_row
 		.ca = &c->ca,
 		.user_id = low && *low ? low : NULL,
 		.member = member_cb,
+		.whatif = whatif_cb,
 		.arg = c,
 	};
 	in.user_allows = in.user_policy ? sw_store_auth_policy_allows(c->s, c->tenant, in.user_policy) : SW_YES;
@@ -132,4 +141,7 @@ void sw_verdict_json(const struct sw_verdict *v, json_t *obj)
 	json_object_set_new(obj, "oauth_smtp", json_string(sw_access_name(v->oauth)));
 	json_object_set(obj, "decided_by", v->decided_by);
 	json_object_set_new(obj, "blocked_by", v->blocked_by[0] ? json_string(v->blocked_by) : json_null());
+	/* Who evaluated conditional access: Microsoft's What If, or smtpwatch
+	 * from the policies it read. */
+	json_object_set_new(obj, "conditional_access_evaluated_by", json_string(v->whatif ? "what-if" : "smtpwatch"));
 }

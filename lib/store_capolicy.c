@@ -21,6 +21,11 @@ const char sw_store_capolicy_schema[] =
 	"CREATE TABLE auth_policies(tenant TEXT NOT NULL, name TEXT NOT NULL COLLATE NOCASE,"
 	" allows_basic INTEGER NOT NULL, snapshot INTEGER NOT NULL, PRIMARY KEY(tenant, name)) WITHOUT ROWID;";
 
+const char sw_store_whatif_schema[] =
+	"CREATE TABLE whatif_results(tenant TEXT NOT NULL, user_id TEXT NOT NULL, policy_id TEXT NOT NULL,"
+	" applies INTEGER NOT NULL, reasons TEXT, snapshot INTEGER NOT NULL,"
+	" PRIMARY KEY(tenant, user_id, policy_id)) WITHOUT ROWID;";
+
 /* Run one write statement: text params (NULL binds NULL) then one int64. */
 static int exec(struct sw_store *s, const char *sql, const char *a, const char *b, const char *c, const char *d,
                 int64_t n)
@@ -260,6 +265,61 @@ int sw_store_auth_policy_allows(struct sw_store *s, const char *tenant, const ch
 	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		ans = sqlite3_column_int(st, 0) ? SW_YES : SW_NO;
+	sw_store_stmt_done(st);
+	return ans;
+}
+
+/* See store_capolicy.h. */
+int sw_store_whatif_put(struct sw_store *s, const char *tenant, const char *user_id, const char *policy_id,
+                        bool applies, const char *reasons, int64_t snapshot)
+{
+	static const char sql[] = "INSERT OR REPLACE INTO whatif_results(tenant, user_id, policy_id, applies, reasons,"
+	                          " snapshot) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+	sqlite3_stmt *st = NULL;
+	int r = sw_store_cached(s, sql, &st);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, user_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, policy_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 4, applies);
+	sqlite3_bind_text(st, 5, reasons, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, snapshot);
+	r = sw_store_check(s, sqlite3_step(st));
+	sw_store_stmt_done(st);
+	return r;
+}
+
+/* See store_capolicy.h. */
+int sw_store_whatif_sweep(struct sw_store *s, const char *tenant, int64_t snapshot)
+{
+	static const char sql[] = "DELETE FROM whatif_results WHERE tenant = ?1 AND snapshot < ?2";
+
+	return exec(s, sql, tenant, NULL, NULL, NULL, snapshot);
+}
+
+/* See store_capolicy.h. */
+int sw_store_whatif_get(struct sw_store *s, const char *tenant, const char *policy_id, const char *user_id,
+                        char *reasons, size_t n)
+{
+	static const char sql[] = "SELECT applies, reasons FROM whatif_results WHERE tenant = ?1 AND user_id = ?2"
+	                          " AND policy_id = ?3";
+	sqlite3_stmt *st = NULL;
+	int ans = SW_UNKNOWN;
+
+	if (n > 0)
+		reasons[0] = '\0';
+	if (sw_store_cached(s, sql, &st) < 0)
+		return SW_UNKNOWN;
+	sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, user_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, policy_id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const char *why = (const char *)sqlite3_column_text(st, 1);
+		ans = sqlite3_column_int(st, 0) ? SW_YES : SW_NO;
+		snprintf(reasons, n, "%s", why ? why : "");
+	}
 	sw_store_stmt_done(st);
 	return ans;
 }

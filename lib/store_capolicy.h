@@ -12,8 +12,10 @@
 
 #include "store.h"
 
-/* The SQL of the schema migration that creates these tables. */
+/* The SQL of the schema migrations that create these tables: 10, and 13
+ * (Microsoft's What If answers). */
 extern const char sw_store_capolicy_schema[];
+extern const char sw_store_whatif_schema[];
 
 /* Checkpoint sources: the Graph policies poller, and the Get-User part of
  * an Exchange snapshot (watermark = the snapshot it completed). */
@@ -51,6 +53,17 @@ int sw_store_user_policies_sweep(struct sw_store *s, const char *tenant, int64_t
 /* -ENOENT when Get-User had no such user. */
 int sw_store_user_policy_get(struct sw_store *s, const char *tenant, const char *address, char *object_id,
                              size_t on, char *policy, size_t pn);
+
+/* Microsoft's What If answers (POST /identity/conditionalAccess/evaluate)
+ * for a legacy client of user signing in to Exchange Online: per policy,
+ * whether it applies and why not (analysisReasons). */
+int sw_store_whatif_put(struct sw_store *s, const char *tenant, const char *user_id, const char *policy_id,
+                        bool applies, const char *reasons, int64_t snapshot);
+/* Forget the answers of users evaluated before snapshot. */
+int sw_store_whatif_sweep(struct sw_store *s, const char *tenant, int64_t snapshot);
+/* SW_YES applies, SW_NO not (reasons filled), SW_UNKNOWN never asked. */
+int sw_store_whatif_get(struct sw_store *s, const char *tenant, const char *policy_id, const char *user_id,
+                        char *reasons, size_t n);
 
 /* Get-AuthenticationPolicy rows: AllowBasicAuthSmtp of each policy. */
 int sw_store_auth_policy_put(struct sw_store *s, const char *tenant, const char *name, bool allows_basic,

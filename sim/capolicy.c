@@ -443,3 +443,139 @@ void group_members_handle(struct sim_req *r, const char *group)
 	json_decref(out);
 	free(low);
 }
+
+/* Is user (an id) in group, transitively? */
+static bool in_group(const struct sim_tenant *t, const char *group, const char *user)
+{
+	json_t *seen = json_object(), *users = json_object(), *out = json_array();
+	char *low = sim_strdup_lower(group);
+	bool in = false;
+
+	if (json_object_get(t->groups, low) != NULL) {
+		flatten(t, low, seen, users, out);
+		in = json_object_get(users, user) != NULL;
+	}
+	free(low);
+	json_decref(seen);
+	json_decref(users);
+	json_decref(out);
+	return in;
+}
+
+static bool str_in(const json_t *arr, const char *s)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(arr, i, v) {
+		if (json_is_string(v) && strcasecmp(json_string_value(v), s) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Why policy p does not apply to this sign-in ("notSet" when it does),
+ * as Entra's What If says it: the first condition that fails. */
+static const char *whatif_reason(const struct sim_tenant *t, const json_t *p, const char *user, const char *client,
+                                 const json_t *apps)
+{
+	const json_t *cond = json_object_get(p, "conditions");
+	const json_t *users = json_object_get(cond, "users");
+	const json_t *ca = json_object_get(cond, "applications");
+	const json_t *types = json_object_get(cond, "clientAppTypes");
+	const json_t *loc = json_object_get(cond, "locations");
+	size_t i;
+	json_t *v;
+	bool app = false, incl;
+
+	if (strcmp(json_string_value(json_object_get(p, "state")), "disabled") == 0)
+		return "policyNotEnabled";
+	if (str_in(json_object_get(users, "excludeUsers"), user))
+		return "users";
+	json_array_foreach(json_object_get(users, "excludeGroups"), i, v) {
+		if (json_is_string(v) && in_group(t, json_string_value(v), user))
+			return "users";
+	}
+	incl = str_in(json_object_get(users, "includeUsers"), "All") || str_in(json_object_get(users, "includeUsers"), user);
+	json_array_foreach(json_object_get(users, "includeGroups"), i, v) {
+		incl = incl || (json_is_string(v) && in_group(t, json_string_value(v), user));
+	}
+	if (!incl && json_array_size(json_object_get(users, "includeRoles")) == 0)
+		return "users";
+	json_array_foreach(apps, i, v) {
+		const char *a = json_string_value(v);
+		app = app || (a && (str_in(json_object_get(ca, "includeApplications"), "All") ||
+		                    str_in(json_object_get(ca, "includeApplications"), "Office365") ||
+		                    str_in(json_object_get(ca, "includeApplications"), a)) &&
+		                       !str_in(json_object_get(ca, "excludeApplications"), a) &&
+		                       !str_in(json_object_get(ca, "excludeApplications"), "Office365"));
+	}
+	if (!app)
+		return "application";
+	if (json_array_size(types) > 0 && !str_in(types, "all") && !str_in(types, client))
+		return "clientApps";
+	/* The request says nothing of roles, location or platform. */
+	if (json_array_size(json_object_get(users, "includeRoles")) > 0 ||
+	    json_array_size(json_object_get(loc, "includeLocations")) > 0 || json_is_object(json_object_get(cond, "platforms")))
+		return "notEnoughInformation";
+	return "notSet";
+}
+
+/* See sim.h: POST .../identity/conditionalAccess/evaluate. */
+void ca_evaluate_handle(struct sim_req *r)
+{
+	struct sim_token *tok;
+	bool sd;
+
+	if (evhttp_request_get_command(r->req) != EVHTTP_REQ_POST) {
+		sim_graph_error(r, 405, "Request_BadRequest", "Specified HTTP method is not allowed for the request target.");
+		return;
+	}
+	tok = token_require(r, TOKEN_GRAPH);
+	if (tok == NULL)
+		return;
+	const struct sim_tenant *t = tok->tenant;
+	if (withheld(t, PERM_POLICY) || withheld(t, "Policy.Read.ConditionalAccess")) {
+		scopes_missing(r);
+		return;
+	}
+	size_t n;
+	char *body = sim_body(r->req, &n);
+	json_t *j = json_loadb(body, n, 0, NULL);
+	free(body);
+	const char *user = json_string_value(json_object_get(json_object_get(j, "signInIdentity"), "userId"));
+	const json_t *apps = json_object_get(json_object_get(j, "signInContext"), "includeApplications");
+	const char *client = json_string_value(json_object_get(json_object_get(j, "signInConditions"), "clientAppType"));
+	static const char *const clients[] = { "all", "browser", "mobileAppsAndDesktopClients", "exchangeActiveSync",
+		"easSupported", "other", NULL };
+	bool known = false;
+	for (const char *const *c = clients; client && *c; c++)
+		known = known || strcmp(client, *c) == 0;
+	if (user == NULL || !json_is_array(apps) || !known) {
+		sim_graph_error(r, 400, "BadRequest", "Invalid request: signInIdentity.userId, "
+		                "signInContext.includeApplications and a signInConditions.clientAppType of "
+		                "conditionalAccessClientApp are required.");
+		json_decref(j);
+		return;
+	}
+	bool only = json_is_true(json_object_get(j, "appliedPoliciesOnly"));
+	char *uid = sim_strdup_lower(user);
+	json_t *arr = ca_view(t, sim_now(r->sim), &sd), *out = json_array(), *p;
+	size_t i;
+	json_array_foreach(arr, i, p) {
+		const char *why = whatif_reason(t, p, uid, client, apps);
+		bool applies = strcmp(why, "notSet") == 0;
+		if (only && !applies)
+			continue;
+		json_t *res = json_copy(p);
+		json_object_set_new(res, "policyApplies", json_boolean(applies));
+		json_object_set_new(res, "analysisReasons", json_string(why));
+		json_array_append_new(out, res);
+	}
+	free(uid);
+	collection_reply(r, "https://graph.microsoft.com/v1.0/$metadata#Collection(microsoft.graph.whatIfAnalysisResult)",
+	                 out, 0, (long)json_array_size(out), 0);
+	json_decref(out);
+	json_decref(arr);
+	json_decref(j);
+}

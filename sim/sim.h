@@ -320,6 +320,8 @@ void exchange_handle(struct sim_req *r, const char *tenant);
 /* ---- capolicy.c: Entra policies and group members (Graph) ---- */
 /* GET .../identity/conditionalAccess/policies */
 void ca_policies_handle(struct sim_req *r);
+/* POST .../identity/conditionalAccess/evaluate (What If) */
+void ca_evaluate_handle(struct sim_req *r);
 /* GET .../policies/identitySecurityDefaultsEnforcementPolicy */
 void secdefaults_handle(struct sim_req *r);
 /* GET .../groups/{id}/transitiveMembers/microsoft.graph.user (group: the id) */

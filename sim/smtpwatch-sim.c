@@ -926,10 +926,11 @@ static void request_cb(struct evhttp_request *req, void *arg)
 	/* Entra policies and group members (capolicy.c). */
 	const char *groups = strstr(path, "/v1.0/groups/");
 	bool ca = ends_with_ci(path, "/v1.0/identity/conditionalAccess/policies", &pre);
-	bool sd = !ca && ends_with_ci(path, "/v1.0/policies/identitySecurityDefaultsEnforcementPolicy", &pre);
-	bool gm = !ca && !sd && groups && ends_with_ci(path, "/transitiveMembers/microsoft.graph.user", &pre) &&
+	bool ev = !ca && ends_with_ci(path, "/v1.0/identity/conditionalAccess/evaluate", &pre);
+	bool sd = !ca && !ev && ends_with_ci(path, "/v1.0/policies/identitySecurityDefaultsEnforcementPolicy", &pre);
+	bool gm = !ca && !ev && !sd && groups && ends_with_ci(path, "/transitiveMembers/microsoft.graph.user", &pre) &&
 		path + pre > groups + 13;
-	if (ca || sd || gm) {
+	if (ca || ev || sd || gm) {
 		r.ep = EP_POLICIES;
 		sim->stats.policies++;
 		base_url(&r, path, strlen(path));
@@ -940,6 +941,8 @@ static void request_cb(struct evhttp_request *req, void *arg)
 			return;
 		if (ca) {
 			ca_policies_handle(&r);
+		} else if (ev) {
+			ca_evaluate_handle(&r);
 		} else if (sd) {
 			secdefaults_handle(&r);
 		} else {

@@ -45,10 +45,10 @@ static void teardown(void)
 	rmdir(dir);
 }
 
-/* The tables of migration 10 (store_capolicy.c), for tests that go back
+/* The tables of migrations 10 and 13 (store_capolicy.c), for tests that go back
  * to an older schema. */
 #define CAPOLICY_DROP "DROP TABLE policy_state; DROP TABLE policy_groups; DROP TABLE group_members; " \
-	"DROP TABLE user_policies; DROP TABLE auth_policies; "
+	"DROP TABLE user_policies; DROP TABLE auth_policies; DROP TABLE whatif_results; "
 
 /* Close and open the same file again, as a restart would. */
 static void reopen(void)
@@ -154,6 +154,26 @@ START_TEST(test_capolicy_layers)
 	ck_assert_ptr_null(strstr(v.blocked_by, "conditional access"));
 	sw_verdict_clear(&v);
 	sw_effective_free(&c);
+
+	/* Microsoft's What If answer decides over the local reading. */
+	char why[32];
+	ck_assert_int_eq(sw_store_whatif_get(store, "contoso", "p1", "u1", why, sizeof(why)), SW_UNKNOWN);
+	ck_assert_int_eq(sw_store_begin(store), 0);
+	ck_assert_int_eq(sw_store_whatif_put(store, "contoso", "u1", "p1", false, "users", 1000), 0);
+	ck_assert_int_eq(sw_store_commit(store), 0);
+	ck_assert_int_eq(sw_store_whatif_get(store, "contoso", "p1", "u1", why, sizeof(why)), SW_NO);
+	ck_assert_str_eq(why, "users");
+	ck_assert_int_eq(sw_effective_load(store, "contoso", &c), 0);
+	ck_assert_int_eq(sw_store_mailbox_get(store, "contoso", "scanner2@contoso.com", &row), 0);
+	ck_assert_int_eq(sw_effective_mailbox(&c, &row, &v), 0);
+	ck_assert_int_eq(v.basic, SW_ACCESS_ALLOWED);
+	ck_assert(v.whatif);
+	sw_verdict_clear(&v);
+	sw_effective_free(&c);
+	ck_assert_int_eq(sw_store_begin(store), 0);
+	ck_assert_int_eq(sw_store_whatif_sweep(store, "contoso", 1001), 0);
+	ck_assert_int_eq(sw_store_commit(store), 0);
+	ck_assert_int_eq(sw_store_whatif_get(store, "contoso", "p1", "u1", why, sizeof(why)), SW_UNKNOWN);
 
 	/* The next read could not finish the group: whether scanner2 is
 	 * excluded is unknown, so the verdict says unknown, not "blocked". */
@@ -298,6 +318,7 @@ START_TEST(test_signin_days_rollup)
 	/* A database of version 11: the migration counts what is stored. */
 	ck_assert_int_eq(sqlite3_exec(sw_store_sqlite(store),
 	                              "DROP TRIGGER signin_days_del; DROP TABLE signin_days;"
+	                              "DROP TABLE whatif_results; " /* migration 13 */
 	                              "PRAGMA user_version = 11",
 	                              NULL, NULL, NULL),
 	                 SQLITE_OK);

@@ -79,12 +79,14 @@ def layered(env):
     check(dec[:2] == ["tenant switch: off (overridden)", "mailbox override: on"],
           "and lists the switches first, in order (%s)" % dec[:2])
     check(CA in (s2.get("blocked_by") or ""), "blocked_by says which layer (%s)" % s2.get("blocked_by"))
+    check(s2.get("conditional_access_evaluated_by") == "what-if" and any("(What If)" in d for d in dec),
+          "Microsoft's What If evaluated it: scanner2's override is on (%s)" % s2.get("conditional_access_evaluated_by"))
 
     # printer is in the excluded group: nothing blocks it.
     pr = mailbox(env, "printer@contoso.com")
     check(pr.get("basic_smtp") == "allowed", "printer, in the excluded group, can use Basic (%s)" % pr.get("decided_by"))
-    check(any("does not apply (excludes the user by group" in d for d in pr.get("decided_by", [])),
-          "decided_by says the policy excludes it by group")
+    check(any("does not apply (What If: users)" in d for d in pr.get("decided_by", [])),
+          "decided_by says the policy does not apply to its user, as What If answers")
 
     # relay: excluded through a nested group; its own authentication policy blocks Basic.
     rl = mailbox(env, "relay@contoso.com")
@@ -93,8 +95,17 @@ def layered(env):
                                                                                  rl.get("oauth_smtp")))
     check(any("authentication policy Block Basic SMTP (assigned to the user): Basic SMTP blocked" in d
               for d in rl.get("decided_by", [])), "decided_by names the policy (%s)" % rl.get("decided_by"))
-    check(any("excludes the user by group" in d for d in rl.get("decided_by", [])),
+    check(any("does not apply (What If: users)" in d for d in rl.get("decided_by", [])),
           "and the CA policy does not apply to it, excluded through the nested group")
+
+    # fax follows the tenant switch: no What If for it, the local evaluator
+    # reads the nested group's members.
+    fx = mailbox(env, "fax@contoso.com")
+    check(fx.get("conditional_access_evaluated_by") == "smtpwatch" and
+          any("does not apply (excludes the user by group 5d1f2a7e" in d for d in fx.get("decided_by", [])),
+          "fax, in the nested group, is excluded by the local evaluation (%s)" % fx.get("decided_by"))
+    check(fx.get("basic_smtp") == "blocked" and "tenant switch: off" in (fx.get("blocked_by") or ""),
+          "and the tenant switch blocks it (%s)" % fx.get("blocked_by"))
 
     # The exceptions view carries the verdicts too.
     rc, ex = env.ctl("exceptions")
