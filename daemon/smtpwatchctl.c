@@ -646,6 +646,25 @@ static void print_status(const json_t *data)
 			}
 		}
 		table_print(&t, stdout);
+		/* The audit source's coverage: what it can no longer read. */
+		json_object_foreach((json_t *)tenants, tname, tenant) {
+			const json_t *au = json_object_get(json_object_get(tenant, "sources"), "audit");
+			const char *cov = json_string_value(json_object_get(au, "coverage"));
+			const char *sub = json_string_value(json_object_get(json_object_get(au, "subscription"), "status"));
+			char *tn = sw_escape_dup(tname, 0);
+			if (cov != NULL) {
+				char *safe = sw_escape_dup(cov, 0);
+				printf("%s audit: %s\n", tn ? tn : "?", safe ? safe : "?");
+				free(safe);
+			}
+			if (key_int(au, "blobs_lost") > 0)
+				printf("%s audit: %lld content blob%s lost since the start (their records are unread; "
+				       "status --json lists them under gaps)\n", tn ? tn : "?", (long long)key_int(au, "blobs_lost"),
+				       key_int(au, "blobs_lost") == 1 ? "" : "s");
+			if (sub != NULL && strcmp(sub, "enabled") != 0)
+				printf("%s audit: the Audit.Exchange subscription is %s\n", tn ? tn : "?", sub);
+			free(tn);
+		}
 		/* What a source cannot read, and why, in a line each. */
 		json_object_foreach((json_t *)tenants, tname, tenant) {
 			json_object_foreach(json_object_get(tenant, "can_read"), sname, src) {

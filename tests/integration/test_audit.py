@@ -297,6 +297,8 @@ def bad_input():
         line = [ln for ln in log.splitlines() if "skipped 2 unreadable records of 2 in blob" in ln]
         check(len(line) == 1 and "Id bad-time-1" in line[0] and "Id bad-value-1" in line[0],
               "one log line names the blob and each record (%s)" % line)
+        rc, table = env.ctl("status", json_out=False)
+        check(rc == 0 and "contoso audit: 2 content blobs lost" in table, "the status table says two blobs are lost")
         before = env.sim.stats()["requests"]["manage"]
         check(bool(audit_run(env, "second audit run")), "the next run completes")
         after = env.sim.stats()["requests"]["manage"]
@@ -339,6 +341,9 @@ def old_checkpoint(env):
     src = env.source("audit") or {}
     check(bool(ok) and "no longer available" in (src.get("coverage") or ""),
           "status names the audit records that are gone (%s)" % src.get("coverage"))
+    rc, table = env.ctl("status", json_out=False)
+    check(rc == 0 and "contoso audit: audit records from " in table and "are no longer available" in table,
+          "and so does its table")
     log = env.log_text()
     check("AF20056" in log and "starting 600 s later" in log,
           "AF20056 moves the window's start instead of failing the run")
