@@ -21,6 +21,8 @@
 #include "source_report.h"
 #include "store_exo.h"
 #include "store_report.h"
+#include "detect_usage.h"
+#include "store_usage.h"
 
 /* Basic SMTP AUTH is disabled by default for existing tenants at the end
  * of December 2026: from 2027-01-01T00:00:00Z on. */
@@ -219,6 +221,7 @@ struct tenant_report {
 	json_t *weeks;                   /* week -> object */
 	const struct sw_register *reg;
 	int64_t now;
+	int64_t usage_smtp;              /* users with SMTP App activity in the usage report */
 };
 
 /* Register status of a sender: approved, expired, not registered. */
@@ -285,6 +288,30 @@ static int signin_cb(const struct sw_signin_sender *u, void *arg)
 	return 0;
 }
 
+/* SMTP App activity in the email app usage report: SMTP AUTH, Basic or
+ * OAuth not known.  A sender already listed gains "usage" among its
+ * sources; another is listed under unknown. */
+static int usage_report_cb(const struct sw_usage_smtp *u, void *arg)
+{
+	struct tenant_report *x = arg;
+	json_t *o = json_object_get(x->by_sender, u->upn);
+	char last[32];
+
+	x->usage_smtp++;
+	if (o != NULL)
+		return json_array_append_new(json_object_get(o, "sources"), json_string("usage"));
+	sw_time_format(u->last_activity > 0 ? u->last_activity : u->last_day, last, sizeof(last));
+	last[10] = '\0';
+	o = json_pack("{s:s,s:n,s:o,s:s,s:I,s:[s],s:s}", "sender", u->upn, "messages", "first_seen",
+	              sw_json_day_or_null(u->first_day - 6 * SW_DAY), "last_seen", last, "signins", (json_int_t)0,
+	              "sources", "usage", "auth", "unknown");
+	if (o == NULL)
+		return -ENOMEM;
+	register_fields(x, u->upn, o);
+	json_object_set(x->by_sender, u->upn, o);
+	return json_array_append_new(x->unknown, o);
+}
+
 static int week_cb(const struct sw_report_week *w, void *arg)
 {
 	struct tenant_report *x = arg;
@@ -334,6 +361,8 @@ static json_t *tenant_report(struct daemon *d, struct tenant *t, int64_t since, 
 	if (r >= 0)
 		r = sw_store_report_signin_senders(d->store, t->cfg->name, since, signin_cb, &x);
 	if (r >= 0)
+		r = sw_store_usage_smtp_users(d->store, t->cfg->name, since, usage_report_cb, &x);
+	if (r >= 0)
 		r = sw_store_report_weeks(d->store, t->cfg->name, since, week_cb, &x);
 	if (r >= 0)
 		r = sw_store_report_imports(d->store, t->cfg->name, &imp);
@@ -351,7 +380,7 @@ static json_t *tenant_report(struct daemon *d, struct tenant *t, int64_t since, 
 	long days = (long)((BASIC_DEFAULT_OFF - now) / SW_DAY);
 	char text[600];
 	const char *state;
-	bool have_data = imp.files > 0 || nb > 0 || json_array_size(x.oauth) > 0;
+	bool have_data = imp.files > 0 || nb > 0 || json_array_size(x.oauth) > 0 || x.usage_smtp > 0;
 	if (now < BASIC_DEFAULT_OFF) {
 		if (nb > 0) {
 			state = "not-ready";
@@ -377,6 +406,39 @@ static json_t *tenant_report(struct daemon *d, struct tenant *t, int64_t since, 
 		snprintf(text, sizeof(text), "%s", have_data ? "no Basic SMTP AUTH submissions in the period"
 		                                             : "no SMTP AUTH clients report imported and no SMTP sign-ins");
 	}
+	/* What the verdict rests on, and what the usage report adds. */
+	struct sw_usage_state us;
+	bool have_us = sw_store_usage_state_get(d->store, t->cfg->name, &us) == 0;
+	bool signins = sw_detect_signins_available(d->store, t->cfg->name, now);
+	if (x.usage_smtp > 0 && !signins && nb == 0 && (strcmp(state, "ready") == 0 || strcmp(state, "retired") == 0)) {
+		/* SMTP AUTH is in use and nothing says whether with Basic:
+		 * not "ready". */
+		state = "unknown";
+		snprintf(text, sizeof(text), "%lld user%s sent over SMTP AUTH in the email app usage report, and without "
+		         "Entra ID P1 it is not known whether with Basic or OAuth: import the SMTP AUTH clients report "
+		         "(smtpwatchctl import-report) to tell", (long long)x.usage_smtp, x.usage_smtp == 1 ? "" : "s");
+	} else if (x.usage_smtp > 0 && strlen(text) + 200 < sizeof(text)) {
+		size_t l = strlen(text);
+		snprintf(text + l, sizeof(text) - l, "; %lld user%s with SMTP App activity in the email app usage report%s",
+		         (long long)x.usage_smtp, x.usage_smtp == 1 ? "" : "s",
+		         signins ? "" : " (Basic or OAuth not known without Entra ID P1)");
+	}
+	json_t *evidence = json_array();
+	if (signins)
+		json_array_append_new(evidence, json_string("signins"));
+	if (imp.files > 0)
+		json_array_append_new(evidence, json_string("report"));
+	if (have_us)
+		json_array_append_new(evidence, json_string("usage"));
+	char rday[32] = "";
+	if (have_us && us.refresh_day > 0) {
+		sw_time_format(us.refresh_day, rday, sizeof(rday));
+		rday[10] = '\0';
+	}
+	json_t *usage = have_us ? json_pack("{s:s?,s:I,s:b,s:I}", "refresh_date", rday[0] ? rday : NULL, "smtp_users",
+	                                    (json_int_t)x.usage_smtp, "names_concealed", us.concealed,
+	                                    "concealed_smtp_users", (json_int_t)us.concealed_smtp)
+	                        : json_null();
 	bool have_ts = sw_store_tenant_state_get(d->store, t->cfg->name, &ts) == 0;
 	doc = json_pack("{s:s,s:s,s:s,s:s,s:I,s:o,s:o,s:{s:I,s:o,s:o,s:o},s:O,s:O,s:O,s:O}", "tenant", t->cfg->name,
 	                "tenant_id", t->cfg->tenant_id, "state", state, "state_text", text, "days_to_default_change",
@@ -386,8 +448,15 @@ static json_t *tenant_report(struct daemon *d, struct tenant *t, int64_t since, 
 	                "reports", "files", (json_int_t)imp.files, "last_import", sw_json_time_or_null(imp.last_import),
 	                "first_day", sw_json_day_or_null(imp.first_day), "last_day", sw_json_day_or_null(imp.last_day),
 	                "basic", x.basic, "oauth", x.oauth, "unknown", x.unknown, "weeks", weeks);
-	if (doc == NULL)
+	if (doc != NULL) {
+		json_object_set_new(doc, "evidence", evidence);
+		json_object_set_new(doc, "usage", usage);
+		json_object_set_new(doc, "signins_readable", json_boolean(signins));
+	} else {
+		json_decref(evidence);
+		json_decref(usage);
 		r = -ENOMEM;
+	}
 out:
 	if (r < 0)
 		snprintf(why, n, "tenant %s: cannot build the report: %s", t->cfg->name,

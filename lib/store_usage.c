@@ -104,13 +104,18 @@ int sw_store_usage_state_get(struct sw_store *s, const char *tenant, struct sw_u
 
 /* See store_usage.h.  Collected before calling back: the caller changes
  * alerts (and marks rows) while the query would still be open. */
-int sw_store_usage_smtp_new(struct sw_store *s, const char *tenant, int64_t since, sw_usage_smtp_cb cb, void *arg)
+static int usage_smtp(struct sw_store *s, const char *tenant, int64_t since, bool only_new, sw_usage_smtp_cb cb,
+                      void *arg)
 {
 	sqlite3_stmt *st = NULL;
 	struct sw_usage_smtp u;
-	int r = sw_store_prepare(s, "SELECT upn, min(refresh_day), max(refresh_day), max(last_activity), count(*)"
+	int r = sw_store_prepare(s, only_new ?
+	                         "SELECT upn, min(refresh_day), max(refresh_day), max(last_activity), count(*)"
 	                         " FROM usage_obs WHERE tenant = ? AND smtp = 1 AND refresh_day >= ? GROUP BY upn"
-	                         " HAVING max(alerted) = 0 OR sum(alerted = 0) > 0 ORDER BY upn", &st), rc;
+	                         " HAVING sum(alerted = 0) > 0 ORDER BY upn" :
+	                         "SELECT upn, min(refresh_day), max(refresh_day), max(last_activity), count(*)"
+	                         " FROM usage_obs WHERE tenant = ? AND smtp = 1 AND refresh_day >= ? GROUP BY upn"
+	                         " ORDER BY upn", &st), rc;
 
 	if (r < 0)
 		return r;
@@ -131,6 +136,18 @@ int sw_store_usage_smtp_new(struct sw_store *s, const char *tenant, int64_t sinc
 		r = sw_store_check(s, rc);
 	sqlite3_finalize(st);
 	return r;
+}
+
+/* See store_usage.h. */
+int sw_store_usage_smtp_new(struct sw_store *s, const char *tenant, int64_t since, sw_usage_smtp_cb cb, void *arg)
+{
+	return usage_smtp(s, tenant, since, true, cb, arg);
+}
+
+/* See store_usage.h. */
+int sw_store_usage_smtp_users(struct sw_store *s, const char *tenant, int64_t since, sw_usage_smtp_cb cb, void *arg)
+{
+	return usage_smtp(s, tenant, since, false, cb, arg);
 }
 
 /* See store_usage.h. */

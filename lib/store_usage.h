@@ -42,6 +42,8 @@ typedef int (*sw_usage_smtp_cb)(const struct sw_usage_smtp *u, void *arg);
 /* Users with SMTP App activity in a report of refresh date >= since that
  * the rule has not acted on yet. */
 int sw_store_usage_smtp_new(struct sw_store *s, const char *tenant, int64_t since, sw_usage_smtp_cb cb, void *arg);
+/* Every user with SMTP App activity in a report of refresh date >= since. */
+int sw_store_usage_smtp_users(struct sw_store *s, const char *tenant, int64_t since, sw_usage_smtp_cb cb, void *arg);
 /* The rule acted on every observation of upn so far. */
 int sw_store_usage_alerted(struct sw_store *s, const char *tenant, const char *upn);
 /* The latest day a report showed upn with SMTP App activity (its Last

@@ -85,6 +85,19 @@ def first_run(env):
     check(rc == 0 and "contoso signins: cannot read: no Entra ID P1" in text,
           "smtpwatchctl status says it in a line (%s)" % text[-600:])
 
+    rc, rep = env.ctl("report")
+    tdoc = rep if "state" in rep else ((rep.get("tenants") or [{}])[0] if isinstance(rep.get("tenants"), list)
+                                       else (rep.get("tenants") or {}).get("contoso", {}))
+    check(rc == 0 and "usage" in (tdoc.get("evidence") or []) and "signins" not in (tdoc.get("evidence") or []),
+          "the readiness report says it rests on the usage report, not sign-ins (%s)" % tdoc.get("evidence"))
+    check((tdoc.get("usage") or {}).get("smtp_users") == 3 and tdoc.get("state") == "unknown" and
+          "3 users sent over SMTP AUTH in the email app usage report" in (tdoc.get("state_text") or ""),
+          "and counts the SMTP App users, not calling the tenant ready (%s)" % tdoc.get("state_text"))
+    unk = {u["sender"]: u for u in tdoc.get("unknown") or []}
+    check(unk.get("scanner2@contoso.com", {}).get("sources") == ["usage"] and
+          unk.get("scanner-hq@contoso.com", {}).get("register") == "approved",
+          "each sender says the evidence it rests on (%s)" % sorted(unk))
+
     records = src.get("records")
     check(bool(usage_run(env, "second run")), "a second run completes")
     check(len(observations(env)) == 4 and (env.source("usage") or {}).get("records") == records,
