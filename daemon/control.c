@@ -140,7 +140,9 @@ static const struct ctl_cmd {
 	{"import-report", ROLE_OPERATE, NULL, control_cmd_import_report, NULL},
 	{"metrics", ROLE_READ, NULL, control_cmd_metrics, NULL},
 	{"report", ROLE_READ, NULL, control_cmd_report, NULL},
-	{"remediate", ROLE_OPERATE, NULL, NULL, NULL},
+	{"remediate", ROLE_OPERATE, NULL, control_cmd_remediate, NULL},
+	{"remediation", ROLE_READ, NULL, control_cmd_remediation, NULL},
+	{"plan", ROLE_READ, NULL, control_cmd_plan, NULL},
 };
 
 /* status: the daemon's own document. */

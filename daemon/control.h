@@ -68,6 +68,13 @@ int control_cmd_report(struct daemon *d, const struct control_peer *peer, json_t
 struct tenant;
 int control_review_add(struct daemon *d, struct tenant *t, json_t *doc, int64_t since, int64_t now, char *why,
                        size_t n);
+/* control_remedy.c */
+int control_cmd_remediate(struct daemon *d, const struct control_peer *peer, json_t *req, json_t **ret_data,
+                          char *why, size_t n);
+int control_cmd_remediation(struct daemon *d, const struct control_peer *peer, json_t *req, json_t **ret_data,
+                            char *why, size_t n);
+int control_cmd_plan(struct daemon *d, const struct control_peer *peer, json_t *req, json_t **ret_data, char *why,
+                     size_t n);
 /* control_metrics.c */
 int control_cmd_metrics(struct daemon *d, const struct control_peer *peer, json_t *req, json_t **ret_data,
                         char *why, size_t n);

@@ -70,6 +70,9 @@ void print_json(const json_t *data);
  * the error of the {"ok":false,"error":...} document main prints. */
 void ctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void print_generic(const json_t *data);
+/* Send req (stolen) and return the reply's data (new reference), or NULL
+ * with a message printed and the exit code in *ret_exit. */
+json_t *ctl_call(const struct ctl *c, json_t *req, int *ret_exit);
 /* Ask the daemon (req is stolen); print with human() or as JSON; the exit code. */
 int ctl_run(const struct ctl *c, json_t *req, void (*human)(const json_t *data));
 int verb_usage(const struct ctl_verb *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -92,6 +95,10 @@ void print_change_table(const json_t *changes, bool with_tenant, const char *ind
 /* An alert's changed_by for people: "switched on by USER 40 minutes ago
  * from IP (CMDLET)", or its note when nobody is named. */
 void changed_by_text(const json_t *changed_by, char *buf, size_t n);
+/* ctl_remedy.c */
+int do_remediate(struct ctl *c, const struct ctl_verb *v, int argc, char **argv);
+int do_remediation(struct ctl *c, const struct ctl_verb *v, int argc, char **argv);
+int do_plan(struct ctl *c, const struct ctl_verb *v, int argc, char **argv);
 /* ctl_report.c */
 int do_import_report(struct ctl *c, const struct ctl_verb *v, int argc, char **argv);
 int do_report(struct ctl *c, const struct ctl_verb *v, int argc, char **argv);

@@ -358,6 +358,9 @@ static char **deliver_secrets(const struct sw_config *cfg)
 	for (size_t i = 0; r >= 0 && i < cfg->n_tenants; i++) {
 		const char *s = cfg->tenants[i].client_secret;
 		r = secrets_add(&v, &n, s, s ? strlen(s) : 0, 1);
+		s = cfg->tenants[i].remediation_client_secret;
+		if (r >= 0)
+			r = secrets_add(&v, &n, s, s ? strlen(s) : 0, 1);
 	}
 	for (size_t i = 0; r >= 0 && i < cfg->n_sinks; i++) {
 		const struct sw_sink_config *s = &cfg->sinks[i];

@@ -276,7 +276,7 @@ static ssize_t ctl_send(const struct ctl *c, int fd, const char *buf, size_t len
 
 /* Send req (stolen) and return the reply's data (new reference), or NULL
  * with a message printed and the exit code in *ret_exit. */
-static json_t *ctl_call(const struct ctl *c, json_t *req, int *ret_exit)
+json_t *ctl_call(const struct ctl *c, json_t *req, int *ret_exit)
 {
 	struct timespec deadline;
 	struct sw_buf in = {0};
@@ -983,6 +983,9 @@ static const struct ctl_verb verbs[] = {
 	{"reload", do_reload, ""},
 	{"metrics", do_metrics, ""},
 	{"report", do_report, "[--format csv|json|html] [--tenant NAME] [--since DUR] [--bom]"},
+	{"remediate", do_remediate, "ALERT-ID [--dry-run] [--tenant-switch]"},
+	{"remediation", do_remediation, "[ACTION-ID] [--tenant NAME] [--alert ID]"},
+	{"plan", do_plan, "[TENANT]"},
 	{"help", do_help, ""},
 	{NULL, NULL, NULL},
 };

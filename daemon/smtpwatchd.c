@@ -30,6 +30,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "poller.h"
+#include "remedy.h"
 #include "source_report.h"
 
 /* Exit statuses a restart cannot cure (smtpwatchd(8), EXIT STATUS; the
@@ -109,6 +110,7 @@ static void tenant_free(struct tenant *t)
 	poller_free(t->policies);
 	poller_free(t->usage);
 	report_spool_free(t->report);
+	remedy_tenant_free(t);
 	auth_free(t->auth);
 	sw_register_free(t->reg);
 	free(t);
@@ -175,6 +177,7 @@ static void tenants_start(struct daemon *d, bool now)
 			d->once_pending += 3 + (d->tenants[i]->report != NULL) + (d->tenants[i]->audit != NULL) +
 			                   (d->tenants[i]->usage != NULL);
 		report_spool_start(d->tenants[i]->report);
+		remedy_resume(d->tenants[i]);
 	}
 }
 
@@ -234,6 +237,12 @@ static void daemon_check_health(struct daemon *d, struct tenant *t)
 		if (sources[i] == NULL)
 			continue;
 		poller_health(sources[i], &h);
+		r = sw_detect_source(d->store, d->cfg, t->cfg, &h, daemon_now(), &st);
+	}
+	if (r >= 0) {
+		/* Writes refused (401/403): the role is missing. */
+		struct sw_source_health h;
+		remedy_health(t, &h);
 		r = sw_detect_source(d->store, d->cfg, t->cfg, &h, daemon_now(), &st);
 	}
 	if (r >= 0)
@@ -446,6 +455,8 @@ void daemon_source_done(struct daemon *d, struct tenant *t, const char *source, 
 		t->policies_fresh = true;
 		poller_run_now(t->policies);
 	}
+	if ((what & SW_DETECT_STATE) && strcmp(source, "exchange") == 0 && ok)
+		remedy_auto(t);
 	if (!ok)
 		d->once_failed++;
 	daemon_check_health(d, t);

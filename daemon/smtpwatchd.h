@@ -32,6 +32,7 @@ struct tenant {
 	bool policies_fresh;                /* a policies run started after a complete Exchange snapshot */
 	struct event *detect_more; /* continues detection over a large backlog */
 	struct report_spool *report;        /* NULL without report_spool */
+	struct remedy *remedy;              /* remedy.c's writes, made on first use */
 };
 
 struct daemon {

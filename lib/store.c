@@ -13,6 +13,7 @@
 #include "store_lifecycle.h"
 #include "store_report.h"
 #include "store_capolicy.h"
+#include "store_remediate.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -148,6 +149,7 @@ static const char *const migrations[] = {
 	sw_store_usage_schema,   /* 11: store_usage.c, the email app usage report (issue 20) */
 	sw_store_inventory_schema, /* 12: store_inventory.c, sign-ins per sender and day (issue 19) */
 	sw_store_whatif_schema,   /* 13: store_capolicy.c, Microsoft's What If answers (issue 17) */
+	sw_store_remediate_schema, /* 14: store_remediate.c, remediation actions (issue 18) */
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == SW_STORE_SCHEMA_VERSION,

@@ -53,7 +53,9 @@ static const struct route {
 	{"{\"cmd\":\"metrics\"}", false, "smtpwatch_info{version="},
 	{"{\"cmd\":\"report\"}", false, "\"basic_default_off\":"},
 	/* part of the protocol, not of this version: answered so, to anyone */
-	{"{\"cmd\":\"remediate\"}", true, "remediate is not available in this version"},
+	{"{\"cmd\":\"remediate\"}", true, "remediate needs an alert id"},
+	{"{\"cmd\":\"remediation\",\"id\":1}", false, "no remediation 1"},
+	{"{\"cmd\":\"plan\"}", false, "remediation is off for every tenant"},
 };
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
 

@@ -276,7 +276,7 @@ START_TEST(test_older_schema_migrates_forward)
 	                              "ALTER TABLE outbox DROP COLUMN tenant; ALTER TABLE outbox DROP COLUMN digest; "
 	                              "ALTER TABLE outbox DROP COLUMN members;"
 	                              "DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; " CAPOLICY_DROP "DROP TABLE usage_obs; DROP TABLE usage_state; "
-	                              "DROP TRIGGER signin_days_del; DROP TABLE signin_days; PRAGMA user_version = 1",
+	                              "DROP TABLE remediations; DROP TRIGGER signin_days_del; DROP TABLE signin_days; PRAGMA user_version = 1",
 	                              NULL, NULL, NULL),
 	                 SQLITE_OK);
 	reopen();
@@ -317,7 +317,7 @@ START_TEST(test_signin_days_rollup)
 	ck_assert_int_eq(query_int("SELECT n FROM signin_days WHERE day = 172800"), 1);
 	/* A database of version 11: the migration counts what is stored. */
 	ck_assert_int_eq(sqlite3_exec(sw_store_sqlite(store),
-	                              "DROP TRIGGER signin_days_del; DROP TABLE signin_days;"
+	                              "DROP TABLE remediations; DROP TRIGGER signin_days_del; DROP TABLE signin_days;"
 	                              "DROP TABLE whatif_results; " /* migration 13 */
 	                              "PRAGMA user_version = 11",
 	                              NULL, NULL, NULL),
@@ -566,7 +566,7 @@ START_TEST(test_migration_outbox_groups)
 	                              "DROP INDEX outbox_group; DROP INDEX outbox_members; ALTER TABLE outbox DROP COLUMN rule; "
 	                              "ALTER TABLE outbox DROP COLUMN tenant; ALTER TABLE outbox DROP COLUMN digest; "
 	                              "ALTER TABLE outbox DROP COLUMN members; DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; " CAPOLICY_DROP "DROP TABLE usage_obs; DROP TABLE usage_state; "
-	                              "DROP TRIGGER signin_days_del; DROP TABLE signin_days; PRAGMA user_version = 7;"
+	                              "DROP TABLE remediations; DROP TRIGGER signin_days_del; DROP TABLE signin_days; PRAGMA user_version = 7;"
 	                              "INSERT INTO outbox (alert_id, transition, sink, body, created, next_attempt) VALUES "
 	                              "('a-1', 1, 'soc', '{\"rule\":\"r1\",\"tenant\":\"contoso\"}', 10, 10)",
 	                              NULL, NULL, NULL),
@@ -596,7 +596,7 @@ START_TEST(test_migration_drops_later_duplicates)
 	                              "ALTER TABLE outbox DROP COLUMN tenant; ALTER TABLE outbox DROP COLUMN digest; "
 	                              "ALTER TABLE outbox DROP COLUMN members;"
 	                              "DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; " CAPOLICY_DROP "DROP TABLE usage_obs; DROP TABLE usage_state; "
-	                              "DROP TRIGGER signin_days_del; DROP TABLE signin_days; PRAGMA user_version = 5;"
+	                              "DROP TABLE remediations; DROP TRIGGER signin_days_del; DROP TABLE signin_days; PRAGMA user_version = 5;"
 	                              "INSERT INTO signins (rowid, tenant, id, created, ingested) VALUES"
 	                              " (10, 'contoso', 'a1', 1000, 1), (11, 'contoso', 'a2', 1001, 1),"
 	                              " (12, 'contoso', 'a1', 1003, 2), (13, 'fabrikam', 'a1', 1000, 2),"
@@ -636,7 +636,7 @@ START_TEST(test_migration_alert_transition_at)
 	                              "ALTER TABLE outbox DROP COLUMN tenant; ALTER TABLE outbox DROP COLUMN digest; "
 	                              "ALTER TABLE outbox DROP COLUMN members;"
 	                              "DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; " CAPOLICY_DROP "DROP TABLE usage_obs; DROP TABLE usage_state; "
-	                              "DROP TRIGGER signin_days_del; DROP TABLE signin_days; PRAGMA user_version = 6;"
+	                              "DROP TABLE remediations; DROP TRIGGER signin_days_del; DROP TABLE signin_days; PRAGMA user_version = 6;"
 	                              "INSERT INTO alerts (id, rule, tenant, subject, severity, status, first_seen, "
 	                              "last_seen, count, notified_count, transition, resolved_at, updated) VALUES"
 	                              " ('a-000001', 'r', 'contoso', 'x', 3, 0, 1, 2, 1, 1, 2, 0, 900),"

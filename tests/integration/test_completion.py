@@ -69,8 +69,8 @@ def cases(env, bc, daemon):
         want([ctl, "silence", "r", "s", "--f"], ["--for"], "silence --for")
         want([ctl, *sock, "exceptions", "--tenant", ""], [], "--tenant with no daemon: nothing, quietly")
         got, err = complete(["smtpwatchctl", "re"], bc, path=os.path.dirname(ctl))
-        check(got == ["reload", "report"] and not err.strip(),
-              "%s: smtpwatchctl from PATH: 're' -> reload, report (got %s)" % (mode, got))
+        check(got == ["reload", "remediate", "remediation", "report"] and not err.strip(),
+              "%s: smtpwatchctl from PATH: 're' -> reload, remediate, remediation, report (got %s)" % (mode, got))
     else:
         want([ctl, *sock, "exceptions", "--tenant", ""], ["contoso"], "--tenant offers the daemon's tenants")
         want([ctl, *sock, "poll", "c"], ["contoso"], "poll TENANT from the daemon")
