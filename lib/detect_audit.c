@@ -106,11 +106,11 @@ int sw_explain_tenant_on(struct sw_store *s, const char *tenant, int64_t until, 
 int sw_explain_mailbox_on(struct sw_store *s, const char *tenant, const char *const *names, bool own_override,
                           int64_t until, char **ret_json)
 {
-	int r = explain(s, tenant, "mailbox", names, "SmtpClientAuthenticationDisabled", until, ret_json);
-
-	if (r < 0 || *ret_json != NULL || own_override)
-		return r;
-	return sw_explain_tenant_on(s, tenant, until, ret_json);
+	/* A mailbox that follows the tenant is on because of the tenant
+	 * switch, whatever its own switch was once set to. */
+	if (!own_override)
+		return sw_explain_tenant_on(s, tenant, until, ret_json);
+	return explain(s, tenant, "mailbox", names, "SmtpClientAuthenticationDisabled", until, ret_json);
 }
 
 /* The words of a change for the summary. */

@@ -36,11 +36,12 @@ enum sw_severity sw_detect_audit_severity(const struct sw_change_row *c, const s
  * malloc'd; NULL on out of memory. */
 char *sw_changed_by(const struct sw_change_row *c);
 
-/* The change that explains a mailbox's SMTP AUTH being on at until: the
- * latest of its own switch (any of names: address, Identity...) when that
- * turned it on, else, when it follows the tenant (own_override false), the
- * latest of the tenant switch when that turned it on.  *ret_json is
- * sw_changed_by() of it, or NULL when no change explains it. */
+/* The change that explains a mailbox's SMTP AUTH being on at until: with
+ * its own override on (own_override), the latest change of its own switch
+ * (any of names: address, Identity...) if that turned it on; when it
+ * follows the tenant, the latest change of the tenant switch if that
+ * turned it on.  *ret_json is sw_changed_by() of it, or NULL when no
+ * change explains it. */
 int sw_explain_mailbox_on(struct sw_store *s, const char *tenant, const char *const *names, bool own_override,
                           int64_t until, char **ret_json);
 /* The same for the tenant switch being on. */

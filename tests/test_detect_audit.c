@@ -288,6 +288,42 @@ START_TEST(test_tenant_explained)
 }
 END_TEST
 
+/* exception-expired: an expired entry whose mailbox is on by its own
+ * override is explained by the change of that override; one that follows
+ * the tenant, by the tenant's. */
+START_TEST(test_expired_explained)
+{
+	struct sw_alert a = {0};
+	char id[32], tid[32];
+
+	entries[0].expires = NOW - 86400;
+	entries[0].expires_text = "2026-12-02";
+	snapshot(false, "scanner-hq@contoso.com", "scanner-hq", SW_TRI_FALSE);
+	record("Set-CASMailbox", "[{\"Name\":\"Identity\",\"Value\":\"scanner-hq@contoso.com\"},"
+	       "{\"Name\":\"SmtpClientAuthenticationDisabled\",\"Value\":\"False\"}]", "it-admin@contoso.com", 2,
+	       7200, id, sizeof(id));
+	record("Set-TransportConfig", "[{\"Name\":\"SmtpClientAuthenticationDisabled\",\"Value\":\"False\"}]",
+	       "admin@contoso.com", 2, 3600, tid, sizeof(tid));
+	detect(SW_DETECT_STATE);
+	ck_assert_int_eq(sw_store_alert_find(store, SW_RULE_EXPIRED, "contoso", "scanner-hq@contoso.com", &a), 0);
+	ck_assert_ptr_nonnull(a.changed_by);
+	ck_assert_ptr_nonnull(strstr(a.changed_by, id));
+	sw_alert_clear(&a);
+	/* the override goes back to $null: now the tenant switch explains it */
+	snapshot(false, "scanner-hq@contoso.com", "scanner-hq", SW_TRI_NULL);
+	detect(SW_DETECT_STATE);
+	ck_assert_int_eq(sw_store_alert_find(store, SW_RULE_EXPIRED, "contoso", "scanner-hq@contoso.com", &a), 0);
+	ck_assert_ptr_nonnull(strstr(a.changed_by, tid));
+	ck_assert_ptr_nonnull(strstr(a.changed_by, "Set-TransportConfig"));
+	sw_alert_clear(&a);
+	/* audit off: no attribution is looked for */
+	tenant.audit = false;
+	ck_assert_int_eq(sw_store_alert_find(store, SW_RULE_TENANT_ENABLED, "contoso", "contoso.onmicrosoft.com", &a), 0);
+	ck_assert_ptr_nonnull(a.changed_by); /* set while audit was on */
+	sw_alert_clear(&a);
+}
+END_TEST
+
 START_TEST(test_changed_by_actor)
 {
 	struct sw_change_row c = {.created = NOW, .actor = "application"};
@@ -315,6 +351,7 @@ static Suite *detect_audit_suite(void)
 	tcase_add_test(tc, test_changed_by_late);
 	tcase_add_test(tc, test_tenant_explained);
 	tcase_add_test(tc, test_changed_by_actor);
+	tcase_add_test(tc, test_expired_explained);
 	suite_add_tcase(s, tc);
 	return s;
 }
