@@ -27,12 +27,10 @@
  *   ops set digests, a smtpwatch.digest/1 one (sw_digest_is() tells them
  *   apart by their schema); key is the Idempotency-Key of whichever it
  *   is ("digest-ID-0").
- * - HEC acknowledgement (to come): an optional member
- *   `int (*ack_poll)(struct sink *s, int64_t now)`, run by deliver.c on
- *   the sink's timer while attempts of the sink are sent but unconfirmed;
- *   the send stays SINK_PENDING until the ack arrives (or its wait runs
- *   out: a failure, retried like any other).  Sinks without it are done
- *   when their send is. */
+ * - HEC acknowledgement: sink_hec.c keeps the attempt SINK_PENDING, with
+ *   its ack wait in attempt->state, until HEC acknowledges the event (or
+ *   ack_timeout passes: a failure, retried like any other); deliver.c
+ *   sees one long send.  Sinks without it are done when their send is. */
 #pragma once
 
 #include <jansson.h>
@@ -80,6 +78,8 @@ struct sink_attempt {
 	bool sink_down;        /* the receiver failed, not this document (no answer, 429, 5xx,
 	                        * a refused connection): deliver.c backs the whole sink off */
 	int64_t retry_after;   /* s the receiver asked to wait, -1 none */
+	/* the sink's own, while the attempt is pending (HEC's ack wait) */
+	void *state;
 };
 
 struct sink_ops {

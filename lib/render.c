@@ -792,33 +792,54 @@ out:
 
 /* ---- Splunk HEC ---- */
 
+/* Append ,"name":VALUE with value as a JSON string; nothing when NULL. */
+static int hec_member(struct sw_buf *out, const char *name, const char *value)
+{
+	json_t *j;
+	char *v;
+	int r;
+
+	if (value == NULL || *value == '\0')
+		return 0;
+	j = json_string(value);
+	v = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+	json_decref(j);
+	if (v == NULL)
+		return -ENOMEM;
+	r = sw_buf_printf(out, "\"%s\":%s,", name, v);
+	free(v);
+	return r;
+}
+
 /* See render.h.  Written by hand rather than through jansson so that
  * "time" keeps its three decimals and the members their order. */
-int sw_render_hec(const json_t *doc, const char *host, int64_t time_ms, struct sw_buf *out)
+int sw_render_hec_event(const json_t *doc, const char *host, int64_t time_ms, const struct sw_hec_meta *meta,
+                        struct sw_buf *out)
 {
-	json_t *h = NULL;
-	char *hs = NULL;
 	size_t mark;
 	int r;
 
 	if (!json_is_object(doc) || out == NULL || time_ms < 0)
 		return -EINVAL;
 	mark = out->len;
-	if (host != NULL && *host != '\0') {
-		h = json_string(host);
-		hs = h ? json_dumps(h, JSON_ENCODE_ANY) : NULL;
-		json_decref(h);
-	}
 	if ((r = sw_buf_printf(out, "{\"time\":%" PRId64 ".%03d,", time_ms / 1000, (int)(time_ms % 1000))) < 0 ||
-	    (hs != NULL && (r = sw_buf_printf(out, "\"host\":%s,", hs)) < 0) ||
-	    (r = sw_buf_printf(out, "\"source\":\"smtpwatch\",\"sourcetype\":\"smtpwatch:alert\",\"event\":")) < 0 ||
-	    (r = sw_render_webhook(doc, out)) < 0 || (r = sw_buf_append(out, "}", 1)) < 0) {
+	    (r = hec_member(out, "host", host)) < 0 ||
+	    (r = hec_member(out, "source", meta && meta->source ? meta->source : "smtpwatch")) < 0 ||
+	    (r = hec_member(out, "sourcetype", meta && meta->sourcetype ? meta->sourcetype : "smtpwatch:alert")) < 0 ||
+	    (r = hec_member(out, "index", meta ? meta->index : NULL)) < 0 ||
+	    (r = sw_buf_append(out, "\"event\":", 8)) < 0 || (r = sw_render_webhook(doc, out)) < 0 ||
+	    (r = sw_buf_append(out, "}", 1)) < 0) {
 		out->len = mark;
 		if (out->data != NULL)
 			out->data[mark] = '\0';
 	}
-	free(hs);
 	return r < 0 ? r : 0;
+}
+
+/* See render.h. */
+int sw_render_hec(const json_t *doc, const char *host, int64_t time_ms, struct sw_buf *out)
+{
+	return sw_render_hec_event(doc, host, time_ms, NULL, out);
 }
 
 /* See render.h.  HEC's codes: 0 success, 1 token disabled, 2 token is

@@ -90,6 +90,15 @@ int sw_render_teams_digest(const json_t *doc, struct sw_buf *out);
  * time_ms is the transition's time (milliseconds), so a resent event is
  * byte for byte the first one; host is left out when NULL or empty. */
 int sw_render_hec(const json_t *doc, const char *host, int64_t time_ms, struct sw_buf *out);
+/* The same with the sink's metadata: {"time":..,"host":..,"source":SOURCE,
+ * "sourcetype":SOURCETYPE,"index":INDEX,"event":DOC}; a NULL member (or
+ * meta) takes the default (source "smtpwatch", sourcetype
+ * "smtpwatch:alert", no index: the token's default index). */
+struct sw_hec_meta {
+	const char *index, *source, *sourcetype;
+};
+int sw_render_hec_event(const json_t *doc, const char *host, int64_t time_ms, const struct sw_hec_meta *meta,
+                        struct sw_buf *out);
 
 /* What a HEC answer means for the event. */
 enum sw_hec_outcome {

@@ -221,7 +221,143 @@ def test_digests():
         env.close()
 
 
+CHANNEL = "5a1c7f42-3b9e-4d6a-9c1e-0f2b8d7e6a55"
+HEC_TOKEN = "11111111-2222-3333-4444-555555555555"
+
+
+class HecReceiver:
+    """Splunk HEC with indexer acknowledgement, as Splunk documents it: the
+    event endpoint requires X-Splunk-Request-Channel and answers
+    {"text":"Success","code":0,"ackId":N}; POST
+    /services/collector/ack?channel=C with {"acks":[N,..]} answers
+    {"acks":{"N":bool}}, true only ack_after seconds after the event was
+    accepted, and never for the ack ids in lose (an event lost before it
+    was indexed)."""
+
+    def __init__(self, ack_after=2.0):
+        self.ack_after = ack_after
+        self.lock = threading.Lock()
+        self.next_ack = 0
+        self.accepted = {}   # ackId -> monotonic time
+        self.lose = {0}      # the first event is never acknowledged
+        self.events = []     # (ackId, headers, body)
+        self.queries = []    # (monotonic, channel, ids asked)
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                super().setup()
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+            def log_message(self, *args):
+                pass
+
+            def reply(self, status, doc):
+                payload = json.dumps(doc).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if self.headers.get("Authorization") != "Splunk " + HEC_TOKEN:
+                    return self.reply(403, {"text": "Invalid token", "code": 4})
+                chan = self.headers.get("X-Splunk-Request-Channel")
+                path, _, query = self.path.partition("?")
+                if path == "/services/collector/ack":
+                    chan = chan or dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("channel")
+                    if chan != CHANNEL:
+                        return self.reply(400, {"text": "Data channel is missing", "code": 10})
+                    ids = json.loads(body).get("acks", [])
+                    now = time.monotonic()
+                    with outer.lock:
+                        outer.queries.append((now, chan, ids))
+                        acks = {str(i): i in outer.accepted and i not in outer.lose
+                                and now - outer.accepted[i] >= outer.ack_after for i in ids}
+                    return self.reply(200, {"acks": acks})
+                if path != "/services/collector/event":
+                    return self.reply(404, {"text": "Not found", "code": 404})
+                if chan is None:
+                    return self.reply(400, {"text": "Data channel is missing", "code": 10})
+                with outer.lock:
+                    n = outer.next_ack
+                    outer.next_ack += 1
+                    outer.accepted[n] = time.monotonic()
+                    outer.events.append((n, dict(self.headers), body))
+                return self.reply(200, {"text": "Success", "code": 0, "ackId": n})
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_hec_ack():
+    """HEC with a channel: index, source and sourcetype in each event; an
+    alert is delivered only once acknowledged (polled with back-off); the
+    event HEC never acknowledges is sent again after ack_timeout, the
+    same bytes under the same Idempotency-Key."""
+    hec = HecReceiver(ack_after=2.0)
+    env = Env("hec-ack", sinks="")
+    tok = os.path.join(env.dir, "hec.token")
+    with open(tok, "w") as f:
+        f.write(HEC_TOKEN + "\n")
+    os.chmod(tok, 0o600)
+    with open(env.conf, "a") as f:
+        f.write("[sink hec]\ntype = splunk-hec\nurl = http://127.0.0.1:%d\ntoken_file = %s\n"
+                "index = smtpwatch\nsource = smtpwatch:test\nsourcetype = smtpwatch:alert:v2\n"
+                "channel = %s\nack_timeout = 6s\ndigest_after = 0\n" % (hec.port, tok, CHANNEL))
+    try:
+        env.start_daemon()
+        first = wait_for(lambda: hec.events, timeout=60, what="the first HEC event")
+        st = (env.status() or {}).get("sinks", {}).get("hec", {})
+        check(bool(first) and st.get("delivered") == 0 and st.get("queued", 0) >= 1,
+              "hec: accepted but not yet acknowledged is not delivered (%s)" % st)
+        n_alerts = len(alert_keys(env))
+        done = wait_for(lambda: ((env.status() or {}).get("sinks", {}).get("hec", {}).get("queued") == 0
+                                 and (env.status() or {}).get("sinks", {}).get("hec")), timeout=60,
+                        what="every HEC event acknowledged")
+        check(bool(done) and done.get("delivered") == n_alerts,
+              "hec: every alert delivered once acknowledged (%s of %d)" % (done and done.get("delivered"), n_alerts))
+        with hec.lock:
+            events = list(hec.events)
+            queries = list(hec.queries)
+        check(all(h.get("X-Splunk-Request-Channel") == CHANNEL for _, h, _ in events),
+              "hec: every event carries X-Splunk-Request-Channel")
+        docs = [json.loads(b) for _, _, b in events]
+        check(all(d.get("index") == "smtpwatch" and d.get("source") == "smtpwatch:test"
+                  and d.get("sourcetype") == "smtpwatch:alert:v2" and d["event"].get("schema") == "smtpwatch.alert/2"
+                  for d in docs), "hec: index, source and sourcetype in each event (%s)" % docs[0] if docs else "")
+        check(queries and all(c == CHANNEL for _, c, _ in queries), "hec: acks queried on the channel (%d)" % len(queries))
+        asked0 = [t for t, _, ids in queries if 1 in ids or (len(events) > 1 and events[1][0] in ids)]
+        gaps = [b - a for a, b in zip(asked0, asked0[1:])]
+        check(len(asked0) >= 2 and all(g >= 0.8 for g in gaps),
+              "hec: an unacknowledged event is polled again after a wait, not in a loop (%s)"
+              % ["%.1f" % g for g in gaps])
+        # The lost event (ackId 0): sent again after ack_timeout, same key and bytes.
+        key0, body0 = events[0][1].get("Idempotency-Key"), events[0][2]
+        again = [(n, h, b) for n, h, b in events[1:] if h.get("Idempotency-Key") == key0]
+        check(len(again) == 1 and again[0][2] == body0,
+              "hec: the event never acknowledged is sent again, the same bytes under %s (%d)" % (key0, len(again)))
+        if again:
+            t_first = hec.accepted[0]
+            t_again = hec.accepted[again[0][0]]
+            check(t_again - t_first >= 6, "hec: ... after ack_timeout (%.1f s later)" % (t_again - t_first))
+    finally:
+        env.close()
+        hec.stop()
+
+
 def main():
+    test_hec_ack()
     test_digests()
     rx = Receiver(delay=0.5)
     env = Env("delivery", sinks="")
