@@ -217,13 +217,77 @@ def auto(path):
         env.close()
 
 
+def tenant_scenario():
+    fd, path = tempfile.mkstemp(prefix="sw-remediate-tenant-", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump({"tenants": {"contoso.onmicrosoft.com": {
+            "client_id": "11111111-1111-1111-1111-111111111111",
+            "client_secret": "sim-secret-contoso",
+            "domain": "contoso.com",
+            "signins": [{"at": "-3h", "every": "10m", "count": 3, "user": "printer@contoso.com", "ip": "198.51.100.7",
+                         "country": "NL"},
+                        {"at": "-3h", "every": "10m", "count": 2, "user": "scanner-hq@contoso.com",
+                         "ip": "203.0.113.5", "country": "US"}],
+            "transport_config": {"SmtpClientAuthenticationDisabled": False},
+            "mailboxes": [{"PrimarySmtpAddress": "scanner-hq@contoso.com", "SmtpClientAuthenticationDisabled": None},
+                          {"PrimarySmtpAddress": "printer@contoso.com", "SmtpClientAuthenticationDisabled": None}],
+        }}}, f)
+    return path
+
+
+def tenant_switch(path):
+    """The plan for a tenant whose switch is on, and the switch turned off
+    by hand with --tenant-switch."""
+    env = Env("remediate-tenant", scenario=path, tenant_extra="remediation = manual\n")
+    try:
+        env.start_daemon()
+        ta = wait_for(lambda: alert_of(env, "tenant-smtp-auth-enabled", "contoso") or
+                      next((a for a in (env.ctl("alerts")[1] or {}).get("alerts", [])
+                            if a["rule"] == "tenant-smtp-auth-enabled"), None), timeout=60,
+                      what="tenant-smtp-auth-enabled")
+        check(bool(ta), "tenant-smtp-auth-enabled fires")
+        wait_for(lambda: (env.source("signins") or {}).get("state") == "ok", timeout=60, what="sign-ins")
+        rc, plan = env.ctl("plan")
+        p = plan["tenants"][0] if rc == 0 else {}
+        breaks = {b["address"]: b for b in p.get("breaks", [])}
+        check(rc == 0 and p.get("tenant_switch") == "on" and set(breaks) ==
+              {"printer@contoso.com", "scanner-hq@contoso.com"} and breaks["printer@contoso.com"]["signins"] == 3
+              and breaks["printer@contoso.com"]["basic"] and breaks["scanner-hq@contoso.com"]["registered"],
+              "plan: both senders rely on the tenant switch, with their volume (%s)" % plan)
+        check(p.get("commands") == ["Set-CASMailbox -Identity scanner-hq@contoso.com -SmtpClientAuthenticationDisabled $false",
+                                    "Set-TransportConfig -SmtpClientAuthenticationDisabled $true"] and
+              [n["address"] for n in p.get("needs_override", [])] == ["scanner-hq@contoso.com"],
+              "the registered exception gets its own override first, then the switch (%s)" % p.get("commands"))
+        rc, out = env.ctl("plan", json_out=False)
+        check(rc == 0 and "1. Set-CASMailbox -Identity scanner-hq@contoso.com" in out and "printer@contoso.com" in out,
+              "plan as text lists the senders and the commands in order")
+        check(writes(env) == [], "plan runs nothing")
+        if ta:
+            rc, out = env.ctl("remediate", ta["id"], json_out=False)
+            check(rc != 0 and "--tenant-switch" in out, "the tenant switch needs --tenant-switch (%s)" % out.strip())
+            rc, out = env.ctl("remediate", ta["id"], "--tenant-switch", json_out=False)
+            check(rc == 0 and "Set-TransportConfig -SmtpClientAuthenticationDisabled $true" in out and "done" in out,
+                  "with --tenant-switch the tenant switch goes off and reads back (%s)" % out.strip())
+            w = [x for x in writes(env) if x["cmdlet"] == "Set-TransportConfig"]
+            check(len(w) == 1 and w[0]["parameters"] == {"SmtpClientAuthenticationDisabled": True},
+                  "one Set-TransportConfig was written (%s)" % w)
+            res = wait_for(lambda: [d for d in docs(env) if d["id"] == ta["id"] and d["status"] == "resolved"],
+                           timeout=60, what="the tenant alert's resolution")
+            check(bool(res), "tenant-smtp-auth-enabled resolves at the next poll")
+    finally:
+        env.close()
+
+
 def main():
     path = scenario()
+    tpath = tenant_scenario()
     try:
         manual(path)
         auto(path)
+        tenant_switch(tpath)
     finally:
         os.unlink(path)
+        os.unlink(tpath)
     finish()
 
 
