@@ -62,6 +62,8 @@ def source_basics(env):
     st = env.sim.stats()
     check(st["audit_blobs_listed"] == 5 and st["audit_records_served"] == 5,
           "five blobs listed over three pages of two (NextPageUri followed), each read once (%s)" % st)
+    check(st["tokens_issued"] == 2,
+          "a token of its own for {manage_url}/.default beside the one for Graph and Exchange (%s)" % st["tokens_issued"])
     check((src.get("subscription") or {}).get("status") == "enabled", "status shows the subscription enabled")
     check(src.get("overlap_s") == 7200, "and the overlap re-read (%s)" % src.get("overlap_s"))
 
@@ -303,6 +305,13 @@ def bad_input():
         check(bool(audit_run(env, "second audit run")), "the next run completes")
         after = env.sim.stats()["requests"]["manage"]
         check(after - before == 1, "and only lists: the lost blobs are not asked for again (%d)" % (after - before))
+        env.sim.faults([{"endpoint": "manage", "count": 2, "status": 429, "retry_after": 1}])
+        check(bool(audit_run(env, "throttled audit run")), "a run throttled twice (429, Retry-After 1) completes")
+        src = env.source("audit") or {}
+        check(src.get("throttled", 0) >= 2 and src.get("last_retry_after") == 1 and src.get("state") == "ok",
+              "status counts the 429s and their Retry-After (%s, %s)" % (src.get("throttled"),
+                                                                         src.get("last_retry_after")))
+        env.sim.clear_faults()
         env.sim.request("POST", f"/_sim/tenants/{TENANT}/audit", {"subscription": "disabled"})
         env.ctl("poll")
         ok = wait_for(lambda: (env.source("audit") or {}).get("denied") is True, timeout=60, what="AF20023")
