@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "effective.h"
 #include "inventory.h"
 #include "jsonutil.h"
 #include "log.h"
@@ -337,6 +338,59 @@ static int week_cb(const struct sw_report_week *w, void *arg)
 }
 
 /* One tenant's readiness document; NULL with why on failure. */
+/* Mailboxes evaluated through every layer per report (the rest counted
+ * as not evaluated): a tenant whose switch is on has every mailbox. */
+#define REPORT_VERDICTS_MAX 20000
+#define REPORT_CAN_SUCCEED_NAMED 50
+
+struct verdict_count {
+	struct sw_effective_ctx *eff;
+	int64_t n[SW_ACCESS_UNKNOWN + 1], evaluated;
+	json_t *named; /* the first mailboxes on which Basic can succeed */
+};
+
+static int verdict_count_cb(const struct sw_mailbox_row *m, void *arg)
+{
+	struct verdict_count *vc = arg;
+	struct sw_verdict v;
+	int r = sw_effective_mailbox(vc->eff, m, &v);
+
+	if (r < 0)
+		return r;
+	vc->n[v.basic]++;
+	vc->evaluated++;
+	if (v.basic == SW_ACCESS_ALLOWED && json_array_size(vc->named) < REPORT_CAN_SUCCEED_NAMED)
+		json_array_append_new(vc->named, json_string(m->address));
+	sw_verdict_clear(&v);
+	return 0;
+}
+
+/* "basic_smtp": of the mailboxes on which the switches allow SMTP AUTH,
+ * how many can really use Basic (every layer), how many cannot, and how
+ * many depend on conditions or on a layer not read. */
+static json_t *basic_smtp_counts(struct daemon *d, struct tenant *t)
+{
+	struct sw_effective_ctx eff;
+	struct verdict_count vc = {.eff = &eff};
+	json_t *o = NULL;
+
+	if (sw_effective_load(d->store, t->cfg->name, &eff) < 0)
+		return json_null();
+	vc.named = json_array();
+	if (vc.named != NULL && eff.have_state &&
+	    sw_store_mailboxes_switched_on(d->store, t->cfg->name, eff.state.smtp_disabled, REPORT_VERDICTS_MAX + 1,
+	                                   verdict_count_cb, &vc) >= 0) {
+		bool more = vc.evaluated > REPORT_VERDICTS_MAX;
+		o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:b,s:O}", "switched_on", (json_int_t)vc.evaluated, "can_succeed",
+		              (json_int_t)vc.n[SW_ACCESS_ALLOWED], "blocked", (json_int_t)vc.n[SW_ACCESS_BLOCKED],
+		              "conditional", (json_int_t)vc.n[SW_ACCESS_CONDITIONAL], "unknown",
+		              (json_int_t)vc.n[SW_ACCESS_UNKNOWN], "truncated", more, "can_succeed_mailboxes", vc.named);
+	}
+	json_decref(vc.named);
+	sw_effective_free(&eff);
+	return o ? o : json_null();
+}
+
 static json_t *tenant_report(struct daemon *d, struct tenant *t, int64_t since, int64_t now, char *why, size_t n)
 {
 	struct tenant_report x = {.reg = t->reg, .now = now};
@@ -452,6 +506,7 @@ static json_t *tenant_report(struct daemon *d, struct tenant *t, int64_t since, 
 		json_object_set_new(doc, "evidence", evidence);
 		json_object_set_new(doc, "usage", usage);
 		json_object_set_new(doc, "signins_readable", json_boolean(signins));
+		json_object_set_new(doc, "basic_smtp", basic_smtp_counts(d, t));
 	} else {
 		json_decref(evidence);
 		json_decref(usage);

@@ -144,6 +144,16 @@ static void print_report(const json_t *d)
 		       key_text(t, "smtp_auth_tenant", b[0], 64), key_text(rep, "files", b[1], 64),
 		       key_text(rep, "first_day", b[2], 64), key_text(rep, "last_day", b[3], 64),
 		       json_string_value(json_object_get(rep, "last_import")) ?: "never");
+		const json_t *bs = json_object_get(t, "basic_smtp");
+		if (json_is_object(bs)) {
+			char u[64];
+			printf("  Basic SMTP AUTH through every layer: can succeed on %s of %s%s mailboxes the switches "
+			       "allow (%s blocked by another layer, %s conditional, %s unknown)\n",
+			       key_text(bs, "can_succeed", b[0], 64),
+			       json_is_true(json_object_get(bs, "truncated")) ? "the first " : "",
+			       key_text(bs, "switched_on", b[1], 64), key_text(bs, "blocked", b[2], 64),
+			       key_text(bs, "conditional", b[3], 64), key_text(bs, "unknown", u, sizeof(u)));
+		}
 		const json_t *vd = json_object_get(t, "verdict"), *ck, *sl;
 		size_t k;
 		if (json_is_object(vd)) {

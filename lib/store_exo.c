@@ -256,6 +256,33 @@ int sw_store_mailboxes_enabled(struct sw_store *s, const char *tenant, sw_mailbo
 }
 
 /* See store_exo.h. */
+int sw_store_mailboxes_switched_on(struct sw_store *s, const char *tenant, bool tenant_disabled, int64_t limit,
+                                   sw_mailbox_cb cb, void *arg)
+{
+	sqlite3_stmt *st = NULL;
+	struct sw_mailbox_row m;
+	int r = sw_store_prepare(s, "SELECT " MAILBOX_COLUMNS " FROM mailboxes WHERE tenant = ?1 AND removed = 0 AND"
+	                " (smtp_disabled = 0 OR (smtp_disabled = -1 AND ?2 = 0)) ORDER BY address LIMIT ?3", &st);
+	int rc;
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, tenant_disabled);
+	sqlite3_bind_int64(st, 3, limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		mailbox_row(st, &m);
+		r = cb(&m, arg);
+		if (r < 0)
+			break;
+	}
+	if (r >= 0 && rc != SQLITE_DONE)
+		r = sw_store_check(s, rc);
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* See store_exo.h. */
 int sw_store_mailbox_changes(struct sw_store *s, const char *tenant, const char *address, int limit,
                              sw_change_cb cb, void *arg)
 {

@@ -44,6 +44,11 @@ int sw_store_mailbox_get(struct sw_store *s, const char *tenant, const char *add
 /* Mailboxes (not removed) whose own switch is false (explicitly on). */
 typedef int (*sw_mailbox_cb)(const struct sw_mailbox_row *m, void *arg);
 int sw_store_mailboxes_enabled(struct sw_store *s, const char *tenant, sw_mailbox_cb cb, void *arg);
+/* Mailboxes (not removed) on which the switches allow SMTP AUTH: their
+ * own switch false, or null while the tenant's is on (tenant_disabled
+ * false); at most limit, by address. */
+int sw_store_mailboxes_switched_on(struct sw_store *s, const char *tenant, bool tenant_disabled, int64_t limit,
+                                   sw_mailbox_cb cb, void *arg);
 
 struct sw_mailbox_change {
 	int64_t at;

@@ -120,6 +120,16 @@ def layered(env):
     check(rc == 0 and "Basic SMTP AUTH" in text and "blocked" in text and "Decided by:" in text,
           "smtpwatchctl mailbox shows the verdict and its layers")
 
+    # The report counts the mailboxes on which Basic can really succeed.
+    rc, rep = env.ctl("report", "--format", "json")
+    bs = rep["tenants"][0].get("basic_smtp", {}) if rc == 0 else {}
+    check(bs.get("switched_on") == 3 and bs.get("can_succeed") == 1 and bs.get("blocked") == 2
+          and bs.get("can_succeed_mailboxes") == ["printer@contoso.com"],
+          "smtpwatchctl report: Basic can succeed on 1 of the 3 mailboxes the switches allow (%s)" % bs)
+    rc, text = env.ctl("report", json_out=False)
+    check(rc == 0 and "can succeed on 1 of 3 mailboxes the switches allow (2 blocked" in text,
+          "and says so in its text (%s)" % [ln for ln in text.splitlines() if "every layer" in ln])
+
     # The drift rule still fires on the switch and says Basic cannot succeed.
     drift = wait_for(lambda: [d for d in alerts(env, "unapproved-mailbox-exception")
                               if d["subject"] == "scanner2@contoso.com"], timeout=30, what="drift alert")
