@@ -286,8 +286,8 @@ static void read_done(struct remedy_job *job, struct http_response *res)
 	enum sw_tristate st = sw_exo_row_smtp_disabled(json_array_get(page.rows, 0));
 	sw_exo_page_clear(&page);
 	if (job->resumed) {
-		snprintf(text, sizeof(text), "the daemon stopped before the write's answer was recorded; read back: "
-		         "SmtpClientAuthenticationDisabled = %s", sw_tristate_name(st));
+		snprintf(text, sizeof(text), "no answer to the write was recorded (the daemon stopped or reloaded "
+		         "first); read back: SmtpClientAuthenticationDisabled = %s", sw_tristate_name(st));
 		job_complete(job, sw_tristate_name(st), st == SW_TRI_TRUE ? SW_REMEDY_DONE : SW_REMEDY_FAILED, text);
 		return;
 	}

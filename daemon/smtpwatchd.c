@@ -455,7 +455,9 @@ void daemon_source_done(struct daemon *d, struct tenant *t, const char *source, 
 		t->policies_fresh = true;
 		poller_run_now(t->policies);
 	}
-	if ((what & SW_DETECT_STATE) && strcmp(source, "exchange") == 0 && ok)
+	/* Auto mode acts once the state rules have seen a whole snapshot
+	 * (whichever source ended last); its guard reads the snapshot's age. */
+	if (what & SW_DETECT_STATE)
 		remedy_auto(t);
 	if (!ok)
 		d->once_failed++;
