@@ -356,7 +356,72 @@ def test_hec_ack():
         hec.stop()
 
 
+def test_kill_mid_digest():
+    """SIGKILL while a digest is on the wire and while HEC acks are polled:
+    after a restart nothing is lost, and no digest is sent under two
+    Idempotency-Keys (nor one key with two bodies)."""
+    rx = Receiver(delay=3.0)
+    hec = HecReceiver(ack_after=4.0)
+    hec.lose = set()
+    env = Env("kill-digest", scenario="flood.json", sinks="")
+    senders = ["scan%03d@contoso.com" % i for i in range(200)]
+    env.sim.add_signins("contoso.onmicrosoft.com", [
+        {"at": "-50m", "every": "5s", "count": 200, "user": senders, "ip": "198.51.100.40", "country": "NL",
+         "error_code": 0}])
+    tok = os.path.join(env.dir, "hec.token")
+    with open(tok, "w") as f:
+        f.write(HEC_TOKEN + "\n")
+    os.chmod(tok, 0o600)
+    with open(env.conf, "a") as f:
+        f.write("[sink soc]\ntype = webhook\nurl = %s\n\n"
+                "[sink hec]\ntype = splunk-hec\nurl = http://127.0.0.1:%d\ntoken_file = %s\nchannel = %s\n"
+                % (rx.url("/soc"), hec.port, tok, CHANNEL))
+    try:
+        env.start_daemon()
+        wait_for(lambda: rx.requests("/soc") and hec.events, timeout=60, what="a digest in flight and a HEC event")
+        time.sleep(0.5)
+        env.daemon.kill()
+        env.daemon.wait()
+        env.daemon = None
+        env.dlog.close()
+        check(bool(rx.requests("/soc")) and bool(hec.events), "killed with a digest on the wire and a HEC ack pending")
+        rx.delay = 0.05
+        env.start_daemon()
+        db_owed = lambda: env.db().execute(  # noqa: E731
+            "SELECT count(*) FROM outbox WHERE sink = 'soc' AND members = 0").fetchone()[0]
+        st = wait_for(lambda: all(v.get("queued") == 0 and v.get("in_flight") == 0
+                                  for v in (env.status() or {}).get("sinks", {}).values())
+                      and (env.status() or {}).get("sinks"), timeout=90, what="everything delivered after the restart")
+        check(bool(st), "after the restart every sink has everything (%s)" % st)
+        owed = db_owed()
+        by_key, by_body = {}, {}
+        docs = []
+        for _, h, b, status in rx.requests("/soc"):
+            by_key.setdefault(h.get("Idempotency-Key"), set()).add(b)
+            by_body.setdefault(b, set()).add(h.get("Idempotency-Key"))
+            if status < 300:
+                docs.append(json.loads(b))
+        check(all(len(v) == 1 for v in by_key.values()), "webhook: a repeated key carries the same body")
+        check(all(len(v) == 1 for v in by_body.values()), "webhook: no digest is sent under two keys")
+        distinct = {d.get("id"): d for d in docs}.values()
+        counted, _ = digest_members(distinct)
+        check(counted == owed and any(d.get("schema") == "smtpwatch.digest/1" for d in distinct),
+              "webhook: the digests delivered cover every notification once (%d of %d)" % (counted, owed))
+        with hec.lock:
+            keys = {}
+            for _, h, b in hec.events:
+                keys.setdefault(h.get("Idempotency-Key"), set()).add(b)
+        check(all(len(v) == 1 for v in keys.values()), "hec: a resent event is the same bytes under its key")
+        hst = (st or {}).get("hec", {})
+        check(hst.get("delivered", 0) >= owed, "hec: everything acknowledged and delivered (%s)" % hst)
+    finally:
+        env.close()
+        rx.stop()
+        hec.stop()
+
+
 def main():
+    test_kill_mid_digest()
     test_hec_ack()
     test_digests()
     rx = Receiver(delay=0.5)
