@@ -123,7 +123,9 @@ def manual(path):
         with open(env.register, "a") as f:
             f.write("\n[exception m2@contoso.com]\nowner = ops@contoso.com\nticket = CHG-77\nexpires = %s\n" %
                     time.strftime("%Y-%m-%d", time.gmtime(time.time() + 20 * 86400)))
-        env.sim.faults([{"endpoint": "exchange", "cmdlet": "Get-TransportConfig", "delay_ms": 15000, "count": 2}])
+        # (held long enough that the reload's snapshot cannot resolve the alert first, valgrind included)
+        hold = min(int(60000 * SCALE), 3600000)
+        env.sim.faults([{"endpoint": "exchange", "cmdlet": "Get-TransportConfig", "delay_ms": hold, "count": 2}])
         rc, _ = env.ctl("reload")
         rc, out = env.ctl("remediate", a2["id"], json_out=False)
         check(rc != 0 and "valid register entry" in out and "CHG-77" in out,
