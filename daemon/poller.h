@@ -95,6 +95,7 @@ extern const struct poller_ops exo_ops;
 extern const struct poller_ops audit_ops;
 extern const struct poller_ops policies_ops;
 extern const struct poller_ops usage_ops;
+extern const struct poller_ops trace_ops;
 /* status "can_read" of a tenant: {SOURCE: {"ok", "why"}} from its sources'
  * status objects (new reference; source_usage.c). */
 json_t *usage_can_read(const json_t *sources);

@@ -109,6 +109,7 @@ static void tenant_free(struct tenant *t)
 	free(t->audit_state);
 	poller_free(t->policies);
 	poller_free(t->usage);
+	poller_free(t->trace);
 	report_spool_free(t->report);
 	remedy_tenant_free(t);
 	auth_free(t->auth);
@@ -154,8 +155,9 @@ int daemon_tenants_build(struct daemon *d, struct sw_register **regs)
 		t->audit = t->auth && t->cfg->audit ? poller_new(t, &audit_ops) : NULL;
 		t->policies = t->auth ? poller_new(t, &policies_ops) : NULL;
 		t->usage = t->auth && t->cfg->usage ? poller_new(t, &usage_ops) : NULL;
+		t->trace = t->auth && t->cfg->trace ? poller_new(t, &trace_ops) : NULL;
 		if (t->signins == NULL || t->exchange == NULL || t->policies == NULL || t->detect_more == NULL ||
-		    (t->cfg->audit && t->audit == NULL) || (t->cfg->usage && t->usage == NULL) || report_spool_new(t, &t->report) < 0)
+		    (t->cfg->audit && t->audit == NULL) || (t->cfg->usage && t->usage == NULL) || (t->cfg->trace && t->trace == NULL) || report_spool_new(t, &t->report) < 0)
 			r = -ENOMEM;
 	}
 	free(regs);
@@ -173,9 +175,11 @@ static void tenants_start(struct daemon *d, bool now)
 			poller_start(d->tenants[i]->audit, now);
 		if (d->tenants[i]->usage != NULL)
 			poller_start(d->tenants[i]->usage, now);
+		if (d->tenants[i]->trace != NULL)
+			poller_start(d->tenants[i]->trace, now);
 		if (d->once)
 			d->once_pending += 3 + (d->tenants[i]->report != NULL) + (d->tenants[i]->audit != NULL) +
-			                   (d->tenants[i]->usage != NULL);
+			                   (d->tenants[i]->usage != NULL) + (d->tenants[i]->trace != NULL);
 		report_spool_start(d->tenants[i]->report);
 		remedy_resume(d->tenants[i]);
 	}
@@ -228,7 +232,7 @@ static void once_drained_cb(void *arg)
 /* source-unhealthy and coverage-gap for every source of a tenant. */
 static void daemon_check_health(struct daemon *d, struct tenant *t)
 {
-	struct poller *sources[] = {t->signins, t->exchange, t->policies, t->audit, t->usage};
+	struct poller *sources[] = {t->signins, t->exchange, t->policies, t->audit, t->usage, t->trace};
 	struct sw_detect_stats st = {0};
 	int r = sw_store_begin(d->store);
 
@@ -482,6 +486,8 @@ int daemon_poll_now(struct daemon *d, const char *tenant)
 				poller_run_now(d->tenants[i]->audit);
 			if (d->tenants[i]->usage != NULL)
 				poller_run_now(d->tenants[i]->usage);
+			if (d->tenants[i]->trace != NULL)
+				poller_run_now(d->tenants[i]->trace);
 		}
 	return 0;
 }
@@ -508,6 +514,9 @@ json_t *daemon_status(struct daemon *d)
 		if (t->usage != NULL)
 			json_object_set_new(json_object_get(json_object_get(tenants, t->cfg->name), "sources"), "usage",
 			                    poller_status(t->usage));
+		if (t->trace != NULL)
+			json_object_set_new(json_object_get(json_object_get(tenants, t->cfg->name), "sources"), "trace",
+			                    poller_status(t->trace));
 		json_t *tobj = json_object_get(tenants, t->cfg->name);
 		json_object_set_new(tobj, "can_read", usage_can_read(json_object_get(tobj, "sources")));
 	}

@@ -29,6 +29,7 @@ struct tenant {
 	struct audit_state *audit_state;    /* source_audit.c's counters, for status */
 	struct poller *policies;            /* conditional access, security defaults, group members */
 	struct poller *usage;               /* the email app usage report; NULL unless usage = on */
+	struct poller *trace;               /* message trace of exception mailboxes; NULL unless trace = on */
 	bool policies_fresh;                /* a policies run started after a complete Exchange snapshot */
 	struct event *detect_more; /* continues detection over a large backlog */
 	struct report_spool *report;        /* NULL without report_spool */

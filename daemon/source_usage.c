@@ -302,7 +302,7 @@ json_t *usage_can_read(const json_t *sources)
 			snprintf(why, sizeof(why), "no Entra ID P1 or P2: signIns answers 403 \"Neither tenant is B2C or "
 			         "tenant doesn't have premium license\"; the email app usage report (usage = on) says who "
 			         "uses SMTP AUTH instead, without Basic or OAuth");
-		} else if (err != NULL && strstr(err, "8bd644d1-64a1-4d4b-ae52-2e0cbf64e373") != NULL) {
+		} else if (err != NULL && strncmp(err, "HTTP 401", 8) == 0 && strcmp(name, "trace") == 0) {
 			ok = false;
 			snprintf(why, sizeof(why), "the message trace service principal (app 8bd644d1-64a1-4d4b-ae52-"
 			         "2e0cbf64e373) is still provisioning in the tenant: this takes hours");

@@ -754,6 +754,8 @@ static int detect_state(struct sw_store *s, const struct sw_config *cfg, const s
 		r = sw_detect_stopped(s, cfg, t, reg, now, st);
 	if (r >= 0)
 		r = sw_detect_usage(s, cfg, t, reg, now, st);
+	if (r >= 0)
+		r = sw_detect_trace_drift(s, cfg, t, reg, now, st);
 	sw_strv_clear(&x.holds);
 	if (x.eff_ok)
 		sw_effective_free(&x.eff);

@@ -9,6 +9,8 @@
 
 #include "lifecycle.h"
 #include "store_report.h"
+#include "detect_usage.h"
+#include "store_usage.h"
 
 /* A growable list of strings. */
 struct names {
@@ -196,21 +198,31 @@ static int rule_volume_spike(struct sw_store *s, const struct sw_config *cfg, co
 		}
 		r = sw_store_report_days_over(s, t->name, e->mailbox, now - SW_REPORT_RECENT, e->max_daily_messages,
 		                              spike_day_cb, &sp);
+		/* Where the report has nothing and sign-ins cannot be read,
+		 * message trace counts: all mail sent by the mailbox. */
+		bool traced = false;
+		if (r >= 0 && sp.days == 0 && !sw_detect_signins_available(s, t->name, now)) {
+			r = sw_store_trace_days_over(s, t->name, e->mailbox, now - SW_REPORT_RECENT, e->max_daily_messages,
+			                             spike_day_cb, &sp);
+			traced = sp.days > 0;
+		}
 		if (r < 0 || sp.days == 0) {
 			json_decref(sp.list);
 			continue;
 		}
 		day_text(sp.worst_day, worst, sizeof(worst));
 		snprintf(summary, sizeof(summary), "%s sent %lld messages on %s, over its max_daily_messages of %lld "
-		         "(%lld day%s over the limit in the last %d days; owner %s)", e->mailbox,
+		         "(%lld day%s over the limit in the last %d days; owner %s)%s", e->mailbox,
 		         (long long)llround(sp.worst), worst, (long long)e->max_daily_messages, (long long)sp.days,
-		         sp.days == 1 ? "" : "s", SW_REPORT_RECENT / SW_DAY, e->owner ? e->owner : "none");
+		         sp.days == 1 ? "" : "s", SW_REPORT_RECENT / SW_DAY, e->owner ? e->owner : "none",
+		         traced ? "; per message trace: all mail sent by this mailbox, SMTP AUTH or not" : "");
 		snprintf(remediation, sizeof(remediation), "ask the owner what sends through %s (a leaked password of "
 		         "an SMTP AUTH exception is a spam relay); if it is expected, raise max_daily_messages in the "
 		         "register (line %d)", e->mailbox, e->line);
-		json_auto_t *ev = json_pack("{s:I,s:o,s:s?,s:s?,s:i}", "max_daily_messages",
+		json_auto_t *ev = json_pack("{s:I,s:o,s:s?,s:s?,s:i,s:[s]}", "max_daily_messages",
 		                            (json_int_t)e->max_daily_messages, "days", sp.list, "owner", e->owner,
-		                            "ticket", e->ticket, "register_line", e->line);
+		                            "ticket", e->ticket, "register_line", e->line, "sources",
+		                            traced ? "trace" : "report");
 		struct sw_condition c = {
 			.rule = SW_RULE_VOLUME_SPIKE,
 			.severity = SW_SEV_MEDIUM,

@@ -26,3 +26,9 @@ bool sw_detect_signins_available(struct sw_store *s, const char *tenant, int64_t
  * report observation is acted on once. */
 int sw_detect_usage(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
                     const struct sw_register *reg, int64_t now, struct sw_detect_stats *st);
+
+/* exception-source-drift from message trace where sign-ins cannot be read:
+ * a registered mailbox's mail from outside its allowed_ips ("all mail sent
+ * by this mailbox").  Each stored message is looked at once. */
+int sw_detect_trace_drift(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
+                          const struct sw_register *reg, int64_t now, struct sw_detect_stats *st);

@@ -150,6 +150,7 @@ static const char *const migrations[] = {
 	sw_store_inventory_schema, /* 12: store_inventory.c, sign-ins per sender and day (issue 19) */
 	sw_store_whatif_schema,   /* 13: store_capolicy.c, Microsoft's What If answers (issue 17) */
 	sw_store_remediate_schema, /* 14: store_remediate.c, remediation actions (issue 18) */
+	sw_store_trace_schema,   /* 15: store_usage.c, message trace of exception mailboxes (issue 20) */
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == SW_STORE_SCHEMA_VERSION,

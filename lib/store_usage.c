@@ -211,3 +211,100 @@ int sw_store_usage_smtp_count(struct sw_store *s, const char *tenant, int64_t si
 	sw_store_stmt_done(st);
 	return r;
 }
+
+const char sw_store_trace_schema[] =
+	"CREATE TABLE trace_msgs(tenant TEXT NOT NULL, id TEXT NOT NULL, mailbox TEXT NOT NULL, received INTEGER NOT NULL,"
+	" ip TEXT NOT NULL, alerted INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(tenant, id)) WITHOUT ROWID;"
+	"CREATE INDEX trace_msgs_mailbox ON trace_msgs(tenant, mailbox, received);";
+
+/* See store_usage.h. */
+int sw_store_trace_add(struct sw_store *s, const char *tenant, const struct sw_trace_row *rows, size_t n,
+                       size_t *ret_added)
+{
+	static const char sql[] = "INSERT OR IGNORE INTO trace_msgs(tenant, id, mailbox, received, ip)"
+	                          " VALUES (?, ?, ?, ?, ?)";
+	sqlite3_stmt *st = NULL;
+	size_t added = 0;
+	int r = sw_store_cached(s, sql, &st);
+
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, rows[i].id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, rows[i].mailbox, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 4, rows[i].received);
+		sqlite3_bind_text(st, 5, rows[i].ip, -1, SQLITE_STATIC);
+		r = sw_store_check(s, sqlite3_step(st));
+		if (r >= 0)
+			added += (size_t)sqlite3_changes(sw_store_sqlite(s));
+		sw_store_stmt_done(st);
+	}
+	if (r >= 0 && ret_added != NULL)
+		*ret_added = added;
+	return r;
+}
+
+/* See store_usage.h. */
+int sw_store_trace_days_over(struct sw_store *s, const char *tenant, const char *mailbox, int64_t since, int64_t max,
+                             int (*cb)(int64_t day, double messages, void *arg), void *arg)
+{
+	sqlite3_stmt *st = NULL;
+	int r = sw_store_prepare(s, "SELECT received / 86400 * 86400 AS day, count(*) FROM trace_msgs WHERE tenant = ?"
+	                         " AND mailbox = ? AND received >= ? GROUP BY day HAVING count(*) > ? ORDER BY day", &st),
+	    rc;
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, mailbox, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, since);
+	sqlite3_bind_int64(st, 4, max);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r = cb(sqlite3_column_int64(st, 0), (double)sqlite3_column_int64(st, 1), arg);
+		if (r < 0)
+			break;
+	}
+	if (r >= 0)
+		r = sw_store_check(s, rc);
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* See store_usage.h. */
+int sw_store_trace_new_ips(struct sw_store *s, const char *tenant, const char *mailbox,
+                           int (*cb)(const char *ip, int64_t first, int64_t last, int64_t count, void *arg), void *arg)
+{
+	sqlite3_stmt *st = NULL;
+	int r = sw_store_prepare(s, "SELECT ip, min(received), max(received), count(*) FROM trace_msgs WHERE tenant = ?"
+	                         " AND mailbox = ? AND alerted = 0 AND ip <> '' GROUP BY ip ORDER BY ip", &st), rc;
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, mailbox, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r = cb((const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
+		       sqlite3_column_int64(st, 3), arg);
+		if (r < 0)
+			break;
+	}
+	if (r >= 0)
+		r = sw_store_check(s, rc);
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* See store_usage.h. */
+int sw_store_trace_alerted(struct sw_store *s, const char *tenant, const char *mailbox)
+{
+	static const char sql[] = "UPDATE trace_msgs SET alerted = 1 WHERE tenant = ? AND mailbox = ? AND alerted = 0";
+	sqlite3_stmt *st = NULL;
+	int r = sw_store_cached(s, sql, &st);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, mailbox, -1, SQLITE_STATIC);
+	r = sw_store_check(s, sqlite3_step(st));
+	sw_store_stmt_done(st);
+	return r;
+}

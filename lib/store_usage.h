@@ -51,3 +51,22 @@ int sw_store_usage_alerted(struct sw_store *s, const char *tenant, const char *u
 int sw_store_usage_last_use(struct sw_store *s, const char *tenant, const char *upn, int64_t *ret);
 /* Distinct users with SMTP App activity in reports of refresh date >= since. */
 int sw_store_usage_smtp_count(struct sw_store *s, const char *tenant, int64_t since, int64_t *ret);
+
+/* Message trace (source trace): each message of a registered exception
+ * mailbox once, by its id. */
+extern const char sw_store_trace_schema[];
+struct sw_trace_row {
+	char id[64];
+	char mailbox[320]; /* senderAddress, lower case */
+	int64_t received;
+	char ip[64];       /* fromIP, "" when none */
+};
+int sw_store_trace_add(struct sw_store *s, const char *tenant, const struct sw_trace_row *rows, size_t n,
+                       size_t *ret_added);
+/* Days since since on which mailbox sent more than max messages (all mail). */
+int sw_store_trace_days_over(struct sw_store *s, const char *tenant, const char *mailbox, int64_t since, int64_t max,
+                             int (*cb)(int64_t day, double messages, void *arg), void *arg);
+/* Source IPs of mailbox's messages the drift rule has not seen. */
+int sw_store_trace_new_ips(struct sw_store *s, const char *tenant, const char *mailbox,
+                           int (*cb)(const char *ip, int64_t first, int64_t last, int64_t count, void *arg), void *arg);
+int sw_store_trace_alerted(struct sw_store *s, const char *tenant, const char *mailbox);

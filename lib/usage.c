@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "report.h"
+#include "store_usage.h"
 
 /* Records before the header that are tolerated (titles, notes). */
 #define USAGE_PREAMBLE_MAX 10
@@ -507,4 +508,56 @@ int sw_usage_redirect_check(const char *graph_url, const char *location, char *w
 	snprintf(why, n, "the report's download URL points at %s and graph_url %s is not a known Microsoft cloud: not "
 	         "followed", lhost, ghost);
 	return -EINVAL;
+}
+
+/* See usage.h. */
+int sw_trace_page_parse(const char *body, size_t len, struct sw_trace_row **ret_rows, size_t *ret_n, char **ret_next,
+                        size_t *ret_skipped, char *why, size_t n)
+{
+	json_error_t jerr;
+	json_t *doc = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *value = json_is_object(doc) ? json_object_get(doc, "value") : NULL;
+	json_t *next = json_is_object(doc) ? json_object_get(doc, "@odata.nextLink") : NULL;
+	struct sw_trace_row *rows = NULL;
+	size_t k = 0, skipped = 0, i;
+	json_t *v;
+	int r = 0;
+
+	if (!json_is_array(value)) {
+		snprintf(why, n, "message trace page: %s", doc == NULL ? jerr.text : "no \"value\" array");
+		r = -EINVAL;
+		goto out;
+	}
+	rows = calloc(json_array_size(value) + 1, sizeof(*rows));
+	if (rows == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	json_array_foreach(value, i, v) {
+		const char *id = json_string_value(json_object_get(v, "id"));
+		const char *sender = json_string_value(json_object_get(v, "senderAddress"));
+		const char *at = json_string_value(json_object_get(v, "receivedDateTime"));
+		const char *ip = json_string_value(json_object_get(v, "fromIP"));
+		struct sw_trace_row *row = &rows[k];
+		if (id == NULL || sender == NULL || at == NULL || strlen(id) >= sizeof(row->id) ||
+		    strlen(sender) >= sizeof(row->mailbox) || sw_time_parse(at, &row->received) < 0 ||
+		    (ip != NULL && strlen(ip) >= sizeof(row->ip))) {
+			skipped++;
+			continue;
+		}
+		snprintf(row->id, sizeof(row->id), "%s", id);
+		snprintf(row->mailbox, sizeof(row->mailbox), "%s", sender);
+		sw_strlower(row->mailbox);
+		snprintf(row->ip, sizeof(row->ip), "%s", ip ? ip : "");
+		k++;
+	}
+	*ret_next = json_is_string(next) ? strdup(json_string_value(next)) : NULL;
+	*ret_rows = rows;
+	*ret_n = k;
+	*ret_skipped = skipped;
+	rows = NULL;
+out:
+	free(rows);
+	json_decref(doc);
+	return r;
 }

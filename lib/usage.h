@@ -79,3 +79,11 @@ int sw_usage_settings_parse(const char *body, size_t len, bool *ret_concealed, c
  * usgovcloudapi.net; microsoftgraph.chinacloudapi.cn: partner.outlook.cn,
  * chinacloudapi.cn, azure.cn). */
 int sw_usage_redirect_check(const char *graph_url, const char *location, char *why, size_t n);
+
+/* One page of GET admin/exchange/tracing/messageTraces -> rows (new array
+ * in *ret_rows, caller frees), the @odata.nextLink (new string or NULL)
+ * and the count of records that could not be read (no id, sender or time).
+ * -EINVAL with why when the page is not that JSON. */
+struct sw_trace_row;
+int sw_trace_page_parse(const char *body, size_t len, struct sw_trace_row **ret_rows, size_t *ret_n, char **ret_next,
+                        size_t *ret_skipped, char *why, size_t n);

@@ -275,7 +275,7 @@ START_TEST(test_older_schema_migrates_forward)
 	                              "DROP INDEX outbox_group; DROP INDEX outbox_members; ALTER TABLE outbox DROP COLUMN rule; "
 	                              "ALTER TABLE outbox DROP COLUMN tenant; ALTER TABLE outbox DROP COLUMN digest; "
 	                              "ALTER TABLE outbox DROP COLUMN members;"
-	                              "DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; " CAPOLICY_DROP "DROP TABLE usage_obs; DROP TABLE usage_state; "
+	                              "DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; " CAPOLICY_DROP "DROP TABLE usage_obs; DROP TABLE usage_state; DROP TABLE trace_msgs; "
 	                              "DROP TABLE remediations; DROP TRIGGER signin_days_del; DROP TABLE signin_days; PRAGMA user_version = 1",
 	                              NULL, NULL, NULL),
 	                 SQLITE_OK);
@@ -319,6 +319,7 @@ START_TEST(test_signin_days_rollup)
 	ck_assert_int_eq(sqlite3_exec(sw_store_sqlite(store),
 	                              "DROP TABLE remediations; DROP TRIGGER signin_days_del; DROP TABLE signin_days;"
 	                              "DROP TABLE whatif_results; " /* migration 13 */
+	                              "DROP TABLE trace_msgs; " /* migration 15 */
 	                              "PRAGMA user_version = 11",
 	                              NULL, NULL, NULL),
 	                 SQLITE_OK);
@@ -565,7 +566,7 @@ START_TEST(test_migration_outbox_groups)
 	ck_assert_int_eq(sqlite3_exec(sw_store_sqlite(store),
 	                              "DROP INDEX outbox_group; DROP INDEX outbox_members; ALTER TABLE outbox DROP COLUMN rule; "
 	                              "ALTER TABLE outbox DROP COLUMN tenant; ALTER TABLE outbox DROP COLUMN digest; "
-	                              "ALTER TABLE outbox DROP COLUMN members; DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; " CAPOLICY_DROP "DROP TABLE usage_obs; DROP TABLE usage_state; "
+	                              "ALTER TABLE outbox DROP COLUMN members; DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; " CAPOLICY_DROP "DROP TABLE usage_obs; DROP TABLE usage_state; DROP TABLE trace_msgs; "
 	                              "DROP TABLE remediations; DROP TRIGGER signin_days_del; DROP TABLE signin_days; PRAGMA user_version = 7;"
 	                              "INSERT INTO outbox (alert_id, transition, sink, body, created, next_attempt) VALUES "
 	                              "('a-1', 1, 'soc', '{\"rule\":\"r1\",\"tenant\":\"contoso\"}', 10, 10)",
@@ -595,7 +596,7 @@ START_TEST(test_migration_drops_later_duplicates)
 	                              "DROP INDEX outbox_group; DROP INDEX outbox_members; ALTER TABLE outbox DROP COLUMN rule; "
 	                              "ALTER TABLE outbox DROP COLUMN tenant; ALTER TABLE outbox DROP COLUMN digest; "
 	                              "ALTER TABLE outbox DROP COLUMN members;"
-	                              "DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; " CAPOLICY_DROP "DROP TABLE usage_obs; DROP TABLE usage_state; "
+	                              "DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; " CAPOLICY_DROP "DROP TABLE usage_obs; DROP TABLE usage_state; DROP TABLE trace_msgs; "
 	                              "DROP TABLE remediations; DROP TRIGGER signin_days_del; DROP TABLE signin_days; PRAGMA user_version = 5;"
 	                              "INSERT INTO signins (rowid, tenant, id, created, ingested) VALUES"
 	                              " (10, 'contoso', 'a1', 1000, 1), (11, 'contoso', 'a2', 1001, 1),"
@@ -635,7 +636,7 @@ START_TEST(test_migration_alert_transition_at)
 	                              "DROP INDEX outbox_group; DROP INDEX outbox_members; ALTER TABLE outbox DROP COLUMN rule; "
 	                              "ALTER TABLE outbox DROP COLUMN tenant; ALTER TABLE outbox DROP COLUMN digest; "
 	                              "ALTER TABLE outbox DROP COLUMN members;"
-	                              "DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; " CAPOLICY_DROP "DROP TABLE usage_obs; DROP TABLE usage_state; "
+	                              "DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; " CAPOLICY_DROP "DROP TABLE usage_obs; DROP TABLE usage_state; DROP TABLE trace_msgs; "
 	                              "DROP TABLE remediations; DROP TRIGGER signin_days_del; DROP TABLE signin_days; PRAGMA user_version = 6;"
 	                              "INSERT INTO alerts (id, rule, tenant, subject, severity, status, first_seen, "
 	                              "last_seen, count, notified_count, transition, resolved_at, updated) VALUES"

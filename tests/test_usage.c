@@ -394,6 +394,66 @@ START_TEST(test_rule_quiet_with_signins)
 }
 END_TEST
 
+/* A message trace page: rows by id, one unreadable record counted, the
+ * next link; stored once; days over a limit; IPs looked at once. */
+static int count_day_cb(int64_t d, double messages, void *arg)
+{
+	(void)d;
+	*(double *)arg += messages;
+	return 0;
+}
+
+static int count_ip_cb(const char *ip, int64_t first, int64_t last, int64_t count, void *arg)
+{
+	(void)ip;
+	(void)first;
+	(void)last;
+	*(int64_t *)arg += count;
+	return 0;
+}
+
+START_TEST(test_trace_page_and_store)
+{
+	const char *page = "{\"value\":[{\"id\":\"m1\",\"senderAddress\":\"Scanner@contoso.com\","
+	                   "\"receivedDateTime\":\"2026-12-01T10:00:00Z\",\"fromIP\":\"198.51.100.9\"},"
+	                   "{\"id\":\"m2\",\"senderAddress\":\"scanner@contoso.com\",\"receivedDateTime\":"
+	                   "\"2026-12-01T11:00:00Z\",\"fromIP\":null},{\"senderAddress\":\"x@contoso.com\"}],"
+	                   "\"@odata.nextLink\":\"https://graph.microsoft.com/v1.0/admin/exchange/tracing/messageTraces?"
+	                   "$skiptoken=2\"}";
+	struct sw_trace_row *rows = NULL;
+	size_t n = 0, skipped = 0, added = 0;
+	char *next = NULL, why[200];
+	double over = 0;
+	int64_t ips = 0;
+
+	ck_assert_int_eq(sw_trace_page_parse(page, strlen(page), &rows, &n, &next, &skipped, why, sizeof(why)), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(skipped, 1);
+	ck_assert_str_eq(rows[0].mailbox, "scanner@contoso.com");
+	ck_assert_str_eq(rows[1].ip, "");
+	ck_assert_ptr_nonnull(strstr(next, "$skiptoken=2"));
+	struct sw_trace_row *none = NULL;
+	char *nonext = NULL;
+	size_t nn = 0;
+	ck_assert_int_eq(sw_trace_page_parse("[]", 2, &none, &nn, &nonext, &skipped, why, sizeof(why)), -EINVAL);
+	ck_assert_ptr_null(none);
+	ck_assert_int_eq(sw_store_trace_add(store, "contoso", rows, n, &added), 0);
+	ck_assert_uint_eq(added, 2);
+	ck_assert_int_eq(sw_store_trace_add(store, "contoso", rows, n, &added), 0);
+	ck_assert_uint_eq(added, 0);
+	ck_assert_int_eq(sw_store_trace_days_over(store, "contoso", "scanner@contoso.com", 0, 1, count_day_cb, &over), 0);
+	ck_assert(over == 2);
+	ck_assert_int_eq(sw_store_trace_new_ips(store, "contoso", "scanner@contoso.com", count_ip_cb, &ips), 0);
+	ck_assert_int_eq(ips, 1); /* the one with a fromIP */
+	ck_assert_int_eq(sw_store_trace_alerted(store, "contoso", "scanner@contoso.com"), 0);
+	ips = 0;
+	ck_assert_int_eq(sw_store_trace_new_ips(store, "contoso", "scanner@contoso.com", count_ip_cb, &ips), 0);
+	ck_assert_int_eq(ips, 0);
+	free(rows);
+	free(next);
+}
+END_TEST
+
 static Suite *usage_suite(void)
 {
 	Suite *s = suite_create("usage");
@@ -415,6 +475,7 @@ static Suite *usage_suite(void)
 	tcase_add_test(tc, test_store_dedupe_and_state);
 	tcase_add_test(tc, test_rule_without_signins);
 	tcase_add_test(tc, test_rule_quiet_with_signins);
+	tcase_add_test(tc, test_trace_page_and_store);
 	suite_add_tcase(s, tc);
 	return s;
 }

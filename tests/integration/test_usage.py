@@ -12,6 +12,7 @@ the daemon keeps running."""
 import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import Env, check, finish, wait_for  # noqa: E402
@@ -157,6 +158,52 @@ def hostile(env):
     check(env.daemon.poll() is None, "the daemon keeps running")
 
 
+def trace():
+    """trace = on: message trace of the registered mailbox only, its volume
+    and source IPs where sign-ins cannot be read; then the service principal
+    still provisioning (401), said in status."""
+    reg = ("[exception scanner-hq@contoso.com]\nowner = facilities@contoso.com\njustification = MFP\n"
+           "ticket = CHG-1\nexpires = %s\nallowed_ips = 203.0.113.0/28\nmax_daily_messages = 10\n" %
+           time.strftime("%Y-%m-%d", time.gmtime(time.time() + 40 * 86400)))
+    env = Env("usage-trace", scenario="usage.json", register=reg, tenant_extra="trace = on\n")
+    try:
+        env.start_daemon()
+        ok = wait_for(lambda: (env.source("trace") or {}).get("state") == "ok", timeout=60, what="trace run")
+        src = env.source("trace") or {}
+        check(bool(ok) and src.get("records") == 33 and src.get("mailboxes") == 1,
+              "the trace source stores the 33 messages of the one registered mailbox, not alice's (%s)" % src)
+        db = env.db()
+        senders = [r[0] for r in db.execute("SELECT DISTINCT mailbox FROM trace_msgs").fetchall()]
+        db.close()
+        check(senders == ["scanner-hq@contoso.com"], "only the register's mailbox is traced (%s)" % senders)
+        def both():
+            d = {a["rule"]: a for a in (env.ctl("alerts")[1].get("alerts") or [])
+                 if a["subject"] == "scanner-hq@contoso.com"}
+            return d if len(d) >= 2 else None
+        got = wait_for(both, timeout=30, what="trace alerts")
+        got = got or {}
+        drift = got.get("exception-source-drift") or {}
+        spike = got.get("exception-volume-spike") or {}
+        check("198.51.100.9" in json.dumps(drift.get("evidence")) and "all mail sent by this mailbox" in
+              drift.get("summary", ""), "mail from outside allowed_ips raises source drift, labelled (%s)" %
+              drift.get("summary"))
+        check("message trace" in spike.get("summary", ""), "over max_daily_messages raises the volume spike, per "
+              "message trace (%s)" % spike.get("summary"))
+        st = env.sim.stats()["usage"]
+        env.sim.request("POST", f"/_sim/tenants/{TENANT}/usage", {"trace_provisioning": True})
+        before = (env.source("trace") or {}).get("runs", 0)
+        env.ctl("poll")
+        wait_for(lambda: (env.source("trace") or {}).get("runs", 0) > before, timeout=60, what="trace run 401")
+        src = env.source("trace") or {}
+        check("still provisioning" in (src.get("last_error") or "") and "8bd644d1" in (src.get("provisioning") or ""),
+              "a 401 is shown as the service principal provisioning (%s)" % src.get("provisioning"))
+        can = (env.status() or {})["tenants"]["contoso"].get("can_read") or {}
+        check("provisioning" in ((can.get("trace") or {}).get("why") or ""), "can_read says it (%s)" % can.get("trace"))
+        check(st["traces"] >= 1, "the simulator served message trace (%s)" % st)
+    finally:
+        env.close()
+
+
 def main():
     env = Env("usage", scenario="usage.json")
     try:
@@ -166,6 +213,7 @@ def main():
         hostile(env)
     finally:
         env.close()
+    trace()
     finish()
 
 
