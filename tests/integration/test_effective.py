@@ -79,6 +79,8 @@ def layered(env):
     check(dec[:2] == ["tenant switch: off (overridden)", "mailbox override: on"],
           "and lists the switches first, in order (%s)" % dec[:2])
     check(CA in (s2.get("blocked_by") or ""), "blocked_by says which layer (%s)" % s2.get("blocked_by"))
+    check(any(d.startswith("conditional access Microsoft-managed: %s (Microsoft-managed): report-only" % CA)
+              for d in dec), "the Microsoft-managed policy is named as such, report-only, blocking nothing")
     check(s2.get("conditional_access_evaluated_by") == "what-if" and any("(What If)" in d for d in dec),
           "Microsoft's What If evaluated it: scanner2's override is on (%s)" % s2.get("conditional_access_evaluated_by"))
 
@@ -156,13 +158,13 @@ def layered(env):
     check(any("report-only" in d and "blocks nothing" in d for d in s2.get("decided_by", [])),
           "decided_by names the policy as report-only (%s)" % s2.get("decided_by"))
     upd = wait_for(lambda: [a for a in stored(env, "legacy-auth-not-blocked")
-                            if a["status"] == "firing" and "report-only" in a["summary"]],
+                            if a["status"] == "firing" and ("near misses: %s (report-only)" % CA) in a["summary"]],
                    timeout=30, what="updated legacy-auth-not-blocked")
     check(bool(upd), "the firing legacy-auth-not-blocked now names the report-only policy as a near miss (%s)"
           % [a["summary"] for a in stored(env, "legacy-auth-not-blocked")])
     rc, ex = env.ctl("exceptions")
     tv = ex["tenants"]["contoso"] if rc == 0 else {}
-    check(tv.get("legacy_auth_blocked") == "no" and any("report-only" in n for n in tv.get("legacy_auth_near_misses", [])),
+    check(tv.get("legacy_auth_blocked") == "no" and CA + " (report-only)" in tv.get("legacy_auth_near_misses", []),
           "exceptions --json says legacy authentication is not blocked, with the near miss (%s)" % tv)
 
     # Security defaults on: legacy authentication is blocked outright.
