@@ -297,12 +297,14 @@ static void not_found(struct sim_req *r, const struct sim_tenant *t, const char 
 static void log_write(struct sim_req *r, const struct sim_tenant *t, const char *cmd, json_t *params,
 	const char *target, bool changed)
 {
+	struct sim_token *tok = token_lookup(r->sim, r->req);
+	const char *app = tok && tok->write_app ? t->write_client_id : t->client_id;
 	char at[40];
 	if (r->sim->exo_writes == NULL)
 		r->sim->exo_writes = json_array();
 	sim_iso_format(sim_now(r->sim), true, at, sizeof(at));
-	json_array_append_new(r->sim->exo_writes, json_pack("{s:s,s:s,s:O,s:s,s:s,s:b}", "tenant", t->name, "cmdlet",
-		cmd, "parameters", params, "target", target, "at", at, "changed", changed));
+	json_array_append_new(r->sim->exo_writes, json_pack("{s:s,s:s,s:O,s:s,s:s,s:b,s:s}", "tenant", t->name, "cmdlet",
+		cmd, "parameters", params, "target", target, "at", at, "changed", changed, "app_id", app));
 }
 
 /* A Set-* answer: no rows, Exchange's warning when nothing changed. */
@@ -537,6 +539,16 @@ void exchange_handle(struct sim_req *r, const char *tenant)
 		cas_mailbox(r, tenant, t, &v, params, skip, true);
 	} else if (strncasecmp(cmd, "Set-", 4) == 0 && (strcasecmp(cmd, "Set-CASMailbox") == 0 ||
 							     strcasecmp(cmd, "Set-TransportConfig") == 0)) {
+		if (t->write_client_id != NULL && !tok->write_app) {
+			/* The read app holds no role with the Set-* cmdlets. */
+			char msg[160];
+			snprintf(msg, sizeof(msg), "User is not allowed to call %s", cmd);
+			sim_reply_json(r, 403, json_pack("{s:{s:s,s:s,s:{s:s,s:s}}}", "error", "code", "Forbidden", "message",
+				msg, "innererror", "message", msg, "type", "Microsoft.Exchange.Admin.OData.Core.ODataServiceException"));
+			view_clear(&v);
+			json_decref(j);
+			return;
+		}
 		json_t *p = params ? json_incref(params) : json_object();
 		if (strcasecmp(cmd, "Set-CASMailbox") == 0)
 			set_cas_mailbox(r, tenant, (struct sim_tenant *)t, &v, p);

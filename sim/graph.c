@@ -220,7 +220,8 @@ void token_handle(struct sim_req *r, const char *tenant_name)
 			"The request body must contain the following parameter: 'client_id'.");
 		goto out;
 	}
-	if (strcasecmp(cid, t->client_id) != 0) {
+	bool write_app = t->write_client_id != NULL && strcasecmp(cid, t->write_client_id) == 0;
+	if (!write_app && strcasecmp(cid, t->client_id) != 0) {
 		aad_error(r, 400, "unauthorized_client", 700016,
 			"Application with identifier '%s' was not found in the directory '%s'. This can happen if the "
 			"application has not been installed by the administrator of the tenant or consented to by any "
@@ -241,7 +242,15 @@ void token_handle(struct sim_req *r, const char *tenant_name)
 			scope);
 		goto out;
 	}
-	if (atype || assertion) {
+	if (write_app) {
+		/* The write app has a client secret only. */
+		if (secret == NULL || strcmp(secret, t->write_client_secret) != 0) {
+			aad_error(r, 401, "invalid_client", 7000215,
+				"Invalid client secret provided. Ensure the secret being sent in the request is the client "
+				"secret value, not the client secret ID, for a secret added to app '%s'.", t->write_client_id);
+			goto out;
+		}
+	} else if (atype || assertion) {
 		static const char jwt_bearer[] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 		struct assertion_failure f;
 		char url[600];
@@ -282,6 +291,7 @@ void token_handle(struct sim_req *r, const char *tenant_name)
 	if (tok == NULL)
 		abort();
 	tok->tenant = t;
+	tok->write_app = write_app;
 	tok->resource = strndup(scope, sl - 9);
 	tok->kind = resource_kind(tok->resource);
 	tok->expires = now + (int64_t)sim->token_lifetime * TICKS_PER_SEC;
@@ -298,7 +308,7 @@ void token_handle(struct sim_req *r, const char *tenant_name)
 		sim_guid_of("tenant", t->name, tid);
 	json_t *cj = json_pack("{s:s,s:s,s:I,s:I,s:I,s:s,s:s}", "aud", tok->resource, "iss", "smtpwatch-sim", "iat",
 		(json_int_t)(now / TICKS_PER_SEC), "nbf", (json_int_t)(now / TICKS_PER_SEC), "exp",
-		(json_int_t)(tok->expires / TICKS_PER_SEC), "appid", t->client_id, "tid", tid);
+		(json_int_t)(tok->expires / TICKS_PER_SEC), "appid", write_app ? t->write_client_id : t->client_id, "tid", tid);
 	size_t cl = json_dumpb(cj, claims, sizeof(claims) - 1, JSON_COMPACT);
 	json_decref(cj);
 	if (cl >= sizeof(claims) - 1)

@@ -535,6 +535,8 @@ static void tenant_free(struct sim_tenant *t)
 	free(t->tenant_id);
 	free(t->client_id);
 	free(t->client_secret);
+	free(t->write_client_id);
+	free(t->write_client_secret);
 	sim_certs_free(t);
 	free(t->domain);
 	for (size_t i = 0; i < t->n_series; i++)
@@ -613,7 +615,7 @@ static int tenant_parse(struct sim *sim, struct sim_tenant *t, json_t *o, const 
 	static const char *const keys[] = { "tenant_id", "client_id", "client_secret", "client_secret_expired",
 		"certificate", "certificate_pem", "domain", "signins", "transport_config", "organization_config",
 		"mailboxes", "generate_mailboxes", "authentication_policies", "changes", "conditional_access_policies",
-		"security_defaults", "groups", "withhold_permissions", "audit", "no_p1", "usage", "trace", NULL };
+		"security_defaults", "groups", "withhold_permissions", "audit", "no_p1", "usage", "trace", "write_app", NULL };
 	char w[400];
 	if (!json_is_object(o))
 		return ERR("%s: expected an object", where);
@@ -634,6 +636,14 @@ static int tenant_parse(struct sim *sim, struct sim_tenant *t, json_t *o, const 
 	if (v != NULL && !json_is_boolean(v))
 		return ERR("%s.client_secret_expired: expected true or false", where);
 	t->client_secret_expired = json_is_true(v);
+	v = json_object_get(o, "write_app");
+	if (v != NULL) {
+		json_t *wid = json_object_get(v, "client_id"), *wsec = json_object_get(v, "client_secret");
+		if (!json_is_object(v) || !json_is_string(wid) || !json_is_string(wsec))
+			return ERR("%s.write_app: expected {\"client_id\": \"...\", \"client_secret\": \"...\"}", where);
+		t->write_client_id = sim_xstrdup(json_string_value(wid));
+		t->write_client_secret = sim_xstrdup(json_string_value(wsec));
+	}
 	v = json_object_get(o, "domain");
 	if (v != NULL && !json_is_string(v))
 		return ERR("%s.domain: expected a string", where);

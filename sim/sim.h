@@ -80,6 +80,9 @@ struct sim_tenant {
 	char *tenant_id; /* GUID alias, may be NULL */
 	char *client_id, *client_secret, *domain; /* client_secret may be NULL (certificates only) */
 	bool client_secret_expired; /* the right secret gets AADSTS7000222 */
+	/* "write_app": a second app registration holding the role for Set-*
+	 * cmdlets; while set, the main app's writes answer 403. */
+	char *write_client_id, *write_client_secret;
 	struct sim_cert **certs;    /* registered certificate credentials */
 	size_t n_certs;
 	uint64_t seed; /* hash of the name */
@@ -154,6 +157,7 @@ struct sim_token {
 	const struct sim_tenant *tenant;
 	char *resource;
 	int kind; /* TOKEN_GRAPH, TOKEN_EXCHANGE, TOKEN_MANAGE, TOKEN_ANY */
+	bool write_app; /* issued to the tenant's write_app */
 	int64_t expires; /* ticks */
 	struct sim_token *next;
 };

@@ -18,10 +18,15 @@ from harness import SMTPWATCHCTL, SCALE, Env, check, finish, wait_for  # noqa: E
 MAILBOXES = ["m1@contoso.com", "m2@contoso.com", "m3@contoso.com"]
 
 
-def scenario():
+WRITE_APP = "22222222-2222-2222-2222-222222222222"
+WRITE_SECRET = "sim-write-secret-contoso"
+
+
+def scenario(write_app=False):
     fd, path = tempfile.mkstemp(prefix="sw-remediate-", suffix=".json")
+    extra = {"write_app": {"client_id": WRITE_APP, "client_secret": WRITE_SECRET}} if write_app else {}
     with os.fdopen(fd, "w") as f:
-        json.dump({"tenants": {"contoso.onmicrosoft.com": {
+        json.dump({"tenants": {"contoso.onmicrosoft.com": {**extra,
             "client_id": "11111111-1111-1111-1111-111111111111",
             "client_secret": "sim-secret-contoso",
             "domain": "contoso.com",
@@ -280,16 +285,51 @@ def tenant_switch(path):
         env.close()
 
 
+def write_app(path):
+    """A separate app registration for writes: the read app holds no role
+    (the simulator answers its writes 403), the write app's token writes."""
+    env = Env("remediate-write", scenario=path, tenant_extra="remediation = manual\n")
+    try:
+        secret = os.path.join(env.dir, "contoso-write.secret")
+        with open(secret, "w") as f:
+            f.write(WRITE_SECRET + "\n")
+        os.chmod(secret, 0o600)
+        with open(env.conf) as f:
+            text = f.read()
+        with open(env.conf, "w") as f:
+            f.write(text.replace("remediation = manual\n", "remediation = manual\nremediation_client_id = %s\n"
+                                 "remediation_client_secret_file = %s\n" % (WRITE_APP, secret)))
+        env.start_daemon()
+        check(bool(first_snapshot(env)), "the read app reads as before")
+        a1 = alert_of(env, "unapproved-mailbox-exception", "m1@contoso.com")
+        rc, dry = env.ctl("remediate", a1["id"], "--dry-run")
+        check(rc == 0 and dry.get("credentials") == "remediation_client_id " + WRITE_APP,
+              "the dry run names the write app (%s)" % dry)
+        rc, out = env.ctl("remediate", a1["id"], json_out=False)
+        w = writes(env)
+        check(rc == 0 and len(w) == 1 and w[0]["app_id"] == WRITE_APP,
+              "the write goes out with the write app's token (%s; %s)" % (w, out.strip()))
+        check(WRITE_SECRET not in env.log_text(), "the write secret is not in the log")
+        p = subprocess.run([os.environ.get("SMTPWATCHD", "smtpwatchd"), "-T", "-c", env.conf], capture_output=True,
+                           text=True)
+        check(p.returncode == 0 and secret in p.stdout and WRITE_SECRET not in p.stdout,
+              "-T shows the write secret's path, never the secret")
+    finally:
+        env.close()
+
+
 def main():
     path = scenario()
     tpath = tenant_scenario()
+    wpath = scenario(write_app=True)
     try:
         manual(path)
         auto(path)
         tenant_switch(tpath)
+        write_app(wpath)
     finally:
-        os.unlink(path)
-        os.unlink(tpath)
+        for p in (path, tpath, wpath):
+            os.unlink(p)
     finish()
 
 
