@@ -182,8 +182,12 @@ def layered(env):
 
 def denied(env):
     env.start_daemon()
-    src = wait_for(lambda: (env.source("policies") or {}).get("runs", 0) > 0 and env.source("policies"),
-                   timeout=60, what="policies run")
+    def finished_run():
+        # A run may be under way when status is read: wait for one that ended.
+        s = env.source("policies") or {}
+        return s if s.get("runs", 0) > 0 and s.get("state") != "running" else None
+
+    src = wait_for(finished_run, timeout=60, what="a finished policies run")
     runs_done(env, sources=("exchange",))
     check(bool(src) and src["state"] == "failing" and src["denied"],
           "without Policy.Read.All the policies source is refused (%s)" % (src or {}).get("state"))
