@@ -508,10 +508,8 @@ void remedy_resume(struct tenant *t)
 	struct remedy *rm;
 	struct remedy_job *job;
 
-	if (t->cfg->remediation == SW_REMEDIATION_OFF) {
-		/* Nothing pending can exist without remediation having been on;
-		 * if it was turned off since, the read-back still completes it. */
-	}
+	/* Even with remediation turned off since: the read-back only
+	 * completes the record of what was asked while it was on. */
 	rm = remedy_get(t);
 	if (rm == NULL)
 		return;

@@ -18,8 +18,8 @@ struct sw_source_health;
  * target is read back.  0, or -errno with why. */
 int remedy_start(struct tenant *t, const struct sw_remedy_cmd *cmd, const char *alert_id, const char *rule,
                     const char *who, int64_t uid, int64_t *ret_id, char *why, size_t n);
-/* Finish what a stopped daemon left pending (read the target back and
- * complete the record), then run auto mode once. */
+/* Finish what a stopped (or reloaded) daemon left pending: read the
+ * target back and complete the record; never write again. */
 void remedy_resume(struct tenant *t);
 /* Auto mode: act on the firing alerts of remediate_rules that the guard
  * lets through (after a complete Exchange snapshot). */
