@@ -3,7 +3,8 @@
  * One worker per configured sink, each on its own one-shot timer, so a
  * slow or dead sink never delays another.  A worker keeps up to the sink's
  * max_in_flight attempts in flight (slots), each on the oldest due item
- * not already in flight; it records each outcome in its own short
+ * not already in flight (or, for a sink that batches, HEC, up to 50 of
+ * them in one request, whose outcome is each one's); it records each outcome in its own short
  * transaction and looks for the next due item at once; when none is due it
  * sleeps until the earliest next attempt, or until deliver_kick().  An
  * alert's transitions stay in order however many are in flight: the store
@@ -68,8 +69,9 @@ struct worker;
 /* One attempt of a worker in flight: its item and what the sink is told. */
 struct slot {
 	struct worker *w;
-	struct sw_outbox_item item;        /* the item being sent */
-	struct sink_attempt attempt;       /* the attempt on item */
+	struct sw_outbox_item items[SINK_BATCH_MAX]; /* the items being sent: one, or a batch */
+	size_t n_items;
+	struct sink_attempt attempt;       /* the attempt on them */
 	bool busy;                         /* a send in flight */
 	bool probe;                        /* started while the sink was down */
 };
@@ -214,14 +216,13 @@ static int deliver_cfg_without(const struct sw_config *cfg, const char *skip, st
 	return 0;
 }
 
-/* sl's item just died: raise (or grow) the delivery-dead alert of this
+/* sl's item it just died: raise (or grow) the delivery-dead alert of this
  * sink, in the caller's transaction, on every sink but this one.  The
  * alert is kept in the dead alert's tenant, so `smtpwatchctl alerts` shows
  * it next to what was lost. */
-static int deliver_dead_fire(struct slot *sl, int64_t now)
+static int deliver_dead_fire(struct slot *sl, const struct sw_outbox_item *it, int64_t now)
 {
 	struct worker *w = sl->w;
-	const struct sw_outbox_item *it = &sl->item;
 	const struct sink_attempt *a = &sl->attempt;
 	struct daemon *d = w->dl->d;
 	struct sw_sink_config *sinks = NULL;
@@ -405,13 +406,13 @@ static void worker_sink_down(struct slot *sl)
 		log_info("sink %s: probe %d failed (%s), next probe in %s", w->sink->name, w->down - 1, a->error, when);
 }
 
-/* Record the outcome of sl's attempt in its own transaction and log it
- * once.  The item is cleared afterwards. */
-static void worker_outcome(struct slot *sl, bool ok)
+/* Record the outcome of sl's attempt for one of its items in its own
+ * transaction and log it once; the item is cleared.  < 0 when the store
+ * could not record it (-ENOENT: the item was no longer queued). */
+static int item_outcome(struct slot *sl, struct sw_outbox_item *it, bool ok, bool *ret_dead)
 {
 	struct worker *w = sl->w;
 	struct daemon *d = w->dl->d;
-	struct sw_outbox_item *it = &sl->item;
 	struct sink_attempt *a = &sl->attempt;
 	const char *name = w->sink->name;
 	int64_t now = daemon_now(), delay = 0;
@@ -421,9 +422,6 @@ static void worker_outcome(struct slot *sl, bool ok)
 	int r;
 
 	if (!ok) {
-		/* The error quotes the receiver (HEC's text, curl's message): a
-		 * configured secret it echoed goes neither to status nor the log. */
-		sw_redact(a->error, sizeof(a->error), (const char *const *)w->dl->secrets);
 		dead = a->permanent || now - it->created >= d->cfg->daemon.dead_after;
 		delay = deliver_backoff(it->attempts + 1);
 		if (a->retry_after > delay)
@@ -442,7 +440,7 @@ static void worker_outcome(struct slot *sl, bool ok)
 			if (r >= 0 && digest)
 				r = sw_store_outbox_digest_done(d->store, it->id, name, true, now, a->error);
 			if (r >= 0)
-				r = deliver_dead_fire(sl, now);
+				r = deliver_dead_fire(sl, it, now);
 		} else {
 			r = sw_store_outbox_retry(d->store, it->id, now + delay, a->error);
 		}
@@ -460,9 +458,6 @@ static void worker_outcome(struct slot *sl, bool ok)
 		log_err("sink %s: cannot record the outcome for alert %s (transition %d): %s; retrying in %ds", name,
 		        it->alert_id, it->transition, sw_store_errmsg(d->store), DELIVER_STORE_RETRY);
 	} else if (ok) {
-		if (w->failures > 0)
-			log_info("sink %s: delivering again after %d failed attempt%s", name, w->failures,
-			         w->failures == 1 ? "" : "s");
 		log_debug("sink %s: alert %s (transition %d) delivered", name, it->alert_id, it->transition);
 	} else if (dead) {
 		deliver_approx(now - it->created, age, sizeof(age));
@@ -474,6 +469,41 @@ static void worker_outcome(struct slot *sl, bool ok)
 		log_warn("sink %s: alert %s (transition %d): %s, retrying in %s", name, it->alert_id, it->transition,
 		         a->error, when);
 	}
+	if (r >= 0 && ok)
+		w->dead_check = false;
+	else if (r >= 0 && dead)
+		w->dead_check = true;
+	/* delivery-dead may have queued rows for the other sinks, whose
+	 * workers sleep until told. */
+	if (r >= 0 && (dead || resolving))
+		deliver_kick(w->dl);
+	*ret_dead = dead;
+	sw_outbox_item_clear(it);
+	return r;
+}
+
+/* Record the outcome of sl's attempt for each of its items, then for the
+ * sink. */
+static void worker_outcome(struct slot *sl, bool ok)
+{
+	struct worker *w = sl->w;
+	struct sink_attempt *a = &sl->attempt;
+	bool stalled = false, dead;
+
+	/* The error quotes the receiver (HEC's text, curl's message): a
+	 * configured secret it echoed goes neither to status nor the log. */
+	if (!ok)
+		sw_redact(a->error, sizeof(a->error), (const char *const *)w->dl->secrets);
+	if (ok && w->failures > 0)
+		log_info("sink %s: delivering again after %d failed attempt%s", w->sink->name, w->failures,
+		         w->failures == 1 ? "" : "s");
+	for (size_t i = 0; i < sl->n_items; i++) {
+		int r = item_outcome(sl, &sl->items[i], ok, &dead);
+
+		if (r < 0 && r != -ENOENT)
+			stalled = true;
+	}
+	sl->n_items = 0;
 	if (ok) {
 		w->failures = 0;
 		w->down = 0;
@@ -483,16 +513,7 @@ static void worker_outcome(struct slot *sl, bool ok)
 		if (a->sink_down)
 			worker_sink_down(sl);
 	}
-	if (r >= 0 && ok)
-		w->dead_check = false;
-	else if (r >= 0 && dead)
-		w->dead_check = true;
-	/* delivery-dead may have queued rows for the other sinks, whose
-	 * workers sleep until told. */
-	if (r >= 0 && (dead || resolving))
-		deliver_kick(w->dl);
-	sw_outbox_item_clear(it);
-	if (r < 0 && r != -ENOENT) {
+	if (stalled) {
 		w->stalled = true;
 		worker_drained(w);
 		worker_arm(w, DELIVER_STORE_RETRY);
@@ -511,8 +532,9 @@ static void worker_finish(struct slot *sl, bool ok)
 		worker_arm(w, 0);
 }
 
-/* Start the attempt on sl->item: SINK_OK or SINK_FAILED when done at once,
- * SINK_PENDING when sink_attempt_done() will tell. */
+/* Start the attempt on sl's items: SINK_OK or SINK_FAILED when done at
+ * once, SINK_PENDING when sink_attempt_done() will tell.  The key is the
+ * first item's (a batch goes to HEC, which has no use for it). */
 static int worker_send(struct slot *sl, int64_t now)
 {
 	struct worker *w = sl->w;
@@ -520,9 +542,14 @@ static int worker_send(struct slot *sl, int64_t now)
 
 	a->sink = &w->out;
 	a->owner = sl;
-	a->doc = sl->item.body;
-	snprintf(a->key, sizeof(a->key), "%s-%d", sl->item.alert_id, sl->item.transition);
-	a->created = sl->item.created;
+	a->doc = sl->items[0].body;
+	snprintf(a->key, sizeof(a->key), "%s-%d", sl->items[0].alert_id, sl->items[0].transition);
+	a->created = sl->items[0].created;
+	a->n_docs = sl->n_items;
+	for (size_t i = 0; i < sl->n_items; i++) {
+		a->docs[i] = sl->items[i].body;
+		a->createds[i] = sl->items[i].created;
+	}
 	a->now = now;
 	a->error[0] = '\0';
 	a->permanent = false;
@@ -569,17 +596,17 @@ static void worker_arm_ms(struct worker *w, int64_t ms)
 }
 
 /* The ids of the items in flight as a JSON array, for the store to leave
- * out ("[]" none). */
-static void worker_in_flight_ids(const struct worker *w, char *buf, size_t n)
+ * out ("[]" none), in *b (reset first).  0 or -ENOMEM. */
+static int worker_in_flight_ids(const struct worker *w, struct sw_buf *b)
 {
-	size_t len = (size_t)snprintf(buf, n, "[");
+	int r = 0;
 
-	for (int i = 0; i < w->n_slots && len < n; i++)
-		if (w->slots[i].busy)
-			len += (size_t)snprintf(buf + len, n - len, "%s%lld", len > 1 ? "," : "",
-			                        (long long)w->slots[i].item.id);
-	if (len < n)
-		snprintf(buf + len, n - len, "]");
+	b->len = 0;
+	r = sw_buf_append(b, "[", 1);
+	for (int i = 0; r >= 0 && i < w->n_slots; i++)
+		for (size_t k = 0; r >= 0 && w->slots[i].busy && k < w->slots[i].n_items; k++)
+			r = sw_buf_printf(b, "%s%lld", b->len > 1 ? "," : "", (long long)w->slots[i].items[k].id);
+	return r < 0 ? r : sw_buf_append(b, "]", 1);
 }
 
 /* A free slot; NULL when every one is busy. */
@@ -614,20 +641,24 @@ static int64_t worker_gate(const struct worker *w)
 static int worker_digest(struct worker *w, int64_t now)
 {
 	struct sw_store *store = w->dl->d->store;
-	char skip[32 * 24];
+	struct sw_buf skip = {0};
 	int made = 0, r;
 
 	if (w->sink->digest_after <= 0 || !w->out.ops->digests)
 		return 0;
-	worker_in_flight_ids(w, skip, sizeof(skip));
-	r = sw_store_begin(store);
+	r = worker_in_flight_ids(w, &skip);
 	if (r >= 0)
+		r = sw_store_begin(store);
+	if (r >= 0) {
 		r = sw_store_outbox_digest(store, w->sink->name, w->draining ? w->dl->drain_now : now,
-		                           w->sink->digest_after, w->sink->digest_window, skip, &made);
-	if (r >= 0)
-		r = sw_store_commit(store);
+		                           w->sink->digest_after, w->sink->digest_window, skip.data, &made);
+		if (r >= 0)
+			r = sw_store_commit(store);
+		if (r < 0)
+			sw_store_rollback(store);
+	}
+	sw_buf_clear(&skip);
 	if (r < 0) {
-		sw_store_rollback(store);
 		log_err("sink %s: cannot group alerts into a digest: %s; retrying in %ds", w->sink->name,
 		        sw_store_errmsg(store), DELIVER_STORE_RETRY);
 		w->stalled = true;
@@ -641,6 +672,37 @@ static int worker_digest(struct worker *w, int64_t now)
 	return 0;
 }
 
+/* Take the oldest due items not in flight into the free slot sl: one, or
+ * up to the sink's batch.  0 with sl->n_items > 0, -ENOENT when none is
+ * due, or another error of the store.  skip is left listing what is in
+ * flight, sl included. */
+static int worker_take(struct worker *w, struct slot *sl, int64_t now, struct sw_buf *skip)
+{
+	size_t max = w->out.ops->batch > 1 ? (size_t)w->out.ops->batch : 1;
+	int r = 0;
+
+	sl->n_items = 0;
+	sl->busy = true; /* its items are left out of the next query */
+	while (sl->n_items < max) {
+		if ((r = worker_in_flight_ids(w, skip)) < 0)
+			break;
+		r = sw_store_outbox_next_except(w->dl->d->store, w->sink->name, w->draining ? w->dl->drain_now : now,
+		                                skip->data, &sl->items[sl->n_items]);
+		if (r < 0)
+			break;
+		sl->n_items++;
+	}
+	if ((r = worker_in_flight_ids(w, skip)) < 0 || sl->n_items == 0) {
+		for (size_t i = 0; i < sl->n_items; i++)
+			sw_outbox_item_clear(&sl->items[i]);
+		sl->n_items = 0;
+		sl->busy = false;
+		return r < 0 ? r : -ENOENT;
+	}
+	sl->busy = false;
+	return 0;
+}
+
 /* Fill the free slots with due items, oldest first, as far as the sink's
  * back-off and rate let; then sleep until the earliest next attempt.  A
  * drain takes the items due when it started, including those whose
@@ -651,7 +713,7 @@ static void worker_run(struct worker *w)
 {
 	struct sw_store *store = w->dl->d->store;
 	const char *name = w->sink->name;
-	char skip[32 * 24];
+	struct sw_buf skip = {0};
 	int64_t now = daemon_now(), due, gate;
 	int r = 0, sent, sync = 0;
 
@@ -668,8 +730,7 @@ static void worker_run(struct worker *w)
 			break;
 		sl = worker_free_slot(w);
 		now = daemon_now();
-		worker_in_flight_ids(w, skip, sizeof(skip));
-		r = sw_store_outbox_next_except(store, name, w->draining ? w->dl->drain_now : now, skip, &sl->item);
+		r = worker_take(w, sl, now, &skip);
 		if (r < 0)
 			break;
 		worker_rate_note(w, daemon_mono_ms());
@@ -681,10 +742,10 @@ static void worker_run(struct worker *w)
 		}
 		worker_outcome(sl, sent == SINK_OK);
 		if (w->stalled)
-			return; /* the outcome could not be recorded: wait */
+			goto out; /* the outcome could not be recorded: wait */
 		if (++sync == DELIVER_BATCH) {
 			worker_arm(w, 0); /* more may be due: let the rest of the loop run first */
-			return;
+			goto out;
 		}
 	}
 	if (gate > 0) {
@@ -692,21 +753,21 @@ static void worker_run(struct worker *w)
 		if (w->down > 0)
 			worker_drained(w);
 		worker_arm_ms(w, gate);
-		return;
+		goto out;
 	}
 	if (gate < 0)
-		return; /* a send in flight runs the worker when it ends */
+		goto out; /* a send in flight runs the worker when it ends */
 	if (r != -ENOENT) {
 		log_err("sink %s: cannot read the outbox: %s; retrying in %ds", name, sw_store_errmsg(store),
 		        DELIVER_STORE_RETRY);
 		w->stalled = true;
 		worker_drained(w);
 		worker_arm(w, DELIVER_STORE_RETRY);
-		return;
+		goto out;
 	}
 	if (w->in_flight == 0)
 		worker_drained(w);
-	r = sw_store_outbox_next_due_except(store, name, skip, &due);
+	r = sw_store_outbox_next_due_except(store, name, skip.data, &due);
 	if (r == 0)
 		worker_arm(w, due > now ? due - now : 1);
 	else if (r != -ENOENT) {
@@ -717,6 +778,8 @@ static void worker_run(struct worker *w)
 	}
 	/* -ENOENT: nothing queued but what is in flight; its end, or
 	 * deliver_kick(), wakes the worker. */
+out:
+	sw_buf_clear(&skip);
 }
 
 /* Set a worker up for its sink; an unusable one leaves its items queued. */
@@ -804,7 +867,8 @@ void deliver_free(struct deliver *dl)
 		for (int k = 0; k < w->n_slots; k++) {
 			if (w->slots[k].busy && w->out.ops->cancel != NULL)
 				w->out.ops->cancel(&w->out, &w->slots[k].attempt);
-			sw_outbox_item_clear(&w->slots[k].item);
+			for (size_t j = 0; j < w->slots[k].n_items; j++)
+				sw_outbox_item_clear(&w->slots[k].items[j]);
 		}
 		event_del(&w->timer);
 		if (w->out.ops != NULL && w->out.ops->free != NULL)

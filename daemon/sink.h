@@ -63,7 +63,9 @@ struct sink {
 	void *priv;                       /* the type's own state, from setup() */
 };
 
-/* One attempt to hand one document to a sink. */
+#define SINK_BATCH_MAX 50 /* documents in one attempt of a sink that batches */
+
+/* One attempt to hand one document (or a batch of them) to a sink. */
 struct sink_attempt {
 	struct sink *sink;
 	void *owner;           /* deliver.c's */
@@ -71,6 +73,11 @@ struct sink_attempt {
 	const char *doc;       /* the document, compact JSON, byte for byte as stored */
 	char key[48];          /* the Idempotency-Key: "{alert id}-{transition}" */
 	int64_t created;       /* when the transition happened: a resent event is the same */
+	/* A batch (ops->batch > 1): docs[0..n_docs) and their createds; doc and
+	 * created are the first's.  A sink that does not batch gets one. */
+	size_t n_docs;
+	const char *docs[SINK_BATCH_MAX];
+	int64_t createds[SINK_BATCH_MAX];
 	int64_t now;           /* when the attempt starts */
 	/* out, set by the sink when the attempt fails */
 	char error[256];       /* why: the sink's words, the receiver's quoted (redacted later) */
@@ -86,6 +93,7 @@ struct sink_ops {
 	enum sw_sink_type type;
 	bool secret_url;       /* the url is a secret (a webhook's, a Workflows' sig=): redact it */
 	bool digests;          /* renders smtpwatch.digest/1 documents: the sink's alerts may be grouped */
+	int batch;             /* most documents one request carries (HEC: events concatenated); 0, 1: one */
 	/* At (re)load: check the sink's config and build priv.  < 0 makes the
 	 * sink unusable (its items stay queued) with why.  May be NULL. */
 	int (*setup)(struct sink *s, char *why, size_t n);

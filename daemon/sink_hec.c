@@ -1,6 +1,7 @@
 /* sink_hec.c: Splunk's HTTP Event Collector: the alert as a HEC event,
  * timed by its transition (a resent event is the same), with the sink's
- * token, index, source and sourcetype.  HEC's code in the answer decides:
+ * token, index, source and sourcetype; up to 50 queued alerts as
+ * concatenated events in one POST.  HEC's code in the answer decides:
  * a bad token or a refused request is retried (the sink is fixed by a
  * reload), a rejected event can never be sent.
  *
@@ -274,7 +275,10 @@ static void hec_done_cb(struct http_response *res, void *arg)
 	sink_attempt_done(a, false);
 }
 
-/* POST the alert as a HEC event with the sink's token (and channel). */
+/* POST the alerts as HEC events, concatenated in one body (HEC takes
+ * several event objects a request), with the sink's token (and channel).
+ * A document that cannot be rendered fails the whole batch for good, as
+ * HEC would refuse the request. */
 static int hec_send(struct sink *s, struct sink_attempt *a)
 {
 	const struct sw_hec_meta meta = {s->cfg->index, s->cfg->source, s->cfg->sourcetype};
@@ -282,15 +286,24 @@ static int hec_send(struct sink *s, struct sink_attempt *a)
 	struct sw_buf body = {0};
 	char *auth = NULL, *chan = NULL;
 	const char *extra[3];
-	json_t *doc;
-	int r;
+	size_t n = a->n_docs > 0 ? a->n_docs : 1;
+	int r = 0;
 
 	a->state = NULL;
-	doc = sink_doc(a);
-	if (doc == NULL)
-		return SINK_FAILED;
-	r = sw_render_hec_event(doc, s->hostname, a->created * 1000, &meta, &body);
-	json_decref(doc);
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		json_error_t jerr;
+		json_t *doc = json_loads(a->n_docs > 0 ? a->docs[i] : a->doc, 0, &jerr);
+
+		if (doc == NULL) {
+			a->permanent = true;
+			snprintf(a->error, sizeof(a->error), "a stored alert document is not JSON: %s", jerr.text);
+			sw_buf_clear(&body);
+			return SINK_FAILED;
+		}
+		r = sw_render_hec_event(doc, s->hostname, (a->n_docs > 0 ? a->createds[i] : a->created) * 1000, &meta,
+		                        &body);
+		json_decref(doc);
+	}
 	if (r < 0) {
 		sw_buf_clear(&body);
 		a->permanent = r == -EINVAL;
@@ -325,6 +338,7 @@ static void hec_cancel(struct sink *s, struct sink_attempt *a)
 
 const struct sink_ops sink_hec_ops = {
 	.digests = true,
+	.batch = SINK_BATCH_MAX,
 	.type = SW_SINK_SPLUNK_HEC,
 	.secret_url = true,
 	.setup = hec_setup,

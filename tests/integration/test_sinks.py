@@ -190,16 +190,31 @@ def sink_status(env, name):
     return (s or {}).get("sinks", {}).get(name)
 
 
+def hec_events(body):
+    """The event objects of one HEC request body (HEC takes several,
+    concatenated)."""
+    dec, out, i = json.JSONDecoder(), [], 0
+    while i < len(body):
+        while i < len(body) and body[i].isspace():
+            i += 1
+        if i == len(body):
+            break
+        obj, i = dec.raw_decode(body, i)
+        out.append(obj)
+    return out
+
+
 def by_subject(hooks, subject):
     out = []
     for h in hooks:
         try:
-            doc = json.loads(h["body"])
+            docs = hec_events(h["body"])
         except ValueError:
             continue
-        ev = doc.get("event", doc)
-        if isinstance(ev, dict) and ev.get("subject") == subject:
-            out.append((h, ev))
+        for doc in docs:
+            ev = doc.get("event", doc) if isinstance(doc, dict) else None
+            if isinstance(ev, dict) and ev.get("subject") == subject:
+                out.append((h, ev))
     return out
 
 
@@ -322,7 +337,7 @@ def test_every_sink(env):
         check(re.match(r'^\{"time":\d{10}\.\d{3},"host":"[^"]+","source":"smtpwatch",'
                        r'"sourcetype":"smtpwatch:alert","event":\{', e["body"]) is not None,
               "hec: envelope time (EPOCH.MS), host, source, sourcetype, event (%s)" % e["body"][:100])
-        env_doc = json.loads(e["body"])
+        env_doc = hec_events(e["body"])[0]
         check(env_doc["event"] == doc, "hec: the event is the alert document")
         check(abs(env_doc["time"] - time.time()) < 600, "hec: time is the transition's time")
     st = sink_status(env, "hec")
