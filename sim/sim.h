@@ -353,7 +353,7 @@ void trace_handle(struct sim_req *r);
 int usage_listen(struct sim *sim, const char *listen);
 void usage_shutdown(struct sim *sim);
 /* POST /_sim/tenants/T/usage {"concealed", "csv" (null: generated), "location" (null: the download port),
- * "refresh", "no_p1", "trace_provisioning"}: change what the next report answers. */
+ * "refresh", "no_p1", "trace_provisioning", "withhold_permissions"}: change what the next report answers. */
 void usage_control(struct sim_req *r, struct sim_tenant *t, json_t *j);
 
 /* ---- hooks.c ---- */

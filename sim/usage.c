@@ -618,6 +618,10 @@ void usage_control(struct sim_req *r, struct sim_tenant *t, json_t *j)
 		free(su->location);
 		su->location = json_is_string(v) ? sim_xstrdup(json_string_value(v)) : NULL;
 	}
+	if ((v = json_object_get(j, "withhold_permissions")) != NULL && json_is_array(v)) {
+		json_decref(t->withheld);
+		t->withheld = json_deep_copy(v);
+	}
 	if ((v = json_object_get(j, "refresh")) != NULL && json_is_string(v) &&
 	    sim_time_parse(json_string_value(v), sim_now(r->sim), &su->refresh) < 0) {
 		sim_graph_error(r, 400, "BadRequest", "refresh: not a time");

@@ -158,6 +158,24 @@ def hostile(env):
     check(env.daemon.poll() is None, "the daemon keeps running")
 
 
+def permissions(env):
+    """Without ReportSettings.Read.All the report is still read; without
+    Reports.Read.All status says which permission is missing."""
+    env.sim.request("POST", f"/_sim/tenants/{TENANT}/usage", {"csv": None,
+                                                               "withhold_permissions": ["ReportSettings.Read.All"]})
+    usage_run(env, "run without ReportSettings.Read.All")
+    src = env.source("usage") or {}
+    check(src.get("state") == "ok" and (src.get("report") or {}).get("display_concealed_names") == "unknown" and
+          (src.get("report") or {}).get("smtp_users") == 3,
+          "without ReportSettings.Read.All the report is read, concealment told by the names (%s)" % src.get("report"))
+    env.sim.request("POST", f"/_sim/tenants/{TENANT}/usage", {"withhold_permissions": ["Reports.Read.All"]})
+    usage_run(env, "run without Reports.Read.All")
+    can = ((env.status() or {})["tenants"]["contoso"].get("can_read") or {}).get("usage") or {}
+    check(can.get("ok") is False and "Reports.Read.All" in (can.get("why") or ""),
+          "without Reports.Read.All status says the permission is missing (%s)" % can)
+    env.sim.request("POST", f"/_sim/tenants/{TENANT}/usage", {"withhold_permissions": []})
+
+
 def trace():
     """trace = on: message trace of the registered mailbox only, its volume
     and source IPs where sign-ins cannot be read; then the service principal
@@ -211,6 +229,7 @@ def main():
         first_run(env)
         concealed(env)
         hostile(env)
+        permissions(env)
     finally:
         env.close()
     trace()
