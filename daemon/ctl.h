@@ -8,6 +8,9 @@
 #include <stdio.h>
 
 #define CTL_DEFAULT_SOCKET "/run/smtpwatch/control.sock"
+/* smtpwatchctl -i NAME: the socket of smtpwatchd@NAME.service (its
+ * RuntimeDirectory=smtpwatch-%i, and socket = in /etc/smtpwatch/NAME.conf). */
+#define CTL_INSTANCE_FMT "/run/smtpwatch-%s/control.sock"
 #define CTL_TIMEOUT_MS 30000
 #define CTL_MAX_REPLY (64 * 1024 * 1024)
 

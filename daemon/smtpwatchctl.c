@@ -470,13 +470,15 @@ int ctl_run(const struct ctl *c, json_t *req, void (*human)(const json_t *data))
 /* The whole usage text. */
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: smtpwatchctl [-s SOCKET] [--json] COMMAND [ARGS]\n"
+	fprintf(f, "usage: smtpwatchctl [-s SOCKET | -i INSTANCE] [--json] COMMAND [ARGS]\n"
 	           "       smtpwatchctl --version\n\n"
 	           "commands:\n");
 	for (const struct ctl_verb *v = verbs; v->name != NULL; v++)
 		fprintf(f, "  %s%s%s\n", v->name, v->args[0] ? " " : "", v->args);
 	fprintf(f, "\noptions:\n"
 	           "  -s SOCKET  control socket (default $SMTPWATCH_SOCKET or %s)\n"
+	           "  -i NAME    the socket of instance NAME of smtpwatchd@NAME.service,\n"
+	           "             /run/smtpwatch-NAME/control.sock\n"
 	           "  --json     print the answer as one JSON document\n"
 	           "  -h, --help this text\n"
 	           "  -V, --version\n"
@@ -990,6 +992,26 @@ static const struct ctl_verb verbs[] = {
 	{NULL, NULL, NULL},
 };
 
+/* -i NAME: the control socket of smtpwatchd@NAME.service (CTL_INSTANCE_FMT);
+ * NAME is one path component, as systemd's %i of an instance is. */
+static int instance_socket(struct ctl *c, const char *name)
+{
+	static char path[108];
+	int n;
+
+	if (name == NULL || name[0] == '\0' || name[0] == '.' || strchr(name, '/') != NULL) {
+		ctl_err("-i needs an instance name (one path component, as in smtpwatchd@NAME.service)");
+		return EXIT_USAGE;
+	}
+	n = snprintf(path, sizeof(path), CTL_INSTANCE_FMT, name);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		ctl_err("instance name \"%s\" is too long for a socket path", name);
+		return EXIT_USAGE;
+	}
+	c->socket = path;
+	return EXIT_OK;
+}
+
 /* Global options, then the command. */
 static int run(struct ctl *c, int argc, char **argv)
 {
@@ -1019,6 +1041,15 @@ static int run(struct ctl *c, int argc, char **argv)
 			c->socket = a + 2;
 		} else if (strncmp(a, "--socket=", 9) == 0 && a[9] != '\0') {
 			c->socket = a + 9;
+		} else if (strcmp(a, "-i") == 0 || strcmp(a, "--instance") == 0) {
+			if (++i == argc || instance_socket(c, argv[i]) != EXIT_OK) {
+				if (i == argc)
+					ctl_err("%s needs an instance name", a);
+				return EXIT_USAGE;
+			}
+		} else if (strncmp(a, "-i", 2) == 0 || strncmp(a, "--instance=", 11) == 0) {
+			if (instance_socket(c, a[1] == 'i' ? a + 2 : a + 11) != EXIT_OK)
+				return EXIT_USAGE;
 		} else if (strcmp(a, "--") == 0) {
 			i++;
 			break;

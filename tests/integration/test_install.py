@@ -16,10 +16,11 @@ import time
 from datetime import datetime, timezone
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Env, SyslogSink, check, finish, wait_for, SMTPWATCHD  # noqa: E402
+from harness import Env, SyslogSink, check, finish, wait_for, SMTPWATCHCTL, SMTPWATCHD  # noqa: E402
 
 SRC = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 UNIT = os.path.join(SRC, "systemd", "smtpwatchd.service")
+TEMPLATE = os.path.join(SRC, "systemd", "smtpwatchd@.service")
 MAX_EXPOSURE = 1.4
 RULE = "unapproved-basic-auth-submission"
 
@@ -118,6 +119,83 @@ def test_unit():
               "sysusers.d creates the smtpwatch user (%s)" % (pw.strip() or p.stderr.strip()))
 
 
+def test_template():
+    """Issue 22 #5: smtpwatchd@NAME.service reads /etc/smtpwatch/NAME.conf, has
+    its own state and runtime directories, the plain unit's sandbox, and
+    systemd-analyze verify accepts an instance of it."""
+    t, u = unit_directives(TEMPLATE), unit_directives(UNIT)
+    one = lambda k: (t.get(k) or [None])[-1]  # noqa: E731
+    check(one("ExecStart") == "/usr/sbin/smtpwatchd -c /etc/smtpwatch/%i.conf",
+          "the template's ExecStart= reads /etc/smtpwatch/%%i.conf (%s)" % one("ExecStart"))
+    check(one("ConditionPathExists") == "/etc/smtpwatch/%i.conf",
+          "ConditionPathExists=/etc/smtpwatch/%%i.conf (no config, no start, no restart loop) (%s)"
+          % one("ConditionPathExists"))
+    check(t.get("ExecReload") == [v.replace("smtpwatch.conf", "%i.conf") for v in u["ExecReload"]],
+          "ExecReload= checks the instance's config, then SIGHUP (%s)" % t.get("ExecReload"))
+    check(one("StateDirectory") == "smtpwatch/%i", "StateDirectory=smtpwatch/%%i (%s)" % one("StateDirectory"))
+    check(one("RuntimeDirectory") == "smtpwatch-%i",
+          "RuntimeDirectory=smtpwatch-%%i, outside the plain unit's /run/smtpwatch (%s)" % one("RuntimeDirectory"))
+    own = {"Description", "ExecStart", "ExecReload", "ConditionPathExists", "StateDirectory", "RuntimeDirectory"}
+    diff = sorted(k for k in set(t) | set(u) if k not in own and t.get(k) != u.get(k))
+    check(not diff, "every other directive (sandbox, ceilings, restart policy) is the plain unit's (differ: %s)" % diff)
+    if shutil.which("systemd-analyze") is None:
+        skip("systemd-analyze verify smtpwatchd@east.service", "systemd-analyze is not installed")
+        return
+    with tempfile.TemporaryDirectory() as d:
+        os.chmod(d, 0o755)
+        with open(TEMPLATE) as f:
+            text = f.read().replace("/usr/sbin/smtpwatchd", os.path.abspath(SMTPWATCHD))
+        with open(os.path.join(d, "smtpwatchd@.service"), "w") as f:
+            f.write(text)
+        inst = os.path.join(d, "smtpwatchd@east.service")
+        p = subprocess.run(["systemd-analyze", "verify", "--man=no", inst], capture_output=True, text=True, timeout=120)
+        check(p.returncode == 0 and not p.stderr.strip(),
+              "systemd-analyze verify smtpwatchd@east.service (the template's instance) is clean (%d: %s)"
+              % (p.returncode, p.stderr.strip()[:300]))
+        score = exposure(inst)
+        if score is not None:
+            check(score <= MAX_EXPOSURE, "systemd-analyze security scores an instance at %s (<= %.1f)"
+                  % (score, MAX_EXPOSURE))
+
+
+def test_instance_socket():
+    """smtpwatchctl -i NAME reaches the daemon whose socket is at the
+    instance's path, /run/smtpwatch-NAME/control.sock."""
+    for bad in ("", "a/b", "..", ".x", "x" * 120):
+        p = subprocess.run([SMTPWATCHCTL, "-i", bad, "status"], capture_output=True, text=True, timeout=30)
+        check(p.returncode == 2, "smtpwatchctl -i %r is a usage error, exit 2 (%d)" % (bad[:20], p.returncode))
+    if os.geteuid() != 0 or not os.access("/run", os.W_OK):
+        skip("smtpwatchctl -i NAME against a daemon at /run/smtpwatch-NAME", "needs root to write /run")
+        return
+    name = "swtest%d" % os.getpid()
+    rundir = "/run/smtpwatch-%s" % name
+    os.makedirs(rundir, mode=0o750)
+    env = Env("instance")
+    try:
+        with open(env.conf) as f:
+            conf = f.read()
+        env.socket = os.path.join(rundir, "control.sock")
+        with open(env.conf, "w") as f:
+            f.write(re.sub(r"(?m)^socket = .*$", "socket = %s" % env.socket, conf, count=1))
+        env.start_daemon()
+        p = subprocess.run([SMTPWATCHCTL, "-i", name, "--json", "status"], capture_output=True, text=True,
+                           timeout=30)
+        doc = json.loads(p.stdout) if p.returncode == 0 else {}
+        check(p.returncode == 0 and "contoso" in doc.get("tenants", {}),
+              "smtpwatchctl -i %s status answers from %s with its tenant contoso (%d: %s)"
+              % (name, env.socket, p.returncode, p.stderr.strip()[:200]))
+        for args in (["--instance", name], ["--instance=" + name], ["-i" + name]):
+            p = subprocess.run([SMTPWATCHCTL, *args, "status"], capture_output=True, text=True, timeout=30)
+            check(p.returncode == 0, "smtpwatchctl %s status reaches the instance (%d)" % (" ".join(args), p.returncode))
+        p = subprocess.run([SMTPWATCHCTL, "-i", name + "-none", "status"], capture_output=True, text=True, timeout=30)
+        check(p.returncode == 3 and "/run/smtpwatch-%s-none/control.sock" % name in p.stderr,
+              "-i of an instance that does not run: exit 3, naming its socket path (%d: %s)"
+              % (p.returncode, p.stderr.strip()[:200]))
+    finally:
+        env.close()
+        shutil.rmtree(rundir, ignore_errors=True)
+
+
 def build_dir():
     """The build tree of the binaries under test (build/daemon/smtpwatchd)."""
     return os.path.dirname(os.path.dirname(os.path.abspath(SMTPWATCHD)))
@@ -152,6 +230,12 @@ def test_install():
               "smtpwatchctl is not in sbindir (off a group member's PATH)")
         unit = D(os.path.join(prefix, "lib", "systemd", "system", "smtpwatchd.service"))
         check(os.path.exists(unit), "the unit is installed in lib/systemd/system")
+        tmpl = D(os.path.join(prefix, "lib", "systemd", "system", "smtpwatchd@.service"))
+        check(os.path.exists(tmpl), "the template smtpwatchd@.service is installed in lib/systemd/system")
+        if os.path.exists(tmpl):
+            want = "%s/smtpwatchd -c %s/smtpwatch/%%i.conf" % (sbindir, sysconfdir)
+            got = unit_directives(tmpl).get("ExecStart")
+            check(got == [want], "the installed template's ExecStart= is %s (%s)" % (want, got))
         if os.path.exists(unit):
             u = unit_directives(unit)
             want = "%s/smtpwatchd -c %s/smtpwatch/smtpwatch.conf" % (sbindir, sysconfdir)
@@ -353,6 +437,8 @@ def test_metrics():
 
 def main():
     test_unit()
+    test_template()
+    test_instance_socket()
     test_install()
     test_man_lint()
     test_install_sim()
