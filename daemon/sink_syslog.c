@@ -5,7 +5,9 @@
  * (journald and rsyslog read it as written) and RFC 5424 elsewhere;
  * rfc5424 and rfc3164 force one (rfc3164 on a unix socket is the
  * syslog(3) form, without the host name).  A stream connection stays open for the next frames and is
- * checked for a close by the receiver before each one. */
+ * checked for a close by the receiver before each one.  A digest is one
+ * message for it plus one for each of its first 20 alerts: one write of
+ * their frames on a stream, one datagram each otherwise. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/event.h>
@@ -22,10 +24,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "digest.h"
 #include "render.h"
 #include "sink.h"
 
 #define SYSLOG_STREAM_TIMEOUT 10 /* s, connect plus write of one frame */
+#define SYSLOG_DIGEST_ALERTS 20  /* alerts of a digest written after its message */
+#define SYSLOG_MSGS (1 + SYSLOG_DIGEST_ALERTS)
+#define SYSLOG_DGRAM_WAIT_MS 20  /* a datagram queue full mid-digest: try again after */
 
 enum transport {
 	TRANSPORT_UNIX,
@@ -49,7 +55,13 @@ struct syslog {
 	bool io_assigned;
 	enum sw_render_syslog_form form; /* from format and the transport */
 	long pid;                   /* the tag's [PID] in the syslog(3) and RFC 3164 forms */
-	struct sw_buf msg;          /* the rendered message */
+	struct sw_buf msg;          /* the rendered messages, one after the other */
+	size_t lens[SYSLOG_MSGS];   /* their lengths */
+	size_t nmsg;                /* how many (1, or 1 + up to 20 for a digest) */
+	size_t next, moff;          /* datagrams: the next one to send, its offset in msg */
+	struct event again;         /* datagrams: the receiver's queue was full mid-digest */
+	bool again_assigned;
+	int again_left;             /* waits left before the attempt fails */
 	struct sw_buf frame;        /* stream: "LEN SP MSG" */
 	size_t off;                 /* bytes of frame written */
 	SSL_CTX *tls_ctx;           /* tls://: verification set up at (re)load */
@@ -279,10 +291,14 @@ static int stream_send(struct syslog *sl)
 {
 	int family = sl->addr.ss_family, err;
 
+	size_t moff = 0;
+
 	sl->frame.len = 0;
 	sl->off = 0;
-	if (sw_buf_printf(&sl->frame, "%zu ", sl->msg.len) < 0 || sw_buf_append(&sl->frame, sl->msg.data, sl->msg.len) < 0)
-		return sink_fail(sl->cur, "frame", ENOMEM);
+	for (size_t i = 0; i < sl->nmsg; moff += sl->lens[i], i++)
+		if (sw_buf_printf(&sl->frame, "%zu ", sl->lens[i]) < 0 ||
+		    sw_buf_append(&sl->frame, sl->msg.data + moff, sl->lens[i]) < 0)
+			return sink_fail(sl->cur, "frame", ENOMEM);
 	if (sl->sfd >= 0 && sl->connected && (sl->transport != TRANSPORT_TLS || sl->handshaken) && stream_gone(sl))
 		stream_close(sl);
 	if (sl->sfd >= 0)
@@ -303,11 +319,16 @@ static int stream_send(struct syslog *sl)
 	return sink_fail(sl->cur, "connect", err);
 }
 
-/* One datagram: UDP (connected socket) or a unix datagram socket (sendto,
- * falling back to a stream when the socket is not a datagram one). */
+static void dgram_again_cb(evutil_socket_t fd, short what, void *arg);
+
+/* One datagram per message: UDP (connected socket) or a unix datagram
+ * socket (sendto, falling back to a stream when the socket is not a
+ * datagram one).  The receiver's queue full after a digest's first
+ * message (a unix socket queues 10 datagrams by default): the rest
+ * follow once it has room, within SYSLOG_STREAM_TIMEOUT. */
 static int dgram_send(struct syslog *sl)
 {
-	ssize_t n;
+	ssize_t n = 0;
 
 	if (sl->dfd < 0) {
 		sl->dfd = socket(sl->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -321,21 +342,101 @@ static int dgram_send(struct syslog *sl)
 			return sink_fail(sl->cur, "connect", err);
 		}
 	}
-	do {
+	while (sl->next < sl->nmsg) {
+		const char *m = sl->msg.data + sl->moff;
+		size_t len = sl->lens[sl->next];
+
 		if (sl->transport == TRANSPORT_UDP)
-			n = send(sl->dfd, sl->msg.data, sl->msg.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+			n = send(sl->dfd, m, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		else
-			n = sendto(sl->dfd, sl->msg.data, sl->msg.len, MSG_NOSIGNAL | MSG_DONTWAIT,
-			           (const struct sockaddr *)&sl->addr, sl->addrlen);
-	} while (n < 0 && errno == EINTR);
-	if (n >= 0)
+			n = sendto(sl->dfd, m, len, MSG_NOSIGNAL | MSG_DONTWAIT, (const struct sockaddr *)&sl->addr,
+			           sl->addrlen);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		sl->moff += len;
+		sl->next++;
+	}
+	if (sl->next == sl->nmsg)
 		return SINK_OK;
-	if (sl->transport == TRANSPORT_UNIX && (errno == EPROTOTYPE || errno == ECONNREFUSED)) {
+	if (sl->next == 0 && sl->transport == TRANSPORT_UNIX && (errno == EPROTOTYPE || errno == ECONNREFUSED)) {
 		sl->unix_stream = true;
 		return stream_send(sl);
 	}
+	if (sl->next > 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && sl->again_left-- > 0) {
+		struct timeval tv = {0, SYSLOG_DGRAM_WAIT_MS * 1000};
+
+		if (!sl->again_assigned) {
+			evtimer_assign(&sl->again, sl->sink->base, dgram_again_cb, sl);
+			sl->again_assigned = true;
+		}
+		evtimer_add(&sl->again, &tv);
+		return SINK_PENDING;
+	}
 	/* EAGAIN: the receiver's queue is full; the item is retried later. */
 	return sink_fail(sl->cur, "send", errno);
+}
+
+/* The wait for room in the receiver's datagram queue is over. */
+static void dgram_again_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct syslog *sl = arg;
+	struct sink_attempt *a = sl->cur;
+	int r;
+
+	(void)fd;
+	(void)what;
+	if (a == NULL)
+		return;
+	r = dgram_send(sl);
+	if (r != SINK_PENDING) {
+		sl->cur = NULL;
+		sink_attempt_done(a, r == SINK_OK);
+	}
+}
+
+/* Append doc rendered in the sink's form to sl->msg as the next message. */
+static int syslog_render(struct syslog *sl, const json_t *doc, const struct sw_render_syslog_opts *ro, int64_t now)
+{
+	size_t mark = sl->msg.len;
+	int r = sw_render_syslog(doc, ro, now, &sl->msg);
+
+	if (r < 0)
+		return r;
+	sl->lens[sl->nmsg++] = sl->msg.len - mark;
+	return 0;
+}
+
+/* The messages of a document: one for an alert; for a digest one for it
+ * (its fields but the alerts, status "digest", the count and summary
+ * saying how many) and one for each of its first SYSLOG_DIGEST_ALERTS. */
+static int syslog_render_all(struct syslog *sl, const json_t *doc, const struct sw_render_syslog_opts *ro, int64_t now)
+{
+	const json_t *alerts, *item;
+	json_t *head;
+	size_t i;
+	int r;
+
+	sl->msg.len = 0;
+	sl->nmsg = 0;
+	if (!sw_digest_is(doc))
+		return syslog_render(sl, doc, ro, now);
+	head = json_copy((json_t *)doc);
+	if (head == NULL)
+		return -ENOMEM;
+	json_object_del(head, "alerts");
+	json_object_del(head, "more");
+	json_object_set_new(head, "status", json_string("digest"));
+	r = syslog_render(sl, head, ro, now);
+	json_decref(head);
+	alerts = json_object_get(doc, "alerts");
+	json_array_foreach(alerts, i, item) {
+		if (r < 0 || i == SYSLOG_DIGEST_ALERTS)
+			break;
+		r = syslog_render(sl, item, ro, now);
+	}
+	return r;
 }
 
 /* Render the stored document in the sink's form and send it. */
@@ -355,14 +456,16 @@ static int syslog_send(struct sink *s, struct sink_attempt *a)
 	doc = sink_doc(a);
 	if (doc == NULL)
 		return SINK_FAILED;
-	sl->msg.len = 0;
-	r = sw_render_syslog(doc, &ro, a->now, &sl->msg);
+	r = syslog_render_all(sl, doc, &ro, a->now);
 	json_decref(doc);
 	if (r < 0) {
 		a->permanent = r == -EINVAL;
 		return sink_fail(a, "cannot render the alert", -r);
 	}
 	sl->cur = a;
+	sl->next = 0;
+	sl->moff = 0;
+	sl->again_left = SYSLOG_STREAM_TIMEOUT * 1000 / SYSLOG_DGRAM_WAIT_MS;
 	if (sl->transport == TRANSPORT_TCP || sl->transport == TRANSPORT_TLS ||
 	    (sl->transport == TRANSPORT_UNIX && sl->unix_stream))
 		r = stream_send(sl);
@@ -380,6 +483,8 @@ static void syslog_cancel(struct sink *s, struct sink_attempt *a)
 
 	if (sl == NULL || sl->cur != a)
 		return;
+	if (sl->again_assigned)
+		event_del(&sl->again);
 	stream_close(sl);
 	sl->cur = NULL;
 }
@@ -537,6 +642,8 @@ static void syslog_free(struct sink *s)
 	if (sl == NULL)
 		return;
 	stream_close(sl);
+	if (sl->again_assigned)
+		event_del(&sl->again);
 	if (sl->dfd >= 0)
 		close(sl->dfd);
 	sw_buf_clear(&sl->msg);
@@ -547,6 +654,7 @@ static void syslog_free(struct sink *s)
 }
 
 const struct sink_ops sink_syslog_ops = {
+	.digests = true,
 	.type = SW_SINK_SYSLOG,
 	.setup = syslog_setup,
 	.send = syslog_send,

@@ -16,8 +16,10 @@ Then digests: a first cycle of 6,000 sign-ins by 3,000 unregistered Basic
 senders (the flood scenario) raises 3,000 alerts of one rule; the webhook,
 HEC and Teams each get a handful of smtpwatch.digest/1 requests, not
 3,000, whose members add up to every alert exactly once; the Teams card
-validates against the official Adaptive Card 1.4 schema; every alert stays
-listed, and the sinks count them delivered.
+validates against the official Adaptive Card 1.4 schema; a syslog sink on
+a unix socket (the syslog(3) form) and one over UDP (RFC 5424) get, for
+each digest, exactly one message for it and one for each of its first 20
+alerts; every alert stays listed, and the sinks count them delivered.
 """
 
 import http.server
@@ -31,6 +33,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import Env, check, finish, wait_for  # noqa: E402
+from test_sinks import parse_5424, parse_local  # noqa: E402
 
 N_SENDERS = 30
 RULE = "unapproved-basic-auth-submission"
@@ -150,8 +153,77 @@ def digest_members(docs):
     return counted, ids
 
 
+class DgramReceiver:
+    """A syslog receiver on a unix datagram socket or UDP that reads every
+    datagram as it comes, in a thread (a unix socket queues only 10)."""
+
+    def __init__(self, path=None):
+        if path:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            self.sock.bind(path)
+        else:
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.sock.bind(("127.0.0.1", 0))
+            self.port = self.sock.getsockname()[1]
+        self.sock.settimeout(0.2)
+        self.frames = []
+        self.running = True
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while self.running:
+            try:
+                self.frames.append(self.sock.recv(65536).decode("utf-8", "replace"))
+            except socket.timeout:
+                pass
+            except OSError:
+                return
+
+    def stop(self):
+        self.running = False
+        self.thread.join(2)
+        self.sock.close()
+
+
+def check_syslog_digests(name, frames, parse, owed):
+    """frames of one syslog sink, in order: each digest is one message
+    (status digest, its count) and then exactly its first 20 alerts
+    (min(20, count)); the rest are single alerts.  The digests' counts and
+    the single alerts add up to every notification."""
+    parsed = [parse(f) for f in frames]
+    check(all(p is not None for p in parsed), "syslog %s: every message matches its form (%s)"
+          % (name, [f[:100] for f, p in zip(frames, parsed) if p is None][:1]))
+    parsed = [p for p in parsed if p is not None]
+    fields = [p["fields"] if "fields" in p else p["params"] for p in parsed]
+    fields = [f for f in fields if f.get("rule") == RULE]
+    i, heads, counted, bad = 0, 0, 0, []
+    while i < len(fields):
+        f = fields[i]
+        if f.get("status") != "digest":
+            counted += 1
+            i += 1
+            continue
+        heads += 1
+        n = int(f["count"])
+        members = fields[i + 1:i + 1 + min(20, n)]
+        if (len(members) != min(20, n) or any(m.get("status") == "digest" for m in members)
+                or not f["id"].startswith("digest-")):
+            bad.append(f["id"])
+        counted += n
+        i += 1 + min(20, n)
+    check(heads >= 1 and not bad, "syslog %s: %d digests, each one message and then its first 20 alerts (%s)"
+          % (name, heads, bad[:3]))
+    check(counted == owed, "syslog %s: the digests' counts and the single alerts cover every notification "
+          "(%d of %d)" % (name, counted, owed))
+    check(len(fields) <= 10 * 21, "syslog %s: %d messages for %d notifications, not one each"
+          % (name, len(fields), owed))
+
+
 def test_digests():
     env = Env("digest", scenario="flood.json", sinks="")
+    local_path = os.path.join(env.dir, "digest-log.sock")
+    local, udp = DgramReceiver(local_path), DgramReceiver()
     senders = ["mfp%04d@contoso.com" % i for i in range(FLOOD)]
     env.sim.add_signins("contoso.onmicrosoft.com", [
         {"at": "-110m", "every": "1s", "count": 2 * FLOOD, "user": senders, "ip": "198.51.100.30",
@@ -163,8 +235,10 @@ def test_digests():
     with open(env.conf, "a") as f:
         f.write("[sink soc]\ntype = webhook\nurl = %s/hooks/soc\n\n"
                 "[sink hec]\ntype = splunk-hec\nurl = %s/hooks/hec\ntoken_file = %s\n\n"
-                "[sink teams]\ntype = teams\nurl = %s/hooks/teams/workflows/x\nrules = %s\n"
-                % (env.sim.url, env.sim.url, tok, env.sim.url, RULE))
+                "[sink teams]\ntype = teams\nurl = %s/hooks/teams/workflows/x\nrules = %s\n\n"
+                "[sink local]\ntype = syslog\naddress = unix:%s\nrules = %s\n\n"
+                "[sink udp]\ntype = syslog\naddress = udp://127.0.0.1:%d\nformat = rfc5424\nrules = %s\n"
+                % (env.sim.url, env.sim.url, tok, env.sim.url, RULE, local_path, RULE, udp.port, RULE))
     env.sim.request("POST", "/_sim/hooks/teams/status", {"status": 202, "body": ""})
     try:
         rc = env.run_once(timeout=240)
@@ -176,6 +250,8 @@ def test_digests():
         # sent twice (after its first send), as any alert is.
         owed = db.execute("SELECT count(*) FROM outbox WHERE sink = 'soc' AND members = 0 AND rule = ?",
                           (RULE,)).fetchone()[0]
+        owed_syslog = {s: db.execute("SELECT count(*) FROM outbox WHERE sink = ? AND members = 0 AND rule = ?",
+                                     (s, RULE)).fetchone()[0] for s in ("local", "udp")}
         db.close()
         check(n_alerts == FLOOD, "one alert per sender is stored (%d)" % n_alerts)
         check(pending == [], "nothing is left queued after the cycle (%s)" % pending)
@@ -219,6 +295,10 @@ def test_digests():
             check(len(rows) == 21 and re.search(r"\d+ alerts: " + RULE, text) and "more" in text,
                   "teams: a table of 20 alerts under a header row, and how many more (%d rows)" % len(rows))
 
+        time.sleep(0.5)  # the receivers' threads read what is still queued
+        check_syslog_digests("local", local.frames, parse_local, owed_syslog["local"])
+        check_syslog_digests("udp", udp.frames, parse_5424, owed_syslog["udp"])
+
         st_db = env.db()
         delivered = dict(st_db.execute("SELECT sink, delivered FROM sink_stats").fetchall())
         st_db.close()
@@ -233,6 +313,8 @@ def test_digests():
               "smtpwatchctl alerts lists all %d alerts" % FLOOD)
     finally:
         env.close()
+        local.stop()
+        udp.stop()
 
 
 CHANNEL = "5a1c7f42-3b9e-4d6a-9c1e-0f2b8d7e6a55"
