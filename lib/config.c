@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -389,6 +390,7 @@ enum sec_kind {
 	SEC_RULES,
 	SEC_TENANT,
 	SEC_SINK,
+	SEC_TDEFAULTS, /* [tenant-defaults]: tenant keys every tenant inherits */
 };
 
 /* How a key's value is parsed and stored. */
@@ -438,6 +440,7 @@ static const struct key_def daemon_keys[] = {
 	{ "proxy", K_PROXY, D(proxy) },
 	{ "metrics_listen", K_LISTEN, D(metrics_listen) },
 	{ "metrics_allow_remote", K_BOOL, D(metrics_allow_remote) },
+	{ "tenants_dir", K_PATH, D(tenants_dir) },
 	{ NULL, 0, 0 },
 };
 #undef D
@@ -549,6 +552,15 @@ struct section_rec {
 	size_t index; /* into tenants[] or sinks[] */
 	int key_lines[MAX_KEYS];
 	bool type_bad; /* a sink's type was not understood */
+	int file;      /* index into cfg_ctx.tfiles; -1: the main config */
+};
+
+/* One tenants_dir file as read. */
+struct tenant_file {
+	char *path;
+	char *name;    /* of its first [tenant NAME] header, even a refused one */
+	int sections;  /* [tenant NAME] headers seen */
+	bool bad;      /* a problem in it (or in its tenant's validation) */
 };
 
 /* State of one sw_config_load run. */
@@ -562,6 +574,14 @@ struct cfg_ctx {
 	ssize_t cur; /* index into secs, -1 when keys are ignored */
 	bool failed;
 	bool oom;
+	/* tenants_dir and [tenant-defaults] (see tenants_dir_load) */
+	const char *main_path;
+	bool main_failed;            /* a problem outside the tenant files */
+	struct tenant_file *tfiles;
+	size_t n_tfiles;
+	int tfile;                   /* the tenant file being read or checked; -1: none */
+	struct sw_tenant_config tdef; /* [tenant-defaults], parsed (checks its values once) */
+	char *tdef_raw[MAX_KEYS];    /* its values as written, set on each tenant lacking the key */
 };
 
 /* Report an error at a line of the config file. */
@@ -574,6 +594,10 @@ static void cfg_error(struct cfg_ctx *x, int line, const char *fmt, ...)
 	sw_diag_addv(x->diag, false, x->path, line, fmt, ap);
 	va_end(ap);
 	x->failed = true;
+	if (x->tfile >= 0)
+		x->tfiles[x->tfile].bad = true;
+	else
+		x->main_failed = true;
 }
 
 /* The key table of a section kind. */
@@ -585,6 +609,7 @@ static const struct key_def *section_keys(enum sec_kind k)
 	case SEC_RULES:
 		return rules_keys;
 	case SEC_TENANT:
+	case SEC_TDEFAULTS:
 		return tenant_keys;
 	default:
 		return sink_keys;
@@ -601,6 +626,8 @@ static void *section_obj(struct cfg_ctx *x, const struct section_rec *s)
 		return &x->cfg->rules;
 	case SEC_TENANT:
 		return &x->cfg->tenants[s->index];
+	case SEC_TDEFAULTS:
+		return &x->tdef;
 	default:
 		return &x->cfg->sinks[s->index];
 	}
@@ -703,6 +730,25 @@ static const struct section_rec *section_find(struct cfg_ctx *x, const char *lab
 	return NULL;
 }
 
+/* A section header in a tenants_dir file: one [tenant NAME] and nothing
+ * else (a key before it is sw_ini_parse's "outside of any [section]").  0, or -1 with the problem reported. */
+static int tenant_file_section(struct cfg_ctx *x, int line, enum sec_kind kind, const char *header, const char *name)
+{
+	struct tenant_file *f = &x->tfiles[x->tfile];
+
+	if (f->sections++ > 0) {
+		cfg_error(x, line, "a second section [%s] in a tenants_dir file: one tenant a file", header);
+		return -1;
+	}
+	if (kind != SEC_TENANT) {
+		cfg_error(x, line, "[%s] in a tenants_dir file: it holds one [tenant NAME] section only", header);
+		return -1;
+	}
+	if (name != NULL && f->name == NULL && (f->name = cfg_strdup(x, name)) == NULL)
+		return -1;
+	return 0;
+}
+
 /* A section header: start a tenant or sink, or ignore what follows. */
 static void cfg_section_cb(void *user, int line, const char *header)
 {
@@ -729,11 +775,15 @@ static void cfg_section_cb(void *user, int line, const char *header)
 		kind = SEC_TENANT;
 	else if (strcmp(type, "sink") == 0)
 		kind = SEC_SINK;
+	else if (strcmp(type, "tenant-defaults") == 0)
+		kind = SEC_TDEFAULTS;
 	else {
 		cfg_error(x, line, "unknown section [%s]", header);
 		return;
 	}
-	if ((kind == SEC_DAEMON || kind == SEC_RULES) && name != NULL) {
+	if (x->tfile >= 0 && tenant_file_section(x, line, kind, header, name) < 0)
+		return;
+	if ((kind == SEC_DAEMON || kind == SEC_RULES || kind == SEC_TDEFAULTS) && name != NULL) {
 		cfg_error(x, line, "section [%s] takes no name: [%s]", header, type);
 		return;
 	}
@@ -748,6 +798,11 @@ static void cfg_section_cb(void *user, int line, const char *header)
 	}
 	snprintf(label, sizeof(label), "%s%s%s", type, name ? " " : "", name ? name : "");
 	prev = section_find(x, label);
+	if (prev != NULL && (prev->file >= 0 || x->tfile >= 0)) {
+		cfg_error(x, line, "duplicate section [%s] (first at %s:%d)", label,
+		          prev->file >= 0 ? x->tfiles[prev->file].path : x->main_path, prev->line);
+		return;
+	}
 	if (prev != NULL) {
 		cfg_error(x, line, "duplicate section [%s] (first at line %d)", label, prev->line);
 		return;
@@ -779,6 +834,10 @@ static void cfg_section_cb(void *user, int line, const char *header)
 	}
 	s = section_add(x, kind, type, name, line);
 	if (s == NULL)
+		return;
+	s->file = x->tfile;
+	if (kind == SEC_TENANT && x->tfile >= 0 && (x->cfg->tenants[x->cfg->n_tenants - 1].file =
+	                                                 cfg_strdup(x, x->tfiles[x->tfile].path)) == NULL)
 		return;
 	s->index = kind == SEC_TENANT ? x->cfg->n_tenants - 1 : kind == SEC_SINK ? x->cfg->n_sinks - 1 : 0;
 	x->cur = (ssize_t)(x->n_secs - 1);
@@ -1323,6 +1382,16 @@ static void cfg_key_cb(void *user, int line, const char *section, const char *na
 		return;
 	}
 	s->key_lines[i] = line;
+	if (s->kind == SEC_TDEFAULTS) {
+		bool failed = x->failed;
+		x->failed = false;
+		cfg_set(x, line, &keys[i], section_obj(x, s), value);
+		/* Only a value that parses is handed to the tenants (once reported). */
+		if (!x->failed && (x->tdef_raw[i] = cfg_strdup(x, value)) == NULL)
+			return;
+		x->failed = x->failed || failed;
+		return;
+	}
 	cfg_set(x, line, &keys[i], section_obj(x, s), value);
 }
 
@@ -1502,11 +1571,236 @@ static char *config_dir(const char *path)
 	return real;
 }
 
+/* ---- tenants_dir and [tenant-defaults] ---- */
+
+static void tenant_config_free(struct sw_tenant_config *t);
+
+/* The line a key of a section was set on (0: not set). */
+static int key_line(const struct section_rec *s, const struct key_def *keys, const char *name)
+{
+	for (size_t i = 0; keys[i].name != NULL; i++)
+		if (strcmp(keys[i].name, name) == 0)
+			return s->key_lines[i];
+	return 0;
+}
+
+static int tfile_name_cmp(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+/* DIR/ *.conf, not hidden. */
+static int tfile_filter(const struct dirent *e)
+{
+	size_t n = strlen(e->d_name);
+
+	return e->d_name[0] != '.' && n > 5 && strcmp(e->d_name + n - 5, ".conf") == 0;
+}
+
+/* Read every tenants_dir file, in name order, into the same context: each
+ * holds one [tenant NAME] (the name is the section's, not the file's). */
+static int tenants_dir_load(struct cfg_ctx *x, const struct sw_ini_handler *handler)
+{
+	const char *dir = x->cfg->daemon.tenants_dir;
+	struct dirent **ents = NULL;
+	int n, line = 0;
+
+	for (size_t i = 0; i < x->n_secs && line == 0; i++)
+		if (x->secs[i].kind == SEC_DAEMON)
+			line = key_line(&x->secs[i], daemon_keys, "tenants_dir");
+	n = scandir(dir, &ents, tfile_filter, tfile_name_cmp);
+	if (n < 0) {
+		cfg_error(x, line, "tenants_dir %s: %s", dir, strerror(errno));
+		return 0;
+	}
+	x->tfiles = calloc((size_t)n + 1, sizeof(*x->tfiles));
+	if (x->tfiles == NULL)
+		x->oom = true;
+	for (int i = 0; i < n; i++) {
+		if (x->tfiles != NULL && !x->oom) {
+			struct tenant_file *f = &x->tfiles[x->n_tfiles];
+			if (asprintf(&f->path, "%s/%s", dir, ents[i]->d_name) < 0) {
+				f->path = NULL;
+				x->oom = true;
+			} else {
+				x->n_tfiles++;
+				x->tfile = (int)(x->n_tfiles - 1);
+				x->path = f->path;
+				x->cur = -1;
+				int r = sw_ini_parse(f->path, handler, x, x->diag);
+				if (r != 0)
+					f->bad = true;
+				if (r >= 0 && f->sections == 0)
+					cfg_error(x, 1, "no [tenant NAME] section (a tenants_dir file holds one)");
+				x->tfile = -1;
+				x->path = x->main_path;
+				x->cur = -1;
+			}
+		}
+		free(ents[i]);
+	}
+	free(ents);
+	return 0;
+}
+
+/* [tenant-defaults]: each tenant lacking a key gets the default's value,
+ * read as if written on its [tenant NAME] line.  The credentials go as a
+ * group: a tenant with its own secret or certificate takes neither. */
+static void tenant_defaults_apply(struct cfg_ctx *x)
+{
+	static const char *const cred[] = {"client_secret_file", "certificate_file", NULL};
+	static const char *const wcred[] = {"remediation_client_id", "remediation_client_secret_file",
+	                                    "remediation_certificate_file", NULL};
+
+	for (size_t j = 0; j < x->n_secs; j++) {
+		struct section_rec *s = &x->secs[j];
+		bool own_cred = false, own_wcred = false;
+
+		if (s->kind != SEC_TENANT)
+			continue;
+		for (size_t k = 0; cred[k] != NULL; k++)
+			own_cred = own_cred || key_line(s, tenant_keys, cred[k]) != 0;
+		for (size_t k = 0; wcred[k] != NULL; k++)
+			own_wcred = own_wcred || key_line(s, tenant_keys, wcred[k]) != 0;
+		x->tfile = s->file;
+		x->path = s->file >= 0 ? x->tfiles[s->file].path : x->main_path;
+		for (size_t i = 0; tenant_keys[i].name != NULL; i++) {
+			bool is_cred = false, is_wcred = false;
+			if (x->tdef_raw[i] == NULL || s->key_lines[i] != 0)
+				continue;
+			for (size_t k = 0; cred[k] != NULL; k++)
+				is_cred = is_cred || strcmp(cred[k], tenant_keys[i].name) == 0;
+			for (size_t k = 0; wcred[k] != NULL; k++)
+				is_wcred = is_wcred || strcmp(wcred[k], tenant_keys[i].name) == 0;
+			if ((is_cred && own_cred) || (is_wcred && own_wcred))
+				continue;
+			s->key_lines[i] = s->line;
+			cfg_set(x, s->line, &tenant_keys[i], &x->cfg->tenants[s->index], x->tdef_raw[i]);
+		}
+	}
+	x->tfile = -1;
+	x->path = x->main_path;
+}
+
+/* The first problem diag holds for file (or a pointer to a fallback). */
+static void broken_note(struct sw_tenant_file_error *b, const struct sw_diag *diag, size_t from, const char *file)
+{
+	for (size_t i = from; diag != NULL && i < diag->n; i++)
+		if (!diag->items[i].warning && strcmp(diag->items[i].source, file) == 0) {
+			b->line = diag->items[i].line;
+			snprintf(b->text, sizeof(b->text), "%s", diag->items[i].text);
+			return;
+		}
+	b->line = 0;
+	snprintf(b->text, sizeof(b->text), "does not load (smtpwatchd --check-config)");
+}
+
+/* SW_CONFIG_KEEP_GOING: leave out the tenants of bad files, list the files. */
+static void tenants_keep_going(struct cfg_ctx *x, size_t diag_from)
+{
+	struct sw_config *c = x->cfg;
+	size_t kept = 0;
+
+	c->broken = calloc(x->n_tfiles + 1, sizeof(*c->broken));
+	if (c->broken == NULL) {
+		x->oom = true;
+		return;
+	}
+	for (size_t f = 0; f < x->n_tfiles; f++) {
+		struct sw_tenant_file_error *b;
+		if (!x->tfiles[f].bad)
+			continue;
+		b = &c->broken[c->n_broken++];
+		b->file = cfg_strdup(x, x->tfiles[f].path);
+		b->name = x->tfiles[f].name ? cfg_strdup(x, x->tfiles[f].name) : NULL;
+		broken_note(b, x->diag, diag_from, x->tfiles[f].path);
+	}
+	/* The tenant sections' indexes are in file order: compact in place. */
+	for (size_t i = 0; i < c->n_tenants; i++) {
+		bool bad = false;
+		for (size_t j = 0; j < x->n_secs; j++)
+			if (x->secs[j].kind == SEC_TENANT && x->secs[j].index == i)
+				bad = x->secs[j].file >= 0 && x->tfiles[x->secs[j].file].bad;
+		if (bad)
+			tenant_config_free(&c->tenants[i]);
+		else
+			c->tenants[kept++] = c->tenants[i];
+	}
+	c->n_tenants = kept;
+}
+
+/* See config.h. */
+bool sw_tenant_config_equal(const struct sw_tenant_config *a, const struct sw_tenant_config *b)
+{
+#define SAME_STR(p, q) ((p) == NULL ? (q) == NULL : (q) != NULL && strcmp((p), (q)) == 0)
+	if (!SAME_STR(a->name, b->name) || !SAME_STR(a->file, b->file) || !SAME_STR(a->client_secret, b->client_secret) ||
+	    !SAME_STR(a->remediation_client_secret, b->remediation_client_secret))
+		return false;
+	for (size_t i = 0; tenant_keys[i].name != NULL; i++) {
+		const struct key_def *k = &tenant_keys[i];
+		const char *pa = (const char *)a + k->offset, *pb = (const char *)b + k->offset;
+		switch (k->kind) {
+		case K_STR:
+		case K_STR_EMPTY:
+		case K_PATH:
+		case K_BASEURL:
+		case K_URL:
+		case K_GUID:
+		case K_ALG:
+		case K_MANAGEURL:
+			if (!SAME_STR(*(char *const *)pa, *(char *const *)pb))
+				return false;
+			break;
+		case K_DURATION:
+		case K_DURATION0:
+		case K_COUNT:
+		case K_COUNT0:
+			if (*(const int64_t *)pa != *(const int64_t *)pb)
+				return false;
+			break;
+		case K_BOOL:
+			if (*(const bool *)pa != *(const bool *)pb)
+				return false;
+			break;
+		case K_REMEDIATION:
+			if (*(const enum sw_remediation_mode *)pa != *(const enum sw_remediation_mode *)pb)
+				return false;
+			break;
+		case K_REMEDY_RULES: {
+			char *const *va = *(char **const *)pa, *const *vb = *(char **const *)pb;
+			for (; va != NULL && vb != NULL && *va != NULL && *vb != NULL; va++, vb++)
+				if (strcmp(*va, *vb) != 0)
+					return false;
+			if ((va == NULL) != (vb == NULL) || (va != NULL && (*va == NULL) != (*vb == NULL)))
+				return false;
+			break;
+		}
+		default:
+			return false; /* a kind not compared here: say changed (the tenant restarts) */
+		}
+	}
+	return true;
+#undef SAME_STR
+}
+
+/* See config.h. */
+int sw_config_adopt_tenant(struct sw_config *c, struct sw_tenant_config *from)
+{
+	struct sw_tenant_config *t = realloc(c->tenants, (c->n_tenants + 1) * sizeof(*t));
+
+	if (t == NULL)
+		return -ENOMEM;
+	c->tenants = t;
+	c->tenants[c->n_tenants++] = *from;
+	memset(from, 0, sizeof(*from));
+	return 0;
+}
+
 /* Parse and validate smtpwatch.conf (see config.h). */
-int sw_config_load(const char *path, struct sw_config **ret, struct sw_diag *diag)
+int sw_config_load2(const char *path, unsigned flags, struct sw_config **ret, struct sw_diag *diag)
 {
 	static const struct sw_ini_handler handler = { cfg_section_cb, cfg_key_cb };
-	struct cfg_ctx x = { .diag = diag, .path = path, .cur = -1 };
+	struct cfg_ctx x = { .diag = diag, .path = path, .main_path = path, .cur = -1, .tfile = -1 };
 	size_t diag_from = diag ? diag->n : 0;
 	int r;
 
@@ -1531,6 +1825,7 @@ int sw_config_load(const char *path, struct sw_config **ret, struct sw_diag *dia
 		.max_exception_lifetime = 90 * 86400,
 		.stale_after = 3 * 3600,
 	};
+	tenant_defaults(&x, &x.tdef);
 	x.dir = config_dir(path);
 	if (x.dir == NULL || x.oom) {
 		r = -ENOMEM;
@@ -1540,9 +1835,14 @@ int sw_config_load(const char *path, struct sw_config **ret, struct sw_diag *dia
 	if (r < 0)
 		goto out;
 	if (r > 0)
-		x.failed = true;
+		x.failed = x.main_failed = true;
+	if (x.cfg->daemon.tenants_dir != NULL && !x.oom)
+		tenants_dir_load(&x, &handler);
+	tenant_defaults_apply(&x);
 	for (size_t i = 0; i < x.n_secs; i++) {
 		struct section_rec *s = &x.secs[i];
+		x.tfile = s->file;
+		x.path = s->file >= 0 ? x.tfiles[s->file].path : path;
 		if (s->kind == SEC_DAEMON)
 			daemon_validate(&x, s, &x.cfg->daemon);
 		else if (s->kind == SEC_TENANT)
@@ -1550,7 +1850,13 @@ int sw_config_load(const char *path, struct sw_config **ret, struct sw_diag *dia
 		else if (s->kind == SEC_SINK)
 			sink_validate(&x, s, &x.cfg->sinks[s->index]);
 	}
+	x.tfile = -1;
+	x.path = path;
 	sw_diag_sort(diag, diag_from);
+	if ((flags & SW_CONFIG_KEEP_GOING) && !x.main_failed && !x.oom) {
+		tenants_keep_going(&x, diag_from);
+		x.failed = false;
+	}
 	if (x.oom) {
 		r = -ENOMEM;
 		goto out;
@@ -1568,7 +1874,46 @@ out:
 		free(x.secs[i].label);
 	free(x.secs);
 	free(x.dir);
+	for (size_t i = 0; i < x.n_tfiles; i++) {
+		free(x.tfiles[i].path);
+		free(x.tfiles[i].name);
+	}
+	free(x.tfiles);
+	tenant_config_free(&x.tdef);
+	for (size_t i = 0; i < MAX_KEYS; i++)
+		free(x.tdef_raw[i]);
 	return r;
+}
+
+/* See config.h. */
+int sw_config_load(const char *path, struct sw_config **ret, struct sw_diag *diag)
+{
+	return sw_config_load2(path, 0, ret, diag);
+}
+
+/* Free one tenant's config, overwriting its secrets. */
+static void tenant_config_free(struct sw_tenant_config *t)
+{
+	free(t->name);
+	free(t->file);
+	free(t->tenant_id);
+	free(t->client_id);
+	free(t->client_secret_file);
+	sw_free_secret(t->client_secret);
+	free(t->certificate_file);
+	free(t->assertion_alg);
+	free(t->login_url);
+	free(t->graph_url);
+	free(t->exchange_url);
+	free(t->manage_url);
+	free(t->report_spool);
+	free(t->exceptions);
+	strv_free(t->remediate_rules);
+	free(t->remediation_client_id);
+	free(t->remediation_client_secret_file);
+	sw_free_secret(t->remediation_client_secret);
+	free(t->remediation_certificate_file);
+	memset(t, 0, sizeof(*t));
 }
 
 /* Free a config, overwriting its secrets. */
@@ -1583,28 +1928,15 @@ void sw_config_free(struct sw_config *c)
 	free(c->daemon.operator_group);
 	free(c->daemon.proxy);
 	free(c->daemon.metrics_listen);
-	for (size_t i = 0; i < c->n_tenants; i++) {
-		struct sw_tenant_config *t = &c->tenants[i];
-		free(t->name);
-		free(t->tenant_id);
-		free(t->client_id);
-		free(t->client_secret_file);
-		sw_free_secret(t->client_secret);
-		free(t->certificate_file);
-		free(t->assertion_alg);
-		free(t->login_url);
-		free(t->graph_url);
-		free(t->exchange_url);
-		free(t->manage_url);
-		free(t->report_spool);
-		free(t->exceptions);
-		strv_free(t->remediate_rules);
-		free(t->remediation_client_id);
-		free(t->remediation_client_secret_file);
-		sw_free_secret(t->remediation_client_secret);
-		free(t->remediation_certificate_file);
-	}
+	free(c->daemon.tenants_dir);
+	for (size_t i = 0; i < c->n_tenants; i++)
+		tenant_config_free(&c->tenants[i]);
 	free(c->tenants);
+	for (size_t i = 0; i < c->n_broken; i++) {
+		free(c->broken[i].file);
+		free(c->broken[i].name);
+	}
+	free(c->broken);
 	for (size_t i = 0; i < c->n_sinks; i++) {
 		struct sw_sink_config *k = &c->sinks[i];
 		free(k->name);
@@ -1760,6 +2092,8 @@ void sw_config_dump(const struct sw_config *c, FILE *f)
 	dump_section(f, rules_keys, &c->rules, ~0u, false);
 	for (size_t i = 0; i < c->n_tenants; i++) {
 		fprintf(f, "\n[tenant %s]\n", c->tenants[i].name);
+		if (c->tenants[i].file != NULL)
+			fprintf(f, "# from %s\n", c->tenants[i].file);
 		dump_section(f, tenant_keys, &c->tenants[i], ~0u, false);
 	}
 	for (size_t i = 0; i < c->n_sinks; i++) {

@@ -75,6 +75,7 @@ struct sw_daemon_config {
 	char *proxy;          /* http://host:port for every non-loopback request; NULL = none (environment ignored) */
 	char *metrics_listen; /* GET /metrics: HOST:PORT, [V6]:PORT or unix:/PATH (sw_listen_parse); NULL = off */
 	bool metrics_allow_remote; /* metrics_listen may be other than loopback or a unix socket */
+	char *tenants_dir;    /* one [tenant NAME] per file DIR/NAME.conf (sw_config_load2); NULL = none */
 };
 
 /* An address to listen on, as metrics_listen takes it: IPV4:PORT,
@@ -110,6 +111,7 @@ bool sw_rule_remediable(const char *rule, bool tenant_switch);
 struct sw_tenant_config {
 	char *name; /* from [tenant NAME] */
 	int line;   /* line of the section header */
+	char *file; /* the tenants_dir file it came from; NULL: the main config */
 	char *tenant_id;
 	char *client_id;
 	char *client_secret_file;
@@ -203,8 +205,20 @@ struct sw_sink_config {
 	int64_t ack_timeout; /* 2m */
 };
 
+/* A tenants_dir file that did not load (sw_config_load2 with
+ * SW_CONFIG_KEEP_GOING): its first problem; name is the tenant it names
+ * (NULL when the file got that far). */
+struct sw_tenant_file_error {
+	char *file;
+	char *name;
+	int line;
+	char text[sizeof(((struct sw_error *)0)->text)];
+};
+
 struct sw_config {
 	char *path;
+	struct sw_tenant_file_error *broken; /* SW_CONFIG_KEEP_GOING only */
+	size_t n_broken;
 	struct sw_daemon_config daemon;
 	struct sw_rules_config rules;
 	struct sw_tenant_config *tenants;
@@ -218,6 +232,19 @@ struct sw_config {
  * Returns 0 and *ret on success (warnings allowed), -EINVAL if diag holds an
  * error, -ENOMEM, or -errno if the file cannot be read (also in diag). */
 int sw_config_load(const char *path, struct sw_config **ret, struct sw_diag *diag);
+/* sw_config_load with flags.  SW_CONFIG_KEEP_GOING: a tenants_dir file with
+ * a problem (parse, validation, a duplicate name) does not fail the load:
+ * its tenant is left out and the file is listed in (*ret)->broken, its
+ * problems still in diag (a reload keeps that tenant's running config).
+ * Problems of the main config still fail it. */
+#define SW_CONFIG_KEEP_GOING 1u
+int sw_config_load2(const char *path, unsigned flags, struct sw_config **ret, struct sw_diag *diag);
+/* Do two tenant configs say the same (every key, the secrets' contents,
+ * the file)?  A reload keeps the runtime of a tenant whose config is equal. */
+bool sw_tenant_config_equal(const struct sw_tenant_config *a, const struct sw_tenant_config *b);
+/* Move tenant *from (of another config) into c as its last tenant (from is
+ * zeroed).  0 or -ENOMEM. */
+int sw_config_adopt_tenant(struct sw_config *c, struct sw_tenant_config *from);
 void sw_config_free(struct sw_config *c);
 
 /* Write c as smtpwatch.conf (INI, one section per [daemon], [rules],

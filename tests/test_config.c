@@ -1075,6 +1075,165 @@ START_TEST(dump_has_defaults_and_no_secret)
 }
 END_TEST
 
+
+/* ---- tenants_dir and [tenant-defaults] (issue 22 #3) ---- */
+
+/* Is there an error in file (under dir) at line whose text holds frag? */
+static bool has_error_in(const char *file, int line, const char *frag)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	for (size_t i = 0; i < diag.n; i++)
+		if (!diag.items[i].warning && diag.items[i].line == line && strcmp(diag.items[i].source, path) == 0 &&
+		    strstr(diag.items[i].text, frag) != NULL)
+			return true;
+	return false;
+}
+
+#define TD_MAIN                                                                                                  \
+	"[daemon]\n"                                                                                             \
+	"tenants_dir = tenants.d\n"                                                                              \
+	"\n"                                                                                                     \
+	"[tenant-defaults]\n"                                                                                    \
+	"client_id = 11111111-2222-3333-4444-555555555555\n"                                                     \
+	"client_secret_file = contoso.secret\n"                                                                  \
+	"graph_url = https://graph.microsoft.us\n"                                                               \
+	"signins_interval = 10m\n"
+
+static void td_mkdir(void)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/tenants.d", dir);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+}
+
+START_TEST(tenants_dir_defaults_inherited_and_overridden)
+{
+	td_mkdir();
+	write_file("tenants.d/b-fabrikam.conf",
+	           "; fabrikam has its own app and a faster poll\n"
+	           "[tenant fabrikam]\n"
+	           "tenant_id = fabrikam.onmicrosoft.com\n"
+	           "client_id = 99999999-2222-3333-4444-555555555555\n"
+	           "certificate_file = fabrikam.pem\n"
+	           "signins_interval = 2m\n",
+	           0644);
+	write_file("tenants.d/a-contoso.conf", "[tenant contoso]\ntenant_id = contoso.onmicrosoft.com\n", 0644);
+	write_file("tenants.d/README", "not a tenant file: no .conf\n", 0644);
+	write_file("tenants.d/.hidden.conf", "garbage\n", 0644);
+	ck_assert_msg(load_text(TD_MAIN) == 0, "load failed:%s", diag_text());
+	ck_assert_uint_eq(cfg->n_tenants, 2);
+	/* Sorted by file name. */
+	const struct sw_tenant_config *c = &cfg->tenants[0], *f = &cfg->tenants[1];
+	ck_assert_str_eq(c->name, "contoso");
+	ck_assert_str_eq(f->name, "fabrikam");
+	ck_assert_ptr_nonnull(strstr(c->file, "tenants.d/a-contoso.conf"));
+	/* contoso inherits everything it does not say. */
+	ck_assert_str_eq(c->client_id, "11111111-2222-3333-4444-555555555555");
+	ck_assert_str_eq(c->client_secret, SECRET_CONTOSO);
+	ck_assert_str_eq(c->graph_url, "https://graph.microsoft.us");
+	ck_assert_int_eq(c->signins_interval, 600);
+	ck_assert_str_eq(c->login_url, "https://login.microsoftonline.com");
+	/* Relative paths are the main config's (its directory), in every file. */
+	ck_assert_str_eq(f->certificate_file + strlen(f->certificate_file) - strlen("/fabrikam.pem"), "/fabrikam.pem");
+	ck_assert_ptr_null(strstr(f->certificate_file, "tenants.d"));
+	/* fabrikam's own keys win; its own certificate replaces the default
+	 * secret (credentials go as a group, never "both set"). */
+	ck_assert_str_eq(f->client_id, "99999999-2222-3333-4444-555555555555");
+	ck_assert_ptr_null(f->client_secret_file);
+	ck_assert_ptr_nonnull(strstr(f->certificate_file, "fabrikam.pem"));
+	ck_assert_int_eq(f->signins_interval, 120);
+	ck_assert_str_eq(f->graph_url, "https://graph.microsoft.us");
+	ck_assert(!sw_tenant_config_equal(c, f));
+	ck_assert(sw_tenant_config_equal(c, c));
+}
+END_TEST
+
+START_TEST(tenants_dir_errors_name_file_and_line)
+{
+	td_mkdir();
+	write_file("tenants.d/contoso.conf", "[tenant contoso]\ntenant_id = contoso.onmicrosoft.com\n", 0644);
+	write_file("tenants.d/bad.conf",
+	           "[tenant bad]\n"
+	           "tenant_id = bad.onmicrosoft.com\n"
+	           "signins_interval = soon\n"
+	           "no_such_key = 1\n",
+	           0644);
+	write_file("tenants.d/sinky.conf", "[sink x]\ntype = journal\n", 0644);
+	write_file("tenants.d/bare.conf", "tenant_id = bare.onmicrosoft.com\n[tenant bare]\n", 0644);
+	write_file("tenants.d/two.conf", "[tenant two]\ntenant_id = t\n\n[tenant three]\ntenant_id = u\n", 0644);
+	write_file("tenants.d/empty.conf", "; nothing\n", 0644);
+	ck_assert_int_eq(load_text(TD_MAIN), -EINVAL);
+	ck_assert_ptr_null(cfg);
+	ck_assert_msg(has_error_in("tenants.d/bad.conf", 3, "signins_interval"), "got:%s", diag_text());
+	ck_assert_msg(has_error_in("tenants.d/bad.conf", 4, "unknown key \"no_such_key\""), "got:%s", diag_text());
+	ck_assert_msg(has_error_in("tenants.d/sinky.conf", 1, "one [tenant NAME] section only"), "got:%s", diag_text());
+	ck_assert_msg(has_error_in("tenants.d/bare.conf", 1, "outside of any [section]"), "got:%s", diag_text());
+	ck_assert_msg(has_error_in("tenants.d/two.conf", 4, "one tenant a file"), "got:%s", diag_text());
+	ck_assert_msg(has_error_in("tenants.d/empty.conf", 1, "no [tenant NAME] section"), "got:%s", diag_text());
+	ck_assert_msg(!has_error_in("tenants.d/contoso.conf", 1, ""), "got:%s", diag_text());
+	/* A secret problem of a default shows at the tenant inheriting it. */
+	sw_diag_clear(&diag);
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+	write_file("contoso.secret", SECRET_CONTOSO "\n", 0644);
+	ck_assert_int_eq(sw_config_load(conf, &cfg, &diag), -EINVAL);
+	ck_assert_msg(has_error_in("tenants.d/contoso.conf", 1, "contoso.secret: readable by group or others"),
+	              "got:%s", diag_text());
+	assert_no_secret_in_diag();
+}
+END_TEST
+
+START_TEST(tenants_dir_duplicates_name_both_places)
+{
+	td_mkdir();
+	write_file("tenants.d/a.conf", "[tenant contoso]\ntenant_id = contoso.onmicrosoft.com\n", 0644);
+	write_file("tenants.d/b.conf", "; the same tenant again\n[tenant contoso]\ntenant_id = c2\n", 0644);
+	write_file("tenants.d/c.conf", "[tenant main]\ntenant_id = m2\n", 0644);
+	ck_assert_int_eq(load_text(TD_MAIN "\n[tenant main]\ntenant_id = m.onmicrosoft.com\n"), -EINVAL);
+	char want[700];
+	snprintf(want, sizeof(want), "duplicate section [tenant contoso] (first at %s/tenants.d/a.conf:1)", dir);
+	ck_assert_msg(has_error_in("tenants.d/b.conf", 2, want), "got:%s", diag_text());
+	snprintf(want, sizeof(want), "duplicate section [tenant main] (first at %s:10)", conf);
+	ck_assert_msg(has_error_in("tenants.d/c.conf", 1, want), "got:%s", diag_text());
+}
+END_TEST
+
+START_TEST(tenants_dir_keep_going)
+{
+	td_mkdir();
+	write_file("tenants.d/a.conf", "[tenant contoso]\ntenant_id = contoso.onmicrosoft.com\n", 0644);
+	write_file("tenants.d/b.conf", "[tenant broken]\ntenant_id = b\nsignins_interval = never\n", 0644);
+	write_file("tenants.d/c.conf", "[tenant contoso]\ntenant_id = again\n", 0644);
+	write_file("smtpwatch.conf", TD_MAIN, 0644);
+	ck_assert_msg(sw_config_load2(conf, SW_CONFIG_KEEP_GOING, &cfg, &diag) == 0, "got:%s", diag_text());
+	ck_assert_uint_eq(cfg->n_tenants, 1);
+	ck_assert_str_eq(cfg->tenants[0].name, "contoso");
+	ck_assert_str_eq(cfg->tenants[0].tenant_id, "contoso.onmicrosoft.com");
+	ck_assert_uint_eq(cfg->n_broken, 2);
+	ck_assert_ptr_nonnull(strstr(cfg->broken[0].file, "tenants.d/b.conf"));
+	ck_assert_str_eq(cfg->broken[0].name, "broken");
+	ck_assert_int_eq(cfg->broken[0].line, 3);
+	ck_assert_ptr_nonnull(strstr(cfg->broken[0].text, "signins_interval"));
+	ck_assert_ptr_nonnull(strstr(cfg->broken[1].file, "tenants.d/c.conf"));
+	ck_assert_str_eq(cfg->broken[1].name, "contoso");
+	ck_assert_int_eq(cfg->broken[1].line, 1);
+	/* The main config's own problems still fail the load. */
+	sw_config_free(cfg);
+	cfg = NULL;
+	sw_diag_clear(&diag);
+	write_file("smtpwatch.conf", TD_MAIN "bogus = 1\n", 0644);
+	ck_assert_int_eq(sw_config_load2(conf, SW_CONFIG_KEEP_GOING, &cfg, &diag), -EINVAL);
+	ck_assert_msg(has_error(9, "unknown key \"bogus\""), "got:%s", diag_text());
+	/* A tenants_dir that is not there is the main config's problem. */
+	sw_diag_clear(&diag);
+	write_file("smtpwatch.conf", "[daemon]\ntenants_dir = nowhere.d\n", 0644);
+	ck_assert_int_eq(sw_config_load2(conf, SW_CONFIG_KEEP_GOING, &cfg, &diag), -EINVAL);
+	ck_assert_msg(has_error(2, "tenants_dir"), "got:%s", diag_text());
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -1105,6 +1264,10 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, dump_has_defaults_and_no_secret);
 	tcase_add_test(tc, manage_url_hosts);
 	tcase_add_test(tc, remediation_keys);
+	tcase_add_test(tc, tenants_dir_defaults_inherited_and_overridden);
+	tcase_add_test(tc, tenants_dir_errors_name_file_and_line);
+	tcase_add_test(tc, tenants_dir_duplicates_name_both_places);
+	tcase_add_test(tc, tenants_dir_keep_going);
 	suite_add_tcase(s, tc);
 	return s;
 }
