@@ -140,9 +140,10 @@ int sw_store_silence_match(struct sw_store *s, const char *rule, const char *sub
 
 	if (rule == NULL || subject == NULL)
 		return -EINVAL;
-	rc = sqlite3_prepare_v2(sw_store_sqlite(s), sql, -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return sw_store_errno(rc);
+	/* Asked once per alert raised: kept prepared (a cycle raising 3,000
+	 * alerts spent a quarter of its lifecycle time preparing this). */
+	if ((r = sw_store_cached(s, sql, &st)) < 0)
+		return r;
 	sqlite3_bind_text(st, 1, rule, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, subject, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, now);
@@ -153,7 +154,7 @@ int sw_store_silence_match(struct sw_store *s, const char *rule, const char *sub
 	} else {
 		r = rc == SQLITE_DONE ? -ENOENT : sw_store_errno(rc);
 	}
-	sqlite3_finalize(st);
+	sw_store_stmt_done(st);
 	return r;
 }
 
