@@ -27,6 +27,7 @@
 #include "store_report.h"
 #include "store_audit.h"
 #include "http.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "metrics.h"
 #include "poller.h"
@@ -66,14 +67,15 @@ static void print_diag(const struct sw_diag *diag)
 }
 
 /* See smtpwatchd_internal.h. */
-struct sw_config *daemon_load_config(const char *path, struct sw_register ***ret_regs, struct sw_diag *diag)
+static struct sw_config *load_config(const char *path, unsigned flags, struct sw_register ***ret_regs,
+                                     struct sw_diag *diag)
 {
 	struct sw_config *cfg = NULL;
 	struct sw_register **regs = NULL;
 	int64_t now = daemon_now();
 	bool bad = false;
 
-	if (sw_config_load(path, &cfg, diag) < 0)
+	if (sw_config_load2(path, flags, &cfg, diag) < 0)
 		return NULL;
 	regs = calloc(cfg->n_tenants + 1, sizeof(*regs));
 	if (regs == NULL) {
@@ -94,6 +96,24 @@ struct sw_config *daemon_load_config(const char *path, struct sw_register ***ret
 	}
 	*ret_regs = regs;
 	return cfg;
+}
+
+/* See smtpwatchd_internal.h. */
+struct sw_config *daemon_load_config(const char *path, struct sw_register ***ret_regs, struct sw_diag *diag)
+{
+	return load_config(path, 0, ret_regs, diag);
+}
+
+/* What identifies a register file's version: inode, size, mtime ("" for none). */
+static void reg_stamp(const char *path, char *buf, size_t n)
+{
+	struct stat st;
+
+	if (path == NULL || stat(path, &st) < 0)
+		snprintf(buf, n, "-");
+	else
+		snprintf(buf, n, "%llu:%lld:%lld.%09ld", (unsigned long long)st.st_ino, (long long)st.st_size,
+		         (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
 }
 
 /* Free one tenant runtime. */
@@ -128,6 +148,7 @@ void daemon_tenants_free(struct daemon *d)
 }
 
 static void detect_more_cb(evutil_socket_t fd, short what, void *arg);
+static int tenant_init(struct daemon *d, struct tenant *t, const struct sw_tenant_config *cfg, struct sw_register *reg);
 
 /* See smtpwatchd_internal.h. */
 int daemon_tenants_build(struct daemon *d, struct sw_register **regs)
@@ -144,10 +165,25 @@ int daemon_tenants_build(struct daemon *d, struct sw_register **regs)
 			r = -ENOMEM;
 			continue;
 		}
-		t->daemon = d;
-		t->cfg = &d->cfg->tenants[i];
-		t->reg = regs[i];
 		d->tenants[d->n_tenants++] = t;
+		if (tenant_init(d, t, &d->cfg->tenants[i], regs[i]) < 0)
+			r = -ENOMEM;
+	}
+	free(regs);
+	return r;
+}
+
+/* A tenant's runtime for cfg (in d->cfg), taking reg.  -ENOMEM leaves a
+ * runtime tenant_free() can free. */
+static int tenant_init(struct daemon *d, struct tenant *t, const struct sw_tenant_config *cfg, struct sw_register *reg)
+{
+	int r = 0;
+
+	{
+		t->daemon = d;
+		t->cfg = cfg;
+		t->reg = reg;
+		reg_stamp(cfg->exceptions, t->reg_stamp, sizeof(t->reg_stamp));
 		t->auth = auth_new(t);
 		t->detect_more = evtimer_new(d->base, detect_more_cb, t);
 		t->signins = t->auth ? poller_new(t, &signins_ops) : NULL;
@@ -160,14 +196,13 @@ int daemon_tenants_build(struct daemon *d, struct sw_register **regs)
 		    (t->cfg->audit && t->audit == NULL) || (t->cfg->usage && t->usage == NULL) || (t->cfg->trace && t->trace == NULL) || report_spool_new(t, &t->report) < 0)
 			r = -ENOMEM;
 	}
-	free(regs);
 	return r;
 }
 
 /* Start every source. */
-static void tenants_start(struct daemon *d, bool now)
+static void tenant_start(struct daemon *d, size_t i, bool now)
 {
-	for (size_t i = 0; i < d->n_tenants; i++) {
+	{
 		poller_start(d->tenants[i]->signins, now);
 		poller_start(d->tenants[i]->exchange, now);
 		poller_start(d->tenants[i]->policies, now);
@@ -183,6 +218,13 @@ static void tenants_start(struct daemon *d, bool now)
 		report_spool_start(d->tenants[i]->report);
 		remedy_resume(d->tenants[i]);
 	}
+}
+
+/* Start every tenant's sources. */
+static void tenants_start(struct daemon *d, bool now)
+{
+	for (size_t i = 0; i < d->n_tenants; i++)
+		tenant_start(d, i, now);
 }
 
 /* See smtpwatchd.h. */
@@ -530,6 +572,163 @@ json_t *daemon_status(struct daemon *d)
 	return doc;
 }
 
+/* Move the new config in: a tenant whose config (and register file) did
+ * not change keeps its runtime (schedules, token, runs in flight); a
+ * tenant of a tenants_dir file that no longer loads keeps its running
+ * config; the others are built anew, the removed ones freed.  Takes cfg
+ * and *regs. */
+static int tenants_reconcile(struct daemon *d, struct sw_config *cfg, struct sw_register ***pregs)
+{
+	struct sw_config *old = d->cfg;
+	struct sw_register **regs = *pregs;
+	struct tenant **keep = calloc(old->n_tenants + cfg->n_broken + 1, sizeof(*keep));
+	struct tenant **tenants;
+	int r = 0;
+
+	*pregs = NULL;
+	if (keep == NULL)
+		goto oom;
+	for (size_t j = 0; j < d->n_tenants; j++)
+		d->tenants[j]->kept = false;
+	/* A broken file's tenant keeps the config it runs with. */
+	for (size_t b = 0; b < cfg->n_broken; b++) {
+		const struct sw_tenant_file_error *e = &cfg->broken[b];
+		struct tenant *t = NULL;
+		for (size_t j = 0; j < d->n_tenants && t == NULL; j++)
+			if (!d->tenants[j]->kept && d->tenants[j]->cfg->file != NULL && strcmp(d->tenants[j]->cfg->file, e->file) == 0 &&
+			    sw_config_tenant(cfg, d->tenants[j]->cfg->name) == NULL)
+				t = d->tenants[j];
+		if (t == NULL) {
+			log_err("reload: %s:%d: %s; %s not loaded", e->file, e->line, e->text,
+			        e->name ? "its tenant is" : "the file is");
+			continue;
+		}
+		log_err("reload: %s:%d: %s; tenant %s keeps its running configuration", e->file, e->line, e->text,
+		        t->cfg->name);
+		struct sw_register **nr = realloc(regs, (cfg->n_tenants + 2) * sizeof(*nr));
+		if (nr == NULL)
+			goto oom;
+		regs = nr;
+		regs[cfg->n_tenants] = NULL;
+		regs[cfg->n_tenants + 1] = NULL;
+		if (sw_config_adopt_tenant(cfg, (struct sw_tenant_config *)t->cfg) < 0)
+			goto oom;
+		keep[cfg->n_tenants - 1] = t;
+		t->kept = true;
+		t->cfg = NULL; /* pointed into old (now zeroed): set below */
+	}
+	/* Unchanged tenants keep their runtime. */
+	for (size_t j = 0; j < d->n_tenants; j++) {
+		struct tenant *t = d->tenants[j];
+		char stamp[sizeof(t->reg_stamp)];
+		if (t->kept)
+			continue;
+		for (size_t i = 0; i < cfg->n_tenants; i++) {
+			if (keep[i] != NULL || strcmp(cfg->tenants[i].name, t->cfg->name) != 0)
+				continue;
+			reg_stamp(cfg->tenants[i].exceptions, stamp, sizeof(stamp));
+			if (sw_tenant_config_equal(&cfg->tenants[i], t->cfg) && strcmp(stamp, t->reg_stamp) == 0) {
+				keep[i] = t;
+				t->kept = true;
+			}
+			break;
+		}
+	}
+	tenants = calloc(cfg->n_tenants + 1, sizeof(*tenants));
+	if (tenants == NULL)
+		goto oom;
+	for (size_t j = 0; j < d->n_tenants; j++)
+		if (!d->tenants[j]->kept) {
+			log_info("reload: tenant %s %s", d->tenants[j]->cfg->name,
+			         sw_config_tenant(cfg, d->tenants[j]->cfg->name) ? "changed: restarting its sources"
+			                                                       : "removed");
+			tenant_free(d->tenants[j]);
+		}
+	free(d->tenants);
+	d->tenants = tenants;
+	d->n_tenants = 0;
+	for (size_t i = 0; i < cfg->n_tenants; i++) {
+		struct tenant *t = keep[i];
+		if (t != NULL) {
+			t->cfg = &cfg->tenants[i];
+			sw_register_free(regs[i]);
+			d->tenants[d->n_tenants++] = t;
+			continue;
+		}
+		t = calloc(1, sizeof(*t));
+		if (t == NULL) {
+			sw_register_free(regs[i]);
+			r = -ENOMEM;
+			continue;
+		}
+		d->tenants[d->n_tenants++] = t;
+		if (!sw_config_tenant(old, cfg->tenants[i].name))
+			log_info("reload: tenant %s added", cfg->tenants[i].name);
+		if (tenant_init(d, t, &cfg->tenants[i], regs[i]) < 0)
+			r = -ENOMEM;
+	}
+	sw_config_free(old);
+	d->cfg = cfg;
+	free(regs);
+	free(keep);
+	return r;
+oom:
+	/* Nothing was freed yet: the running config stays whole. */
+	free(keep);
+	for (size_t i = 0; regs != NULL && i < cfg->n_tenants; i++)
+		sw_register_free(regs[i]);
+	free(regs);
+	return -ENOMEM;
+}
+
+/* A tenants_dir file that does not load: source-unhealthy (subject
+ * "config") for its tenant, naming the file and line; resolved once its
+ * tenant loads again. */
+static void tenant_files_alert(struct daemon *d)
+{
+	const struct sw_config *cfg = d->cfg;
+	int64_t now = daemon_now();
+	int r = sw_store_begin(d->store);
+
+	for (size_t b = 0; r >= 0 && b < cfg->n_broken; b++) {
+		const struct sw_tenant_file_error *e = &cfg->broken[b];
+		char summary[768], remediation[512];
+		struct sw_condition c = {0};
+		bool running = e->name != NULL && daemon_tenant(d, e->name) != NULL;
+		json_t *ev = json_pack("{s:s,s:i,s:s}", "file", e->file, "line", e->line, "error", e->text);
+		snprintf(summary, sizeof(summary), "tenant file %s:%d: %s; %s", e->file, e->line, e->text,
+		         running ? "the tenant keeps its running configuration" : "the tenant is not loaded");
+		snprintf(remediation, sizeof(remediation),
+		         "smtpwatchd --check-config -c %s names every problem; fix the file and smtpwatchctl reload",
+		         d->config_path);
+		c.rule = SW_RULE_SOURCE_UNHEALTHY;
+		c.severity = SW_SEV_MEDIUM; /* as a source that fails */
+		c.tenant = e->name ? e->name : "-";
+		c.subject = "config";
+		c.first_seen = now;
+		c.last_seen = now;
+		c.count = 1;
+		c.summary = summary;
+		c.remediation = remediation;
+		c.evidence = ev;
+		r = ev ? sw_lifecycle_fire(d->store, cfg, &c, now, NULL) : -ENOMEM;
+		json_decref(ev);
+	}
+	for (size_t i = 0; r >= 0 && i < d->n_tenants; i++) {
+		bool broken = false;
+		for (size_t b = 0; b < cfg->n_broken; b++)
+			broken = broken || (cfg->broken[b].name && strcmp(cfg->broken[b].name, d->tenants[i]->cfg->name) == 0);
+		if (!broken)
+			r = sw_lifecycle_resolve(d->store, cfg, SW_RULE_SOURCE_UNHEALTHY, d->tenants[i]->cfg->name, "config", now);
+	}
+	if (r >= 0)
+		r = sw_store_commit(d->store);
+	if (r < 0) {
+		sw_store_rollback(d->store);
+		log_err("reload: the tenant file alerts failed: %s", sw_store_errmsg(d->store));
+	}
+}
+
 /* See smtpwatchd.h.  The new config replaces the old only when it loads
  * whole; tenants and sinks are rebuilt from it, sources keep their
  * checkpoints in the database, so nothing is lost or read twice. */
@@ -538,10 +737,11 @@ int daemon_reload(struct daemon *d, char *why, size_t n)
 	struct sw_diag diag = {0};
 	struct sw_register **regs = NULL;
 	struct sw_config *cfg;
-	bool metrics_failed = false;
+	bool metrics_failed = false, files_failed = false;
+	char more_why[256];
 
 	sd_notify(0, "RELOADING=1");
-	cfg = daemon_load_config(d->config_path, &regs, &diag);
+	cfg = load_config(d->config_path, SW_CONFIG_KEEP_GOING, &regs, &diag);
 	if (cfg == NULL) {
 		const struct sw_error *e = NULL;
 		for (size_t i = 0; i < diag.n && e == NULL; i++)
@@ -559,14 +759,12 @@ int daemon_reload(struct daemon *d, char *why, size_t n)
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < diag.n; i++)
-		log_warn("%s:%d: %s", diag.items[i].source, diag.items[i].line, diag.items[i].text);
+		(diag.items[i].warning ? log_warn : log_err)("%s:%d: %s", diag.items[i].source, diag.items[i].line,
+		                                             diag.items[i].text);
 	sw_diag_clear(&diag);
 	deliver_free(d->deliver);
 	d->deliver = NULL;
-	daemon_tenants_free(d);
-	sw_config_free(d->cfg);
-	d->cfg = cfg;
-	int r = daemon_tenants_build(d, regs);
+	int r = tenants_reconcile(d, cfg, &regs);
 	if (r >= 0)
 		r = http_set_proxy(d->http, cfg->daemon.proxy);
 	d->deliver = deliver_new(d);
@@ -575,19 +773,29 @@ int daemon_reload(struct daemon *d, char *why, size_t n)
 		log_err("reload: %s", why);
 		return -ENOMEM;
 	}
-	tenants_start(d, false);
+	for (size_t i = 0; i < d->n_tenants; i++)
+		if (!d->tenants[i]->kept)
+			tenant_start(d, i, false);
+	tenant_files_alert(d);
+	if (cfg->n_broken > 0) {
+		const struct sw_tenant_file_error *e = &cfg->broken[0];
+		snprintf(why, n, "%s:%d: %s (%zu tenant file%s not loaded: smtpwatchd --check-config)", e->file, e->line,
+		         e->text, cfg->n_broken, cfg->n_broken == 1 ? "" : "s");
+		files_failed = true;
+	}
 	deliver_kick(d->deliver);
 	/* The new configuration stands either way: a metrics_listen that
 	 * cannot be bound is said in the log and in the answer to reload. */
-	if (!d->once && metrics_http_reload(d, &d->metrics, why, n) < 0) {
-		log_err("reload: metrics_listen %s: %s", cfg->daemon.metrics_listen, why);
+	if (!d->once && metrics_http_reload(d, &d->metrics, files_failed ? more_why : why,
+	                                    files_failed ? sizeof(more_why) : n) < 0) {
+		log_err("reload: metrics_listen %s: %s", cfg->daemon.metrics_listen, files_failed ? more_why : why);
 		metrics_failed = true;
 	}
 	log_info("configuration reloaded: %zu tenant%s, %zu sink%s", cfg->n_tenants, cfg->n_tenants == 1 ? "" : "s",
 	         cfg->n_sinks, cfg->n_sinks == 1 ? "" : "s");
 	sd_notify(0, "READY=1");
 	daemon_notify_status(d);
-	return metrics_failed ? 1 : 0;
+	return metrics_failed || files_failed ? 1 : 0;
 }
 
 /* SIGTERM/SIGINT: stop after the callback in hand (every transaction is

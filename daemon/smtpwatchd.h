@@ -34,6 +34,8 @@ struct tenant {
 	struct event *detect_more; /* continues detection over a large backlog */
 	struct report_spool *report;        /* NULL without report_spool */
 	struct remedy *remedy;              /* remedy.c's writes, made on first use */
+	bool kept;                          /* reload: this runtime carries on (smtpwatchd.c) */
+	char reg_stamp[96];                 /* the register file's inode, size, mtime: a reload keeps reg when equal */
 };
 
 struct daemon {

@@ -48,7 +48,9 @@ static const struct route {
 	 "{\"silence\":{"},
 	{"{\"cmd\":\"unsilence\",\"rule\":\"smtp-auth-brute-force\",\"subject\":\"*\"}", true, "{\"unsilenced\":{"},
 	{"{\"cmd\":\"exceptions\"}", false, "\"exceptions\":["},
-	{"{\"cmd\":\"mailbox\",\"address\":\"alice@contoso.com\"}", false, "no mailbox alice@contoso.com"},
+	/* "no mailbox alice@..." or her row: the poll above may have read
+	 * Exchange by now (a reload no longer cuts an unchanged tenant's run). */
+	{"{\"cmd\":\"mailbox\",\"address\":\"alice@contoso.com\"}", false, "alice@contoso.com"},
 	{"{\"cmd\":\"import-report\",\"tenant\":\"contoso\"}", true, "\\\"tenant\\\" and \\\"file\\\""},
 	{"{\"cmd\":\"metrics\"}", false, "smtpwatch_info{version="},
 	{"{\"cmd\":\"report\"}", false, "\"basic_default_off\":"},

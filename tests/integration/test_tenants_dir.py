@@ -1,0 +1,133 @@
+"""Tenants in a directory (issue 22 #3): tenants_dir with one file per
+tenant and [tenant-defaults] for what they share, against the simulator.
+SIGHUP adds a tenant without moving the others' schedules; a broken tenant
+file keeps its tenant's running config, the others carry on, and an alert
+names the file and line; a removed file's tenant stops."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import CLIENT_ID, SMTPWATCHD, Env, check, finish, wait_for  # noqa: E402
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def next_runs(env, names):
+    s = env.status() or {"tenants": {}}
+    return {(n, src): s["tenants"].get(n, {}).get("sources", {}).get(src, {}).get("next_run")
+            for n in names for src in ("signins", "exchange", "policies")}
+
+
+def source_ok(env, tenant, records):
+    src = env.source("signins", tenant) if tenant in ((env.status() or {}).get("tenants") or {}) else None
+    return src is not None and src["state"] == "ok" and src["records"] == records
+
+
+def main():
+    env = Env("tenantsdir", scenario="tenants.json", register="")
+    tdir = os.path.join(env.dir, "tenants.d")
+    os.mkdir(tdir)
+    fab_secret = os.path.join(env.dir, "fabrikam.secret")
+    write(fab_secret, "sim-secret-fabrikam\n")
+    os.chmod(fab_secret, 0o600)
+    # The main config: the Env's [daemon] and sinks, its tenant moved out.
+    conf = open(env.conf).read()
+    m = re.search(r"(?s)\[tenant contoso\]\n.*?(?=\n\[sink )", conf)
+    conf = conf[:m.start()] + conf[m.end():]
+    conf = conf.replace("[daemon]\n", "[daemon]\ntenants_dir = tenants.d\n", 1)
+    conf += ("\n[tenant-defaults]\nclient_id = %s\nclient_secret_file = %s\nlogin_url = %s\ngraph_url = %s\n"
+             "exchange_url = %s\nsignins_interval = 1h\nsignins_lookback = 2h\ninitial_backfill = 1d\n"
+             "config_interval = 1h\n" % (CLIENT_ID, env.secret, env.sim.url, env.sim.url, env.sim.url))
+    write(env.conf, conf)
+    write(os.path.join(tdir, "contoso.conf"),
+          "[tenant contoso]\ntenant_id = contoso.onmicrosoft.com\nexceptions = %s\n" % env.register)
+    fab = os.path.join(tdir, "fabrikam.conf")
+    fab_good = ("; fabrikam has its own app registration\n[tenant fabrikam]\ntenant_id = fabrikam.onmicrosoft.com\n"
+                "client_id = 22222222-2222-2222-2222-222222222222\nclient_secret_file = %s\n" % fab_secret)
+    write(fab, fab_good)
+    try:
+        p = subprocess.run([SMTPWATCHD, "-t", "-c", env.conf], capture_output=True, text=True, timeout=60)
+        check(p.returncode == 0, "--check-config accepts the directory (%d: %s)" % (p.returncode, p.stderr.strip()))
+        env.start_daemon()
+        ok = wait_for(lambda: source_ok(env, "contoso", 4) and source_ok(env, "fabrikam", 3), timeout=60,
+                      what="both tenants read")
+        check(bool(ok), "both tenant files load: contoso with the defaults, fabrikam with its own app (%s)"
+              % {n: env.source("signins", n) for n in ("contoso", "fabrikam")} if not ok else
+              "both tenant files load: contoso with the defaults, fabrikam with its own app")
+        ok = wait_for(lambda: all(v for v in next_runs(env, ("contoso", "fabrikam")).values()), timeout=60,
+                      what="every source idle with a next run")
+        before = next_runs(env, ("contoso", "fabrikam"))
+        print("# next runs before: %s" % before)
+
+        # A third tenant file and SIGHUP: it runs, the others' schedules stay.
+        write(os.path.join(tdir, "second.conf"), "[tenant second]\ntenant_id = contoso.onmicrosoft.com\n")
+        env.daemon.send_signal(signal.SIGHUP)
+        ok = wait_for(lambda: source_ok(env, "second", 4), timeout=60, what="the added tenant read")
+        check(bool(ok), "the added tenant file's source runs after SIGHUP (%s)" % env.source("signins", "second")
+              if "second" in (env.status() or {}).get("tenants", {}) else "the added tenant is in status")
+        after = next_runs(env, ("contoso", "fabrikam"))
+        check(after == before, "the other tenants' next runs did not move (%s -> %s)" % (before, after))
+        check("tenant second added" in env.log_text(), "the log says the tenant was added")
+
+        # Break fabrikam's file (line 6) and SIGHUP: it keeps its running config.
+        write(fab, fab_good + "signins_interval = soon\n")
+        p = subprocess.run([SMTPWATCHD, "-t", "-c", env.conf], capture_output=True, text=True, timeout=60)
+        check(p.returncode == 1 and "%s:6: signins_interval" % fab in p.stderr,
+              "--check-config names the tenant file and line (%d: %s)" % (p.returncode, p.stderr.strip()))
+        env.daemon.send_signal(signal.SIGHUP)
+        ok = wait_for(lambda: "tenant fabrikam keeps its running configuration" in env.log_text(), timeout=30,
+                      what="reload with a broken tenant file")
+        check(bool(ok), "the reload says fabrikam keeps its running configuration")
+        check(env.daemon.poll() is None, "the daemon keeps running")
+        s = env.status() or {"tenants": {}}
+        check(set(s["tenants"]) == {"contoso", "fabrikam", "second"}, "every tenant still runs (%s)"
+              % sorted(s["tenants"]))
+        now = next_runs(env, ("contoso", "fabrikam"))
+        check(now == before, "contoso's and fabrikam's next runs still did not move (%s)" % now)
+
+        def alert():
+            rc, a = env.ctl("alerts")
+            items = a if isinstance(a, list) else (a or {}).get("alerts", []) if rc == 0 else []
+            return [x for x in items if x.get("rule") == "source-unhealthy" and x.get("tenant") == "fabrikam"
+                    and x.get("subject") == "config"]
+        got = wait_for(alert, timeout=20, what="the config alert")
+        check(bool(got) and "%s:6:" % fab in json.dumps(got[0]),
+              "a source-unhealthy alert (subject config) names the file and line (%s)" % (got[:1],))
+        hooked = wait_for(lambda: [h for h in env.sim.hooks("soc") if "fabrikam.conf:6" in h["body"]], timeout=30,
+                          what="the alert at the sink")
+        check(bool(hooked), "it reaches the sinks")
+        rc, out = env.ctl("reload")
+        check(rc == 0 and "fabrikam.conf:6" in json.dumps(out), "smtpwatchctl reload warns of the file (%d: %s)"
+              % (rc, out))
+
+        # Fixed again: the alert resolves; the unchanged config is kept as it ran.
+        write(fab, fab_good)
+        env.daemon.send_signal(signal.SIGHUP)
+        ok = wait_for(lambda: not [x for x in alert() if x.get("status", "firing") == "firing"], timeout=20,
+                      what="the config alert resolved")
+        check(bool(ok), "the alert resolves once the file loads (%s)" % alert())
+        check(next_runs(env, ("contoso", "fabrikam")) == before, "and still no schedule moved")
+
+        # A removed file: its tenant stops, the others carry on.
+        os.unlink(os.path.join(tdir, "second.conf"))
+        env.daemon.send_signal(signal.SIGHUP)
+        ok = wait_for(lambda: "tenant second removed" in env.log_text(), timeout=20, what="tenant removed")
+        s = env.status() or {"tenants": {}}
+        check(bool(ok) and set(s["tenants"]) == {"contoso", "fabrikam"}, "a removed tenant file's tenant is gone (%s)"
+              % sorted(s["tenants"]))
+        check(next_runs(env, ("contoso", "fabrikam")) == before, "the others' schedules did not move")
+    finally:
+        env.close()
+    finish()
+
+
+if __name__ == "__main__":
+    main()
