@@ -617,8 +617,9 @@ static int tenants_reconcile(struct daemon *d, struct sw_config *cfg, struct sw_
 		t->kept = true;
 		t->cfg = NULL; /* pointed into old (now zeroed): set below */
 	}
-	/* Unchanged tenants keep their runtime. */
-	for (size_t j = 0; j < d->n_tenants; j++) {
+	/* Unchanged tenants keep their runtime ([rules] decides how registers
+	 * load: a change there rebuilds every tenant). */
+	for (size_t j = 0; j < d->n_tenants && memcmp(&old->rules, &cfg->rules, sizeof(cfg->rules)) == 0; j++) {
 		struct tenant *t = d->tenants[j];
 		char stamp[sizeof(t->reg_stamp)];
 		if (t->kept)
