@@ -68,6 +68,20 @@ def cases(env, bc, daemon):
         want([ctl, "alerts", "--"], ["--all", "--help", "--json", "--since"], "alerts' options")
         want([ctl, "silence", "r", "s", "--f"], ["--for"], "silence --for")
         want([ctl, *sock, "exceptions", "--tenant", ""], [], "--tenant with no daemon: nothing, quietly")
+        want([ctl, "--ins"], ["--instance"], "'--ins' completes to --instance")
+        want([ctl, "-i", "east", "--json", "st"], ["status"], "a command after -i NAME --json")
+        # -i offers the instances that run: their /run/smtpwatch-NAME directories.
+        name = "swcomp%d" % os.getpid()
+        rundir = "/run/smtpwatch-%s" % name
+        try:
+            os.mkdir(rundir)
+        except OSError as e:
+            print("ok - -i NAME offers running instances # SKIP cannot create %s: %s" % (rundir, e))
+        else:
+            try:
+                want([ctl, "-i", name[:-1]], [name], "-i offers the running instance %s" % name)
+            finally:
+                os.rmdir(rundir)
         got, err = complete(["smtpwatchctl", "re"], bc, path=os.path.dirname(ctl))
         check(got == ["reload", "remediate", "remediation", "report"] and not err.strip(),
               "%s: smtpwatchctl from PATH: 're' -> reload, remediate, remediation, report (got %s)" % (mode, got))
