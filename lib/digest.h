@@ -22,5 +22,19 @@
  * rule/tenant) or -ENOMEM. */
 int sw_digest_document(const char *id, const char *rule, const char *tenant, const char *const *docs, size_t n,
                        char **ret);
+/* What a digest says of all its members, gathered without parsing each
+ * one (sw_store_outbox_digest reads them with SQLite's json_extract). */
+struct sw_digest_meta {
+	size_t count;          /* members */
+	const char *severity;  /* the highest of theirs, NULL: info */
+	const char *tenant_id; /* the first one's, NULL none */
+	const char *first_seen, *last_seen; /* earliest and latest, NULL none */
+};
+/* The same document from the first documents of the members only (docs,
+ * n_docs of them, at most SW_DIGEST_ALERTS_MAX are used, those that are
+ * not JSON left out) and meta for the whole digest.  0, -EINVAL
+ * (meta->count == 0 or no rule/tenant) or -ENOMEM. */
+int sw_digest_document_meta(const char *id, const char *rule, const char *tenant, const char *const *docs,
+                            size_t n_docs, const struct sw_digest_meta *meta, char **ret);
 /* Is doc (parsed) a digest document? */
 bool sw_digest_is(const json_t *doc);
