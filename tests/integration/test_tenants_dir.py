@@ -63,8 +63,15 @@ def main():
         check(bool(ok), "both tenant files load: contoso with the defaults, fabrikam with its own app (%s)"
               % {n: env.source("signins", n) for n in ("contoso", "fabrikam")} if not ok else
               "both tenant files load: contoso with the defaults, fabrikam with its own app")
-        ok = wait_for(lambda: all(v for v in next_runs(env, ("contoso", "fabrikam")).values()), timeout=60,
-                      what="every source idle with a next run")
+        # Settled: every source idle, and the policies read again after the
+        # first Exchange snapshot (the daemon does that once at start).
+        def settled():
+            s = env.status() or {"tenants": {}}
+            return (all(v for v in next_runs(env, ("contoso", "fabrikam")).values()) and
+                    all(s["tenants"].get(n, {}).get("sources", {}).get("policies", {}).get("runs", 0) >= 2
+                        for n in ("contoso", "fabrikam")))
+        ok = wait_for(settled, timeout=60, what="every source idle with a next run")
+        check(bool(ok), "both tenants settle: every source idle with its next run")
         before = next_runs(env, ("contoso", "fabrikam"))
         print("# next runs before: %s" % before)
 
