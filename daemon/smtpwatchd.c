@@ -572,6 +572,27 @@ json_t *daemon_status(struct daemon *d)
 	return doc;
 }
 
+/* Tenant names in order, for lookups by name in O(log n) at reload (a
+ * reload of 10,000 tenants would spend seconds comparing every pair). */
+struct name_idx {
+	const char *name;
+	size_t i;
+};
+
+static int name_idx_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct name_idx *)a)->name, ((const struct name_idx *)b)->name);
+}
+
+/* The index in c->tenants of name, or -1. */
+static ssize_t name_find(const struct name_idx *v, size_t n, const char *name)
+{
+	struct name_idx key = {.name = name};
+	const struct name_idx *hit = n > 0 ? bsearch(&key, v, n, sizeof(*v), name_idx_cmp) : NULL;
+
+	return hit ? (ssize_t)hit->i : -1;
+}
+
 /* Move the new config in: a tenant whose config (and register file) did
  * not change keeps its runtime (schedules, token, runs in flight); a
  * tenant of a tenants_dir file that no longer loads keeps its running
@@ -583,6 +604,8 @@ static int tenants_reconcile(struct daemon *d, struct sw_config *cfg, struct sw_
 	struct sw_register **regs = *pregs;
 	struct tenant **keep = calloc(old->n_tenants + cfg->n_broken + 1, sizeof(*keep));
 	struct tenant **tenants;
+	struct name_idx *byname = NULL;
+	bool *known = NULL; /* new tenant i had a runtime before */
 	int r = 0;
 
 	*pregs = NULL;
@@ -619,30 +642,38 @@ static int tenants_reconcile(struct daemon *d, struct sw_config *cfg, struct sw_
 	}
 	/* Unchanged tenants keep their runtime ([rules] decides how registers
 	 * load: a change there rebuilds every tenant). */
-	for (size_t j = 0; j < d->n_tenants && memcmp(&old->rules, &cfg->rules, sizeof(cfg->rules)) == 0; j++) {
+	byname = calloc(cfg->n_tenants + 1, sizeof(*byname));
+	known = calloc(cfg->n_tenants + 1, sizeof(*known));
+	tenants = calloc(cfg->n_tenants + 1, sizeof(*tenants));
+	if (byname == NULL || known == NULL || tenants == NULL) {
+		free(tenants);
+		goto oom;
+	}
+	for (size_t i = 0; i < cfg->n_tenants; i++)
+		byname[i] = (struct name_idx){.name = cfg->tenants[i].name, .i = i};
+	qsort(byname, cfg->n_tenants, sizeof(*byname), name_idx_cmp);
+	bool rules_same = memcmp(&old->rules, &cfg->rules, sizeof(cfg->rules)) == 0;
+	for (size_t j = 0; j < d->n_tenants; j++) {
 		struct tenant *t = d->tenants[j];
 		char stamp[sizeof(t->reg_stamp)];
-		if (t->kept)
+		ssize_t i = t->kept ? -1 : name_find(byname, cfg->n_tenants, t->cfg->name);
+		if (i < 0 || keep[i] != NULL)
 			continue;
-		for (size_t i = 0; i < cfg->n_tenants; i++) {
-			if (keep[i] != NULL || strcmp(cfg->tenants[i].name, t->cfg->name) != 0)
-				continue;
-			reg_stamp(cfg->tenants[i].exceptions, stamp, sizeof(stamp));
-			if (sw_tenant_config_equal(&cfg->tenants[i], t->cfg) && strcmp(stamp, t->reg_stamp) == 0) {
-				keep[i] = t;
-				t->kept = true;
-			}
-			break;
+		known[i] = true;
+		if (!rules_same)
+			continue;
+		reg_stamp(cfg->tenants[i].exceptions, stamp, sizeof(stamp));
+		if (sw_tenant_config_equal(&cfg->tenants[i], t->cfg) && strcmp(stamp, t->reg_stamp) == 0) {
+			keep[i] = t;
+			t->kept = true;
 		}
 	}
-	tenants = calloc(cfg->n_tenants + 1, sizeof(*tenants));
-	if (tenants == NULL)
-		goto oom;
 	for (size_t j = 0; j < d->n_tenants; j++)
 		if (!d->tenants[j]->kept) {
 			log_info("reload: tenant %s %s", d->tenants[j]->cfg->name,
-			         sw_config_tenant(cfg, d->tenants[j]->cfg->name) ? "changed: restarting its sources"
-			                                                       : "removed");
+			         name_find(byname, cfg->n_tenants, d->tenants[j]->cfg->name) >= 0
+			                 ? "changed: restarting its sources"
+			                 : "removed");
 			tenant_free(d->tenants[j]);
 		}
 	free(d->tenants);
@@ -663,7 +694,7 @@ static int tenants_reconcile(struct daemon *d, struct sw_config *cfg, struct sw_
 			continue;
 		}
 		d->tenants[d->n_tenants++] = t;
-		if (!sw_config_tenant(old, cfg->tenants[i].name))
+		if (!known[i])
 			log_info("reload: tenant %s added", cfg->tenants[i].name);
 		if (tenant_init(d, t, &cfg->tenants[i], regs[i]) < 0)
 			r = -ENOMEM;
@@ -672,10 +703,14 @@ static int tenants_reconcile(struct daemon *d, struct sw_config *cfg, struct sw_
 	d->cfg = cfg;
 	free(regs);
 	free(keep);
+	free(byname);
+	free(known);
 	return r;
 oom:
 	/* Nothing was freed yet: the running config stays whole. */
 	free(keep);
+	free(byname);
+	free(known);
 	for (size_t i = 0; regs != NULL && i < cfg->n_tenants; i++)
 		sw_register_free(regs[i]);
 	free(regs);
