@@ -174,6 +174,7 @@ struct alerts_render {
 	const struct sw_silences *silences;
 	struct sw_buf *data;
 	size_t n;
+	char last_id[24]; /* the id of the last one appended */
 };
 
 /* Append each listed alert's document, marked silenced when a silence
@@ -185,51 +186,88 @@ static int alerts_render_cb(const struct sw_alert *a, const char *evidence, void
 
 	view.silenced_until = sw_silences_until(ar->silences, a->rule, a->subject);
 	sw_alert_set_tenant_id(&view, ar->cfg);
+	snprintf(ar->last_id, sizeof(ar->last_id), "%s", a->id);
 	if (ar->n++ > 0 && sw_buf_putc(ar->data, ',') < 0)
 		return -ENOMEM;
 	return sw_alert_document_dump(&view, evidence, ar->data);
 }
 
-/* alerts {"all":bool,"since":"DUR"}: firing (or all) alerts, newest first.
- * The documents are dumped one by one with the evidence as stored, and the
- * silences are read once: building a tree of every evidence, and a
- * silence query per alert, made this list the slowest request. */
+/* The most alerts one page may ask for. */
+#define ALERTS_LIMIT_MAX 10000
+
+/* alerts {"all":bool,"since":"DUR","limit":N,"after":"a-000123"}: firing
+ * (or all) alerts, newest first; with limit, one page of them after the
+ * alert after, and "more" and "next" (the cursor for the next page) in
+ * the reply.  The documents are dumped one by one with the evidence as
+ * stored, and the silences are read once: building a tree of every
+ * evidence, and a silence query per alert, made this list the slowest
+ * request. */
 static int ctl_alerts(struct control_client *cl, json_t *req, struct sw_buf *data, char *why, size_t n)
 {
 	struct daemon *d = cl->control->daemon;
 	json_t *all = json_object_get(req, "all");
 	json_t *since = json_object_get(req, "since");
+	json_t *limit = json_object_get(req, "limit");
+	json_t *after = json_object_get(req, "after");
 	struct sw_silences silences = {0};
-	struct alerts_render ar = {d->cfg, &silences, data, 0};
-	int64_t now = daemon_now(), cutoff = 0, dur;
+	struct alerts_render ar = {d->cfg, &silences, data, 0, {0}};
+	struct sw_alert_page pg = {0};
+	int64_t now = daemon_now(), dur;
+	bool more = false;
 	int r;
 
 	if (all != NULL && !json_is_boolean(all)) {
 		snprintf(why, n, "\"all\" must be true or false");
 		return -EINVAL;
 	}
+	pg.all = json_is_true(all);
 	if (json_is_string(since)) {
 		if (sw_duration_parse(json_string_value(since), &dur) < 0 || dur <= 0) {
 			snprintf(why, n, "invalid duration \"%.40s\" (use 30s, 5m, 2h, 7d)", json_string_value(since));
 			return -EINVAL;
 		}
-		cutoff = now - dur;
+		pg.since = now - dur;
 	} else if (json_is_integer(since) && json_integer_value(since) > 0) {
-		cutoff = now - json_integer_value(since);
+		pg.since = now - json_integer_value(since);
 	} else if (since != NULL && !json_is_null(since)) {
 		snprintf(why, n, "\"since\" must be a duration such as \"2h\"");
 		return -EINVAL;
+	}
+	if (limit != NULL && !json_is_null(limit)) {
+		if (!json_is_integer(limit) || json_integer_value(limit) < 1 ||
+		    json_integer_value(limit) > ALERTS_LIMIT_MAX) {
+			snprintf(why, n, "\"limit\" must be a number from 1 to %d", ALERTS_LIMIT_MAX);
+			return -EINVAL;
+		}
+		pg.limit = json_integer_value(limit);
+	}
+	if (after != NULL && !json_is_null(after)) {
+		if (!json_is_string(after) || json_string_length(after) == 0 || json_string_length(after) > 32) {
+			snprintf(why, n, "\"after\" must be an alert id such as \"a-000123\"");
+			return -EINVAL;
+		}
+		pg.after = json_string_value(after);
 	}
 	r = sw_silences_load(d->store, now, &silences);
 	if (r >= 0)
 		r = sw_buf_append(data, "{\"alerts\":[", 11);
 	if (r >= 0)
-		r = sw_store_alerts_list_text(d->store, json_is_true(all), cutoff, alerts_render_cb, &ar);
+		r = sw_store_alerts_page_text(d->store, &pg, alerts_render_cb, &ar, &more);
 	if (r >= 0)
-		r = sw_buf_append(data, "]}", 2);
+		r = sw_buf_append(data, "]", 1);
+	if (r >= 0 && pg.limit > 0) {
+		r = sw_buf_printf(data, ",\"more\":%s", more ? "true" : "false");
+		/* ids are a- and digits (sw_store_alert_save), nothing to escape */
+		if (r >= 0 && more)
+			r = sw_buf_printf(data, ",\"next\":\"%s\"", ar.last_id);
+	}
+	if (r >= 0)
+		r = sw_buf_append(data, "}", 1);
 	sw_silences_clear(&silences);
 	if (r == -ENOMEM)
 		snprintf(why, n, "out of memory");
+	else if (r == -ENOENT)
+		snprintf(why, n, "no alert %.32s (the \"after\" cursor)", pg.after);
 	else if (r < 0)
 		snprintf(why, n, "cannot list alerts: %s", sw_store_errmsg(d->store));
 	return r < 0 ? r : 0;

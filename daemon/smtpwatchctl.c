@@ -782,22 +782,41 @@ static void print_alerts(const json_t *data)
 	if (acked > 0)
 		printf(", %zu acknowledged", acked);
 	printf("\n");
+	if (json_is_true(json_object_get(data, "more")))
+		printf("more: --after %s\n", json_string_value(json_object_get(data, "next")) ?: "?");
 }
 
-/* alerts [--all] [--since DUR] */
+/* alerts [--all] [--since DUR] [--limit N] [--after ID] */
 static int do_alerts(struct ctl *c, const struct ctl_verb *v, int argc, char **argv)
 {
 	bool all = false;
-	const char *since = NULL;
-	const struct opt opts[] = {{"--all", &all, NULL}, {"--since", NULL, &since}, {NULL, NULL, NULL}};
+	const char *since = NULL, *limit = NULL, *after = NULL;
+	const struct opt opts[] = {{"--all", &all, NULL},
+	                           {"--since", NULL, &since},
+	                           {"--limit", NULL, &limit},
+	                           {"--after", NULL, &after},
+	                           {NULL, NULL, NULL}};
+	long long lim = 0;
 	json_t *req;
 
 	PARSE_OR_RETURN(c, v, argc, argv, opts, NULL, 0, 0, NULL);
 	if (check_duration(v, "--since", since) != 0)
 		return EXIT_USAGE;
+	if (limit != NULL) {
+		char *end;
+
+		errno = 0;
+		lim = strtoll(limit, &end, 10);
+		if (errno != 0 || end == limit || *end != '\0' || lim < 1 || lim > 10000)
+			return verb_usage(v, "--limit: \"%s\" is not a number from 1 to 10000", limit);
+	}
 	req = json_pack("{s:s,s:b}", "cmd", "alerts", "all", all);
 	if (req != NULL && since != NULL)
 		json_object_set_new(req, "since", json_string(since));
+	if (req != NULL && limit != NULL)
+		json_object_set_new(req, "limit", json_integer(lim));
+	if (req != NULL && after != NULL)
+		json_object_set_new(req, "after", json_string(after));
 	return ctl_run(c, req, print_alerts);
 }
 
@@ -972,7 +991,7 @@ static int do_help(struct ctl *c, const struct ctl_verb *v, int argc, char **arg
 
 static const struct ctl_verb verbs[] = {
 	{"status", do_status, ""},
-	{"alerts", do_alerts, "[--all] [--since DUR]"},
+	{"alerts", do_alerts, "[--all] [--since DUR] [--limit N] [--after ID]"},
 	{"alert", do_alert, "ID"},
 	{"ack", do_ack, "ID [--note TEXT]"},
 	{"silence", do_silence, "[RULE SUBJECT --for DUR [--note TEXT] [--all]]"},

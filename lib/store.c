@@ -1388,21 +1388,60 @@ static const char *alert_evidence_text(sqlite3_stmt *st, int i)
 }
 
 /* See store.h. */
-int sw_store_alerts_list_text(struct sw_store *s, bool all, int64_t since, sw_alert_text_cb cb, void *arg)
+int sw_store_alerts_page_text(struct sw_store *s, const struct sw_alert_page *pg, sw_alert_text_cb cb, void *arg,
+                              bool *more)
 {
+	/* The cursor is a row value on the order itself, (updated, seq): the
+	 * range starts in the index (alerts_status or alerts_updated, both
+	 * ending in the rowid seq), so a page costs its own rows, never the
+	 * rows before it as OFFSET would. */
 	static const char sql_firing[] = "SELECT " ALERT_COLUMNS ", " ALERT_EVIDENCE_TEXT " FROM alerts "
-	                                 "WHERE status = 0 AND updated >= ?1 ORDER BY updated DESC, seq DESC";
+	                                 "WHERE status = 0 AND updated >= ?1 AND (updated, seq) < (?2, ?3) "
+	                                 "ORDER BY updated DESC, seq DESC LIMIT ?4";
 	static const char sql_all[] = "SELECT " ALERT_COLUMNS ", " ALERT_EVIDENCE_TEXT " FROM alerts "
-	                              "WHERE updated >= ?1 ORDER BY updated DESC, seq DESC";
+	                              "WHERE updated >= ?1 AND (updated, seq) < (?2, ?3) "
+	                              "ORDER BY updated DESC, seq DESC LIMIT ?4";
+	static const char sql_cursor[] = "SELECT updated, seq FROM alerts WHERE id = ?1";
+	int64_t after_updated = INT64_MAX, after_seq = INT64_MAX, listed = 0;
 	struct sw_alert a;
 	sqlite3_stmt *st = NULL;
 	int rc, r = 0;
 
-	rc = sqlite3_prepare_v2(s->db, all ? sql_all : sql_firing, -1, &st, NULL);
+	if (more != NULL)
+		*more = false;
+	if (pg->after != NULL) {
+		rc = sqlite3_prepare_v2(s->db, sql_cursor, -1, &st, NULL);
+		if (rc != SQLITE_OK)
+			return sw_store_fail(s, rc, "alert list");
+		sqlite3_bind_text(st, 1, pg->after, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			after_updated = sqlite3_column_int64(st, 0);
+			after_seq = sqlite3_column_int64(st, 1);
+		}
+		sqlite3_finalize(st);
+		st = NULL;
+		if (rc == SQLITE_DONE)
+			return -ENOENT;
+		if (rc != SQLITE_ROW)
+			return sw_store_fail(s, rc, "alert list");
+	}
+	rc = sqlite3_prepare_v2(s->db, pg->all ? sql_all : sql_firing, -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return sw_store_fail(s, rc, "alert list");
-	sqlite3_bind_int64(st, 1, since > 0 ? since : INT64_MIN);
+	sqlite3_bind_int64(st, 1, pg->since > 0 ? pg->since : INT64_MIN);
+	sqlite3_bind_int64(st, 2, after_updated);
+	sqlite3_bind_int64(st, 3, after_seq);
+	/* One row past the page tells whether more remain. */
+	sqlite3_bind_int64(st, 4, pg->limit > 0 ? pg->limit + 1 : -1);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (pg->limit > 0 && listed == pg->limit) {
+			if (more != NULL)
+				*more = true;
+			rc = SQLITE_DONE;
+			break;
+		}
+		listed++;
 		r = alert_fields_from_row(st, &a);
 		if (r == 0)
 			r = cb(&a, alert_evidence_text(st, 21), arg);
@@ -1414,6 +1453,14 @@ int sw_store_alerts_list_text(struct sw_store *s, bool all, int64_t since, sw_al
 		r = sw_store_fail(s, rc, "alert list");
 	sqlite3_finalize(st);
 	return r;
+}
+
+/* See store.h. */
+int sw_store_alerts_list_text(struct sw_store *s, bool all, int64_t since, sw_alert_text_cb cb, void *arg)
+{
+	const struct sw_alert_page pg = {.all = all, .since = since};
+
+	return sw_store_alerts_page_text(s, &pg, cb, arg, NULL);
 }
 
 /* See store.h. */

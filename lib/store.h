@@ -108,6 +108,20 @@ int sw_store_outbox_tally(struct sw_store *s, sw_tally_cb cb, void *arg);
  * for the call. */
 typedef int (*sw_alert_text_cb)(const struct sw_alert *a, const char *evidence, void *arg);
 int sw_store_alerts_list_text(struct sw_store *s, bool all, int64_t since, sw_alert_text_cb cb, void *arg);
+/* One page of that list, for `alerts --limit N --after ID`: the alerts
+ * after the one whose id is after (NULL: from the newest), in the same
+ * order, at most limit of them (0: all).  *more (may be NULL) says whether
+ * further alerts follow the page.  -ENOENT when no alert has the id after.
+ * The cursor is that alert's place now: one updated since the previous
+ * page has moved to the top, and the page after it starts there. */
+struct sw_alert_page {
+	bool all;
+	int64_t since;
+	const char *after;
+	int64_t limit;
+};
+int sw_store_alerts_page_text(struct sw_store *s, const struct sw_alert_page *pg, sw_alert_text_cb cb, void *arg,
+                              bool *more);
 /* Firing alerts of one rule in one tenant (state rules resolve from it). */
 int sw_store_alerts_firing(struct sw_store *s, const char *rule, const char *tenant, sw_alert_cb cb, void *arg);
 

@@ -1129,6 +1129,92 @@ START_TEST(test_alerts_list_text)
 }
 END_TEST
 
+/* Pages of the text list: together the whole list in its order, each at
+ * most limit long, "more" on all but the last, the cursor an index range
+ * (no OFFSET), an unknown cursor -ENOENT (issue 22 #4). */
+START_TEST(test_alerts_page_text)
+{
+	struct sw_alert a[7];
+	struct listed_text whole = {0}, l = {0};
+	struct sw_alert_page pg = {.all = true, .limit = 3};
+	char cursor[24], plan[512] = "";
+	bool more;
+	int got = 0, pages = 0;
+	sqlite3_stmt *st;
+
+	for (int i = 0; i < 7; i++) {
+		char subj[8];
+
+		snprintf(subj, sizeof(subj), "s%d", i);
+		alert_fill(&a[i], "r", subj, i < 4 ? 300 : 100 + i); /* four share one updated */
+	}
+	a[5].status = SW_ALERT_RESOLVED;
+	ck_assert_int_eq(sw_store_begin(store), 0);
+	for (int i = 0; i < 7; i++)
+		ck_assert_int_eq(sw_store_alert_save(store, &a[i]), 0);
+	ck_assert_int_eq(sw_store_commit(store), 0);
+	ck_assert_int_eq(sw_store_alerts_list_text(store, true, 0, list_text_cb, &whole), 0);
+	ck_assert_int_eq(whole.n, 7);
+
+	do {
+		ck_assert_int_eq(sw_store_alerts_page_text(store, &pg, list_text_cb, &l, &more), 0);
+		ck_assert_int_le(l.n - got, 3);
+		ck_assert_int_gt(l.n - got, 0);
+		got = l.n;
+		pages++;
+		if (more) {
+			snprintf(cursor, sizeof(cursor), "%s", l.ids[l.n - 1]);
+			pg.after = cursor;
+		}
+	} while (more && pages < 10);
+	ck_assert_int_eq(pages, 3);
+	ck_assert_int_eq(l.n, 7);
+	for (int i = 0; i < 7; i++)
+		ck_assert_str_eq(l.ids[i], whole.ids[i]);
+	listed_text_clear(&l);
+
+	/* A page that ends exactly at the end: no more. */
+	pg.after = NULL;
+	pg.limit = 7;
+	ck_assert_int_eq(sw_store_alerts_page_text(store, &pg, list_text_cb, &l, &more), 0);
+	ck_assert_int_eq(l.n, 7);
+	ck_assert(!more);
+	listed_text_clear(&l);
+
+	/* Firing only: the resolved one is not in any page. */
+	pg.all = false;
+	pg.limit = 2;
+	pg.after = whole.ids[3];
+	ck_assert_int_eq(sw_store_alerts_page_text(store, &pg, list_text_cb, &l, &more), 0);
+	ck_assert_int_eq(l.n, 2);
+	ck_assert(!more);
+	ck_assert_str_eq(l.ids[0], "a-000007");
+	ck_assert_str_eq(l.ids[1], "a-000005");
+	listed_text_clear(&l);
+
+	pg.after = "a-999999";
+	ck_assert_int_eq(sw_store_alerts_page_text(store, &pg, list_text_cb, &l, &more), -ENOENT);
+	ck_assert_int_eq(l.n, 0);
+
+	/* The page query starts in an index, with no temporary sort. */
+	ck_assert_int_eq(sqlite3_prepare_v2(sw_store_sqlite(store),
+	                                    "EXPLAIN QUERY PLAN SELECT seq FROM alerts WHERE status = 0 AND "
+	                                    "updated >= ?1 AND (updated, seq) < (?2, ?3) "
+	                                    "ORDER BY updated DESC, seq DESC LIMIT ?4",
+	                                    -1, &st, NULL),
+	                 SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		snprintf(plan + strlen(plan), sizeof(plan) - strlen(plan), "%s;", sqlite3_column_text(st, 3));
+	sqlite3_finalize(st);
+	ck_assert_msg(strstr(plan, "INDEX alerts_status (status=? AND updated>? AND updated<?)") != NULL, "%s", plan);
+	ck_assert_msg(strstr(plan, "TEMP B-TREE") == NULL, "%s", plan);
+
+	listed_text_clear(&whole);
+	for (int i = 0; i < 7; i++)
+		sw_alert_clear(&a[i]);
+}
+END_TEST
+
 /* The next due item of sink, asserting its alert id and transition. */
 static int64_t expect_next(const char *sink, int64_t now, const char *alert_id, int transition)
 {
@@ -1431,6 +1517,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_alert_save_find_get);
 	tcase_add_test(tc, test_alerts_list_order_and_filters);
 	tcase_add_test(tc, test_alerts_list_text);
+	tcase_add_test(tc, test_alerts_page_text);
 	tcase_add_test(tc, test_outbox_flow);
 	tcase_add_test(tc, test_outbox_digest);
 	tcase_add_test(tc, test_outbox_pending_survives_restart);

@@ -130,6 +130,53 @@ def test_json(env):
     check(p.returncode == 1 and p.stdout == "", "without --json an error prints nothing on stdout")
 
 
+def test_alerts_pages(env):
+    """alerts --limit/--after: pages that together are the whole list, in its
+    order, with no duplicates; "more" and "next" in the --json reply (issue
+    22 #4).  Alerts are added to the daemon's store beside what it found."""
+    db = env.db()
+    with db:
+        for i in range(8):
+            db.execute("INSERT INTO alerts (id, rule, tenant, subject, severity, status, first_seen, last_seen, "
+                       "count, notified_count, transition, summary, evidence, updated) "
+                       "VALUES (?, 'page-test', 'contoso', ?, 2, 0, 1000, 2000, 1, 1, 1, 'paged', '{}', ?)",
+                       ("a-9%05d" % i, "pg%d@contoso.com" % i, 1000 + i // 3))
+    db.close()
+    for attempt in range(5):
+        rc, whole = env.ctl("alerts", "--all")
+        check(rc == 0, "alerts --all answers (%r)" % (whole if rc != 0 else sorted(whole),))
+        want = [a["id"] for a in whole["alerts"]]
+        check("more" not in whole and "next" not in whole, "without --limit the reply is as before (no more/next)")
+        got, after, pages = [], [], 0
+        while pages < 20:
+            rc, page = env.ctl("alerts", "--all", "--limit", "4", *after)
+            check(rc == 0 and isinstance(page.get("alerts"), list) and isinstance(page.get("more"), bool),
+                  "alerts --limit 4 --json: {\"alerts\":[...],\"more\":bool} (%r)" % (page if rc != 0 else sorted(page),))
+            check(len(page["alerts"]) <= 4, "a page holds at most --limit alerts (%d)" % len(page["alerts"]))
+            got += [a["id"] for a in page["alerts"]]
+            pages += 1
+            if not page["more"]:
+                check("next" not in page, "the last page has no next cursor")
+                break
+            check(page.get("next") == page["alerts"][-1]["id"], "next is the last alert's id (%r)" % page.get("next"))
+            after = ["--after", page["next"]]
+        rc, again = env.ctl("alerts", "--all")
+        if rc == 0 and [a["id"] for a in again["alerts"]] == want:
+            break  # the daemon added nothing meanwhile: the pages saw one list
+    check(len(want) >= 9, "the list holds the 8 added alerts and the daemon's (%d)" % len(want))
+    check(got == want, "the pages together are the whole list, in order (%d pages: %s vs %s)" % (pages, got, want))
+    check(len(set(got)) == len(got), "no alert on two pages")
+    check(pages == (len(want) + 3) // 4, "%d alerts come in %d pages of 4 (%d)" % (len(want), (len(want) + 3) // 4,
+                                                                              pages))
+    rc, text = env.ctl("alerts", "--all", "--limit", "2", json_out=False)
+    check(rc == 0 and "more: --after " in text, "the text output says how to get the next page (%r)" % text[-200:])
+    rc, err = env.ctl("alerts", "--after", "a-999999", "--limit", "2", json_out=False)
+    check(rc == 1 and "no alert a-999999" in err, "an unknown cursor is refused by name (%d %r)" % (rc, err))
+    for bad in ("0", "x", "10001"):
+        rc, err = env.ctl("alerts", "--limit", bad, json_out=False)
+        check(rc == 2 and "--limit" in err, "--limit %s is a usage error (%d %r)" % (bad, rc, err))
+
+
 def test_man_pages():
     """mandoc warns on a bare year in .TH; the new flags are documented."""
     import glob
@@ -164,6 +211,7 @@ def main():
         test_usage_exit_2(env)
         test_check_and_dump(env)
         test_json(env)
+        test_alerts_pages(env)
     finally:
         env.close()
     finish()

@@ -65,7 +65,7 @@ def cases(env, bc, daemon):
         want([ctl, "--j"], ["--json"], "'--j' completes to --json")
         want([ctl, *sock, "--json", "im"], ["import-report"], "a command after -s SOCKET --json")
         want([ctl, "report", "--format", ""], ["csv", "html", "json"], "report --format offers csv, html and json")
-        want([ctl, "alerts", "--"], ["--all", "--help", "--json", "--since"], "alerts' options")
+        want([ctl, "alerts", "--"], ["--after", "--all", "--help", "--json", "--limit", "--since"], "alerts' options")
         want([ctl, "silence", "r", "s", "--f"], ["--for"], "silence --for")
         want([ctl, *sock, "exceptions", "--tenant", ""], [], "--tenant with no daemon: nothing, quietly")
         want([ctl, "--ins"], ["--instance"], "'--ins' completes to --instance")
