@@ -429,6 +429,12 @@ int metrics_render(struct daemon *d, char **ret_text, size_t *ret_len, char *why
 	put_family(f, "smtpwatch_start_time_seconds", "gauge",
 	           "Unix time the daemon started (a reload does not change it).");
 	put_sample(f, "smtpwatch_start_time_seconds", NULL, NULL, NULL, NULL, NULL, NULL, d->started);
+	put_family(f, "smtpwatch_loop_stall_seconds_max", "gauge",
+	           "Longest time the event loop could not run its 50 ms stall probe since the daemon started.");
+	fprintf(f, "smtpwatch_loop_stall_seconds_max %.3f\n", (double)d->probe.max_us / 1e6);
+	put_family(f, "smtpwatch_loop_stalls_total", "counter",
+	           "Times the stall probe ran more than 100 ms late since the daemon started.");
+	put_sample(f, "smtpwatch_loop_stalls_total", NULL, NULL, NULL, NULL, NULL, NULL, d->probe.over_100ms);
 	put_family(f, "smtpwatch_tenants", "gauge", "Tenants in the running configuration.");
 	put_sample(f, "smtpwatch_tenants", NULL, NULL, NULL, NULL, NULL, NULL, (int64_t)d->n_tenants);
 	put_family(f, "smtpwatch_signins_stored", "gauge", "Sign-in records in the database (after pruning).");

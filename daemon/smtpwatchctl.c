@@ -619,7 +619,10 @@ static void print_status(const json_t *data)
 
 	format_uptime(key_int(data, "uptime_s"), up, sizeof(up));
 	format_alert_counts(json_object_get(data, "alerts"), counts, sizeof(counts));
-	printf("smtpwatchd %s, up %s, %s\n", version ? version : "?", up, counts);
+	printf("smtpwatchd %s, up %s, %s", version ? version : "?", up, counts);
+	if (json_is_object(json_object_get(data, "loop")))
+		printf(", longest loop stall %lld ms", (long long)key_int(json_object_get(data, "loop"), "stall_max_ms"));
+	printf("\n");
 
 	if (json_object_size(tenants) == 0) {
 		printf("no tenants configured\n");

@@ -57,6 +57,15 @@ int64_t daemon_mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* See smtpwatchd.h. */
+int64_t daemon_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 /* Print every diagnostic as FILE:LINE: message. */
 static void print_diag(const struct sw_diag *diag)
 {
@@ -569,6 +578,11 @@ json_t *daemon_status(struct daemon *d)
 	                (json_int_t)c.by_sev[SW_SEV_CRITICAL], "high", (json_int_t)c.by_sev[SW_SEV_HIGH], "medium",
 	                (json_int_t)c.by_sev[SW_SEV_MEDIUM], "low", (json_int_t)c.by_sev[SW_SEV_LOW], "info",
 	                (json_int_t)c.by_sev[SW_SEV_INFO]);
+	if (doc != NULL)
+		json_object_set_new(doc, "loop",
+		                    json_pack("{s:I,s:I,s:I}", "stall_max_ms", (json_int_t)(d->probe.max_us / 1000),
+		                              "stall_max_at", (json_int_t)d->probe.max_at, "stalls_over_100ms",
+		                              (json_int_t)d->probe.over_100ms));
 	return doc;
 }
 
@@ -855,6 +869,47 @@ static void signal_hup_cb(evutil_socket_t sig, short what, void *arg)
 	daemon_reload(d, why, sizeof(why));
 }
 
+/* The stall probe's period: a stall shows as at least its length less
+ * this (the timer may have just fired when the stall began). */
+#define LOOP_PROBE_MS 50
+
+/* The stall probe fired: how late, on the monotonic clock.  A callback
+ * that holds the loop (a long query, a big reply) delays every timer and
+ * every client behind it; this is the measure of it, for status and
+ * metrics (issue 22 #4). */
+static void loop_probe_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct loop_probe *p = &d->probe;
+	int64_t now = daemon_mono_us(), late = now - p->due_us;
+
+	if (late > p->max_us) {
+		p->max_us = late;
+		p->max_at = daemon_now();
+	}
+	if (late > 100000) {
+		p->over_100ms++;
+		log_debug("event loop stalled for %lld ms", (long long)(late / 1000));
+	}
+	/* As libevent reschedules a persistent timer: a period after it was
+	 * due, or after now when that is past already. */
+	p->due_us += LOOP_PROBE_MS * 1000;
+	if (p->due_us < now)
+		p->due_us = now + LOOP_PROBE_MS * 1000;
+}
+
+/* Start the stall probe. */
+static void loop_probe_start(struct daemon *d)
+{
+	struct timeval tv = {0, LOOP_PROBE_MS * 1000};
+
+	d->probe.ev = event_new(d->base, -1, EV_PERSIST, loop_probe_cb, d);
+	if (d->probe.ev == NULL)
+		return;
+	d->probe.due_us = daemon_mono_us() + LOOP_PROBE_MS * 1000;
+	event_add(d->probe.ev, &tv);
+}
+
 /* Ping the systemd watchdog from the loop, so a stuck loop gets noticed. */
 static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -1014,6 +1069,7 @@ int daemon_run(struct daemon *d, bool check)
 		struct timeval store_every = {STORE_CHECK_S, 0};
 		storewatch.ev = event_new(d->base, -1, EV_PERSIST, storewatch_cb, d);
 		event_add(storewatch.ev, &store_every);
+		loop_probe_start(d);
 	}
 	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
 		struct timeval tv = {(time_t)(wd_usec / 2000000), (suseconds_t)(wd_usec / 2 % 1000000)};
@@ -1038,6 +1094,7 @@ out:
 	if (d->sig_hup) event_free(d->sig_hup);
 	if (d->watchdog) event_free(d->watchdog);
 	if (d->health) event_free(d->health);
+	if (d->probe.ev) event_free(d->probe.ev);
 	if (clockwatch.ev) event_free(clockwatch.ev);
 	if (storewatch.ev) event_free(storewatch.ev);
 	metrics_http_free(d->metrics);

@@ -55,12 +55,23 @@ struct daemon {
 	int once_failed;   /* sources that failed in --once */
 	int once_pending;  /* sources still running in --once */
 	struct event *sig_term, *sig_int, *sig_hup, *watchdog, *health;
+	/* The stall probe: a timer every LOOP_PROBE_MS whose lateness (on the
+	 * monotonic clock) is how long the loop could not run it. */
+	struct loop_probe {
+		struct event *ev;
+		int64_t due_us;       /* monotonic, when it should fire next */
+		int64_t max_us;       /* the longest lateness since the start */
+		int64_t max_at;       /* wall clock of that one */
+		int64_t over_100ms;   /* firings later than 100 ms */
+	} probe;
 };
 
 /* Wall clock, Unix seconds; the only clock read for observations. */
 int64_t daemon_now(void);
 /* Monotonic milliseconds, for pacing and timers. */
 int64_t daemon_mono_ms(void);
+/* Monotonic microseconds, for the stall probe and time budgets. */
+int64_t daemon_mono_us(void);
 
 /* Everything after the command line: load d->config_path (set, like
  * d->once, by main()), and with check only report on it; otherwise open

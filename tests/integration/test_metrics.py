@@ -13,6 +13,7 @@ import http.client
 import os
 import re
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -226,6 +227,34 @@ def set_listen(env, value):
         f.write(re.sub(r"^metrics_listen = .*$", "metrics_listen = " + value, text, flags=re.M))
 
 
+def stall_probe(env, port):
+    """The stall probe sees a held-up loop: SIGSTOP holds the daemon (every
+    timer and client waits, as behind a long callback) for 400 ms, and
+    status and metrics then show a stall of at least 300 ms (the probe
+    fires every 50 ms), counted as one over 100 ms (issue 22 #4)."""
+    st = env.status()
+    loop = (st or {}).get("loop", {})
+    check(isinstance(loop.get("stall_max_ms"), int) and isinstance(loop.get("stalls_over_100ms"), int),
+          f"status has loop.stall_max_ms and loop.stalls_over_100ms ({loop})")
+    over = loop.get("stalls_over_100ms", 0)
+    os.kill(env.daemon.pid, signal.SIGSTOP)
+    time.sleep(0.4)
+    os.kill(env.daemon.pid, signal.SIGCONT)
+    wait_for(lambda: ((env.status() or {}).get("loop") or {}).get("stalls_over_100ms", 0) > over, timeout=30,
+             what="the stall counted")
+    loop = env.status()["loop"]
+    check(loop["stall_max_ms"] >= 300 and loop["stall_max_at"] > 0,
+          f"status shows the 400 ms stop as a stall of at least 300 ms ({loop})")
+    _, _, text = get(tcp(port))
+    m = re.search(r"^smtpwatch_loop_stall_seconds_max (\S+)$", text, re.M)
+    check(m and float(m.group(1)) >= 0.3, f"smtpwatch_loop_stall_seconds_max shows it ({m and m.group(1)})")
+    m = re.search(r"^smtpwatch_loop_stalls_total (\d+)$", text, re.M)
+    check(m and int(m.group(1)) > over, f"smtpwatch_loop_stalls_total counts it ({m and m.group(1)})")
+    rc, out = env.ctl("status", json_out=False)
+    check(rc == 0 and re.search(r"longest loop stall \d+ ms", out.splitlines()[0]),
+          f"status text's first line shows the longest stall ({out.splitlines()[:1]})")
+
+
 def main():
     port = free_port()
     env = Env("metrics", extra_conf=f"metrics_listen = 127.0.0.1:{port}\n")
@@ -241,6 +270,7 @@ def main():
               "the served text has the sign-ins stored (records_total > 0)")
         errors_and_methods(port)
         slow_client(env, port)
+        stall_probe(env, port)
 
         # A reload to an address in use: the old listener stays and the
         # reload says why.
