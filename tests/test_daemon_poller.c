@@ -326,8 +326,12 @@ START_TEST(test_pacing_spaces_requests)
 	ck_assert_int_eq(json_array_size(r), 7);
 	for (size_t i = 0; i + 2 < json_array_size(r); i++) {
 		int64_t gap = received_ms(json_array_get(r, i + 2)) - received_ms(json_array_get(r, i));
-		/* 400 less the simulator's millisecond rounding and loopback jitter */
-		ck_assert_msg(gap >= 390, "requests %zu and %zu were %lld ms apart, pacing allows 2 per 400 ms", i,
+		/* 400 less the simulator's millisecond rounding and the delay
+		 * between the send and the simulator's stamp of the receipt: a
+		 * request stamped late shortens the gap to the next but one
+		 * (388 ms seen under valgrind on a loaded machine).  Without
+		 * pacing the gaps are a few milliseconds. */
+		ck_assert_msg(gap >= 350, "requests %zu and %zu were %lld ms apart, pacing allows 2 per 400 ms", i,
 		              i + 2, (long long)gap);
 	}
 	json_decref(r);
