@@ -898,39 +898,129 @@ static size_t redact_one(char *text, size_t size, const char *secret)
 	return count;
 }
 
-/* See util.h.  Longest first, so a secret that contains another (a URL
+/* One secret in a redactor's order. */
+struct redact_entry {
+	const char *s;
+	size_t len, idx;
+};
+
+struct sw_redactor {
+	struct redact_entry *e; /* the non-empty secrets, longest first */
+	size_t n;
+	uint32_t *prefix; /* the first 4 bytes of each, sorted */
+	size_t n_prefix;
+	bool has_short; /* one of 1-3 bytes: no prefilter */
+};
+
+/* Longest first; equal lengths in the order listed. */
+static int redact_entry_cmp(const void *a, const void *b)
+{
+	const struct redact_entry *x = a, *y = b;
+
+	if (x->len != y->len)
+		return x->len > y->len ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static uint32_t redact_pack4(const char *p)
+{
+	const unsigned char *u = (const unsigned char *)p;
+
+	return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
+}
+
+/* See util.h. */
+struct sw_redactor *sw_redactor_new(const char *const *secrets)
+{
+	struct sw_redactor *r = calloc(1, sizeof(*r));
+	size_t n = 0;
+
+	if (r == NULL)
+		return NULL;
+	while (secrets != NULL && secrets[n] != NULL)
+		n++;
+	if (n > 0 && ((r->e = calloc(n, sizeof(*r->e))) == NULL || (r->prefix = calloc(n, sizeof(*r->prefix))) == NULL)) {
+		sw_redactor_free(r);
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(secrets[i]);
+		if (l == 0)
+			continue;
+		r->e[r->n++] = (struct redact_entry){secrets[i], l, i};
+		if (l < 4)
+			r->has_short = true;
+		else
+			r->prefix[r->n_prefix++] = redact_pack4(secrets[i]);
+	}
+	if (r->n > 1)
+		qsort(r->e, r->n, sizeof(*r->e), redact_entry_cmp);
+	if (r->n_prefix > 1)
+		qsort(r->prefix, r->n_prefix, sizeof(*r->prefix), u32_cmp);
+	return r;
+}
+
+/* See util.h. */
+void sw_redactor_free(struct sw_redactor *r)
+{
+	if (r == NULL)
+		return;
+	free(r->e);
+	free(r->prefix);
+	free(r);
+}
+
+/* See util.h.  A line holds a secret only if one of its 4-byte windows is
+ * the start of one: one pass with a binary search per byte settles the
+ * usual case (no secret in it) without a strstr per secret.  Otherwise
+ * every secret, longest first, so a secret that contains another (a URL
  * and its path) goes as a whole. */
+size_t sw_redactor_apply(const struct sw_redactor *r, char *text, size_t size)
+{
+	size_t count = 0;
+
+	if (r == NULL || text == NULL || size == 0 || r->n == 0)
+		return 0;
+	if (!r->has_short) {
+		size_t len = strnlen(text, size);
+		bool maybe = false;
+
+		for (size_t i = 0; i + 4 <= len && !maybe; i++) {
+			uint32_t k = redact_pack4(text + i);
+			maybe = bsearch(&k, r->prefix, r->n_prefix, sizeof(k), u32_cmp) != NULL;
+		}
+		if (!maybe)
+			return 0;
+	}
+	for (size_t i = 0; i < r->n; i++)
+		count += redact_one(text, size, r->e[i].s);
+	return count;
+}
+
+/* See util.h. */
 size_t sw_redact(char *text, size_t size, const char *const *secrets)
 {
-	size_t n = 0, count = 0;
-	bool *done;
+	struct sw_redactor *r;
+	size_t count = 0;
 
 	if (text == NULL || size == 0 || secrets == NULL)
 		return 0;
-	while (secrets[n] != NULL)
-		n++;
-	done = calloc(n ? n : 1, sizeof(*done));
-	for (;;) {
-		size_t best = n, best_len = 0;
-
-		for (size_t i = 0; i < n; i++) {
-			size_t l = strlen(secrets[i]);
-			if (l > best_len && (done == NULL || !done[i])) {
-				best = i;
-				best_len = l;
-			}
-		}
-		if (best == n)
-			break;
-		count += redact_one(text, size, secrets[best]);
-		if (done == NULL) /* no memory for the order: every one, as listed */
-			for (size_t i = 0; i < n; i++)
-				count += secrets[i][0] ? redact_one(text, size, secrets[i]) : 0;
-		if (done == NULL)
-			break;
-		done[best] = true;
+	r = sw_redactor_new(secrets);
+	if (r != NULL) {
+		count = sw_redactor_apply(r, text, size);
+		sw_redactor_free(r);
+		return count;
 	}
-	free(done);
+	/* No memory for the order: every one, as listed. */
+	for (size_t i = 0; secrets[i] != NULL; i++)
+		count += secrets[i][0] ? redact_one(text, size, secrets[i]) : 0;
 	return count;
 }
 

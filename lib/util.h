@@ -164,6 +164,14 @@ int sw_csv_cell(struct sw_buf *out, const char *s);
  * Returns the number of replacements. */
 #define SW_REDACTED "[redacted]"
 size_t sw_redact(char *text, size_t size, const char *const *secrets);
+/* The same with the order and an index built once, for a list applied to
+ * many texts (every log line): a text with no secret in it costs one pass
+ * over it, not a search per secret.  The redactor keeps pointers into
+ * secrets, which must outlive it.  NULL on OOM. */
+struct sw_redactor;
+struct sw_redactor *sw_redactor_new(const char *const *secrets);
+size_t sw_redactor_apply(const struct sw_redactor *r, char *text, size_t size);
+void sw_redactor_free(struct sw_redactor *r);
 
 /* INI files (smtpwatch.conf, exception registers) through inih with line
  * numbers.  inih 55 as packaged has no line numbers and keeps section names

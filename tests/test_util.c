@@ -603,6 +603,49 @@ START_TEST(redact)
 }
 END_TEST
 
+/* A redactor built once over a secret per tenant finds the one a line
+ * quotes, wherever it sits (the line's last bytes too), and leaves a line
+ * without any as it was. */
+START_TEST(redactor_many)
+{
+	enum { N = 5000 };
+	static char store[N][24];
+	const char *secrets[N + 1];
+	struct sw_redactor *r;
+	char text[128];
+
+	for (int i = 0; i < N; i++) {
+		snprintf(store[i], sizeof(store[i]), "secret-%d-x", i);
+		secrets[i] = store[i];
+	}
+	secrets[N] = NULL;
+	r = sw_redactor_new(secrets);
+	ck_assert_ptr_nonnull(r);
+	snprintf(text, sizeof(text), "tenant t0042: run complete, 1 page, 0 new records");
+	ck_assert_uint_eq(sw_redactor_apply(r, text, sizeof(text)), 0);
+	ck_assert_str_eq(text, "tenant t0042: run complete, 1 page, 0 new records");
+	snprintf(text, sizeof(text), "token endpoint said: bad secret secret-4999-x");
+	ck_assert_uint_eq(sw_redactor_apply(r, text, sizeof(text)), 1);
+	ck_assert_str_eq(text, "token endpoint said: bad secret [redacted]");
+	/* secret-1-x is inside secret-17-x only as far as "secret-1": longest first. */
+	snprintf(text, sizeof(text), "secret-17-x and secret-1-x");
+	ck_assert_uint_eq(sw_redactor_apply(r, text, sizeof(text)), 2);
+	ck_assert_str_eq(text, "[redacted] and [redacted]");
+	sw_redactor_free(r);
+	/* A secret shorter than the index's window is still found. */
+	r = sw_redactor_new((const char *[]){ "abcdefgh", "xy", NULL });
+	ck_assert_ptr_nonnull(r);
+	snprintf(text, sizeof(text), "xy abcdefgh");
+	ck_assert_uint_eq(sw_redactor_apply(r, text, sizeof(text)), 2);
+	ck_assert_str_eq(text, "[redacted] [redacted]");
+	sw_redactor_free(r);
+	r = sw_redactor_new((const char *[]){ NULL });
+	snprintf(text, sizeof(text), "nothing");
+	ck_assert_uint_eq(sw_redactor_apply(r, text, sizeof(text)), 0);
+	sw_redactor_free(r);
+}
+END_TEST
+
 START_TEST(name_table)
 {
 	static const struct sw_name t[] = { { 3, "three" }, { -1, "minus" }, { 0, "zero" }, { 0, NULL } };
@@ -753,6 +796,7 @@ static Suite *util_suite(void)
 	tcase_add_test(tc, ps_quote);
 	tcase_add_loop_test(tc, csv_cell_table, 0, sizeof(csv_cells) / sizeof(csv_cells[0]));
 	tcase_add_test(tc, redact);
+	tcase_add_test(tc, redactor_many);
 	tcase_add_test(tc, name_table);
 	tcase_add_test(tc, name_tables_of_the_enums);
 	tcase_add_test(tc, json_times);
