@@ -445,18 +445,42 @@ static void storewatch_cb(evutil_socket_t fd, short what, void *arg)
 	sd_notifyf(0, "STATUS=%s", sw_store_errmsg(d->store));
 }
 
+/* The time one detection slice may hold the loop: the stall target is
+ * 100 ms, and a page may run past the budget before it is looked at. */
+#define DETECT_SLICE_US 30000
+
+struct slice_clock {
+	int64_t start_us;
+};
+
+/* Is the slice's budget spent?  The monotonic clock, read here: lib/
+ * reads none. */
+static bool slice_spent(void *arg)
+{
+	const struct slice_clock *c = arg;
+
+	return daemon_mono_us() - c->start_us >= DETECT_SLICE_US;
+}
+
 /* Run the rules of one tenant.  A large backlog of sign-ins (a first
- * backfill, a long outage) is examined a few pages per loop turn, so the
- * control socket and the other tenants keep being served; --once simply
- * goes on until it is done. */
+ * backfill, a long outage, the first pass over a big store) is examined
+ * in slices of DETECT_SLICE_US on the monotonic clock, one per loop turn,
+ * so the control socket, the watchdog and the other tenants keep being
+ * served; the rules a slice leaves (the register and state rules) run
+ * with the last one.  --once simply goes on until it is done. */
 static void tenant_detect(struct daemon *d, struct tenant *t, unsigned what)
 {
 	struct sw_detect_stats st = {0};
+	struct slice_clock clock = {daemon_mono_us()};
+	const struct sw_detect_budget budget = {slice_spent, &clock};
 	int r;
 
+	what |= t->detect_what;
+	t->detect_what = 0;
 	do {
 		st.pending = false;
-		r = sw_detect_tenant(d->store, d->cfg, t->cfg, t->reg, daemon_now(), what, &st);
+		r = sw_detect_tenant_sliced(d->store, d->cfg, t->cfg, t->reg, daemon_now(), what,
+		                            d->once ? NULL : &budget, &st);
 	} while (r >= 0 && st.pending && d->once);
 	if (r < 0)
 		log_err("tenant %s: detection failed: %s (%s); it resumes on the next run", t->cfg->name,
@@ -467,13 +491,14 @@ static void tenant_detect(struct daemon *d, struct tenant *t, unsigned what)
 		         st.fired == 1 ? "" : "s", (long long)st.resolved);
 	if (r >= 0 && st.pending) {
 		struct timeval now = {0, 0};
+		t->detect_what = what;
 		evtimer_add(t->detect_more, &now);
 	}
 	if (st.fired > 0 || st.resolved > 0)
 		deliver_kick(d->deliver);
 }
 
-/* The next slice of a large backlog. */
+/* The next slice of a large backlog, with the rules the last one owes. */
 static void detect_more_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct tenant *t = arg;

@@ -32,6 +32,7 @@ struct tenant {
 	struct poller *trace;               /* message trace of exception mailboxes; NULL unless trace = on */
 	bool policies_fresh;                /* a policies run started after a complete Exchange snapshot */
 	struct event *detect_more; /* continues detection over a large backlog */
+	unsigned detect_what;      /* the rules that slice still owes (SW_DETECT_*) */
 	struct report_spool *report;        /* NULL without report_spool */
 	struct remedy *remedy;              /* remedy.c's writes, made on first use */
 	bool kept;                          /* reload: this runtime carries on (smtpwatchd.c) */

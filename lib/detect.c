@@ -257,7 +257,7 @@ static int page_signin_cb(const struct sw_signin_row *row, void *arg)
 
 /* Examine one page of new sign-ins; *ret_more says whether more remain. */
 static int detect_signins_page(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
-                               const struct sw_register *reg, int64_t now, struct sw_detect_stats *st,
+                               const struct sw_register *reg, int64_t now, int64_t page, struct sw_detect_stats *st,
                                bool *ret_more)
 {
 	struct sw_checkpoint cp;
@@ -273,7 +273,7 @@ static int detect_signins_page(struct sw_store *s, const struct sw_config *cfg, 
 		goto fail;
 	first = cp.watermark + 1;
 	pc.watermark = cp.watermark;
-	r = sw_store_signins_range(s, t->name, first, INT64_MAX, DETECT_PAGE, page_signin_cb, &pc);
+	r = sw_store_signins_range(s, t->name, first, INT64_MAX, page, page_signin_cb, &pc);
 	if (r < 0)
 		goto fail;
 	cp.watermark = pc.watermark;
@@ -286,7 +286,7 @@ static int detect_signins_page(struct sw_store *s, const struct sw_config *cfg, 
 	/* The attack rules over the same rowids; quiet ones resolve once the
 	 * last page is done. */
 	r = sw_detect_attacks(s, cfg, t, reg, first, cp.watermark, now, st);
-	if (r >= 0 && pc.rows < DETECT_PAGE)
+	if (r >= 0 && pc.rows < page)
 		r = sw_detect_attacks_resolve(s, cfg, t, now, st);
 	if (r < 0)
 		goto fail;
@@ -302,7 +302,7 @@ static int detect_signins_page(struct sw_store *s, const struct sw_config *cfg, 
 	if (r < 0)
 		goto fail;
 	submitters_clear(&pc.groups);
-	*ret_more = pc.rows == DETECT_PAGE;
+	*ret_more = pc.rows == page;
 	return 0;
 fail:
 	sw_store_rollback(s);
@@ -763,21 +763,33 @@ static int detect_state(struct sw_store *s, const struct sw_config *cfg, const s
 }
 
 /* See detect.h. */
-int sw_detect_tenant(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
-                     const struct sw_register *reg, int64_t now, unsigned what, struct sw_detect_stats *ret)
+int sw_detect_tenant_sliced(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
+                            const struct sw_register *reg, int64_t now, unsigned what,
+                            const struct sw_detect_budget *budget, struct sw_detect_stats *ret)
 {
 	struct sw_detect_stats st = {0};
 	bool more = (what & SW_DETECT_SIGNINS) != 0;
+	int64_t page = budget != NULL ? SW_DETECT_SLICE_PAGE : DETECT_PAGE;
 	int pages = 0, r;
 
 	while (more) {
-		if (pages++ == SW_DETECT_PAGES) {
+		/* Without a budget a fixed number of pages; with one, pages while
+		 * it lasts (at least one, so every call gets on). */
+		if (budget == NULL ? pages == SW_DETECT_PAGES : pages > 0 && budget->spent(budget->arg)) {
 			st.pending = true;
 			break;
 		}
-		r = detect_signins_page(s, cfg, t, reg, now, &st, &more);
+		pages++;
+		r = detect_signins_page(s, cfg, t, reg, now, page, &st, &more);
 		if (r < 0)
 			return r;
+	}
+	/* The rest waits for the last slice: it reads the whole register
+	 * and snapshot, the same work at every slice. */
+	if (st.pending && budget != NULL) {
+		if (ret != NULL)
+			*ret = st;
+		return 0;
 	}
 	r = sw_store_begin(s);
 	if (r < 0)
@@ -797,6 +809,13 @@ int sw_detect_tenant(struct sw_store *s, const struct sw_config *cfg, const stru
 	if (ret != NULL)
 		*ret = st;
 	return 0;
+}
+
+/* See detect.h. */
+int sw_detect_tenant(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
+                     const struct sw_register *reg, int64_t now, unsigned what, struct sw_detect_stats *ret)
+{
+	return sw_detect_tenant_sliced(s, cfg, t, reg, now, what, NULL, ret);
 }
 
 /* See detect.h: the same conditions as the register rules. */

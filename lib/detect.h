@@ -39,6 +39,20 @@ struct sw_detect_stats {
 #define SW_DETECT_PAGES 4
 int sw_detect_tenant(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
                      const struct sw_register *reg, int64_t now, unsigned what, struct sw_detect_stats *ret);
+/* The same in slices of a time budget the caller measures (lib/ reads no
+ * clock): pages of SW_DETECT_SLICE_PAGE sign-ins, each its own
+ * transaction, until spent(arg) says the slice's time is up (asked after
+ * each page; at least one page a call).  When sign-ins remain,
+ * ret->pending is set and the register, audit and state rules wait for
+ * the call that reads the last page; call again from the next loop turn. */
+#define SW_DETECT_SLICE_PAGE 500
+struct sw_detect_budget {
+	bool (*spent)(void *arg);
+	void *arg;
+};
+int sw_detect_tenant_sliced(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
+                            const struct sw_register *reg, int64_t now, unsigned what,
+                            const struct sw_detect_budget *budget, struct sw_detect_stats *ret);
 
 /* What the register says of one mailbox beside what Exchange and the
  * sign-ins show: "ok", "unapproved", "expired", "expiring", "unused",

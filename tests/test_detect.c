@@ -349,12 +349,57 @@ START_TEST(test_remediation_identity_quoted)
 }
 END_TEST
 
+/* A budget spent after every page. */
+static bool spent_always(void *arg)
+{
+	(*(int *)arg)++;
+	return true;
+}
+
+/* Sliced detection (issue 22 #4): a budget that is spent after each page
+ * examines one page of SW_DETECT_SLICE_PAGE sign-ins a call and says more
+ * is pending; the calls together examine every sign-in once and raise the
+ * alert one call over the whole backlog would. */
+START_TEST(test_sliced_detection)
+{
+	struct sw_detect_stats st = {0};
+	struct sw_alert a = {0};
+	int asked = 0, calls = 0;
+	int64_t examined = 0;
+	const struct sw_detect_budget budget = {spent_always, &asked};
+
+	add_signins("bulk", "scanner2@contoso.com", "198.51.100.7", 0, 1200, NOW - 86400);
+	do {
+		st = (struct sw_detect_stats){0};
+		ck_assert_int_eq(sw_detect_tenant_sliced(store, &cfg, &tenant, &reg, NOW, SW_DETECT_ALL, &budget, &st), 0);
+		examined += st.signins_examined;
+		calls++;
+		if (st.pending)
+			ck_assert_int_eq(st.signins_examined, SW_DETECT_SLICE_PAGE);
+	} while (st.pending && calls < 10);
+	ck_assert_int_eq(calls, 3); /* 500 + 500 + 200 */
+	ck_assert_int_eq(examined, 1200);
+	ck_assert_int_eq(asked, 2);  /* after the first page of each of the two pending calls */
+	get_alert(SW_RULE_UNAPPROVED_BASIC_AUTH, "scanner2@contoso.com", &a);
+	ck_assert_int_eq(a.count, 1200);
+	ck_assert_int_eq(a.status, SW_ALERT_FIRING);
+	sw_alert_clear(&a);
+
+	/* Nothing new: one call, nothing pending, nothing examined. */
+	st = (struct sw_detect_stats){0};
+	ck_assert_int_eq(sw_detect_tenant_sliced(store, &cfg, &tenant, &reg, NOW + 60, SW_DETECT_ALL, &budget, &st), 0);
+	ck_assert(!st.pending);
+	ck_assert_int_eq(st.signins_examined, 0);
+}
+END_TEST
+
 static Suite *detect_suite(void)
 {
 	Suite *s = suite_create("detect");
 	TCase *tc = tcase_create("rules");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_unapproved_submission_grouped);
+	tcase_add_test(tc, test_sliced_detection);
 	tcase_add_test(tc, test_disk_full_during_detection);
 	tcase_add_test(tc, test_late_records_count_and_power_of_two);
 	tcase_add_test(tc, test_expired_exception_is_unapproved_and_registering_resolves);
