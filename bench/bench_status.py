@@ -178,6 +178,9 @@ def main():
         worst = probe_until_settled(env)
         print("daemon_settle_s=%.0f" % (time.monotonic() - t0))
         print("startup_worst_status_s=%.3f" % worst, flush=True)
+        loop = (env.status() or {}).get("loop", {})
+        print("startup_stall_max_ms=%s\nstartup_stalls_over_100ms=%s" %
+              (loop.get("stall_max_ms"), loop.get("stalls_over_100ms")), flush=True)
         for cmd in ("status", "alerts"):
             med, p99, size = latency(env.socket, cmd, a.requests)
             print("%s_median_ms=%.3f\n%s_p99_ms=%.3f\n%s_reply_bytes=%d" % (cmd, med, cmd, p99, cmd, size))
