@@ -409,6 +409,28 @@ void sw_report_clear(struct sw_report *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/* See report.h. */
+void sw_csv_problem_addv(struct sw_error **v, size_t *n, size_t *cap, const char *source, int line, bool warning,
+                         const char *fmt, va_list ap)
+{
+	if (*n >= SW_REPORT_MAX_PROBLEMS)
+		return;
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 16;
+		struct sw_error *nv = realloc(*v, c * sizeof(*nv));
+		if (nv == NULL)
+			return;
+		*v = nv;
+		*cap = c;
+	}
+	struct sw_error *e = &(*v)[(*n)++];
+	memset(e, 0, sizeof(*e));
+	snprintf(e->source, sizeof(e->source), "%s", source);
+	e->line = line;
+	e->warning = warning;
+	vsnprintf(e->text, sizeof(e->text), fmt, ap);
+}
+
 /* Record a problem of one line. */
 static void add_problem(struct sw_report_parser *p, int line, bool warning, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -421,23 +443,8 @@ static void add_problem(struct sw_report_parser *p, int line, bool warning, cons
 		r->n_warnings++;
 	else
 		r->n_rejected++;
-	if (r->n_problems >= SW_REPORT_MAX_PROBLEMS)
-		return;
-	if (r->n_problems == r->cap_problems) {
-		size_t cap = r->cap_problems ? r->cap_problems * 2 : 16;
-		struct sw_error *n = realloc(r->problems, cap * sizeof(*n));
-		if (n == NULL)
-			return;
-		r->problems = n;
-		r->cap_problems = cap;
-	}
-	struct sw_error *e = &r->problems[r->n_problems++];
-	memset(e, 0, sizeof(*e));
-	snprintf(e->source, sizeof(e->source), "%s", p->source);
-	e->line = line;
-	e->warning = warning;
 	va_start(ap, fmt);
-	vsnprintf(e->text, sizeof(e->text), fmt, ap);
+	sw_csv_problem_addv(&r->problems, &r->n_problems, &r->cap_problems, p->source, line, warning, fmt, ap);
 	va_end(ap);
 }
 

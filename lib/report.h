@@ -14,6 +14,7 @@
  * "..", or "/" between two ISO dates. */
 #pragma once
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,6 +27,11 @@
 #define SW_REPORT_MAX_RECORD (64 * 1024)
 /* Line problems kept for the user; more are counted only. */
 #define SW_REPORT_MAX_PROBLEMS 200
+/* Keep one line problem of a CSV file in (*v, *n, *cap), up to
+ * SW_REPORT_MAX_PROBLEMS (beyond, and on OOM, it is dropped: the caller
+ * counts every problem itself).  The report and usage parsers share it. */
+void sw_csv_problem_addv(struct sw_error **v, size_t *n, size_t *cap, const char *source, int line, bool warning,
+                         const char *fmt, va_list ap) __attribute__((format(printf, 7, 0)));
 /* The most one file may bring; a file over either is rejected whole as
  * soon as the parser gets there (nothing stored from it).  A real export
  * of a large tenant, 3,500 senders daily over 90 days, is 315,000 rows;

@@ -63,23 +63,8 @@ static void add_problem(struct usage_parser *p, int line, bool warning, const ch
 		u->n_warnings++;
 	else
 		u->n_rejected++;
-	if (u->n_problems >= SW_REPORT_MAX_PROBLEMS)
-		return;
-	if (u->n_problems == u->cap_problems) {
-		size_t cap = u->cap_problems ? u->cap_problems * 2 : 16;
-		struct sw_error *n = realloc(u->problems, cap * sizeof(*n));
-		if (n == NULL)
-			return;
-		u->problems = n;
-		u->cap_problems = cap;
-	}
-	struct sw_error *e = &u->problems[u->n_problems++];
-	memset(e, 0, sizeof(*e));
-	snprintf(e->source, sizeof(e->source), "%s", p->source);
-	e->line = line;
-	e->warning = warning;
 	va_start(ap, fmt);
-	vsnprintf(e->text, sizeof(e->text), fmt, ap);
+	sw_csv_problem_addv(&u->problems, &u->n_problems, &u->cap_problems, p->source, line, warning, fmt, ap);
 	va_end(ap);
 }
 
