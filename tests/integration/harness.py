@@ -213,6 +213,23 @@ class Env:
         s = self.status()
         return s["tenants"][tenant]["sources"][source] if s else None
 
+    def alerts_paged(self, *args, page=500):
+        """Every alert `smtpwatchctl alerts ARGS` lists, read a page at a
+        time with --limit/--after as an operator's script would over a big
+        store (one reply of thousands of documents can outlast the
+        30 s timeout under valgrind).  Fails naming the page that failed."""
+        out, after = [], None
+        for n in range(10000):
+            rc, r = self.ctl("alerts", *args, "--limit", str(page), *(["--after", after] if after else []))
+            if rc != 0 or not isinstance(r, dict):
+                raise AssertionError("smtpwatchctl alerts, page %d after %s: rc %d: %s"
+                                     % (n + 1, after, rc, str(r)[:300]))
+            out.extend(r.get("alerts", []))
+            if not r.get("more"):
+                return out
+            after = r.get("next")
+        raise AssertionError("smtpwatchctl alerts: more than 10,000 pages")
+
     def log_text(self):
         try:
             with open(self.daemon_log) as f:
