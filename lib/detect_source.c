@@ -37,6 +37,17 @@ static int fire(struct sw_store *s, const struct sw_config *cfg, const char *rul
 	return r;
 }
 
+/* A tenant without Entra ID P1 or P2 has no sign-in logs through Graph:
+ * signIns answers 403 Authentication_RequestFromNonPremiumTenantOrB2CTenant,
+ * "Neither tenant is B2C or tenant doesn't have premium license".  That is
+ * how the tenant is licensed, not a fault of the source, and nothing is
+ * being lost to retention that could have been read. */
+static bool signins_unlicensed(const struct sw_source_health *h)
+{
+	return strcmp(h->source, "signins") == 0 && h->last_error != NULL &&
+	       (strstr(h->last_error, "NonPremiumTenant") != NULL || strstr(h->last_error, "premium license") != NULL);
+}
+
 /* See detect_source.h. */
 int sw_detect_source(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
                      const struct sw_source_health *h, int64_t now, struct sw_detect_stats *st)
@@ -48,6 +59,28 @@ int sw_detect_source(struct sw_store *s, const struct sw_config *cfg, const stru
 	if (h->last_success > 0)
 		sw_time_format(h->last_success, since, sizeof(since));
 	sw_duration_format(cfg->rules.stale_after, stale, sizeof(stale));
+	if (signins_unlicensed(h)) {
+		/* With the email app usage report on (the default), the report
+		 * says who sends over SMTP AUTH instead and status says so
+		 * (can_read): a source-unhealthy firing for as long as the
+		 * tenant is licensed this way would be noise.  Without it the
+		 * tenant is unobserved, and the alert says what to turn on. */
+		if (t->usage) {
+			r = sw_lifecycle_resolve(s, cfg, SW_RULE_SOURCE_UNHEALTHY, t->name, h->source, now);
+		} else {
+			snprintf(summary, sizeof(summary), "sign-ins of %s cannot be read: the tenant has no Entra ID P1 or "
+			         "P2, and with usage = off nothing else says who still sends with SMTP AUTH (%s)", t->name,
+			         h->last_error);
+			json_auto_t *ev = json_pack("{s:s,s:s,s:b,s:b}", "source", h->source, "last_error", h->last_error,
+			                            "denied", h->denied, "licensed", 0);
+			r = fire(s, cfg, SW_RULE_SOURCE_UNHEALTHY, SW_SEV_MEDIUM, t->name, h->source, summary,
+			         "set usage = on for the tenant (the email app usage report: Reports.Read.All and "
+			         "ReportSettings.Read.All), or license Entra ID P1 for sign-in logs", ev, now, st);
+		}
+		if (r >= 0)
+			r = sw_lifecycle_resolve(s, cfg, SW_RULE_COVERAGE_GAP, t->name, h->source, now);
+		return r;
+	}
 	if (h->denied || (ref > 0 && now - ref >= cfg->rules.stale_after)) {
 		if (h->denied)
 			snprintf(summary, sizeof(summary), "the %s source of %s is refused: %s (last success: %s)",

@@ -85,6 +85,37 @@ START_TEST(test_denied_fires_at_once_with_hint)
 }
 END_TEST
 
+/* No Entra ID P1: with the usage report on, neither source-unhealthy nor
+ * coverage-gap, ever (a firing one from before resolves); with usage off,
+ * source-unhealthy says what to turn on, and still no coverage-gap. */
+START_TEST(test_unlicensed_signins)
+{
+	struct sw_alert a = {0};
+	struct sw_source_health h = {.source = "signins", .watching_since = NOW - 40 * DAY, .denied = true,
+	                             .backfill_from = NOW - 41 * DAY,
+	                             .last_error = "HTTP 403 Authentication_RequestFromNonPremiumTenantOrB2CTenant: "
+	                                           "Neither tenant is B2C or tenant doesn't have premium license",
+	                             .hint = "needs P1"};
+
+	tenant.usage = false;
+	run(&h, NOW);
+	ck_assert_int_eq(sw_store_alert_find(store, SW_RULE_SOURCE_UNHEALTHY, "contoso", "signins", &a), 0);
+	ck_assert_int_eq(a.status, SW_ALERT_FIRING);
+	ck_assert_ptr_nonnull(strstr(a.summary, "no Entra ID P1 or P2"));
+	ck_assert_ptr_nonnull(strstr(a.remediation, "usage = on"));
+	sw_alert_clear(&a);
+	ck_assert_int_eq(state(SW_RULE_COVERAGE_GAP, "signins"), '-'); /* 41 days unread, nothing to lose */
+	tenant.usage = true;
+	run(&h, NOW + HOUR);
+	ck_assert_int_eq(state(SW_RULE_SOURCE_UNHEALTHY, "signins"), 'R');
+	ck_assert_int_eq(state(SW_RULE_COVERAGE_GAP, "signins"), '-');
+	/* Another 403 of the same source is still a refusal. */
+	h.last_error = "HTTP 403 Forbidden";
+	run(&h, NOW + 2 * HOUR);
+	ck_assert_int_eq(state(SW_RULE_SOURCE_UNHEALTHY, "signins"), 'F');
+}
+END_TEST
+
 START_TEST(test_coverage_gap_before_retention)
 {
 	struct sw_source_health h = {.source = "signins", .watching_since = NOW - 30 * DAY,
@@ -122,6 +153,7 @@ static Suite *detect_source_suite(void)
 	tcase_add_test(tc, test_stale_then_recovers);
 	tcase_add_test(tc, test_denied_fires_at_once_with_hint);
 	tcase_add_test(tc, test_coverage_gap_before_retention);
+	tcase_add_test(tc, test_unlicensed_signins);
 	tcase_add_test(tc, test_never_succeeded_gap_from_backfill);
 	suite_add_tcase(s, tc);
 	return s;

@@ -99,6 +99,13 @@ def first_run(env):
           unk.get("scanner-hq@contoso.com", {}).get("register") == "approved",
           "each sender says the evidence it rests on (%s)" % sorted(unk))
 
+    # No P1 is how the tenant is licensed, not a broken source: with the
+    # usage report on, no source-unhealthy fires for sign-ins for ever.
+    rc, doc = env.ctl("alerts")
+    unhealthy = [a["subject"] for a in (doc.get("alerts", []) if rc == 0 else [])
+                 if a["rule"] in ("source-unhealthy", "coverage-gap")]
+    check(rc == 0 and unhealthy == [], "no source-unhealthy or coverage-gap for the unlicensed sign-ins (%s)" % unhealthy)
+
     records = src.get("records")
     check(bool(usage_run(env, "second run")), "a second run completes")
     check(len(observations(env)) == 4 and (env.source("usage") or {}).get("records") == records,
@@ -222,6 +229,26 @@ def trace():
         env.close()
 
 
+def usage_off():
+    """No P1 and usage = off: nothing says who sends with SMTP AUTH, and
+    source-unhealthy says so and what to turn on."""
+    env = Env("usage-off", scenario="usage.json", tenant_extra="usage = off\n")
+    try:
+        env.start_daemon()
+
+        def unhealthy():
+            rc, doc = env.ctl("alerts")
+            return [a for a in (doc.get("alerts", []) if rc == 0 else [])
+                    if a["rule"] == "source-unhealthy" and a["subject"] == "signins"]
+        found = wait_for(unhealthy, timeout=60, what="source-unhealthy for sign-ins")
+        a = (found or [{}])[0]
+        check(bool(found) and "no Entra ID P1" in a.get("summary", "") and "usage = off" in a.get("summary", ""),
+              "usage = off: source-unhealthy says the tenant has no P1 and nothing else watches (%s)" % a.get("summary"))
+        check("usage = on" in (a.get("remediation") or ""), "and what to turn on (%s)" % a.get("remediation"))
+    finally:
+        env.close()
+
+
 def main():
     env = Env("usage", scenario="usage.json")
     try:
@@ -233,6 +260,7 @@ def main():
     finally:
         env.close()
     trace()
+    usage_off()
     finish()
 
 
