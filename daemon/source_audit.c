@@ -94,6 +94,26 @@ static void audit_queue_clear(struct audit_run *run)
 	run->n_queue = run->next = 0;
 }
 
+/* Send one request to the Management Activity API with PublisherIdentifier
+ * (the tenant's GUID) in its query, where the URL does not carry it yet
+ * (a NextPageUri or contentUri may): Microsoft throttles the requests that
+ * lack it in one quota shared by every such client, and those with it by
+ * publisher.  An MSP's thousand tenants then do not starve each other. */
+static int audit_request(struct poller *p, const char *method, const char *url, const char *body)
+{
+	const char *tid = poller_tenant(p)->cfg->tenant_id;
+	char *full = NULL;
+	int r;
+
+	if (strcasestr(url, "PublisherIdentifier=") != NULL)
+		return poller_request(p, method, url, body, NULL);
+	if (asprintf(&full, "%s%cPublisherIdentifier=%s", url, strchr(url, '?') ? '&' : '?', tid) < 0)
+		return -ENOMEM;
+	r = poller_request(p, method, full, body, NULL);
+	free(full);
+	return r;
+}
+
 /* Ask for the listing of the window in hand. */
 static int audit_request_list(struct poller *p, struct audit_run *run)
 {
@@ -106,7 +126,7 @@ static int audit_request_list(struct poller *p, struct audit_run *run)
 	             run->base, from, to) < 0)
 		return -ENOMEM;
 	run->step = AUDIT_LIST;
-	r = poller_request(p, "GET", url, NULL, NULL);
+	r = audit_request(p, "GET", url, NULL);
 	free(url);
 	return r;
 }
@@ -120,7 +140,7 @@ static int audit_request_start(struct poller *p, struct audit_run *run)
 	if (asprintf(&url, "%s/subscriptions/start?contentType=" AUDIT_CONTENT_TYPE, run->base) < 0)
 		return -ENOMEM;
 	run->step = AUDIT_START;
-	r = poller_request(p, "POST", url, "", NULL);
+	r = audit_request(p, "POST", url, "");
 	free(url);
 	return r;
 }
@@ -209,12 +229,12 @@ static int audit_next(struct poller *p, struct audit_run *run, enum poller_next 
 
 	if (run->next < run->n_queue) {
 		run->step = AUDIT_BLOB;
-		r = poller_request(p, "GET", run->queue[run->next].uri, NULL, NULL);
+		r = audit_request(p, "GET", run->queue[run->next].uri, NULL);
 		goto out;
 	}
 	audit_queue_clear(run);
 	if (run->next_page != NULL) {
-		r = poller_request(p, "GET", run->next_page, NULL, NULL);
+		r = audit_request(p, "GET", run->next_page, NULL);
 		free(run->next_page);
 		run->next_page = NULL;
 		run->step = AUDIT_LIST;

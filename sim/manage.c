@@ -532,6 +532,12 @@ void manage_handle(struct sim_req *r, const char *rest, enum evhttp_cmd_type met
 			"in the access token (%s).", api, tok->tenant->name);
 		return;
 	}
+	/* The service throttles requests without PublisherIdentifier in one
+	 * quota shared by all such clients: count them, for the tests. */
+	char *pub = query_param(r, "PublisherIdentifier");
+	if (pub == NULL || pub[0] == '\0')
+		r->sim->stats.audit_no_publisher++;
+	free(pub);
 	const char *op = slash + 1;
 	if (strcmp(op, "activity/feed/subscriptions/start") == 0) {
 		if (method != EVHTTP_REQ_POST)

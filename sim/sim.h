@@ -177,7 +177,7 @@ struct sim_stats {
 	unsigned long token, signins, exchange, hooks, control, other, policies;
 	unsigned long faults_served, status_429, tokens_issued, throttled;
 	unsigned long signin_records_served, exchange_rows_served;
-	unsigned long manage, audit_blobs_listed, audit_records_served;
+	unsigned long manage, audit_blobs_listed, audit_records_served, audit_no_publisher;
 	unsigned long reports, report_downloads, report_downloads_authz, traces;
 };
 

@@ -545,6 +545,7 @@ static void control_stats(struct sim_req *r)
 	json_object_set_new(json_object_get(j, "requests"), "manage", json_integer((json_int_t)sim->stats.manage));
 	json_object_set_new(j, "audit_blobs_listed", json_integer((json_int_t)sim->stats.audit_blobs_listed));
 	json_object_set_new(j, "audit_records_served", json_integer((json_int_t)sim->stats.audit_records_served));
+	json_object_set_new(j, "audit_no_publisher", json_integer((json_int_t)sim->stats.audit_no_publisher));
 	json_object_set_new(j, "usage", json_pack("{s:I,s:I,s:I,s:I,s:i}", "reports", (json_int_t)sim->stats.reports,
 		"downloads", (json_int_t)sim->stats.report_downloads, "downloads_with_authorization",
 		(json_int_t)sim->stats.report_downloads_authz, "traces", (json_int_t)sim->stats.traces, "download_port",

@@ -62,6 +62,9 @@ def source_basics(env):
     st = env.sim.stats()
     check(st["audit_blobs_listed"] == 5 and st["audit_records_served"] == 5,
           "five blobs listed over three pages of two (NextPageUri followed), each read once (%s)" % st)
+    check(st["requests"]["manage"] >= 7 and st["audit_no_publisher"] == 0,
+          "every Management API request, pages and blobs too, carries PublisherIdentifier (%d of %d without)"
+          % (st["audit_no_publisher"], st["requests"]["manage"]))
     check(st["tokens_issued"] == 2,
           "a token of its own for {manage_url}/.default beside the one for Graph and Exchange (%s)" % st["tokens_issued"])
     check((src.get("subscription") or {}).get("status") == "enabled", "status shows the subscription enabled")
