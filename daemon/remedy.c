@@ -111,6 +111,19 @@ void remedy_credentials(const struct tenant *t, char *buf, size_t n)
 		snprintf(buf, n, "client_id %s (no remediation_client_id)", t->cfg->client_id);
 }
 
+/* See remedy.h. */
+int64_t remedy_cert_not_after(struct tenant *t)
+{
+	const struct sw_tenant_config *tc = t->cfg;
+	struct remedy *rm;
+
+	if (tc->remediation == SW_REMEDIATION_OFF || tc->remediation_client_id == NULL ||
+	    tc->remediation_certificate_file == NULL)
+		return 0;
+	rm = remedy_get(t);
+	return rm != NULL ? auth_cert_not_after(rm->wauth) : 0;
+}
+
 /* The auth of a step: the write app for the write, the read app for the read-back. */
 static struct auth *job_auth(struct remedy_job *job)
 {

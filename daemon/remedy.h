@@ -30,5 +30,9 @@ void remedy_health(struct tenant *t, struct sw_source_health *h);
 /* Where the writes' credentials come from, for dry runs and status:
  * "remediation_client_id X" or "client_id X". */
 void remedy_credentials(const struct tenant *t, char *buf, size_t n);
+/* The notAfter of the remediation app's certificate (remediation_client_id
+ * with remediation_certificate_file, remediation not off), 0 when there is
+ * none or it cannot be read. */
+int64_t remedy_cert_not_after(struct tenant *t);
 /* Cancel writes in flight (they stay pending in the store) and free. */
 void remedy_tenant_free(struct tenant *t);

@@ -314,6 +314,21 @@ static void daemon_check_health(struct daemon *d, struct tenant *t)
 		if (r < 0)
 			log_warn("tenant %s: credential-expiring check failed: %s", t->cfg->name, strerror(-r));
 	}
+	/* And the remediation app's own certificate, when it has one: an
+	 * expired one is found otherwise only when a fix is needed.  Turned
+	 * off, or on a secret, its alert resolves. */
+	if (t->cfg->remediation_client_id != NULL) {
+		bool on = t->cfg->remediation != SW_REMEDIATION_OFF;
+		struct sw_credential cr = {t->cfg->remediation_client_id, on ? t->cfg->remediation_certificate_file : NULL,
+		                           "remediation_certificate_file"};
+		int64_t wna = on ? remedy_cert_not_after(t) : 0;
+		int rr = 0;
+		if (cr.certificate_file == NULL || wna > 0)
+			rr = sw_detect_credential_of(d->store, d->cfg, t->cfg, &cr, wna, daemon_now(), &st);
+		if (rr < 0)
+			log_warn("tenant %s: credential-expiring check of the remediation app failed: %s", t->cfg->name,
+			         strerror(-rr));
+	}
 	if (st.fired > 0)
 		deliver_kick(d->deliver);
 }

@@ -13,21 +13,21 @@
 
 #define DAY 86400
 
-/* Resolve a firing credential-expiring alert of t; *ret_resolved says if there was one. */
+/* Resolve a firing credential-expiring alert of the credential; *ret_resolved says if there was one. */
 static int credential_resolve(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
-                              int64_t now, bool *ret_resolved)
+                              const struct sw_credential *cr, int64_t now, bool *ret_resolved)
 {
 	struct sw_alert a = {0};
 	int r;
 
 	*ret_resolved = false;
-	r = sw_store_alert_find(s, SW_RULE_CREDENTIAL_EXPIRING, t->name, t->client_id, &a);
+	r = sw_store_alert_find(s, SW_RULE_CREDENTIAL_EXPIRING, t->name, cr->client_id, &a);
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0)
 		return r;
 	if (a.status == SW_ALERT_FIRING) {
-		r = sw_lifecycle_resolve(s, cfg, SW_RULE_CREDENTIAL_EXPIRING, t->name, t->client_id, now);
+		r = sw_lifecycle_resolve(s, cfg, SW_RULE_CREDENTIAL_EXPIRING, t->name, cr->client_id, now);
 		*ret_resolved = r >= 0;
 	}
 	sw_alert_clear(&a);
@@ -54,36 +54,37 @@ static int64_t reminder_count(int days_left, bool expired)
 
 /* The certificate ends within the warning window: fire (or refresh). */
 static int credential_fire(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
-                           int64_t not_after, int64_t now, bool *ret_notified)
+                           const struct sw_credential *cr, int64_t not_after, int64_t now, bool *ret_notified)
 {
-	char when[32], summary[512], remediation[400];
+	char when[32], summary[512], remediation[400], whose[160];
 	int64_t since = not_after - (int64_t)SW_CREDENTIAL_WARN_DAYS * DAY;
 	int days = sw_cert_days_left_at(not_after, now);
+	bool writer = cr->file_key != NULL && strcmp(cr->file_key, "remediation_certificate_file") == 0;
 	json_t *ev;
 	int r;
 
 	sw_time_format(not_after, when, sizeof(when));
+	snprintf(whose, sizeof(whose), "%s %s (%s %s)", writer ? "the remediation certificate of tenant" :
+	         "the certificate of tenant", t->name, writer ? "remediation_client_id" : "client_id", cr->client_id);
 	if (now >= not_after)
-		snprintf(summary, sizeof(summary),
-		         "the certificate of tenant %s (client_id %s) expired on %s: token requests fail until it is "
-		         "replaced", t->name, t->client_id, when);
+		snprintf(summary, sizeof(summary), "%s expired on %s: %s until it is replaced", whose, when,
+		         writer ? "remediation cannot sign in" : "token requests fail");
 	else
-		snprintf(summary, sizeof(summary),
-		         "the certificate of tenant %s (client_id %s) expires on %s, in %d day%s", t->name, t->client_id,
-		         when, days, days == 1 ? "" : "s");
+		snprintf(summary, sizeof(summary), "%s expires on %s, in %d day%s", whose, when, days,
+		         days == 1 ? "" : "s");
 	snprintf(remediation, sizeof(remediation),
 	         "Create a new certificate, upload it to the app registration %s (Certificates & secrets), put it "
 	         "with its key in %s (mode 0600) and run smtpwatchctl reload",
-	         t->client_id, t->certificate_file ? t->certificate_file : "certificate_file");
-	ev = json_pack("{s:s,s:i,s:s?}", "not_after", when, "days_left", days, "certificate_file",
-	               t->certificate_file);
+	         cr->client_id, cr->certificate_file ? cr->certificate_file : cr->file_key);
+	ev = json_pack("{s:s,s:i,s:s?,s:s}", "not_after", when, "days_left", days, "certificate_file",
+	               cr->certificate_file, "config_key", cr->file_key);
 	if (ev == NULL)
 		return -ENOMEM;
 	struct sw_condition c = {
 		.rule = SW_RULE_CREDENTIAL_EXPIRING,
 		.severity = SW_SEV_MEDIUM,
 		.tenant = t->name,
-		.subject = t->client_id,
+		.subject = cr->client_id,
 		.first_seen = since < now ? since : now,
 		.last_seen = now,
 		/* Refreshed by every call (the days left in the summary), sent
@@ -100,25 +101,26 @@ static int credential_fire(struct sw_store *s, const struct sw_config *cfg, cons
 }
 
 /* See detect_health.h. */
-int sw_detect_credential(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
-                         int64_t not_after, int64_t now, struct sw_detect_stats *st)
+int sw_detect_credential_of(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
+                            const struct sw_credential *cr, int64_t not_after, int64_t now,
+                            struct sw_detect_stats *st)
 {
 	bool notified = false, resolved = false;
 	int r;
 
-	if (s == NULL || t == NULL || t->name == NULL || t->client_id == NULL)
+	if (s == NULL || t == NULL || t->name == NULL || cr == NULL || cr->client_id == NULL || cr->file_key == NULL)
 		return -EINVAL;
 	/* A certificate that could not be read says nothing about expiry:
 	 * the sources fail with the reason, and the alert stays as it is. */
-	if (t->certificate_file != NULL && not_after <= 0)
+	if (cr->certificate_file != NULL && not_after <= 0)
 		return 0;
 	r = sw_store_begin(s);
 	if (r < 0)
 		return r;
-	if (t->certificate_file != NULL && not_after - now <= (int64_t)SW_CREDENTIAL_WARN_DAYS * DAY)
-		r = credential_fire(s, cfg, t, not_after, now, &notified);
+	if (cr->certificate_file != NULL && not_after - now <= (int64_t)SW_CREDENTIAL_WARN_DAYS * DAY)
+		r = credential_fire(s, cfg, t, cr, not_after, now, &notified);
 	else
-		r = credential_resolve(s, cfg, t, now, &resolved);
+		r = credential_resolve(s, cfg, t, cr, now, &resolved);
 	if (r < 0) {
 		sw_store_rollback(s);
 		return r;
@@ -131,4 +133,14 @@ int sw_detect_credential(struct sw_store *s, const struct sw_config *cfg, const 
 		st->resolved += resolved;
 	}
 	return 0;
+}
+
+/* See detect_health.h. */
+int sw_detect_credential(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
+                         int64_t not_after, int64_t now, struct sw_detect_stats *st)
+{
+	if (t == NULL)
+		return -EINVAL;
+	struct sw_credential cr = {t->client_id, t->certificate_file, "certificate_file"};
+	return sw_detect_credential_of(s, cfg, t, &cr, not_after, now, st);
 }

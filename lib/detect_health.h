@@ -23,3 +23,18 @@
  * sources.  Runs in its own transaction; st (may be NULL) counts. */
 int sw_detect_credential(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
                          int64_t not_after, int64_t now, struct sw_detect_stats *st);
+
+/* One app registration's credential: the reading app's (client_id,
+ * certificate_file) or the remediation app's (remediation_client_id,
+ * remediation_certificate_file). */
+struct sw_credential {
+	const char *client_id;        /* the alert's subject */
+	const char *certificate_file; /* NULL: a client secret (resolves) */
+	const char *file_key;         /* the config key, for the text: "certificate_file" */
+};
+
+/* sw_detect_credential for any credential of t (the remediation app's
+ * included); the same reminders, subject cr->client_id. */
+int sw_detect_credential_of(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
+                            const struct sw_credential *cr, int64_t not_after, int64_t now,
+                            struct sw_detect_stats *st);

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -157,6 +158,40 @@ def expired_secret():
         env.close()
 
 
+def remediation_cert_expiring(d):
+    """The remediation app's own certificate (remediation_certificate_file)
+    ends in 10 days: credential-expiring fires for that app, naming its key,
+    while the reading app (a secret) raises nothing; remediation = off
+    resolves it."""
+    wcert = make_cert(d, "write", days=10)
+    write_app = "7c1f0e2a-5b3d-4e6f-8a9b-0c1d2e3f4a5b"
+    env = Env("cert-remediation", tenant_extra="remediation = manual\nremediation_client_id = %s\n"
+              "remediation_certificate_file = %s\n" % (write_app, wcert["pem"]))
+    try:
+        env.start_daemon()
+
+        def expiring():
+            rc, out = env.ctl("alerts")
+            al = (out if isinstance(out, list) else out.get("alerts", [])) if rc == 0 else []
+            return [a for a in al if a.get("rule") == "credential-expiring"]
+        al = wait_for(expiring, timeout=60, what="credential-expiring for the remediation app")
+        a = (al or [{}])[0]
+        check(len(al or []) == 1 and a.get("subject") == write_app,
+              "credential-expiring fires once, for the remediation app (%s)" % [x.get("subject") for x in al or []])
+        check("remediation certificate" in a.get("summary", "") and re.search(r"in (9|10) days", a.get("summary", "")),
+              "its summary says it is the remediation certificate and the days left (%s)" % a.get("summary"))
+        check(wcert["pem"] in (a.get("remediation") or "") and a.get("severity") == "medium",
+              "and where to put the new one (%s)" % a.get("remediation"))
+        conf = open(env.conf).read().replace("remediation = manual\n", "remediation = off\n")
+        with open(env.conf, "w") as f:
+            f.write(conf)
+        env.ctl("reload")
+        gone = wait_for(lambda: not expiring(), timeout=60, what="resolution after remediation = off")
+        check(bool(gone), "remediation = off resolves it")
+    finally:
+        env.close()
+
+
 def sign(payload_hdr, claims, key, alg):
     tbs = (b64url(json.dumps(payload_hdr).encode()) + "." + b64url(json.dumps(claims).encode())).encode()
     cmd = ["openssl", "dgst", "-sha256", "-sign", key]
@@ -229,6 +264,7 @@ def main():
     bad_cert(d, certs)
     unreadable_cert(d, certs)
     expired_secret()
+    remediation_cert_expiring(d)
     subprocess.run(["rm", "-rf", d])
     finish()
 
