@@ -681,6 +681,60 @@ void remedy_health(struct tenant *t, struct sw_source_health *h)
 	h->last_error = c.denied ? rm->health_error : NULL;
 }
 
+struct status_ctx {
+	int64_t day_ago;
+	json_int_t pending, done_24h, failed_24h;
+	json_t *last; /* the newest action */
+};
+
+/* Counts of the last day and the newest action, newest first. */
+static int status_cb(const struct sw_remedy_action *a, void *arg)
+{
+	struct status_ctx *c = arg;
+
+	if (c->last == NULL)
+		c->last = sw_remedy_action_json(a);
+	if (strcmp(a->outcome, SW_REMEDY_PENDING) == 0)
+		c->pending++;
+	if (a->requested_at < c->day_ago)
+		return -ECANCELED; /* older ones are in `smtpwatchctl remediation` */
+	if (strcmp(a->outcome, SW_REMEDY_DONE) == 0)
+		c->done_24h++;
+	else if (strcmp(a->outcome, SW_REMEDY_FAILED) == 0)
+		c->failed_24h++;
+	return 0;
+}
+
+/* See remedy.h. */
+json_t *remedy_status(struct tenant *t, int64_t now)
+{
+	const struct sw_tenant_config *tc = t->cfg;
+	struct sw_store *s = t->daemon->store;
+	struct status_ctx c = {now - 86400, 0, 0, 0, NULL};
+	struct sw_source_health h;
+	int64_t hour = 0;
+	char creds[400];
+	size_t jobs = 0;
+
+	if (tc->remediation == SW_REMEDIATION_OFF)
+		return NULL;
+	remedy_credentials(t, creds, sizeof(creds));
+	sw_store_remedy_list(s, tc->name, NULL, false, status_cb, &c);
+	sw_store_remedy_count(s, tc->name, "auto", now - 3600, &hour);
+	remedy_health(t, &h);
+	for (const struct remedy_job *j = t->remedy ? t->remedy->jobs : NULL; j != NULL; j = j->next)
+		jobs++;
+	json_t *rules = json_array();
+	for (size_t i = 0; tc->remediation == SW_REMEDIATION_AUTO && tc->remediate_rules != NULL &&
+	                   tc->remediate_rules[i] != NULL; i++)
+		json_array_append_new(rules, json_string(tc->remediate_rules[i]));
+	return json_pack("{s:s,s:s,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:s?,s:o*}", "mode",
+	                 sw_remediation_mode_name(tc->remediation), "credentials", creds, "rules", rules,
+	                 "max_per_hour", (json_int_t)tc->remediation_max_per_hour, "auto_last_hour", (json_int_t)hour,
+	                 "in_flight", (json_int_t)jobs, "pending", c.pending, "done_24h", c.done_24h, "failed_24h",
+	                 c.failed_24h, "refused", h.denied, "why", h.denied ? h.last_error : NULL, "last", c.last);
+}
+
 /* See remedy.h. */
 void remedy_tenant_free(struct tenant *t)
 {

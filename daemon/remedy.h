@@ -34,5 +34,10 @@ void remedy_credentials(const struct tenant *t, char *buf, size_t n);
  * with remediation_certificate_file, remediation not off), 0 when there is
  * none or it cannot be read. */
 int64_t remedy_cert_not_after(struct tenant *t);
+/* The tenant's remediation for status (new reference; NULL when off):
+ * mode, credentials, the auto rules, the hourly limit and the automatic
+ * actions of the last hour, writes in flight, pending rows, done and
+ * failed in the last day, refused (401/403) with why, the newest action. */
+json_t *remedy_status(struct tenant *t, int64_t now);
 /* Cancel writes in flight (they stay pending in the store) and free. */
 void remedy_tenant_free(struct tenant *t);

@@ -687,6 +687,38 @@ static void print_status(const json_t *data)
 		}
 	}
 
+	/* Remediation, where it is on: a line a tenant. */
+	json_object_foreach((json_t *)tenants, tname, tenant) {
+		const json_t *rem = json_object_get(tenant, "remediation");
+		const json_t *last = json_object_get(rem, "last");
+		if (!json_is_object(rem))
+			continue;
+		char *tn = sw_escape_dup(tname, 0);
+		char *cr = sw_escape_dup(json_string_value(json_object_get(rem, "credentials")) ?: "?", 0);
+		printf("%s remediation: %s with %s; last 24h: %lld done, %lld failed", tn ? tn : "?",
+		       json_string_value(json_object_get(rem, "mode")) ?: "?", cr ? cr : "?",
+		       (long long)key_int(rem, "done_24h"), (long long)key_int(rem, "failed_24h"));
+		if (key_int(rem, "pending") > 0)
+			printf(", %lld pending", (long long)key_int(rem, "pending"));
+		if (json_array_size(json_object_get(rem, "rules")) > 0)
+			printf("; auto %lld of %lld this hour", (long long)key_int(rem, "auto_last_hour"),
+			       (long long)key_int(rem, "max_per_hour"));
+		if (json_is_object(last)) {
+			char *cmd = sw_escape_dup(json_string_value(json_object_get(last, "command")) ?: "?", 0);
+			printf("; newest: %s %s (%s)", json_string_value(json_object_get(last, "outcome")) ?: "?",
+			       cmd ? cmd : "?", json_string_value(json_object_get(last, "requested_at")) ?: "?");
+			free(cmd);
+		}
+		printf("\n");
+		if (json_is_true(json_object_get(rem, "refused"))) {
+			char *why = sw_escape_dup(json_string_value(json_object_get(rem, "why")) ?: "refused", 0);
+			printf("%s remediation: writes refused: %s\n", tn ? tn : "?", why ? why : "?");
+			free(why);
+		}
+		free(cr);
+		free(tn);
+	}
+
 	/* The low-noise view of failed SMTP AUTH against unregistered mailboxes. */
 	t = (struct table){.ncols = 6};
 	json_object_foreach((json_t *)tenants, tname, tenant) {

@@ -610,6 +610,9 @@ json_t *daemon_status(struct daemon *d)
 			                    poller_status(t->trace));
 		json_t *tobj = json_object_get(tenants, t->cfg->name);
 		json_object_set_new(tobj, "can_read", usage_can_read(json_object_get(tobj, "sources")));
+		json_t *rem = remedy_status(t, daemon_now());
+		if (rem != NULL)
+			json_object_set_new(tobj, "remediation", rem);
 	}
 	count_alerts(d, &c);
 	doc = json_pack("{s:s,s:I,s:s,s:o,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I}}", "version", SW_VERSION, "uptime_s",

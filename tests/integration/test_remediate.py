@@ -124,6 +124,18 @@ def manual(path):
             rc, out = env.ctl("remediate", su["id"], json_out=False)
             check(rc != 0 and "not remediable" in out, "a health alert is not remediable (%s)" % out.strip())
 
+        # status: what remediation did today, and that writes are refused.
+        rem = ((env.status() or {}).get("tenants", {}).get("contoso") or {}).get("remediation") or {}
+        check(rem.get("mode") == "manual" and rem.get("done_24h") == 1 and rem.get("failed_24h") == 1 and
+              rem.get("refused") is True and "Set-CASMailbox" in (rem.get("why") or ""),
+              "status --json: manual, one done and one failed today, writes refused (%s)" % rem)
+        check((rem.get("last") or {}).get("target") == "m2@contoso.com" and
+              (rem.get("last") or {}).get("outcome") == "failed", "and the newest action (%s)" % rem.get("last"))
+        rc, text = env.ctl("status", json_out=False)
+        line = [l for l in text.splitlines() if l.startswith("contoso remediation:")]
+        check(rc == 0 and len(line) == 2 and "manual with client_id" in line[0] and "1 done, 1 failed" in line[0]
+              and "writes refused" in line[1], "smtpwatchctl status says it in two lines (%s)" % line)
+
         # A registered mailbox is refused: m2 joins the register, the snapshot is held back.
         with open(env.register, "a") as f:
             f.write("\n[exception m2@contoso.com]\nowner = ops@contoso.com\nticket = CHG-77\nexpires = %s\n" %
