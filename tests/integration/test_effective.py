@@ -10,9 +10,10 @@ Policy.Read.All (403: unknown, source-unhealthy names the permission)."""
 import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Env, check, finish, wait_for  # noqa: E402
+from harness import SCALE, Env, check, finish, wait_for  # noqa: E402
 
 TENANT = "contoso.onmicrosoft.com"
 CA = "Block legacy authentication"
@@ -180,6 +181,24 @@ def layered(env):
     check(bool(res), "legacy-auth-not-blocked resolves once security defaults block legacy authentication")
 
 
+def restart(env):
+    """A restart finds the Exchange snapshot stored: What If is asked for
+    its mailboxes by the first policies run, which is not repeated once the
+    new snapshot is in (the first start of all reads the policies twice)."""
+    was = {a: mailbox(env, a).get("basic_smtp") for a in ("scanner2@contoso.com", "printer@contoso.com")}
+    env.stop_daemon()
+    before = env.sim.stats()["requests"]["policies"]
+    env.start_daemon()
+    check(bool(runs_done(env)), "after a restart both sources complete a run")
+    time.sleep(2 * SCALE)  # a second read would start as the snapshot lands
+    r = runs(env)
+    after = env.sim.stats()["requests"]["policies"]
+    check(r.get("policies") == 1, "the policies are read once after a restart, not again for What If (%s)" % r)
+    check(after > before, "and that read reached Graph (%d requests)" % (after - before))
+    now = {a: mailbox(env, a).get("basic_smtp") for a in was}
+    check(now == was, "and the verdicts are those from before the restart (%s, before %s)" % (now, was))
+
+
 def denied(env):
     env.start_daemon()
     def finished_run():
@@ -223,6 +242,8 @@ def main():
         env = Env("effective", scenario=scenario, register="")
         try:
             fn(env)
+            if fn is layered:
+                restart(env)
         finally:
             env.close()
     finish()
