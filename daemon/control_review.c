@@ -12,6 +12,7 @@
 
 #include "control.h"
 #include "detect_stopped.h"
+#include "effective.h"
 #include "exo.h"
 #include "jsonutil.h"
 #include "smtpwatchd.h"
@@ -221,32 +222,61 @@ static json_t *verdict_json(struct daemon *d, struct tenant *t, const json_t *en
 		json_object_set(c2, "failing", failing);
 	json_array_append_new(checks, c2);
 
-	/* 3. Legacy authentication: the default authentication policy. */
+	/* 3. Legacy authentication: blocked by the default authentication
+	 * policy (AllowBasicAuthSmtp False), or for everyone by security
+	 * defaults or an enabled conditional access policy, judged as
+	 * legacy-auth-not-blocked judges it (CIS 5.2.2.3): the status output
+	 * and this check never disagree. */
+	char by[200] = "", ca_err[300] = "";
+	int legacy = SW_UNKNOWN;
+	struct sw_effective_ctx eff;
+	if (have_state && ts->policy_allows_basic && sw_effective_load(d->store, t->cfg->name, &eff) == 0) {
+		json_t *near = NULL;
+		if (eff.policies_read)
+			legacy = sw_effective_legacy(&eff, by, sizeof(by), &near);
+		if (legacy == -ENOMEM)
+			legacy = SW_UNKNOWN;
+		snprintf(ca_err, sizeof(ca_err), "%s", eff.ps.error[0] ? eff.ps.error : eff.policies_read ? "" :
+		         "the policies have not been read yet");
+		json_decref(near);
+		sw_effective_free(&eff);
+	}
+	const char *status3 = !have_state ? "not-evaluated" : !ts->policy_allows_basic || legacy == SW_YES ? "pass"
+	                      : legacy == SW_NO ? "fail" : "not-evaluated";
+	char pol[400];
+	if (have_state && ts->default_policy[0])
+		snprintf(pol, sizeof(pol), "the default authentication policy %s allows Basic SMTP AUTH (AllowBasicAuthSmtp)",
+		         ts->default_policy);
+	else
+		snprintf(pol, sizeof(pol), "no default authentication policy blocks Basic SMTP AUTH");
 	if (!have_state) {
 		snprintf(ev, sizeof(ev), "no Exchange snapshot yet (the default authentication policy has not been read)");
 		unknown++;
 	} else if (!ts->policy_allows_basic) {
 		snprintf(ev, sizeof(ev), "the default authentication policy %s has AllowBasicAuthSmtp False: Basic SMTP "
-		         "AUTH is blocked, OAuth still works (snapshot %s); Conditional Access is not evaluated",
-		         ts->default_policy, when);
-	} else {
-		if (ts->default_policy[0])
-			snprintf(ev, sizeof(ev), "the default authentication policy %s allows Basic SMTP AUTH "
-			         "(AllowBasicAuthSmtp) (snapshot %s)", ts->default_policy, when);
-		else
-			snprintf(ev, sizeof(ev), "no default authentication policy blocks Basic SMTP AUTH (snapshot %s)", when);
+		         "AUTH is blocked, OAuth still works (snapshot %s)", ts->default_policy, when);
+	} else if (legacy == SW_YES) {
+		snprintf(ev, sizeof(ev), "legacy authentication is blocked for everyone by %s, so Basic SMTP AUTH cannot "
+		         "succeed (%s; snapshot %s)", by, pol, when);
+	} else if (legacy == SW_NO) {
+		snprintf(ev, sizeof(ev), "%s, and neither security defaults nor an enabled conditional access policy "
+		         "blocks legacy authentication for everyone (snapshot %s)", pol, when);
 		fails++;
+	} else {
+		snprintf(ev, sizeof(ev), "%s; whether security defaults or conditional access block legacy "
+		         "authentication is unknown (%s)", pol, ca_err[0] ? ca_err : "not read");
+		unknown++;
 	}
 	json_array_append_new(checks, check_json("legacy-auth-blocked", "Legacy (Basic) authentication blocked",
-	                                         !have_state ? "not-evaluated"
-	                                         : ts->policy_allows_basic ? "fail" : "pass", ev));
+	                                         status3, ev));
 
 	const char *result = fails ? "not-compliant" : unknown ? "incomplete" : "compliant";
 	if (fails)
 		snprintf(ev, sizeof(ev), "not compliant with CIS 1.3.2: %d of 3 checks fail%s", fails,
 		         unknown ? ", some not evaluated" : "");
 	else if (unknown)
-		snprintf(ev, sizeof(ev), "incomplete: %d of 3 checks not evaluated (no Exchange snapshot yet)", unknown);
+		snprintf(ev, sizeof(ev), "incomplete: %d of 3 checks not evaluated (no Exchange snapshot, or the "
+		         "conditional access policies, read yet)", unknown);
 	else
 		snprintf(ev, sizeof(ev), "compliant with CIS 1.3.2: all 3 checks pass");
 	json_decref(failing);

@@ -225,6 +225,11 @@ def denied(env):
           "source-unhealthy fires for the policies source and names Policy.Read.All (%s)"
           % (un[0]["summary"] if un else None))
     check(not alerts(env, "legacy-auth-not-blocked"), "legacy-auth-not-blocked does not guess either way")
+    rc, doc = env.ctl("report", "--format", "json")
+    lab = {c["id"]: c for c in ((doc.get("tenants") or [{}])[0].get("verdict", {}).get("checks", [])
+                                if rc == 0 else [])}.get("legacy-auth-blocked", {})
+    check(lab.get("status") == "not-evaluated" and "Policy.Read.All" in lab.get("evidence", ""),
+          "nor does the report's legacy-auth-blocked check: not evaluated, saying what was refused (%s)" % lab)
     drift = wait_for(lambda: [d for d in alerts(env, "unapproved-mailbox-exception")
                               if d["subject"] == "scanner2@contoso.com"], timeout=30, what="drift alert")
     check(bool(drift) and "is unknown" in drift[0]["summary"],

@@ -269,6 +269,21 @@ def check_inventory_csv(env, y):
     rc, out = env.ctl("report", "--format", "csv", "--json", json_out=False)
     check(rc == 2, "--json with --format csv is a usage error")
 
+    # Security defaults on (the simulator's default): legacy authentication
+    # is blocked for everyone, though no authentication policy blocks Basic.
+    rc, doc = env.ctl("report", "--format", "json", "--tenant", "contoso")
+    lab = {c["id"]: c for c in (doc["tenants"][0].get("verdict", {}).get("checks", []) if rc == 0 else [])}.get(
+        "legacy-auth-blocked", {})
+    check(lab.get("status") == "pass" and "blocked for everyone by security defaults" in lab.get("evidence", ""),
+          "security defaults on: legacy-auth-blocked passes, as status says (%s)" % lab)
+    # Security defaults off, and no conditional access policy: it fails.
+    env.sim.request("POST", "/_sim/tenants/contoso.onmicrosoft.com/changes",
+                    {"changes": [{"security_defaults": False}]})
+    before = (env.source("policies") or {}).get("runs", 0)
+    env.ctl("poll")
+    check(bool(wait_for(lambda: (env.source("policies") or {}).get("runs", 0) > before and
+                        (env.source("policies") or {}).get("state") != "running", timeout=60,
+                        what="a policies run")), "the policies are read again")
     rc, doc = env.ctl("report", "--format", "json", "--tenant", "contoso")
     t = doc["tenants"][0] if rc == 0 and doc.get("tenants") else {}
     inv = {e["sender"]: e for e in t.get("inventory", [])}
@@ -283,8 +298,10 @@ def check_inventory_csv(env, y):
     check(checks.get("smtp-auth-tenant", {}).get("status") == "pass" and
           "SmtpClientAuthenticationDisabled is True" in checks.get("smtp-auth-tenant", {}).get("evidence", ""),
           "the tenant switch is off: pass, with the evidence (%s)" % checks.get("smtp-auth-tenant"))
-    check(checks.get("legacy-auth-blocked", {}).get("status") == "fail",
-          "no default authentication policy blocks Basic: fail (%s)" % checks.get("legacy-auth-blocked"))
+    check(checks.get("legacy-auth-blocked", {}).get("status") == "fail" and "neither security defaults nor"
+          in checks.get("legacy-auth-blocked", {}).get("evidence", ""),
+          "no authentication policy, security defaults or CA policy blocks Basic: fail (%s)"
+          % checks.get("legacy-auth-blocked"))
     check(v.get("result") == "not-compliant", "so the tenant is not compliant (%s)" % v.get("result"))
     ex = t.get("exceptions", [])
     check(len(ex) == 1 and ex[0]["mailbox"] == "scanner-hq@contoso.com" and ex[0]["status"] == "valid" and

@@ -155,6 +155,9 @@ def main():
                 "device = HP LaserJet 4250\ncriticality = critical\nmigration = blocked\n"
                 % (HOSTILE_OWNER, day(40), day(5), day(-3), day(30)))
     env = Env("report-html", register=register)
+    # Security defaults off, no conditional access: legacy authentication
+    # is not blocked, and the verdict has a failing check to show.
+    env.sim.request("POST", "/_sim/tenants/%s/changes" % TENANT_ID, {"changes": [{"security_defaults": False}]})
     # A hostile UPN in the first read of the sign-ins.
     env.sim.add_signins(TENANT_ID, [{"at": "-20m", "count": 2, "every": "1m", "user": HOSTILE, "ip": "192.0.2.66",
                                      "country": "US", "error_code": 0}])
