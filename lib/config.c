@@ -570,7 +570,10 @@ struct cfg_ctx {
 	const char *path;
 	char *dir; /* the config file's directory, for relative paths */
 	struct section_rec *secs;
-	size_t n_secs;
+	size_t n_secs, cap_secs;
+	size_t *sec_slots; /* hash index of secs by label: index + 1, 0 empty */
+	size_t n_slots;
+	size_t cap_tenants; /* of cfg->tenants while loading */
 	ssize_t cur; /* index into secs, -1 when keys are ignored */
 	bool failed;
 	bool oom;
@@ -697,26 +700,67 @@ static void sink_defaults(struct sw_sink_config *s)
 	s->ack_timeout = 120;
 }
 
-/* Add a section record; NULL on OOM. */
+/* FNV-1a of a section label. */
+static uint64_t label_hash(const char *label)
+{
+	uint64_t h = 14695981039346656037u;
+
+	for (const unsigned char *p = (const unsigned char *)label; *p != '\0'; p++)
+		h = (h ^ *p) * 1099511628211u;
+	return h;
+}
+
+/* Put section i in the hash index (open addressing, linear probing). */
+static void section_slot_put(size_t *slots, size_t n_slots, const struct section_rec *secs, size_t i)
+{
+	size_t k = label_hash(secs[i].label) & (n_slots - 1);
+
+	while (slots[k] != 0)
+		k = (k + 1) & (n_slots - 1);
+	slots[k] = i + 1;
+}
+
+/* Add a section record and index it by label; NULL on OOM.  The index
+ * keeps the duplicate check linear in the number of sections (a config
+ * of 10,000 tenants would compare every pair). */
 static struct section_rec *section_add(struct cfg_ctx *x, enum sec_kind kind, const char *type, const char *name,
                                        int line)
 {
-	struct section_rec *secs = realloc(x->secs, (x->n_secs + 1) * sizeof(*secs));
 	struct section_rec *s;
 
-	if (secs == NULL) {
-		x->oom = true;
-		return NULL;
+	if (x->n_secs == x->cap_secs) {
+		size_t cap = x->cap_secs ? 2 * x->cap_secs : 16;
+		struct section_rec *secs = realloc(x->secs, cap * sizeof(*secs));
+		if (secs == NULL) {
+			x->oom = true;
+			return NULL;
+		}
+		x->secs = secs;
+		x->cap_secs = cap;
 	}
-	x->secs = secs;
-	s = &secs[x->n_secs];
+	if (2 * (x->n_secs + 1) > x->n_slots) {
+		size_t n_slots = x->n_slots ? 2 * x->n_slots : 64;
+		size_t *slots = calloc(n_slots, sizeof(*slots));
+		if (slots == NULL) {
+			x->oom = true;
+			return NULL;
+		}
+		for (size_t i = 0; i < x->n_secs; i++)
+			section_slot_put(slots, n_slots, x->secs, i);
+		free(x->sec_slots);
+		x->sec_slots = slots;
+		x->n_slots = n_slots;
+	}
+	s = &x->secs[x->n_secs];
 	memset(s, 0, sizeof(*s));
 	s->kind = kind;
 	s->line = line;
 	if (asprintf(&s->label, "%s%s%s", type, name ? " " : "", name ? name : "") < 0) {
+		s->label = NULL;
 		x->oom = true;
 		return NULL;
 	}
+	section_slot_put(x->sec_slots, x->n_slots, x->secs, x->n_secs);
 	x->n_secs++;
 	return s;
 }
@@ -724,9 +768,11 @@ static struct section_rec *section_add(struct cfg_ctx *x, enum sec_kind kind, co
 /* Find an earlier section of the same kind and name. */
 static const struct section_rec *section_find(struct cfg_ctx *x, const char *label)
 {
-	for (size_t i = 0; i < x->n_secs; i++)
-		if (strcmp(x->secs[i].label, label) == 0)
-			return &x->secs[i];
+	if (x->n_slots == 0)
+		return NULL;
+	for (size_t k = label_hash(label) & (x->n_slots - 1); x->sec_slots[k] != 0; k = (k + 1) & (x->n_slots - 1))
+		if (strcmp(x->secs[x->sec_slots[k] - 1].label, label) == 0)
+			return &x->secs[x->sec_slots[k] - 1];
 	return NULL;
 }
 
@@ -808,12 +854,17 @@ static void cfg_section_cb(void *user, int line, const char *header)
 		return;
 	}
 	if (kind == SEC_TENANT) {
-		struct sw_tenant_config *t = realloc(x->cfg->tenants, (x->cfg->n_tenants + 1) * sizeof(*t));
-		if (t == NULL) {
-			x->oom = true;
-			return;
+		struct sw_tenant_config *t = x->cfg->tenants;
+		if (x->cfg->n_tenants == x->cap_tenants) {
+			size_t cap = x->cap_tenants ? 2 * x->cap_tenants : 8;
+			t = realloc(x->cfg->tenants, cap * sizeof(*t));
+			if (t == NULL) {
+				x->oom = true;
+				return;
+			}
+			x->cfg->tenants = t;
+			x->cap_tenants = cap;
 		}
-		x->cfg->tenants = t;
 		t = &t[x->cfg->n_tenants++];
 		memset(t, 0, sizeof(*t));
 		t->name = cfg_strdup(x, name);
@@ -1706,6 +1757,7 @@ static void tenants_keep_going(struct cfg_ctx *x, size_t diag_from)
 		x->oom = true;
 		return;
 	}
+	c->broken_cap = x->n_tfiles + 1;
 	for (size_t f = 0; f < x->n_tfiles; f++) {
 		struct sw_tenant_file_error *b;
 		if (!x->tfiles[f].bad)
@@ -1715,18 +1767,24 @@ static void tenants_keep_going(struct cfg_ctx *x, size_t diag_from)
 		b->name = x->tfiles[f].name ? cfg_strdup(x, x->tfiles[f].name) : NULL;
 		broken_note(b, x->diag, diag_from, x->tfiles[f].path);
 	}
-	/* The tenant sections' indexes are in file order: compact in place. */
+	/* The tenant sections' indexes are in file order: mark the bad ones
+	 * in one pass over the sections, then compact in place. */
+	bool *bad = calloc(c->n_tenants + 1, sizeof(*bad));
+	if (bad == NULL) {
+		x->oom = true;
+		return;
+	}
+	for (size_t j = 0; j < x->n_secs; j++)
+		if (x->secs[j].kind == SEC_TENANT && x->secs[j].index < c->n_tenants)
+			bad[x->secs[j].index] = x->secs[j].file >= 0 && x->tfiles[x->secs[j].file].bad;
 	for (size_t i = 0; i < c->n_tenants; i++) {
-		bool bad = false;
-		for (size_t j = 0; j < x->n_secs; j++)
-			if (x->secs[j].kind == SEC_TENANT && x->secs[j].index == i)
-				bad = x->secs[j].file >= 0 && x->tfiles[x->secs[j].file].bad;
-		if (bad)
+		if (bad[i])
 			tenant_config_free(&c->tenants[i]);
 		else
 			c->tenants[kept++] = c->tenants[i];
 	}
 	c->n_tenants = kept;
+	free(bad);
 }
 
 /* See config.h. */
@@ -1794,6 +1852,47 @@ int sw_config_adopt_tenant(struct sw_config *c, struct sw_tenant_config *from)
 	c->tenants[c->n_tenants++] = *from;
 	memset(from, 0, sizeof(*from));
 	return 0;
+}
+
+/* See config.h. */
+int sw_config_tenant_break(struct sw_config *c, size_t i, const char *file, int line, const char *text)
+{
+	struct sw_tenant_file_error *b;
+
+	if (i >= c->n_tenants || c->tenants[i].name == NULL)
+		return -EINVAL;
+	if (c->n_broken == c->broken_cap) {
+		size_t cap = c->broken_cap ? 2 * c->broken_cap : 8;
+		b = realloc(c->broken, cap * sizeof(*b));
+		if (b == NULL)
+			return -ENOMEM;
+		c->broken = b;
+		c->broken_cap = cap;
+	}
+	b = &c->broken[c->n_broken];
+	memset(b, 0, sizeof(*b));
+	b->file = strdup(file);
+	if (b->file == NULL)
+		return -ENOMEM;
+	b->name = c->tenants[i].name;
+	c->tenants[i].name = NULL;
+	b->line = line;
+	b->exceptions = true;
+	snprintf(b->text, sizeof(b->text), "%s", text);
+	c->n_broken++;
+	tenant_config_free(&c->tenants[i]);
+	return 0;
+}
+
+/* See config.h. */
+void sw_config_tenants_compact(struct sw_config *c)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < c->n_tenants; i++)
+		if (c->tenants[i].name != NULL)
+			c->tenants[kept++] = c->tenants[i];
+	c->n_tenants = kept;
 }
 
 /* Parse and validate smtpwatch.conf (see config.h). */
@@ -1873,6 +1972,7 @@ out:
 	for (size_t i = 0; i < x.n_secs; i++)
 		free(x.secs[i].label);
 	free(x.secs);
+	free(x.sec_slots);
 	free(x.dir);
 	for (size_t i = 0; i < x.n_tfiles; i++) {
 		free(x.tfiles[i].path);

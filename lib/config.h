@@ -207,18 +207,20 @@ struct sw_sink_config {
 
 /* A tenants_dir file that did not load (sw_config_load2 with
  * SW_CONFIG_KEEP_GOING): its first problem; name is the tenant it names
- * (NULL when the file got that far). */
+ * (NULL when the file got that far).  With exceptions set, file is the
+ * tenant's exception register instead (sw_config_tenant_break). */
 struct sw_tenant_file_error {
 	char *file;
 	char *name;
 	int line;
+	bool exceptions;
 	char text[sizeof(((struct sw_error *)0)->text)];
 };
 
 struct sw_config {
 	char *path;
-	struct sw_tenant_file_error *broken; /* SW_CONFIG_KEEP_GOING only */
-	size_t n_broken;
+	struct sw_tenant_file_error *broken; /* SW_CONFIG_KEEP_GOING, sw_config_tenant_break */
+	size_t n_broken, broken_cap;
 	struct sw_daemon_config daemon;
 	struct sw_rules_config rules;
 	struct sw_tenant_config *tenants;
@@ -245,6 +247,16 @@ bool sw_tenant_config_equal(const struct sw_tenant_config *a, const struct sw_te
 /* Move tenant *from (of another config) into c as its last tenant (from is
  * zeroed).  0 or -ENOMEM. */
 int sw_config_adopt_tenant(struct sw_config *c, struct sw_tenant_config *from);
+/* Tenant i's exception register does not load (the caller loads
+ * registers): leave the tenant out, as a broken tenants_dir file's, and
+ * list it in c->broken with the register's file and first problem (a
+ * reload keeps that tenant's running config and register).  The tenant
+ * stays in c->tenants with its name NULL until sw_config_tenants_compact.
+ * 0 or -ENOMEM. */
+int sw_config_tenant_break(struct sw_config *c, size_t i, const char *file, int line, const char *text);
+/* Drop the tenants sw_config_tenant_break left out, keeping the order of
+ * the others (one pass). */
+void sw_config_tenants_compact(struct sw_config *c);
 void sw_config_free(struct sw_config *c);
 
 /* Write c as smtpwatch.conf (INI, one section per [daemon], [rules],

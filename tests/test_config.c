@@ -1234,6 +1234,77 @@ START_TEST(tenants_dir_keep_going)
 }
 END_TEST
 
+/* 3,000 tenants and sinks in the main file: every duplicate among them
+ * is reported against its first (the label index, issue 22 #3), and the
+ * tenants keep their file order. */
+START_TEST(many_sections_duplicates_found)
+{
+	size_t cap = 3000 * 64 + 4096, len = 0;
+	char *text = malloc(cap);
+
+	ck_assert_ptr_nonnull(text);
+	len += (size_t)snprintf(text + len, cap - len, "[daemon]\n[tenant-defaults]\n"
+	                        "client_id = 11111111-2222-3333-4444-555555555555\nclient_secret_file = contoso.secret\n");
+	for (int i = 0; i < 3000; i++)
+		len += (size_t)snprintf(text + len, cap - len, "[tenant t%04d]\ntenant_id = t%d\n", i, i);
+	/* lines: [daemon] 1, the defaults 2-4, tenant i at 5 + 2i */
+	size_t len_good = len;
+	len += (size_t)snprintf(text + len, cap - len, "[tenant t0000]\ntenant_id = again\n"); /* line 6005 */
+	len += (size_t)snprintf(text + len, cap - len, "[tenant t2999]\ntenant_id = again\n"); /* line 6007 */
+	len += (size_t)snprintf(text + len, cap - len, "[tenant t1500]\ntenant_id = again\n"); /* line 6009 */
+	len += (size_t)snprintf(text + len, cap - len, "[daemon]\n");                           /* line 6011 */
+	write_file("smtpwatch.conf", text, 0644);
+	ck_assert_int_eq(sw_config_load2(conf, SW_CONFIG_KEEP_GOING, &cfg, &diag), -EINVAL);
+	ck_assert_uint_eq(diag.n_errors, 4);
+	ck_assert_msg(has_error(6005, "duplicate section [tenant t0000] (first at line 5)"), "got:%s", diag_text());
+	ck_assert_msg(has_error(6007, "duplicate section [tenant t2999] (first at line 6003)"), "got:%s", diag_text());
+	ck_assert_msg(has_error(6009, "duplicate section [tenant t1500] (first at line 3005)"), "got:%s", diag_text());
+	ck_assert_msg(has_error(6011, "duplicate section [daemon] (first at line 1)"), "got:%s", diag_text());
+	/* Without the duplicates it loads, in order. */
+	sw_diag_clear(&diag);
+	text[len_good] = '\0';
+	write_file("smtpwatch.conf", text, 0644);
+	free(text);
+	ck_assert_msg(sw_config_load2(conf, 0, &cfg, &diag) == 0, "got:%s", diag_text());
+	ck_assert_uint_eq(cfg->n_tenants, 3000);
+	for (size_t i = 0; i < cfg->n_tenants; i++) {
+		char want[32];
+		snprintf(want, sizeof(want), "t%04u", (unsigned)i);
+		ck_assert_str_eq(cfg->tenants[i].name, want);
+	}
+}
+END_TEST
+
+/* A tenant whose register does not load is left out and listed broken
+ * (the daemon loads registers); the others keep their order. */
+START_TEST(tenant_break_and_compact)
+{
+	write_file("smtpwatch.conf", "[tenant-defaults]\nclient_id = 11111111-2222-3333-4444-555555555555\n"
+	           "client_secret_file = contoso.secret\n[tenant a]\ntenant_id = a\n[tenant b]\ntenant_id = b\n[tenant c]\ntenant_id = c\n"
+	           "[tenant d]\ntenant_id = d\n", 0644);
+	ck_assert_msg(sw_config_load2(conf, SW_CONFIG_KEEP_GOING, &cfg, &diag) == 0, "got:%s", diag_text());
+	ck_assert_uint_eq(cfg->n_broken, 0);
+	ck_assert_int_eq(sw_config_tenant_break(cfg, 1, "/etc/x/b.conf", 7, "expires: invalid date"), 0);
+	ck_assert_int_eq(sw_config_tenant_break(cfg, 3, "/etc/x/d.conf", 2, "allowed_ips: bad"), 0);
+	ck_assert_int_eq(sw_config_tenant_break(cfg, 3, "/etc/x/d.conf", 2, "twice"), -EINVAL);
+	ck_assert_int_eq(sw_config_tenant_break(cfg, 9, "/etc/x/z.conf", 2, "none"), -EINVAL);
+	sw_config_tenants_compact(cfg);
+	ck_assert_uint_eq(cfg->n_tenants, 2);
+	ck_assert_str_eq(cfg->tenants[0].name, "a");
+	ck_assert_str_eq(cfg->tenants[1].name, "c");
+	ck_assert_str_eq(cfg->tenants[1].tenant_id, "c");
+	ck_assert_uint_eq(cfg->n_broken, 2);
+	ck_assert_str_eq(cfg->broken[0].name, "b");
+	ck_assert_str_eq(cfg->broken[0].file, "/etc/x/b.conf");
+	ck_assert_int_eq(cfg->broken[0].line, 7);
+	ck_assert(cfg->broken[0].exceptions);
+	ck_assert_str_eq(cfg->broken[0].text, "expires: invalid date");
+	ck_assert_str_eq(cfg->broken[1].name, "d");
+	ck_assert_ptr_null(sw_config_tenant(cfg, "b"));
+	ck_assert_ptr_nonnull(sw_config_tenant(cfg, "c"));
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -1268,6 +1339,8 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, tenants_dir_errors_name_file_and_line);
 	tcase_add_test(tc, tenants_dir_duplicates_name_both_places);
 	tcase_add_test(tc, tenants_dir_keep_going);
+	tcase_add_test(tc, many_sections_duplicates_found);
+	tcase_add_test(tc, tenant_break_and_compact);
 	suite_add_tcase(s, tc);
 	return s;
 }
