@@ -75,14 +75,18 @@ static void print_diag(const struct sw_diag *diag)
 	}
 }
 
-/* See smtpwatchd_internal.h. */
+/* The config and each tenant's register.  SW_CONFIG_KEEP_GOING (a
+ * reload): a tenant whose register does not load is left out like the
+ * tenant of a broken tenants_dir file (listed in cfg->broken, its
+ * problems in diag), so the reload keeps its running register; without
+ * it any problem fails the load. */
 static struct sw_config *load_config(const char *path, unsigned flags, struct sw_register ***ret_regs,
                                      struct sw_diag *diag)
 {
 	struct sw_config *cfg = NULL;
 	struct sw_register **regs = NULL;
 	int64_t now = daemon_now();
-	bool bad = false;
+	bool bad = false, dropped = false;
 
 	if (sw_config_load2(path, flags, &cfg, diag) < 0)
 		return NULL;
@@ -91,10 +95,24 @@ static struct sw_config *load_config(const char *path, unsigned flags, struct sw
 		sw_config_free(cfg);
 		return NULL;
 	}
-	for (size_t i = 0; i < cfg->n_tenants; i++) {
-		if (sw_register_load(cfg->tenants[i].exceptions, cfg->rules.max_exception_lifetime, now, &regs[i],
-		                     diag) < 0)
+	for (size_t i = 0; i < cfg->n_tenants && !bad; i++) {
+		size_t from = diag ? diag->n : 0;
+		int r = sw_register_load(cfg->tenants[i].exceptions, cfg->rules.max_exception_lifetime, now, &regs[i],
+		                         diag);
+		if (r >= 0)
+			continue;
+		if (!(flags & SW_CONFIG_KEEP_GOING) || r == -ENOMEM) {
 			bad = true;
+			continue;
+		}
+		const struct sw_error *e = NULL;
+		for (size_t k = from; diag != NULL && k < diag->n && e == NULL; k++)
+			if (!diag->items[k].warning)
+				e = &diag->items[k];
+		if (sw_config_tenant_break(cfg, i, cfg->tenants[i].exceptions, e ? e->line : 0,
+		                           e ? e->text : "does not load (smtpwatchd --check-config)") < 0)
+			bad = true;
+		dropped = true;
 	}
 	if (bad) {
 		for (size_t i = 0; i < cfg->n_tenants; i++)
@@ -102,6 +120,14 @@ static struct sw_config *load_config(const char *path, unsigned flags, struct sw
 		free(regs);
 		sw_config_free(cfg);
 		return NULL;
+	}
+	if (dropped) {
+		/* regs[] follows cfg->tenants: compact both alike. */
+		size_t kept = 0;
+		for (size_t i = 0; i < cfg->n_tenants; i++)
+			if (cfg->tenants[i].name != NULL)
+				regs[kept++] = regs[i];
+		sw_config_tenants_compact(cfg);
 	}
 	*ret_regs = regs;
 	return cfg;
@@ -635,7 +661,7 @@ json_t *daemon_status(struct daemon *d)
 	return doc;
 }
 
-/* Tenant names in order, for lookups by name in O(log n) at reload (a
+/* Tenant names (or files) in order, for lookups in O(log n) at reload (a
  * reload of 10,000 tenants would spend seconds comparing every pair). */
 struct name_idx {
 	const char *name;
@@ -647,27 +673,47 @@ static int name_idx_cmp(const void *a, const void *b)
 	return strcmp(((const struct name_idx *)a)->name, ((const struct name_idx *)b)->name);
 }
 
-/* The index in c->tenants of name, or -1. */
+/* The index i of name in the sorted v, or -1. */
 static ssize_t name_find(const struct name_idx *v, size_t n, const char *name)
 {
 	struct name_idx key = {.name = name};
-	const struct name_idx *hit = n > 0 ? bsearch(&key, v, n, sizeof(*v), name_idx_cmp) : NULL;
+	const struct name_idx *hit = n > 0 && name != NULL ? bsearch(&key, v, n, sizeof(*v), name_idx_cmp) : NULL;
 
 	return hit ? (ssize_t)hit->i : -1;
 }
 
+/* The running tenants by name and by tenants_dir file (NULL on OOM). */
+static struct name_idx *running_index(struct daemon *d, bool by_file, size_t *ret_n)
+{
+	struct name_idx *v = calloc(d->n_tenants + 1, sizeof(*v));
+	size_t n = 0;
+
+	if (v == NULL)
+		return NULL;
+	for (size_t j = 0; j < d->n_tenants; j++) {
+		const char *key = by_file ? d->tenants[j]->cfg->file : d->tenants[j]->cfg->name;
+		if (key != NULL)
+			v[n++] = (struct name_idx){.name = key, .i = j};
+	}
+	qsort(v, n, sizeof(*v), name_idx_cmp);
+	*ret_n = n;
+	return v;
+}
+
 /* Move the new config in: a tenant whose config (and register file) did
  * not change keeps its runtime (schedules, token, runs in flight); a
- * tenant of a tenants_dir file that no longer loads keeps its running
- * config; the others are built anew, the removed ones freed.  Takes cfg
- * and *regs. */
+ * tenant of a tenants_dir file that no longer loads, or whose exception
+ * register no longer loads, keeps its running config and register; the
+ * others are built anew, the removed ones freed.  Takes cfg and *regs.
+ * Every lookup goes through a sorted index: O(n log n) in tenants. */
 static int tenants_reconcile(struct daemon *d, struct sw_config *cfg, struct sw_register ***pregs)
 {
 	struct sw_config *old = d->cfg;
 	struct sw_register **regs = *pregs;
 	struct tenant **keep = calloc(old->n_tenants + cfg->n_broken + 1, sizeof(*keep));
 	struct tenant **tenants;
-	struct name_idx *byname = NULL;
+	struct name_idx *byname = NULL, *run_byname = NULL, *run_byfile = NULL;
+	size_t n_new = cfg->n_tenants, n_run_byname = 0, n_run_byfile = 0;
 	bool *known = NULL; /* new tenant i had a runtime before */
 	int r = 0;
 
@@ -676,21 +722,36 @@ static int tenants_reconcile(struct daemon *d, struct sw_config *cfg, struct sw_
 		goto oom;
 	for (size_t j = 0; j < d->n_tenants; j++)
 		d->tenants[j]->kept = false;
-	/* A broken file's tenant keeps the config it runs with. */
+	byname = calloc(cfg->n_tenants + 1, sizeof(*byname));
+	known = calloc(cfg->n_tenants + cfg->n_broken + 1, sizeof(*known));
+	run_byname = running_index(d, false, &n_run_byname);
+	run_byfile = running_index(d, true, &n_run_byfile);
+	if (byname == NULL || known == NULL || run_byname == NULL || run_byfile == NULL)
+		goto oom;
+	for (size_t i = 0; i < n_new; i++)
+		byname[i] = (struct name_idx){.name = cfg->tenants[i].name, .i = i};
+	qsort(byname, n_new, sizeof(*byname), name_idx_cmp);
+	/* A broken file's tenant keeps the config it runs with: the tenant
+	 * that ran from that file, unless its name loads from elsewhere now;
+	 * a broken register's tenant keeps its config and register. */
 	for (size_t b = 0; b < cfg->n_broken; b++) {
 		const struct sw_tenant_file_error *e = &cfg->broken[b];
 		struct tenant *t = NULL;
-		for (size_t j = 0; j < d->n_tenants && t == NULL; j++)
-			if (!d->tenants[j]->kept && d->tenants[j]->cfg->file != NULL && strcmp(d->tenants[j]->cfg->file, e->file) == 0 &&
-			    sw_config_tenant(cfg, d->tenants[j]->cfg->name) == NULL)
-				t = d->tenants[j];
+		ssize_t j = e->exceptions ? name_find(run_byname, n_run_byname, e->name)
+		                          : name_find(run_byfile, n_run_byfile, e->file);
+		if (j >= 0 && !d->tenants[j]->kept && name_find(byname, n_new, d->tenants[j]->cfg->name) < 0)
+			t = d->tenants[j];
 		if (t == NULL) {
-			log_err("reload: %s:%d: %s; %s not loaded", e->file, e->line, e->text,
-			        e->name ? "its tenant is" : "the file is");
+			if (e->exceptions)
+				log_err("reload: %s:%d: %s; tenant %s not loaded (its exception register does not load)",
+				        e->file, e->line, e->text, e->name);
+			else
+				log_err("reload: %s:%d: %s; %s not loaded", e->file, e->line, e->text,
+				        e->name ? "its tenant is" : "the file is");
 			continue;
 		}
-		log_err("reload: %s:%d: %s; tenant %s keeps its running configuration", e->file, e->line, e->text,
-		        t->cfg->name);
+		log_err("reload: %s:%d: %s; tenant %s keeps its running configuration%s", e->file, e->line, e->text,
+		        t->cfg->name, e->exceptions ? " and exception register" : "");
 		struct sw_register **nr = realloc(regs, (cfg->n_tenants + 2) * sizeof(*nr));
 		if (nr == NULL)
 			goto oom;
@@ -700,26 +761,18 @@ static int tenants_reconcile(struct daemon *d, struct sw_config *cfg, struct sw_
 		if (sw_config_adopt_tenant(cfg, (struct sw_tenant_config *)t->cfg) < 0)
 			goto oom;
 		keep[cfg->n_tenants - 1] = t;
-		t->kept = true;
-		t->cfg = NULL; /* pointed into old (now zeroed): set below */
+		t->kept = true; /* t->cfg: its slot in old, zeroed; set below */
 	}
 	/* Unchanged tenants keep their runtime ([rules] decides how registers
 	 * load: a change there rebuilds every tenant). */
-	byname = calloc(cfg->n_tenants + 1, sizeof(*byname));
-	known = calloc(cfg->n_tenants + 1, sizeof(*known));
 	tenants = calloc(cfg->n_tenants + 1, sizeof(*tenants));
-	if (byname == NULL || known == NULL || tenants == NULL) {
-		free(tenants);
+	if (tenants == NULL)
 		goto oom;
-	}
-	for (size_t i = 0; i < cfg->n_tenants; i++)
-		byname[i] = (struct name_idx){.name = cfg->tenants[i].name, .i = i};
-	qsort(byname, cfg->n_tenants, sizeof(*byname), name_idx_cmp);
 	bool rules_same = memcmp(&old->rules, &cfg->rules, sizeof(cfg->rules)) == 0;
 	for (size_t j = 0; j < d->n_tenants; j++) {
 		struct tenant *t = d->tenants[j];
 		char stamp[sizeof(t->reg_stamp)];
-		ssize_t i = t->kept ? -1 : name_find(byname, cfg->n_tenants, t->cfg->name);
+		ssize_t i = t->kept ? -1 : name_find(byname, n_new, t->cfg->name);
 		if (i < 0 || keep[i] != NULL)
 			continue;
 		known[i] = true;
@@ -734,9 +787,8 @@ static int tenants_reconcile(struct daemon *d, struct sw_config *cfg, struct sw_
 	for (size_t j = 0; j < d->n_tenants; j++)
 		if (!d->tenants[j]->kept) {
 			log_info("reload: tenant %s %s", d->tenants[j]->cfg->name,
-			         name_find(byname, cfg->n_tenants, d->tenants[j]->cfg->name) >= 0
-			                 ? "changed: restarting its sources"
-			                 : "removed");
+			         name_find(byname, n_new, d->tenants[j]->cfg->name) >= 0 ? "changed: restarting its sources"
+			                                                                   : "removed");
 			tenant_free(d->tenants[j]);
 		}
 	free(d->tenants);
@@ -767,12 +819,22 @@ static int tenants_reconcile(struct daemon *d, struct sw_config *cfg, struct sw_
 	free(regs);
 	free(keep);
 	free(byname);
+	free(run_byname);
+	free(run_byfile);
 	free(known);
 	return r;
 oom:
-	/* Nothing was freed yet: the running config stays whole. */
+	/* Nothing was freed yet: the running config stays whole once a
+	 * tenant adopted into cfg is back in its slot of old. */
+	for (size_t i = n_new; keep != NULL && i < cfg->n_tenants; i++)
+		if (keep[i] != NULL) {
+			*(struct sw_tenant_config *)keep[i]->cfg = cfg->tenants[i];
+			memset(&cfg->tenants[i], 0, sizeof(cfg->tenants[i]));
+		}
 	free(keep);
 	free(byname);
+	free(run_byname);
+	free(run_byfile);
 	free(known);
 	for (size_t i = 0; regs != NULL && i < cfg->n_tenants; i++)
 		sw_register_free(regs[i]);
@@ -780,23 +842,46 @@ oom:
 	return -ENOMEM;
 }
 
-/* A tenants_dir file that does not load: source-unhealthy (subject
- * "config") for its tenant, naming the file and line; resolved once its
- * tenant loads again. */
-static void tenant_files_alert(struct daemon *d)
+/* The tenants (or "-" for a file that names none) of c's broken files,
+ * copied (NULL on OOM or none). */
+static char **broken_names(const struct sw_config *c, size_t *ret_n)
+{
+	char **v = calloc(c->n_broken + 1, sizeof(*v));
+
+	*ret_n = 0;
+	for (size_t b = 0; v != NULL && b < c->n_broken; b++)
+		if ((v[*ret_n] = strdup(c->broken[b].name ? c->broken[b].name : "-")) != NULL)
+			(*ret_n)++;
+	return v;
+}
+
+/* A tenants_dir file, or a tenant's exception register, that does not
+ * load: source-unhealthy (subject "config") for its tenant, naming the
+ * file and line; resolved once its tenant loads again, or once it is no
+ * longer configured (was_broken: the tenants the last reload alerted). */
+static void tenant_files_alert(struct daemon *d, char **was_broken, size_t n_was)
 {
 	const struct sw_config *cfg = d->cfg;
 	int64_t now = daemon_now();
-	int r = sw_store_begin(d->store);
+	struct name_idx *broken = calloc(cfg->n_broken + 1, sizeof(*broken)), *run = NULL;
+	size_t n_broken = 0, n_run = 0;
+	int r = broken != NULL ? sw_store_begin(d->store) : -ENOMEM;
 
+	if (r >= 0 && (run = running_index(d, false, &n_run)) == NULL)
+		r = -ENOMEM;
 	for (size_t b = 0; r >= 0 && b < cfg->n_broken; b++) {
 		const struct sw_tenant_file_error *e = &cfg->broken[b];
 		char summary[768], remediation[512];
 		struct sw_condition c = {0};
-		bool running = e->name != NULL && daemon_tenant(d, e->name) != NULL;
+		bool running = name_find(run, n_run, e->name) >= 0;
 		json_t *ev = json_pack("{s:s,s:i,s:s}", "file", e->file, "line", e->line, "error", e->text);
-		snprintf(summary, sizeof(summary), "tenant file %s:%d: %s; %s", e->file, e->line, e->text,
-		         running ? "the tenant keeps its running configuration" : "the tenant is not loaded");
+		if (e->exceptions)
+			snprintf(summary, sizeof(summary), "exception register %s:%d: %s; %s", e->file, e->line, e->text,
+			         running ? "the tenant keeps its running configuration and register"
+			                 : "the tenant is not loaded");
+		else
+			snprintf(summary, sizeof(summary), "tenant file %s:%d: %s; %s", e->file, e->line, e->text,
+			         running ? "the tenant keeps its running configuration" : "the tenant is not loaded");
 		snprintf(remediation, sizeof(remediation),
 		         "smtpwatchd --check-config -c %s names every problem; fix the file and smtpwatchctl reload",
 		         d->config_path);
@@ -812,20 +897,31 @@ static void tenant_files_alert(struct daemon *d)
 		c.evidence = ev;
 		r = ev ? sw_lifecycle_fire(d->store, cfg, &c, now, NULL) : -ENOMEM;
 		json_decref(ev);
+		if (e->name != NULL)
+			broken[n_broken++] = (struct name_idx){.name = e->name, .i = b};
 	}
-	for (size_t i = 0; r >= 0 && i < d->n_tenants; i++) {
-		bool broken = false;
-		for (size_t b = 0; b < cfg->n_broken; b++)
-			broken = broken || (cfg->broken[b].name && strcmp(cfg->broken[b].name, d->tenants[i]->cfg->name) == 0);
-		if (!broken)
+	qsort(broken, n_broken, sizeof(*broken), name_idx_cmp);
+	for (size_t i = 0; r >= 0 && i < d->n_tenants; i++)
+		if (name_find(broken, n_broken, d->tenants[i]->cfg->name) < 0)
 			r = sw_lifecycle_resolve(d->store, cfg, SW_RULE_SOURCE_UNHEALTHY, d->tenants[i]->cfg->name, "config", now);
-	}
+	/* A broken tenant since removed (or a nameless file since fixed or
+	 * removed): nothing is wrong with the config any more. */
+	bool nameless = false;
+	for (size_t b = 0; b < cfg->n_broken; b++)
+		nameless = nameless || cfg->broken[b].name == NULL;
+	for (size_t k = 0; r >= 0 && k < n_was; k++)
+		if (strcmp(was_broken[k], "-") == 0 ? !nameless
+		                                    : name_find(broken, n_broken, was_broken[k]) < 0 &&
+		                                              name_find(run, n_run, was_broken[k]) < 0)
+			r = sw_lifecycle_resolve(d->store, cfg, SW_RULE_SOURCE_UNHEALTHY, was_broken[k], "config", now);
 	if (r >= 0)
 		r = sw_store_commit(d->store);
 	if (r < 0) {
 		sw_store_rollback(d->store);
-		log_err("reload: the tenant file alerts failed: %s", sw_store_errmsg(d->store));
+		log_err("reload: the tenant file alerts failed: %s", r == -ENOMEM ? strerror(ENOMEM) : sw_store_errmsg(d->store));
 	}
+	free(broken);
+	free(run);
 }
 
 /* See smtpwatchd.h.  The new config replaces the old only when it loads
@@ -861,25 +957,42 @@ int daemon_reload(struct daemon *d, char *why, size_t n)
 		(diag.items[i].warning ? log_warn : log_err)("%s:%d: %s", diag.items[i].source, diag.items[i].line,
 		                                             diag.items[i].text);
 	sw_diag_clear(&diag);
+	size_t n_was = 0;
+	char **was_broken = broken_names(d->cfg, &n_was);
 	deliver_free(d->deliver);
 	d->deliver = NULL;
 	int r = tenants_reconcile(d, cfg, &regs);
 	if (r >= 0)
 		r = http_set_proxy(d->http, cfg->daemon.proxy);
 	d->deliver = deliver_new(d);
+	if (r >= 0 && d->deliver != NULL) {
+		for (size_t i = 0; i < d->n_tenants; i++)
+			if (!d->tenants[i]->kept)
+				tenant_start(d, i, false);
+		tenant_files_alert(d, was_broken, n_was);
+	}
+	for (size_t k = 0; k < n_was; k++)
+		free(was_broken[k]);
+	free(was_broken);
 	if (r < 0 || d->deliver == NULL) {
 		snprintf(why, n, "out of memory while applying the new configuration");
 		log_err("reload: %s", why);
 		return -ENOMEM;
 	}
-	for (size_t i = 0; i < d->n_tenants; i++)
-		if (!d->tenants[i]->kept)
-			tenant_start(d, i, false);
-	tenant_files_alert(d);
 	if (cfg->n_broken > 0) {
 		const struct sw_tenant_file_error *e = &cfg->broken[0];
-		snprintf(why, n, "%s:%d: %s (%zu tenant file%s not loaded: smtpwatchd --check-config)", e->file, e->line,
-		         e->text, cfg->n_broken, cfg->n_broken == 1 ? "" : "s");
+		size_t regs_bad = 0;
+		char what[96];
+		for (size_t b = 0; b < cfg->n_broken; b++)
+			regs_bad += cfg->broken[b].exceptions;
+		if (regs_bad == 0 || regs_bad == cfg->n_broken)
+			snprintf(what, sizeof(what), "%zu %s%s", cfg->n_broken, regs_bad ? "exception register" : "tenant file",
+			         cfg->n_broken == 1 ? "" : "s");
+		else
+			snprintf(what, sizeof(what), "%zu tenant file%s and %zu exception register%s",
+			         cfg->n_broken - regs_bad, cfg->n_broken - regs_bad == 1 ? "" : "s", regs_bad,
+			         regs_bad == 1 ? "" : "s");
+		snprintf(why, n, "%s:%d: %s (%s not loaded: smtpwatchd --check-config)", e->file, e->line, e->text, what);
 		files_failed = true;
 	}
 	deliver_kick(d->deliver);

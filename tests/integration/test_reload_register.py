@@ -1,0 +1,159 @@
+"""A broken exception register on reload (issue 22 #3): like a broken
+tenant file, it does not refuse the whole reload.  Its tenant keeps its
+running config and register (what `exceptions` lists, its schedule), a
+config alert names the register's file and line, and the other tenants'
+changes apply in the same reload.  A new tenant whose register is broken
+is not loaded.  Fixed, the new register applies and the alert resolves; a broken
+tenant's alert resolves when its file is removed.
+The real daemon against the simulator."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import CLIENT_ID, SMTPWATCHD, Env, check, finish, wait_for  # noqa: E402
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def entry(mailbox, days=40):
+    return ("[exception %s]\nowner = facilities@contoso.com\njustification = MFP scan-to-mail\nticket = CHG-1\n"
+            "expires = %s\n" % (mailbox, time.strftime("%Y-%m-%d", time.gmtime(time.time() + days * 86400))))
+
+
+def registered(env, tenant):
+    rc, ex = env.ctl("exceptions", "--tenant", tenant)
+    return sorted(r["mailbox"] for r in ex["exceptions"] if r.get("registered")) if rc == 0 else None
+
+
+def next_runs(env, name):
+    s = env.status() or {"tenants": {}}
+    return {src: s["tenants"].get(name, {}).get("sources", {}).get(src, {}).get("next_run")
+            for src in ("signins", "exchange", "policies")}
+
+
+def config_alerts(env, tenant, status="firing"):
+    rc, a = env.ctl("alerts", "--all")
+    items = a if isinstance(a, list) else (a or {}).get("alerts", []) if rc == 0 else []
+    return [x for x in items if x.get("rule") == "source-unhealthy" and x.get("tenant") == tenant
+            and x.get("subject") == "config" and x.get("status", "firing") == status]
+
+
+def main():
+    env = Env("reloadreg", scenario="tenants.json", register=entry("scanner-hq@contoso.com"))
+    tdir = os.path.join(env.dir, "tenants.d")
+    os.mkdir(tdir)
+    fab_secret = os.path.join(env.dir, "fabrikam.secret")
+    write(fab_secret, "sim-secret-fabrikam\n")
+    os.chmod(fab_secret, 0o600)
+    fab_reg = os.path.join(env.dir, "exceptions-fabrikam.conf")
+    write(fab_reg, entry("mfp@fabrikam.com").replace("contoso", "fabrikam"))
+    # contoso in the main config (the Env's), fabrikam in a tenants_dir file.
+    conf = open(env.conf).read().replace("[daemon]\n", "[daemon]\ntenants_dir = tenants.d\n", 1)
+    write(env.conf, conf)
+    fab = os.path.join(tdir, "fabrikam.conf")
+    fab_text = ("[tenant fabrikam]\ntenant_id = fabrikam.onmicrosoft.com\n"
+                "client_id = 22222222-2222-2222-2222-222222222222\nclient_secret_file = %s\nlogin_url = %s\n"
+                "graph_url = %s\nexchange_url = %s\nsignins_interval = 1h\ninitial_backfill = 1d\nexceptions = %s\n"
+                % (fab_secret, env.sim.url, env.sim.url, env.sim.url, fab_reg))
+    write(fab, fab_text)
+    try:
+        env.start_daemon()
+
+        def settled():
+            s = env.status() or {"tenants": {}}
+            return all(v for n in ("contoso", "fabrikam") for v in next_runs(env, n).values()) and all(
+                s["tenants"].get(n, {}).get("sources", {}).get("policies", {}).get("runs", 0) >= 2
+                for n in ("contoso", "fabrikam"))
+        ok = wait_for(settled, timeout=60, what="both tenants settled")
+        check(bool(ok), "both tenants run and settle")
+        check(registered(env, "contoso") == ["scanner-hq@contoso.com"], "contoso's register is loaded (%s)"
+              % registered(env, "contoso"))
+        before = next_runs(env, "contoso")
+
+        # contoso's register broken at line 10 (a second entry's expires),
+        # and in the same reload fabrikam's file changes and a tenant is
+        # added: the reload goes through for them.
+        write(env.register, entry("scanner-hq@contoso.com") + entry("printer@contoso.com").replace(
+            "expires = ", "expires = soon; was ", 1))
+        p = subprocess.run([SMTPWATCHD, "-t", "-c", env.conf], capture_output=True, text=True, timeout=60)
+        check(p.returncode == 1 and "%s:10:" % env.register in p.stderr,
+              "--check-config names the register's file and line (%d: %s)" % (p.returncode, p.stderr.strip()))
+        write(fab, fab_text + "signins_lookback = 1h\n")
+        write(os.path.join(tdir, "second.conf"),
+              "[tenant second]\ntenant_id = contoso.onmicrosoft.com\nclient_id = %s\nclient_secret_file = %s\n"
+              "login_url = %s\ngraph_url = %s\nexchange_url = %s\nsignins_interval = 1h\ninitial_backfill = 1d\n"
+              % (CLIENT_ID, env.secret, env.sim.url, env.sim.url, env.sim.url))
+        rc, out = env.ctl("reload")
+        check(rc == 0 and "%s:10:" % env.register in json.dumps(out) and "exception register" in json.dumps(out),
+              "smtpwatchctl reload applies and warns of the register's file and line (%d: %s)" % (rc, out))
+        check(env.daemon.poll() is None, "the daemon keeps running")
+        log = env.log_text()
+        check("tenant contoso keeps its running configuration and exception register" in log,
+              "the log says contoso keeps its running config and register")
+        check("reload refused" not in log, "the reload is not refused")
+        s = env.status() or {"tenants": {}}
+        check(set(s["tenants"]) == {"contoso", "fabrikam", "second"}, "every tenant runs, the added one too (%s)"
+              % sorted(s["tenants"]))
+        check("tenant fabrikam changed" in log, "fabrikam's changed file applied in the same reload")
+        check(registered(env, "contoso") == ["scanner-hq@contoso.com"],
+              "contoso keeps its previous register (%s)" % registered(env, "contoso"))
+        check(next_runs(env, "contoso") == before, "contoso's schedule did not move (%s -> %s)"
+              % (before, next_runs(env, "contoso")))
+        got = wait_for(lambda: config_alerts(env, "contoso"), timeout=20, what="the config alert")
+        check(bool(got) and "%s:10:" % env.register in json.dumps(got[0]) and "exception register" in
+              got[0].get("summary", ""), "a source-unhealthy alert (subject config) names the register's file and "
+              "line (%s)" % (got[:1],))
+        hooked = wait_for(lambda: [h for h in env.sim.hooks("soc") if "exceptions-contoso.conf:10" in h["body"]],
+                          timeout=30, what="the alert at the sink")
+        check(bool(hooked), "it reaches the sinks")
+        check(not config_alerts(env, "fabrikam") and not config_alerts(env, "second"),
+              "no config alert for the tenants that loaded")
+
+        # A new tenant whose register is broken is not loaded.
+        third_reg = os.path.join(env.dir, "exceptions-third.conf")
+        write(third_reg, entry("x@contoso.com") + "allowed_ips = 203.0.113.0/99\n")
+        write(os.path.join(tdir, "third.conf"),
+              "[tenant third]\ntenant_id = contoso.onmicrosoft.com\nclient_id = %s\nclient_secret_file = %s\n"
+              "login_url = %s\ngraph_url = %s\nexchange_url = %s\nsignins_interval = 1h\nexceptions = %s\n"
+              % (CLIENT_ID, env.secret, env.sim.url, env.sim.url, env.sim.url, third_reg))
+        env.daemon.send_signal(signal.SIGHUP)
+        ok = wait_for(lambda: "tenant third not loaded" in env.log_text(), timeout=30, what="third not loaded")
+        check(bool(ok), "a new tenant with a broken register is not loaded, and the log says why")
+        s = env.status() or {"tenants": {}}
+        check(set(s["tenants"]) == {"contoso", "fabrikam", "second"}, "the others still run (%s)"
+              % sorted(s["tenants"]))
+        got = wait_for(lambda: config_alerts(env, "third"), timeout=20, what="third's config alert")
+        check(bool(got) and "%s:6:" % third_reg in json.dumps(got[0]) and "not loaded" in got[0].get("summary", ""),
+              "its alert names the register's file and line and says the tenant is not loaded (%s)" % (got[:1],))
+        check(bool(config_alerts(env, "contoso")), "contoso's alert still fires (its register is still broken)")
+
+        # Fixed: contoso's new register applies, the alerts resolve (third's
+        # with its file removed).
+        write(env.register, entry("scanner-hq@contoso.com") + entry("printer@contoso.com"))
+        os.unlink(os.path.join(tdir, "third.conf"))
+        rc, out = env.ctl("reload")
+        check(rc == 0 and "warning" not in json.dumps(out), "the reload with the register fixed is clean (%d: %s)"
+              % (rc, out))
+        check(registered(env, "contoso") == ["printer@contoso.com", "scanner-hq@contoso.com"],
+              "contoso's fixed register applies (%s)" % registered(env, "contoso"))
+        ok = wait_for(lambda: not config_alerts(env, "contoso") and config_alerts(env, "contoso", "resolved"),
+                      timeout=20, what="contoso's config alert resolved")
+        check(bool(ok), "contoso's config alert resolves")
+        ok = wait_for(lambda: not config_alerts(env, "third") and config_alerts(env, "third", "resolved"),
+                      timeout=20, what="third's config alert resolved")
+        check(bool(ok), "the removed tenant's config alert resolves too")
+    finally:
+        env.close()
+    finish()
+
+
+if __name__ == "__main__":
+    main()
