@@ -50,6 +50,8 @@ struct poller {
 	void *priv;
 	struct event *timer;
 	int64_t armed_ms;   /* the latest wait armed, for the unit suite */
+	int64_t due_us;     /* monotonic: when the armed timer is due */
+	int64_t late_ms;    /* how late the timer started the last run (-1: none yet) */
 	bool running;
 	int64_t next_run;   /* wall clock */
 	int64_t backoff;    /* seconds; 0 after a success */
@@ -136,6 +138,7 @@ static void poller_arm_ms(struct poller *p, int64_t ms)
 	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 
 	p->armed_ms = ms;
+	p->due_us = daemon_mono_us() + ms * 1000;
 	evtimer_add(p->timer, &tv);
 }
 
@@ -581,10 +584,15 @@ static void poller_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct poller *p = arg;
 
-	if (p->running)
+	if (p->running) {
 		poller_send(p);
-	else
+	} else {
+		/* A scheduled run: how long after its time it starts (a loop
+		 * stall, or a reload, shows here; status' late_ms). */
+		int64_t late = (daemon_mono_us() - p->due_us) / 1000;
+		p->late_ms = late > 0 ? late : 0;
 		poller_run_begin(p);
+	}
 }
 
 /* See poller.h. */
@@ -597,6 +605,7 @@ struct poller *poller_new(struct tenant *t, const struct poller_ops *ops)
 	p->t = t;
 	p->ops = ops;
 	p->last_retry_after = -1;
+	p->late_ms = -1;
 	p->watching_since = daemon_now();
 	p->timer = evtimer_new(t->daemon->base, poller_timer_cb, p);
 	if (p->timer == NULL) {
@@ -732,6 +741,7 @@ json_t *poller_status(struct poller *p)
 		json_object_set_new(o, "runs", json_integer(p->runs));
 		json_object_set_new(o, "failed_runs", json_integer(p->failed_runs));
 		json_object_set_new(o, "skipped", json_integer(p->skipped));
+		json_object_set_new(o, "late_ms", p->late_ms >= 0 ? json_integer(p->late_ms) : json_null());
 	}
 	if (o != NULL && p->ops->status)
 		p->ops->status(p, o);

@@ -4,9 +4,11 @@ running config and register (what `exceptions` lists, its schedule), a
 config alert names the register's file and line, and the other tenants'
 changes apply in the same reload.  A new tenant whose register is broken
 is not loaded.  Fixed, the new register applies and the alert resolves; a broken
-tenant's alert resolves when its file is removed.
+tenant's alert resolves when its file is removed.  Status' late_ms shows a
+run held up (the reload benchmark reads it).
 The real daemon against the simulator."""
 
+import calendar
 import json
 import os
 import signal
@@ -89,7 +91,7 @@ def main():
         write(fab, fab_text + "signins_lookback = 1h\n")
         write(os.path.join(tdir, "second.conf"),
               "[tenant second]\ntenant_id = contoso.onmicrosoft.com\nclient_id = %s\nclient_secret_file = %s\n"
-              "login_url = %s\ngraph_url = %s\nexchange_url = %s\nsignins_interval = 1h\ninitial_backfill = 1d\n"
+              "login_url = %s\ngraph_url = %s\nexchange_url = %s\nsignins_interval = 10s\ninitial_backfill = 1d\n"
               % (CLIENT_ID, env.secret, env.sim.url, env.sim.url, env.sim.url))
         rc, out = env.ctl("reload")
         check(rc == 0 and "%s:10:" % env.register in json.dumps(out) and "exception register" in json.dumps(out),
@@ -116,6 +118,31 @@ def main():
         check(bool(hooked), "it reaches the sinks")
         check(not config_alerts(env, "fabrikam") and not config_alerts(env, "second"),
               "no config alert for the tenants that loaded")
+
+        # late_ms: a run held up shows how late it started.  second's
+        # sign-ins run every 10 s (no jitter under 20 s): the daemon is
+        # stopped from a second before its next run to 3 s after.
+        src = wait_for(lambda: (env.source("signins", "second") or {}).get("next_run") and
+                       (env.source("signins", "second") or {}).get("late_ms") is not None and
+                       env.source("signins", "second"), timeout=60, what="second's scheduled run")
+        check(bool(src) and isinstance(src.get("late_ms"), int) and src["late_ms"] >= 0,
+              "status has late_ms for a source's scheduled run (%s)" % ((src or {}).get("late_ms"),))
+        if src:
+            due = calendar.timegm(time.strptime(src["next_run"], "%Y-%m-%dT%H:%M:%SZ"))
+            if due - time.time() < 2:  # too close to stop before it: take the one after
+                time.sleep(max(0.0, due - time.time()) + 1)
+                src = env.source("signins", "second")
+                due = calendar.timegm(time.strptime(src["next_run"], "%Y-%m-%dT%H:%M:%SZ"))
+            runs = src["runs"]
+            time.sleep(max(0.0, due - time.time() - 1))
+            os.kill(env.daemon.pid, signal.SIGSTOP)
+            time.sleep(4)
+            os.kill(env.daemon.pid, signal.SIGCONT)
+            got = wait_for(lambda: (env.source("signins", "second") or {}).get("runs", 0) > runs and
+                           env.source("signins", "second"), timeout=30, what="the held-up run")
+            check(bool(got) and got["late_ms"] >= 1000,
+                  "a run held up by a 4 s stop from a second before its time shows late_ms of at least 1 s (%s)"
+                  % ((got or {}).get("late_ms"),))
 
         # A new tenant whose register is broken is not loaded.
         third_reg = os.path.join(env.dir, "exceptions-third.conf")
