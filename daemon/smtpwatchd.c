@@ -710,7 +710,9 @@ static int tenants_reconcile(struct daemon *d, struct sw_config *cfg, struct sw_
 {
 	struct sw_config *old = d->cfg;
 	struct sw_register **regs = *pregs;
-	struct tenant **keep = calloc(old->n_tenants + cfg->n_broken + 1, sizeof(*keep));
+	/* keep[i]: the runtime new tenant i carries on with, i over the new
+	 * tenants and those a broken file or register adopts from old. */
+	struct tenant **keep = calloc(cfg->n_tenants + cfg->n_broken + 1, sizeof(*keep));
 	struct tenant **tenants;
 	struct name_idx *byname = NULL, *run_byname = NULL, *run_byfile = NULL;
 	size_t n_new = cfg->n_tenants, n_run_byname = 0, n_run_byfile = 0;

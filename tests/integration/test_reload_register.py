@@ -93,6 +93,14 @@ def main():
               "[tenant second]\ntenant_id = contoso.onmicrosoft.com\nclient_id = %s\nclient_secret_file = %s\n"
               "login_url = %s\ngraph_url = %s\nexchange_url = %s\nsignins_interval = 10s\ninitial_backfill = 1d\n"
               % (CLIENT_ID, env.secret, env.sim.url, env.sim.url, env.sim.url))
+        # More tenants added in one reload than ran before (the runtimes
+        # kept were once indexed past their array).
+        extra = ["extra%02d" % k for k in range(16)]
+        for x in extra:
+            write(os.path.join(tdir, x + ".conf"),
+                  "[tenant %s]\ntenant_id = contoso.onmicrosoft.com\nclient_id = %s\nclient_secret_file = %s\n"
+                  "login_url = %s\ngraph_url = %s\nexchange_url = %s\nsignins_interval = 1h\ninitial_backfill = 1d\n"
+                  % (x, CLIENT_ID, env.secret, env.sim.url, env.sim.url, env.sim.url))
         rc, out = env.ctl("reload")
         check(rc == 0 and "%s:10:" % env.register in json.dumps(out) and "exception register" in json.dumps(out),
               "smtpwatchctl reload applies and warns of the register's file and line (%d: %s)" % (rc, out))
@@ -102,8 +110,8 @@ def main():
               "the log says contoso keeps its running config and register")
         check("reload refused" not in log, "the reload is not refused")
         s = env.status() or {"tenants": {}}
-        check(set(s["tenants"]) == {"contoso", "fabrikam", "second"}, "every tenant runs, the added one too (%s)"
-              % sorted(s["tenants"]))
+        check(set(s["tenants"]) == {"contoso", "fabrikam", "second", *extra},
+              "every tenant runs, the 17 added too (%s)" % sorted(s["tenants"]))
         check("tenant fabrikam changed" in log, "fabrikam's changed file applied in the same reload")
         check(registered(env, "contoso") == ["scanner-hq@contoso.com"],
               "contoso keeps its previous register (%s)" % registered(env, "contoso"))
@@ -116,7 +124,8 @@ def main():
         hooked = wait_for(lambda: [h for h in env.sim.hooks("soc") if "exceptions-contoso.conf:10" in h["body"]],
                           timeout=30, what="the alert at the sink")
         check(bool(hooked), "it reaches the sinks")
-        check(not config_alerts(env, "fabrikam") and not config_alerts(env, "second"),
+        check(not config_alerts(env, "fabrikam") and not config_alerts(env, "second") and
+              not any(config_alerts(env, x) for x in extra[:2]),
               "no config alert for the tenants that loaded")
 
         # late_ms: a run held up shows how late it started.  second's
@@ -155,7 +164,7 @@ def main():
         ok = wait_for(lambda: "tenant third not loaded" in env.log_text(), timeout=30, what="third not loaded")
         check(bool(ok), "a new tenant with a broken register is not loaded, and the log says why")
         s = env.status() or {"tenants": {}}
-        check(set(s["tenants"]) == {"contoso", "fabrikam", "second"}, "the others still run (%s)"
+        check(set(s["tenants"]) == {"contoso", "fabrikam", "second", *extra}, "the others still run (%s)"
               % sorted(s["tenants"]))
         got = wait_for(lambda: config_alerts(env, "third"), timeout=20, what="third's config alert")
         check(bool(got) and "%s:6:" % third_reg in json.dumps(got[0]) and "not loaded" in got[0].get("summary", ""),
