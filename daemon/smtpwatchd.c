@@ -294,14 +294,46 @@ static void count_alerts(struct daemon *d, struct alert_counts *c)
 		c->firing += c->by_sev[i];
 }
 
-/* Tell systemd what we are doing. */
-static void daemon_notify_status(struct daemon *d)
+/* STATUS= counts the firing alerts of every tenant, a scan that grows
+ * with them, and every source run ends with it: with thousands of tenants
+ * dozens of runs end each second.  So it is sent at most once per
+ * STATUS_NOTIFY_MS (a timer armed by the first run that ends after the
+ * last one sent), and not counted at all when no service manager listens
+ * (no NOTIFY_SOCKET: started by hand, by a test, by the bench). */
+#define STATUS_NOTIFY_MS 1000
+static struct {
+	struct event *ev;
+} statusnote;
+
+/* Tell systemd what we are doing, now. */
+static void daemon_notify_status_now(struct daemon *d)
 {
 	struct alert_counts c;
 
+	if (getenv("NOTIFY_SOCKET") == NULL)
+		return;
 	count_alerts(d, &c);
 	sd_notifyf(0, "STATUS=%zu tenant%s, %lld alert%s firing", d->n_tenants, d->n_tenants == 1 ? "" : "s",
 	           (long long)c.firing, c.firing == 1 ? "" : "s");
+}
+
+/* The coalescing timer: the counts as they are now. */
+static void statusnote_cb(evutil_socket_t fd, short what, void *arg)
+{
+	daemon_notify_status_now(arg);
+}
+
+/* Tell systemd what we are doing, within STATUS_NOTIFY_MS. */
+static void daemon_notify_status(struct daemon *d)
+{
+	static const struct timeval every = {STATUS_NOTIFY_MS / 1000, STATUS_NOTIFY_MS % 1000 * 1000};
+
+	if (statusnote.ev == NULL) {
+		daemon_notify_status_now(d);
+		return;
+	}
+	if (!evtimer_pending(statusnote.ev, NULL))
+		evtimer_add(statusnote.ev, &every);
 }
 
 /* --once: the last delivery attempt is done. */
@@ -1233,6 +1265,7 @@ int daemon_run(struct daemon *d, bool check)
 		struct timeval store_every = {STORE_CHECK_S, 0};
 		storewatch.ev = event_new(d->base, -1, EV_PERSIST, storewatch_cb, d);
 		event_add(storewatch.ev, &store_every);
+		statusnote.ev = evtimer_new(d->base, statusnote_cb, d);
 		loop_probe_start(d);
 	}
 	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
@@ -1261,6 +1294,8 @@ out:
 	if (d->probe.ev) event_free(d->probe.ev);
 	if (clockwatch.ev) event_free(clockwatch.ev);
 	if (storewatch.ev) event_free(storewatch.ev);
+	if (statusnote.ev) event_free(statusnote.ev);
+	statusnote.ev = NULL;
 	metrics_http_free(d->metrics);
 	control_free(d->control);
 	deliver_free(d->deliver);
