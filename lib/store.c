@@ -351,6 +351,8 @@ int sw_store_cached(struct sw_store *s, const char *sql, sqlite3_stmt **ret)
 /* See store_int.h. */
 void sw_store_stmt_done(sqlite3_stmt *st)
 {
+	if (st == NULL)
+		return;
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 }
@@ -1287,7 +1289,7 @@ int sw_store_alerts_list(struct sw_store *s, bool all, int64_t since, sw_alert_c
 int sw_store_alerts_count(struct sw_store *s, int64_t by_sev[SW_SEV_CRITICAL + 1])
 {
 	sqlite3_stmt *st = NULL;
-	int r = sw_store_prepare(s, "SELECT severity, count(*) FROM alerts WHERE status = 0 GROUP BY severity", &st);
+	int r = sw_store_cached(s, "SELECT severity, count(*) FROM alerts WHERE status = 0 GROUP BY severity", &st);
 
 	if (r < 0)
 		return r;
@@ -1297,7 +1299,7 @@ int sw_store_alerts_count(struct sw_store *s, int64_t by_sev[SW_SEV_CRITICAL + 1
 			by_sev[sev] += sqlite3_column_int64(st, 1);
 	}
 	r = r == SQLITE_DONE ? 0 : sw_store_check(s, r);
-	sqlite3_finalize(st);
+	sw_store_stmt_done(st);
 	return r;
 }
 
@@ -1466,18 +1468,20 @@ int sw_store_alerts_list_text(struct sw_store *s, bool all, int64_t since, sw_al
 /* See store.h. */
 int sw_store_alerts_firing(struct sw_store *s, const char *rule, const char *tenant, sw_alert_cb cb, void *arg)
 {
+	/* Kept prepared: the state rules ask it for several rules of a
+	 * tenant after every source run, and parsing it was most of an idle
+	 * run's SQLite time. */
 	static const char sql[] = "SELECT " ALERT_COLUMNS " FROM alerts WHERE rule = ?1 AND tenant = ?2 "
 	                          "AND status = 0 ORDER BY seq";
 	sqlite3_stmt *st = NULL;
-	int rc, r;
+	int r = sw_store_cached(s, sql, &st);
 
-	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return sw_store_fail(s, rc, "alert list");
+	if (r < 0)
+		return r;
 	sqlite3_bind_text(st, 1, rule, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, tenant, -1, SQLITE_STATIC);
 	r = alerts_iterate(s, st, cb, arg);
-	sqlite3_finalize(st);
+	stmt_done(st);
 	return r;
 }
 

@@ -122,7 +122,9 @@ struct sw_alert_page {
 };
 int sw_store_alerts_page_text(struct sw_store *s, const struct sw_alert_page *pg, sw_alert_text_cb cb, void *arg,
                               bool *more);
-/* Firing alerts of one rule in one tenant (state rules resolve from it). */
+/* Firing alerts of one rule in one tenant (state rules resolve from it).
+ * cb must not write the alerts table nor list again: one statement, kept
+ * prepared, serves every call (collect, then act). */
 int sw_store_alerts_firing(struct sw_store *s, const char *rule, const char *tenant, sw_alert_cb cb, void *arg);
 
 /* Outbox: one row per (alert transition, sink).  An item becomes ready

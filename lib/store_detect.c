@@ -218,7 +218,7 @@ int sw_store_failures_top(struct sw_store *s, const char *tenant, int64_t since_
 	                          "FROM failure_sources WHERE tenant = ?1 AND hour >= ?2 "
 	                          "GROUP BY ip ORDER BY 3 DESC, ip LIMIT ?3";
 	sqlite3_stmt *st = NULL;
-	int rc, r = sw_store_prepare(s, sql, &st);
+	int rc, r = sw_store_cached(s, sql, &st);
 
 	if (r < 0)
 		return r;
@@ -239,6 +239,6 @@ int sw_store_failures_top(struct sw_store *s, const char *tenant, int64_t since_
 	}
 	if (r >= 0 && rc != SQLITE_DONE)
 		r = sw_store_fail(s, rc, "top failure sources");
-	sqlite3_finalize(st);
+	sw_store_stmt_done(st);
 	return r < 0 ? r : 0;
 }

@@ -22,7 +22,7 @@ static int add_change(struct sw_store *s, const char *tenant, const char *addres
                       const char *old_value, const char *new_value, int64_t at)
 {
 	sqlite3_stmt *st = NULL;
-	int r = sw_store_prepare(s, "INSERT INTO mailbox_changes(tenant, address, field, old_value, new_value, at)"
+	int r = sw_store_cached(s, "INSERT INTO mailbox_changes(tenant, address, field, old_value, new_value, at)"
 	                " VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &st);
 	if (r < 0)
 		return r;
@@ -33,7 +33,7 @@ static int add_change(struct sw_store *s, const char *tenant, const char *addres
 	sqlite3_bind_text(st, 5, new_value, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, at);
 	r = sw_store_check(s, sqlite3_step(st));
-	sqlite3_finalize(st);
+	sw_store_stmt_done(st);
 	return r;
 }
 
@@ -41,7 +41,7 @@ static int add_change(struct sw_store *s, const char *tenant, const char *addres
 int sw_store_tenant_state_get(struct sw_store *s, const char *tenant, struct sw_tenant_state *ret)
 {
 	sqlite3_stmt *st = NULL;
-	int r = sw_store_prepare(s, "SELECT observed, smtp_disabled, default_policy, policy_allows_basic FROM tenant_state"
+	int r = sw_store_cached(s, "SELECT observed, smtp_disabled, default_policy, policy_allows_basic FROM tenant_state"
 	                " WHERE tenant = ?1", &st);
 
 	memset(ret, 0, sizeof(*ret));
@@ -60,7 +60,7 @@ int sw_store_tenant_state_get(struct sw_store *s, const char *tenant, struct sw_
 	} else {
 		r = rc == SQLITE_DONE ? -ENOENT : sw_store_check(s, rc);
 	}
-	sqlite3_finalize(st);
+	sw_store_stmt_done(st);
 	return r;
 }
 
@@ -85,7 +85,7 @@ int sw_store_tenant_state_put(struct sw_store *s, const char *tenant, const stru
 	}
 	if (r < 0 && r != -ENOENT)
 		return r;
-	r = sw_store_prepare(s, "INSERT OR REPLACE INTO tenant_state(tenant, observed, smtp_disabled, default_policy,"
+	r = sw_store_cached(s, "INSERT OR REPLACE INTO tenant_state(tenant, observed, smtp_disabled, default_policy,"
 	            " policy_allows_basic) VALUES (?1, ?2, ?3, ?4, ?5)", &st);
 	if (r < 0)
 		return r;
@@ -95,7 +95,7 @@ int sw_store_tenant_state_put(struct sw_store *s, const char *tenant, const stru
 	sqlite3_bind_text(st, 4, stt->default_policy, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 5, stt->policy_allows_basic);
 	r = sw_store_check(s, sqlite3_step(st));
-	sqlite3_finalize(st);
+	sw_store_stmt_done(st);
 	return r;
 }
 
@@ -107,12 +107,12 @@ int sw_store_mailboxes_put(struct sw_store *s, const char *tenant, const struct 
 	size_t changed = 0;
 	int r;
 
-	r = sw_store_prepare(s, "SELECT smtp_disabled, removed FROM mailboxes WHERE tenant = ?1 AND address = ?2", &sel);
+	r = sw_store_cached(s, "SELECT smtp_disabled, removed FROM mailboxes WHERE tenant = ?1 AND address = ?2", &sel);
 	if (r >= 0)
-		r = sw_store_prepare(s, "INSERT INTO mailboxes(tenant, address, identity, object_id, smtp_disabled, first_seen,"
+		r = sw_store_cached(s, "INSERT INTO mailboxes(tenant, address, identity, object_id, smtp_disabled, first_seen,"
 		            " last_seen, snapshot) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6)", &ins);
 	if (r >= 0)
-		r = sw_store_prepare(s, "UPDATE mailboxes SET identity = ?3, object_id = ?4, smtp_disabled = ?5, last_seen = ?6,"
+		r = sw_store_cached(s, "UPDATE mailboxes SET identity = ?3, object_id = ?4, smtp_disabled = ?5, last_seen = ?6,"
 		            " snapshot = ?6, removed = 0 WHERE tenant = ?1 AND address = ?2", &upd);
 	for (size_t i = 0; r >= 0 && i < n; i++) {
 		const struct sw_mailbox *m = &items[i];
@@ -156,9 +156,9 @@ int sw_store_mailboxes_put(struct sw_store *s, const char *tenant, const struct 
 		sqlite3_bind_int64(w, 6, snapshot);
 		r = sw_store_check(s, sqlite3_step(w));
 	}
-	sqlite3_finalize(sel);
-	sqlite3_finalize(ins);
-	sqlite3_finalize(upd);
+	sw_store_stmt_done(sel);
+	sw_store_stmt_done(ins);
+	sw_store_stmt_done(upd);
 	if (r >= 0 && ret_changed != NULL)
 		*ret_changed = changed;
 	return r;
@@ -170,7 +170,7 @@ int sw_store_mailboxes_sweep(struct sw_store *s, const char *tenant, int64_t sna
 	sqlite3_stmt *st = NULL;
 	int r;
 
-	r = sw_store_prepare(s, "INSERT INTO mailbox_changes(tenant, address, field, old_value, new_value, at)"
+	r = sw_store_cached(s, "INSERT INTO mailbox_changes(tenant, address, field, old_value, new_value, at)"
 	            " SELECT tenant, address, 'mailbox', 'present', 'removed', ?2 FROM mailboxes"
 	            " WHERE tenant = ?1 AND snapshot < ?2 AND removed = 0", &st);
 	if (r < 0)
@@ -178,10 +178,10 @@ int sw_store_mailboxes_sweep(struct sw_store *s, const char *tenant, int64_t sna
 	sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, snapshot);
 	r = sw_store_check(s, sqlite3_step(st));
-	sqlite3_finalize(st);
+	sw_store_stmt_done(st);
 	if (r < 0)
 		return r;
-	r = sw_store_prepare(s, "UPDATE mailboxes SET removed = 1 WHERE tenant = ?1 AND snapshot < ?2 AND removed = 0", &st);
+	r = sw_store_cached(s, "UPDATE mailboxes SET removed = 1 WHERE tenant = ?1 AND snapshot < ?2 AND removed = 0", &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
@@ -189,7 +189,7 @@ int sw_store_mailboxes_sweep(struct sw_store *s, const char *tenant, int64_t sna
 	r = sw_store_check(s, sqlite3_step(st));
 	if (r >= 0 && ret_removed != NULL)
 		*ret_removed = (size_t)sqlite3_changes(sw_store_sqlite(s));
-	sqlite3_finalize(st);
+	sw_store_stmt_done(st);
 	return r;
 }
 
@@ -236,7 +236,7 @@ int sw_store_mailboxes_enabled(struct sw_store *s, const char *tenant, sw_mailbo
 {
 	sqlite3_stmt *st = NULL;
 	struct sw_mailbox_row m;
-	int r = sw_store_prepare(s, "SELECT " MAILBOX_COLUMNS " FROM mailboxes WHERE tenant = ?1 AND smtp_disabled = 0"
+	int r = sw_store_cached(s, "SELECT " MAILBOX_COLUMNS " FROM mailboxes WHERE tenant = ?1 AND smtp_disabled = 0"
 	                " AND removed = 0 ORDER BY address", &st);
 	int rc;
 
@@ -251,7 +251,7 @@ int sw_store_mailboxes_enabled(struct sw_store *s, const char *tenant, sw_mailbo
 	}
 	if (r >= 0 && rc != SQLITE_DONE)
 		r = sw_store_check(s, rc);
-	sqlite3_finalize(st);
+	sw_store_stmt_done(st);
 	return r;
 }
 

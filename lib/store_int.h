@@ -27,13 +27,13 @@ int sw_store_prepare(struct sw_store *s, const char *sql, sqlite3_stmt **ret);
  * SQL text takes one for the store's life, and one past the last fails
  * (-ENOBUFS), so this stays well above the number of call sites
  * (test_store counts them in lib/). */
-#define SW_STORE_CACHED_MAX 64
+#define SW_STORE_CACHED_MAX 128
 /* A statement kept by the store for its life, found by the address of
  * sql (a static string): prepared the first time.  The caller resets it
  * (sw_store_stmt_done()) after each use and never finalizes it. */
 int sw_store_cached(struct sw_store *s, const char *sql, sqlite3_stmt **ret);
 /* Reset a statement and drop its bindings (which may point into the
- * caller's memory). */
+ * caller's memory); NULL is nothing to do. */
 void sw_store_stmt_done(sqlite3_stmt *st);
 
 /* The SQLite handle. */

@@ -138,7 +138,7 @@ out:
 int sw_store_sender_days(struct sw_store *s, const char *tenant, int64_t since, sw_sender_day_cb cb, void *arg)
 {
 	sqlite3_stmt *st = NULL;
-	int r = sw_store_prepare(s,
+	int r = sw_store_cached(s,
 	                         "SELECT sender, day, max(basic), max(oauth) FROM ("
 	                         " SELECT sender, day, 1 AS basic, 0 AS oauth FROM (" SIGNIN_DAYS ")"
 	                         " UNION ALL SELECT sender, day, auth = 'basic', auth = 'oauth' FROM report_days"
@@ -158,6 +158,6 @@ int sw_store_sender_days(struct sw_store *s, const char *tenant, int64_t since, 
 	}
 	r = r == SQLITE_DONE ? 0 : sw_store_check(s, r);
 out:
-	sqlite3_finalize(st);
+	sw_store_stmt_done(st);
 	return r;
 }

@@ -194,7 +194,7 @@ int sw_store_remedy_list(struct sw_store *s, const char *tenant, const char *ale
 	                          " AND (?2 IS NULL OR alert_id = ?2) AND (?3 = 0 OR outcome = 'pending')"
 	                          " ORDER BY id DESC";
 	sqlite3_stmt *st = NULL;
-	int r = sw_store_prepare(s, sql, &st);
+	int r = sw_store_cached(s, sql, &st);
 	int rc;
 
 	if (r < 0)
@@ -214,7 +214,7 @@ int sw_store_remedy_list(struct sw_store *s, const char *tenant, const char *ale
 	}
 	if (r >= 0 && rc != SQLITE_DONE)
 		r = sw_store_check(s, rc);
-	sqlite3_finalize(st);
+	sw_store_stmt_done(st);
 	return r < 0 ? r : 0;
 }
 

@@ -336,7 +336,7 @@ int sw_store_report_last_use(struct sw_store *s, const char *tenant, const char 
 int sw_store_report_usage(struct sw_store *s, const char *tenant, int64_t since, sw_report_usage_cb cb, void *arg)
 {
 	sqlite3_stmt *st = NULL;
-	int r = sw_store_prepare(s, "SELECT sender, auth, sum(messages), min(day), max(day),"
+	int r = sw_store_cached(s, "SELECT sender, auth, sum(messages), min(day), max(day),"
 	                " sum(messages * (coalesce(tls10, 0) + coalesce(tls11, 0)) / 100.0),"
 	                " max(coalesce(tls10, 0)), max(coalesce(tls11, 0))"
 	                " FROM report_days WHERE tenant = ?1 AND day >= ?2 AND messages > 0"
@@ -363,7 +363,7 @@ int sw_store_report_usage(struct sw_store *s, const char *tenant, int64_t since,
 	}
 	r = r == SQLITE_DONE ? 0 : sw_store_check(s, r);
 out:
-	sqlite3_finalize(st);
+	sw_store_stmt_done(st);
 	return r;
 }
 
@@ -436,7 +436,7 @@ out:
 int sw_store_report_basic_new(struct sw_store *s, const char *tenant, sw_report_basic_cb cb, void *arg)
 {
 	sqlite3_stmt *st = NULL;
-	int r = sw_store_prepare(s, "SELECT sender, total, alerted, first, last FROM (SELECT d.sender AS sender,"
+	int r = sw_store_cached(s, "SELECT sender, total, alerted, first, last FROM (SELECT d.sender AS sender,"
 	                " sum(d.messages) AS total, min(d.day) AS first, max(d.day) AS last,"
 	                " (SELECT coalesce(sum(a.messages), 0) FROM report_alerted a WHERE a.tenant = ?1"
 	                " AND a.sender = d.sender) AS alerted"
@@ -459,7 +459,7 @@ int sw_store_report_basic_new(struct sw_store *s, const char *tenant, sw_report_
 	}
 	r = r == SQLITE_DONE ? 0 : sw_store_check(s, r);
 out:
-	sqlite3_finalize(st);
+	sw_store_stmt_done(st);
 	return r;
 }
 
