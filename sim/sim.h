@@ -179,6 +179,7 @@ struct sim_stats {
 	unsigned long signin_records_served, exchange_rows_served;
 	unsigned long manage, audit_blobs_listed, audit_records_served, audit_no_publisher;
 	unsigned long reports, report_downloads, report_downloads_authz, traces;
+	unsigned long connections; /* that carried a request other than /_sim/ */
 };
 
 struct sim {
@@ -208,6 +209,8 @@ struct sim {
 	struct sim_receiver *receivers;
 	struct pending *pending; /* delayed replies */
 	struct sim_stats stats;
+	struct evhttp_connection **conns; /* open, counted in stats.connections */
+	size_t n_conns, cap_conns;
 	struct evhttp *dl_http;   /* usage.c: the report download port */
 	int dl_port;
 	struct usage_blob *blobs;

@@ -543,6 +543,7 @@ static void control_stats(struct sim_req *r)
 		(json_int_t)sim->stats.exchange_rows_served, "signin_records", (json_int_t)records, "sim_now", now,
 		"clock_offset_s", (json_int_t)(sim->clock_offset / TICKS_PER_SEC));
 	json_object_set_new(json_object_get(j, "requests"), "manage", json_integer((json_int_t)sim->stats.manage));
+	json_object_set_new(j, "connections", json_integer((json_int_t)sim->stats.connections));
 	json_object_set_new(j, "audit_blobs_listed", json_integer((json_int_t)sim->stats.audit_blobs_listed));
 	json_object_set_new(j, "audit_records_served", json_integer((json_int_t)sim->stats.audit_records_served));
 	json_object_set_new(j, "audit_no_publisher", json_integer((json_int_t)sim->stats.audit_no_publisher));
@@ -793,6 +794,42 @@ static void base_url(struct sim_req *r, const char *path, size_t prefix_len)
 		path);
 }
 
+/* A counted connection closed: forget it (its address may come back). */
+static void conn_closed_cb(struct evhttp_connection *evcon, void *arg)
+{
+	struct sim *sim = arg;
+
+	for (size_t i = 0; i < sim->n_conns; i++)
+		if (sim->conns[i] == evcon) {
+			sim->conns[i] = sim->conns[--sim->n_conns];
+			return;
+		}
+}
+
+/* Count the connection of a request once (stats "connections"): against
+ * the requests, how well the client keeps its connections alive. */
+static void conn_note(struct sim *sim, struct evhttp_request *req)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+
+	if (evcon == NULL)
+		return;
+	for (size_t i = 0; i < sim->n_conns; i++)
+		if (sim->conns[i] == evcon)
+			return;
+	if (sim->n_conns == sim->cap_conns) {
+		size_t cap = sim->cap_conns ? sim->cap_conns * 2 : 64;
+		struct evhttp_connection **n = realloc(sim->conns, cap * sizeof(*n));
+		if (n == NULL)
+			return;
+		sim->conns = n;
+		sim->cap_conns = cap;
+	}
+	sim->conns[sim->n_conns++] = evcon;
+	sim->stats.connections++;
+	evhttp_connection_set_closecb(evcon, conn_closed_cb, sim);
+}
+
 static void request_cb(struct evhttp_request *req, void *arg)
 {
 	struct sim *sim = arg;
@@ -820,6 +857,7 @@ static void request_cb(struct evhttp_request *req, void *arg)
 		control_handle(&r, path, method);
 		return;
 	}
+	conn_note(sim, req);
 	if (strncmp(path, "/hooks/", 7) == 0) {
 		r.ep = EP_HOOKS;
 		sim->stats.hooks++;
@@ -1122,6 +1160,7 @@ out:
 	usage_shutdown(&sim);
 	if (sim.http)
 		evhttp_free(sim.http);
+	free(sim.conns);
 	if (sim.base)
 		event_base_free(sim.base);
 	tokens_free(&sim);

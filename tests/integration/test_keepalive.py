@@ -1,0 +1,80 @@
+"""Idle polls reuse what they can: after the first cycle, further cycles of
+every source ask the token endpoint nothing (the tokens are still valid)
+and open no connection per request (HTTP keep-alive on libcurl's shared
+connection cache).  Counted by the simulator, which sees every request
+and every TCP connection that carried one."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import Env, check, finish, wait_for  # noqa: E402
+
+SOURCES = ("signins", "exchange", "policies")
+
+
+def runs(env):
+    """Runs ended per source of contoso, or None while status does not answer."""
+    s = env.status()
+    if s is None:
+        return None
+    src = s["tenants"]["contoso"]["sources"]
+    return {k: src[k].get("runs", 0) for k in SOURCES}
+
+
+def settled(env, want):
+    """Every source ended at least want runs and none is running."""
+    s = env.status()
+    if s is None:
+        return False
+    src = s["tenants"]["contoso"]["sources"]
+    return all(src[k].get("runs", 0) >= want and src[k]["state"] != "running" for k in SOURCES)
+
+
+def requests(stats):
+    return sum(v for k, v in stats["requests"].items() if k != "control")
+
+
+def main():
+    env = Env("keepalive")
+    try:
+        env.start_daemon()
+        # The first cycle; the policies source reads once more after the
+        # first Exchange snapshot (What If), so wait for that too.
+        ok = wait_for(lambda: settled(env, 1) and runs(env)["policies"] >= 2, timeout=90, what="first cycle")
+        check(bool(ok), "the first cycle of every source ends (%s)" % runs(env))
+        first = env.sim.stats()
+        check(first["tokens_issued"] >= 1, "tokens were issued (%d)" % first["tokens_issued"])
+        check(first["connections"] >= 1, "the simulator counts connections (%d)" % first["connections"])
+
+        cycles = 3
+        for i in range(cycles):
+            before = runs(env)
+            rc, _ = env.ctl("poll")
+            check(rc == 0, "smtpwatchctl poll (cycle %d)" % (i + 2))
+            ok = wait_for(lambda: settled(env, 0) and all(runs(env)[k] > before[k] for k in SOURCES),
+                          timeout=90, what="cycle %d" % (i + 2))
+            check(bool(ok), "cycle %d of every source ends (%s, was %s)" % (i + 2, runs(env), before))
+        last = env.sim.stats()
+        n_req = requests(last) - requests(first)
+        n_conn = last["connections"] - first["connections"]
+        print("# %d cycles after the first: %d requests, %d new connections, %d tokens issued"
+              % (cycles, n_req, n_conn, last["tokens_issued"] - first["tokens_issued"]))
+        check(n_req >= cycles * len(SOURCES), "the cycles asked the service (%d requests)" % n_req)
+        check(last["tokens_issued"] == first["tokens_issued"],
+              "no token requested after the first cycle: the cached ones are reused (%d issued, then %d)"
+              % (first["tokens_issued"], last["tokens_issued"]))
+        # Each cycle runs the three sources side by side; kept alive, their
+        # connections from the first cycle carry them.  One connection per
+        # request would be n_req.
+        check(n_conn * 4 <= n_req, "connections are kept alive: %d new for %d requests" % (n_conn, n_req))
+        st = env.status()
+        check(st is not None and all(st["tenants"]["contoso"]["sources"][k]["state"] == "ok" for k in SOURCES),
+              "every source is ok")
+    finally:
+        env.close()
+    finish()
+
+
+if __name__ == "__main__":
+    main()
