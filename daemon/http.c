@@ -38,6 +38,7 @@ struct http_sock {
 struct http {
 	struct event_base *base;
 	CURLM *multi;
+	CURLSH *share; /* DNS answers and TLS sessions, for every transfer */
 	struct event timer;
 	int running;
 	struct http_xfer *xfers; /* in flight */
@@ -211,6 +212,19 @@ struct http *http_new(struct event_base *base)
 		free(h);
 		return NULL;
 	}
+	/* Every request is a new easy handle, and a handle's own DNS and TLS
+	 * session caches die with it: kept here instead, a connection that
+	 * libcurl's cache (in the multi) had to close is opened again without
+	 * a lookup and with an abbreviated TLS handshake (session resumption).
+	 * One thread: no lock callbacks. */
+	h->share = curl_share_init();
+	if (h->share == NULL) {
+		curl_multi_cleanup(h->multi);
+		free(h);
+		return NULL;
+	}
+	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
 	evtimer_assign(&h->timer, base, http_timer_cb, h);
 	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, http_sock_cb);
 	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
@@ -239,6 +253,7 @@ void http_free(struct http *h)
 	}
 	evtimer_del(&h->timer);
 	curl_multi_cleanup(h->multi);
+	curl_share_cleanup(h->share);
 	free(h->proxy);
 	free(h);
 }
@@ -336,6 +351,12 @@ int http_submit(struct http *h, const struct http_request *req)
 	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_SHARE, h->share);
+	/* HTTP/2 where the server offers it in the TLS handshake (ALPN), one
+	 * connection multiplexing a host's requests; HTTP/1.1 with keep-alive
+	 * otherwise (and always over plain http on loopback).  libcurl 7.88's
+	 * default, said here because the connection count depends on it. */
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
