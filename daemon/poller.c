@@ -151,19 +151,29 @@ static void poller_schedule(struct poller *p, int64_t seconds)
 	poller_arm_ms(p, (seconds + jitter) * 1000);
 }
 
-/* Write the outcome of an attempt to the checkpoint (its own transaction). */
+/* Write the outcome of an attempt to the checkpoint (its own transaction).
+ * A source whose last page committed the same outcome in the same second
+ * (the sign-ins' last page, the Exchange snapshot's) leaves nothing to
+ * write: then no transaction at all, one fewer per idle run. */
 static void poller_note_attempt(struct poller *p, const char *error)
 {
 	struct sw_store *s = p->t->daemon->store;
-	struct sw_checkpoint cp;
+	struct sw_checkpoint cp, was;
 
-	if (sw_store_begin(s) < 0)
-		return;
-	sw_store_checkpoint_get(s, p->t->cfg->name, p->ops->name, &cp);
+	if (sw_store_checkpoint_get(s, p->t->cfg->name, p->ops->name, &was) < 0)
+		memset(&was, 0, sizeof(was));
+	cp = was;
 	cp.last_attempt = daemon_now();
 	snprintf(cp.last_error, sizeof(cp.last_error), "%.*s", (int)sizeof(cp.last_error) - 1, error ? error : "");
 	if (error == NULL)
 		cp.last_success = cp.last_attempt;
+	if (error == NULL && was.last_attempt == cp.last_attempt && was.last_success == cp.last_success &&
+	    was.last_error[0] == '\0')
+		return;
+	/* The daemon is the store's only writer and between callbacks no
+	 * transaction is open: what was read is what the row holds. */
+	if (sw_store_begin(s) < 0)
+		return;
 	if (sw_store_checkpoint_put(s, p->t->cfg->name, p->ops->name, &cp) < 0 || sw_store_commit(s) < 0)
 		sw_store_rollback(s);
 }
