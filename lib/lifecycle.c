@@ -118,6 +118,29 @@ static int evidence_replace(json_t **dst, const json_t *src)
 	return evidence_merge(dst, src);
 }
 
+/* See lifecycle.h. */
+int sw_lifecycle_queue(struct sw_store *s, const struct sw_config *cfg, const struct sw_alert *a, const char *body,
+                       int64_t now)
+{
+	struct sw_outbox_new n = {.alert_id = a->id, .transition = a->transition, .rule = a->rule,
+	                          .tenant = a->tenant, .body = body};
+	const char **sinks;
+	size_t k = 0;
+	int r;
+
+	if (cfg == NULL || cfg->n_sinks == 0)
+		return 0;
+	sinks = calloc(cfg->n_sinks, sizeof(*sinks));
+	if (sinks == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->n_sinks; i++)
+		if (cfg->sinks[i].name != NULL && sw_sink_wants(&cfg->sinks[i], a->rule, a->severity))
+			sinks[k++] = cfg->sinks[i].name;
+	r = sw_store_outbox_queue(s, &n, sinks, k, now);
+	free(sinks);
+	return r;
+}
+
 /* Queue the alert's current document for every sink that wants it.  The
  * alert must be saved (it has its id) and its transition already bumped. */
 static int notify(struct sw_store *s, const struct sw_config *cfg, const struct sw_alert *a, int64_t now)
@@ -140,15 +163,7 @@ static int notify(struct sw_store *s, const struct sw_config *cfg, const struct 
 		r = -ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < cfg->n_sinks; i++) {
-		const struct sw_sink_config *sink = &cfg->sinks[i];
-
-		if (sink->name == NULL || !sw_sink_wants(sink, a->rule, a->severity))
-			continue;
-		r = sw_store_outbox_add(s, a->id, a->transition, sink->name, body, now);
-		if (r < 0)
-			goto out;
-	}
+	r = sw_lifecycle_queue(s, cfg, a, body, now);
 out:
 	free(body);
 	json_decref(doc);

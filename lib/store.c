@@ -151,6 +151,7 @@ static const char *const migrations[] = {
 	sw_store_whatif_schema,   /* 13: store_capolicy.c, Microsoft's What If answers (issue 17) */
 	sw_store_remediate_schema, /* 14: store_remediate.c, remediation actions (issue 18) */
 	sw_store_trace_schema,   /* 15: store_usage.c, message trace of exception mailboxes (issue 20) */
+	sw_store_bodies_schema,  /* 16: store_deliver.c, one body per notification for all its sinks (issue 15) */
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == SW_STORE_SCHEMA_VERSION,
@@ -184,6 +185,7 @@ enum {
 	ST_ALERT_SET_ID,
 	ST_ALERT_UPDATE,
 	ST_OUTBOX_ADD,
+	ST_OUTBOX_BODY_ADD,
 	ST_OUTBOX_NEXT,
 	ST_OUTBOX_NEXT_DUE,
 	ST_OUTBOX_DELIVERED,
@@ -230,13 +232,18 @@ static const char *const statement_sql[_ST_MAX] = {
 		"first_seen = ?6, last_seen = ?7, count = ?8, notified_count = ?9, transition = ?10, "
 		"summary = ?11, remediation = ?12, evidence = ?13, acked = ?14, ack_note = ?15, "
 		"resolved_at = ?16, updated = ?17, transition_at = ?19, changed_by = ?20 WHERE seq = ?18",
+	/* rule and tenant as the caller knows them, else out of the body
+	 * (coalesce evaluates the second only when the first is NULL). */
 	[ST_OUTBOX_ADD] =
-		"INSERT INTO outbox (alert_id, transition, sink, body, state, attempts, created, next_attempt, rule, tenant) "
-		"VALUES (?1, ?2, ?3, ?4, 0, 0, ?5, ?5, json_extract(?4, '$.rule'), json_extract(?4, '$.tenant'))",
+		"INSERT INTO outbox (alert_id, transition, sink, state, attempts, created, next_attempt, rule, tenant, "
+		"body_id) VALUES (?1, ?2, ?3, 0, 0, ?5, ?5, "
+		"coalesce(?6, (SELECT json_extract(body, '$.rule') FROM outbox_bodies WHERE id = ?4)), "
+		"coalesce(?7, (SELECT json_extract(body, '$.tenant') FROM outbox_bodies WHERE id = ?4)), ?4)",
+	[ST_OUTBOX_BODY_ADD] = "INSERT INTO outbox_bodies (body) VALUES (?1)",
 	[ST_OUTBOX_NEXT] =
-		"SELECT o.id, o.alert_id, o.transition, o.sink, o.body, o.attempts, o.created, o.next_attempt "
-		"FROM outbox o WHERE " OUTBOX_READY_EXCEPT " AND o.next_attempt <= ?2 "
-		"ORDER BY o.next_attempt, o.id LIMIT 1",
+		"SELECT o.id, o.alert_id, o.transition, o.sink, b.body, o.attempts, o.created, o.next_attempt "
+		"FROM outbox o JOIN outbox_bodies b ON b.id = o.body_id WHERE " OUTBOX_READY_EXCEPT
+		" AND o.next_attempt <= ?2 ORDER BY o.next_attempt, o.id LIMIT 1",
 	[ST_OUTBOX_NEXT_DUE] =
 		"SELECT o.next_attempt FROM outbox o WHERE " OUTBOX_READY_EXCEPT " ORDER BY o.next_attempt, o.id LIMIT 1",
 	[ST_OUTBOX_DELIVERED] =
@@ -1071,6 +1078,12 @@ int sw_store_prune(struct sw_store *s, int64_t cutoff, int64_t *ret_deleted)
 	if (r < 0)
 		goto fail;
 	deleted += sqlite3_changes64(s->db);
+	/* The bodies no row points at any more (one shared by several sinks
+	 * goes with the last of them); the subquery is built once. */
+	r = store_exec(s, "DELETE FROM outbox_bodies WHERE id NOT IN (SELECT body_id FROM outbox WHERE body_id IS NOT NULL)",
+	               "prune outbox bodies");
+	if (r < 0)
+		goto fail;
 	if (ret_deleted)
 		*ret_deleted = deleted;
 	r = 0;
@@ -1496,19 +1509,47 @@ void sw_outbox_item_clear(struct sw_outbox_item *it)
 }
 
 /* See store.h. */
+int sw_store_outbox_queue(struct sw_store *s, const struct sw_outbox_new *n, const char *const *sinks,
+                          size_t n_sinks, int64_t now)
+{
+	sqlite3_stmt *st = s->st[ST_OUTBOX_BODY_ADD];
+	int64_t body_id;
+	int r;
+
+	if (n == NULL || n->alert_id == NULL || n->body == NULL)
+		return -EINVAL;
+	for (size_t i = 0; i < n_sinks; i++)
+		if (sinks[i] == NULL)
+			return -EINVAL;
+	if (n_sinks == 0)
+		return 0;
+	bind_text(st, 1, n->body);
+	if ((r = stmt_exec(s, st, "outbox body")) < 0)
+		return r;
+	body_id = sqlite3_last_insert_rowid(s->db);
+	st = s->st[ST_OUTBOX_ADD];
+	for (size_t i = 0; r >= 0 && i < n_sinks; i++) {
+		bind_text(st, 1, n->alert_id);
+		sqlite3_bind_int(st, 2, n->transition);
+		bind_text(st, 3, sinks[i]);
+		sqlite3_bind_int64(st, 4, body_id);
+		sqlite3_bind_int64(st, 5, now);
+		bind_text(st, 6, n->rule);
+		bind_text(st, 7, n->tenant);
+		r = stmt_exec(s, st, "outbox add");
+	}
+	return r;
+}
+
+/* See store.h. */
 int sw_store_outbox_add(struct sw_store *s, const char *alert_id, int transition, const char *sink,
                         const char *body, int64_t now)
 {
-	sqlite3_stmt *st = s->st[ST_OUTBOX_ADD];
+	struct sw_outbox_new n = {.alert_id = alert_id, .transition = transition, .body = body};
 
-	if (alert_id == NULL || sink == NULL || body == NULL)
+	if (sink == NULL)
 		return -EINVAL;
-	bind_text(st, 1, alert_id);
-	sqlite3_bind_int(st, 2, transition);
-	bind_text(st, 3, sink);
-	bind_text(st, 4, body);
-	sqlite3_bind_int64(st, 5, now);
-	return stmt_exec(s, st, "outbox add");
+	return sw_store_outbox_queue(s, &n, &sink, 1, now);
 }
 
 /* See store.h. */

@@ -13,7 +13,7 @@
 #include "util.h"
 
 /* The schema this code writes (PRAGMA user_version after open). */
-#define SW_STORE_SCHEMA_VERSION 15
+#define SW_STORE_SCHEMA_VERSION 16
 
 struct sw_store;
 
@@ -141,6 +141,20 @@ struct sw_outbox_item {
 	int64_t next_attempt;
 };
 void sw_outbox_item_clear(struct sw_outbox_item *it);
+/* One notification to queue: an alert's transition and its document
+ * (compact JSON); rule and tenant, which digests group by, NULL to take
+ * them out of the body. */
+struct sw_outbox_new {
+	const char *alert_id;
+	int transition;
+	const char *rule, *tenant;
+	const char *body;
+};
+/* Queue n for each of the n_sinks sinks: the body is stored once, and
+ * each sink's row points at it (what each sink is sent is that one text). */
+int sw_store_outbox_queue(struct sw_store *s, const struct sw_outbox_new *n, const char *const *sinks,
+                          size_t n_sinks, int64_t now);
+/* The same for one sink, rule and tenant read from the body. */
 int sw_store_outbox_add(struct sw_store *s, const char *alert_id, int transition, const char *sink,
                         const char *body, int64_t now);
 /* The oldest (by next_attempt, then id) ready pending item of sink due at

@@ -19,6 +19,8 @@
 
 /* The SQL of the schema migration (rule, tenant, digest, members on outbox). */
 extern const char sw_store_deliver_schema[];
+/* The SQL of the schema migration that keeps each body once (outbox_bodies). */
+extern const char sw_store_bodies_schema[];
 
 /* Group the due notifications of sink into digests (SPEC "Sinks at
  * scale"): for each rule and tenant with more than after notifications

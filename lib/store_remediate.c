@@ -9,6 +9,7 @@
 #include "alert.h"
 #include "config.h"
 #include "jsonutil.h"
+#include "lifecycle.h"
 
 const char sw_store_remediate_schema[] =
 	"CREATE TABLE remediations(id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, alert_id TEXT NOT NULL,"
@@ -281,15 +282,7 @@ int sw_store_remedy_notify(struct sw_store *s, const struct sw_config *cfg, cons
 		r = -ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; cfg != NULL && i < cfg->n_sinks; i++) {
-		const struct sw_sink_config *sink = &cfg->sinks[i];
-		if (sink->name == NULL || !sw_sink_wants(sink, a.rule, a.severity))
-			continue;
-		r = sw_store_outbox_add(s, a.id, a.transition, sink->name, body, now);
-		if (r < 0)
-			goto out;
-	}
-	r = 0;
+	r = sw_lifecycle_queue(s, cfg, &a, body, now);
 out:
 	free(body);
 	json_decref(doc);

@@ -82,15 +82,16 @@ static int rows(const char *sink)
 	return n;
 }
 
-/* The newest outbox row of a sink: its transition, and its body parsed. */
+/* The newest outbox row of a sink: its transition, and the document it
+ * delivers (its body, shared with the other sinks' rows) parsed. */
 static json_t *last_doc(const char *sink, int *ret_transition, char *ret_alert_id)
 {
 	sqlite3_stmt *st;
 	json_t *doc;
 
 	ck_assert_int_eq(sqlite3_prepare_v2(sw_store_sqlite(store),
-	                                    "SELECT alert_id, transition, body FROM outbox WHERE sink = ?1 "
-	                                    "ORDER BY id DESC LIMIT 1",
+	                                    "SELECT o.alert_id, o.transition, b.body FROM outbox o JOIN outbox_bodies b "
+	                                    "ON b.id = o.body_id WHERE o.sink = ?1 ORDER BY o.id DESC LIMIT 1",
 	                                    -1, &st, NULL),
 	                 SQLITE_OK);
 	sqlite3_bind_text(st, 1, sink, -1, SQLITE_STATIC);

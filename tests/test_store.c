@@ -49,6 +49,10 @@ static void teardown(void)
  * to an older schema. */
 #define CAPOLICY_DROP "DROP TABLE policy_state; DROP TABLE policy_groups; DROP TABLE group_members; " \
 	"DROP TABLE user_policies; DROP TABLE auth_policies; DROP TABLE whatif_results; "
+/* Migration 16 undone (store_deliver.c): the outbox rows hold their bodies. */
+#define BODIES_UNDO "ALTER TABLE outbox ADD COLUMN body TEXT NOT NULL DEFAULT ''; " \
+	"UPDATE outbox SET body = (SELECT b.body FROM outbox_bodies b WHERE b.id = outbox.body_id); " \
+	"ALTER TABLE outbox DROP COLUMN body_id; DROP TABLE outbox_bodies; "
 
 /* Close and open the same file again, as a restart would. */
 static void reopen(void)
@@ -276,7 +280,7 @@ START_TEST(test_older_schema_migrates_forward)
 	                              "ALTER TABLE outbox DROP COLUMN tenant; ALTER TABLE outbox DROP COLUMN digest; "
 	                              "ALTER TABLE outbox DROP COLUMN members;"
 	                              "DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; " CAPOLICY_DROP "DROP TABLE usage_obs; DROP TABLE usage_state; DROP TABLE trace_msgs; "
-	                              "DROP TABLE remediations; DROP TRIGGER signin_days_del; DROP TABLE signin_days; PRAGMA user_version = 1",
+	                              "DROP TABLE remediations; DROP TRIGGER signin_days_del; DROP TABLE signin_days; " BODIES_UNDO "PRAGMA user_version = 1",
 	                              NULL, NULL, NULL),
 	                 SQLITE_OK);
 	reopen();
@@ -320,6 +324,7 @@ START_TEST(test_signin_days_rollup)
 	                              "DROP TABLE remediations; DROP TRIGGER signin_days_del; DROP TABLE signin_days;"
 	                              "DROP TABLE whatif_results; " /* migration 13 */
 	                              "DROP TABLE trace_msgs; " /* migration 15 */
+	                              BODIES_UNDO /* migration 16 */
 	                              "PRAGMA user_version = 11",
 	                              NULL, NULL, NULL),
 	                 SQLITE_OK);
@@ -567,7 +572,7 @@ START_TEST(test_migration_outbox_groups)
 	                              "DROP INDEX outbox_group; DROP INDEX outbox_members; ALTER TABLE outbox DROP COLUMN rule; "
 	                              "ALTER TABLE outbox DROP COLUMN tenant; ALTER TABLE outbox DROP COLUMN digest; "
 	                              "ALTER TABLE outbox DROP COLUMN members; DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; " CAPOLICY_DROP "DROP TABLE usage_obs; DROP TABLE usage_state; DROP TABLE trace_msgs; "
-	                              "DROP TABLE remediations; DROP TRIGGER signin_days_del; DROP TABLE signin_days; PRAGMA user_version = 7;"
+	                              "DROP TABLE remediations; DROP TRIGGER signin_days_del; DROP TABLE signin_days; " BODIES_UNDO "PRAGMA user_version = 7;"
 	                              "INSERT INTO outbox (alert_id, transition, sink, body, created, next_attempt) VALUES "
 	                              "('a-1', 1, 'soc', '{\"rule\":\"r1\",\"tenant\":\"contoso\"}', 10, 10)",
 	                              NULL, NULL, NULL),
@@ -597,7 +602,7 @@ START_TEST(test_migration_drops_later_duplicates)
 	                              "ALTER TABLE outbox DROP COLUMN tenant; ALTER TABLE outbox DROP COLUMN digest; "
 	                              "ALTER TABLE outbox DROP COLUMN members;"
 	                              "DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; " CAPOLICY_DROP "DROP TABLE usage_obs; DROP TABLE usage_state; DROP TABLE trace_msgs; "
-	                              "DROP TABLE remediations; DROP TRIGGER signin_days_del; DROP TABLE signin_days; PRAGMA user_version = 5;"
+	                              "DROP TABLE remediations; DROP TRIGGER signin_days_del; DROP TABLE signin_days; " BODIES_UNDO "PRAGMA user_version = 5;"
 	                              "INSERT INTO signins (rowid, tenant, id, created, ingested) VALUES"
 	                              " (10, 'contoso', 'a1', 1000, 1), (11, 'contoso', 'a2', 1001, 1),"
 	                              " (12, 'contoso', 'a1', 1003, 2), (13, 'fabrikam', 'a1', 1000, 2),"
@@ -637,7 +642,7 @@ START_TEST(test_migration_alert_transition_at)
 	                              "ALTER TABLE outbox DROP COLUMN tenant; ALTER TABLE outbox DROP COLUMN digest; "
 	                              "ALTER TABLE outbox DROP COLUMN members;"
 	                              "DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; " CAPOLICY_DROP "DROP TABLE usage_obs; DROP TABLE usage_state; DROP TABLE trace_msgs; "
-	                              "DROP TABLE remediations; DROP TRIGGER signin_days_del; DROP TABLE signin_days; PRAGMA user_version = 6;"
+	                              "DROP TABLE remediations; DROP TRIGGER signin_days_del; DROP TABLE signin_days; " BODIES_UNDO "PRAGMA user_version = 6;"
 	                              "INSERT INTO alerts (id, rule, tenant, subject, severity, status, first_seen, "
 	                              "last_seen, count, notified_count, transition, resolved_at, updated) VALUES"
 	                              " ('a-000001', 'r', 'contoso', 'x', 3, 0, 1, 2, 1, 1, 2, 0, 900),"
@@ -1449,6 +1454,75 @@ START_TEST(test_prune)
 }
 END_TEST
 
+/* One notification for three sinks: each is offered the same document;
+ * the body stays while any sink's row is kept, and goes with the last. */
+START_TEST(test_outbox_shared_body)
+{
+	const char *sinks[] = {"soc", "hec", "teams"};
+	struct sw_outbox_new n = {.alert_id = "a-000001", .transition = 1, .rule = "r1", .tenant = "contoso",
+	                          .body = "{\"id\":\"a-000001\",\"rule\":\"r1\",\"tenant\":\"contoso\"}"};
+	struct sw_outbox_item it = {0};
+	int64_t ids[3];
+
+	ck_assert_int_eq(sw_store_begin(store), 0);
+	ck_assert_int_eq(sw_store_outbox_queue(store, &n, sinks, 3, 1000), 0);
+	ck_assert_int_eq(sw_store_commit(store), 0);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(sw_store_outbox_next(store, sinks[i], 1000, &it), 0);
+		ck_assert_str_eq(it.alert_id, "a-000001");
+		ck_assert_str_eq(it.sink, sinks[i]);
+		ck_assert_str_eq(it.body, n.body);
+		ids[i] = it.id;
+		sw_outbox_item_clear(&it);
+	}
+	ck_assert_int_eq(query_int("SELECT count(*) FROM outbox WHERE rule = 'r1' AND tenant = 'contoso'"), 3);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM outbox_bodies"), 1);
+	ck_assert_int_eq(sw_store_outbox_delivered(store, ids[0], 1100), 0);
+	ck_assert_int_eq(sw_store_outbox_delivered(store, ids[1], 1100), 0);
+	ck_assert_int_eq(sw_store_prune(store, 2000, NULL), 0);
+	ck_assert_int_eq(sw_store_outbox_next(store, "teams", 2000, &it), 0); /* pending: kept, with its body */
+	ck_assert_str_eq(it.body, n.body);
+	sw_outbox_item_clear(&it);
+	ck_assert_int_eq(sw_store_outbox_delivered(store, ids[2], 1200), 0);
+	ck_assert_int_eq(sw_store_prune(store, 2000, NULL), 0);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM outbox"), 0);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM outbox_bodies"), 0);
+	/* No sink: nothing stored. */
+	ck_assert_int_eq(sw_store_outbox_queue(store, &n, sinks, 0, 3000), 0);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM outbox_bodies"), 0);
+}
+END_TEST
+
+START_TEST(test_migration_outbox_bodies)
+{
+	/* A version-15 database whose outbox rows hold their bodies, one
+	 * pending and one delivered: migration 16 keeps each body, and the
+	 * pending one is offered with it. */
+	struct sw_outbox_item it = {0};
+
+	ck_assert_int_eq(sqlite3_exec(sw_store_sqlite(store),
+	                              BODIES_UNDO "PRAGMA user_version = 15;"
+	                              "INSERT INTO outbox (alert_id, transition, sink, body, state, created, next_attempt, "
+	                              "rule, tenant) VALUES ('a-000001', 1, 'soc', '{\"n\":1}', 1, 10, 10, 'r', 't'),"
+	                              " ('a-000002', 1, 'soc', '{\"n\":2}', 0, 11, 11, 'r', 't')",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	reopen();
+	ck_assert_int_eq(sw_store_schema_version(store), SW_STORE_SCHEMA_VERSION);
+	ck_assert_int_eq(sw_store_outbox_next(store, "soc", 20, &it), 0);
+	ck_assert_str_eq(it.alert_id, "a-000002");
+	ck_assert_str_eq(it.body, "{\"n\":2}");
+	sw_outbox_item_clear(&it);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM outbox o JOIN outbox_bodies b ON b.id = o.body_id "
+	                           "WHERE o.alert_id = 'a-000001' AND b.body = '{\"n\":1}'"),
+	                 1);
+	/* and a notification queued now gets a body of its own */
+	ck_assert_int_eq(sw_store_outbox_add(store, "a-000003", 1, "soc", "{\"rule\":\"r3\",\"tenant\":\"t\"}", 30), 0);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM outbox_bodies"), 3);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM outbox WHERE rule = 'r3'"), 1);
+}
+END_TEST
+
 /* Every sw_store_cached() call site in lib/ holds a statement for the
  * store's life; more call sites than the cache holds would make the last
  * ones fail at run time (an Exchange snapshot once failed so). */
@@ -1522,6 +1596,8 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_outbox_digest);
 	tcase_add_test(tc, test_outbox_pending_survives_restart);
 	tcase_add_test(tc, test_prune);
+	tcase_add_test(tc, test_outbox_shared_body);
+	tcase_add_test(tc, test_migration_outbox_bodies);
 	tcase_add_test(tc, test_optimize);
 	tcase_add_test(tc, test_cached_statements_fit);
 	tcase_add_test(tc, test_capolicy_layers);
