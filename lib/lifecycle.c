@@ -119,11 +119,21 @@ static int evidence_replace(json_t **dst, const json_t *src)
 }
 
 /* See lifecycle.h. */
-int sw_lifecycle_queue(struct sw_store *s, const struct sw_config *cfg, const struct sw_alert *a, const char *body,
-                       int64_t now)
+int sw_lifecycle_queue(struct sw_store *s, const struct sw_config *cfg, const struct sw_alert *a, const json_t *doc,
+                       const char *body, int64_t now)
 {
-	struct sw_outbox_new n = {.alert_id = a->id, .transition = a->transition, .rule = a->rule,
-	                          .tenant = a->tenant, .body = body};
+	struct sw_outbox_new n = {
+		.alert_id = a->id,
+		.transition = a->transition,
+		.rule = a->rule,
+		.tenant = a->tenant,
+		.body = body,
+		.meta = true,
+		.severity = json_string_value(json_object_get(doc, "severity")),
+		.tenant_id = json_string_value(json_object_get(doc, "tenant_id")),
+		.first_seen = json_string_value(json_object_get(doc, "first_seen")),
+		.last_seen = json_string_value(json_object_get(doc, "last_seen")),
+	};
 	const char **sinks;
 	size_t k = 0;
 	int r;
@@ -163,7 +173,7 @@ static int notify(struct sw_store *s, const struct sw_config *cfg, const struct 
 		r = -ENOMEM;
 		goto out;
 	}
-	r = sw_lifecycle_queue(s, cfg, a, body, now);
+	r = sw_lifecycle_queue(s, cfg, a, doc, body, now);
 out:
 	free(body);
 	json_decref(doc);

@@ -52,12 +52,12 @@ struct sw_condition {
  * condition writes nothing.  -EINVAL without rule, tenant or subject. */
 int sw_lifecycle_fire(struct sw_store *s, const struct sw_config *cfg, const struct sw_condition *c, int64_t now,
                       bool *ret_notified);
-/* Queue body, the document of a's current transition, once for every
- * sink of cfg that wants a's rule and severity (sw_store_outbox_queue:
- * the body is stored once for all of them).  a must be saved (it has its
- * id). */
-int sw_lifecycle_queue(struct sw_store *s, const struct sw_config *cfg, const struct sw_alert *a, const char *body,
-                       int64_t now);
+/* Queue body, the document doc of a's current transition as compact
+ * JSON, once for every sink of cfg that wants a's rule and severity
+ * (sw_store_outbox_queue: the body is stored once for all of them).  a
+ * must be saved (it has its id). */
+int sw_lifecycle_queue(struct sw_store *s, const struct sw_config *cfg, const struct sw_alert *a, const json_t *doc,
+                       const char *body, int64_t now);
 /* An event that is news each time it happens (silence-changed): the alert
  * is raised and notified as by sw_lifecycle_fire(), then stored resolved
  * at once without a notification, so the next event of the same (rule,

@@ -239,7 +239,14 @@ static const char *const statement_sql[_ST_MAX] = {
 		"body_id) VALUES (?1, ?2, ?3, 0, 0, ?5, ?5, "
 		"coalesce(?6, (SELECT json_extract(body, '$.rule') FROM outbox_bodies WHERE id = ?4)), "
 		"coalesce(?7, (SELECT json_extract(body, '$.tenant') FROM outbox_bodies WHERE id = ?4)), ?4)",
-	[ST_OUTBOX_BODY_ADD] = "INSERT INTO outbox_bodies (body) VALUES (?1)",
+	/* ?6: the caller gave what a digest reads of the document (?2-?5,
+	 * NULL where it has none); else it is read out of the body. */
+	[ST_OUTBOX_BODY_ADD] =
+		"INSERT INTO outbox_bodies (body, severity, tenant_id, first_seen, last_seen) VALUES (?1, "
+		"CASE WHEN ?6 THEN ?2 WHEN json_valid(?1) THEN json_extract(?1, '$.severity') END, "
+		"CASE WHEN ?6 THEN ?3 WHEN json_valid(?1) THEN json_extract(?1, '$.tenant_id') END, "
+		"CASE WHEN ?6 THEN ?4 WHEN json_valid(?1) THEN json_extract(?1, '$.first_seen') END, "
+		"CASE WHEN ?6 THEN ?5 WHEN json_valid(?1) THEN json_extract(?1, '$.last_seen') END)",
 	[ST_OUTBOX_NEXT] =
 		"SELECT o.id, o.alert_id, o.transition, o.sink, b.body, o.attempts, o.created, o.next_attempt "
 		"FROM outbox o JOIN outbox_bodies b ON b.id = o.body_id WHERE " OUTBOX_READY_EXCEPT
@@ -1524,6 +1531,11 @@ int sw_store_outbox_queue(struct sw_store *s, const struct sw_outbox_new *n, con
 	if (n_sinks == 0)
 		return 0;
 	bind_text(st, 1, n->body);
+	bind_text(st, 2, n->severity);
+	bind_text(st, 3, n->tenant_id);
+	bind_text(st, 4, n->first_seen);
+	bind_text(st, 5, n->last_seen);
+	sqlite3_bind_int(st, 6, n->meta);
 	if ((r = stmt_exec(s, st, "outbox body")) < 0)
 		return r;
 	body_id = sqlite3_last_insert_rowid(s->db);

@@ -143,12 +143,17 @@ struct sw_outbox_item {
 void sw_outbox_item_clear(struct sw_outbox_item *it);
 /* One notification to queue: an alert's transition and its document
  * (compact JSON); rule and tenant, which digests group by, NULL to take
- * them out of the body. */
+ * them out of the body.  With meta set, severity, tenant_id, first_seen
+ * and last_seen are the document's members of those names (NULL: it has
+ * none), which a digest reads of every member; without, they are read
+ * out of the body. */
 struct sw_outbox_new {
 	const char *alert_id;
 	int transition;
 	const char *rule, *tenant;
 	const char *body;
+	bool meta;
+	const char *severity, *tenant_id, *first_seen, *last_seen;
 };
 /* Queue n for each of the n_sinks sinks: the body is stored once, and
  * each sink's row points at it (what each sink is sent is that one text). */

@@ -21,11 +21,18 @@ const char sw_store_deliver_schema[] =
  * with its evidence) filled most of a 4 KB page: a cycle of 3,000 alerts
  * wrote it three times over with three sinks, and marking 1,300 members of
  * a digest as part of it, then as delivered, rewrote 1,300 pages each
- * time; the rows are now about 100 bytes.  Existing bodies keep their
- * row's id as theirs. */
+ * time; the rows are now about 100 bytes.  Beside the body, what a digest
+ * says of all its members (severity, tenant_id, first_seen, last_seen,
+ * copied out of the document when it is queued): grouping 1,300 members
+ * read them with json_extract, a parse of each body per sink.  Existing
+ * bodies keep their row's id as theirs. */
 const char sw_store_bodies_schema[] =
-	"CREATE TABLE outbox_bodies (id INTEGER PRIMARY KEY, body TEXT NOT NULL);"
-	"INSERT INTO outbox_bodies (id, body) SELECT id, body FROM outbox;"
+	"CREATE TABLE outbox_bodies (id INTEGER PRIMARY KEY, body TEXT NOT NULL, severity TEXT, tenant_id TEXT, "
+	"first_seen TEXT, last_seen TEXT);"
+	"INSERT INTO outbox_bodies (id, body, severity, tenant_id, first_seen, last_seen) SELECT id, body, "
+	"json_extract(body, '$.severity'), json_extract(body, '$.tenant_id'), json_extract(body, '$.first_seen'), "
+	"json_extract(body, '$.last_seen') FROM outbox WHERE json_valid(body);"
+	"INSERT INTO outbox_bodies (id, body) SELECT id, body FROM outbox WHERE NOT json_valid(body);"
 	"ALTER TABLE outbox ADD COLUMN body_id INTEGER;"
 	"UPDATE outbox SET body_id = id;"
 	"ALTER TABLE outbox DROP COLUMN body;";
@@ -48,14 +55,14 @@ static const char sql_groups[] =
 /* A group's rows that may still join a digest: pending, never attempted,
  * due, in no digest, not in flight (?6, a JSON array), and ready (no
  * earlier transition of the alert pending for the sink).  What the digest
- * says of all its members comes from SQLite's JSON functions: only the
- * first SW_DIGEST_ALERTS_MAX bodies are parsed into the document (a cycle
- * with 3,000 alerts spent a tenth of its CPU parsing every member with
- * jansson). */
+ * says of all its members comes from the columns kept beside each body
+ * (sw_store_bodies_schema): only the first SW_DIGEST_ALERTS_MAX bodies are
+ * parsed, into the document (a cycle with 3,000 alerts spent a tenth of
+ * its CPU parsing every member with jansson, then 3 % parsing them with
+ * json_extract). */
 static const char sql_candidates[] =
-	"SELECT o.id, b.body, json_valid(b.body), json_extract(b.body, '$.severity'), "
-	"json_extract(b.body, '$.first_seen'), json_extract(b.body, '$.last_seen'), "
-	"json_extract(b.body, '$.tenant_id') FROM outbox o JOIN outbox_bodies b ON b.id = o.body_id "
+	"SELECT o.id, b.body, b.severity, b.first_seen, b.last_seen, b.tenant_id "
+	"FROM outbox o JOIN outbox_bodies b ON b.id = o.body_id "
 	"WHERE o.sink = ?1 AND o.created >= ?2 AND o.rule = ?3 "
 	"AND o.tenant = ?4 AND o.state = 0 AND o.attempts = 0 AND o.digest IS NULL AND o.members = 0 "
 	"AND o.next_attempt <= ?5 AND o.id NOT IN (SELECT value FROM json_each(coalesce(?6, '[]'))) "
@@ -71,7 +78,7 @@ static const char sql_join[] = "UPDATE outbox SET digest = ?1 WHERE id = ?2";
 struct digest_members {
 	int64_t *ids;
 	size_t n, cap;
-	char *docs[SW_DIGEST_ALERTS_MAX]; /* the first valid documents */
+	char *docs[SW_DIGEST_ALERTS_MAX]; /* the first documents */
 	size_t n_docs;
 	enum sw_severity top;
 	bool any_severity;
@@ -95,12 +102,13 @@ static const char *column_text(sqlite3_stmt *st, int col)
 
 /* Add the candidate row of st (sql_candidates' columns).  Times compare
  * as text: every document writes them in the one form
- * "2026-11-20T08:01:12Z". */
+ * "2026-11-20T08:01:12Z".  A body that is not JSON (none is queued so;
+ * its columns are NULL) is counted, and left out of the document by
+ * sw_digest_document_meta(). */
 static int members_add(struct digest_members *m, sqlite3_stmt *st)
 {
-	const char *doc = column_text(st, 1), *fs = column_text(st, 4), *ls = column_text(st, 5);
-	const char *tid = sqlite3_column_type(st, 6) == SQLITE_TEXT ? column_text(st, 6) : NULL;
-	bool valid = sqlite3_column_int(st, 2) == 1;
+	const char *doc = column_text(st, 1), *fs = column_text(st, 3), *ls = column_text(st, 4);
+	const char *tid = sqlite3_column_type(st, 5) == SQLITE_TEXT ? column_text(st, 5) : NULL;
 	enum sw_severity sev;
 
 	if (m->n == m->cap) {
@@ -113,24 +121,22 @@ static int members_add(struct digest_members *m, sqlite3_stmt *st)
 		m->cap = cap;
 	}
 	m->ids[m->n++] = sqlite3_column_int64(st, 0);
-	if (!valid)
-		return 0; /* counted, left out of the document */
 	if (m->n_docs < SW_DIGEST_ALERTS_MAX && doc != NULL) {
 		if ((m->docs[m->n_docs] = strdup(doc)) == NULL)
 			return -ENOMEM;
 		m->n_docs++;
 	}
-	if (sqlite3_column_type(st, 3) == SQLITE_TEXT && sw_severity_parse(column_text(st, 3), &sev) == 0 &&
+	if (sqlite3_column_type(st, 2) == SQLITE_TEXT && sw_severity_parse(column_text(st, 2), &sev) == 0 &&
 	    (!m->any_severity || sev > m->top)) {
 		m->top = sev;
 		m->any_severity = true;
 	}
 	if (m->tenant_id == NULL && tid != NULL && (m->tenant_id = strdup(tid)) == NULL)
 		return -ENOMEM;
-	if (sqlite3_column_type(st, 4) == SQLITE_TEXT && strlen(fs) < sizeof(m->first) &&
+	if (sqlite3_column_type(st, 3) == SQLITE_TEXT && strlen(fs) < sizeof(m->first) &&
 	    (m->first[0] == '\0' || strcmp(fs, m->first) < 0))
 		snprintf(m->first, sizeof(m->first), "%s", fs);
-	if (sqlite3_column_type(st, 5) == SQLITE_TEXT && strlen(ls) < sizeof(m->last) && strcmp(ls, m->last) > 0)
+	if (sqlite3_column_type(st, 4) == SQLITE_TEXT && strlen(ls) < sizeof(m->last) && strcmp(ls, m->last) > 0)
 		snprintf(m->last, sizeof(m->last), "%s", ls);
 	return 0;
 }

@@ -282,7 +282,7 @@ int sw_store_remedy_notify(struct sw_store *s, const struct sw_config *cfg, cons
 		r = -ENOMEM;
 		goto out;
 	}
-	r = sw_lifecycle_queue(s, cfg, &a, body, now);
+	r = sw_lifecycle_queue(s, cfg, &a, doc, body, now);
 out:
 	free(body);
 	json_decref(doc);

@@ -269,6 +269,9 @@ def test_digests():
                   and d["severity"] == "high" and d["severity_id"] == 4 and d["rule"] == RULE
                   and all(a.get("schema") == "smtpwatch.alert/2" for a in d["alerts"]) for d in digests)
               and digests, "webhook: smtpwatch.digest/1 with up to 50 alert documents and more = count - 50")
+        check(all(d["first_seen"] <= min(a["first_seen"] for a in d["alerts"])
+                  and d["last_seen"] >= max(a["last_seen"] for a in d["alerts"]) for d in digests) and digests,
+              "webhook: a digest's first_seen and last_seen span those of the alerts it carries")
         keys = [h["headers"].get("idempotency-key") for h in env.sim.hooks("soc")
                 if json.loads(h["body"]).get("schema") == "smtpwatch.digest/1"]
         check(all(re.match(r"^digest-\d+-0$", k or "") for k in keys) and len(keys) == len(set(keys)),
