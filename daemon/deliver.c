@@ -642,7 +642,7 @@ static int worker_digest(struct worker *w, int64_t now)
 {
 	struct sw_store *store = w->dl->d->store;
 	struct sw_buf skip = {0};
-	int made = 0, r;
+	int made = 0, grown = 0, r;
 
 	if (w->sink->digest_after <= 0 || !w->out.ops->digests)
 		return 0;
@@ -651,7 +651,7 @@ static int worker_digest(struct worker *w, int64_t now)
 		r = sw_store_begin(store);
 	if (r >= 0) {
 		r = sw_store_outbox_digest(store, w->sink->name, w->draining ? w->dl->drain_now : now,
-		                           w->sink->digest_after, w->sink->digest_window, skip.data, &made);
+		                           w->sink->digest_after, w->sink->digest_window, skip.data, &made, &grown);
 		if (r >= 0)
 			r = sw_store_commit(store);
 		if (r < 0)
@@ -669,7 +669,34 @@ static int worker_digest(struct worker *w, int64_t now)
 	if (made > 0)
 		log_info("sink %s: %d digest%s of more than %lld alerts of one rule within %llds", w->sink->name, made,
 		         made == 1 ? "" : "s", (long long)w->sink->digest_after, (long long)w->sink->digest_window);
+	if (grown > 0)
+		log_info("sink %s: %d digest%s not sent yet took later alerts", w->sink->name, grown,
+		         grown == 1 ? "" : "s");
 	return 0;
+}
+
+/* Seal the digests among sl's items before their first attempt (one
+ * transaction): from now on a receiver may hold a digest's body under its
+ * key, whatever happens to this process, so it takes no more members. */
+static int worker_seal(struct worker *w, struct slot *sl)
+{
+	struct sw_store *store = w->dl->d->store;
+	bool any = false;
+	int r = 0;
+
+	for (size_t i = 0; i < sl->n_items; i++)
+		any |= sl->items[i].attempts == 0 && strncmp(sl->items[i].alert_id, "digest-", 7) == 0;
+	if (!any)
+		return 0;
+	r = sw_store_begin(store);
+	for (size_t i = 0; r >= 0 && i < sl->n_items; i++)
+		if (sl->items[i].attempts == 0 && strncmp(sl->items[i].alert_id, "digest-", 7) == 0)
+			r = sw_store_outbox_seal(store, sl->items[i].id);
+	if (r >= 0)
+		r = sw_store_commit(store);
+	if (r < 0)
+		sw_store_rollback(store);
+	return r;
 }
 
 /* Take the oldest due items not in flight into the free slot sl: one, or
@@ -692,7 +719,8 @@ static int worker_take(struct worker *w, struct slot *sl, int64_t now, struct sw
 			break;
 		sl->n_items++;
 	}
-	if ((r = worker_in_flight_ids(w, skip)) < 0 || sl->n_items == 0) {
+	if ((sl->n_items > 0 && (r = worker_seal(w, sl)) < 0) || (r = worker_in_flight_ids(w, skip)) < 0 ||
+	    sl->n_items == 0) {
 		for (size_t i = 0; i < sl->n_items; i++)
 			sw_outbox_item_clear(&sl->items[i]);
 		sl->n_items = 0;

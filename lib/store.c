@@ -152,6 +152,7 @@ static const char *const migrations[] = {
 	sw_store_remediate_schema, /* 14: store_remediate.c, remediation actions (issue 18) */
 	sw_store_trace_schema,   /* 15: store_usage.c, message trace of exception mailboxes (issue 20) */
 	sw_store_bodies_schema,  /* 16: store_deliver.c, one body per notification for all its sinks (issue 15) */
+	sw_store_seal_schema,    /* 17: store_deliver.c, a digest takes later members until it is sealed (issue 15) */
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == SW_STORE_SCHEMA_VERSION,

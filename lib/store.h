@@ -13,7 +13,7 @@
 #include "util.h"
 
 /* The schema this code writes (PRAGMA user_version after open). */
-#define SW_STORE_SCHEMA_VERSION 16
+#define SW_STORE_SCHEMA_VERSION 17
 
 struct sw_store;
 

@@ -37,6 +37,14 @@ const char sw_store_bodies_schema[] =
 	"UPDATE outbox SET body_id = id;"
 	"ALTER TABLE outbox DROP COLUMN body;";
 
+/* A digest row is sealed once taken for sending: until then it takes the
+ * later notifications of its group; after, none (a receiver may have its
+ * body under its key, even when the daemon died before it heard).  The
+ * digests of an older version may have been on the wire. */
+const char sw_store_seal_schema[] =
+	"ALTER TABLE outbox ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE outbox SET sealed = 1 WHERE members > 0;";
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -74,6 +82,20 @@ static const char sql_insert[] =
 static const char sql_body_insert[] = "INSERT INTO outbox_bodies (body) VALUES (?1)";
 static const char sql_set_body[] = "UPDATE outbox SET alert_id = ?2, body_id = ?3 WHERE id = ?1";
 static const char sql_join[] = "UPDATE outbox SET digest = ?1 WHERE id = ?2";
+/* The group's digest that may still take members: never taken for
+ * sending (not sealed), pending, made within the window, not in flight. */
+static const char sql_open[] =
+	"SELECT id FROM outbox WHERE sink = ?1 AND rule = ?3 AND tenant = ?4 AND members > 0 AND state = 0 "
+	"AND attempts = 0 AND sealed = 0 AND created >= ?2 "
+	"AND id NOT IN (SELECT value FROM json_each(coalesce(?5, '[]'))) ORDER BY id DESC LIMIT 1";
+/* Its members so far, as sql_candidates reads them. */
+static const char sql_members[] =
+	"SELECT o.id, b.body, b.severity, b.first_seen, b.last_seen, b.tenant_id "
+	"FROM outbox o JOIN outbox_bodies b ON b.id = o.body_id WHERE o.digest = ?1 ORDER BY o.id";
+static const char sql_grow[] = "UPDATE outbox SET members = ?2 WHERE id = ?1";
+static const char sql_grow_body[] =
+	"UPDATE outbox_bodies SET body = ?2 WHERE id = (SELECT body_id FROM outbox WHERE id = ?1)";
+static const char sql_seal[] = "UPDATE outbox SET sealed = 1 WHERE id = ?1 AND members > 0";
 
 struct digest_members {
 	int64_t *ids;
@@ -141,28 +163,32 @@ static int members_add(struct digest_members *m, sqlite3_stmt *st)
 	return 0;
 }
 
-/* Make one digest row of m for the group, and point its members at it. */
-static int digest_make(struct sw_store *s, const char *sink, const char *rule, const char *tenant, int64_t now,
-                       struct digest_members *m)
+/* Write the digest of m for the group: a new row (open 0), or the open
+ * digest row open grown, whose members are m's first had; its document
+ * is (re)built from all of m, and the members past had point at it. */
+static int digest_write(struct sw_store *s, const char *sink, const char *rule, const char *tenant, int64_t now,
+                        struct digest_members *m, int64_t open, size_t had)
 {
 	struct sw_digest_meta meta = {0};
 	sqlite3_stmt *st;
 	char id[32], *body = NULL;
-	int64_t rowid;
+	int64_t rowid = open;
 	int r;
 
-	if ((r = sw_store_cached(s, sql_insert, &st)) < 0)
-		return r;
-	sqlite3_bind_text(st, 1, sink, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, now);
-	sqlite3_bind_text(st, 3, rule, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, tenant, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, (int64_t)m->n);
-	r = sw_store_check(s, sqlite3_step(st));
-	sw_store_stmt_done(st);
-	if (r < 0)
-		return r;
-	rowid = sqlite3_last_insert_rowid(sw_store_sqlite(s));
+	if (open == 0) {
+		if ((r = sw_store_cached(s, sql_insert, &st)) < 0)
+			return r;
+		sqlite3_bind_text(st, 1, sink, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, now);
+		sqlite3_bind_text(st, 3, rule, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, tenant, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 5, (int64_t)m->n);
+		r = sw_store_check(s, sqlite3_step(st));
+		sw_store_stmt_done(st);
+		if (r < 0)
+			return r;
+		rowid = sqlite3_last_insert_rowid(sw_store_sqlite(s));
+	}
 	snprintf(id, sizeof(id), "digest-%lld", (long long)rowid);
 	meta.count = m->n;
 	meta.severity = m->any_severity ? sw_severity_name(m->top) : NULL;
@@ -172,21 +198,37 @@ static int digest_make(struct sw_store *s, const char *sink, const char *rule, c
 	r = sw_digest_document_meta(id, rule, tenant, (const char *const *)m->docs, m->n_docs, &meta, &body);
 	if (r < 0)
 		return r;
-	if ((r = sw_store_cached(s, sql_body_insert, &st)) < 0)
-		goto out;
-	sqlite3_bind_text(st, 1, body, -1, SQLITE_STATIC);
-	r = sw_store_check(s, sqlite3_step(st));
-	sw_store_stmt_done(st);
-	if (r < 0 || (r = sw_store_cached(s, sql_set_body, &st)) < 0)
-		goto out;
-	sqlite3_bind_int64(st, 1, rowid);
-	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, sqlite3_last_insert_rowid(sw_store_sqlite(s)));
-	r = sw_store_check(s, sqlite3_step(st));
-	sw_store_stmt_done(st);
+	if (open != 0) {
+		/* Its body is its own: no other row points at it. */
+		if ((r = sw_store_cached(s, sql_grow, &st)) < 0)
+			goto out;
+		sqlite3_bind_int64(st, 1, rowid);
+		sqlite3_bind_int64(st, 2, (int64_t)m->n);
+		r = sw_store_check(s, sqlite3_step(st));
+		sw_store_stmt_done(st);
+		if (r < 0 || (r = sw_store_cached(s, sql_grow_body, &st)) < 0)
+			goto out;
+		sqlite3_bind_int64(st, 1, rowid);
+		sqlite3_bind_text(st, 2, body, -1, SQLITE_STATIC);
+		r = sw_store_check(s, sqlite3_step(st));
+		sw_store_stmt_done(st);
+	} else {
+		if ((r = sw_store_cached(s, sql_body_insert, &st)) < 0)
+			goto out;
+		sqlite3_bind_text(st, 1, body, -1, SQLITE_STATIC);
+		r = sw_store_check(s, sqlite3_step(st));
+		sw_store_stmt_done(st);
+		if (r < 0 || (r = sw_store_cached(s, sql_set_body, &st)) < 0)
+			goto out;
+		sqlite3_bind_int64(st, 1, rowid);
+		sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, sqlite3_last_insert_rowid(sw_store_sqlite(s)));
+		r = sw_store_check(s, sqlite3_step(st));
+		sw_store_stmt_done(st);
+	}
 	if (r < 0 || (r = sw_store_cached(s, sql_join, &st)) < 0)
 		goto out;
-	for (size_t i = 0; r >= 0 && i < m->n; i++) {
+	for (size_t i = had; r >= 0 && i < m->n; i++) {
 		sqlite3_bind_int64(st, 1, rowid);
 		sqlite3_bind_int64(st, 2, m->ids[i]);
 		r = sw_store_check(s, sqlite3_step(st));
@@ -197,12 +239,86 @@ out:
 	return r;
 }
 
+/* The group's open digest (sql_open), 0 when none: *ret. */
+static int digest_open(struct sw_store *s, const char *sink, const char *rule, const char *tenant, int64_t since,
+                       const char *skip, int64_t *ret)
+{
+	sqlite3_stmt *st;
+	int rc, r;
+
+	*ret = 0;
+	if ((r = sw_store_cached(s, sql_open, &st)) < 0)
+		return r;
+	sqlite3_bind_text(st, 1, sink, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, since);
+	sqlite3_bind_text(st, 3, rule, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, tenant, -1, SQLITE_STATIC);
+	if (skip != NULL)
+		sqlite3_bind_text(st, 5, skip, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*ret = sqlite3_column_int64(st, 0);
+	r = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sw_store_fail(s, rc, "outbox open digest");
+	sw_store_stmt_done(st);
+	return r;
+}
+
+/* Add the rows of st (stepped to the end) to m. */
+static int members_read(struct sw_store *s, sqlite3_stmt *st, struct digest_members *m, const char *what)
+{
+	int rc, r = 0;
+
+	while (r >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		r = members_add(m, st);
+	if (r >= 0 && rc != SQLITE_DONE)
+		r = sw_store_fail(s, rc, what);
+	sw_store_stmt_done(st);
+	return r;
+}
+
+/* One group of sw_store_outbox_digest(): its candidates join the open
+ * digest (*ret_grown), or become a new one when two or more (*ret_made). */
+static int digest_group(struct sw_store *s, const char *sink, const char *rule, const char *tenant, int64_t now,
+                        int64_t window, const char *skip, int *ret_made, int *ret_grown)
+{
+	struct digest_members m = {0};
+	sqlite3_stmt *st;
+	int64_t open;
+	size_t had = 0;
+	int r;
+
+	r = digest_open(s, sink, rule, tenant, now - window, skip, &open);
+	if (r >= 0 && open != 0 && (r = sw_store_cached(s, sql_members, &st)) >= 0) {
+		sqlite3_bind_int64(st, 1, open);
+		r = members_read(s, st, &m, "outbox digest members");
+		had = m.n;
+	}
+	if (r >= 0 && (r = sw_store_cached(s, sql_candidates, &st)) >= 0) {
+		sqlite3_bind_text(st, 1, sink, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, now - window);
+		sqlite3_bind_text(st, 3, rule, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, tenant, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 5, now);
+		if (skip != NULL)
+			sqlite3_bind_text(st, 6, skip, -1, SQLITE_STATIC);
+		r = members_read(s, st, &m, "outbox digest candidates");
+	}
+	/* One alert alone goes as it is; an open digest takes even one. */
+	if (r >= 0 && m.n > had && (open != 0 || m.n > 1)) {
+		r = digest_write(s, sink, rule, tenant, now, &m, open, had);
+		if (r >= 0)
+			++*(open != 0 ? ret_grown : ret_made);
+	}
+	members_clear(&m);
+	return r;
+}
+
 /* See store_deliver.h. */
 int sw_store_outbox_digest(struct sw_store *s, const char *sink, int64_t now, int64_t after, int64_t window,
-                           const char *skip, int *ret_made)
+                           const char *skip, int *ret_made, int *ret_grown)
 {
-	sqlite3_stmt *groups = NULL, *cand;
-	int made = 0, rc, r;
+	sqlite3_stmt *groups = NULL;
+	int made = 0, grown = 0, rc, r;
 
 	if (sink == NULL || after <= 0)
 		return -EINVAL;
@@ -214,30 +330,13 @@ int sw_store_outbox_digest(struct sw_store *s, const char *sink, int64_t now, in
 	sqlite3_bind_int64(groups, 2, now - window);
 	sqlite3_bind_int64(groups, 3, after);
 	while (r >= 0 && (rc = sqlite3_step(groups)) == SQLITE_ROW) {
-		struct digest_members m = {0};
 		char *rule = strdup((const char *)sqlite3_column_text(groups, 0));
 		char *tenant = strdup((const char *)sqlite3_column_text(groups, 1));
 
-		if (rule == NULL || tenant == NULL) {
+		if (rule == NULL || tenant == NULL)
 			r = -ENOMEM;
-		} else if ((r = sw_store_cached(s, sql_candidates, &cand)) >= 0) {
-			sqlite3_bind_text(cand, 1, sink, -1, SQLITE_STATIC);
-			sqlite3_bind_int64(cand, 2, now - window);
-			sqlite3_bind_text(cand, 3, rule, -1, SQLITE_STATIC);
-			sqlite3_bind_text(cand, 4, tenant, -1, SQLITE_STATIC);
-			sqlite3_bind_int64(cand, 5, now);
-			if (skip != NULL)
-				sqlite3_bind_text(cand, 6, skip, -1, SQLITE_STATIC);
-			while (r >= 0 && (rc = sqlite3_step(cand)) == SQLITE_ROW)
-				r = members_add(&m, cand);
-			if (r >= 0 && rc != SQLITE_DONE)
-				r = sw_store_fail(s, rc, "outbox digest members");
-			sw_store_stmt_done(cand);
-			/* One alert alone goes as it is. */
-			if (r >= 0 && m.n > 1 && (r = digest_make(s, sink, rule, tenant, now, &m)) >= 0)
-				made++;
-		}
-		members_clear(&m);
+		else
+			r = digest_group(s, sink, rule, tenant, now, window, skip, &made, &grown);
 		free(rule);
 		free(tenant);
 	}
@@ -246,7 +345,23 @@ int sw_store_outbox_digest(struct sw_store *s, const char *sink, int64_t now, in
 	sqlite3_finalize(groups);
 	if (r >= 0 && ret_made != NULL)
 		*ret_made = made;
+	if (r >= 0 && ret_grown != NULL)
+		*ret_grown = grown;
 	return r < 0 ? r : 0;
+}
+
+/* See store_deliver.h. */
+int sw_store_outbox_seal(struct sw_store *s, int64_t id)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = sw_store_cached(s, sql_seal, &st)) < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, id);
+	r = sw_store_check(s, sqlite3_step(st));
+	sw_store_stmt_done(st);
+	return r;
 }
 
 static const char sql_members_done[] =

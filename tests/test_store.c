@@ -49,8 +49,10 @@ static void teardown(void)
  * to an older schema. */
 #define CAPOLICY_DROP "DROP TABLE policy_state; DROP TABLE policy_groups; DROP TABLE group_members; " \
 	"DROP TABLE user_policies; DROP TABLE auth_policies; DROP TABLE whatif_results; "
-/* Migration 16 undone (store_deliver.c): the outbox rows hold their bodies. */
-#define BODIES_UNDO "ALTER TABLE outbox ADD COLUMN body TEXT NOT NULL DEFAULT ''; " \
+/* Migrations 16 and 17 undone (store_deliver.c): the outbox rows hold
+ * their bodies, digests are not sealed. */
+#define BODIES_UNDO "ALTER TABLE outbox DROP COLUMN sealed; " \
+	"ALTER TABLE outbox ADD COLUMN body TEXT NOT NULL DEFAULT ''; " \
 	"UPDATE outbox SET body = (SELECT b.body FROM outbox_bodies b WHERE b.id = outbox.body_id); " \
 	"ALTER TABLE outbox DROP COLUMN body_id; DROP TABLE outbox_bodies; "
 
@@ -324,7 +326,7 @@ START_TEST(test_signin_days_rollup)
 	                              "DROP TABLE remediations; DROP TRIGGER signin_days_del; DROP TABLE signin_days;"
 	                              "DROP TABLE whatif_results; " /* migration 13 */
 	                              "DROP TABLE trace_msgs; " /* migration 15 */
-	                              BODIES_UNDO /* migration 16 */
+	                              BODIES_UNDO /* migrations 16, 17 */
 	                              "PRAGMA user_version = 11",
 	                              NULL, NULL, NULL),
 	                 SQLITE_OK);
@@ -1268,10 +1270,10 @@ START_TEST(test_outbox_digest)
 	}
 	queue_doc("a-000001", 2, 1001); /* not ready: its transition 1 is pending */
 	/* Not more than 13 yet (after = 13): nothing. */
-	ck_assert_int_eq(sw_store_outbox_digest(store, "soc", 1001, 13, 300, NULL, &made), 0);
+	ck_assert_int_eq(sw_store_outbox_digest(store, "soc", 1001, 13, 300, NULL, &made, NULL), 0);
 	ck_assert_int_eq(made, 0);
 	/* One in flight (row 2) stays out of it. */
-	ck_assert_int_eq(sw_store_outbox_digest(store, "soc", 1001, 10, 300, "[2]", &made), 0);
+	ck_assert_int_eq(sw_store_outbox_digest(store, "soc", 1001, 10, 300, "[2]", &made, NULL), 0);
 	ck_assert_int_eq(sw_store_commit(store), 0);
 	ck_assert_int_eq(made, 1);
 	ck_assert_int_eq(query_int("SELECT members FROM outbox WHERE alert_id LIKE 'digest-%'"), 11);
@@ -1309,6 +1311,80 @@ START_TEST(test_outbox_digest)
 	ck_assert_str_eq(it.alert_id, "a-000001");
 	ck_assert_int_eq(it.transition, 2);
 	sw_outbox_item_clear(&it);
+}
+END_TEST
+
+/* A digest not yet taken for sending takes the later notifications of its
+ * group, and says so in its document; once sealed (taken), or while in
+ * flight, it takes no more. */
+START_TEST(test_outbox_digest_grows)
+{
+	struct sw_outbox_item it = {0};
+	struct sw_outbox_stats st;
+	int made = -1, grown = -1;
+	int64_t d1, d2;
+	char id[16], skip[32];
+	json_t *doc;
+
+	ck_assert_int_eq(sw_store_begin(store), 0);
+	for (int i = 1; i <= 3; i++) {
+		snprintf(id, sizeof(id), "a-%06d", i);
+		queue_doc(id, 1, 1000);
+	}
+	ck_assert_int_eq(sw_store_outbox_digest(store, "soc", 1000, 2, 300, NULL, &made, &grown), 0);
+	ck_assert_int_eq(made, 1);
+	ck_assert_int_eq(grown, 0);
+	d1 = query_int("SELECT id FROM outbox WHERE members > 0");
+	for (int i = 4; i <= 5; i++) {
+		snprintf(id, sizeof(id), "a-%06d", i);
+		queue_doc(id, 1, 1010);
+	}
+	ck_assert_int_eq(sw_store_outbox_digest(store, "soc", 1010, 2, 300, NULL, &made, &grown), 0);
+	ck_assert_int_eq(sw_store_commit(store), 0);
+	ck_assert_int_eq(made, 0);
+	ck_assert_int_eq(grown, 1);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM outbox WHERE members > 0"), 1);
+	ck_assert_int_eq(sw_store_outbox_next(store, "soc", 1010, &it), 0);
+	ck_assert_int_eq(it.id, d1);
+	doc = json_loads(it.body, 0, NULL);
+	ck_assert_ptr_nonnull(doc);
+	ck_assert_str_eq(json_string_value(json_object_get(doc, "id")), it.alert_id);
+	ck_assert_int_eq(json_integer_value(json_object_get(doc, "count")), 5);
+	ck_assert_int_eq(json_array_size(json_object_get(doc, "alerts")), 5);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(doc, "alerts"), 4), "id")),
+	                 "a-000005");
+	json_decref(doc);
+	sw_outbox_item_clear(&it);
+
+	/* Taken for sending: sealed.  Later ones make a digest of their own. */
+	ck_assert_int_eq(sw_store_outbox_seal(store, d1), 0);
+	ck_assert_int_eq(sw_store_begin(store), 0);
+	for (int i = 6; i <= 7; i++) {
+		snprintf(id, sizeof(id), "a-%06d", i);
+		queue_doc(id, 1, 1020);
+	}
+	ck_assert_int_eq(sw_store_outbox_digest(store, "soc", 1020, 2, 300, NULL, &made, &grown), 0);
+	ck_assert_int_eq(made, 1);
+	ck_assert_int_eq(grown, 0);
+	d2 = query_int("SELECT max(id) FROM outbox WHERE members > 0");
+	ck_assert_int_ne(d2, d1);
+	ck_assert_int_eq(query_int("SELECT members FROM outbox WHERE id = (SELECT min(id) FROM outbox WHERE members > 0)"), 5);
+	/* In flight (in skip): it does not grow either, and one alone goes alone. */
+	queue_doc("a-000008", 1, 1030);
+	snprintf(skip, sizeof(skip), "[%lld]", (long long)d2);
+	ck_assert_int_eq(sw_store_outbox_digest(store, "soc", 1030, 2, 300, skip, &made, &grown), 0);
+	ck_assert_int_eq(made + grown, 0);
+	ck_assert_int_eq(sw_store_commit(store), 0);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM outbox WHERE digest IS NULL AND members = 0"), 1);
+
+	/* The grown digest delivered: its five members with it. */
+	ck_assert_int_eq(sw_store_begin(store), 0);
+	ck_assert_int_eq(sw_store_outbox_delivered(store, d1, 1040), 0);
+	ck_assert_int_eq(sw_store_outbox_digest_done(store, d1, "soc", false, 1040, NULL), 0);
+	ck_assert_int_eq(sw_store_commit(store), 0);
+	ck_assert_int_eq(sw_store_outbox_stats(store, "soc", &st), 0);
+	ck_assert_int_eq(st.delivered, 5);
+	ck_assert_int_eq(st.queued, 3);
 }
 END_TEST
 
@@ -1504,10 +1580,16 @@ START_TEST(test_migration_outbox_bodies)
 	                              BODIES_UNDO "PRAGMA user_version = 15;"
 	                              "INSERT INTO outbox (alert_id, transition, sink, body, state, created, next_attempt, "
 	                              "rule, tenant) VALUES ('a-000001', 1, 'soc', '{\"n\":1}', 1, 10, 10, 'r', 't'),"
-	                              " ('a-000002', 1, 'soc', '{\"n\":2}', 0, 11, 11, 'r', 't')",
+	                              " ('a-000002', 1, 'soc', '{\"n\":2}', 0, 11, 11, 'r', 't');"
+	                              "INSERT INTO outbox (alert_id, transition, sink, body, created, next_attempt, rule, "
+	                              "tenant, members) VALUES ('digest-3', 0, 'hec', '{}', 12, 12, 'r', 't', 2)",
 	                              NULL, NULL, NULL),
 	                 SQLITE_OK);
 	reopen();
+	/* Migration 17: a digest an older version made may have been on the
+	 * wire: it takes no more members. */
+	ck_assert_int_eq(query_int("SELECT sealed FROM outbox WHERE alert_id = 'digest-3'"), 1);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM outbox WHERE sealed = 1"), 1);
 	ck_assert_int_eq(sw_store_schema_version(store), SW_STORE_SCHEMA_VERSION);
 	ck_assert_int_eq(sw_store_outbox_next(store, "soc", 20, &it), 0);
 	ck_assert_str_eq(it.alert_id, "a-000002");
@@ -1518,7 +1600,7 @@ START_TEST(test_migration_outbox_bodies)
 	                 1);
 	/* and a notification queued now gets a body of its own */
 	ck_assert_int_eq(sw_store_outbox_add(store, "a-000003", 1, "soc", "{\"rule\":\"r3\",\"tenant\":\"t\"}", 30), 0);
-	ck_assert_int_eq(query_int("SELECT count(*) FROM outbox_bodies"), 3);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM outbox_bodies"), 4);
 	ck_assert_int_eq(query_int("SELECT count(*) FROM outbox WHERE rule = 'r3'"), 1);
 }
 END_TEST
@@ -1594,6 +1676,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_alerts_page_text);
 	tcase_add_test(tc, test_outbox_flow);
 	tcase_add_test(tc, test_outbox_digest);
+	tcase_add_test(tc, test_outbox_digest_grows);
 	tcase_add_test(tc, test_outbox_pending_survives_restart);
 	tcase_add_test(tc, test_prune);
 	tcase_add_test(tc, test_outbox_shared_body);

@@ -46,6 +46,7 @@ class Receiver:
 
     def __init__(self, delay=0.0):
         self.delay = delay
+        self.gate = None      # a Semaphore: each answer waits for one release()
         self.lock = threading.Lock()
         self.status = {}      # path -> status to answer
         self.active = {}      # path -> requests being served now
@@ -73,6 +74,8 @@ class Receiver:
                     status = outer.status.get(path, 200)
                     outer.got.setdefault(path, []).append((time.monotonic(), dict(self.headers), body, status))
                 time.sleep(outer.delay)
+                if outer.gate is not None:
+                    outer.gate.acquire(timeout=300)
                 with outer.lock:
                     outer.active[path] -= 1
                 payload = b'{"ok":true}' if status < 300 else b'{"ok":false}'
@@ -462,6 +465,93 @@ def test_hec_ack():
         hec.stop()
 
 
+def alert_subjects(env, rule):
+    """Subjects of the stored alerts of rule, as `smtpwatchctl alerts --all` lists them."""
+    rc, lst = env.ctl("alerts", "--all")
+    alerts = lst if isinstance(lst, list) else (lst or {}).get("alerts", [])
+    return {a["subject"] for a in alerts if a.get("rule") == rule} if rc == 0 else set()
+
+
+def test_digest_takes_later():
+    """A digest made but not sent yet takes the alerts of its rule and
+    tenant raised after it was made: the receiver gets one digest for all
+    of them, not a second digest (or lone alerts) for the late ones.  The
+    webhook has one request in flight at a time, and the receiver answers
+    each only when the test lets it, so the order is the test's: a brute
+    force alert (its own group) queued before the digest is made goes out
+    first and is held while more senders sign in."""
+    rx = Receiver()
+    rx.gate = threading.Semaphore(0)
+    env = Env("digest-later", scenario="flood.json", sinks="")
+    env.sim.add_signins("contoso.onmicrosoft.com", [
+        {"at": "-20m", "every": "1s", "count": 1, "user": ["first@contoso.com"], "ip": "198.51.100.50",
+         "country": "NL", "error_code": 0}])
+    with open(env.conf, "a") as f:
+        f.write("[sink soc]\ntype = webhook\nurl = %s\nmax_in_flight = 1\ndigest_after = 2\nmin_severity = info\n"
+                % rx.url("/soc"))
+    early = ["early%d@contoso.com" % i for i in range(3)]
+    late = ["late%d@contoso.com" % i for i in range(4)]
+    try:
+        env.start_daemon()
+        wait_for(lambda: rx.requests("/soc"), timeout=60, what="a first request, held")
+        check(len(rx.requests("/soc")) == 1, "one request at a time, the first held by the receiver")
+        # While it is held: three senders and a brute force on one mailbox.
+        env.sim.add_signins("contoso.onmicrosoft.com", [
+            {"at": "-10m", "every": "1s", "count": 3, "user": early, "ip": "198.51.100.51", "country": "NL",
+             "error_code": 0},
+            {"at": "-10m", "every": "2s", "count": 12, "user": ["victim@contoso.com"], "ip": "192.0.2.77",
+             "country": "NL", "error_code": 50126}])
+        env.ctl("poll")
+        ok = wait_for(lambda: set(early) <= alert_subjects(env, RULE) and alert_subjects(env, "smtp-auth-brute-force"),
+                      timeout=90, what="the early alerts and the brute force")
+        check(bool(ok), "the early senders and the brute force are alerts")
+        n = len(rx.requests("/soc"))
+        rx.gate.release()
+        # The digest of the early senders is made now; the brute force alert,
+        # queued before it, goes first and is held.
+        wait_for(lambda: len(rx.requests("/soc")) > n, timeout=60, what="the next request, held")
+        held = json.loads(rx.requests("/soc")[-1][2])
+        check(held.get("schema") != "smtpwatch.digest/1",
+              "the request held second is not the digest (%s)" % held.get("rule"))
+        env.sim.add_signins("contoso.onmicrosoft.com", [
+            {"at": "-5m", "every": "1s", "count": 4, "user": late, "ip": "198.51.100.52", "country": "NL",
+             "error_code": 0}])
+        env.ctl("poll")
+        ok = wait_for(lambda: set(late) <= alert_subjects(env, RULE), timeout=90, what="the late alerts")
+        check(bool(ok), "the late senders are alerts while the digest waits")
+
+        def drained():
+            rx.gate.release()  # whatever is held answers; nothing more is held
+            sinks = (env.status() or {}).get("sinks") or {}
+            soc = sinks.get("soc") or {}
+            return soc if soc.get("queued") == 0 and soc.get("in_flight") == 0 else None
+
+        st = wait_for(drained, timeout=90, step=0.3, what="everything delivered")
+        check(bool(st), "everything is delivered (%s)" % st)
+        docs = [json.loads(b) for _, _, b, _ in rx.requests("/soc")]
+        flood = [d for d in docs if d.get("rule") == RULE]
+        digests = [d for d in flood if d.get("schema") == "smtpwatch.digest/1"]
+        subjects = [a["subject"] for d in digests for a in d["alerts"]]
+        with_late = [d for d in digests if set(late) & {a["subject"] for a in d["alerts"]}]
+        check(len(with_late) == 1 and set(early + late) <= {a["subject"] for a in with_late[0]["alerts"]},
+              "one digest carries the early and the late senders (%s)"
+              % [(d["count"], sorted(a["subject"] for a in d["alerts"])) for d in digests])
+        check(len(subjects) == len(set(subjects)) and not any(
+            d.get("subject") in early + late for d in flood if d.get("schema") != "smtpwatch.digest/1"),
+              "no sender is in two digests or sent alone as well")
+        check(all(d["count"] == len(d["alerts"]) for d in digests) and with_late and with_late[0]["count"] >= 7,
+              "the digest's count says how many it carries (%s)" % [d["count"] for d in digests])
+        counted, _ = digest_members(flood)
+        check(counted == len(alert_subjects(env, RULE)),
+              "every alert of the rule is delivered once (%d of %d)" % (counted, len(alert_subjects(env, RULE))))
+    finally:
+        if rx.gate is not None:
+            for _ in range(50):
+                rx.gate.release()
+        env.close()
+        rx.stop()
+
+
 def test_kill_mid_digest():
     """SIGKILL while a digest is on the wire and while HEC acks are polled:
     after a restart nothing is lost, and no digest is sent under two
@@ -532,6 +622,7 @@ def test_kill_mid_digest():
 
 
 def main():
+    test_digest_takes_later()
     test_kill_mid_digest()
     test_hec_ack()
     test_digests()
