@@ -27,15 +27,18 @@ const char sw_store_deliver_schema[] =
  * read them with json_extract, a parse of each body per sink.  Existing
  * bodies keep their row's id as theirs. */
 const char sw_store_bodies_schema[] =
-	"CREATE TABLE outbox_bodies (id INTEGER PRIMARY KEY, body TEXT NOT NULL, severity TEXT, tenant_id TEXT, "
-	"first_seen TEXT, last_seen TEXT);"
+	"CREATE TABLE outbox_bodies (id INTEGER PRIMARY KEY, severity TEXT, tenant_id TEXT, first_seen TEXT, "
+	"last_seen TEXT, body TEXT NOT NULL);"
 	"INSERT INTO outbox_bodies (id, body, severity, tenant_id, first_seen, last_seen) SELECT id, body, "
 	"json_extract(body, '$.severity'), json_extract(body, '$.tenant_id'), json_extract(body, '$.first_seen'), "
 	"json_extract(body, '$.last_seen') FROM outbox WHERE json_valid(body);"
 	"INSERT INTO outbox_bodies (id, body) SELECT id, body FROM outbox WHERE NOT json_valid(body);"
 	"ALTER TABLE outbox ADD COLUMN body_id INTEGER;"
 	"UPDATE outbox SET body_id = id;"
-	"ALTER TABLE outbox DROP COLUMN body;";
+	"ALTER TABLE outbox DROP COLUMN body;"
+	/* The rows that may still join a digest, in id order per group: the
+	 * grouping reads these, not every row of the window. */
+	"CREATE INDEX outbox_loose ON outbox (sink, rule, tenant) WHERE state = 0 AND digest IS NULL AND members = 0;";
 
 /* A digest row is sealed once taken for sending: until then it takes the
  * later notifications of its group; after, none (a receiver may have its
@@ -69,8 +72,8 @@ static const char sql_groups[] =
  * its CPU parsing every member with jansson, then 3 % parsing them with
  * json_extract). */
 static const char sql_candidates[] =
-	"SELECT o.id, b.body, b.severity, b.first_seen, b.last_seen, b.tenant_id "
-	"FROM outbox o JOIN outbox_bodies b ON b.id = o.body_id "
+	"SELECT o.id, o.body_id, b.severity, b.first_seen, b.last_seen, b.tenant_id "
+	"FROM outbox o INDEXED BY outbox_loose JOIN outbox_bodies b ON b.id = o.body_id "
 	"WHERE o.sink = ?1 AND o.created >= ?2 AND o.rule = ?3 "
 	"AND o.tenant = ?4 AND o.state = 0 AND o.attempts = 0 AND o.digest IS NULL AND o.members = 0 "
 	"AND o.next_attempt <= ?5 AND o.id NOT IN (SELECT value FROM json_each(coalesce(?6, '[]'))) "
@@ -90,17 +93,19 @@ static const char sql_open[] =
 	"AND id NOT IN (SELECT value FROM json_each(coalesce(?5, '[]'))) ORDER BY id DESC LIMIT 1";
 /* Its members so far, as sql_candidates reads them. */
 static const char sql_members[] =
-	"SELECT o.id, b.body, b.severity, b.first_seen, b.last_seen, b.tenant_id "
+	"SELECT o.id, o.body_id, b.severity, b.first_seen, b.last_seen, b.tenant_id "
 	"FROM outbox o JOIN outbox_bodies b ON b.id = o.body_id WHERE o.digest = ?1 ORDER BY o.id";
 static const char sql_grow[] = "UPDATE outbox SET members = ?2 WHERE id = ?1";
 static const char sql_grow_body[] =
 	"UPDATE outbox_bodies SET body = ?2 WHERE id = (SELECT body_id FROM outbox WHERE id = ?1)";
+static const char sql_body[] = "SELECT body FROM outbox_bodies WHERE id = ?1";
 static const char sql_seal[] = "UPDATE outbox SET sealed = 1 WHERE id = ?1 AND members > 0";
 
 struct digest_members {
 	int64_t *ids;
 	size_t n, cap;
-	char *docs[SW_DIGEST_ALERTS_MAX]; /* the first documents */
+	int64_t bodies[SW_DIGEST_ALERTS_MAX]; /* the first members' body ids */
+	char *docs[SW_DIGEST_ALERTS_MAX];     /* their documents, by members_docs() */
 	size_t n_docs;
 	enum sw_severity top;
 	bool any_severity;
@@ -129,7 +134,7 @@ static const char *column_text(sqlite3_stmt *st, int col)
  * sw_digest_document_meta(). */
 static int members_add(struct digest_members *m, sqlite3_stmt *st)
 {
-	const char *doc = column_text(st, 1), *fs = column_text(st, 3), *ls = column_text(st, 4);
+	const char *fs = column_text(st, 3), *ls = column_text(st, 4);
 	const char *tid = sqlite3_column_type(st, 5) == SQLITE_TEXT ? column_text(st, 5) : NULL;
 	enum sw_severity sev;
 
@@ -143,11 +148,8 @@ static int members_add(struct digest_members *m, sqlite3_stmt *st)
 		m->cap = cap;
 	}
 	m->ids[m->n++] = sqlite3_column_int64(st, 0);
-	if (m->n_docs < SW_DIGEST_ALERTS_MAX && doc != NULL) {
-		if ((m->docs[m->n_docs] = strdup(doc)) == NULL)
-			return -ENOMEM;
-		m->n_docs++;
-	}
+	if (m->n_docs < SW_DIGEST_ALERTS_MAX)
+		m->bodies[m->n_docs++] = sqlite3_column_int64(st, 1);
 	if (sqlite3_column_type(st, 2) == SQLITE_TEXT && sw_severity_parse(column_text(st, 2), &sev) == 0 &&
 	    (!m->any_severity || sev > m->top)) {
 		m->top = sev;
@@ -161,6 +163,27 @@ static int members_add(struct digest_members *m, sqlite3_stmt *st)
 	if (sqlite3_column_type(st, 4) == SQLITE_TEXT && strlen(ls) < sizeof(m->last) && strcmp(ls, m->last) > 0)
 		snprintf(m->last, sizeof(m->last), "%s", ls);
 	return 0;
+}
+
+/* Read the documents of m's first members (their bodies were not read
+ * with the rest: a digest of 1,300 carries 50). */
+static int members_docs(struct sw_store *s, struct digest_members *m)
+{
+	sqlite3_stmt *st;
+	int rc, r;
+
+	if ((r = sw_store_cached(s, sql_body, &st)) < 0)
+		return r;
+	for (size_t i = 0; r >= 0 && i < m->n_docs; i++) {
+		sqlite3_bind_int64(st, 1, m->bodies[i]);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW && (m->docs[i] = strdup(column_text(st, 0))) == NULL)
+			r = -ENOMEM;
+		else if (rc != SQLITE_ROW)
+			r = sw_store_fail(s, rc, "outbox digest body");
+		sw_store_stmt_done(st);
+	}
+	return r;
 }
 
 /* Write the digest of m for the group: a new row (open 0), or the open
@@ -305,7 +328,9 @@ static int digest_group(struct sw_store *s, const char *sink, const char *rule, 
 	}
 	/* One alert alone goes as it is; an open digest takes even one. */
 	if (r >= 0 && m.n > had && (open != 0 || m.n > 1)) {
-		r = digest_write(s, sink, rule, tenant, now, &m, open, had);
+		r = members_docs(s, &m);
+		if (r >= 0)
+			r = digest_write(s, sink, rule, tenant, now, &m, open, had);
 		if (r >= 0)
 			++*(open != 0 ? ret_grown : ret_made);
 	}

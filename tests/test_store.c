@@ -50,8 +50,9 @@ static void teardown(void)
 #define CAPOLICY_DROP "DROP TABLE policy_state; DROP TABLE policy_groups; DROP TABLE group_members; " \
 	"DROP TABLE user_policies; DROP TABLE auth_policies; DROP TABLE whatif_results; "
 /* Migrations 16 and 17 undone (store_deliver.c): the outbox rows hold
- * their bodies, digests are not sealed. */
-#define BODIES_UNDO "ALTER TABLE outbox DROP COLUMN sealed; " \
+ * their bodies, digests are not sealed.  First in a test's SQL: the index
+ * names columns that older schemas drop. */
+#define BODIES_UNDO "DROP INDEX outbox_loose; ALTER TABLE outbox DROP COLUMN sealed; " \
 	"ALTER TABLE outbox ADD COLUMN body TEXT NOT NULL DEFAULT ''; " \
 	"UPDATE outbox SET body = (SELECT b.body FROM outbox_bodies b WHERE b.id = outbox.body_id); " \
 	"ALTER TABLE outbox DROP COLUMN body_id; DROP TABLE outbox_bodies; "
@@ -273,6 +274,7 @@ START_TEST(test_older_schema_migrates_forward)
 
 	ck_assert_int_eq(sw_store_signins_add(store, "contoso", &s, 1, 5000, NULL), 0);
 	ck_assert_int_eq(sqlite3_exec(sw_store_sqlite(store),
+	                              BODIES_UNDO
 	                              "DROP TABLE tenant_state; DROP TABLE mailboxes; DROP TABLE mailbox_changes;"
 	                              "DROP TABLE report_files; DROP TABLE report_obs; DROP TABLE report_days;"
 	                              "DROP TABLE report_alerted; DROP TABLE silences; DROP TABLE signin_countries;"
@@ -282,7 +284,7 @@ START_TEST(test_older_schema_migrates_forward)
 	                              "ALTER TABLE outbox DROP COLUMN tenant; ALTER TABLE outbox DROP COLUMN digest; "
 	                              "ALTER TABLE outbox DROP COLUMN members;"
 	                              "DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; " CAPOLICY_DROP "DROP TABLE usage_obs; DROP TABLE usage_state; DROP TABLE trace_msgs; "
-	                              "DROP TABLE remediations; DROP TRIGGER signin_days_del; DROP TABLE signin_days; " BODIES_UNDO "PRAGMA user_version = 1",
+	                              "DROP TABLE remediations; DROP TRIGGER signin_days_del; DROP TABLE signin_days; PRAGMA user_version = 1",
 	                              NULL, NULL, NULL),
 	                 SQLITE_OK);
 	reopen();
@@ -323,10 +325,10 @@ START_TEST(test_signin_days_rollup)
 	ck_assert_int_eq(query_int("SELECT n FROM signin_days WHERE day = 172800"), 1);
 	/* A database of version 11: the migration counts what is stored. */
 	ck_assert_int_eq(sqlite3_exec(sw_store_sqlite(store),
+	                              BODIES_UNDO
 	                              "DROP TABLE remediations; DROP TRIGGER signin_days_del; DROP TABLE signin_days;"
 	                              "DROP TABLE whatif_results; " /* migration 13 */
 	                              "DROP TABLE trace_msgs; " /* migration 15 */
-	                              BODIES_UNDO /* migrations 16, 17 */
 	                              "PRAGMA user_version = 11",
 	                              NULL, NULL, NULL),
 	                 SQLITE_OK);
@@ -571,10 +573,11 @@ START_TEST(test_migration_outbox_groups)
 	/* A version-7 database with a queued row: migration 8 copies its rule
 	 * and tenant out of the body, which digests group by. */
 	ck_assert_int_eq(sqlite3_exec(sw_store_sqlite(store),
+	                              BODIES_UNDO
 	                              "DROP INDEX outbox_group; DROP INDEX outbox_members; ALTER TABLE outbox DROP COLUMN rule; "
 	                              "ALTER TABLE outbox DROP COLUMN tenant; ALTER TABLE outbox DROP COLUMN digest; "
 	                              "ALTER TABLE outbox DROP COLUMN members; DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; " CAPOLICY_DROP "DROP TABLE usage_obs; DROP TABLE usage_state; DROP TABLE trace_msgs; "
-	                              "DROP TABLE remediations; DROP TRIGGER signin_days_del; DROP TABLE signin_days; " BODIES_UNDO "PRAGMA user_version = 7;"
+	                              "DROP TABLE remediations; DROP TRIGGER signin_days_del; DROP TABLE signin_days; PRAGMA user_version = 7;"
 	                              "INSERT INTO outbox (alert_id, transition, sink, body, created, next_attempt) VALUES "
 	                              "('a-1', 1, 'soc', '{\"rule\":\"r1\",\"tenant\":\"contoso\"}', 10, 10)",
 	                              NULL, NULL, NULL),
@@ -598,13 +601,14 @@ START_TEST(test_migration_drops_later_duplicates)
 	sqlite3 *db = sw_store_sqlite(store);
 
 	ck_assert_int_eq(sqlite3_exec(db,
+	                              BODIES_UNDO
 	                              "DROP INDEX signins_id; ALTER TABLE alerts DROP COLUMN transition_at; "
 	                              "ALTER TABLE alerts DROP COLUMN changed_by; "
 	                              "DROP INDEX outbox_group; DROP INDEX outbox_members; ALTER TABLE outbox DROP COLUMN rule; "
 	                              "ALTER TABLE outbox DROP COLUMN tenant; ALTER TABLE outbox DROP COLUMN digest; "
 	                              "ALTER TABLE outbox DROP COLUMN members;"
 	                              "DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; " CAPOLICY_DROP "DROP TABLE usage_obs; DROP TABLE usage_state; DROP TABLE trace_msgs; "
-	                              "DROP TABLE remediations; DROP TRIGGER signin_days_del; DROP TABLE signin_days; " BODIES_UNDO "PRAGMA user_version = 5;"
+	                              "DROP TABLE remediations; DROP TRIGGER signin_days_del; DROP TABLE signin_days; PRAGMA user_version = 5;"
 	                              "INSERT INTO signins (rowid, tenant, id, created, ingested) VALUES"
 	                              " (10, 'contoso', 'a1', 1000, 1), (11, 'contoso', 'a2', 1001, 1),"
 	                              " (12, 'contoso', 'a1', 1003, 2), (13, 'fabrikam', 'a1', 1000, 2),"
@@ -638,13 +642,14 @@ START_TEST(test_migration_alert_transition_at)
 	sqlite3 *db = sw_store_sqlite(store);
 
 	ck_assert_int_eq(sqlite3_exec(db,
+	                              BODIES_UNDO
 	                              "ALTER TABLE alerts DROP COLUMN transition_at; "
 	                              "ALTER TABLE alerts DROP COLUMN changed_by; "
 	                              "DROP INDEX outbox_group; DROP INDEX outbox_members; ALTER TABLE outbox DROP COLUMN rule; "
 	                              "ALTER TABLE outbox DROP COLUMN tenant; ALTER TABLE outbox DROP COLUMN digest; "
 	                              "ALTER TABLE outbox DROP COLUMN members;"
 	                              "DROP TABLE audit_changes; DROP TABLE audit_blobs; DROP TABLE audit_subscriptions; " CAPOLICY_DROP "DROP TABLE usage_obs; DROP TABLE usage_state; DROP TABLE trace_msgs; "
-	                              "DROP TABLE remediations; DROP TRIGGER signin_days_del; DROP TABLE signin_days; " BODIES_UNDO "PRAGMA user_version = 6;"
+	                              "DROP TABLE remediations; DROP TRIGGER signin_days_del; DROP TABLE signin_days; PRAGMA user_version = 6;"
 	                              "INSERT INTO alerts (id, rule, tenant, subject, severity, status, first_seen, "
 	                              "last_seen, count, notified_count, transition, resolved_at, updated) VALUES"
 	                              " ('a-000001', 'r', 'contoso', 'x', 3, 0, 1, 2, 1, 1, 2, 0, 900),"
@@ -1577,7 +1582,8 @@ START_TEST(test_migration_outbox_bodies)
 	struct sw_outbox_item it = {0};
 
 	ck_assert_int_eq(sqlite3_exec(sw_store_sqlite(store),
-	                              BODIES_UNDO "PRAGMA user_version = 15;"
+	                              BODIES_UNDO
+	                              "PRAGMA user_version = 15;"
 	                              "INSERT INTO outbox (alert_id, transition, sink, body, state, created, next_attempt, "
 	                              "rule, tenant) VALUES ('a-000001', 1, 'soc', '{\"n\":1}', 1, 10, 10, 'r', 't'),"
 	                              " ('a-000002', 1, 'soc', '{\"n\":2}', 0, 11, 11, 'r', 't');"
