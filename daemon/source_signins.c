@@ -8,6 +8,7 @@
  * watermark less signins_lookback, and duplicates are dropped by id.  The
  * lookback also re-reads records that Entra delivers late. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,53 @@
 #include "signins.h"
 #include "smtpwatchd.h"
 #include "store.h"
+
+/* The arena jansson builds a page's tree in (sw_signins_parse_arena):
+ * blocks of 1 MiB or more, bumped through, all freed once the page is
+ * parsed.  One page at a time, on the daemon's one thread. */
+#define ARENA_BLOCK (1u << 20)
+
+struct arena_block {
+	struct arena_block *next;
+	size_t used, cap;
+	max_align_t data[];
+};
+
+static struct arena_block *arena;
+
+/* jansson's malloc while a page is loaded. */
+static void *arena_alloc(size_t n)
+{
+	struct arena_block *b = arena;
+	void *p;
+
+	n = (n + _Alignof(max_align_t) - 1) & ~(size_t)(_Alignof(max_align_t) - 1);
+	if (b == NULL || b->cap - b->used < n) {
+		size_t cap = n > ARENA_BLOCK ? n : ARENA_BLOCK;
+
+		b = malloc(sizeof(*b) + cap);
+		if (b == NULL)
+			return NULL;
+		b->used = 0;
+		b->cap = cap;
+		b->next = arena;
+		arena = b;
+	}
+	p = (char *)b->data + b->used;
+	b->used += n;
+	return p;
+}
+
+/* Drop the page's tree at once. */
+static void arena_release(void)
+{
+	while (arena != NULL) {
+		struct arena_block *next = arena->next;
+
+		free(arena);
+		arena = next;
+	}
+}
 
 struct signins_run {
 	int64_t from;  /* the window's start */
@@ -107,7 +155,8 @@ static int signins_page(struct poller *p, const char *body, size_t len, enum pol
 	size_t added = 0;
 	int r;
 
-	r = sw_signins_parse(body, len, &page, &err);
+	r = sw_signins_parse_arena(body, len, arena_alloc, &page, &err);
+	arena_release();
 	if (r == -E2BIG) {
 		/* Not a transient fault: asking again brings the same page.  The
 		 * run fails, keeps what earlier pages committed, and retries later. */

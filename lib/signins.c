@@ -203,17 +203,33 @@ static void note_skip(struct sw_signin_page *page, size_t index, const json_t *r
 	snprintf(k->why, sizeof(k->why), "%s", why);
 }
 
-/* See signins.h. */
-int sw_signins_parse(const char *buf, size_t len, struct sw_signin_page *ret, struct sw_error *err)
+/* A free() for a tree whose memory goes with its arena. */
+static void arena_free(void *p)
+{
+	(void)p;
+}
+
+/* sw_signins_parse(), with the tree from alloc when it is not NULL (then
+ * never freed here). */
+static int signins_parse(const char *buf, size_t len, void *(*alloc)(size_t), struct sw_signin_page *ret,
+                         struct sw_error *err)
 {
 	struct sw_signin_page page = {0};
+	json_malloc_t old_malloc;
+	json_free_t old_free;
 	json_error_t je;
 	json_t *root, *value, *rec;
 	const char *next;
 	size_t i;
 	int r;
 
+	if (alloc != NULL) {
+		json_get_alloc_funcs(&old_malloc, &old_free);
+		json_set_alloc_funcs(alloc, arena_free);
+	}
 	root = json_loadb(buf, len, 0, &je);
+	if (alloc != NULL)
+		json_set_alloc_funcs(old_malloc, old_free);
 	if (root == NULL) {
 		if (err != NULL) {
 			sw_error_set(err, "<body>", je.line, "invalid JSON at line %d column %d: %s", je.line,
@@ -259,13 +275,30 @@ int sw_signins_parse(const char *buf, size_t len, struct sw_signin_page *ret, st
 			goto fail;
 	}
 	/* Free the tree now: it is several times the size of the body. */
-	json_decref(root);
+	if (alloc == NULL)
+		json_decref(root);
 	*ret = page;
 	return 0;
 fail:
-	json_decref(root);
+	if (alloc == NULL)
+		json_decref(root);
 	sw_signin_page_clear(&page);
 	return r;
+}
+
+/* See signins.h. */
+int sw_signins_parse(const char *buf, size_t len, struct sw_signin_page *ret, struct sw_error *err)
+{
+	return signins_parse(buf, len, NULL, ret, err);
+}
+
+/* See signins.h. */
+int sw_signins_parse_arena(const char *buf, size_t len, void *(*alloc)(size_t), struct sw_signin_page *ret,
+                           struct sw_error *err)
+{
+	if (alloc == NULL)
+		return -EINVAL;
+	return signins_parse(buf, len, alloc, ret, err);
 }
 
 /* See signins.h. */

@@ -1,6 +1,7 @@
 /* test_signins.c: Graph sign-ins pages -> records. */
 #include <check.h>
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,6 +246,78 @@ static const struct {
 	{"not-object.json", "no \"value\" array", 0},
 };
 
+/* A test arena: a fixed buffer, bumped through, never freed. */
+static _Alignas(16) char arena_buf[4 << 20];
+static size_t arena_used, arena_calls;
+
+static void *arena_alloc(size_t n)
+{
+	n = (n + 15) & ~(size_t)15;
+	arena_calls++;
+	if (n > sizeof(arena_buf) - arena_used)
+		return NULL;
+	arena_used += n;
+	return arena_buf + arena_used - n;
+}
+
+/* The same strings, NULL equal only to NULL. */
+static void same(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		ck_assert_ptr_eq(a, b);
+	else
+		ck_assert_str_eq(a, b);
+}
+
+/* sw_signins_parse_arena reads every page as sw_signins_parse does, its
+ * tree in the caller's arena, and leaves jansson's allocator as it was. */
+START_TEST(test_arena)
+{
+	static const char *const files[] = {"doc-example.json", "missing.json", "wrong-types.json", "long-fields.json",
+	                                    "truncated.json", "no-value.json"};
+	json_malloc_t m;
+	json_free_t f;
+
+	for (size_t k = 0; k < sizeof(files) / sizeof(files[0]); k++) {
+		struct sw_signin_page a = {0};
+		struct sw_error ea = {0};
+		int r = parse(files[k]), ra;
+
+		arena_used = arena_calls = 0;
+		ra = sw_signins_parse_arena(body, body_len, arena_alloc, &a, &ea);
+		ck_assert_msg(ra == r, "%s: %d, not %d", files[k], ra, r);
+		ck_assert_uint_gt(arena_calls, 0);
+		ck_assert_str_eq(ea.text, err.text);
+		ck_assert_int_eq(ea.line, err.line);
+		ck_assert_uint_eq(a.n, page.n);
+		ck_assert_uint_eq(a.skipped, page.skipped);
+		same(a.next_link, page.next_link);
+		for (size_t i = 0; i < a.n; i++) {
+			same(a.items[i].id, page.items[i].id);
+			same(a.items[i].upn, page.items[i].upn);
+			same(a.items[i].ip, page.items[i].ip);
+			same(a.items[i].failure_reason, page.items[i].failure_reason);
+			same(a.items[i].city, page.items[i].city);
+			ck_assert_int_eq(a.items[i].created, page.items[i].created);
+			ck_assert_int_eq(a.items[i].error_code, page.items[i].error_code);
+		}
+		for (size_t i = 0; i < a.skipped && i < SW_SIGNINS_SKIP_NOTES; i++)
+			ck_assert_str_eq(a.skips[i].why, page.skips[i].why);
+		/* The records are the caller's: the arena can go. */
+		memset(arena_buf, 0x5a, arena_used);
+		if (a.n > 0)
+			ck_assert_str_eq(a.items[0].id, page.items[0].id);
+		sw_signin_page_clear(&a);
+		sw_signin_page_clear(&page);
+		memset(&err, 0, sizeof(err));
+		json_get_alloc_funcs(&m, &f);
+		ck_assert_ptr_eq(m, malloc);
+		ck_assert_ptr_eq(f, free);
+	}
+	ck_assert_int_eq(sw_signins_parse_arena("{}", 2, NULL, &page, &err), -EINVAL);
+}
+END_TEST
+
 START_TEST(test_malformed)
 {
 	ck_assert_int_eq(parse(malformed[_i].file), -EINVAL);
@@ -380,6 +453,7 @@ static Suite *signins_suite(void)
 	tcase_add_test(tc, test_graph_error);
 	tcase_add_test(tc, test_field_limits);
 	tcase_add_test(tc, test_page_limits);
+	tcase_add_test(tc, test_arena);
 	suite_add_tcase(s, tc);
 	return s;
 }
