@@ -744,6 +744,7 @@ static void worker_run(struct worker *w)
 	struct sw_buf skip = {0};
 	int64_t now = daemon_now(), due, gate;
 	int r = 0, sent, sync = 0;
+	bool digest;
 
 	if (!w->usable)
 		return;
@@ -762,6 +763,7 @@ static void worker_run(struct worker *w)
 		if (r < 0)
 			break;
 		worker_rate_note(w, daemon_mono_ms());
+		digest = strncmp(sl->items[0].alert_id, "digest-", 7) == 0;
 		sent = worker_send(sl, now);
 		if (sent == SINK_PENDING) {
 			sl->busy = true;
@@ -771,6 +773,12 @@ static void worker_run(struct worker *w)
 		worker_outcome(sl, sent == SINK_OK);
 		if (w->stalled)
 			goto out; /* the outcome could not be recorded: wait */
+		/* A digest delivered at once (syslog, journal) makes its members'
+		 * next transitions ready: group those too before taking them one
+		 * by one (a sink that waits for an answer groups them when the
+		 * answer runs the worker again). */
+		if (digest && sent == SINK_OK && worker_gate(w) == 0 && worker_digest(w, daemon_now()) < 0)
+			goto out;
 		if (++sync == DELIVER_BATCH) {
 			worker_arm(w, 0); /* more may be due: let the rest of the loop run first */
 			goto out;
