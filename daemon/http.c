@@ -35,18 +35,55 @@ struct http_sock {
 	bool ev_set;
 };
 
+/* A request waiting for a transfer slot: the copies http_submit made,
+ * without an easy handle (about 5.5 KB with libcurl 7.88) or a response
+ * (4.7 KB) yet. */
+struct http_wait {
+	bool post;
+	char *url;
+	struct curl_slist *headers;
+	char *body; /* POST body copy */
+	size_t body_len;
+	long timeout_ms;
+	http_done_cb cb;
+	void *arg;
+	struct http_wait *next;
+};
+
+/* HTTP_MAX_ACTIVE (http.h): each transfer holds its easy handle, its
+ * response and, from its connect on, libcurl's 16 KB download buffer; at
+ * the start of 10,000 tenants every source asking at once held about
+ * 80 KB a tenant, which the heap kept after they were done.  The pool has
+ * as many connections (CURLMOPT_MAX_TOTAL_CONNECTIONS), so the limit takes
+ * nothing from what could be on the wire at once. */
+
 struct http {
 	struct event_base *base;
 	CURLM *multi;
 	CURLSH *share; /* DNS answers and TLS sessions, for every transfer */
 	struct event timer;
+	struct event kick; /* starts waiting requests from the loop (a slot freed outside a callback) */
 	int running;
 	struct http_xfer *xfers; /* in flight */
 	int n_xfers;
+	struct http_wait *wait, *wait_tail; /* waiting for a slot, oldest first */
+	int n_wait;
 	char *proxy; /* [daemon] proxy, NULL: none */
 };
 
 static void http_check_done(struct http *h);
+static void http_dispatch(struct http *h);
+
+/* Free a waiting request (unlinked). */
+static void http_wait_free(struct http_wait *w)
+{
+	if (w == NULL)
+		return;
+	free(w->url);
+	curl_slist_free_all(w->headers);
+	free(w->body);
+	free(w);
+}
 
 /* Unlink and free a transfer (its easy handle is already removed). */
 static void http_xfer_free(struct http_xfer *x)
@@ -197,6 +234,16 @@ static void http_check_done(struct http *h)
 		x->cb(&x->res, x->arg);
 		http_xfer_free(x);
 	}
+	http_dispatch(h);
+}
+
+/* A slot was freed outside a completion (a cancel): start waiting requests. */
+static void http_kick_cb(evutil_socket_t fd, short kind, void *arg)
+{
+	struct http *h = arg;
+
+	http_dispatch(h);
+	http_check_done(h);
 }
 
 /* Create the multi handle and hook it to the event base. */
@@ -226,6 +273,7 @@ struct http *http_new(struct event_base *base)
 	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
 	evtimer_assign(&h->timer, base, http_timer_cb, h);
+	evtimer_assign(&h->kick, base, http_kick_cb, h);
 	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, http_sock_cb);
 	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
 	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, http_multi_timer_cb);
@@ -258,7 +306,13 @@ void http_free(struct http *h)
 		http_xfer_unlink(h, x);
 		http_xfer_free(x);
 	}
+	while (h->wait != NULL) {
+		struct http_wait *w = h->wait;
+		h->wait = w->next;
+		http_wait_free(w);
+	}
 	evtimer_del(&h->timer);
+	evtimer_del(&h->kick);
 	curl_multi_cleanup(h->multi);
 	curl_share_cleanup(h->share);
 	free(h->proxy);
@@ -269,6 +323,8 @@ void http_free(struct http *h)
 void http_cancel_arg(struct http *h, void *arg)
 {
 	struct http_xfer *x = h->xfers;
+	struct http_wait **wp = &h->wait, *last = NULL;
+	bool freed = false;
 
 	while (x != NULL) {
 		struct http_xfer *next = x->next;
@@ -276,8 +332,27 @@ void http_cancel_arg(struct http *h, void *arg)
 			curl_multi_remove_handle(h->multi, x->easy);
 			http_xfer_unlink(h, x);
 			http_xfer_free(x);
+			freed = true;
 		}
 		x = next;
+	}
+	while (*wp != NULL) {
+		struct http_wait *w = *wp;
+		if (w->arg == arg) {
+			*wp = w->next;
+			h->n_wait--;
+			http_wait_free(w);
+		} else {
+			last = w;
+			wp = &w->next;
+		}
+	}
+	h->wait_tail = last;
+	/* Not from here: the caller may be in the middle of tearing its
+	 * owner down, and a request that cannot start calls back. */
+	if (freed && h->wait != NULL) {
+		struct timeval now = {0, 0};
+		evtimer_add(&h->kick, &now);
 	}
 }
 
@@ -314,47 +389,42 @@ static int http_pin_localhost(struct http_xfer *x, const char *url)
 	return 0;
 }
 
-/* Transfers in flight. */
+/* See http.h. */
 int http_active(const struct http *h)
+{
+	return h->n_xfers + h->n_wait;
+}
+
+/* See http.h. */
+int http_running(const struct http *h)
 {
 	return h->n_xfers;
 }
 
-/* Start a request; see http.h. */
-int http_submit(struct http *h, const struct http_request *req)
+/* Give a waiting request its transfer (w is consumed).  0, or -ENOMEM
+ * or -EIO with nothing started. */
+static int http_start(struct http *h, struct http_wait *w)
 {
 	struct http_xfer *x = NULL;
-	char why[128];
 	int r = -ENOMEM;
 
-	/* Every URL is checked here too, not only in the config: next links
-	 * come from the server and must not lead us to plain http elsewhere. */
-	if (sw_url_check(req->url, why, sizeof(why)) < 0)
-		return -EINVAL;
 	x = calloc(1, sizeof(*x));
 	if (x == NULL)
 		goto fail;
 	x->http = h;
-	x->cb = req->cb;
-	x->arg = req->arg;
+	x->cb = w->cb;
+	x->arg = w->arg;
 	x->res.retry_after = -1;
+	x->headers = w->headers;
+	w->headers = NULL;
+	x->body = w->body;
+	w->body = NULL;
 	x->easy = curl_easy_init();
 	if (x->easy == NULL)
 		goto fail;
-	for (const char *const *hd = req->headers; hd != NULL && *hd != NULL; hd++) {
-		struct curl_slist *n = curl_slist_append(x->headers, *hd);
-		if (n == NULL)
-			goto fail;
-		x->headers = n;
-	}
-	/* No "Expect: 100-continue" round trip for our small POSTs. */
-	struct curl_slist *n = curl_slist_append(x->headers, "Expect:");
-	if (n == NULL)
-		goto fail;
-	x->headers = n;
 
 	CURL *e = x->easy;
-	curl_easy_setopt(e, CURLOPT_URL, req->url);
+	curl_easy_setopt(e, CURLOPT_URL, w->url);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -369,7 +439,7 @@ int http_submit(struct http *h, const struct http_request *req)
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : 60000L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, w->timeout_ms > 0 ? w->timeout_ms : 60000L);
 	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "smtpwatch/" SW_VERSION);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_write_cb);
@@ -378,24 +448,15 @@ int http_submit(struct http *h, const struct http_request *req)
 	/* Only the configured proxy, never one from http_proxy, https_proxy or
 	 * ALL_PROXY in the environment ("" turns those off), and never for
 	 * loopback, where the simulator and local sinks get secrets in clear. */
-	curl_easy_setopt(e, CURLOPT_PROXY, sw_proxy_for(req->url, h->proxy));
-	if (sw_url_is_loopback(req->url))
+	curl_easy_setopt(e, CURLOPT_PROXY, sw_proxy_for(w->url, h->proxy));
+	if (sw_url_is_loopback(w->url))
 		curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
-	if (http_pin_localhost(x, req->url) < 0)
+	if (http_pin_localhost(x, w->url) < 0)
 		goto fail;
-	if (strcasecmp(req->method, "POST") == 0) {
-		x->body = malloc(req->body_len + 1);
-		if (x->body == NULL)
-			goto fail;
-		if (req->body_len > 0)
-			memcpy(x->body, req->body, req->body_len);
-		x->body[req->body_len] = '\0';
+	if (w->post) {
 		curl_easy_setopt(e, CURLOPT_POST, 1L);
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->body);
-		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-	} else if (strcasecmp(req->method, "GET") != 0) {
-		r = -EINVAL;
-		goto fail;
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)w->body_len);
 	}
 
 	x->next = h->xfers;
@@ -408,8 +469,91 @@ int http_submit(struct http *h, const struct http_request *req)
 		r = -EIO;
 		goto fail;
 	}
+	http_wait_free(w);
 	return 0;
 fail:
 	http_xfer_free(x);
+	http_wait_free(w);
 	return r;
+}
+
+/* Start waiting requests while there are slots.  One that cannot start
+ * is answered like a transfer that failed (no HTTP status), from here,
+ * which runs from the event loop only. */
+static void http_dispatch(struct http *h)
+{
+	while (h->wait != NULL && h->n_xfers < HTTP_MAX_ACTIVE) {
+		struct http_wait *w = h->wait;
+		http_done_cb cb = w->cb;
+		void *arg = w->arg;
+		h->wait = w->next;
+		if (h->wait == NULL)
+			h->wait_tail = NULL;
+		h->n_wait--;
+		w->next = NULL;
+		int r = http_start(h, w);
+		if (r < 0) {
+			struct http_response res = {.curl_code = r == -ENOMEM ? CURLE_OUT_OF_MEMORY : CURLE_FAILED_INIT,
+			                            .retry_after = -1};
+			snprintf(res.error, sizeof(res.error), "%s",
+			         r == -ENOMEM ? "out of memory" : "the transfer could not be started");
+			sw_buf_append(&res.body, "", 0);
+			cb(&res, arg);
+			sw_buf_clear(&res.body);
+		}
+	}
+}
+
+/* Start a request; see http.h.  Past HTTP_MAX_ACTIVE transfers it waits
+ * for a slot, holding only its copies. */
+int http_submit(struct http *h, const struct http_request *req)
+{
+	struct http_wait *w = NULL;
+	char why[128];
+
+	/* Every URL is checked here too, not only in the config: next links
+	 * come from the server and must not lead us to plain http elsewhere. */
+	if (sw_url_check(req->url, why, sizeof(why)) < 0)
+		return -EINVAL;
+	if (strcasecmp(req->method, "POST") != 0 && strcasecmp(req->method, "GET") != 0)
+		return -EINVAL;
+	w = calloc(1, sizeof(*w));
+	if (w == NULL || (w->url = strdup(req->url)) == NULL)
+		goto fail;
+	w->cb = req->cb;
+	w->arg = req->arg;
+	w->timeout_ms = req->timeout_ms;
+	for (const char *const *hd = req->headers; hd != NULL && *hd != NULL; hd++) {
+		struct curl_slist *n = curl_slist_append(w->headers, *hd);
+		if (n == NULL)
+			goto fail;
+		w->headers = n;
+	}
+	/* No "Expect: 100-continue" round trip for our small POSTs. */
+	struct curl_slist *n = curl_slist_append(w->headers, "Expect:");
+	if (n == NULL)
+		goto fail;
+	w->headers = n;
+	if (strcasecmp(req->method, "POST") == 0) {
+		w->post = true;
+		w->body = malloc(req->body_len + 1);
+		if (w->body == NULL)
+			goto fail;
+		if (req->body_len > 0)
+			memcpy(w->body, req->body, req->body_len);
+		w->body[req->body_len] = '\0';
+		w->body_len = req->body_len;
+	}
+	if (h->wait == NULL && h->n_xfers < HTTP_MAX_ACTIVE)
+		return http_start(h, w);
+	if (h->wait_tail != NULL)
+		h->wait_tail->next = w;
+	else
+		h->wait = w;
+	h->wait_tail = w;
+	h->n_wait++;
+	return 0;
+fail:
+	http_wait_free(w);
+	return -ENOMEM;
 }

@@ -44,8 +44,14 @@ int http_submit(struct http *h, const struct http_request *req);
 /* Abort, without calling back, every transfer whose callback argument is
  * arg (an owner going away: a poller on reload, a sink worker). */
 void http_cancel_arg(struct http *h, void *arg);
-/* Transfers in flight. */
+/* Transfers at once; past this many a request waits for a slot (in
+ * submission order), holding only its copies. */
+#define HTTP_MAX_ACTIVE 256
+
+/* Requests submitted and not done yet: in flight or waiting for a slot. */
 int http_active(const struct http *h);
+/* Of those, the ones in flight (at most HTTP_MAX_ACTIVE). */
+int http_running(const struct http *h);
 /* The proxy for every later request to a host that is not loopback
  * (copied; NULL or "" for none).  The proxy variables of the environment
  * are never used.  0 or -ENOMEM. */
