@@ -147,23 +147,26 @@ int sw_facility_parse(const char *s, int *ret)
 	return sw_name_parse(facilities, s, ret);
 }
 
-/* A page-aligned buffer of at least size bytes that core dumps leave out
- * (MADV_DONTDUMP, best effort: the daemon also turns core dumps off).  It
- * is freed with free(); the pages keep the flag, which only means that
- * whatever malloc puts there later is left out of a core too. */
-static char *secret_alloc(size_t size)
+/* Scratch for reading a secret file of up to SECRET_MAX bytes: a mapping
+ * of its own, left out of core dumps, unmapped (after it was overwritten)
+ * once the secret is copied out, so that the heap keeps no 64 KiB hole
+ * per secret. */
+static char *secret_scratch(size_t size)
 {
-	long page = sysconf(_SC_PAGESIZE);
-	size_t len;
-	void *p;
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
-	if (page <= 0)
-		page = 4096;
-	len = (size + (size_t)page - 1) / (size_t)page * (size_t)page;
-	if (posix_memalign(&p, (size_t)page, len) != 0)
+	if (p == MAP_FAILED)
 		return NULL;
-	(void)madvise(p, len, MADV_DONTDUMP);
+	(void)madvise(p, size, MADV_DONTDUMP);
 	return p;
+}
+
+static void secret_scratch_free(char *p, size_t size)
+{
+	if (p == NULL)
+		return;
+	explicit_bzero(p, size);
+	munmap(p, size);
 }
 
 /* Is a directory on a secret's path safe: owned by root or by us, and not
@@ -324,7 +327,7 @@ int sw_secret_read(const char *path, char **ret, size_t *ret_len, char *why, siz
 	r = secret_check_fd(fd, &st, why, n);
 	if (r < 0)
 		goto fail;
-	buf = secret_alloc(SECRET_MAX + 1);
+	buf = secret_scratch(SECRET_MAX + 1);
 	if (buf == NULL) {
 		r = -ENOMEM;
 		snprintf(why, n, "out of memory");
@@ -357,15 +360,20 @@ int sw_secret_read(const char *path, char **ret, size_t *ret_len, char *why, siz
 		goto fail;
 	}
 	close(fd);
-	*ret = buf;
+	/* Only what the secret takes (and its NUL) stays. */
+	*ret = sw_secret_alloc(len + 1);
+	if (*ret == NULL) {
+		secret_scratch_free(buf, SECRET_MAX + 1);
+		snprintf(why, n, "out of memory");
+		return -ENOMEM;
+	}
+	memcpy(*ret, buf, len + 1);
+	secret_scratch_free(buf, SECRET_MAX + 1);
 	if (ret_len != NULL)
 		*ret_len = len;
 	return 0;
 fail:
-	if (buf != NULL) {
-		explicit_bzero(buf, SECRET_MAX + 1);
-		free(buf);
-	}
+	secret_scratch_free(buf, SECRET_MAX + 1);
 	close(fd);
 	return r;
 }
@@ -2045,8 +2053,8 @@ void sw_config_free(struct sw_config *c)
 		sw_free_secret(k->token);
 		free(k->token_file);
 		if (k->hmac_key != NULL)
-			explicit_bzero(k->hmac_key, k->hmac_key_len);
-		free(k->hmac_key);
+			explicit_bzero(k->hmac_key, k->hmac_key_len); /* binary: may hold a NUL */
+		sw_free_secret(k->hmac_key);
 		free(k->hmac_key_file);
 		strv_free(k->rules);
 		free(k->address);

@@ -273,6 +273,6 @@ bool sw_sink_wants(const struct sw_sink_config *s, const char *rule, enum sw_sev
  * uid, or in a directory (any from / down) that such a user owns or that
  * group or others may write to without the sticky bit; refuses (with why)
  * a symbolic link, a FIFO or another non-regular file without blocking.
- * Trailing newline stripped.  *ret is page-aligned and left out of core
- * dumps (MADV_DONTDUMP); free it with sw_free_secret or free. */
+ * Trailing newline stripped.  *ret (sw_secret_alloc: left out of core
+ * dumps, only as large as the secret) is freed with sw_free_secret. */
 int sw_secret_read(const char *path, char **ret, size_t *ret_len, char *why, size_t n);

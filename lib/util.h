@@ -122,7 +122,13 @@ int sw_proxy_check(const char *proxy, char *why, size_t n);
  * is none or url is loopback.  "" also keeps libcurl from taking one from
  * the environment. */
 const char *sw_proxy_for(const char *url, const char *proxy);
-/* Free a string after overwriting it (secrets). NULL is fine. */
+/* A zeroed buffer of size bytes for a secret, left out of core dumps:
+ * from OpenSSL's secure heap when the process set one up (the daemon
+ * does: secrets packed together, locked in memory), else page-aligned
+ * with MADV_DONTDUMP.  Free it with sw_free_secret.  NULL on OOM. */
+char *sw_secret_alloc(size_t size);
+/* Free a string after overwriting it (secrets): one from sw_secret_alloc,
+ * or from malloc. NULL is fine. */
 void sw_free_secret(char *s);
 
 /* Escaping, one form per destination: text from a peer, a file or a user
