@@ -50,7 +50,7 @@ struct auth_slot {
 	/* A request that could not be sent fails from the event loop, like
 	 * one that was: callers never see their callback inside auth_fetch. */
 	struct event fail_ev;
-	char fail_why[400];
+	char *fail_why; /* heap: most slots never fail */
 	/* Pacing (see the top of this file). */
 	struct event pace_ev;   /* a request held back until its turn */
 	int64_t requested_ms;   /* monotonic, of the last request sent; 0: none */
@@ -76,7 +76,7 @@ struct auth {
 	enum sw_jwt_alg alg;
 	struct file_id cert_id;   /* of the file cert (or cert_error) came from */
 	bool cert_tried;
-	char cert_error[360];     /* why cert is NULL; never key material */
+	char *cert_error;         /* why cert is NULL (heap; NULL: no error); never key material */
 };
 
 /* Read certificate_file again if it changed since the last read (or never
@@ -99,16 +99,19 @@ static void auth_cert_refresh(struct auth *a)
 	a->cert_tried = true;
 	a->cert_id = id;
 	if (sw_cert_load(tc->certificate_file, &c, &err) < 0) {
+		char why[360];
 		sw_cert_free(a->cert);
 		a->cert = NULL;
-		snprintf(a->cert_error, sizeof(a->cert_error), "certificate_file %s: %s", tc->certificate_file,
-		         err.text);
-		log_err("tenant %s: %s; no token can be requested until it is fixed", tc->name, a->cert_error);
+		snprintf(why, sizeof(why), "certificate_file %s: %s", tc->certificate_file, err.text);
+		free(a->cert_error);
+		a->cert_error = strdup(why);
+		log_err("tenant %s: %s; no token can be requested until it is fixed", tc->name, why);
 		return;
 	}
 	sw_cert_free(a->cert);
 	a->cert = c;
-	a->cert_error[0] = '\0';
+	free(a->cert_error);
+	a->cert_error = NULL;
 	sw_time_format(c->not_after, until, sizeof(until));
 	log_info("tenant %s: certificate %s (thumbprint %s, RSA %d, %s) valid until %s", tc->name, c->subject,
 	         c->thumbprint, c->bits, sw_jwt_alg_name(a->alg), until);
@@ -156,9 +159,11 @@ void auth_free(struct auth *a)
 		if (event_initialized(&a->slots[i].pace_ev))
 			event_del(&a->slots[i].pace_ev);
 		free(a->slots[i].resource);
+		free(a->slots[i].fail_why);
 		sw_token_clear(&a->slots[i].token);
 	}
 	sw_cert_free(a->cert);
+	free(a->cert_error);
 	free(a);
 }
 
@@ -235,10 +240,12 @@ static void auth_deliver(struct auth_slot *s, const char *why, long status)
 static void auth_fail_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct auth_slot *s = arg;
-	char why[sizeof(s->fail_why)];
+	char why[400];
 
 	s->fetching = false;
-	memcpy(why, s->fail_why, sizeof(why));
+	snprintf(why, sizeof(why), "%s", s->fail_why ? s->fail_why : "out of memory");
+	free(s->fail_why);
+	s->fail_why = NULL;
 	auth_deliver(s, why, AUTH_LOCAL_ERROR);
 }
 
@@ -322,7 +329,8 @@ static int auth_fail_later(struct auth_slot *s, const char *why)
 	if (!event_initialized(&s->fail_ev) &&
 	    evtimer_assign(&s->fail_ev, s->auth->tenant->daemon->base, auth_fail_cb, s) < 0)
 		return -ENOMEM;
-	snprintf(s->fail_why, sizeof(s->fail_why), "%s", why);
+	free(s->fail_why);
+	s->fail_why = strndup(why, 399);
 	if (evtimer_add(&s->fail_ev, &now) < 0)
 		return -ENOMEM;
 	s->fetching = true;
@@ -345,7 +353,7 @@ static char *auth_form(struct auth *a, const char *url, const char *scope, char 
 	}
 	auth_cert_refresh(a);
 	if (a->cert == NULL) {
-		snprintf(why, n, "%s", a->cert_error);
+		snprintf(why, n, "%s", a->cert_error ? a->cert_error : "out of memory");
 		return NULL;
 	}
 	if (sw_jwt_assertion(a->cert, a->alg, tc->client_id, url, daemon_now(), &jwt, &err) < 0) {

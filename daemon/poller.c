@@ -78,7 +78,7 @@ struct poller {
 	int64_t throttled;
 	int64_t skipped; /* records the source could not read, since start */
 	int64_t last_retry_after;
-	char last_error[512];
+	char *last_error; /* of the last failed run, until a run succeeds; NULL: none */
 };
 
 /* The path of a URL, for log lines (no host, no query). */
@@ -216,7 +216,8 @@ static void poller_run_end(struct poller *p, bool ok)
 	if (ok) {
 		p->backoff = 0;
 		p->denied = false;
-		p->last_error[0] = '\0';
+		free(p->last_error);
+		p->last_error = NULL;
 	} else {
 		p->backoff = poller_next_backoff(p);
 	}
@@ -229,20 +230,24 @@ static void poller_run_end(struct poller *p, bool ok)
 static void poller_fail(struct poller *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void poller_fail(struct poller *p, const char *fmt, ...)
 {
-	char path[256], retry[32] = "";
+	char path[256], retry[32] = "", error[512];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(p->last_error, sizeof(p->last_error), fmt, ap);
+	vsnprintf(error, sizeof(error), fmt, ap);
 	va_end(ap);
 	/* Microsoft's error text goes to status too: no configured secret in it. */
-	log_redact(p->last_error, sizeof(p->last_error));
+	log_redact(error, sizeof(error));
+	/* Kept while the source fails, on the heap: a source that does not
+	 * fail costs no 512 bytes of it (four a tenant). */
+	free(p->last_error);
+	p->last_error = error[0] != '\0' ? strdup(error) : NULL;
 	poller_path(p, path, sizeof(path));
 	if (!p->t->daemon->once)
 		sw_duration_format(poller_next_backoff(p), retry, sizeof(retry));
-	log_warn("tenant %s: %s: %s (%s %s)%s%s", p->t->cfg->name, p->ops->name, p->last_error,
+	log_warn("tenant %s: %s: %s (%s %s)%s%s", p->t->cfg->name, p->ops->name, error,
 	         p->method ? p->method : "GET", path, retry[0] ? ", retrying in " : "", retry);
-	poller_note_attempt(p, p->last_error);
+	poller_note_attempt(p, error);
 	poller_run_end(p, false);
 }
 
@@ -637,6 +642,7 @@ void poller_free(struct poller *p)
 	event_free(p->timer);
 	poller_request_clear(p);
 	free(p->seen);
+	free(p->last_error);
 	free(p);
 }
 
@@ -727,13 +733,13 @@ json_t *poller_status(struct poller *p)
 	sw_store_checkpoint_get(p->t->daemon->store, p->t->cfg->name, p->ops->name, &cp);
 	if (p->running)
 		state = "running";
-	else if (p->last_error[0] != '\0' || cp.last_error[0] != '\0')
+	else if (p->last_error != NULL || cp.last_error[0] != '\0')
 		state = "failing";
 	else if (cp.last_success > 0)
 		state = "ok";
 	else
 		state = "idle";
-	const char *err = p->last_error[0] ? p->last_error : cp.last_error[0] ? cp.last_error : NULL;
+	const char *err = p->last_error ? p->last_error : cp.last_error[0] ? cp.last_error : NULL;
 	o = json_pack("{s:s,s:o,s:o,s:o,s:o,s:I,s:I,s:o}", "state", state, "last_success",
 	              sw_json_time_or_null(cp.last_success), "last_error", err ? json_string(err) : json_null(), "next_run",
 	              sw_json_time_or_null(p->running ? 0 : p->next_run), "watermark", sw_json_time_or_null(cp.watermark), "records",
@@ -770,7 +776,7 @@ void poller_health(struct poller *p, struct sw_source_health *ret)
 	ret->last_success = cp.last_success;
 	ret->watermark = cp.watermark;
 	ret->denied = p->denied;
-	ret->last_error = p->last_error[0] ? p->last_error : NULL;
+	ret->last_error = p->last_error;
 	ret->hint = p->ops->permission_hint;
 	if (strcmp(p->ops->name, "signins") == 0) {
 		ret->backfill_from = p->watching_since - p->t->cfg->initial_backfill;

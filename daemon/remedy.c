@@ -499,9 +499,11 @@ out:
 /* A pending action left by a stopped daemon: read it back. */
 static int resume_cb(const struct sw_remedy_action *a, void *arg)
 {
-	struct remedy *rm = arg;
+	struct remedy *rm = remedy_get(arg);
 	struct remedy_job *job;
 
+	if (rm == NULL)
+		return -ENOMEM;
 	for (job = rm->jobs; job != NULL; job = job->next)
 		if (job->id == a->id)
 			return 0; /* in flight (a reload keeps nothing, but be sure) */
@@ -522,13 +524,15 @@ void remedy_resume(struct tenant *t)
 	struct remedy_job *job;
 
 	/* Even with remediation turned off since: the read-back only
-	 * completes the record of what was asked while it was on. */
-	rm = remedy_get(t);
-	if (rm == NULL)
-		return;
-	if (sw_store_remedy_list(t->daemon->store, t->cfg->name, NULL, true, resume_cb, rm) < 0)
+	 * completes the record of what was asked while it was on.  The
+	 * runtime is made for the first pending action: a tenant with none
+	 * (nearly all) costs none. */
+	if (sw_store_remedy_list(t->daemon->store, t->cfg->name, NULL, true, resume_cb, t) < 0)
 		log_warn("tenant %s: cannot read the pending remediations: %s", t->cfg->name,
 		         sw_store_errmsg(t->daemon->store));
+	rm = t->remedy;
+	if (rm == NULL)
+		return;
 	for (job = rm->jobs; job != NULL; job = job->next)
 		if (job->reading && job->body == NULL && job->tries == 0 && job->retry == NULL)
 			job_send(job);
@@ -645,9 +649,9 @@ void remedy_auto(struct tenant *t)
 }
 
 struct health_ctx {
-	struct remedy *rm;
 	bool found;
 	bool denied;
+	char error[512];
 };
 
 /* The newest completed action says whether writes are refused. */
@@ -660,25 +664,30 @@ static int health_cb(const struct sw_remedy_action *a, void *arg)
 	c->found = true;
 	c->denied = strcmp(a->outcome, SW_REMEDY_FAILED) == 0 && (a->http_status == 401 || a->http_status == 403);
 	if (c->denied)
-		snprintf(c->rm->health_error, sizeof(c->rm->health_error), "%s refused: %s", a->command,
-		         a->answer ? a->answer : "access denied");
+		snprintf(c->error, sizeof(c->error), "%s refused: %s", a->command, a->answer ? a->answer : "access denied");
 	return -ECANCELED; /* the newest is enough */
 }
 
 /* See remedy.h. */
 void remedy_health(struct tenant *t, struct sw_source_health *h)
 {
-	struct remedy *rm = remedy_get(t);
-	struct health_ctx c = {rm, false, false};
+	struct health_ctx c = {false, false, ""};
+	struct remedy *rm;
 
 	memset(h, 0, sizeof(*h));
 	h->source = "remediation";
 	h->hint = REMEDY_HINT;
+	sw_store_remedy_list(t->daemon->store, t->cfg->name, NULL, false, health_cb, &c);
+	if (!c.denied)
+		return;
+	/* The text outlives this call in the tenant's runtime, made only
+	 * for a tenant whose writes were refused. */
+	rm = remedy_get(t);
 	if (rm == NULL)
 		return;
-	sw_store_remedy_list(t->daemon->store, t->cfg->name, NULL, false, health_cb, &c);
-	h->denied = c.denied;
-	h->last_error = c.denied ? rm->health_error : NULL;
+	snprintf(rm->health_error, sizeof(rm->health_error), "%s", c.error);
+	h->denied = true;
+	h->last_error = rm->health_error;
 }
 
 struct status_ctx {
