@@ -184,6 +184,14 @@ void daemon_tenants_free(struct daemon *d)
 }
 
 static void detect_more_cb(evutil_socket_t fd, short what, void *arg);
+
+/* The loop's priorities (event_base_priority_init): every event is made
+ * at the middle one, the next detection slice at the lowest, so it runs
+ * only in a loop turn where nothing else is ready.  A control request
+ * takes several turns (accept, read, write as the socket drains) and
+ * without this each of them waited behind a slice. */
+#define LOOP_PRIORITIES 3
+#define DETECT_PRIORITY 2
 static int tenant_init(struct daemon *d, struct tenant *t, const struct sw_tenant_config *cfg, struct sw_register *reg);
 
 /* See smtpwatchd_internal.h. */
@@ -222,6 +230,10 @@ static int tenant_init(struct daemon *d, struct tenant *t, const struct sw_tenan
 		reg_stamp(cfg->exceptions, t->reg_stamp, sizeof(t->reg_stamp));
 		t->auth = auth_new(t);
 		t->detect_more = evtimer_new(d->base, detect_more_cb, t);
+		/* Below everything else: a request or a reply that became ready
+		 * while a slice ran goes first (DETECT_PRIORITY). */
+		if (t->detect_more != NULL)
+			event_priority_set(t->detect_more, DETECT_PRIORITY);
 		t->signins = t->auth ? poller_new(t, &signins_ops) : NULL;
 		t->exchange = t->auth ? poller_new(t, &exo_ops) : NULL;
 		t->audit = t->auth && t->cfg->audit ? poller_new(t, &audit_ops) : NULL;
@@ -526,8 +538,9 @@ static void storewatch_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* The time one detection slice may hold the loop: the stall target is
- * 100 ms, and a page may run past the budget before it is looked at. */
-#define DETECT_SLICE_US 30000
+ * 100 ms, and a page or a step may run past the budget before it is
+ * looked at (a page of sign-ins costs 10-20 ms of CPU, bench/README.md). */
+#define DETECT_SLICE_US 20000
 
 struct slice_clock {
 	int64_t start_us;
@@ -544,15 +557,16 @@ static bool slice_spent(void *arg)
 
 /* Run the rules of one tenant.  A large backlog of sign-ins (a first
  * backfill, a long outage, the first pass over a big store) is examined
- * in slices of DETECT_SLICE_US on the monotonic clock, one per loop turn,
- * so the control socket, the watchdog and the other tenants keep being
- * served; the rules a slice leaves (the register and state rules) run
- * with the last one.  --once simply goes on until it is done. */
+ * in slices of DETECT_SLICE_US on the monotonic clock, one per loop turn
+ * at the lowest priority, so the control socket, the watchdog and the
+ * other tenants keep being served; the rules that read the whole store
+ * follow as steps, sliced likewise (t->detect_step says where the pass
+ * stands).  --once simply goes on until it is done. */
 static void tenant_detect(struct daemon *d, struct tenant *t, unsigned what)
 {
 	struct sw_detect_stats st = {0};
 	struct slice_clock clock = {daemon_mono_us()};
-	const struct sw_detect_budget budget = {slice_spent, &clock};
+	struct sw_detect_budget budget = {slice_spent, &clock, t->detect_step};
 	int r;
 
 	what |= t->detect_what;
@@ -562,6 +576,8 @@ static void tenant_detect(struct daemon *d, struct tenant *t, unsigned what)
 		r = sw_detect_tenant_sliced(d->store, d->cfg, t->cfg, t->reg, daemon_now(), what,
 		                            d->once ? NULL : &budget, &st);
 	} while (r >= 0 && st.pending && d->once);
+	/* A failed step starts the pass over at its next run. */
+	t->detect_step = r >= 0 ? budget.step : 0;
 	if (r < 0)
 		log_err("tenant %s: detection failed: %s (%s); it resumes on the next run", t->cfg->name,
 		        strerror(-r), sw_store_errmsg(d->store));
@@ -1224,6 +1240,10 @@ int daemon_run(struct daemon *d, bool check)
 	}
 	d->started = daemon_now();
 	d->base = event_base_new();
+	if (d->base != NULL && event_base_priority_init(d->base, LOOP_PRIORITIES) < 0) {
+		log_err("cannot set up the event loop's priorities");
+		goto out;
+	}
 	d->http = d->base ? http_new(d->base) : NULL;
 	if (d->http == NULL || http_set_proxy(d->http, d->cfg->daemon.proxy) < 0) {
 		log_err("cannot set up the event loop");

@@ -33,6 +33,7 @@ struct tenant {
 	bool policies_fresh;                /* a policies run started after a complete Exchange snapshot */
 	struct event *detect_more; /* continues detection over a large backlog */
 	unsigned detect_what;      /* the rules that slice still owes (SW_DETECT_*) */
+	unsigned detect_step;      /* where a sliced pass stands (struct sw_detect_budget) */
 	struct report_spool *report;        /* NULL without report_spool */
 	struct remedy *remedy;              /* remedy.c's writes, made on first use */
 	bool kept;                          /* reload: this runtime carries on (smtpwatchd.c) */

@@ -255,10 +255,12 @@ static int page_signin_cb(const struct sw_signin_row *row, void *arg)
 	return 0;
 }
 
-/* Examine one page of new sign-ins; *ret_more says whether more remain. */
+/* Examine one page of new sign-ins; *ret_more says whether more remain.
+ * resolve_attacks: the last page resolves the attack rules' quiet alerts
+ * in its transaction (the sliced pass does it as a step of its own). */
 static int detect_signins_page(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
-                               const struct sw_register *reg, int64_t now, int64_t page, struct sw_detect_stats *st,
-                               bool *ret_more)
+                               const struct sw_register *reg, int64_t now, int64_t page, bool resolve_attacks,
+                               struct sw_detect_stats *st, bool *ret_more)
 {
 	struct sw_checkpoint cp;
 	struct page_ctx pc = {.reg = reg};
@@ -277,7 +279,6 @@ static int detect_signins_page(struct sw_store *s, const struct sw_config *cfg, 
 	if (r < 0)
 		goto fail;
 	cp.watermark = pc.watermark;
-
 	for (size_t i = 0; i < pc.groups.n; i++) {
 		r = fire_unapproved(s, cfg, t->name, &pc.groups.items[i], now, st);
 		if (r < 0)
@@ -286,7 +287,7 @@ static int detect_signins_page(struct sw_store *s, const struct sw_config *cfg, 
 	/* The attack rules over the same rowids; quiet ones resolve once the
 	 * last page is done. */
 	r = sw_detect_attacks(s, cfg, t, reg, first, cp.watermark, now, st);
-	if (r >= 0 && pc.rows < page)
+	if (r >= 0 && pc.rows < page && resolve_attacks)
 		r = sw_detect_attacks_resolve(s, cfg, t, now, st);
 	if (r < 0)
 		goto fail;
@@ -718,7 +719,9 @@ static int rule_register(struct state_ctx *x, const char *rule)
 	return state_sync(x, rule);
 }
 
-/* The state rules of one tenant, in one transaction. */
+/* The snapshot and register rules of one tenant (the switch, the
+ * policies, the overrides, the register entries): they share what they
+ * load of the snapshot. */
 static int detect_state(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
                         const struct sw_register *reg, int64_t now, struct sw_detect_stats *st)
 {
@@ -748,57 +751,187 @@ static int detect_state(struct sw_store *s, const struct sw_config *cfg, const s
 		r = rule_register(&x, SW_RULE_STALE);
 	if (r >= 0)
 		r = rule_register(&x, SW_RULE_UNUSED);
-	if (r >= 0)
-		r = sw_detect_report(s, cfg, t, reg, now, st);
-	if (r >= 0)
-		r = sw_detect_stopped(s, cfg, t, reg, now, st);
-	if (r >= 0)
-		r = sw_detect_usage(s, cfg, t, reg, now, st);
-	if (r >= 0)
-		r = sw_detect_trace_drift(s, cfg, t, reg, now, st);
 	sw_strv_clear(&x.holds);
 	if (x.eff_ok)
 		sw_effective_free(&x.eff);
 	return r;
 }
 
+/* The attack rules' alerts gone quiet, once the last page is read. */
+static int step_attacks_resolve(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
+                                const struct sw_register *reg, int64_t now, struct sw_detect_stats *st)
+{
+	(void)reg;
+	return sw_detect_attacks_resolve(s, cfg, t, now, st);
+}
+
+static int step_approved(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
+                         const struct sw_register *reg, int64_t now, struct sw_detect_stats *st)
+{
+	return resolve_approved(s, cfg, t->name, reg, now, st);
+}
+
+static int step_audit(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
+                      const struct sw_register *reg, int64_t now, struct sw_detect_stats *st)
+{
+	return t->audit ? sw_detect_audit(s, cfg, t, reg, now, st) : 0;
+}
+
+/* What follows the sign-in pages, in this order.  Without a budget all of
+ * them run in one transaction; with one each is a transaction of its own
+ * and as many run in a call as the budget allows (at least one), so no
+ * call holds the caller's loop for more than one of them.  Each rule
+ * decides what it raises and resolves from the store alone, so a pass cut
+ * between two steps by a crash or a stop leaves nothing half done: the
+ * next pass runs them again. */
+typedef int (*detect_step_fn)(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
+                              const struct sw_register *reg, int64_t now, struct sw_detect_stats *st);
+static const struct {
+	detect_step_fn fn;
+	unsigned what; /* the SW_DETECT_* bit it needs */
+} detect_steps[] = {
+	{step_attacks_resolve, SW_DETECT_SIGNINS},
+	{step_approved, 0},
+	{step_audit, 0},
+	{detect_state, SW_DETECT_STATE},
+	{sw_detect_report, SW_DETECT_STATE},
+	{sw_detect_stopped, SW_DETECT_STATE},
+	{sw_detect_usage, SW_DETECT_STATE},
+	{sw_detect_trace_drift, SW_DETECT_STATE},
+};
+#define N_DETECT_STEPS (sizeof(detect_steps) / sizeof(detect_steps[0]))
+
+/* Does any step from step on apply to what? */
+static bool steps_left(unsigned step, unsigned what)
+{
+	for (; step < N_DETECT_STEPS; step++)
+		if (detect_steps[step].what == 0 || (detect_steps[step].what & what))
+			return true;
+	return false;
+}
+
+/* Run one step in a transaction of its own. */
+static int step_run(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
+                    const struct sw_register *reg, int64_t now, unsigned step, struct sw_detect_stats *st)
+{
+	int r = sw_store_begin(s);
+
+	if (r < 0)
+		return r;
+	r = detect_steps[step].fn(s, cfg, t, reg, now, st);
+	if (r < 0) {
+		sw_store_rollback(s);
+		return r;
+	}
+	return sw_store_commit(s);
+}
+
+/* Is a sign-in stored past detection's cursor? */
+static int peek_cb(const struct sw_signin_row *row, void *arg)
+{
+	(void)row;
+	*(bool *)arg = true;
+	return 0;
+}
+
+static int signins_waiting(struct sw_store *s, const char *tenant, bool *ret)
+{
+	struct sw_checkpoint cp;
+	int r = sw_store_checkpoint_get(s, tenant, "detect", &cp);
+
+	*ret = false;
+	if (r < 0 && r != -ENOENT)
+		return r;
+	return sw_store_signins_range(s, tenant, (r == 0 ? cp.watermark : 0) + 1, INT64_MAX, 1, peek_cb, ret);
+}
+
+/* The sliced pass (see detect.h): pages of sign-ins while the budget
+ * lasts, then the steps, each its own transaction, while it lasts. */
+static int detect_sliced(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
+                         const struct sw_register *reg, int64_t now, unsigned what, struct sw_detect_budget *budget,
+                         struct sw_detect_stats *st)
+{
+	bool more = budget->step == 0 && (what & SW_DETECT_SIGNINS) != 0;
+	int done = 0, r;
+
+	while (more) {
+		if (done > 0 && budget->spent(budget->arg)) {
+			st->pending = true;
+			return 0;
+		}
+		done++;
+		r = detect_signins_page(s, cfg, t, reg, now, SW_DETECT_SLICE_PAGE, false, st, &more);
+		if (r < 0)
+			return r;
+	}
+	if (budget->step == 0)
+		budget->step = 1;
+	for (;;) {
+		unsigned i = budget->step - 1;
+		if (!steps_left(i, what))
+			break;
+		if (done > 0 && budget->spent(budget->arg)) {
+			st->pending = true;
+			return 0;
+		}
+		if (detect_steps[i].what == 0 || (detect_steps[i].what & what)) {
+			done++;
+			r = step_run(s, cfg, t, reg, now, i, st);
+			if (r < 0)
+				return r;
+		}
+		budget->step++;
+	}
+	/* The pass is done.  Sign-ins stored while its steps ran (a run that
+	 * ended between two calls) start the next pass at once. */
+	budget->step = 0;
+	if (what & SW_DETECT_SIGNINS) {
+		bool waiting;
+		r = signins_waiting(s, t->name, &waiting);
+		if (r < 0)
+			return r;
+		st->pending = waiting;
+	}
+	return 0;
+}
+
 /* See detect.h. */
 int sw_detect_tenant_sliced(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
                             const struct sw_register *reg, int64_t now, unsigned what,
-                            const struct sw_detect_budget *budget, struct sw_detect_stats *ret)
+                            struct sw_detect_budget *budget, struct sw_detect_stats *ret)
 {
 	struct sw_detect_stats st = {0};
 	bool more = (what & SW_DETECT_SIGNINS) != 0;
-	int64_t page = budget != NULL ? SW_DETECT_SLICE_PAGE : DETECT_PAGE;
 	int pages = 0, r;
 
+	if (budget != NULL) {
+		r = detect_sliced(s, cfg, t, reg, now, what, budget, &st);
+		if (r >= 0 && ret != NULL)
+			*ret = st;
+		return r;
+	}
 	while (more) {
-		/* Without a budget a fixed number of pages; with one, pages while
-		 * it lasts (at least one, so every call gets on). */
-		if (budget == NULL ? pages == SW_DETECT_PAGES : pages > 0 && budget->spent(budget->arg)) {
+		if (pages == SW_DETECT_PAGES) {
 			st.pending = true;
 			break;
 		}
 		pages++;
-		r = detect_signins_page(s, cfg, t, reg, now, page, &st, &more);
+		r = detect_signins_page(s, cfg, t, reg, now, DETECT_PAGE, true, &st, &more);
 		if (r < 0)
 			return r;
 	}
-	/* The rest waits for the last slice: it reads the whole register
-	 * and snapshot, the same work at every slice. */
-	if (st.pending && budget != NULL) {
-		if (ret != NULL)
-			*ret = st;
-		return 0;
-	}
+	/* The rest in one transaction, whether or not sign-ins remain. */
 	r = sw_store_begin(s);
 	if (r < 0)
 		return r;
-	r = resolve_approved(s, cfg, t->name, reg, now, &st);
-	if (r >= 0 && t->audit)
-		r = sw_detect_audit(s, cfg, t, reg, now, &st);
-	if (r >= 0 && (what & SW_DETECT_STATE))
-		r = detect_state(s, cfg, t, reg, now, &st);
+	r = 0;
+	for (unsigned i = 0; r >= 0 && i < N_DETECT_STEPS; i++) {
+		/* The attack rules resolve with the last page, in its transaction. */
+		if (detect_steps[i].fn == step_attacks_resolve)
+			continue;
+		if (detect_steps[i].what == 0 || (detect_steps[i].what & what))
+			r = detect_steps[i].fn(s, cfg, t, reg, now, &st);
+	}
 	if (r < 0) {
 		sw_store_rollback(s);
 		return r;

@@ -42,17 +42,24 @@ int sw_detect_tenant(struct sw_store *s, const struct sw_config *cfg, const stru
 /* The same in slices of a time budget the caller measures (lib/ reads no
  * clock): pages of SW_DETECT_SLICE_PAGE sign-ins, each its own
  * transaction, until spent(arg) says the slice's time is up (asked after
- * each page; at least one page a call).  When sign-ins remain,
- * ret->pending is set and the register, audit and state rules wait for
- * the call that reads the last page; call again from the next loop turn. */
+ * each page; at least one page a call); then, once no sign-in is left,
+ * the rules that read the whole store (the attack rules' quiet alerts,
+ * the approved senders, audit, the snapshot and register rules, the
+ * report, stopped, usage and trace rules) one step at a time, each its
+ * own transaction, asked likewise after each.  When work remains,
+ * ret->pending is set: call again from the next loop turn with the same
+ * budget, whose step says where the pass stands (0 to start one; the
+ * pass sets it back to 0 when it ends).  A pass also ends pending when
+ * sign-ins were stored while its steps ran. */
 #define SW_DETECT_SLICE_PAGE 500
 struct sw_detect_budget {
 	bool (*spent)(void *arg);
 	void *arg;
+	unsigned step; /* kept by the caller between the calls of one pass */
 };
 int sw_detect_tenant_sliced(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
                             const struct sw_register *reg, int64_t now, unsigned what,
-                            const struct sw_detect_budget *budget, struct sw_detect_stats *ret);
+                            struct sw_detect_budget *budget, struct sw_detect_stats *ret);
 
 /* What the register says of one mailbox beside what Exchange and the
  * sign-ins show: "ok", "unapproved", "expired", "expiring", "unused",

@@ -357,39 +357,61 @@ static bool spent_always(void *arg)
 }
 
 /* Sliced detection (issue 22 #4): a budget that is spent after each page
- * examines one page of SW_DETECT_SLICE_PAGE sign-ins a call and says more
- * is pending; the calls together examine every sign-in once and raise the
- * alert one call over the whole backlog would. */
+ * or step examines one page of SW_DETECT_SLICE_PAGE sign-ins a call and
+ * says more is pending; then the rules that read the whole store take a
+ * call each; the calls together examine every sign-in once and raise the
+ * alert one call over the whole backlog would.  Sign-ins stored while the
+ * steps run are examined before the pass ends. */
 START_TEST(test_sliced_detection)
 {
 	struct sw_detect_stats st = {0};
 	struct sw_alert a = {0};
-	int asked = 0, calls = 0;
+	int asked = 0, calls = 0, page_calls = 0;
 	int64_t examined = 0;
-	const struct sw_detect_budget budget = {spent_always, &asked};
+	struct sw_detect_budget budget = {spent_always, &asked, 0};
+	bool added = false;
 
 	add_signins("bulk", "scanner2@contoso.com", "198.51.100.7", 0, 1200, NOW - 86400);
 	do {
 		st = (struct sw_detect_stats){0};
 		ck_assert_int_eq(sw_detect_tenant_sliced(store, &cfg, &tenant, &reg, NOW, SW_DETECT_ALL, &budget, &st), 0);
+		ck_assert_int_le(st.signins_examined, SW_DETECT_SLICE_PAGE);
 		examined += st.signins_examined;
+		page_calls += st.signins_examined > 0;
 		calls++;
-		if (st.pending)
-			ck_assert_int_eq(st.signins_examined, SW_DETECT_SLICE_PAGE);
-	} while (st.pending && calls < 10);
-	ck_assert_int_eq(calls, 3); /* 500 + 500 + 200 */
-	ck_assert_int_eq(examined, 1200);
-	ck_assert_int_eq(asked, 2);  /* after the first page of each of the two pending calls */
+		/* Between two steps, a run stores 30 more. */
+		if (!added && budget.step > 2) {
+			add_signins("late", "scanner3@contoso.com", "198.51.100.8", 0, 30, NOW - 600);
+			added = true;
+		}
+	} while (st.pending && calls < 100);
+	ck_assert(!st.pending);
+	ck_assert(added);
+	ck_assert_int_eq(budget.step, 0); /* the pass is over */
+	ck_assert_int_eq(page_calls, 4);  /* 500 + 500 + 200, then the 30 */
+	ck_assert_int_eq(examined, 1230);
+	/* Every step a call of its own, twice over (the second pass). */
+	ck_assert_int_gt(calls, 8);
+	ck_assert_int_eq(asked, calls - 1 - 1); /* not before the first unit of a call, nor after the last */
 	get_alert(SW_RULE_UNAPPROVED_BASIC_AUTH, "scanner2@contoso.com", &a);
 	ck_assert_int_eq(a.count, 1200);
 	ck_assert_int_eq(a.status, SW_ALERT_FIRING);
 	sw_alert_clear(&a);
+	get_alert(SW_RULE_UNAPPROVED_BASIC_AUTH, "scanner3@contoso.com", &a);
+	ck_assert_int_eq(a.count, 30);
+	sw_alert_clear(&a);
 
-	/* Nothing new: one call, nothing pending, nothing examined. */
-	st = (struct sw_detect_stats){0};
-	ck_assert_int_eq(sw_detect_tenant_sliced(store, &cfg, &tenant, &reg, NOW + 60, SW_DETECT_ALL, &budget, &st), 0);
+	/* Nothing new: the steps only, nothing examined, the pass ends. */
+	calls = 0;
+	do {
+		st = (struct sw_detect_stats){0};
+		ck_assert_int_eq(sw_detect_tenant_sliced(store, &cfg, &tenant, &reg, NOW + 60, SW_DETECT_ALL, &budget, &st),
+		                 0);
+		ck_assert_int_eq(st.signins_examined, 0);
+		calls++;
+	} while (st.pending && calls < 100);
 	ck_assert(!st.pending);
-	ck_assert_int_eq(st.signins_examined, 0);
+	ck_assert_int_eq(budget.step, 0);
 }
 END_TEST
 
