@@ -67,6 +67,17 @@ int64_t daemon_mono_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* The calling thread's CPU time, microseconds (the stall probe's second
+ * figure: a stall with little CPU is the machine's, not a callback's). */
+static int64_t thread_cpu_us(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0)
+		return 0;
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 /* Print every diagnostic as FILE:LINE: message. */
 static void print_diag(const struct sw_diag *diag)
 {
@@ -704,8 +715,9 @@ json_t *daemon_status(struct daemon *d)
 	                (json_int_t)c.by_sev[SW_SEV_INFO]);
 	if (doc != NULL)
 		json_object_set_new(doc, "loop",
-		                    json_pack("{s:I,s:I,s:I}", "stall_max_ms", (json_int_t)(d->probe.max_us / 1000),
-		                              "stall_max_at", (json_int_t)d->probe.max_at, "stalls_over_100ms",
+		                    json_pack("{s:I,s:I,s:I,s:I}", "stall_max_ms", (json_int_t)(d->probe.max_us / 1000),
+		                              "stall_max_at", (json_int_t)d->probe.max_at, "stall_max_cpu_ms",
+		                              (json_int_t)(d->probe.max_cpu_us / 1000), "stalls_over_100ms",
 		                              (json_int_t)d->probe.over_100ms));
 	return doc;
 }
@@ -1094,12 +1106,14 @@ static void loop_probe_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
 	struct loop_probe *p = &d->probe;
-	int64_t now = daemon_mono_us(), late = now - p->due_us;
+	int64_t now = daemon_mono_us(), late = now - p->due_us, cpu = thread_cpu_us();
 
 	if (late > p->max_us) {
 		p->max_us = late;
 		p->max_at = daemon_now();
+		p->max_cpu_us = cpu - p->cpu_us;
 	}
+	p->cpu_us = cpu;
 	if (late > 100000) {
 		p->over_100ms++;
 		log_debug("event loop stalled for %lld ms", (long long)(late / 1000));
@@ -1120,6 +1134,7 @@ static void loop_probe_start(struct daemon *d)
 	if (d->probe.ev == NULL)
 		return;
 	d->probe.due_us = daemon_mono_us() + LOOP_PROBE_MS * 1000;
+	d->probe.cpu_us = thread_cpu_us();
 	event_add(d->probe.ev, &tv);
 }
 

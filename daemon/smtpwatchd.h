@@ -64,6 +64,8 @@ struct daemon {
 		int64_t due_us;       /* monotonic, when it should fire next */
 		int64_t max_us;       /* the longest lateness since the start */
 		int64_t max_at;       /* wall clock of that one */
+		int64_t max_cpu_us;   /* the loop thread's CPU between the two firings around it */
+		int64_t cpu_us;       /* the loop thread's CPU at the last firing */
 		int64_t over_100ms;   /* firings later than 100 ms */
 	} probe;
 };
