@@ -34,6 +34,7 @@
 #include "poller.h"
 #include "remedy.h"
 #include "source_report.h"
+#include "walckpt.h"
 
 /* Exit statuses a restart cannot cure (smtpwatchd(8), EXIT STATUS; the
  * unit's RestartPreventExitStatus=): sysexits' EX_DATAERR, EX_NOINPUT. */
@@ -1253,6 +1254,9 @@ int daemon_run(struct daemon *d, bool check)
 		log_err("%s: cannot open the database: %s", dbpath, err.text);
 		goto out;
 	}
+	/* In-memory stores (tests) have no file to share with a thread. */
+	if (strcmp(dbpath, ":memory:") != 0 && walckpt_start(d->store, dbpath, &d->walckpt, why, sizeof(why)) < 0)
+		log_warn("%s: WAL checkpoints stay in the event loop's commits: %s", dbpath, why);
 	d->started = daemon_now();
 	d->base = event_base_new();
 	if (d->base != NULL && event_base_priority_init(d->base, LOOP_PRIORITIES) < 0) {
@@ -1353,6 +1357,8 @@ out:
 	http_free(d->http);
 	if (d->base)
 		event_base_free(d->base);
+	walckpt_stop(d->walckpt, d->store);
+	d->walckpt = NULL;
 	sw_store_free(d->store);
 	sw_config_free(d->cfg);
 	sw_diag_clear(&diag);

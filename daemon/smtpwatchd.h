@@ -45,6 +45,7 @@ struct daemon {
 	char *config_path;
 	struct sw_config *cfg;
 	struct sw_store *store;
+	struct walckpt *walckpt;     /* the store's checkpoints, off the loop (walckpt.c) */
 	struct http *http;
 	struct tenant **tenants;
 	size_t n_tenants;

@@ -291,6 +291,7 @@ struct sw_store {
 	char *path;         /* NULL for an in-memory database */
 	dev_t dev;          /* the file opened, to notice it deleted or replaced */
 	ino_t ino;
+	struct wal_offload *offload; /* NULL: SQLite checkpoints in the commit */
 };
 
 static void store_set_error(struct sw_store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -795,8 +796,112 @@ void sw_store_free(struct sw_store *s)
 	if (s->db && !sqlite3_get_autocommit(s->db))
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_close_v2(s->db);
+	free(s->offload);
 	free(s->path);
 	free(s);
+}
+
+/* SQLite's default autocheckpoint, in WAL pages. */
+#define WAL_CHECKPOINT_PAGES 1000
+
+struct wal_offload {
+	void (*ready)(void *arg);
+	void *arg;
+};
+
+/* After each commit: tell the checkpointer once the WAL is long enough. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	const struct wal_offload *w = arg;
+
+	(void)db;
+	(void)name;
+	if (pages >= WAL_CHECKPOINT_PAGES)
+		w->ready(w->arg);
+	return SQLITE_OK;
+}
+
+/* See store.h. */
+int sw_store_wal_offload(struct sw_store *s, void (*ready)(void *arg), void *arg)
+{
+	if (ready == NULL) {
+		/* Back to SQLite's own (which replaces the hook). */
+		sqlite3_wal_autocheckpoint(s->db, WAL_CHECKPOINT_PAGES);
+		free(s->offload);
+		s->offload = NULL;
+		return 0;
+	}
+	if (s->offload == NULL) {
+		s->offload = calloc(1, sizeof(*s->offload));
+		if (s->offload == NULL)
+			return -ENOMEM;
+	}
+	s->offload->ready = ready;
+	s->offload->arg = arg;
+	/* sqlite3_wal_hook() replaces the autocheckpoint, which is one. */
+	sqlite3_wal_hook(s->db, wal_hook, s->offload);
+	return 0;
+}
+
+struct sw_store_checkpointer {
+	sqlite3 *db;
+	char errmsg[512];
+};
+
+/* See store.h. */
+int sw_store_checkpointer_open(const char *path, struct sw_store_checkpointer **ret, struct sw_error *err)
+{
+	struct sw_store_checkpointer *c = calloc(1, sizeof(*c));
+	int rc;
+
+	if (c == NULL) {
+		if (err)
+			store_error_out(err, path, "out of memory");
+		return -ENOMEM;
+	}
+	rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	/* The checkpoint syncs as the daemon's own connection would. */
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(c->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		if (err)
+			store_error_out(err, path, c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+		sw_store_checkpointer_free(c);
+		return -EIO;
+	}
+	*ret = c;
+	return 0;
+}
+
+/* See store.h. */
+int sw_store_checkpointer_run(struct sw_store_checkpointer *c, int *ret_wal, int *ret_copied)
+{
+	int wal = 0, copied = 0;
+	int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &wal, &copied);
+
+	if (ret_wal)
+		*ret_wal = wal;
+	if (ret_copied)
+		*ret_copied = copied;
+	if (rc == SQLITE_OK || rc == SQLITE_BUSY)
+		return 0;
+	snprintf(c->errmsg, sizeof(c->errmsg), "checkpoint: %s", sqlite3_errmsg(c->db));
+	return sw_store_errno(rc);
+}
+
+/* See store.h. */
+const char *sw_store_checkpointer_errmsg(struct sw_store_checkpointer *c)
+{
+	return c->errmsg;
+}
+
+/* See store.h. */
+void sw_store_checkpointer_free(struct sw_store_checkpointer *c)
+{
+	if (c == NULL)
+		return;
+	sqlite3_close_v2(c->db);
+	free(c);
 }
 
 /* See store_int.h. */

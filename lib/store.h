@@ -51,6 +51,25 @@ int sw_store_rollback(struct sw_store *s); /* safe when no transaction is open *
  * transaction. */
 int sw_store_optimize(struct sw_store *s);
 
+/* WAL checkpoints off the caller's thread.  SQLite checkpoints in the
+ * commit that takes the WAL past 1,000 pages: it copies them into the
+ * database and syncs it, tens of ms to hundreds on a busy disk, on the
+ * caller's event loop.  sw_store_wal_offload() turns that off for s and
+ * calls ready(arg) instead, from the commit, when the WAL holds at least
+ * 1,000 pages; a checkpointer with a connection of its own, run on
+ * another thread, then copies them (PASSIVE: it never waits for the
+ * writer or the readers, and they never wait for it).  ready NULL gives
+ * the checkpoints back to the commits. */
+int sw_store_wal_offload(struct sw_store *s, void (*ready)(void *arg), void *arg);
+struct sw_store_checkpointer;
+int sw_store_checkpointer_open(const char *path, struct sw_store_checkpointer **ret, struct sw_error *err);
+/* One PASSIVE checkpoint: *ret_wal the pages in the WAL, *ret_copied those
+ * in the database now (both may be NULL).  Only from the thread that uses
+ * c; -EIO etc. with sw_store_checkpointer_errmsg(). */
+int sw_store_checkpointer_run(struct sw_store_checkpointer *c, int *ret_wal, int *ret_copied);
+const char *sw_store_checkpointer_errmsg(struct sw_store_checkpointer *c);
+void sw_store_checkpointer_free(struct sw_store_checkpointer *c);
+
 /* Per (tenant, source) progress: source is "signins", "exchange", "report",
  * or an internal cursor such as "detect". */
 struct sw_checkpoint {

@@ -240,6 +240,69 @@ START_TEST(test_reopen_is_idempotent)
 }
 END_TEST
 
+/* The ready callback of sw_store_wal_offload: counts. */
+static void wal_ready(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+/* WAL checkpoints handed off (issue 22 #4): with the offload on, commits
+ * that take the WAL past 1,000 pages say so and leave the pages in the
+ * WAL (SQLite's own checkpoint in the commit would have copied them and
+ * started the WAL over); a checkpointer on its own connection copies them
+ * all; the rows read back after a restart; given back, the commits
+ * checkpoint again. */
+START_TEST(test_wal_offload)
+{
+	struct sw_store_checkpointer *c = NULL;
+	struct sw_error err = {0};
+	char ids[2000][16], upn[2000][32];
+	struct sw_signin batch[2000];
+	int ready = 0, wal = 0, copied = 0, batches = 0;
+	int64_t n = 0;
+
+	ck_assert_int_eq(sw_store_wal_offload(store, wal_ready, &ready), 0);
+	while (ready < 6 && batches < 100) {
+		for (int i = 0; i < 2000; i++) {
+			snprintf(ids[i], sizeof(ids[i]), "w%d-%d", batches, i);
+			snprintf(upn[i], sizeof(upn[i]), "user%d@contoso.com", i);
+			batch[i] = signin(ids[i], 1000 + batches * 2000 + i, upn[i], i % 3 ? 0 : 50126);
+		}
+		ck_assert_int_eq(sw_store_begin(store), 0);
+		ck_assert_int_eq(sw_store_signins_add(store, "contoso", batch, 2000, 5000, NULL), 0);
+		ck_assert_int_eq(sw_store_commit(store), 0);
+		batches++;
+	}
+	ck_assert_int_ge(ready, 6);
+	ck_assert_int_eq(sw_store_checkpointer_open(dbpath, &c, &err), 0);
+	ck_assert_int_eq(sw_store_checkpointer_run(c, &wal, &copied), 0);
+	ck_assert_int_ge(wal, 2000); /* every commit's pages still there */
+	ck_assert_int_eq(copied, wal);
+	sw_store_checkpointer_free(c);
+	reopen();
+	ck_assert_int_eq(sw_store_signins_count(store, "contoso", &n), 0);
+	ck_assert_int_eq(n, (int64_t)batches * 2000);
+	/* Given back: the commits checkpoint, the WAL never grows that long. */
+	ck_assert_int_eq(sw_store_wal_offload(store, wal_ready, &ready), 0);
+	ck_assert_int_eq(sw_store_wal_offload(store, NULL, NULL), 0);
+	ready = 0;
+	for (int b = 0; b < batches; b++) {
+		for (int i = 0; i < 2000; i++) {
+			snprintf(ids[i], sizeof(ids[i]), "x%d-%d", b, i);
+			batch[i] = signin(ids[i], 900000 + b * 2000 + i, upn[i], 0);
+		}
+		ck_assert_int_eq(sw_store_begin(store), 0);
+		ck_assert_int_eq(sw_store_signins_add(store, "contoso", batch, 2000, 5000, NULL), 0);
+		ck_assert_int_eq(sw_store_commit(store), 0);
+	}
+	ck_assert_int_eq(ready, 0);
+	ck_assert_int_eq(sw_store_checkpointer_open(dbpath, &c, &err), 0);
+	ck_assert_int_eq(sw_store_checkpointer_run(c, &wal, &copied), 0);
+	ck_assert_int_lt(wal, 2000);
+	sw_store_checkpointer_free(c);
+}
+END_TEST
+
 START_TEST(test_future_schema_refused)
 {
 	struct sw_error err = {0};
@@ -1657,6 +1720,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_open_creates_schema);
 	tcase_add_test(tc, test_reopen_is_idempotent);
 	tcase_add_test(tc, test_future_schema_refused);
+	tcase_add_test(tc, test_wal_offload);
 	tcase_add_test(tc, test_older_schema_migrates_forward);
 	tcase_add_test(tc, test_signin_days_rollup);
 	tcase_add_test(tc, test_open_unwritable_path_fails);
