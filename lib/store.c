@@ -1473,35 +1473,6 @@ int sw_store_outbox_tally(struct sw_store *s, sw_tally_cb cb, void *arg)
 #define ALERT_EVIDENCE_TEXT \
 	"CASE WHEN json_valid(evidence) AND json_type(evidence) = 'object' THEN json(evidence) END"
 
-/* Is s valid UTF-8 (no overlong forms, surrogates or code points past
- * U+10FFFF), as jansson wants every string to be? */
-static bool utf8_valid(const unsigned char *s)
-{
-	static const unsigned least[] = {0, 0x80, 0x800, 0x10000}; /* by continuation bytes */
-	unsigned c, cp, n;
-
-	while ((c = *s++) != 0) {
-		if (c < 0x80)
-			continue;
-		if (c >= 0xc2 && c <= 0xdf)
-			n = 1, cp = c & 0x1f;
-		else if (c >= 0xe0 && c <= 0xef)
-			n = 2, cp = c & 0x0f;
-		else if (c >= 0xf0 && c <= 0xf4)
-			n = 3, cp = c & 0x07;
-		else
-			return false;
-		for (unsigned i = 0; i < n; i++, s++) {
-			if ((*s & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (*s & 0x3f);
-		}
-		if (cp < least[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-	}
-	return true;
-}
-
 /* The evidence text of a row, or "{}" where jansson would not have loaded
  * it: bytes that are not UTF-8, or a "\u0000" (SQLite accepts both).
  * Numbers beyond jansson's range are not looked for: the store writes only
@@ -1510,7 +1481,7 @@ static const char *alert_evidence_text(sqlite3_stmt *st, int i)
 {
 	const char *text = (const char *)sqlite3_column_text(st, i);
 
-	if (text == NULL || !utf8_valid((const unsigned char *)text) || strstr(text, "\\u0000") != NULL)
+	if (text == NULL || !sw_utf8_valid(text) || strstr(text, "\\u0000") != NULL)
 		return "{}";
 	return text;
 }

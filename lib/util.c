@@ -1227,3 +1227,32 @@ done:
 	free(x.section);
 	return r;
 }
+
+/* See util.h. */
+bool sw_utf8_valid(const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	static const unsigned least[] = {0, 0x80, 0x800, 0x10000}; /* by continuation bytes */
+	unsigned c, cp, n;
+
+	while ((c = *s++) != 0) {
+		if (c < 0x80)
+			continue;
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 1, cp = c & 0x1f;
+		else if (c >= 0xe0 && c <= 0xef)
+			n = 2, cp = c & 0x0f;
+		else if (c >= 0xf0 && c <= 0xf4)
+			n = 3, cp = c & 0x07;
+		else
+			return false;
+		for (unsigned i = 0; i < n; i++, s++) {
+			if ((*s & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (*s & 0x3f);
+		}
+		if (cp < least[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+	}
+	return true;
+}

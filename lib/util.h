@@ -87,6 +87,10 @@ char *sw_strdup_lower(const char *s);
 /* Trim ASCII white space at both ends, in place; returns s. */
 char *sw_strtrim(char *s);
 
+/* Is s valid UTF-8 (no overlong forms, surrogates or code points past
+ * U+10FFFF), as jansson wants every string to be? */
+bool sw_utf8_valid(const char *s);
+
 /* A growable byte buffer (HTTP bodies, rendered documents). */
 struct sw_buf {
 	char *data; /* NUL-terminated after any successful append (data[len] == 0) */

@@ -247,6 +247,16 @@ START_TEST(test_document_dump_same_bytes)
 	free(a.subject);
 	a.subject = strdup("j\xf6rg@contoso.com");
 	check_dump_matches(&a);
+	/* The lists the entities take, found among members whose values hold
+	 * what ends a member ('"', ',', '}', ']', a nested "users" key). */
+	json_decref(a.evidence);
+	a.evidence = json_pack("{s:s,s:{s:[s],s:s},s:[s,s],s:[[s],{s:s}],s:[s,i,s],s:s}", "note", "a \"quoted\", {x}] \\",
+	                       "nested", "users", "decoy@contoso.com", "q", "\"}", "ips", "203.0.113.9", "2001:db8::1",
+	                       "deep", "]", "k", "}", "users", "x@contoso.com", 7, "j\xc3\xb6rg@contoso.com", "z", ",");
+	check_dump_matches(&a);
+	free(a.subject);
+	a.subject = strdup("203.0.113.9");
+	check_dump_matches(&a);
 	json_decref(a.evidence);
 	a.evidence = NULL;
 	check_dump_matches(&a);
