@@ -174,7 +174,7 @@ struct alerts_render {
 	const struct sw_silences *silences;
 	struct sw_buf *data;
 	size_t n;
-	char last_id[24]; /* the id of the last one appended */
+	char last[SW_ALERT_CURSOR_MAX]; /* the position of the last one appended */
 };
 
 /* Append each listed alert's document, marked silenced when a silence
@@ -186,7 +186,7 @@ static int alerts_render_cb(const struct sw_alert *a, const char *evidence, void
 
 	view.silenced_until = sw_silences_until(ar->silences, a->rule, a->subject);
 	sw_alert_set_tenant_id(&view, ar->cfg);
-	snprintf(ar->last_id, sizeof(ar->last_id), "%s", a->id);
+	sw_alert_page_cursor(a, ar->last, sizeof(ar->last));
 	if (ar->n++ > 0 && sw_buf_putc(ar->data, ',') < 0)
 		return -ENOMEM;
 	return sw_alert_document_dump(&view, evidence, ar->data);
@@ -242,8 +242,8 @@ static int ctl_alerts(struct control_client *cl, json_t *req, struct sw_buf *dat
 		pg.limit = json_integer_value(limit);
 	}
 	if (after != NULL && !json_is_null(after)) {
-		if (!json_is_string(after) || json_string_length(after) == 0 || json_string_length(after) > 32) {
-			snprintf(why, n, "\"after\" must be an alert id such as \"a-000123\"");
+		if (!json_is_string(after) || json_string_length(after) == 0 || json_string_length(after) > 80) {
+			snprintf(why, n, "\"after\" must be a page's \"next\" or an alert id such as \"a-000123\"");
 			return -EINVAL;
 		}
 		pg.after = json_string_value(after);
@@ -257,9 +257,11 @@ static int ctl_alerts(struct control_client *cl, json_t *req, struct sw_buf *dat
 		r = sw_buf_append(data, "]", 1);
 	if (r >= 0 && pg.limit > 0) {
 		r = sw_buf_printf(data, ",\"more\":%s", more ? "true" : "false");
-		/* ids are a- and digits (sw_store_alert_save), nothing to escape */
+		/* ids are a- and digits (sw_store_alert_save), nothing to escape;
+		 * the position stays good when that alert changes before the
+		 * next page is asked for */
 		if (r >= 0 && more)
-			r = sw_buf_printf(data, ",\"next\":\"%s\"", ar.last_id);
+			r = sw_buf_printf(data, ",\"next\":\"%s\"", ar.last);
 	}
 	if (r >= 0)
 		r = sw_buf_append(data, "}", 1);
@@ -268,6 +270,8 @@ static int ctl_alerts(struct control_client *cl, json_t *req, struct sw_buf *dat
 		snprintf(why, n, "out of memory");
 	else if (r == -ENOENT)
 		snprintf(why, n, "no alert %.32s (the \"after\" cursor)", pg.after);
+	else if (r == -EINVAL)
+		snprintf(why, n, "\"after\" %.80s is not a page's \"next\" (ID@UPDATED.SEQ) nor an alert id", pg.after);
 	else if (r < 0)
 		snprintf(why, n, "cannot list alerts: %s", sw_store_errmsg(d->store));
 	return r < 0 ? r : 0;

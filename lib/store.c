@@ -15,6 +15,7 @@
 #include "store_capolicy.h"
 #include "store_remediate.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -1508,7 +1509,18 @@ int sw_store_alerts_page_text(struct sw_store *s, const struct sw_alert_page *pg
 
 	if (more != NULL)
 		*more = false;
-	if (pg->after != NULL) {
+	const char *at = pg->after != NULL ? strchr(pg->after, '@') : NULL;
+	if (at != NULL) {
+		/* ID@UPDATED.SEQ: where the cursor's alert stood when its page was
+		 * listed, whatever happened to it since. */
+		long long u, q;
+		int used = 0;
+		if (at == pg->after || sscanf(at + 1, "%lld.%lld%n", &u, &q, &used) != 2 || at[1 + used] != '\0' ||
+		    !isdigit((unsigned char)at[1]) || q <= 0)
+			return -EINVAL;
+		after_updated = u;
+		after_seq = q;
+	} else if (pg->after != NULL) {
 		rc = sqlite3_prepare_v2(s->db, sql_cursor, -1, &st, NULL);
 		if (rc != SQLITE_OK)
 			return sw_store_fail(s, rc, "alert list");
@@ -1552,6 +1564,12 @@ int sw_store_alerts_page_text(struct sw_store *s, const struct sw_alert_page *pg
 		r = sw_store_fail(s, rc, "alert list");
 	sqlite3_finalize(st);
 	return r;
+}
+
+/* See store.h. */
+void sw_alert_page_cursor(const struct sw_alert *a, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s@%lld.%lld", a->id, (long long)a->updated, (long long)a->seq);
 }
 
 /* See store.h. */

@@ -132,7 +132,10 @@ int sw_store_alerts_list_text(struct sw_store *s, bool all, int64_t since, sw_al
  * order, at most limit of them (0: all).  *more (may be NULL) says whether
  * further alerts follow the page.  -ENOENT when no alert has the id after.
  * The cursor is that alert's place now: one updated since the previous
- * page has moved to the top, and the page after it starts there. */
+ * page has moved to the top, and the page after it starts there.  after
+ * may also be a position, "ID@UPDATED.SEQ" (sw_alert_page_cursor()): the
+ * page then follows the place the alert had when it was listed, even if
+ * it has been updated (or deleted) since; -EINVAL when it is malformed. */
 struct sw_alert_page {
 	bool all;
 	int64_t since;
@@ -141,6 +144,10 @@ struct sw_alert_page {
 };
 int sw_store_alerts_page_text(struct sw_store *s, const struct sw_alert_page *pg, sw_alert_text_cb cb, void *arg,
                               bool *more);
+/* The position cursor of a listed alert, "a-000123@1795000000.123", into
+ * buf (SW_ALERT_CURSOR_MAX). */
+#define SW_ALERT_CURSOR_MAX 96
+void sw_alert_page_cursor(const struct sw_alert *a, char *buf, size_t n);
 /* Firing alerts of one rule in one tenant (state rules resolve from it).
  * cb must not write the alerts table nor list again: one statement, kept
  * prepared, serves every call (collect, then act). */

@@ -1094,6 +1094,7 @@ END_TEST
 
 struct listed_text {
 	char ids[16][24];
+	char cursors[16][SW_ALERT_CURSOR_MAX];
 	char *evidence[16];
 	int n;
 	int stop_after;
@@ -1109,6 +1110,7 @@ static int list_text_cb(const struct sw_alert *a, const char *evidence, void *ar
 	ck_assert_ptr_nonnull(a->rule);
 	ck_assert_str_eq(a->summary, "something happened");
 	snprintf(l->ids[l->n], sizeof(l->ids[0]), "%s", a->id);
+	sw_alert_page_cursor(a, l->cursors[l->n], sizeof(l->cursors[0]));
 	l->evidence[l->n++] = strdup(evidence);
 	if (l->stop_after && l->n == l->stop_after)
 		return -ECANCELED;
@@ -1212,7 +1214,7 @@ START_TEST(test_alerts_page_text)
 	struct sw_alert a[7];
 	struct listed_text whole = {0}, l = {0};
 	struct sw_alert_page pg = {.all = true, .limit = 3};
-	char cursor[24], plan[512] = "";
+	char cursor[SW_ALERT_CURSOR_MAX], plan[512] = "";
 	bool more;
 	int got = 0, pages = 0;
 	sqlite3_stmt *st;
@@ -1247,6 +1249,52 @@ START_TEST(test_alerts_page_text)
 	for (int i = 0; i < 7; i++)
 		ck_assert_str_eq(l.ids[i], whole.ids[i]);
 	listed_text_clear(&l);
+
+	/* Position cursors (a page's "next"): the alert at the cursor is
+	 * updated before the next page is asked for, and moves to the top;
+	 * the next page still follows where it was, so the pages together
+	 * are the list as it was, each alert once.  With its id alone the
+	 * next page would start over from the top. */
+	got = 0;
+	pages = 0;
+	pg.after = NULL;
+	do {
+		ck_assert_int_eq(sw_store_alerts_page_text(store, &pg, list_text_cb, &l, &more), 0);
+		got = l.n;
+		pages++;
+		if (more) {
+			snprintf(cursor, sizeof(cursor), "%s", l.cursors[l.n - 1]);
+			ck_assert_ptr_nonnull(strstr(cursor, l.ids[l.n - 1]));
+			pg.after = cursor;
+			for (int i = 0; i < 7; i++)
+				if (strcmp(a[i].id, l.ids[l.n - 1]) == 0) {
+					a[i].updated = 5000 + pages;
+					ck_assert_int_eq(sw_store_begin(store), 0);
+					ck_assert_int_eq(sw_store_alert_save(store, &a[i]), 0);
+					ck_assert_int_eq(sw_store_commit(store), 0);
+				}
+		}
+	} while (more && pages < 10);
+	ck_assert_int_eq(pages, 3);
+	ck_assert_int_eq(l.n, 7);
+	for (int i = 0; i < 7; i++)
+		ck_assert_str_eq(l.ids[i], whole.ids[i]);
+	listed_text_clear(&l);
+	/* The id alone: the moved alert is the top now, so the page after it
+	 * is the list from the second alert on. */
+	pg.after = whole.ids[2];
+	pg.limit = 1;
+	ck_assert_int_eq(sw_store_alerts_page_text(store, &pg, list_text_cb, &l, &more), 0);
+	ck_assert_int_eq(l.n, 1);
+	ck_assert_str_ne(l.ids[0], whole.ids[3]);
+	listed_text_clear(&l);
+	pg.limit = 3;
+	for (size_t i = 0; i < 5; i++) {
+		static const char *const bad[] = {"a-000001@", "a-000001@12", "a-000001@x.1", "@12.3", "a-1@12.3x"};
+		pg.after = bad[i];
+		ck_assert_int_eq(sw_store_alerts_page_text(store, &pg, list_text_cb, &l, &more), -EINVAL);
+		ck_assert_int_eq(l.n, 0);
+	}
 
 	/* A page that ends exactly at the end: no more. */
 	pg.after = NULL;

@@ -158,7 +158,8 @@ def test_alerts_pages(env):
             if not page["more"]:
                 check("next" not in page, "the last page has no next cursor")
                 break
-            check(page.get("next") == page["alerts"][-1]["id"], "next is the last alert's id (%r)" % page.get("next"))
+            check(str(page.get("next")).startswith(page["alerts"][-1]["id"] + "@"),
+                  "next is the last alert's id and place (%r)" % page.get("next"))
             after = ["--after", page["next"]]
         rc, again = env.ctl("alerts", "--all")
         if rc == 0 and [a["id"] for a in again["alerts"]] == want:
@@ -168,6 +169,20 @@ def test_alerts_pages(env):
     check(len(set(got)) == len(got), "no alert on two pages")
     check(pages == (len(want) + 3) // 4, "%d alerts come in %d pages of 4 (%d)" % (len(want), (len(want) + 3) // 4,
                                                                               pages))
+    # The alert at the cursor changes before the next page is asked for
+    # (it moves to the top of the list): the next page still follows its
+    # place on the first one.
+    rc, first = env.ctl("alerts", "--all", "--limit", "4")
+    moved = first["alerts"][-1]["id"]
+    db = env.db()
+    with db:
+        db.execute("UPDATE alerts SET updated = updated + 100000 WHERE id = ?", (moved,))
+    db.close()
+    rc, second = env.ctl("alerts", "--all", "--limit", "4", "--after", first["next"])
+    seen = [a["id"] for a in first["alerts"]]
+    check(rc == 0 and second["alerts"] and not set(a["id"] for a in second["alerts"]) & set(seen),
+          "a page after a cursor whose alert changed meanwhile repeats nothing of the one before (%r, %r)" %
+          (seen, rc == 0 and [a["id"] for a in second["alerts"]]))
     rc, text = env.ctl("alerts", "--all", "--limit", "2", json_out=False)
     check(rc == 0 and "more: --after " in text, "the text output says how to get the next page (%r)" % text[-200:])
     rc, err = env.ctl("alerts", "--after", "a-999999", "--limit", "2", json_out=False)
