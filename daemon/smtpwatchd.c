@@ -422,21 +422,31 @@ static void daemon_check_health(struct daemon *d, struct tenant *t)
 		deliver_kick(d->deliver);
 }
 
-/* Drop observations older than retention, once a day, in one short
- * transaction per table. */
+/* Sign-ins a prune slice deletes: a day of a 10M-row store is about
+ * 170,000 of them, seconds in one transaction. */
+#define PRUNE_SLICE 2000
+
+/* Drop observations older than retention, once a day: the sign-ins in
+ * slices of PRUNE_SLICE, one a loop turn at the lowest priority (as
+ * detection's), then the rest in one short transaction. */
 static void daemon_prune(struct daemon *d)
 {
 	int64_t cutoff = daemon_now() - d->cfg->daemon.retention, n = 0, m = 0;
 	int r = sw_store_begin(d->store);
 
 	if (r >= 0)
-		r = sw_store_prune(d->store, cutoff, &n);
-	if (r >= 0)
-		r = sw_store_report_prune(d->store, cutoff, &m);
+		r = sw_store_prune_signins(d->store, cutoff, PRUNE_SLICE, &n);
+	if (r >= 0 && n < PRUNE_SLICE)
+		r = sw_store_prune(d->store, cutoff, &m); /* the outbox; no sign-in is left */
+	if (r >= 0 && n < PRUNE_SLICE) {
+		int64_t k = 0;
+		r = sw_store_report_prune(d->store, cutoff, &k);
+		m += k;
+	}
 	/* Content blobs are gone from Microsoft after 7 days: forget them a
 	 * day later (the changes they held stay for the retention). */
 	int64_t b = 0;
-	if (r >= 0)
+	if (r >= 0 && n < PRUNE_SLICE)
 		r = sw_store_blobs_prune(d->store, daemon_now() - 8 * 86400, &b);
 	if (r >= 0)
 		r = sw_store_commit(d->store);
@@ -444,11 +454,26 @@ static void daemon_prune(struct daemon *d)
 		sw_store_rollback(d->store);
 		log_warn("pruning observations older than the retention failed: %s; retrying tomorrow",
 		         sw_store_errmsg(d->store));
+		d->pruned = 0;
 		return;
 	}
-	if (n + m > 0)
-		log_info("pruned %lld observation%s older than the retention", (long long)(n + m), n + m == 1 ? "" : "s");
+	d->pruned += n + m;
+	if (n == PRUNE_SLICE && d->prune_more != NULL) {
+		struct timeval now = {0, 0};
+		evtimer_add(d->prune_more, &now);
+		return;
+	}
+	if (d->pruned > 0)
+		log_info("pruned %lld observation%s older than the retention", (long long)d->pruned,
+		         d->pruned == 1 ? "" : "s");
+	d->pruned = 0;
 	sw_store_optimize(d->store);
+}
+
+/* The next slice of a prune. */
+static void prune_more_cb(evutil_socket_t fd, short what, void *arg)
+{
+	daemon_prune(arg);
 }
 
 /* Every minute: sources that hang or stay down are noticed without a
@@ -459,7 +484,7 @@ static void health_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	for (size_t i = 0; i < d->n_tenants; i++)
 		daemon_check_health(d, d->tenants[i]);
-	if (daemon_now() - d->last_prune >= 86400) {
+	if (daemon_now() - d->last_prune >= 86400 && (d->prune_more == NULL || !evtimer_pending(d->prune_more, NULL))) {
 		d->last_prune = daemon_now();
 		daemon_prune(d);
 	}
@@ -1254,6 +1279,12 @@ int daemon_run(struct daemon *d, bool check)
 		log_err("%s: cannot open the database: %s", dbpath, err.text);
 		goto out;
 	}
+	/* A store never analyzed (one written before there were statistics,
+	 * or by an import) is analyzed here, before the loop, where it holds
+	 * up nothing; later the daily prune's PRAGMA optimize keeps the
+	 * statistics fresh, bounded by analysis_limit (bench/README.md). */
+	if (sw_store_optimize(d->store) < 0)
+		log_warn("%s: ANALYZE failed: %s", dbpath, sw_store_errmsg(d->store));
 	/* In-memory stores (tests) have no file to share with a thread. */
 	if (strcmp(dbpath, ":memory:") != 0 && walckpt_start(d->store, dbpath, &d->walckpt, why, sizeof(why)) < 0)
 		log_warn("%s: WAL checkpoints stay in the event loop's commits: %s", dbpath, why);
@@ -1306,6 +1337,9 @@ int daemon_run(struct daemon *d, bool check)
 	if (!d->once) {
 		struct timeval minute = {60, 0};
 		d->health = event_new(d->base, -1, EV_PERSIST, health_timer_cb, d);
+		d->prune_more = evtimer_new(d->base, prune_more_cb, d);
+		if (d->prune_more != NULL)
+			event_priority_set(d->prune_more, DETECT_PRIORITY);
 		event_add(d->health, &minute);
 		daemon_clock_reset(daemon_now(), daemon_mono_ms());
 		struct timeval every = {CLOCK_CHECK_S, 0};
@@ -1340,6 +1374,7 @@ out:
 	if (d->sig_hup) event_free(d->sig_hup);
 	if (d->watchdog) event_free(d->watchdog);
 	if (d->health) event_free(d->health);
+	if (d->prune_more) event_free(d->prune_more);
 	if (d->probe.ev) event_free(d->probe.ev);
 	if (clockwatch.ev) event_free(clockwatch.ev);
 	if (storewatch.ev) event_free(storewatch.ev);

@@ -54,6 +54,8 @@ struct daemon {
 	struct metrics_http *metrics; /* [daemon] metrics_listen, NULL when off */
 	int64_t started;   /* wall clock */
 	int64_t last_prune;
+	struct event *prune_more;   /* the next slice of a prune (the sign-ins) */
+	int64_t pruned;             /* observations that prune deleted so far */
 	bool once;         /* --once: exit when the cycle is done */
 	int once_failed;   /* sources that failed in --once */
 	int once_pending;  /* sources still running in --once */

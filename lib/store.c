@@ -1139,17 +1139,20 @@ int sw_store_signins_count(struct sw_store *s, const char *tenant, int64_t *ret)
 }
 
 /* See store.h. */
-int sw_store_prune(struct sw_store *s, int64_t cutoff, int64_t *ret_deleted)
+/* See store.h: tenant by tenant, with their rollup. */
+int sw_store_prune_signins(struct sw_store *s, int64_t cutoff, int64_t limit, int64_t *ret_deleted)
 {
 	sqlite3_stmt *tenants = NULL, *del = NULL, *sub = NULL;
 	int64_t deleted = 0;
-	int rc, r;
+	int rc, r = 0;
 
 	/* Per tenant, so the delete walks the (tenant, created, id) index
-	 * instead of scanning every stored sign-in. */
+	 * instead of scanning every stored sign-in; oldest first, so that a
+	 * limited call takes what a whole one would begin with. */
 	rc = sqlite3_prepare_v2(s->db, "SELECT tenant FROM signin_counts", -1, &tenants, NULL);
 	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(s->db, "DELETE FROM signins WHERE tenant = ?1 AND created < ?2", -1, &del, NULL);
+		rc = sqlite3_prepare_v2(s->db, "DELETE FROM signins WHERE rowid IN (SELECT rowid FROM signins "
+		                        "WHERE tenant = ?1 AND created < ?2 ORDER BY created LIMIT ?3)", -1, &del, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v2(s->db, "UPDATE signin_counts SET n = max(n - ?2, 0) WHERE tenant = ?1", -1,
 		                        &sub, NULL);
@@ -1157,12 +1160,13 @@ int sw_store_prune(struct sw_store *s, int64_t cutoff, int64_t *ret_deleted)
 		r = sw_store_fail(s, rc, "prune");
 		goto fail;
 	}
-	while ((rc = sqlite3_step(tenants)) == SQLITE_ROW) {
+	while ((limit < 0 || deleted < limit) && (rc = sqlite3_step(tenants)) == SQLITE_ROW) {
 		const char *tenant = (const char *)sqlite3_column_text(tenants, 0);
 		int64_t n;
 
 		sqlite3_bind_text(del, 1, tenant, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_int64(del, 2, cutoff);
+		sqlite3_bind_int64(del, 3, limit < 0 ? -1 : limit - deleted);
 		r = stmt_exec(s, del, "prune sign-ins");
 		if (r < 0)
 			goto fail;
@@ -1176,12 +1180,30 @@ int sw_store_prune(struct sw_store *s, int64_t cutoff, int64_t *ret_deleted)
 		if (r < 0)
 			goto fail;
 	}
-	if (rc != SQLITE_DONE) {
+	if ((limit < 0 || deleted < limit) && rc != SQLITE_DONE) {
 		r = sw_store_fail(s, rc, "prune");
 		goto fail;
 	}
+	r = 0;
+fail:
+	if (ret_deleted)
+		*ret_deleted = deleted;
+	sqlite3_finalize(tenants);
 	sqlite3_finalize(del);
-	del = NULL;
+	sqlite3_finalize(sub);
+	return r;
+}
+
+/* See store.h. */
+int sw_store_prune(struct sw_store *s, int64_t cutoff, int64_t *ret_deleted)
+{
+	sqlite3_stmt *del = NULL;
+	int64_t deleted = 0;
+	int rc, r;
+
+	r = sw_store_prune_signins(s, cutoff, -1, &deleted);
+	if (r < 0)
+		goto fail;
 	rc = sqlite3_prepare_v2(s->db, "DELETE FROM outbox WHERE state <> 0 AND done_at < ?1", -1, &del, NULL);
 	if (rc != SQLITE_OK) {
 		r = sw_store_fail(s, rc, "prune outbox");
@@ -1202,9 +1224,7 @@ int sw_store_prune(struct sw_store *s, int64_t cutoff, int64_t *ret_deleted)
 		*ret_deleted = deleted;
 	r = 0;
 fail:
-	sqlite3_finalize(tenants);
 	sqlite3_finalize(del);
-	sqlite3_finalize(sub);
 	return r;
 }
 

@@ -93,6 +93,10 @@ int sw_store_signins_count(struct sw_store *s, const char *tenant, int64_t *ret)
  * before it and delivered/dead outbox rows finished before it.
  * *ret_deleted (may be NULL) counts both. */
 int sw_store_prune(struct sw_store *s, int64_t cutoff, int64_t *ret_deleted);
+/* Only the sign-ins of that, the oldest first, at most limit of them (-1:
+ * all): a day of a big store's sign-ins in slices (*ret_deleted < limit:
+ * none older than cutoff is left). */
+int sw_store_prune_signins(struct sw_store *s, int64_t cutoff, int64_t limit, int64_t *ret_deleted);
 
 /* Alerts.  find/get overwrite *ret (caller sw_alert_clear()s it after
  * success); -ENOENT when there is none. */

@@ -1603,6 +1603,47 @@ START_TEST(test_outbox_pending_survives_restart)
 }
 END_TEST
 
+/* The sign-ins older than the retention in slices (issue 22 #4): at most
+ * the limit a call, the oldest first, across tenants, the counts kept;
+ * the calls together delete what one whole prune would, nothing newer. */
+START_TEST(test_prune_signins_sliced)
+{
+	char ids[50][16];
+	struct sw_signin page[50];
+	int64_t deleted = -1, total = 0, n = 0;
+	int calls = 0;
+
+	for (int i = 0; i < 50; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "s-%d", i);
+		page[i] = signin(ids[i], 1000 + i * 10, "a@contoso.com", 0); /* 1000 .. 1490 */
+	}
+	ck_assert_int_eq(sw_store_signins_add(store, "contoso", page, 50, 3000, NULL), 0);
+	ck_assert_int_eq(sw_store_signins_add(store, "fabrikam", page, 20, 3000, NULL), 0);
+	/* Before 1300: 30 of contoso's, all 20 of fabrikam's. */
+	ck_assert_int_eq(sw_store_begin(store), 0);
+	ck_assert_int_eq(sw_store_prune_signins(store, 1300, 8, &deleted), 0);
+	ck_assert_int_eq(sw_store_commit(store), 0);
+	ck_assert_int_eq(deleted, 8);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM signins WHERE created < 1300"), 42);
+	total = deleted;
+	do {
+		ck_assert_int_eq(sw_store_begin(store), 0);
+		ck_assert_int_eq(sw_store_prune_signins(store, 1300, 8, &deleted), 0);
+		ck_assert_int_eq(sw_store_commit(store), 0);
+		ck_assert_int_le(deleted, 8);
+		total += deleted;
+		calls++;
+	} while (deleted == 8 && calls < 20);
+	ck_assert_int_eq(total, 50);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM signins WHERE created < 1300"), 0);
+	ck_assert_int_eq(query_int("SELECT count(*) FROM signins"), 20);
+	ck_assert_int_eq(sw_store_signins_count(store, "contoso", &n), 0);
+	ck_assert_int_eq(n, 20);
+	ck_assert_int_eq(sw_store_signins_count(store, "fabrikam", &n), 0);
+	ck_assert_int_eq(n, 0);
+}
+END_TEST
+
 START_TEST(test_prune)
 {
 	struct sw_signin page[] = {
@@ -1799,6 +1840,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_prune);
 	tcase_add_test(tc, test_outbox_shared_body);
 	tcase_add_test(tc, test_migration_outbox_bodies);
+	tcase_add_test(tc, test_prune_signins_sliced);
 	tcase_add_test(tc, test_optimize);
 	tcase_add_test(tc, test_cached_statements_fit);
 	tcase_add_test(tc, test_capolicy_layers);
