@@ -16,9 +16,13 @@ CPU time stopped moving for a second.  Then REQUESTS round trips of each
   detect_done_s    start to detection's cursor at the last sign-in
   settle_s         start to settled
   stall_max_ms     the daemon's own stall probe (status loop.stall_max_ms)
+  stall_max_cpu_ms the loop's CPU over that stall's interval (loop.stall_max_cpu_ms;
+                   n/a before it existed): far below stall_max_ms, the
+                   machine did not run the daemon
   stalls_over_100ms
   during_{status,alerts}_{n,median_ms,p99_ms,max_ms}
-  after_{status,alerts}_{median_ms,p99_ms}, alerts_bytes, alerts_listed
+  after_{status,alerts}_{median_ms,p99_ms,cpu_ms}, alerts_bytes, alerts_listed
+                   (cpu_ms: the daemon's CPU per request, from /proc ticks)
   cpu_s            the daemon's user+system CPU until settled
 
   bench_start.py --db PATH [--build DIR]... [--requests N] [--timeout S]
@@ -167,6 +171,7 @@ def one(build, db, requests, timeout):
         _, _, st = round_trip(env.socket, b'{"cmd":"status"}\n')
         loop = st["data"].get("loop", {})
         out["stall_max_ms"] = loop.get("stall_max_ms")
+        out["stall_max_cpu_ms"] = loop.get("stall_max_cpu_ms", "n/a")
         out["stalls_over_100ms"] = loop.get("stalls_over_100ms")
         for name in ("status", "alerts"):
             t = probe.times[name]
@@ -179,11 +184,16 @@ def one(build, db, requests, timeout):
             for _ in range(10):
                 round_trip(env.socket, line)
             t = []
+            c0 = cpu_ticks(daemon.pid)
             for _ in range(requests):
                 dt, size, reply = round_trip(env.socket, line)
                 t.append(dt * 1000)
+            c1 = cpu_ticks(daemon.pid)
             out["after_%s_median_ms" % name] = statistics.median(t)
             out["after_%s_p99_ms" % name] = pct(t, 0.99)
+            # The daemon's CPU per request: what load on the machine does
+            # not change (the round trips above include waiting for a core).
+            out["after_%s_cpu_ms" % name] = (c1 - c0) * 1000.0 / os.sysconf("SC_CLK_TCK") / requests
             if name == "alerts":
                 out["alerts_bytes"] = size
                 out["alerts_listed"] = len(reply["data"]["alerts"])

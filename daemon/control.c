@@ -47,6 +47,7 @@
 #define CONTROL_LINGER_S 2
 /* Bytes read from a client at a time. */
 #define CONTROL_READ_CHUNK 16384
+#define CONTROL_SNDBUF (1 << 20)
 /* Descriptors one recvmsg may bring (SCM_RIGHTS); one is ever used, the
  * rest are closed.  More than this are discarded by the kernel. */
 #define CONTROL_MAX_FDS 8
@@ -708,6 +709,26 @@ static void client_process(struct control_client *cl)
 	}
 }
 
+/* Send the replies the requests just read produced now, rather than
+ * from the write event a loop turn later: in that turn a detection slice
+ * may run first.  false when the client is gone. */
+static bool client_flush(struct control_client *cl)
+{
+	int w;
+
+	if (evbuffer_get_length(cl->out) == 0)
+		return true;
+	w = evbuffer_write(cl->out, cl->fd);
+	if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return true;
+	if (w <= 0) {
+		client_free(cl);
+		return false;
+	}
+	cl->active_ms = daemon_mono_ms();
+	return true;
+}
+
 /* Readable: take what arrived (and the descriptors with it), run the
  * complete lines. */
 static void client_read_cb(evutil_socket_t fd, short what, void *arg)
@@ -754,6 +775,8 @@ static void client_read_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	client_process(cl);
+	if (!client_flush(cl))
+		return;
 	client_update(cl);
 }
 
@@ -917,6 +940,11 @@ static void control_accept_cb(struct evconnlistener *l, evutil_socket_t fd, stru
 		evutil_closesocket(fd);
 		return;
 	}
+	/* Room for a long reply (a page of alerts is 250 KB) in one write,
+	 * as far as net.core.wmem_max allows: each write the socket is not
+	 * ready for waits a loop turn. */
+	int sndbuf = CONTROL_SNDBUF;
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	cl->control = c;
 	cl->fd = fd;
 	cl->passed_fd = -1;
