@@ -47,6 +47,7 @@
 #define CONTROL_LINGER_S 2
 /* Bytes read from a client at a time. */
 #define CONTROL_READ_CHUNK 16384
+/* The send buffer a client's socket asks for (the kernel caps it). */
 #define CONTROL_SNDBUF (1 << 20)
 /* Descriptors one recvmsg may bring (SCM_RIGHTS); one is ever used, the
  * rest are closed.  More than this are discarded by the kernel. */
