@@ -279,6 +279,7 @@ static int detect_signins_page(struct sw_store *s, const struct sw_config *cfg, 
 	if (r < 0)
 		goto fail;
 	cp.watermark = pc.watermark;
+
 	for (size_t i = 0; i < pc.groups.n; i++) {
 		r = fire_unapproved(s, cfg, t->name, &pc.groups.items[i], now, st);
 		if (r < 0)
