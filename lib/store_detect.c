@@ -129,7 +129,11 @@ int sw_store_countries_get(struct sw_store *s, const char *tenant, const char *u
 int sw_store_countries_history(struct sw_store *s, const char *tenant, const char *upn, int64_t before,
                                sw_country_cb cb, void *arg)
 {
+	/* The mailbox's own rows: with statistics from a bounded ANALYZE the
+	 * planner took the tenant's rowid range instead, every sign-in below
+	 * the page (3 s of the loop on a 10M-row store, bench/README.md). */
 	static const char sql[] = "SELECT country, min(created), max(created), count(*) FROM signins "
+	                          "INDEXED BY signins_upn "
 	                          "WHERE tenant = ?1 AND upn = ?2 AND rowid < ?3 AND country IS NOT NULL "
 	                          "AND country <> '' GROUP BY country";
 	sqlite3_stmt *st;
