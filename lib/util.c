@@ -75,18 +75,61 @@ void sw_diag_clear(struct sw_diag *d)
 	memset(d, 0, sizeof(*d));
 }
 
-/* Stable insertion sort of items[from..n) by line. */
+/* An item's place in the sort: its file's first item, its line, itself. */
+struct diag_key {
+	size_t group, i;
+	int line;
+	const char *source;
+};
+
+static int diag_key_by_source(const void *pa, const void *pb)
+{
+	const struct diag_key *a = pa, *b = pb;
+	int c = strcmp(a->source, b->source);
+
+	return c != 0 ? c : a->i < b->i ? -1 : a->i > b->i;
+}
+
+static int diag_key_by_place(const void *pa, const void *pb)
+{
+	const struct diag_key *a = pa, *b = pb;
+
+	if (a->group != b->group)
+		return a->group < b->group ? -1 : 1;
+	if (a->line != b->line)
+		return a->line < b->line ? -1 : 1;
+	return a->i < b->i ? -1 : a->i > b->i;
+}
+
+/* Sort items[from..n) by file (in the order each file's first problem
+ * came) and by line within it, stable: O(n log n), where an insertion
+ * sort was quadratic in a tenants_dir of 10,000 files with problems and
+ * interleaved their lines.  On OOM the items stay as they came. */
 void sw_diag_sort(struct sw_diag *d, size_t from)
 {
-	for (size_t i = from + 1; d != NULL && i < d->n; i++) {
-		struct sw_error e = d->items[i];
-		size_t j = i;
-		while (j > from && d->items[j - 1].line > e.line) {
-			d->items[j] = d->items[j - 1];
-			j--;
-		}
-		d->items[j] = e;
-	}
+	size_t n = d != NULL && d->n > from ? d->n - from : 0;
+	struct diag_key *k;
+	struct sw_error *tmp;
+
+	if (n < 2)
+		return;
+	k = calloc(n, sizeof(*k));
+	tmp = malloc(n * sizeof(*tmp));
+	if (k == NULL || tmp == NULL)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		k[i] = (struct diag_key){.i = i, .line = d->items[from + i].line, .source = d->items[from + i].source};
+	/* Group: the index of the first item of the same file. */
+	qsort(k, n, sizeof(*k), diag_key_by_source);
+	for (size_t i = 0; i < n; i++)
+		k[i].group = i > 0 && strcmp(k[i].source, k[i - 1].source) == 0 ? k[i - 1].group : k[i].i;
+	qsort(k, n, sizeof(*k), diag_key_by_place);
+	for (size_t i = 0; i < n; i++)
+		tmp[i] = d->items[from + k[i].i];
+	memcpy(d->items + from, tmp, n * sizeof(*tmp));
+out:
+	free(k);
+	free(tmp);
 }
 
 /* Seconds per duration unit letter, 0 if not a unit. */

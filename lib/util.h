@@ -33,7 +33,8 @@ void sw_diag_add(struct sw_diag *d, bool warning, const char *source, int line, 
 void sw_diag_addv(struct sw_diag *d, bool warning, const char *source, int line, const char *fmt, va_list ap)
 	__attribute__((format(printf, 5, 0)));
 void sw_diag_clear(struct sw_diag *d);
-/* Stable-sort items[from..n) by line (a loader's problems in file order). */
+/* Stable-sort items[from..n) by file, each in the order its first problem
+ * came, and by line within it (a loader's problems in file order). */
 void sw_diag_sort(struct sw_diag *d, size_t from);
 
 /* "30s", "5m", "2h", "7d", "1w"; a bare number is seconds.  -EINVAL otherwise

@@ -442,6 +442,30 @@ START_TEST(diag_collects_errors_and_warnings)
 	ck_assert_uint_eq(d.n_errors, 0);
 	sw_diag_add(NULL, false, "x", 1, "ignored");
 
+	/* Two files interleaved: grouped in the order each came first, by
+	 * line within each, equal lines in the order they came. */
+	sw_diag_add(&d, false, "main.conf", 9, "m9");
+	sw_diag_add(&d, false, "t.d/b.conf", 4, "b4");
+	sw_diag_add(&d, false, "main.conf", 2, "m2");
+	sw_diag_add(&d, false, "t.d/a.conf", 1, "a1");
+	sw_diag_add(&d, false, "t.d/b.conf", 1, "b1");
+	sw_diag_add(&d, false, "main.conf", 2, "m2bis");
+	sw_diag_sort(&d, 0);
+	const char *want[] = {"m2", "m2bis", "m9", "b1", "b4", "a1"};
+	for (size_t i = 0; i < 6; i++)
+		ck_assert_str_eq(d.items[i].text, want[i]);
+	sw_diag_clear(&d);
+	/* 20,000 problems in reverse order, of 2 files (a tenants_dir of
+	 * broken files): sorted, stable. */
+	for (int i = 0; i < 20000; i++)
+		sw_diag_add(&d, false, i % 2 ? "y.conf" : "x.conf", 10000 - i / 2, "%d", i);
+	sw_diag_sort(&d, 0);
+	for (size_t i = 0; i < 20000; i++) {
+		ck_assert_str_eq(d.items[i].source, i < 10000 ? "x.conf" : "y.conf");
+		ck_assert_int_eq(d.items[i].line, (int)(i % 10000) + 1);
+	}
+	sw_diag_clear(&d);
+
 	sw_error_set(&e, "<body>", 3, "bad %s", "thing");
 	ck_assert_str_eq(e.source, "<body>");
 	ck_assert_int_eq(e.line, 3);
