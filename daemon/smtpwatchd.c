@@ -1024,6 +1024,8 @@ int daemon_reload(struct daemon *d, char *why, size_t n)
 	bool metrics_failed = false, files_failed = false;
 	char more_why[256];
 
+	int64_t t0 = daemon_mono_us();
+
 	sd_notify(0, "RELOADING=1");
 	cfg = load_config(d->config_path, SW_CONFIG_KEEP_GOING, &regs, &diag);
 	if (cfg == NULL) {
@@ -1092,8 +1094,9 @@ int daemon_reload(struct daemon *d, char *why, size_t n)
 		log_err("reload: metrics_listen %s: %s", cfg->daemon.metrics_listen, files_failed ? more_why : why);
 		metrics_failed = true;
 	}
-	log_info("configuration reloaded: %zu tenant%s, %zu sink%s", cfg->n_tenants, cfg->n_tenants == 1 ? "" : "s",
-	         cfg->n_sinks, cfg->n_sinks == 1 ? "" : "s");
+	log_info("configuration reloaded: %zu tenant%s, %zu sink%s (applied in %lld ms)", cfg->n_tenants,
+	         cfg->n_tenants == 1 ? "" : "s", cfg->n_sinks, cfg->n_sinks == 1 ? "" : "s",
+	         (long long)((daemon_mono_us() - t0) / 1000));
 	sd_notify(0, "READY=1");
 	daemon_notify_status(d);
 	return metrics_failed || files_failed ? 1 : 0;
