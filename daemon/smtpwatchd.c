@@ -636,8 +636,19 @@ static void detect_more_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct tenant *t = arg;
 
+	/* What the pass was asked for is in t->detect_what: a pass the clock
+	 * watch ran without the sign-in rules must not gain them here. */
 	if (!poller_running(t->signins))
-		tenant_detect(t->daemon, t, SW_DETECT_SIGNINS);
+		tenant_detect(t->daemon, t, 0);
+}
+
+/* See smtpwatchd_internal.h. */
+void daemon_detect_finish(struct tenant *t)
+{
+	for (int i = 0; i < 100000 && evtimer_pending(t->detect_more, NULL); i++) {
+		event_del(t->detect_more);
+		detect_more_cb(-1, EV_TIMEOUT, t);
+	}
 }
 
 /* See smtpwatchd.h. */

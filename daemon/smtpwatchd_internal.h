@@ -25,3 +25,8 @@ void daemon_tenants_free(struct daemon *d);
 void daemon_clock_reset(int64_t wall, int64_t mono_ms);
 void daemon_clock_check(struct daemon *d, int64_t wall, int64_t mono_ms);
 size_t daemon_clock_paused(void);
+
+/* The rest of a tenant's sliced detection pass, now, slice after slice
+ * (what the loop would run one a turn at its lowest priority); nothing
+ * else of the loop runs. */
+void daemon_detect_finish(struct tenant *t);
