@@ -369,6 +369,19 @@ def main():
     if shutil.which("useradd") is None or shutil.which("runuser") is None:
         print("# skipped: useradd or runuser is missing", flush=True)
         sys.exit(77)
+    # The test's users run smtpwatchctl from the build: every directory
+    # above it must let others through (a checkout under mktemp -d, 0700,
+    # does not), or each of their calls fails with "Permission denied".
+    path = os.path.realpath(SMTPWATCHCTL)
+    while True:
+        if not os.stat(path).st_mode & 0o001:
+            print("# skipped: %s is not reachable by other users (mode %o): the test's users could not run "
+                  "smtpwatchctl; build in a checkout others can traverse" % (path, os.stat(path).st_mode & 0o777),
+                  flush=True)
+            sys.exit(77)
+        if path == "/":
+            break
+        path = os.path.dirname(path)
     remove_users()
     try:
         make_users()
