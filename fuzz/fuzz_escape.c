@@ -9,15 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "util.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                          \
-	do {                              \
-		if (!(c))                 \
-			__builtin_trap(); \
-	} while (0)
 
 /* Is s[0..n) valid UTF-8 without C0 (but those allowed), DEL or C1? */
 static bool clean(const unsigned char *s, size_t n, const char *allowed)

@@ -17,15 +17,8 @@
 
 #include "inventory.h"
 #include "report_html.h"
+#include "fuzz.h"
 #include "util.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                          \
-	do {                              \
-		if (!(c))                 \
-			__builtin_trap(); \
-	} while (0)
 
 /* The elements report_html.c writes; anything else came from the data. */
 static const char *const allowed[] = {
