@@ -579,6 +579,14 @@ static void storewatch_cb(evutil_socket_t fd, short what, void *arg)
  * looked at (a page of sign-ins costs 10-20 ms of CPU, bench/README.md). */
 #define DETECT_SLICE_US 20000
 
+static int64_t detect_slice_us = DETECT_SLICE_US;
+
+/* See smtpwatchd_internal.h. */
+void daemon_detect_slice_set(int64_t us)
+{
+	detect_slice_us = us >= 0 ? us : DETECT_SLICE_US;
+}
+
 struct slice_clock {
 	int64_t start_us;
 };
@@ -589,12 +597,12 @@ static bool slice_spent(void *arg)
 {
 	const struct slice_clock *c = arg;
 
-	return daemon_mono_us() - c->start_us >= DETECT_SLICE_US;
+	return daemon_mono_us() - c->start_us >= detect_slice_us;
 }
 
 /* Run the rules of one tenant.  A large backlog of sign-ins (a first
  * backfill, a long outage, the first pass over a big store) is examined
- * in slices of DETECT_SLICE_US on the monotonic clock, one per loop turn
+ * in slices of detect_slice_us on the monotonic clock, one per loop turn
  * at the lowest priority, so the control socket, the watchdog and the
  * other tenants keep being served; the rules that read the whole store
  * follow as steps, sliced likewise (t->detect_step says where the pass

@@ -30,3 +30,8 @@ size_t daemon_clock_paused(void);
  * (what the loop would run one a turn at its lowest priority); nothing
  * else of the loop runs. */
 void daemon_detect_finish(struct tenant *t);
+
+/* The time budget of a detection slice, microseconds: 0 ends a slice
+ * after each page or step (the suites that show what a continuation
+ * runs), below 0 the default. */
+void daemon_detect_slice_set(int64_t us);

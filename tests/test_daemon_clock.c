@@ -110,6 +110,28 @@ START_TEST(test_step_forward_pauses_one_signins_run)
 }
 END_TEST
 
+/* The same, with every page and step a slice of its own (a loaded
+ * machine, a large store): the paused pass goes on over several loop
+ * turns, and its continuations run what it was asked for; they do not
+ * gain the sign-in rules, which wait for the next sign-ins run. */
+START_TEST(test_step_forward_pauses_sliced_pass)
+{
+	daemon_detect_slice_set(0);
+	daemon_clock_check(&f.d, wall0 + 10 + 601, mono0 + 10000);
+	ck_assert_int_eq(daemon_clock_paused(), 1);
+	add_signin("s1", "scanner2@contoso.com");
+	daemon_source_done(&f.d, f.d.tenants[0], "signins", true);
+	ck_assert_msg(evtimer_pending(f.d.tenants[0]->detect_more, NULL),
+	              "with no time budget the pass is left for a later loop turn");
+	daemon_detect_finish(f.d.tenants[0]);
+	ck_assert_msg(!alert_for("scanner2@contoso.com"), "a continuation of the paused pass ran the sign-in rules");
+	ck_assert_int_eq(daemon_clock_paused(), 0);
+	run_ended("signins");
+	ck_assert(alert_for("scanner2@contoso.com"));
+	daemon_detect_slice_set(-1);
+}
+END_TEST
+
 /* A step back of an hour: queued deliveries move back by the skew, so
  * they do not wait until the clock is where it was; the rules pause. */
 START_TEST(test_step_back_moves_outbox)
@@ -151,6 +173,7 @@ static Suite *daemon_clock_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_no_step_no_pause);
 	tcase_add_test(tc, test_step_forward_pauses_one_signins_run);
+	tcase_add_test(tc, test_step_forward_pauses_sliced_pass);
 	tcase_add_test(tc, test_step_back_moves_outbox);
 	tcase_add_test(tc, test_step_forward_leaves_outbox);
 	suite_add_tcase(s, tc);
