@@ -132,9 +132,12 @@ fail:
 int sw_store_silence_match(struct sw_store *s, const char *rule, const char *subject, int64_t now,
                            struct sw_silence *ret)
 {
-	static const char sql[] = "SELECT " SILENCE_COLUMNS " FROM silences WHERE until > ?3 "
-	                          "AND (rule = ?1 OR rule = '*') AND (subject = ?2 OR subject = '*') "
-	                          "ORDER BY until DESC, id LIMIT 1";
+	/* The silence that ends last, by max(): SQLite takes the bare columns
+	 * from the row that holds the maximum, and an aggregate needs no
+	 * sorter (ORDER BY over the four rows the unique index may match
+	 * made one for each alert raised).  No match is one row of NULLs. */
+	static const char sql[] = "SELECT id, rule, subject, max(until), created, created_by, note FROM silences "
+	                          "WHERE until > ?3 AND (rule = ?1 OR rule = '*') AND (subject = ?2 OR subject = '*')";
 	sqlite3_stmt *st = NULL;
 	int rc, r;
 
@@ -148,11 +151,11 @@ int sw_store_silence_match(struct sw_store *s, const char *rule, const char *sub
 	sqlite3_bind_text(st, 2, subject, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, now);
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 3) != SQLITE_NULL) {
 		silence_from_row(st, ret);
 		r = 0;
 	} else {
-		r = rc == SQLITE_DONE ? -ENOENT : sw_store_errno(rc);
+		r = rc == SQLITE_ROW || rc == SQLITE_DONE ? -ENOENT : sw_store_errno(rc);
 	}
 	sw_store_stmt_done(st);
 	return r;
