@@ -293,13 +293,36 @@ static void tenants_start(struct daemon *d, bool now)
 		tenant_start(d, i, now);
 }
 
-/* See smtpwatchd.h. */
+/* See smtpwatchd.h.  Through the config's index: d->tenants[i] runs
+ * d->cfg->tenants[i] (the build and a reload keep them in step; only out
+ * of memory can leave a gap, and then the runtimes are searched). */
 struct tenant *daemon_tenant(struct daemon *d, const char *name)
 {
-	for (size_t i = 0; i < d->n_tenants; i++)
-		if (strcmp(d->tenants[i]->cfg->name, name) == 0)
+	const struct sw_tenant_config *c = sw_config_tenant(d->cfg, name);
+	size_t i = c != NULL ? (size_t)(c - d->cfg->tenants) : 0;
+
+	if (c == NULL)
+		return NULL;
+	if (i < d->n_tenants && d->tenants[i]->cfg == c)
+		return d->tenants[i];
+	for (i = 0; i < d->n_tenants; i++)
+		if (d->tenants[i]->cfg == c)
 			return d->tenants[i];
 	return NULL;
+}
+
+/* Run every source of t now. */
+static void tenant_poll_now(struct tenant *t)
+{
+	poller_run_now(t->signins);
+	poller_run_now(t->exchange);
+	poller_run_now(t->policies);
+	if (t->audit != NULL)
+		poller_run_now(t->audit);
+	if (t->usage != NULL)
+		poller_run_now(t->usage);
+	if (t->trace != NULL)
+		poller_run_now(t->trace);
 }
 
 /* Count firing alerts by severity, for STATUS= and `status`. */
@@ -703,20 +726,14 @@ void daemon_source_done(struct daemon *d, struct tenant *t, const char *source, 
 /* See smtpwatchd.h. */
 int daemon_poll_now(struct daemon *d, const char *tenant)
 {
-	if (tenant != NULL && daemon_tenant(d, tenant) == NULL)
+	struct tenant *t = tenant != NULL ? daemon_tenant(d, tenant) : NULL;
+
+	if (tenant != NULL && t == NULL)
 		return -ENOENT;
-	for (size_t i = 0; i < d->n_tenants; i++)
-		if (tenant == NULL || strcmp(d->tenants[i]->cfg->name, tenant) == 0) {
-			poller_run_now(d->tenants[i]->signins);
-			poller_run_now(d->tenants[i]->exchange);
-			poller_run_now(d->tenants[i]->policies);
-			if (d->tenants[i]->audit != NULL)
-				poller_run_now(d->tenants[i]->audit);
-			if (d->tenants[i]->usage != NULL)
-				poller_run_now(d->tenants[i]->usage);
-			if (d->tenants[i]->trace != NULL)
-				poller_run_now(d->tenants[i]->trace);
-		}
+	if (t != NULL)
+		tenant_poll_now(t);
+	for (size_t i = 0; t == NULL && i < d->n_tenants; i++)
+		tenant_poll_now(d->tenants[i]);
 	return 0;
 }
 

@@ -1849,6 +1849,35 @@ bool sw_tenant_config_equal(const struct sw_tenant_config *a, const struct sw_te
 #undef SAME_STR
 }
 
+/* Put tenant i in c's name index (open addressing, linear probing). */
+static void tenant_slot_put(struct sw_config *c, size_t i)
+{
+	size_t k = label_hash(c->tenants[i].name) & (c->n_tenant_slots - 1);
+
+	while (c->tenant_slots[k] != 0)
+		k = (k + 1) & (c->n_tenant_slots - 1);
+	c->tenant_slots[k] = i + 1;
+}
+
+/* (Re)build c's index of tenants by name, at most half full.  Out of
+ * memory it is dropped, and sw_config_tenant() searches in order. */
+static void tenant_index_build(struct sw_config *c)
+{
+	size_t n = 64;
+
+	while (n < 2 * (c->n_tenants + 1))
+		n *= 2;
+	free(c->tenant_slots);
+	c->n_tenant_slots = 0;
+	c->tenant_slots = calloc(n, sizeof(*c->tenant_slots));
+	if (c->tenant_slots == NULL)
+		return;
+	c->n_tenant_slots = n;
+	for (size_t i = 0; i < c->n_tenants; i++)
+		if (c->tenants[i].name != NULL)
+			tenant_slot_put(c, i);
+}
+
 /* See config.h. */
 int sw_config_adopt_tenant(struct sw_config *c, struct sw_tenant_config *from)
 {
@@ -1859,6 +1888,12 @@ int sw_config_adopt_tenant(struct sw_config *c, struct sw_tenant_config *from)
 	c->tenants = t;
 	c->tenants[c->n_tenants++] = *from;
 	memset(from, 0, sizeof(*from));
+	if (c->tenant_slots != NULL && 2 * (c->n_tenants + 1) <= c->n_tenant_slots) {
+		if (c->tenants[c->n_tenants - 1].name != NULL)
+			tenant_slot_put(c, c->n_tenants - 1);
+	} else if (c->tenant_slots != NULL) {
+		tenant_index_build(c);
+	}
 	return 0;
 }
 
@@ -1901,6 +1936,8 @@ void sw_config_tenants_compact(struct sw_config *c)
 		if (c->tenants[i].name != NULL)
 			c->tenants[kept++] = c->tenants[i];
 	c->n_tenants = kept;
+	if (c->tenant_slots != NULL)
+		tenant_index_build(c);
 }
 
 /* Parse and validate smtpwatch.conf (see config.h). */
@@ -1972,6 +2009,7 @@ int sw_config_load2(const char *path, unsigned flags, struct sw_config **ret, st
 		r = -EINVAL;
 		goto out;
 	}
+	tenant_index_build(x.cfg);
 	*ret = x.cfg;
 	x.cfg = NULL;
 	r = 0;
@@ -2066,15 +2104,27 @@ void sw_config_free(struct sw_config *c)
 		free(k->channel);
 	}
 	free(c->sinks);
+	free(c->tenant_slots);
 	free(c);
 }
 
-/* Find a tenant by name. */
+/* See config.h. */
 const struct sw_tenant_config *sw_config_tenant(const struct sw_config *c, const char *name)
 {
-	for (size_t i = 0; c != NULL && name != NULL && i < c->n_tenants; i++)
-		if (strcmp(c->tenants[i].name, name) == 0)
-			return &c->tenants[i];
+	if (c == NULL || name == NULL)
+		return NULL;
+	if (c->tenant_slots == NULL) {
+		for (size_t i = 0; i < c->n_tenants; i++)
+			if (c->tenants[i].name != NULL && strcmp(c->tenants[i].name, name) == 0)
+				return &c->tenants[i];
+		return NULL;
+	}
+	for (size_t k = label_hash(name) & (c->n_tenant_slots - 1); c->tenant_slots[k] != 0;
+	     k = (k + 1) & (c->n_tenant_slots - 1)) {
+		const struct sw_tenant_config *t = &c->tenants[c->tenant_slots[k] - 1];
+		if (t->name != NULL && strcmp(t->name, name) == 0)
+			return t;
+	}
 	return NULL;
 }
 

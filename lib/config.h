@@ -227,6 +227,12 @@ struct sw_config {
 	size_t n_tenants;
 	struct sw_sink_config *sinks;
 	size_t n_sinks;
+	/* Hash index of tenants[] by name, for sw_config_tenant(): slot value
+	 * = index + 1, 0 = empty; n_tenant_slots a power of two.  Kept by the
+	 * load and by the functions below that change tenants[]; NULL (a
+	 * config built by hand, or out of memory) is searched in order. */
+	size_t *tenant_slots;
+	size_t n_tenant_slots;
 };
 
 /* Parse and validate a config file, loading secret files (which must not be
@@ -264,6 +270,9 @@ void sw_config_free(struct sw_config *c);
  * appear as their *_file paths only, and an inline url not at all. */
 void sw_config_dump(const struct sw_config *c, FILE *f);
 
+/* Find a tenant by name (case-sensitive): O(1) through the index of a
+ * loaded config (every alert shown or sent names its tenant's id, and a
+ * config may hold 10,000 tenants). */
 const struct sw_tenant_config *sw_config_tenant(const struct sw_config *c, const char *name);
 /* Does this sink take alerts of this rule and severity? */
 bool sw_sink_wants(const struct sw_sink_config *s, const char *rule, enum sw_severity sev);

@@ -1322,7 +1322,11 @@ START_TEST(many_sections_duplicates_found)
 		char want[32];
 		snprintf(want, sizeof(want), "t%04u", (unsigned)i);
 		ck_assert_str_eq(cfg->tenants[i].name, want);
+		ck_assert_ptr_eq(sw_config_tenant(cfg, want), &cfg->tenants[i]);
 	}
+	ck_assert_ptr_null(sw_config_tenant(cfg, "t3000"));
+	ck_assert_ptr_null(sw_config_tenant(cfg, "T0001"));
+	ck_assert_ptr_null(sw_config_tenant(cfg, ""));
 }
 END_TEST
 
@@ -1339,6 +1343,10 @@ START_TEST(tenant_break_and_compact)
 	ck_assert_int_eq(sw_config_tenant_break(cfg, 3, "/etc/x/d.conf", 2, "allowed_ips: bad"), 0);
 	ck_assert_int_eq(sw_config_tenant_break(cfg, 3, "/etc/x/d.conf", 2, "twice"), -EINVAL);
 	ck_assert_int_eq(sw_config_tenant_break(cfg, 9, "/etc/x/z.conf", 2, "none"), -EINVAL);
+	/* Left out before the compaction: not found, the others in place. */
+	ck_assert_ptr_null(sw_config_tenant(cfg, "b"));
+	ck_assert_ptr_null(sw_config_tenant(cfg, "d"));
+	ck_assert_ptr_eq(sw_config_tenant(cfg, "c"), &cfg->tenants[2]);
 	sw_config_tenants_compact(cfg);
 	ck_assert_uint_eq(cfg->n_tenants, 2);
 	ck_assert_str_eq(cfg->tenants[0].name, "a");
@@ -1352,7 +1360,27 @@ START_TEST(tenant_break_and_compact)
 	ck_assert_str_eq(cfg->broken[0].text, "expires: invalid date");
 	ck_assert_str_eq(cfg->broken[1].name, "d");
 	ck_assert_ptr_null(sw_config_tenant(cfg, "b"));
-	ck_assert_ptr_nonnull(sw_config_tenant(cfg, "c"));
+	ck_assert_ptr_eq(sw_config_tenant(cfg, "a"), &cfg->tenants[0]);
+	ck_assert_ptr_eq(sw_config_tenant(cfg, "c"), &cfg->tenants[1]);
+	/* Adopted ones (a reload keeping a broken file's tenant) are found,
+	 * past the index's first size too. */
+	for (int k = 0; k < 100; k++) {
+		struct sw_tenant_config t = {0};
+		char name[16];
+		snprintf(name, sizeof(name), "kept%d", k);
+		t.name = strdup(name);
+		ck_assert_ptr_nonnull(t.name);
+		ck_assert_int_eq(sw_config_adopt_tenant(cfg, &t), 0);
+		ck_assert_ptr_null(t.name);
+	}
+	ck_assert_uint_eq(cfg->n_tenants, 102);
+	for (int k = 0; k < 100; k++) {
+		char name[16];
+		snprintf(name, sizeof(name), "kept%d", k);
+		ck_assert_ptr_eq(sw_config_tenant(cfg, name), &cfg->tenants[2 + k]);
+	}
+	ck_assert_ptr_eq(sw_config_tenant(cfg, "c"), &cfg->tenants[1]);
+	ck_assert_ptr_null(sw_config_tenant(cfg, "kept100"));
 }
 END_TEST
 
