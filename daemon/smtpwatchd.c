@@ -823,8 +823,29 @@ static struct name_idx *running_index(struct daemon *d, bool by_file, size_t *re
 	return v;
 }
 
-/* Move the new config in: a tenant whose config (and register file) did
- * not change keeps its runtime (schedules, token, runs in flight); a
+/* A reload gave t a new exception register and t carries on (schedules,
+ * token, runs in flight): the rules that read the register run again
+ * over what is stored, as a detection pass at the loop's lowest priority
+ * (detect_more), not in the reload's callback.  The state rules only when
+ * no Exchange snapshot or policies read is half done (their run's end
+ * runs them, as after any run); a pass under way starts over, with the
+ * new register (each step decides from the store alone). */
+static void tenant_register_reloaded(struct tenant *t)
+{
+	struct timeval now = {0, 0};
+
+	log_info("reload: tenant %s: exception register %s reloaded (%zu entr%s); its sources carry on", t->cfg->name,
+	         t->cfg->exceptions ? t->cfg->exceptions : "(none)", t->reg ? t->reg->n : 0,
+	         t->reg && t->reg->n == 1 ? "y" : "ies");
+	if (!poller_running(t->exchange) && !poller_running(t->policies))
+		t->detect_what |= SW_DETECT_STATE;
+	t->detect_step = 0;
+	evtimer_add(t->detect_more, &now);
+}
+
+/* Move the new config in: a tenant whose config did not change keeps its
+ * runtime (schedules, token, runs in flight), with the register just
+ * loaded when its file changed; a
  * tenant of a tenants_dir file that no longer loads, or whose exception
  * register no longer loads, keeps its running config and register; the
  * others are built anew, the removed ones freed.  Takes cfg and *regs.
@@ -840,6 +861,9 @@ static int tenants_reconcile(struct daemon *d, struct sw_config *cfg, struct sw_
 	struct name_idx *byname = NULL, *run_byname = NULL, *run_byfile = NULL;
 	size_t n_new = cfg->n_tenants, n_run_byname = 0, n_run_byfile = 0;
 	bool *known = NULL; /* new tenant i had a runtime before */
+	/* new tenant i keeps its runtime with regs[i]: 1 under new [rules],
+	 * 2 from a changed register file (its rules run again) */
+	unsigned char *reg_new = NULL;
 	int r = 0;
 
 	*pregs = NULL;
@@ -849,9 +873,10 @@ static int tenants_reconcile(struct daemon *d, struct sw_config *cfg, struct sw_
 		d->tenants[j]->kept = false;
 	byname = calloc(cfg->n_tenants + 1, sizeof(*byname));
 	known = calloc(cfg->n_tenants + cfg->n_broken + 1, sizeof(*known));
+	reg_new = calloc(cfg->n_tenants + cfg->n_broken + 1, sizeof(*reg_new));
 	run_byname = running_index(d, false, &n_run_byname);
 	run_byfile = running_index(d, true, &n_run_byfile);
-	if (byname == NULL || known == NULL || run_byname == NULL || run_byfile == NULL)
+	if (byname == NULL || known == NULL || reg_new == NULL || run_byname == NULL || run_byfile == NULL)
 		goto oom;
 	for (size_t i = 0; i < n_new; i++)
 		byname[i] = (struct name_idx){.name = cfg->tenants[i].name, .i = i};
@@ -888,8 +913,10 @@ static int tenants_reconcile(struct daemon *d, struct sw_config *cfg, struct sw_
 		keep[cfg->n_tenants - 1] = t;
 		t->kept = true; /* t->cfg: its slot in old, zeroed; set below */
 	}
-	/* Unchanged tenants keep their runtime ([rules] decides how registers
-	 * load: a change there rebuilds every tenant). */
+	/* A tenant whose config is unchanged keeps its runtime.  Its
+	 * register is the one just loaded when its file changed, or when
+	 * [rules] did (they decide how registers load): nothing else of the
+	 * runtime reads the register but at the start of a run. */
 	tenants = calloc(cfg->n_tenants + 1, sizeof(*tenants));
 	if (tenants == NULL)
 		goto oom;
@@ -901,13 +928,12 @@ static int tenants_reconcile(struct daemon *d, struct sw_config *cfg, struct sw_
 		if (i < 0 || keep[i] != NULL)
 			continue;
 		known[i] = true;
-		if (!rules_same)
+		if (!sw_tenant_config_equal(&cfg->tenants[i], t->cfg))
 			continue;
+		keep[i] = t;
+		t->kept = true;
 		reg_stamp(cfg->tenants[i].exceptions, stamp, sizeof(stamp));
-		if (sw_tenant_config_equal(&cfg->tenants[i], t->cfg) && strcmp(stamp, t->reg_stamp) == 0) {
-			keep[i] = t;
-			t->kept = true;
-		}
+		reg_new[i] = strcmp(stamp, t->reg_stamp) != 0 ? 2 : !rules_same ? 1 : 0;
 	}
 	for (size_t j = 0; j < d->n_tenants; j++)
 		if (!d->tenants[j]->kept) {
@@ -923,8 +949,17 @@ static int tenants_reconcile(struct daemon *d, struct sw_config *cfg, struct sw_
 		struct tenant *t = keep[i];
 		if (t != NULL) {
 			t->cfg = &cfg->tenants[i];
-			sw_register_free(regs[i]);
 			d->tenants[d->n_tenants++] = t;
+			if (reg_new[i] == 0) {
+				sw_register_free(regs[i]);
+				continue;
+			}
+			sw_register_free(t->reg);
+			t->reg = regs[i];
+			regs[i] = NULL;
+			reg_stamp(t->cfg->exceptions, t->reg_stamp, sizeof(t->reg_stamp));
+			if (reg_new[i] == 2)
+				tenant_register_reloaded(t);
 			continue;
 		}
 		t = calloc(1, sizeof(*t));
@@ -947,6 +982,7 @@ static int tenants_reconcile(struct daemon *d, struct sw_config *cfg, struct sw_
 	free(run_byname);
 	free(run_byfile);
 	free(known);
+	free(reg_new);
 	return r;
 oom:
 	/* Nothing was freed yet: the running config stays whole once a
@@ -961,38 +997,54 @@ oom:
 	free(run_byname);
 	free(run_byfile);
 	free(known);
+	free(reg_new);
 	for (size_t i = 0; regs != NULL && i < cfg->n_tenants; i++)
 		sw_register_free(regs[i]);
 	free(regs);
 	return -ENOMEM;
 }
 
-/* The tenants (or "-" for a file that names none) of c's broken files,
- * copied (NULL on OOM or none). */
-static char **broken_names(const struct sw_config *c, size_t *ret_n)
-{
-	char **v = calloc(c->n_broken + 1, sizeof(*v));
+/* The tenants of the firing config alerts, collected (cb must not change
+ * alerts). */
+struct config_alerts {
+	char **tenant;
+	size_t n;
+	int r;
+};
 
-	*ret_n = 0;
-	for (size_t b = 0; v != NULL && b < c->n_broken; b++)
-		if ((v[*ret_n] = strdup(c->broken[b].name ? c->broken[b].name : "-")) != NULL)
-			(*ret_n)++;
-	return v;
+static int config_alert_cb(const struct sw_alert *a, void *arg)
+{
+	struct config_alerts *c = arg;
+	char **v = realloc(c->tenant, (c->n + 1) * sizeof(*v));
+
+	if (v == NULL)
+		return -ENOMEM;
+	c->tenant = v;
+	if ((v[c->n] = strdup(a->tenant ? a->tenant : "-")) == NULL)
+		return -ENOMEM;
+	c->n++;
+	return 0;
 }
 
 /* A tenants_dir file, or a tenant's exception register, that does not
- * load: source-unhealthy (subject "config") for its tenant, naming the
- * file and line; resolved once its tenant loads again, or once it is no
- * longer configured (was_broken: the tenants the last reload alerted). */
-static void tenant_files_alert(struct daemon *d, char **was_broken, size_t n_was)
+ * load (a reload's d->cfg->broken): source-unhealthy (subject "config")
+ * for its tenant, naming the file and line.  Every other firing config
+ * alert resolves, whoever raised it: its tenant loads now, or is no
+ * longer configured (a nameless file's, "-", once no broken file is
+ * nameless).  At start (no file is broken then: a broken one refuses the
+ * start) that resolves what an earlier process raised, for a file fixed
+ * or removed while the daemon was down.  The store's firing config alerts
+ * are read once: nothing here is per configured tenant. */
+static void tenant_files_alert(struct daemon *d, const char *when)
 {
 	const struct sw_config *cfg = d->cfg;
 	int64_t now = daemon_now();
 	struct name_idx *broken = calloc(cfg->n_broken + 1, sizeof(*broken)), *run = NULL;
+	struct config_alerts firing = {0};
 	size_t n_broken = 0, n_run = 0;
 	int r = broken != NULL ? sw_store_begin(d->store) : -ENOMEM;
 
-	if (r >= 0 && (run = running_index(d, false, &n_run)) == NULL)
+	if (r >= 0 && cfg->n_broken > 0 && (run = running_index(d, false, &n_run)) == NULL)
 		r = -ENOMEM;
 	for (size_t b = 0; r >= 0 && b < cfg->n_broken; b++) {
 		const struct sw_tenant_file_error *e = &cfg->broken[b];
@@ -1026,25 +1078,34 @@ static void tenant_files_alert(struct daemon *d, char **was_broken, size_t n_was
 			broken[n_broken++] = (struct name_idx){.name = e->name, .i = b};
 	}
 	qsort(broken, n_broken, sizeof(*broken), name_idx_cmp);
-	for (size_t i = 0; r >= 0 && i < d->n_tenants; i++)
-		if (name_find(broken, n_broken, d->tenants[i]->cfg->name) < 0)
-			r = sw_lifecycle_resolve(d->store, cfg, SW_RULE_SOURCE_UNHEALTHY, d->tenants[i]->cfg->name, "config", now);
-	/* A broken tenant since removed (or a nameless file since fixed or
-	 * removed): nothing is wrong with the config any more. */
 	bool nameless = false;
 	for (size_t b = 0; b < cfg->n_broken; b++)
 		nameless = nameless || cfg->broken[b].name == NULL;
-	for (size_t k = 0; r >= 0 && k < n_was; k++)
-		if (strcmp(was_broken[k], "-") == 0 ? !nameless
-		                                    : name_find(broken, n_broken, was_broken[k]) < 0 &&
-		                                              name_find(run, n_run, was_broken[k]) < 0)
-			r = sw_lifecycle_resolve(d->store, cfg, SW_RULE_SOURCE_UNHEALTHY, was_broken[k], "config", now);
+	if (r >= 0)
+		r = sw_store_alerts_firing_subject(d->store, SW_RULE_SOURCE_UNHEALTHY, "config", config_alert_cb, &firing);
+	for (size_t k = 0; r >= 0 && k < firing.n; k++) {
+		const char *tn = firing.tenant[k];
+		bool gone = strcmp(tn, "-") == 0 ? !nameless : name_find(broken, n_broken, tn) < 0;
+		if (!gone)
+			continue;
+		r = sw_lifecycle_resolve(d->store, cfg, SW_RULE_SOURCE_UNHEALTHY, tn, "config", now);
+		if (r >= 0)
+			log_info("%s: the config alert of %s%s resolved: %s", when, strcmp(tn, "-") == 0 ? "" : "tenant ",
+			         strcmp(tn, "-") == 0 ? "a tenant file that names no tenant" : tn,
+			         strcmp(tn, "-") == 0 ? "no such file is broken now"
+			         : sw_config_tenant(cfg, tn) ? "its configuration loads"
+			                                     : "it is no longer configured");
+	}
 	if (r >= 0)
 		r = sw_store_commit(d->store);
 	if (r < 0) {
 		sw_store_rollback(d->store);
-		log_err("reload: the tenant file alerts failed: %s", r == -ENOMEM ? strerror(ENOMEM) : sw_store_errmsg(d->store));
+		log_err("%s: the tenant file alerts failed: %s", when,
+		        r == -ENOMEM ? strerror(ENOMEM) : sw_store_errmsg(d->store));
 	}
+	for (size_t k = 0; k < firing.n; k++)
+		free(firing.tenant[k]);
+	free(firing.tenant);
 	free(broken);
 	free(run);
 }
@@ -1084,8 +1145,6 @@ int daemon_reload(struct daemon *d, char *why, size_t n)
 		(diag.items[i].warning ? log_warn : log_err)("%s:%d: %s", diag.items[i].source, diag.items[i].line,
 		                                             diag.items[i].text);
 	sw_diag_clear(&diag);
-	size_t n_was = 0;
-	char **was_broken = broken_names(d->cfg, &n_was);
 	deliver_free(d->deliver);
 	d->deliver = NULL;
 	int r = tenants_reconcile(d, cfg, &regs);
@@ -1096,11 +1155,8 @@ int daemon_reload(struct daemon *d, char *why, size_t n)
 		for (size_t i = 0; i < d->n_tenants; i++)
 			if (!d->tenants[i]->kept)
 				tenant_start(d, i, false);
-		tenant_files_alert(d, was_broken, n_was);
+		tenant_files_alert(d, "reload");
 	}
-	for (size_t k = 0; k < n_was; k++)
-		free(was_broken[k]);
-	free(was_broken);
 	if (r < 0 || d->deliver == NULL) {
 		snprintf(why, n, "out of memory while applying the new configuration");
 		log_err("reload: %s", why);
@@ -1396,6 +1452,8 @@ int daemon_run(struct daemon *d, bool check)
 		event_add(d->watchdog, &tv);
 	}
 
+	/* Config alerts an earlier process raised: the config loads whole. */
+	tenant_files_alert(d, "start");
 	tenants_start(d, true);
 	if (d->once && d->once_pending == 0)
 		deliver_drain(d->deliver, once_drained_cb, d);

@@ -1621,6 +1621,25 @@ int sw_store_alerts_firing(struct sw_store *s, const char *rule, const char *ten
 }
 
 /* See store.h. */
+int sw_store_alerts_firing_subject(struct sw_store *s, const char *rule, const char *subject, sw_alert_cb cb,
+                                   void *arg)
+{
+	static const char sql[] = "SELECT " ALERT_COLUMNS " FROM alerts WHERE rule = ?1 AND subject = ?2 "
+	                          "AND status = 0 ORDER BY seq";
+	sqlite3_stmt *st = NULL;
+	int rc, r;
+
+	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sw_store_fail(s, rc, "alert list");
+	sqlite3_bind_text(st, 1, rule, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, subject, -1, SQLITE_STATIC);
+	r = alerts_iterate(s, st, cb, arg);
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* See store.h. */
 void sw_outbox_item_clear(struct sw_outbox_item *it)
 {
 	if (it == NULL)

@@ -156,6 +156,11 @@ void sw_alert_page_cursor(const struct sw_alert *a, char *buf, size_t n);
  * cb must not write the alerts table nor list again: one statement, kept
  * prepared, serves every call (collect, then act). */
 int sw_store_alerts_firing(struct sw_store *s, const char *rule, const char *tenant, sw_alert_cb cb, void *arg);
+/* Firing alerts of one rule and subject in any tenant, oldest first (the
+ * daemon's config alerts, subject "config", at start and reload); the
+ * same contract for cb as sw_store_alerts_list. */
+int sw_store_alerts_firing_subject(struct sw_store *s, const char *rule, const char *subject, sw_alert_cb cb,
+                                   void *arg);
 
 /* Outbox: one row per (alert transition, sink).  An item becomes ready
  * only when no earlier pending item of the same alert waits for the same

@@ -4,7 +4,9 @@ running config and register (what `exceptions` lists, its schedule), a
 config alert names the register's file and line, and the other tenants'
 changes apply in the same reload.  A new tenant whose register is broken
 is not loaded.  Fixed, the new register applies and the alert resolves; a broken
-tenant's alert resolves when its file is removed.  Status' late_ms shows a
+tenant's alert resolves when its file is removed.  A register that changes
+(and loads) is taken in by its running tenant: no source restarts nor
+moves, and the register rules run again at once.  Status' late_ms shows a
 run held up (the reload benchmark reads it).
 The real daemon against the simulator."""
 
@@ -39,6 +41,19 @@ def next_runs(env, name):
     s = env.status() or {"tenants": {}}
     return {src: s["tenants"].get(name, {}).get("sources", {}).get(src, {}).get("next_run")
             for src in ("signins", "exchange", "policies")}
+
+
+def source_runs(env, name):
+    s = env.status() or {"tenants": {}}
+    return {src: s["tenants"].get(name, {}).get("sources", {}).get(src, {}).get("runs")
+            for src in ("signins", "exchange", "policies")}
+
+
+def alerts_of(env, rule, tenant, subject, status="firing"):
+    rc, a = env.ctl("alerts", "--all")
+    items = a if isinstance(a, list) else (a or {}).get("alerts", []) if rc == 0 else []
+    return [x for x in items if x.get("rule") == rule and x.get("tenant") == tenant
+            and x.get("subject") == subject and x.get("status", "firing") == status]
 
 
 def config_alerts(env, tenant, status="firing"):
@@ -79,6 +94,28 @@ def main():
         check(registered(env, "contoso") == ["scanner-hq@contoso.com"], "contoso's register is loaded (%s)"
               % registered(env, "contoso"))
         before = next_runs(env, "contoso")
+        runs0 = source_runs(env, "contoso")
+
+        # Only the register changes: contoso carries on (its schedule, its
+        # runs) with the new register, and the rules that read it run again
+        # without a source run: printer@, expiring in 5 days, raises
+        # exception-expiring.
+        write(env.register, entry("scanner-hq@contoso.com") + entry("printer@contoso.com", days=5))
+        rc, out = env.ctl("reload")
+        check(rc == 0 and "warning" not in json.dumps(out), "the reload of a changed register is clean (%d: %s)"
+              % (rc, out))
+        log = env.log_text()
+        check("reload: tenant contoso: exception register %s reloaded (2 entries); its sources carry on"
+              % env.register in log, "the log says contoso's register was reloaded and its sources carry on")
+        check("tenant contoso changed" not in log, "contoso is not restarted")
+        check(registered(env, "contoso") == ["printer@contoso.com", "scanner-hq@contoso.com"],
+              "the new register applies (%s)" % registered(env, "contoso"))
+        got = wait_for(lambda: alerts_of(env, "exception-expiring", "contoso", "printer@contoso.com"), timeout=30,
+                       what="exception-expiring for the new entry")
+        check(bool(got), "the register rules ran again: exception-expiring fires for the new entry")
+        check(next_runs(env, "contoso") == before and source_runs(env, "contoso") == runs0,
+              "without a source run or a schedule moved (%s %s -> %s %s)"
+              % (before, runs0, next_runs(env, "contoso"), source_runs(env, "contoso")))
 
         # contoso's register broken at line 10 (a second entry's expires),
         # and in the same reload fabrikam's file changes and a tenant is
@@ -113,7 +150,7 @@ def main():
         check(set(s["tenants"]) == {"contoso", "fabrikam", "second", *extra},
               "every tenant runs, the 17 added too (%s)" % sorted(s["tenants"]))
         check("tenant fabrikam changed" in log, "fabrikam's changed file applied in the same reload")
-        check(registered(env, "contoso") == ["scanner-hq@contoso.com"],
+        check(registered(env, "contoso") == ["printer@contoso.com", "scanner-hq@contoso.com"],
               "contoso keeps its previous register (%s)" % registered(env, "contoso"))
         check(next_runs(env, "contoso") == before, "contoso's schedule did not move (%s -> %s)"
               % (before, next_runs(env, "contoso")))
@@ -171,8 +208,10 @@ def main():
               "its alert names the register's file and line and says the tenant is not loaded (%s)" % (got[:1],))
         check(bool(config_alerts(env, "contoso")), "contoso's alert still fires (its register is still broken)")
 
-        # Fixed: contoso's new register applies, the alerts resolve (third's
-        # with its file removed).
+        # Fixed: contoso's new register applies to its running sources, the
+        # alerts resolve (third's with its file removed), and printer@ no
+        # longer expires soon.
+        before, runs0 = next_runs(env, "contoso"), source_runs(env, "contoso")
         write(env.register, entry("scanner-hq@contoso.com") + entry("printer@contoso.com"))
         os.unlink(os.path.join(tdir, "third.conf"))
         rc, out = env.ctl("reload")
@@ -180,6 +219,15 @@ def main():
               % (rc, out))
         check(registered(env, "contoso") == ["printer@contoso.com", "scanner-hq@contoso.com"],
               "contoso's fixed register applies (%s)" % registered(env, "contoso"))
+        check(env.log_text().count("reload: tenant contoso: exception register %s reloaded (2 entries)"
+                                   % env.register) == 2, "the log says so (the second time)")
+        ok = wait_for(lambda: not alerts_of(env, "exception-expiring", "contoso", "printer@contoso.com") and
+                      alerts_of(env, "exception-expiring", "contoso", "printer@contoso.com", "resolved"),
+                      timeout=30, what="exception-expiring resolved")
+        check(bool(ok), "printer@'s exception-expiring resolves with the renewed entry")
+        check(next_runs(env, "contoso") == before and source_runs(env, "contoso") == runs0,
+              "contoso's sources did not restart (%s %s -> %s %s)"
+              % (before, runs0, next_runs(env, "contoso"), source_runs(env, "contoso")))
         ok = wait_for(lambda: not config_alerts(env, "contoso") and config_alerts(env, "contoso", "resolved"),
                       timeout=20, what="contoso's config alert resolved")
         check(bool(ok), "contoso's config alert resolves")

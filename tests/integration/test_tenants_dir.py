@@ -3,7 +3,9 @@ tenant and [tenant-defaults] for what they share, against the simulator.
 SIGHUP adds a tenant without moving the others' schedules; a broken tenant
 file keeps its tenant's running config, the others carry on, and an alert
 names the file and line; a changed file restarts its tenant only, a removed
-file's tenant stops."""
+file's tenant stops.  A config alert left firing by an earlier process
+(the file fixed, or removed, while the daemon was down) resolves at the
+start."""
 
 import json
 import os
@@ -143,6 +145,37 @@ def main():
         check(bool(ok) and set(s["tenants"]) == {"contoso", "fabrikam"}, "a removed tenant file's tenant is gone (%s)"
               % sorted(s["tenants"]))
         check(next_runs(env, ("contoso",)) == contoso_before, "the others' schedules did not move")
+
+        # Config alerts an earlier process raised: fabrikam's file broken
+        # and a new tenant's file broken, both alerts firing; while the
+        # daemon is down the one is fixed and the other removed.  The next
+        # start (which loads only a whole config) resolves both.
+        def config_alert(tenant, status):
+            rc, a = env.ctl("alerts", "--all")
+            items = a if isinstance(a, list) else (a or {}).get("alerts", []) if rc == 0 else []
+            return [x for x in items if x.get("rule") == "source-unhealthy" and x.get("tenant") == tenant
+                    and x.get("subject") == "config" and x.get("status", "firing") == status]
+        fab_changed = fab_good + "signins_interval = 2h\n"
+        write(fab, fab_changed + "signins_interval = soon\n")
+        gone = os.path.join(tdir, "gone.conf")
+        write(gone, "[tenant gone]\ntenant_id = contoso.onmicrosoft.com\nsignins_interval = never\n")
+        env.daemon.send_signal(signal.SIGHUP)
+        ok = wait_for(lambda: config_alert("fabrikam", "firing") and config_alert("gone", "firing"), timeout=30,
+                      what="both config alerts")
+        check(bool(ok), "a broken file's tenant and a broken new file's tenant each have a config alert firing")
+        env.stop_daemon()
+        write(fab, fab_changed)
+        os.unlink(gone)
+        env.start_daemon()
+        ok = wait_for(lambda: config_alert("fabrikam", "resolved") and config_alert("gone", "resolved"), timeout=30,
+                      what="the earlier process's config alerts resolved")
+        check(bool(ok) and not config_alert("fabrikam", "firing") and not config_alert("gone", "firing"),
+              "at the next start both resolve: the fixed file loads, the removed file's tenant is gone (%s)"
+              % (config_alert("fabrikam", "firing") + config_alert("gone", "firing"),))
+        log = env.log_text()
+        check("start: the config alert of tenant fabrikam resolved: its configuration loads" in log and
+              "start: the config alert of tenant gone resolved: it is no longer configured" in log,
+              "the log says which and why")
     finally:
         env.close()
     finish()
