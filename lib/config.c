@@ -161,11 +161,14 @@ static char *secret_scratch(size_t size)
 	return p;
 }
 
-static void secret_scratch_free(char *p, size_t size)
+/* Unmap it, overwriting what was written there (used bytes: the pages
+ * past them were never touched, and overwriting them faulted in 16 pages
+ * of zeros for each secret read). */
+static void secret_scratch_free(char *p, size_t size, size_t used)
 {
 	if (p == NULL)
 		return;
-	explicit_bzero(p, size);
+	explicit_bzero(p, used < size ? used : size);
 	munmap(p, size);
 }
 
@@ -363,17 +366,17 @@ int sw_secret_read(const char *path, char **ret, size_t *ret_len, char *why, siz
 	/* Only what the secret takes (and its NUL) stays. */
 	*ret = sw_secret_alloc(len + 1);
 	if (*ret == NULL) {
-		secret_scratch_free(buf, SECRET_MAX + 1);
+		secret_scratch_free(buf, SECRET_MAX + 1, len + 1);
 		snprintf(why, n, "out of memory");
 		return -ENOMEM;
 	}
 	memcpy(*ret, buf, len + 1);
-	secret_scratch_free(buf, SECRET_MAX + 1);
+	secret_scratch_free(buf, SECRET_MAX + 1, len + 1);
 	if (ret_len != NULL)
 		*ret_len = len;
 	return 0;
 fail:
-	secret_scratch_free(buf, SECRET_MAX + 1);
+	secret_scratch_free(buf, SECRET_MAX + 1, len + 1);
 	close(fd);
 	return r;
 }
@@ -593,6 +596,13 @@ struct cfg_ctx {
 	int tfile;                   /* the tenant file being read or checked; -1: none */
 	struct sw_tenant_config tdef; /* [tenant-defaults], parsed (checks its values once) */
 	char *tdef_raw[MAX_KEYS];    /* its values as written, set on each tenant lacking the key */
+	/* The last tenant secret file read, and what it holds: the tenants
+	 * of [tenant-defaults] share one file, read once a load (10,000 reads
+	 * of it, each opening and checking it and its directories, were most
+	 * of a reload's system time). */
+	char *secret_path;
+	char *secret;
+	size_t secret_len;
 };
 
 /* Report an error at a line of the config file. */
@@ -1463,6 +1473,37 @@ static int tenant_key_line(const struct section_rec *s, const char *name)
 	return 0;
 }
 
+/* sw_secret_read for a tenant key, through the load's one-file cache. */
+static int cfg_secret_read(struct cfg_ctx *x, const char *path, char **ret, char *why, size_t n)
+{
+	int r;
+
+	if (x->secret_path != NULL && strcmp(x->secret_path, path) == 0) {
+		*ret = sw_secret_alloc(x->secret_len + 1);
+		if (*ret == NULL) {
+			snprintf(why, n, "out of memory");
+			return -ENOMEM;
+		}
+		memcpy(*ret, x->secret, x->secret_len + 1);
+		return 0;
+	}
+	r = sw_secret_read(path, ret, &x->secret_len, why, n);
+	if (r < 0)
+		return r;
+	free(x->secret_path);
+	sw_free_secret(x->secret);
+	x->secret_path = strdup(path);
+	x->secret = sw_secret_alloc(x->secret_len + 1);
+	if (x->secret_path == NULL || x->secret == NULL) {
+		free(x->secret_path);
+		sw_free_secret(x->secret);
+		x->secret_path = x->secret = NULL;
+		return 0; /* the secret is read; only the cache is lost */
+	}
+	memcpy(x->secret, *ret, x->secret_len + 1);
+	return 0;
+}
+
 /* The write credentials: a client id with exactly one of a secret or a
  * certificate, or none of the three. */
 static void remediation_validate(struct cfg_ctx *x, const struct section_rec *s, struct sw_tenant_config *t)
@@ -1490,7 +1531,7 @@ static void remediation_validate(struct cfg_ctx *x, const struct section_rec *s,
 		return;
 	}
 	if (t->remediation_client_secret_file != NULL &&
-	    sw_secret_read(t->remediation_client_secret_file, &t->remediation_client_secret, NULL, why, sizeof(why)) < 0)
+	    cfg_secret_read(x, t->remediation_client_secret_file, &t->remediation_client_secret, why, sizeof(why)) < 0)
 		cfg_error(x, sec, "remediation_client_secret_file %s: %s", t->remediation_client_secret_file, why);
 	if (t->remediation_certificate_file != NULL && secret_check(t->remediation_certificate_file, why, sizeof(why)) < 0)
 		cfg_error(x, cert, "remediation_certificate_file %s: %s", t->remediation_certificate_file, why);
@@ -1517,7 +1558,7 @@ static void tenant_validate(struct cfg_ctx *x, const struct section_rec *s, stru
 		return;
 	}
 	if (t->client_secret_file != NULL &&
-	    sw_secret_read(t->client_secret_file, &t->client_secret, NULL, why, sizeof(why)) < 0)
+	    cfg_secret_read(x, t->client_secret_file, &t->client_secret, why, sizeof(why)) < 0)
 		cfg_error(x, s->key_lines[TK_SECRET_FILE], "client_secret_file %s: %s", t->client_secret_file, why);
 	if (t->certificate_file != NULL && secret_check(t->certificate_file, why, sizeof(why)) < 0)
 		cfg_error(x, s->key_lines[TK_CERT_FILE], "certificate_file %s: %s", t->certificate_file, why);
@@ -2028,6 +2069,8 @@ out:
 	tenant_config_free(&x.tdef);
 	for (size_t i = 0; i < MAX_KEYS; i++)
 		free(x.tdef_raw[i]);
+	free(x.secret_path);
+	sw_free_secret(x.secret);
 	return r;
 }
 

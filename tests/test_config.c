@@ -1330,6 +1330,35 @@ START_TEST(many_sections_duplicates_found)
 }
 END_TEST
 
+/* Tenants that share a secret file (read once a load) and tenants with
+ * their own, in turn: each holds its own file's secret, in its own copy;
+ * a shared file that is not private fails every tenant that names it. */
+START_TEST(secret_files_shared_and_own)
+{
+	write_file("other.secret", "other-secret-value\n", 0600);
+	write_file("smtpwatch.conf", "[tenant-defaults]\nclient_id = 11111111-2222-3333-4444-555555555555\n"
+	           "client_secret_file = contoso.secret\n[tenant a]\ntenant_id = a\n[tenant b]\ntenant_id = b\n"
+	           "client_secret_file = other.secret\n[tenant c]\ntenant_id = c\n[tenant d]\ntenant_id = d\n"
+	           "remediation_client_id = 11111111-2222-3333-4444-555555555556\n"
+	           "remediation_client_secret_file = other.secret\n", 0644);
+	ck_assert_msg(sw_config_load(conf, &cfg, &diag) == 0, "got:%s", diag_text());
+	ck_assert_str_eq(sw_config_tenant(cfg, "a")->client_secret, SECRET_CONTOSO);
+	ck_assert_str_eq(sw_config_tenant(cfg, "b")->client_secret, "other-secret-value");
+	ck_assert_str_eq(sw_config_tenant(cfg, "c")->client_secret, SECRET_CONTOSO);
+	ck_assert_str_eq(sw_config_tenant(cfg, "d")->client_secret, SECRET_CONTOSO);
+	ck_assert_str_eq(sw_config_tenant(cfg, "d")->remediation_client_secret, "other-secret-value");
+	ck_assert_ptr_ne(sw_config_tenant(cfg, "a")->client_secret, sw_config_tenant(cfg, "c")->client_secret);
+	sw_config_free(cfg);
+	cfg = NULL;
+	ck_assert_int_eq(chmod(in_dir("contoso.secret"), 0644), 0);
+	ck_assert_int_eq(sw_config_load(conf, &cfg, &diag), -EINVAL);
+	ck_assert_msg(diag.n_errors == 3 && has_error(4, "contoso.secret: readable by group or others") &&
+	              has_error(9, "contoso.secret: readable") && has_error(11, "contoso.secret: readable"),
+	              "got:%s", diag_text());
+	assert_no_secret_in_diag();
+}
+END_TEST
+
 /* A tenant whose register does not load is left out and listed broken
  * (the daemon loads registers); the others keep their order. */
 START_TEST(tenant_break_and_compact)
@@ -1391,6 +1420,7 @@ static Suite *config_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, full_config_every_field);
+	tcase_add_test(tc, secret_files_shared_and_own);
 	tcase_add_test(tc, shipped_example_config);
 	tcase_add_test(tc, minimal_config_defaults);
 	tcase_add_test(tc, syslog_transports);
