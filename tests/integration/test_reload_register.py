@@ -117,6 +117,21 @@ def main():
               "without a source run or a schedule moved (%s %s -> %s %s)"
               % (before, runs0, next_runs(env, "contoso"), source_runs(env, "contoso")))
 
+        # [rules] change (they decide how registers load): every tenant
+        # takes its register loaded under them and carries on.
+        fab_before, fab_runs = next_runs(env, "fabrikam"), source_runs(env, "fabrikam")
+        with open(env.conf, "a") as f:
+            f.write("\n[rules]\nunused_after = 45d\n")
+        rc, out = env.ctl("reload")
+        check(rc == 0 and "warning" not in json.dumps(out), "a reload with [rules] changed is clean (%d: %s)"
+              % (rc, out))
+        check("changed: restarting its sources" not in env.log_text(), "no tenant restarts for a change of [rules]")
+        check(next_runs(env, "contoso") == before and source_runs(env, "contoso") == runs0 and
+              next_runs(env, "fabrikam") == fab_before and source_runs(env, "fabrikam") == fab_runs,
+              "no schedule moved, no source ran (%s %s)" % (next_runs(env, "contoso"), next_runs(env, "fabrikam")))
+        check(registered(env, "contoso") == ["printer@contoso.com", "scanner-hq@contoso.com"],
+              "contoso's register is still loaded (%s)" % registered(env, "contoso"))
+
         # contoso's register broken at line 10 (a second entry's expires),
         # and in the same reload fabrikam's file changes and a tenant is
         # added: the reload goes through for them.
