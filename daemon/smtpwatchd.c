@@ -1009,7 +1009,6 @@ oom:
 struct config_alerts {
 	char **tenant;
 	size_t n;
-	int r;
 };
 
 static int config_alert_cb(const struct sw_alert *a, void *arg)
