@@ -1092,6 +1092,46 @@ START_TEST(test_alerts_list_order_and_filters)
 }
 END_TEST
 
+/* Firing alerts of one rule and subject in any tenant, oldest first: the
+ * resolved one, another subject, another rule are left out. */
+START_TEST(test_alerts_firing_subject)
+{
+	struct sw_alert a[5];
+	struct listed l = {0};
+	const char *tenant[] = {"contoso", "fabrikam", "gone", "contoso", "fabrikam"};
+
+	alert_fill(&a[0], "source-unhealthy", "config", 300);   /* a-000001 */
+	alert_fill(&a[1], "source-unhealthy", "config", 100);   /* a-000002 */
+	alert_fill(&a[2], "source-unhealthy", "config", 200);   /* a-000003, resolved */
+	alert_fill(&a[3], "source-unhealthy", "signins", 200);  /* a-000004 */
+	alert_fill(&a[4], "delivery-dead", "config", 200);      /* a-000005 */
+	a[2].status = SW_ALERT_RESOLVED;
+	ck_assert_int_eq(sw_store_begin(store), 0);
+	for (int i = 0; i < 5; i++) {
+		free(a[i].tenant);
+		a[i].tenant = strdup(tenant[i]);
+		ck_assert_int_eq(sw_store_alert_save(store, &a[i]), 0);
+	}
+	ck_assert_int_eq(sw_store_commit(store), 0);
+	ck_assert_int_eq(sw_store_alerts_firing_subject(store, "source-unhealthy", "config", list_cb, &l), 0);
+	ck_assert_int_eq(l.n, 2);
+	ck_assert_str_eq(l.ids[0], "a-000001");
+	ck_assert_str_eq(l.ids[1], "a-000002");
+	memset(&l, 0, sizeof(l));
+	ck_assert_int_eq(sw_store_alerts_firing_subject(store, "delivery-dead", "config", list_cb, &l), 0);
+	ck_assert_int_eq(l.n, 1);
+	ck_assert_str_eq(l.ids[0], "a-000005");
+	memset(&l, 0, sizeof(l));
+	ck_assert_int_eq(sw_store_alerts_firing_subject(store, "source-unhealthy", "exchange", list_cb, &l), 0);
+	ck_assert_int_eq(l.n, 0);
+	memset(&l, 0, sizeof(l));
+	l.stop_after = 1;
+	ck_assert_int_eq(sw_store_alerts_firing_subject(store, "source-unhealthy", "config", list_cb, &l), -ECANCELED);
+	for (int i = 0; i < 5; i++)
+		sw_alert_clear(&a[i]);
+}
+END_TEST
+
 struct listed_text {
 	char ids[16][24];
 	char cursors[16][SW_ALERT_CURSOR_MAX];
@@ -1831,6 +1871,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_errmsg_from_extension_module);
 	tcase_add_test(tc, test_alert_save_find_get);
 	tcase_add_test(tc, test_alerts_list_order_and_filters);
+	tcase_add_test(tc, test_alerts_firing_subject);
 	tcase_add_test(tc, test_alerts_list_text);
 	tcase_add_test(tc, test_alerts_page_text);
 	tcase_add_test(tc, test_outbox_flow);
