@@ -52,6 +52,10 @@
 /* Descriptors one recvmsg may bring (SCM_RIGHTS); one is ever used, the
  * rest are closed.  More than this are discarded by the kernel. */
 #define CONTROL_MAX_FDS 8
+/* How long a reply built later (struct control_job) may hold the loop a
+ * turn: the steps run until this is spent, then yield (the stall target
+ * is 100 ms; a step, one tenant's report, may run past it). */
+#define CONTROL_SLICE_US 20000
 
 /* A client.  Reading is done with recvmsg() instead of a bufferevent,
  * which would drop the descriptor smtpwatchctl import-report passes. */
@@ -61,6 +65,10 @@ struct control_client {
 	struct event rev;      /* readable, while reading (rev_added) */
 	struct event wev;      /* writable, while out holds data (wev_added) */
 	struct event timer;    /* the next deadline (idle, linger) */
+	struct event jobev;    /* the next slice of job, at the lowest priority */
+	struct control_job *job; /* a reply being built, or NULL */
+	int64_t job_start_us;  /* daemon_mono_us() when it began */
+	unsigned job_slices;   /* loop turns it took so far */
 	bool rev_added, wev_added;
 	struct evbuffer *in, *out;
 	uint64_t in_offset;    /* stream offset of in's first byte */
@@ -528,9 +536,10 @@ static bool client_may_operate(const struct control_client *cl, const char *cmd,
 	return false;
 }
 
-/* Run one request line and return the reply line (malloc'd).  fd, a
- * descriptor that came with the line or -1, is lent to import-report
- * only; the caller closes it. */
+/* Run one request line and return the reply line (malloc'd), or NULL
+ * with cl->job set when the reply comes later.  fd, a descriptor that
+ * came with the line or -1, is lent to import-report only; the caller
+ * closes it. */
 static char *control_dispatch(struct control_client *cl, const char *line, size_t len, int fd)
 {
 	const struct ctl_cmd *cmd = NULL;
@@ -570,10 +579,26 @@ static char *control_dispatch(struct control_client *cl, const char *line, size_
 	} else if (cmd->dump != NULL) {
 		r = cmd->dump(cl, req, &dumped, why, sizeof(why));
 	} else {
-		struct control_peer peer = {.uid = cl->uid, .pid = cl->pid, .fd = -1};
+		struct control_peer peer = {.uid = cl->uid, .pid = cl->pid, .fd = -1, .later = &cl->job};
 		if (strcmp(cmd->name, "import-report") == 0)
 			peer.fd = fd;
 		r = cmd->ext(cl->control->daemon, &peer, req, &data, why, sizeof(why));
+	}
+	if (r == CONTROL_LATER && cl->job != NULL) {
+		/* The reply comes from the job's slices (client_job_cb). */
+		struct timeval now = {0, 0};
+		json_decref(data);
+		cl->job_start_us = daemon_mono_us();
+		cl->job_slices = 0;
+		evtimer_add(&cl->jobev, &now);
+		reply = NULL;
+		goto out;
+	}
+	if (r == CONTROL_LATER) {
+		/* A command that said later without a job: a bug, not the user's. */
+		json_decref(data);
+		r = -EIO;
+		snprintf(why, sizeof(why), "%s: internal error (no reply)", cmd->name);
 	}
 	if (r < 0)
 		reply = sw_proto_reply_error("%s", why[0] != '\0' ? why : strerror(-r));
@@ -595,6 +620,13 @@ static void client_free(struct control_client *cl)
 	if (cl == NULL)
 		return;
 	LIST_REMOVE(cl, entry);
+	if (cl->job != NULL) {
+		log_debug("control: %s for uid %u pid %d dropped unfinished (the client is gone)", cl->job->name,
+		          (unsigned)cl->uid, (int)cl->pid);
+		cl->job->free(cl->job);
+		cl->job = NULL;
+	}
+	event_del(&cl->jobev);
 	if (cl->rev_added)
 		event_del(&cl->rev);
 	if (cl->wev_added)
@@ -677,7 +709,9 @@ static void client_process(struct control_client *cl)
 	char *line;
 	size_t len;
 
-	while (!cl->closing && !cl->lingering && evbuffer_get_length(cl->out) <= CONTROL_MAX_OUTPUT) {
+	/* A reply being built holds back the next request: replies go out in
+	 * the order of the requests. */
+	while (!cl->closing && !cl->lingering && cl->job == NULL && evbuffer_get_length(cl->out) <= CONTROL_MAX_OUTPUT) {
 		uint64_t start = cl->in_offset;
 		int fd = -1;
 
@@ -702,7 +736,9 @@ static void client_process(struct control_client *cl)
 		} else {
 			cl->active_ms = daemon_mono_ms();
 			cl->line_ms = 0; /* a request came: the next one's time starts */
-			client_send(cl, control_dispatch(cl, line, len, fd), false);
+			char *reply = control_dispatch(cl, line, len, fd);
+			if (cl->job == NULL)
+				client_send(cl, reply, false);
 		}
 		if (fd >= 0)
 			close(fd);
@@ -760,7 +796,7 @@ static void client_read_cb(evutil_socket_t fd, short what, void *arg)
 	if (got <= 0) {
 		/* EOF or error.  A client that sent its request and shut down its
 		 * side still gets the reply. */
-		if (got == 0 && !cl->lingering && evbuffer_get_length(cl->out) > 0) {
+		if (got == 0 && !cl->lingering && (evbuffer_get_length(cl->out) > 0 || cl->job != NULL)) {
 			cl->eof = true;
 			cl->closing = true;
 			client_update(cl);
@@ -775,6 +811,49 @@ static void client_read_cb(evutil_socket_t fd, short what, void *arg)
 		client_free(cl);
 		return;
 	}
+	client_process(cl);
+	if (!client_flush(cl))
+		return;
+	client_update(cl);
+}
+
+/* The next slice of the reply being built: steps until one answers or
+ * CONTROL_SLICE_US is spent, then the reply, or another slice a loop
+ * turn later (at the lowest priority: every request, reply and timer
+ * that became ready meanwhile goes first). */
+static void client_job_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct control_client *cl = arg;
+	struct control_job *job = cl->job;
+	int64_t start = daemon_mono_us();
+	json_t *data = NULL;
+	char why[512] = "";
+	char *reply;
+	int r;
+
+	if (job == NULL)
+		return;
+	cl->job_slices++;
+	do
+		r = job->step(job, &data, why, sizeof(why));
+	while (r == 0 && daemon_mono_us() - start < CONTROL_SLICE_US);
+	/* The daemon is working for this client: not idle. */
+	cl->active_ms = daemon_mono_ms();
+	if (r == 0) {
+		struct timeval now = {0, 0};
+		evtimer_add(&cl->jobev, &now);
+		return;
+	}
+	reply = r < 0 ? sw_proto_reply_error("%s", why[0] != '\0' ? why : strerror(-r)) : sw_proto_reply_ok(data);
+	log_debug("control: %s for uid %u pid %d answered after %u slice%s, %lld ms", job->name, (unsigned)cl->uid,
+	          (int)cl->pid, cl->job_slices, cl->job_slices == 1 ? "" : "s",
+	          (long long)((daemon_mono_us() - cl->job_start_us) / 1000));
+	cl->job = NULL;
+	job->free(job);
+	client_send(cl, reply, false);
+	if (!client_flush(cl))
+		return;
+	/* The requests that waited behind it. */
 	client_process(cl);
 	if (!client_flush(cl))
 		return;
@@ -813,7 +892,9 @@ static void client_update(struct control_client *cl)
 {
 	int64_t now = daemon_mono_ms(), deadline;
 	bool want_read, want_write = evbuffer_get_length(cl->out) > 0;
-	bool paused = evbuffer_get_length(cl->out) > CONTROL_MAX_OUTPUT;
+	/* Nothing more is read while a reply is being built: the requests
+	 * behind it wait in the socket, as they do behind a full output. */
+	bool paused = evbuffer_get_length(cl->out) > CONTROL_MAX_OUTPUT || cl->job != NULL;
 	struct timeval tv;
 
 	/* The request time runs from the first byte of an unfinished line,
@@ -828,7 +909,7 @@ static void client_update(struct control_client *cl)
 		client_send(cl, sw_proto_reply_error("no complete request line within %ds", CONTROL_REQUEST_S), true);
 		want_write = true;
 	}
-	if (cl->closing && !want_write) {
+	if (cl->closing && !want_write && cl->job == NULL) {
 		if (cl->eof) {
 			client_free(cl);
 			return;
@@ -958,6 +1039,9 @@ static void control_accept_cb(struct evconnlistener *l, evutil_socket_t fd, stru
 	event_assign(&cl->rev, base, fd, EV_READ | EV_PERSIST, client_read_cb, cl);
 	event_assign(&cl->wev, base, fd, EV_WRITE | EV_PERSIST, client_write_cb, cl);
 	evtimer_assign(&cl->timer, base, client_timer_cb, cl);
+	evtimer_assign(&cl->jobev, base, client_job_cb, cl);
+	/* The lowest of the loop's priorities (smtpwatchd.c sets them up). */
+	event_priority_set(&cl->jobev, event_base_get_npriorities(base) - 1);
 	LIST_INSERT_HEAD(&c->clients, cl, entry);
 	if (cl->in == NULL || cl->out == NULL) {
 		client_free(cl);

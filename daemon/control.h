@@ -18,6 +18,25 @@ void control_free(struct control *c);
  * 0 (also when there is none), or -errno with why (metrics_http.c too). */
 int control_unlink_stale(const char *path, char *why, size_t n);
 
+/* A reply built later, across loop turns, so that one request never
+ * holds the loop (the report of every tenant: a multi-second callback at
+ * MSP scale).  A command that answers later sets *peer->later to its job
+ * and returns CONTROL_LATER; control.c then runs job->step at the loop's
+ * lowest priority, as many steps a loop turn as CONTROL_SLICE_US allows,
+ * until one answers, and sends that reply.  Until then the client's
+ * further requests wait (replies keep their order); a client that is
+ * freed (daemon stopping) frees its job.  A step must not keep pointers
+ * into the daemon's tenants from one step to the next: a reload may
+ * replace them in between. */
+struct control_job {
+	/* One step: 0 more to do; 1 done with *ret_data (new reference) the
+	 * reply's data; -errno with the error text for the user in why. */
+	int (*step)(struct control_job *job, json_t **ret_data, char *why, size_t n);
+	void (*free)(struct control_job *job);
+	const char *name; /* the command, for the log */
+};
+#define CONTROL_LATER 1
+
 /* Who asked, for the log and for acks. */
 struct control_peer {
 	uid_t uid;
@@ -25,6 +44,8 @@ struct control_peer {
 	/* A descriptor that came with the request (SCM_RIGHTS), or -1: given
 	 * to import-report only, and closed by control.c after the call. */
 	int fd;
+	/* Where a command that answers later puts its job (see above). */
+	struct control_job **later;
 };
 
 /* The user name of uid (getpwuid_r) into buf: 0, or -ENOENT when it has
@@ -63,11 +84,14 @@ int control_cmd_report(struct daemon *d, const struct control_peer *peer, json_t
 /* control_review.c: add to doc, one tenant's part of the report document,
  * what the reports people read show ("inventory", "chart", "verdict",
  * "exceptions", "alerts", "alerts_open", "changes", "silent"; smtpwatchctl(8)
- * lists the keys).  since: the period's first day; now: the clock.  0, or
- * -errno with why. */
+ * lists the keys).  since: the period's first day; now: the clock; eff:
+ * the tenant's layers as sw_effective_load() read them for the rest of
+ * the report, or NULL when they could not be read.  0, or -errno with
+ * why. */
 struct tenant;
-int control_review_add(struct daemon *d, struct tenant *t, json_t *doc, int64_t since, int64_t now, char *why,
-                       size_t n);
+struct sw_effective_ctx;
+int control_review_add(struct daemon *d, struct tenant *t, json_t *doc, int64_t since, int64_t now,
+                       struct sw_effective_ctx *eff, char *why, size_t n);
 /* control_remedy.c */
 int control_cmd_remediate(struct daemon *d, const struct control_peer *peer, json_t *req, json_t **ret_data,
                           char *why, size_t n);

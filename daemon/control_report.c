@@ -367,18 +367,18 @@ static int verdict_count_cb(const struct sw_mailbox_row *m, void *arg)
 
 /* "basic_smtp": of the mailboxes on which the switches allow SMTP AUTH,
  * how many can really use Basic (every layer), how many cannot, and how
- * many depend on conditions or on a layer not read. */
-static json_t *basic_smtp_counts(struct daemon *d, struct tenant *t)
+ * many depend on conditions or on a layer not read.  eff: the tenant's
+ * layers, or NULL when they could not be loaded. */
+static json_t *basic_smtp_counts(struct daemon *d, struct tenant *t, struct sw_effective_ctx *eff)
 {
-	struct sw_effective_ctx eff;
-	struct verdict_count vc = {.eff = &eff};
+	struct verdict_count vc = {.eff = eff};
 	json_t *o = NULL;
 
-	if (sw_effective_load(d->store, t->cfg->name, &eff) < 0)
+	if (eff == NULL)
 		return json_null();
 	vc.named = json_array();
-	if (vc.named != NULL && eff.have_state &&
-	    sw_store_mailboxes_switched_on(d->store, t->cfg->name, eff.state.smtp_disabled, REPORT_VERDICTS_MAX + 1,
+	if (vc.named != NULL && eff->have_state &&
+	    sw_store_mailboxes_switched_on(d->store, t->cfg->name, eff->state.smtp_disabled, REPORT_VERDICTS_MAX + 1,
 	                                   verdict_count_cb, &vc) >= 0) {
 		bool more = vc.evaluated > REPORT_VERDICTS_MAX;
 		o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:b,s:O}", "switched_on", (json_int_t)vc.evaluated, "can_succeed",
@@ -387,11 +387,14 @@ static json_t *basic_smtp_counts(struct daemon *d, struct tenant *t)
 		              (json_int_t)vc.n[SW_ACCESS_UNKNOWN], "truncated", more, "can_succeed_mailboxes", vc.named);
 	}
 	json_decref(vc.named);
-	sw_effective_free(&eff);
 	return o ? o : json_null();
 }
 
-static json_t *tenant_report(struct daemon *d, struct tenant *t, int64_t since, int64_t now, char *why, size_t n)
+/* One tenant's readiness document (control_review_add() adds what the
+ * reports people read show); NULL with why on failure.  eff as for
+ * basic_smtp_counts(). */
+static json_t *tenant_report(struct daemon *d, struct tenant *t, int64_t since, int64_t now,
+                             struct sw_effective_ctx *eff, char *why, size_t n)
 {
 	struct tenant_report x = {.reg = t->reg, .now = now};
 	struct sw_report_imports imp;
@@ -506,7 +509,7 @@ static json_t *tenant_report(struct daemon *d, struct tenant *t, int64_t since, 
 		json_object_set_new(doc, "evidence", evidence);
 		json_object_set_new(doc, "usage", usage);
 		json_object_set_new(doc, "signins_readable", json_boolean(signins));
-		json_object_set_new(doc, "basic_smtp", basic_smtp_counts(d, t));
+		json_object_set_new(doc, "basic_smtp", basic_smtp_counts(d, t, eff));
 	} else {
 		json_decref(evidence);
 		json_decref(usage);
@@ -525,9 +528,93 @@ out:
 	return r < 0 ? NULL : doc;
 }
 
+/* The report being built, a tenant a step (struct control_job): at MSP
+ * scale the whole document took seconds of one loop turn.  The tenants
+ * are named at the start; one a reload removed meanwhile is left out. */
+struct report_job {
+	struct control_job job;
+	struct daemon *d;
+	json_t *doc, *tenants; /* tenants: borrowed from doc */
+	char format[8];        /* json, csv or html */
+	bool bom;
+	int64_t since, now;
+	char **names;
+	size_t n_names, next;
+};
+
+static void report_job_free(struct control_job *job)
+{
+	struct report_job *j = (struct report_job *)job;
+
+	for (size_t i = 0; i < j->n_names; i++)
+		free(j->names[i]);
+	free(j->names);
+	json_decref(j->doc);
+	free(j);
+}
+
+/* The tenant the job calls i: still d->tenants[i] unless a reload moved
+ * or removed it. */
+static struct tenant *report_job_tenant(struct report_job *j, size_t i)
+{
+	struct daemon *d = j->d;
+
+	if (i < d->n_tenants && strcmp(d->tenants[i]->cfg->name, j->names[i]) == 0)
+		return d->tenants[i];
+	return daemon_tenant(d, j->names[i]);
+}
+
+/* One tenant's part (its layers loaded once, for the basic_smtp counts
+ * and the legacy-auth-blocked check), or, once every tenant is in, the
+ * document in its format. */
+static int report_job_step(struct control_job *job, json_t **ret_data, char *why, size_t n)
+{
+	struct report_job *j = (struct report_job *)job;
+	struct daemon *d = j->d;
+
+	while (j->next < j->n_names && j->names[j->next] == NULL)
+		j->next++; /* a report of one tenant */
+	if (j->next < j->n_names) {
+		struct tenant *t = report_job_tenant(j, j->next);
+		struct sw_effective_ctx eff;
+		bool have_eff;
+		json_t *tr;
+		int r;
+
+		j->next++;
+		if (t == NULL)
+			return 0; /* removed by a reload since the request */
+		have_eff = sw_effective_load(d->store, t->cfg->name, &eff) == 0;
+		tr = tenant_report(d, t, j->since, j->now, have_eff ? &eff : NULL, why, n);
+		r = tr == NULL ? -EIO : control_review_add(d, t, tr, j->since, j->now, have_eff ? &eff : NULL, why, n);
+		if (have_eff)
+			sw_effective_free(&eff);
+		if (r < 0) {
+			json_decref(tr);
+			return -EIO;
+		}
+		return json_array_append_new(j->tenants, tr) < 0 ? -ENOMEM : 0;
+	}
+	if (strcmp(j->format, "json") == 0) {
+		*ret_data = j->doc;
+		j->doc = NULL;
+		return 1;
+	}
+	struct sw_buf b = {0};
+	int r = strcmp(j->format, "csv") == 0 ? sw_inventory_csv(j->doc, j->bom, &b) : sw_report_html(j->doc, &b);
+	*ret_data = r < 0 ? NULL : json_pack("{s:s,s:s}", "format", j->format, "text", b.data ? b.data : "");
+	sw_buf_clear(&b);
+	if (*ret_data == NULL) {
+		snprintf(why, n, "out of memory");
+		return -ENOMEM;
+	}
+	return 1;
+}
+
 /* report {"format":"csv"|"json"|"html","since":"DUR","tenant":NAME,"bom":bool}:
  * the readiness report of every tenant (or one).  csv and html answer
- * {"format":..,"text":..}, rendered from the same document json gives. */
+ * {"format":..,"text":..}, rendered from the same document json gives.
+ * Answered later: built a tenant a step across loop turns (report_job). */
 int control_cmd_report(struct daemon *d, const struct control_peer *peer, json_t *req, json_t **ret_data,
                        char *why, size_t n)
 {
@@ -536,7 +623,6 @@ int control_cmd_report(struct daemon *d, const struct control_peer *peer, json_t
 	json_t *jbom = json_object_get(req, "bom");
 	const char *only = json_string_value(jtenant);
 	int64_t now = daemon_now(), dur = REPORT_DEFAULT_SINCE;
-	json_t *doc, *tenants;
 
 	if (format != NULL && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0 && strcmp(format, "html") != 0) {
 		snprintf(why, n, "\"format\" must be csv, json or html");
@@ -565,39 +651,51 @@ int control_cmd_report(struct daemon *d, const struct control_peer *peer, json_t
 	}
 	/* Whole days: the report counts days. */
 	int64_t since = (now - dur) / SW_DAY * SW_DAY;
-	tenants = json_array();
-	doc = json_pack("{s:o,s:o,s:I,s:s,s:o,s:o}", "generated", sw_json_time_or_null(now), "since",
-	                sw_json_day_or_null(since), "period_days", (json_int_t)((now - since) / SW_DAY),
-	                "basic_default_off", "2026-12-31", "tenant", only ? json_string(only) : json_null(), "tenants",
-	                tenants);
-	if (doc == NULL) {
+	struct report_job *j = calloc(1, sizeof(*j));
+	if (j == NULL || (j->names = calloc(d->n_tenants + 1, sizeof(*j->names))) == NULL) {
+		free(j);
 		snprintf(why, n, "out of memory");
 		return -ENOMEM;
 	}
+	j->job.step = report_job_step;
+	j->job.free = report_job_free;
+	j->job.name = "report";
+	j->d = d;
+	snprintf(j->format, sizeof(j->format), "%s", format != NULL ? format : "json");
+	j->bom = json_is_true(jbom);
+	j->since = since;
+	j->now = now;
 	for (size_t i = 0; i < d->n_tenants; i++) {
-		struct tenant *t = d->tenants[i];
-		if (only != NULL && strcmp(only, t->cfg->name) != 0)
+		const char *name = d->tenants[i]->cfg->name;
+		/* Kept at the tenant's index (report_job_tenant), NULL where not asked for. */
+		if (only != NULL && strcmp(only, name) != 0)
 			continue;
-		json_t *tr = tenant_report(d, t, since, now, why, n);
-		if (tr == NULL || control_review_add(d, t, tr, since, now, why, n) < 0) {
-			json_decref(tr);
-			json_decref(doc);
-			return -EIO;
-		}
-		json_array_append_new(tenants, tr);
-	}
-	if (format != NULL && strcmp(format, "json") != 0) {
-		struct sw_buf b = {0};
-		int r = strcmp(format, "csv") == 0 ? sw_inventory_csv(doc, json_is_true(jbom), &b)
-		                                   : sw_report_html(doc, &b);
-		json_decref(doc);
-		doc = r < 0 ? NULL : json_pack("{s:s,s:s}", "format", format, "text", b.data ? b.data : "");
-		sw_buf_clear(&b);
-		if (doc == NULL) {
+		if ((j->names[i] = strdup(name)) == NULL) {
+			j->n_names = d->n_tenants;
+			report_job_free(&j->job);
 			snprintf(why, n, "out of memory");
 			return -ENOMEM;
 		}
 	}
-	*ret_data = doc;
-	return doc != NULL ? 0 : -ENOMEM;
+	j->n_names = d->n_tenants;
+	j->tenants = json_array();
+	j->doc = json_pack("{s:o,s:o,s:I,s:s,s:o,s:o}", "generated", sw_json_time_or_null(now), "since",
+	                   sw_json_day_or_null(since), "period_days", (json_int_t)((now - since) / SW_DAY),
+	                   "basic_default_off", "2026-12-31", "tenant", only ? json_string(only) : json_null(),
+	                   "tenants", j->tenants);
+	if (j->doc == NULL) {
+		report_job_free(&j->job);
+		snprintf(why, n, "out of memory");
+		return -ENOMEM;
+	}
+	if (peer->later == NULL) {
+		/* No loop to answer from (not the control socket): build it now. */
+		int r;
+		while ((r = report_job_step(&j->job, ret_data, why, n)) == 0)
+			;
+		report_job_free(&j->job);
+		return r < 0 ? r : 0;
+	}
+	*peer->later = &j->job;
+	return CONTROL_LATER;
 }

@@ -155,7 +155,7 @@ static const char *exception_problem(const struct sw_exception *e, int64_t max_l
 /* The three checks and the verdict.  Without a complete Exchange snapshot
  * the switches are unknown: those checks are not evaluated, not passed. */
 static json_t *verdict_json(struct daemon *d, struct tenant *t, const json_t *enabled, bool have_state,
-                            const struct sw_tenant_state *ts, int64_t now)
+                            const struct sw_tenant_state *ts, struct sw_effective_ctx *eff, int64_t now)
 {
 	const struct sw_rules_config *rc = &d->cfg->rules;
 	json_t *checks = json_array(), *failing = json_array();
@@ -226,20 +226,19 @@ static json_t *verdict_json(struct daemon *d, struct tenant *t, const json_t *en
 	 * policy (AllowBasicAuthSmtp False), or for everyone by security
 	 * defaults or an enabled conditional access policy, judged as
 	 * legacy-auth-not-blocked judges it (CIS 5.2.2.3): the status output
-	 * and this check never disagree. */
+	 * and this check never disagree.  The layers are the report's own,
+	 * loaded once for the tenant (eff). */
 	char by[200] = "", ca_err[300] = "";
 	int legacy = SW_UNKNOWN;
-	struct sw_effective_ctx eff;
-	if (have_state && ts->policy_allows_basic && sw_effective_load(d->store, t->cfg->name, &eff) == 0) {
+	if (have_state && ts->policy_allows_basic && eff != NULL) {
 		json_t *near = NULL;
-		if (eff.policies_read)
-			legacy = sw_effective_legacy(&eff, by, sizeof(by), &near);
+		if (eff->policies_read)
+			legacy = sw_effective_legacy(eff, by, sizeof(by), &near);
 		if (legacy == -ENOMEM)
 			legacy = SW_UNKNOWN;
-		snprintf(ca_err, sizeof(ca_err), "%s", eff.ps.error[0] ? eff.ps.error : eff.policies_read ? "" :
+		snprintf(ca_err, sizeof(ca_err), "%s", eff->ps.error[0] ? eff->ps.error : eff->policies_read ? "" :
 		         "the policies have not been read yet");
 		json_decref(near);
-		sw_effective_free(&eff);
 	}
 	const char *status3 = !have_state ? "not-evaluated" : !ts->policy_allows_basic || legacy == SW_YES ? "pass"
 	                      : legacy == SW_NO ? "fail" : "not-evaluated";
@@ -475,8 +474,8 @@ static json_t *changes_json(struct daemon *d, struct tenant *t, int64_t since, i
 }
 
 /* See control.h. */
-int control_review_add(struct daemon *d, struct tenant *t, json_t *doc, int64_t since, int64_t now, char *why,
-                       size_t n)
+int control_review_add(struct daemon *d, struct tenant *t, json_t *doc, int64_t since, int64_t now,
+                       struct sw_effective_ctx *eff, char *why, size_t n)
 {
 	const char *tn = t->cfg->name;
 	struct inventory_ctx inv = {json_array(), t->reg, now};
@@ -523,7 +522,7 @@ int control_review_add(struct daemon *d, struct tenant *t, json_t *doc, int64_t 
 		json_object_set_new(counts, sw_severity_name(s), json_integer((json_int_t)json_array_size(al.by_sev[s])));
 	}
 	if (json_object_set(doc, "inventory", inv.list) < 0 || json_object_set(doc, "chart", chart) < 0 ||
-	    json_object_set_new(doc, "verdict", verdict_json(d, t, mb.list, have_state, &ts, now)) < 0 ||
+	    json_object_set_new(doc, "verdict", verdict_json(d, t, mb.list, have_state, &ts, eff, now)) < 0 ||
 	    json_object_set_new(doc, "exceptions", exceptions_json(d, t, mb.list, have_state, &ts, now)) < 0 ||
 	    json_object_set(doc, "alerts", alerts) < 0 || json_object_set(doc, "alerts_open", counts) < 0 ||
 	    json_object_set(doc, "changes", changes) < 0 || json_object_set(doc, "silent", al.silent) < 0)
