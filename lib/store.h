@@ -13,7 +13,7 @@
 #include "util.h"
 
 /* The schema this code writes (PRAGMA user_version after open). */
-#define SW_STORE_SCHEMA_VERSION 17
+#define SW_STORE_SCHEMA_VERSION 18
 
 struct sw_store;
 
@@ -128,7 +128,8 @@ int sw_store_outbox_tally(struct sw_store *s, sw_tally_cb cb, void *arg);
  * stored evidence as compact JSON text of an object instead ("{}" when
  * there is none, or the row holds something jansson would not load), for
  * sw_alert_document_dump(): no evidence tree is built.  Both are borrowed
- * for the call. */
+ * for the call.  The statement is kept prepared: cb must not list alerts
+ * with these functions itself. */
 typedef int (*sw_alert_text_cb)(const struct sw_alert *a, const char *evidence, void *arg);
 int sw_store_alerts_list_text(struct sw_store *s, bool all, int64_t since, sw_alert_text_cb cb, void *arg);
 /* One page of that list, for `alerts --limit N --after ID`: the alerts
