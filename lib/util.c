@@ -8,6 +8,8 @@
 #include <ini.h>
 #include <limits.h>
 #include <openssl/crypto.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1274,11 +1276,23 @@ done:
 /* See util.h. */
 bool sw_utf8_valid(const char *str)
 {
-	const unsigned char *s = (const unsigned char *)str;
+	const unsigned char *s = (const unsigned char *)str, *end = s + strlen(str);
 	static const unsigned least[] = {0, 0x80, 0x800, 0x10000}; /* by continuation bytes */
 	unsigned c, cp, n;
 
-	while ((c = *s++) != 0) {
+	for (;;) {
+		/* Eight ASCII bytes at a time (none with its high bit set), within
+		 * the string: most text is ASCII, and a long `alerts` reply
+		 * checks every stored evidence and string. */
+		uint64_t w;
+		while (end - s >= (ptrdiff_t)sizeof(w)) {
+			memcpy(&w, s, sizeof(w));
+			if (w & 0x8080808080808080ULL)
+				break;
+			s += sizeof(w);
+		}
+		if ((c = *s++) == 0)
+			break;
 		if (c < 0x80)
 			continue;
 		if (c >= 0xc2 && c <= 0xdf)

@@ -763,6 +763,44 @@ START_TEST(name_tables_of_the_enums)
 END_TEST
 
 /* The JSON time forms every document shares, byte for byte. */
+/* sw_utf8_valid reads eight ASCII bytes at a time: a sequence, good or
+ * bad, at every offset around those words and at the end is judged as
+ * byte by byte. */
+START_TEST(utf8_valid_at_every_offset)
+{
+	static const struct {
+		const char *seq;
+		bool ok;
+	} cases[] = {
+		{"\xc3\xa9", true},          /* e acute */
+		{"\xe2\x82\xac", true},      /* euro sign */
+		{"\xf0\x9f\x98\x80", true},  /* an emoji */
+		{"\xff", false},             /* never in UTF-8 */
+		{"\xc3", false},             /* cut before its continuation */
+		{"\xe2\x82", false},         /* cut */
+		{"\xc0\xaf", false},         /* overlong */
+		{"\xed\xa0\x80", false},     /* a surrogate */
+		{"\x80", false},             /* a continuation alone */
+	};
+	char buf[64];
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++)
+		for (size_t at = 0; at < 20; at++)
+			for (size_t after = 0; after < 10; after++) {
+				memset(buf, 'a', at);
+				size_t l = strlen(cases[c].seq);
+				memcpy(buf + at, cases[c].seq, l);
+				memset(buf + at + l, 'b', after);
+				buf[at + l + after] = '\0';
+				ck_assert_msg(sw_utf8_valid(buf) == cases[c].ok, "case %zu at %zu, %zu after", c, at, after);
+			}
+	memset(buf, 'a', 40);
+	buf[40] = '\0';
+	ck_assert(sw_utf8_valid(buf));
+	ck_assert(sw_utf8_valid(""));
+}
+END_TEST
+
 START_TEST(json_times)
 {
 	static const struct {
@@ -824,6 +862,7 @@ static Suite *util_suite(void)
 	tcase_add_test(tc, name_table);
 	tcase_add_test(tc, name_tables_of_the_enums);
 	tcase_add_test(tc, json_times);
+	tcase_add_test(tc, utf8_valid_at_every_offset);
 	suite_add_tcase(s, tc);
 	return s;
 }
