@@ -577,7 +577,14 @@ static char *control_dispatch(struct control_client *cl, const char *line, size_
 	if (cmd->fn != NULL) {
 		r = cmd->fn(cl, req, &data, why, sizeof(why));
 	} else if (cmd->dump != NULL) {
-		r = cmd->dump(cl, req, &dumped, why, sizeof(why));
+		/* The reply line is built in the buffer itself, and that buffer
+		 * goes to the socket's output as it is (client_send): a page of
+		 * alerts is 250 KB, and each copy of it cost. */
+		r = sw_buf_append(&dumped, SW_PROTO_OK_HEAD, sizeof(SW_PROTO_OK_HEAD) - 1);
+		if (r < 0)
+			snprintf(why, sizeof(why), "out of memory");
+		else
+			r = cmd->dump(cl, req, &dumped, why, sizeof(why));
 	} else {
 		struct control_peer peer = {.uid = cl->uid, .pid = cl->pid, .fd = -1, .later = &cl->job};
 		if (strcmp(cmd->name, "import-report") == 0)
@@ -602,9 +609,11 @@ static char *control_dispatch(struct control_client *cl, const char *line, size_
 	}
 	if (r < 0)
 		reply = sw_proto_reply_error("%s", why[0] != '\0' ? why : strerror(-r));
-	else if (cmd->dump != NULL)
-		reply = sw_proto_reply_ok_dumped(dumped.data, dumped.len);
-	else
+	else if (cmd->dump != NULL) {
+		reply = sw_buf_append(&dumped, SW_PROTO_OK_TAIL, sizeof(SW_PROTO_OK_TAIL) - 1) < 0 ? NULL : dumped.data;
+		if (reply != NULL)
+			dumped = (struct sw_buf){0}; /* now the reply's */
+	} else
 		reply = sw_proto_reply_ok(data);
 out:
 	sw_buf_clear(&dumped);
@@ -644,17 +653,24 @@ static void client_free(struct control_client *cl)
 	free(cl);
 }
 
-/* Queue a reply line; with close, no more requests are read and the
- * client goes once the reply is written. */
+/* Frees a reply line once the output has sent it. */
+static void reply_free_cb(const void *data, size_t len, void *arg)
+{
+	free((void *)data);
+}
+
+/* Queue a reply line (taking it: the output refers to it, no copy); with
+ * close, no more requests are read and the client goes once the reply is
+ * written. */
 static void client_send(struct control_client *cl, char *reply, bool close)
 {
-	if (reply == NULL || evbuffer_add(cl->out, reply, strlen(reply)) < 0) {
+	if (reply == NULL || evbuffer_add_reference(cl->out, reply, strlen(reply), reply_free_cb, NULL) < 0) {
 		free(reply);
 		reply = sw_proto_reply_error("out of memory");
 		if (reply == NULL || evbuffer_add(cl->out, reply, strlen(reply)) < 0)
 			close = true;
+		free(reply);
 	}
-	free(reply);
 	if (close)
 		cl->closing = true;
 }

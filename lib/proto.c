@@ -85,14 +85,14 @@ char *sw_proto_reply_ok(json_t *data)
 /* See proto.h. */
 char *sw_proto_reply_ok_dumped(const char *data, size_t len)
 {
-	static const char head[] = "{\"ok\":true,\"data\":";
-	char *line = malloc(sizeof(head) - 1 + len + sizeof("}\n"));
+	static const char head[] = SW_PROTO_OK_HEAD;
+	char *line = malloc(sizeof(head) - 1 + len + sizeof(SW_PROTO_OK_TAIL));
 
 	if (line == NULL)
 		return NULL;
 	memcpy(line, head, sizeof(head) - 1);
 	memcpy(line + sizeof(head) - 1, data, len);
-	memcpy(line + sizeof(head) - 1 + len, "}\n", sizeof("}\n"));
+	memcpy(line + sizeof(head) - 1 + len, SW_PROTO_OK_TAIL, sizeof(SW_PROTO_OK_TAIL));
 	return line;
 }
 
