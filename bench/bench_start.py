@@ -39,42 +39,12 @@ import sqlite3
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
+from ctlclient import cpu_ticks, pct, round_trip
+
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def cpu_ticks(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        parts = f.read().rsplit(")", 1)[1].split()
-    return int(parts[11]) + int(parts[12])
-
-
-def round_trip(path, line, timeout=120):
-    t0 = time.perf_counter()
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.connect(path)
-    s.sendall(line)
-    buf = b""
-    while not buf.endswith(b"\n"):
-        chunk = s.recv(1 << 20)
-        if not chunk:
-            break
-        buf += chunk
-    s.close()
-    dt = time.perf_counter() - t0
-    reply = json.loads(buf)
-    if not reply.get("ok"):
-        raise RuntimeError("daemon answered an error: %r" % reply)
-    return dt, len(buf), reply
-
-
-def pct(times, p):
-    times = sorted(times)
-    return times[min(len(times) - 1, int(len(times) * p))] if times else float("nan")
 
 
 class Prober(threading.Thread):

@@ -30,6 +30,8 @@ import subprocess
 import sys
 import time
 
+from ctlclient import cpu_ticks, pct, round_trip
+
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -49,12 +51,6 @@ def proc_kb(pid, field):
     return 0
 
 
-def cpu_ticks(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        parts = f.read().rsplit(")", 1)[1].split()
-    return int(parts[11]) + int(parts[12])
-
-
 def settle(pid, quiet=1.0, timeout=900):
     """Wait until the process used no CPU for `quiet` seconds."""
     deadline = time.monotonic() + timeout
@@ -71,26 +67,6 @@ def settle(pid, quiet=1.0, timeout=900):
 def first_cycle(harness, env, timeout=900):
     return harness.wait_for(lambda: (env.source() or {}).get("last_success"), timeout=timeout, step=0.5,
                             what="first sign-ins run")
-
-
-def round_trip(path, line, timeout=None):
-    t0 = time.perf_counter()
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.connect(path)
-    s.sendall(line)
-    buf = b""
-    while not buf.endswith(b"\n"):
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        buf += chunk
-    s.close()
-    dt = time.perf_counter() - t0
-    reply = json.loads(buf)
-    if not reply.get("ok"):
-        raise RuntimeError("daemon answered an error: %r" % reply)
-    return dt, len(buf), reply
 
 
 def probe_until_settled(env, timeout=900):
@@ -125,8 +101,7 @@ def latency(path, cmd, n):
     for _ in range(n):
         dt, size, _ = round_trip(path, line)
         times.append(dt * 1000)
-    times.sort()
-    return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))], size
+    return statistics.median(times), pct(times, 0.99), size
 
 
 def main():

@@ -1,0 +1,49 @@
+"""ctlclient.py: the control-socket client bench_start.py and bench_status.py
+share: one request on a fresh UNIX-socket connection (as smtpwatchctl
+makes them), the daemon's CPU ticks from /proc, and percentiles."""
+
+import json
+import socket
+import time
+
+
+def round_trip(path, line, timeout=None):
+    """Send one request line, read the reply line: (seconds, reply bytes,
+    the parsed reply).  An error reply raises RuntimeError."""
+    t0 = time.perf_counter()
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(path)
+        s.sendall(line)
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            buf += chunk
+    finally:
+        s.close()
+    dt = time.perf_counter() - t0
+    reply = json.loads(buf)
+    if not reply.get("ok"):
+        raise RuntimeError("daemon answered an error: %r" % reply)
+    return dt, len(buf), reply
+
+
+def request(cmd, **args):
+    """The request line for cmd with args."""
+    return (json.dumps(dict({"cmd": cmd}, **args)) + "\n").encode()
+
+
+def cpu_ticks(pid):
+    """User + system CPU of pid so far, in clock ticks (/proc/PID/stat)."""
+    with open("/proc/%d/stat" % pid) as f:
+        parts = f.read().rsplit(")", 1)[1].split()
+    return int(parts[11]) + int(parts[12])
+
+
+def pct(times, p):
+    """The p-th quantile (0..1) of times, nearest rank; nan when empty."""
+    times = sorted(times)
+    return times[min(len(times) - 1, int(len(times) * p))] if times else float("nan")
