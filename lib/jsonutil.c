@@ -1,6 +1,8 @@
 /* jsonutil.c: see jsonutil.h. */
 #include "jsonutil.h"
 
+#include <string.h>
+
 #include "util.h"
 
 /* See jsonutil.h. */
@@ -28,4 +30,149 @@ json_t *sw_json_day_or_null(int64_t t)
 	sw_time_format(t, buf, sizeof(buf));
 	buf[10] = '\0';
 	return json_string(buf);
+}
+
+/* ---- sw_json_compact_object ---- */
+
+/* Past one UTF-8 sequence at p (its lead byte >= 0x80), or NULL. */
+static const char *compact_utf8(const char *p)
+{
+	static const unsigned least[] = {0, 0x80, 0x800, 0x10000};
+	const unsigned char *s = (const unsigned char *)p;
+	unsigned c = *s++, cp, n;
+
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 1, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 2, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 3, cp = c & 0x07;
+	else
+		return NULL;
+	for (unsigned i = 0; i < n; i++, s++) {
+		if ((*s & 0xc0) != 0x80)
+			return NULL;
+		cp = cp << 6 | (*s & 0x3f);
+	}
+	if (cp < least[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return NULL;
+	return (const char *)s;
+}
+
+static bool is_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* Past the string at p (its opening '"'), or NULL. */
+static const char *compact_string(const char *p)
+{
+	for (p++;;) {
+		unsigned char c = (unsigned char)*p;
+		if (c == '"')
+			return p + 1;
+		if (c < 0x20)
+			return NULL; /* a control, or the end */
+		if (c >= 0x80) {
+			if ((p = compact_utf8(p)) == NULL)
+				return NULL;
+			continue;
+		}
+		if (c != '\\') {
+			p++;
+			continue;
+		}
+		c = (unsigned char)p[1];
+		if (c == 'u') {
+			if (!is_hex(p[2]) || !is_hex(p[3]) || !is_hex(p[4]) || !is_hex(p[5]) ||
+			    memcmp(p + 2, "0000", 4) == 0)
+				return NULL;
+			p += 6;
+		} else if (c != '\0' && strchr("\"\\/bfnrt", c) != NULL) {
+			p += 2;
+		} else {
+			return NULL;
+		}
+	}
+}
+
+static const char *digits(const char *p)
+{
+	const char *s = p;
+
+	while (*p >= '0' && *p <= '9')
+		p++;
+	return p > s ? p : NULL;
+}
+
+/* Past the number at p, or NULL. */
+static const char *compact_number(const char *p)
+{
+	if (*p == '-')
+		p++;
+	if (*p == '0')
+		p++;
+	else if ((p = digits(p)) == NULL)
+		return NULL;
+	if (*p == '.' && (p = digits(p + 1)) == NULL)
+		return NULL;
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		if ((p = digits(p)) == NULL)
+			return NULL;
+	}
+	return p;
+}
+
+#define COMPACT_DEPTH_MAX 64
+
+/* Past the value at p, or NULL. */
+static const char *compact_value(const char *p, int depth)
+{
+	switch (*p) {
+	case '"':
+		return compact_string(p);
+	case 't':
+		return strncmp(p, "true", 4) == 0 ? p + 4 : NULL;
+	case 'f':
+		return strncmp(p, "false", 5) == 0 ? p + 5 : NULL;
+	case 'n':
+		return strncmp(p, "null", 4) == 0 ? p + 4 : NULL;
+	case '[':
+	case '{': {
+		char close = *p == '[' ? ']' : '}';
+		bool object = *p == '{';
+		if (depth >= COMPACT_DEPTH_MAX)
+			return NULL;
+		if (*++p == close)
+			return p + 1;
+		for (;;) {
+			if (object) {
+				if (*p != '"' || (p = compact_string(p)) == NULL || *p++ != ':')
+					return NULL;
+			}
+			if ((p = compact_value(p, depth + 1)) == NULL)
+				return NULL;
+			if (*p == close)
+				return p + 1;
+			if (*p++ != ',')
+				return NULL;
+		}
+	}
+	default:
+		return (*p == '-' || (*p >= '0' && *p <= '9')) ? compact_number(p) : NULL;
+	}
+}
+
+/* See jsonutil.h. */
+bool sw_json_compact_object(const char *text)
+{
+	const char *end;
+
+	if (text == NULL || text[0] != '{')
+		return false;
+	end = compact_value(text, 0);
+	return end != NULL && *end == '\0';
 }

@@ -1165,6 +1165,12 @@ static void listed_text_clear(struct listed_text *l)
 	memset(l, 0, sizeof(*l));
 }
 
+/* 70 arrays deep: past sw_json_compact_object's 64. */
+#define DEEP10_OPEN "[[[[[[[[[["
+#define DEEP10_CLOSE "]]]]]]]]]]"
+#define DEEP_OPEN DEEP10_OPEN DEEP10_OPEN DEEP10_OPEN DEEP10_OPEN DEEP10_OPEN DEEP10_OPEN DEEP10_OPEN
+#define DEEP_CLOSE DEEP10_CLOSE DEEP10_CLOSE DEEP10_CLOSE DEEP10_CLOSE DEEP10_CLOSE DEEP10_CLOSE DEEP10_CLOSE
+
 START_TEST(test_alerts_list_text)
 {
 	struct sw_alert a[4];
@@ -1228,6 +1234,13 @@ START_TEST(test_alerts_list_text)
 		{"'{\"a\":\"\\u0000\"}'", "{}"},
 		{"CAST(X'7B2261223A22C3A9F09F9880227D' AS TEXT)", "{\"a\":\"\xc3\xa9\xf0\x9f\x98\x80\"}"},
 		{"'{\"a\":\"\\u00e9\\n\"}'", "{\"a\":\"\\u00e9\\n\"}"},
+		{"'{\"a\":1}x'", "{}"},
+		{"'{\"a\":tru}'", "{}"},
+		{"'{\"a\":01}'", "{}"},
+		/* a backslash, then the letters u0000: not a NUL */
+		{"'{\"a\":\"\\\\u0000\"}'", "{\"a\":\"\\\\u0000\"}"},
+		/* deeper than the one-pass check goes: SQLite's parser says */
+		{"'{\"a\":" DEEP_OPEN "1" DEEP_CLOSE "}'", "{\"a\":" DEEP_OPEN "1" DEEP_CLOSE "}"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char sql[256];

@@ -801,6 +801,45 @@ START_TEST(utf8_valid_at_every_offset)
 }
 END_TEST
 
+/* The one-pass check of compact JSON objects (the store's evidence). */
+START_TEST(json_compact_object)
+{
+	static const char *const good[] = {
+		"{}", "{\"a\":1}", "{\"a\":-0.5e+10,\"b\":[true,false,null,\"x\"],\"c\":{\"d\":[]}}",
+		"{\"a\":\"\\u00e9\\n\\\"\\\\\\/\"}", "{\"a\":\"\xc3\xa9\xf0\x9f\x98\x80\"}", "{\"a\":0,\"a\":1E5}",
+		"{\"a\":\"\\\\u0000\"}",
+	};
+	static const char *const bad[] = {
+		"", "[]", "1", "{", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{ \"a\":1}", "{\"a\": 1}", "{\"a\":1}\n",
+		"{\"a\":1}x", "{\"a\":01}", "{\"a\":1.}", "{\"a\":.5}", "{\"a\":1e}", "{\"a\":-}", "{\"a\":tru}",
+		"{\"a\":\"\\u0000\"}", "{\"a\":\"\\u00g0\"}", "{\"a\":\"\\x\"}", "{\"a\":\"\t\"}", "{\"a\":\"\xff\"}",
+		"{\"a\":\"\xc3\"}", "{\"a\":\"\xed\xa0\x80\"}", "{1:2}", "{\"a\":[1,]}", "{\"a\":[1 ]}", "{\"a\":\"x}",
+	};
+	char deep[200];
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		ck_assert_msg(sw_json_compact_object(good[i]), "good %zu: %s", i, good[i]);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(!sw_json_compact_object(bad[i]), "bad %zu: %s", i, bad[i]);
+	ck_assert(!sw_json_compact_object(NULL));
+	/* 64 deep is checked, 65 is left to the slow way. */
+	for (int depth = 63; depth <= 64; depth++) {
+		n = 0;
+		deep[n++] = '{';
+		memcpy(deep + n, "\"a\":", 4);
+		n += 4;
+		for (int i = 0; i < depth; i++)
+			deep[n++] = '[';
+		for (int i = 0; i < depth; i++)
+			deep[n++] = ']';
+		deep[n++] = '}';
+		deep[n] = '\0';
+		ck_assert_msg(sw_json_compact_object(deep) == (depth < 64), "depth %d", depth + 1);
+	}
+}
+END_TEST
+
 START_TEST(json_times)
 {
 	static const struct {
@@ -862,6 +901,7 @@ static Suite *util_suite(void)
 	tcase_add_test(tc, name_table);
 	tcase_add_test(tc, name_tables_of_the_enums);
 	tcase_add_test(tc, json_times);
+	tcase_add_test(tc, json_compact_object);
 	tcase_add_test(tc, utf8_valid_at_every_offset);
 	suite_add_tcase(s, tc);
 	return s;
