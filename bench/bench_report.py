@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""bench_report.py: `report` across many tenants while `status` is asked
+(issue 22 #4).  The report of every tenant was built in one loop turn: at
+MSP scale every other request, timer and source waited behind it.
+
+Starts smtpwatchd against the simulator (foundation scenario) with
+--tenants N tenants (all reading the simulator's one tenant), waits for
+every tenant's first sign-ins run and for the daemon's CPU to go quiet,
+then, --rounds times: one connection asks for `report` (--format) while
+another asks for `status` over and over until the report's reply came.
+Prints key=value lines:
+
+  report_ms        the report's round trip (median of the rounds)
+  report_cpu_ms    the daemon's CPU while it was built (median; /proc ticks)
+  report_bytes     the reply's size
+  status_during_n  status round trips while the reports were built (all rounds)
+  status_during_max_ms, status_during_p99_ms, status_during_median_ms
+
+  bench_report.py [--build DIR]... [--tenants N] [--rounds R] [--format html|json|csv]
+
+Several --build run one after the other (before/after, the same run)."""
+
+import argparse
+import os
+import statistics
+import sys
+import threading
+import time
+
+from ctlclient import cpu_ticks, pct, request, round_trip
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+TENANT = ("\n[tenant t%04d]\ntenant_id = contoso.onmicrosoft.com\nclient_id = %s\nclient_secret_file = %s\n"
+          "login_url = %s\ngraph_url = %s\nexchange_url = %s\nsignins_interval = 1h\nsignins_lookback = 2h\n"
+          "initial_backfill = 1d\nconfig_interval = 1h\n")
+
+
+def one(build, tenants, rounds, fmt):
+    build = os.path.abspath(build)
+    os.environ["SW_SCENARIOS"] = os.path.join(TOP, "sim", "scenarios")
+    os.environ["SMTPWATCHD"] = os.path.join(build, "daemon", "smtpwatchd")
+    os.environ["SMTPWATCHCTL"] = os.path.join(build, "daemon", "smtpwatchctl")
+    os.environ["SMTPWATCH_SIM"] = os.path.join(build, "sim", "smtpwatch-sim")
+    sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
+    import harness
+    harness.SMTPWATCHD = os.environ["SMTPWATCHD"]
+    harness.SMTPWATCHCTL = os.environ["SMTPWATCHCTL"]
+    env = harness.Env("bench-report", scenario="foundation.json", sinks="")
+    with open(env.conf, "a") as f:
+        for i in range(1, tenants):
+            f.write(TENANT % (i, harness.CLIENT_ID, env.secret, env.sim.url, env.sim.url, env.sim.url))
+    out = {"tenants": tenants}
+    try:
+        env.start_daemon()
+        pid = env.daemon.pid
+        deadline = time.monotonic() + 1800
+
+        def first_runs_done():
+            _, _, st = round_trip(env.socket, request("status"), timeout=120)
+            return all(t["sources"]["signins"].get("last_success") for t in st["data"]["tenants"].values())
+        while not first_runs_done():
+            if time.monotonic() > deadline:
+                raise RuntimeError("first runs not done")
+            time.sleep(1)
+        quiet, last = 0, cpu_ticks(pid)
+        while quiet < 4 and time.monotonic() < deadline:
+            time.sleep(0.25)
+            now = cpu_ticks(pid)
+            quiet = quiet + 1 if now - last <= 1 else 0
+            last = now
+        times, cpus, during, size = [], [], [], 0
+        for _ in range(rounds):
+            res = {}
+
+            def ask():
+                res["t"], res["size"], _ = round_trip(env.socket, request("report", format=fmt), timeout=600)
+            th = threading.Thread(target=ask)
+            c0 = cpu_ticks(pid)
+            th.start()
+            while th.is_alive():
+                dt, _, _ = round_trip(env.socket, request("status"), timeout=600)
+                if th.is_alive():
+                    during.append(dt * 1000)
+            th.join()
+            cpus.append((cpu_ticks(pid) - c0) * 1000.0 / os.sysconf("SC_CLK_TCK"))
+            times.append(res["t"] * 1000)
+            size = res["size"]
+            time.sleep(1)
+        out["report_ms"] = statistics.median(times)
+        out["report_cpu_ms"] = statistics.median(cpus)
+        out["report_bytes"] = size
+        out["status_during_n"] = len(during)
+        out["status_during_median_ms"] = statistics.median(during) if during else float("nan")
+        out["status_during_p99_ms"] = pct(during, 0.99)
+        out["status_during_max_ms"] = max(during) if during else float("nan")
+    finally:
+        env.close()
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", action="append")
+    ap.add_argument("--tenants", type=int, default=500)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--format", default="html", choices=["html", "json", "csv"])
+    a = ap.parse_args()
+    for build in a.build or [os.path.join(TOP, "build-bench")]:
+        with open("/proc/loadavg") as f:
+            load0 = ",".join(f.read().split()[:3])
+        out = one(build, a.tenants, a.rounds, a.format)
+        with open("/proc/loadavg") as f:
+            load1 = ",".join(f.read().split()[:3])
+        print("build=%s\nload_before=%s\nload_after=%s" % (build, load0, load1))
+        for k, v in out.items():
+            print("%s=%s" % (k, ("%.1f" % v) if isinstance(v, float) else v))
+        print(flush=True)
+
+
+if __name__ == "__main__":
+    main()
