@@ -540,6 +540,10 @@ struct report_job {
 	int64_t since, now;
 	char **names;
 	size_t n_names, next;
+	/* html: rendered a tenant a step too once every tenant is in (the
+	 * head and summary first, at rendered 0, then tenant rendered - 1). */
+	struct sw_buf text;
+	size_t rendered;
 };
 
 static void report_job_free(struct control_job *job)
@@ -550,6 +554,7 @@ static void report_job_free(struct control_job *job)
 		free(j->names[i]);
 	free(j->names);
 	json_decref(j->doc);
+	sw_buf_clear(&j->text);
 	free(j);
 }
 
@@ -600,10 +605,24 @@ static int report_job_step(struct control_job *job, json_t **ret_data, char *why
 		j->doc = NULL;
 		return 1;
 	}
-	struct sw_buf b = {0};
-	int r = strcmp(j->format, "csv") == 0 ? sw_inventory_csv(j->doc, j->bom, &b) : sw_report_html(j->doc, &b);
-	*ret_data = r < 0 ? NULL : json_pack("{s:s,s:s}", "format", j->format, "text", b.data ? b.data : "");
-	sw_buf_clear(&b);
+	int r = 0;
+	if (strcmp(j->format, "html") == 0) {
+		size_t nt = json_array_size(j->tenants);
+		if (j->rendered <= nt) {
+			r = j->rendered == 0 ? sw_report_html_begin(j->doc, &j->text)
+			                     : sw_report_html_tenant(json_array_get(j->tenants, j->rendered - 1), &j->text);
+			j->rendered++;
+			if (r < 0) {
+				snprintf(why, n, "out of memory");
+				return r;
+			}
+			return 0;
+		}
+		r = sw_report_html_end(&j->text);
+	} else {
+		r = sw_inventory_csv(j->doc, j->bom, &j->text);
+	}
+	*ret_data = r < 0 ? NULL : json_pack("{s:s,s:s}", "format", j->format, "text", j->text.data ? j->text.data : "");
 	if (*ret_data == NULL) {
 		snprintf(why, n, "out of memory");
 		return -ENOMEM;

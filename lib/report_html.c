@@ -660,18 +660,43 @@ static void tenant(struct html *h, const json_t *t)
 }
 
 /* See report_html.h. */
-int sw_report_html(const json_t *doc, struct sw_buf *out)
+int sw_report_html_begin(const json_t *doc, struct sw_buf *out)
 {
 	struct html h = {out, 0};
-	const json_t *tenants = json_object_get(doc, "tenants"), *t;
-	size_t i;
 
 	page_head(&h, doc);
-	summary(&h, tenants);
-	json_array_foreach(tenants, i, t) tenant(&h, t);
+	summary(&h, json_object_get(doc, "tenants"));
+	return h.r < 0 ? -ENOMEM : 0;
+}
+
+/* See report_html.h. */
+int sw_report_html_tenant(const json_t *t, struct sw_buf *out)
+{
+	struct html h = {out, 0};
+
+	tenant(&h, t);
+	return h.r < 0 ? -ENOMEM : 0;
+}
+
+/* See report_html.h. */
+int sw_report_html_end(struct sw_buf *out)
+{
+	struct html h = {out, 0};
+
 	raw(&h, "<footer>smtpwatch: from the Entra sign-in logs (Authenticated SMTP), Exchange Online "
 	        "(Get-TransportConfig, Get-CASMailbox, authentication policies), the SMTP AUTH clients report and the "
 	        "exception register. The same figures: smtpwatchctl report --format json; the inventory as CSV: "
 	        "smtpwatchctl report --format csv.</footer>\n</body>\n</html>\n");
 	return h.r < 0 ? -ENOMEM : 0;
+}
+
+/* See report_html.h. */
+int sw_report_html(const json_t *doc, struct sw_buf *out)
+{
+	const json_t *t;
+	size_t i;
+	int r = sw_report_html_begin(doc, out);
+
+	json_array_foreach(json_object_get(doc, "tenants"), i, t) if (r >= 0) r = sw_report_html_tenant(t, out);
+	return r < 0 ? r : sw_report_html_end(out);
 }

@@ -37,3 +37,11 @@ int sw_report_svg_chart(const json_t *weeks, const char *measure, const char *ti
  * "alerts", "alerts_open", "changes", "silent", ...).  Missing parts are
  * shown as missing, never invented.  0 or -ENOMEM. */
 int sw_report_html(const json_t *doc, struct sw_buf *out);
+/* The same page in pieces, for a caller that renders a report of
+ * thousands of tenants across several calls: begin (the head and the
+ * summary of every tenant of doc), then each tenant of doc's "tenants" in
+ * order, then end; together byte for byte sw_report_html().  Each 0 or
+ * -ENOMEM. */
+int sw_report_html_begin(const json_t *doc, struct sw_buf *out);
+int sw_report_html_tenant(const json_t *tenant, struct sw_buf *out);
+int sw_report_html_end(struct sw_buf *out);
