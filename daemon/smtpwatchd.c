@@ -1235,11 +1235,12 @@ static void loop_probe_cb(evutil_socket_t fd, short what, void *arg)
 		p->max_at = daemon_now();
 		p->max_cpu_us = cpu - p->cpu_us;
 	}
-	p->cpu_us = cpu;
 	if (late > 100000) {
 		p->over_100ms++;
-		log_debug("event loop stalled for %lld ms", (long long)(late / 1000));
+		log_debug("event loop stalled for %lld ms (%lld ms of its CPU)", (long long)(late / 1000),
+		          (long long)((cpu - p->cpu_us) / 1000));
 	}
+	p->cpu_us = cpu;
 	/* As libevent reschedules a persistent timer: a period after it was
 	 * due, or after now when that is past already. */
 	p->due_us += LOOP_PROBE_MS * 1000;
