@@ -10,8 +10,10 @@ then, --rounds times: one connection asks for `report` (--format) while
 another asks for `status` over and over until the report's reply came.
 Prints key=value lines:
 
-  report_ms        the report's round trip (median of the rounds)
-  report_cpu_ms    the daemon's CPU while it was built (median; /proc ticks)
+  alone_ms, alone_cpu_ms  the report's round trip and the daemon's CPU for it
+                   (/proc ticks), nothing else asked (median of the rounds)
+  report_ms        the report's round trip while status is asked (median)
+  report_cpu_ms    the daemon's CPU meanwhile, the status requests' included
   report_bytes     the reply's size
   status_during_n  status round trips while the reports were built (all rounds)
   status_during_max_ms, status_during_p99_ms, status_during_median_ms
@@ -69,6 +71,15 @@ def one(build, tenants, rounds, fmt):
             now = cpu_ticks(pid)
             quiet = quiet + 1 if now - last <= 1 else 0
             last = now
+        alone, alone_cpu = [], []
+        for _ in range(rounds):
+            c0 = cpu_ticks(pid)
+            dt, _, _ = round_trip(env.socket, request("report", format=fmt), timeout=600)
+            alone_cpu.append((cpu_ticks(pid) - c0) * 1000.0 / os.sysconf("SC_CLK_TCK"))
+            alone.append(dt * 1000)
+            time.sleep(1)
+        out["alone_ms"] = statistics.median(alone)
+        out["alone_cpu_ms"] = statistics.median(alone_cpu)
         times, cpus, during, size = [], [], [], 0
         for _ in range(rounds):
             res = {}

@@ -503,10 +503,10 @@ int control_review_add(struct daemon *d, struct tenant *t, json_t *doc, int64_t 
 		r = sw_store_mailboxes_enabled(d->store, tn, enabled_cb, &mb);
 	/* Open alerts whenever they fired; resolved ones only from the period. */
 	if (r >= 0)
-		r = sw_store_alerts_list(d->store, false, 0, alert_cb, &al);
+		r = sw_store_alerts_list_tenant(d->store, tn, false, 0, alert_cb, &al);
 	al.resolved = true;
 	if (r >= 0)
-		r = sw_store_alerts_list(d->store, true, since, alert_cb, &al);
+		r = sw_store_alerts_list_tenant(d->store, tn, true, since, alert_cb, &al);
 	if (r >= 0)
 		changes = changes_json(d, t, since, &r);
 	if (r < 0)

@@ -159,6 +159,9 @@ static const char *const migrations[] = {
 	 * metrics ask at every request) from the index alone, no table row
 	 * read and no sort (issue 22 #4). */
 	"CREATE INDEX IF NOT EXISTS alerts_status_severity ON alerts (status, severity);",
+	/* 19: one tenant's alerts, newest first, for the report of each
+	 * tenant (sw_store_alerts_list_tenant; issue 22 #4). */
+	"CREATE INDEX IF NOT EXISTS alerts_tenant ON alerts (tenant, updated);",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == SW_STORE_SCHEMA_VERSION,
@@ -1432,6 +1435,29 @@ int sw_store_alerts_list(struct sw_store *s, bool all, int64_t since, sw_alert_c
 	if (rc != SQLITE_OK)
 		return sw_store_fail(s, rc, "alert list");
 	sqlite3_bind_int64(st, 1, since > 0 ? since : INT64_MIN);
+	r = alerts_iterate(s, st, cb, arg);
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* See store.h. */
+int sw_store_alerts_list_tenant(struct sw_store *s, const char *tenant, bool all, int64_t since, sw_alert_cb cb,
+                                void *arg)
+{
+	/* alerts_tenant (tenant, updated), ending in the rowid seq, serves
+	 * both in order; the firing ones are the tenant's rows filtered. */
+	static const char sql_firing[] = "SELECT " ALERT_COLUMNS " FROM alerts WHERE tenant = ?2 AND status = 0 "
+	                                 "AND updated >= ?1 ORDER BY updated DESC, seq DESC";
+	static const char sql_all[] = "SELECT " ALERT_COLUMNS " FROM alerts WHERE tenant = ?2 AND updated >= ?1 "
+	                              "ORDER BY updated DESC, seq DESC";
+	sqlite3_stmt *st = NULL;
+	int rc, r;
+
+	rc = sqlite3_prepare_v2(s->db, all ? sql_all : sql_firing, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sw_store_fail(s, rc, "alert list");
+	sqlite3_bind_int64(st, 1, since > 0 ? since : INT64_MIN);
+	sqlite3_bind_text(st, 2, tenant, -1, SQLITE_STATIC);
 	r = alerts_iterate(s, st, cb, arg);
 	sqlite3_finalize(st);
 	return r;

@@ -1087,6 +1087,52 @@ START_TEST(test_alerts_list_order_and_filters)
 	ck_assert_int_eq(sw_store_alerts_firing(store, "other", "contoso", list_cb, &l), 0);
 	ck_assert_int_eq(l.n, 0);
 
+	/* One tenant's list (the report's): the same order and filters, a
+	 * fabrikam alert newest of all left out, read through alerts_tenant
+	 * in order (no temporary sort). */
+	struct sw_alert fab;
+	alert_fill(&fab, "r", "s9", 400); /* a-000005 */
+	free(fab.tenant);
+	fab.tenant = strdup("fabrikam");
+	ck_assert_int_eq(sw_store_begin(store), 0);
+	ck_assert_int_eq(sw_store_alert_save(store, &fab), 0);
+	ck_assert_int_eq(sw_store_commit(store), 0);
+	memset(&l, 0, sizeof(l));
+	ck_assert_int_eq(sw_store_alerts_list_tenant(store, "contoso", false, 0, list_cb, &l), 0);
+	ck_assert_int_eq(l.n, 3);
+	ck_assert_str_eq(l.ids[0], "a-000004");
+	ck_assert_str_eq(l.ids[1], "a-000002");
+	ck_assert_str_eq(l.ids[2], "a-000001");
+	memset(&l, 0, sizeof(l));
+	ck_assert_int_eq(sw_store_alerts_list_tenant(store, "contoso", true, 200, list_cb, &l), 0);
+	ck_assert_int_eq(l.n, 3);
+	ck_assert_str_eq(l.ids[0], "a-000004");
+	ck_assert_str_eq(l.ids[2], "a-000003");
+	memset(&l, 0, sizeof(l));
+	ck_assert_int_eq(sw_store_alerts_list_tenant(store, "fabrikam", true, 0, list_cb, &l), 0);
+	ck_assert_int_eq(l.n, 1);
+	ck_assert_str_eq(l.ids[0], "a-000005");
+	memset(&l, 0, sizeof(l));
+	ck_assert_int_eq(sw_store_alerts_list_tenant(store, "nobody", true, 0, list_cb, &l), 0);
+	ck_assert_int_eq(l.n, 0);
+	sw_alert_clear(&fab);
+	for (int all = 0; all < 2; all++) {
+		sqlite3_stmt *st;
+		char plan[1024] = "";
+		ck_assert_int_eq(sqlite3_prepare_v2(sw_store_sqlite(store),
+		                                    all ? "EXPLAIN QUERY PLAN SELECT seq FROM alerts WHERE tenant = ?2 AND "
+		                                          "updated >= ?1 ORDER BY updated DESC, seq DESC"
+		                                        : "EXPLAIN QUERY PLAN SELECT seq FROM alerts WHERE tenant = ?2 AND "
+		                                          "status = 0 AND updated >= ?1 ORDER BY updated DESC, seq DESC",
+		                                    -1, &st, NULL),
+		                 SQLITE_OK);
+		while (sqlite3_step(st) == SQLITE_ROW)
+			snprintf(plan + strlen(plan), sizeof(plan) - strlen(plan), "%s;", sqlite3_column_text(st, 3));
+		sqlite3_finalize(st);
+		ck_assert_msg(strstr(plan, "alerts_tenant (tenant=? AND updated>?)") != NULL, "%s", plan);
+		ck_assert_msg(strstr(plan, "TEMP B-TREE") == NULL, "%s", plan);
+	}
+
 	for (int i = 0; i < 4; i++)
 		sw_alert_clear(&a[i]);
 }
