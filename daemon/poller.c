@@ -647,9 +647,21 @@ void poller_free(struct poller *p)
 }
 
 /* See poller.h. */
-void poller_start(struct poller *p, bool now)
+int64_t poller_start_offset_ms(int64_t interval_s, size_t k, size_t n)
 {
-	int64_t ms = now ? 0 : random() % 2000;
+	int64_t window = (int64_t)n * POLLER_START_SPREAD_MS, cap = interval_s * 1000;
+
+	if (n < 2 || k >= n)
+		return 0;
+	if (cap > 0 && window > cap)
+		window = cap;
+	return window * (int64_t)k / (int64_t)n;
+}
+
+/* See poller.h. */
+void poller_start(struct poller *p, size_t k, size_t n)
+{
+	int64_t ms = poller_start_offset_ms(p->ops->interval(p->t), k, n);
 
 	p->next_run = daemon_now() + ms / 1000;
 	poller_arm_ms(p, ms);

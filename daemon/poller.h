@@ -55,8 +55,17 @@ struct poller_ops {
 
 struct poller *poller_new(struct tenant *t, const struct poller_ops *ops);
 void poller_free(struct poller *p);
-/* Arm the first run: at once when now is true, else after a short jitter. */
-void poller_start(struct poller *p, bool now);
+/* The first runs of n tenants started together (the daemon's start, the
+ * tenants a reload adds) are spread evenly over POLLER_START_SPREAD_MS a
+ * tenant, at most the source's interval: 10,000 tenants at once would
+ * otherwise ask for 30,000-40,000 runs and their tokens in the same
+ * second.  Every source of one tenant starts in its slot (one token).
+ * The offset of the k-th of n tenants (0 <= k < n), ms; 0 for the first
+ * and when n < 2. */
+#define POLLER_START_SPREAD_MS 30
+int64_t poller_start_offset_ms(int64_t interval_s, size_t k, size_t n);
+/* Arm the first run of the k-th of n tenants started together (n 0: now). */
+void poller_start(struct poller *p, size_t k, size_t n);
 /* Run now unless a run is in progress. */
 void poller_run_now(struct poller *p);
 bool poller_running(const struct poller *p);

@@ -265,19 +265,20 @@ static int tenant_init(struct daemon *d, struct tenant *t, const struct sw_tenan
 	return r;
 }
 
-/* Start every source. */
-static void tenant_start(struct daemon *d, size_t i, bool now)
+/* Start every source of tenant i, the k-th of n tenants started together
+ * (n 0: at once; see poller_start). */
+static void tenant_start(struct daemon *d, size_t i, size_t k, size_t n)
 {
 	{
-		poller_start(d->tenants[i]->signins, now);
-		poller_start(d->tenants[i]->exchange, now);
-		poller_start(d->tenants[i]->policies, now);
+		poller_start(d->tenants[i]->signins, k, n);
+		poller_start(d->tenants[i]->exchange, k, n);
+		poller_start(d->tenants[i]->policies, k, n);
 		if (d->tenants[i]->audit != NULL)
-			poller_start(d->tenants[i]->audit, now);
+			poller_start(d->tenants[i]->audit, k, n);
 		if (d->tenants[i]->usage != NULL)
-			poller_start(d->tenants[i]->usage, now);
+			poller_start(d->tenants[i]->usage, k, n);
 		if (d->tenants[i]->trace != NULL)
-			poller_start(d->tenants[i]->trace, now);
+			poller_start(d->tenants[i]->trace, k, n);
 		if (d->once)
 			d->once_pending += 3 + (d->tenants[i]->report != NULL) + (d->tenants[i]->audit != NULL) +
 			                   (d->tenants[i]->usage != NULL) + (d->tenants[i]->trace != NULL);
@@ -286,11 +287,12 @@ static void tenant_start(struct daemon *d, size_t i, bool now)
 	}
 }
 
-/* Start every tenant's sources. */
-static void tenants_start(struct daemon *d, bool now)
+/* Start every tenant's sources: --once at once, the daemon spread over
+ * the start window (poller_start). */
+static void tenants_start(struct daemon *d)
 {
 	for (size_t i = 0; i < d->n_tenants; i++)
-		tenant_start(d, i, now);
+		tenant_start(d, i, i, d->once ? 0 : d->n_tenants);
 }
 
 /* See smtpwatchd.h.  Through the config's index: d->tenants[i] runs
@@ -1151,9 +1153,13 @@ int daemon_reload(struct daemon *d, char *why, size_t n)
 		r = http_set_proxy(d->http, cfg->daemon.proxy);
 	d->deliver = deliver_new(d);
 	if (r >= 0 && d->deliver != NULL) {
+		/* The added and changed tenants: spread like a start. */
+		size_t n_new = 0, k = 0;
+		for (size_t i = 0; i < d->n_tenants; i++)
+			n_new += !d->tenants[i]->kept;
 		for (size_t i = 0; i < d->n_tenants; i++)
 			if (!d->tenants[i]->kept)
-				tenant_start(d, i, false);
+				tenant_start(d, i, k++, n_new);
 		tenant_files_alert(d, "reload");
 	}
 	if (r < 0 || d->deliver == NULL) {
@@ -1456,7 +1462,7 @@ int daemon_run(struct daemon *d, bool check)
 
 	/* Config alerts an earlier process raised: the config loads whole. */
 	tenant_files_alert(d, "start");
-	tenants_start(d, true);
+	tenants_start(d);
 	if (d->once && d->once_pending == 0)
 		deliver_drain(d->deliver, once_drained_cb, d);
 	log_info("smtpwatchd %s started: %zu tenant%s, %zu sink%s, database %s%s", SW_VERSION, d->cfg->n_tenants,

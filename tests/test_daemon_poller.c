@@ -157,6 +157,12 @@ static json_int_t status_int(struct poller *p, const char *key)
 	return v;
 }
 
+/* A run ended. */
+static bool ran_once(void *arg)
+{
+	return status_int(arg, "runs") >= 1;
+}
+
 /* Run once, to its end; whether it succeeded. */
 static bool run_once(struct poller *p)
 {
@@ -203,6 +209,40 @@ START_TEST(test_backoff_grows_to_interval)
 	ck_assert(!run_once(p));
 	ck_assert_int_eq(poller_backoff(p), 30);
 	assert_next_run_in(p, 30);
+	poller_free(p);
+}
+END_TEST
+
+/* The first runs of many tenants started together are spread: the first
+ * tenant at once, the others evenly over 30 ms a tenant, never over the
+ * source's interval; alone or with --once (n 0), at once. */
+START_TEST(test_start_spreads_first_runs)
+{
+	struct src s = {.hook = "spread", .pages = 1};
+	struct poller *p = poller_new(f.d.tenants[0], &plain_ops);
+	const struct {
+		size_t k, n;
+		int64_t ms;
+	} want[] = {
+		{0, 0, 0}, {0, 1, 0}, {0, 3, 0}, {1, 3, 30}, {2, 3, 60},
+		{0, 1000, 0}, {500, 1000, 15000}, {999, 1000, 29970},
+		/* 10,000 tenants would take 300 s: the interval (100 s) caps it. */
+		{1, 10000, 10}, {5000, 10000, 50000}, {9999, 10000, 99990},
+	};
+
+	poller_set_priv(p, &s);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		poller_start(p, want[i].k, want[i].n);
+		ck_assert_msg(poller_armed_ms(p) == want[i].ms, "tenant %zu of %zu armed in %lld ms, expected %lld",
+		              want[i].k, want[i].n, (long long)poller_armed_ms(p), (long long)want[i].ms);
+		ck_assert(evtimer_pending(poller_timer(p), NULL));
+	}
+	/* The run the first slot armed does start, and completes. */
+	hook_answer("spread", 200, -1);
+	poller_start(p, 0, 10000);
+	ck_assert_msg(dfx_run_until(&f, ran_once, p, 20000), "the first tenant's run did not end");
+	ck_assert_int_eq(hook_count("spread"), 1);
+	ck_assert_int_eq(status_int(p, "failed_runs"), 0);
 	poller_free(p);
 }
 END_TEST
@@ -377,6 +417,7 @@ static Suite *daemon_poller_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_backoff_grows_to_interval);
+	tcase_add_test(tc, test_start_spreads_first_runs);
 	tcase_add_test(tc, test_page_retries_then_gives_up);
 	tcase_add_test(tc, test_page_retry_recovers);
 	tcase_add_test(tc, test_retry_after_is_obeyed);
