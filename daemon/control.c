@@ -111,7 +111,7 @@ typedef int (*ctl_fn)(struct control_client *cl, json_t *req, json_t **ret_data,
  * -errno with the error text for the user in why. */
 typedef int (*ctl_dump_fn)(struct control_client *cl, json_t *req, struct sw_buf *data, char *why, size_t n);
 
-static int ctl_status(struct control_client *cl, json_t *req, json_t **ret_data, char *why, size_t n);
+static int ctl_status(struct control_client *cl, json_t *req, struct sw_buf *data, char *why, size_t n);
 static int ctl_alerts(struct control_client *cl, json_t *req, struct sw_buf *data, char *why, size_t n);
 static int ctl_alert(struct control_client *cl, json_t *req, json_t **ret_data, char *why, size_t n);
 static int ctl_poll(struct control_client *cl, json_t *req, json_t **ret_data, char *why, size_t n);
@@ -136,7 +136,7 @@ static const struct ctl_cmd {
 	control_cmd_fn ext;
 	ctl_dump_fn dump;
 } ctl_cmds[] = {
-	{"status", ROLE_READ, ctl_status, NULL, NULL},
+	{"status", ROLE_READ, NULL, NULL, ctl_status},
 	{"alerts", ROLE_READ, NULL, NULL, ctl_alerts},
 	{"alert", ROLE_READ, ctl_alert, NULL, NULL},
 	{"poll", ROLE_OPERATE, ctl_poll, NULL, NULL},
@@ -155,17 +155,14 @@ static const struct ctl_cmd {
 	{"plan", ROLE_READ, NULL, control_cmd_plan, NULL},
 };
 
-/* status: the daemon's own document. */
-static int ctl_status(struct control_client *cl, json_t *req, json_t **ret_data, char *why, size_t n)
+/* status: the daemon's own document, as text (daemon_status_dump). */
+static int ctl_status(struct control_client *cl, json_t *req, struct sw_buf *data, char *why, size_t n)
 {
-	json_t *st = daemon_status(cl->control->daemon);
+	int r = daemon_status_dump(cl->control->daemon, data);
 
-	if (st == NULL) {
+	if (r < 0)
 		snprintf(why, n, "out of memory");
-		return -ENOMEM;
-	}
-	*ret_data = st;
-	return 0;
+	return r;
 }
 
 /* An alert's document, marked silenced when a silence covers it now. */

@@ -34,6 +34,7 @@
 #include "log.h"
 #include "smtpwatchd.h"
 #include "detect_source.h"
+#include "status.h"
 #include "store.h"
 
 #define POLLER_PAGE_TRIES 4      /* failures of one page before the run gives up */
@@ -211,6 +212,7 @@ static void poller_run_end(struct poller *p, bool ok)
 	p->n_seen = p->cap_seen = 0;
 	p->running = false;
 	p->runs++;
+	status_touch(p->t);
 	if (!ok)
 		p->failed_runs++;
 	if (ok) {
@@ -579,6 +581,7 @@ static void poller_run_begin(struct poller *p)
 	char why[512] = "";
 
 	p->running = true;
+	status_touch(p->t);
 	p->tries = 0;
 	p->throttles = 0;
 	p->retried_401 = false;
@@ -665,6 +668,7 @@ void poller_start(struct poller *p, size_t k, size_t n)
 
 	p->next_run = daemon_now() + ms / 1000;
 	poller_arm_ms(p, ms);
+	status_touch(p->t);
 }
 
 /* See poller.h. */

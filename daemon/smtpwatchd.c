@@ -34,6 +34,7 @@
 #include "poller.h"
 #include "remedy.h"
 #include "source_report.h"
+#include "status.h"
 #include "walckpt.h"
 
 /* Exit statuses a restart cannot cure (smtpwatchd(8), EXIT STATUS; the
@@ -182,6 +183,7 @@ static void tenant_free(struct tenant *t)
 	remedy_tenant_free(t);
 	auth_free(t->auth);
 	sw_register_free(t->reg);
+	status_tenant_free(t);
 	free(t);
 }
 
@@ -641,6 +643,7 @@ static void tenant_detect(struct daemon *d, struct tenant *t, unsigned what)
 
 	what |= t->detect_what;
 	t->detect_what = 0;
+	status_touch(t); /* its top failures */
 	do {
 		st.pending = false;
 		r = sw_detect_tenant_sliced(d->store, d->cfg, t->cfg, t->reg, daemon_now(), what,
@@ -739,51 +742,42 @@ int daemon_poll_now(struct daemon *d, const char *tenant)
 	return 0;
 }
 
-/* See smtpwatchd.h. */
-json_t *daemon_status(struct daemon *d)
+/* See smtpwatchd.h.  The tenants first, each from its text (status.c),
+ * then the rest of the document from a jansson tree. */
+int daemon_status_dump(struct daemon *d, struct sw_buf *out)
 {
 	struct alert_counts c;
-	json_t *tenants = json_object();
+	int64_t now = daemon_now();
 	json_t *doc;
+	char *rest;
+	int r;
 
-	for (size_t i = 0; i < d->n_tenants; i++) {
-		struct tenant *t = d->tenants[i];
-		json_object_set_new(tenants, t->cfg->name,
-		                    json_pack("{s:s,s:{s:o,s:o,s:o,s:o},s:o*}", "tenant_id", t->cfg->tenant_id, "sources",
-		                              "signins", poller_status(t->signins), "exchange", poller_status(t->exchange),
-		                              "policies", poller_status(t->policies),
-		                              "report", report_source_status(t, t->report),
-		                              "top_failures", sw_detect_top_failures(d->store, t->cfg->name,
-		                                                                     daemon_now() - 86400, 10)));
-		if (t->audit != NULL)
-			json_object_set_new(json_object_get(json_object_get(tenants, t->cfg->name), "sources"), "audit",
-			                    poller_status(t->audit));
-		if (t->usage != NULL)
-			json_object_set_new(json_object_get(json_object_get(tenants, t->cfg->name), "sources"), "usage",
-			                    poller_status(t->usage));
-		if (t->trace != NULL)
-			json_object_set_new(json_object_get(json_object_get(tenants, t->cfg->name), "sources"), "trace",
-			                    poller_status(t->trace));
-		json_t *tobj = json_object_get(tenants, t->cfg->name);
-		json_object_set_new(tobj, "can_read", usage_can_read(json_object_get(tobj, "sources")));
-		json_t *rem = remedy_status(t, daemon_now());
-		if (rem != NULL)
-			json_object_set_new(tobj, "remediation", rem);
+	r = sw_buf_append(out, "{\"tenants\":{", 12);
+	for (size_t i = 0; r >= 0 && i < d->n_tenants; i++) {
+		if (i > 0)
+			r = sw_buf_putc(out, ',');
+		r = r < 0 ? r : status_tenant_dump(d->tenants[i], now, out);
 	}
+	if (r < 0)
+		return r;
 	count_alerts(d, &c);
-	doc = json_pack("{s:s,s:I,s:s,s:o,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I}}", "version", SW_VERSION, "uptime_s",
-	                (json_int_t)(daemon_now() - d->started), "config", d->config_path, "tenants", tenants,
-	                "sinks", deliver_status(d->deliver), "alerts", "firing", (json_int_t)c.firing, "critical",
+	doc = json_pack("{s:s,s:I,s:s,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I}}", "version", SW_VERSION,
+	                "uptime_s", (json_int_t)(now - d->started), "config", d->config_path, "sinks",
+	                deliver_status(d->deliver), "alerts", "firing", (json_int_t)c.firing, "critical",
 	                (json_int_t)c.by_sev[SW_SEV_CRITICAL], "high", (json_int_t)c.by_sev[SW_SEV_HIGH], "medium",
 	                (json_int_t)c.by_sev[SW_SEV_MEDIUM], "low", (json_int_t)c.by_sev[SW_SEV_LOW], "info",
-	                (json_int_t)c.by_sev[SW_SEV_INFO]);
-	if (doc != NULL)
-		json_object_set_new(doc, "loop",
-		                    json_pack("{s:I,s:I,s:I,s:I}", "stall_max_ms", (json_int_t)(d->probe.max_us / 1000),
-		                              "stall_max_at", (json_int_t)d->probe.max_at, "stall_max_cpu_ms",
-		                              (json_int_t)(d->probe.max_cpu_us / 1000), "stalls_over_100ms",
-		                              (json_int_t)d->probe.over_100ms));
-	return doc;
+	                (json_int_t)c.by_sev[SW_SEV_INFO], "loop", "stall_max_ms", (json_int_t)(d->probe.max_us / 1000),
+	                "stall_max_at", (json_int_t)d->probe.max_at, "stall_max_cpu_ms",
+	                (json_int_t)(d->probe.max_cpu_us / 1000), "stalls_over_100ms", (json_int_t)d->probe.over_100ms);
+	rest = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	if (rest == NULL)
+		return -ENOMEM;
+	/* "},", then the other members without the tree's opening brace. */
+	r = sw_buf_append(out, "},", 2);
+	r = r < 0 ? r : sw_buf_append(out, rest + 1, strlen(rest + 1));
+	free(rest);
+	return r;
 }
 
 /* Tenant names (or files) in order, for lookups in O(log n) at reload (a

@@ -38,6 +38,8 @@ struct tenant {
 	struct remedy *remedy;              /* remedy.c's writes, made on first use */
 	bool kept;                          /* reload: this runtime carries on (smtpwatchd.c) */
 	char reg_stamp[96];                 /* the register file's inode, size, mtime: a reload keeps reg when equal */
+	struct status_cache *status;        /* its part of status as text (status.c) */
+	unsigned status_gen;                /* bumped when that changes (status_touch) */
 };
 
 struct daemon {
@@ -89,7 +91,8 @@ int daemon_run(struct daemon *d, bool check);
  * --once count it down. */
 void daemon_source_done(struct daemon *d, struct tenant *t, const char *source, bool ok);
 /* The JSON for `status` (new reference). */
-json_t *daemon_status(struct daemon *d);
+struct sw_buf;
+int daemon_status_dump(struct daemon *d, struct sw_buf *out);
 /* Poll every source of tenant (NULL: every tenant) now. -ENOENT unknown tenant. */
 int daemon_poll_now(struct daemon *d, const char *tenant);
 /* Reload the config; on failure (< 0) the running one stays and why says

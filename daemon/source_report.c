@@ -35,6 +35,7 @@
  * replace the daemon's or each other's), processed/ and rejected/ 2750
  * (members read the .error files, write nothing). */
 #include "source_report.h"
+#include "status.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -960,6 +961,7 @@ int report_import_parsed(struct tenant *t, const char *name, const struct sw_rep
 	size_t changed = 0;
 	int rc;
 
+	status_touch(t); /* its report checkpoint (status.c) */
 	memset(ret, 0, sizeof(*ret));
 	rc = sw_store_begin(s);
 	if (rc < 0)
