@@ -192,6 +192,7 @@ void daemon_tenants_free(struct daemon *d)
 {
 	for (size_t i = 0; i < d->n_tenants; i++)
 		tenant_free(d->tenants[i]);
+	status_daemon_free(d);
 	free(d->tenants);
 	d->tenants = NULL;
 	d->n_tenants = 0;

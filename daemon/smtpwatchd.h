@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "config.h"
 #include "register.h"
@@ -40,6 +41,8 @@ struct tenant {
 	char reg_stamp[96];                 /* the register file's inode, size, mtime: a reload keeps reg when equal */
 	struct status_cache *status;        /* its part of status as text (status.c) */
 	unsigned status_gen;                /* bumped when that changes (status_touch) */
+	bool status_queued;                 /* in daemon->status_dirty */
+	LIST_ENTRY(tenant) status_link;
 };
 
 struct daemon {
@@ -58,6 +61,10 @@ struct daemon {
 	int64_t last_prune;
 	struct event *prune_more;   /* the next slice of a prune (the sign-ins) */
 	int64_t pruned;             /* observations that prune deleted so far */
+	/* Tenants whose status text is to be made again, and the timer that
+	 * does it a slice at a time in the loop's idle turns (status.c). */
+	LIST_HEAD(, tenant) status_dirty;
+	struct event *status_more;
 	bool once;         /* --once: exit when the cycle is done */
 	int once_failed;   /* sources that failed in --once */
 	int once_pending;  /* sources still running in --once */

@@ -3,18 +3,21 @@
  * A tenant's part of status is a few SQLite reads (its checkpoints, its
  * top failures) and a jansson tree of about 60 values: at 10,000 tenants
  * building, dumping and freeing that held the loop for most of a second
- * per call.  So each tenant keeps its part as compact JSON text, made the
- * first time status asks after something in it changed, and a call copies
- * the texts.  What changes it bumps t->status_gen (status_touch): a run
- * that starts or ends, a first run armed, a detection pass, a report
- * imported.  What changes while a run is under way (pages, records,
- * throttling) is never cached: a tenant with a source running, a
- * detection pass in slices, a report spool or remediation (their status
- * moves with their own timers and files) is built at each call, as before.
- * The one field that changes with the clock alone, a source's lag_s (now
- * minus its watermark), is left out of the text and written in at each
- * call; the top failures' window moves by the hour, and a new hour makes
- * the text again. */
+ * per call.  So each tenant keeps its part as compact JSON text and a call
+ * copies the texts.  What changes a tenant's part calls status_touch: a
+ * run that starts or ends, a first run armed, a detection pass, a report
+ * imported.  The touched tenants are made again a slice at a time in the
+ * loop's idle turns, soon after (so a call finds them made, whenever it
+ * comes), and a call that finds one not made yet makes it itself.  What
+ * changes while a run is under way (pages, records, throttling) is never
+ * kept: a tenant with a source running, a detection pass in slices, a
+ * report spool or remediation (their status moves with their own timers
+ * and files) is made at each call, as before.  The one field that changes
+ * with the clock alone, a source's lag_s (now minus its watermark), is
+ * left out of the text and written in at each call.  The top failures'
+ * window moves by the hour: a call in a new hour serves each text as it
+ * is and has it made again in the background (a second or so at 10,000
+ * tenants) rather than hold the loop for all of them. */
 #include "status.h"
 
 #include <errno.h>
@@ -33,9 +36,14 @@
  * audit, usage, trace. */
 #define STATUS_SOURCES_MAX 8
 
+/* The loop time one background slice may take. */
+#define STATUS_SLICE_US 5000
+/* How soon after a touch the background makes it again: the run's own
+ * callbacks (detection, deliveries) go first, and touches gather. */
+#define STATUS_DELAY_MS 200
+
 struct status_cache {
-	const struct sw_tenant_config *cfg; /* the configuration it was made with */
-	unsigned gen;                       /* t->status_gen then */
+	unsigned gen;                       /* t->status_gen when it was made */
 	int64_t hour;                       /* the top failures' window then */
 	struct sw_buf text;                 /* "NAME":{...}, no lag_s */
 	size_t n_holes;
@@ -45,20 +53,66 @@ struct status_cache {
 	} holes[STATUS_SOURCES_MAX];
 };
 
+static void status_more_cb(evutil_socket_t fd, short what, void *arg);
+
+/* Arm the background slice in ms. */
+static void status_more_arm(struct daemon *d, int64_t ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+	if (d->status_more == NULL) {
+		d->status_more = evtimer_new(d->base, status_more_cb, d);
+		if (d->status_more == NULL)
+			return; /* then each call makes what it needs */
+		/* The lowest priority, as detection slices: after everything
+		 * that is ready. */
+		event_priority_set(d->status_more, event_base_get_npriorities(d->base) - 1);
+	}
+	if (!evtimer_pending(d->status_more, NULL))
+		evtimer_add(d->status_more, &tv);
+}
+
 /* See status.h. */
 void status_touch(struct tenant *t)
 {
 	t->status_gen++;
+	if (t->daemon->once)
+		return; /* no control socket */
+	if (!t->status_queued) {
+		LIST_INSERT_HEAD(&t->daemon->status_dirty, t, status_link);
+		t->status_queued = true;
+	}
+	status_more_arm(t->daemon, STATUS_DELAY_MS);
+}
+
+/* Out of the background's list. */
+static void unqueue(struct tenant *t)
+{
+	if (t->status_queued) {
+		LIST_REMOVE(t, status_link);
+		t->status_queued = false;
+	}
 }
 
 /* See status.h. */
 void status_tenant_free(struct tenant *t)
 {
+	unqueue(t);
 	if (t->status == NULL)
 		return;
 	sw_buf_clear(&t->status->text);
 	free(t->status);
 	t->status = NULL;
+}
+
+/* See status.h. */
+void status_daemon_free(struct daemon *d)
+{
+	while (!LIST_EMPTY(&d->status_dirty))
+		unqueue(LIST_FIRST(&d->status_dirty));
+	if (d->status_more != NULL)
+		event_free(d->status_more);
+	d->status_more = NULL;
 }
 
 /* The start of the top failures' window (what sw_detect_top_failures reads). */
@@ -193,35 +247,23 @@ static int cache_put(const struct status_cache *c, int64_t now, struct sw_buf *o
 	return r < 0 ? r : sw_buf_append(out, c->text.data + from, c->text.len - from);
 }
 
-/* See status.h. */
-int status_tenant_dump(struct tenant *t, int64_t now, struct sw_buf *out)
+/* Make the tenant's text again, and keep it when nothing in it moves on
+ * its own: 0 or -ENOMEM. */
+static int remake(struct tenant *t, int64_t now)
 {
 	struct status_cache *c = t->status;
-	int64_t hour = failures_hour(now);
 	int r;
 
-	if (c != NULL && c->gen == t->status_gen && c->cfg == t->cfg && c->hour == hour && cacheable(t))
-		return cache_put(c, now, out);
 	if (c == NULL) {
 		c = calloc(1, sizeof(*c));
 		if (c == NULL)
 			return -ENOMEM;
 		t->status = c;
 	}
-	/* gen before the build: a touch during it (none today) is not lost. */
 	c->gen = t->status_gen;
-	c->cfg = t->cfg;
-	c->hour = hour;
+	c->hour = failures_hour(now);
 	r = cache_make(c, t, now);
-	if (r < 0) {
-		status_tenant_free(t);
-		return r;
-	}
-	r = cache_put(c, now, out);
-	if (!cacheable(t)) {
-		/* It may move on its own: made again at each call. */
-		status_tenant_free(t);
-	} else if (c->text.cap > c->text.len + 1) {
+	if (r >= 0 && c->text.cap > c->text.len + 1) {
 		/* Kept for every tenant: no more than it holds. */
 		char *fit = realloc(c->text.data, c->text.len + 1);
 		if (fit != NULL) {
@@ -229,5 +271,46 @@ int status_tenant_dump(struct tenant *t, int64_t now, struct sw_buf *out)
 			c->text.cap = c->text.len + 1;
 		}
 	}
+	return r;
+}
+
+/* A slice of the touched tenants, in the loop's idle turns. */
+static void status_more_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	int64_t now = daemon_now(), start = daemon_mono_us();
+	struct tenant *t;
+
+	while ((t = LIST_FIRST(&d->status_dirty)) != NULL) {
+		unqueue(t);
+		/* One that is running is touched again when its run ends (and a
+		 * unit suite's tenant may lack the usual sources). */
+		if (t->signins != NULL && t->exchange != NULL && t->policies != NULL && cacheable(t) && (t->status == NULL || t->status->gen != t->status_gen ||
+		                     t->status->hour != failures_hour(now)) && remake(t, now) < 0)
+			status_tenant_free(t);
+		if (daemon_mono_us() - start >= STATUS_SLICE_US)
+			break;
+	}
+	if (!LIST_EMPTY(&d->status_dirty))
+		status_more_arm(d, 0);
+}
+
+/* See status.h. */
+int status_tenant_dump(struct tenant *t, int64_t now, struct sw_buf *out)
+{
+	struct status_cache *c = t->status;
+	int r;
+
+	if (c != NULL && c->gen == t->status_gen && cacheable(t)) {
+		if (c->hour != failures_hour(now))
+			status_touch(t); /* a new hour: made again in the background */
+		return cache_put(c, now, out);
+	}
+	r = remake(t, now);
+	if (r >= 0)
+		r = cache_put(t->status, now, out);
+	/* Not kept when it may move on its own (or could not be made). */
+	if (r < 0 || !cacheable(t))
+		status_tenant_free(t);
 	return r;
 }

@@ -14,3 +14,5 @@ void status_touch(struct tenant *t);
 int status_tenant_dump(struct tenant *t, int64_t now, struct sw_buf *out);
 /* Free what the tenant keeps (tenant_free). */
 void status_tenant_free(struct tenant *t);
+/* Free the background's timer, after every tenant (daemon_tenants_free). */
+void status_daemon_free(struct daemon *d);

@@ -12,6 +12,35 @@ sys.path.insert(0, os.path.dirname(__file__))
 from harness import Env, check, finish, wait_for  # noqa: E402
 
 
+def status_follows(env):
+    """status keeps each tenant's part between calls (daemon/status.c): it
+    still shows what changed since, and lag_s moves with the clock."""
+    wait_for(lambda: env.source("signins", "contoso")["state"] == "ok", timeout=60, what="contoso idle")
+    a = env.status()["tenants"]["contoso"]
+    time.sleep(1.2)
+    b = env.status()["tenants"]["contoso"]
+    lag_a, lag_b = a["sources"]["signins"].get("lag_s"), b["sources"]["signins"].get("lag_s")
+    check(lag_a is not None and lag_b is not None and lag_b >= lag_a + 1,
+          "lag_s grows with the clock between two calls (%s, then %s)" % (lag_a, lag_b))
+    for src in a["sources"].values():
+        src.pop("lag_s", None)
+    for src in b["sources"].values():
+        src.pop("lag_s", None)
+    check(a == b, "nothing else moved without a run (%s / %s)" % (json.dumps(a)[:300], json.dumps(b)[:300]))
+    check(list(env.status().keys())[:1] == ["tenants"] and "fabrikam" in env.status()["tenants"],
+          "every tenant is in the document")
+
+    # Two new sign-ins and a poll: the next call shows the run and them.
+    runs, records = b["sources"]["signins"]["runs"], b["sources"]["signins"]["records"]
+    env.sim.add_signins("contoso.onmicrosoft.com", [{"at": "-2m", "every": "10s", "count": 2,
+                                                     "user": "newprinter@contoso.com", "ip": "198.51.100.7",
+                                                     "country": "NL", "error_code": 0}])
+    env.ctl("poll", "contoso")
+    c = wait_for(lambda: (lambda s: s["runs"] > runs and s["state"] == "ok" and s)(
+        env.source("signins", "contoso")), timeout=60, what="the polled run in status")
+    check(bool(c) and c["records"] == records + 2, "status shows the new run and its records (%s)" % c)
+
+
 def main():
     env = Env("tenants", scenario="tenants.json", register="")
     fab_secret = os.path.join(env.dir, "fabrikam.secret")
@@ -68,6 +97,7 @@ def main():
         check(con is not None and con["records"] == 4 and con["watermark"] is not None,
               "the reload keeps what was stored (%s)" % con)
         check(len(env.sim.hooks("soc")) == 1, "and sends nothing twice")
+        status_follows(env)
     finally:
         env.close()
     finish()
