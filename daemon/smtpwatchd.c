@@ -753,7 +753,11 @@ int daemon_status_dump(struct daemon *d, struct sw_buf *out)
 	char *rest;
 	int r;
 
-	r = sw_buf_append(out, "{\"tenants\":{", 12);
+	size_t size = 4096;
+	for (size_t i = 0; i < d->n_tenants; i++)
+		size += status_tenant_size(d->tenants[i]);
+	r = sw_buf_reserve(out, size);
+	r = r < 0 ? r : sw_buf_append(out, "{\"tenants\":{", 12);
 	for (size_t i = 0; r >= 0 && i < d->n_tenants; i++) {
 		if (i > 0)
 			r = sw_buf_putc(out, ',');

@@ -411,6 +411,12 @@ int sw_buf_append(struct sw_buf *b, const void *p, size_t n)
 	return 0;
 }
 
+/* See util.h. */
+int sw_buf_reserve(struct sw_buf *b, size_t n)
+{
+	return buf_reserve(b, n);
+}
+
 /* Append one byte. */
 int sw_buf_putc(struct sw_buf *b, char c)
 {

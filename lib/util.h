@@ -100,6 +100,9 @@ struct sw_buf {
 /* Append n bytes (n == 0 still allocates, so data is a valid "").  0 or -ENOMEM. */
 int sw_buf_append(struct sw_buf *b, const void *p, size_t n);
 int sw_buf_putc(struct sw_buf *b, char c);
+/* Room for n more bytes at once (a long text made piecewise is not
+ * moved at each doubling).  0 or -ENOMEM. */
+int sw_buf_reserve(struct sw_buf *b, size_t n);
 int sw_buf_printf(struct sw_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sw_buf_clear(struct sw_buf *b);
 
