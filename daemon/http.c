@@ -50,6 +50,14 @@ struct http_wait {
 	struct http_wait *next;
 };
 
+/* Easy handles kept between transfers (curl_easy_reset: the options go,
+ * the allocation and its buffers stay): a transfer no longer makes and
+ * frees its 5.6 KB handle and, once it connected, libcurl's 16 KB
+ * download buffer.  The idle pollers of many tenants have a few requests
+ * in flight at once; past this many (the start's storm) handles are
+ * freed as they finish. */
+#define HTTP_POOL 32
+
 /* HTTP_MAX_ACTIVE (http.h): each transfer holds its easy handle, its
  * response and, from its connect on, libcurl's 16 KB download buffer; at
  * the start of 10,000 tenants every source asking at once held about
@@ -68,11 +76,16 @@ struct http {
 	int n_xfers;
 	struct http_wait *wait, *wait_tail; /* waiting for a slot, oldest first */
 	int n_wait;
+	struct http_slot *slots, *slots_tail; /* slots asked for (http_slot_take), oldest first */
+	int n_slots;
 	char *proxy; /* [daemon] proxy, NULL: none */
+	CURL *pool[HTTP_POOL]; /* easy handles done with, reset, for the next transfers */
+	int n_pool;
 };
 
 static void http_check_done(struct http *h);
 static void http_dispatch(struct http *h);
+static void http_dispatch_copies(struct http *h);
 
 /* Free a waiting request (unlinked). */
 static void http_wait_free(struct http_wait *w)
@@ -85,13 +98,33 @@ static void http_wait_free(struct http_wait *w)
 	free(w);
 }
 
+/* An easy handle for a transfer: one the pool kept, or a new one. */
+static CURL *http_easy_get(struct http *h)
+{
+	if (h->n_pool > 0)
+		return h->pool[--h->n_pool];
+	return curl_easy_init();
+}
+
+/* A transfer's handle (out of the multi) back to the pool, reset, or
+ * freed when the pool is full. */
+static void http_easy_put(struct http *h, CURL *e)
+{
+	if (h->n_pool < HTTP_POOL) {
+		curl_easy_reset(e);
+		h->pool[h->n_pool++] = e;
+	} else {
+		curl_easy_cleanup(e);
+	}
+}
+
 /* Unlink and free a transfer (its easy handle is already removed). */
 static void http_xfer_free(struct http_xfer *x)
 {
 	if (x == NULL)
 		return;
 	if (x->easy != NULL)
-		curl_easy_cleanup(x->easy);
+		http_easy_put(x->http, x->easy);
 	curl_slist_free_all(x->headers);
 	curl_slist_free_all(x->resolve);
 	free(x->body);
@@ -291,7 +324,7 @@ struct http *http_new(struct event_base *base)
 	 * as a burst of runs ended (bench/scale at 1,000 tenants: a new
 	 * connection every 10-12 requests, each a TLS handshake against
 	 * Microsoft).  A host's worth stays open instead. */
-	curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, 64L);
+	curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)HTTP_MAX_ACTIVE);
 	return h;
 }
 
@@ -311,6 +344,12 @@ void http_free(struct http *h)
 		h->wait = w->next;
 		http_wait_free(w);
 	}
+	for (struct http_slot *sl = h->slots; sl != NULL; sl = sl->next)
+		sl->queued = false;
+	h->slots = h->slots_tail = NULL;
+	/* Before the share: a reset handle still holds it. */
+	while (h->n_pool > 0)
+		curl_easy_cleanup(h->pool[--h->n_pool]);
 	evtimer_del(&h->timer);
 	evtimer_del(&h->kick);
 	curl_multi_cleanup(h->multi);
@@ -348,9 +387,23 @@ void http_cancel_arg(struct http *h, void *arg)
 		}
 	}
 	h->wait_tail = last;
+	struct http_slot **sp = &h->slots, *slast = NULL;
+	while (*sp != NULL) {
+		struct http_slot *sl = *sp;
+		if (sl->arg == arg) {
+			*sp = sl->next;
+			sl->next = NULL;
+			sl->queued = false;
+			h->n_slots--;
+		} else {
+			slast = sl;
+			sp = &sl->next;
+		}
+	}
+	h->slots_tail = slast;
 	/* Not from here: the caller may be in the middle of tearing its
 	 * owner down, and a request that cannot start calls back. */
-	if (freed && h->wait != NULL) {
+	if (freed && (h->wait != NULL || h->slots != NULL)) {
 		struct timeval now = {0, 0};
 		evtimer_add(&h->kick, &now);
 	}
@@ -392,7 +445,27 @@ static int http_pin_localhost(struct http_xfer *x, const char *url)
 /* See http.h. */
 int http_active(const struct http *h)
 {
-	return h->n_xfers + h->n_wait;
+	return h->n_xfers + h->n_wait + h->n_slots;
+}
+
+/* See http.h. */
+bool http_slot_take(struct http *h, struct http_slot *s, void (*cb)(void *arg), void *arg)
+{
+	if (s->queued)
+		return false;
+	if (h->wait == NULL && h->slots == NULL && h->n_xfers < HTTP_MAX_ACTIVE)
+		return true;
+	s->cb = cb;
+	s->arg = arg;
+	s->next = NULL;
+	s->queued = true;
+	if (h->slots_tail != NULL)
+		h->slots_tail->next = s;
+	else
+		h->slots = s;
+	h->slots_tail = s;
+	h->n_slots++;
+	return false;
 }
 
 /* See http.h. */
@@ -419,7 +492,7 @@ static int http_start(struct http *h, struct http_wait *w)
 	w->headers = NULL;
 	x->body = w->body;
 	w->body = NULL;
-	x->easy = curl_easy_init();
+	x->easy = http_easy_get(h);
 	if (x->easy == NULL)
 		goto fail;
 
@@ -477,10 +550,29 @@ fail:
 	return r;
 }
 
-/* Start waiting requests while there are slots.  One that cannot start
- * is answered like a transfer that failed (no HTTP status), from here,
- * which runs from the event loop only. */
+/* Start waiting requests while there are slots, the copies first (the
+ * tokens' requests and the sinks'), then the slots asked for.  One that
+ * cannot start is answered like a transfer that failed (no HTTP status),
+ * from here, which runs from the event loop only. */
 static void http_dispatch(struct http *h)
+{
+	http_dispatch_copies(h);
+	while (h->slots != NULL && h->wait == NULL && h->n_xfers < HTTP_MAX_ACTIVE) {
+		struct http_slot *sl = h->slots;
+		h->slots = sl->next;
+		if (h->slots == NULL)
+			h->slots_tail = NULL;
+		h->n_slots--;
+		sl->next = NULL;
+		sl->queued = false;
+		/* It submits now, and the request starts: no copy waits. */
+		sl->cb(sl->arg);
+		http_dispatch_copies(h);
+	}
+}
+
+/* The waiting copies, while there are slots. */
+static void http_dispatch_copies(struct http *h)
 {
 	while (h->wait != NULL && h->n_xfers < HTTP_MAX_ACTIVE) {
 		struct http_wait *w = h->wait;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <event2/event.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "util.h"
@@ -48,7 +49,25 @@ void http_cancel_arg(struct http *h, void *arg);
  * submission order), holding only its copies. */
 #define HTTP_MAX_ACTIVE 256
 
-/* Requests submitted and not done yet: in flight or waiting for a slot. */
+/* A transfer slot asked for before the request is built (a poller: its
+ * URL, its token's Authorization header and its body are made once the
+ * slot is there, and nothing is copied while it waits).  The caller's
+ * memory, linked in while it waits. */
+struct http_slot {
+	void (*cb)(void *arg);
+	void *arg;
+	struct http_slot *next;
+	bool queued;
+};
+/* A slot now: true, and the caller submits at once.  false when there is
+ * none free, or requests or slots are already waiting: s is queued behind
+ * them, and cb(arg) runs from the event loop when a slot is free, where
+ * the request it submits starts at once (the slot is not kept if it
+ * submits none).  http_cancel_arg(arg) takes it out of the queue. */
+bool http_slot_take(struct http *h, struct http_slot *s, void (*cb)(void *arg), void *arg);
+
+/* Requests submitted and not done yet: in flight or waiting for a slot
+ * (with their copies or as a http_slot). */
 int http_active(const struct http *h);
 /* Of those, the ones in flight (at most HTTP_MAX_ACTIVE). */
 int http_running(const struct http *h);

@@ -2,7 +2,8 @@
  * than HTTP_MAX_ACTIVE go to the simulator's receiver (/hooks/burst/N) on
  * a real event base: each is answered once, no more than HTTP_MAX_ACTIVE
  * are ever in flight, and a cancelled request, in flight or still
- * waiting for a slot, never calls back. */
+ * waiting for a slot, never calls back; slots asked for before a request
+ * is made are given in order. */
 #include <check.h>
 
 #include "check_main.h"
@@ -117,6 +118,63 @@ START_TEST(test_more_than_the_limit_all_answered)
 }
 END_TEST
 
+/* A slot asked for (a poller's http_slot): granted in order once
+ * transfers end, and the request made in its callback goes on the wire
+ * at once instead of waiting as a copy. */
+static struct slot waiters[3];
+static struct http_slot wslots[3];
+static int granted[3], n_granted, waited_as_copy;
+
+static void slot_cb(void *arg)
+{
+	int i = (int)((struct slot *)arg - waiters);
+	char url[128];
+	struct http_request req = {
+		.method = "POST", .url = url, .body = "{}", .body_len = 2, .timeout_ms = 30000,
+		.cb = burst_cb, .arg = arg,
+	};
+	int before = http_running(f.d.http);
+
+	granted[n_granted++] = i;
+	snprintf(url, sizeof(url), "%s/hooks/burst/w%d", f.sim_url, i);
+	ck_assert_int_eq(http_submit(f.d.http, &req), 0);
+	if (http_running(f.d.http) != before + 1)
+		waited_as_copy++;
+}
+
+START_TEST(test_slots_wait_in_order)
+{
+	int expect = HTTP_MAX_ACTIVE + 2;
+
+	memset(waiters, 0, sizeof(waiters));
+	memset(wslots, 0, sizeof(wslots));
+	n_granted = waited_as_copy = 0;
+	/* A free slot is given at once, and nothing is queued. */
+	ck_assert(http_slot_take(f.d.http, &wslots[0], slot_cb, &waiters[0]));
+	ck_assert_int_eq(http_active(f.d.http), 0);
+	for (int i = 0; i < HTTP_MAX_ACTIVE; i++)
+		submit(i);
+	for (int i = 0; i < 3; i++)
+		ck_assert(!http_slot_take(f.d.http, &wslots[i], slot_cb, &waiters[i]));
+	ck_assert_int_eq(http_active(f.d.http), HTTP_MAX_ACTIVE + 3);
+	/* Asked twice, queued once. */
+	ck_assert(!http_slot_take(f.d.http, &wslots[2], slot_cb, &waiters[2]));
+	ck_assert_int_eq(http_active(f.d.http), HTTP_MAX_ACTIVE + 3);
+	http_cancel_arg(f.d.http, &waiters[1]);
+	ck_assert_int_eq(http_active(f.d.http), HTTP_MAX_ACTIVE + 2);
+	ck_assert(dfx_run_until(&f, all_answered, &expect, 50000));
+	ck_assert_int_eq(n_granted, 2);
+	ck_assert_int_eq(granted[0], 0);
+	ck_assert_int_eq(granted[1], 2);
+	ck_assert_int_eq(waited_as_copy, 0);
+	ck_assert_int_eq(waiters[0].calls, 1);
+	ck_assert_int_eq(waiters[1].calls, 0);
+	ck_assert_int_eq(waiters[2].calls, 1);
+	ck_assert_int_eq(waiters[2].status, 200);
+	ck_assert_int_eq(http_active(f.d.http), 0);
+}
+END_TEST
+
 static Suite *http_suite(void)
 {
 	Suite *s = suite_create("daemon_http");
@@ -125,6 +183,7 @@ static Suite *http_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_more_than_the_limit_all_answered);
+	tcase_add_test(tc, test_slots_wait_in_order);
 	suite_add_tcase(s, tc);
 	return s;
 }
