@@ -58,6 +58,8 @@ struct poller {
 	int64_t backoff;    /* seconds; 0 after a success */
 	int64_t pace[POLLER_PACE_MAX]; /* monotonic ms of the latest requests */
 
+	struct http_slot slot; /* waiting for a transfer slot before the request is made */
+
 	/* The request in hand. */
 	char *method, *url, *body, *header;
 	bool anonymous; /* no token: a pre-authenticated download URL */
@@ -71,6 +73,14 @@ struct poller {
 	size_t n_seen, cap_seen;
 
 	const char *next_page_uri; /* of the answer in hand, during page()/answer() */
+
+	/* Store transactions of the run in hand, and of the last one (status
+	 * last_run_transactions): those begun in its own callbacks, up to
+	 * the end of the rules that run after it (daemon_source_done). */
+	uint64_t tx_mark;   /* sw_store_transactions() when the callback in hand began */
+	int tx_depth;       /* callbacks of this poller in hand (one nested in another) */
+	int64_t run_tx;
+	int64_t last_run_tx; /* -1: no run ended yet */
 
 	/* For status and health. */
 	int64_t watching_since;
@@ -226,6 +236,29 @@ static void poller_run_end(struct poller *p, bool ok)
 	if (!d->once)
 		poller_schedule(p, ok ? p->ops->interval(p->t) : p->backoff);
 	daemon_source_done(d, p->t, p->ops->name, ok);
+	uint64_t tx = sw_store_transactions(d->store);
+	p->last_run_tx = p->run_tx + (int64_t)(tx - p->tx_mark);
+	p->tx_mark = tx;
+}
+
+/* A callback of the run in hand begins: count its transactions from here. */
+static void poller_tx_enter(struct poller *p)
+{
+	if (p->tx_depth++ == 0)
+		p->tx_mark = sw_store_transactions(p->t->daemon->store);
+}
+
+/* ...and ends: what it began belongs to the run, if one is still in hand
+ * (an ended run counted its own in poller_run_end). */
+static void poller_tx_leave(struct poller *p)
+{
+	uint64_t tx = sw_store_transactions(p->t->daemon->store);
+
+	if (--p->tx_depth > 0)
+		return;
+	if (p->running)
+		p->run_tx += (int64_t)(tx - p->tx_mark);
+	p->tx_mark = tx;
 }
 
 /* The run failed: log once with tenant, source and URL path, back off. */
@@ -254,6 +287,7 @@ static void poller_fail(struct poller *p, const char *fmt, ...)
 }
 
 static void poller_send(struct poller *p);
+static void poller_token_handle(struct poller *p, const char *token, const char *error, long status);
 
 /* FNV-1a over the request in hand (method, URL, body): a next link that
  * leads back to a request of this run.  Exchange runs POST several cmdlets
@@ -343,7 +377,7 @@ static void poller_retry_page(struct poller *p, int64_t retry_after, const char 
 }
 
 /* The service answered a page request. */
-static void poller_page_cb(struct http_response *res, void *arg)
+static void poller_page_handle(struct http_response *res, void *arg)
 {
 	struct poller *p = arg;
 	enum poller_next next = POLLER_DONE;
@@ -483,10 +517,27 @@ taken:
 	poller_run_end(p, true);
 }
 
+static void poller_page_cb(struct http_response *res, void *arg)
+{
+	struct poller *p = arg;
+
+	poller_tx_enter(p);
+	poller_page_handle(res, arg);
+	poller_tx_leave(p);
+}
+
 /* The token arrived (or did not). */
 static void poller_token_cb(const char *token, const char *error, long status, void *arg)
 {
 	struct poller *p = arg;
+
+	poller_tx_enter(p);
+	poller_token_handle(p, token, error, status);
+	poller_tx_leave(p);
+}
+
+static void poller_token_handle(struct poller *p, const char *token, const char *error, long status)
+{
 
 	if (token == NULL) {
 		if (status == 0 || status >= 500 || status == 429) {
@@ -501,7 +552,18 @@ static void poller_token_cb(const char *token, const char *error, long status, v
 	poller_send(p);
 }
 
-/* Send the request in hand: token first, then pacing. */
+/* A transfer slot is free for the request in hand. */
+static void poller_slot_cb(void *arg)
+{
+	struct poller *p = arg;
+
+	poller_tx_enter(p);
+	poller_send(p);
+	poller_tx_leave(p);
+}
+
+/* Send the request in hand: token first, then pacing, then a transfer
+ * slot. */
 static void poller_send(struct poller *p)
 {
 	struct tenant *t = p->t;
@@ -521,6 +583,10 @@ static void poller_send(struct poller *p)
 		poller_arm_ms(p, delay);
 		return;
 	}
+	/* No copy of the request waits in http.c: past HTTP_MAX_ACTIVE the
+	 * poller waits for a slot and makes its headers then. */
+	if (!http_slot_take(t->daemon->http, &p->slot, poller_slot_cb, p))
+		return;
 	poller_pace_take(p);
 	snprintf(authz, sizeof(authz), "Authorization: Bearer %s", token);
 	const char *headers[5] = {authz, "Accept: application/json"};
@@ -582,6 +648,7 @@ static void poller_run_begin(struct poller *p)
 
 	p->running = true;
 	status_touch(p->t);
+	p->run_tx = 0;
 	p->tries = 0;
 	p->throttles = 0;
 	p->retried_401 = false;
@@ -602,6 +669,7 @@ static void poller_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct poller *p = arg;
 
+	poller_tx_enter(p);
 	if (p->running) {
 		poller_send(p);
 	} else {
@@ -611,6 +679,7 @@ static void poller_timer_cb(evutil_socket_t fd, short what, void *arg)
 		p->late_ms = late > 0 ? late : 0;
 		poller_run_begin(p);
 	}
+	poller_tx_leave(p);
 }
 
 /* See poller.h. */
@@ -624,6 +693,7 @@ struct poller *poller_new(struct tenant *t, const struct poller_ops *ops)
 	p->ops = ops;
 	p->last_retry_after = -1;
 	p->late_ms = -1;
+	p->last_run_tx = -1;
 	p->watching_since = daemon_now();
 	p->timer = evtimer_new(t->daemon->base, poller_timer_cb, p);
 	if (p->timer == NULL) {
@@ -677,7 +747,9 @@ void poller_run_now(struct poller *p)
 	if (p->running)
 		return;
 	evtimer_del(p->timer);
+	poller_tx_enter(p);
 	poller_run_begin(p);
+	poller_tx_leave(p);
 }
 
 /* See poller_internal.h. */
@@ -774,6 +846,8 @@ json_t *poller_status(struct poller *p)
 		json_object_set_new(o, "failed_runs", json_integer(p->failed_runs));
 		json_object_set_new(o, "skipped", json_integer(p->skipped));
 		json_object_set_new(o, "late_ms", p->late_ms >= 0 ? json_integer(p->late_ms) : json_null());
+		json_object_set_new(o, "last_run_transactions",
+		                    p->last_run_tx >= 0 ? json_integer(p->last_run_tx) : json_null());
 	}
 	if (o != NULL && p->ops->status)
 		p->ops->status(p, o);

@@ -301,6 +301,7 @@ struct sw_store {
 	dev_t dev;          /* the file opened, to notice it deleted or replaced */
 	ino_t ino;
 	struct wal_offload *offload; /* NULL: SQLite checkpoints in the commit */
+	uint64_t begun; /* transactions begun (sw_store_transactions) */
 };
 
 static void store_set_error(struct sw_store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -938,7 +939,14 @@ int sw_store_schema_version(struct sw_store *s)
 /* See store.h. */
 int sw_store_begin(struct sw_store *s)
 {
+	s->begun++;
 	return store_exec(s, "BEGIN IMMEDIATE", "begin");
+}
+
+/* See store.h. */
+uint64_t sw_store_transactions(const struct sw_store *s)
+{
+	return s->begun;
 }
 
 /* See store.h. */

@@ -44,6 +44,10 @@ int sw_store_schema_version(struct sw_store *s);
 int sw_store_begin(struct sw_store *s); /* BEGIN IMMEDIATE */
 int sw_store_commit(struct sw_store *s);
 int sw_store_rollback(struct sw_store *s); /* safe when no transaction is open */
+/* Transactions begun on this handle since it was opened (each
+ * sw_store_begin counts, whatever became of it): what a piece of work
+ * cost in BEGIN IMMEDIATE ... COMMIT, for status. */
+uint64_t sw_store_transactions(const struct sw_store *s);
 
 /* Keep the planner's statistics fresh: ANALYZE (bounded by analysis_limit)
  * if the sign-ins were never analyzed, PRAGMA optimize otherwise.  Call
