@@ -81,6 +81,11 @@ struct poller {
 	int tx_depth;       /* callbacks of this poller in hand (one nested in another) */
 	int64_t run_tx;
 	int64_t last_run_tx; /* -1: no run ended yet */
+	int64_t last_run_writes; /* of those, the ones that changed the store */
+	uint64_t wr_mark;
+	int64_t run_wr;
+	unsigned last_run_rules; /* DAEMON_RULES_* run after the last run */
+	bool succeeded; /* a run of this process succeeded */
 
 	/* For status and health. */
 	int64_t watching_since;
@@ -213,7 +218,15 @@ static int64_t poller_next_backoff(struct poller *p)
 static void poller_run_end(struct poller *p, bool ok)
 {
 	struct daemon *d = p->t->daemon;
+	unsigned quiet = 0;
 
+	/* What the rules after the run may skip (daemon_run_done). */
+	if (ok && p->run_records == 0)
+		quiet |= DAEMON_RUN_NOTHING_NEW;
+	if (ok && p->succeeded && p->last_error == NULL && !p->denied)
+		quiet |= DAEMON_RUN_HEALTH_SAME;
+	if (ok)
+		p->succeeded = true;
 	if (p->ops->end)
 		p->ops->end(p, ok);
 	poller_request_clear(p);
@@ -235,30 +248,37 @@ static void poller_run_end(struct poller *p, bool ok)
 	}
 	if (!d->once)
 		poller_schedule(p, ok ? p->ops->interval(p->t) : p->backoff);
-	daemon_source_done(d, p->t, p->ops->name, ok);
-	uint64_t tx = sw_store_transactions(d->store);
+	p->last_run_rules = daemon_run_done(d, p->t, p->ops->name, ok, quiet);
+	uint64_t tx = sw_store_transactions(d->store), wr = sw_store_writes(d->store);
 	p->last_run_tx = p->run_tx + (int64_t)(tx - p->tx_mark);
+	p->last_run_writes = p->run_wr + (int64_t)(wr - p->wr_mark);
 	p->tx_mark = tx;
+	p->wr_mark = wr;
 }
 
 /* A callback of the run in hand begins: count its transactions from here. */
 static void poller_tx_enter(struct poller *p)
 {
-	if (p->tx_depth++ == 0)
+	if (p->tx_depth++ == 0) {
 		p->tx_mark = sw_store_transactions(p->t->daemon->store);
+		p->wr_mark = sw_store_writes(p->t->daemon->store);
+	}
 }
 
 /* ...and ends: what it began belongs to the run, if one is still in hand
  * (an ended run counted its own in poller_run_end). */
 static void poller_tx_leave(struct poller *p)
 {
-	uint64_t tx = sw_store_transactions(p->t->daemon->store);
+	uint64_t tx = sw_store_transactions(p->t->daemon->store), wr = sw_store_writes(p->t->daemon->store);
 
 	if (--p->tx_depth > 0)
 		return;
-	if (p->running)
+	if (p->running) {
 		p->run_tx += (int64_t)(tx - p->tx_mark);
+		p->run_wr += (int64_t)(wr - p->wr_mark);
+	}
 	p->tx_mark = tx;
+	p->wr_mark = wr;
 }
 
 /* The run failed: log once with tenant, source and URL path, back off. */
@@ -649,6 +669,7 @@ static void poller_run_begin(struct poller *p)
 	p->running = true;
 	status_touch(p->t);
 	p->run_tx = 0;
+	p->run_wr = 0;
 	p->tries = 0;
 	p->throttles = 0;
 	p->retried_401 = false;
@@ -848,6 +869,16 @@ json_t *poller_status(struct poller *p)
 		json_object_set_new(o, "late_ms", p->late_ms >= 0 ? json_integer(p->late_ms) : json_null());
 		json_object_set_new(o, "last_run_transactions",
 		                    p->last_run_tx >= 0 ? json_integer(p->last_run_tx) : json_null());
+		json_object_set_new(o, "last_run_writes",
+		                    p->last_run_tx >= 0 ? json_integer(p->last_run_writes) : json_null());
+		json_t *rules = json_array();
+		if (p->last_run_rules & DAEMON_RULES_SIGNINS)
+			json_array_append_new(rules, json_string("signins"));
+		if (p->last_run_rules & DAEMON_RULES_STATE)
+			json_array_append_new(rules, json_string("state"));
+		if (p->last_run_rules & DAEMON_RULES_HEALTH)
+			json_array_append_new(rules, json_string("health"));
+		json_object_set_new(o, "last_run_rules", p->last_run_tx >= 0 ? rules : (json_decref(rules), json_null()));
 	}
 	if (o != NULL && p->ops->status)
 		p->ops->status(p, o);

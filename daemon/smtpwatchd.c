@@ -688,9 +688,27 @@ void daemon_detect_finish(struct tenant *t)
 	}
 }
 
+/* The state rules (the snapshot's, the register's, the reports') run
+ * after every run of the sources they read, and after a sign-ins run that
+ * stored something new; a tenant whose sign-ins runs find nothing has them
+ * at least this often, for what only the clock changes (an exception that
+ * expires, a mailbox that stops using its exception). */
+#define DAEMON_STATE_REFRESH_S 900
+
 /* See smtpwatchd.h. */
 void daemon_source_done(struct daemon *d, struct tenant *t, const char *source, bool ok)
 {
+	daemon_run_done(d, t, source, ok, 0);
+}
+
+/* See smtpwatchd.h. */
+unsigned daemon_run_done(struct daemon *d, struct tenant *t, const char *source, bool ok, unsigned quiet)
+{
+	unsigned rules = 0;
+
+	if (d->once)
+		quiet = 0;
+
 	/* Sign-in rules wait for the end of a sign-ins run: a run commits page
 	 * by page, and counting half a run would notify twice for one burst. */
 	unsigned what = 0;
@@ -700,12 +718,21 @@ void daemon_source_done(struct daemon *d, struct tenant *t, const char *source, 
 	 * whole read of the policies. */
 	if (!poller_running(t->exchange) && !poller_running(t->policies))
 		what |= SW_DETECT_STATE;
+	/* A sign-ins run that stored nothing changed nothing the state rules
+	 * read, unless the clock did (DAEMON_STATE_REFRESH_S); a pass that
+	 * owes them (t->detect_what) keeps them. */
+	if ((quiet & DAEMON_RUN_NOTHING_NEW) && strcmp(source, "signins") == 0 && t->state_at > 0 &&
+	    daemon_now() - t->state_at < DAEMON_STATE_REFRESH_S)
+		what &= ~(unsigned)SW_DETECT_STATE;
+	if (what & SW_DETECT_STATE)
+		t->state_at = daemon_now();
 	if (clockwatch.paused > 0 && (what & SW_DETECT_SIGNINS)) {
 		what &= ~(unsigned)SW_DETECT_SIGNINS;
 		if (strcmp(source, "signins") == 0 && --clockwatch.paused == 0)
 			log_info("sign-in event rules resume after the clock jump");
 	}
 	tenant_detect(d, t, what);
+	rules |= ((what & SW_DETECT_SIGNINS) ? DAEMON_RULES_SIGNINS : 0) | ((what & SW_DETECT_STATE) ? DAEMON_RULES_STATE : 0);
 	/* What If is asked for the mailboxes of the Exchange snapshot: at
 	 * start the two sources run side by side, so once the first snapshot
 	 * is in, the policies are read again (not in --once, which counts its
@@ -722,11 +749,17 @@ void daemon_source_done(struct daemon *d, struct tenant *t, const char *source, 
 		remedy_auto(t);
 	if (!ok)
 		d->once_failed++;
-	daemon_check_health(d, t);
+	/* A source as healthy after its run as before: nothing for the
+	 * health rules that their minute's timer would not find. */
+	if (!(quiet & DAEMON_RUN_HEALTH_SAME)) {
+		daemon_check_health(d, t);
+		rules |= DAEMON_RULES_HEALTH;
+	}
 	deliver_kick(d->deliver);
 	daemon_notify_status(d);
 	if (d->once && --d->once_pending == 0)
 		deliver_drain(d->deliver, once_drained_cb, d);
+	return rules;
 }
 
 /* See smtpwatchd.h. */

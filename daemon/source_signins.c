@@ -189,7 +189,11 @@ static int signins_page(struct poller *p, const char *body, size_t len, enum pol
 		cp.last_success = cp.last_attempt;
 		cp.last_error[0] = '\0';
 	}
-	r = sw_store_checkpoint_put(s, t->cfg->name, "signins", &cp);
+	/* A page before the last that stored nothing new (the lookback's
+	 * re-read) leaves the checkpoint as it was: the last page writes the
+	 * attempt, and an idle run commits one change. */
+	if (page.next_link == NULL || added > 0)
+		r = sw_store_checkpoint_put(s, t->cfg->name, "signins", &cp);
 	if (r < 0)
 		goto fail;
 	r = sw_store_commit(s);

@@ -260,14 +260,14 @@ static int page_signin_cb(const struct sw_signin_row *row, void *arg)
  * in its transaction (the sliced pass does it as a step of its own). */
 static int detect_signins_page(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
                                const struct sw_register *reg, int64_t now, int64_t page, bool resolve_attacks,
-                               struct sw_detect_stats *st, bool *ret_more)
+                               bool own_tx, struct sw_detect_stats *st, bool *ret_more)
 {
 	struct sw_checkpoint cp;
 	struct page_ctx pc = {.reg = reg};
 	int64_t first;
 	int r;
 
-	r = sw_store_begin(s);
+	r = own_tx ? sw_store_begin(s) : 0;
 	if (r < 0)
 		return r;
 	r = sw_store_checkpoint_get(s, t->name, "detect", &cp);
@@ -300,14 +300,15 @@ static int detect_signins_page(struct sw_store *s, const struct sw_config *cfg, 
 		if (r < 0)
 			goto fail;
 	}
-	r = sw_store_commit(s);
+	r = own_tx ? sw_store_commit(s) : 0;
 	if (r < 0)
 		goto fail;
 	submitters_clear(&pc.groups);
 	*ret_more = pc.rows == page;
 	return 0;
 fail:
-	sw_store_rollback(s);
+	if (own_tx)
+		sw_store_rollback(s);
 	submitters_clear(&pc.groups);
 	return r;
 }
@@ -779,9 +780,9 @@ static int step_audit(struct sw_store *s, const struct sw_config *cfg, const str
 }
 
 /* What follows the sign-in pages, in this order.  Without a budget all of
- * them run in one transaction; with one each is a transaction of its own
- * and as many run in a call as the budget allows (at least one), so no
- * call holds the caller's loop for more than one of them.  Each rule
+ * them run in one transaction; with one as many run in a call as the
+ * budget allows (at least one), in the call's one transaction, so no call
+ * holds the caller's loop for much more than its budget.  Each rule
  * decides what it raises and resolves from the store alone, so a pass cut
  * between two steps by a crash or a stop leaves nothing half done: the
  * next pass runs them again. */
@@ -811,20 +812,20 @@ static bool steps_left(unsigned step, unsigned what)
 	return false;
 }
 
-/* Run one step in a transaction of its own. */
-static int step_run(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
-                    const struct sw_register *reg, int64_t now, unsigned step, struct sw_detect_stats *st)
+/* The end of a slice's transaction (none open: nothing to end): commit
+ * what it did, or roll it all back after a failure r. */
+static int slice_end(struct sw_store *s, bool open, int r)
 {
-	int r = sw_store_begin(s);
-
-	if (r < 0)
+	if (!open)
 		return r;
-	r = detect_steps[step].fn(s, cfg, t, reg, now, st);
 	if (r < 0) {
 		sw_store_rollback(s);
 		return r;
 	}
-	return sw_store_commit(s);
+	r = sw_store_commit(s);
+	if (r < 0)
+		sw_store_rollback(s);
+	return r;
 }
 
 /* Is a sign-in stored past detection's cursor? */
@@ -847,23 +848,33 @@ static int signins_waiting(struct sw_store *s, const char *tenant, bool *ret)
 }
 
 /* The sliced pass (see detect.h): pages of sign-ins while the budget
- * lasts, then the steps, each its own transaction, while it lasts. */
+ * lasts, then the steps while it lasts.  What one call does is one
+ * transaction, begun with its first page or step: a small pass (an idle
+ * tenant's) is one, and a slice cut by the budget commits what it did
+ * before it yields. */
 static int detect_sliced(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
                          const struct sw_register *reg, int64_t now, unsigned what, struct sw_detect_budget *budget,
                          struct sw_detect_stats *st)
 {
 	bool more = budget->step == 0 && (what & SW_DETECT_SIGNINS) != 0;
+	bool open = false;
 	int done = 0, r;
 
 	while (more) {
 		if (done > 0 && budget->spent(budget->arg)) {
 			st->pending = true;
-			return 0;
+			return slice_end(s, open, 0);
 		}
 		done++;
-		r = detect_signins_page(s, cfg, t, reg, now, SW_DETECT_SLICE_PAGE, false, st, &more);
+		if (!open) {
+			r = sw_store_begin(s);
+			if (r < 0)
+				return r;
+			open = true;
+		}
+		r = detect_signins_page(s, cfg, t, reg, now, SW_DETECT_SLICE_PAGE, false, false, st, &more);
 		if (r < 0)
-			return r;
+			return slice_end(s, open, r);
 	}
 	if (budget->step == 0)
 		budget->step = 1;
@@ -873,19 +884,28 @@ static int detect_sliced(struct sw_store *s, const struct sw_config *cfg, const 
 			break;
 		if (done > 0 && budget->spent(budget->arg)) {
 			st->pending = true;
-			return 0;
+			return slice_end(s, open, 0);
 		}
 		if (detect_steps[i].what == 0 || (detect_steps[i].what & what)) {
 			done++;
-			r = step_run(s, cfg, t, reg, now, i, st);
+			if (!open) {
+				r = sw_store_begin(s);
+				if (r < 0)
+					return r;
+				open = true;
+			}
+			r = detect_steps[i].fn(s, cfg, t, reg, now, st);
 			if (r < 0)
-				return r;
+				return slice_end(s, open, r);
 		}
 		budget->step++;
 	}
 	/* The pass is done.  Sign-ins stored while its steps ran (a run that
 	 * ended between two calls) start the next pass at once. */
 	budget->step = 0;
+	r = slice_end(s, open, 0);
+	if (r < 0)
+		return r;
 	if (what & SW_DETECT_SIGNINS) {
 		bool waiting;
 		r = signins_waiting(s, t->name, &waiting);
@@ -917,7 +937,7 @@ int sw_detect_tenant_sliced(struct sw_store *s, const struct sw_config *cfg, con
 			break;
 		}
 		pages++;
-		r = detect_signins_page(s, cfg, t, reg, now, DETECT_PAGE, true, &st, &more);
+		r = detect_signins_page(s, cfg, t, reg, now, DETECT_PAGE, true, true, &st, &more);
 		if (r < 0)
 			return r;
 	}

@@ -40,13 +40,14 @@ struct sw_detect_stats {
 int sw_detect_tenant(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
                      const struct sw_register *reg, int64_t now, unsigned what, struct sw_detect_stats *ret);
 /* The same in slices of a time budget the caller measures (lib/ reads no
- * clock): pages of SW_DETECT_SLICE_PAGE sign-ins, each its own
- * transaction, until spent(arg) says the slice's time is up (asked after
- * each page; at least one page a call); then, once no sign-in is left,
- * the rules that read the whole store (the attack rules' quiet alerts,
- * the approved senders, audit, the snapshot and register rules, the
- * report, stopped, usage and trace rules) one step at a time, each its
- * own transaction, asked likewise after each.  When work remains,
+ * clock): pages of SW_DETECT_SLICE_PAGE sign-ins until spent(arg) says
+ * the slice's time is up (asked after each page; at least one page a
+ * call); then, once no sign-in is left, the rules that read the whole
+ * store (the attack rules' quiet alerts, the approved senders, audit, the
+ * snapshot and register rules, the report, stopped, usage and trace
+ * rules) one step at a time, asked likewise after each.  What one call
+ * does is one transaction (none when it has nothing to do), committed
+ * before it returns; a failure rolls the call's work back.  When work remains,
  * ret->pending is set: call again from the next loop turn with the same
  * budget, whose step says where the pass stands (0 to start one; the
  * pass sets it back to 0 when it ends).  A pass also ends pending when

@@ -302,6 +302,8 @@ struct sw_store {
 	ino_t ino;
 	struct wal_offload *offload; /* NULL: SQLite checkpoints in the commit */
 	uint64_t begun; /* transactions begun (sw_store_transactions) */
+	uint64_t written; /* of those, committed with changes (sw_store_writes) */
+	int64_t changes_at_begin; /* sqlite3_total_changes64 at the BEGIN */
 };
 
 static void store_set_error(struct sw_store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -940,7 +942,14 @@ int sw_store_schema_version(struct sw_store *s)
 int sw_store_begin(struct sw_store *s)
 {
 	s->begun++;
+	s->changes_at_begin = sqlite3_total_changes64(s->db);
 	return store_exec(s, "BEGIN IMMEDIATE", "begin");
+}
+
+/* See store.h. */
+uint64_t sw_store_writes(const struct sw_store *s)
+{
+	return s->written;
 }
 
 /* See store.h. */
@@ -952,7 +961,11 @@ uint64_t sw_store_transactions(const struct sw_store *s)
 /* See store.h. */
 int sw_store_commit(struct sw_store *s)
 {
+	bool wrote = sqlite3_total_changes64(s->db) != s->changes_at_begin;
 	int r = store_exec(s, "COMMIT", "commit");
+
+	if (r >= 0 && wrote)
+		s->written++;
 
 	/* A failed COMMIT may leave the transaction open: the caller's
 	 * rollback then ends it. */

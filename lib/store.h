@@ -48,6 +48,9 @@ int sw_store_rollback(struct sw_store *s); /* safe when no transaction is open *
  * sw_store_begin counts, whatever became of it): what a piece of work
  * cost in BEGIN IMMEDIATE ... COMMIT, for status. */
 uint64_t sw_store_transactions(const struct sw_store *s);
+/* Of those, the ones committed with a row changed (sqlite3_total_changes:
+ * a COMMIT that writes the WAL). */
+uint64_t sw_store_writes(const struct sw_store *s);
 
 /* Keep the planner's statistics fresh: ANALYZE (bounded by analysis_limit)
  * if the sign-ins were never analyzed, PRAGMA optimize otherwise.  Call

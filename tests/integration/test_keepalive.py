@@ -1,7 +1,8 @@
 """Idle polls reuse what they can: after the first cycle, further cycles of
 every source ask the token endpoint nothing (the tokens are still valid)
 and open no connection per request (HTTP keep-alive on libcurl's shared
-connection cache).  Counted by the simulator, which sees every request
+connection cache); an idle sign-ins run commits once and is not followed
+by the state and health rules (status last_run_writes, last_run_rules).  Counted by the simulator, which sees every request
 and every TCP connection that carried one.  Under a service manager
 (NOTIFY_SOCKET) the STATUS= line, sent at most once a second however many
 runs end, still follows them: its firing count is the one `status` says
@@ -87,6 +88,27 @@ def main():
         # request would be n_req.
         check(n_conn * 4 <= n_req, "connections are kept alive: %d new for %d requests" % (n_conn, n_req))
         st = env.status()
+        # The cycles found nothing new: a sign-ins run re-reads its
+        # lookback (duplicates, several pages) and commits one change (its
+        # checkpoint on the last page); the state rules and the health
+        # rules do not run again after it (nothing they read changed).
+        src = st["tenants"]["contoso"]["sources"] if st else {}
+        for k in SOURCES:
+            print("# last %s run: %s transactions, %s of them writing, rules after it %s" % (
+                k, src.get(k, {}).get("last_run_transactions"), src.get(k, {}).get("last_run_writes"),
+                src.get(k, {}).get("last_run_rules")))
+        si = src.get("signins", {})
+        check(si.get("last_run_writes") == 1,
+              "an idle sign-ins run commits one change to the store (%s)" % si.get("last_run_writes"))
+        check(si.get("last_run_rules") == ["signins"],
+              "after an idle sign-ins run only the sign-in rules run, not the state or health rules (%s)"
+              % si.get("last_run_rules"))
+        check(isinstance(si.get("last_run_transactions"), int) and si["last_run_transactions"] >= 1,
+              "status counts the run's transactions (%s)" % si.get("last_run_transactions"))
+        # The state rules still follow the snapshot: whichever of Exchange
+        # and the policies ended last ran them.
+        check("state" in (src.get("exchange", {}).get("last_run_rules") or []) + (src.get("policies", {}).get(
+              "last_run_rules") or []), "the state rules ran after the last of Exchange and the policies")
         check(st is not None and all(st["tenants"]["contoso"]["sources"][k]["state"] == "ok" for k in SOURCES),
               "every source is ok")
 
