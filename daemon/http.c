@@ -50,10 +50,11 @@ struct http_wait {
 	struct http_wait *next;
 };
 
-/* Easy handles kept between transfers (curl_easy_reset: the options go,
- * the allocation and its buffers stay): a transfer no longer makes and
- * frees its 5.6 KB handle and, once it connected, libcurl's 16 KB
- * download buffer.  The idle pollers of many tenants have a few requests
+/* Transfers kept between requests with their easy handles
+ * (curl_easy_reset: the options go, the allocation and its buffers stay):
+ * a request no longer makes and frees its 5.6 KB handle, its 4.7 KB
+ * response and, once it connected, libcurl's 16 KB download buffer.  The
+ * idle pollers of many tenants have a few requests
  * in flight at once; past this many (the start's storm) handles are
  * freed as they finish. */
 #define HTTP_POOL 32
@@ -79,7 +80,7 @@ struct http {
 	struct http_slot *slots, *slots_tail; /* slots asked for (http_slot_take), oldest first */
 	int n_slots;
 	char *proxy; /* [daemon] proxy, NULL: none */
-	CURL *pool[HTTP_POOL]; /* easy handles done with, reset, for the next transfers */
+	struct http_xfer *pool[HTTP_POOL]; /* transfers done with, their handles reset, for the next ones */
 	int n_pool;
 };
 
@@ -98,37 +99,51 @@ static void http_wait_free(struct http_wait *w)
 	free(w);
 }
 
-/* An easy handle for a transfer: one the pool kept, or a new one. */
-static CURL *http_easy_get(struct http *h)
+/* A transfer, cleared, with its easy handle: one the pool kept, or a new
+ * one.  NULL without memory. */
+static struct http_xfer *http_xfer_get(struct http *h)
 {
-	if (h->n_pool > 0)
-		return h->pool[--h->n_pool];
-	return curl_easy_init();
-}
+	struct http_xfer *x;
+	CURL *e;
 
-/* A transfer's handle (out of the multi) back to the pool, reset, or
- * freed when the pool is full. */
-static void http_easy_put(struct http *h, CURL *e)
-{
-	if (h->n_pool < HTTP_POOL) {
-		curl_easy_reset(e);
-		h->pool[h->n_pool++] = e;
+	if (h->n_pool > 0) {
+		x = h->pool[--h->n_pool];
+		e = x->easy;
+		memset(x, 0, sizeof(*x));
 	} else {
-		curl_easy_cleanup(e);
+		x = malloc(sizeof(*x));
+		e = x != NULL ? curl_easy_init() : NULL;
+		if (e == NULL) {
+			free(x);
+			return NULL;
+		}
+		memset(x, 0, sizeof(*x));
 	}
+	x->easy = e;
+	x->http = h;
+	return x;
 }
 
-/* Unlink and free a transfer (its easy handle is already removed). */
+/* Free what a transfer (unlinked, its easy handle out of the multi) holds
+ * for its request; the transfer and its handle, reset, go back to the
+ * pool, or are freed when it is full. */
 static void http_xfer_free(struct http_xfer *x)
 {
 	if (x == NULL)
 		return;
-	if (x->easy != NULL)
-		http_easy_put(x->http, x->easy);
 	curl_slist_free_all(x->headers);
 	curl_slist_free_all(x->resolve);
 	free(x->body);
 	sw_buf_clear(&x->res.body);
+	x->headers = x->resolve = NULL;
+	x->body = NULL;
+	struct http *h = x->http;
+	if (h->n_pool < HTTP_POOL) {
+		curl_easy_reset(x->easy);
+		h->pool[h->n_pool++] = x;
+		return;
+	}
+	curl_easy_cleanup(x->easy);
 	free(x);
 }
 
@@ -352,8 +367,11 @@ void http_free(struct http *h)
 		sl->queued = false;
 	h->slots = h->slots_tail = NULL;
 	/* Before the share: a reset handle still holds it. */
-	while (h->n_pool > 0)
-		curl_easy_cleanup(h->pool[--h->n_pool]);
+	while (h->n_pool > 0) {
+		struct http_xfer *x = h->pool[--h->n_pool];
+		curl_easy_cleanup(x->easy);
+		free(x);
+	}
 	evtimer_del(&h->timer);
 	evtimer_del(&h->kick);
 	curl_multi_cleanup(h->multi);
@@ -485,10 +503,9 @@ static int http_start(struct http *h, struct http_wait *w)
 	struct http_xfer *x = NULL;
 	int r = -ENOMEM;
 
-	x = calloc(1, sizeof(*x));
+	x = http_xfer_get(h);
 	if (x == NULL)
 		goto fail;
-	x->http = h;
 	x->cb = w->cb;
 	x->arg = w->arg;
 	x->res.retry_after = -1;
@@ -496,9 +513,6 @@ static int http_start(struct http *h, struct http_wait *w)
 	w->headers = NULL;
 	x->body = w->body;
 	w->body = NULL;
-	x->easy = http_easy_get(h);
-	if (x->easy == NULL)
-		goto fail;
 
 	CURL *e = x->easy;
 	curl_easy_setopt(e, CURLOPT_URL, w->url);

@@ -60,8 +60,10 @@ struct poller {
 
 	struct http_slot slot; /* waiting for a transfer slot before the request is made */
 
-	/* The request in hand. */
-	char *method, *url, *body, *header;
+	/* The request in hand.  The URL's room stays from run to run (a
+	 * source's URLs are about as long each time); "" method: none. */
+	char method[8], *url, *body, *header;
+	size_t url_cap;
 	bool anonymous; /* no token: a pre-authenticated download URL */
 	int tries;
 	int throttles;
@@ -197,11 +199,18 @@ static void poller_note_attempt(struct poller *p, const char *error)
 /* Forget the request in hand. */
 static void poller_request_clear(struct poller *p)
 {
-	free(p->method);
-	free(p->url);
+	p->method[0] = '\0';
+	/* A long next link's room goes. */
+	if (p->url_cap > 1024) {
+		free(p->url);
+		p->url = NULL;
+		p->url_cap = 0;
+	} else if (p->url != NULL) {
+		p->url[0] = '\0';
+	}
 	free(p->body);
 	free(p->header);
-	p->method = p->url = p->body = p->header = NULL;
+	p->body = p->header = NULL;
 	p->anonymous = false;
 }
 
@@ -230,9 +239,14 @@ static void poller_run_end(struct poller *p, bool ok)
 	if (p->ops->end)
 		p->ops->end(p, ok);
 	poller_request_clear(p);
-	free(p->seen);
-	p->seen = NULL;
-	p->n_seen = p->cap_seen = 0;
+	/* The run's first 16 requests' room stays for the next run (128
+	 * bytes); a longer run's goes. */
+	if (p->cap_seen > 16) {
+		free(p->seen);
+		p->seen = NULL;
+		p->cap_seen = 0;
+	}
+	p->n_seen = 0;
 	p->running = false;
 	p->runs++;
 	status_touch(p->t);
@@ -301,7 +315,7 @@ static void poller_fail(struct poller *p, const char *fmt, ...)
 	if (!p->t->daemon->once)
 		sw_duration_format(poller_next_backoff(p), retry, sizeof(retry));
 	log_warn("tenant %s: %s: %s (%s %s)%s%s", p->t->cfg->name, p->ops->name, error,
-	         p->method ? p->method : "GET", path, retry[0] ? ", retrying in " : "", retry);
+	         p->method[0] ? p->method : "GET", path, retry[0] ? ", retrying in " : "", retry);
 	poller_note_attempt(p, error);
 	poller_run_end(p, false);
 }
@@ -642,11 +656,22 @@ static void poller_send(struct poller *p)
 int poller_request(struct poller *p, const char *method, const char *url, const char *body, const char *header)
 {
 	poller_request_clear(p);
-	p->method = strdup(method);
-	p->url = strdup(url);
+	size_t n = strlen(url) + 1;
+	if (strlen(method) >= sizeof(p->method))
+		return -EINVAL;
+	memcpy(p->method, method, strlen(method) + 1);
+	if (n > p->url_cap) {
+		char *u = malloc(n);
+		if (u == NULL)
+			return -ENOMEM;
+		free(p->url);
+		p->url = u;
+		p->url_cap = n;
+	}
+	memmove(p->url, url, n);
 	p->body = body ? strdup(body) : NULL;
 	p->header = header ? strdup(header) : NULL;
-	if (p->method == NULL || p->url == NULL || (body && !p->body) || (header && !p->header))
+	if ((body && !p->body) || (header && !p->header))
 		return -ENOMEM;
 	return 0;
 }
@@ -735,6 +760,7 @@ void poller_free(struct poller *p)
 		p->ops->end(p, false);
 	event_free(p->timer);
 	poller_request_clear(p);
+	free(p->url);
 	free(p->seen);
 	free(p->last_error);
 	free(p);
