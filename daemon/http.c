@@ -79,6 +79,7 @@ struct http {
 	int n_wait;
 	struct http_slot *slots, *slots_tail; /* slots asked for (http_slot_take), oldest first */
 	int n_slots;
+	struct http_slot *granted; /* the slot whose callback runs now */
 	char *proxy; /* [daemon] proxy, NULL: none */
 	struct http_xfer *pool[HTTP_POOL]; /* transfers done with, their handles reset, for the next ones */
 	int n_pool;
@@ -475,6 +476,9 @@ bool http_slot_take(struct http *h, struct http_slot *s, void (*cb)(void *arg), 
 {
 	if (s->queued)
 		return false;
+	/* In its callback the slot is the caller's, whoever waits behind. */
+	if (s == h->granted && h->n_xfers < HTTP_MAX_ACTIVE)
+		return true;
 	if (h->wait == NULL && h->slots == NULL && h->n_xfers < HTTP_MAX_ACTIVE)
 		return true;
 	s->cb = cb;
@@ -584,7 +588,9 @@ static void http_dispatch(struct http *h)
 		sl->next = NULL;
 		sl->queued = false;
 		/* It submits now, and the request starts: no copy waits. */
+		h->granted = sl;
 		sl->cb(sl->arg);
+		h->granted = NULL;
 		http_dispatch_copies(h);
 	}
 }
