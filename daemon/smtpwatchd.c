@@ -689,10 +689,12 @@ void daemon_detect_finish(struct tenant *t)
 }
 
 /* The state rules (the snapshot's, the register's, the reports') run
- * after every run of the sources they read, and after a sign-ins run that
- * stored something new; a tenant whose sign-ins runs find nothing has them
- * at least this often, for what only the clock changes (an exception that
- * expires, a mailbox that stops using its exception). */
+ * after a run that changed what they read: a sign-ins run that stored
+ * something new, another source's run whose answers differ from its last
+ * run's (or that failed, or any run of a source that does not say);
+ * an idle tenant has them at least this often, for what only the clock
+ * changes (an exception that expires, a mailbox that stops using its
+ * exception). */
 #define DAEMON_STATE_REFRESH_S 900
 
 /* See smtpwatchd.h. */
@@ -718,14 +720,20 @@ unsigned daemon_run_done(struct daemon *d, struct tenant *t, const char *source,
 	 * whole read of the policies. */
 	if (!poller_running(t->exchange) && !poller_running(t->policies))
 		what |= SW_DETECT_STATE;
-	/* A sign-ins run that stored nothing changed nothing the state rules
-	 * read, unless the clock did (DAEMON_STATE_REFRESH_S); a pass that
+	/* A run that changed nothing the state rules read (DAEMON_RUN_*)
+	 * leaves them to the next run that does, unless the clock changed
+	 * something (DAEMON_STATE_REFRESH_S): state_dirty remembers a change
+	 * whose rules waited for another source's run to end.  A pass that
 	 * owes them (t->detect_what) keeps them. */
-	if ((quiet & DAEMON_RUN_NOTHING_NEW) && strcmp(source, "signins") == 0 && t->state_at > 0 &&
-	    daemon_now() - t->state_at < DAEMON_STATE_REFRESH_S)
+	if (!(quiet & DAEMON_RUN_NOTHING_NEW))
+		t->state_dirty = true;
+	if (!t->state_dirty && t->state_at > 0 && daemon_now() - t->state_at < DAEMON_STATE_REFRESH_S &&
+	    daemon_now() >= t->state_at)
 		what &= ~(unsigned)SW_DETECT_STATE;
-	if (what & SW_DETECT_STATE)
+	if (what & SW_DETECT_STATE) {
 		t->state_at = daemon_now();
+		t->state_dirty = false;
+	}
 	if (clockwatch.paused > 0 && (what & SW_DETECT_SIGNINS)) {
 		what &= ~(unsigned)SW_DETECT_SIGNINS;
 		if (strcmp(source, "signins") == 0 && --clockwatch.paused == 0)

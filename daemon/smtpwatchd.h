@@ -36,6 +36,7 @@ struct tenant {
 	unsigned detect_what;      /* the rules that slice still owes (SW_DETECT_*) */
 	unsigned detect_step;      /* where a sliced pass stands (struct sw_detect_budget) */
 	int64_t state_at;          /* wall clock: the last pass with the state rules (0: none yet) */
+	bool state_dirty;          /* a run changed what they read since (daemon_run_done) */
 	struct report_spool *report;        /* NULL without report_spool */
 	struct remedy *remedy;              /* remedy.c's writes, made on first use */
 	bool kept;                          /* reload: this runtime carries on (smtpwatchd.c) */
@@ -99,15 +100,15 @@ int daemon_run(struct daemon *d, bool check);
  * --once count it down. */
 void daemon_source_done(struct daemon *d, struct tenant *t, const char *source, bool ok);
 /* What a poller's run leaves the rules after it to skip (daemon_run_done). */
-#define DAEMON_RUN_NOTHING_NEW 1u /* it stored no new record */
+#define DAEMON_RUN_NOTHING_NEW 1u /* sign-ins: no new record; others: the same answers as its last run */
 #define DAEMON_RUN_HEALTH_SAME 2u /* ok, and ok before it: its source's health did not change */
 /* The rules daemon_run_done ran (status last_run_rules). */
 #define DAEMON_RULES_SIGNINS 1u
 #define DAEMON_RULES_STATE 2u
 #define DAEMON_RULES_HEALTH 4u
 /* daemon_source_done for a poller's run, told what the run changed
- * (DAEMON_RUN_*): after a sign-ins run with nothing new the state rules
- * wait (for a run of the sources they read, or DAEMON_STATE_REFRESH_S),
+ * (DAEMON_RUN_*): after a run with nothing new the state rules wait (for
+ * a run that changes something, or DAEMON_STATE_REFRESH_S),
  * and after a run that left its source as healthy as before the health
  * rules wait for their minute's timer.  The rules run (DAEMON_RULES_*). */
 unsigned daemon_run_done(struct daemon *d, struct tenant *t, const char *source, bool ok, unsigned quiet);

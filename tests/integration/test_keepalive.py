@@ -17,6 +17,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from harness import Env, check, finish, wait_for  # noqa: E402
 
 SOURCES = ("signins", "exchange", "policies")
+TENANT_ID = "contoso.onmicrosoft.com"
 
 
 def runs(env):
@@ -105,10 +106,31 @@ def main():
               % si.get("last_run_rules"))
         check(isinstance(si.get("last_run_transactions"), int) and si["last_run_transactions"] >= 1,
               "status counts the run's transactions (%s)" % si.get("last_run_transactions"))
-        # The state rules still follow the snapshot: whichever of Exchange
-        # and the policies ended last ran them.
-        check("state" in (src.get("exchange", {}).get("last_run_rules") or []) + (src.get("policies", {}).get(
-              "last_run_rules") or []), "the state rules ran after the last of Exchange and the policies")
+        # Exchange and the policies answered as in the last cycle: the state
+        # rules do not run again after them either.
+        for k in ("exchange", "policies"):
+            rules = src.get(k, {}).get("last_run_rules")
+            check(isinstance(rules, list) and "state" not in rules,
+                  "the state rules do not run after a run of %s with the same answers (%s)"
+                  % (k, rules))
+
+        # Something new: a sign-in.  The cycle that stores it runs the
+        # state rules again (after whichever source ends last).
+        env.sim.add_signins(TENANT_ID, [{"at": "-1m", "every": "10s", "count": 1, "user": "app@contoso.com",
+                                         "ip": "192.0.2.77", "country": "NL", "error_code": 0}])
+        before = runs(env)
+        records = src["signins"]["records"]
+        rc, _ = env.ctl("poll")
+        ok = wait_for(lambda: settled(env, 0) and all(runs(env)[k] > before[k] for k in SOURCES),
+                      timeout=90, what="the cycle with a new sign-in")
+        st2 = env.status()
+        src2 = st2["tenants"]["contoso"]["sources"] if st2 else {}
+        check(bool(ok) and src2["signins"]["records"] == records + 1,
+              "the new sign-in is stored (%s, was %s)" % (src2.get("signins", {}).get("records"), records))
+        check(any("state" in (src2.get(k, {}).get("last_run_rules") or []) for k in SOURCES),
+              "after a run that stored something new the state rules run (%s)"
+              % {k: src2.get(k, {}).get("last_run_rules") for k in SOURCES})
+        st = env.status()
         check(st is not None and all(st["tenants"]["contoso"]["sources"][k]["state"] == "ok" for k in SOURCES),
               "every source is ok")
 
