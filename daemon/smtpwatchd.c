@@ -1000,6 +1000,9 @@ static int tenants_reconcile(struct daemon *d, struct sw_config *cfg, struct sw_
 			t->reg = regs[i];
 			regs[i] = NULL;
 			reg_stamp(t->cfg->exceptions, t->reg_stamp, sizeof(t->reg_stamp));
+			/* The state rules read the register and [rules]: the next
+			 * run's end has them even if it changed nothing else. */
+			t->state_dirty = true;
 			if (reg_new[i] == 2)
 				tenant_register_reloaded(t);
 			continue;
