@@ -339,7 +339,8 @@ struct http *http_new(struct event_base *base)
 	 * request: with a few in flight it closed most connections as soon
 	 * as a burst of runs ended (bench/scale at 1,000 tenants: a new
 	 * connection every 10-12 requests, each a TLS handshake against
-	 * Microsoft).  The cache counts the connections in use too, and
+	 * Microsoft).  The cache counts the connections in use too, for
+	 * every host (the service, the usage reports' download host), and
 	 * once it holds more than this it closes its oldest idle one each
 	 * time a transfer ends: at 64, the first runs of 2,000 tenants
 	 * (256 transfers at once) opened 2,911 connections for 14,767
