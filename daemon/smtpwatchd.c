@@ -758,8 +758,10 @@ unsigned daemon_run_done(struct daemon *d, struct tenant *t, const char *source,
 	if (!ok)
 		d->once_failed++;
 	/* A source as healthy after its run as before: nothing for the
-	 * health rules that their minute's timer would not find. */
-	if (!(quiet & DAEMON_RUN_HEALTH_SAME)) {
+	 * health rules that their minute's timer would not find.  Not so
+	 * for a tenant with remediation under way (t->remedy: a write
+	 * pending or refused), whose health is not its pollers'. */
+	if (!(quiet & DAEMON_RUN_HEALTH_SAME) || t->remedy != NULL) {
 		daemon_check_health(d, t);
 		rules |= DAEMON_RULES_HEALTH;
 	}
