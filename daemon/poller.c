@@ -89,8 +89,8 @@ struct poller {
 	unsigned last_run_rules; /* DAEMON_RULES_* run after the last run */
 	bool succeeded; /* a run of this process succeeded */
 	/* The run's answers, for "nothing changed": an FNV-1a over every 200
-	 * body in order, and whether every answer was one (a refusal, a
-	 * redirect or a retry of the run is not compared). */
+	 * body in order, and whether every answer was one or a redirect (a
+	 * run with a refusal or a retry is not compared). */
 	uint64_t run_hash, last_hash;
 	bool run_hash_ok, have_last_hash;
 
@@ -456,8 +456,8 @@ static void poller_page_handle(struct http_response *res, void *arg)
 		poller_retry_page(p, res->retry_after, what);
 		return;
 	}
-	if (res->status != 200)
-		p->run_hash_ok = false;
+	/* A redirect (the usage report's to its download URL, which changes
+	 * every time) is not compared: what it leads to is. */
 	if (res->status >= 300 && res->status < 400) {
 		if (p->ops->redirect == NULL) {
 			poller_fail(p, "HTTP %ld redirect not expected here: not followed", res->status);
@@ -481,6 +481,8 @@ static void poller_page_handle(struct http_response *res, void *arg)
 		poller_run_end(p, true);
 		return;
 	}
+	if (res->status != 200)
+		p->run_hash_ok = false;
 	if (res->status == 401 && !p->retried_401 && !p->anonymous) {
 		/* The token expired or was revoked mid-run: renew it once. */
 		p->retried_401 = true;

@@ -106,9 +106,10 @@ def main():
               % si.get("last_run_rules"))
         check(isinstance(si.get("last_run_transactions"), int) and si["last_run_transactions"] >= 1,
               "status counts the run's transactions (%s)" % si.get("last_run_transactions"))
-        # Exchange and the policies answered as in the last cycle: the state
-        # rules do not run again after them either.
-        for k in ("exchange", "policies"):
+        # Exchange, the policies and the usage report answered as in the
+        # last cycle (the report's download URL aside): the state rules do
+        # not run again after them either.
+        for k in [k for k in ("exchange", "policies", "usage") if k in src]:
             rules = src.get(k, {}).get("last_run_rules")
             check(isinstance(rules, list) and "state" not in rules,
                   "the state rules do not run after a run of %s with the same answers (%s)"
