@@ -34,31 +34,6 @@ json_t *sw_json_day_or_null(int64_t t)
 
 /* ---- sw_json_compact_object ---- */
 
-/* Past one UTF-8 sequence at p (its lead byte >= 0x80), or NULL. */
-static const char *compact_utf8(const char *p)
-{
-	static const unsigned least[] = {0, 0x80, 0x800, 0x10000};
-	const unsigned char *s = (const unsigned char *)p;
-	unsigned c = *s++, cp, n;
-
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 1, cp = c & 0x1f;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 2, cp = c & 0x0f;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 3, cp = c & 0x07;
-	else
-		return NULL;
-	for (unsigned i = 0; i < n; i++, s++) {
-		if ((*s & 0xc0) != 0x80)
-			return NULL;
-		cp = cp << 6 | (*s & 0x3f);
-	}
-	if (cp < least[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return NULL;
-	return (const char *)s;
-}
-
 static bool is_hex(char c)
 {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
@@ -74,7 +49,7 @@ static const char *compact_string(const char *p)
 		if (c < 0x20)
 			return NULL; /* a control, or the end */
 		if (c >= 0x80) {
-			if ((p = compact_utf8(p)) == NULL)
+			if ((p = sw_utf8_next(p)) == NULL)
 				return NULL;
 			continue;
 		}

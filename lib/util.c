@@ -1280,11 +1280,34 @@ done:
 }
 
 /* See util.h. */
+const char *sw_utf8_next(const char *p)
+{
+	static const unsigned least[] = {0, 0x80, 0x800, 0x10000}; /* by continuation bytes */
+	const unsigned char *s = (const unsigned char *)p;
+	unsigned c = *s++, cp, n;
+
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 1, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 2, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 3, cp = c & 0x07;
+	else
+		return NULL;
+	for (unsigned i = 0; i < n; i++, s++) {
+		if ((*s & 0xc0) != 0x80)
+			return NULL;
+		cp = cp << 6 | (*s & 0x3f);
+	}
+	if (cp < least[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return NULL;
+	return (const char *)s;
+}
+
+/* See util.h. */
 bool sw_utf8_valid(const char *str)
 {
 	const unsigned char *s = (const unsigned char *)str, *end = s + strlen(str);
-	static const unsigned least[] = {0, 0x80, 0x800, 0x10000}; /* by continuation bytes */
-	unsigned c, cp, n;
 
 	for (;;) {
 		/* Eight ASCII bytes at a time (none with its high bit set), within
@@ -1297,25 +1320,16 @@ bool sw_utf8_valid(const char *str)
 				break;
 			s += sizeof(w);
 		}
-		if ((c = *s++) == 0)
+		if (*s == 0)
 			break;
-		if (c < 0x80)
+		if (*s < 0x80) {
+			s++;
 			continue;
-		if (c >= 0xc2 && c <= 0xdf)
-			n = 1, cp = c & 0x1f;
-		else if (c >= 0xe0 && c <= 0xef)
-			n = 2, cp = c & 0x0f;
-		else if (c >= 0xf0 && c <= 0xf4)
-			n = 3, cp = c & 0x07;
-		else
-			return false;
-		for (unsigned i = 0; i < n; i++, s++) {
-			if ((*s & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (*s & 0x3f);
 		}
-		if (cp < least[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		const char *next = sw_utf8_next((const char *)s);
+		if (next == NULL)
 			return false;
+		s = (const unsigned char *)next;
 	}
 	return true;
 }

@@ -91,6 +91,10 @@ char *sw_strtrim(char *s);
 /* Is s valid UTF-8 (no overlong forms, surrogates or code points past
  * U+10FFFF), as jansson wants every string to be? */
 bool sw_utf8_valid(const char *s);
+/* Past the one multi-byte UTF-8 sequence at p (its lead byte >= 0x80),
+ * valid as sw_utf8_valid judges; NULL when it is not one (a NUL ends it
+ * early, as any byte that is not a continuation). */
+const char *sw_utf8_next(const char *p);
 
 /* A growable byte buffer (HTTP bodies, rendered documents). */
 struct sw_buf {
