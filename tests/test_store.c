@@ -103,6 +103,22 @@ static struct sw_signin signin(const char *id, int64_t created, const char *upn,
 	};
 }
 
+/* The query plan SQLite chooses for sql, its details joined by ";", in
+ * plan (size n): the index a query starts in, and whether it sorts. */
+static const char *query_plan(const char *sql, char *plan, size_t n)
+{
+	char eqp[1024];
+	sqlite3_stmt *st;
+
+	snprintf(eqp, sizeof(eqp), "EXPLAIN QUERY PLAN %s", sql);
+	plan[0] = '\0';
+	ck_assert_int_eq(sqlite3_prepare_v2(sw_store_sqlite(store), eqp, -1, &st, NULL), SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		snprintf(plan + strlen(plan), n - strlen(plan), "%s;", sqlite3_column_text(st, 3));
+	sqlite3_finalize(st);
+	return plan;
+}
+
 /* The layers beyond the switches, stored and read back into a verdict:
  * the ScubaGear case (override on, a CA legacy block wins), an excluded
  * group member, a group not read (unknown, never a guess), and the sweeps. */
@@ -1117,18 +1133,12 @@ START_TEST(test_alerts_list_order_and_filters)
 	ck_assert_int_eq(l.n, 0);
 	sw_alert_clear(&fab);
 	for (int all = 0; all < 2; all++) {
-		sqlite3_stmt *st;
-		char plan[1024] = "";
-		ck_assert_int_eq(sqlite3_prepare_v2(sw_store_sqlite(store),
-		                                    all ? "EXPLAIN QUERY PLAN SELECT seq FROM alerts WHERE tenant = ?2 AND "
-		                                          "updated >= ?1 ORDER BY updated DESC, seq DESC"
-		                                        : "EXPLAIN QUERY PLAN SELECT seq FROM alerts WHERE tenant = ?2 AND "
-		                                          "status = 0 AND updated >= ?1 ORDER BY updated DESC, seq DESC",
-		                                    -1, &st, NULL),
-		                 SQLITE_OK);
-		while (sqlite3_step(st) == SQLITE_ROW)
-			snprintf(plan + strlen(plan), sizeof(plan) - strlen(plan), "%s;", sqlite3_column_text(st, 3));
-		sqlite3_finalize(st);
+		char plan[1024];
+		query_plan(all ? "SELECT seq FROM alerts WHERE tenant = ?2 AND updated >= ?1 "
+		                 "ORDER BY updated DESC, seq DESC"
+		               : "SELECT seq FROM alerts WHERE tenant = ?2 AND status = 0 AND updated >= ?1 "
+		                 "ORDER BY updated DESC, seq DESC",
+		           plan, sizeof(plan));
 		ck_assert_msg(strstr(plan, "alerts_tenant (tenant=? AND updated>?)") != NULL, "%s", plan);
 		ck_assert_msg(strstr(plan, "TEMP B-TREE") == NULL, "%s", plan);
 	}
@@ -1419,29 +1429,15 @@ START_TEST(test_alerts_page_text)
 	ck_assert_int_eq(l.n, 0);
 
 	/* The page query starts in an index, with no temporary sort. */
-	ck_assert_int_eq(sqlite3_prepare_v2(sw_store_sqlite(store),
-	                                    "EXPLAIN QUERY PLAN SELECT seq FROM alerts WHERE status = 0 AND "
-	                                    "updated >= ?1 AND (updated, seq) < (?2, ?3) "
-	                                    "ORDER BY updated DESC, seq DESC LIMIT ?4",
-	                                    -1, &st, NULL),
-	                 SQLITE_OK);
-	while (sqlite3_step(st) == SQLITE_ROW)
-		snprintf(plan + strlen(plan), sizeof(plan) - strlen(plan), "%s;", sqlite3_column_text(st, 3));
-	sqlite3_finalize(st);
+	query_plan("SELECT seq FROM alerts WHERE status = 0 AND updated >= ?1 AND (updated, seq) < (?2, ?3) "
+	           "ORDER BY updated DESC, seq DESC LIMIT ?4",
+	           plan, sizeof(plan));
 	ck_assert_msg(strstr(plan, "INDEX alerts_status (status=? AND updated>? AND updated<?)") != NULL, "%s", plan);
 	ck_assert_msg(strstr(plan, "TEMP B-TREE") == NULL, "%s", plan);
 
 	/* The firing counts (status, metrics) read the index alone: no table
 	 * row, no sort (migration 18); and count what is firing. */
-	plan[0] = '\0';
-	ck_assert_int_eq(sqlite3_prepare_v2(sw_store_sqlite(store),
-	                                    "EXPLAIN QUERY PLAN SELECT severity, count(*) FROM alerts WHERE status = 0 "
-	                                    "GROUP BY severity",
-	                                    -1, &st, NULL),
-	                 SQLITE_OK);
-	while (sqlite3_step(st) == SQLITE_ROW)
-		snprintf(plan + strlen(plan), sizeof(plan) - strlen(plan), "%s;", sqlite3_column_text(st, 3));
-	sqlite3_finalize(st);
+	query_plan("SELECT severity, count(*) FROM alerts WHERE status = 0 GROUP BY severity", plan, sizeof(plan));
 	ck_assert_msg(strstr(plan, "COVERING INDEX alerts_status_severity (status=?)") != NULL, "%s", plan);
 	ck_assert_msg(strstr(plan, "TEMP B-TREE") == NULL, "%s", plan);
 	int64_t by_sev[SW_SEV_CRITICAL + 1] = {0}, firing = 0, want = 0;
