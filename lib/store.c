@@ -1440,6 +1440,25 @@ static int alerts_iterate(struct sw_store *s, sqlite3_stmt *st, sw_alert_cb cb, 
 	return 0;
 }
 
+/* The alerts sql lists (?1 the earliest update, ?2 the tenant when
+ * tenant is not NULL), one call of cb each. */
+static int alerts_list(struct sw_store *s, const char *sql, int64_t since, const char *tenant, sw_alert_cb cb,
+                       void *arg)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, r;
+
+	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sw_store_fail(s, rc, "alert list");
+	sqlite3_bind_int64(st, 1, since > 0 ? since : INT64_MIN);
+	if (tenant != NULL)
+		sqlite3_bind_text(st, 2, tenant, -1, SQLITE_STATIC);
+	r = alerts_iterate(s, st, cb, arg);
+	sqlite3_finalize(st);
+	return r;
+}
+
 /* See store.h. */
 int sw_store_alerts_list(struct sw_store *s, bool all, int64_t since, sw_alert_cb cb, void *arg)
 {
@@ -1449,16 +1468,8 @@ int sw_store_alerts_list(struct sw_store *s, bool all, int64_t since, sw_alert_c
 	                                 "ORDER BY updated DESC, seq DESC";
 	static const char sql_all[] = "SELECT " ALERT_COLUMNS " FROM alerts WHERE updated >= ?1 "
 	                              "ORDER BY updated DESC, seq DESC";
-	sqlite3_stmt *st = NULL;
-	int rc, r;
 
-	rc = sqlite3_prepare_v2(s->db, all ? sql_all : sql_firing, -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return sw_store_fail(s, rc, "alert list");
-	sqlite3_bind_int64(st, 1, since > 0 ? since : INT64_MIN);
-	r = alerts_iterate(s, st, cb, arg);
-	sqlite3_finalize(st);
-	return r;
+	return alerts_list(s, all ? sql_all : sql_firing, since, NULL, cb, arg);
 }
 
 /* See store.h. */
@@ -1471,17 +1482,8 @@ int sw_store_alerts_list_tenant(struct sw_store *s, const char *tenant, bool all
 	                                 "AND updated >= ?1 ORDER BY updated DESC, seq DESC";
 	static const char sql_all[] = "SELECT " ALERT_COLUMNS " FROM alerts WHERE tenant = ?2 AND updated >= ?1 "
 	                              "ORDER BY updated DESC, seq DESC";
-	sqlite3_stmt *st = NULL;
-	int rc, r;
 
-	rc = sqlite3_prepare_v2(s->db, all ? sql_all : sql_firing, -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return sw_store_fail(s, rc, "alert list");
-	sqlite3_bind_int64(st, 1, since > 0 ? since : INT64_MIN);
-	sqlite3_bind_text(st, 2, tenant, -1, SQLITE_STATIC);
-	r = alerts_iterate(s, st, cb, arg);
-	sqlite3_finalize(st);
-	return r;
+	return alerts_list(s, all ? sql_all : sql_firing, since, tenant, cb, arg);
 }
 
 /* See store.h. */
