@@ -25,11 +25,10 @@ Several --build run one after the other (before/after, the same run)."""
 import argparse
 import os
 import statistics
-import sys
 import threading
 import time
 
-from ctlclient import cpu_ticks, pct, request, round_trip
+from ctlclient import cpu_ticks, harness_for, pct, request, round_trip
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -39,15 +38,7 @@ TENANT = ("\n[tenant t%04d]\ntenant_id = contoso.onmicrosoft.com\nclient_id = %s
 
 
 def one(build, tenants, rounds, fmt):
-    build = os.path.abspath(build)
-    os.environ["SW_SCENARIOS"] = os.path.join(TOP, "sim", "scenarios")
-    os.environ["SMTPWATCHD"] = os.path.join(build, "daemon", "smtpwatchd")
-    os.environ["SMTPWATCHCTL"] = os.path.join(build, "daemon", "smtpwatchctl")
-    os.environ["SMTPWATCH_SIM"] = os.path.join(build, "sim", "smtpwatch-sim")
-    sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
-    import harness
-    harness.SMTPWATCHD = os.environ["SMTPWATCHD"]
-    harness.SMTPWATCHCTL = os.environ["SMTPWATCHCTL"]
+    harness = harness_for(build)
     env = harness.Env("bench-report", scenario="foundation.json", sinks="")
     with open(env.conf, "a") as f:
         for i in range(1, tenants):

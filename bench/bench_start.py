@@ -38,11 +38,10 @@ import socket
 import sqlite3
 import statistics
 import subprocess
-import sys
 import threading
 import time
 
-from ctlclient import cpu_ticks, pct, round_trip
+from ctlclient import cpu_ticks, harness_for, pct, round_trip
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -73,15 +72,7 @@ class Prober(threading.Thread):
 
 
 def one(build, db, requests, timeout):
-    build = os.path.abspath(build)
-    os.environ["SW_SCENARIOS"] = os.path.join(TOP, "sim", "scenarios")
-    os.environ["SMTPWATCHD"] = os.path.join(build, "daemon", "smtpwatchd")
-    os.environ["SMTPWATCHCTL"] = os.path.join(build, "daemon", "smtpwatchctl")
-    os.environ["SMTPWATCH_SIM"] = os.path.join(build, "sim", "smtpwatch-sim")
-    sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
-    import harness
-    harness.SMTPWATCHD = os.environ["SMTPWATCHD"]
-    harness.SMTPWATCHCTL = os.environ["SMTPWATCHCTL"]
+    harness = harness_for(build)
 
     env = harness.Env("bench-start", scenario="foundation.json", sinks="")
     out = {}

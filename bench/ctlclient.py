@@ -1,10 +1,30 @@
-"""ctlclient.py: the control-socket client bench_start.py and bench_status.py
+"""ctlclient.py: what bench_start.py, bench_status.py and bench_report.py
 share: one request on a fresh UNIX-socket connection (as smtpwatchctl
-makes them), the daemon's CPU ticks from /proc, and percentiles."""
+makes them), the daemon's CPU ticks from /proc, percentiles, and the
+integration tests' harness pointed at a build."""
 
 import json
+import os
 import socket
+import sys
 import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def harness_for(build):
+    """tests/integration/harness.py, its daemon, smtpwatchctl and simulator
+    those of the build directory build."""
+    build = os.path.abspath(build)
+    os.environ["SW_SCENARIOS"] = os.path.join(TOP, "sim", "scenarios")
+    os.environ["SMTPWATCHD"] = os.path.join(build, "daemon", "smtpwatchd")
+    os.environ["SMTPWATCHCTL"] = os.path.join(build, "daemon", "smtpwatchctl")
+    os.environ["SMTPWATCH_SIM"] = os.path.join(build, "sim", "smtpwatch-sim")
+    sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
+    import harness
+    harness.SMTPWATCHD = os.environ["SMTPWATCHD"]
+    harness.SMTPWATCHCTL = os.environ["SMTPWATCHCTL"]
+    return harness
 
 
 def round_trip(path, line, timeout=None):

@@ -847,6 +847,17 @@ static int signins_waiting(struct sw_store *s, const char *tenant, bool *ret)
 	return sw_store_signins_range(s, tenant, (r == 0 ? cp.watermark : 0) + 1, INT64_MAX, 1, peek_cb, ret);
 }
 
+/* The slice's transaction, begun by its first page or step (a slice with
+ * nothing to do begins none); *open says whether it is. */
+static int slice_begin(struct sw_store *s, bool *open)
+{
+	int r = *open ? 0 : sw_store_begin(s);
+
+	if (r >= 0)
+		*open = true;
+	return r;
+}
+
 /* The sliced pass (see detect.h): pages of sign-ins while the budget
  * lasts, then the steps while it lasts.  What one call does is one
  * transaction, begun with its first page or step: a small pass (an idle
@@ -866,12 +877,8 @@ static int detect_sliced(struct sw_store *s, const struct sw_config *cfg, const 
 			return slice_end(s, open, 0);
 		}
 		done++;
-		if (!open) {
-			r = sw_store_begin(s);
-			if (r < 0)
-				return r;
-			open = true;
-		}
+		if ((r = slice_begin(s, &open)) < 0)
+			return r;
 		r = detect_signins_page(s, cfg, t, reg, now, SW_DETECT_SLICE_PAGE, false, false, st, &more);
 		if (r < 0)
 			return slice_end(s, open, r);
@@ -888,12 +895,8 @@ static int detect_sliced(struct sw_store *s, const struct sw_config *cfg, const 
 		}
 		if (detect_steps[i].what == 0 || (detect_steps[i].what & what)) {
 			done++;
-			if (!open) {
-				r = sw_store_begin(s);
-				if (r < 0)
-					return r;
-				open = true;
-			}
+			if ((r = slice_begin(s, &open)) < 0)
+				return r;
 			r = detect_steps[i].fn(s, cfg, t, reg, now, st);
 			if (r < 0)
 				return slice_end(s, open, r);
