@@ -50,6 +50,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "detect.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "store_deliver.h"
@@ -273,27 +274,6 @@ fail:
 	return r;
 }
 
-/* The tenants of the firing alerts listed, collected (the list's
- * callback must not change alerts). */
-struct dead_tenants {
-	char **v;
-	size_t n;
-};
-
-static int dead_tenant_cb(const struct sw_alert *a, void *arg)
-{
-	struct dead_tenants *t = arg;
-	char **v = realloc(t->v, (t->n + 1) * sizeof(*v));
-
-	if (v == NULL)
-		return -ENOMEM;
-	t->v = v;
-	if ((v[t->n] = strdup(a->tenant ? a->tenant : "-")) == NULL)
-		return -ENOMEM;
-	t->n++;
-	return 0;
-}
-
 /* The sink delivers again: resolve its delivery-dead alerts (one per
  * tenant at most), in the caller's transaction, on every other sink.
  * The firing ones are read in one query: a look-up per configured tenant
@@ -302,18 +282,16 @@ static int deliver_dead_resolve(struct worker *w, int64_t now)
 {
 	struct daemon *d = w->dl->d;
 	struct sw_sink_config *sinks = NULL;
-	struct dead_tenants t = {0};
+	struct sw_strv t = {0};
 	struct sw_config cfg;
 	int r;
 
 	r = deliver_cfg_without(d->cfg, w->sink->name, &cfg, &sinks);
 	if (r >= 0)
-		r = sw_store_alerts_firing_subject(d->store, SW_RULE_DELIVERY_DEAD, w->sink->name, dead_tenant_cb, &t);
+		r = sw_store_alerts_firing_subject(d->store, SW_RULE_DELIVERY_DEAD, w->sink->name, sw_strv_add_tenant, &t);
 	for (size_t i = 0; r >= 0 && i < t.n; i++)
 		r = sw_lifecycle_resolve(d->store, &cfg, SW_RULE_DELIVERY_DEAD, t.v[i], w->sink->name, now);
-	for (size_t i = 0; i < t.n; i++)
-		free(t.v[i]);
-	free(t.v);
+	sw_strv_clear(&t);
 	free(sinks);
 	return r;
 }

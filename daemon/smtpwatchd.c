@@ -1051,27 +1051,6 @@ oom:
 	return -ENOMEM;
 }
 
-/* The tenants of the firing config alerts, collected (cb must not change
- * alerts). */
-struct config_alerts {
-	char **tenant;
-	size_t n;
-};
-
-static int config_alert_cb(const struct sw_alert *a, void *arg)
-{
-	struct config_alerts *c = arg;
-	char **v = realloc(c->tenant, (c->n + 1) * sizeof(*v));
-
-	if (v == NULL)
-		return -ENOMEM;
-	c->tenant = v;
-	if ((v[c->n] = strdup(a->tenant ? a->tenant : "-")) == NULL)
-		return -ENOMEM;
-	c->n++;
-	return 0;
-}
-
 /* A tenants_dir file, or a tenant's exception register, that does not
  * load (a reload's d->cfg->broken): source-unhealthy (subject "config")
  * for its tenant, naming the file and line.  Every other firing config
@@ -1086,7 +1065,7 @@ static void tenant_files_alert(struct daemon *d, const char *when)
 	const struct sw_config *cfg = d->cfg;
 	int64_t now = daemon_now();
 	struct name_idx *broken = calloc(cfg->n_broken + 1, sizeof(*broken)), *run = NULL;
-	struct config_alerts firing = {0};
+	struct sw_strv firing = {0};
 	size_t n_broken = 0, n_run = 0;
 	int r = broken != NULL ? sw_store_begin(d->store) : -ENOMEM;
 
@@ -1128,9 +1107,9 @@ static void tenant_files_alert(struct daemon *d, const char *when)
 	for (size_t b = 0; b < cfg->n_broken; b++)
 		nameless = nameless || cfg->broken[b].name == NULL;
 	if (r >= 0)
-		r = sw_store_alerts_firing_subject(d->store, SW_RULE_SOURCE_UNHEALTHY, "config", config_alert_cb, &firing);
+		r = sw_store_alerts_firing_subject(d->store, SW_RULE_SOURCE_UNHEALTHY, "config", sw_strv_add_tenant, &firing);
 	for (size_t k = 0; r >= 0 && k < firing.n; k++) {
-		const char *tn = firing.tenant[k];
+		const char *tn = firing.v[k];
 		bool gone = strcmp(tn, "-") == 0 ? !nameless : name_find(broken, n_broken, tn) < 0;
 		if (!gone)
 			continue;
@@ -1149,9 +1128,7 @@ static void tenant_files_alert(struct daemon *d, const char *when)
 		log_err("%s: the tenant file alerts failed: %s", when,
 		        r == -ENOMEM ? strerror(ENOMEM) : sw_store_errmsg(d->store));
 	}
-	for (size_t k = 0; k < firing.n; k++)
-		free(firing.tenant[k]);
-	free(firing.tenant);
+	sw_strv_clear(&firing);
 	free(broken);
 	free(run);
 }

@@ -332,6 +332,12 @@ int sw_strv_add(struct sw_strv *sv, const char *s)
 }
 
 /* See detect.h. */
+int sw_strv_add_tenant(const struct sw_alert *a, void *arg)
+{
+	return sw_strv_add(arg, a->tenant ? a->tenant : "-");
+}
+
+/* See detect.h. */
 void sw_strv_clear(struct sw_strv *sv)
 {
 	for (size_t i = 0; i < sv->n; i++)

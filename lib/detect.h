@@ -78,3 +78,7 @@ struct sw_strv {
 };
 int sw_strv_add(struct sw_strv *sv, const char *s); /* copies s; -ENOMEM */
 void sw_strv_clear(struct sw_strv *sv);
+/* An sw_alert_cb that adds the alert's tenant ("-" when none) to the
+ * sw_strv arg: the tenants of the alerts a query lists, collected, since
+ * the list's callback must not change alerts. */
+int sw_strv_add_tenant(const struct sw_alert *a, void *arg);
