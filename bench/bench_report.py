@@ -28,9 +28,7 @@ import statistics
 import threading
 import time
 
-from ctlclient import cpu_ticks, harness_for, pct, request, round_trip
-
-TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from ctlclient import cpu_ticks, each_build, harness_for, pct, request, round_trip
 
 TENANT = ("\n[tenant t%04d]\ntenant_id = contoso.onmicrosoft.com\nclient_id = %s\nclient_secret_file = %s\n"
           "login_url = %s\ngraph_url = %s\nexchange_url = %s\nsignins_interval = 1h\nsignins_lookback = 2h\n"
@@ -108,16 +106,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--format", default="html", choices=["html", "json", "csv"])
     a = ap.parse_args()
-    for build in a.build or [os.path.join(TOP, "build-bench")]:
-        with open("/proc/loadavg") as f:
-            load0 = ",".join(f.read().split()[:3])
-        out = one(build, a.tenants, a.rounds, a.format)
-        with open("/proc/loadavg") as f:
-            load1 = ",".join(f.read().split()[:3])
-        print("build=%s\nload_before=%s\nload_after=%s" % (build, load0, load1))
-        for k, v in out.items():
-            print("%s=%s" % (k, ("%.1f" % v) if isinstance(v, float) else v))
-        print(flush=True)
+    each_build(a.build, lambda build: one(build, a.tenants, a.rounds, a.format))
 
 
 if __name__ == "__main__":

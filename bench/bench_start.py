@@ -41,9 +41,8 @@ import subprocess
 import threading
 import time
 
-from ctlclient import cpu_ticks, harness_for, pct, round_trip
+from ctlclient import cpu_ticks, each_build, harness_for, pct, round_trip
 
-TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class Prober(threading.Thread):
@@ -172,17 +171,7 @@ def main():
     ap.add_argument("--requests", type=int, default=300)
     ap.add_argument("--timeout", type=float, default=3600)
     a = ap.parse_args()
-    for build in a.build or [os.path.join(TOP, "build-bench")]:
-        with open("/proc/loadavg") as f:
-            load0 = " ".join(f.read().split()[:3])
-        out = one(build, a.db, a.requests, a.timeout)
-        with open("/proc/loadavg") as f:
-            load1 = " ".join(f.read().split()[:3])
-        print("build=%s" % build)
-        print("load_before=%s\nload_after=%s" % (load0.replace(" ", ","), load1.replace(" ", ",")))
-        for k, v in out.items():
-            print("%s=%s" % (k, ("%.1f" % v) if isinstance(v, float) else v))
-        print(flush=True)
+    each_build(a.build, lambda build: one(build, a.db, a.requests, a.timeout))
 
 
 if __name__ == "__main__":

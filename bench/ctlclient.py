@@ -67,3 +67,23 @@ def pct(times, p):
     """The p-th quantile (0..1) of times, nearest rank; nan when empty."""
     times = sorted(times)
     return times[min(len(times) - 1, int(len(times) * p))] if times else float("nan")
+
+
+def loadavg():
+    """The 1, 5 and 15 minute load averages, as "a,b,c"."""
+    with open("/proc/loadavg") as f:
+        return ",".join(f.read().split()[:3])
+
+
+def each_build(builds, run):
+    """run(build) for each build directory (build-bench when none), one
+    after the other, each printed as key=value lines with the machine's
+    load before and after it."""
+    for build in builds or [os.path.join(TOP, "build-bench")]:
+        load0 = loadavg()
+        out = run(build)
+        load1 = loadavg()
+        print("build=%s\nload_before=%s\nload_after=%s" % (build, load0, load1))
+        for k, v in out.items():
+            print("%s=%s" % (k, ("%.1f" % v) if isinstance(v, float) else v))
+        print(flush=True)
