@@ -44,7 +44,6 @@ import time
 from ctlclient import cpu_ticks, each_build, harness_for, pct, round_trip
 
 
-
 class Prober(threading.Thread):
     """status and alerts in turn every 50 ms until stopped."""
 
