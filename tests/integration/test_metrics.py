@@ -236,6 +236,12 @@ def set_listen(env, value):
         f.write(re.sub(r"^metrics_listen = .*$", "metrics_listen = " + value, text, flags=re.M))
 
 
+def stopped(pid):
+    """Is the process stopped (state T in /proc/PID/stat)?"""
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rpartition(")")[2].split()[0] == "T"
+
+
 def stall_probe(env, port):
     """The stall probe sees a held-up loop: SIGSTOP holds the daemon (every
     timer and client waits, as behind a long callback) for 400 ms, and
@@ -247,6 +253,9 @@ def stall_probe(env, port):
           f"status has loop.stall_max_ms and loop.stalls_over_100ms ({loop})")
     over = loop.get("stalls_over_100ms", 0)
     os.kill(env.daemon.pid, signal.SIGSTOP)
+    # kill() returns before the stop takes hold: the 400 ms count from
+    # when /proc says it is stopped (CI saw a 271 ms stall otherwise).
+    wait_for(lambda: stopped(env.daemon.pid), timeout=10, what="the daemon stopped")
     time.sleep(0.4)
     os.kill(env.daemon.pid, signal.SIGCONT)
     wait_for(lambda: ((env.status() or {}).get("loop") or {}).get("stalls_over_100ms", 0) > over, timeout=30,
