@@ -533,6 +533,13 @@ static bool client_may_operate(const struct control_client *cl, const char *cmd,
 	return false;
 }
 
+/* Free a job and the reply it was writing. */
+static void job_free(struct control_job *job)
+{
+	sw_buf_clear(&job->reply);
+	job->free(job);
+}
+
 /* Run one request line and return the reply line (malloc'd), or NULL
  * with cl->job set when the reply comes later.  fd, a descriptor that
  * came with the line or -1, is lent to import-report only; the caller
@@ -588,6 +595,13 @@ static char *control_dispatch(struct control_client *cl, const char *line, size_
 			peer.fd = fd;
 		r = cmd->ext(cl->control->daemon, &peer, req, &data, why, sizeof(why));
 	}
+	if (r == CONTROL_LATER && cl->job != NULL &&
+	    sw_buf_append(&cl->job->reply, SW_PROTO_OK_HEAD, sizeof(SW_PROTO_OK_HEAD) - 1) < 0) {
+		job_free(cl->job);
+		cl->job = NULL;
+		r = -ENOMEM;
+		snprintf(why, sizeof(why), "out of memory");
+	}
 	if (r == CONTROL_LATER && cl->job != NULL) {
 		/* The reply comes from the job's slices (client_job_cb). */
 		struct timeval now = {0, 0};
@@ -629,7 +643,7 @@ static void client_free(struct control_client *cl)
 	if (cl->job != NULL) {
 		log_debug("control: %s for uid %u pid %d dropped unfinished (the client is gone)", cl->job->name,
 		          (unsigned)cl->uid, (int)cl->pid);
-		cl->job->free(cl->job);
+		job_free(cl->job);
 		cl->job = NULL;
 	}
 	event_del(&cl->jobev);
@@ -857,12 +871,21 @@ static void client_job_cb(evutil_socket_t fd, short what, void *arg)
 		evtimer_add(&cl->jobev, &now);
 		return;
 	}
-	reply = r < 0 ? sw_proto_reply_error("%s", why[0] != '\0' ? why : strerror(-r)) : sw_proto_reply_ok(data);
+	if (r < 0)
+		reply = sw_proto_reply_error("%s", why[0] != '\0' ? why : strerror(-r));
+	else if (data != NULL)
+		reply = sw_proto_reply_ok(data);
+	else if (sw_buf_append(&job->reply, SW_PROTO_OK_TAIL, sizeof(SW_PROTO_OK_TAIL) - 1) < 0)
+		reply = NULL; /* client_send says out of memory */
+	else {
+		reply = job->reply.data;
+		job->reply = (struct sw_buf){0}; /* now the reply's */
+	}
 	log_debug("control: %s for uid %u pid %d answered after %u slice%s, %lld ms", job->name, (unsigned)cl->uid,
 	          (int)cl->pid, cl->job_slices, cl->job_slices == 1 ? "" : "s",
 	          (long long)((daemon_mono_us() - cl->job_start_us) / 1000));
 	cl->job = NULL;
-	job->free(job);
+	job_free(job);
 	client_send(cl, reply, false);
 	if (!client_flush(cl))
 		return;

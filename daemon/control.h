@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "util.h"
+
 struct daemon;
 struct control;
 
@@ -30,10 +32,17 @@ int control_unlink_stale(const char *path, char *why, size_t n);
  * replace them in between. */
 struct control_job {
 	/* One step: 0 more to do; 1 done with *ret_data (new reference) the
-	 * reply's data; -errno with the error text for the user in why. */
+	 * reply's data, or with *ret_data NULL when the data is in reply;
+	 * -errno with the error text for the user in why. */
 	int (*step)(struct control_job *job, json_t **ret_data, char *why, size_t n);
 	void (*free)(struct control_job *job);
 	const char *name; /* the command, for the log */
+	/* The reply line being written piecewise, for data too large to make
+	 * and encode in one step (a report of thousands of tenants): control.c
+	 * puts SW_PROTO_OK_HEAD in before the first step, the steps append the
+	 * data's compact JSON text, and control.c ends and sends it, and frees
+	 * it (job->free need not). */
+	struct sw_buf reply;
 };
 #define CONTROL_LATER 1
 

@@ -530,20 +530,25 @@ out:
 
 /* The report being built, a tenant a step (struct control_job): at MSP
  * scale the whole document took seconds of one loop turn.  The tenants
- * are named at the start; one a reload removed meanwhile is left out. */
+ * are named at the start; one a reload removed meanwhile is left out.
+ * The reply is written as it goes (job.reply): json dumps each tenant's
+ * part when it is made, csv renders its rows then, and html renders a
+ * tenant a step once every tenant is in (its head sums them up); the
+ * text of csv and html goes into the reply's "text" string a piece at a
+ * time, so no step encodes the whole document (150 MB at 10,000 tenants). */
 struct report_job {
 	struct control_job job;
 	struct daemon *d;
-	json_t *doc, *tenants; /* tenants: borrowed from doc */
-	char format[8];        /* json, csv or html */
-	bool bom;
+	json_t *doc;     /* without "tenants" unless html */
+	json_t *tenants; /* html: borrowed from doc; else NULL */
+	char format[8];  /* json, csv or html */
+	bool bom, begun;
 	int64_t since, now;
 	char **names;
-	size_t n_names, next;
-	/* html: rendered a tenant a step too once every tenant is in (the
-	 * head and summary first, at rendered 0, then tenant rendered - 1). */
-	struct sw_buf text;
+	size_t n_names, next, done;
+	/* html: the head and summary at rendered 0, then tenant rendered - 1 */
 	size_t rendered;
+	struct sw_buf text; /* the piece of csv or html being rendered */
 };
 
 static void report_job_free(struct control_job *job)
@@ -569,14 +574,102 @@ static struct tenant *report_job_tenant(struct report_job *j, size_t i)
 	return daemon_tenant(d, j->names[i]);
 }
 
-/* One tenant's part (its layers loaded once, for the basic_smtp counts
- * and the legacy-auth-blocked check), or, once every tenant is in, the
- * document in its format. */
+/* Append json compactly, as sw_proto_reply_ok would have put it. */
+static int reply_json(struct sw_buf *out, const json_t *v)
+{
+	size_t need = json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+
+	if (need == 0 || sw_buf_reserve(out, need + 1) < 0)
+		return -ENOMEM;
+	json_dumpb(v, out->data + out->len, need, JSON_COMPACT | JSON_ENCODE_ANY);
+	out->len += need;
+	out->data[out->len] = '\0';
+	return 0;
+}
+
+/* Append the piece of text made last (j->text) to the reply's "text"
+ * string, escaped as jansson escapes a string (so the reply is the one
+ * a single json_dumps of the whole text gave), and empty j->text. */
+static int reply_text_piece(struct report_job *j)
+{
+	struct sw_buf *out = &j->job.reply;
+	json_t *str = json_stringn(j->text.data ? j->text.data : "", j->text.len);
+	size_t at = out->len;
+	int r;
+
+	if (str == NULL)
+		return -ENOMEM;
+	r = reply_json(out, str); /* "...": the quotes dropped */
+	json_decref(str);
+	if (r < 0)
+		return r;
+	memmove(out->data + at, out->data + at + 1, out->len - at - 2);
+	out->len -= 2;
+	out->data[out->len] = '\0';
+	j->text.len = 0;
+	return 0;
+}
+
+/* The reply's beginning: json, the document's fields up to its tenants
+ * list; csv and html, the wrapper up to the text string's first quote,
+ * and for csv the header. */
+static int report_job_begin(struct report_job *j)
+{
+	struct sw_buf *out = &j->job.reply;
+	int r;
+
+	if (strcmp(j->format, "json") == 0) {
+		r = reply_json(out, j->doc);
+		if (r < 0)
+			return r;
+		out->len--; /* the closing brace */
+		return sw_buf_append(out, ",\"tenants\":[", 12);
+	}
+	r = sw_buf_printf(out, "{\"format\":\"%s\",\"text\":\"", j->format);
+	if (r >= 0 && strcmp(j->format, "csv") == 0) {
+		r = sw_inventory_csv_head(j->bom, &j->text);
+		if (r >= 0)
+			r = reply_text_piece(j);
+	}
+	return r;
+}
+
+/* One tenant's part into the reply (json, csv) or the document (html). */
+static int report_job_add(struct report_job *j, json_t *tr)
+{
+	int r = 0;
+
+	if (strcmp(j->format, "html") == 0)
+		return json_array_append_new(j->tenants, tr) < 0 ? -ENOMEM : 0;
+	if (strcmp(j->format, "json") == 0) {
+		if (j->done > 0)
+			r = sw_buf_putc(&j->job.reply, ',');
+		if (r >= 0)
+			r = reply_json(&j->job.reply, tr);
+	} else {
+		r = sw_inventory_csv_tenant(tr, &j->text);
+		if (r >= 0)
+			r = reply_text_piece(j);
+	}
+	json_decref(tr);
+	return r;
+}
+
+/* The reply's beginning; then one tenant's part (its layers loaded once,
+ * for the basic_smtp counts and the legacy-auth-blocked check); then,
+ * for html, the head and a tenant's section a step; then the end. */
 static int report_job_step(struct control_job *job, json_t **ret_data, char *why, size_t n)
 {
 	struct report_job *j = (struct report_job *)job;
 	struct daemon *d = j->d;
+	int r;
 
+	(void)ret_data; /* the reply is written in job->reply */
+	if (!j->begun) {
+		j->begun = true;
+		r = report_job_begin(j);
+		goto out;
+	}
 	while (j->next < j->n_names && j->names[j->next] == NULL)
 		j->next++; /* a report of one tenant */
 	if (j->next < j->n_names) {
@@ -584,7 +677,6 @@ static int report_job_step(struct control_job *job, json_t **ret_data, char *why
 		struct sw_effective_ctx eff;
 		bool have_eff;
 		json_t *tr;
-		int r;
 
 		j->next++;
 		if (t == NULL)
@@ -598,36 +690,36 @@ static int report_job_step(struct control_job *job, json_t **ret_data, char *why
 			json_decref(tr);
 			return -EIO;
 		}
-		return json_array_append_new(j->tenants, tr) < 0 ? -ENOMEM : 0;
+		r = report_job_add(j, tr);
+		if (r >= 0)
+			j->done++;
+		goto out;
 	}
-	if (strcmp(j->format, "json") == 0) {
-		*ret_data = j->doc;
-		j->doc = NULL;
-		return 1;
+	if (strcmp(j->format, "html") == 0 && j->rendered <= json_array_size(j->tenants)) {
+		r = j->rendered == 0 ? sw_report_html_begin(j->doc, &j->text)
+		                     : sw_report_html_tenant(json_array_get(j->tenants, j->rendered - 1), &j->text);
+		j->rendered++;
+		if (r >= 0)
+			r = reply_text_piece(j);
+		goto out;
 	}
-	int r = 0;
 	if (strcmp(j->format, "html") == 0) {
-		size_t nt = json_array_size(j->tenants);
-		if (j->rendered <= nt) {
-			r = j->rendered == 0 ? sw_report_html_begin(j->doc, &j->text)
-			                     : sw_report_html_tenant(json_array_get(j->tenants, j->rendered - 1), &j->text);
-			j->rendered++;
-			if (r < 0) {
-				snprintf(why, n, "out of memory");
-				return r;
-			}
-			return 0;
-		}
 		r = sw_report_html_end(&j->text);
+		if (r >= 0)
+			r = reply_text_piece(j);
 	} else {
-		r = sw_inventory_csv(j->doc, j->bom, &j->text);
+		r = 0;
 	}
-	*ret_data = r < 0 ? NULL : json_pack("{s:s,s:s}", "format", j->format, "text", j->text.data ? j->text.data : "");
-	if (*ret_data == NULL) {
+	if (r >= 0)
+		r = sw_buf_append(&j->job.reply, strcmp(j->format, "json") == 0 ? "]}" : "\"}", 2);
+	if (r >= 0)
+		return 1;
+out:
+	if (r < 0) {
 		snprintf(why, n, "out of memory");
 		return -ENOMEM;
 	}
-	return 1;
+	return 0;
 }
 
 /* report {"format":"csv"|"json"|"html","since":"DUR","tenant":NAME,"bom":bool}:
@@ -697,23 +789,16 @@ int control_cmd_report(struct daemon *d, const struct control_peer *peer, json_t
 		}
 	}
 	j->n_names = d->n_tenants;
-	j->tenants = json_array();
-	j->doc = json_pack("{s:o,s:o,s:I,s:s,s:o,s:o}", "generated", sw_json_time_or_null(now), "since",
+	j->doc = json_pack("{s:o,s:o,s:I,s:s,s:o}", "generated", sw_json_time_or_null(now), "since",
 	                   sw_json_day_or_null(since), "period_days", (json_int_t)((now - since) / SW_DAY),
-	                   "basic_default_off", "2026-12-31", "tenant", only ? json_string(only) : json_null(),
-	                   "tenants", j->tenants);
-	if (j->doc == NULL) {
+	                   "basic_default_off", "2026-12-31", "tenant", only ? json_string(only) : json_null());
+	if (j->doc != NULL && strcmp(j->format, "html") == 0 &&
+	    json_object_set_new(j->doc, "tenants", j->tenants = json_array()) < 0)
+		j->tenants = NULL;
+	if (j->doc == NULL || (strcmp(j->format, "html") == 0 && j->tenants == NULL)) {
 		report_job_free(&j->job);
 		snprintf(why, n, "out of memory");
 		return -ENOMEM;
-	}
-	if (peer->later == NULL) {
-		/* No loop to answer from (not the control socket): build it now. */
-		int r;
-		while ((r = report_job_step(&j->job, ret_data, why, n)) == 0)
-			;
-		report_job_free(&j->job);
-		return r < 0 ? r : 0;
 	}
 	*peer->later = &j->job;
 	return CONTROL_LATER;

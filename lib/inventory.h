@@ -21,3 +21,8 @@
  * included, are written as \xNN so a record is one line.  bom: begin with
  * a UTF-8 byte order mark, which Excel needs to read UTF-8.  0 or -ENOMEM. */
 int sw_inventory_csv(const json_t *doc, bool bom, struct sw_buf *out);
+/* The same in pieces (a report of thousands of tenants is rendered a
+ * tenant at a time): the byte order mark when asked for and the header,
+ * then the rows of one tenant's document (doc.tenants[i]). */
+int sw_inventory_csv_head(bool bom, struct sw_buf *out);
+int sw_inventory_csv_tenant(const json_t *tenant_doc, struct sw_buf *out);
