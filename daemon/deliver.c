@@ -351,6 +351,12 @@ static void deliver_secrets_free(char **v)
 	free(v);
 }
 
+/* Are a and b the same secret (both unset counts)? */
+static bool same_secret(const char *a, const char *b)
+{
+	return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
+}
+
 /* Every configured secret: the tenants' client secrets, the sinks'
  * tokens and HMAC keys, their URLs (url_file holds a secret URL).  NULL on
  * OOM (then nothing is redacted, and the log says so). */
@@ -362,11 +368,16 @@ static char **deliver_secrets(const struct sw_config *cfg)
 
 	if (v == NULL)
 		return NULL;
+	/* The tenants of [tenant-defaults] share one secret (10,000 copies of
+	 * it made each reload's redactor): a secret the tenant before holds
+	 * too is listed once. */
 	for (size_t i = 0; r >= 0 && i < cfg->n_tenants; i++) {
-		const char *s = cfg->tenants[i].client_secret;
-		r = secrets_add(&v, &n, s, s ? strlen(s) : 0, 1);
-		s = cfg->tenants[i].remediation_client_secret;
-		if (r >= 0)
+		const struct sw_tenant_config *t = &cfg->tenants[i], *prev = i > 0 ? &cfg->tenants[i - 1] : NULL;
+		const char *s = t->client_secret;
+		if (prev == NULL || !same_secret(s, prev->client_secret))
+			r = secrets_add(&v, &n, s, s ? strlen(s) : 0, 1);
+		s = t->remediation_client_secret;
+		if (r >= 0 && (prev == NULL || !same_secret(s, prev->remediation_client_secret)))
 			r = secrets_add(&v, &n, s, s ? strlen(s) : 0, 1);
 	}
 	for (size_t i = 0; r >= 0 && i < cfg->n_sinks; i++) {
