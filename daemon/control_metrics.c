@@ -435,6 +435,17 @@ int metrics_render(struct daemon *d, char **ret_text, size_t *ret_len, char *why
 	put_family(f, "smtpwatch_loop_stalls_total", "counter",
 	           "Times the stall probe ran more than 100 ms late since the daemon started.");
 	put_sample(f, "smtpwatch_loop_stalls_total", NULL, NULL, NULL, NULL, NULL, NULL, d->probe.over_100ms);
+	put_family(f, "smtpwatch_config_reloads_total", "counter", "Configuration reloads applied since the daemon started.");
+	put_sample(f, "smtpwatch_config_reloads_total", NULL, NULL, NULL, NULL, NULL, NULL, d->load.reloads);
+	put_family(f, "smtpwatch_config_tenant_files", "gauge",
+	           "tenants_dir files the last configuration load (the start's or a reload's) found.");
+	put_sample(f, "smtpwatch_config_tenant_files", NULL, NULL, NULL, NULL, NULL, NULL,
+	           (int64_t)d->load.tenant_files);
+	put_family(f, "smtpwatch_config_tenant_files_parsed", "gauge",
+	           "Of those, the files it read and parsed: new or changed since the load before (the others as "
+	           "that load read them).");
+	put_sample(f, "smtpwatch_config_tenant_files_parsed", NULL, NULL, NULL, NULL, NULL, NULL,
+	           (int64_t)d->load.tenant_files_parsed);
 	put_family(f, "smtpwatch_tenants", "gauge", "Tenants in the running configuration.");
 	put_sample(f, "smtpwatch_tenants", NULL, NULL, NULL, NULL, NULL, NULL, (int64_t)d->n_tenants);
 	put_family(f, "smtpwatch_signins_stored", "gauge", "Sign-in records in the database (after pruning).");

@@ -622,6 +622,10 @@ static void print_status(const json_t *data)
 	printf("smtpwatchd %s, up %s, %s", version ? version : "?", up, counts);
 	if (json_is_object(json_object_get(data, "loop")))
 		printf(", longest loop stall %lld ms", (long long)key_int(json_object_get(data, "loop"), "stall_max_ms"));
+	const json_t *load = json_object_get(data, "config_load");
+	if (json_is_object(load) && key_int(load, "tenant_files") > 0)
+		printf(", tenant files: parsed %lld of %lld at the %s", (long long)key_int(load, "tenant_files_parsed"),
+		       (long long)key_int(load, "tenant_files"), key_int(load, "reloads") > 0 ? "last reload" : "start");
 	printf("\n");
 
 	if (json_object_size(tenants) == 0) {

@@ -51,6 +51,23 @@ struct daemon {
 	struct event_base *base;
 	char *config_path;
 	struct sw_config *cfg;
+	/* What the config loads read of the tenants_dir files, kept from
+	 * one load to the next (sw_tenant_file_cache); NULL in --check-config. */
+	struct sw_tenant_file_cache *tfcache;
+	/* The config a reload replaced, freed in a later turn of the loop
+	 * (config_retire), and the event that frees it. */
+	struct sw_config *cfg_retired;
+	struct event *retire_ev;
+	/* The last config load, the start's or a reload's: status
+	 * config_load, the metrics smtpwatch_config_*. */
+	struct config_load {
+		int64_t at;            /* wall clock */
+		int64_t reloads;       /* since the start */
+		int64_t applied_ms;    /* a reload's, the loop held that long; -1: the start's */
+		int64_t cpu_ms;        /* the loop thread's CPU of it; -1: the start's */
+		size_t tenant_files;   /* tenants_dir files found */
+		size_t tenant_files_parsed; /* of those, read and parsed (the rest: from tfcache) */
+	} load;
 	struct sw_store *store;
 	struct walckpt *walckpt;     /* the store's checkpoints, off the loop (walckpt.c) */
 	struct http *http;

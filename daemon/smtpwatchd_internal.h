@@ -10,8 +10,11 @@
 
 struct sw_diag;
 
-/* Load a config and every tenant's register; NULL (with diag) on error. */
-struct sw_config *daemon_load_config(const char *path, struct sw_register ***ret_regs, struct sw_diag *diag);
+/* Load a config and every tenant's register, the tenants_dir files
+ * through cache (NULL: every file read); NULL (with diag) on error. */
+struct sw_tenant_file_cache;
+struct sw_config *daemon_load_config(const char *path, struct sw_tenant_file_cache *cache,
+                                     struct sw_register ***ret_regs, struct sw_diag *diag);
 /* Build the tenant runtimes of d->cfg (d->base, d->store and d->http set),
  * taking ownership of regs[]; no source is started. */
 int daemon_tenants_build(struct daemon *d, struct sw_register **regs);

@@ -566,6 +566,37 @@ struct section_rec {
 	int file;      /* index into cfg_ctx.tfiles; -1: the main config */
 };
 
+/* What a handler saw of a tenants_dir file, in order: a section header,
+ * a key, or a syntax problem sw_ini_parse reported (sw_tenant_file_cache). */
+enum tfc_kind { TFC_SECTION, TFC_KEY, TFC_PROBLEM };
+struct tfc_event {
+	enum tfc_kind kind;
+	int line;
+	bool warning; /* TFC_PROBLEM */
+	char *a;      /* the header; the key's name; the problem's text */
+	char *b;      /* the key's value */
+};
+
+/* One file of the cache: what identifies its version, and its parse. */
+struct tfc_entry {
+	char *path;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtim, ctim;
+	int parse_r; /* sw_ini_parse's answer: its syntax problems (>= 0) */
+	struct tfc_event *ev;
+	size_t n_ev, cap_ev;
+	bool oom;    /* an event was lost: not kept */
+};
+
+/* See config.h: the entries sorted by path (a load's files come in name
+ * order, so a load walks both lists side by side). */
+struct sw_tenant_file_cache {
+	struct tfc_entry *v;
+	size_t n;
+};
+
 /* One tenants_dir file as read. */
 struct tenant_file {
 	char *path;
@@ -603,6 +634,14 @@ struct cfg_ctx {
 	char *secret_path;
 	char *secret;
 	size_t secret_len;
+	/* The tenant file cache (NULL: read every file), the entry a file
+	 * being read records into, where diag stood after the last handler
+	 * call (what sw_ini_parse adds between two is the file's syntax
+	 * problems), and how many files were read. */
+	struct sw_tenant_file_cache *cache;
+	struct tfc_entry *rec;
+	size_t diag_mark;
+	size_t n_parsed;
 };
 
 /* Report an error at a line of the config file. */
@@ -677,19 +716,14 @@ static bool name_valid(const char *s)
 	return true;
 }
 
-/* Set a tenant's defaults. */
-static void tenant_defaults(struct cfg_ctx *x, struct sw_tenant_config *t)
+/* A tenant's default values but its strings (tenant_default_strings). */
+static void tenant_default_values(struct sw_tenant_config *t)
 {
-	t->assertion_alg = cfg_strdup(x, "PS256");
-	t->login_url = cfg_strdup(x, "https://login.microsoftonline.com");
-	t->graph_url = cfg_strdup(x, "https://graph.microsoft.com");
-	t->exchange_url = cfg_strdup(x, "https://outlook.office365.com");
 	t->signins_interval = 5 * 60;
 	t->signins_lookback = 2 * 3600;
 	t->initial_backfill = 7 * 86400;
 	t->config_interval = 3600;
 	t->audit = false;
-	t->manage_url = cfg_strdup(x, "https://manage.office.com");
 	t->audit_interval = 15 * 60;
 	t->usage = true;
 	t->usage_interval = 86400;
@@ -697,6 +731,25 @@ static void tenant_defaults(struct cfg_ctx *x, struct sw_tenant_config *t)
 	t->trace_interval = 3600;
 	t->remediation = SW_REMEDIATION_OFF;
 	t->remediation_max_per_hour = 10;
+}
+
+/* The string defaults of what neither the tenant's section nor
+ * [tenant-defaults] set: after both are read, so that 10,000 tenants do
+ * not each allocate and free the strings [tenant-defaults] replaces. */
+static void tenant_default_strings(struct cfg_ctx *x, struct sw_tenant_config *t)
+{
+	if (t->assertion_alg == NULL)
+		t->assertion_alg = cfg_strdup(x, "PS256");
+	if (t->login_url == NULL)
+		t->login_url = cfg_strdup(x, "https://login.microsoftonline.com");
+	if (t->graph_url == NULL)
+		t->graph_url = cfg_strdup(x, "https://graph.microsoft.com");
+	if (t->exchange_url == NULL)
+		t->exchange_url = cfg_strdup(x, "https://outlook.office365.com");
+	if (t->manage_url == NULL)
+		t->manage_url = cfg_strdup(x, "https://manage.office.com");
+	if (t->remediate_rules != NULL)
+		return;
 	t->remediate_rules = calloc(3, sizeof(char *));
 	if (t->remediate_rules == NULL) {
 		x->oom = true;
@@ -704,6 +757,13 @@ static void tenant_defaults(struct cfg_ctx *x, struct sw_tenant_config *t)
 	}
 	t->remediate_rules[0] = cfg_strdup(x, "unapproved-mailbox-exception");
 	t->remediate_rules[1] = cfg_strdup(x, "exception-expired");
+}
+
+/* Set a tenant's defaults. */
+static void tenant_defaults(struct cfg_ctx *x, struct sw_tenant_config *t)
+{
+	tenant_default_values(t);
+	tenant_default_strings(x, t);
 }
 
 /* Set a sink's defaults (the syslog address is set once the type is known). */
@@ -716,6 +776,21 @@ static void sink_defaults(struct sw_sink_config *s)
 	s->digest_after = 10;
 	s->digest_window = 300;
 	s->ack_timeout = 120;
+}
+
+/* a, b and c end to end in a new string (NULL on OOM): asprintf's
+ * formatting was a tenth of a cached load of 10,000 files. */
+static char *str_join3(const char *a, const char *b, const char *c)
+{
+	size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
+	char *r = malloc(la + lb + lc + 1);
+
+	if (r == NULL)
+		return NULL;
+	memcpy(r, a, la);
+	memcpy(r + la, b, lb);
+	memcpy(r + la + lb, c, lc + 1);
+	return r;
 }
 
 /* FNV-1a of a section label. */
@@ -773,14 +848,55 @@ static struct section_rec *section_add(struct cfg_ctx *x, enum sec_kind kind, co
 	memset(s, 0, sizeof(*s));
 	s->kind = kind;
 	s->line = line;
-	if (asprintf(&s->label, "%s%s%s", type, name ? " " : "", name ? name : "") < 0) {
-		s->label = NULL;
+	s->label = str_join3(type, name ? " " : "", name ? name : "");
+	if (s->label == NULL) {
 		x->oom = true;
 		return NULL;
 	}
 	section_slot_put(x->sec_slots, x->n_slots, x->secs, x->n_secs);
 	x->n_secs++;
 	return s;
+}
+
+/* Room for n more sections and tenants, known before a tenants_dir's
+ * files are read (10,000 of them grew the arrays by doubling, each time
+ * copying every tenant, and rebuilt the label index as often). */
+static void sections_reserve(struct cfg_ctx *x, size_t n)
+{
+	size_t want = x->n_secs + n, tw = x->cfg->n_tenants + n, n_slots = x->n_slots ? x->n_slots : 64;
+
+	if (want > x->cap_secs) {
+		struct section_rec *secs = realloc(x->secs, want * sizeof(*secs));
+		if (secs == NULL) {
+			x->oom = true;
+			return;
+		}
+		x->secs = secs;
+		x->cap_secs = want;
+	}
+	if (tw > x->cap_tenants) {
+		struct sw_tenant_config *t = realloc(x->cfg->tenants, tw * sizeof(*t));
+		if (t == NULL) {
+			x->oom = true;
+			return;
+		}
+		x->cfg->tenants = t;
+		x->cap_tenants = tw;
+	}
+	while (2 * (want + 1) > n_slots)
+		n_slots *= 2;
+	if (n_slots > x->n_slots) {
+		size_t *slots = calloc(n_slots, sizeof(*slots));
+		if (slots == NULL) {
+			x->oom = true;
+			return;
+		}
+		for (size_t i = 0; i < x->n_secs; i++)
+			section_slot_put(slots, n_slots, x->secs, i);
+		free(x->sec_slots);
+		x->sec_slots = slots;
+		x->n_slots = n_slots;
+	}
 }
 
 /* Find an earlier section of the same kind and name. */
@@ -887,7 +1003,7 @@ static void cfg_section_cb(void *user, int line, const char *header)
 		memset(t, 0, sizeof(*t));
 		t->name = cfg_strdup(x, name);
 		t->line = line;
-		tenant_defaults(x, t);
+		tenant_default_values(t); /* its strings after [tenant-defaults] */
 	} else if (kind == SEC_SINK) {
 		struct sw_sink_config *k = realloc(x->cfg->sinks, (x->cfg->n_sinks + 1) * sizeof(*k));
 		if (k == NULL) {
@@ -1684,50 +1800,321 @@ static int key_line(const struct section_rec *s, const struct key_def *keys, con
 	return 0;
 }
 
-static int tfile_name_cmp(const struct dirent **a, const struct dirent **b)
+static int tfile_name_cmp(const void *a, const void *b)
 {
-	return strcmp((*a)->d_name, (*b)->d_name);
+	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* DIR/ *.conf, not hidden. */
-static int tfile_filter(const struct dirent *e)
+static bool tfile_wanted(const char *name)
 {
-	size_t n = strlen(e->d_name);
+	size_t n = strlen(name);
 
-	return e->d_name[0] != '.' && n > 5 && strcmp(e->d_name + n - 5, ".conf") == 0;
+	return name[0] != '.' && n > 5 && strcmp(name + n - 5, ".conf") == 0;
+}
+
+/* The names of the tenants_dir files, sorted: *ret_names points into
+ * *ret_arena, one allocation for all of them (scandir's one a name, and
+ * their frees, were a tenth of a reload that read no file).  Their
+ * number, or -errno. */
+static int tfile_names(const char *dir, char ***ret_names, char **ret_arena)
+{
+	DIR *dh = opendir(dir);
+	struct dirent *e;
+	char *arena = NULL, **names = NULL;
+	size_t len = 0, cap = 0, n = 0;
+	int r = 0;
+
+	if (dh == NULL)
+		return -errno;
+	errno = 0;
+	while ((e = readdir(dh)) != NULL) {
+		size_t k = strlen(e->d_name) + 1;
+		if (!tfile_wanted(e->d_name))
+			continue;
+		if (len + k > cap) {
+			size_t ncap = cap ? 2 * cap : 4096;
+			while (len + k > ncap)
+				ncap *= 2;
+			char *a = realloc(arena, ncap);
+			if (a == NULL) {
+				r = -ENOMEM;
+				goto out;
+			}
+			arena = a;
+			cap = ncap;
+		}
+		memcpy(arena + len, e->d_name, k);
+		len += k;
+		n++;
+		errno = 0;
+	}
+	if (errno != 0) {
+		r = -errno;
+		goto out;
+	}
+	names = calloc(n + 1, sizeof(*names));
+	if (names == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0, off = 0; i < n; i++) {
+		names[i] = arena + off;
+		off += strlen(names[i]) + 1;
+	}
+	qsort(names, n, sizeof(*names), tfile_name_cmp);
+	*ret_names = names;
+	*ret_arena = arena;
+	arena = NULL;
+	r = (int)n;
+out:
+	closedir(dh);
+	free(arena);
+	return r;
+}
+
+/* ---- the tenant file cache ---- */
+
+/* Free an entry's contents. */
+static void tfc_entry_clear(struct tfc_entry *e)
+{
+	for (size_t i = 0; i < e->n_ev; i++) {
+		free(e->ev[i].a);
+		free(e->ev[i].b);
+	}
+	free(e->ev);
+	free(e->path);
+	memset(e, 0, sizeof(*e));
+}
+
+/* See config.h. */
+struct sw_tenant_file_cache *sw_tenant_file_cache_new(void)
+{
+	return calloc(1, sizeof(struct sw_tenant_file_cache));
+}
+
+/* See config.h. */
+void sw_tenant_file_cache_free(struct sw_tenant_file_cache *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < c->n; i++)
+		tfc_entry_clear(&c->v[i]);
+	free(c->v);
+	free(c);
+}
+
+/* See config.h. */
+size_t sw_tenant_file_cache_size(const struct sw_tenant_file_cache *c)
+{
+	return c != NULL ? c->n : 0;
+}
+
+/* Is the file st describes the version e was read from? */
+static bool tfc_same(const struct tfc_entry *e, const struct stat *st)
+{
+	return e->dev == st->st_dev && e->ino == st->st_ino && e->size == st->st_size &&
+	       e->mtim.tv_sec == st->st_mtim.tv_sec && e->mtim.tv_nsec == st->st_mtim.tv_nsec &&
+	       e->ctim.tv_sec == st->st_ctim.tv_sec && e->ctim.tv_nsec == st->st_ctim.tv_nsec;
+}
+
+/* Append an event to the entry being recorded (a copy of a and b). */
+static void tfc_record(struct cfg_ctx *x, enum tfc_kind kind, int line, bool warning, const char *a, const char *b)
+{
+	struct tfc_entry *e = x->rec;
+	struct tfc_event *ev;
+
+	if (e == NULL || e->oom)
+		return;
+	if (e->n_ev == e->cap_ev) {
+		size_t cap = e->cap_ev ? 2 * e->cap_ev : 4;
+		ev = realloc(e->ev, cap * sizeof(*ev));
+		if (ev == NULL) {
+			e->oom = true;
+			return;
+		}
+		e->ev = ev;
+		e->cap_ev = cap;
+	}
+	ev = &e->ev[e->n_ev];
+	*ev = (struct tfc_event){.kind = kind, .line = line, .warning = warning};
+	ev->a = a != NULL ? strdup(a) : NULL;
+	ev->b = b != NULL ? strdup(b) : NULL;
+	if ((a != NULL && ev->a == NULL) || (b != NULL && ev->b == NULL)) {
+		free(ev->a);
+		free(ev->b);
+		e->oom = true;
+		return;
+	}
+	e->n_ev++;
+}
+
+/* The syntax problems sw_ini_parse reported since the last handler call. */
+static void tfc_record_problems(struct cfg_ctx *x)
+{
+	for (size_t i = x->diag_mark; x->diag != NULL && i < x->diag->n; i++)
+		tfc_record(x, TFC_PROBLEM, x->diag->items[i].line, x->diag->items[i].warning, x->diag->items[i].text,
+		           NULL);
+	x->diag_mark = x->diag != NULL ? x->diag->n : 0;
+}
+
+static void cfg_section_cb(void *user, int line, const char *header);
+static void cfg_key_cb(void *user, int line, const char *section, const char *name, const char *value);
+
+/* The handlers of a tenants_dir file being read for the cache: record,
+ * then handle as any file. */
+static void tfc_section_cb(void *user, int line, const char *header)
+{
+	struct cfg_ctx *x = user;
+
+	tfc_record_problems(x);
+	tfc_record(x, TFC_SECTION, line, false, header, NULL);
+	cfg_section_cb(x, line, header);
+	x->diag_mark = x->diag != NULL ? x->diag->n : 0;
+}
+
+static void tfc_key_cb(void *user, int line, const char *section, const char *name, const char *value)
+{
+	struct cfg_ctx *x = user;
+
+	tfc_record_problems(x);
+	tfc_record(x, TFC_KEY, line, false, name, value);
+	cfg_key_cb(x, line, section, name, value);
+	x->diag_mark = x->diag != NULL ? x->diag->n : 0;
+}
+
+/* A cached file, handled again as sw_ini_parse would hand it over; its
+ * syntax problems reported again.  sw_ini_parse's answer. */
+static int tfc_replay(struct cfg_ctx *x, const struct tfc_entry *e)
+{
+	const char *section = NULL;
+
+	for (size_t i = 0; i < e->n_ev; i++) {
+		const struct tfc_event *ev = &e->ev[i];
+		switch (ev->kind) {
+		case TFC_SECTION:
+			section = ev->a;
+			cfg_section_cb(x, ev->line, ev->a);
+			break;
+		case TFC_KEY:
+			cfg_key_cb(x, ev->line, section, ev->a, ev->b);
+			break;
+		case TFC_PROBLEM:
+			sw_diag_add(x->diag, ev->warning, x->path, ev->line, "%s", ev->a);
+			break;
+		}
+	}
+	return e->parse_r;
+}
+
+/* Read one tenants_dir file (x->path) into the context, through the
+ * cache: *hit when the cache holds this version of it (moved to *ret_keep),
+ * else it is read, and recorded into *ret_keep when it parsed (a file
+ * that cannot be read is read again next time).  sw_ini_parse's answer. */
+static int tenant_file_read(struct cfg_ctx *x, const struct sw_ini_handler *handler, int dfd, const char *name,
+                            struct tfc_entry *hit, struct tfc_entry *ret_keep, bool *ret_kept)
+{
+	static const struct sw_ini_handler rec_handler = {tfc_section_cb, tfc_key_cb};
+	struct tfc_entry e = {0};
+	struct stat st;
+	int r;
+
+	*ret_kept = false;
+	if (x->cache == NULL) {
+		x->n_parsed++;
+		return sw_ini_parse(x->path, handler, x, x->diag);
+	}
+	/* The version is read before the file: a change after it shows
+	 * as another version at the next load.  Relative to the directory:
+	 * no walk of the whole path for each of 10,000 files. */
+	bool known = (dfd >= 0 ? fstatat(dfd, name, &st, 0) : stat(x->path, &st)) == 0;
+	if (known && hit != NULL && tfc_same(hit, &st)) {
+		r = tfc_replay(x, hit);
+		*ret_keep = *hit;
+		memset(hit, 0, sizeof(*hit));
+		*ret_kept = true;
+		return r;
+	}
+	x->n_parsed++;
+	if (!known) /* sw_ini_parse says why */
+		return sw_ini_parse(x->path, handler, x, x->diag);
+	e.path = strdup(x->path);
+	e.dev = st.st_dev;
+	e.ino = st.st_ino;
+	e.size = st.st_size;
+	e.mtim = st.st_mtim;
+	e.ctim = st.st_ctim;
+	e.oom = e.path == NULL;
+	x->rec = &e;
+	x->diag_mark = x->diag != NULL ? x->diag->n : 0;
+	r = sw_ini_parse(x->path, &rec_handler, x, x->diag);
+	if (r >= 0)
+		tfc_record_problems(x);
+	x->rec = NULL;
+	e.parse_r = r;
+	if (r >= 0 && !e.oom && x->diag != NULL) {
+		*ret_keep = e;
+		*ret_kept = true;
+	} else {
+		tfc_entry_clear(&e);
+	}
+	return r;
 }
 
 /* Read every tenants_dir file, in name order, into the same context: each
- * holds one [tenant NAME] (the name is the section's, not the file's). */
+ * holds one [tenant NAME] (the name is the section's, not the file's).
+ * With a cache, the files it holds as they are now are taken from it, the
+ * others read and kept in it; the files not found leave it. */
 static int tenants_dir_load(struct cfg_ctx *x, const struct sw_ini_handler *handler)
 {
 	const char *dir = x->cfg->daemon.tenants_dir;
-	struct dirent **ents = NULL;
-	int n, line = 0;
+	struct sw_tenant_file_cache *cache = x->cache;
+	struct tfc_entry *fresh = NULL;
+	char **names = NULL, *arena = NULL;
+	size_t n_fresh = 0, j = 0;
+	int n, line = 0, dfd = -1;
 
 	for (size_t i = 0; i < x->n_secs && line == 0; i++)
 		if (x->secs[i].kind == SEC_DAEMON)
 			line = key_line(&x->secs[i], daemon_keys, "tenants_dir");
-	n = scandir(dir, &ents, tfile_filter, tfile_name_cmp);
+	n = tfile_names(dir, &names, &arena);
+	if (n == -ENOMEM)
+		x->oom = true;
 	if (n < 0) {
-		cfg_error(x, line, "tenants_dir %s: %s", dir, strerror(errno));
+		cfg_error(x, line, "tenants_dir %s: %s", dir, strerror(-n));
 		return 0;
 	}
 	x->tfiles = calloc((size_t)n + 1, sizeof(*x->tfiles));
-	if (x->tfiles == NULL)
+	sections_reserve(x, (size_t)n);
+	if (cache != NULL) {
+		fresh = calloc((size_t)n + 1, sizeof(*fresh));
+		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* -1: stat by path */
+	}
+	if (x->tfiles == NULL || (cache != NULL && fresh == NULL))
 		x->oom = true;
 	for (int i = 0; i < n; i++) {
 		if (x->tfiles != NULL && !x->oom) {
 			struct tenant_file *f = &x->tfiles[x->n_tfiles];
-			if (asprintf(&f->path, "%s/%s", dir, ents[i]->d_name) < 0) {
-				f->path = NULL;
+			if ((f->path = str_join3(dir, "/", names[i])) == NULL) {
 				x->oom = true;
 			} else {
+				struct tfc_entry *hit = NULL;
+				bool kept = false;
+				/* Both in path order: the entries before this file
+				 * are of files gone. */
+				while (cache != NULL && j < cache->n && strcmp(cache->v[j].path, f->path) < 0)
+					tfc_entry_clear(&cache->v[j++]);
+				if (cache != NULL && j < cache->n && strcmp(cache->v[j].path, f->path) == 0)
+					hit = &cache->v[j++];
 				x->n_tfiles++;
 				x->tfile = (int)(x->n_tfiles - 1);
 				x->path = f->path;
 				x->cur = -1;
-				int r = sw_ini_parse(f->path, handler, x, x->diag);
+				int r = tenant_file_read(x, handler, dfd, names[i], hit,
+				                         fresh != NULL ? &fresh[n_fresh] : NULL, &kept);
+				if (hit != NULL)
+					tfc_entry_clear(hit);
+				n_fresh += kept;
 				if (r != 0)
 					f->bad = true;
 				if (r >= 0 && f->sections == 0)
@@ -1737,10 +2124,93 @@ static int tenants_dir_load(struct cfg_ctx *x, const struct sw_ini_handler *hand
 				x->cur = -1;
 			}
 		}
-		free(ents[i]);
 	}
-	free(ents);
+	free(names);
+	free(arena);
+	if (dfd >= 0)
+		close(dfd);
+	if (cache != NULL) {
+		for (; j < cache->n; j++)
+			tfc_entry_clear(&cache->v[j]);
+		free(cache->v);
+		cache->v = fresh;
+		cache->n = n_fresh;
+		if (x->oom) {
+			/* Half a walk: keep nothing of it. */
+			for (size_t i = 0; i < cache->n; i++)
+				tfc_entry_clear(&cache->v[i]);
+			cache->n = 0;
+		}
+	}
 	return 0;
+}
+
+/* A copy of a string list (NULL for NULL); NULL and x->oom on OOM. */
+static char **strv_copy(struct cfg_ctx *x, char *const *v)
+{
+	size_t n = 0;
+	char **c;
+
+	if (v == NULL)
+		return NULL;
+	while (v[n] != NULL)
+		n++;
+	c = calloc(n + 1, sizeof(*c));
+	for (size_t i = 0; c != NULL && i < n; i++)
+		if ((c[i] = strdup(v[i])) == NULL) {
+			strv_free(c);
+			c = NULL;
+		}
+	if (c == NULL)
+		x->oom = true;
+	return c;
+}
+
+/* Give tenant t the [tenant-defaults] value of key k, as parsed there
+ * (it parsed without a problem, and paths resolve against the main
+ * config's directory either way): what cfg_set of the value as written
+ * would set, without parsing and checking it again for each of 10,000
+ * tenants.  A kind not copied here is parsed (cfg_set). */
+static void tenant_default_set(struct cfg_ctx *x, const struct key_def *k, struct sw_tenant_config *t, int line,
+                               const char *raw)
+{
+	char *dst = (char *)t + k->offset;
+	const char *src = (const char *)&x->tdef + k->offset;
+
+	switch (k->kind) {
+	case K_STR:
+	case K_PATH:
+	case K_BASEURL:
+	case K_MANAGEURL:
+	case K_ALG:
+	case K_GUID:
+		free(*(char **)dst);
+		*(char **)dst = *(char *const *)src != NULL ? cfg_strdup(x, *(char *const *)src) : NULL;
+		return;
+	case K_DURATION:
+	case K_DURATION0:
+	case K_COUNT:
+	case K_COUNT0:
+		*(int64_t *)dst = *(const int64_t *)src;
+		return;
+	case K_BOOL:
+		*(bool *)dst = *(const bool *)src;
+		return;
+	case K_REMEDIATION:
+		*(enum sw_remediation_mode *)dst = *(const enum sw_remediation_mode *)src;
+		return;
+	case K_REMEDY_RULES: {
+		char **v = strv_copy(x, *(char **const *)src);
+		if (v == NULL && *(char **const *)src != NULL)
+			return;
+		strv_free(*(char ***)dst);
+		*(char ***)dst = v;
+		return;
+	}
+	default:
+		cfg_set(x, line, k, t, raw);
+		return;
+	}
 }
 
 /* [tenant-defaults]: each tenant lacking a key gets the default's value,
@@ -1751,32 +2221,42 @@ static void tenant_defaults_apply(struct cfg_ctx *x)
 	static const char *const cred[] = {"client_secret_file", "certificate_file", NULL};
 	static const char *const wcred[] = {"remediation_client_id", "remediation_client_secret_file",
 	                                    "remediation_certificate_file", NULL};
+	/* Which keys are of a group, by index into tenant_keys (found once,
+	 * not per tenant). */
+	bool is_cred[MAX_KEYS] = {false}, is_wcred[MAX_KEYS] = {false}, any = false;
 
+	for (size_t i = 0; tenant_keys[i].name != NULL; i++) {
+		for (size_t k = 0; cred[k] != NULL; k++)
+			is_cred[i] = is_cred[i] || strcmp(cred[k], tenant_keys[i].name) == 0;
+		for (size_t k = 0; wcred[k] != NULL; k++)
+			is_wcred[i] = is_wcred[i] || strcmp(wcred[k], tenant_keys[i].name) == 0;
+		any = any || x->tdef_raw[i] != NULL;
+	}
 	for (size_t j = 0; j < x->n_secs; j++) {
 		struct section_rec *s = &x->secs[j];
 		bool own_cred = false, own_wcred = false;
 
 		if (s->kind != SEC_TENANT)
 			continue;
-		for (size_t k = 0; cred[k] != NULL; k++)
-			own_cred = own_cred || key_line(s, tenant_keys, cred[k]) != 0;
-		for (size_t k = 0; wcred[k] != NULL; k++)
-			own_wcred = own_wcred || key_line(s, tenant_keys, wcred[k]) != 0;
+		if (!any) {
+			tenant_default_strings(x, &x->cfg->tenants[s->index]);
+			continue;
+		}
+		for (size_t i = 0; tenant_keys[i].name != NULL; i++) {
+			own_cred = own_cred || (is_cred[i] && s->key_lines[i] != 0);
+			own_wcred = own_wcred || (is_wcred[i] && s->key_lines[i] != 0);
+		}
 		x->tfile = s->file;
 		x->path = s->file >= 0 ? x->tfiles[s->file].path : x->main_path;
 		for (size_t i = 0; tenant_keys[i].name != NULL; i++) {
-			bool is_cred = false, is_wcred = false;
 			if (x->tdef_raw[i] == NULL || s->key_lines[i] != 0)
 				continue;
-			for (size_t k = 0; cred[k] != NULL; k++)
-				is_cred = is_cred || strcmp(cred[k], tenant_keys[i].name) == 0;
-			for (size_t k = 0; wcred[k] != NULL; k++)
-				is_wcred = is_wcred || strcmp(wcred[k], tenant_keys[i].name) == 0;
-			if ((is_cred && own_cred) || (is_wcred && own_wcred))
+			if ((is_cred[i] && own_cred) || (is_wcred[i] && own_wcred))
 				continue;
 			s->key_lines[i] = s->line;
-			cfg_set(x, s->line, &tenant_keys[i], &x->cfg->tenants[s->index], x->tdef_raw[i]);
+			tenant_default_set(x, &tenant_keys[i], &x->cfg->tenants[s->index], s->line, x->tdef_raw[i]);
 		}
+		tenant_default_strings(x, &x->cfg->tenants[s->index]);
 	}
 	x->tfile = -1;
 	x->path = x->main_path;
@@ -1982,10 +2462,11 @@ void sw_config_tenants_compact(struct sw_config *c)
 }
 
 /* Parse and validate smtpwatch.conf (see config.h). */
-int sw_config_load2(const char *path, unsigned flags, struct sw_config **ret, struct sw_diag *diag)
+int sw_config_load3(const char *path, unsigned flags, struct sw_tenant_file_cache *cache, struct sw_config **ret,
+                    struct sw_diag *diag)
 {
 	static const struct sw_ini_handler handler = { cfg_section_cb, cfg_key_cb };
-	struct cfg_ctx x = { .diag = diag, .path = path, .main_path = path, .cur = -1, .tfile = -1 };
+	struct cfg_ctx x = { .diag = diag, .path = path, .main_path = path, .cur = -1, .tfile = -1, .cache = cache };
 	size_t diag_from = diag ? diag->n : 0;
 	int r;
 
@@ -2051,6 +2532,8 @@ int sw_config_load2(const char *path, unsigned flags, struct sw_config **ret, st
 		goto out;
 	}
 	tenant_index_build(x.cfg);
+	x.cfg->n_tenant_files = x.n_tfiles;
+	x.cfg->n_tenant_files_parsed = x.n_parsed;
 	*ret = x.cfg;
 	x.cfg = NULL;
 	r = 0;
@@ -2075,9 +2558,15 @@ out:
 }
 
 /* See config.h. */
+int sw_config_load2(const char *path, unsigned flags, struct sw_config **ret, struct sw_diag *diag)
+{
+	return sw_config_load3(path, flags, NULL, ret, diag);
+}
+
+/* See config.h. */
 int sw_config_load(const char *path, struct sw_config **ret, struct sw_diag *diag)
 {
-	return sw_config_load2(path, 0, ret, diag);
+	return sw_config_load3(path, 0, NULL, ret, diag);
 }
 
 /* Free one tenant's config, overwriting its secrets. */

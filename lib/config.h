@@ -233,6 +233,10 @@ struct sw_config {
 	 * config built by hand, or out of memory) is searched in order. */
 	size_t *tenant_slots;
 	size_t n_tenant_slots;
+	/* tenants_dir: the files the load found, and how many of them it
+	 * read and parsed (the others came from a sw_tenant_file_cache). */
+	size_t n_tenant_files;
+	size_t n_tenant_files_parsed;
 };
 
 /* Parse and validate a config file, loading secret files (which must not be
@@ -247,6 +251,30 @@ int sw_config_load(const char *path, struct sw_config **ret, struct sw_diag *dia
  * Problems of the main config still fail it. */
 #define SW_CONFIG_KEEP_GOING 1u
 int sw_config_load2(const char *path, unsigned flags, struct sw_config **ret, struct sw_diag *diag);
+
+/* What a load read of each tenants_dir file, kept for the next load (the
+ * daemon holds one from its start to its exit): a file whose path, device,
+ * inode, size, mtime and ctime are the same as when it was read is not
+ * read again, its own [tenant NAME] section (every key with its line, and
+ * the syntax problems of the file) is taken as it was, before
+ * [tenant-defaults] is applied, and it is checked again like a file just
+ * read: the same problems, a broken file stays broken.  Secret files are
+ * read at every load (they rotate), and so is everything else of the main
+ * config.  Files gone from the directory leave the cache at the load that
+ * no longer finds them.  An edit that keeps the inode, the size and the
+ * mtime changes the ctime, which nobody can set back; only two writes of
+ * the same size within one tick of the file system's clock (a few ms)
+ * around the read of a load can go unseen, until the file changes again. */
+struct sw_tenant_file_cache;
+struct sw_tenant_file_cache *sw_tenant_file_cache_new(void); /* NULL on OOM */
+void sw_tenant_file_cache_free(struct sw_tenant_file_cache *c);
+/* The files it holds. */
+size_t sw_tenant_file_cache_size(const struct sw_tenant_file_cache *c);
+/* sw_config_load2 through cache (NULL: every file read, as sw_config_load2;
+ * smtpwatchd --check-config reads everything).  A load that fails leaves
+ * the cache holding what it read. */
+int sw_config_load3(const char *path, unsigned flags, struct sw_tenant_file_cache *cache, struct sw_config **ret,
+                    struct sw_diag *diag);
 /* Do two tenant configs say the same (every key, the secrets' contents,
  * the file)?  A reload keeps the runtime of a tenant whose config is equal. */
 bool sw_tenant_config_equal(const struct sw_tenant_config *a, const struct sw_tenant_config *b);

@@ -147,7 +147,7 @@ static inline void dfx_open(struct dfx *f, const char *scenario, const char *ext
 	fclose(c);
 
 	f->d.config_path = f->conf;
-	f->d.cfg = daemon_load_config(f->conf, &regs, &diag);
+	f->d.cfg = daemon_load_config(f->conf, NULL, &regs, &diag);
 	for (size_t i = 0; i < diag.n; i++)
 		fprintf(stderr, "%s:%d: %s\n", diag.items[i].source, diag.items[i].line, diag.items[i].text);
 	sw_diag_clear(&diag);

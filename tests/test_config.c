@@ -1285,6 +1285,117 @@ START_TEST(tenants_dir_keep_going)
 }
 END_TEST
 
+/* The diag's items as one text, for comparing two loads. */
+static char *diag_all(void)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	for (size_t i = 0; i < diag.n; i++)
+		fprintf(f, "%s:%d:%d: %s\n", diag.items[i].source, diag.items[i].line, diag.items[i].warning,
+		        diag.items[i].text);
+	fclose(f);
+	return text;
+}
+
+/* sw_config_load3 with a cache: a load that finds a file as it was takes
+ * its section from the cache, with the same problems; a changed file, or
+ * a new one, is read; [tenant-defaults] applies to cached sections; a
+ * secret file is read again; a file gone leaves the cache.  Each edit changes the file's size (two
+ * writes of one size within a tick of the file system's clock are the
+ * cache's documented blind spot). */
+START_TEST(tenant_file_cache)
+{
+	struct sw_tenant_file_cache *cache = sw_tenant_file_cache_new();
+	char *first, *again;
+
+	ck_assert_ptr_nonnull(cache);
+	td_mkdir();
+	write_file("tenants.d/a.conf", "[tenant contoso]\ntenant_id = contoso.onmicrosoft.com\n", 0644);
+	write_file("tenants.d/b.conf", "[tenant broken]\ntenant_id = b\nsignins_interval = never\nno equals sign\n", 0644);
+	write_file("tenants.d/c.conf", "[tenant fabrikam]\ntenant_id = fabrikam.onmicrosoft.com\n", 0644);
+	write_file("smtpwatch.conf", TD_MAIN, 0644);
+	ck_assert_msg(sw_config_load3(conf, SW_CONFIG_KEEP_GOING, cache, &cfg, &diag) == 0, "got:%s", diag_text());
+	ck_assert_uint_eq(cfg->n_tenant_files, 3);
+	ck_assert_uint_eq(cfg->n_tenant_files_parsed, 3);
+	ck_assert_uint_eq(sw_tenant_file_cache_size(cache), 3);
+	ck_assert_uint_eq(cfg->n_tenants, 2);
+	ck_assert_uint_eq(cfg->n_broken, 1);
+	first = diag_all();
+	ck_assert_ptr_nonnull(strstr(first, "signins_interval"));
+	ck_assert_msg(has_error_in("tenants.d/b.conf", 4, ""), "got:%s", first);
+
+	/* Nothing changed: nothing read, the same config and problems. */
+	sw_config_free(cfg);
+	cfg = NULL;
+	sw_diag_clear(&diag);
+	ck_assert_msg(sw_config_load3(conf, SW_CONFIG_KEEP_GOING, cache, &cfg, &diag) == 0, "got:%s", diag_text());
+	ck_assert_uint_eq(cfg->n_tenant_files_parsed, 0);
+	ck_assert_uint_eq(cfg->n_tenants, 2);
+	ck_assert_str_eq(cfg->tenants[0].name, "contoso");
+	ck_assert_str_eq(cfg->tenants[0].tenant_id, "contoso.onmicrosoft.com");
+	ck_assert_str_eq(cfg->tenants[1].graph_url, "https://graph.microsoft.us");
+	ck_assert_str_eq(cfg->tenants[1].client_secret, SECRET_CONTOSO);
+	ck_assert_uint_eq(cfg->n_broken, 1);
+	ck_assert_str_eq(cfg->broken[0].name, "broken");
+	ck_assert_int_eq(cfg->broken[0].line, 3);
+	again = diag_all();
+	ck_assert_str_eq(again, first);
+	free(again);
+	free(first);
+
+	/* The secret rotated: read again at every load, cached file or not. */
+	sw_config_free(cfg);
+	cfg = NULL;
+	sw_diag_clear(&diag);
+	write_file("contoso.secret", "rotated-secret\n", 0600);
+	ck_assert_msg(sw_config_load3(conf, SW_CONFIG_KEEP_GOING, cache, &cfg, &diag) == 0, "got:%s", diag_text());
+	ck_assert_uint_eq(cfg->n_tenant_files_parsed, 0);
+	ck_assert_str_eq(cfg->tenants[0].client_secret, "rotated-secret");
+	ck_assert_str_eq(cfg->tenants[1].client_secret, "rotated-secret");
+
+	/* One file changed, the defaults too: one read, the new default on all. */
+	sw_config_free(cfg);
+	cfg = NULL;
+	sw_diag_clear(&diag);
+	write_file("tenants.d/c.conf", "[tenant fabrikam]\ntenant_id = fabrikam2.onmicrosoft.com\n", 0644);
+	write_file("smtpwatch.conf", TD_MAIN "exchange_url = https://outlook.office365.us\n", 0644);
+	ck_assert_msg(sw_config_load3(conf, SW_CONFIG_KEEP_GOING, cache, &cfg, &diag) == 0, "got:%s", diag_text());
+	ck_assert_uint_eq(cfg->n_tenant_files_parsed, 1);
+	ck_assert_str_eq(cfg->tenants[1].tenant_id, "fabrikam2.onmicrosoft.com");
+	ck_assert_str_eq(cfg->tenants[0].exchange_url, "https://outlook.office365.us");
+	ck_assert_str_eq(cfg->tenants[1].exchange_url, "https://outlook.office365.us");
+
+	/* The broken file fixed, one removed, one added. */
+	sw_config_free(cfg);
+	cfg = NULL;
+	sw_diag_clear(&diag);
+	write_file("tenants.d/b.conf", "[tenant broken]\ntenant_id = b.onmicrosoft.com\n", 0644);
+	write_file("tenants.d/d.conf", "[tenant woodgrove]\ntenant_id = w.onmicrosoft.com\n", 0644);
+	char path[600];
+	snprintf(path, sizeof(path), "%s/tenants.d/a.conf", dir);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_msg(sw_config_load3(conf, SW_CONFIG_KEEP_GOING, cache, &cfg, &diag) == 0, "got:%s", diag_text());
+	ck_assert_uint_eq(cfg->n_tenant_files, 3);
+	ck_assert_uint_eq(cfg->n_tenant_files_parsed, 2);
+	ck_assert_uint_eq(sw_tenant_file_cache_size(cache), 3);
+	ck_assert_uint_eq(cfg->n_broken, 0);
+	ck_assert_uint_eq(cfg->n_tenants, 3);
+	ck_assert_ptr_null(sw_config_tenant(cfg, "contoso"));
+	ck_assert_ptr_nonnull(sw_config_tenant(cfg, "broken"));
+	ck_assert_ptr_nonnull(sw_config_tenant(cfg, "woodgrove"));
+
+	/* Without a cache (--check-config) every file is read. */
+	sw_config_free(cfg);
+	cfg = NULL;
+	sw_diag_clear(&diag);
+	ck_assert_msg(sw_config_load2(conf, 0, &cfg, &diag) == 0, "got:%s", diag_text());
+	ck_assert_uint_eq(cfg->n_tenant_files_parsed, 3);
+	sw_tenant_file_cache_free(cache);
+}
+END_TEST
+
 /* 3,000 tenants and sinks in the main file: every duplicate among them
  * is reported against its first (the label index, issue 22 #3), and the
  * tenants keep their file order. */
@@ -1449,6 +1560,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, tenants_dir_errors_name_file_and_line);
 	tcase_add_test(tc, tenants_dir_duplicates_name_both_places);
 	tcase_add_test(tc, tenants_dir_keep_going);
+	tcase_add_test(tc, tenant_file_cache);
 	tcase_add_test(tc, many_sections_duplicates_found);
 	tcase_add_test(tc, tenant_break_and_compact);
 	suite_add_tcase(s, tc);

@@ -5,7 +5,12 @@ file keeps its tenant's running config, the others carry on, and an alert
 names the file and line; a changed file restarts its tenant only, a removed
 file's tenant stops.  A config alert left firing by an earlier process
 (the file fixed, or removed, while the daemon was down) resolves at the
-start."""
+start.  A reload reads only the tenant files that changed (log, status
+and metrics say how many of how many): a touched file is read again, and
+so is one edited in place with its size and mtime put back (its ctime
+moved); a [tenant-defaults] change applies to every tenant without
+reading their files; a broken file stays broken, with its alert, across
+reloads that do not read it; a removed file's tenant goes."""
 
 import json
 import os
@@ -34,7 +39,7 @@ def source_ok(env, tenant, records):
     return src is not None and src["state"] == "ok" and src["records"] == records
 
 
-def main():
+def directory():
     env = Env("tenantsdir", scenario="tenants.json", register="")
     tdir = os.path.join(env.dir, "tenants.d")
     os.mkdir(tdir)
@@ -178,6 +183,133 @@ def main():
               "the log says which and why")
     finally:
         env.close()
+
+
+def reloaded(env, what):
+    """smtpwatchctl reload (it answers once applied), then the log line it
+    wrote: 'configuration reloaded: ...; tenant files: parsed N of M (...)'."""
+    env.last_reload_from = len(env.log_text())
+    n = env.log_text().count("configuration reloaded:")
+    rc, out = env.ctl("reload")
+    check(rc == 0 or (isinstance(out, str) and "not loaded" in out), "%s: smtpwatchctl reload answers (%d: %s)"
+          % (what, rc, out))
+    ok = wait_for(lambda: env.log_text().count("configuration reloaded:") > n, timeout=20, what="the reload's line")
+    lines = [ln for ln in env.log_text().splitlines() if "configuration reloaded:" in ln]
+    return lines[-1] if ok and lines else ""
+
+
+def parsed(line):
+    m = re.search(r"tenant files: parsed (\d+) of (\d+)", line)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def file_cache():
+    env = Env("tenantscache", scenario="tenants.json", register="")
+    tdir = os.path.join(env.dir, "tenants.d")
+    os.mkdir(tdir)
+    conf = open(env.conf).read()
+    m = re.search(r"(?s)\[tenant contoso\]\n.*?(?=\n\[sink )", conf)
+    conf = conf[:m.start()] + conf[m.end():]
+    conf = conf.replace("[daemon]\n", "[daemon]\ntenants_dir = tenants.d\n", 1)
+    defaults = ("\n[tenant-defaults]\nclient_id = %s\nclient_secret_file = %s\nlogin_url = %s\ngraph_url = %s\n"
+                "exchange_url = %s\nsignins_lookback = 2h\ninitial_backfill = 1d\nconfig_interval = 1h\n"
+                % (CLIENT_ID, env.secret, env.sim.url, env.sim.url, env.sim.url))
+    write(env.conf, conf + defaults + "signins_interval = 1h\n")
+    files = {n: os.path.join(tdir, n + ".conf") for n in ("alpha", "bravo", "charlie")}
+    for n, path in files.items():
+        write(path, "[tenant %s]\ntenant_id = contoso.onmicrosoft.com\nsignins_lookback = 2h\n" % n)
+    try:
+        env.start_daemon()
+        ok = wait_for(lambda: all(source_ok(env, n, 4) for n in files), timeout=60, what="the three tenants read")
+        check(bool(ok), "three tenant files load")
+        load = (env.status() or {}).get("config_load") or {}
+        check(load.get("tenant_files") == 3 and load.get("tenant_files_parsed") == 3 and load.get("reloads") == 0,
+              "status config_load: the start parsed 3 of 3 tenant files (%s)" % load)
+
+        line = reloaded(env, "nothing changed")
+        check(parsed(line) == (0, 3), "a reload with nothing changed parses 0 of 3 tenant files (%s)" % line)
+
+        # Touched: read again, and only it.
+        st = os.stat(files["alpha"])
+        os.utime(files["alpha"], ns=(st.st_atime_ns, st.st_mtime_ns + 5 * 10**9))
+        line = reloaded(env, "one file touched")
+        check(parsed(line) == (1, 3), "after touching one file the reload parses 1 of 3 (%s)" % line)
+        load = (env.status() or {}).get("config_load") or {}
+        check(load.get("tenant_files") == 3 and load.get("tenant_files_parsed") == 1 and load.get("reloads") == 2
+              and load.get("applied_ms") is not None,
+              "status config_load says 1 of 3, the second reload, with its time (%s)" % load)
+        rc, text = env.ctl("status", json_out=False)
+        check(rc == 0 and "tenant files: parsed 1 of 3 at the last reload" in text.splitlines()[0],
+              "smtpwatchctl status's first line says so (%s)" % text.splitlines()[:1])
+        rc, metrics = env.ctl("metrics", json_out=False)
+        check(rc == 0 and "\nsmtpwatch_config_tenant_files_parsed 1\n" in metrics and
+              "\nsmtpwatch_config_tenant_files 3\n" in metrics and "\nsmtpwatch_config_reloads_total 2\n" in metrics,
+              "the metrics say so too")
+        check("tenant alpha changed" not in env.log_text(), "a touched file with the same text changes nothing")
+
+        # [tenant-defaults] changed: every tenant takes it, no file read.
+        write(env.conf, conf + defaults + "signins_interval = 2h\n")
+        line = reloaded(env, "the defaults changed")
+        check(parsed(line) == (0, 3), "a change of [tenant-defaults] parses no tenant file (%s)" % line)
+        this = env.log_text()[env.last_reload_from:]
+        check(all("reload: tenant %s changed: restarting its sources" % n in this for n in files),
+              "and applies to every tenant: each restarts with it")
+
+        # Edited in place, same size, mtime put back: the ctime moved.
+        st = os.stat(files["bravo"])
+        with open(files["bravo"], "r+") as f:
+            text = f.read()
+            f.seek(0)
+            f.write(text.replace("signins_lookback = 2h", "signins_lookback = 3h"))
+        os.utime(files["bravo"], ns=(st.st_atime_ns, st.st_mtime_ns))
+        st2 = os.stat(files["bravo"])
+        check(st2.st_size == st.st_size and st2.st_mtime_ns == st.st_mtime_ns and st2.st_ino == st.st_ino,
+              "bravo edited in place: same inode, size and mtime")
+        line = reloaded(env, "edited in place")
+        check(parsed(line) == (1, 3), "the reload parses it (its ctime moved): 1 of 3 (%s)" % line)
+        this = env.log_text()[env.last_reload_from:]
+        check("reload: tenant bravo changed: restarting its sources" in this and
+              "tenant alpha changed" not in this and "tenant charlie changed" not in this,
+              "and bravo, only bravo, restarts with its new lookback")
+
+        # Broken: it keeps its running config and its alert across reloads
+        # that do not read it again.
+        with open(files["charlie"], "a") as f:
+            f.write("signins_interval = never\n")
+
+        def alert():
+            rc, a = env.ctl("alerts")
+            items = a if isinstance(a, list) else (a or {}).get("alerts", []) if rc == 0 else []
+            return [x for x in items if x.get("rule") == "source-unhealthy" and x.get("tenant") == "charlie"
+                    and x.get("subject") == "config" and x.get("status", "firing") == "firing"]
+        line = reloaded(env, "a file broken")
+        check(parsed(line) == (1, 3), "the broken file is parsed: 1 of 3 (%s)" % line)
+        check(bool(wait_for(alert, timeout=20, what="the config alert")), "its config alert fires")
+        keeps = "tenant charlie keeps its running configuration"
+        n_keeps = env.log_text().count(keeps)
+        check(n_keeps == 1, "the log says charlie keeps its running configuration")
+        line = reloaded(env, "the broken file unchanged")
+        check(parsed(line) == (0, 3), "a reload after it parses none (%s)" % line)
+        check(env.log_text().count(keeps) == n_keeps + 1, "and charlie's file is still broken: it keeps its config")
+        check(bool(alert()), "its alert still fires")
+        s = env.status() or {"tenants": {}}
+        check(set(s["tenants"]) == set(files), "every tenant still runs (%s)" % sorted(s["tenants"]))
+
+        # Removed: its tenant goes (and its alert with it).
+        os.unlink(files["charlie"])
+        line = reloaded(env, "a file removed")
+        check(parsed(line) == (0, 2), "after removing charlie's file: parsed 0 of 2 (%s)" % line)
+        s = env.status() or {"tenants": {}}
+        check(set(s["tenants"]) == {"alpha", "bravo"} and "tenant charlie removed" in env.log_text(),
+              "the removed file's tenant is gone (%s)" % sorted(s["tenants"]))
+        check(not alert(), "and its config alert resolved")
+    finally:
+        env.close()
+
+
+def main():
+    directory()
+    file_cache()
     finish()
 
 
