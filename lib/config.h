@@ -262,9 +262,10 @@ int sw_config_load2(const char *path, unsigned flags, struct sw_config **ret, st
  * read at every load (they rotate), and so is everything else of the main
  * config.  Files gone from the directory leave the cache at the load that
  * no longer finds them.  An edit that keeps the inode, the size and the
- * mtime changes the ctime, which nobody can set back; only two writes of
- * the same size within one tick of the file system's clock (a few ms)
- * around the read of a load can go unseen, until the file changes again. */
+ * mtime changes the ctime, which no program sets back (short of changing
+ * the clock); only two writes of the same size within one tick of the
+ * file system's clock (a few ms) around the read of a load can go unseen,
+ * until the file changes again. */
 struct sw_tenant_file_cache;
 struct sw_tenant_file_cache *sw_tenant_file_cache_new(void); /* NULL on OOM */
 void sw_tenant_file_cache_free(struct sw_tenant_file_cache *c);
