@@ -10,6 +10,7 @@
 #include <event2/event_struct.h>
 #include <event2/listener.h>
 #include <grp.h>
+#include <poll.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +101,7 @@ struct control {
 	bool pause_added;
 	int64_t pause_logged_ms; /* daemon_mono_ms() of the last EMFILE log line */
 	int64_t limit_logged_ms; /* and of the last "too many connections" line */
+	int64_t busy_logged_ms;  /* and of the last "busy" (CONTROL_MAX_JOBS) line */
 	LIST_HEAD(, control_client) clients;
 };
 
@@ -111,7 +113,6 @@ typedef int (*ctl_fn)(struct control_client *cl, json_t *req, json_t **ret_data,
  * -errno with the error text for the user in why. */
 typedef int (*ctl_dump_fn)(struct control_client *cl, json_t *req, struct sw_buf *data, char *why, size_t n);
 
-static int ctl_status(struct control_client *cl, json_t *req, struct sw_buf *data, char *why, size_t n);
 static int ctl_alerts(struct control_client *cl, json_t *req, struct sw_buf *data, char *why, size_t n);
 static int ctl_alert(struct control_client *cl, json_t *req, json_t **ret_data, char *why, size_t n);
 static int ctl_poll(struct control_client *cl, json_t *req, json_t **ret_data, char *why, size_t n);
@@ -136,7 +137,7 @@ static const struct ctl_cmd {
 	control_cmd_fn ext;
 	ctl_dump_fn dump;
 } ctl_cmds[] = {
-	{"status", ROLE_READ, NULL, NULL, ctl_status},
+	{"status", ROLE_READ, NULL, control_cmd_status, NULL},
 	{"alerts", ROLE_READ, NULL, NULL, ctl_alerts},
 	{"alert", ROLE_READ, ctl_alert, NULL, NULL},
 	{"poll", ROLE_OPERATE, ctl_poll, NULL, NULL},
@@ -154,16 +155,6 @@ static const struct ctl_cmd {
 	{"remediation", ROLE_READ, NULL, control_cmd_remediation, NULL},
 	{"plan", ROLE_READ, NULL, control_cmd_plan, NULL},
 };
-
-/* status: the daemon's own document, as text (daemon_status_dump). */
-static int ctl_status(struct control_client *cl, json_t *req, struct sw_buf *data, char *why, size_t n)
-{
-	int r = daemon_status_dump(cl->control->daemon, data);
-
-	if (r < 0)
-		snprintf(why, n, "out of memory");
-	return r;
-}
 
 /* An alert's document, marked silenced when a silence covers it now. */
 static json_t *alert_document_now(struct daemon *d, const struct sw_alert *a)
@@ -540,6 +531,17 @@ static void job_free(struct control_job *job)
 	job->free(job);
 }
 
+/* The replies being built for every client but cl. */
+static size_t control_jobs_besides(struct control *c, const struct control_client *cl)
+{
+	const struct control_client *o;
+	size_t n = 0;
+
+	LIST_FOREACH(o, &c->clients, entry)
+		n += o != cl && o->job != NULL;
+	return n;
+}
+
 /* Run one request line and return the reply line (malloc'd), or NULL
  * with cl->job set when the reply comes later.  fd, a descriptor that
  * came with the line or -1, is lent to import-report only; the caller
@@ -594,6 +596,23 @@ static char *control_dispatch(struct control_client *cl, const char *line, size_
 		if (strcmp(cmd->name, "import-report") == 0)
 			peer.fd = fd;
 		r = cmd->ext(cl->control->daemon, &peer, req, &data, why, sizeof(why));
+	}
+	if (r == CONTROL_LATER && cl->job != NULL && control_jobs_besides(cl->control, cl) >= CONTROL_MAX_JOBS) {
+		/* Each job takes up to a slice of every loop turn it waits in:
+		 * more of them at once would make the turns as long as the
+		 * stalls they are there to avoid, and hold their memory. */
+		struct control *c = cl->control;
+		json_decref(data);
+		if (c->busy_logged_ms == 0 || daemon_mono_ms() - c->busy_logged_ms >= 60000) {
+			log_info("control: %s for uid %u pid %d refused: %d replies are being built already", cmd->name,
+			         (unsigned)cl->uid, (int)cl->pid, CONTROL_MAX_JOBS);
+			c->busy_logged_ms = daemon_mono_ms();
+		}
+		job_free(cl->job);
+		cl->job = NULL;
+		reply = sw_proto_reply_error("busy: the daemon is building %d other replies; try again in a moment",
+		                             CONTROL_MAX_JOBS);
+		goto out;
 	}
 	if (r == CONTROL_LATER && cl->job != NULL &&
 	    sw_buf_append(&cl->job->reply, SW_PROTO_OK_HEAD, sizeof(SW_PROTO_OK_HEAD) - 1) < 0) {
@@ -844,10 +863,22 @@ static void client_read_cb(evutil_socket_t fd, short what, void *arg)
 	client_update(cl);
 }
 
+/* Has the client closed its connection (not just its side of it: one
+ * that shut down its writing still reads the reply)?  Reading is paused
+ * while a reply is built, so its EOF is not seen; the kernel says HUP
+ * once both directions are shut down. */
+static bool client_hung_up(const struct control_client *cl)
+{
+	struct pollfd p = {.fd = cl->fd, .events = POLLOUT};
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR)) != 0;
+}
+
 /* The next slice of the reply being built: steps until one answers or
  * CONTROL_SLICE_US is spent, then the reply, or another slice a loop
  * turn later (at the lowest priority: every request, reply and timer
- * that became ready meanwhile goes first). */
+ * that became ready meanwhile goes first).  A client that hung up is
+ * let go with its job before the slice: nobody would read the reply. */
 static void client_job_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct control_client *cl = arg;
@@ -860,6 +891,14 @@ static void client_job_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (job == NULL)
 		return;
+	if (client_hung_up(cl)) {
+		log_debug("control: %s for uid %u pid %d dropped after %u slice%s: the client hung up", job->name,
+		          (unsigned)cl->uid, (int)cl->pid, cl->job_slices, cl->job_slices == 1 ? "" : "s");
+		cl->job = NULL;
+		job_free(job);
+		client_free(cl);
+		return;
+	}
 	cl->job_slices++;
 	do
 		r = job->step(job, &data, why, sizeof(why));

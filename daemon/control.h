@@ -21,15 +21,18 @@ void control_free(struct control *c);
 int control_unlink_stale(const char *path, char *why, size_t n);
 
 /* A reply built later, across loop turns, so that one request never
- * holds the loop (the report of every tenant: a multi-second callback at
- * MSP scale).  A command that answers later sets *peer->later to its job
- * and returns CONTROL_LATER; control.c then runs job->step at the loop's
- * lowest priority, as many steps a loop turn as CONTROL_SLICE_US allows,
- * until one answers, and sends that reply.  Until then the client's
- * further requests wait (replies keep their order); a client that is
- * freed (daemon stopping) frees its job.  A step must not keep pointers
- * into the daemon's tenants from one step to the next: a reload may
- * replace them in between. */
+ * holds the loop (the report or the status of every tenant: a callback of
+ * seconds, or of half a second, at MSP scale).  A command that answers
+ * later sets *peer->later to its job and returns CONTROL_LATER; control.c
+ * then runs job->step at the loop's lowest priority, as many steps a loop
+ * turn as CONTROL_SLICE_US allows, until one answers, and sends that
+ * reply.  Until then the client's further requests wait (replies keep
+ * their order).  A job whose client is gone (it hung up, or the daemon
+ * stops) is freed, at its next slice at the latest; at most
+ * CONTROL_MAX_JOBS are built at once, and the next command that would
+ * answer later is refused as busy.  A step must not keep pointers into
+ * the daemon's tenants from one step to the next: a reload may replace
+ * them in between. */
 struct control_job {
 	/* One step: 0 more to do; 1 done with *ret_data (new reference) the
 	 * reply's data, or with *ret_data NULL when the data is in reply;
@@ -45,6 +48,8 @@ struct control_job {
 	struct sw_buf reply;
 };
 #define CONTROL_LATER 1
+/* Replies built later at once, over every client. */
+#define CONTROL_MAX_JOBS 8
 
 /* Who asked, for the log and for acks. */
 struct control_peer {
@@ -85,6 +90,9 @@ int control_cmd_silence(struct daemon *d, const struct control_peer *peer, json_
                         char *why, size_t n);
 int control_cmd_unsilence(struct daemon *d, const struct control_peer *peer, json_t *req, json_t **ret_data,
                           char *why, size_t n);
+/* control_status.c */
+int control_cmd_status(struct daemon *d, const struct control_peer *peer, json_t *req, json_t **ret_data,
+                       char *why, size_t n);
 /* control_report.c */
 int control_cmd_import_report(struct daemon *d, const struct control_peer *peer, json_t *req, json_t **ret_data,
                               char *why, size_t n);

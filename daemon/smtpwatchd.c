@@ -792,28 +792,14 @@ int daemon_poll_now(struct daemon *d, const char *tenant)
 	return 0;
 }
 
-/* See smtpwatchd.h.  The tenants first, each from its text (status.c),
- * then the rest of the document from a jansson tree. */
-int daemon_status_dump(struct daemon *d, struct sw_buf *out)
+/* See smtpwatchd.h. */
+int daemon_status_rest(struct daemon *d, int64_t now, struct sw_buf *out)
 {
 	struct alert_counts c;
-	int64_t now = daemon_now();
 	json_t *doc;
 	char *rest;
 	int r;
 
-	size_t size = 4096;
-	for (size_t i = 0; i < d->n_tenants; i++)
-		size += status_tenant_size(d->tenants[i]);
-	r = sw_buf_reserve(out, size);
-	r = r < 0 ? r : sw_buf_append(out, "{\"tenants\":{", 12);
-	for (size_t i = 0; r >= 0 && i < d->n_tenants; i++) {
-		if (i > 0)
-			r = sw_buf_putc(out, ',');
-		r = r < 0 ? r : status_tenant_dump(d->tenants[i], now, out);
-	}
-	if (r < 0)
-		return r;
 	count_alerts(d, &c);
 	/* The last config load's figures (a reload's time is null at the start's). */
 	json_t *load = json_pack("{s:I,s:I,s:I,s:I,s:o,s:o}", "at", (json_int_t)d->load.at, "reloads",
@@ -833,9 +819,8 @@ int daemon_status_dump(struct daemon *d, struct sw_buf *out)
 	json_decref(doc);
 	if (rest == NULL)
 		return -ENOMEM;
-	/* "},", then the other members without the tree's opening brace. */
-	r = sw_buf_append(out, "},", 2);
-	r = r < 0 ? r : sw_buf_append(out, rest + 1, strlen(rest + 1));
+	/* The members without the tree's opening brace. */
+	r = sw_buf_append(out, rest + 1, strlen(rest + 1));
 	free(rest);
 	return r;
 }

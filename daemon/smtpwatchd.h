@@ -129,9 +129,12 @@ void daemon_source_done(struct daemon *d, struct tenant *t, const char *source, 
  * and after a run that left its source as healthy as before the health
  * rules wait for their minute's timer.  The rules run (DAEMON_RULES_*). */
 unsigned daemon_run_done(struct daemon *d, struct tenant *t, const char *source, bool ok, unsigned quiet);
-/* The JSON for `status` (new reference). */
+/* The members of `status` after its "tenants" (version, uptime_s,
+ * config, sinks, alerts, loop) as compact JSON, and the document's
+ * closing brace, appended to out: 0 or -ENOMEM.  The tenants come before
+ * them, from their texts (control_status.c, status.c). */
 struct sw_buf;
-int daemon_status_dump(struct daemon *d, struct sw_buf *out);
+int daemon_status_rest(struct daemon *d, int64_t now, struct sw_buf *out);
 /* Poll every source of tenant (NULL: every tenant) now. -ENOENT unknown tenant. */
 int daemon_poll_now(struct daemon *d, const char *tenant);
 /* Reload the config; on failure (< 0) the running one stays and why says

@@ -8,7 +8,8 @@
  * run that starts or ends, a first run armed, a detection pass, a report
  * imported.  The touched tenants are made again a slice at a time in the
  * loop's idle turns, soon after (so a call finds them made, whenever it
- * comes), and a call that finds one not made yet makes it itself.  What
+ * comes), and a call that finds one not made yet makes it itself, in
+ * the step of its reply for that tenant (control_status.c).  What
  * changes while a run is under way (pages, records, throttling) is never
  * kept: a tenant with a source running, a detection pass in slices, a
  * report spool or remediation (their status moves with their own timers

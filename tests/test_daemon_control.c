@@ -252,10 +252,10 @@ START_TEST(test_reader_cannot_operate)
 		bool absent = has(routes[i].expect, "not available");
 		if (routes[i].operate && !absent)
 			ck_assert_msg(has(replies[i], "permission denied") && has(replies[i], "operator_group"),
-			              "%s from a reader answered %.300s", routes[i].req, replies[i]);
+		              "%s from a reader answered %.300s", routes[i].req, replies[i]);
 		else
 			ck_assert_msg(has(replies[i], routes[i].expect), "%s from a reader answered %.300s, expected %s",
-			              routes[i].req, replies[i], routes[i].expect);
+		              routes[i].req, replies[i], routes[i].expect);
 		free(replies[i]);
 	}
 }
@@ -280,6 +280,95 @@ START_TEST(test_operator_group_operates)
 }
 END_TEST
 
+/* Append the tenants branchN of the list (0-ended) to the config, all
+ * pointing at the simulator's contoso. */
+static void branches_write(const int *which)
+{
+	char secret[160];
+	FILE *c = fopen(f.conf, "a");
+
+	ck_assert_ptr_nonnull(c);
+	snprintf(secret, sizeof(secret), "%s/contoso.secret", f.dir);
+	for (const int *i = which; *i != 0; i++)
+		fprintf(c,
+		        "\n[tenant branch%d]\ntenant_id = contoso.onmicrosoft.com\n"
+		        "client_id = 11111111-1111-1111-1111-111111111111\nclient_secret_file = %s\n"
+		        "login_url = %s\ngraph_url = %s\nexchange_url = %s\n",
+		        *i, secret, f.sim_url, f.sim_url, f.sim_url);
+	fclose(c);
+}
+
+/* The status document a job's text holds (new reference). */
+static json_t *job_document(struct control_job *job)
+{
+	json_error_t err;
+	json_t *doc = json_loadb(job->reply.data, job->reply.len, 0, &err);
+
+	ck_assert_msg(doc != NULL, "the status text is not JSON: %s (%.200s)", err.text, job->reply.data);
+	return doc;
+}
+
+/* status is built a tenant a step (control_status.c): a reload between
+ * two steps that removes a tenant already written (branch1) and one not
+ * yet (branch3) moves the others in d->tenants; the reply still holds
+ * each tenant of the request at most once, the one written, and the one
+ * left that was not yet (branch2), and not the one removed in time, and
+ * the document is whole, with every member status has (SPEC "Control
+ * socket"). */
+START_TEST(test_status_steps_across_reload)
+{
+	struct control_job *job = NULL;
+	struct control_peer peer = {.uid = 0, .pid = 0, .fd = -1, .later = &job};
+	const char *want[] = {"contoso", "branch1", "branch2"}, *key;
+	json_t *data = NULL, *doc, *tenants, *v;
+	char saved[4096], why[512] = "";
+	size_t len, i = 0;
+	FILE *c;
+	int r;
+
+	c = fopen(f.conf, "r");
+	ck_assert_ptr_nonnull(c);
+	len = fread(saved, 1, sizeof(saved) - 1, c);
+	saved[len] = '\0';
+	fclose(c);
+	branches_write((const int[]){1, 2, 3, 0});
+	ck_assert_msg(daemon_reload(&f.d, why, sizeof(why)) >= 0, "reload: %s", why);
+	ck_assert_uint_eq(f.d.n_tenants, 4);
+
+	ck_assert_int_eq(control_cmd_status(&f.d, &peer, NULL, &data, why, sizeof(why)), CONTROL_LATER);
+	ck_assert_ptr_nonnull(job);
+	/* The head, contoso, branch1. */
+	for (int k = 0; k < 3; k++)
+		ck_assert_int_eq(job->step(job, &data, why, sizeof(why)), 0);
+	c = fopen(f.conf, "w");
+	ck_assert_ptr_nonnull(c);
+	fputs(saved, c);
+	fclose(c);
+	branches_write((const int[]){2, 0});
+	ck_assert_msg(daemon_reload(&f.d, why, sizeof(why)) >= 0, "reload: %s", why);
+	ck_assert_uint_eq(f.d.n_tenants, 2);
+	for (int k = 0; k < 10 && (r = job->step(job, &data, why, sizeof(why))) == 0; k++)
+		;
+	ck_assert_int_eq(r, 1);
+	ck_assert_ptr_null(data);
+
+	doc = job_document(job);
+	tenants = json_object_get(doc, "tenants");
+	ck_assert_uint_eq(json_object_size(tenants), 3);
+	json_object_foreach(tenants, key, v) {
+		ck_assert_str_eq(key, want[i++]);
+		ck_assert_ptr_nonnull(json_object_get(json_object_get(v, "sources"), "signins"));
+		ck_assert_ptr_nonnull(json_object_get(v, "tenant_id"));
+	}
+	for (const char **m = (const char *[]){"version", "uptime_s", "config", "sinks", "alerts", "loop", NULL}; *m;
+	     m++)
+		ck_assert_msg(json_object_get(doc, *m) != NULL, "status without %s", *m);
+	json_decref(doc);
+	sw_buf_clear(&job->reply);
+	job->free(job);
+}
+END_TEST
+
 static Suite *daemon_control_suite(void)
 {
 	Suite *s = suite_create("daemon_control");
@@ -292,6 +381,7 @@ static Suite *daemon_control_suite(void)
 	tcase_add_test(tc, test_unknown_command_refused);
 	tcase_add_test(tc, test_reader_cannot_operate);
 	tcase_add_test(tc, test_operator_group_operates);
+	tcase_add_test(tc, test_status_steps_across_reload);
 	suite_add_tcase(s, tc);
 	return s;
 }
