@@ -510,14 +510,46 @@ static void prune_more_cb(evutil_socket_t fd, short what, void *arg)
 	daemon_prune(arg);
 }
 
+/* The time one slice of the minute's health pass may hold the loop. */
+#define HEALTH_SLICE_US 10000
+
+/* The next slice of the minute's health rules: tenants from the cursor
+ * until HEALTH_SLICE_US is spent, then the rest a loop turn later at the
+ * lowest priority.  All at once, 10,000 tenants' rules (a transaction
+ * and a few reads each) held the loop every minute for longer than the
+ * stall target.  The cursor is an index: a reload that reorders the
+ * tenants meanwhile makes this pass check one twice or not at all, and
+ * the next minute's pass sees it (the rules act on transitions only). */
+static void health_more_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	int64_t start = daemon_mono_us();
+
+	while (d->health_next < d->n_tenants) {
+		daemon_check_health(d, d->tenants[d->health_next++]);
+		if (daemon_mono_us() - start >= HEALTH_SLICE_US)
+			break;
+	}
+	if (d->health_next < d->n_tenants) {
+		struct timeval now = {0, 0};
+		evtimer_add(d->health_more, &now);
+	}
+}
+
 /* Every minute: sources that hang or stay down are noticed without a
- * completed run; once a day, prune. */
+ * completed run (in slices, health_more_cb); once a day, prune.  A pass
+ * still under way from the last minute goes on where it is. */
 static void health_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
 
-	for (size_t i = 0; i < d->n_tenants; i++)
-		daemon_check_health(d, d->tenants[i]);
+	if (d->health_more == NULL) {
+		for (size_t i = 0; i < d->n_tenants; i++)
+			daemon_check_health(d, d->tenants[i]);
+	} else if (!evtimer_pending(d->health_more, NULL)) {
+		d->health_next = 0;
+		health_more_cb(-1, 0, d);
+	}
 	if (daemon_now() - d->last_prune >= 86400 && (d->prune_more == NULL || !evtimer_pending(d->prune_more, NULL))) {
 		d->last_prune = daemon_now();
 		daemon_prune(d);
@@ -1518,6 +1550,9 @@ int daemon_run(struct daemon *d, bool check)
 		d->prune_more = evtimer_new(d->base, prune_more_cb, d);
 		if (d->prune_more != NULL)
 			event_priority_set(d->prune_more, DETECT_PRIORITY);
+		d->health_more = evtimer_new(d->base, health_more_cb, d);
+		if (d->health_more != NULL)
+			event_priority_set(d->health_more, DETECT_PRIORITY);
 		event_add(d->health, &minute);
 		daemon_clock_reset(daemon_now(), daemon_mono_ms());
 		struct timeval every = {CLOCK_CHECK_S, 0};
@@ -1555,6 +1590,7 @@ out:
 	if (d->watchdog) event_free(d->watchdog);
 	if (d->health) event_free(d->health);
 	if (d->prune_more) event_free(d->prune_more);
+	if (d->health_more) event_free(d->health_more);
 	if (d->probe.ev) event_free(d->probe.ev);
 	if (clockwatch.ev) event_free(clockwatch.ev);
 	if (storewatch.ev) event_free(storewatch.ev);

@@ -80,6 +80,8 @@ struct daemon {
 	int64_t last_prune;
 	struct event *prune_more;   /* the next slice of a prune (the sign-ins) */
 	int64_t pruned;             /* observations that prune deleted so far */
+	struct event *health_more;  /* the next slice of the minute's health rules */
+	size_t health_next;         /* the tenant it begins with */
 	/* Tenants whose status text is to be made again, and the timer that
 	 * does it a slice at a time in the loop's idle turns (status.c). */
 	LIST_HEAD(, tenant) status_dirty;
