@@ -1499,7 +1499,20 @@ int daemon_run(struct daemon *d, bool check)
 	if (strcmp(dbpath, ":memory:") != 0 && walckpt_start(d->store, dbpath, &d->walckpt, why, sizeof(why)) < 0)
 		log_warn("%s: WAL checkpoints stay in the event loop's commits: %s", dbpath, why);
 	d->started = daemon_now();
-	d->base = event_base_new();
+	/* One callback of the lowest priority a loop turn, then the loop
+	 * looks for what became ready meanwhile.  Each slice (a detection
+	 * pass, a reply built later, the health rules) keeps to its budget,
+	 * but libevent runs every ready one in the same turn: eight replies
+	 * built at once (CONTROL_MAX_JOBS) made a turn of eight 20 ms slices,
+	 * a stall of 160 ms. */
+	struct event_config *ec = event_config_new();
+	if (ec != NULL && event_config_set_max_dispatch_interval(ec, NULL, 1, DETECT_PRIORITY) < 0) {
+		event_config_free(ec);
+		ec = NULL;
+	}
+	d->base = ec != NULL ? event_base_new_with_config(ec) : event_base_new();
+	if (ec != NULL)
+		event_config_free(ec);
 	if (d->base != NULL && event_base_priority_init(d->base, LOOP_PRIORITIES) < 0) {
 		log_err("cannot set up the event loop's priorities");
 		goto out;
