@@ -735,6 +735,10 @@ int control_cmd_report(struct daemon *d, const struct control_peer *peer, json_t
 	const char *only = json_string_value(jtenant);
 	int64_t now = daemon_now(), dur = REPORT_DEFAULT_SINCE;
 
+	if (peer->later == NULL) {
+		snprintf(why, n, "report answers on the control socket only");
+		return -ENOTSUP;
+	}
 	if (format != NULL && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0 && strcmp(format, "html") != 0) {
 		snprintf(why, n, "\"format\" must be csv, json or html");
 		return -EINVAL;
