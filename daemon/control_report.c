@@ -563,17 +563,6 @@ static void report_job_free(struct control_job *job)
 	free(j);
 }
 
-/* The tenant the job calls i: still d->tenants[i] unless a reload moved
- * or removed it. */
-static struct tenant *report_job_tenant(struct report_job *j, size_t i)
-{
-	struct daemon *d = j->d;
-
-	if (i < d->n_tenants && strcmp(d->tenants[i]->cfg->name, j->names[i]) == 0)
-		return d->tenants[i];
-	return daemon_tenant(d, j->names[i]);
-}
-
 /* Append json compactly, as sw_proto_reply_ok would have put it. */
 static int reply_json(struct sw_buf *out, const json_t *v)
 {
@@ -673,7 +662,7 @@ static int report_job_step(struct control_job *job, json_t **ret_data, char *why
 	while (j->next < j->n_names && j->names[j->next] == NULL)
 		j->next++; /* a report of one tenant */
 	if (j->next < j->n_names) {
-		struct tenant *t = report_job_tenant(j, j->next);
+		struct tenant *t = daemon_tenant_at(d, j->next, j->names[j->next]);
 		struct sw_effective_ctx eff;
 		bool have_eff;
 		json_t *tr;
@@ -782,7 +771,7 @@ int control_cmd_report(struct daemon *d, const struct control_peer *peer, json_t
 	j->now = now;
 	for (size_t i = 0; i < d->n_tenants; i++) {
 		const char *name = d->tenants[i]->cfg->name;
-		/* Kept at the tenant's index (report_job_tenant), NULL where not asked for. */
+		/* Kept at the tenant's index (daemon_tenant_at), NULL where not asked for. */
 		if (only != NULL && strcmp(only, name) != 0)
 			continue;
 		if ((j->names[i] = strdup(name)) == NULL) {

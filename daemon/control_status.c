@@ -39,17 +39,6 @@ static void status_job_free(struct control_job *job)
 	free(j);
 }
 
-/* The tenant the job calls i: still d->tenants[i] unless a reload moved
- * or removed it. */
-static struct tenant *status_job_tenant(struct status_job *j, size_t i)
-{
-	struct daemon *d = j->d;
-
-	if (i < d->n_tenants && strcmp(d->tenants[i]->cfg->name, j->names[i]) == 0)
-		return d->tenants[i];
-	return daemon_tenant(d, j->names[i]);
-}
-
 /* One tenant's part, or, once every tenant is in, the rest of the
  * document. */
 static int status_job_step(struct control_job *job, json_t **ret_data, char *why, size_t n)
@@ -68,7 +57,8 @@ static int status_job_step(struct control_job *job, json_t **ret_data, char *why
 		r = sw_buf_reserve(out, size);
 		r = r < 0 ? r : sw_buf_append(out, "{\"tenants\":{", 12);
 	} else if (j->next < j->n_names) {
-		struct tenant *t = status_job_tenant(j, j->next++);
+		struct tenant *t = daemon_tenant_at(j->d, j->next, j->names[j->next]);
+		j->next++;
 		if (t == NULL)
 			return 0; /* removed by a reload since the request */
 		r = j->put++ > 0 ? sw_buf_putc(out, ',') : 0;

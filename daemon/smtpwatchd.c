@@ -304,6 +304,14 @@ static void tenants_start(struct daemon *d)
 		tenant_start(d, i, i, d->once ? 0 : d->n_tenants);
 }
 
+/* See smtpwatchd.h. */
+struct tenant *daemon_tenant_at(struct daemon *d, size_t i, const char *name)
+{
+	if (i < d->n_tenants && strcmp(d->tenants[i]->cfg->name, name) == 0)
+		return d->tenants[i];
+	return daemon_tenant(d, name);
+}
+
 /* See smtpwatchd.h.  Through the config's index: d->tenants[i] runs
  * d->cfg->tenants[i] (the build and a reload keep them in step; only out
  * of memory can leave a gap, and then the runtimes are searched). */

@@ -144,3 +144,7 @@ int daemon_poll_now(struct daemon *d, const char *tenant);
  * not be bound). */
 int daemon_reload(struct daemon *d, char *why, size_t n);
 struct tenant *daemon_tenant(struct daemon *d, const char *name);
+/* The tenant name, which was d->tenants[i] when a job named it: still
+ * there unless a reload moved or removed it (then looked up by name, or
+ * NULL). */
+struct tenant *daemon_tenant_at(struct daemon *d, size_t i, const char *name);
