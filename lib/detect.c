@@ -468,8 +468,11 @@ static char *mailbox_changed_by(struct state_ctx *x, const char *address, const 
 /* Resolve the rule's alerts whose subject no longer holds. */
 static int state_sync(struct state_ctx *x, const char *rule)
 {
-	int r = sw_lifecycle_sync(x->s, x->cfg, rule, x->t->name, (const char *const *)x->holds.v, x->holds.n, x->now);
+	size_t resolved = 0;
+	int r = sw_lifecycle_sync(x->s, x->cfg, rule, x->t->name, (const char *const *)x->holds.v, x->holds.n, x->now,
+	                          &resolved);
 
+	x->st->resolved += (int64_t)resolved;
 	sw_strv_clear(&x->holds);
 	return r;
 }

@@ -241,8 +241,12 @@ static int rule_volume_spike(struct sw_store *s, const struct sw_config *cfg, co
 		if (r >= 0)
 			r = names_add(&holds, e->mailbox);
 	}
-	if (r >= 0)
-		r = sw_lifecycle_sync(s, cfg, SW_RULE_VOLUME_SPIKE, t->name, (const char *const *)holds.v, holds.n, now);
+	if (r >= 0) {
+		size_t resolved = 0;
+		r = sw_lifecycle_sync(s, cfg, SW_RULE_VOLUME_SPIKE, t->name, (const char *const *)holds.v, holds.n, now,
+		                      &resolved);
+		st->resolved += (int64_t)resolved;
+	}
 	names_clear(&holds);
 	return r;
 }
@@ -335,8 +339,12 @@ static int rule_legacy_tls(struct sw_store *s, const struct sw_config *cfg, cons
 		if (r >= 0)
 			r = names_add(&holds, x->sender);
 	}
-	if (r >= 0)
-		r = sw_lifecycle_sync(s, cfg, SW_RULE_LEGACY_TLS, t->name, (const char *const *)holds.v, holds.n, now);
+	if (r >= 0) {
+		size_t resolved = 0;
+		r = sw_lifecycle_sync(s, cfg, SW_RULE_LEGACY_TLS, t->name, (const char *const *)holds.v, holds.n, now,
+		                      &resolved);
+		st->resolved += (int64_t)resolved;
+	}
 	free(l.v);
 	names_clear(&holds);
 	return r;

@@ -597,7 +597,7 @@ static int sync_collect_cb(const struct sw_alert *a, void *arg)
 
 /* See lifecycle.h. */
 int sw_lifecycle_sync(struct sw_store *s, const struct sw_config *cfg, const char *rule, const char *tenant,
-                      const char *const *subjects, size_t n, int64_t now)
+                      const char *const *subjects, size_t n, int64_t now, size_t *ret_resolved)
 {
 	struct sync_ctx ctx = {0};
 	int r = -ENOMEM;
@@ -616,8 +616,11 @@ int sw_lifecycle_sync(struct sw_store *s, const struct sw_config *cfg, const cha
 	/* Collect first, then resolve: resolving writes the alerts table,
 	 * which must not change under the listing statement. */
 	r = sw_store_alerts_firing(s, rule, tenant, sync_collect_cb, &ctx);
-	for (size_t i = 0; r >= 0 && i < ctx.n_gone; i++)
+	for (size_t i = 0; r >= 0 && i < ctx.n_gone; i++) {
 		r = sw_lifecycle_resolve(s, cfg, rule, tenant, ctx.gone[i], now);
+		if (r >= 0 && ret_resolved != NULL)
+			(*ret_resolved)++;
+	}
 out:
 	for (size_t i = 0; i < ctx.n_gone; i++)
 		free(ctx.gone[i]);

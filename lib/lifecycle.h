@@ -114,6 +114,7 @@ int sw_lifecycle_unsilence(struct sw_store *s, const char *rule, const char *sub
                            struct sw_silence *ret);
 
 /* State rules: resolve every firing alert of (rule, tenant) whose subject is
- * not among subjects[0..n). */
+ * not among subjects[0..n).  *ret_resolved (if not NULL) gets how many
+ * it resolved: the caller's deliver_kick() depends on it. */
 int sw_lifecycle_sync(struct sw_store *s, const struct sw_config *cfg, const char *rule, const char *tenant,
-                      const char *const *subjects, size_t n, int64_t now);
+                      const char *const *subjects, size_t n, int64_t now, size_t *ret_resolved);

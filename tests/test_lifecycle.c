@@ -465,6 +465,7 @@ START_TEST(test_sync_resolves_missing_subjects)
 	const char *subjects[] = {"a@contoso.com", "b@contoso.com", "c@contoso.com"};
 	const char *still[] = {"c@contoso.com", "a@contoso.com", "new@contoso.com"};
 	struct sw_alert a;
+	size_t resolved = 0;
 
 	for (int i = 0; i < 3; i++) {
 		struct sw_condition c = cond(RULE_UNAPPROVED_MBX, SW_SEV_HIGH, subjects[i], 1, false);
@@ -478,7 +479,8 @@ START_TEST(test_sync_resolves_missing_subjects)
 	ck_assert(fire(&other, 1000));
 	ck_assert_int_eq(rows("soc"), 5);
 
-	ck_assert_int_eq(sw_lifecycle_sync(store, &cfg, RULE_UNAPPROVED_MBX, "contoso", still, 3, 2000), 0);
+	ck_assert_int_eq(sw_lifecycle_sync(store, &cfg, RULE_UNAPPROVED_MBX, "contoso", still, 3, 2000, &resolved), 0);
+	ck_assert_uint_eq(resolved, 1);
 	ck_assert_int_eq(rows("soc"), 6);
 	a = find(RULE_UNAPPROVED_MBX, "b@contoso.com");
 	ck_assert_int_eq(a.status, SW_ALERT_RESOLVED);
@@ -497,10 +499,12 @@ START_TEST(test_sync_resolves_missing_subjects)
 	sw_alert_clear(&a);
 
 	/* Same set again: nothing new. */
-	ck_assert_int_eq(sw_lifecycle_sync(store, &cfg, RULE_UNAPPROVED_MBX, "contoso", still, 3, 2100), 0);
+	ck_assert_int_eq(sw_lifecycle_sync(store, &cfg, RULE_UNAPPROVED_MBX, "contoso", still, 3, 2100, &resolved), 0);
+	ck_assert_uint_eq(resolved, 1); /* nothing new */
 	ck_assert_int_eq(rows("soc"), 6);
 	/* Nothing present any more: everything left resolves. */
-	ck_assert_int_eq(sw_lifecycle_sync(store, &cfg, RULE_UNAPPROVED_MBX, "contoso", NULL, 0, 2200), 0);
+	ck_assert_int_eq(sw_lifecycle_sync(store, &cfg, RULE_UNAPPROVED_MBX, "contoso", NULL, 0, 2200, &resolved), 0);
+	ck_assert_uint_eq(resolved, 3);
 	ck_assert_int_eq(rows("soc"), 8);
 	a = find(RULE_UNAPPROVED_MBX, "c@contoso.com");
 	ck_assert_int_eq(a.status, SW_ALERT_RESOLVED);
@@ -546,7 +550,7 @@ START_TEST(test_invalid_condition)
 	struct sw_condition c = cond(RULE_TENANT, SW_SEV_CRITICAL, NULL, 1, false);
 
 	ck_assert_int_eq(sw_lifecycle_fire(store, &cfg, &c, 1000, NULL), -EINVAL);
-	ck_assert_int_eq(sw_lifecycle_sync(store, &cfg, NULL, "contoso", NULL, 0, 1000), -EINVAL);
+	ck_assert_int_eq(sw_lifecycle_sync(store, &cfg, NULL, "contoso", NULL, 0, 1000, NULL), -EINVAL);
 }
 END_TEST
 
