@@ -28,7 +28,10 @@ CPU time stopped moving for a second.  Then REQUESTS round trips of each
   bench_start.py --db PATH [--build DIR]... [--requests N] [--timeout S]
 
 Several --build directories run one after the other on fresh copies of
-the same database (before/after a change, same machine, same run)."""
+the same database (before/after a change, same machine, same run).
+SW_DAEMON_WRAPPER (as in tests/integration/harness.py) runs the daemon
+under a wrapper, a profiler for one; SW_KEEP=1 keeps its log, with a
+debug line for each stall over 100 ms."""
 
 import argparse
 import json
@@ -83,7 +86,7 @@ def one(build, db, requests, timeout):
             out["stored_signins"] = con.execute("SELECT count(*) FROM signins").fetchone()[0]
         log = open(env.daemon_log, "a")
         t0 = time.monotonic()
-        daemon = subprocess.Popen([harness.SMTPWATCHD, "-c", env.conf, "-d"], stdout=log, stderr=subprocess.STDOUT)
+        daemon = subprocess.Popen(harness.WRAP + [harness.SMTPWATCHD, "-c", env.conf, "-d"], stdout=log, stderr=subprocess.STDOUT)
         env.daemon, env.dlog = daemon, log
         while True:
             if daemon.poll() is not None:

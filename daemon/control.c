@@ -1115,8 +1115,8 @@ static void control_accept_cb(struct evconnlistener *l, evutil_socket_t fd, stru
 	event_assign(&cl->wev, base, fd, EV_WRITE | EV_PERSIST, client_write_cb, cl);
 	evtimer_assign(&cl->timer, base, client_timer_cb, cl);
 	evtimer_assign(&cl->jobev, base, client_job_cb, cl);
-	/* The lowest of the loop's priorities (smtpwatchd.c sets them up). */
-	event_priority_set(&cl->jobev, event_base_get_npriorities(base) - 1);
+	/* Below I/O, above detection (smtpwatchd.h). */
+	event_priority_set(&cl->jobev, PRIO_JOB);
 	LIST_INSERT_HEAD(&c->clients, cl, entry);
 	if (cl->in == NULL || cl->out == NULL) {
 		client_free(cl);

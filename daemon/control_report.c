@@ -555,9 +555,7 @@ static void report_job_free(struct control_job *job)
 {
 	struct report_job *j = (struct report_job *)job;
 
-	for (size_t i = 0; i < j->n_names; i++)
-		free(j->names[i]);
-	free(j->names);
+	daemon_tenant_names_free(j->names, j->n_names);
 	json_decref(j->doc);
 	sw_buf_clear(&j->text);
 	free(j);
@@ -756,7 +754,8 @@ int control_cmd_report(struct daemon *d, const struct control_peer *peer, json_t
 	/* Whole days: the report counts days. */
 	int64_t since = (now - dur) / SW_DAY * SW_DAY;
 	struct report_job *j = calloc(1, sizeof(*j));
-	if (j == NULL || (j->names = calloc(d->n_tenants + 1, sizeof(*j->names))) == NULL) {
+	/* Kept at the tenant's index (daemon_tenant_at), NULL where not asked for. */
+	if (j == NULL || (j->names = daemon_tenant_names(d, only, &j->n_names)) == NULL) {
 		free(j);
 		snprintf(why, n, "out of memory");
 		return -ENOMEM;
@@ -769,19 +768,6 @@ int control_cmd_report(struct daemon *d, const struct control_peer *peer, json_t
 	j->bom = json_is_true(jbom);
 	j->since = since;
 	j->now = now;
-	for (size_t i = 0; i < d->n_tenants; i++) {
-		const char *name = d->tenants[i]->cfg->name;
-		/* Kept at the tenant's index (daemon_tenant_at), NULL where not asked for. */
-		if (only != NULL && strcmp(only, name) != 0)
-			continue;
-		if ((j->names[i] = strdup(name)) == NULL) {
-			j->n_names = d->n_tenants;
-			report_job_free(&j->job);
-			snprintf(why, n, "out of memory");
-			return -ENOMEM;
-		}
-	}
-	j->n_names = d->n_tenants;
 	j->doc = json_pack("{s:o,s:o,s:I,s:s,s:o}", "generated", sw_json_time_or_null(now), "since",
 	                   sw_json_day_or_null(since), "period_days", (json_int_t)((now - since) / SW_DAY),
 	                   "basic_default_off", "2026-12-31", "tenant", only ? json_string(only) : json_null());

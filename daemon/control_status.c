@@ -33,9 +33,7 @@ static void status_job_free(struct control_job *job)
 {
 	struct status_job *j = (struct status_job *)job;
 
-	for (size_t i = 0; i < j->n_names; i++)
-		free(j->names[i]);
-	free(j->names);
+	daemon_tenant_names_free(j->names, j->n_names);
 	free(j);
 }
 
@@ -88,8 +86,7 @@ int control_cmd_status(struct daemon *d, const struct control_peer *peer, json_t
 		return -ENOTSUP;
 	}
 	j = calloc(1, sizeof(*j));
-
-	if (j == NULL || (j->names = calloc(d->n_tenants + 1, sizeof(*j->names))) == NULL) {
+	if (j == NULL || (j->names = daemon_tenant_names(d, NULL, &j->n_names)) == NULL) {
 		free(j);
 		snprintf(why, n, "out of memory");
 		return -ENOMEM;
@@ -99,14 +96,6 @@ int control_cmd_status(struct daemon *d, const struct control_peer *peer, json_t
 	j->job.name = "status";
 	j->d = d;
 	j->now = daemon_now();
-	for (size_t i = 0; i < d->n_tenants; i++) {
-		if ((j->names[i] = strdup(d->tenants[i]->cfg->name)) == NULL) {
-			status_job_free(&j->job);
-			snprintf(why, n, "out of memory");
-			return -ENOMEM;
-		}
-		j->n_names++;
-	}
 	*peer->later = &j->job;
 	return CONTROL_LATER;
 }

@@ -206,13 +206,6 @@ void daemon_tenants_free(struct daemon *d)
 
 static void detect_more_cb(evutil_socket_t fd, short what, void *arg);
 
-/* The loop's priorities (event_base_priority_init): every event is made
- * at the middle one, the next detection slice at the lowest, so it runs
- * only in a loop turn where nothing else is ready.  A control request
- * takes several turns (accept, read, write as the socket drains) and
- * without this each of them waited behind a slice. */
-#define LOOP_PRIORITIES 3
-#define DETECT_PRIORITY 2
 static int tenant_init(struct daemon *d, struct tenant *t, const struct sw_tenant_config *cfg, struct sw_register *reg);
 
 /* See smtpwatchd_internal.h. */
@@ -251,10 +244,9 @@ static int tenant_init(struct daemon *d, struct tenant *t, const struct sw_tenan
 		reg_stamp(cfg->exceptions, t->reg_stamp, sizeof(t->reg_stamp));
 		t->auth = auth_new(t);
 		t->detect_more = evtimer_new(d->base, detect_more_cb, t);
-		/* Below everything else: a request or a reply that became ready
-		 * while a slice ran goes first (DETECT_PRIORITY). */
+		/* Below everything else (PRIO_BACKGROUND). */
 		if (t->detect_more != NULL)
-			event_priority_set(t->detect_more, DETECT_PRIORITY);
+			event_priority_set(t->detect_more, PRIO_BACKGROUND);
 		t->signins = t->auth ? poller_new(t, &signins_ops) : NULL;
 		t->exchange = t->auth ? poller_new(t, &exo_ops) : NULL;
 		t->audit = t->auth && t->cfg->audit ? poller_new(t, &audit_ops) : NULL;
@@ -310,6 +302,34 @@ struct tenant *daemon_tenant_at(struct daemon *d, size_t i, const char *name)
 	if (i < d->n_tenants && strcmp(d->tenants[i]->cfg->name, name) == 0)
 		return d->tenants[i];
 	return daemon_tenant(d, name);
+}
+
+/* See smtpwatchd.h. */
+char **daemon_tenant_names(struct daemon *d, const char *only, size_t *ret_n)
+{
+	char **names = calloc(d->n_tenants + 1, sizeof(*names));
+
+	for (size_t i = 0; names != NULL && i < d->n_tenants; i++) {
+		const char *name = d->tenants[i]->cfg->name;
+		if (only != NULL && strcmp(only, name) != 0)
+			continue;
+		if ((names[i] = strdup(name)) == NULL) {
+			daemon_tenant_names_free(names, d->n_tenants);
+			names = NULL;
+		}
+	}
+	*ret_n = names != NULL ? d->n_tenants : 0;
+	return names;
+}
+
+/* See smtpwatchd.h. */
+void daemon_tenant_names_free(char **names, size_t n)
+{
+	if (names == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
 }
 
 /* See smtpwatchd.h.  Through the config's index: d->tenants[i] runs
@@ -947,7 +967,7 @@ static void config_retire(struct daemon *d, struct sw_config *old)
 	d->cfg_retired = NULL;
 	if (d->base != NULL && d->retire_ev == NULL &&
 	    (d->retire_ev = evtimer_new(d->base, config_retired_cb, d)) != NULL)
-		event_priority_set(d->retire_ev, LOOP_PRIORITIES - 1);
+		event_priority_set(d->retire_ev, PRIO_BACKGROUND);
 	if (d->retire_ev == NULL) {
 		sw_config_free(old);
 		return;
@@ -1507,14 +1527,14 @@ int daemon_run(struct daemon *d, bool check)
 	if (strcmp(dbpath, ":memory:") != 0 && walckpt_start(d->store, dbpath, &d->walckpt, why, sizeof(why)) < 0)
 		log_warn("%s: WAL checkpoints stay in the event loop's commits: %s", dbpath, why);
 	d->started = daemon_now();
-	/* One callback of the lowest priority a loop turn, then the loop
-	 * looks for what became ready meanwhile.  Each slice (a detection
-	 * pass, a reply built later, the health rules) keeps to its budget,
+	/* One callback of PRIO_JOB or below a loop turn, then the loop looks
+	 * for what became ready meanwhile.  Each slice (a detection pass, a
+	 * reply built later, the health rules) keeps to its budget,
 	 * but libevent runs every ready one in the same turn: eight replies
 	 * built at once (CONTROL_MAX_JOBS) made a turn of eight 20 ms slices,
 	 * a stall of 160 ms. */
 	struct event_config *ec = event_config_new();
-	if (ec != NULL && event_config_set_max_dispatch_interval(ec, NULL, 1, DETECT_PRIORITY) < 0) {
+	if (ec != NULL && event_config_set_max_dispatch_interval(ec, NULL, 1, PRIO_JOB) < 0) {
 		event_config_free(ec);
 		ec = NULL;
 	}
@@ -1570,10 +1590,10 @@ int daemon_run(struct daemon *d, bool check)
 		d->health = event_new(d->base, -1, EV_PERSIST, health_timer_cb, d);
 		d->prune_more = evtimer_new(d->base, prune_more_cb, d);
 		if (d->prune_more != NULL)
-			event_priority_set(d->prune_more, DETECT_PRIORITY);
+			event_priority_set(d->prune_more, PRIO_BACKGROUND);
 		d->health_more = evtimer_new(d->base, health_more_cb, d);
 		if (d->health_more != NULL)
-			event_priority_set(d->health_more, DETECT_PRIORITY);
+			event_priority_set(d->health_more, PRIO_BACKGROUND);
 		event_add(d->health, &minute);
 		daemon_clock_reset(daemon_now(), daemon_mono_ms());
 		struct timeval every = {CLOCK_CHECK_S, 0};

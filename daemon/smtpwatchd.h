@@ -103,6 +103,22 @@ struct daemon {
 	} probe;
 };
 
+/* The loop's priorities (event_base_priority_init(LOOP_PRIORITIES)).
+ * libevent makes every event at LOOP_PRIORITIES / 2 (I/O, timers, the
+ * sources, delivery); the levels above it are unused.  Below it, the work
+ * that runs in slices from a timer of 0, one slice a loop turn
+ * (event_config_set_max_dispatch_interval from PRIO_JOB): a turn that
+ * runs one never runs a lower one, so
+ *   PRIO_JOB         a control request's reply built in steps (status,
+ *                    report): an operator waits for it;
+ *   PRIO_BACKGROUND  detection over a backlog, pruning, the health rules,
+ *                    the background status, freeing an old config:
+ *                    nobody waits for one slice.
+ * A request or a reply that became ready while a slice ran goes first. */
+#define LOOP_PRIORITIES 5
+#define PRIO_JOB 3
+#define PRIO_BACKGROUND 4
+
 /* Wall clock, Unix seconds; the only clock read for observations. */
 int64_t daemon_now(void);
 /* Monotonic milliseconds, for pacing and timers. */
@@ -148,3 +164,9 @@ struct tenant *daemon_tenant(struct daemon *d, const char *name);
  * there unless a reload moved or removed it (then looked up by name, or
  * NULL). */
 struct tenant *daemon_tenant_at(struct daemon *d, size_t i, const char *name);
+/* The tenants' names for a job that visits them across loop turns, each
+ * at its index in d->tenants (for daemon_tenant_at): all of them, or only
+ * the one named only (the others NULL).  *ret_n is d->n_tenants; NULL out
+ * of memory.  Freed by daemon_tenant_names_free. */
+char **daemon_tenant_names(struct daemon *d, const char *only, size_t *ret_n);
+void daemon_tenant_names_free(char **names, size_t n);

@@ -65,9 +65,8 @@ static void status_more_arm(struct daemon *d, int64_t ms)
 		d->status_more = evtimer_new(d->base, status_more_cb, d);
 		if (d->status_more == NULL)
 			return; /* then each call makes what it needs */
-		/* The lowest priority, as detection slices: after everything
-		 * that is ready. */
-		event_priority_set(d->status_more, event_base_get_npriorities(d->base) - 1);
+		/* As detection slices: after everything that is ready. */
+		event_priority_set(d->status_more, PRIO_BACKGROUND);
 	}
 	if (!evtimer_pending(d->status_more, NULL))
 		evtimer_add(d->status_more, &tv);
