@@ -814,9 +814,8 @@ static bool client_flush(struct control_client *cl)
 
 /* Readable: take what arrived (and the descriptors with it), run the
  * complete lines. */
-static void client_read_cb(evutil_socket_t fd, short what, void *arg)
+static void client_read(struct control_client *cl, evutil_socket_t fd)
 {
-	struct control_client *cl = arg;
 	char buf[CONTROL_READ_CHUNK];
 	union {
 		struct cmsghdr align;
@@ -863,6 +862,18 @@ static void client_read_cb(evutil_socket_t fd, short what, void *arg)
 	client_update(cl);
 }
 
+/* Readable: the requests answered at once are answered here (the client
+ * may be gone when it returns). */
+static void client_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct control_client *cl = arg;
+	struct daemon *d = cl->control->daemon;
+	int64_t start = daemon_mono_us();
+
+	client_read(cl, fd);
+	daemon_loop_step(d, "control request", NULL, start);
+}
+
 /* Has the client closed its connection (not just its side of it: one
  * that shut down its writing still reads the reply)?  Reading is paused
  * while a reply is built, so its EOF is not seen; the kernel says HUP
@@ -879,9 +890,8 @@ static bool client_hung_up(const struct control_client *cl)
  * turn later (at the lowest priority: every request, reply and timer
  * that became ready meanwhile goes first).  A client that hung up is
  * let go with its job before the slice: nobody would read the reply. */
-static void client_job_cb(evutil_socket_t fd, short what, void *arg)
+static void client_job(struct control_client *cl)
 {
-	struct control_client *cl = arg;
 	struct control_job *job = cl->job;
 	int64_t start = daemon_mono_us();
 	json_t *data = NULL;
@@ -933,6 +943,17 @@ static void client_job_cb(evutil_socket_t fd, short what, void *arg)
 	if (!client_flush(cl))
 		return;
 	client_update(cl);
+}
+
+static void client_job_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct control_client *cl = arg;
+	struct daemon *d = cl->control->daemon;
+	const char *name = cl->job != NULL ? cl->job->name : "control job";
+	int64_t start = daemon_mono_us();
+
+	client_job(cl);
+	daemon_loop_step(d, name, NULL, start);
 }
 
 /* Writable: send what is queued. */

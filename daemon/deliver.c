@@ -157,7 +157,12 @@ static void worker_arm(struct worker *w, int64_t secs)
 /* The worker's timer fired. */
 static void worker_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
-	worker_run(arg);
+	struct worker *w = arg;
+	struct daemon *d = w->dl->d;
+	int64_t start = daemon_mono_us();
+
+	worker_run(w);
+	daemon_loop_step(d, "delivery", NULL, start);
 }
 
 /* The drain is over: call its done() from the loop, never from inside deliver_drain(). */

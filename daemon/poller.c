@@ -573,10 +573,17 @@ taken:
 static void poller_page_cb(struct http_response *res, void *arg)
 {
 	struct poller *p = arg;
+	struct daemon *d = p->t->daemon;
+	int64_t start = daemon_mono_us();
+	char tenant[sizeof(d->probe.step.tenant)];
 
+	/* The tenant's name outlives a poller that a failed page retires. */
+	snprintf(tenant, sizeof(tenant), "%s", p->t->cfg->name);
+	const char *what = p->ops->name;
 	poller_tx_enter(p);
 	poller_page_handle(res, arg);
 	poller_tx_leave(p);
+	daemon_loop_step(d, what, tenant, start);
 }
 
 /* The token arrived (or did not). */

@@ -620,8 +620,16 @@ static void print_status(const json_t *data)
 	format_uptime(key_int(data, "uptime_s"), up, sizeof(up));
 	format_alert_counts(json_object_get(data, "alerts"), counts, sizeof(counts));
 	printf("smtpwatchd %s, up %s, %s", version ? version : "?", up, counts);
-	if (json_is_object(json_object_get(data, "loop")))
-		printf(", longest loop stall %lld ms", (long long)key_int(json_object_get(data, "loop"), "stall_max_ms"));
+	const json_t *loop = json_object_get(data, "loop");
+	if (json_is_object(loop)) {
+		const json_t *step = json_object_get(loop, "stall_max_step");
+		const char *what = json_string_value(json_object_get(step, "what"));
+		const char *of = json_string_value(json_object_get(step, "tenant"));
+		printf(", longest loop stall %lld ms", (long long)key_int(loop, "stall_max_ms"));
+		/* Named when a measured step took at least half of it. */
+		if (what != NULL && 2 * key_int(step, "ms") >= key_int(loop, "stall_max_ms"))
+			printf(" (%s%s%s)", what, of ? " of " : "", of ? of : "");
+	}
 	const json_t *load = json_object_get(data, "config_load");
 	if (json_is_object(load) && key_int(load, "tenant_files") > 0)
 		printf(", tenant files: parsed %lld of %lld at the %s", (long long)key_int(load, "tenant_files_parsed"),

@@ -535,7 +535,10 @@ static void daemon_prune(struct daemon *d)
 /* The next slice of a prune. */
 static void prune_more_cb(evutil_socket_t fd, short what, void *arg)
 {
+	int64_t start = daemon_mono_us();
+
 	daemon_prune(arg);
+	daemon_loop_step(arg, "pruning", NULL, start);
 }
 
 /* The time one slice of the minute's health pass may hold the loop. */
@@ -558,6 +561,7 @@ static void health_more_cb(evutil_socket_t fd, short what, void *arg)
 		if (daemon_mono_us() - start >= HEALTH_SLICE_US)
 			break;
 	}
+	daemon_loop_step(d, "health rules", NULL, start);
 	if (d->health_next < d->n_tenants) {
 		struct timeval now = {0, 0};
 		evtimer_add(d->health_more, &now);
@@ -579,8 +583,10 @@ static void health_timer_cb(evutil_socket_t fd, short what, void *arg)
 		health_more_cb(-1, 0, d);
 	}
 	if (daemon_now() - d->last_prune >= 86400 && (d->prune_more == NULL || !evtimer_pending(d->prune_more, NULL))) {
+		int64_t start = daemon_mono_us();
 		d->last_prune = daemon_now();
 		daemon_prune(d);
+		daemon_loop_step(d, "pruning", NULL, start);
 	}
 }
 
@@ -730,6 +736,7 @@ static void tenant_detect(struct daemon *d, struct tenant *t, unsigned what)
 		t->detect_what = what;
 		evtimer_add(t->detect_more, &now);
 	}
+	daemon_loop_step(d, "detection", t->cfg->name, clock.start_us);
 	if (st.fired > 0 || st.resolved > 0)
 		deliver_kick(d->deliver);
 }
@@ -867,14 +874,20 @@ int daemon_status_rest(struct daemon *d, int64_t now, struct sw_buf *out)
 	                         "tenant_files_parsed", (json_int_t)d->load.tenant_files_parsed, "applied_ms",
 	                         d->load.applied_ms >= 0 ? json_integer(d->load.applied_ms) : json_null(), "cpu_ms",
 	                         d->load.cpu_ms >= 0 ? json_integer(d->load.cpu_ms) : json_null());
-	doc = json_pack("{s:s,s:I,s:s,s:o,s:o*,s:{s:I,s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I}}", "version", SW_VERSION,
+	/* What held the loop then, as far as the steps measured say. */
+	const struct loop_step *ms = &d->probe.max_step;
+	json_t *step = ms->what == NULL ? json_null()
+	               : json_pack("{s:s,s:o,s:I}", "what", ms->what, "tenant",
+	                           ms->tenant[0] ? json_string(ms->tenant) : json_null(), "ms", (json_int_t)(ms->us / 1000));
+	doc = json_pack("{s:s,s:I,s:s,s:o,s:o*,s:{s:I,s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:o*,s:I}}", "version", SW_VERSION,
 	                "uptime_s", (json_int_t)(now - d->started), "config", d->config_path, "sinks",
 	                deliver_status(d->deliver), "config_load", load, "alerts", "firing", (json_int_t)c.firing, "critical",
 	                (json_int_t)c.by_sev[SW_SEV_CRITICAL], "high", (json_int_t)c.by_sev[SW_SEV_HIGH], "medium",
 	                (json_int_t)c.by_sev[SW_SEV_MEDIUM], "low", (json_int_t)c.by_sev[SW_SEV_LOW], "info",
 	                (json_int_t)c.by_sev[SW_SEV_INFO], "loop", "stall_max_ms", (json_int_t)(d->probe.max_us / 1000),
 	                "stall_max_at", (json_int_t)d->probe.max_at, "stall_max_cpu_ms",
-	                (json_int_t)(d->probe.max_cpu_us / 1000), "stalls_over_100ms", (json_int_t)d->probe.over_100ms);
+	                (json_int_t)(d->probe.max_cpu_us / 1000), "stall_max_step", step, "stalls_over_100ms",
+	                (json_int_t)d->probe.over_100ms);
 	rest = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);
 	if (rest == NULL)
@@ -1341,8 +1354,11 @@ static void signal_hup_cb(evutil_socket_t sig, short what, void *arg)
 	struct daemon *d = arg;
 	char why[512];
 
+	int64_t start = daemon_mono_us();
+
 	log_info("SIGHUP: reloading %s", d->config_path);
 	daemon_reload(d, why, sizeof(why));
+	daemon_loop_step(d, "reload", NULL, start);
 }
 
 /* The stall probe's period: a stall shows as at least its length less
@@ -1355,26 +1371,56 @@ static void signal_hup_cb(evutil_socket_t sig, short what, void *arg)
  * metrics (issue 22 #4). */
 static void loop_probe_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct daemon *d = arg;
+	daemon_loop_probe(arg, daemon_mono_us(), thread_cpu_us());
+}
+
+/* See smtpwatchd_internal.h. */
+void daemon_loop_probe(struct daemon *d, int64_t now, int64_t cpu)
+{
 	struct loop_probe *p = &d->probe;
-	int64_t now = daemon_mono_us(), late = now - p->due_us, cpu = thread_cpu_us();
+	int64_t late = now - p->due_us;
 
 	if (late > p->max_us) {
 		p->max_us = late;
 		p->max_at = daemon_now();
 		p->max_cpu_us = cpu - p->cpu_us;
+		p->max_step = p->step;
 	}
 	if (late > 100000) {
 		p->over_100ms++;
-		log_debug("event loop stalled for %lld ms (%lld ms of its CPU)", (long long)(late / 1000),
-		          (long long)((cpu - p->cpu_us) / 1000));
+		if (p->step.what != NULL)
+			log_debug("event loop stalled for %lld ms (%lld ms of its CPU; the longest step: %s%s%s, %lld ms)",
+			          (long long)(late / 1000), (long long)((cpu - p->cpu_us) / 1000), p->step.what,
+			          p->step.tenant[0] ? " of tenant " : "", p->step.tenant, (long long)(p->step.us / 1000));
+		else
+			log_debug("event loop stalled for %lld ms (%lld ms of its CPU; no step measured)",
+			          (long long)(late / 1000), (long long)((cpu - p->cpu_us) / 1000));
 	}
 	p->cpu_us = cpu;
+	memset(&p->step, 0, sizeof(p->step));
 	/* As libevent reschedules a persistent timer: a period after it was
 	 * due, or after now when that is past already. */
 	p->due_us += LOOP_PROBE_MS * 1000;
 	if (p->due_us < now)
 		p->due_us = now + LOOP_PROBE_MS * 1000;
+}
+
+/* See smtpwatchd.h. */
+void daemon_loop_step(struct daemon *d, const char *what, const char *tenant, int64_t began_us)
+{
+	struct loop_step *st = &d->probe.step;
+	int64_t us = daemon_mono_us() - began_us;
+
+	if (us <= st->us)
+		return;
+	if (st->began_us >= began_us && st->us * 2 >= us) {
+		st->us = us; /* the inner step's name, the outer's time */
+		return;
+	}
+	st->what = what;
+	snprintf(st->tenant, sizeof(st->tenant), "%s", tenant != NULL ? tenant : "");
+	st->began_us = began_us;
+	st->us = us;
 }
 
 /* Start the stall probe. */

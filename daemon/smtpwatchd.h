@@ -100,6 +100,13 @@ struct daemon {
 		int64_t max_cpu_us;   /* the loop thread's CPU between the two firings around it */
 		int64_t cpu_us;       /* the loop thread's CPU at the last firing */
 		int64_t over_100ms;   /* firings later than 100 ms */
+		/* The longest step since the last firing (daemon_loop_step) and
+		 * the one around the longest stall, for its log line and status. */
+		struct loop_step {
+			const char *what;     /* static: "detection", "control alerts", ... */
+			char tenant[64];      /* "" when not one tenant's */
+			int64_t began_us, us; /* monotonic */
+		} step, max_step;
 	} probe;
 };
 
@@ -125,6 +132,13 @@ int64_t daemon_now(void);
 int64_t daemon_mono_ms(void);
 /* Monotonic microseconds, for the stall probe and time budgets. */
 int64_t daemon_mono_us(void);
+/* A callback that may hold the loop ends: what (a static string) for
+ * tenant (or NULL) ran from began_us (daemon_mono_us) until now.  The
+ * stall probe names the longest since its last firing beside a stall, so
+ * a stall's log line says what held the loop.  An outer callback (http's,
+ * in which a source stored a page) keeps the name of a step within it
+ * that took at least half of its time. */
+void daemon_loop_step(struct daemon *d, const char *what, const char *tenant, int64_t began_us);
 
 /* Everything after the command line: load d->config_path (set, like
  * d->once, by main()), and with check only report on it; otherwise open

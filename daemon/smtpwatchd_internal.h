@@ -27,6 +27,12 @@ void daemon_tenants_free(struct daemon *d);
  * before the sign-in event rules run again. */
 void daemon_clock_reset(int64_t wall, int64_t mono_ms);
 void daemon_clock_check(struct daemon *d, int64_t wall, int64_t mono_ms);
+
+/* One firing of the stall probe with its readings: now (daemon_mono_us)
+ * and the loop thread's CPU (microseconds); its timer passes the clocks'.
+ * It counts d->probe.due_us's lateness and keeps the longest step
+ * (daemon_loop_step) beside the longest stall. */
+void daemon_loop_probe(struct daemon *d, int64_t now_us, int64_t cpu_us);
 size_t daemon_clock_paused(void);
 
 /* The rest of a tenant's sliced detection pass, now, slice after slice

@@ -293,6 +293,7 @@ static void status_more_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (!LIST_EMPTY(&d->status_dirty))
 		status_more_arm(d, 0);
+	daemon_loop_step(d, "status text", NULL, start);
 }
 
 /* See status.h. */

@@ -10,6 +10,7 @@
 #include <event2/event.h>
 
 #include "alert.h"
+#include "util.h"
 #include "detect.h"
 #include "check_main.h"
 #include "daemon_fixture.h"
@@ -164,6 +165,73 @@ START_TEST(test_step_forward_leaves_outbox)
 }
 END_TEST
 
+/* The loop's "loop" member in status, parsed. */
+static json_t *status_loop(void)
+{
+	struct sw_buf out = {0};
+	json_error_t err;
+
+	ck_assert_int_eq(sw_buf_append(&out, "{", 1), 0);
+	ck_assert_int_eq(daemon_status_rest(&f.d, daemon_now(), &out), 0);
+	json_t *doc = json_loadb(out.data, out.len, 0, &err);
+	ck_assert_msg(doc != NULL, "status rest parses: %s", err.text);
+	sw_buf_clear(&out);
+	json_t *loop = json_incref(json_object_get(doc, "loop"));
+	json_decref(doc);
+	ck_assert_ptr_nonnull(loop);
+	return loop;
+}
+
+/* The stall probe names what held the loop (issue 22 #4): the longest
+ * step since its last firing, kept beside the longest stall.  A step
+ * that began 150 ms ago on the monotonic clock took 150 ms when it ends
+ * now; the outer callback around it (http's, in which a source stored a
+ * page) keeps the inner one's name; a later, longer stall with no step
+ * measured says so (null), as a SIGSTOP would. */
+START_TEST(test_probe_names_the_longest_step)
+{
+	int64_t now = daemon_mono_us();
+
+	f.d.probe.due_us = now;
+	daemon_loop_step(&f.d, "control request", NULL, now - 20000);
+	daemon_loop_step(&f.d, "detection", "contoso", now - 150000);
+	daemon_loop_step(&f.d, "http", NULL, now - 160000);
+	daemon_loop_step(&f.d, "delivery", NULL, now - 1000);
+	now = daemon_mono_us();
+	daemon_loop_probe(&f.d, now + 170000, 0);
+	ck_assert_int_eq(f.d.probe.over_100ms, 1);
+	json_t *loop = status_loop();
+	ck_assert_int_ge(json_integer_value(json_object_get(loop, "stall_max_ms")), 170);
+	json_t *step = json_object_get(loop, "stall_max_step");
+	ck_assert_str_eq(json_string_value(json_object_get(step, "what")), "detection");
+	ck_assert_str_eq(json_string_value(json_object_get(step, "tenant")), "contoso");
+	/* The outer's time: 160 ms and what the calls themselves took. */
+	ck_assert_int_ge(json_integer_value(json_object_get(step, "ms")), 160);
+	ck_assert_int_lt(json_integer_value(json_object_get(step, "ms")), 170);
+	json_decref(loop);
+
+	/* Steps are counted from one firing to the next: this one saw none. */
+	daemon_loop_probe(&f.d, f.d.probe.due_us + 400000, 0);
+	ck_assert_int_eq(f.d.probe.over_100ms, 2);
+	loop = status_loop();
+	ck_assert_int_ge(json_integer_value(json_object_get(loop, "stall_max_ms")), 400);
+	ck_assert(json_is_null(json_object_get(loop, "stall_max_step")));
+	json_decref(loop);
+
+	/* An outer callback much longer than the step within it is named
+	 * itself, with no tenant. */
+	now = daemon_mono_us();
+	daemon_loop_step(&f.d, "detection", "contoso", now - 100000);
+	daemon_loop_step(&f.d, "http", NULL, now - 900000);
+	daemon_loop_probe(&f.d, f.d.probe.due_us + 950000, 0);
+	loop = status_loop();
+	step = json_object_get(loop, "stall_max_step");
+	ck_assert_str_eq(json_string_value(json_object_get(step, "what")), "http");
+	ck_assert(json_is_null(json_object_get(step, "tenant")));
+	json_decref(loop);
+}
+END_TEST
+
 static Suite *daemon_clock_suite(void)
 {
 	Suite *s = suite_create("daemon_clock");
@@ -176,6 +244,7 @@ static Suite *daemon_clock_suite(void)
 	tcase_add_test(tc, test_step_forward_pauses_sliced_pass);
 	tcase_add_test(tc, test_step_back_moves_outbox);
 	tcase_add_test(tc, test_step_forward_leaves_outbox);
+	tcase_add_test(tc, test_probe_names_the_longest_step);
 	suite_add_tcase(s, tc);
 	return s;
 }
