@@ -19,6 +19,9 @@ CPU time stopped moving for a second.  Then REQUESTS round trips of each
   stall_max_cpu_ms the loop's CPU over that stall's interval (loop.stall_max_cpu_ms;
                    n/a before it existed): far below stall_max_ms, the
                    machine did not run the daemon
+  stall_max_step   the longest step the daemon measured beside that stall
+                   (loop.stall_max_step: "detection of contoso 48 ms"; none:
+                   no step measured; n/a before it existed)
   stalls_over_100ms
   during_{status,alerts}_{n,median_ms,p99_ms,max_ms}
   after_{status,alerts}_{median_ms,p99_ms,cpu_ms}, alerts_bytes, alerts_listed
@@ -134,6 +137,9 @@ def one(build, db, requests, timeout):
         loop = st["data"].get("loop", {})
         out["stall_max_ms"] = loop.get("stall_max_ms")
         out["stall_max_cpu_ms"] = loop.get("stall_max_cpu_ms", "n/a")
+        step = loop.get("stall_max_step")
+        out["stall_max_step"] = ("%s%s %s ms" % (step["what"], " of " + step["tenant"] if step.get("tenant") else "",
+                                                 step["ms"]) if step else "none" if "stall_max_step" in loop else "n/a")
         out["stalls_over_100ms"] = loop.get("stalls_over_100ms")
         for name in ("status", "alerts"):
             t = probe.times[name]

@@ -1362,7 +1362,8 @@ static void signal_hup_cb(evutil_socket_t sig, short what, void *arg)
 }
 
 /* The stall probe's period: a stall shows as at least its length less
- * this (the timer may have just fired when the stall began). */
+ * this (the timer may have just fired when the stall began), give or take
+ * the resolution of the monotonic clock libevent's timers run on. */
 #define LOOP_PROBE_MS 50
 
 /* The stall probe fired: how late, on the monotonic clock.  A callback
@@ -1371,7 +1372,19 @@ static void signal_hup_cb(evutil_socket_t sig, short what, void *arg)
  * metrics (issue 22 #4). */
 static void loop_probe_cb(evutil_socket_t fd, short what, void *arg)
 {
-	daemon_loop_probe(arg, daemon_mono_us(), thread_cpu_us());
+	struct daemon *d = arg;
+	struct timeval tv = {0, LOOP_PROBE_MS * 1000};
+
+	daemon_loop_probe(d, daemon_mono_us(), thread_cpu_us());
+	/* Armed a period from now, as daemon_loop_probe counts.  libevent
+	 * counts a timeout from the time it cached when the loop turn began,
+	 * before the callbacks that ran ahead of this one in the turn: a
+	 * persistent timer's next due time was that much earlier than a
+	 * period after this firing, and the next firing's lateness came out
+	 * short by their time (a stall's interval showed more CPU than its
+	 * length).  The cache is brought up to now first. */
+	event_base_update_cache_time(d->base);
+	evtimer_add(d->probe.ev, &tv);
 }
 
 /* See smtpwatchd_internal.h. */
@@ -1398,11 +1411,7 @@ void daemon_loop_probe(struct daemon *d, int64_t now, int64_t cpu)
 	}
 	p->cpu_us = cpu;
 	memset(&p->step, 0, sizeof(p->step));
-	/* As libevent reschedules a persistent timer: a period after it was
-	 * due, or after now when that is past already. */
-	p->due_us += LOOP_PROBE_MS * 1000;
-	if (p->due_us < now)
-		p->due_us = now + LOOP_PROBE_MS * 1000;
+	p->due_us = now + LOOP_PROBE_MS * 1000;
 }
 
 /* See smtpwatchd.h. */
@@ -1428,12 +1437,13 @@ static void loop_probe_start(struct daemon *d)
 {
 	struct timeval tv = {0, LOOP_PROBE_MS * 1000};
 
-	d->probe.ev = event_new(d->base, -1, EV_PERSIST, loop_probe_cb, d);
+	d->probe.ev = evtimer_new(d->base, loop_probe_cb, d);
 	if (d->probe.ev == NULL)
 		return;
+	event_base_update_cache_time(d->base);
 	d->probe.due_us = daemon_mono_us() + LOOP_PROBE_MS * 1000;
 	d->probe.cpu_us = thread_cpu_us();
-	event_add(d->probe.ev, &tv);
+	evtimer_add(d->probe.ev, &tv);
 }
 
 /* Ping the systemd watchdog from the loop, so a stuck loop gets noticed. */
