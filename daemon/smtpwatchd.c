@@ -737,6 +737,14 @@ static void tenant_detect(struct daemon *d, struct tenant *t, unsigned what)
 		evtimer_add(t->detect_more, &now);
 	}
 	daemon_loop_step(d, "detection", t->cfg->name, clock.start_us);
+	/* A page or a step runs whole before the budget is looked at again:
+	 * one that ran far past it is what a stall's line points at. */
+	int64_t took = daemon_mono_us() - clock.start_us;
+	if (!d->once && took > 2 * detect_slice_us && detect_slice_us > 0)
+		log_debug("tenant %s: a detection slice took %lld ms, its budget %lld ms (%lld sign-ins examined, "
+		          "%lld notifications; step %u next)", t->cfg->name, (long long)(took / 1000),
+		          (long long)(detect_slice_us / 1000), (long long)st.signins_examined, (long long)st.fired,
+		          t->detect_step);
 	if (st.fired > 0 || st.resolved > 0)
 		deliver_kick(d->deliver);
 }
