@@ -1030,6 +1030,68 @@ START_TEST(test_alert_save_find_get)
 }
 END_TEST
 
+/* The evidence read back is what is stored, whatever the memo of
+ * parsed evidence holds (store.c): a caller's changes to what it was
+ * handed, the text changed by another path, a save rolled back, and
+ * another alert at the same memo slot (seq 1 and 257) never show. */
+START_TEST(test_alert_evidence_memo)
+{
+	struct sw_alert a, got = {0};
+	sqlite3 *db = sw_store_sqlite(store);
+
+	alert_fill(&a, "unapproved-basic-auth-submission", "scanner2@contoso.com", 5000);
+	ck_assert_int_eq(sw_store_alert_save(store, &a), 0);
+	json_t *saved = json_deep_copy(a.evidence);
+
+	/* The reader changes what it got; the next read is the stored one. */
+	ck_assert_int_eq(sw_store_alert_find(store, a.rule, "contoso", a.subject, &got), 0);
+	ck_assert(json_equal(got.evidence, saved));
+	json_object_set_new(got.evidence, "changed", json_true());
+	sw_alert_clear(&got);
+	ck_assert_int_eq(sw_store_alert_find(store, a.rule, "contoso", a.subject, &got), 0);
+	ck_assert(json_equal(got.evidence, saved));
+	sw_alert_clear(&got);
+
+	/* The text changed behind the store's back. */
+	ck_assert_int_eq(sqlite3_exec(db, "UPDATE alerts SET evidence = '{\"ips\":[\"192.0.2.9\"]}' WHERE seq = 1",
+	                              NULL, NULL, NULL), SQLITE_OK);
+	ck_assert_int_eq(sw_store_alert_find(store, a.rule, "contoso", a.subject, &got), 0);
+	ck_assert_str_eq(json_string_value(json_array_get(json_object_get(got.evidence, "ips"), 0)), "192.0.2.9");
+	sw_alert_clear(&got);
+
+	/* A save rolled back: the memo has its text, the row the old one. */
+	ck_assert_int_eq(sw_store_begin(store), 0);
+	json_object_set_new(a.evidence, "rolled_back", json_true());
+	ck_assert_int_eq(sw_store_alert_save(store, &a), 0);
+	ck_assert_int_eq(sw_store_rollback(store), 0);
+	ck_assert_int_eq(sw_store_alert_find(store, a.rule, "contoso", a.subject, &got), 0);
+	ck_assert_ptr_null(json_object_get(got.evidence, "rolled_back"));
+	ck_assert_str_eq(json_string_value(json_array_get(json_object_get(got.evidence, "ips"), 0)), "192.0.2.9");
+	sw_alert_clear(&got);
+
+	/* Alert 257 takes alert 1's slot; each reads its own. */
+	for (int i = 2; i <= 257; i++) {
+		struct sw_alert b;
+		char subject[64];
+		snprintf(subject, sizeof(subject), "m%d@contoso.com", i);
+		alert_fill(&b, "smtp-auth-brute-force", subject, 5000);
+		json_object_set_new(b.evidence, "n", json_integer(i));
+		ck_assert_int_eq(sw_store_alert_save(store, &b), 0);
+		sw_alert_clear(&b);
+	}
+	ck_assert_int_eq(sw_store_alert_find(store, "smtp-auth-brute-force", "contoso", "m257@contoso.com", &got), 0);
+	ck_assert_int_eq(got.seq, 257);
+	ck_assert_int_eq(json_integer_value(json_object_get(got.evidence, "n")), 257);
+	sw_alert_clear(&got);
+	ck_assert_int_eq(sw_store_alert_get(store, "a-000001", &got), 0);
+	ck_assert_ptr_null(json_object_get(got.evidence, "n"));
+	ck_assert_str_eq(json_string_value(json_array_get(json_object_get(got.evidence, "ips"), 0)), "192.0.2.9");
+	sw_alert_clear(&got);
+	json_decref(saved);
+	sw_alert_clear(&a);
+}
+END_TEST
+
 struct listed {
 	char ids[16][24];
 	int n;
@@ -1951,6 +2013,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_errno_mapping);
 	tcase_add_test(tc, test_errmsg_from_extension_module);
 	tcase_add_test(tc, test_alert_save_find_get);
+	tcase_add_test(tc, test_alert_evidence_memo);
 	tcase_add_test(tc, test_alerts_list_order_and_filters);
 	tcase_add_test(tc, test_alerts_firing_subject);
 	tcase_add_test(tc, test_alerts_list_text);
