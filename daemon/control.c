@@ -887,8 +887,8 @@ static bool client_hung_up(const struct control_client *cl)
 
 /* The next slice of the reply being built: steps until one answers or
  * CONTROL_SLICE_US is spent, then the reply, or another slice a loop
- * turn later (at the lowest priority: every request, reply and timer
- * that became ready meanwhile goes first).  A client that hung up is
+ * turn later (at PRIO_JOB: every request, reply and timer that became
+ * ready meanwhile goes first, detection slices after).  A client that hung up is
  * let go with its job before the slice: nobody would read the reply. */
 static void client_job(struct control_client *cl)
 {
