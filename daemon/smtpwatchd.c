@@ -687,6 +687,26 @@ void daemon_detect_slice_set(int64_t us)
 	detect_slice_us = us >= 0 ? us : DETECT_SLICE_US;
 }
 
+/* See smtpwatchd_internal.h.  A page runs whole once begun, so its size
+ * is what bounds a slice: on a big store one page of 500 sign-ins took
+ * 15-73 ms (bench/README.md, round 5), the pages of a slow mailbox mix or
+ * a cold page cache the dear ones. */
+unsigned daemon_detect_page(unsigned cur, int64_t examined, int64_t took_us, int64_t slice_us)
+{
+	int64_t fit;
+
+	if (cur == 0 || cur > SW_DETECT_SLICE_PAGE)
+		cur = SW_DETECT_SLICE_PAGE;
+	if (examined <= 0 || took_us <= 0 || slice_us <= 0)
+		return cur;
+	fit = examined * (slice_us / 2) / took_us;
+	if (fit < DETECT_PAGE_MIN)
+		fit = DETECT_PAGE_MIN;
+	if (fit > SW_DETECT_SLICE_PAGE)
+		fit = SW_DETECT_SLICE_PAGE;
+	return (unsigned)((cur + fit + 1) / 2);
+}
+
 struct slice_clock {
 	int64_t start_us;
 };
@@ -711,7 +731,7 @@ static void tenant_detect(struct daemon *d, struct tenant *t, unsigned what)
 {
 	struct sw_detect_stats st = {0};
 	struct slice_clock clock = {daemon_mono_us()};
-	struct sw_detect_budget budget = {slice_spent, &clock, t->detect_step};
+	struct sw_detect_budget budget = {slice_spent, &clock, t->detect_step, t->detect_page};
 	int r;
 
 	what |= t->detect_what;
@@ -741,10 +761,13 @@ static void tenant_detect(struct daemon *d, struct tenant *t, unsigned what)
 	 * one that ran far past it is what a stall's line points at. */
 	int64_t took = daemon_mono_us() - clock.start_us;
 	if (!d->once && took > 2 * detect_slice_us && detect_slice_us > 0)
-		log_debug("tenant %s: a detection slice took %lld ms, its budget %lld ms (%lld sign-ins examined, "
-		          "%lld notifications; step %u next)", t->cfg->name, (long long)(took / 1000),
-		          (long long)(detect_slice_us / 1000), (long long)st.signins_examined, (long long)st.fired,
-		          t->detect_step);
+		log_debug("tenant %s: a detection slice took %lld ms, its budget %lld ms (%lld sign-ins examined in "
+		          "pages of %u, %lld notifications; step %u next)", t->cfg->name, (long long)(took / 1000),
+		          (long long)(detect_slice_us / 1000), (long long)st.signins_examined,
+		          t->detect_page ? t->detect_page : SW_DETECT_SLICE_PAGE, (long long)st.fired, t->detect_step);
+	/* The next slice's pages, from this one's pace. */
+	if (!d->once && st.signins_examined > 0)
+		t->detect_page = daemon_detect_page(t->detect_page, st.signins_examined, took, detect_slice_us);
 	if (st.fired > 0 || st.resolved > 0)
 		deliver_kick(d->deliver);
 }

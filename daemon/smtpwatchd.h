@@ -35,6 +35,7 @@ struct tenant {
 	struct event *detect_more; /* continues detection over a large backlog */
 	unsigned detect_what;      /* the rules that slice still owes (SW_DETECT_*) */
 	unsigned detect_step;      /* where a sliced pass stands (struct sw_detect_budget) */
+	unsigned detect_page;      /* sign-ins a slice's page reads (daemon_detect_page; 0: the largest) */
 	int64_t state_at;          /* wall clock: the last pass with the state rules (0: none yet) */
 	bool state_dirty;          /* a run changed what they read since (daemon_run_done) */
 	struct report_spool *report;        /* NULL without report_spool */

@@ -44,3 +44,11 @@ void daemon_detect_finish(struct tenant *t);
  * after each page or step (the suites that show what a continuation
  * runs), below 0 the default. */
 void daemon_detect_slice_set(int64_t us);
+
+/* The sign-ins the next detection page reads, from the page cur (0: the
+ * largest) and the last slice's pace (examined in took_us of a budget of
+ * slice_us): about half the budget a page, between DETECT_PAGE_MIN and
+ * SW_DETECT_SLICE_PAGE, halfway from cur so one odd slice moves it only
+ * so far. */
+#define DETECT_PAGE_MIN 50
+unsigned daemon_detect_page(unsigned cur, int64_t examined, int64_t took_us, int64_t slice_us);

@@ -878,6 +878,7 @@ static int detect_sliced(struct sw_store *s, const struct sw_config *cfg, const 
 {
 	bool more = budget->step == 0 && (what & SW_DETECT_SIGNINS) != 0;
 	bool open = false;
+	int64_t page = budget->page > 0 && budget->page < SW_DETECT_SLICE_PAGE ? budget->page : SW_DETECT_SLICE_PAGE;
 	int done = 0, r;
 
 	while (more) {
@@ -888,7 +889,7 @@ static int detect_sliced(struct sw_store *s, const struct sw_config *cfg, const 
 		done++;
 		if ((r = slice_begin(s, &open)) < 0)
 			return r;
-		r = detect_signins_page(s, cfg, t, reg, now, SW_DETECT_SLICE_PAGE, false, false, st, &more);
+		r = detect_signins_page(s, cfg, t, reg, now, page, false, false, st, &more);
 		if (r < 0)
 			return slice_end(s, open, r);
 	}

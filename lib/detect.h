@@ -40,7 +40,8 @@ struct sw_detect_stats {
 int sw_detect_tenant(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
                      const struct sw_register *reg, int64_t now, unsigned what, struct sw_detect_stats *ret);
 /* The same in slices of a time budget the caller measures (lib/ reads no
- * clock): pages of SW_DETECT_SLICE_PAGE sign-ins until spent(arg) says
+ * clock): pages of budget->page sign-ins (SW_DETECT_SLICE_PAGE when 0 or
+ * more: the caller sizes it to its budget) until spent(arg) says
  * the slice's time is up (asked after each page; at least one page a
  * call); then, once no sign-in is left, the rules that read the whole
  * store (the attack rules' quiet alerts, the approved senders, audit, the
@@ -57,6 +58,7 @@ struct sw_detect_budget {
 	bool (*spent)(void *arg);
 	void *arg;
 	unsigned step; /* kept by the caller between the calls of one pass */
+	unsigned page; /* sign-ins a page reads: 0 for SW_DETECT_SLICE_PAGE */
 };
 int sw_detect_tenant_sliced(struct sw_store *s, const struct sw_config *cfg, const struct sw_tenant_config *t,
                             const struct sw_register *reg, int64_t now, unsigned what,

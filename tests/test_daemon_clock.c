@@ -232,6 +232,32 @@ START_TEST(test_probe_names_the_longest_step)
 }
 END_TEST
 
+/* A detection page sized to the pace of the slice before (issue 22 #4):
+ * half a budget of 20 ms a page.  500 sign-ins in 73 ms (the worst page
+ * seen on the 9.8M store) brings the page halfway down to 68, not at
+ * once; slices that keep that pace bring it to about 70; a fast pace
+ * brings it back up to the largest; never under DETECT_PAGE_MIN, and a
+ * slice that examined nothing or measured nothing leaves it. */
+START_TEST(test_detect_page_follows_the_pace)
+{
+	unsigned page = daemon_detect_page(0, 500, 73000, 20000);
+
+	ck_assert_uint_eq(page, (500 + 68 + 1) / 2);
+	for (int i = 0; i < 10; i++)
+		page = daemon_detect_page(page, page, (int64_t)page * 73000 / 500, 20000);
+	ck_assert_uint_ge(page, 66);
+	ck_assert_uint_le(page, 70);
+	for (int i = 0; i < 10; i++)
+		page = daemon_detect_page(page, page, page * 10, 20000); /* 100 a ms */
+	ck_assert_uint_eq(page, SW_DETECT_SLICE_PAGE);
+	ck_assert_uint_eq(daemon_detect_page(60, 60, 1000000, 20000), (60 + DETECT_PAGE_MIN + 1) / 2);
+	ck_assert_uint_eq(daemon_detect_page(DETECT_PAGE_MIN, 1, 1000000, 20000), DETECT_PAGE_MIN);
+	ck_assert_uint_eq(daemon_detect_page(200, 0, 5000, 20000), 200);
+	ck_assert_uint_eq(daemon_detect_page(200, 100, 0, 20000), 200);
+	ck_assert_uint_eq(daemon_detect_page(200, 100, 5000, 0), 200);
+}
+END_TEST
+
 static Suite *daemon_clock_suite(void)
 {
 	Suite *s = suite_create("daemon_clock");
@@ -245,6 +271,7 @@ static Suite *daemon_clock_suite(void)
 	tcase_add_test(tc, test_step_back_moves_outbox);
 	tcase_add_test(tc, test_step_forward_leaves_outbox);
 	tcase_add_test(tc, test_probe_names_the_longest_step);
+	tcase_add_test(tc, test_detect_page_follows_the_pace);
 	suite_add_tcase(s, tc);
 	return s;
 }

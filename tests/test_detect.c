@@ -368,7 +368,7 @@ START_TEST(test_sliced_detection)
 	struct sw_alert a = {0};
 	int asked = 0, calls = 0, page_calls = 0;
 	int64_t examined = 0;
-	struct sw_detect_budget budget = {spent_always, &asked, 0};
+	struct sw_detect_budget budget = {spent_always, &asked, 0, 0};
 	bool added = false;
 
 	add_signins("bulk", "scanner2@contoso.com", "198.51.100.7", 0, 1200, NOW - 86400);
@@ -415,6 +415,50 @@ START_TEST(test_sliced_detection)
 }
 END_TEST
 
+/* The caller sizes the pages (issue 22 #4: a page runs whole, so its
+ * size bounds a slice): pages of budget.page sign-ins, the last one what
+ * is left; the alert counts every sign-in once, as with pages of 500; a
+ * page above SW_DETECT_SLICE_PAGE reads SW_DETECT_SLICE_PAGE. */
+START_TEST(test_sliced_detection_page_size)
+{
+	struct sw_detect_stats st = {0};
+	struct sw_alert a = {0};
+	int asked = 0, calls = 0, page_calls = 0;
+	int64_t examined = 0, biggest = 0;
+	struct sw_detect_budget budget = {spent_always, &asked, 0, 120};
+
+	add_signins("bulk", "scanner2@contoso.com", "198.51.100.7", 0, 500, NOW - 86400);
+	add_signins("mix", "mfp@contoso.com", "198.51.100.9", 0, 100, NOW - 86000);
+	do {
+		st = (struct sw_detect_stats){0};
+		ck_assert_int_eq(sw_detect_tenant_sliced(store, &cfg, &tenant, &reg, NOW, SW_DETECT_ALL, &budget, &st), 0);
+		if (st.signins_examined > biggest)
+			biggest = st.signins_examined;
+		examined += st.signins_examined;
+		page_calls += st.signins_examined > 0;
+		calls++;
+	} while (st.pending && calls < 100);
+	ck_assert(!st.pending);
+	ck_assert_int_eq(biggest, 120);
+	ck_assert_int_eq(page_calls, 5); /* 4 x 120 + 120 */
+	ck_assert_int_eq(examined, 600);
+	get_alert(SW_RULE_UNAPPROVED_BASIC_AUTH, "scanner2@contoso.com", &a);
+	ck_assert_int_eq(a.count, 500);
+	sw_alert_clear(&a);
+	get_alert(SW_RULE_UNAPPROVED_BASIC_AUTH, "mfp@contoso.com", &a);
+	ck_assert_int_eq(a.count, 100);
+	sw_alert_clear(&a);
+
+	/* Too big a page is the largest one. */
+	add_signins("more", "scanner3@contoso.com", "198.51.100.8", 0, 700, NOW - 600);
+	budget.page = 100000;
+	st = (struct sw_detect_stats){0};
+	ck_assert_int_eq(sw_detect_tenant_sliced(store, &cfg, &tenant, &reg, NOW, SW_DETECT_ALL, &budget, &st), 0);
+	ck_assert_int_eq(st.signins_examined, SW_DETECT_SLICE_PAGE);
+	ck_assert(st.pending);
+}
+END_TEST
+
 static Suite *detect_suite(void)
 {
 	Suite *s = suite_create("detect");
@@ -422,6 +466,7 @@ static Suite *detect_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_unapproved_submission_grouped);
 	tcase_add_test(tc, test_sliced_detection);
+	tcase_add_test(tc, test_sliced_detection_page_size);
 	tcase_add_test(tc, test_disk_full_during_detection);
 	tcase_add_test(tc, test_late_records_count_and_power_of_two);
 	tcase_add_test(tc, test_expired_exception_is_unapproved_and_registering_resolves);
