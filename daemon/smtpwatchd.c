@@ -731,6 +731,7 @@ static void tenant_detect(struct daemon *d, struct tenant *t, unsigned what)
 {
 	struct sw_detect_stats st = {0};
 	struct slice_clock clock = {daemon_mono_us()};
+	int64_t cpu0 = thread_cpu_us();
 	struct sw_detect_budget budget = {slice_spent, &clock, t->detect_step, t->detect_page};
 	int r;
 
@@ -761,8 +762,9 @@ static void tenant_detect(struct daemon *d, struct tenant *t, unsigned what)
 	 * one that ran far past it is what a stall's line points at. */
 	int64_t took = daemon_mono_us() - clock.start_us;
 	if (!d->once && took > 2 * detect_slice_us && detect_slice_us > 0)
-		log_debug("tenant %s: a detection slice took %lld ms, its budget %lld ms (%lld sign-ins examined in "
-		          "pages of %u, %lld notifications; step %u next)", t->cfg->name, (long long)(took / 1000),
+		log_debug("tenant %s: a detection slice took %lld ms (%lld ms of CPU), its budget %lld ms (%lld sign-ins "
+		          "examined in pages of %u, %lld notifications; step %u next)", t->cfg->name,
+		          (long long)(took / 1000), (long long)((thread_cpu_us() - cpu0) / 1000),
 		          (long long)(detect_slice_us / 1000), (long long)st.signins_examined,
 		          t->detect_page ? t->detect_page : SW_DETECT_SLICE_PAGE, (long long)st.fired, t->detect_step);
 	/* The next slice's pages, from this one's pace. */
