@@ -742,6 +742,15 @@ int sw_store_open(const char *path, struct sw_store **ret, struct sw_error *err)
 	r = store_migrate(s);
 	if (r < 0)
 		goto fail;
+	/* The mailboxes an Exchange snapshot saw, until its sweep (this
+	 * connection's: a run begun before a restart starts over). */
+	r = store_exec(s,
+	               "PRAGMA temp_store = MEMORY;"
+	               "CREATE TEMP TABLE mailbox_seen(tenant TEXT NOT NULL, address TEXT NOT NULL,"
+	               " snapshot INTEGER NOT NULL, PRIMARY KEY(tenant, address)) WITHOUT ROWID;",
+	               "cannot make the temporary tables");
+	if (r < 0)
+		goto fail;
 	for (int i = 0; i < _ST_MAX; i++) {
 		rc = sqlite3_prepare_v3(s->db, statement_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
 		if (rc != SQLITE_OK) {

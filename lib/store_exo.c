@@ -103,11 +103,15 @@ int sw_store_tenant_state_put(struct sw_store *s, const char *tenant, const stru
 int sw_store_mailboxes_put(struct sw_store *s, const char *tenant, const struct sw_mailbox *items, size_t n,
                            int64_t snapshot, bool record_new, size_t *ret_changed)
 {
-	sqlite3_stmt *sel = NULL, *ins = NULL, *upd = NULL;
+	sqlite3_stmt *sel = NULL, *ins = NULL, *upd = NULL, *seen = NULL;
 	size_t changed = 0;
 	int r;
 
-	r = sw_store_cached(s, "SELECT smtp_disabled, removed FROM mailboxes WHERE tenant = ?1 AND address = ?2", &sel);
+	r = sw_store_cached(s, "SELECT smtp_disabled, removed, identity IS ?3, object_id IS ?4 FROM mailboxes"
+	                    " WHERE tenant = ?1 AND address = ?2", &sel);
+	if (r >= 0)
+		r = sw_store_cached(s, "INSERT OR REPLACE INTO temp.mailbox_seen(tenant, address, snapshot) VALUES (?1, ?2, ?3)",
+		                    &seen);
 	if (r >= 0)
 		r = sw_store_cached(s, "INSERT INTO mailboxes(tenant, address, identity, object_id, smtp_disabled, first_seen,"
 		            " last_seen, snapshot) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6)", &ins);
@@ -116,14 +120,19 @@ int sw_store_mailboxes_put(struct sw_store *s, const char *tenant, const struct 
 		            " snapshot = ?6, removed = 0 WHERE tenant = ?1 AND address = ?2", &upd);
 	for (size_t i = 0; r >= 0 && i < n; i++) {
 		const struct sw_mailbox *m = &items[i];
+		bool same = false;
 		sqlite3_reset(sel);
 		sqlite3_bind_text(sel, 1, tenant, -1, SQLITE_STATIC);
 		sqlite3_bind_text(sel, 2, m->address, -1, SQLITE_STATIC);
+		sqlite3_bind_text(sel, 3, m->identity, -1, SQLITE_STATIC);
+		sqlite3_bind_text(sel, 4, m->object_id, -1, SQLITE_STATIC);
 		int rc = sqlite3_step(sel);
 		sqlite3_stmt *w = rc == SQLITE_ROW ? upd : ins;
 		if (rc == SQLITE_ROW) {
 			enum sw_tristate old = (enum sw_tristate)sqlite3_column_int(sel, 0);
 			bool was_removed = sqlite3_column_int(sel, 1) != 0;
+			same = !was_removed && old == m->smtp_disabled && sqlite3_column_int(sel, 2) &&
+			       sqlite3_column_int(sel, 3);
 			if (was_removed) {
 				r = add_change(s, tenant, m->address, "mailbox", "removed", "present", snapshot);
 				changed++;
@@ -147,6 +156,16 @@ int sw_store_mailboxes_put(struct sw_store *s, const char *tenant, const struct 
 		sqlite3_reset(sel);
 		if (r < 0)
 			break;
+		/* Seen in this snapshot, for the sweep; a mailbox as it was is
+		 * not written again (every snapshot rewrote every row: a large
+		 * tenant's whole table through the WAL every Exchange run). */
+		sqlite3_reset(seen);
+		sqlite3_bind_text(seen, 1, tenant, -1, SQLITE_STATIC);
+		sqlite3_bind_text(seen, 2, m->address, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(seen, 3, snapshot);
+		r = sw_store_check(s, sqlite3_step(seen));
+		if (r < 0 || same)
+			continue;
 		sqlite3_reset(w);
 		sqlite3_bind_text(w, 1, tenant, -1, SQLITE_STATIC);
 		sqlite3_bind_text(w, 2, m->address, -1, SQLITE_STATIC);
@@ -157,12 +176,18 @@ int sw_store_mailboxes_put(struct sw_store *s, const char *tenant, const struct 
 		r = sw_store_check(s, sqlite3_step(w));
 	}
 	sw_store_stmt_done(sel);
+	sw_store_stmt_done(seen);
 	sw_store_stmt_done(ins);
 	sw_store_stmt_done(upd);
 	if (r >= 0 && ret_changed != NULL)
 		*ret_changed = changed;
 	return r;
 }
+
+/* A mailbox of m the snapshot ?2 did not see (temp.mailbox_seen). */
+#define NOT_SEEN                                                                                                  \
+	"NOT EXISTS (SELECT 1 FROM temp.mailbox_seen AS v WHERE v.tenant = m.tenant AND v.address = m.address"  \
+	" AND v.snapshot = ?2)"
 
 /* See store_exo.h. */
 int sw_store_mailboxes_sweep(struct sw_store *s, const char *tenant, int64_t snapshot, size_t *ret_removed)
@@ -171,8 +196,8 @@ int sw_store_mailboxes_sweep(struct sw_store *s, const char *tenant, int64_t sna
 	int r;
 
 	r = sw_store_cached(s, "INSERT INTO mailbox_changes(tenant, address, field, old_value, new_value, at)"
-	            " SELECT tenant, address, 'mailbox', 'present', 'removed', ?2 FROM mailboxes"
-	            " WHERE tenant = ?1 AND snapshot < ?2 AND removed = 0", &st);
+	            " SELECT tenant, address, 'mailbox', 'present', 'removed', ?2 FROM mailboxes m"
+	            " WHERE tenant = ?1 AND removed = 0 AND " NOT_SEEN, &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
@@ -181,7 +206,8 @@ int sw_store_mailboxes_sweep(struct sw_store *s, const char *tenant, int64_t sna
 	sw_store_stmt_done(st);
 	if (r < 0)
 		return r;
-	r = sw_store_cached(s, "UPDATE mailboxes SET removed = 1 WHERE tenant = ?1 AND snapshot < ?2 AND removed = 0", &st);
+	r = sw_store_cached(s, "UPDATE mailboxes AS m SET removed = 1 WHERE tenant = ?1 AND removed = 0 AND " NOT_SEEN,
+	                    &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
@@ -189,6 +215,15 @@ int sw_store_mailboxes_sweep(struct sw_store *s, const char *tenant, int64_t sna
 	r = sw_store_check(s, sqlite3_step(st));
 	if (r >= 0 && ret_removed != NULL)
 		*ret_removed = (size_t)sqlite3_changes(sw_store_sqlite(s));
+	sw_store_stmt_done(st);
+	/* The snapshot is swept: what it (and any run given up before it)
+	 * saw of the tenant is no longer needed. */
+	if (r >= 0)
+		r = sw_store_cached(s, "DELETE FROM temp.mailbox_seen WHERE tenant = ?1", &st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
+	r = sw_store_check(s, sqlite3_step(st));
 	sw_store_stmt_done(st);
 	return r;
 }

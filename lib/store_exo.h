@@ -25,10 +25,13 @@ int sw_store_tenant_state_get(struct sw_store *s, const char *tenant, struct sw_
 int sw_store_tenant_state_put(struct sw_store *s, const char *tenant, const struct sw_tenant_state *st, int64_t now);
 
 /* Upsert a page of mailboxes seen in snapshot: a changed switch is
- * recorded as a change; a new mailbox too when record_new. */
+ * recorded as a change; a new mailbox too when record_new.  A mailbox as
+ * stored (identity, object id, switch, present) is not written again,
+ * only noted as seen for the sweep, on this connection. */
 int sw_store_mailboxes_put(struct sw_store *s, const char *tenant, const struct sw_mailbox *items, size_t n,
                            int64_t snapshot, bool record_new, size_t *ret_changed);
-/* Mark mailboxes that snapshot did not see as removed (recorded). */
+/* Mark mailboxes that snapshot did not see (its puts on this connection)
+ * as removed (recorded), and forget what it saw. */
 int sw_store_mailboxes_sweep(struct sw_store *s, const char *tenant, int64_t snapshot, size_t *ret_removed);
 
 struct sw_mailbox_row {
@@ -36,7 +39,7 @@ struct sw_mailbox_row {
 	char identity[256];
 	char object_id[64];
 	enum sw_tristate smtp_disabled;
-	int64_t first_seen, last_seen;
+	int64_t first_seen, last_seen; /* last_seen: the snapshot that last changed it */
 	bool removed;
 };
 /* -ENOENT when never seen. */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check_main.h"
@@ -1983,6 +1984,124 @@ START_TEST(test_optimize)
 }
 END_TEST
 
+/* One page of an Exchange snapshot at `at`: the mailboxes named, their
+ * switch on (false) for those in `on`; the sweep after it when last. */
+static void mailbox_page(const char *const *addrs, size_t n, const char *on, int64_t at, bool last, bool commit,
+                         size_t *ret_removed)
+{
+	struct sw_mailbox m[4] = {0};
+	size_t changed, removed = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		m[i].address = (char *)addrs[i];
+		m[i].identity = (char *)addrs[i];
+		m[i].object_id = "oid";
+		m[i].smtp_disabled = strstr(on, addrs[i]) ? SW_TRI_FALSE : SW_TRI_NULL;
+	}
+	ck_assert_int_eq(sw_store_begin(store), 0);
+	ck_assert_int_eq(sw_store_mailboxes_put(store, "contoso", m, n, at, true, &changed), 0);
+	if (last)
+		ck_assert_int_eq(sw_store_mailboxes_sweep(store, "contoso", at, &removed), 0);
+	if (commit)
+		ck_assert_int_eq(sw_store_commit(store), 0);
+	else
+		sw_store_rollback(store);
+	if (ret_removed != NULL)
+		*ret_removed = removed;
+}
+
+static int count_change_cb(const struct sw_mailbox_change *c, void *arg)
+{
+	(void)c;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static int mailbox_changes(const char *addr)
+{
+	int n = 0;
+
+	ck_assert_int_eq(sw_store_mailbox_changes(store, "contoso", addr, 100, count_change_cb, &n), 0);
+	return n;
+}
+
+static bool mailbox_present(const char *addr, int64_t *ret_last)
+{
+	struct sw_mailbox_row row;
+
+	ck_assert_int_eq(sw_store_mailbox_get(store, "contoso", addr, &row), 0);
+	if (ret_last != NULL)
+		*ret_last = row.last_seen;
+	return !row.removed;
+}
+
+/* An Exchange snapshot writes only the mailboxes that changed (issue 22
+ * #1: every snapshot rewrote every row, a large tenant's whole table
+ * through the WAL each run), and the sweep still finds the ones it did
+ * not see: not those of a page rolled back, nor those of a run given up
+ * before its sweep. */
+START_TEST(test_mailbox_snapshot_writes_changes_only)
+{
+	const char *ab[] = {"a@contoso.com", "b@contoso.com"}, *b[] = {"b@contoso.com"}, *a[] = {"a@contoso.com"};
+	size_t removed;
+	int64_t last;
+
+	mailbox_page(ab, 2, "", 1000, true, true, &removed);
+	ck_assert_uint_eq(removed, 0);
+	int a0 = mailbox_changes("a@contoso.com"), b0 = mailbox_changes("b@contoso.com");
+
+	/* a as it was: not written; b switched on: written and recorded. */
+	mailbox_page(ab, 2, "b@contoso.com", 2000, true, true, &removed);
+	ck_assert_uint_eq(removed, 0);
+	ck_assert(mailbox_present("a@contoso.com", &last));
+	ck_assert_int_eq(last, 1000);
+	ck_assert(mailbox_present("b@contoso.com", &last));
+	ck_assert_int_eq(last, 2000);
+	ck_assert_int_eq(mailbox_changes("a@contoso.com"), a0);
+	ck_assert_int_eq(mailbox_changes("b@contoso.com"), b0 + 1);
+	/* Nothing changed: nothing goes to the WAL. */
+	char wal[PATH_MAX + 64];
+	struct stat st0, st1;
+	snprintf(wal, sizeof(wal), "%s-wal", dbpath);
+	ck_assert_int_eq(stat(wal, &st0), 0);
+	mailbox_page(ab, 2, "b@contoso.com", 2500, true, true, &removed);
+	ck_assert_int_eq(stat(wal, &st1), 0);
+	ck_assert_int_eq(st1.st_size, st0.st_size);
+	mailbox_page(ab, 2, "", 2600, true, true, &removed); /* and a change does */
+	ck_assert_int_eq(stat(wal, &st1), 0);
+	ck_assert_int_gt(st1.st_size, st0.st_size);
+	mailbox_page(ab, 2, "b@contoso.com", 2700, true, true, &removed);
+
+	/* a not seen (b's page only): removed, once. */
+	mailbox_page(b, 1, "b@contoso.com", 3000, true, true, &removed);
+	ck_assert_uint_eq(removed, 1);
+	ck_assert(!mailbox_present("a@contoso.com", NULL));
+	ck_assert_int_eq(mailbox_changes("a@contoso.com"), a0 + 1);
+	mailbox_page(b, 1, "b@contoso.com", 3500, true, true, &removed);
+	ck_assert_uint_eq(removed, 0);
+
+	/* Back: written again. */
+	mailbox_page(ab, 2, "b@contoso.com", 4000, true, true, &removed);
+	ck_assert(mailbox_present("a@contoso.com", &last));
+	ck_assert_int_eq(last, 4000);
+
+	/* A page that saw a rolled back: a counts as not seen. */
+	mailbox_page(a, 1, "b@contoso.com", 5000, false, false, NULL);
+	mailbox_page(b, 1, "b@contoso.com", 5000, true, true, &removed);
+	ck_assert_uint_eq(removed, 1);
+	ck_assert(!mailbox_present("a@contoso.com", NULL));
+
+	/* A run given up after its first page (no sweep): what it saw does
+	 * not count for the next run's. */
+	mailbox_page(ab, 2, "b@contoso.com", 6000, false, true, NULL);
+	ck_assert(mailbox_present("a@contoso.com", NULL));
+	mailbox_page(b, 1, "b@contoso.com", 7000, true, true, &removed);
+	ck_assert_uint_eq(removed, 1);
+	ck_assert(!mailbox_present("a@contoso.com", NULL));
+	ck_assert(mailbox_present("b@contoso.com", NULL));
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -1990,6 +2109,7 @@ static Suite *store_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_open_creates_schema);
+	tcase_add_test(tc, test_mailbox_snapshot_writes_changes_only);
 	tcase_add_test(tc, test_reopen_is_idempotent);
 	tcase_add_test(tc, test_future_schema_refused);
 	tcase_add_test(tc, test_wal_offload);
