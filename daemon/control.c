@@ -38,6 +38,10 @@
 /* No more requests are read from a client while more reply bytes than
  * this wait for it to read: pipelining cannot grow memory. */
 #define CONTROL_MAX_OUTPUT (1024 * 1024)
+/* A reply built in steps goes out in pieces of at least this once it has
+ * them, and its steps wait while CONTROL_MAX_OUTPUT of it is unread: a
+ * report of 10,000 tenants was one buffer of 150 MB until its end. */
+#define CONTROL_REPLY_PIECE (64 * 1024)
 /* Connections at once from one unprivileged uid, and from all of them;
  * root and the daemon's own user have a count of their own, so nobody
  * else can lock them out. */
@@ -70,6 +74,7 @@ struct control_client {
 	struct control_job *job; /* a reply being built, or NULL */
 	int64_t job_start_us;  /* daemon_mono_us() when it began */
 	unsigned job_slices;   /* loop turns it took so far */
+	size_t job_sent;       /* bytes of its reply handed to out: a failure now cuts the line */
 	bool rev_added, wev_added;
 	struct evbuffer *in, *out;
 	uint64_t in_offset;    /* stream offset of in's first byte */
@@ -627,6 +632,7 @@ static char *control_dispatch(struct control_client *cl, const char *line, size_
 		json_decref(data);
 		cl->job_start_us = daemon_mono_us();
 		cl->job_slices = 0;
+		cl->job_sent = 0;
 		evtimer_add(&cl->jobev, &now);
 		reply = NULL;
 		goto out;
@@ -885,11 +891,31 @@ static bool client_hung_up(const struct control_client *cl)
 	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR)) != 0;
 }
 
+/* What the reply line being built has so far goes out now (the output
+ * takes the buffer, no copy); on no memory it stays for the next piece. */
+static void client_job_piece(struct control_client *cl)
+{
+	struct control_job *job = cl->job;
+	size_t len = job->reply.len;
+
+	if (evbuffer_add_reference(cl->out, job->reply.data, len, reply_free_cb, NULL) < 0)
+		return;
+	job->reply = (struct sw_buf){0}; /* now the output's */
+	cl->job_sent += len;
+	if (!cl->wev_added) {
+		event_add(&cl->wev, NULL);
+		cl->wev_added = true;
+	}
+}
+
 /* The next slice of the reply being built: steps until one answers or
  * CONTROL_SLICE_US is spent, then the reply, or another slice a loop
  * turn later (at PRIO_JOB: every request, reply and timer that became
- * ready meanwhile goes first, detection slices after).  A client that hung up is
- * let go with its job before the slice: nobody would read the reply. */
+ * ready meanwhile goes first, detection slices after).  The line goes
+ * out a piece at a time as it grows, and the slices wait while the
+ * client leaves more than CONTROL_MAX_OUTPUT of it unread.  A client
+ * that hung up is let go with its job before the slice: nobody would
+ * read the reply. */
 static void client_job(struct control_client *cl)
 {
 	struct control_job *job = cl->job;
@@ -909,15 +935,35 @@ static void client_job(struct control_client *cl)
 		client_free(cl);
 		return;
 	}
+	/* The client has not read the pieces sent: the steps wait for it
+	 * (client_write_cb starts them again). */
+	if (evbuffer_get_length(cl->out) > CONTROL_MAX_OUTPUT)
+		return;
 	cl->job_slices++;
-	do
+	do {
 		r = job->step(job, &data, why, sizeof(why));
-	while (r == 0 && daemon_mono_us() - start < CONTROL_SLICE_US);
+		if (r == 0 && job->reply.len >= CONTROL_REPLY_PIECE)
+			client_job_piece(cl);
+	} while (r == 0 && daemon_mono_us() - start < CONTROL_SLICE_US &&
+	         evbuffer_get_length(cl->out) <= CONTROL_MAX_OUTPUT);
 	/* The daemon is working for this client: not idle. */
 	cl->active_ms = daemon_mono_ms();
 	if (r == 0) {
 		struct timeval now = {0, 0};
-		evtimer_add(&cl->jobev, &now);
+		if (evbuffer_get_length(cl->out) <= CONTROL_MAX_OUTPUT)
+			evtimer_add(&cl->jobev, &now);
+		return;
+	}
+	if (r < 0 && cl->job_sent > 0) {
+		/* Part of the line is out: no error reply can follow it.  The
+		 * client reads a line cut short and the end of the connection. */
+		log_err("control: %s for uid %u pid %d failed after %zu bytes of its reply were sent: %s; closing the "
+		        "connection", job->name, (unsigned)cl->uid, (int)cl->pid, cl->job_sent,
+		        why[0] != '\0' ? why : strerror(-r));
+		cl->job = NULL;
+		job_free(job);
+		cl->closing = true;
+		client_update(cl);
 		return;
 	}
 	if (r < 0)
@@ -930,9 +976,9 @@ static void client_job(struct control_client *cl)
 		reply = job->reply.data;
 		job->reply = (struct sw_buf){0}; /* now the reply's */
 	}
-	log_debug("control: %s for uid %u pid %d answered after %u slice%s, %lld ms", job->name, (unsigned)cl->uid,
-	          (int)cl->pid, cl->job_slices, cl->job_slices == 1 ? "" : "s",
-	          (long long)((daemon_mono_us() - cl->job_start_us) / 1000));
+	log_debug("control: %s for uid %u pid %d answered after %u slice%s, %lld ms (%zu bytes sent before its last "
+	          "piece)", job->name, (unsigned)cl->uid, (int)cl->pid, cl->job_slices, cl->job_slices == 1 ? "" : "s",
+	          (long long)((daemon_mono_us() - cl->job_start_us) / 1000), cl->job_sent);
 	cl->job = NULL;
 	job_free(job);
 	client_send(cl, reply, false);
@@ -969,7 +1015,13 @@ static void client_write_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	cl->active_ms = daemon_mono_ms();
-	/* Under the output bound again: the requests waiting in the input. */
+	/* Under the output bound again: the reply being built goes on, or
+	 * the requests waiting in the input are read. */
+	if (cl->job != NULL && evbuffer_get_length(cl->out) <= CONTROL_MAX_OUTPUT &&
+	    !evtimer_pending(&cl->jobev, NULL)) {
+		struct timeval now = {0, 0};
+		evtimer_add(&cl->jobev, &now);
+	}
 	client_process(cl);
 	client_update(cl);
 }

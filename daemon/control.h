@@ -43,8 +43,10 @@ struct control_job {
 	/* The reply line being written piecewise, for data too large to make
 	 * and encode in one step (a report of thousands of tenants): control.c
 	 * puts SW_PROTO_OK_HEAD in before the first step, the steps append the
-	 * data's compact JSON text, and control.c ends and sends it, and frees
-	 * it (job->free need not). */
+	 * data's compact JSON text, and control.c sends it a piece at a time
+	 * as it grows (taking the buffer: a step finds it emptied), ends it,
+	 * and frees it (job->free need not).  Once a piece is out a failed
+	 * step can only cut the line short. */
 	struct sw_buf reply;
 };
 #define CONTROL_LATER 1

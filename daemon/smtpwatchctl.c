@@ -331,7 +331,11 @@ json_t *ctl_call(const struct ctl *c, json_t *req, int *ret_exit)
 			goto out;
 		}
 		if (got == 0) {
-			ctl_err("%s closed the connection without answering", c->socket);
+			if (in.len > 0)
+				ctl_err("the answer from %s was cut short after %zu bytes: the daemon closed the connection "
+				        "(its log says why)", c->socket, in.len);
+			else
+				ctl_err("%s closed the connection without answering", c->socket);
 			goto out;
 		}
 		if (in.len + (size_t)got > CTL_MAX_REPLY) {

@@ -297,15 +297,6 @@ static void status_more_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* See status.h. */
-size_t status_tenant_size(const struct tenant *t)
-{
-	const struct status_cache *c = t->status;
-
-	/* The text, a lag_s of up to 10 digits a source, the comma. */
-	return c != NULL ? c->text.len + c->n_holes * 20 + 1 : 2048;
-}
-
-/* See status.h. */
 int status_tenant_dump(struct tenant *t, int64_t now, struct sw_buf *out)
 {
 	struct status_cache *c = t->status;

@@ -12,8 +12,6 @@ void status_touch(struct tenant *t);
 /* Append the tenant's member of status' "tenants" ("NAME":{...}) to out:
  * 0 or -ENOMEM. */
 int status_tenant_dump(struct tenant *t, int64_t now, struct sw_buf *out);
-/* About how long status_tenant_dump's text will be (to reserve room). */
-size_t status_tenant_size(const struct tenant *t);
 /* Free what the tenant keeps (tenant_free). */
 void status_tenant_free(struct tenant *t);
 /* Free the background's timer, after every tenant (daemon_tenants_free). */

@@ -104,6 +104,35 @@ def test_many(env, names):
     check(rc == 0 and "branch%d" % BRANCHES in text, "smtpwatchctl status prints them (rc %d)" % rc)
 
 
+def test_streamed(env, names):
+    """A reply larger than a piece (CONTROL_REPLY_PIECE, 64 KB) goes out
+    while it is built, and its steps wait for a client that does not
+    read: one that reads nothing for a while, then a few KB at a time,
+    still gets the whole document, the daemon answers others meanwhile,
+    and its log says how much went out before the last piece."""
+    mark = len(env.log_text())
+    slow = connect(env)
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.sendall(b'{"cmd":"status"}\n')
+    st = env.status()  # answered while the slow client reads nothing
+    check(st is not None and list(st["tenants"]) == names, "another client's status is answered meanwhile")
+    got = b""
+    while not got.endswith(b"\n"):
+        chunk = slow.recv(4096)
+        if not chunk:
+            break
+        got += chunk
+    slow.close()
+    reply = json.loads(got) if got.endswith(b"\n") else {}
+    check(reply.get("ok") is True and list(reply["data"]["tenants"]) == names and len(got) > 65536,
+          "the slow reader gets the whole status (%d bytes, more than a piece)" % len(got))
+    sent = wait_for(lambda: [int(n) for n in re.findall(r"control: status for uid \d+ pid \d+ answered after \d+ "
+                                                         r"slices?, \d+ ms \((\d+) bytes sent before its last piece\)",
+                                                         env.log_text()[mark:])], timeout=30, what="the answered lines")
+    check(bool(sent) and max(sent) >= 65536 and max(sent) < len(got),
+          "the reply went out in pieces while it was built (%s bytes before the last, of %d)" % (sent, len(got)))
+
+
 def test_hangup(env, names):
     """A client that hangs up after asking is let go with its reply half
     built; one that only shut down its side still gets the whole reply."""
@@ -167,6 +196,7 @@ def main():
         ok = wait_for(lambda: all_read(env, names), timeout=120, what="every tenant's first sign-ins run")
         check(bool(ok), "%d tenants read their sign-ins" % len(names))
         test_many(env, names)
+        test_streamed(env, names)
         test_hangup(env, names)
         test_busy(env, names)
         rc = env.stop_daemon()
