@@ -17,6 +17,9 @@ Prints key=value lines:
   report_bytes     the reply's size
   status_during_n  status round trips while the reports were built (all rounds)
   status_during_max_ms, status_during_p99_ms, status_during_median_ms
+  hwm_before_kb, hwm_kb  the daemon's peak RSS (VmHWM) before the first
+                   report and after the last: what building and sending
+                   the reports added
 
   bench_report.py [--build DIR]... [--tenants N] [--rounds R] [--format html|json|csv]
 
@@ -33,6 +36,14 @@ from ctlclient import cpu_ticks, each_build, harness_for, pct, request, round_tr
 TENANT = ("\n[tenant t%04d]\ntenant_id = contoso.onmicrosoft.com\nclient_id = %s\nclient_secret_file = %s\n"
           "login_url = %s\ngraph_url = %s\nexchange_url = %s\nsignins_interval = 1h\nsignins_lookback = 2h\n"
           "initial_backfill = 1d\nconfig_interval = 1h\n")
+
+
+def hwm_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return -1
 
 
 def one(build, tenants, rounds, fmt):
@@ -60,6 +71,7 @@ def one(build, tenants, rounds, fmt):
             now = cpu_ticks(pid)
             quiet = quiet + 1 if now - last <= 1 else 0
             last = now
+        out["hwm_before_kb"] = hwm_kb(pid)
         alone, alone_cpu = [], []
         for _ in range(rounds):
             c0 = cpu_ticks(pid)
@@ -94,6 +106,7 @@ def one(build, tenants, rounds, fmt):
         out["status_during_median_ms"] = statistics.median(during) if during else float("nan")
         out["status_during_p99_ms"] = pct(during, 0.99)
         out["status_during_max_ms"] = max(during) if during else float("nan")
+        out["hwm_kb"] = hwm_kb(pid)
     finally:
         env.close()
     return out

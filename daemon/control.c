@@ -536,14 +536,18 @@ static void job_free(struct control_job *job)
 	job->free(job);
 }
 
-/* The replies being built for every client but cl. */
+/* The replies being built for every client but cl.  One waiting for
+ * its client to read what was sent takes no slices: it does not count,
+ * or a few clients that stop reading would make every other one busy
+ * (what it holds is bounded by the clients allowed, as the replies
+ * queued for them are). */
 static size_t control_jobs_besides(struct control *c, const struct control_client *cl)
 {
 	const struct control_client *o;
 	size_t n = 0;
 
 	LIST_FOREACH(o, &c->clients, entry)
-		n += o != cl && o->job != NULL;
+		n += o != cl && o->job != NULL && evbuffer_get_length(o->out) <= CONTROL_MAX_OUTPUT;
 	return n;
 }
 
