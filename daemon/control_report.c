@@ -4,6 +4,7 @@
  * default change; the evidence for CIS 1.3.2). */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -531,24 +532,31 @@ out:
 /* The report being built, a tenant a step (struct control_job): at MSP
  * scale the whole document took seconds of one loop turn.  The tenants
  * are named at the start; one a reload removed meanwhile is left out.
- * The reply is written as it goes (job.reply): json dumps each tenant's
- * part when it is made, csv renders its rows then, and html renders a
- * tenant a step once every tenant is in (its head sums them up); the
- * text of csv and html goes into the reply's "text" string a piece at a
- * time, so no step encodes the whole document (150 MB at 10,000 tenants). */
+ * The reply is written as it goes (job.reply, which control.c sends a
+ * piece at a time): json dumps each tenant's part when it is made, csv
+ * renders its rows then.  html's page begins with a summary of every
+ * tenant, so each tenant's section is rendered when its part is made and
+ * spooled, escaped as the reply's "text" string has it, to an unlinked
+ * file in the state directory, and only what the summary reads is kept;
+ * once every tenant is in, the head and summary go out, then the spool a
+ * piece a step.  No step encodes the whole document, and no part of it
+ * is held for long (at 10,000 tenants the html page is 150 MB, and its
+ * document, as jansson objects, about 40 KB a tenant: bench/README.md). */
+#define REPORT_SPOOL_PIECE (256 * 1024)
 struct report_job {
 	struct control_job job;
 	struct daemon *d;
 	json_t *doc;     /* without "tenants" unless html */
-	json_t *tenants; /* html: borrowed from doc; else NULL */
+	json_t *tenants; /* html: the summary parts, borrowed from doc; else NULL */
 	char format[8];  /* json, csv or html */
-	bool bom, begun;
+	bool bom, begun, head;
 	int64_t since, now;
 	char **names;
 	size_t n_names, next, done;
-	/* html: the head and summary at rendered 0, then tenant rendered - 1 */
-	size_t rendered;
 	struct sw_buf text; /* the piece of csv or html being rendered */
+	struct sw_buf esc;  /* html: a section escaped, on its way to the spool */
+	int spool;          /* html: the sections so far, or -1 */
+	off_t spooled, sent;
 };
 
 static void report_job_free(struct control_job *job)
@@ -558,6 +566,9 @@ static void report_job_free(struct control_job *job)
 	daemon_tenant_names_free(j->names, j->n_names);
 	json_decref(j->doc);
 	sw_buf_clear(&j->text);
+	sw_buf_clear(&j->esc);
+	if (j->spool >= 0)
+		close(j->spool);
 	free(j);
 }
 
@@ -574,12 +585,12 @@ static int reply_json(struct sw_buf *out, const json_t *v)
 	return 0;
 }
 
-/* Append the piece of text made last (j->text) to the reply's "text"
- * string, escaped as jansson escapes a string (so the reply is the one
- * a single json_dumps of the whole text gave), and empty j->text. */
-static int reply_text_piece(struct report_job *j)
+/* Append the piece of text made last (j->text) to out as the inside of
+ * the reply's "text" string, escaped as jansson escapes a string (so the
+ * reply is the one a single json_dumps of the whole text gave), and
+ * empty j->text. */
+static int text_escaped(struct report_job *j, struct sw_buf *out)
 {
-	struct sw_buf *out = &j->job.reply;
 	json_t *str = json_stringn(j->text.data ? j->text.data : "", j->text.len);
 	size_t at = out->len;
 	int r;
@@ -595,6 +606,84 @@ static int reply_text_piece(struct report_job *j)
 	out->data[out->len] = '\0';
 	j->text.len = 0;
 	return 0;
+}
+
+/* The piece of text made last into the reply's "text" string. */
+static int reply_text_piece(struct report_job *j)
+{
+	return text_escaped(j, &j->job.reply);
+}
+
+/* html: the section of a tenant, made last (j->text), to the end of the
+ * spool, made at the first; -errno with why. */
+static int spool_section(struct report_job *j, char *why, size_t n)
+{
+	const char *dir = j->d->cfg->daemon.state_dir;
+	int r = text_escaped(j, &j->esc);
+
+	if (r < 0) {
+		snprintf(why, n, "out of memory");
+		return r;
+	}
+	if (j->spool < 0) {
+		j->spool = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		if (j->spool < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+			/* No O_TMPFILE on this file system: a name, unlinked at once. */
+			char path[PATH_MAX];
+			snprintf(path, sizeof(path), "%s/.report-XXXXXX", dir);
+			j->spool = mkostemp(path, O_CLOEXEC);
+			if (j->spool >= 0)
+				unlink(path);
+		}
+		if (j->spool < 0) {
+			r = -errno;
+			snprintf(why, n, "cannot spool the html report in %s: %s", dir, strerror(errno));
+			return r;
+		}
+	}
+	for (size_t off = 0; off < j->esc.len;) {
+		ssize_t w = write(j->spool, j->esc.data + off, j->esc.len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			r = -errno;
+			snprintf(why, n, "cannot spool the html report in %s: %s", dir, strerror(errno));
+			return r;
+		}
+		off += (size_t)w;
+	}
+	j->spooled += (off_t)j->esc.len;
+	j->esc.len = 0;
+	return 0;
+}
+
+/* html: the next piece of the spool into the reply: 1 when it is all
+ * out, 0 for more, -errno with why. */
+static int spool_piece(struct report_job *j, char *why, size_t n)
+{
+	size_t want = j->spooled - j->sent < REPORT_SPOOL_PIECE ? (size_t)(j->spooled - j->sent) : REPORT_SPOOL_PIECE;
+	struct sw_buf *out = &j->job.reply;
+	ssize_t got;
+
+	if (want == 0)
+		return 1;
+	if (sw_buf_reserve(out, want + 1) < 0) {
+		snprintf(why, n, "out of memory");
+		return -ENOMEM;
+	}
+	do
+		got = pread(j->spool, out->data + out->len, want, j->sent);
+	while (got < 0 && errno == EINTR);
+	if (got <= 0) {
+		int e = got < 0 ? errno : EIO;
+		snprintf(why, n, "cannot read the html report back from %s: %s", j->d->cfg->daemon.state_dir,
+		         got < 0 ? strerror(e) : "the spool is short");
+		return -e;
+	}
+	out->len += (size_t)got;
+	out->data[out->len] = '\0';
+	j->sent += got;
+	return j->sent == j->spooled;
 }
 
 /* The reply's beginning: json, the document's fields up to its tenants
@@ -621,13 +710,23 @@ static int report_job_begin(struct report_job *j)
 	return r;
 }
 
-/* One tenant's part into the reply (json, csv) or the document (html). */
-static int report_job_add(struct report_job *j, json_t *tr)
+/* One tenant's part into the reply (json, csv), or its section into the
+ * spool and its summary part into the document (html); -errno with why. */
+static int report_job_add(struct report_job *j, json_t *tr, char *why, size_t n)
 {
 	int r = 0;
 
-	if (strcmp(j->format, "html") == 0)
-		return json_array_append_new(j->tenants, tr) < 0 ? -ENOMEM : 0;
+	if (strcmp(j->format, "html") == 0) {
+		json_t *part = sw_report_html_summary_part(tr);
+		r = part != NULL && json_array_append_new(j->tenants, part) == 0 ? 0 : -ENOMEM;
+		r = r < 0 ? r : sw_report_html_tenant(tr, &j->text);
+		json_decref(tr);
+		if (r < 0) {
+			snprintf(why, n, "out of memory");
+			return r;
+		}
+		return spool_section(j, why, n);
+	}
 	if (strcmp(j->format, "json") == 0) {
 		if (j->done > 0)
 			r = sw_buf_putc(&j->job.reply, ',');
@@ -639,6 +738,8 @@ static int report_job_add(struct report_job *j, json_t *tr)
 			r = reply_text_piece(j);
 	}
 	json_decref(tr);
+	if (r < 0)
+		snprintf(why, n, "out of memory");
 	return r;
 }
 
@@ -677,18 +778,23 @@ static int report_job_step(struct control_job *job, json_t **ret_data, char *why
 			json_decref(tr);
 			return -EIO;
 		}
-		r = report_job_add(j, tr);
-		if (r >= 0)
-			j->done++;
-		goto out;
+		r = report_job_add(j, tr, why, n);
+		if (r < 0)
+			return r;
+		j->done++;
+		return 0;
 	}
-	if (strcmp(j->format, "html") == 0 && j->rendered <= json_array_size(j->tenants)) {
-		r = j->rendered == 0 ? sw_report_html_begin(j->doc, &j->text)
-		                     : sw_report_html_tenant(json_array_get(j->tenants, j->rendered - 1), &j->text);
-		j->rendered++;
+	if (strcmp(j->format, "html") == 0 && !j->head) {
+		/* Every tenant is in: the head and the summary, then the spool. */
+		j->head = true;
+		r = sw_report_html_begin(j->doc, &j->text);
 		if (r >= 0)
 			r = reply_text_piece(j);
 		goto out;
+	}
+	if (strcmp(j->format, "html") == 0 && j->sent < j->spooled) {
+		r = spool_piece(j, why, n);
+		return r < 0 ? r : 0;
 	}
 	if (strcmp(j->format, "html") == 0) {
 		r = sw_report_html_end(&j->text);
@@ -764,6 +870,7 @@ int control_cmd_report(struct daemon *d, const struct control_peer *peer, json_t
 	j->job.free = report_job_free;
 	j->job.name = "report";
 	j->d = d;
+	j->spool = -1;
 	snprintf(j->format, sizeof(j->format), "%s", format != NULL ? format : "json");
 	j->bom = json_is_true(jbom);
 	j->since = since;

@@ -386,6 +386,15 @@ static const char *status_label(const char *status)
 
 /* The management summary: one line per tenant, and what the report is
  * evidence for. */
+/* The senders of a tenant's list: the list, or its length in a summary
+ * part (sw_report_html_summary_part). */
+static size_t senders(const json_t *t, const char *list)
+{
+	const json_t *v = json_object_get(t, list);
+
+	return json_is_integer(v) ? (size_t)json_integer_value(v) : json_array_size(v);
+}
+
 static void summary(struct html *h, const json_t *tenants)
 {
 	const json_t *t;
@@ -410,8 +419,7 @@ static void summary(struct html *h, const json_t *tenants)
 		raw(h, "</span></td><td>");
 		key(h, t, "state_text");
 		fmt(h, "</td><td class=\"num\">%zu</td><td class=\"num\">%zu</td><td class=\"num\">%" JSON_INTEGER_FORMAT
-		       "</td></tr>\n", json_array_size(json_object_get(t, "basic")),
-		    json_array_size(json_object_get(t, "oauth")), open);
+		       "</td></tr>\n", senders(t, "basic"), senders(t, "oauth"), open);
 	}
 	if (json_array_size(tenants) == 0)
 		empty_row(h, 6, "no tenant in this report");
@@ -667,6 +675,18 @@ int sw_report_html_begin(const json_t *doc, struct sw_buf *out)
 	page_head(&h, doc);
 	summary(&h, json_object_get(doc, "tenants"));
 	return h.r < 0 ? -ENOMEM : 0;
+}
+
+/* See report_html.h: what summary() reads of a tenant. */
+json_t *sw_report_html_summary_part(const json_t *t)
+{
+	const json_t *v = json_object_get(t, "verdict"), *result = json_object_get(v, "result");
+	json_t *ao = json_object_get(t, "alerts_open");
+
+	return json_pack("{s:O?,s:{s:O?},s:O?,s:I,s:I,s:o?}", "tenant", json_object_get(t, "tenant"), "verdict",
+	                 "result", result, "state_text", json_object_get(t, "state_text"), "basic",
+	                 (json_int_t)senders(t, "basic"), "oauth", (json_int_t)senders(t, "oauth"), "alerts_open",
+	                 ao ? json_deep_copy(ao) : NULL);
 }
 
 /* See report_html.h. */

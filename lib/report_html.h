@@ -43,5 +43,10 @@ int sw_report_html(const json_t *doc, struct sw_buf *out);
  * order, then end; together byte for byte sw_report_html().  Each 0 or
  * -ENOMEM. */
 int sw_report_html_begin(const json_t *doc, struct sw_buf *out);
+/* What the summary of begin reads of a tenant's part, for a caller that
+ * renders each tenant's section as it comes and keeps only this until
+ * begin (new reference; NULL on no memory).  begin gives the same page
+ * for a doc whose "tenants" hold these. */
+json_t *sw_report_html_summary_part(const json_t *tenant);
 int sw_report_html_tenant(const json_t *tenant, struct sw_buf *out);
 int sw_report_html_end(struct sw_buf *out);

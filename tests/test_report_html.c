@@ -257,6 +257,43 @@ START_TEST(page_changes_and_empty)
 }
 END_TEST
 
+/* The page in pieces with only the summary parts kept (a report of
+ * thousands of tenants renders each section as it comes): byte for byte
+ * the page of the whole document, for tenants with and without the
+ * fields the summary reads. */
+START_TEST(page_from_summary_parts)
+{
+	static const char *const docs[] = {doc_json, "{\"tenants\":[{\"tenant\":\"t\"},{}]}", "{}"};
+
+	for (size_t k = 0; k < sizeof(docs) / sizeof(docs[0]); k++) {
+		json_t *doc = json_loads(docs[k], 0, NULL), *slim, *parts = json_array(), *t;
+		struct sw_buf whole = {0}, pieces = {0};
+		size_t i;
+
+		ck_assert_ptr_nonnull(doc);
+		ck_assert_int_eq(sw_report_html(doc, &whole), 0);
+		slim = json_deep_copy(doc);
+		json_array_foreach(json_object_get(doc, "tenants"), i, t) {
+			json_t *part = sw_report_html_summary_part(t);
+			ck_assert_ptr_nonnull(part);
+			json_array_append_new(parts, part);
+		}
+		if (json_object_get(doc, "tenants") != NULL)
+			json_object_set(slim, "tenants", parts);
+		ck_assert_int_eq(sw_report_html_begin(slim, &pieces), 0);
+		json_array_foreach(json_object_get(doc, "tenants"), i, t) ck_assert_int_eq(sw_report_html_tenant(t, &pieces), 0);
+		ck_assert_int_eq(sw_report_html_end(&pieces), 0);
+		ck_assert_uint_eq(pieces.len, whole.len);
+		ck_assert_str_eq(pieces.data, whole.data);
+		sw_buf_clear(&whole);
+		sw_buf_clear(&pieces);
+		json_decref(parts);
+		json_decref(slim);
+		json_decref(doc);
+	}
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("report_html");
@@ -268,6 +305,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, chart_many_weeks);
 	tcase_add_test(tc, page_sections);
 	tcase_add_test(tc, page_changes_and_empty);
+	tcase_add_test(tc, page_from_summary_parts);
 	suite_add_tcase(s, tc);
 	return s;
 }

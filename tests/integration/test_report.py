@@ -411,6 +411,17 @@ def test_later():
         check(rep is not None and rep.get("ok") is True and "<html" in text and "branch5" in text,
               "the report comes after, whole (%s)" % (rep if not text else len(text)))
         check("branch3" not in text, "without the tenant the reload removed while it was built")
+        # Each tenant's section was rendered as it came and spooled: the
+        # summary (rendered last) still comes first, with a row a tenant,
+        # then the sections in config order, then the footer.
+        kept = [n for n in names if n != "branch3"]
+        summary = text.find('<section id="summary">')
+        sections = [m.group(1) for m in re.finditer(r'<section class="tenant" data-tenant="([^"]*)"', text)]
+        rows = re.findall(r"<tr><td>([^<]*)</td><td><span class=\"status", text[summary:text.find("</section>",
+                                                                                                  summary)])
+        check(0 < summary < text.find('<section class="tenant"') and sections == kept and rows == kept
+              and text.endswith("</html>\n") and text.count("<footer>") == 1,
+              "the page: the summary with a row a tenant, then their sections in order (%s; %s)" % (rows, sections))
         log = env.log_text()[mark:]
         asked = log.find("control: report from uid")
         status = log.find("control: status from uid", asked)
