@@ -336,6 +336,7 @@ def bad_input():
               "trace (%s)" % src.get("last_error"))
     finally:
         env.close()
+        os.unlink(scenario)
 
 
 def old_checkpoint(env):
